@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"siteinspect/storage"
+)
+
+// storageFlags are the flags every command that opens the stores takes.
+type storageFlags struct {
+	data                string
+	db                  string
+	s3Endpoint          string
+	s3AccessKey         string
+	s3SecretKey         string
+	s3Bucket            string
+	s3TLS               bool
+	partSizeMiB         int64
+	partConcurrency     int
+	maxVideo, maxImage  int64
+	maxPDF              int64
+	uploadTTL, leaseTTL string
+}
+
+func (f *storageFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.data, "data", "./data", "data directory: the SQLite file, upload spool and (without S3) the objects")
+	fs.StringVar(&f.db, "db", "", "database: a SQLite path or a postgres:// URL (default DATA/siteinspect.db)")
+	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3/MinIO endpoint host:port; empty keeps objects in DATA/objects")
+	fs.StringVar(&f.s3AccessKey, "s3-access-key", "", "S3 access key")
+	fs.StringVar(&f.s3SecretKey, "s3-secret-key", "", "S3 secret key")
+	fs.StringVar(&f.s3Bucket, "s3-bucket", "siteinspect", "S3 bucket (created if missing)")
+	fs.BoolVar(&f.s3TLS, "s3-tls", false, "use https for S3")
+	fs.Int64Var(&f.partSizeMiB, "part-size-mib", 16, "multipart part size in MiB (at least 5)")
+	fs.IntVar(&f.partConcurrency, "part-concurrency", 2, "parts of one upload sent to the object store at once")
+	fs.Int64Var(&f.maxVideo, "max-video-size", storage.DefaultLimits[storage.KindVideo], "largest video in bytes")
+	fs.Int64Var(&f.maxImage, "max-image-size", storage.DefaultLimits[storage.KindImage], "largest image in bytes")
+	fs.Int64Var(&f.maxPDF, "max-pdf-size", storage.DefaultLimits[storage.KindPDF], "largest PDF in bytes")
+	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
+	fs.StringVar(&f.leaseTTL, "upload-lease", "15s", "how long a crashed writer blocks its upload (multi-replica only)")
+}
+
+// parseFlags parses args, letting SITEINSPECT_<FLAG> environment variables
+// supply any flag not given on the command line.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "SITEINSPECT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+// stores are the opened record and object stores.
+type stores struct {
+	db      *storage.DB
+	objects storage.ObjectStore
+	uploads *storage.Uploads
+	kind    string
+}
+
+func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, error) {
+	dsn := f.db
+	if dsn == "" {
+		dsn = filepath.Join(f.data, "siteinspect.db")
+	}
+	if err := mkdirAll(f.data); err != nil {
+		return nil, err
+	}
+	db, err := storage.OpenDB(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	st := &stores{db: db, kind: "local directory " + filepath.Join(f.data, "objects")}
+	if f.s3Endpoint != "" {
+		m, err := storage.NewMinIO(ctx, storage.MinIOConfig{Endpoint: f.s3Endpoint, AccessKey: f.s3AccessKey, SecretKey: f.s3SecretKey, Bucket: f.s3Bucket, TLS: f.s3TLS})
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		st.objects, st.kind = m, "S3 "+f.s3Endpoint+"/"+f.s3Bucket
+	} else {
+		d, err := storage.NewDisk(filepath.Join(f.data, "objects"))
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		st.objects = d
+	}
+	ttl, err1 := parseDuration(f.uploadTTL)
+	lease, err2 := parseDuration(f.leaseTTL)
+	if err := errors.Join(err1, err2); err != nil {
+		db.Close()
+		return nil, err
+	}
+	st.uploads, err = storage.NewUploads(db, st.objects, storage.UploadConfig{
+		SpoolDir:        filepath.Join(f.data, "spool"),
+		PartSize:        f.partSizeMiB << 20,
+		PartConcurrency: f.partConcurrency,
+		Limits: map[storage.Kind]int64{
+			storage.KindVideo: f.maxVideo, storage.KindImage: f.maxImage, storage.KindPDF: f.maxPDF, storage.KindRecording: f.maxVideo,
+		},
+		TTL:      ttl,
+		LeaseTTL: lease,
+		Logger:   log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

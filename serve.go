@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+	_ "time/tzdata" // the office's time zone must resolve on minimal hosts too
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"siteinspect/server"
+	"siteinspect/storage"
+	"siteinspect/web"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var sf storageFlags
+	sf.register(fs)
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	demo := fs.Bool("demo", false, "create demo users of every role and print their passwords (embedded default only)")
+	office := fs.String("office", "binhai", "the permit office served; officers' --org must equal it")
+	prefix := fs.String("number-prefix", "BH", "prefix of case numbers")
+	tz := fs.String("timezone", "Asia/Shanghai", "the office's time zone (due dates, case-number years)")
+	sessionTTL := fs.String("session-ttl", "12h", "how long a login lasts")
+	sweep := fs.String("sweep-interval", "1m", "how often abandoned uploads are looked for")
+	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (behind a TLS proxy)")
+	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For")
+	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logJSON {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("--timezone: %w", err)
+	}
+	sttl, err1 := parseDuration(*sessionTTL)
+	sweepEvery, err2 := parseDuration(*sweep)
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	st, err := sf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.db.Close()
+	if err := st.db.SeedPermitTypes(ctx); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(sf.db, "postgres") {
+		// SQLite means one process: any upload lease left is a dead one.
+		if err := st.uploads.ReleaseAllLeases(ctx); err != nil {
+			return err
+		}
+	}
+	if *demo {
+		if err := createDemoUsers(ctx, st.db, *office, stdout); err != nil {
+			return err
+		}
+	}
+	webFS, err := web.FS()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{
+		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
+		Registry: prometheus.NewRegistry(), Office: *office, NumberPrefix: *prefix, Location: loc,
+		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(handler, slog.LevelWarn)}
+	fmt.Fprintf(stdout, "siteinspect listening on http://%s (objects: %s)\n", ln.Addr(), st.kind)
+	log.Info("serving", "addr", ln.Addr().String(), "objects", st.kind)
+
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := st.uploads.Sweep(ctx); err != nil {
+					log.Error("sweep uploads", "err", err)
+				} else if n > 0 {
+					log.Info("expired abandoned uploads", "count", n)
+				}
+				st.db.DeleteExpiredSessions(ctx)
+			}
+		}
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = hs.Shutdown(shutCtx)
+	<-sweepDone
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// demoUsers are the accounts --demo makes: one per role, plus an applicant
+// of a second company to show that companies do not see each other.
+var demoUsers = []struct {
+	username, role, name, org string
+}{
+	{"applicant", "applicant", "王芳 Wang Fang", "Binhai Harbour Hotel Co."},
+	{"applicant2", "applicant", "李强 Li Qiang", "Tianjin Seal Works Ltd."},
+	{"inspector", "inspector", "张伟 Zhang Wei", ""},
+	{"reviewer", "reviewer", "刘洋 Liu Yang", ""},
+	{"admin", "admin", "系统管理员 Admin", ""},
+}
+
+// createDemoUsers makes the demo accounts, or gives existing ones fresh
+// passwords, and prints them: their hashes cannot be printed back.
+func createDemoUsers(ctx context.Context, db *storage.DB, office string, stdout io.Writer) error {
+	fmt.Fprintln(stdout, "demo users (passwords are new on every start):")
+	for _, u := range demoUsers {
+		pw := rand.Text()[:16]
+		org := u.org
+		if org == "" {
+			org = office
+		}
+		_, err := db.CreateUser(ctx, u.username, pw, storage.Role(u.role), u.name, org)
+		if errors.Is(err, storage.ErrConflict) {
+			err = db.SetPassword(ctx, u.username, pw)
+		}
+		if err != nil {
+			return fmt.Errorf("demo user %s: %w", u.username, err)
+		}
+		fmt.Fprintf(stdout, "  %-10s %-10s password: %s\n", u.role, u.username, pw)
+	}
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad duration %q: want e.g. 30s, 15m, 24h", s)
+	}
+	return d, nil
+}
+
+func mkdirAll(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
+)
+
+// Cookie and header names the UI relies on.
+const (
+	sessionCookie = "siteinspect_session"
+	csrfCookie    = "siteinspect_csrf"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+const ctxSession = "session"
+
+// authenticate loads the session from a bearer token or the session
+// cookie. Cookie-authenticated requests that change state must echo the
+// session's CSRF token in X-CSRF-Token: a cross-site form can send the
+// cookie (SameSite=Lax allows top-level POSTs in some browsers' history)
+// but cannot read the token.
+func authenticate(db *storage.DB) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			token, fromCookie := "", false
+			if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+				scheme, t, ok := strings.Cut(h, " ")
+				if !ok || !strings.EqualFold(scheme, "Bearer") || t == "" {
+					return newError(http.StatusUnauthorized, "use Authorization: Bearer <token>")
+				}
+				token = strings.TrimSpace(t)
+			} else if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+				token, fromCookie = ck.Value, true
+			}
+			if token == "" {
+				return newError(http.StatusUnauthorized, "log in first")
+			}
+			s, err := db.SessionByToken(c.Request().Context(), token)
+			if errors.Is(err, storage.ErrNotFound) {
+				return newError(http.StatusUnauthorized, "the session has expired or was logged out; log in again")
+			}
+			if err != nil {
+				return err
+			}
+			if fromCookie && !safeMethod(c.Request().Method) {
+				got := c.Request().Header.Get(csrfHeader)
+				if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRFToken)) != 1 {
+					return newError(http.StatusForbidden, "missing or wrong "+csrfHeader+" header")
+				}
+			}
+			c.Set(ctxSession, s)
+			c.Set("token", token)
+			return next(c)
+		}
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// currentUser is the authenticated user; only called behind authenticate.
+func currentUser(c echo.Context) *storage.User {
+	return c.Get(ctxSession).(*storage.Session).User
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type loginResponse struct {
+	Token     string        `json:"token"`
+	CSRFToken string        `json:"csrf_token"`
+	ExpiresAt time.Time     `json:"expires_at"`
+	User      *storage.User `json:"user"`
+}
+
+// handleLogin checks the password, rate-limiting failures per username and
+// per client address, and starts a session: a bearer token in the body and
+// the same token in an HttpOnly cookie for the UI.
+func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool) echo.HandlerFunc {
+	byUser := newLimiter(limit.Failures, limit.Window)
+	byIP := newLimiter(limit.Failures*4, limit.Window)
+	return func(c echo.Context) error {
+		var req loginRequest
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		if req.Username == "" || req.Password == "" {
+			return newError(http.StatusBadRequest, "username and password are required")
+		}
+		userKey, ipKey := strings.ToLower(req.Username), c.RealIP()
+		for _, l := range []struct {
+			lim *limiter
+			key string
+		}{{byUser, userKey}, {byIP, ipKey}} {
+			if blocked, wait := l.lim.blocked(l.key); blocked {
+				c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+				return newError(http.StatusTooManyRequests, "too many failed logins; try again later")
+			}
+		}
+		u, err := db.Authenticate(c.Request().Context(), req.Username, req.Password)
+		if errors.Is(err, storage.ErrNotFound) {
+			byUser.fail(userKey)
+			byIP.fail(ipKey)
+			return newError(http.StatusUnauthorized, "wrong username or password")
+		}
+		if err != nil {
+			return err
+		}
+		byUser.clear(userKey)
+		token, s, err := db.CreateSession(c.Request().Context(), u.ID, ttl)
+		if err != nil {
+			return err
+		}
+		secure = secure || c.IsTLS()
+		c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: s.ExpiresAt, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+		c.SetCookie(&http.Cookie{Name: csrfCookie, Value: s.CSRFToken, Path: "/", Expires: s.ExpiresAt, Secure: secure, SameSite: http.SameSiteLaxMode})
+		return c.JSON(http.StatusOK, loginResponse{Token: token, CSRFToken: s.CSRFToken, ExpiresAt: s.ExpiresAt, User: u})
+	}
+}
+
+// handleLogout revokes the session's token and clears the cookies.
+func handleLogout(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := db.DeleteSession(c.Request().Context(), c.Get("token").(string)); err != nil {
+			return err
+		}
+		for _, name := range []string{sessionCookie, csrfCookie} {
+			c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: name == sessionCookie, SameSite: http.SameSiteLaxMode})
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+type meResponse struct {
+	*storage.User
+	CSRFToken string `json:"csrf_token"`
+}
+
+// handleMe returns the logged-in user.
+func handleMe() echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s := c.Get(ctxSession).(*storage.Session)
+		return c.JSON(http.StatusOK, meResponse{User: s.User, CSRFToken: s.CSRFToken})
+	}
+}

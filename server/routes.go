@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// routes is the whole API surface in one table.
+func (s *Server) routes(cfg Config) error {
+	e, db, ups, m := s.echo, cfg.DB, cfg.Uploads, s.metrics
+	e.Use(m.middleware)
+	e.Use(securityHeaders)
+
+	e.GET("/healthz", handleHealth(cfg.DB, cfg.Objects))
+	e.GET("/metrics", m.handler())
+	e.GET("/api/v1/openapi.yaml", handleOpenAPI())
+
+	api := e.Group("/api/v1")
+	api.POST("/auth/login", handleLogin(db, cfg.SessionTTL, cfg.LoginLimit, cfg.SecureCookies))
+	// OPTIONS advertises tus capabilities and carries no case data.
+	api.OPTIONS("/cases/:id/uploads", handleTusOptions(ups), tusRequest)
+	api.OPTIONS("/uploads/:uid", handleTusOptions(ups), tusRequest)
+
+	authed := api.Group("", authenticate(db))
+	authed.POST("/auth/logout", handleLogout(db))
+	authed.GET("/me", handleMe())
+	authed.GET("/permit-types", handleListPermitTypes(db))
+
+	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, cfg.Location))
+	authed.GET("/cases", handleListCases(db))
+	authed.GET("/cases/:id", handleGetCase(db))
+	authed.POST("/cases/:id/submit", handleSubmitCase(db, cfg.Location))
+	authed.POST("/cases/:id/withdraw", handleWithdrawCase(db))
+	authed.POST("/cases/:id/assign", handleAssignCase(db))
+
+	authed.POST("/cases/:id/uploads", handleCreateUpload(db, ups, m), tusRequest)
+	authed.HEAD("/uploads/:uid", handleHeadUpload(ups), tusRequest)
+	authed.PATCH("/uploads/:uid", handlePatchUpload(ups, m), tusRequest)
+	authed.DELETE("/uploads/:uid", handleTerminateUpload(ups), tusRequest)
+	authed.GET("/uploads/:uid", handleGetUpload(ups))
+
+	authed.GET("/cases/:id/evidence", handleListEvidence(db))
+	authed.GET("/evidence/:eid", handleGetEvidence(db))
+	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, cfg.Objects))
+
+	if cfg.Web != nil {
+		static := http.FileServer(http.FS(cfg.Web))
+		e.GET("/*", echo.WrapHandler(static))
+		if _, err := fs.Stat(cfg.Web, "index.html"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// securityHeaders keeps our pages out of frames and stops browsers from
+// guessing types.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		return next(c)
+	}
+}
+
+// pinger is anything that can tell whether it is reachable.
+type pinger interface{ Ping(context.Context) error }
+
+// handleHealth answers 200 when the database and the object store answer.
+func handleHealth(db, objects pinger) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := db.Ping(c.Request().Context()); err != nil {
+			return newError(http.StatusServiceUnavailable, "database unreachable")
+		}
+		if err := objects.Ping(c.Request().Context()); err != nil {
+			return newError(http.StatusServiceUnavailable, "object store unreachable")
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	}
+}

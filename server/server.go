@@ -1,0 +1,246 @@
+// Package server is siteinspect's HTTP layer: routing, authentication,
+// request validation, JSON shapes, and the mapping of storage's error kinds
+// to API.md's error responses. It holds no SQL and makes no object-store
+// calls of its own.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"siteinspect/storage"
+)
+
+// Config is everything the HTTP layer depends on.
+type Config struct {
+	// DB holds the records.
+	DB *storage.DB
+	// Objects holds the files.
+	Objects storage.ObjectStore
+	// Uploads keeps resumable uploads.
+	Uploads *storage.Uploads
+	// Web is the embedded UI, served at /.
+	Web fs.FS
+	// Logger receives request errors.
+	Logger *slog.Logger
+	// Registry receives the server's Prometheus metrics and is served at
+	// /metrics.
+	Registry *prometheus.Registry
+	// Office is the permit office this deployment serves; officers whose
+	// org equals it see its cases.
+	Office string
+	// NumberPrefix starts every case number (BH-2026-000042).
+	NumberPrefix string
+	// Location is the office's time zone, for case numbers' years and due
+	// dates.
+	Location *time.Location
+	// SessionTTL is how long a login lasts.
+	SessionTTL time.Duration
+	// LoginLimit bounds failed logins: at most Failures per username and
+	// 4×Failures per client address within Window.
+	LoginLimit RateLimit
+	// SecureCookies marks cookies Secure even on plain HTTP (behind a
+	// TLS-terminating proxy).
+	SecureCookies bool
+	// TrustProxy takes the client address from X-Forwarded-For; only
+	// behind a proxy that sets it, or anyone can dodge the login limit.
+	TrustProxy bool
+}
+
+// RateLimit is a number of events allowed per window.
+type RateLimit struct {
+	Failures int
+	Window   time.Duration
+}
+
+// Server is the HTTP API and UI.
+type Server struct {
+	echo    *echo.Echo
+	metrics *metrics
+}
+
+// New validates cfg and builds the server.
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.DB == nil || cfg.Objects == nil || cfg.Uploads == nil:
+		return nil, errors.New("server: DB, Objects and Uploads are required")
+	case cfg.Office == "" || cfg.NumberPrefix == "":
+		return nil, errors.New("server: Office and NumberPrefix are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.LoginLimit.Failures <= 0 {
+		cfg.LoginLimit = RateLimit{Failures: 5, Window: 15 * time.Minute}
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
+	s := &Server{echo: e, metrics: newMetrics(cfg.Registry)}
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	if err := s.routes(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// apiError is API.md's error body.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// statusChecksumMismatch is tus's 460 Checksum Mismatch.
+const statusChecksumMismatch = 460
+
+// errorKinds maps storage's kinds to status and code.
+var errorKinds = []struct {
+	kind   error
+	status int
+	code   string
+}{
+	{storage.ErrNotFound, http.StatusNotFound, "not_found"},
+	{storage.ErrConflict, http.StatusConflict, "conflict"},
+	{storage.ErrInvalid, http.StatusBadRequest, "invalid"},
+	{storage.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{storage.ErrInvalidState, http.StatusUnprocessableEntity, "invalid_state"},
+	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{storage.ErrUnsupportedType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{storage.ErrChecksumMismatch, statusChecksumMismatch, "checksum_mismatch"},
+	{storage.ErrGone, http.StatusGone, "gone"},
+}
+
+var statusCodes = map[int]string{
+	http.StatusBadRequest: "invalid", http.StatusUnauthorized: "unauthenticated", http.StatusForbidden: "forbidden",
+	http.StatusNotFound: "not_found", http.StatusMethodNotAllowed: "method_not_allowed", http.StatusConflict: "conflict",
+	http.StatusGone: "gone", http.StatusPreconditionFailed: "precondition_failed", http.StatusRequestEntityTooLarge: "too_large",
+	http.StatusUnsupportedMediaType: "unsupported_media_type", http.StatusUnprocessableEntity: "invalid_state",
+	http.StatusTooManyRequests: "rate_limited", http.StatusRequestedRangeNotSatisfiable: "range_not_satisfiable",
+	http.StatusServiceUnavailable: "unavailable",
+}
+
+// httpError is an error with a chosen status, code and client message.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func newError(status int, message string) error {
+	return &httpError{status: status, code: statusCodes[status], message: message}
+}
+
+// errorHandler writes every error as API.md's JSON shape. Errors of no
+// known kind are logged with their cause; the client sees only "internal
+// error".
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, code, msg := http.StatusInternalServerError, "internal", "internal error"
+		var he *httpError
+		var ee *echo.HTTPError
+		var se *storage.Error
+		switch {
+		case errors.As(err, &he):
+			status, code, msg = he.status, he.code, he.message
+		case errors.As(err, &ee):
+			status = ee.Code
+			code = statusCodes[status]
+			if code == "" {
+				code = "error"
+			}
+			msg = strings.ToLower(http.StatusText(status))
+			if m, ok := ee.Message.(string); ok && status != http.StatusInternalServerError {
+				msg = m
+			}
+		default:
+			for _, k := range errorKinds {
+				if errors.Is(err, k.kind) {
+					status, code = k.status, k.code
+					msg = k.kind.Error()
+					if errors.As(err, &se) {
+						msg = se.Message
+					}
+					break
+				}
+			}
+		}
+		if status >= 500 {
+			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		}
+		var body apiError
+		body.Error.Code, body.Error.Message = code, msg
+		if c.Request().Method == http.MethodHead {
+			c.NoContent(status)
+			return
+		}
+		c.JSON(status, body)
+	}
+}
+
+// maxJSONBody bounds JSON request bodies.
+const maxJSONBody = 1 << 20
+
+// bindJSON decodes a JSON body strictly: malformed JSON, unknown fields,
+// trailing data or an oversize body are 400s with a clear message.
+func bindJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		return newError(http.StatusUnsupportedMediaType, "send JSON with Content-Type: application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return newError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the JSON body exceeds %d bytes", maxJSONBody))
+		}
+		if errors.Is(err, io.EOF) {
+			return newError(http.StatusBadRequest, "the request body is empty; send a JSON object")
+		}
+		return newError(http.StatusBadRequest, "malformed JSON: "+err.Error())
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// bindOptionalJSON is bindJSON for endpoints whose body may be empty.
+func bindOptionalJSON(c echo.Context, v any) error {
+	if c.Request().ContentLength == 0 {
+		return nil
+	}
+	return bindJSON(c, v)
+}

@@ -1,0 +1,406 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is where a case stands in its lifecycle (PRODUCT.md).
+type Status string
+
+// The case statuses.
+const (
+	StatusDraft               Status = "draft"
+	StatusSubmitted           Status = "submitted"
+	StatusInReview            Status = "in_review"
+	StatusSupplementRequested Status = "supplement_requested"
+	StatusPendingCountersign  Status = "pending_countersign"
+	StatusApproved            Status = "approved"
+	StatusRejected            Status = "rejected"
+	StatusWithdrawn           Status = "withdrawn"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusDraft, StatusSubmitted, StatusInReview, StatusSupplementRequested,
+		StatusPendingCountersign, StatusApproved, StatusRejected, StatusWithdrawn:
+		return true
+	}
+	return false
+}
+
+// transitions lists every allowed change of status; anything else is
+// ErrInvalidState.
+var transitions = map[Status][]Status{
+	StatusDraft:               {StatusSubmitted, StatusWithdrawn},
+	StatusSubmitted:           {StatusInReview, StatusWithdrawn},
+	StatusInReview:            {StatusSupplementRequested, StatusPendingCountersign},
+	StatusSupplementRequested: {StatusSubmitted},
+	StatusPendingCountersign:  {StatusApproved, StatusRejected, StatusInReview},
+}
+
+// CanMove reports whether the lifecycle allows from → to.
+func CanMove(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// UserRef is how a case names the people on it.
+type UserRef struct {
+	ID          string `json:"id"`
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+	Org         string `json:"org"`
+}
+
+// Case is one inspection case.
+type Case struct {
+	ID            string     `json:"id"`
+	Number        string     `json:"number"`
+	Office        string     `json:"office"`
+	PermitType    string     `json:"permit_type"`
+	Status        Status     `json:"status"`
+	Applicant     *UserRef   `json:"applicant"`
+	Inspector     *UserRef   `json:"inspector"`
+	Reviewer      *UserRef   `json:"reviewer"`
+	SiteName      string     `json:"site_name"`
+	SiteAddress   string     `json:"site_address"`
+	Description   string     `json:"description"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	SubmittedAt   *time.Time `json:"submitted_at"`
+	DueAt         *time.Time `json:"due_at"`
+	EvidenceCount int        `json:"evidence_count"`
+}
+
+// Overdue reports whether the case is still with the office past its due time.
+func (c *Case) Overdue(now time.Time) bool {
+	switch c.Status {
+	case StatusSubmitted, StatusInReview, StatusPendingCountersign:
+		return c.DueAt != nil && now.After(*c.DueAt)
+	}
+	return false
+}
+
+// VisibleTo is the one rule for who may see a case: an applicant sees their
+// company's cases; an officer sees, in their own office, submitted cases
+// assigned to them or whose slot for their role (inspector or reviewer) is
+// still open; an admin sees all. Drafts stay with the company until
+// submitted. ListCases applies the same rule in SQL.
+func (c *Case) VisibleTo(u *User) bool {
+	switch u.Role {
+	case RoleAdmin:
+		return true
+	case RoleApplicant:
+		return c.Applicant != nil && (c.Applicant.ID == u.ID || (u.Org != "" && c.Applicant.Org == u.Org))
+	case RoleInspector, RoleReviewer:
+		if c.Office != u.Org || c.Status == StatusDraft {
+			return false
+		}
+		if c.Inspector != nil && c.Inspector.ID == u.ID || c.Reviewer != nil && c.Reviewer.ID == u.ID {
+			return true
+		}
+		if c.Status == StatusWithdrawn {
+			return false
+		}
+		// "Unassigned" is about the slot the officer's role fills.
+		if u.Role == RoleInspector {
+			return c.Inspector == nil
+		}
+		return c.Reviewer == nil
+	}
+	return false
+}
+
+// NewCase is what an applicant fills in.
+type NewCase struct {
+	PermitType  string `json:"permit_type"`
+	SiteName    string `json:"site_name"`
+	SiteAddress string `json:"site_address"`
+	Description string `json:"description"`
+}
+
+func checkText(field, v string, required bool, max int) error {
+	if required && strings.TrimSpace(v) == "" {
+		return errorf(ErrInvalid, field+" is required")
+	}
+	if utf8.RuneCountInString(v) > max {
+		return errorf(ErrInvalid, fmt.Sprintf("%s must have at most %d characters", field, max))
+	}
+	if !utf8.ValidString(v) {
+		return errorf(ErrInvalid, field+" is not valid UTF-8")
+	}
+	return nil
+}
+
+// CreateCase opens a draft case for the applicant in office, numbered
+// PREFIX-YEAR-NNNNNN from a per-year counter.
+func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix string, loc *time.Location, in NewCase) (*Case, error) {
+	if applicant.Role != RoleApplicant {
+		return nil, errorf(ErrForbidden, "only applicants open cases")
+	}
+	for _, f := range []struct {
+		name, v string
+		req     bool
+		max     int
+	}{{"site_name", in.SiteName, true, 200}, {"site_address", in.SiteAddress, true, 500}, {"description", in.Description, false, 5000}, {"permit_type", in.PermitType, true, 64}} {
+		if err := checkText(f.name, f.v, f.req, f.max); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := d.PermitType(ctx, in.PermitType); err != nil {
+		return nil, errorf(ErrInvalid, fmt.Sprintf("unknown permit type %q", in.PermitType))
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	id := NewID()
+	year := now.In(loc).Year()
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO case_counters (prefix, year, last) VALUES (?, ?, 1)
+			ON CONFLICT (prefix, year) DO UPDATE SET last = case_counters.last + 1 RETURNING last`, prefix, year).Scan(&seq)
+		if err != nil {
+			return fmt.Errorf("next case number: %w", err)
+		}
+		number := fmt.Sprintf("%s-%d-%06d", prefix, year, seq)
+		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, description, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, number, office, in.PermitType, string(StatusDraft), applicant.ID, applicant.Org,
+			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.Description, ms(now), ms(now))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create case: %w", err)
+	}
+	return d.Case(ctx, id)
+}
+
+const caseSelect = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.description,
+	c.created_at, c.updated_at, c.submitted_at, c.due_at,
+	a.id, a.username, a.display_name, a.org,
+	i.id, i.username, i.display_name, i.org,
+	r.id, r.username, r.display_name, r.org,
+	(SELECT COUNT(*) FROM evidence e WHERE e.case_id = c.id)
+	FROM cases c
+	JOIN users a ON a.id = c.applicant_id
+	LEFT JOIN users i ON i.id = c.inspector_id
+	LEFT JOIN users r ON r.id = c.reviewer_id`
+
+func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
+	var c Case
+	var created, updated int64
+	var submitted, due sql.NullInt64
+	var a UserRef
+	var i, r [4]sql.NullString
+	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &c.Description,
+		&created, &updated, &submitted, &due,
+		&a.ID, &a.Username, &a.DisplayName, &a.Org,
+		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount)
+	if err != nil {
+		return nil, err
+	}
+	c.CreatedAt = time.UnixMilli(created).UTC()
+	c.UpdatedAt = time.UnixMilli(updated).UTC()
+	c.SubmittedAt, c.DueAt = fromMS(submitted), fromMS(due)
+	c.Applicant = &a
+	c.Inspector, c.Reviewer = refFrom(i), refFrom(r)
+	return &c, nil
+}
+
+func refFrom(v [4]sql.NullString) *UserRef {
+	if !v[0].Valid {
+		return nil
+	}
+	return &UserRef{ID: v[0].String, Username: v[1].String, DisplayName: v[2].String, Org: v[3].String}
+}
+
+// Case returns one case or ErrNotFound. It does not check who is asking:
+// callers apply VisibleTo.
+func (d *DB) Case(ctx context.Context, id string) (*Case, error) {
+	c, err := scanCase(d.sql.QueryRowContext(ctx, caseSelect+` WHERE c.id = ?`, id))
+	return c, notFound(err, "case "+id)
+}
+
+// ListCases returns the cases u may see (the same rule as VisibleTo, in
+// SQL), optionally only those with the given status, soonest due first.
+func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) ([]*Case, error) {
+	var where []string
+	var args []any
+	switch u.Role {
+	case RoleAdmin:
+	case RoleApplicant:
+		if u.Org != "" {
+			where = append(where, `(c.applicant_id = ? OR c.applicant_org = ?)`)
+			args = append(args, u.ID, u.Org)
+		} else {
+			where = append(where, `c.applicant_id = ?`)
+			args = append(args, u.ID)
+		}
+	case RoleInspector, RoleReviewer:
+		slot := `c.inspector_id`
+		if u.Role == RoleReviewer {
+			slot = `c.reviewer_id`
+		}
+		where = append(where, `c.office = ? AND c.status <> ? AND (c.inspector_id = ? OR c.reviewer_id = ? OR (`+slot+` IS NULL AND c.status <> ?))`)
+		args = append(args, u.Org, string(StatusDraft), u.ID, u.ID, string(StatusWithdrawn))
+	default:
+		return nil, errorf(ErrForbidden, "unknown role")
+	}
+	if status != "" {
+		where = append(where, `c.status = ?`)
+		args = append(args, string(status))
+	}
+	q := caseSelect
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY CASE WHEN c.due_at IS NULL THEN 1 ELSE 0 END, c.due_at, c.created_at DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := d.sql.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list cases: %w", err)
+	}
+	defer rows.Close()
+	out := []*Case{}
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list cases: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// moveCase changes status from → to inside tx, failing with ErrInvalidState
+// when the lifecycle forbids it or another request moved the case first.
+func moveCase(ctx context.Context, tx *sql.Tx, c *Case, to Status, now time.Time, extra string, extraArgs ...any) error {
+	if !CanMove(c.Status, to) {
+		return errorf(ErrInvalidState, fmt.Sprintf("a %s case cannot become %s", c.Status, to))
+	}
+	args := append([]any{string(to), ms(now)}, extraArgs...)
+	args = append(args, c.ID, string(c.Status))
+	res, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ?`+extra+` WHERE id = ? AND status = ?`, args...)
+	if err != nil {
+		return fmt.Errorf("update case %s: %w", c.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
+	}
+	return nil
+}
+
+// SubmitCase moves a draft or supplement_requested case to submitted and
+// sets its due time from the permit type's target. The case must hold at
+// least one evidence item: an inspection with nothing to inspect is not a
+// submission.
+func (d *DB) SubmitCase(ctx context.Context, c *Case, loc *time.Location) (*Case, error) {
+	if c.EvidenceCount == 0 {
+		return nil, errorf(ErrInvalidState, "upload at least one video, photo or PDF before submitting")
+	}
+	pt, err := d.PermitType(ctx, c.PermitType)
+	if err != nil {
+		return nil, err
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	due := DueAt(now, pt.TargetDays, loc)
+	err = d.tx(ctx, func(tx *sql.Tx) error {
+		return moveCase(ctx, tx, c, StatusSubmitted, now, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, c.ID)
+}
+
+// WithdrawCase moves a draft or submitted case to withdrawn.
+func (d *DB) WithdrawCase(ctx context.Context, c *Case) (*Case, error) {
+	now := d.now().UTC()
+	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, StatusWithdrawn, now, "") }); err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, c.ID)
+}
+
+// AssignCase sets the inspector and/or reviewer (empty leaves one as it is)
+// and moves a submitted case to in_review once it has an inspector. The
+// four-eyes rule holds here: the reviewer is never the inspector.
+func (d *DB) AssignCase(ctx context.Context, c *Case, inspectorID, reviewerID string) (*Case, error) {
+	switch c.Status {
+	case StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign:
+	default:
+		return nil, errorf(ErrInvalidState, fmt.Sprintf("a %s case cannot be assigned", c.Status))
+	}
+	check := func(id string, role Role) error {
+		if id == "" {
+			return nil
+		}
+		u, err := d.UserByID(ctx, id)
+		if err != nil || u.Role != role || u.Org != c.Office {
+			return errorf(ErrInvalid, fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
+		}
+		return nil
+	}
+	if err := check(inspectorID, RoleInspector); err != nil {
+		return nil, err
+	}
+	if err := check(reviewerID, RoleReviewer); err != nil {
+		return nil, err
+	}
+	insp, rev := inspectorID, reviewerID
+	if insp == "" && c.Inspector != nil {
+		insp = c.Inspector.ID
+	}
+	if rev == "" && c.Reviewer != nil {
+		rev = c.Reviewer.ID
+	}
+	if insp != "" && insp == rev {
+		return nil, errorf(ErrInvalid, "the reviewer must not be the inspector")
+	}
+	now := d.now().UTC()
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		ins, rv := sql.NullString{String: insp, Valid: insp != ""}, sql.NullString{String: rev, Valid: rev != ""}
+		if c.Status == StatusSubmitted && insp != "" {
+			return moveCase(ctx, tx, c, StatusInReview, now, `, inspector_id = ?, reviewer_id = ?`, ins, rv)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET inspector_id = ?, reviewer_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			ins, rv, ms(now), c.ID, string(c.Status))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, c.ID)
+}
+
+// DueAt is the end of the working day targetDays working days after t in
+// loc (0: the same day). Saturdays and Sundays are not working days; public
+// holidays are not yet known to the calendar.
+func DueAt(t time.Time, targetDays int, loc *time.Location) time.Time {
+	day := t.In(loc)
+	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
+		day = day.AddDate(0, 0, 1)
+	}
+	for n := 0; n < targetDays; {
+		day = day.AddDate(0, 0, 1)
+		if day.Weekday() != time.Saturday && day.Weekday() != time.Sunday {
+			n++
+		}
+	}
+	y, m, dd := day.Date()
+	return time.Date(y, m, dd, 23, 59, 59, 0, loc).UTC()
+}

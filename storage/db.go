@@ -1,0 +1,156 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// DB holds the records. It is safe for concurrent use.
+type DB struct {
+	sql     *sql.DB
+	dialect string
+	now     func() time.Time
+}
+
+// OpenDB opens the record store named by dsn: a SQLite file path (the
+// embedded default) or, later, a postgres:// URL. It applies any migrations
+// the database has not seen yet.
+func OpenDB(ctx context.Context, dsn string) (*DB, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return nil, fmt.Errorf("open database: PostgreSQL is not supported yet; use a SQLite path: %w", ErrInvalid)
+	}
+	// WAL lets readers run beside the one writer; busy_timeout makes a second
+	// writer wait instead of failing; _txlock=immediate takes the write lock
+	// at BEGIN so two read-then-write transactions cannot deadlock.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", dsn, err)
+	}
+	db.SetMaxOpenConns(8)
+	d := &DB{sql: db, dialect: "sqlite", now: time.Now}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// Ping checks the database answers.
+func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
+
+// SQL exposes the connection for tests that must reach under the API (for
+// example to tamper with a row).
+func (d *DB) SQL() *sql.DB { return d.sql }
+
+func (d *DB) migrate(ctx context.Context) error {
+	if _, err := d.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	dir := path.Join("migrations", d.dialect)
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		version := strings.TrimSuffix(e.Name(), ".sql")
+		var n int
+		if err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := fs.ReadFile(migrations, path.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+		err = d.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, d.now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a transaction, committing when it returns nil.
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// notFound turns sql.ErrNoRows into ErrNotFound with context.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random 26-character identifier (130 bits of randomness),
+// safe in URLs and object keys.
+func NewID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return idEncoding.EncodeToString(b)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMilli(v.Int64).UTC()
+	return &t
+}
+
+func nullMS(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}

@@ -1,0 +1,50 @@
+// Package storage holds siteinspect's domain records and the two stores behind
+// them: objects (a local directory or MinIO) and records (SQLite, later
+// PostgreSQL). It knows nothing of HTTP; callers map its error kinds to
+// responses.
+package storage
+
+import "errors"
+
+// The error kinds every store method returns, wrapped with context. The HTTP
+// layer maps each kind to one status code; anything else is an internal error.
+var (
+	// ErrNotFound means the record or object does not exist (or the caller may
+	// not know that it exists).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the request collides with the current state: a taken
+	// username, an upload another request is writing, a wrong upload offset.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid means the input is malformed or out of range.
+	ErrInvalid = errors.New("invalid")
+	// ErrForbidden means the caller is known but may not do this.
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalidState means the action is not allowed in the record's current
+	// lifecycle state.
+	ErrInvalidState = errors.New("invalid state")
+	// ErrTooLarge means a size limit was exceeded.
+	ErrTooLarge = errors.New("too large")
+	// ErrUnsupportedType means the content is not a kind siteinspect accepts.
+	ErrUnsupportedType = errors.New("unsupported media type")
+	// ErrChecksumMismatch means a chunk's declared checksum did not match its
+	// bytes; the chunk was not appended.
+	ErrChecksumMismatch = errors.New("checksum mismatch")
+	// ErrGone means the record existed but has expired.
+	ErrGone = errors.New("gone")
+)
+
+// Error is an error kind with a message meant for the client. Wrap one of the
+// kinds above so the HTTP layer can choose the status code and still show a
+// useful sentence.
+type Error struct {
+	Kind    error
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap lets errors.Is find the kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// errorf builds an Error of the given kind with a client-facing message.
+func errorf(kind error, msg string) error { return &Error{Kind: kind, Message: msg} }

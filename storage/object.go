@@ -1,0 +1,57 @@
+package storage
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// ObjectStore is the object storage siteinspect needs: whole objects for
+// reading, and multipart uploads for writing large files in parts so that no
+// file ever has to sit in memory or on local disk whole. MinIO implements it
+// for production and Disk for the embedded default.
+type ObjectStore interface {
+	// CreateMultipart starts a multipart upload for key and returns its id.
+	CreateMultipart(ctx context.Context, key, contentType string) (string, error)
+	// PutPart stores part number n (1-based) of size bytes read from r and
+	// returns its ETag. Every part but the last must be at least MinPartSize.
+	PutPart(ctx context.Context, key, uploadID string, n int, r io.Reader, size int64) (string, error)
+	// CompleteMultipart joins the parts into the object key. It returns
+	// ErrNotFound when the multipart upload no longer exists.
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	// AbortMultipart discards a multipart upload and its parts. Aborting one
+	// that does not exist is not an error.
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+	// Open returns the object for reading and seeking. It returns ErrNotFound
+	// when the key does not exist.
+	Open(ctx context.Context, key string) (Object, error)
+	// Stat returns the object's size and modification time, or ErrNotFound.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// Delete removes the object; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// MinPartSize is S3's smallest allowed size for every part but the last.
+const MinPartSize = 5 << 20
+
+// Part is one stored part of a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+	Size   int64
+}
+
+// Object is an open stored object. Seek lets http.ServeContent answer Range
+// requests without reading what it skips.
+type Object interface {
+	io.ReadSeekCloser
+	Info() ObjectInfo
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Size    int64
+	ModTime time.Time
+}

@@ -1,0 +1,99 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+)
+
+// Text is a sentence in both of the UI's languages.
+type Text struct {
+	ZH string `json:"zh"`
+	EN string `json:"en"`
+}
+
+// ChecklistItem is one thing the inspector must check on site.
+type ChecklistItem struct {
+	ID   string `json:"id"`
+	Text Text   `json:"text"`
+}
+
+// PermitType is one kind of licence or filing the office handles.
+type PermitType struct {
+	Code              string          `json:"code"`
+	Name              Text            `json:"name"`
+	CommitmentAllowed bool            `json:"commitment_allowed"`
+	SupplementDays    int             `json:"supplement_days"`
+	TargetDays        int             `json:"target_days"`
+	Checklist         []ChecklistItem `json:"checklist"`
+	Materials         []Text          `json:"materials"`
+}
+
+// PermitTypes returns the catalogue in its display order.
+func (d *DB) PermitTypes(ctx context.Context) ([]PermitType, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types ORDER BY position, code`)
+	if err != nil {
+		return nil, fmt.Errorf("list permit types: %w", err)
+	}
+	defer rows.Close()
+	var out []PermitType
+	for rows.Next() {
+		p, err := scanPermitType(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *p)
+	}
+	return out, rows.Err()
+}
+
+// PermitType returns one type or ErrNotFound.
+func (d *DB) PermitType(ctx context.Context, code string) (*PermitType, error) {
+	p, err := scanPermitType(d.sql.QueryRowContext(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types WHERE code = ?`, code))
+	return p, notFound(err, "permit type "+code)
+}
+
+func scanPermitType(row interface{ Scan(...any) error }) (*PermitType, error) {
+	var p PermitType
+	var commitment int
+	var checklist, materials string
+	if err := row.Scan(&p.Code, &p.Name.ZH, &p.Name.EN, &commitment, &p.SupplementDays, &p.TargetDays, &checklist, &materials); err != nil {
+		return nil, err
+	}
+	p.CommitmentAllowed = commitment != 0
+	if err := json.Unmarshal([]byte(checklist), &p.Checklist); err != nil {
+		return nil, fmt.Errorf("permit type %s checklist: %w", p.Code, err)
+	}
+	if err := json.Unmarshal([]byte(materials), &p.Materials); err != nil {
+		return nil, fmt.Errorf("permit type %s materials: %w", p.Code, err)
+	}
+	return &p, nil
+}
+
+// SeedPermitTypes inserts the built-in catalogue when the table is empty, so
+// that an admin's later edits are never overwritten on restart.
+func (d *DB) SeedPermitTypes(ctx context.Context) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM permit_types`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		for i, p := range Catalogue {
+			cl, _ := json.Marshal(p.Checklist)
+			mt, _ := json.Marshal(p.Materials)
+			commitment := 0
+			if p.CommitmentAllowed {
+				commitment = 1
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO permit_types (code, position, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				p.Code, i, p.Name.ZH, p.Name.EN, commitment, p.SupplementDays, p.TargetDays, string(cl), string(mt)); err != nil {
+				return fmt.Errorf("seed permit type %s: %w", p.Code, err)
+			}
+		}
+		return nil
+	})
+}

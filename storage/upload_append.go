@@ -1,0 +1,531 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Checksum is a chunk's declared digest (tus checksum extension).
+type Checksum struct {
+	Algorithm string
+	Sum       []byte
+}
+
+// bufPool holds the copy buffers: one per request in flight, whatever the
+// file size, so memory stays flat.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// partTimeout bounds one part's trip to the object store.
+const partTimeout = 10 * time.Minute
+
+// appender is the state of one Append call. Invariant kept between
+// commits: every byte below the committed offset is in a recorded part or
+// in the spool file of its part, and the committed hash state covers
+// exactly those bytes.
+type appender struct {
+	s     *Uploads
+	up    *Upload
+	owner string
+	hash  hash.Hash
+	// partsDone is the set of parts already in the object store.
+	partsDone map[int]Part
+
+	todo     chan int
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	flushErr error
+}
+
+func (a *appender) spoolPath(n int) string {
+	return filepath.Join(a.s.spoolDir(a.up.ID), strconv.Itoa(n))
+}
+
+// partOf returns the 1-based part holding byte offset off.
+func (a *appender) partOf(off int64) int { return int(off/a.up.partSize) + 1 }
+
+// partLen returns how many bytes part n holds when the upload is complete.
+func (a *appender) partLen(n int) int64 {
+	return min(a.up.partSize, a.up.Length-int64(n-1)*a.up.partSize)
+}
+
+// Append writes body at offset to the upload (tus PATCH). It reads until
+// body ends or the upload is complete, and returns the upload as committed
+// and, when the last byte arrived, the new evidence item. Received bytes are
+// kept even when body breaks off, except for a chunk with a checksum, which
+// is appended whole or not at all.
+func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.Reader, sum *Checksum) (*Upload, *Evidence, error) {
+	var up *Upload
+	var ev *Evidence
+	err := s.withLease(ctx, id, func(owner string) error {
+		var err error
+		if up, err = s.Upload(ctx, id); err != nil {
+			return err
+		}
+		switch {
+		case up.State == UploadExpired || (up.State == UploadOpen && s.db.now().After(up.ExpiresAt)):
+			return errorf(ErrGone, "the upload has expired; start a new one")
+		case up.State == UploadComplete:
+			return errorf(ErrConflict, "the upload is already complete")
+		case offset != up.Offset:
+			return errorf(ErrConflict, fmt.Sprintf("Upload-Offset %d does not match the upload's offset %d", offset, up.Offset))
+		}
+		if sum != nil && sum.Algorithm != "sha256" {
+			return errorf(ErrInvalid, "unsupported checksum algorithm "+sum.Algorithm+"; use sha256")
+		}
+		a, err := s.resume(ctx, up, owner)
+		if err != nil {
+			return err
+		}
+		ev, err = a.receive(ctx, body, sum)
+		return err
+	})
+	if err != nil {
+		return up, nil, err
+	}
+	return up, ev, nil
+}
+
+// Finish completes an upload whose bytes have all arrived but which was not
+// turned into evidence, because the process stopped in between. It is a
+// no-op for any other upload.
+func (s *Uploads) Finish(ctx context.Context, id string) (*Upload, *Evidence, error) {
+	var up *Upload
+	var ev *Evidence
+	err := s.withLease(ctx, id, func(owner string) error {
+		var err error
+		if up, err = s.Upload(ctx, id); err != nil || up.State != UploadOpen || up.Offset != up.Length {
+			return err
+		}
+		a, err := s.resume(ctx, up, owner)
+		if err != nil {
+			return err
+		}
+		ev, err = a.finish(ctx)
+		return err
+	})
+	return up, ev, err
+}
+
+// resume restores an upload's hash and reconciles its spool with the
+// committed offset: bytes written after the last commit are cut off, and
+// parts that were full but not yet stored are queued again.
+func (s *Uploads) resume(ctx context.Context, up *Upload, owner string) (*appender, error) {
+	a := &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]Part{}}
+	if len(up.hashState) > 0 {
+		if err := a.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.hashState); err != nil {
+			return nil, fmt.Errorf("upload %s hash state: %w", up.ID, err)
+		}
+	}
+	rows, err := s.db.sql.QueryContext(ctx, `SELECT number, etag, size FROM upload_parts WHERE upload_id = ?`, up.ID)
+	if err != nil {
+		return nil, fmt.Errorf("upload %s parts: %w", up.ID, err)
+	}
+	for rows.Next() {
+		var p Part
+		if err := rows.Scan(&p.Number, &p.ETag, &p.Size); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		a.partsDone[p.Number] = p
+	}
+	rows.Close()
+	if err := os.MkdirAll(s.spoolDir(up.ID), 0o750); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	last := 0
+	if up.Offset > 0 {
+		last = a.partOf(up.Offset - 1)
+	}
+	entries, err := os.ReadDir(s.spoolDir(up.ID))
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if _, done := a.partsDone[n]; err != nil || n > last || done {
+			os.Remove(filepath.Join(s.spoolDir(up.ID), e.Name()))
+		}
+	}
+	for n := 1; n <= last; n++ {
+		if _, done := a.partsDone[n]; done {
+			continue
+		}
+		want := min(up.partSize, up.Offset-int64(n-1)*up.partSize)
+		st, err := os.Stat(a.spoolPath(n))
+		if err != nil || st.Size() < want {
+			// Only a lost disk does this: the bytes the client was told we
+			// hold are gone, so the upload cannot be finished correctly.
+			return nil, errorf(ErrGone, "part of this upload was lost on the server; start a new upload")
+		}
+		if st.Size() > want {
+			if err := os.Truncate(a.spoolPath(n), want); err != nil {
+				return nil, fmt.Errorf("spool: %w", err)
+			}
+		}
+	}
+	return a, nil
+}
+
+// done reports whether part n is in the object store already.
+func (a *appender) done(n int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.partsDone[n]
+	return ok
+}
+
+// startFlushing launches the workers that move full parts to the object
+// store while later bytes are still arriving.
+func (a *appender) startFlushing() {
+	if a.todo != nil {
+		return
+	}
+	a.todo = make(chan int, a.s.cfg.PartConcurrency)
+	for range a.s.cfg.PartConcurrency {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			for n := range a.todo {
+				if err := a.flushPart(n); err != nil {
+					a.mu.Lock()
+					if a.flushErr == nil {
+						a.flushErr = err
+					}
+					a.mu.Unlock()
+				}
+			}
+		}()
+	}
+}
+
+// waitFlushed stops the workers and returns the first part that failed.
+func (a *appender) waitFlushed() error {
+	if a.todo != nil {
+		close(a.todo)
+		a.wg.Wait()
+		a.todo = nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	err := a.flushErr
+	a.flushErr = nil
+	return err
+}
+
+// ensureMultipart starts the object store's multipart upload on the first
+// part, so an upload refused early leaves nothing in the store.
+func (a *appender) ensureMultipart(ctx context.Context) error {
+	if a.up.multipartID != "" {
+		return nil
+	}
+	id, err := a.s.objects.CreateMultipart(ctx, a.up.objectKey, a.up.contentType)
+	if err != nil {
+		return err
+	}
+	if _, err := a.s.db.sql.ExecContext(ctx, `UPDATE uploads SET multipart_id = ? WHERE id = ?`, id, a.up.ID); err != nil {
+		a.s.objects.AbortMultipart(ctx, a.up.objectKey, id)
+		return fmt.Errorf("record multipart: %w", err)
+	}
+	a.up.multipartID = id
+	return nil
+}
+
+// queue hands full part n to the workers; it blocks while they are busy,
+// which slows the client down instead of letting the spool grow.
+func (a *appender) queue(ctx context.Context, n int) error {
+	if err := a.ensureMultipart(ctx); err != nil {
+		return err
+	}
+	a.startFlushing()
+	a.todo <- n
+	return nil
+}
+
+// flushPart stores spool file n as part n and records it. It runs even if
+// the client has gone: the bytes are ours to keep.
+func (a *appender) flushPart(n int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), partTimeout)
+	defer cancel()
+	f, err := os.Open(a.spoolPath(n))
+	if err != nil {
+		return fmt.Errorf("part %d: %w", n, err)
+	}
+	defer f.Close()
+	size := a.partLen(n)
+	etag, err := a.s.objects.PutPart(ctx, a.up.objectKey, a.up.multipartID, n, f, size)
+	if err != nil {
+		return err
+	}
+	_, err = a.s.db.sql.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, number, etag, size) VALUES (?, ?, ?, ?)
+		ON CONFLICT (upload_id, number) DO UPDATE SET etag = excluded.etag, size = excluded.size`, a.up.ID, n, etag, size)
+	if err != nil {
+		return fmt.Errorf("record part %d: %w", n, err)
+	}
+	a.mu.Lock()
+	a.partsDone[n] = Part{Number: n, ETag: etag, Size: size}
+	a.mu.Unlock()
+	os.Remove(a.spoolPath(n))
+	return nil
+}
+
+// commit records the offset, the hash state over exactly the bytes below
+// it, and the sniffed type, after making the spooled bytes durable.
+func (a *appender) commit(ctx context.Context, f *os.File) error {
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("spool sync: %w", err)
+		}
+	}
+	state, err := a.hash.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	now := a.s.db.now()
+	a.up.ExpiresAt = now.Add(a.s.cfg.TTL).UTC().Truncate(time.Millisecond)
+	res, err := a.s.db.sql.ExecContext(context.WithoutCancel(ctx), `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
+		a.up.Offset, state, string(a.up.kind), a.up.contentType, ms(now), ms(a.up.ExpiresAt), a.up.ID, a.owner)
+	if err != nil {
+		return fmt.Errorf("commit upload %s: %w", a.up.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return errorf(ErrConflict, "lost the claim on this upload; retry")
+	}
+	return nil
+}
+
+// sniff checks the real type once the first bytes are in, before any part
+// leaves the spool, and applies that kind's size limit.
+func (a *appender) sniff() error {
+	head := make([]byte, min(SniffLen, a.up.Length))
+	f, err := os.Open(a.spoolPath(1))
+	if err != nil {
+		return fmt.Errorf("sniff: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.ReadFull(f, head); err != nil {
+		return fmt.Errorf("sniff: %w", err)
+	}
+	kind, ct, ok := Sniff(head)
+	if !ok {
+		return errorf(ErrUnsupportedType, "the file is not a video, image or PDF that siteinspect accepts (MP4, MOV, WebM, MKV, JPEG, PNG, HEIC, PDF)")
+	}
+	if limit := a.s.cfg.Limits[kind]; a.up.Length > limit {
+		return errorf(ErrTooLarge, fmt.Sprintf("a %s may have at most %d bytes; this one has %d", kind, limit, a.up.Length))
+	}
+	a.up.kind, a.up.contentType = kind, ct
+	return nil
+}
+
+// receive copies body into spool files part by part, hands each full part
+// to the flushers, and finishes the upload when the last byte is in.
+func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (*Evidence, error) {
+	up := a.up
+	// Full parts left over from an interrupted request go first.
+	for n := 1; int64(n)*up.partSize <= up.Offset && up.Offset < up.Length; n++ {
+		if !a.done(n) {
+			if err := a.queue(ctx, n); err != nil {
+				a.waitFlushed()
+				return nil, err
+			}
+		}
+	}
+	var chunk hash.Hash
+	if sum != nil {
+		chunk = sha256.New()
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	in := io.LimitReader(body, up.Length-up.Offset)
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	var full []int
+	var readErr error
+	for up.Offset < up.Length {
+		n := a.partOf(up.Offset)
+		if f == nil {
+			var err error
+			if f, err = os.OpenFile(a.spoolPath(n), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err != nil {
+				return nil, fmt.Errorf("spool: %w", err)
+			}
+		}
+		room := int64(n)*up.partSize - up.Offset
+		k, err := in.Read(buf[:min(int64(len(buf)), room)])
+		if k > 0 {
+			if _, werr := f.Write(buf[:k]); werr != nil {
+				return nil, fmt.Errorf("spool: %w", werr)
+			}
+			a.hash.Write(buf[:k])
+			if chunk != nil {
+				chunk.Write(buf[:k])
+			}
+			up.Offset += int64(k)
+			if up.kind == "" && up.Offset >= min(SniffLen, up.Length) {
+				if err := a.sniff(); err != nil {
+					f.Close()
+					f = nil
+					if errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrTooLarge) {
+						if derr := a.s.discard(context.WithoutCancel(ctx), up); derr != nil {
+							return nil, derr
+						}
+					}
+					return nil, err
+				}
+			}
+			if up.Offset == int64(n)*up.partSize && up.Offset < up.Length {
+				// Part n is full.
+				if sum != nil {
+					if err := f.Sync(); err != nil {
+						return nil, fmt.Errorf("spool sync: %w", err)
+					}
+					full = append(full, n)
+				} else {
+					if err := a.commit(ctx, f); err != nil {
+						return nil, err
+					}
+					if err := a.queue(ctx, n); err != nil {
+						return nil, err
+					}
+				}
+				f.Close()
+				f = nil
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+	}
+	if sum != nil {
+		if readErr != nil {
+			// A partial chunk cannot be verified: keep none of it. The next
+			// request's resume cuts the spool back to the committed offset.
+			return nil, fmt.Errorf("read chunk: %w", readErr)
+		}
+		if !bytes.Equal(chunk.Sum(nil), sum.Sum) {
+			return nil, errorf(ErrChecksumMismatch, "the chunk's sha256 does not match Upload-Checksum; it was not appended")
+		}
+	}
+	if err := a.commit(ctx, f); err != nil {
+		a.waitFlushed()
+		return nil, err
+	}
+	for _, n := range full {
+		if err := a.queue(ctx, n); err != nil {
+			a.waitFlushed()
+			return nil, err
+		}
+	}
+	if err := a.waitFlushed(); err != nil {
+		return nil, err
+	}
+	if readErr != nil {
+		return nil, fmt.Errorf("read body: %w", readErr)
+	}
+	if up.Offset < up.Length {
+		return nil, nil
+	}
+	return a.finish(ctx)
+}
+
+// finish stores the last part, joins the parts into the original object,
+// and records the evidence item and the upload's completion in one
+// transaction.
+func (a *appender) finish(ctx context.Context) (*Evidence, error) {
+	up := a.up
+	ctx = context.WithoutCancel(ctx)
+	if up.kind == "" {
+		if err := a.sniff(); err != nil {
+			if errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrTooLarge) {
+				a.s.discard(ctx, up)
+			}
+			return nil, err
+		}
+	}
+	lastPart := a.partOf(up.Length - 1)
+	for n := 1; n <= lastPart; n++ {
+		if !a.done(n) {
+			if err := a.queue(ctx, n); err != nil {
+				a.waitFlushed()
+				return nil, err
+			}
+		}
+	}
+	if err := a.waitFlushed(); err != nil {
+		return nil, err
+	}
+	parts := make([]Part, 0, lastPart)
+	var total int64
+	for n := 1; n <= lastPart; n++ {
+		p, ok := a.partsDone[n]
+		if !ok {
+			return nil, fmt.Errorf("upload %s: part %d missing at completion", up.ID, n)
+		}
+		parts = append(parts, p)
+		total += p.Size
+	}
+	if total != up.Length {
+		return nil, fmt.Errorf("upload %s: parts hold %d bytes, want %d", up.ID, total, up.Length)
+	}
+	err := a.s.objects.CompleteMultipart(ctx, up.objectKey, up.multipartID, parts)
+	if errors.Is(err, ErrNotFound) {
+		// Completed before a crash kept us from recording it.
+		if info, serr := a.s.objects.Stat(ctx, up.objectKey); serr == nil && info.Size == up.Length {
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev := &Evidence{
+		ID: up.EvidenceID, CaseID: up.CaseID, Kind: up.kind, Filename: up.Filename, ContentType: up.contentType,
+		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: "ready", UploadedBy: up.UserID,
+		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
+	}
+	err = a.s.db.tx(ctx, func(tx *sql.Tx) error {
+		if err := insertEvidence(ctx, tx, ev); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+			UploadComplete, ms(ev.CreatedAt), up.ID, a.owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errorf(ErrConflict, "lost the claim on this upload; retry")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("complete upload %s: %w", up.ID, err)
+	}
+	up.State = UploadComplete
+	if err := os.RemoveAll(a.s.spoolDir(up.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		a.s.cfg.Logger.Warn("remove spool", "upload", up.ID, "err", err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,236 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Role is what a user does in the office's process.
+type Role string
+
+// The roles. Applicants belong to a company (their Org); officers' Org is
+// the permit office they work in.
+const (
+	RoleApplicant Role = "applicant"
+	RoleInspector Role = "inspector"
+	RoleReviewer  Role = "reviewer"
+	RoleAdmin     Role = "admin"
+)
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleApplicant, RoleInspector, RoleReviewer, RoleAdmin:
+		return true
+	}
+	return false
+}
+
+// Officer reports whether r works for the permit office.
+func (r Role) Officer() bool { return r == RoleInspector || r == RoleReviewer }
+
+// User is an account.
+type User struct {
+	ID          string    `json:"id"`
+	Username    string    `json:"username"`
+	Role        Role      `json:"role"`
+	DisplayName string    `json:"display_name"`
+	Org         string    `json:"org"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// MinPasswordLength is the shortest password accepted for a new account.
+const MinPasswordLength = 10
+
+// bcryptCost is bcrypt's work factor: about 50 ms per hash on this class of
+// machine, which makes offline guessing slow and keeps memory flat (argon2id
+// would need tens of MiB per concurrent login).
+const bcryptCost = 11
+
+// dummyHash is compared against when the username is unknown so that a
+// failed login takes as long whether or not the user exists.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"), bcryptCost)
+
+// CreateUser adds an account. It returns ErrConflict when the username is
+// taken and ErrInvalid for a bad role, username or short password.
+func (d *DB) CreateUser(ctx context.Context, username, password string, role Role, displayName, org string) (*User, error) {
+	username = strings.TrimSpace(username)
+	switch {
+	case !role.Valid():
+		return nil, errorf(ErrInvalid, fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer or admin", role))
+	case username == "" || utf8.RuneCountInString(username) > 64 || strings.ContainsAny(username, " \t\r\n/"):
+		return nil, errorf(ErrInvalid, "username must be 1 to 64 characters without spaces or slashes")
+	case utf8.RuneCountInString(password) < MinPasswordLength:
+		return nil, errorf(ErrInvalid, fmt.Sprintf("password must have at least %d characters", MinPasswordLength))
+	case len(password) > 72:
+		return nil, errorf(ErrInvalid, "password must have at most 72 bytes")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	if displayName == "" {
+		displayName = username
+	}
+	u := &User{ID: NewID(), Username: username, Role: role, DisplayName: displayName, Org: org, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
+	_, err = d.sql.ExecContext(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return nil, errorf(ErrConflict, fmt.Sprintf("username %q is taken", username))
+		}
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+const userColumns = `id, username, role, display_name, org, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var created int64
+	if err := row.Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = time.UnixMilli(created).UTC()
+	return &u, nil
+}
+
+// UserByID returns the user or ErrNotFound.
+func (d *DB) UserByID(ctx context.Context, id string) (*User, error) {
+	u, err := scanUser(d.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return u, notFound(err, "user "+id)
+}
+
+// UserCount returns how many accounts exist.
+func (d *DB) UserCount(ctx context.Context) (int, error) {
+	var n int
+	err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+// Authenticate checks a username and password. A wrong password and an
+// unknown user both return ErrNotFound, after the same amount of work.
+func (d *DB) Authenticate(ctx context.Context, username, password string) (*User, error) {
+	var hash string
+	var created int64
+	var u User
+	err := d.sql.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
+		Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return nil, errorf(ErrNotFound, "wrong username or password")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return nil, errorf(ErrNotFound, "wrong username or password")
+	}
+	u.CreatedAt = time.UnixMilli(created).UTC()
+	return &u, nil
+}
+
+// Session is a logged-in user's token, stored only as its hash.
+type Session struct {
+	User      *User
+	CSRFToken string
+	ExpiresAt time.Time
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func tokenHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// CreateSession starts a session for the user and returns its opaque token.
+// Only the token's SHA-256 is stored, so a leaked database holds no usable
+// tokens.
+func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, *Session, error) {
+	token := randomToken()
+	now := d.now()
+	s := &Session{CSRFToken: randomToken(), ExpiresAt: now.Add(ttl).UTC().Truncate(time.Millisecond)}
+	_, err := d.sql.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		tokenHash(token), userID, s.CSRFToken, ms(now), ms(s.ExpiresAt))
+	if err != nil {
+		return "", nil, fmt.Errorf("create session: %w", err)
+	}
+	u, err := d.UserByID(ctx, userID)
+	if err != nil {
+		return "", nil, err
+	}
+	s.User = u
+	return token, s, nil
+}
+
+// SessionByToken returns the live session for a token, or ErrNotFound when
+// it is unknown, revoked or expired.
+func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error) {
+	var s Session
+	var expires int64
+	var userID string
+	err := d.sql.QueryRowContext(ctx, `SELECT user_id, csrf_token, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?`,
+		tokenHash(token), ms(d.now())).Scan(&userID, &s.CSRFToken, &expires)
+	if err != nil {
+		return nil, notFound(err, "session")
+	}
+	s.ExpiresAt = time.UnixMilli(expires).UTC()
+	if s.User, err = d.UserByID(ctx, userID); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// DeleteSession revokes a token.
+func (d *DB) DeleteSession(ctx context.Context, token string) error {
+	_, err := d.sql.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(token))
+	return err
+}
+
+// DeleteExpiredSessions removes sessions past their expiry and says how many.
+func (d *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
+	res, err := d.sql.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, ms(d.now()))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// SetPassword replaces a user's password and ends their sessions.
+func (d *DB) SetPassword(ctx context.Context, username, password string) error {
+	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > 72 {
+		return errorf(ErrInvalid, fmt.Sprintf("password must have %d to 72 characters", MinPasswordLength))
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, string(hash), username)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errorf(ErrNotFound, "no user "+username)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)`, username)
+		return err
+	})
+}
