@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` and `make test`.
+GO ?= go
+export GOFLAGS := -buildvcs=false
+
+.PHONY: run test bench build minio deps-run deps-test check
+
+## run: the service on the embedded default (SQLite + ./data), with demo users
+run: deps-run
+	$(GO) run . serve --demo
+
+## test: the whole suite against a real MinIO, SQLite, ffmpeg and Chromium
+test: deps-test check
+	scripts/with-minio.sh $(GO) test -race -count=1 -timeout 20m ./...
+
+## bench: upload/download throughput vs direct minio-go, and peak RSS (docs/BENCHMARKS.md)
+bench: deps-test
+	scripts/with-minio.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
+
+build:
+	$(GO) build -o siteinspect .
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+deps-run:
+	@scripts/deps.sh run
+
+deps-test:
+	@scripts/deps.sh test
+
+minio: deps-test

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"siteinspect/internal/testenv"
+	"siteinspect/storage"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// mustBinary builds siteinspect once per test run, so tests can run it as a
+// separate process and kill it.
+func mustBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "siteinspect-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "siteinspect")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a siteinspect server running as a child process.
+type proc struct {
+	cmd    *exec.Cmd
+	URL    string
+	Demo   map[string]string // username → password, with --demo
+	stderr *bytes.Buffer
+	done   chan struct{}
+}
+
+var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
+var demoRE = regexp.MustCompile(`^\s+\w+\s+(\S+)\s+password: (\S+)$`)
+
+// startServer runs `siteinspect serve --listen 127.0.0.1:0 --demo` with the
+// extra args, waits for its URL and stops it (SIGTERM) at cleanup.
+func startServer(tb testing.TB, args ...string) *proc {
+	tb.Helper()
+	cmd := exec.Command(mustBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--demo"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &proc{cmd: cmd, Demo: map[string]string{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := demoRE.FindStringSubmatch(line); m != nil {
+				p.Demo[m[1]] = m[2]
+			}
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				urlc <- m[1]
+			}
+		}
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	select {
+	case p.URL = <-urlc:
+	case <-p.done:
+		tb.Fatalf("server exited before listening:\n%s", p.stderr)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		tb.Fatalf("server did not start within 30s:\n%s", p.stderr)
+	}
+	tb.Cleanup(func() { p.stop(tb) })
+	return p
+}
+
+// stop asks the server to shut down and waits for it.
+func (p *proc) stop(tb testing.TB) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		tb.Errorf("server did not stop within 40s of SIGTERM")
+	}
+}
+
+// kill ends the server with SIGKILL, as a crash would.
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// s3Args are the serve flags that put objects into a fresh test bucket.
+func s3Args(tb testing.TB) []string {
+	c := testenv.MinIOConfig(tb)
+	return []string{"--s3-endpoint", c.Endpoint, "--s3-access-key", c.AccessKey, "--s3-secret-key", c.SecretKey, "--s3-bucket", c.Bucket}
+}
+
+// client talks to a running server as one user with a bearer token.
+type client struct {
+	tb    testing.TB
+	base  string
+	token string
+	http  *http.Client
+}
+
+func login(tb testing.TB, base, username, password string) *client {
+	tb.Helper()
+	c := &client{tb: tb, base: base, http: &http.Client{}}
+	var out struct {
+		Token string `json:"token"`
+	}
+	c.mustJSON("POST", "/api/v1/auth/login", map[string]string{"username": username, "password": password}, http.StatusOK, &out)
+	c.token = out.Token
+	return c
+}
+
+// do sends a request and returns the response (body unread).
+func (c *client) do(method, path string, body io.Reader, hdr map[string]string) *http.Response {
+	c.tb.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if cl, ok := hdr["Content-Length"]; ok {
+		req.ContentLength, _ = strconv.ParseInt(cl, 10, 64)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// mustJSON sends JSON, checks the status and decodes the answer into out.
+func (c *client) mustJSON(method, path string, in any, wantStatus int, out any) {
+	c.tb.Helper()
+	var body io.Reader
+	hdr := map[string]string{}
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+		hdr["Content-Type"] = "application/json"
+	}
+	resp := c.do(method, path, body, hdr)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		c.tb.Fatalf("%s %s: got %d %s, want %d", method, path, resp.StatusCode, b, wantStatus)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.tb.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+}
+
+// newCase opens a draft hotel case and returns it.
+func (c *client) newCase() storage.Case {
+	c.tb.Helper()
+	var cs storage.Case
+	c.mustJSON("POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "Harbour Hotel 港湾酒店", "site_address": "1 Harbour Rd, Binhai"}, http.StatusCreated, &cs)
+	return cs
+}
+
+// createUpload starts a tus upload and returns its path.
+func (c *client) createUpload(caseID, filename string, size int64) string {
+	c.tb.Helper()
+	resp := c.do("POST", "/api/v1/cases/"+caseID+"/uploads", nil, map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.FormatInt(size, 10),
+		"Upload-Metadata": "filename " + base64.StdEncoding.EncodeToString([]byte(filename)),
+	})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		c.tb.Fatalf("create upload: got %d, want 201", resp.StatusCode)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/api/v1/uploads/") {
+		c.tb.Fatalf("create upload: Location %q", loc)
+	}
+	return loc
+}
+
+// patch sends one tus PATCH and returns the response (body closed).
+func (c *client) patch(loc string, offset int64, body io.Reader, length int64) *http.Response {
+	c.tb.Helper()
+	resp := c.do("PATCH", loc, body, map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Offset": strconv.FormatInt(offset, 10),
+		"Content-Type": "application/offset+octet-stream", "Content-Length": strconv.FormatInt(length, 10),
+	})
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// offset asks the server where an upload stands (tus HEAD).
+func (c *client) offset(loc string) int64 {
+	c.tb.Helper()
+	resp := c.do("HEAD", loc, nil, map[string]string{"Tus-Resumable": "1.0.0"})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		c.tb.Fatalf("HEAD %s: got %d, want 200", loc, resp.StatusCode)
+	}
+	n, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		c.tb.Fatalf("HEAD %s: Upload-Offset %q", loc, resp.Header.Get("Upload-Offset"))
+	}
+	return n
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the system tools siteinspect needs, or says clearly what is missing.
+#   scripts/deps.sh run    ffmpeg/ffprobe (media work)
+#   scripts/deps.sh test   ffmpeg, chromium, pdftotext, node/npm (tests), and MinIO in bin/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+
+want=(ffmpeg:ffmpeg ffprobe:ffmpeg)
+if [ "${1:-run}" = test ]; then
+  want+=(chromium:chromium pdftotext:poppler-utils node:nodejs npm:npm)
+fi
+
+missing=()
+for pair in "${want[@]}"; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "deps: installing $pkgs(apt-get, about a minute)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+  else
+    echo "deps: missing $pkgs— install them with: sudo apt-get install -y $pkgs" >&2
+    exit 1
+  fi
+fi
+
+if [ "${1:-run}" = test ] && [ ! -x bin/minio ]; then
+  echo "deps: building MinIO $MINIO_VERSION into bin/ (about 3 minutes, once)"
+  GOBIN="$PWD/bin" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+fi
