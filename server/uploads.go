@@ -1,9 +1,9 @@
 package server
 
 import (
-	"io"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
