@@ -1,0 +1,111 @@
+/**
+ * The one place that talks JSON to the API, so the cookie session, the CSRF
+ * header and the error shape ({"error":{"code","message"}}) are handled the
+ * same way by every view. The bearer token from login is deliberately never
+ * stored: the HttpOnly session cookie is out of reach of any injected script.
+ */
+import { t } from './i18n.js';
+
+const CSRF_COOKIE = 'siteinspect_csrf';
+
+/** ApiError carries the HTTP status (0 for a network failure) and the server's code and message. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// The login answer also carries the CSRF token; kept as a fallback in case the
+// cookie cannot be read (it is the same value).
+let csrfFromLogin = '';
+let unauthorizedHandler = () => {};
+
+/** csrfToken returns the value of the JS-readable CSRF cookie the server set at login. */
+export function csrfToken() {
+  for (const part of document.cookie.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === CSRF_COOKIE) {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    }
+  }
+  return csrfFromLogin;
+}
+
+/** csrfHeaders returns what a cookie-authenticated request with this method must carry. */
+export function csrfHeaders(method) {
+  const m = method.toUpperCase();
+  if (m === 'GET' || m === 'HEAD') return {};
+  const token = csrfToken();
+  return token ? { 'X-CSRF-Token': token } : {};
+}
+
+/** onUnauthorized sets what happens when a request finds the session gone (show login). */
+export function onUnauthorized(fn) {
+  unauthorizedHandler = fn;
+}
+
+/** errorFromResponse turns a failed response into an ApiError with the server's message. */
+export async function errorFromResponse(res) {
+  let code = `http_${res.status}`;
+  let message = '';
+  try {
+    const body = await res.json();
+    code = body?.error?.code || code;
+    message = body?.error?.message || '';
+  } catch { /* not JSON: keep the status text below */ }
+  return new ApiError(res.status, code, message || `${t('error.generic')} (${res.status})`);
+}
+
+/** request sends one JSON request and returns the decoded body, or null for an empty one. */
+export async function request(method, path, body) {
+  const headers = { Accept: 'application/json', ...csrfHeaders(method) };
+  const init = { method, headers, credentials: 'same-origin' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'network', t('error.network'));
+  }
+  if (!res.ok) {
+    const err = await errorFromResponse(res);
+    // A 401 from login itself is a wrong password, not an expired session.
+    if (res.status === 401 && path !== '/api/v1/auth/login') unauthorizedHandler(err);
+    throw err;
+  }
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/** get fetches a JSON resource. */
+export const get = (path) => request('GET', path);
+
+/** post sends a state-changing request; body may be omitted for pure actions. */
+export const post = (path, body) => request('POST', path, body);
+
+/** login signs in; the server sets the session and CSRF cookies. */
+export async function login(username, password) {
+  const res = await post('/api/v1/auth/login', { username, password });
+  csrfFromLogin = res?.csrf_token || '';
+  return res.user;
+}
+
+/** logout ends the session; a failure still leaves the UI signed out. */
+export async function logout() {
+  try { await post('/api/v1/auth/logout'); } finally { csrfFromLogin = ''; }
+}
+
+/** listOf accepts a bare array or a {items: [...]} envelope. */
+export function listOf(value) {
+  if (Array.isArray(value)) return value;
+  return (value && Array.isArray(value.items)) ? value.items : [];
+}
+
+/** enc escapes one path segment. */
+export const enc = encodeURIComponent;

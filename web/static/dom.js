@@ -1,0 +1,56 @@
+/**
+ * A tiny element builder. Strings always become text nodes and attributes are
+ * set with setAttribute, so user data (site names, file names, server
+ * messages) is never parsed as HTML. Nothing in the UI uses innerHTML.
+ */
+
+const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'required', 'multiple', 'selected']);
+
+/**
+ * h creates an element. props: "class", "dataset" (object), "on<event>"
+ * (function), a few boolean/value properties; anything else is an attribute.
+ * Children may be nodes, strings, numbers, arrays, or null/false (skipped).
+ */
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value == null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (PROPS.has(key)) el[key] = value;
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+/** append adds children with the same rules as h. */
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child == null || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** fill replaces an element's children, with the same rules as h. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+/** errorBox shows an error's message (already user-facing) as an alert. */
+export function errorBox(err) {
+  return h('p', { class: 'notice error', role: 'alert' }, err?.message || String(err));
+}
+
+/** busy disables a button while an action runs, so a double tap does not send twice. */
+export async function busy(button, fn) {
+  button.disabled = true;
+  try {
+    return await fn();
+  } finally {
+    button.disabled = false;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Every visible string of the UI, in one table with Chinese and English side by
+ * side, so a missing translation shows up in review next to its sibling.
+ * Permit type names and checklist texts are not here: the API sends them in
+ * both languages and pick() chooses one.
+ */
+
+const STORAGE_KEY = 'siteinspect.lang';
+
+/** @type {Record<string, {zh: string, en: string}>} */
+const messages = {
+  'app.title': { zh: '在线踏勘', en: 'Remote site inspection' },
+  'lang.label': { zh: '语言', en: 'Language' },
+  'lang.zh': { zh: '中文', en: '中文' },
+  'lang.en': { zh: 'English', en: 'English' },
+  'header.logout': { zh: '退出', en: 'Sign out' },
+
+  'role.applicant': { zh: '申请人', en: 'Applicant' },
+  'role.inspector': { zh: '踏勘人员', en: 'Inspector' },
+  'role.reviewer': { zh: '复核人员', en: 'Reviewer' },
+  'role.admin': { zh: '管理员', en: 'Administrator' },
+
+  'login.title': { zh: '登录', en: 'Sign in' },
+  'login.intro': { zh: '企业申请人和审批人员使用同一入口登录。', en: 'Applicants and permit office staff sign in here.' },
+  'login.username': { zh: '用户名', en: 'Username' },
+  'login.password': { zh: '密码', en: 'Password' },
+  'login.submit': { zh: '登录', en: 'Sign in' },
+  'login.busy': { zh: '正在登录…', en: 'Signing in…' },
+  'login.expired': { zh: '登录已失效，请重新登录。', en: 'Your session has ended. Please sign in again.' },
+
+  'status.draft': { zh: '草稿', en: 'Draft' },
+  'status.submitted': { zh: '已提交', en: 'Submitted' },
+  'status.in_review': { zh: '审查中', en: 'In review' },
+  'status.supplement_requested': { zh: '待补正', en: 'Supplement requested' },
+  'status.pending_countersign': { zh: '待复核', en: 'Awaiting countersignature' },
+  'status.approved': { zh: '已批准', en: 'Approved' },
+  'status.rejected': { zh: '不予批准', en: 'Rejected' },
+  'status.withdrawn': { zh: '已撤回', en: 'Withdrawn' },
+
+  'cases.mine': { zh: '我的案件', en: 'My cases' },
+  'cases.queue': { zh: '踏勘队列', en: 'Inspection queue' },
+  'cases.new': { zh: '新建案件', en: 'New case' },
+  'cases.empty': { zh: '暂无案件。', en: 'No cases yet.' },
+  'cases.emptyFilter': { zh: '没有符合条件的案件。', en: 'No cases match this filter.' },
+  'cases.filter': { zh: '状态', en: 'Status' },
+  'cases.all': { zh: '全部', en: 'All' },
+  'cases.overdue': { zh: '已逾期', en: 'Overdue' },
+  'col.number': { zh: '编号', en: 'Number' },
+  'col.permit': { zh: '许可事项', en: 'Permit type' },
+  'col.site': { zh: '场所', en: 'Site' },
+  'col.status': { zh: '状态', en: 'Status' },
+  'col.due': { zh: '办结期限', en: 'Due' },
+
+  'newcase.title': { zh: '新建踏勘案件', en: 'New inspection case' },
+  'newcase.permit': { zh: '许可事项', en: 'Permit type' },
+  'newcase.commitBadge': { zh: '承诺办', en: 'Commitment' },
+  'newcase.commitYes': { zh: '可承诺办理（承诺办）：签署承诺后，缺少的材料可在 {days} 天内补交。', en: 'Commitment-based approval (承诺办) allowed: sign the commitment and hand in missing materials within {days} days.' },
+  'newcase.commitNo': { zh: '不适用承诺办，需一次提交全部材料。', en: 'Commitment-based approval is not available: all materials are required up front.' },
+  'newcase.sameDay': { zh: '当日办结', en: 'Decided the same day' },
+  'newcase.targetDays': { zh: '{n} 个工作日内办结', en: 'Decided within {n} working days' },
+  'newcase.checklist': { zh: '踏勘要点（请在视频和照片中展示）', en: 'Inspection checklist (show these in your videos and photos)' },
+  'newcase.siteName': { zh: '场所名称', en: 'Site name' },
+  'newcase.siteAddress': { zh: '场所地址', en: 'Site address' },
+  'newcase.description': { zh: '说明', en: 'Description' },
+  'newcase.create': { zh: '创建案件', en: 'Create case' },
+  'newcase.creating': { zh: '正在创建…', en: 'Creating…' },
+  'newcase.cancel': { zh: '取消', en: 'Cancel' },
+  'newcase.onlyApplicants': { zh: '只有申请人可以新建案件。', en: 'Only applicants can open cases.' },
+
+  'case.back': { zh: '返回列表', en: 'Back to list' },
+  'case.permit': { zh: '许可事项', en: 'Permit type' },
+  'case.site': { zh: '场所', en: 'Site' },
+  'case.address': { zh: '地址', en: 'Address' },
+  'case.due': { zh: '办结期限', en: 'Due' },
+  'case.created': { zh: '创建时间', en: 'Created' },
+  'case.submittedAt': { zh: '提交时间', en: 'Submitted' },
+  'case.applicant': { zh: '申请人', en: 'Applicant' },
+  'case.inspector': { zh: '踏勘人员', en: 'Inspector' },
+  'case.unassigned': { zh: '未分配', en: 'Not assigned' },
+  'case.description': { zh: '说明', en: 'Description' },
+  'case.checklist': { zh: '踏勘要点', en: 'Inspection checklist' },
+  'case.submit': { zh: '提交审查', en: 'Submit for inspection' },
+  'case.withdraw': { zh: '撤回申请', en: 'Withdraw' },
+  'case.withdrawAsk': { zh: '确定撤回此案件？撤回后不能恢复。', en: 'Withdraw this case? This cannot be undone.' },
+  'case.withdrawYes': { zh: '确认撤回', en: 'Yes, withdraw' },
+  'case.withdrawNo': { zh: '保留', en: 'Keep the case' },
+  'case.take': { zh: '领取案件', en: 'Take case' },
+  'case.submitHint': { zh: '上传完所有视频、照片和 PDF 后再提交。', en: 'Submit once all videos, photos and PDFs are uploaded.' },
+
+  'evidence.title': { zh: '踏勘材料', en: 'Evidence' },
+  'evidence.empty': { zh: '尚未上传材料。', en: 'No evidence uploaded yet.' },
+  'evidence.kind.video': { zh: '视频', en: 'Video' },
+  'evidence.kind.image': { zh: '照片', en: 'Photo' },
+  'evidence.kind.pdf': { zh: 'PDF', en: 'PDF' },
+  'evidence.kind.recording': { zh: '现场录像', en: 'Live recording' },
+  'evidence.status.processing': { zh: '处理中', en: 'Processing' },
+  'evidence.status.ready': { zh: '就绪', en: 'Ready' },
+  'evidence.status.failed': { zh: '处理失败', en: 'Failed' },
+  'evidence.openPdf': { zh: '在新标签页打开 PDF', en: 'Open the PDF in a new tab' },
+  'evidence.download': { zh: '下载原件', en: 'Download original' },
+  'evidence.unplayable': { zh: '此浏览器无法播放该视频，请下载原件查看。', en: 'This browser cannot play the video; download the original instead.' },
+  'evidence.hashTitle': { zh: 'SHA-256（入库时计算）', en: 'SHA-256 (computed at ingest)' },
+
+  'upload.title': { zh: '上传材料', en: 'Upload evidence' },
+  'upload.choose': { zh: '选择文件', en: 'Choose files' },
+  'upload.drop': { zh: '或将视频、照片、PDF 拖到此处', en: 'or drop videos, photos and PDFs here' },
+  'upload.hint': { zh: '网络中断后会自动续传；刷新页面后，重新选择同一文件即可从中断处继续。', en: 'Uploads continue after a dropped connection; after a reload, choose the same file again to continue where it stopped.' },
+  'upload.closed': { zh: '案件为草稿或待补正状态时可以上传材料。', en: 'Evidence can be uploaded while the case is a draft or a supplement is requested.' },
+  'upload.pause': { zh: '暂停', en: 'Pause' },
+  'upload.resume': { zh: '继续', en: 'Resume' },
+  'upload.cancel': { zh: '取消', en: 'Cancel' },
+  'upload.retry': { zh: '重试', en: 'Retry' },
+  'upload.remove': { zh: '移除', en: 'Remove' },
+  'upload.state.queued': { zh: '排队中', en: 'Queued' },
+  'upload.state.uploading': { zh: '上传中', en: 'Uploading' },
+  'upload.state.paused': { zh: '已暂停', en: 'Paused' },
+  'upload.state.done': { zh: '已完成', en: 'Done' },
+  'upload.state.error': { zh: '失败', en: 'Failed' },
+  'upload.retrying': { zh: '连接中断，{s} 秒后重试', en: 'Connection lost, retrying in {s} s' },
+  'upload.offline': { zh: '网络已断开，恢复后自动继续', en: 'Offline; will continue when the network returns' },
+  'upload.resumed': { zh: '从 {size} 处继续', en: 'Continuing from {size}' },
+  'upload.eta': { zh: '剩余约 {time}', en: 'about {time} left' },
+  'upload.pending': { zh: '未完成的上传', en: 'Unfinished uploads' },
+  'upload.pendingHint': { zh: '重新选择同一文件即可从中断处继续。', en: 'Choose the same file again to continue where it stopped.' },
+  'upload.discard': { zh: '放弃', en: 'Discard' },
+  'upload.unauthorized': { zh: '登录已失效，请重新登录后点击“重试”。', en: 'Your session has ended; sign in again, then press Retry.' },
+  'upload.failed': { zh: '上传失败（{status}）', en: 'Upload failed ({status})' },
+
+  'time.s': { zh: '{n} 秒', en: '{n} s' },
+  'time.min': { zh: '{n} 分钟', en: '{n} min' },
+  'time.h': { zh: '{n} 小时', en: '{n} h' },
+  'common.loading': { zh: '加载中…', en: 'Loading…' },
+  'common.none': { zh: '—', en: '—' },
+  'common.colon': { zh: '：', en: ': ' },
+  'error.network': { zh: '网络连接失败，请检查网络后重试。', en: 'Network error. Check your connection and try again.' },
+  'error.generic': { zh: '出错了，请稍后重试。', en: 'Something went wrong. Please try again.' },
+  'error.notFound': { zh: '页面不存在。', en: 'Page not found.' },
+};
+
+const listeners = new Set();
+let current = initialLang();
+
+/** initialLang prefers the user's earlier choice, then the browser's language. */
+function initialLang() {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (saved === 'zh' || saved === 'en') return saved;
+  } catch { /* storage blocked: fall through to the browser's language */ }
+  const nav = (navigator.languages && navigator.languages[0]) || navigator.language || '';
+  return nav.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+/** lang returns the current language code, "zh" or "en". */
+export function lang() {
+  return current;
+}
+
+/** locale is the BCP 47 tag for Intl formatting in the current language. */
+export function locale() {
+  return current === 'zh' ? 'zh-CN' : 'en-GB';
+}
+
+/** setLang switches language, remembers it and tells listeners to re-render. */
+export function setLang(next) {
+  if ((next !== 'zh' && next !== 'en') || next === current) return;
+  current = next;
+  try { localStorage.setItem(STORAGE_KEY, next); } catch { /* not remembered; still switch */ }
+  document.documentElement.lang = locale();
+  for (const fn of listeners) fn(next);
+}
+
+/** onLangChange registers fn to run after a switch; it returns an unsubscribe function. */
+export function onLangChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+/** t looks a key up and fills {name} placeholders; an unknown key shows itself so it gets noticed. */
+export function t(key, params = {}) {
+  const entry = messages[key];
+  const text = entry ? entry[current] : key;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/** pick chooses the current language from an API value shaped {zh, en}. */
+export function pick(value) {
+  if (!value) return '';
+  if (typeof value === 'string') return value;
+  return value[current] || value.zh || value.en || '';
+}
+
+document.documentElement.lang = locale();

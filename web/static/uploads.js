@@ -1,0 +1,150 @@
+/**
+ * The page's upload manager. Uploads live here, not in a view, so they keep
+ * running while the user opens another case, goes back to the list or
+ * switches language; the case view only subscribes and draws rows.
+ * At most MAX_ACTIVE files move at once: on a weak mobile link several
+ * parallel streams only split the bandwidth and make every file slower.
+ */
+import { csrfHeaders, enc } from './api.js';
+import { TusUpload } from './tus.js';
+import { fingerprint } from './uploadstore.js';
+
+const MAX_ACTIVE = 2;
+const SPEED_WINDOW_MS = 5000;
+
+/** @type {Map<string, object>} fingerprint → entry */
+const entries = new Map();
+const listeners = new Set();
+
+/** subscribe calls fn(entry, kind) with kind added|state|progress|removed; returns an unsubscribe. */
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit(entry, kind) {
+  for (const fn of listeners) fn(entry, kind);
+}
+
+/** uploadsFor lists a case's uploads in the order they were added. */
+export function uploadsFor(caseId) {
+  return [...entries.values()].filter((e) => e.caseId === caseId);
+}
+
+/** addFiles queues files for a case; choosing a file again resumes its earlier upload. */
+export function addFiles(caseId, files) {
+  for (const file of files) {
+    const key = fingerprint(caseId, file);
+    const old = entries.get(key);
+    if (old && old.state !== 'done') {
+      if (old.state === 'paused' || old.state === 'error') resume(old);
+      continue;
+    }
+    if (old) remove(old);
+    const entry = {
+      key, caseId, file, state: 'queued', sent: 0, total: file.size,
+      samples: [], info: {}, error: null, evidenceId: null,
+    };
+    entry.tus = new TusUpload(file, {
+      endpoint: `/api/v1/cases/${enc(caseId)}/uploads`,
+      fingerprint: key,
+      caseId,
+      headers: csrfHeaders,
+      onState: (state, info) => onState(entry, state, info),
+      onProgress: (sent) => onProgress(entry, sent),
+    });
+    entries.set(key, entry);
+    emit(entry, 'added');
+  }
+  pump();
+}
+
+/** pause stops an upload (or keeps a queued one from starting). */
+export function pause(entry) {
+  if (entry.state === 'queued') setState(entry, 'paused');
+  else entry.tus.pause();
+}
+
+/** resume puts a paused or failed upload back in the queue. */
+export function resume(entry) {
+  entry.error = null;
+  setState(entry, 'queued');
+  pump();
+}
+
+/** cancel stops and deletes the upload on the server. */
+export function cancel(entry) {
+  entry.tus.cancel();
+}
+
+/** remove forgets a finished or failed row; a failed upload is also deleted on the server. */
+export function remove(entry) {
+  if (entry.state !== 'done') {
+    entry.tus.cancel(); // its 'cancelled' callback drops the row
+    return;
+  }
+  entries.delete(entry.key);
+  emit(entry, 'removed');
+}
+
+/** speedOf returns bytes per second over the last few seconds, 0 when unknown. */
+export function speedOf(entry) {
+  const s = entry.samples;
+  if (entry.state !== 'uploading' || s.length < 2) return 0;
+  const [t0, b0] = s[0];
+  const [t1, b1] = s[s.length - 1];
+  return t1 - t0 > 500 ? ((b1 - b0) * 1000) / (t1 - t0) : 0;
+}
+
+function setState(entry, state) {
+  entry.state = state;
+  emit(entry, 'state');
+}
+
+function pump() {
+  let active = [...entries.values()].filter((e) => e.state === 'uploading').length;
+  for (const entry of entries.values()) {
+    if (active >= MAX_ACTIVE) break;
+    if (entry.state !== 'queued') continue;
+    active++;
+    entry.tus.start();
+  }
+}
+
+function onState(entry, state, info) {
+  if (state === 'cancelled') {
+    if (entries.get(entry.key) === entry) {
+      entries.delete(entry.key);
+      emit(entry, 'removed');
+    }
+    pump();
+    return;
+  }
+  entry.info = info;
+  entry.samples = [];
+  if (state === 'error') entry.error = info.error;
+  if (state === 'done') {
+    entry.evidenceId = info.evidenceId;
+    entry.sent = entry.total;
+  }
+  setState(entry, state);
+  if (state !== 'uploading') pump();
+}
+
+function onProgress(entry, sent) {
+  const now = Date.now();
+  if (sent < entry.sent) entry.samples = []; // restarted: old samples would give a negative speed
+  entry.sent = sent;
+  entry.samples.push([now, sent]);
+  while (entry.samples.length > 2 && now - entry.samples[0][0] > SPEED_WINDOW_MS) entry.samples.shift();
+  emit(entry, 'progress');
+}
+
+// Leaving the page stops uploads; warn, since the files must be chosen again to resume.
+window.addEventListener('beforeunload', (event) => {
+  const moving = [...entries.values()].some((e) => e.state === 'uploading' || e.state === 'queued');
+  if (moving) {
+    event.preventDefault();
+    event.returnValue = '';
+  }
+});

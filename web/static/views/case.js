@@ -1,0 +1,137 @@
+/**
+ * One case, for every role: what it is and where it stands, the actions the
+ * current user may take now, the evidence, and (for the applicant while the
+ * case is open for material) the upload panel.
+ */
+import { enc, get, post } from '../api.js';
+import { busy, errorBox, fill, h } from '../dom.js';
+import { dateTime } from '../format.js';
+import { pick, t } from '../i18n.js';
+import { canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
+import { evidenceList } from './evidence.js';
+import { uploadPanel } from './uploadpanel.js';
+
+/** render draws the case page for ctx.params.id into view. */
+export async function render(view, ctx) {
+  const id = ctx.params.id;
+  const back = h('a', { class: 'back', href: '#/cases' }, `← ${t('case.back')}`);
+  view.append(back, h('p', { class: 'muted' }, t('common.loading')));
+  let c;
+  let types;
+  try {
+    [c, types] = await Promise.all([get(`/api/v1/cases/${enc(id)}`), permitTypes().catch(() => [])]);
+  } catch (err) {
+    fill(view, back, errorBox(err));
+    return;
+  }
+  if (!ctx.alive()) return;
+
+  const role = ctx.user.role;
+  const head = h('section', { class: 'case-head' });
+  const actions = h('div', { class: 'actions' });
+  const message = h('div', { 'aria-live': 'polite' });
+  const uploadSlot = h('div');
+  const evidence = evidenceList(id);
+  ctx.onCleanup(evidence.cleanup);
+  let panel = null;
+
+  const reload = async () => {
+    c = await get(`/api/v1/cases/${enc(id)}`);
+    if (ctx.alive()) paint();
+  };
+
+  /** act runs one state change, then shows the case as the server now has it. */
+  const act = (button, path, body) => busy(button, async () => {
+    fill(message);
+    try {
+      await post(`/api/v1/cases/${enc(id)}/${path}`, body);
+      await reload();
+    } catch (err) {
+      fill(message, errorBox(err));
+    }
+  });
+
+  function paint() {
+    document.title = `${c.number || ''} · ${t('app.title')}`;
+    fill(head, header(c, types));
+    fill(actions, buttons());
+    paintUploads();
+  }
+
+  function buttons() {
+    const list = [];
+    if (role === 'applicant') {
+      if (c.status === 'draft' || c.status === 'supplement_requested') {
+        const submit = h('button', { id: 'case-submit', type: 'button', class: 'primary', onclick: () => act(submit, 'submit') }, t('case.submit'));
+        list.push(submit);
+      }
+      if (c.status === 'draft' || c.status === 'submitted') {
+        list.push(h('button', { id: 'case-withdraw', type: 'button', class: 'danger secondary', onclick: confirmWithdraw }, t('case.withdraw')));
+      }
+    }
+    if (role === 'inspector' && !c.inspector && c.status === 'submitted') {
+      const take = h('button', { id: 'case-take', type: 'button', class: 'primary', onclick: () => act(take, 'assign', {}) }, t('case.take'));
+      list.push(take);
+    }
+    return list;
+  }
+
+  /** confirmWithdraw asks inline (not window.confirm, which blocks the page): withdrawal is final. */
+  function confirmWithdraw() {
+    const yes = h('button', { id: 'case-withdraw-confirm', type: 'button', class: 'danger', onclick: () => act(yes, 'withdraw') }, t('case.withdrawYes'));
+    const no = h('button', { id: 'case-withdraw-cancel', type: 'button', class: 'secondary', onclick: paint }, t('case.withdrawNo'));
+    fill(actions, h('div', { class: 'confirm', role: 'alertdialog', 'aria-label': t('case.withdraw') },
+      h('p', {}, t('case.withdrawAsk')), h('div', { class: 'actions' }, yes, no)));
+    yes.focus();
+  }
+
+  function paintUploads() {
+    if (role !== 'applicant') return;
+    if (!canUpload(c.status)) {
+      panel?.cleanup();
+      panel = null;
+      fill(uploadSlot, isClosed(c.status) ? null : h('p', { class: 'muted small' }, t('upload.closed')));
+      return;
+    }
+    if (!panel) {
+      panel = uploadPanel(id, { onDone: () => evidence.refresh() });
+      fill(uploadSlot,
+        h('p', { class: 'muted small' }, t('case.submitHint')),
+        panel.el);
+    }
+  }
+  ctx.onCleanup(() => panel?.cleanup());
+
+  const type = types.find((p) => p.code === c.permit_type);
+  const checklist = type?.checklist?.length
+    ? h('details', { class: 'panel checklist', open: role === 'applicant' && canUpload(c.status) },
+      h('summary', {}, t('case.checklist')),
+      h('ul', {}, type.checklist.map((item) => h('li', {}, pick(item.text)))))
+    : null;
+
+  paint();
+  fill(view, back, head, actions, message, checklist, uploadSlot, evidence.el);
+  evidence.refresh();
+}
+
+/** header shows number, status and the facts an officer or applicant looks for first. */
+function header(c, types) {
+  const person = (p) => (p ? [p.display_name || p.username, p.org].filter(Boolean).join(' · ') : t('case.unassigned'));
+  const overdue = isOverdue(c);
+  const fact = (label, value, cls) => h('div', { class: `fact ${cls || ''}` }, h('dt', {}, label), h('dd', {}, value));
+  return [
+    h('h1', { class: 'case-title' },
+      h('span', { id: 'case-number' }, c.number || c.id),
+      statusBadge(c.status, { id: 'case-status' })),
+    h('p', { class: 'case-permit' }, permitName(types, c.permit_type)),
+    h('dl', { class: 'facts' },
+      fact(t('case.site'), c.site_name || t('common.none')),
+      fact(t('case.address'), c.site_address || t('common.none')),
+      fact(t('case.due'), [dateTime(c.due_at), overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], overdue ? 'is-overdue' : ''),
+      fact(t('case.created'), dateTime(c.created_at)),
+      c.submitted_at && fact(t('case.submittedAt'), dateTime(c.submitted_at)),
+      fact(t('case.applicant'), person(c.applicant)),
+      fact(t('case.inspector'), person(c.inspector))),
+    c.description && h('div', { class: 'description' }, h('h2', {}, t('case.description')), h('p', {}, c.description)),
+  ];
+}

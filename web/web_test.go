@@ -1,0 +1,110 @@
+package web
+
+import (
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func mustFS(tb testing.TB) fs.FS {
+	tb.Helper()
+	fsys, err := FS()
+	if err != nil {
+		tb.Fatalf("FS(): %v", err)
+	}
+	return fsys
+}
+
+func mustRead(tb testing.TB, fsys fs.FS, name string) string {
+	tb.Helper()
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		tb.Fatalf("read %s: %v", name, err)
+	}
+	return string(b)
+}
+
+// jsFiles lists every module in the UI tree.
+func jsFiles(tb testing.TB, fsys fs.FS) []string {
+	tb.Helper()
+	var files []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".js") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("walk: %v", err)
+	}
+	return files
+}
+
+func TestIndexIsAtTheRoot(t *testing.T) {
+	fsys := mustFS(t)
+	index := mustRead(t, fsys, "index.html")
+	for _, want := range []string{`name="viewport"`, `type="module" src="app.js"`, `href="app.css"`} {
+		if !strings.Contains(index, want) {
+			t.Errorf("index.html: got no %q, want it", want)
+		}
+	}
+	for _, name := range []string{"app.js", "app.css"} {
+		if _, err := fs.Stat(fsys, name); err != nil {
+			t.Errorf("stat %s: got %v, want the file", name, err)
+		}
+	}
+}
+
+// A module that imports a missing file fails only in the browser; catch it here.
+func TestEveryImportResolves(t *testing.T) {
+	fsys := mustFS(t)
+	importRE := regexp.MustCompile(`(?m)^import .* from '(\.[^']+)';`)
+	files := jsFiles(t, fsys)
+	if len(files) < 8 {
+		t.Fatalf("got %d modules, want at least 8", len(files))
+	}
+	for _, file := range files {
+		for _, m := range importRE.FindAllStringSubmatch(mustRead(t, fsys, file), -1) {
+			target := path.Join(path.Dir(file), m[1])
+			if _, err := fs.Stat(fsys, target); err != nil {
+				t.Errorf("%s imports %s: got %v, want the file", file, m[1], err)
+			}
+		}
+	}
+}
+
+// Every literal key passed to t() must exist in the table with both languages.
+func TestEveryMessageKeyIsTranslated(t *testing.T) {
+	fsys := mustFS(t)
+	table := mustRead(t, fsys, "i18n.js")
+	entryRE := regexp.MustCompile(`(?m)^  '([\w.]+)': \{ zh: '[^']+', en: '[^']+' \},$`)
+	keys := map[string]bool{}
+	for _, m := range entryRE.FindAllStringSubmatch(table, -1) {
+		keys[m[1]] = true
+	}
+	if len(keys) < 100 {
+		t.Fatalf("got %d complete entries in i18n.js, want at least 100", len(keys))
+	}
+	useRE := regexp.MustCompile(`\bt\('([\w.]+)'[,)]`)
+	for _, file := range jsFiles(t, fsys) {
+		for _, m := range useRE.FindAllStringSubmatch(mustRead(t, fsys, file), -1) {
+			if !keys[m[1]] {
+				t.Errorf("%s uses t(%q): got no complete zh/en entry, want one", file, m[1])
+			}
+		}
+	}
+	// Keys built at run time from API values must cover every value the API sends.
+	for _, prefix := range []string{"status.", "role.", "evidence.kind.", "evidence.status.", "upload.state."} {
+		found := 0
+		for k := range keys {
+			if strings.HasPrefix(k, prefix) {
+				found++
+			}
+		}
+		if found < 3 {
+			t.Errorf("prefix %q: got %d keys, want at least 3", prefix, found)
+		}
+	}
+}
