@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,12 +13,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
@@ -66,9 +70,14 @@ var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
 var demoRE = regexp.MustCompile(`^\s+\w+\s+(\S+)\s+password: (\S+)$`)
 
 // startServer runs `siteinspect serve --listen 127.0.0.1:0 --demo` with the
-// extra args, waits for its URL and stops it (SIGTERM) at cleanup.
+// extra args (and a fresh --data folder unless they name one), waits for
+// its URL and stops it (SIGTERM) at cleanup.
 func startServer(tb testing.TB, args ...string) *proc {
 	tb.Helper()
+	if !slices.Contains(args, "--data") {
+		// Never the shared ./data: each server gets its own records.
+		args = append([]string{"--data", tb.TempDir()}, args...)
+	}
 	cmd := exec.Command(mustBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--demo"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -261,4 +270,18 @@ func (c *client) offset(loc string) int64 {
 		c.tb.Fatalf("HEAD %s: Upload-Offset %q", loc, resp.Header.Get("Upload-Offset"))
 	}
 	return n
+}
+
+// listKeys lists the object keys under prefix, relative to it, sorted.
+func listKeys(tb testing.TB, m *storage.MinIO, prefix string) []string {
+	tb.Helper()
+	var keys []string
+	for o := range m.Client().ListObjects(context.Background(), m.Bucket(), minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			tb.Fatal(o.Err)
+		}
+		keys = append(keys, strings.TrimPrefix(o.Key, prefix))
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -174,3 +174,20 @@ func MakeMP4(tb testing.TB, dir string, seconds int, size string) string {
 		"-t", fmt.Sprint(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", p)
 	return p
 }
+
+// NewMinIOFor opens the bucket named in serve flags (as s3Args builds
+// them), to look at what a server process stored.
+func NewMinIOFor(tb testing.TB, serveArgs []string) *storage.MinIO {
+	tb.Helper()
+	c := MinIOConfig(tb)
+	for i := 0; i+1 < len(serveArgs); i++ {
+		if serveArgs[i] == "--s3-bucket" {
+			c.Bucket = serveArgs[i+1]
+		}
+	}
+	m, err := storage.NewMinIO(context.Background(), c)
+	if err != nil {
+		tb.Fatalf("open MinIO: %v", err)
+	}
+	return m
+}
