@@ -1,0 +1,241 @@
+// Package media turns uploaded files into facts and reviewable renditions by running
+// ffprobe/ffmpeg, exiftool/heif-convert and poppler-utils as subprocesses, each under a
+// timeout, a memory limit and a CPU-time limit, killed with its whole process group when
+// the caller gives up. It knows nothing of cases, storage or HTTP: a file path goes in,
+// an Info or files on disk come out.
+package media
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults used when a Runner field is zero.
+const (
+	// DefaultTimeout bounds one external command: a 300-page scan batch or a
+	// long 4K transcode on two cores fits well inside it.
+	DefaultTimeout = 10 * time.Minute
+	// DefaultMemoryBytes is the address-space limit of one external command.
+	DefaultMemoryBytes = 2 << 30
+)
+
+// maxStdout bounds what one command may print to stdout before it is cut off (ffprobe
+// JSON, exiftool JSON, pdfinfo, pdftotext of a 300-page document all fit easily).
+const maxStdout = 64 << 20
+
+// stderrTail is how much of a command's stderr is kept for error messages.
+const stderrTail = 4 << 10
+
+// Unprocessable is an input we can never process (retrying will not help); Reason is
+// shown to users.
+type Unprocessable struct{ Reason string }
+
+// Error returns the reason.
+func (e *Unprocessable) Error() string { return "unprocessable: " + e.Reason }
+
+// unprocessable is shorthand for a formatted *Unprocessable.
+func unprocessable(format string, args ...any) error {
+	return &Unprocessable{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Runner runs external tools under limits. The zero value is ready to use.
+type Runner struct {
+	// Timeout bounds the wall-clock time of each external command (not of a whole
+	// method: RenderPDF runs several commands). Zero means DefaultTimeout. A command
+	// over its time is killed with its process group; for a PDF that makes it
+	// *Unprocessable, for video it is a plain error, as a longer timeout might help.
+	Timeout time.Duration
+	// MemoryBytes is the address-space limit (RLIMIT_AS) of each command. Zero means
+	// DefaultMemoryBytes. It is what stops a decompression bomb; it counts reserved
+	// virtual memory, so keep it well above what the tools actually use.
+	MemoryBytes int64
+	// Zone is the time zone assumed for capture times that carry no offset (EXIF
+	// DateTimeOriginal without OffsetTimeOriginal); nil means UTC. The office's zone
+	// is the best guess for photos taken on site.
+	Zone *time.Location
+}
+
+func (r Runner) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (r Runner) memory() int64 {
+	if r.MemoryBytes > 0 {
+		return r.MemoryBytes
+	}
+	return DefaultMemoryBytes
+}
+
+func (r Runner) zone() *time.Location {
+	if r.Zone != nil {
+		return r.Zone
+	}
+	return time.UTC
+}
+
+// errTimeout marks a command killed because it ran past Runner.Timeout, as opposed to
+// the caller's context being cancelled.
+var errTimeout = errors.New("timed out")
+
+// cmdError is a command that ran but failed: a non-zero exit, a signal (often a
+// resource limit) or a timeout. Stderr holds the end of what it printed.
+type cmdError struct {
+	Name     string
+	Err      error // *exec.ExitError, errTimeout, or a start error
+	Stderr   string
+	Signaled bool // killed by a signal other than ours: SIGKILL/SIGSEGV/SIGXCPU/SIGABRT…
+}
+
+func (e *cmdError) Error() string {
+	msg := fmt.Sprintf("%s: %v", e.Name, e.Err)
+	if s := lastLines(e.Stderr, 3); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *cmdError) Unwrap() error { return e.Err }
+
+// run runs name with args under the Runner's limits and returns its stdout. The
+// command gets its own process group; when ctx is done or the timeout passes, the whole
+// group is killed (SIGKILL to -pgid), so children it forked die with it. Cancellation
+// by ctx returns ctx.Err() wrapped; a timeout returns a *cmdError wrapping errTimeout.
+func (r Runner) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	stdout := &limitedBuffer{max: maxStdout}
+	if err := r.stream(ctx, stdout, name, args...); err != nil {
+		return nil, err
+	}
+	if stdout.over {
+		return nil, &cmdError{Name: name, Err: fmt.Errorf("printed more than %d bytes", maxStdout)}
+	}
+	return stdout.Bytes(), nil
+}
+
+// stream is run with stdout going to w as the command writes it. If w fails, the
+// command is not stopped by that alone: the caller cancels ctx.
+func (r Runner) stream(ctx context.Context, stdout io.Writer, name string, args ...string) error {
+	tctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+
+	cpu := int64(math.Ceil(r.timeout().Seconds()))*int64(runtime.NumCPU()) + 1
+	full := append([]string{
+		"--as=" + strconv.FormatInt(r.memory(), 10),
+		"--cpu=" + strconv.FormatInt(cpu, 10),
+		"--core=0",
+		// nice: media work yields the CPU to the API on a small machine.
+		"--", "nice", "-n", "10", name,
+	}, args...)
+	cmd := exec.CommandContext(tctx, "prlimit", full...)
+	// Pdeathsig: if this process is killed outright (SIGKILL, OOM), the tool
+	// dies with it instead of running on as an orphan. prlimit and nice exec
+	// the tool in place, so the signal reaches it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// If something outside the group still holds our pipes, stop waiting anyway.
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Env = append(cmd.Environ(), "LC_ALL=C.UTF-8", "MALLOC_ARENA_MAX=4")
+	var stderr tailBuffer
+	cmd.Stdout = stdout
+	cmd.Stderr = &stderr
+
+	err := cmd.Start()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		return &cmdError{Name: name, Err: err}
+	}
+	err = cmd.Wait()
+	// Reap stragglers a well-behaved exit left behind (a backgrounded child).
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", name, ctx.Err())
+	}
+	if tctx.Err() != nil {
+		return &cmdError{Name: name, Err: fmt.Errorf("%w after %v", errTimeout, r.timeout()), Stderr: stderr.String()}
+	}
+	ce := &cmdError{Name: name, Err: err, Stderr: stderr.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ee.ExitCode() == 127 { // nice or ld.so could not start it: our setup, not the input
+			return fmt.Errorf("%s could not start (not installed, or MemoryBytes too low): %s", name, lastLines(ce.Stderr, 1))
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			ce.Signaled = true
+		}
+	}
+	return ce
+}
+
+// limitedBuffer keeps the first max bytes written and remembers whether more came.
+// It never fails a write, so the command is not killed by EPIPE halfway.
+type limitedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.over = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+// tailBuffer keeps the last stderrTail bytes written.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*stderrTail {
+		t.b = append(t.b[:0], t.b[len(t.b)-stderrTail:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	if len(t.b) > stderrTail {
+		return string(t.b[len(t.b)-stderrTail:])
+	}
+	return string(t.b)
+}
+
+// lastLines returns the last n non-empty lines of s joined by "; ".
+func lastLines(s string, n int) string {
+	var out []string
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			out = append([]string{l}, out...)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// arg makes a path safe to pass where a leading "-" would read as an option.
+func arg(path string) string {
+	if strings.HasPrefix(path, "-") {
+		return "./" + path
+	}
+	return path
+}

@@ -1,0 +1,179 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// Filmstrip describes a sprite of video thumbnails laid out left to right, top to
+// bottom: tile i (0-based) shows the first frame at or after i*IntervalMS, at column
+// i%Columns, row i/Columns, each TileWidth×TileHeight pixels.
+type Filmstrip struct {
+	IntervalMS int64 `json:"interval_ms"`
+	Columns    int   `json:"columns"`
+	Rows       int   `json:"rows"`
+	TileWidth  int   `json:"tile_width"`
+	TileHeight int   `json:"tile_height"`
+	Count      int   `json:"count"`
+}
+
+// Filmstrip and poster sizing.
+const (
+	posterMaxSide   = 1280
+	filmstripTileW  = 160
+	filmstripMaxN   = 100
+	filmstripCols   = 10
+	filmstripMinGap = 2000 // ms
+	proxyMaxShort   = 1080
+	proxyMaxLong    = 1920
+)
+
+// Poster writes a JPEG of one frame (long side ≤ 1280 px, rotation applied) taken at
+// 10% of the duration, or 1 s into a clip of unknown length. Seeking happens before
+// decoding (-ss before -i), so only the frames from the nearest keyframe are decoded.
+func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
+	if info != nil && info.VideoCodec == "" && info.AudioCodec != "" {
+		return unprocessable("the file has no video track to take a poster from")
+	}
+	at := 1.0
+	if info != nil && info.DurationMS > 0 {
+		at = float64(info.DurationMS) / 1000 / 10
+	}
+	err := r.poster(ctx, in, out, at)
+	if err != nil && at > 0 && ctx.Err() == nil {
+		// Seeking past the last frame of an oddly timed file yields no frame: try the start.
+		err = r.poster(ctx, in, out, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("poster: %w", err)
+	}
+	return nil
+}
+
+func (r Runner) poster(ctx context.Context, in, out string, at float64) error {
+	return r.ffmpegTo(ctx, func(tmp ...string) []string {
+		return []string{"-ss", strconv.FormatFloat(at, 'f', 3, 64), "-i", arg(in),
+			"-map", "0:v:0", "-frames:v", "1", "-vf", fitFilter(posterMaxSide),
+			"-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", tmp[0]}
+	}, out)
+}
+
+// Filmstrip writes a JPEG sprite of thumbnails 160 px wide, one every IntervalMS
+// (2 s, or longer so that there are at most 100), in rows of 10, decoding the video
+// once: select the first frame at or after each multiple of the interval, scale, tile.
+func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Filmstrip, error) {
+	if info == nil || info.DurationMS <= 0 || info.Width <= 0 || info.Height <= 0 {
+		return nil, fmt.Errorf("filmstrip: need the duration and size from ProbeVideo")
+	}
+	fs := filmstripLayout(info)
+	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d,setsar=1,tile=%dx%d",
+		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64),
+		fs.TileWidth, fs.TileHeight, fs.Columns, fs.Rows)
+	err := r.ffmpegTo(ctx, func(tmp ...string) []string {
+		return []string{"-i", arg(in), "-map", "0:v:0", "-an", "-sn", "-dn",
+			"-vf", sel, "-fps_mode", "passthrough", "-frames:v", "1",
+			"-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[0]}
+	}, out)
+	if err != nil {
+		return nil, fmt.Errorf("filmstrip: %w", err)
+	}
+	return fs, nil
+}
+
+// filmstripLayout chooses the interval and grid from the probed duration and size.
+func filmstripLayout(info *Info) *Filmstrip {
+	interval := int64(filmstripMinGap)
+	if need := (info.DurationMS + filmstripMaxN - 1) / filmstripMaxN; need > interval {
+		interval = (need + 999) / 1000 * 1000 // whole seconds read better in the UI
+	}
+	// The last frame starts one frame before the end; count the multiples it reaches.
+	last := info.DurationMS - 1
+	if info.FPS > 0 {
+		last = info.DurationMS - int64(math.Ceil(1000/info.FPS))
+	}
+	count := 1
+	if last > 0 {
+		count = int(last/interval) + 1
+	}
+	count = min(count, filmstripMaxN)
+	cols := min(count, filmstripCols)
+	th := int(math.Round(float64(filmstripTileW)*float64(info.Height)/float64(info.Width)/2)) * 2
+	return &Filmstrip{
+		IntervalMS: interval,
+		Columns:    cols,
+		Rows:       (count + cols - 1) / cols,
+		TileWidth:  filmstripTileW,
+		TileHeight: max(th, 2),
+		Count:      count,
+	}
+}
+
+// Proxy writes an H.264/AAC MP4 that every browser plays: at most 1080p (short side
+// ≤ 1080, long side ≤ 1920), 8-bit 4:2:0, rotation applied (ffmpeg's autorotate, so a
+// 90° clip comes out portrait with no display matrix), moov atom first (+faststart).
+func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
+	vf := "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+	if info != nil && info.Width > 0 && info.Height > 0 {
+		w, h := proxySize(info.Width, info.Height)
+		vf = fmt.Sprintf("scale=%d:%d", w, h)
+	}
+	err := r.ffmpegTo(ctx, func(tmp ...string) []string {
+		return []string{"-i", arg(in), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
+			"-vf", vf + ",setsar=1", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+			"-pix_fmt", "yuv420p", "-profile:v", "high",
+			"-c:a", "aac", "-b:a", "128k", "-ac", "2",
+			"-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", tmp[0]}
+	}, out)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	return nil
+}
+
+// proxySize scales w×h down to fit 1080p either way round, keeping both even.
+func proxySize(w, h int) (int, int) {
+	short, long := min(w, h), max(w, h)
+	f := math.Min(1, math.Min(float64(proxyMaxShort)/float64(short), float64(proxyMaxLong)/float64(long)))
+	even := func(v int) int { return max(2, int(math.Round(float64(v)*f/2))*2) }
+	return even(w), even(h)
+}
+
+// fitFilter scales the (already rotated) frame so its long side is at most max px,
+// never upscaling.
+func fitFilter(side int) string {
+	return fmt.Sprintf("scale='if(gte(iw,ih),min(%[1]d,iw),-2)':'if(gte(iw,ih),-2,min(%[1]d,ih))'", side)
+}
+
+// ffmpegTo runs ffmpeg writing each output to a temporary file next to it and renames
+// them into place on success, so an output never holds half a file; on failure the
+// temporaries are removed. args gets the temporary names in the order of outs.
+func (r Runner) ffmpegTo(ctx context.Context, args func(tmp ...string) []string, outs ...string) error {
+	tmps := make([]string, len(outs))
+	for i, out := range outs {
+		tmps[i] = arg(out) + ".part"
+	}
+	defer func() {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}()
+	full := append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}, args(tmps...)...)
+	if _, err := r.run(ctx, "ffmpeg", full...); err != nil {
+		return err
+	}
+	for _, t := range tmps {
+		if st, err := os.Stat(t); err != nil || st.Size() == 0 {
+			return fmt.Errorf("ffmpeg wrote no %s", filepath.Base(t))
+		}
+	}
+	for i, t := range tmps {
+		if err := os.Rename(t, outs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"image/jpeg"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// mustFFmpeg makes a test clip at dir/name from lavfi sources; args go between the
+// inputs and the output.
+func mustFFmpeg(tb testing.TB, out string, args ...string) string {
+	tb.Helper()
+	full := append([]string{"-nostdin", "-v", "error", "-y"}, args...)
+	full = append(full, out)
+	if b, err := exec.Command("ffmpeg", full...).CombinedOutput(); err != nil {
+		tb.Fatalf("ffmpeg %v: %v\n%s", full, err, b)
+	}
+	return out
+}
+
+// Test sources: a 320x180 frame whose left half is red and right half blue (so a
+// rotation shows which way it went), and a tone.
+var (
+	redBlue = []string{"-f", "lavfi", "-i", "color=red:s=160x180:r=30,format=yuv420p[l];color=blue:s=160x180:r=30,format=yuv420p[r];[l][r]hstack"}
+	tone    = []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"}
+	clipLen = []string{"-t", "5"}
+)
+
+func join(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func TestVideo(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	h264 := []string{"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"}
+	tests := []struct {
+		name     string
+		file     string
+		args     []string
+		rotate   string // set by a second, stream-copy pass: ffmpeg 5.1 reads rotate only there
+		want     Info
+		playable bool
+	}{
+		{name: "h264 mp4", file: "a.mp4", args: join(redBlue, tone, clipLen, h264, []string{"-c:a", "aac"}),
+			want: Info{Width: 320, Height: 180, VideoCodec: "h264", AudioCodec: "aac", Container: "mp4", FPS: 30}, playable: true},
+		{name: "hevc mp4", file: "b.mp4", args: join(redBlue, tone, clipLen, []string{"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-c:a", "aac"}),
+			want: Info{Width: 320, Height: 180, VideoCodec: "hevc", AudioCodec: "aac", Container: "mp4", FPS: 30}},
+		{name: "mov with pcm audio", file: "c.mov", args: join(redBlue, tone, clipLen, h264, []string{"-c:a", "pcm_s16le"}),
+			want: Info{Width: 320, Height: 180, VideoCodec: "h264", AudioCodec: "pcm_s16le", Container: "mov", FPS: 30}},
+		{name: "vp8 webm", file: "d.webm", args: join(redBlue, tone, clipLen, []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-c:a", "libopus"}),
+			want: Info{Width: 320, Height: 180, VideoCodec: "vp8", AudioCodec: "opus", Container: "webm", FPS: 30}, playable: true},
+		{name: "h264 in mkv", file: "e.mkv", args: join(redBlue, tone, clipLen, h264, []string{"-c:a", "aac"}),
+			want: Info{Width: 320, Height: 180, VideoCodec: "h264", AudioCodec: "aac", Container: "mkv", FPS: 30}},
+		{name: "10-bit h264", file: "f.mp4", args: join(redBlue, clipLen, []string{"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le"}),
+			want: Info{Width: 320, Height: 180, VideoCodec: "h264", Container: "mp4", FPS: 30}},
+		// ffmpeg 5.1 stores the rotate tag negated; 270 gives the display matrix an
+		// iPhone writes for a portrait clip (ffprobe "rotation": -90), i.e. turn 90° clockwise.
+		{name: "rotated 90", file: "g.mp4", args: join(redBlue, tone, clipLen, h264, []string{"-c:a", "aac"}), rotate: "270",
+			want: Info{Width: 180, Height: 320, Rotation: 90, VideoCodec: "h264", AudioCodec: "aac", Container: "mp4", FPS: 30}, playable: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			in := mustFFmpeg(t, filepath.Join(dir, tt.file), tt.args...)
+			if tt.rotate != "" {
+				src := in
+				in = mustFFmpeg(t, filepath.Join(dir, "rot-"+tt.file), "-i", src, "-c", "copy", "-metadata:s:v:0", "rotate="+tt.rotate)
+			}
+			ctx := context.Background()
+			r := Runner{}
+			info, err := r.ProbeVideo(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *info
+			if math.Abs(float64(got.DurationMS-5000)) > 100 {
+				t.Errorf("got duration %d ms, want about 5000", got.DurationMS)
+			}
+			if got.BitRate <= 0 {
+				t.Errorf("got bit rate %d, want > 0", got.BitRate)
+			}
+			got.DurationMS, got.BitRate, got.PixelFormat = 0, 0, ""
+			if got != tt.want {
+				t.Errorf("got info %+v, want %+v", got, tt.want)
+			}
+			if p := Playable(info); p != tt.playable {
+				t.Errorf("got Playable %v, want %v", p, tt.playable)
+			}
+
+			poster := filepath.Join(dir, "poster.jpg")
+			if err := r.Poster(ctx, in, poster, info); err != nil {
+				t.Fatal(err)
+			}
+			if w, h := mustJPEGSize(t, poster); w != tt.want.Width || h != tt.want.Height {
+				t.Errorf("got poster %dx%d, want %dx%d", w, h, tt.want.Width, tt.want.Height)
+			}
+
+			strip := filepath.Join(dir, "strip.jpg")
+			fs, err := r.Filmstrip(ctx, in, strip, info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tileH := 160 * tt.want.Height / tt.want.Width
+			want := Filmstrip{IntervalMS: 2000, Columns: 3, Rows: 1, TileWidth: 160, TileHeight: tileH, Count: 3}
+			if *fs != want {
+				t.Errorf("got filmstrip %+v, want %+v", *fs, want)
+			}
+			if w, h := mustJPEGSize(t, strip); w != 3*160 || h != tileH {
+				t.Errorf("got sprite %dx%d, want %dx%d", w, h, 3*160, tileH)
+			}
+			if px := mustPixel(t, strip, 2*160+80, tileH/2); px == [3]byte{} {
+				t.Errorf("got a black last tile, want the frame at 4 s")
+			}
+
+			if tt.playable && tt.rotate == "" {
+				return
+			}
+			proxy := filepath.Join(dir, "proxy.mp4")
+			if err := r.Proxy(ctx, in, proxy, info); err != nil {
+				t.Fatal(err)
+			}
+			pinfo, err := r.ProbeVideo(ctx, proxy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantAudio := "aac"
+			if tt.want.AudioCodec == "" {
+				wantAudio = ""
+			}
+			if pinfo.VideoCodec != "h264" || pinfo.AudioCodec != wantAudio || pinfo.Container != "mp4" ||
+				pinfo.Width != tt.want.Width || pinfo.Height != tt.want.Height || pinfo.Rotation != 0 || !Playable(pinfo) {
+				t.Errorf("got proxy %+v, want playable h264/%s mp4 %dx%d with no rotation", pinfo, wantAudio, tt.want.Width, tt.want.Height)
+			}
+			b, _ := os.ReadFile(proxy)
+			if moov, mdat := bytes.Index(b, []byte("moov")), bytes.Index(b, []byte("mdat")); moov < 0 || moov > mdat {
+				t.Errorf("got moov at %d, mdat at %d, want moov first (+faststart)", moov, mdat)
+			}
+			// The left (red) edge of the source must be where the rotation puts it.
+			top, bottom := mustPixel(t, poster, tt.want.Width/2, 5), mustPixel(t, poster, tt.want.Width/2, tt.want.Height-5)
+			if tt.rotate != "" && !(isRed(top) && isBlue(bottom)) {
+				t.Errorf("got poster top %v bottom %v, want red above blue (turned 90° clockwise)", top, bottom)
+			}
+			if ptop := mustPixel(t, proxy, tt.want.Width/2, 5); isRed(top) != isRed(ptop) {
+				t.Errorf("got proxy top %v, poster top %v, want the same orientation", ptop, top)
+			}
+		})
+	}
+}
+
+func TestVideoCaptureMetadata(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	in := mustFFmpeg(t, filepath.Join(t.TempDir(), "loc.mp4"), join(redBlue, []string{"-t", "1", "-c:v", "libx264", "-preset", "ultrafast",
+		"-metadata", "location=+39.0842+117.2009/", "-metadata", "creation_time=2026-05-01T08:30:00Z"})...)
+	info, err := Runner{}.ProbeVideo(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Latitude == nil || info.Longitude == nil || *info.Latitude != 39.0842 || *info.Longitude != 117.2009 {
+		t.Errorf("got lat %v lon %v, want 39.0842, 117.2009", deref(info.Latitude), deref(info.Longitude))
+	}
+	want := time.Date(2026, 5, 1, 8, 30, 0, 0, time.UTC)
+	if info.CapturedAt == nil || !info.CapturedAt.Equal(want) {
+		t.Errorf("got captured_at %v, want %v", info.CapturedAt, want)
+	}
+}
+
+func TestProbeVideoGarbageIsUnprocessable(t *testing.T) {
+	mustTools(t, "ffprobe")
+	in := mustWrite(t, "x.mp4", bytes.Repeat([]byte("not a video "), 1000))
+	_, err := Runner{}.ProbeVideo(context.Background(), in)
+	if _, ok := err.(*Unprocessable); !ok {
+		t.Fatalf("got %v, want *Unprocessable", err)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func isRed(p [3]byte) bool  { return p[0] > 180 && p[1] < 80 && p[2] < 80 }
+func isBlue(p [3]byte) bool { return p[2] > 180 && p[0] < 80 && p[1] < 80 }
+
+// mustPixel decodes the first frame of any file ffmpeg reads and returns the RGB at x, y.
+func mustPixel(tb testing.TB, path string, x, y int) [3]byte {
+	tb.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-frames:v", "1",
+		"-vf", "format=rgb24,crop=1:1:"+itoa(x)+":"+itoa(y), "-f", "rawvideo", "-pix_fmt", "rgb24", "-").Output()
+	if err != nil || len(out) != 3 {
+		tb.Fatalf("pixel %d,%d of %s: %v (%d bytes)", x, y, path, err, len(out))
+	}
+	return [3]byte{out[0], out[1], out[2]}
+}
+
+func mustJPEGSize(tb testing.TB, path string) (int, int) {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := jpeg.DecodeConfig(f)
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return cfg.Width, cfg.Height
+}
