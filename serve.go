@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 	_ "time/tzdata" // the office's time zone must resolve on minimal hosts too
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"siteinspect/media"
+	"siteinspect/pipeline"
 	"siteinspect/server"
 	"siteinspect/storage"
 	"siteinspect/web"
@@ -35,6 +38,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (behind a TLS proxy)")
 	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	jobs := fs.Int("jobs", 1, "media jobs (ffmpeg, PDF rendering) at once; each uses every core. 0 runs none: jobs wait in the queue for another process")
+	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run")
+	mediaMemMiB := fs.Int64("media-memory-mib", 2048, "address-space limit of each media tool, in MiB")
+	warnKM := fs.Float64("location-warn-km", 1, "flag evidence captured farther than this from the case's site")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -49,7 +56,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	sttl, err1 := parseDuration(*sessionTTL)
 	sweepEvery, err2 := parseDuration(*sweep)
-	if err := errors.Join(err1, err2); err != nil {
+	mto, err3 := parseDuration(*mediaTimeout)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return err
 	}
 	st, err := sf.open(ctx, log)
@@ -65,11 +73,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err := st.uploads.ReleaseAllLeases(ctx); err != nil {
 			return err
 		}
+		if err := st.db.ReleaseAllJobLeases(ctx); err != nil {
+			return err
+		}
 	}
 	if *demo {
 		if err := createDemoUsers(ctx, st.db, *office, stdout); err != nil {
 			return err
 		}
+	}
+	worker, err := pipeline.New(pipeline.Config{
+		DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Concurrency: *jobs, Logger: log,
+		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc},
+	})
+	if err != nil {
+		return err
 	}
 	webFS, err := web.FS()
 	if err != nil {
@@ -78,7 +96,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	srv, err := server.New(server.Config{
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
 		Registry: prometheus.NewRegistry(), Office: *office, NumberPrefix: *prefix, Location: loc,
-		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy,
+		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
+		LocationWarnMeters: *warnKM * 1000,
 	})
 	if err != nil {
 		return err
@@ -111,6 +130,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		if *jobs > 0 {
+			worker.Run(ctx)
+		}
+	}()
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -123,6 +150,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer cancel()
 	err = hs.Shutdown(shutCtx)
 	<-sweepDone
+	<-workerDone
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

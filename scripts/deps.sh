@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system tools siteinspect needs, or says clearly what is missing.
-#   scripts/deps.sh run    ffmpeg/ffprobe (media work)
-#   scripts/deps.sh test   ffmpeg, chromium, pdftotext, node/npm (tests), and MinIO in bin/
+#   scripts/deps.sh run    the media tools the server runs
+#   scripts/deps.sh test   those, plus chromium and node/npm for tests, and MinIO in bin/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
-want=(ffmpeg:ffmpeg ffprobe:ffmpeg)
+# Media tools: ffmpeg for video, poppler for PDFs, exiftool for photo
+# metadata, heif-convert for iPhone photos, prlimit to bound them all.
+want=(ffmpeg:ffmpeg ffprobe:ffmpeg pdftoppm:poppler-utils pdfinfo:poppler-utils exiftool:libimage-exiftool-perl
+  heif-convert:libheif-examples prlimit:util-linux)
 if [ "${1:-run}" = test ]; then
-  want+=(chromium:chromium pdftotext:poppler-utils node:nodejs npm:npm)
+  want+=(chromium:chromium node:nodejs npm:npm heif-enc:libheif-examples)
 fi
 
 missing=()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -15,21 +16,58 @@ import (
 // loadEvidence fetches the :eid evidence item after checking that the user
 // may see its case.
 func loadEvidence(c echo.Context, db *storage.DB) (*storage.Evidence, error) {
+	ev, _, err := loadEvidenceCase(c, db)
+	return ev, err
+}
+
+// loadEvidenceCase is loadEvidence that also returns the case.
+func loadEvidenceCase(c echo.Context, db *storage.DB) (*storage.Evidence, *storage.Case, error) {
 	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cs, err := db.Case(c.Request().Context(), ev.CaseID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !cs.VisibleTo(currentUser(c)) {
-		return nil, newError(http.StatusNotFound, "no such evidence")
+		return nil, nil, newError(http.StatusNotFound, "no such evidence")
 	}
-	return ev, nil
+	return ev, cs, nil
 }
 
-func handleListEvidence(db *storage.DB) echo.HandlerFunc {
+// evidenceJSON is an evidence item as the API shows it: with how far from
+// the case's site it was captured, when both places are known.
+type evidenceJSON struct {
+	*storage.Evidence
+	SiteDistanceM   *float64 `json:"site_distance_m"`
+	LocationWarning bool     `json:"location_warning"`
+}
+
+func showEvidence(ev *storage.Evidence, cs *storage.Case, warnMeters float64) evidenceJSON {
+	out := evidenceJSON{Evidence: ev}
+	if ev.Media == nil || ev.Media.Location == nil || cs.SiteLat == nil || cs.SiteLon == nil {
+		return out
+	}
+	var lat, lon float64
+	if _, err := fmt.Sscanf(*ev.Media.Location, "%f,%f", &lat, &lon); err != nil {
+		return out
+	}
+	d := math.Round(haversine(lat, lon, *cs.SiteLat, *cs.SiteLon))
+	out.SiteDistanceM, out.LocationWarning = &d, d > warnMeters
+	return out
+}
+
+// haversine is the great-circle distance in metres.
+func haversine(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371008.8 // mean Earth radius
+	rad := math.Pi / 180
+	dlat, dlon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	a := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dlon/2)*math.Sin(dlon/2)
+	return 2 * r * math.Asin(math.Sqrt(a))
+}
+
+func handleListEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCase(c, db, "id")
 		if err != nil {
@@ -39,17 +77,21 @@ func handleListEvidence(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, list)
+		out := make([]evidenceJSON, len(list))
+		for i, ev := range list {
+			out[i] = showEvidence(ev, cs, warnMeters)
+		}
+		return c.JSON(http.StatusOK, out)
 	}
 }
 
-func handleGetEvidence(db *storage.DB) echo.HandlerFunc {
+func handleGetEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, err := loadEvidence(c, db)
+		ev, cs, err := loadEvidenceCase(c, db)
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, ev)
+		return c.JSON(http.StatusOK, showEvidence(ev, cs, warnMeters))
 	}
 }
 

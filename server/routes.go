@@ -6,11 +6,17 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
 )
 
 // routes is the whole API surface in one table.
 func (s *Server) routes(cfg Config) error {
 	e, db, ups, m := s.echo, cfg.DB, cfg.Uploads, s.metrics
+	notify := cfg.Notify
+	if notify == nil {
+		notify = func() {}
+	}
 	e.Use(m.middleware)
 	e.Use(securityHeaders)
 
@@ -36,15 +42,25 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/withdraw", handleWithdrawCase(db))
 	authed.POST("/cases/:id/assign", handleAssignCase(db))
 
-	authed.POST("/cases/:id/uploads", handleCreateUpload(db, ups, m), tusRequest)
+	authed.POST("/cases/:id/uploads", handleCreateUpload(db, ups, m, notify), tusRequest)
 	authed.HEAD("/uploads/:uid", handleHeadUpload(ups), tusRequest)
-	authed.PATCH("/uploads/:uid", handlePatchUpload(ups, m), tusRequest)
+	authed.PATCH("/uploads/:uid", handlePatchUpload(ups, m, notify), tusRequest)
 	authed.DELETE("/uploads/:uid", handleTerminateUpload(ups), tusRequest)
 	authed.GET("/uploads/:uid", handleGetUpload(ups))
 
-	authed.GET("/cases/:id/evidence", handleListEvidence(db))
-	authed.GET("/evidence/:eid", handleGetEvidence(db))
+	authed.GET("/cases/:id/evidence", handleListEvidence(db, cfg.LocationWarnMeters))
+	authed.GET("/evidence/:eid", handleGetEvidence(db, cfg.LocationWarnMeters))
 	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, cfg.Objects))
+	authed.GET("/evidence/:eid/playback", handlePlayback(db, cfg.Objects))
+	authed.GET("/evidence/:eid/poster", handleDerived(db, cfg.Objects, "poster", storage.DerivedPoster, "image/jpeg",
+		func(d *storage.Derived) bool { return d.Poster }))
+	authed.GET("/evidence/:eid/thumbnails", handleDerived(db, cfg.Objects, "filmstrip", storage.DerivedFilmstrip, "image/jpeg",
+		func(d *storage.Derived) bool { return d.Filmstrip != nil }))
+	authed.GET("/evidence/:eid/thumbnail", handleDerived(db, cfg.Objects, "thumbnail", storage.DerivedThumbnail, "image/jpeg",
+		func(d *storage.Derived) bool { return d.Thumbnail }))
+	authed.GET("/evidence/:eid/text", handleDerived(db, cfg.Objects, "text", storage.DerivedText, "application/json",
+		func(d *storage.Derived) bool { return d.Text }))
+	authed.GET("/evidence/:eid/pages/:n", handlePage(db, cfg.Objects))
 
 	if cfg.Web != nil {
 		static := http.FileServer(http.FS(cfg.Web))

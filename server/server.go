@@ -52,6 +52,12 @@ type Config struct {
 	// SecureCookies marks cookies Secure even on plain HTTP (behind a
 	// TLS-terminating proxy).
 	SecureCookies bool
+	// LocationWarnMeters is how far from the case's site a capture place may
+	// be before the evidence is flagged.
+	LocationWarnMeters float64
+	// Notify, if set, is called when an upload has become evidence, so the
+	// media pipeline starts on it at once.
+	Notify func()
 	// TrustProxy takes the client address from X-Forwarded-For; only
 	// behind a proxy that sets it, or anyone can dodge the login limit.
 	TrustProxy bool
@@ -88,6 +94,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LoginLimit.Failures <= 0 {
 		cfg.LoginLimit = RateLimit{Failures: 5, Window: 15 * time.Minute}
+	}
+	if cfg.LocationWarnMeters <= 0 {
+		cfg.LocationWarnMeters = 1000
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

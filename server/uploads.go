@@ -96,7 +96,7 @@ func uploadAllowed(s storage.Status) bool {
 
 // handleCreateUpload is tus creation (and creation-with-upload when the
 // POST carries bytes). The size limit is checked here, before any byte.
-func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics) echo.HandlerFunc {
+func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCase(c, db, "id")
 		if err != nil {
@@ -141,6 +141,7 @@ func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics) echo.H
 			}
 			if ev != nil {
 				h.Set("Evidence-Id", ev.ID)
+				notify()
 			}
 		}
 		return c.NoContent(http.StatusCreated)
@@ -193,7 +194,7 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 }
 
 // handlePatchUpload appends a chunk (tus core §PATCH, checksum extension).
-func handlePatchUpload(ups *storage.Uploads, m *metrics) echo.HandlerFunc {
+func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.Header.Get(echo.HeaderContentType) != tusOctets {
@@ -218,6 +219,7 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics) echo.HandlerFunc {
 		h.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
 		if ev != nil {
 			h.Set("Evidence-Id", ev.ID)
+			notify()
 		} else {
 			h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
 		}

@@ -74,6 +74,8 @@ type Case struct {
 	Reviewer      *UserRef   `json:"reviewer"`
 	SiteName      string     `json:"site_name"`
 	SiteAddress   string     `json:"site_address"`
+	SiteLat       *float64   `json:"site_lat"`
+	SiteLon       *float64   `json:"site_lon"`
 	Description   string     `json:"description"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
@@ -123,10 +125,12 @@ func (c *Case) VisibleTo(u *User) bool {
 
 // NewCase is what an applicant fills in.
 type NewCase struct {
-	PermitType  string `json:"permit_type"`
-	SiteName    string `json:"site_name"`
-	SiteAddress string `json:"site_address"`
-	Description string `json:"description"`
+	PermitType  string   `json:"permit_type"`
+	SiteName    string   `json:"site_name"`
+	SiteAddress string   `json:"site_address"`
+	SiteLat     *float64 `json:"site_lat"`
+	SiteLon     *float64 `json:"site_lon"`
+	Description string   `json:"description"`
 }
 
 func checkText(field, v string, required bool, max int) error {
@@ -157,6 +161,10 @@ func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix str
 			return nil, err
 		}
 	}
+	if (in.SiteLat == nil) != (in.SiteLon == nil) ||
+		in.SiteLat != nil && (*in.SiteLat < -90 || *in.SiteLat > 90 || *in.SiteLon < -180 || *in.SiteLon > 180) {
+		return nil, errorf(ErrInvalid, "site_lat and site_lon go together, within ±90 and ±180 degrees")
+	}
 	if _, err := d.PermitType(ctx, in.PermitType); err != nil {
 		return nil, errorf(ErrInvalid, fmt.Sprintf("unknown permit type %q", in.PermitType))
 	}
@@ -171,10 +179,10 @@ func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix str
 			return fmt.Errorf("next case number: %w", err)
 		}
 		number := fmt.Sprintf("%s-%d-%06d", prefix, year, seq)
-		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, description, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, site_lat, site_lon, description, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, number, office, in.PermitType, string(StatusDraft), applicant.ID, applicant.Org,
-			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.Description, ms(now), ms(now))
+			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.SiteLat, in.SiteLon, in.Description, ms(now), ms(now))
 		return err
 	})
 	if err != nil {
@@ -183,7 +191,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix str
 	return d.Case(ctx, id)
 }
 
-const caseSelect = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.description,
+const caseSelect = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
 	c.created_at, c.updated_at, c.submitted_at, c.due_at,
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
@@ -200,7 +208,8 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var submitted, due sql.NullInt64
 	var a UserRef
 	var i, r [4]sql.NullString
-	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &c.Description,
+	var lat, lon sql.NullFloat64
+	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
 		&created, &updated, &submitted, &due,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
 		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount)
@@ -211,6 +220,9 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	c.UpdatedAt = time.UnixMilli(updated).UTC()
 	c.SubmittedAt, c.DueAt = fromMS(submitted), fromMS(due)
 	c.Applicant = &a
+	if lat.Valid && lon.Valid {
+		c.SiteLat, c.SiteLon = &lat.Float64, &lon.Float64
+	}
 	c.Inspector, c.Reviewer = refFrom(i), refFrom(r)
 	return &c, nil
 }

@@ -43,7 +43,7 @@ func TestLifecycle(t *testing.T) {
 		{StatusSubmitted, StatusInReview}: true, {StatusSubmitted, StatusWithdrawn}: true,
 		{StatusInReview, StatusSupplementRequested}: true, {StatusInReview, StatusPendingCountersign}: true,
 		{StatusSupplementRequested, StatusSubmitted}: true,
-		{StatusPendingCountersign, StatusApproved}: true, {StatusPendingCountersign, StatusRejected}: true, {StatusPendingCountersign, StatusInReview}: true,
+		{StatusPendingCountersign, StatusApproved}:   true, {StatusPendingCountersign, StatusRejected}: true, {StatusPendingCountersign, StatusInReview}: true,
 	}
 	all := []Status{StatusDraft, StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign, StatusApproved, StatusRejected, StatusWithdrawn}
 	for _, from := range all {

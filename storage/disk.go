@@ -149,6 +149,39 @@ func appendFile(dst *os.File, name string, size int64) error {
 	return err
 }
 
+// Put implements ObjectStore.
+func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	dst, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(d.root, ".tmp"), "put-")
+	if err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, r)
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("got %d bytes, want %d: %w", n, size, io.ErrUnexpectedEOF)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o750)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	return nil
+}
+
 // AbortMultipart implements ObjectStore.
 func (d *Disk) AbortMultipart(ctx context.Context, key, uploadID string) error {
 	dir, err := d.multipartDir(uploadID)

@@ -107,6 +107,12 @@ func (m *MinIO) CompleteMultipart(ctx context.Context, key, uploadID string, par
 	return translate(err, "complete multipart "+key)
 }
 
+// Put implements ObjectStore.
+func (m *MinIO) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
+	_, err := m.core.Client.PutObject(ctx, m.bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType})
+	return translate(err, "put object "+key)
+}
+
 // AbortMultipart implements ObjectStore.
 func (m *MinIO) AbortMultipart(ctx context.Context, key, uploadID string) error {
 	err := translate(m.core.AbortMultipartUpload(ctx, m.bucket, key, uploadID), "abort multipart "+key)

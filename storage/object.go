@@ -22,6 +22,9 @@ type ObjectStore interface {
 	// AbortMultipart discards a multipart upload and its parts. Aborting one
 	// that does not exist is not an error.
 	AbortMultipart(ctx context.Context, key, uploadID string) error
+	// Put stores a whole object of size bytes from r, replacing any object
+	// at key. Readers never see a partial object.
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Open returns the object for reading and seeking. It returns ErrNotFound
 	// when the key does not exist.
 	Open(ctx context.Context, key string) (Object, error)

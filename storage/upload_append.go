@@ -421,7 +421,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 		if readErr != nil {
 			// A partial chunk cannot be verified: keep none of it. The next
 			// request's resume cuts the spool back to the committed offset.
-			return nil, fmt.Errorf("read chunk: %w", readErr)
+			return nil, bodyBroken(readErr, "none of this chunk was kept")
 		}
 		if !bytes.Equal(chunk.Sum(nil), sum.Sum) {
 			return nil, errorf(ErrChecksumMismatch, "the chunk's sha256 does not match Upload-Checksum; it was not appended")
@@ -441,7 +441,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 		return nil, err
 	}
 	if readErr != nil {
-		return nil, fmt.Errorf("read body: %w", readErr)
+		return nil, bodyBroken(readErr, fmt.Sprintf("the bytes received are kept; resume at offset %d", up.Offset))
 	}
 	if up.Offset < up.Length {
 		return nil, nil
@@ -449,9 +449,16 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	return a.finish(ctx)
 }
 
+// bodyBroken reports a request body that ended before its end: the
+// client's connection broke. It is the client's side that failed, so it is
+// an ErrInvalid, not a server error.
+func bodyBroken(cause error, what string) error {
+	return &Error{Kind: ErrInvalid, Message: "the request body broke off (" + cause.Error() + "); " + what}
+}
+
 // finish stores the last part, joins the parts into the original object,
-// and records the evidence item and the upload's completion in one
-// transaction.
+// and records the evidence item, its processing job and the upload's
+// completion in one transaction.
 func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 	up := a.up
 	ctx = context.WithoutCancel(ctx)
@@ -500,11 +507,14 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 	}
 	ev := &Evidence{
 		ID: up.EvidenceID, CaseID: up.CaseID, Kind: up.kind, Filename: up.Filename, ContentType: up.contentType,
-		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: "ready", UploadedBy: up.UserID,
+		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: EvidenceProcessing, UploadedBy: up.UserID,
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
 	}
 	err = a.s.db.tx(ctx, func(tx *sql.Tx) error {
 		if err := insertEvidence(ctx, tx, ev); err != nil {
+			return err
+		}
+		if err := enqueueJob(ctx, tx, JobProcessEvidence, ev.ID, ev.CreatedAt); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {

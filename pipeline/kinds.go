@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"siteinspect/media"
+	"siteinspect/storage"
+)
+
+// result collects what processing one item produced.
+type result struct {
+	w       *Worker
+	ev      *storage.Evidence
+	dir     string
+	media   *storage.Media
+	derived storage.Derived
+}
+
+func mediaOf(in *media.Info) *storage.Media {
+	m := &storage.Media{VideoCodec: in.VideoCodec, AudioCodec: in.AudioCodec}
+	if in.DurationMS > 0 {
+		m.DurationMS = &in.DurationMS
+	}
+	if in.Width > 0 && in.Height > 0 {
+		m.Width, m.Height = &in.Width, &in.Height
+	}
+	if in.FPS > 0 {
+		m.FPS = &in.FPS
+	}
+	if in.Pages > 0 {
+		m.Pages = &in.Pages
+	}
+	if in.CapturedAt != nil {
+		s := in.CapturedAt.UTC().Format(time.RFC3339)
+		m.CapturedAt = &s
+	}
+	if in.Latitude != nil && in.Longitude != nil {
+		s := fmt.Sprintf("%.6f,%.6f", *in.Latitude, *in.Longitude)
+		m.Location = &s
+	}
+	return m
+}
+
+// video probes a video, makes its poster and filmstrip, and a proxy when
+// browsers cannot play the original.
+func (r *result) video(ctx context.Context, orig string) error {
+	run := r.w.cfg.Media
+	info, err := run.ProbeVideo(ctx, orig)
+	if err != nil {
+		return err
+	}
+	r.media = mediaOf(info)
+	if info.VideoCodec == "" {
+		// A sound recording: nothing to picture, and browsers play it.
+		return nil
+	}
+	poster := filepath.Join(r.dir, storage.DerivedPoster)
+	if err := run.Poster(ctx, orig, poster, info); err != nil {
+		return err
+	}
+	strip := filepath.Join(r.dir, storage.DerivedFilmstrip)
+	fs, err := run.Filmstrip(ctx, orig, strip, info)
+	if err != nil {
+		return err
+	}
+	if !media.Playable(info) {
+		proxy := filepath.Join(r.dir, storage.DerivedProxy)
+		if err := run.Proxy(ctx, orig, proxy, info); err != nil {
+			return err
+		}
+		if err := r.w.put(ctx, r.ev, storage.DerivedProxy, proxy, "video/mp4"); err != nil {
+			return err
+		}
+		r.derived.Proxy = true
+	}
+	if err := r.w.put(ctx, r.ev, storage.DerivedPoster, poster, "image/jpeg"); err != nil {
+		return err
+	}
+	if err := r.w.put(ctx, r.ev, storage.DerivedFilmstrip, strip, "image/jpeg"); err != nil {
+		return err
+	}
+	r.derived.Poster = true
+	r.derived.Filmstrip = &storage.Filmstrip{IntervalMS: fs.IntervalMS, Columns: fs.Columns, Rows: fs.Rows, TileWidth: fs.TileWidth, TileHeight: fs.TileHeight, Count: fs.Count}
+	return nil
+}
+
+// image reads a photo's facts and makes an upright preview and thumbnail.
+func (r *result) image(ctx context.Context, orig string) error {
+	run := r.w.cfg.Media
+	info, err := run.ProbeImage(ctx, orig)
+	if err != nil {
+		return err
+	}
+	r.media = mediaOf(info)
+	preview, thumb := filepath.Join(r.dir, storage.DerivedPoster), filepath.Join(r.dir, storage.DerivedThumbnail)
+	if err := run.ImagePreview(ctx, orig, preview, thumb); err != nil {
+		return err
+	}
+	if err := r.w.put(ctx, r.ev, storage.DerivedPoster, preview, "image/jpeg"); err != nil {
+		return err
+	}
+	if err := r.w.put(ctx, r.ev, storage.DerivedThumbnail, thumb, "image/jpeg"); err != nil {
+		return err
+	}
+	r.derived.Poster, r.derived.Thumbnail = true, true
+	return nil
+}
+
+// pdf counts a PDF's pages, renders each (and a thumbnail) and extracts its
+// text per page.
+func (r *result) pdf(ctx context.Context, orig string) error {
+	run := r.w.cfg.Media
+	info, err := run.ProbePDF(ctx, orig)
+	if err != nil {
+		return err
+	}
+	r.media = mediaOf(info)
+	pages := filepath.Join(r.dir, "pages")
+	if err := run.RenderPDF(ctx, orig, pages, info.Pages, nil); err != nil {
+		return err
+	}
+	for n := 1; n <= info.Pages; n++ {
+		for _, thumb := range []bool{false, true} {
+			local := filepath.Join(pages, fmt.Sprintf("%d.png", n))
+			if thumb {
+				local = filepath.Join(pages, "thumbs", fmt.Sprintf("%d.png", n))
+			}
+			if err := r.w.put(ctx, r.ev, storage.DerivedPage(n, thumb), local, "image/png"); err != nil {
+				return err
+			}
+		}
+	}
+	r.derived.Pages = info.Pages
+	text, err := run.PDFText(ctx, orig, info.Pages)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(text)
+	tf := filepath.Join(r.dir, storage.DerivedText)
+	if err := os.WriteFile(tf, b, 0o640); err != nil {
+		return err
+	}
+	if err := r.w.put(ctx, r.ev, storage.DerivedText, tf, "application/json"); err != nil {
+		return err
+	}
+	r.derived.Text = true
+	return nil
+}

@@ -1,0 +1,244 @@
+// Package pipeline turns uploaded evidence into something an inspector can
+// review in a browser: it runs the jobs the upload path enqueues, calls
+// media/ on a local copy of the original, stores what it derives next to
+// the original, and records the media facts on the evidence item.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"siteinspect/media"
+	"siteinspect/storage"
+)
+
+// Config is what the worker needs.
+type Config struct {
+	// DB holds the jobs and the evidence records.
+	DB *storage.DB
+	// Objects holds the originals and receives the derived files.
+	Objects storage.ObjectStore
+	// Media runs ffprobe, ffmpeg and the PDF tools under limits.
+	Media media.Runner
+	// WorkDir holds one folder of temporary files per running job. Whatever
+	// is in it at start-up was left by a killed process and is removed.
+	WorkDir string
+	// Concurrency is how many jobs run at once. Each may run ffmpeg, which
+	// uses every core by itself: on a small machine, one.
+	Concurrency int
+	// LeaseTTL is how long a job stays claimed without renewal; a job whose
+	// worker died runs again after it.
+	LeaseTTL time.Duration
+	// Poll is how often the queue is checked when nobody calls Notify.
+	Poll time.Duration
+	// Logger receives job outcomes.
+	Logger *slog.Logger
+}
+
+// Worker runs evidence-processing jobs.
+type Worker struct {
+	cfg   Config
+	wake  chan struct{}
+	owner string
+}
+
+// New checks cfg and prepares the work folder.
+func New(cfg Config) (*Worker, error) {
+	if cfg.DB == nil || cfg.Objects == nil || cfg.WorkDir == "" {
+		return nil, errors.New("pipeline: DB, Objects and WorkDir are required")
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.RemoveAll(cfg.WorkDir); err != nil {
+		return nil, fmt.Errorf("pipeline: clear work folder: %w", err)
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o750); err != nil {
+		return nil, fmt.Errorf("pipeline: work folder: %w", err)
+	}
+	return &Worker{cfg: cfg, wake: make(chan struct{}, 1), owner: storage.NewID()}, nil
+}
+
+// Notify tells the worker a job may be waiting, so it need not wait for the
+// next poll.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and runs jobs, at most Concurrency at once, until ctx ends;
+// then it cancels the running jobs (killing their tools) and waits for
+// them. A cancelled job stays claimed and runs again after a restart.
+func (w *Worker) Run(ctx context.Context) {
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(w.cfg.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		job, err := w.cfg.DB.ClaimJob(ctx, w.owner, w.cfg.LeaseTTL)
+		if err != nil {
+			<-slots
+			if !errors.Is(err, storage.ErrNotFound) && ctx.Err() == nil {
+				w.cfg.Logger.Error("claim job", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.wake:
+			case <-tick.C:
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			w.run(ctx, job)
+			// Another job may be waiting behind this one.
+			w.Notify()
+		}()
+	}
+}
+
+// run processes one job while keeping its lease alive, and records the
+// outcome: retried with backoff on a passing failure, failed for good on
+// input that can never be processed.
+func (w *Worker) run(ctx context.Context, job *storage.Job) {
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopRenew := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(w.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopRenew:
+				return
+			case <-t.C:
+				if err := w.cfg.DB.ExtendJob(jctx, job.ID, w.owner, w.cfg.LeaseTTL); err != nil && jctx.Err() == nil {
+					w.cfg.Logger.Error("job lease lost; stopping it", "job", job.ID, "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	err := w.process(jctx, job)
+	close(stopRenew)
+	<-renewed
+	if ctx.Err() != nil {
+		return // shutting down: the job runs again after the restart
+	}
+	bg := context.WithoutCancel(ctx)
+	var un *media.Unprocessable
+	switch {
+	case err == nil:
+		w.cfg.DB.FinishJob(bg, job, w.owner, nil, false, 0)
+		w.cfg.Logger.Info("evidence ready", "evidence", job.EvidenceID, "took", time.Since(start).Round(time.Millisecond))
+	case errors.As(err, &un):
+		w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, storage.EvidenceFailed, un.Reason, nil, nil)
+		w.cfg.DB.FinishJob(bg, job, w.owner, nil, false, 0)
+		w.cfg.Logger.Info("evidence cannot be processed", "evidence", job.EvidenceID, "reason", un.Reason)
+	default:
+		backoff := time.Duration(1<<min(job.Attempts, 8)) * 5 * time.Second
+		state, ferr := w.cfg.DB.FinishJob(bg, job, w.owner, err, true, backoff)
+		if ferr == nil && state == storage.JobFailed {
+			w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, storage.EvidenceFailed,
+				fmt.Sprintf("processing failed after %d attempts", job.Attempts), nil, nil)
+		}
+		w.cfg.Logger.Error("job failed", "job", job.ID, "evidence", job.EvidenceID, "attempt", job.Attempts, "err", err, "next", state)
+	}
+}
+
+// process makes the derived files of one evidence item.
+func (w *Worker) process(ctx context.Context, job *storage.Job) error {
+	ev, err := w.cfg.DB.Evidence(ctx, job.EvidenceID)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(w.cfg.WorkDir, job.ID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	orig := filepath.Join(dir, "original")
+	if err := w.download(ctx, ev.ObjectKey, orig); err != nil {
+		return err
+	}
+	out := &result{w: w, ev: ev, dir: dir}
+	switch ev.Kind {
+	case storage.KindVideo, storage.KindRecording:
+		err = out.video(ctx, orig)
+	case storage.KindImage:
+		err = out.image(ctx, orig)
+	case storage.KindPDF:
+		err = out.pdf(ctx, orig)
+	default:
+		err = &media.Unprocessable{Reason: "unknown kind " + string(ev.Kind)}
+	}
+	if err != nil {
+		return err
+	}
+	return w.cfg.DB.SetEvidenceResult(ctx, ev.ID, storage.EvidenceReady, "", out.media, &out.derived)
+}
+
+// download copies an object to a local file: the tools need a seekable
+// file, and reading the original once is cheaper than letting each tool
+// fetch it.
+func (w *Worker) download(ctx context.Context, key, path string) error {
+	obj, err := w.cfg.Objects.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, obj); err != nil {
+		f.Close()
+		return fmt.Errorf("download %s: %w", key, err)
+	}
+	return f.Close()
+}
+
+// put stores a local derived file under the evidence item's derived keys.
+func (w *Worker) put(ctx context.Context, ev *storage.Evidence, name, path, contentType string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return w.cfg.Objects.Put(ctx, storage.DerivedKey(ev.CaseID, ev.ID, name), f, st.Size(), contentType)
+}

@@ -1,0 +1,224 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"siteinspect/internal/testenv"
+	"siteinspect/media"
+	"siteinspect/pipeline"
+	"siteinspect/storage"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is a worker running against a real SQLite file and MinIO bucket.
+type env struct {
+	db      *storage.DB
+	objects *storage.MinIO
+	ups     *storage.Uploads
+	worker  *pipeline.Worker
+	user    *storage.User
+	cs      *storage.Case
+	work    string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{db: testenv.NewDB(t), objects: testenv.NewMinIO(t), work: filepath.Join(t.TempDir(), "work")}
+	var err error
+	if e.ups, err = storage.NewUploads(e.db, e.objects, storage.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: storage.MinPartSize}); err != nil {
+		t.Fatal(err)
+	}
+	if e.worker, err = pipeline.New(pipeline.Config{DB: e.db, Objects: e.objects, WorkDir: e.work, Poll: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if e.user, err = e.db.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if e.cs, err = e.db.CreateCase(ctx, e.user, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.worker.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+// upload stores a file as evidence of the case through the upload path,
+// which enqueues its processing job.
+func (e *env) upload(t *testing.T, path string) *storage.Evidence {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	ctx := context.Background()
+	up, err := e.ups.CreateUpload(ctx, e.cs, e.user, st.Size(), map[string]string{"filename": filepath.Base(path)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ev, err := e.ups.Append(ctx, up.ID, 0, f, nil)
+	if err != nil || ev == nil {
+		t.Fatalf("upload %s: got %v, %v; want evidence", path, ev, err)
+	}
+	if ev.Status != storage.EvidenceProcessing {
+		t.Fatalf("new evidence status: got %q, want processing", ev.Status)
+	}
+	e.worker.Notify()
+	return ev
+}
+
+// waitDone polls until the item leaves processing.
+func (e *env) waitDone(t *testing.T, id string) *storage.Evidence {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ev, err := e.db.Evidence(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Status != storage.EvidenceProcessing {
+			return ev
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("evidence %s still processing after 90s", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fetch copies a derived object to a local file.
+func (e *env) fetch(t *testing.T, ev *storage.Evidence, name string) string {
+	t.Helper()
+	o, err := e.objects.Open(context.Background(), storage.DerivedKey(ev.CaseID, ev.ID, name))
+	if err != nil {
+		t.Fatalf("derived %s: %v", name, err)
+	}
+	defer o.Close()
+	p := filepath.Join(t.TempDir(), strings.ReplaceAll(name, "/", "_"))
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, o); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type probe struct {
+	Streams []struct {
+		CodecType string `json:"codec_type"`
+		CodecName string `json:"codec_name"`
+		Width     int    `json:"width"`
+		Height    int    `json:"height"`
+	} `json:"streams"`
+}
+
+func ffprobe(t *testing.T, path string) probe {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_streams", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probe
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRotatedHEVCGetsAProxy: an iPhone-like HEVC clip turned 90° is not
+// playable in browsers, so it gets an upright H.264/AAC proxy; its media
+// facts say portrait.
+func TestRotatedHEVCGetsAProxy(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	flat, src := filepath.Join(dir, "flat.mov"), filepath.Join(dir, "iphone.mov")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+		"-t", "3", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-c:a", "aac", flat)
+	// ffmpeg 5.1 writes the display matrix for "rotate" only when remuxing.
+	testenv.FFmpeg(t, "-i", flat, "-c", "copy", "-metadata:s:v:0", "rotate=90",
+		"-metadata", "location=+39.0842+117.2009/", "-metadata", "creation_time=2026-05-01T08:30:00Z", src)
+	ev := e.waitDone(t, e.upload(t, src).ID)
+	if ev.Status != storage.EvidenceReady {
+		t.Fatalf("status: got %q (%s), want ready", ev.Status, ev.StatusReason)
+	}
+	m := ev.Media
+	if m == nil || m.Width == nil || *m.Width != 360 || *m.Height != 640 || m.VideoCodec != "hevc" || m.DurationMS == nil || *m.DurationMS < 2900 || *m.DurationMS > 3100 {
+		b, _ := json.Marshal(m)
+		t.Fatalf("media: got %s, want 360x640 hevc of ~3000 ms", b)
+	}
+	if m.Location == nil || *m.Location != "39.084200,117.200900" || m.CapturedAt == nil || *m.CapturedAt != "2026-05-01T08:30:00Z" {
+		t.Fatalf("capture: got location %v time %v, want 39.084200,117.200900 at 2026-05-01T08:30:00Z", m.Location, m.CapturedAt)
+	}
+	d := ev.Derived
+	if d == nil || !d.Proxy || !d.Poster || d.Filmstrip == nil || d.Filmstrip.Count < 1 {
+		t.Fatalf("derived: got %+v, want proxy, poster and filmstrip", d)
+	}
+	p := ffprobe(t, e.fetch(t, ev, storage.DerivedProxy))
+	var v, a string
+	var w, h int
+	for _, s := range p.Streams {
+		switch s.CodecType {
+		case "video":
+			v, w, h = s.CodecName, s.Width, s.Height
+		case "audio":
+			a = s.CodecName
+		}
+	}
+	if v != "h264" || a != "aac" || w != 360 || h != 640 {
+		t.Fatalf("proxy: got %s/%s %dx%d, want h264/aac 360x640", v, a, w, h)
+	}
+	if pp := ffprobe(t, e.fetch(t, ev, storage.DerivedPoster)); len(pp.Streams) != 1 || pp.Streams[0].Height != 640 {
+		t.Fatalf("poster: got %+v, want one upright 640-high image", pp.Streams)
+	}
+	if entries, _ := os.ReadDir(e.work); len(entries) != 0 {
+		t.Fatalf("work folder after the job: got %d entries, want none", len(entries))
+	}
+}
+
+// TestPlayableVideoNeedsNoProxy: an H.264 MP4 plays as it is.
+func TestPlayableVideoNeedsNoProxy(t *testing.T) {
+	e := newEnv(t)
+	ev := e.waitDone(t, e.upload(t, testenv.MakeMP4(t, t.TempDir(), 2, "320x240")).ID)
+	if ev.Status != storage.EvidenceReady || ev.Derived == nil || ev.Derived.Proxy || !ev.Derived.Poster || ev.Media.VideoCodec != "h264" || ev.Media.AudioCodec != "aac" {
+		t.Fatalf("got status %q derived %+v media %+v, want ready h264/aac with a poster and no proxy", ev.Status, ev.Derived, ev.Media)
+	}
+}
+
+// TestBrokenInputFailsWithAReason: a truncated PDF and a video whose bytes
+// after the header are garbage end failed with a reason, and do not retry.
+func TestBrokenInputFailsWithAReason(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.mp4")
+	os.WriteFile(broken, append([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomavc1"), make([]byte, 50000)...), 0o644)
+	pdf := filepath.Join(dir, "truncated.pdf")
+	os.WriteFile(pdf, []byte("%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Cou"), 0o644)
+	for _, p := range []string{broken, pdf} {
+		ev := e.waitDone(t, e.upload(t, p).ID)
+		if ev.Status != storage.EvidenceFailed || ev.StatusReason == "" || strings.Contains(ev.StatusReason, "attempts") {
+			t.Errorf("%s: got status %q reason %q, want failed with the input's fault", filepath.Base(p), ev.Status, ev.StatusReason)
+		}
+	}
+	counts, _ := e.db.JobCounts(context.Background())
+	if counts[storage.JobDone] != 2 || counts[storage.JobQueued] != 0 {
+		t.Errorf("jobs: got %v, want 2 done and none queued for retry", counts)
+	}
+}
+
+var _ = media.Playable
