@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"image"
+	_ "image/jpeg"
+	_ "image/png"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -215,4 +220,108 @@ func countTools(pids []int) int {
 		}
 	}
 	return n
+}
+
+// minimalPDF writes a PDF of n pages, each with one line of text, with a
+// correct cross-reference table.
+func minimalPDF(n int, text string) []byte {
+	var b bytes.Buffer
+	var offsets []int
+	obj := func(body string) {
+		offsets = append(offsets, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offsets), body)
+	}
+	b.WriteString("%PDF-1.4\n")
+	kids := ""
+	for i := 0; i < n; i++ {
+		kids += fmt.Sprintf("%d 0 R ", 4+2*i)
+	}
+	obj("<< /Type /Catalog /Pages 2 0 R >>")
+	obj(fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", kids, n))
+	obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+	for i := 0; i < n; i++ {
+		stream := fmt.Sprintf("BT /F1 24 Tf 72 720 Td (%s page %d) Tj ET", text, i+1)
+		obj(fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>", 5+2*i))
+		obj(fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream))
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
+	for _, o := range offsets {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
+	return b.Bytes()
+}
+
+// TestPhotoAndPDFBecomeReviewable: a phone photo taken 110 km from the
+// site and a PDF go through the pipeline; the API serves the upright
+// preview, the page images and the text, and flags the far-away photo.
+func TestPhotoAndPDFBecomeReviewable(t *testing.T) {
+	p := startServer(t, append([]string{"--jobs", "1", "--location-warn-km", "5"}, s3Args(t)...)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	var cs storage.Case
+	app.mustJSON("POST", "/api/v1/cases", map[string]any{"permit_type": "hotel", "site_name": "港湾酒店", "site_address": "天津市滨海新区",
+		"site_lat": 39.0842, "site_lon": 117.2009}, http.StatusCreated, &cs)
+	dir := t.TempDir()
+	photo := filepath.Join(dir, "front-door.jpg")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=640x480", "-frames:v", "1", photo)
+	// Beijing, 110 km from the site; the phone was held upright (orientation 6).
+	if out, err := exec.Command("exiftool", "-q", "-overwrite_original", "-Orientation#=6", "-DateTimeOriginal=2026:05:01 16:30:00", "-OffsetTimeOriginal=+08:00",
+		"-GPSLatitude=39.9042", "-GPSLatitudeRef=N", "-GPSLongitude=116.4074", "-GPSLongitudeRef=E", photo).CombinedOutput(); err != nil {
+		t.Fatalf("exiftool: %v %s", err, out)
+	}
+	pdf := filepath.Join(dir, "fire-plan.pdf")
+	if err := os.WriteFile(pdf, minimalPDF(3, "Fire exit plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	photoID, pdfID := app.mustUploadFile(cs.ID, photo), app.mustUploadFile(cs.ID, pdf)
+
+	var ev struct {
+		storage.Evidence
+		SiteDistanceM   *float64 `json:"site_distance_m"`
+		LocationWarning bool     `json:"location_warning"`
+	}
+	app.mustEvidenceDone(photoID, 2*time.Minute)
+	app.mustJSON("GET", "/api/v1/evidence/"+photoID, nil, http.StatusOK, &ev)
+	m := ev.Media
+	if ev.Status != storage.EvidenceReady || m == nil || m.Width == nil || *m.Width != 480 || *m.Height != 640 ||
+		m.CapturedAt == nil || *m.CapturedAt != "2026-05-01T08:30:00Z" || m.Location == nil || *m.Location != "39.904200,116.407400" {
+		b, _ := json.Marshal(ev)
+		t.Fatalf("photo: got %s, want ready 480x640 captured 2026-05-01T08:30:00Z at 39.904200,116.407400", b)
+	}
+	if ev.SiteDistanceM == nil || *ev.SiteDistanceM < 100_000 || *ev.SiteDistanceM > 120_000 || !ev.LocationWarning {
+		t.Fatalf("photo distance: got %v warning %v, want ~110 km and a warning", ev.SiteDistanceM, ev.LocationWarning)
+	}
+	mustImage(t, app, "/api/v1/evidence/"+photoID+"/poster", "image/jpeg", 480, 640)
+
+	app.mustEvidenceDone(pdfID, 2*time.Minute)
+	app.mustJSON("GET", "/api/v1/evidence/"+pdfID, nil, http.StatusOK, &ev)
+	if ev.Status != storage.EvidenceReady || ev.Media == nil || ev.Media.Pages == nil || *ev.Media.Pages != 3 || ev.SiteDistanceM != nil {
+		t.Fatalf("pdf: got status %q media %+v, want ready with 3 pages and no distance", ev.Status, ev.Media)
+	}
+	mustImage(t, app, "/api/v1/evidence/"+pdfID+"/pages/3", "image/png", 1545, 2000)
+	for path, want := range map[string]int{"/pages/4": 404, "/pages/0": 404, "/pages/x": 404, "/playback": 404} {
+		if resp := app.do("GET", "/api/v1/evidence/"+pdfID+path, nil, nil); resp.StatusCode != want {
+			t.Errorf("GET %s of a PDF: got %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	var text []string
+	app.mustJSON("GET", "/api/v1/evidence/"+pdfID+"/text", nil, http.StatusOK, &text)
+	if len(text) != 3 || !strings.Contains(text[1], "Fire exit plan page 2") {
+		t.Fatalf("text: got %q, want 3 pages with 'Fire exit plan page 2' on the second", text)
+	}
+}
+
+// mustImage fetches an image and checks its type and size in pixels.
+func mustImage(t *testing.T, c *client, path, contentType string, w, h int) {
+	t.Helper()
+	resp := c.do("GET", path, nil, nil)
+	defer resp.Body.Close()
+	img, format, err := image.DecodeConfig(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != contentType || err != nil {
+		t.Fatalf("GET %s: got %d %s (%s, %v), want 200 %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), format, err, contentType)
+	}
+	if img.Width < w-2 || img.Width > w+2 || img.Height < h-2 || img.Height > h+2 {
+		t.Fatalf("GET %s: got %dx%d, want about %dx%d", path, img.Width, img.Height, w, h)
+	}
 }
