@@ -38,6 +38,9 @@ type Config struct {
 	LeaseTTL time.Duration
 	// Poll is how often the queue is checked when nobody calls Notify.
 	Poll time.Duration
+	// RetryBase is the wait before a failed job's second attempt; it doubles
+	// with each further attempt.
+	RetryBase time.Duration
 	// Logger receives job outcomes.
 	Logger *slog.Logger
 }
@@ -62,6 +65,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -167,7 +173,7 @@ func (w *Worker) run(ctx context.Context, job *storage.Job) {
 		w.cfg.DB.FinishJob(bg, job, w.owner, nil, false, 0)
 		w.cfg.Logger.Info("evidence cannot be processed", "evidence", job.EvidenceID, "reason", un.Reason)
 	default:
-		backoff := time.Duration(1<<min(job.Attempts, 8)) * 5 * time.Second
+		backoff := w.cfg.RetryBase << min(job.Attempts-1, 8)
 		state, ferr := w.cfg.DB.FinishJob(bg, job, w.owner, err, true, backoff)
 		if ferr == nil && state == storage.JobFailed {
 			w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, storage.EvidenceFailed,

@@ -222,3 +222,66 @@ func TestBrokenInputFailsWithAReason(t *testing.T) {
 }
 
 var _ = media.Playable
+
+// TestFailedJobIsRetried: a job that fails for a passing reason (here the
+// original is missing from the store for a while) is retried with backoff
+// and succeeds; one that keeps failing ends failed after its attempts.
+func TestFailedJobIsRetried(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.NewDB(t)
+	objects, err := storage.NewDisk(filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, _ := storage.NewUploads(db, objects, storage.UploadConfig{SpoolDir: t.TempDir(), PartSize: storage.MinPartSize})
+	user, _ := db.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme")
+	cs, _ := db.CreateCase(ctx, user, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"})
+	upload := func(path string) *storage.Evidence {
+		f, _ := os.Open(path)
+		defer f.Close()
+		st, _ := f.Stat()
+		up, _ := ups.CreateUpload(ctx, cs, user, st.Size(), map[string]string{"filename": filepath.Base(path)}, "")
+		_, ev, err := ups.Append(ctx, up.ID, 0, f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	clip := testenv.MakeMP4(t, t.TempDir(), 1, "160x120")
+	flaky, lost := upload(clip), upload(clip)
+	// Hide both originals: every attempt fails until one comes back.
+	hide := func(ev *storage.Evidence) string {
+		o, _ := objects.Open(ctx, ev.ObjectKey)
+		b, _ := io.ReadAll(o)
+		o.Close()
+		objects.Delete(ctx, ev.ObjectKey)
+		return string(b)
+	}
+	flakyBytes := hide(flaky)
+	hide(lost)
+	w, err := pipeline.New(pipeline.Config{DB: db, Objects: objects, WorkDir: filepath.Join(t.TempDir(), "work"), Poll: 20 * time.Millisecond, RetryBase: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	time.Sleep(150 * time.Millisecond) // the first attempts fail now
+	if err := objects.Put(ctx, flaky.ObjectKey, strings.NewReader(flakyBytes), int64(len(flakyBytes)), "video/mp4"); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db}
+	if got := e.waitDone(t, flaky.ID); got.Status != storage.EvidenceReady {
+		t.Fatalf("flaky: got %q (%s), want ready after a retry", got.Status, got.StatusReason)
+	}
+	got := e.waitDone(t, lost.ID)
+	if got.Status != storage.EvidenceFailed || !strings.Contains(got.StatusReason, "3 attempts") {
+		t.Fatalf("lost: got %q (%s), want failed after 3 attempts", got.Status, got.StatusReason)
+	}
+	var attempts int
+	db.SQL().QueryRow(`SELECT attempts FROM jobs WHERE evidence_id = ?`, flaky.ID).Scan(&attempts)
+	if attempts < 2 {
+		t.Fatalf("flaky job attempts: got %d, want at least 2", attempts)
+	}
+}
