@@ -63,6 +63,10 @@ type Runner struct {
 	// DateTimeOriginal without OffsetTimeOriginal); nil means UTC. The office's zone
 	// is the best guess for photos taken on site.
 	Zone *time.Location
+	// Trace, if set, is told of every command before it runs, without the
+	// limits wrapped around it: benchmarks replay them to compare our
+	// pipeline with the same commands run by hand.
+	Trace func(name string, args []string)
 }
 
 func (r Runner) timeout() time.Duration {
@@ -127,6 +131,9 @@ func (r Runner) run(ctx context.Context, name string, args ...string) ([]byte, e
 // stream is run with stdout going to w as the command writes it. If w fails, the
 // command is not stopped by that alone: the caller cancels ctx.
 func (r Runner) stream(ctx context.Context, stdout io.Writer, name string, args ...string) error {
+	if r.Trace != nil {
+		r.Trace(name, args)
+	}
 	tctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
 

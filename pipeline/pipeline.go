@@ -156,7 +156,7 @@ func (w *Worker) run(ctx context.Context, job *storage.Job) {
 		}
 	}()
 	start := time.Now()
-	err := w.process(jctx, job)
+	err := w.safeProcess(jctx, job)
 	close(stopRenew)
 	<-renewed
 	if ctx.Err() != nil {
@@ -181,6 +181,17 @@ func (w *Worker) run(ctx context.Context, job *storage.Job) {
 		}
 		w.cfg.Logger.Error("job failed", "job", job.ID, "evidence", job.EvidenceID, "attempt", job.Attempts, "err", err, "next", state)
 	}
+}
+
+// safeProcess is process that turns a panic — a bug meeting hostile input —
+// into a failed attempt instead of taking the whole server down.
+func (w *Worker) safeProcess(ctx context.Context, job *storage.Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return w.process(ctx, job)
 }
 
 // process makes the derived files of one evidence item.

@@ -109,3 +109,8 @@ export function listOf(value) {
 
 /** enc escapes one path segment. */
 export const enc = encodeURIComponent;
+
+/** evidencePath is the URL of an evidence item or one of its files ("poster", "pages/3"). */
+export function evidencePath(id, rest = '') {
+  return `/api/v1/evidence/${enc(id)}${rest ? `/${rest}` : ''}`;
+}

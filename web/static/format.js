@@ -51,3 +51,46 @@ export function date(iso) {
   if (!d) return t('common.none');
   return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium' }).format(d);
 }
+
+/** clock renders milliseconds as a media time: "m:ss", or "h:mm:ss" from an hour. */
+export function clock(ms) {
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  const total = Math.floor(ms / 1000);
+  const s = String(total % 60).padStart(2, '0');
+  const m = Math.floor(total / 60) % 60;
+  const hr = Math.floor(total / 3600);
+  return hr > 0 ? `${hr}:${String(m).padStart(2, '0')}:${s}` : `${String(m).padStart(2, '0')}:${s}`;
+}
+
+/** number renders a number in the current language with at most `digits` decimals. */
+export function number(n, digits = 0) {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(n);
+}
+
+/** distance renders metres as "850 m" or "12.3 km" (in Chinese 米 / 公里). */
+export function distance(m) {
+  if (!Number.isFinite(m) || m < 0) return '';
+  if (m < 1000) return t('unit.m', { n: number(Math.round(m)) });
+  const km = m / 1000;
+  return t('unit.km', { n: number(km, km < 100 ? 1 : 0) });
+}
+
+/**
+ * latLon parses the API's "lat,lon" decimal string; null when it is missing
+ * or not a valid coordinate, so nothing malformed ends up in a map link.
+ */
+export function latLon(value) {
+  if (typeof value !== 'string') return null;
+  const parts = value.split(',').map((s) => s.trim());
+  if (parts.length !== 2 || parts.some((s) => !/^[+-]?\d+(\.\d+)?$/.test(s))) return null;
+  const [lat, lon] = parts.map(Number);
+  if (Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;
+  return { lat, lon };
+}
+
+/** mapURL points an external map at a coordinate (OpenStreetMap, no key needed). */
+export function mapURL({ lat, lon }) {
+  const la = lat.toFixed(6);
+  const lo = lon.toFixed(6);
+  return `https://www.openstreetmap.org/?mlat=${la}&mlon=${lo}#map=17/${la}/${lo}`;
+}

@@ -9,6 +9,7 @@ import { dateTime } from '../format.js';
 import { pick, t } from '../i18n.js';
 import { canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
 import { evidenceList } from './evidence.js';
+import { placeLink } from './evmeta.js';
 import { uploadPanel } from './uploadpanel.js';
 
 /** render draws the case page for ctx.params.id into view. */
@@ -127,6 +128,8 @@ function header(c, types) {
     h('dl', { class: 'facts' },
       fact(t('case.site'), c.site_name || t('common.none')),
       fact(t('case.address'), c.site_address || t('common.none')),
+      Number.isFinite(c.site_lat) && Number.isFinite(c.site_lon)
+        && fact(t('case.coords'), placeLink({ lat: c.site_lat, lon: c.site_lon }), 'site-coords'),
       fact(t('case.due'), [dateTime(c.due_at), overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], overdue ? 'is-overdue' : ''),
       fact(t('case.created'), dateTime(c.created_at)),
       c.submitted_at && fact(t('case.submittedAt'), dateTime(c.submitted_at)),

@@ -1,18 +1,25 @@
 /**
- * The evidence list of a case. Rows are keyed by evidence id and updated in
- * place, so refreshing (after an upload, or while files are still being
- * processed) never restarts a video someone is watching.
+ * The evidence list of a case. Each row shows a small picture (a video's
+ * poster, an image's thumbnail, a PDF's first page) with the length or page
+ * count, the facts, and opens a viewer in place. Rows are keyed by evidence
+ * id and updated in place, so refreshing (after an upload, or while files are
+ * still being processed) never restarts a video someone is watching; an open
+ * viewer is redrawn only when its item's status changes.
  */
-import { enc, get, listOf } from '../api.js';
+import { enc, evidencePath, get, listOf } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
 import { bytes, dateTime } from '../format.js';
 import { t } from '../i18n.js';
+import { capture, lengthLabel, spinner, stateNote, summary, thumbURL } from './evmeta.js';
+import { openViewer } from './viewer.js';
 
-const POLL_MS = 5000;
+// While the pipeline works on a file the list asks again this often; once
+// nothing is processing it stops asking.
+const POLL_MS = 2500;
 
 /** evidenceList returns {el, refresh, cleanup}; refresh reloads from the API. */
 export function evidenceList(caseId) {
-  const rows = new Map(); // id → {el, info, sig}
+  const rows = new Map(); // id → row (see makeRow)
   const list = h('ul', { class: 'evidence-list' });
   const status = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted' }, t('common.loading')));
   const el = h('section', { class: 'panel evidence', 'aria-labelledby': 'evidence-title' },
@@ -27,7 +34,10 @@ export function evidenceList(caseId) {
     try {
       items = listOf(await get(`/api/v1/cases/${enc(caseId)}/evidence`));
     } catch (err) {
+      if (stopped) return;
       fill(status, errorBox(err));
+      // A dropped connection while files are processing should not end the watch.
+      if ([...rows.values()].some((r) => r.item.status === 'processing')) timer = setTimeout(refresh, POLL_MS * 2);
       return;
     }
     if (stopped) return;
@@ -38,22 +48,15 @@ export function evidenceList(caseId) {
       seen.add(item.id);
       let row = rows.get(item.id);
       if (!row) {
-        row = { el: h('li', { class: 'evidence-row' }), info: h('div', { class: 'ev-info' }), sig: '' };
-        row.el.append(media(item), row.info);
+        row = makeRow(item);
         rows.set(item.id, row);
       }
-      const sig = JSON.stringify([item.status, item.sha256, item.size, item.filename]);
-      if (sig !== row.sig) {
-        row.sig = sig;
-        Object.assign(row.el.dataset, { evidenceId: item.id, size: String(item.size ?? ''), filename: item.filename || '' });
-        fill(row.info, info(item));
-      }
+      update(row, item);
       list.append(row.el); // re-append keeps the sorted order without rebuilding rows
     }
     for (const [id, row] of rows) {
-      if (!seen.has(id)) { row.el.remove(); rows.delete(id); }
+      if (!seen.has(id)) { row.close(); row.el.remove(); rows.delete(id); }
     }
-    // Files are probed and hashed after upload; watch until they settle.
     if (!stopped && items.some((i) => i.status === 'processing')) timer = setTimeout(refresh, POLL_MS);
   }
 
@@ -66,57 +69,116 @@ export function evidenceList(caseId) {
   function cleanup() {
     stopped = true;
     clearTimeout(timer);
+    for (const row of rows.values()) row.close();
   }
 
   return { el, refresh, cleanup };
 }
 
-function contentURL(item) {
-  return `/api/v1/evidence/${enc(item.id)}/content`;
+/** makeRow builds the stable parts of a row; update fills them. */
+function makeRow(item) {
+  const viewerId = `ev-viewer-${item.id}`;
+  const row = {
+    item,
+    sig: '',
+    viewer: null,
+    thumb: h('button', { type: 'button', class: 'ev-thumb', 'aria-expanded': 'false', 'aria-controls': viewerId }),
+    info: h('div', { class: 'ev-info' }),
+    slot: h('div', { class: 'ev-viewer', id: viewerId, hidden: true }),
+  };
+  row.el = h('li', { class: 'evidence-row' },
+    h('div', { class: 'ev-summary' }, row.thumb, row.info),
+    row.slot);
+  row.open = () => {
+    row.close();
+    row.viewer = openViewer(row.item);
+    fill(row.slot, row.viewer.el);
+    row.slot.hidden = false;
+    row.el.classList.add('is-open');
+    paintToggles(row);
+  };
+  row.close = () => {
+    row.viewer?.cleanup();
+    row.viewer = null;
+    fill(row.slot);
+    row.slot.hidden = true;
+    row.el.classList.remove('is-open');
+    paintToggles(row);
+  };
+  row.toggle = () => (row.viewer ? row.close() : row.open());
+  row.thumb.addEventListener('click', row.toggle);
+  return row;
 }
 
-/** media shows the file the way a browser can: a player, a picture or a link to the PDF. */
-function media(item) {
-  const src = contentURL(item);
-  if (item.kind === 'video' || item.kind === 'recording') {
-    const note = h('p', { class: 'muted small', hidden: true }, t('evidence.unplayable'));
-    let fellBack = false;
-    const video = h('video', {
-      controls: true, preload: 'metadata', playsinline: true, src,
-      onerror: () => {
-        // Some originals (HEVC, MKV) do not play in every browser; the server's playback
-        // rendition does. If that fails too, say so instead of a silent black box.
-        if (!fellBack) {
-          fellBack = true;
-          video.src = `/api/v1/evidence/${enc(item.id)}/playback`;
-        } else {
-          note.hidden = false;
-        }
-      },
-    });
-    return h('div', { class: 'ev-media' }, video, note);
-  }
-  if (item.kind === 'image') {
-    return h('div', { class: 'ev-media' }, h('img', { src, alt: item.filename || '', loading: 'lazy' }));
-  }
-  return h('div', { class: 'ev-media ev-doc' },
-    h('a', { href: src, target: '_blank', rel: 'noopener', class: 'button secondary' }, t('evidence.openPdf')));
+/** update redraws a row when anything the user sees about its item changed. */
+function update(row, item) {
+  const before = row.item;
+  row.item = item;
+  const sig = JSON.stringify([item.status, item.status_reason, item.sha256, item.size, item.filename,
+    item.media, item.derived, item.site_distance_m, item.location_warning]);
+  if (sig === row.sig) return;
+  row.sig = sig;
+  Object.assign(row.el.dataset, {
+    evidenceId: item.id, size: String(item.size ?? ''), filename: item.filename || '', status: item.status || '',
+  });
+  fill(row.thumb, thumbContent(item));
+  row.thumb.setAttribute('aria-label', t('evidence.open', { name: item.filename || item.id }));
+  fill(row.info, info(item, row));
+  paintToggles(row);
+  // A viewer opened while the file was processing shows the finished one now.
+  if (row.viewer && before.status !== item.status) row.open();
 }
 
-/** info lists name, kind, size, status, hash and time. */
-function info(item) {
+function paintToggles(row) {
+  const open = Boolean(row.viewer);
+  row.thumb.setAttribute('aria-expanded', String(open));
+  const toggle = row.info.querySelector('.ev-toggle');
+  if (toggle) {
+    toggle.textContent = t(open ? 'evidence.hide' : 'evidence.view');
+    toggle.setAttribute('aria-expanded', String(open));
+  }
+}
+
+/** thumbContent is the picture (or a placeholder) and the length label over it. */
+function thumbContent(item) {
+  const src = thumbURL(item);
+  const label = lengthLabel(item);
+  let picture;
+  if (src) {
+    picture = h('img', { src, alt: '', loading: 'lazy', decoding: 'async' });
+  } else if (item.status === 'processing') {
+    picture = h('span', { class: 'ev-thumb-empty' }, spinner());
+  } else {
+    picture = h('span', { class: 'ev-thumb-empty', 'aria-hidden': 'true' }, t(`evidence.kind.${item.kind}`));
+  }
+  return [
+    picture,
+    src && item.status === 'processing' && h('span', { class: 'ev-thumb-busy' }, spinner()),
+    label && h('span', { class: 'ev-length' }, label),
+  ];
+}
+
+/** info lists name, kind, size, status, what the pipeline found, hash, time and links. */
+function info(item, row) {
   const sha = item.sha256 || '';
+  const facts = summary(item);
   return [
     h('div', { class: 'ev-title' },
       h('strong', { class: 'ev-name', title: item.filename || '' }, item.filename || item.id)),
     h('div', { class: 'ev-tags' },
       h('span', { class: 'badge kind' }, t(`evidence.kind.${item.kind}`)),
       h('span', { class: `badge ev-status-${item.status}` }, t(`evidence.status.${item.status}`)),
+      facts && h('span', { class: 'ev-facts' }, facts),
       h('span', { class: 'ev-size' }, bytes(item.size)),
       h('time', { datetime: item.created_at || '' }, dateTime(item.created_at))),
+    stateNote(item),
+    capture(item),
     sha && h('div', { class: 'ev-hash' },
       h('span', { class: 'muted' }, 'SHA-256 '),
       h('code', { title: `${t('evidence.hashTitle')}: ${sha}` }, `${sha.slice(0, 12)}…`)),
-    h('a', { href: contentURL(item), download: item.filename || '', class: 'small' }, t('evidence.download')),
+    h('div', { class: 'ev-links' },
+      h('button', { type: 'button', class: 'link ev-toggle', 'aria-controls': `ev-viewer-${item.id}`, onclick: () => row.toggle() },
+        t('evidence.view')),
+      h('a', { href: evidencePath(item.id, 'content'), download: item.filename || '', class: 'small' }, t('evidence.download'))),
   ];
 }

@@ -8,6 +8,7 @@ import { enc, post } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
 import { pick, t } from '../i18n.js';
 import { permitTypes } from '../model.js';
+import { siteCoords } from './sitecoords.js';
 
 /** render draws the form; only applicants may create cases. */
 export async function render(view, ctx) {
@@ -33,6 +34,7 @@ export async function render(view, ctx) {
   const field = (id, label, control) => [h('label', { for: id }, label), control];
   const siteName = h('input', { id: 'case-site-name', name: 'site_name', required: true, maxlength: 200 });
   const siteAddress = h('input', { id: 'case-site-address', name: 'site_address', autocomplete: 'street-address', maxlength: 500 });
+  const coords = siteCoords();
   const description = h('textarea', { id: 'case-description', name: 'description', rows: 4, maxlength: 4000 });
   const create = h('button', { id: 'case-create', type: 'submit', class: 'primary' }, t('newcase.create'));
   const message = h('div', { 'aria-live': 'assertive' });
@@ -42,6 +44,7 @@ export async function render(view, ctx) {
     onsubmit: async (event) => {
       event.preventDefault();
       fill(message);
+      coords.validate();
       if (!form.reportValidity()) return;
       create.disabled = true;
       create.textContent = t('newcase.creating');
@@ -50,6 +53,7 @@ export async function render(view, ctx) {
           permit_type: select.value,
           site_name: siteName.value.trim(),
           site_address: siteAddress.value.trim(),
+          ...coords.values(),
           description: description.value.trim(),
         });
         ctx.navigate(`#/cases/${enc(c.id)}`);
@@ -64,6 +68,7 @@ export async function render(view, ctx) {
   preview,
   field('case-site-name', t('newcase.siteName'), siteName),
   field('case-site-address', t('newcase.siteAddress'), siteAddress),
+  coords.el,
   field('case-description', t('newcase.description'), description),
   message,
   h('div', { class: 'actions' }, create, h('a', { class: 'button secondary', href: '#/cases' }, t('newcase.cancel'))));
