@@ -421,11 +421,17 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 			ev.ID, ev.Filename, ev.Size, ev.SHA256, ev.Kind, ev.ContentType, row.ID, name, len(data), sha256Hex(data))
 	}
 
-	// The page's player reads the original from …/content: the index is at
-	// the end of the file, so getting the duration takes Range requests.
+	// The media pipeline makes it ready without a reload; then the viewer
+	// plays …/playback (this H.264 MP4 itself): its index is at the end of
+	// the file, so getting the duration takes Range requests.
+	mustPoll[bool](t, b, "the evidence to become ready", `(id) => {
+		const row = document.querySelector('.evidence-row[data-evidence-id="' + id + '"]');
+		return row && row.dataset.status === 'ready' ? true : null;
+	}`, ev.ID)
+	b.mustDo(t, "open the viewer", chromedp.Click(chromedp.CSS(`.evidence-row[data-evidence-id="`+ev.ID+`"] .ev-toggle`)))
 	vs := mustPoll[videoState](t, b, "the video's metadata", waitVideoJS, ev.ID)
-	if vs.ReadyState < 1 || vs.Unplayable || !strings.HasSuffix(vs.Src, "/api/v1/evidence/"+ev.ID+"/content") {
-		t.Fatalf("video: got readyState %d, error %d, cannot-play note %t, src %s; want metadata loaded from /api/v1/evidence/%s/content",
+	if vs.ReadyState < 1 || vs.Unplayable || !strings.HasSuffix(vs.Src, "/api/v1/evidence/"+ev.ID+"/playback") {
+		t.Fatalf("video: got readyState %d, error %d, cannot-play note %t, src %s; want metadata loaded from /api/v1/evidence/%s/playback",
 			vs.ReadyState, vs.Error, vs.Unplayable, vs.Src, ev.ID)
 	}
 	if math.Abs(vs.Duration-seconds) > 0.2 {
@@ -439,7 +445,7 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 	if played < 0.5 {
 		t.Fatalf("video currentTime: got %.3f s, want ≥ 0.5 s", played)
 	}
-	if got := b.statuses("/api/v1/evidence/" + ev.ID + "/content"); !slices.Contains(got, http.StatusPartialContent) {
+	if got := b.statuses("/api/v1/evidence/" + ev.ID + "/playback"); !slices.Contains(got, http.StatusPartialContent) {
 		t.Fatalf("responses to the player: got statuses %v, want a 206", got)
 	}
 
