@@ -10,7 +10,7 @@ run: deps-run
 
 ## test: the whole suite against a real MinIO, SQLite, ffmpeg and Chromium
 test: deps-test check
-	scripts/with-minio.sh $(GO) test -race -count=1 -timeout 20m ./...
+	scripts/with-minio.sh scripts/test.sh
 
 ## bench: upload/download throughput vs direct minio-go, and peak RSS (docs/BENCHMARKS.md)
 bench: deps-test

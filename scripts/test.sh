@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole suite, run by `make test` inside scripts/with-minio.sh. The race
+# detector runs on the packages with concurrency of their own (upload
+# engine, HTTP layer, job worker); the others mostly wait on ffmpeg, MinIO
+# and Chromium, where it would only cost time. Both halves always run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+go=${GO:-go}
+race=(./storage/ ./server/ ./pipeline/)
+mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$')
+$go test -race -count=1 -timeout 20m "${race[@]}"; a=$?
+$go test -count=1 -timeout 20m "${rest[@]}"; b=$?
+exit $((a | b))
