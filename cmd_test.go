@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"siteinspect/storage"
 )
@@ -68,5 +70,38 @@ func TestRunRejectsBadCommands(t *testing.T) {
 	}, strings.NewReader(""), &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "forever") {
 		t.Errorf("bad SITEINSPECT_UPLOAD_TTL: got %v, want an error naming it", err)
+	}
+}
+
+// TestAuditVerify: an untouched chain verifies; changing one stored event
+// makes `audit verify` fail and name it.
+func TestAuditVerify(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := storage.OpenDB(ctx, filepath.Join(dir, "siteinspect.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SeedPermitTypes(ctx)
+	u, _ := db.CreateUser(ctx, "applicant", "a long enough password", storage.RoleApplicant, "", "Acme")
+	for i := range 3 {
+		if _, err := db.CreateCase(ctx, u, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: fmt.Sprint("site ", i), SiteAddress: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify := func() (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, []string{"audit", "verify", "--data", dir}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+		return out.String(), err
+	}
+	if out, err := verify(); err != nil || !strings.Contains(out, "intact: 3 events") {
+		t.Fatalf("untouched: got %q, %v; want intact with 3 events", out, err)
+	}
+	if _, err := db.SQL().Exec(`UPDATE audit_events SET data = replace(data, 'site 1', 'site 9') WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verify(); err == nil || !strings.Contains(err.Error(), "audit event 2") {
+		t.Fatalf("after changing event 2: got %v, want an error naming event 2", err)
 	}
 }

@@ -25,6 +25,8 @@ const usage = `usage:
   siteinspect serve [--listen 127.0.0.1:8080] [--data DIR] [--demo] [storage flags]
   siteinspect user add --username NAME --role ROLE [--display-name S] [--org S] [storage flags]
       (the password is read from standard input)
+  siteinspect audit verify [storage flags]
+      (exits 0 only when the whole audit chain is intact)
 
 Storage flags: --data DIR, --db PATH, --s3-endpoint HOST:PORT, --s3-access-key,
 --s3-secret-key, --s3-bucket, --s3-tls. Every flag may be set as an environment
@@ -46,6 +48,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("unknown user command; want \"user add\"")
 		}
 		return runUserAdd(ctx, args[2:], getenv, stdin, stdout, stderr)
+	case "audit":
+		if len(args) < 2 || args[1] != "verify" {
+			fmt.Fprintln(stderr, usage)
+			return fmt.Errorf("unknown audit command; want \"audit verify\"")
+		}
+		return runAuditVerify(ctx, args[2:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

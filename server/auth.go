@@ -123,6 +123,9 @@ func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool
 		if err != nil {
 			return err
 		}
+		if _, err := db.RecordAudit(c.Request().Context(), storage.Audit{ActorID: u.ID, Action: "auth.login", Data: map[string]any{"ip": ipKey}}); err != nil {
+			return err
+		}
 		secure = secure || c.IsTLS()
 		c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: s.ExpiresAt, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 		c.SetCookie(&http.Cookie{Name: csrfCookie, Value: s.CSRFToken, Path: "/", Expires: s.ExpiresAt, Secure: secure, SameSite: http.SameSiteLaxMode})

@@ -13,10 +13,14 @@ import (
 // caseJSON is a case as the API shows it.
 type caseJSON struct {
 	*storage.Case
-	Overdue bool `json:"overdue"`
+	Overdue     bool `json:"overdue"`
+	OwedOverdue bool `json:"owed_overdue"`
 }
 
-func showCase(c *storage.Case) caseJSON { return caseJSON{Case: c, Overdue: c.Overdue(time.Now())} }
+func showCase(c *storage.Case) caseJSON {
+	now := time.Now()
+	return caseJSON{Case: c, Overdue: c.Overdue(now), OwedOverdue: c.OwedOverdue(now)}
+}
 
 // loadCase fetches the case named by the :id parameter and checks that the
 // user may see it. A case the user may not see is reported as missing, so
@@ -111,7 +115,7 @@ func handleSubmitCase(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 		if !isCompanyMember(currentUser(c), cs) {
 			return newError(http.StatusForbidden, "only the applicant's company submits a case")
 		}
-		if cs, err = db.SubmitCase(c.Request().Context(), cs, loc); err != nil {
+		if cs, err = db.SubmitCase(c.Request().Context(), cs, currentUser(c), loc); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, showCase(cs))
@@ -127,7 +131,7 @@ func handleWithdrawCase(db *storage.DB) echo.HandlerFunc {
 		if !isCompanyMember(currentUser(c), cs) {
 			return newError(http.StatusForbidden, "only the applicant's company withdraws a case")
 		}
-		if cs, err = db.WithdrawCase(c.Request().Context(), cs); err != nil {
+		if cs, err = db.WithdrawCase(c.Request().Context(), cs, currentUser(c)); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, showCase(cs))
@@ -179,7 +183,7 @@ func handleAssignCase(db *storage.DB) echo.HandlerFunc {
 		default:
 			return newError(http.StatusForbidden, "applicants cannot assign cases")
 		}
-		cs, err = db.AssignCase(c.Request().Context(), cs, req.InspectorID, req.ReviewerID)
+		cs, err = db.AssignCase(c.Request().Context(), cs, u, req.InspectorID, req.ReviewerID)
 		if err != nil {
 			return err
 		}

@@ -65,6 +65,9 @@ func handlePlayback(db *storage.DB, objects storage.ObjectStore) echo.HandlerFun
 		if ev.Status != storage.EvidenceReady {
 			return notReady(ev, "playable rendition")
 		}
+		if err := auditRead(c, db, ev); err != nil {
+			return err
+		}
 		if ev.Derived != nil && ev.Derived.Proxy {
 			return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, storage.DerivedProxy), "video/mp4", ev.SHA256+"-proxy")
 		}

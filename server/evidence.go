@@ -104,6 +104,9 @@ func handleEvidenceContent(db *storage.DB, objects storage.ObjectStore) echo.Han
 		if err != nil {
 			return err
 		}
+		if err := auditRead(c, db, ev); err != nil {
+			return err
+		}
 		obj, err := objects.Open(c.Request().Context(), ev.ObjectKey)
 		if err != nil {
 			return err
@@ -126,6 +129,22 @@ func handleEvidenceContent(db *storage.DB, objects storage.ObjectStore) echo.Han
 		http.ServeContent(c.Response(), c.Request(), "", obj.Info().ModTime, obj)
 		return nil
 	}
+}
+
+// auditRead records that an officer opened an evidence item. A player's
+// follow-up Range requests for later bytes are the same viewing and are
+// not recorded again.
+func auditRead(c echo.Context, db *storage.DB, ev *storage.Evidence) error {
+	u := currentUser(c)
+	if u.Role == storage.RoleApplicant {
+		return nil
+	}
+	if r := c.Request().Header.Get("Range"); r != "" && !strings.HasPrefix(r, "bytes=0-") {
+		return nil
+	}
+	_, err := db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: ev.CaseID, ActorID: u.ID, Action: "evidence.read", Target: ev.ID,
+		Data: map[string]any{"path": c.Path()}})
+	return err
 }
 
 // contentDisposition names the file safely: an ASCII fallback with anything

@@ -62,6 +62,26 @@ func (s *Server) routes(cfg Config) error {
 		func(d *storage.Derived) bool { return d.Text }))
 	authed.GET("/evidence/:eid/pages/:n", handlePage(db, cfg.Objects))
 
+	authed.POST("/evidence/:eid/annotations", handleCreateAnnotation(db))
+	authed.GET("/evidence/:eid/annotations", handleListEvidenceAnnotations(db))
+	authed.GET("/cases/:id/annotations", handleListCaseAnnotations(db))
+	authed.PATCH("/annotations/:aid", handleUpdateAnnotation(db))
+	authed.DELETE("/annotations/:aid", handleDeleteAnnotation(db))
+	authed.GET("/annotations/:aid/versions", handleAnnotationVersions(db))
+	authed.POST("/annotations/:aid/replies", handleReply(db))
+	authed.POST("/annotations/:aid/resolve", handleResolveAnnotation(db, true))
+	authed.POST("/annotations/:aid/reopen", handleResolveAnnotation(db, false))
+
+	authed.POST("/cases/:id/findings", handleSetFinding(db))
+	authed.GET("/cases/:id/findings", handleListFindings(db))
+	authed.POST("/cases/:id/decision", handleDecide(db, cfg.Location))
+	authed.POST("/cases/:id/countersign", handleCountersign(db))
+	authed.GET("/cases/:id/decisions", handleListDecisions(db))
+	authed.GET("/cases/:id/owed", handleListOwed(db))
+	authed.POST("/cases/:id/owed/:oid/fulfill", handleFulfillOwed(db))
+	authed.GET("/cases/:id/audit", handleCaseAudit(db))
+	authed.GET("/cases/:id/events", handleCaseEvents(db))
+
 	if cfg.Web != nil {
 		static := http.FileServer(http.FS(cfg.Web))
 		e.GET("/*", echo.WrapHandler(static))

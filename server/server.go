@@ -144,6 +144,7 @@ var errorKinds = []struct {
 	{storage.ErrUnsupportedType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{storage.ErrChecksumMismatch, statusChecksumMismatch, "checksum_mismatch"},
 	{storage.ErrGone, http.StatusGone, "gone"},
+	{storage.ErrPrecondition, http.StatusPreconditionFailed, "precondition_failed"},
 }
 
 var statusCodes = map[int]string{

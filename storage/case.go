@@ -82,6 +82,14 @@ type Case struct {
 	SubmittedAt   *time.Time `json:"submitted_at"`
 	DueAt         *time.Time `json:"due_at"`
 	EvidenceCount int        `json:"evidence_count"`
+	// OwedOpen counts materials still owed; OwedDueAt is the earliest due.
+	OwedOpen  int        `json:"owed_open"`
+	OwedDueAt *time.Time `json:"owed_due_at"`
+}
+
+// OwedOverdue reports whether owed materials are past their due date.
+func (c *Case) OwedOverdue(now time.Time) bool {
+	return c.OwedDueAt != nil && now.After(*c.OwedDueAt)
 }
 
 // Overdue reports whether the case is still with the office past its due time.
@@ -183,6 +191,11 @@ func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix str
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, number, office, in.PermitType, string(StatusDraft), applicant.ID, applicant.Org,
 			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.SiteLat, in.SiteLon, in.Description, ms(now), ms(now))
+		if err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: id, ActorID: applicant.ID, Action: "case.created",
+			Data: map[string]any{"number": number, "permit_type": in.PermitType, "site_name": in.SiteName, "site_address": in.SiteAddress}})
 		return err
 	})
 	if err != nil {
@@ -196,7 +209,9 @@ const caseSelect = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
 	r.id, r.username, r.display_name, r.org,
-	(SELECT COUNT(*) FROM evidence e WHERE e.case_id = c.id)
+	(SELECT COUNT(*) FROM evidence e WHERE e.case_id = c.id),
+	(SELECT COUNT(*) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL),
+	(SELECT MIN(o.due_at) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL)
 	FROM cases c
 	JOIN users a ON a.id = c.applicant_id
 	LEFT JOIN users i ON i.id = c.inspector_id
@@ -209,10 +224,11 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var a UserRef
 	var i, r [4]sql.NullString
 	var lat, lon sql.NullFloat64
+	var owedDue sql.NullInt64
 	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
 		&created, &updated, &submitted, &due,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
-		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount)
+		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount, &c.OwedOpen, &owedDue)
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +236,7 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	c.UpdatedAt = time.UnixMilli(updated).UTC()
 	c.SubmittedAt, c.DueAt = fromMS(submitted), fromMS(due)
 	c.Applicant = &a
+	c.OwedDueAt = fromMS(owedDue)
 	if lat.Valid && lon.Valid {
 		c.SiteLat, c.SiteLon = &lat.Float64, &lon.Float64
 	}
@@ -294,7 +311,7 @@ func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) (
 
 // moveCase changes status from → to inside tx, failing with ErrInvalidState
 // when the lifecycle forbids it or another request moved the case first.
-func moveCase(ctx context.Context, tx *sql.Tx, c *Case, to Status, now time.Time, extra string, extraArgs ...any) error {
+func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
 	if !CanMove(c.Status, to) {
 		return errorf(ErrInvalidState, fmt.Sprintf("a %s case cannot become %s", c.Status, to))
 	}
@@ -307,14 +324,19 @@ func moveCase(ctx context.Context, tx *sql.Tx, c *Case, to Status, now time.Time
 	if n, _ := res.RowsAffected(); n != 1 {
 		return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
 	}
-	return nil
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["from"], data["to"] = string(c.Status), string(to)
+	_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.status", Data: data})
+	return err
 }
 
 // SubmitCase moves a draft or supplement_requested case to submitted and
 // sets its due time from the permit type's target. The case must hold at
 // least one evidence item: an inspection with nothing to inspect is not a
 // submission.
-func (d *DB) SubmitCase(ctx context.Context, c *Case, loc *time.Location) (*Case, error) {
+func (d *DB) SubmitCase(ctx context.Context, c *Case, actor *User, loc *time.Location) (*Case, error) {
 	if c.EvidenceCount == 0 {
 		return nil, errorf(ErrInvalidState, "upload at least one video, photo or PDF before submitting")
 	}
@@ -325,7 +347,13 @@ func (d *DB) SubmitCase(ctx context.Context, c *Case, loc *time.Location) (*Case
 	now := d.now().UTC().Truncate(time.Millisecond)
 	due := DueAt(now, pt.TargetDays, loc)
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		return moveCase(ctx, tx, c, StatusSubmitted, now, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
+		if c.Status == StatusSupplementRequested {
+			// Resubmitting answers the supplement request.
+			if _, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE case_id = ? AND fulfilled_at IS NULL`, ms(now), c.ID); err != nil {
+				return err
+			}
+		}
+		return moveCase(ctx, tx, c, actor, StatusSubmitted, now, map[string]any{"due_at": due.Format(time.RFC3339)}, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
 	})
 	if err != nil {
 		return nil, err
@@ -334,9 +362,9 @@ func (d *DB) SubmitCase(ctx context.Context, c *Case, loc *time.Location) (*Case
 }
 
 // WithdrawCase moves a draft or submitted case to withdrawn.
-func (d *DB) WithdrawCase(ctx context.Context, c *Case) (*Case, error) {
+func (d *DB) WithdrawCase(ctx context.Context, c *Case, actor *User) (*Case, error) {
 	now := d.now().UTC()
-	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, StatusWithdrawn, now, "") }); err != nil {
+	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, actor, StatusWithdrawn, now, nil, "") }); err != nil {
 		return nil, err
 	}
 	return d.Case(ctx, c.ID)
@@ -345,7 +373,7 @@ func (d *DB) WithdrawCase(ctx context.Context, c *Case) (*Case, error) {
 // AssignCase sets the inspector and/or reviewer (empty leaves one as it is)
 // and moves a submitted case to in_review once it has an inspector. The
 // four-eyes rule holds here: the reviewer is never the inspector.
-func (d *DB) AssignCase(ctx context.Context, c *Case, inspectorID, reviewerID string) (*Case, error) {
+func (d *DB) AssignCase(ctx context.Context, c *Case, actor *User, inspectorID, reviewerID string) (*Case, error) {
 	switch c.Status {
 	case StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign:
 	default:
@@ -380,8 +408,9 @@ func (d *DB) AssignCase(ctx context.Context, c *Case, inspectorID, reviewerID st
 	now := d.now().UTC()
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		ins, rv := sql.NullString{String: insp, Valid: insp != ""}, sql.NullString{String: rev, Valid: rev != ""}
+		who := map[string]any{"inspector_id": insp, "reviewer_id": rev}
 		if c.Status == StatusSubmitted && insp != "" {
-			return moveCase(ctx, tx, c, StatusInReview, now, `, inspector_id = ?, reviewer_id = ?`, ins, rv)
+			return moveCase(ctx, tx, c, actor, StatusInReview, now, who, `, inspector_id = ?, reviewer_id = ?`, ins, rv)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET inspector_id = ?, reviewer_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
 			ins, rv, ms(now), c.ID, string(c.Status))
@@ -391,7 +420,8 @@ func (d *DB) AssignCase(ctx context.Context, c *Case, inspectorID, reviewerID st
 		if n, _ := res.RowsAffected(); n != 1 {
 			return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
 		}
-		return nil
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.assigned", Data: who})
+		return err
 	})
 	if err != nil {
 		return nil, err

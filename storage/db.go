@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -26,6 +27,25 @@ type DB struct {
 	sql     *sql.DB
 	dialect string
 	now     func() time.Time
+
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// Changed returns a channel that is closed at the next committed change, so
+// live views wake at once instead of polling blindly. In one process this
+// is enough; with several replicas, they also poll.
+func (d *DB) Changed() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changed
+}
+
+func (d *DB) bump() {
+	d.mu.Lock()
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
 }
 
 // OpenDB opens the record store named by dsn: a SQLite file path (the
@@ -49,7 +69,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open database %q: %w", dsn, err)
 	}
 	db.SetMaxOpenConns(8)
-	d := &DB{sql: db, dialect: "sqlite", now: time.Now}
+	d := &DB{sql: db, dialect: "sqlite", now: time.Now, changed: make(chan struct{})}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -114,7 +134,11 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	d.bump()
+	return nil
 }
 
 // notFound turns sql.ErrNoRows into ErrNotFound with context.

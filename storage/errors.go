@@ -31,6 +31,8 @@ var (
 	ErrChecksumMismatch = errors.New("checksum mismatch")
 	// ErrGone means the record existed but has expired.
 	ErrGone = errors.New("gone")
+	// ErrPrecondition means the caller's version of a record is stale.
+	ErrPrecondition = errors.New("precondition failed")
 )
 
 // Error is an error kind with a message meant for the client. Wrap one of the

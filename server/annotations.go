@@ -1,0 +1,255 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
+)
+
+// onCase reports whether u is the case's inspector or reviewer.
+func onCase(u *storage.User, cs *storage.Case) bool {
+	return cs.Inspector != nil && cs.Inspector.ID == u.ID || cs.Reviewer != nil && cs.Reviewer.ID == u.ID
+}
+
+// reviewOpen reports whether officers may still annotate the case.
+func reviewOpen(s storage.Status) bool {
+	return s == storage.StatusInReview || s == storage.StatusSupplementRequested || s == storage.StatusPendingCountersign
+}
+
+// canReadNotes: annotations are the office's working notes; the applicant
+// sees the outcome in the report.
+func canReadNotes(u *storage.User) bool { return u.Role != storage.RoleApplicant }
+
+// mayAnnotate checks that u may write notes on cs now.
+func mayAnnotate(u *storage.User, cs *storage.Case) error {
+	if !onCase(u, cs) {
+		return newError(http.StatusForbidden, "only the case's inspector and reviewer annotate it")
+	}
+	if !reviewOpen(cs.Status) {
+		return newError(http.StatusUnprocessableEntity, "a "+string(cs.Status)+" case is not under review")
+	}
+	return nil
+}
+
+func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ev, cs, err := loadEvidenceCase(c, db)
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if err := mayAnnotate(u, cs); err != nil {
+			return err
+		}
+		var in storage.AnnotationInput
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		a, err := db.CreateAnnotation(c.Request().Context(), cs, ev, u, in)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("ETag", strconv.Itoa(a.Version))
+		return c.JSON(http.StatusCreated, a)
+	}
+}
+
+// annotationFilter reads ?checklist_item=&severity=&state=open|resolved.
+func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
+	f := storage.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity")}
+	switch c.QueryParam("state") {
+	case "":
+	case "open":
+		f.Resolved = new(bool)
+	case "resolved":
+		t := true
+		f.Resolved = &t
+	default:
+		return f, newError(http.StatusBadRequest, "state must be open or resolved")
+	}
+	return f, nil
+}
+
+func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ev, err := loadEvidence(c, db)
+		if err != nil {
+			return err
+		}
+		if !canReadNotes(currentUser(c)) {
+			return newError(http.StatusForbidden, "annotations are the office's working notes")
+		}
+		f, err := annotationFilter(c)
+		if err != nil {
+			return err
+		}
+		f.EvidenceID = ev.ID
+		list, err := db.ListAnnotations(c.Request().Context(), f)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, list)
+	}
+}
+
+func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		if !canReadNotes(currentUser(c)) {
+			return newError(http.StatusForbidden, "annotations are the office's working notes")
+		}
+		f, err := annotationFilter(c)
+		if err != nil {
+			return err
+		}
+		f.CaseID, f.EvidenceID = cs.ID, c.QueryParam("evidence_id")
+		list, err := db.ListAnnotations(c.Request().Context(), f)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, list)
+	}
+}
+
+// loadAnnotation fetches :aid with its evidence and case, checking the
+// user may see the case.
+func loadAnnotation(c echo.Context, db *storage.DB) (*storage.Annotation, *storage.Evidence, *storage.Case, error) {
+	a, err := db.Annotation(c.Request().Context(), c.Param("aid"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cs, err := db.Case(c.Request().Context(), a.CaseID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	u := currentUser(c)
+	if !cs.VisibleTo(u) || !canReadNotes(u) {
+		return nil, nil, nil, newError(http.StatusNotFound, "no such annotation")
+	}
+	ev, err := db.Evidence(c.Request().Context(), a.EvidenceID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a, ev, cs, nil
+}
+
+// handleUpdateAnnotation edits an annotation: If-Match must name the
+// version the editor saw (RFC 9110 §13.1.1); a stale one is 412.
+func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, ev, cs, err := loadAnnotation(c, db)
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if err := mayAnnotate(u, cs); err != nil {
+			return err
+		}
+		if a.Author.ID != u.ID {
+			return newError(http.StatusForbidden, "only the author edits an annotation; reply instead")
+		}
+		im := strings.Trim(c.Request().Header.Get("If-Match"), `" `)
+		if im == "" {
+			return newError(http.StatusBadRequest, "send If-Match with the version you are editing")
+		}
+		version, err := strconv.Atoi(strings.TrimPrefix(im, "W/"))
+		if err != nil {
+			return newError(http.StatusBadRequest, "If-Match must be the annotation's version number")
+		}
+		if version != a.Version {
+			return newError(http.StatusPreconditionFailed, "the annotation changed (now version "+strconv.Itoa(a.Version)+"); reload it")
+		}
+		var in storage.AnnotationInput
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		a, err = db.UpdateAnnotation(c.Request().Context(), a, ev, cs, u, version, in)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("ETag", strconv.Itoa(a.Version))
+		return c.JSON(http.StatusOK, a)
+	}
+}
+
+func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, _, _, err := loadAnnotation(c, db)
+		if err != nil {
+			return err
+		}
+		versions, err := db.AnnotationVersions(c.Request().Context(), a.ID)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, versions)
+	}
+}
+
+func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, _, cs, err := loadAnnotation(c, db)
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if err := mayAnnotate(u, cs); err != nil {
+			return err
+		}
+		if a.Author.ID != u.ID {
+			return newError(http.StatusForbidden, "only the author deletes an annotation")
+		}
+		if err := db.DeleteAnnotation(c.Request().Context(), a, u); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, _, cs, err := loadAnnotation(c, db)
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if err := mayAnnotate(u, cs); err != nil {
+			return err
+		}
+		if a, err = db.ResolveAnnotation(c.Request().Context(), a, u, resolved); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, a)
+	}
+}
+
+func handleReply(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		a, _, cs, err := loadAnnotation(c, db)
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if err := mayAnnotate(u, cs); err != nil {
+			return err
+		}
+		var req struct {
+			Body string `json:"body"`
+		}
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		r, err := db.AddReply(c.Request().Context(), a, u, req.Body)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, r)
+	}
+}

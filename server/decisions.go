@@ -1,0 +1,252 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
+)
+
+// isInspectorOf reports whether u is the case's assigned inspector.
+func isInspectorOf(u *storage.User, cs *storage.Case) bool {
+	return cs.Inspector != nil && cs.Inspector.ID == u.ID
+}
+
+func handleSetFinding(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if !isInspectorOf(u, cs) {
+			return newError(http.StatusForbidden, "only the assigned inspector records findings")
+		}
+		if cs.Status != storage.StatusInReview {
+			return newError(http.StatusUnprocessableEntity, "findings are recorded while the case is in review")
+		}
+		var f storage.Finding
+		if err := bindJSON(c, &struct {
+			ChecklistItem *string   `json:"checklist_item"`
+			Result        *string   `json:"result"`
+			Note          *string   `json:"note"`
+			AnnotationIDs *[]string `json:"annotation_ids"`
+		}{&f.ChecklistItem, &f.Result, &f.Note, &f.AnnotationIDs}); err != nil {
+			return err
+		}
+		out, err := db.SetFinding(c.Request().Context(), cs, u, f)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, out)
+	}
+}
+
+func handleListFindings(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		if !canReadNotes(currentUser(c)) && !final(cs.Status) {
+			return newError(http.StatusForbidden, "findings are shown to the applicant with the final decision")
+		}
+		list, err := db.Findings(c.Request().Context(), cs.ID)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, list)
+	}
+}
+
+func final(s storage.Status) bool { return s == storage.StatusApproved || s == storage.StatusRejected }
+
+func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if !isInspectorOf(u, cs) {
+			return newError(http.StatusForbidden, "only the assigned inspector decides")
+		}
+		if cs.Status != storage.StatusInReview {
+			return newError(http.StatusUnprocessableEntity, fmt.Sprintf("a %s case cannot be decided", cs.Status))
+		}
+		var in storage.DecisionInput
+		if err := bindJSON(c, &in); err != nil {
+			return err
+		}
+		if cs, err = db.Decide(c.Request().Context(), cs, u, loc, in); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, showCase(cs))
+	}
+}
+
+func handleCountersign(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if u.Role != storage.RoleReviewer {
+			return newError(http.StatusForbidden, "only a reviewer countersigns")
+		}
+		var req struct {
+			Agree   *bool  `json:"agree"`
+			Comment string `json:"comment"`
+		}
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		if req.Agree == nil {
+			return newError(http.StatusBadRequest, "agree (true or false) is required")
+		}
+		if cs, err = db.Countersign(c.Request().Context(), cs, u, *req.Agree, req.Comment); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, showCase(cs))
+	}
+}
+
+func handleListDecisions(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		list, err := db.Decisions(c.Request().Context(), cs.ID)
+		if err != nil {
+			return err
+		}
+		if !canReadNotes(currentUser(c)) {
+			// The applicant sees final rounds only, not the office's drafts.
+			var out []*storage.Decision
+			for _, d := range list {
+				if d.Agree != nil && *d.Agree || d.Outcome == "request_supplement" {
+					out = append(out, d)
+				}
+			}
+			list = append([]*storage.Decision{}, out...)
+		}
+		return c.JSON(http.StatusOK, list)
+	}
+}
+
+func handleListOwed(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		list, err := db.OwedItems(c.Request().Context(), cs.ID)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, list)
+	}
+}
+
+func handleFulfillOwed(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		if !isInspectorOf(u, cs) {
+			return newError(http.StatusForbidden, "the assigned inspector confirms owed materials")
+		}
+		if err := db.FulfillOwed(c.Request().Context(), cs, u, c.Param("oid")); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
+// applicantSees filters the audit stream for the applicant: the case's
+// progress and their uploads, not the office's working notes.
+func applicantSees(e *storage.AuditEvent) bool {
+	return e.Action == "case.status" || e.Action == "case.created" || e.Action == "evidence.uploaded"
+}
+
+func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		if !canReadNotes(currentUser(c)) {
+			return newError(http.StatusForbidden, "the audit trail is for the office")
+		}
+		after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
+		list, err := db.CaseAudit(c.Request().Context(), cs.ID, after, 10000)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, list)
+	}
+}
+
+// handleCaseEvents streams the case's events as Server-Sent Events. Each
+// event's id is its audit seq, so a client that reconnects with
+// Last-Event-ID (browsers do so by themselves) misses nothing.
+func handleCaseEvents(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		u := currentUser(c)
+		after, _ := strconv.ParseInt(strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")), 10, 64)
+		if v := c.QueryParam("after"); v != "" {
+			after, _ = strconv.ParseInt(v, 10, 64)
+		}
+		w := c.Response()
+		w.Header().Set(echo.HeaderContentType, "text/event-stream")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Accel-Buffering", "no")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, "retry: 1000\n\n")
+		w.Flush()
+		ctx := c.Request().Context()
+		heartbeat := time.NewTicker(15 * time.Second)
+		defer heartbeat.Stop()
+		for {
+			changed := db.Changed()
+			events, err := db.CaseAudit(ctx, cs.ID, after, 500)
+			if err != nil {
+				return nil
+			}
+			for _, e := range events {
+				after = e.Seq
+				if !canReadNotes(u) && !applicantSees(e) {
+					continue
+				}
+				b, _ := json.Marshal(e)
+				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Action, b)
+			}
+			w.Flush()
+			if len(events) == 500 {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+			case <-time.After(time.Second): // another replica may have written
+			case <-heartbeat.C:
+				fmt.Fprintf(w, ": keep-alive\n\n")
+			}
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// AuditEvent is one link of the audit chain.
+type AuditEvent struct {
+	Seq      int64           `json:"seq"`
+	CaseID   string          `json:"case_id,omitempty"`
+	ActorID  string          `json:"actor_id,omitempty"`
+	Action   string          `json:"action"`
+	Target   string          `json:"target,omitempty"`
+	Data     json.RawMessage `json:"data"`
+	At       time.Time       `json:"at"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// genesisHash is the prev_hash of the first event.
+const genesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// canonical is the exact byte string an event's hash covers: a JSON object
+// with a fixed key order, times as Unix milliseconds, and the data as
+// stored (itself produced by json.Marshal, which sorts map keys).
+func (e *AuditEvent) canonical() []byte {
+	b, _ := json.Marshal(struct {
+		Seq     int64           `json:"seq"`
+		CaseID  string          `json:"case_id"`
+		ActorID string          `json:"actor_id"`
+		Action  string          `json:"action"`
+		Target  string          `json:"target"`
+		Data    json.RawMessage `json:"data"`
+		At      int64           `json:"at"`
+	}{e.Seq, e.CaseID, e.ActorID, e.Action, e.Target, e.Data, e.At.UnixMilli()})
+	return b
+}
+
+func chainHash(prev string, canonical []byte) string {
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write(canonical)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Audit is what an action records.
+type Audit struct {
+	CaseID, ActorID, Action, Target string
+	Data                            any
+}
+
+// appendAudit adds an event to the chain inside tx, so the change it
+// records and its record commit together. Transactions take the write lock
+// at BEGIN (SQLite _txlock=immediate), so events are appended one at a time.
+func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*AuditEvent, error) {
+	data, err := json.Marshal(a.Data)
+	if err != nil {
+		return nil, fmt.Errorf("audit data: %w", err)
+	}
+	if a.Data == nil {
+		data = []byte("{}")
+	}
+	e := &AuditEvent{CaseID: a.CaseID, ActorID: a.ActorID, Action: a.Action, Target: a.Target, Data: data, At: now.UTC().Truncate(time.Millisecond), PrevHash: genesisHash}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("audit head: %w", err)
+	}
+	e.Seq++
+	e.Hash = chainHash(e.PrevHash, e.canonical())
+	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("append audit: %w", err)
+	}
+	return e, nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// RecordAudit appends an event on its own, for actions that change nothing
+// else (a login, an officer reading evidence).
+func (d *DB) RecordAudit(ctx context.Context, a Audit) (*AuditEvent, error) {
+	var e *AuditEvent
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = appendAudit(ctx, tx, d.now(), a)
+		return err
+	})
+	return e, err
+}
+
+func scanAudit(rows *sql.Rows) (*AuditEvent, error) {
+	var e AuditEvent
+	var caseID, actor sql.NullString
+	var data string
+	var at int64
+	if err := rows.Scan(&e.Seq, &caseID, &actor, &e.Action, &e.Target, &data, &at, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.CaseID, e.ActorID, e.Data, e.At = caseID.String, actor.String, json.RawMessage(data), time.UnixMilli(at).UTC()
+	return &e, nil
+}
+
+const auditColumns = `seq, case_id, actor_id, action, target, data, at, prev_hash, hash`
+
+// CaseAudit returns a case's events in order, after seq `after` (0 for all),
+// at most limit.
+func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*AuditEvent, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?`, caseID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("case audit: %w", err)
+	}
+	defer rows.Close()
+	out := []*AuditEvent{}
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AuditHead returns the newest event's seq and hash (0 and the genesis
+// hash for an empty chain).
+func (d *DB) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	hash := genesisHash
+	err := d.sql.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, genesisHash, nil
+	}
+	return seq, hash, err
+}
+
+// ChainBreak says where the audit chain stops matching.
+type ChainBreak struct {
+	Seq    int64
+	Reason string
+}
+
+func (b *ChainBreak) Error() string { return fmt.Sprintf("audit event %d: %s", b.Seq, b.Reason) }
+
+// VerifyAudit walks the whole chain in order, recomputing every hash. It
+// returns the number of events checked, and a *ChainBreak naming the first
+// event that does not match (edited, removed or reordered).
+func (d *DB) VerifyAudit(ctx context.Context) (int64, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return 0, fmt.Errorf("read audit: %w", err)
+	}
+	defer rows.Close()
+	prev, want := genesisHash, int64(1)
+	var n int64
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return n, err
+		}
+		switch {
+		case e.Seq != want:
+			return n, &ChainBreak{Seq: want, Reason: fmt.Sprintf("missing (the next event is %d)", e.Seq)}
+		case e.PrevHash != prev:
+			return n, &ChainBreak{Seq: e.Seq, Reason: "prev_hash does not match the previous event's hash"}
+		case chainHash(prev, e.canonical()) != e.Hash:
+			return n, &ChainBreak{Seq: e.Seq, Reason: "content does not match its hash (the event was altered)"}
+		}
+		prev, want = e.Hash, want+1
+		n++
+	}
+	return n, rows.Err()
+}

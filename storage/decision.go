@@ -1,0 +1,333 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Finding is the inspector's result for one checklist item, with the
+// annotations that support it.
+type Finding struct {
+	ChecklistItem string    `json:"checklist_item"`
+	Result        string    `json:"result"`
+	Note          string    `json:"note"`
+	AnnotationIDs []string  `json:"annotation_ids"`
+	Author        *UserRef  `json:"author"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// SetFinding records (or replaces) the finding for one checklist item.
+func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Finding, error) {
+	pt, err := d.PermitType(ctx, cs.PermitType)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for _, c := range pt.Checklist {
+		found = found || c.ID == f.ChecklistItem
+	}
+	switch {
+	case !found:
+		return nil, errorf(ErrInvalid, fmt.Sprintf("checklist item %q is not on this permit type's checklist", f.ChecklistItem))
+	case f.Result != "pass" && f.Result != "fail" && f.Result != "na":
+		return nil, errorf(ErrInvalid, "result must be pass, fail or na")
+	case utf8.RuneCountInString(f.Note) > 5000:
+		return nil, errorf(ErrInvalid, "note must have at most 5000 characters")
+	case f.Result == "fail" && strings.TrimSpace(f.Note) == "":
+		return nil, errorf(ErrInvalid, "say in the note what failed")
+	}
+	if f.AnnotationIDs == nil {
+		f.AnnotationIDs = []string{}
+	}
+	for _, id := range f.AnnotationIDs {
+		var caseID string
+		err := d.sql.QueryRowContext(ctx, `SELECT case_id FROM annotations WHERE id = ? AND deleted_at IS NULL`, id).Scan(&caseID)
+		if err != nil || caseID != cs.ID {
+			return nil, errorf(ErrInvalid, fmt.Sprintf("annotation %s is not on this case", id))
+		}
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	ids, _ := json.Marshal(f.AnnotationIDs)
+	err = d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO findings (case_id, checklist_item, result, note, annotation_ids, author_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (case_id, checklist_item) DO UPDATE SET result = excluded.result, note = excluded.note, annotation_ids = excluded.annotation_ids,
+			author_id = excluded.author_id, updated_at = excluded.updated_at`,
+			cs.ID, f.ChecklistItem, f.Result, f.Note, string(ids), by.ID, ms(now))
+		if err != nil {
+			return err
+		}
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "finding.recorded", Target: f.ChecklistItem,
+			Data: map[string]any{"result": f.Result, "note": f.Note, "annotation_ids": f.AnnotationIDs}})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set finding: %w", err)
+	}
+	f.Author = &UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}
+	f.UpdatedAt = now
+	return &f, nil
+}
+
+// Findings returns a case's findings by checklist item.
+func (d *DB) Findings(ctx context.Context, caseID string) ([]*Finding, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT f.checklist_item, f.result, f.note, f.annotation_ids, u.id, u.username, u.display_name, u.org, f.updated_at
+		FROM findings f JOIN users u ON u.id = f.author_id WHERE f.case_id = ? ORDER BY f.checklist_item`, caseID)
+	if err != nil {
+		return nil, fmt.Errorf("findings: %w", err)
+	}
+	defer rows.Close()
+	out := []*Finding{}
+	for rows.Next() {
+		var f Finding
+		var u UserRef
+		var ids string
+		var at int64
+		if err := rows.Scan(&f.ChecklistItem, &f.Result, &f.Note, &ids, &u.ID, &u.Username, &u.DisplayName, &u.Org, &at); err != nil {
+			return nil, err
+		}
+		json.Unmarshal([]byte(ids), &f.AnnotationIDs)
+		f.Author, f.UpdatedAt = &u, time.UnixMilli(at).UTC()
+		out = append(out, &f)
+	}
+	return out, rows.Err()
+}
+
+// Decision is one round of the four-eyes decision.
+type Decision struct {
+	ID              string     `json:"id"`
+	Outcome         string     `json:"outcome"`
+	Summary         string     `json:"summary"`
+	Inspector       *UserRef   `json:"inspector"`
+	DecidedAt       time.Time  `json:"decided_at"`
+	Reviewer        *UserRef   `json:"reviewer"`
+	CountersignedAt *time.Time `json:"countersigned_at"`
+	Agree           *bool      `json:"agree"`
+	Comment         string     `json:"comment"`
+}
+
+// Owed is material the applicant still has to hand in.
+type Owed struct {
+	ID          string     `json:"id"`
+	Text        string     `json:"text"`
+	DueAt       time.Time  `json:"due_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	FulfilledAt *time.Time `json:"fulfilled_at"`
+	Overdue     bool       `json:"overdue"`
+}
+
+// DecisionInput is the inspector's proposal.
+type DecisionInput struct {
+	Outcome       string     `json:"outcome"`
+	Summary       string     `json:"summary"`
+	SupplementDue *time.Time `json:"supplement_due"`
+	Owed          []string   `json:"owed"`
+}
+
+// Decide records the assigned inspector's decision: approve and reject go
+// to the reviewer (pending_countersign), request_supplement back to the
+// applicant with the owed materials and their due date. Approving or
+// rejecting needs a finding for every checklist item; only a
+// commitment-based permit type may be approved with materials owed.
+func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location, in DecisionInput) (*Case, error) {
+	pt, err := d.PermitType(ctx, cs.PermitType)
+	if err != nil {
+		return nil, err
+	}
+	in.Summary = strings.TrimSpace(in.Summary)
+	if in.Summary == "" || utf8.RuneCountInString(in.Summary) > 10000 {
+		return nil, errorf(ErrInvalid, "summary must have 1 to 10000 characters")
+	}
+	var owed []string
+	for _, o := range in.Owed {
+		if o = strings.TrimSpace(o); o != "" {
+			if utf8.RuneCountInString(o) > 500 {
+				return nil, errorf(ErrInvalid, "each owed item must have at most 500 characters")
+			}
+			owed = append(owed, o)
+		}
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	var to Status
+	switch in.Outcome {
+	case "approve", "reject":
+		to = StatusPendingCountersign
+		findings, err := d.Findings(ctx, cs.ID)
+		if err != nil {
+			return nil, err
+		}
+		have := map[string]bool{}
+		for _, f := range findings {
+			have[f.ChecklistItem] = true
+		}
+		var missing []string
+		for _, c := range pt.Checklist {
+			if !have[c.ID] {
+				missing = append(missing, c.ID)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, errorf(ErrInvalidState, "record a finding for every checklist item first; missing: "+strings.Join(missing, ", "))
+		}
+		if len(owed) > 0 && (in.Outcome == "reject" || !pt.CommitmentAllowed) {
+			return nil, errorf(ErrInvalid, "only a commitment-based permit may be approved with materials owed")
+		}
+	case "request_supplement":
+		to = StatusSupplementRequested
+		if len(owed) == 0 {
+			return nil, errorf(ErrInvalid, "list the materials the applicant must supply (owed)")
+		}
+	default:
+		return nil, errorf(ErrInvalid, "outcome must be approve, reject or request_supplement")
+	}
+	due := DueAt(now, 0, loc).AddDate(0, 0, pt.SupplementDays)
+	if in.SupplementDue != nil {
+		if !in.SupplementDue.After(now) {
+			return nil, errorf(ErrInvalid, "supplement_due must be in the future")
+		}
+		due = in.SupplementDue.UTC().Truncate(time.Millisecond)
+	}
+	err = d.tx(ctx, func(tx *sql.Tx) error {
+		id := NewID()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (id, case_id, outcome, summary, inspector_id, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, cs.ID, in.Outcome, in.Summary, by.ID, ms(now)); err != nil {
+			return err
+		}
+		for _, o := range owed {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO owed_items (id, case_id, text, due_at, created_at) VALUES (?, ?, ?, ?, ?)`, NewID(), cs.ID, o, ms(due), ms(now)); err != nil {
+				return err
+			}
+		}
+		data := map[string]any{"decision_id": id, "outcome": in.Outcome, "summary": in.Summary}
+		if len(owed) > 0 {
+			data["owed"], data["owed_due"] = owed, due.Format(time.RFC3339)
+		}
+		return moveCase(ctx, tx, cs, by, to, now, data, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, cs.ID)
+}
+
+// Countersign is the reviewer's answer to the pending decision: agreeing
+// makes it final (approved or rejected); disagreeing returns the case to
+// the inspector with the comment. The reviewer is never the inspector.
+func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, comment string) (*Case, error) {
+	if cs.Inspector != nil && cs.Inspector.ID == by.ID {
+		return nil, errorf(ErrForbidden, "the inspector cannot countersign their own decision")
+	}
+	if cs.Reviewer != nil && cs.Reviewer.ID != by.ID {
+		return nil, errorf(ErrForbidden, "another reviewer is assigned to this case")
+	}
+	comment = strings.TrimSpace(comment)
+	if !agree && comment == "" {
+		return nil, errorf(ErrInvalid, "say why the decision goes back (comment)")
+	}
+	if utf8.RuneCountInString(comment) > 5000 {
+		return nil, errorf(ErrInvalid, "comment must have at most 5000 characters")
+	}
+	if cs.Status != StatusPendingCountersign {
+		return nil, errorf(ErrInvalidState, fmt.Sprintf("a %s case has no decision to countersign", cs.Status))
+	}
+	var decID, outcome string
+	if err := d.sql.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
+		return nil, notFound(err, "pending decision")
+	}
+	to := StatusInReview
+	if agree {
+		to = StatusRejected
+		if outcome == "approve" {
+			to = StatusApproved
+		}
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE decisions SET reviewer_id = ?, countersigned_at = ?, agree = ?, comment = ? WHERE id = ?`, by.ID, ms(now), agree, comment, decID); err != nil {
+			return err
+		}
+		if cs.Reviewer == nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE cases SET reviewer_id = ? WHERE id = ?`, by.ID, cs.ID); err != nil {
+				return err
+			}
+		}
+		return moveCase(ctx, tx, cs, by, to, now, map[string]any{"decision_id": decID, "agree": agree, "comment": comment}, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, cs.ID)
+}
+
+// Decisions returns a case's decision rounds, oldest first.
+func (d *DB) Decisions(ctx context.Context, caseID string) ([]*Decision, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT d.id, d.outcome, d.summary, i.id, i.username, i.display_name, i.org, d.decided_at,
+		r.id, r.username, r.display_name, r.org, d.countersigned_at, d.agree, d.comment
+		FROM decisions d JOIN users i ON i.id = d.inspector_id LEFT JOIN users r ON r.id = d.reviewer_id
+		WHERE d.case_id = ? ORDER BY d.decided_at`, caseID)
+	if err != nil {
+		return nil, fmt.Errorf("decisions: %w", err)
+	}
+	defer rows.Close()
+	out := []*Decision{}
+	for rows.Next() {
+		var dc Decision
+		var i UserRef
+		var r [4]sql.NullString
+		var decided int64
+		var signed sql.NullInt64
+		var agree sql.NullBool
+		if err := rows.Scan(&dc.ID, &dc.Outcome, &dc.Summary, &i.ID, &i.Username, &i.DisplayName, &i.Org, &decided, &r[0], &r[1], &r[2], &r[3], &signed, &agree, &dc.Comment); err != nil {
+			return nil, err
+		}
+		dc.Inspector, dc.DecidedAt, dc.Reviewer, dc.CountersignedAt = &i, time.UnixMilli(decided).UTC(), refFrom(r), fromMS(signed)
+		if agree.Valid {
+			dc.Agree = &agree.Bool
+		}
+		out = append(out, &dc)
+	}
+	return out, rows.Err()
+}
+
+// OwedItems returns what the applicant owes (and owed) on a case.
+func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*Owed, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT id, text, due_at, created_at, fulfilled_at FROM owed_items WHERE case_id = ? ORDER BY due_at, created_at`, caseID)
+	if err != nil {
+		return nil, fmt.Errorf("owed items: %w", err)
+	}
+	defer rows.Close()
+	now := d.now()
+	out := []*Owed{}
+	for rows.Next() {
+		var o Owed
+		var due, created int64
+		var done sql.NullInt64
+		if err := rows.Scan(&o.ID, &o.Text, &due, &created, &done); err != nil {
+			return nil, err
+		}
+		o.DueAt, o.CreatedAt, o.FulfilledAt = time.UnixMilli(due).UTC(), time.UnixMilli(created).UTC(), fromMS(done)
+		o.Overdue = o.FulfilledAt == nil && now.After(o.DueAt)
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}
+
+// FulfillOwed marks an owed item as handed in.
+func (d *DB) FulfillOwed(ctx context.Context, cs *Case, by *User, owedID string) error {
+	now := d.now().UTC()
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE id = ? AND case_id = ? AND fulfilled_at IS NULL`, ms(now), owedID, cs.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errorf(ErrNotFound, "no open owed item "+owedID+" on this case")
+		}
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "owed.fulfilled", Target: owedID})
+		return err
+	})
+}
