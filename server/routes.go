@@ -81,6 +81,8 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/owed/:oid/fulfill", handleFulfillOwed(db))
 	authed.GET("/cases/:id/audit", handleCaseAudit(db))
 	authed.GET("/cases/:id/events", handleCaseEvents(db))
+	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false))
+	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true))
 
 	if cfg.Web != nil {
 		static := http.FileServer(http.FS(cfg.Web))

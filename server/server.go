@@ -55,6 +55,8 @@ type Config struct {
 	// LocationWarnMeters is how far from the case's site a capture place may
 	// be before the evidence is flagged.
 	LocationWarnMeters float64
+	// Reports makes inspection reports; nil answers 404.
+	Reports reportWriter
 	// Notify, if set, is called when an upload has become evidence, so the
 	// media pipeline starts on it at once.
 	Notify func()

@@ -247,6 +247,18 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// Locate implements Locator: the object's file.
+func (d *Disk) Locate(ctx context.Context, key string) (string, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("object %q: %w", key, ErrNotFound)
+	}
+	return filepath.Abs(p)
+}
+
 // Ping implements ObjectStore.
 func (d *Disk) Ping(ctx context.Context) error {
 	_, err := os.Stat(d.root)

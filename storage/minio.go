@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -155,6 +156,16 @@ func (m *MinIO) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 // Delete implements ObjectStore.
 func (m *MinIO) Delete(ctx context.Context, key string) error {
 	return translate(m.core.Client.RemoveObject(ctx, m.bucket, key, minio.RemoveObjectOptions{}), "delete object "+key)
+}
+
+// Locate implements Locator: a presigned GET URL valid for an hour, which
+// ffmpeg reads with Range requests.
+func (m *MinIO) Locate(ctx context.Context, key string) (string, error) {
+	u, err := m.core.Client.PresignedGetObject(ctx, m.bucket, key, time.Hour, nil)
+	if err != nil {
+		return "", translate(err, "presign "+key)
+	}
+	return u.String(), nil
 }
 
 // Ping implements ObjectStore.

@@ -58,3 +58,10 @@ type ObjectInfo struct {
 	Size    int64
 	ModTime time.Time
 }
+
+// Locator is implemented by stores whose objects a local tool (ffmpeg) can
+// read in place, seeking as it needs, instead of a full download: a file
+// path for Disk, a short-lived presigned URL for MinIO.
+type Locator interface {
+	Locate(ctx context.Context, key string) (string, error)
+}

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
+)
+
+// reportWriter makes a case's inspection report.
+type reportWriter interface {
+	Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool) error
+}
+
+// handleReport serves the inspection report: to the office at any time
+// (a working draft until the decision is final), to the applicant once the
+// decision is final.
+func handleReport(db *storage.DB, reports reportWriter, asJSON bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if reports == nil {
+			return newError(http.StatusNotFound, "reports are not configured")
+		}
+		cs, err := loadCase(c, db, "id")
+		if err != nil {
+			return err
+		}
+		if !canReadNotes(currentUser(c)) && !final(cs.Status) {
+			return newError(http.StatusUnprocessableEntity, "the report is available once the decision is final")
+		}
+		h := c.Response().Header()
+		h.Set("Cache-Control", "no-store")
+		if asJSON {
+			h.Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+		} else {
+			h.Set(echo.HeaderContentType, "application/pdf")
+			h.Set("Content-Disposition", contentDisposition("inline", "inspection-report-"+cs.Number+".pdf"))
+		}
+		// The status goes out with the first byte, so an error while the
+		// data is gathered still gets a proper JSON error.
+		pw := &lazyWriter{c: c}
+		if err := reports.Write(c.Request().Context(), cs, pw, asJSON); err != nil {
+			if pw.started {
+				return nil // headers are gone; the client sees a cut-off file
+			}
+			return err
+		}
+		if !pw.started {
+			c.Response().WriteHeader(http.StatusOK)
+		}
+		return nil
+	}
+}
+
+// lazyWriter sends the 200 status with the first byte written.
+type lazyWriter struct {
+	c       echo.Context
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.c.Response().WriteHeader(http.StatusOK)
+	}
+	return l.c.Response().Write(p)
+}
