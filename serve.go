@@ -89,6 +89,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc,
+		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}}
 	webFS, err := web.FS()
 	if err != nil {
 		return err
@@ -97,7 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
 		Registry: prometheus.NewRegistry(), Office: *office, NumberPrefix: *prefix, Location: loc,
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
-		LocationWarnMeters: *warnKM * 1000,
+		LocationWarnMeters: *warnKM * 1000, Reports: reports,
 	})
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -230,20 +229,10 @@ func (w *Worker) process(ctx context.Context, job *storage.Job) error {
 // file, and reading the original once is cheaper than letting each tool
 // fetch it.
 func (w *Worker) download(ctx context.Context, key, path string) error {
-	obj, err := w.cfg.Objects.Open(ctx, key)
-	if err != nil {
-		return err
-	}
-	defer obj.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, obj); err != nil {
-		f.Close()
+	if err := copyObject(ctx, w.cfg.Objects, key, path); err != nil {
 		return fmt.Errorf("download %s: %w", key, err)
 	}
-	return f.Close()
+	return nil
 }
 
 // put stores a local derived file under the evidence item's derived keys.

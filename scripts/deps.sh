@@ -11,6 +11,9 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 # metadata, heif-convert for iPhone photos, prlimit to bound them all.
 want=(ffmpeg:ffmpeg ffprobe:ffmpeg pdftoppm:poppler-utils pdfinfo:poppler-utils exiftool:libimage-exiftool-perl
   heif-convert:libheif-examples prlimit:util-linux)
+# Fonts for the inspection report: Chinese (Droid Sans Fallback) and Latin.
+fonts=(/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf:fonts-droid-fallback
+  /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core)
 if [ "${1:-run}" = test ]; then
   want+=(chromium:chromium node:nodejs npm:npm heif-enc:libheif-examples)
 fi
@@ -19,6 +22,9 @@ missing=()
 for pair in "${want[@]}"; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+for pair in "${fonts[@]}"; do
+  [ -f "${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

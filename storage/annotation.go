@@ -75,6 +75,17 @@ type AnnotationInput struct {
 	Severity      string `json:"severity"`
 }
 
+// position orders annotations for reading: by time, or by page.
+func (in *AnnotationInput) position() int64 {
+	switch {
+	case in.StartMS != nil:
+		return *in.StartMS
+	case in.Page != nil:
+		return int64(*in.Page)
+	}
+	return 0
+}
+
 var colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
 // frameAt is the frame shown at ms in a stream of fps frames a second: the
@@ -191,9 +202,9 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 		shape = in.Shape
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
-			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, ms(now), ms(now))
+		_, err := tx.ExecContext(ctx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), ms(now))
 		if err != nil {
 			return err
 		}
@@ -261,6 +272,8 @@ type AnnotationFilter struct {
 	CaseID, EvidenceID, ChecklistItem, Severity string
 	// Resolved filters by state when not nil.
 	Resolved *bool
+	// Limit and Offset page through a long list; Limit 0 means all.
+	Limit, Offset int
 }
 
 // ListAnnotations returns live annotations in playback order: by evidence,
@@ -281,8 +294,12 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 			where = append(where, "a.resolved_at IS NULL")
 		}
 	}
-	rows, err := d.sql.QueryContext(ctx, annotationSelect+` WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY a.evidence_id, COALESCE(a.start_ms, a.page, 0), a.created_at, a.id`, args...)
+	q := annotationSelect + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY a.case_id, a.evidence_id, a.position, a.created_at, a.id`
+	if f.Limit > 0 {
+		q += ` LIMIT ? OFFSET ?`
+		args = append(args, f.Limit, f.Offset)
+	}
+	rows, err := d.sql.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list annotations: %w", err)
 	}
@@ -312,9 +329,11 @@ func (d *DB) loadReplies(ctx context.Context, list []*Annotation) error {
 	}
 	q := `SELECT r.id, r.annotation_id, u.id, u.username, u.display_name, u.org, r.body, r.created_at FROM annotation_replies r JOIN users u ON u.id = r.author_id`
 	var args []any
-	if len(list) == 1 {
-		q += ` WHERE r.annotation_id = ?`
-		args = append(args, list[0].ID)
+	if len(list) <= 200 {
+		q += ` WHERE r.annotation_id IN (?` + strings.Repeat(`, ?`, len(list)-1) + `)`
+		for _, a := range list {
+			args = append(args, a.ID)
+		}
 	} else {
 		q += ` WHERE r.annotation_id IN (SELECT id FROM annotations WHERE case_id = ?)`
 		args = append(args, list[0].CaseID)
@@ -362,8 +381,8 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE annotations SET body = ?, start_ms = ?, end_ms = ?, start_frame = ?, end_frame = ?, page = ?, shape = ?, checklist_item = ?, severity = ?,
-			version = version + 1, updated_at = ? WHERE id = ? AND version = ? AND deleted_at IS NULL`,
-			in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, ms(now), a.ID, ifVersion)
+			position = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ? AND deleted_at IS NULL`,
+			in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), a.ID, ifVersion)
 		if err != nil {
 			return err
 		}

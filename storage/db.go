@@ -30,6 +30,18 @@ type DB struct {
 
 	mu      sync.Mutex
 	changed chan struct{}
+
+	// wmu admits one writer at a time. SQLite allows one anyway; queueing
+	// here is fair and wakes the next writer at once, where SQLite's busy
+	// handler would sleep in growing steps and ruin tail latency.
+	wmu sync.Mutex
+}
+
+// exec runs one write statement outside a transaction.
+func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	return d.sql.ExecContext(ctx, q, args...)
 }
 
 // Changed returns a channel that is closed at the next committed change, so
@@ -126,6 +138,8 @@ func (d *DB) migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction, committing when it returns nil.
 func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
 	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err

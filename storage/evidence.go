@@ -121,7 +121,7 @@ func (d *DB) SetEvidenceResult(ctx context.Context, id, status, reason string, m
 		b, _ := json.Marshal(der)
 		derived = sql.NullString{String: string(b), Valid: true}
 	}
-	res, err := d.sql.ExecContext(ctx, `UPDATE evidence SET status = ?, status_reason = ?, media = ?, derived = ? WHERE id = ?`, status, reason, media, derived, id)
+	res, err := d.exec(ctx, `UPDATE evidence SET status = ?, status_reason = ?, media = ?, derived = ? WHERE id = ?`, status, reason, media, derived, id)
 	if err != nil {
 		return fmt.Errorf("update evidence %s: %w", id, err)
 	}

@@ -72,7 +72,7 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 // ExtendJob renews owner's lease on a running job. It returns ErrConflict
 // when the lease was lost (the job may be running elsewhere now).
 func (d *DB) ExtendJob(ctx context.Context, id, owner string, lease time.Duration) error {
-	res, err := d.sql.ExecContext(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = ?`, ms(d.now().Add(lease)), id, owner, JobRunning)
+	res, err := d.exec(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = ?`, ms(d.now().Add(lease)), id, owner, JobRunning)
 	if err != nil {
 		return fmt.Errorf("extend job: %w", err)
 	}
@@ -95,7 +95,7 @@ func (d *DB) FinishJob(ctx context.Context, j *Job, owner string, runErr error, 
 			state = JobQueued
 		}
 	}
-	_, err = d.sql.ExecContext(ctx, `UPDATE jobs SET state = ?, last_error = ?, run_after = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+	_, err = d.exec(ctx, `UPDATE jobs SET state = ?, last_error = ?, run_after = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
 		state, msg, ms(now.Add(retryAfter)), ms(now), j.ID, owner)
 	if err != nil {
 		return "", fmt.Errorf("finish job: %w", err)
@@ -107,7 +107,7 @@ func (d *DB) FinishJob(ctx context.Context, j *Job, owner string, runErr error, 
 // for a single-process deployment (SQLite) at start-up, where every worker
 // that held a lease is known to be dead.
 func (d *DB) ReleaseAllJobLeases(ctx context.Context) error {
-	_, err := d.sql.ExecContext(ctx, `UPDATE jobs SET lease_until = 0 WHERE state = ?`, JobRunning)
+	_, err := d.exec(ctx, `UPDATE jobs SET lease_until = 0 WHERE state = ?`, JobRunning)
 	return err
 }
 

@@ -183,7 +183,7 @@ func (s *Uploads) CreateUpload(ctx context.Context, c *Case, u *User, length int
 		Raw    string            `json:"raw"`
 		Values map[string]string `json:"values"`
 	}{rawMetadata, metadata})
-	_, err := s.db.sql.ExecContext(ctx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at)
+	_, err := s.db.exec(ctx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`,
 		up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, string(meta), up.Length, up.partSize, up.objectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt))
 	if err != nil {
@@ -218,7 +218,7 @@ func (s *Uploads) Upload(ctx context.Context, id string) (*Upload, error) {
 // while another live writer holds it.
 func (s *Uploads) acquire(ctx context.Context, id, owner string) error {
 	now := s.db.now()
-	res, err := s.db.sql.ExecContext(ctx, `UPDATE uploads SET lease_owner = ?, lease_until = ? WHERE id = ? AND (lease_owner IS NULL OR lease_until < ?)`,
+	res, err := s.db.exec(ctx, `UPDATE uploads SET lease_owner = ?, lease_until = ? WHERE id = ? AND (lease_owner IS NULL OR lease_until < ?)`,
 		owner, ms(now.Add(s.cfg.LeaseTTL)), id, ms(now))
 	if err != nil {
 		return fmt.Errorf("lease upload %s: %w", id, err)
@@ -246,14 +246,14 @@ func (s *Uploads) hold(id, owner string) (release func()) {
 			case <-done:
 				return
 			case <-t.C:
-				s.db.sql.Exec(`UPDATE uploads SET lease_until = ? WHERE id = ? AND lease_owner = ?`, ms(s.db.now().Add(s.cfg.LeaseTTL)), id, owner)
+				s.db.exec(context.Background(), `UPDATE uploads SET lease_until = ? WHERE id = ? AND lease_owner = ?`, ms(s.db.now().Add(s.cfg.LeaseTTL)), id, owner)
 			}
 		}
 	}()
 	return func() {
 		close(done)
 		<-stopped
-		s.db.sql.Exec(`UPDATE uploads SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`, id, owner)
+		s.db.exec(context.Background(), `UPDATE uploads SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`, id, owner)
 	}
 }
 
@@ -262,7 +262,7 @@ func (s *Uploads) hold(id, owner string) (release func()) {
 // an upload interrupted by a crash then resumes at once instead of after
 // LeaseTTL.
 func (s *Uploads) ReleaseAllLeases(ctx context.Context) error {
-	_, err := s.db.sql.ExecContext(ctx, `UPDATE uploads SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL`)
+	_, err := s.db.exec(ctx, `UPDATE uploads SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL`)
 	return err
 }
 

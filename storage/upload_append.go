@@ -236,7 +236,7 @@ func (a *appender) ensureMultipart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.s.db.sql.ExecContext(ctx, `UPDATE uploads SET multipart_id = ? WHERE id = ?`, id, a.up.ID); err != nil {
+	if _, err := a.s.db.exec(ctx, `UPDATE uploads SET multipart_id = ? WHERE id = ?`, id, a.up.ID); err != nil {
 		a.s.objects.AbortMultipart(ctx, a.up.objectKey, id)
 		return fmt.Errorf("record multipart: %w", err)
 	}
@@ -270,7 +270,7 @@ func (a *appender) flushPart(n int) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.s.db.sql.ExecContext(ctx, `INSERT INTO upload_parts (upload_id, number, etag, size) VALUES (?, ?, ?, ?)
+	_, err = a.s.db.exec(ctx, `INSERT INTO upload_parts (upload_id, number, etag, size) VALUES (?, ?, ?, ?)
 		ON CONFLICT (upload_id, number) DO UPDATE SET etag = excluded.etag, size = excluded.size`, a.up.ID, n, etag, size)
 	if err != nil {
 		return fmt.Errorf("record part %d: %w", n, err)
@@ -296,7 +296,7 @@ func (a *appender) commit(ctx context.Context, f *os.File) error {
 	}
 	now := a.s.db.now()
 	a.up.ExpiresAt = now.Add(a.s.cfg.TTL).UTC().Truncate(time.Millisecond)
-	res, err := a.s.db.sql.ExecContext(context.WithoutCancel(ctx), `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
+	res, err := a.s.db.exec(context.WithoutCancel(ctx), `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
 		a.up.Offset, state, string(a.up.kind), a.up.contentType, ms(now), ms(a.up.ExpiresAt), a.up.ID, a.owner)
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", a.up.ID, err)

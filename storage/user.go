@@ -84,7 +84,7 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 		displayName = username
 	}
 	u := &User{ID: NewID(), Username: username, Role: role, DisplayName: displayName, Org: org, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
-	_, err = d.sql.ExecContext(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err = d.exec(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
@@ -167,7 +167,7 @@ func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration
 	token := randomToken()
 	now := d.now()
 	s := &Session{CSRFToken: randomToken(), ExpiresAt: now.Add(ttl).UTC().Truncate(time.Millisecond)}
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := d.exec(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		tokenHash(token), userID, s.CSRFToken, ms(now), ms(s.ExpiresAt))
 	if err != nil {
 		return "", nil, fmt.Errorf("create session: %w", err)
@@ -200,13 +200,13 @@ func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error)
 
 // DeleteSession revokes a token.
 func (d *DB) DeleteSession(ctx context.Context, token string) error {
-	_, err := d.sql.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(token))
+	_, err := d.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(token))
 	return err
 }
 
 // DeleteExpiredSessions removes sessions past their expiry and says how many.
 func (d *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
-	res, err := d.sql.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, ms(d.now()))
+	res, err := d.exec(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, ms(d.now()))
 	if err != nil {
 		return 0, err
 	}

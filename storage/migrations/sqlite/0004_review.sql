@@ -30,6 +30,7 @@ CREATE TABLE annotations (
     shape          TEXT,
     checklist_item TEXT NOT NULL DEFAULT '',
     severity       TEXT NOT NULL,
+    position       BIGINT NOT NULL,
     resolved_at    BIGINT,
     resolved_by    TEXT,
     deleted_at     BIGINT,
@@ -38,8 +39,9 @@ CREATE TABLE annotations (
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL
 );
-CREATE INDEX annotations_evidence ON annotations(evidence_id, start_ms);
-CREATE INDEX annotations_case ON annotations(case_id, created_at);
+-- position is start_ms, page or 0: the order a reviewer reads them in.
+CREATE INDEX annotations_order ON annotations(case_id, evidence_id, position, created_at, id) WHERE deleted_at IS NULL;
+CREATE INDEX annotations_evidence ON annotations(evidence_id, position, created_at, id) WHERE deleted_at IS NULL;
 
 CREATE TABLE annotation_versions (
     annotation_id TEXT NOT NULL REFERENCES annotations(id),

@@ -1,0 +1,304 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"siteinspect/media"
+	"siteinspect/report"
+	"siteinspect/storage"
+)
+
+// Reports assembles a case's inspection report from the records, with the
+// annotated frames and page crops it shows.
+type Reports struct {
+	DB      *storage.DB
+	Objects storage.ObjectStore
+	Media   media.Runner
+	// WorkDir holds a temporary folder per report being made.
+	WorkDir string
+	// Location is the office's time zone, in which the report prints times.
+	Location *time.Location
+}
+
+// Write writes the report of cs as PDF, or JSON when asJSON.
+func (r *Reports) Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool) error {
+	dir, err := os.MkdirTemp(r.WorkDir, "report-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	d, err := r.data(ctx, cs, dir, !asJSON)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return report.WriteJSON(w, d)
+	}
+	return report.WritePDF(w, d)
+}
+
+func person(u *storage.UserRef) *report.Person {
+	if u == nil {
+		return nil
+	}
+	return &report.Person{Name: u.DisplayName, Username: u.Username, Org: u.Org}
+}
+
+func (r *Reports) local(t time.Time) time.Time { return t.In(r.Location) }
+
+func (r *Reports) localPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	l := r.local(*t)
+	return &l
+}
+
+// data gathers everything the report shows; with images, it also extracts
+// each annotated frame (ffmpeg, two at a time) and fetches page images and
+// photo previews into dir.
+func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images bool) (*report.Data, error) {
+	db := r.DB
+	pt, err := db.PermitType(ctx, cs.PermitType)
+	if err != nil {
+		return nil, err
+	}
+	evidence, err := db.ListEvidence(ctx, cs.ID)
+	if err != nil {
+		return nil, err
+	}
+	findings, err := db.Findings(ctx, cs.ID)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := db.ListAnnotations(ctx, storage.AnnotationFilter{CaseID: cs.ID})
+	if err != nil {
+		return nil, err
+	}
+	decisions, err := db.Decisions(ctx, cs.ID)
+	if err != nil {
+		return nil, err
+	}
+	owed, err := db.OwedItems(ctx, cs.ID)
+	if err != nil {
+		return nil, err
+	}
+	events, err := db.CaseAudit(ctx, cs.ID, 0, 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	d := &report.Data{
+		Case: report.Case{Number: cs.Number, Status: string(cs.Status), SiteName: cs.SiteName, SiteAddress: cs.SiteAddress, Description: cs.Description,
+			Office: cs.Office, Applicant: *person(cs.Applicant), Inspector: person(cs.Inspector), Reviewer: person(cs.Reviewer),
+			CreatedAt: r.local(cs.CreatedAt), SubmittedAt: r.localPtr(cs.SubmittedAt), DueAt: r.localPtr(cs.DueAt)},
+		PermitType:  report.PermitType{Code: pt.Code, NameZH: pt.Name.ZH, NameEN: pt.Name.EN, CommitmentAllowed: pt.CommitmentAllowed},
+		GeneratedAt: r.local(time.Now()),
+	}
+	if n := len(events); n > 0 {
+		d.AuditHeadSeq, d.AuditHeadHash = events[n-1].Seq, events[n-1].Hash
+	}
+	byID := map[string]*storage.Evidence{}
+	for _, e := range evidence {
+		byID[e.ID] = e
+		re := report.Evidence{ID: e.ID, Filename: e.Filename, Kind: string(e.Kind), SHA256: e.SHA256, Size: e.Size, UploadedAt: r.local(e.CreatedAt)}
+		if m := e.Media; m != nil {
+			if m.DurationMS != nil {
+				re.DurationMS = *m.DurationMS
+			}
+			if m.Pages != nil {
+				re.Pages = *m.Pages
+			}
+			if m.CapturedAt != nil {
+				re.CapturedAt = *m.CapturedAt
+			}
+			if m.Location != nil {
+				re.Location = *m.Location
+			}
+		}
+		d.Evidence = append(d.Evidence, re)
+	}
+	// An item shows the notes tied to it and those its finding cites.
+	finding := map[string]*storage.Finding{}
+	for _, f := range findings {
+		finding[f.ChecklistItem] = f
+	}
+	noteByID := map[string]*storage.Annotation{}
+	for _, a := range notes {
+		noteByID[a.ID] = a
+	}
+	var jobs []*report.Annotation
+	for _, c := range pt.Checklist {
+		item := report.Item{ID: c.ID, TextZH: c.Text.ZH, TextEN: c.Text.EN}
+		seen := map[string]bool{}
+		var ids []string
+		if f := finding[c.ID]; f != nil {
+			item.Result, item.Note = f.Result, f.Note
+			ids = append(ids, f.AnnotationIDs...)
+		}
+		for _, a := range notes {
+			if a.ChecklistItem == c.ID {
+				ids = append(ids, a.ID)
+			}
+		}
+		for _, id := range ids {
+			a := noteByID[id]
+			if a == nil || seen[id] {
+				continue
+			}
+			seen[id] = true
+			ev := byID[a.EvidenceID]
+			ra := report.Annotation{ID: a.ID, EvidenceID: a.EvidenceID, Author: a.Author.DisplayName, Body: a.Body, Severity: a.Severity,
+				StartMS: a.StartMS, EndMS: a.EndMS, Frame: a.StartFrame, Page: a.Page, CreatedAt: r.local(a.CreatedAt)}
+			if ev != nil {
+				ra.EvidenceName = ev.Filename
+			}
+			if a.Shape != nil {
+				ra.Shape = &report.Shape{Type: a.Shape.Type, Points: a.Shape.Points, Color: a.Shape.Color}
+			}
+			item.Annotations = append(item.Annotations, ra)
+		}
+		d.Checklist = append(d.Checklist, item)
+	}
+	for i := range d.Checklist {
+		for j := range d.Checklist[i].Annotations {
+			jobs = append(jobs, &d.Checklist[i].Annotations[j])
+		}
+	}
+	for _, dc := range decisions {
+		d.Decisions = append(d.Decisions, report.Decision{Outcome: dc.Outcome, Summary: dc.Summary, Inspector: *person(dc.Inspector),
+			DecidedAt: r.local(dc.DecidedAt), Reviewer: person(dc.Reviewer), CountersignedAt: r.localPtr(dc.CountersignedAt), Agree: dc.Agree, Comment: dc.Comment})
+	}
+	for _, o := range owed {
+		d.Owed = append(d.Owed, report.Owed{Text: o.Text, DueAt: r.local(o.DueAt), Fulfilled: o.FulfilledAt != nil, Overdue: o.Overdue})
+	}
+	if images {
+		if err := r.pictures(ctx, dir, byID, jobs); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// pictures fills in each annotation's Image. The same frame or page is
+// fetched once; a picture that cannot be made leaves the annotation
+// without one rather than failing the report.
+func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*storage.Evidence, notes []*report.Annotation) error {
+	type key struct {
+		ev    string
+		frame int64
+		page  int
+	}
+	var mu sync.Mutex
+	made := map[key]string{}
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for _, a := range notes {
+		ev := byID[a.EvidenceID]
+		if ev == nil || ev.Status != storage.EvidenceReady {
+			continue
+		}
+		k := key{ev: ev.ID}
+		switch {
+		case a.Frame != nil:
+			k.frame = *a.Frame
+		case a.Page != nil:
+			k.page = *a.Page
+		}
+		mu.Lock()
+		if p, ok := made[k]; ok {
+			a.Image = p
+			mu.Unlock()
+			continue
+		}
+		made[k] = ""
+		mu.Unlock()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			p, err := r.picture(ctx, dir, ev, k.frame, k.page)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			made[k] = p
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, a := range notes {
+		if a.Image != "" {
+			continue
+		}
+		k := key{ev: a.EvidenceID}
+		if a.Frame != nil {
+			k.frame = *a.Frame
+		} else if a.Page != nil {
+			k.page = *a.Page
+		}
+		a.Image = made[k]
+	}
+	return ctx.Err()
+}
+
+// picture makes the image an annotation is drawn on.
+func (r *Reports) picture(ctx context.Context, dir string, ev *storage.Evidence, frame int64, page int) (string, error) {
+	switch ev.Kind {
+	case storage.KindVideo, storage.KindRecording:
+		if ev.Media == nil || ev.Media.FPS == nil {
+			return "", fmt.Errorf("no frame rate")
+		}
+		src, err := r.source(ctx, dir, ev)
+		if err != nil {
+			return "", err
+		}
+		out := filepath.Join(dir, fmt.Sprintf("%s-f%d.png", ev.ID, frame))
+		return out, r.Media.Frame(ctx, src, out, frame, *ev.Media.FPS)
+	case storage.KindPDF:
+		return r.fetch(ctx, dir, ev, storage.DerivedPage(page, false), fmt.Sprintf("%s-p%d.png", ev.ID, page))
+	default:
+		return r.fetch(ctx, dir, ev, storage.DerivedPoster, ev.ID+"-preview.jpg")
+	}
+}
+
+// source is where ffmpeg reads a video: in place when the store allows it,
+// else a downloaded copy.
+func (r *Reports) source(ctx context.Context, dir string, ev *storage.Evidence) (string, error) {
+	if l, ok := r.Objects.(storage.Locator); ok {
+		return l.Locate(ctx, ev.ObjectKey)
+	}
+	local := filepath.Join(dir, ev.ID+"-original")
+	if _, err := os.Stat(local); err == nil {
+		return local, nil
+	}
+	return local, copyObject(ctx, r.Objects, ev.ObjectKey, local)
+}
+
+func (r *Reports) fetch(ctx context.Context, dir string, ev *storage.Evidence, name, file string) (string, error) {
+	out := filepath.Join(dir, file)
+	return out, copyObject(ctx, r.Objects, storage.DerivedKey(ev.CaseID, ev.ID, name), out)
+}
+
+func copyObject(ctx context.Context, objects storage.ObjectStore, key, path string) error {
+	obj, err := objects.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, obj); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
