@@ -58,9 +58,24 @@ func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-// annotationFilter reads ?checklist_item=&severity=&state=open|resolved.
+// annotationFilter reads ?checklist_item=&severity=&state=open|resolved
+// and the page: limit (1–5000, default 1000) and offset.
 func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
-	f := storage.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity")}
+	f := storage.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity"), Limit: 1000}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 5000 {
+			return f, newError(http.StatusBadRequest, "limit must be a number from 1 to 5000")
+		}
+		f.Limit = n
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return f, newError(http.StatusBadRequest, "offset must be a number ≥ 0")
+		}
+		f.Offset = n
+	}
 	switch c.QueryParam("state") {
 	case "":
 	case "open":

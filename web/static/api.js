@@ -59,9 +59,12 @@ export async function errorFromResponse(res) {
   return new ApiError(res.status, code, message || `${t('error.generic')} (${res.status})`);
 }
 
-/** request sends one JSON request and returns the decoded body, or null for an empty one. */
-export async function request(method, path, body) {
-  const headers = { Accept: 'application/json', ...csrfHeaders(method) };
+/**
+ * request sends one JSON request and returns the decoded body, or null for an
+ * empty one; extra adds headers (If-Match for an edit).
+ */
+export async function request(method, path, body, extra = {}) {
+  const headers = { Accept: 'application/json', ...csrfHeaders(method), ...extra };
   const init = { method, headers, credentials: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -88,6 +91,12 @@ export const get = (path) => request('GET', path);
 
 /** post sends a state-changing request; body may be omitted for pure actions. */
 export const post = (path, body) => request('POST', path, body);
+
+/** patch edits a resource; ifMatch (a version) makes a stale edit fail with 412. */
+export const patch = (path, body, ifMatch) => request('PATCH', path, body, ifMatch == null ? {} : { 'If-Match': String(ifMatch) });
+
+/** del deletes a resource. */
+export const del = (path) => request('DELETE', path);
 
 /** login signs in; the server sets the session and CSRF cookies. */
 export async function login(username, password) {

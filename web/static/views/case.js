@@ -1,15 +1,22 @@
 /**
  * One case, for every role: what it is and where it stands, the actions the
  * current user may take now, the evidence, and (for the applicant while the
- * case is open for material) the upload panel.
+ * case is open for material) the upload panel. Officers get the review
+ * workspace once the case is taken; applicants see requests, owed materials
+ * and the outcome. A live event stream keeps the page current; a change of
+ * status or of the officers on the case redraws the page for the new stage.
  */
 import { enc, get, post } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
-import { dateTime } from '../format.js';
+import { date, dateTime } from '../format.js';
 import { pick, t } from '../i18n.js';
 import { canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
 import { evidenceList } from './evidence.js';
 import { placeLink } from './evmeta.js';
+import { REVIEW_STATUSES, WORKSPACE_STATUSES, isOfficer } from './review/common.js';
+import { caseEvents } from './review/live.js';
+import { applicantOutcome, reportLink } from './review/record.js';
+import { reviewWorkspace } from './review/workspace.js';
 import { uploadPanel } from './uploadpanel.js';
 
 /** render draws the case page for ctx.params.id into view. */
@@ -32,13 +39,24 @@ export async function render(view, ctx) {
   const actions = h('div', { class: 'actions' });
   const message = h('div', { 'aria-live': 'polite' });
   const uploadSlot = h('div');
-  const evidence = evidenceList(id);
+  const type = types.find((p) => p.code === c.permit_type);
+  const officer = isOfficer(ctx.user) && WORKSPACE_STATUSES.has(c.status);
+  let ws = null;
+  const evidence = evidenceList(id, officer ? {
+    onOpen: (item) => ws?.open(item),
+    onChange: (item) => ws?.itemChanged(item),
+  } : {});
   ctx.onCleanup(evidence.cleanup);
   let panel = null;
+  // What the page is built for; when it changes the page is drawn afresh.
+  const stageOf = (x) => JSON.stringify([x.status, x.inspector?.id || '', x.reviewer?.id || '']);
+  const stage = stageOf(c);
 
   const reload = async () => {
     c = await get(`/api/v1/cases/${enc(id)}`);
-    if (ctx.alive()) paint();
+    if (!ctx.alive()) return;
+    if (stageOf(c) !== stage) ctx.navigate(window.location.hash);
+    else paint();
   };
 
   /** act runs one state change, then shows the case as the server now has it. */
@@ -74,6 +92,11 @@ export async function render(view, ctx) {
       const take = h('button', { id: 'case-take', type: 'button', class: 'primary', onclick: () => act(take, 'assign', {}) }, t('case.take'));
       list.push(take);
     }
+    if (role === 'reviewer' && !c.reviewer && REVIEW_STATUSES.has(c.status)) {
+      const take = h('button', { id: 'case-take-review', type: 'button', class: 'secondary', onclick: () => act(take, 'assign', {}) }, t('case.takeReview'));
+      list.push(take);
+    }
+    if (role !== 'applicant') list.push(reportLink(c));
     return list;
   }
 
@@ -103,16 +126,35 @@ export async function render(view, ctx) {
   }
   ctx.onCleanup(() => panel?.cleanup());
 
-  const type = types.find((p) => p.code === c.permit_type);
-  const checklist = type?.checklist?.length
+  const checklist = !officer && type?.checklist?.length
     ? h('details', { class: 'panel checklist', open: role === 'applicant' && canUpload(c.status) },
       h('summary', {}, t('case.checklist')),
       h('ul', {}, type.checklist.map((item) => h('li', {}, pick(item.text)))))
     : null;
+  const outcome = role === 'applicant' ? applicantOutcome(id) : null;
+  if (officer) {
+    ws = reviewWorkspace({
+      user: ctx.user, c, type, items: evidence.items, onOpen: evidence.markOpen,
+      onDecided: () => reload().catch((err) => fill(message, errorBox(err))),
+      startEvidence: ctx.query.get('ev') || '',
+    });
+    ctx.onCleanup(ws.cleanup);
+  }
+
+  // Others' changes arrive as events; each names the parts to reload.
+  const live = caseEvents(id, (parts) => {
+    if (!ctx.alive()) return;
+    if (parts.has('case') || parts.has('record')) reload().catch(() => {});
+    if (parts.has('evidence')) evidence.refresh();
+    if (parts.has('record')) outcome?.refresh(c);
+    ws?.refresh(parts);
+  });
+  ctx.onCleanup(live.close);
 
   paint();
-  fill(view, back, head, actions, message, checklist, uploadSlot, evidence.el);
+  fill(view, back, head, actions, message, outcome?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
   evidence.refresh();
+  outcome?.refresh(c);
 }
 
 /** header shows number, status and the facts an officer or applicant looks for first. */
@@ -131,6 +173,8 @@ function header(c, types) {
       Number.isFinite(c.site_lat) && Number.isFinite(c.site_lon)
         && fact(t('case.coords'), placeLink({ lat: c.site_lat, lon: c.site_lon }), 'site-coords'),
       fact(t('case.due'), [dateTime(c.due_at), overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], overdue ? 'is-overdue' : ''),
+      c.owed_open > 0 && fact(t('case.owed'), [t('case.owedCount', { n: c.owed_open, at: date(c.owed_due_at) }),
+        c.owed_overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], c.owed_overdue ? 'is-overdue owed-fact' : 'owed-fact'),
       fact(t('case.created'), dateTime(c.created_at)),
       c.submitted_at && fact(t('case.submittedAt'), dateTime(c.submitted_at)),
       fact(t('case.applicant'), person(c.applicant)),

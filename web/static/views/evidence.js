@@ -17,8 +17,12 @@ import { openViewer } from './viewer.js';
 // nothing is processing it stops asking.
 const POLL_MS = 2500;
 
-/** evidenceList returns {el, refresh, cleanup}; refresh reloads from the API. */
-export function evidenceList(caseId) {
+/**
+ * evidenceList returns {el, refresh, cleanup, items, markOpen}; refresh
+ * reloads from the API. With onOpen (the review workspace), a row opens its
+ * item there instead of in place, and onChange hears of items that changed.
+ */
+export function evidenceList(caseId, { onOpen = null, onChange = () => {} } = {}) {
   const rows = new Map(); // id → row (see makeRow)
   const list = h('ul', { class: 'evidence-list' });
   const status = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted' }, t('common.loading')));
@@ -48,10 +52,10 @@ export function evidenceList(caseId) {
       seen.add(item.id);
       let row = rows.get(item.id);
       if (!row) {
-        row = makeRow(item);
+        row = makeRow(item, onOpen);
         rows.set(item.id, row);
       }
-      update(row, item);
+      if (update(row, item)) onChange(item);
       list.append(row.el); // re-append keeps the sorted order without rebuilding rows
     }
     for (const [id, row] of rows) {
@@ -72,16 +76,22 @@ export function evidenceList(caseId) {
     for (const row of rows.values()) row.close();
   }
 
-  return { el, refresh, cleanup };
+  /** markOpen shows which row is on the workspace's stage. */
+  function markOpen(id) {
+    for (const [rid, row] of rows) row.el.classList.toggle('is-open', rid === id);
+  }
+
+  return { el, refresh, cleanup, items: () => [...rows.values()].map((r) => r.item), markOpen };
 }
 
 /** makeRow builds the stable parts of a row; update fills them. */
-function makeRow(item) {
+function makeRow(item, onOpen) {
   const viewerId = `ev-viewer-${item.id}`;
   const row = {
     item,
     sig: '',
     viewer: null,
+    onOpen,
     thumb: h('button', { type: 'button', class: 'ev-thumb', 'aria-expanded': 'false', 'aria-controls': viewerId }),
     info: h('div', { class: 'ev-info' }),
     slot: h('div', { class: 'ev-viewer', id: viewerId, hidden: true }),
@@ -105,18 +115,22 @@ function makeRow(item) {
     row.el.classList.remove('is-open');
     paintToggles(row);
   };
-  row.toggle = () => (row.viewer ? row.close() : row.open());
+  row.toggle = () => {
+    if (onOpen) onOpen(row.item);
+    else if (row.viewer) row.close();
+    else row.open();
+  };
   row.thumb.addEventListener('click', row.toggle);
   return row;
 }
 
-/** update redraws a row when anything the user sees about its item changed. */
+/** update redraws a row when anything the user sees about its item changed; true if it did. */
 function update(row, item) {
   const before = row.item;
   row.item = item;
   const sig = JSON.stringify([item.status, item.status_reason, item.sha256, item.size, item.filename,
     item.media, item.derived, item.site_distance_m, item.location_warning]);
-  if (sig === row.sig) return;
+  if (sig === row.sig) return false;
   row.sig = sig;
   Object.assign(row.el.dataset, {
     evidenceId: item.id, size: String(item.size ?? ''), filename: item.filename || '', status: item.status || '',
@@ -127,9 +141,16 @@ function update(row, item) {
   paintToggles(row);
   // A viewer opened while the file was processing shows the finished one now.
   if (row.viewer && before.status !== item.status) row.open();
+  return true;
 }
 
 function paintToggles(row) {
+  if (row.onOpen) {
+    const toggle = row.info.querySelector('.ev-toggle');
+    if (toggle) toggle.textContent = t('evidence.review');
+    row.thumb.removeAttribute('aria-expanded');
+    return;
+  }
   const open = Boolean(row.viewer);
   row.thumb.setAttribute('aria-expanded', String(open));
   const toggle = row.info.querySelector('.ev-toggle');

@@ -11,8 +11,12 @@ import { number } from '../format.js';
 import { t } from '../i18n.js';
 import { pageCount, stateNote } from './evmeta.js';
 
-/** pdfViewer returns {el, cleanup}. */
-export function pdfViewer(item) {
+/**
+ * pdfViewer returns {el, cleanup}, and once pages exist also go(n), current(),
+ * the page image and its stage (where the review workspace lays its drawing
+ * layer); onPage(n) runs after every page change.
+ */
+export function pdfViewer(item, { onPage } = {}) {
   const original = h('a', { href: evidencePath(item.id, 'content'), target: '_blank', rel: 'noopener', class: 'pdfv-original' },
     t('evidence.openPdf'));
   const total = item.derived?.pages || 0;
@@ -79,6 +83,7 @@ export function pdfViewer(item) {
       prefetch = new Image();
       prefetch.src = pageURL(current + 1, false);
     }
+    onPage?.(current);
   }
 
   const onKey = (e) => {
@@ -102,5 +107,5 @@ export function pdfViewer(item) {
     if (prefetch) prefetch.src = '';
     page.removeAttribute('src');
   }
-  return { el, cleanup };
+  return { el, cleanup, go, current: () => current, page, stage, thumbs };
 }

@@ -51,8 +51,11 @@ export function videoPlayer(item) {
   return { el, cleanup };
 }
 
-/** filmstrip builds the scrub bar from the sprite index; null when there is none. */
-function filmstrip(item, video) {
+/**
+ * filmstrip builds the scrub bar from the sprite index; null when there is
+ * none. The review workspace puts the same bar under its player.
+ */
+export function filmstrip(item, video) {
   const fs = item.derived?.filmstrip;
   if (!fs || !(fs.count > 0 && fs.columns > 0 && fs.tile_width > 0 && fs.tile_height > 0 && fs.interval_ms > 0)) return null;
   const sprite = `url("${evidencePath(item.id, 'thumbnails')}")`;

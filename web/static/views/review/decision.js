@@ -1,0 +1,143 @@
+/**
+ * The officers' decision panel: the decision rounds and owed materials so
+ * far, the inspector's decision dialog (outcome, summary, owed materials
+ * and their due date; a refusal for missing findings names them), and the
+ * reviewer's countersign view (the proposed decision; agree, or return it
+ * with a comment). The findings and notes it rests on are shown read-only
+ * in the checklist panel and the annotation list beside it.
+ */
+import { enc, post } from '../../api.js';
+import { busy, errorBox, fill, h } from '../../dom.js';
+import { t, pick } from '../../i18n.js';
+import { isInspector } from './common.js';
+import { missingFindings } from './checklist.js';
+import { decisionItem, loadRecord, owedList, reportLink } from './record.js';
+
+const OUTCOMES = ['approve', 'reject', 'request_supplement'];
+
+/** isoDay is a date input's value n days from now (local). */
+function isoDay(days) {
+  const d = new Date(Date.now() + days * 86400000);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+/** decisionPanel returns {el, refresh(c)}; onDone runs after a decision or countersignature. */
+export function decisionPanel({ user, type, findings, onDone }) {
+  const history = h('div', { class: 'decision-history' });
+  const act = h('div', { class: 'decision-act' });
+  const el = h('section', { id: 'decision-panel', class: 'panel decision-panel', 'aria-labelledby': 'decision-title' },
+    h('h2', { id: 'decision-title' }, t('decision.title')), act, history);
+  let c = null;
+  let pending = null;
+
+  async function refresh(next) {
+    c = next;
+    let rec;
+    try {
+      rec = await loadRecord(c.id);
+    } catch (err) {
+      fill(history, errorBox(err));
+      return;
+    }
+    pending = c.status === 'pending_countersign' ? [...rec.decisions].reverse().find((d) => !d.countersigned_at) : null;
+    fill(history,
+      reportLink(c),
+      rec.owed.length > 0 && h('div', { class: 'owed' }, h('h3', {}, t('record.owed')), owedList(rec.owed)),
+      rec.decisions.length
+        ? h('ol', { class: 'decision-list' }, [...rec.decisions].reverse().map(decisionItem))
+        : h('p', { class: 'muted small' }, t('decision.none')));
+    paintAct();
+  }
+
+  function paintAct() {
+    if (isInspector(user, c) && c.status === 'in_review') {
+      const open = h('button', { id: 'decide-open', type: 'button', class: 'primary', onclick: () => fill(act, dialog()) }, t('decision.open'));
+      fill(act, open);
+    } else if (user.role === 'reviewer' && c.status === 'pending_countersign' && (!c.reviewer || c.reviewer.id === user.id)) {
+      fill(act, countersign());
+    } else {
+      fill(act);
+    }
+  }
+
+  function dialog() {
+    const msg = h('div', { 'aria-live': 'assertive' });
+    const commitment = Boolean(type?.commitment_allowed);
+    const radios = OUTCOMES.map((o) => h('label', { class: 'decision-choice' },
+      h('input', { type: 'radio', name: 'decision-outcome', value: o, onchange: sync }), t(`outcome.${o}`)));
+    const summary = h('textarea', { id: 'decision-summary', rows: 4, maxlength: 10000, required: true });
+    const owed = h('textarea', { id: 'decision-owed', rows: 3, placeholder: t('decision.owedHint') });
+    const due = h('input', { id: 'decision-due', type: 'date', min: isoDay(1), value: isoDay(type?.supplement_days || 60) });
+    const owedBox = h('div', { class: 'decision-owed', hidden: true },
+      h('label', { for: 'decision-owed' }, t('decision.owed')), owed,
+      h('p', { class: 'muted small owed-note' }),
+      h('label', { for: 'decision-due' }, t('decision.due')), due);
+    const submit = h('button', { id: 'decision-submit', type: 'submit', class: 'primary' }, t('decision.submit'));
+
+    function sync() {
+      const o = outcome();
+      owedBox.hidden = !(o === 'request_supplement' || (o === 'approve' && commitment));
+      owedBox.querySelector('.owed-note').textContent = o === 'approve' ? t('decision.owedCommitment') : t('decision.owedRequired');
+    }
+    const outcome = () => radios.map((r) => r.querySelector('input')).find((i) => i.checked)?.value || '';
+
+    async function send(e) {
+      e.preventDefault();
+      fill(msg);
+      const o = outcome();
+      if (!o) { fill(msg, h('p', { class: 'notice error small' }, t('decision.pickOutcome'))); return; }
+      const body = { outcome: o, summary: summary.value.trim() };
+      if (!owedBox.hidden) {
+        body.owed = owed.value.split('\n').map((s) => s.trim()).filter(Boolean);
+        if (due.value) body.supplement_due = new Date(`${due.value}T23:59:59`).toISOString();
+      }
+      await busy(submit, async () => {
+        try {
+          await post(`/api/v1/cases/${enc(c.id)}/decision`, body);
+          onDone();
+        } catch (err) {
+          const missing = err.status === 422 ? missingFindings(type, findings()) : [];
+          fill(msg, errorBox(err), missing.length > 0 && h('div', { class: 'notice error small missing-findings', role: 'alert' },
+            h('p', {}, t('decision.missing')),
+            h('ul', {}, missing.map((m) => h('li', { dataset: { checklistItem: m.id } }, pick(m.text))))));
+        }
+      });
+    }
+
+    return h('form', { id: 'decision-dialog', class: 'decision-dialog', role: 'dialog', 'aria-labelledby': 'decision-dialog-title', onsubmit: send },
+      h('h3', { id: 'decision-dialog-title' }, t('decision.open')),
+      h('fieldset', { class: 'decision-outcomes' }, h('legend', {}, t('decision.outcome')), radios),
+      h('label', { for: 'decision-summary' }, t('decision.summary')), summary,
+      owedBox, msg,
+      h('div', { class: 'actions' }, submit,
+        h('button', { type: 'button', class: 'secondary', onclick: paintAct }, t('review.cancel'))));
+  }
+
+  function countersign() {
+    const msg = h('div', { 'aria-live': 'assertive' });
+    const comment = h('textarea', { id: 'countersign-comment', rows: 3, maxlength: 5000 });
+    const send = (agree, button) => busy(button, async () => {
+      fill(msg);
+      if (!agree && !comment.value.trim()) {
+        fill(msg, h('p', { class: 'notice error small' }, t('countersign.needComment')));
+        comment.focus();
+        return;
+      }
+      try {
+        await post(`/api/v1/cases/${enc(c.id)}/countersign`, { agree, comment: comment.value.trim() });
+        onDone();
+      } catch (err) { fill(msg, errorBox(err)); }
+    });
+    const agree = h('button', { id: 'countersign-agree', type: 'button', class: 'primary', onclick: () => send(true, agree) }, t('countersign.agree'));
+    const back = h('button', { id: 'countersign-return', type: 'button', class: 'danger secondary', onclick: () => send(false, back) }, t('countersign.return'));
+    return h('div', { id: 'countersign', class: 'countersign' },
+      h('h3', {}, t('countersign.title')),
+      pending ? h('ol', { class: 'decision-list proposed' }, decisionItem(pending)) : h('p', { class: 'muted' }, t('decision.none')),
+      h('p', { class: 'muted small' }, t('countersign.hint')),
+      h('label', { for: 'countersign-comment' }, t('countersign.comment')), comment,
+      msg,
+      h('div', { class: 'actions' }, agree, back));
+  }
+
+  return { el, refresh };
+}
