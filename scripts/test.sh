@@ -6,8 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 go=${GO:-go}
-race=(./storage/ ./server/ ./pipeline/)
-mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$')
+race=(./storage/ ./server/ ./pipeline/ ./signaling/)
+mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
 $go test -race -count=1 -timeout 20m "${race[@]}"; a=$?
 $go test -count=1 -timeout 20m "${rest[@]}"; b=$?
 exit $((a | b))

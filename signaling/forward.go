@@ -1,0 +1,99 @@
+package signaling
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// forwarder feeds one kind of media (video or audio) from whichever
+// publisher is current to every viewer of a session through a single
+// TrackLocalStaticRTP; pion fans it out to each viewer's binding.
+//
+// Viewers outlive publishers: when a publisher reconnects, its new SSRC
+// starts at a random sequence number and timestamp (RFC 3550 §5.1), so the
+// forwarder rewrites both to continue where the previous publisher stopped.
+// A viewer's decoder then sees one stream with a gap, not a new stream.
+type forwarder struct {
+	track *webrtc.TrackLocalStaticRTP
+	clock uint32
+
+	mu      sync.Mutex
+	source  string // resource id of the publisher allowed to write
+	ssrc    uint32 // that publisher's SSRC, once seen
+	started bool   // anything written yet
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16 // highest sequence number written
+	lastTS  uint32 // timestamp of that packet
+	lastAt  time.Time
+}
+
+func newForwarder(codec webrtc.RTPCodecCapability, kind, streamID string) (*forwarder, error) {
+	track, err := webrtc.NewTrackLocalStaticRTP(codec, kind, streamID)
+	if err != nil {
+		return nil, err
+	}
+	return &forwarder{track: track, clock: codec.ClockRate}, nil
+}
+
+// setSource makes publisher id the only one whose packets are forwarded,
+// so a replaced publisher's last packets cannot interleave with the new one's.
+func (f *forwarder) setSource(id string) {
+	f.mu.Lock()
+	f.source, f.ssrc = id, 0
+	f.mu.Unlock()
+}
+
+// write forwards pkt from publisher src. It does not modify pkt: the
+// recorder holds on to it. A viewer whose connection is closing fails its
+// own write only, so errors are not returned: the next packet goes out anyway.
+func (f *forwarder) write(src string, pkt *rtp.Packet) {
+	f.mu.Lock()
+	if src != f.source {
+		f.mu.Unlock()
+		return
+	}
+	if pkt.SSRC != f.ssrc {
+		// A new stream: continue the output where the last one ended,
+		// advanced by the wall time in between so the gap plays as a gap.
+		f.ssrc = pkt.SSRC
+		if f.started {
+			gap := uint32(time.Since(f.lastAt).Seconds() * float64(f.clock))
+			f.seqOff = f.lastSeq + 1 - pkt.SequenceNumber
+			f.tsOff = f.lastTS + gap + 1 - pkt.Timestamp
+		}
+	}
+	out := *pkt // header copy; the payload is shared, never written
+	out.SequenceNumber += f.seqOff
+	out.Timestamp += f.tsOff
+	if !f.started || int16(out.SequenceNumber-f.lastSeq) > 0 {
+		f.lastSeq, f.lastTS, f.lastAt = out.SequenceNumber, out.Timestamp, time.Now()
+	}
+	f.started = true
+	f.mu.Unlock()
+
+	_ = f.track.WriteRTP(&out)
+}
+
+// keyframeThrottle spaces keyframe requests to one per interval per
+// publisher: each PLI costs the publisher a large frame, and viewers
+// joining together need only one.
+type keyframeThrottle struct {
+	mu       sync.Mutex
+	interval time.Duration
+	last     time.Time
+}
+
+// allow reports whether a request may be sent now, and if so records it.
+func (k *keyframeThrottle) allow() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now := time.Now(); now.Sub(k.last) >= k.interval {
+		k.last = now
+		return true
+	}
+	return false
+}

@@ -1,0 +1,380 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+)
+
+// testMedia holds media files generated once per test run with ffmpeg.
+var testMedia struct {
+	once           sync.Once
+	dir            string
+	ivf, ogg, h264 string
+	err            error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testMedia.dir != "" {
+		os.RemoveAll(testMedia.dir)
+	}
+	os.Exit(code)
+}
+
+// mustMedia generates 3 s of VP8 (IVF), H.264 (Annex B) and Opus (OGG,
+// one packet per page so each page is one sample).
+func mustMedia(tb testing.TB) (ivf, ogg, h264 string) {
+	tb.Helper()
+	testMedia.once.Do(func() {
+		if testMedia.dir, testMedia.err = os.MkdirTemp("", "signaling-media-"); testMedia.err != nil {
+			return
+		}
+		d := testMedia.dir
+		testMedia.ivf, testMedia.ogg, testMedia.h264 = filepath.Join(d, "x.ivf"), filepath.Join(d, "x.ogg"), filepath.Join(d, "x.h264")
+		for _, args := range [][]string{
+			{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3", "-c:v", "libvpx", "-b:v", "500k", "-g", "30", testMedia.ivf},
+			{"-f", "lavfi", "-i", "sine=frequency=440", "-t", "3", "-c:a", "libopus", "-page_duration", "20000", testMedia.ogg},
+			{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3", "-c:v", "libx264", "-profile:v", "baseline",
+				"-pix_fmt", "yuv420p", "-g", "30", "-bsf:v", "h264_mp4toannexb", "-f", "h264", testMedia.h264},
+		} {
+			out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
+			if err != nil {
+				testMedia.err = errors.New(err.Error() + ": " + string(out))
+				return
+			}
+		}
+	})
+	if testMedia.err != nil {
+		tb.Fatalf("generate media: %v", testMedia.err)
+	}
+	return testMedia.ivf, testMedia.ogg, testMedia.h264
+}
+
+func mustManager(tb testing.TB) *Manager {
+	tb.Helper()
+	m, err := NewManager(Config{IncludeLoopback: true, RecordDir: tb.TempDir()})
+	if err != nil {
+		tb.Fatalf("NewManager: %v", err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+// clientAPI is a pion stack for the test's own peers, offering exactly the
+// given video codec (as OBS or a phone would) and Opus.
+func clientAPI(tb testing.TB, video webrtc.RTPCodecParameters) *webrtc.API {
+	tb.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(video, webrtc.RTPCodecTypeVideo); err != nil {
+		tb.Fatal(err)
+	}
+	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
+		tb.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		tb.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// testPublisher is a Go WHIP client sending files at real time.
+type testPublisher struct {
+	pc           *webrtc.PeerConnection
+	resourceID   string
+	video, audio *webrtc.TrackLocalStaticSample
+	connected    chan struct{}
+	plis         atomic.Int32
+}
+
+func mustPublish(tb testing.TB, m *Manager, sessionID string, video webrtc.RTPCodecParameters) *testPublisher {
+	tb.Helper()
+	pc, err := clientAPI(tb, video).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &testPublisher{pc: pc, connected: make(chan struct{})}
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(p.connected) })
+		}
+	})
+	p.video, _ = webrtc.NewTrackLocalStaticSample(video.RTPCodecCapability, "video", "phone")
+	p.audio, _ = webrtc.NewTrackLocalStaticSample(codecOpus.RTPCodecCapability, "audio", "phone")
+	for _, t := range []*webrtc.TrackLocalStaticSample{p.video, p.audio} {
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		go func() { // RTCP must be read for the interceptors; count PLIs
+			for {
+				pkts, _, err := tr.Sender().ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pk := range pkts {
+					if _, ok := pk.(*rtcp.PictureLossIndication); ok {
+						p.plis.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	offer := mustOffer(tb, pc)
+	answer, id, err := m.Publish(context.Background(), sessionID, offer)
+	if err != nil {
+		pc.Close()
+		tb.Fatalf("Publish: %v", err)
+	}
+	p.resourceID = id
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-p.connected:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("publisher did not connect")
+	}
+	return p
+}
+
+func mustOffer(tb testing.TB, pc *webrtc.PeerConnection) string {
+	tb.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		tb.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
+}
+
+// sendVP8 sends the IVF file's frames at their frame rate; it returns the
+// media time sent.
+func sendVP8(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer f.Close()
+	r, h, err := ivfreader.NewWith(f)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	frame := time.Duration(float64(time.Second) * float64(h.TimebaseNumerator) / float64(h.TimebaseDenominator))
+	return pace(frame, limit, func() bool {
+		b, _, err := r.ParseNextFrame()
+		if err != nil {
+			return false
+		}
+		_ = track.WriteSample(media.Sample{Data: b, Duration: frame})
+		return true
+	})
+}
+
+// sendH264 sends the Annex B file one access unit per frame at 30 fps.
+func sendH264(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	frame := time.Second / 30
+	return pace(frame, limit, func() bool {
+		var au []byte
+		for {
+			nal, err := r.NextNAL()
+			if err != nil {
+				return false
+			}
+			au = append(au, 0, 0, 0, 1)
+			au = append(au, nal.Data...)
+			if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
+				break
+			}
+		}
+		_ = track.WriteSample(media.Sample{Data: au, Duration: frame})
+		return true
+	})
+}
+
+// sendOpus sends the OGG file's pages (one Opus packet each) at real time.
+func sendOpus(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer f.Close()
+	r, _, err := oggreader.NewWith(f)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	var last uint64
+	return pace(20*time.Millisecond, limit, func() bool {
+		for {
+			page, hdr, err := r.ParseNextPage()
+			if err != nil {
+				return false
+			}
+			if len(page) >= 8 && string(page[:8]) == "OpusTags" {
+				continue
+			}
+			n := hdr.GranulePosition - last
+			last = hdr.GranulePosition
+			_ = track.WriteSample(media.Sample{Data: page, Duration: time.Duration(n) * time.Second / 48000})
+			return true
+		}
+	})
+}
+
+// pace calls step every interval until it returns false or limit passes,
+// and returns the media time sent: the steps times interval. On a busy
+// machine the ticker lags, so this is less than the wall time, and it is
+// what the RTP timestamps (and so the recording) follow.
+func pace(interval, limit time.Duration, step func() bool) time.Duration {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	start := time.Now()
+	var n int
+	for time.Since(start) < limit && step() {
+		n++
+		<-t.C
+	}
+	return time.Duration(n) * interval
+}
+
+// testViewer is a Go WHEP client counting the RTP packets it receives.
+type testViewer struct {
+	pc         *webrtc.PeerConnection
+	resourceID string
+	video      atomic.Int64
+	audio      atomic.Int64
+}
+
+func mustView(tb testing.TB, m *Manager, sessionID string) *testViewer {
+	tb.Helper()
+	pc, err := clientAPI(tb, codecVP8).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := &testViewer{pc: pc}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		n := &v.audio
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &v.video
+		}
+		for {
+			if _, _, err := t.ReadRTP(); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	})
+	answer, id, err := m.View(context.Background(), sessionID, mustOffer(tb, pc))
+	if err != nil {
+		pc.Close()
+		tb.Fatalf("View: %v", err)
+	}
+	v.resourceID = id
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// probe is what ffprobe says of a recording.
+type probe struct {
+	Format struct {
+		FormatName string `json:"format_name"`
+		Duration   string `json:"duration"`
+	} `json:"format"`
+	Streams []struct {
+		CodecName string `json:"codec_name"`
+		CodecType string `json:"codec_type"`
+		Width     int    `json:"width"`
+		Height    int    `json:"height"`
+	} `json:"streams"`
+}
+
+func (p probe) duration() time.Duration {
+	f, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	return time.Duration(f * float64(time.Second))
+}
+
+func mustProbe(tb testing.TB, path string) probe {
+	tb.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
+	if err != nil {
+		tb.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var p probe
+	if err := json.Unmarshal(out, &p); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// mustDecodeClean decodes the whole file and fails on any ffmpeg error.
+func mustDecodeClean(tb testing.TB, path string) {
+	tb.Helper()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(out) > 0 {
+		tb.Errorf("decoding %s: err %v, output %q; want none", path, err, out)
+	}
+}
+
+// waitFor polls cond for up to d.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// settleGoroutines waits for the goroutine count to fall to at most want.
+func settleGoroutines(want int, d time.Duration) int {
+	var n int
+	waitFor(d, func() bool { n = runtime.NumGoroutine(); return n <= want })
+	return n
+}

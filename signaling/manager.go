@@ -1,0 +1,262 @@
+// Package signaling runs live inspections: it ingests an applicant's camera
+// over WHIP (RFC 9725), forwards it to inspectors over WHEP, and records it
+// into one file per session on local disk.
+//
+// The package knows nothing of HTTP: the server package maps requests onto
+// Manager's methods and the sentinel errors onto status codes.
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// Errors returned by Manager. The HTTP layer maps them onto status codes.
+var (
+	// ErrBadSDP means an offer or a trickle fragment could not be parsed or
+	// applied (HTTP 400).
+	ErrBadSDP = errors.New("signaling: malformed SDP")
+	// ErrNoSession means no live session has that id (HTTP 404).
+	ErrNoSession = errors.New("signaling: no such live session")
+	// ErrNoPublisher means the session has never had a publisher, so there
+	// is nothing to watch yet (HTTP 409), or the resource id does not name
+	// the current publisher (HTTP 404).
+	ErrNoPublisher = errors.New("signaling: no publisher")
+	// ErrNoViewer means the resource id does not name a viewer of the
+	// session (HTTP 404).
+	ErrNoViewer = errors.New("signaling: no such viewer")
+	// ErrInvalidID means a session id is not a safe path element (HTTP 400).
+	ErrInvalidID = errors.New("signaling: invalid session id")
+	// ErrNoCodec means the offer carries no video or audio codec we accept
+	// (VP8, H.264 packetization-mode=1, Opus) (HTTP 400 or 415).
+	ErrNoCodec = errors.New("signaling: no supported codec offered")
+	// ErrICERestart means a trickle fragment asked for an ICE restart
+	// (new ice-ufrag/ice-pwd), which this server does not support yet;
+	// RFC 9725 §4.3 lets the client fall back to a new POST.
+	ErrICERestart = errors.New("signaling: ICE restart not supported")
+	// ErrClosed means the Manager has been closed.
+	ErrClosed = errors.New("signaling: manager closed")
+)
+
+// Config configures a Manager.
+type Config struct {
+	// IncludeLoopback gathers 127.0.0.1 candidates. Only tests want it: a
+	// real client never reaches the server over loopback, and the extra
+	// candidate costs a connectivity check per client.
+	IncludeLoopback bool
+	// NAT1To1IPs are the public addresses advertised instead of the host's
+	// own when the server sits behind a 1:1 NAT (a cloud VM's elastic IP).
+	NAT1To1IPs []string
+	// UDPMuxPort, when positive, serves every PeerConnection from this one
+	// UDP port (ICE UDP mux), so a firewall needs a single rule. Zero gives
+	// each connection its own ephemeral port.
+	UDPMuxPort int
+	// ICEServers are the STUN/TURN servers advertised to clients (the HTTP
+	// layer puts them in Link headers, RFC 9725 §4.6) and used by the server
+	// itself for gathering.
+	ICEServers []webrtc.ICEServer
+	// ICEDisconnectedTimeout and ICEFailedTimeout bound how long a vanished
+	// peer (phone locked, network gone) keeps its connection; shorter
+	// values finalize a dropped publisher's segment sooner but end
+	// connections that only stalled. Zero keeps pion's defaults (5 s, 25 s).
+	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// RecordDir holds recordings while sessions run: RecordDir/{session}/.
+	RecordDir string
+	// Logger receives connection and recording events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Manager holds the live sessions of this process. It is safe for
+// concurrent use.
+type Manager struct {
+	cfg  Config
+	log  *slog.Logger
+	api  *webrtc.API
+	mux  ice.UDPMux
+	udp  net.PacketConn
+	mu   sync.Mutex
+	sess map[string]*session
+	done bool
+}
+
+var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// NewManager validates cfg and prepares the WebRTC stack shared by all
+// sessions. Call Close to release the UDP mux port and finish recordings.
+func NewManager(cfg Config) (*Manager, error) {
+	if cfg.RecordDir == "" {
+		return nil, errors.New("signaling: Config.RecordDir is required")
+	}
+	if err := os.MkdirAll(cfg.RecordDir, 0o750); err != nil {
+		return nil, fmt.Errorf("signaling: record dir: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, log: log, sess: map[string]*session{}}
+
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, err
+	}
+	// NACK (generator towards the publisher, responder for viewers), RTCP
+	// sender/receiver reports and TWCC. Keyframe requests are ours:
+	// throttled PLIs on demand rather than interval PLIs.
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if len(cfg.NAT1To1IPs) > 0 {
+		se.SetNAT1To1IPs(cfg.NAT1To1IPs, webrtc.ICECandidateTypeHost)
+	}
+	if cfg.ICEDisconnectedTimeout > 0 || cfg.ICEFailedTimeout > 0 {
+		d, f := cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout
+		if d <= 0 {
+			d = 5 * time.Second
+		}
+		if f <= 0 {
+			f = 25 * time.Second
+		}
+		se.SetICETimeouts(d, f, 2*time.Second)
+	}
+	if cfg.UDPMuxPort > 0 {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPMuxPort})
+		if err != nil {
+			return nil, fmt.Errorf("signaling: UDP mux port %d: %w", cfg.UDPMuxPort, err)
+		}
+		m.udp = udp
+		m.mux = webrtc.NewICEUDPMux(nil, udp)
+		se.SetICEUDPMux(m.mux)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
+	m.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return m, nil
+}
+
+// session returns the live session id, creating it when create is set.
+func (m *Manager) session(id string, create bool) (*session, error) {
+	if !sessionIDPattern.MatchString(id) {
+		return nil, ErrInvalidID
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done {
+		return nil, ErrClosed
+	}
+	s := m.sess[id]
+	if s == nil {
+		if !create {
+			return nil, ErrNoSession
+		}
+		s = newSession(m, id)
+		m.sess[id] = s
+	}
+	return s, nil
+}
+
+// Publish answers a WHIP offer (RFC 9725 §4.2): the publisher's camera
+// becomes the session's media. The session is created on its first
+// Publish. A second Publish on the same session replaces the first
+// publisher (a reconnect: the HTTP layer has checked that it carries the
+// same token); its recording continues as the next segment. resourceID
+// names the publisher in the WHIP resource URL (the Location header).
+func (m *Manager) Publish(ctx context.Context, sessionID, offerSDP string) (answerSDP, resourceID string, err error) {
+	s, err := m.session(sessionID, true)
+	if err != nil {
+		return "", "", err
+	}
+	return s.publish(ctx, offerSDP)
+}
+
+// Trickle applies an RFC 8840 trickle-ice-sdpfrag (a WHIP PATCH,
+// RFC 9725 §4.3) to the publisher resourceID.
+func (m *Manager) Trickle(sessionID, resourceID, sdpfrag string) error {
+	s, err := m.session(sessionID, false)
+	if err != nil {
+		return err
+	}
+	return s.trickle(resourceID, sdpfrag)
+}
+
+// Unpublish ends the publisher resourceID (a WHIP DELETE, RFC 9725 §4.2)
+// and finalizes its recording segment. The session stays open for a
+// reconnect until End.
+func (m *Manager) Unpublish(sessionID, resourceID string) error {
+	s, err := m.session(sessionID, false)
+	if err != nil {
+		return err
+	}
+	return s.unpublish(resourceID)
+}
+
+// View answers a WHEP offer: the viewer receives the session's video and
+// audio from now on, across publisher reconnects. It returns
+// ErrNoPublisher until the session has had a publisher.
+func (m *Manager) View(ctx context.Context, sessionID, offerSDP string) (answerSDP, resourceID string, err error) {
+	s, err := m.session(sessionID, false)
+	if err != nil {
+		return "", "", err
+	}
+	return s.view(ctx, offerSDP)
+}
+
+// StopViewing closes the viewer resourceID (a WHEP DELETE).
+func (m *Manager) StopViewing(sessionID, resourceID string) error {
+	s, err := m.session(sessionID, false)
+	if err != nil {
+		return err
+	}
+	return s.stopViewing(resourceID)
+}
+
+// End closes the session's publisher and viewers, finalizes the recording
+// and forgets the session. The Recording is nil when nothing was recorded
+// (no keyframe ever arrived).
+func (m *Manager) End(sessionID string) (*Recording, error) {
+	if !sessionIDPattern.MatchString(sessionID) {
+		return nil, ErrInvalidID
+	}
+	m.mu.Lock()
+	s := m.sess[sessionID]
+	delete(m.sess, sessionID)
+	m.mu.Unlock()
+	if s == nil {
+		return nil, ErrNoSession
+	}
+	return s.end()
+}
+
+// Close ends every session (finalizing its recording; the files stay in
+// RecordDir for the caller to pick up) and releases the UDP mux.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.done = true
+	all := m.sess
+	m.sess = map[string]*session{}
+	m.mu.Unlock()
+	var errs []error
+	for _, s := range all {
+		if _, err := s.end(); err != nil {
+			errs = append(errs, fmt.Errorf("session %s: %w", s.id, err))
+		}
+	}
+	if m.mux != nil {
+		errs = append(errs, m.mux.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,313 @@
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// keyframeInterval is the least time between two keyframe requests to a
+// publisher (see keyframeThrottle).
+const keyframeInterval = 500 * time.Millisecond
+
+// session is one live inspection: at most one publisher, any number of
+// viewers, and the segments recorded so far.
+type session struct {
+	m   *Manager
+	id  string
+	dir string
+
+	mu       sync.Mutex
+	pub      *publisher
+	video    *forwarder
+	audio    *forwarder
+	viewers  map[string]*viewer
+	segments []*segment
+	nextSeg  int
+}
+
+func newSession(m *Manager, id string) *session {
+	return &session{m: m, id: id, dir: filepath.Join(m.cfg.RecordDir, id), viewers: map[string]*viewer{}}
+}
+
+func newResourceID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newPeerConnection applies offer and returns the complete answer: WHIP
+// and WHEP servers answer with all their candidates (RFC 9725 §4.3), so
+// gathering finishes before we reply. setup runs between the remote and
+// the local description (codec preferences, tracks).
+func (s *session) newPeerConnection(ctx context.Context, offer string, setup func(*webrtc.PeerConnection) error) (*webrtc.PeerConnection, string, error) {
+	pc, err := s.m.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.m.cfg.ICEServers})
+	if err != nil {
+		return nil, "", fmt.Errorf("signaling: new peer connection: %w", err)
+	}
+	fail := func(err error) (*webrtc.PeerConnection, string, error) {
+		_ = pc.Close()
+		return nil, "", err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
+	}
+	if err := setup(pc); err != nil {
+		return fail(err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(fmt.Errorf("signaling: set local description: %w", err))
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	return pc, pc.LocalDescription().SDP, nil
+}
+
+func (s *session) publish(ctx context.Context, offer string) (string, string, error) {
+	info, err := parseOffer(offer)
+	if err != nil {
+		return "", "", err
+	}
+	p := &publisher{s: s, id: newResourceID(), info: info}
+	p.pli.interval = keyframeInterval
+	p.rec = newRecorder(s.m.log.With("session", s.id), info.video, info.hasAudio, s.segmentPath, p.requestKeyframe)
+	pc, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection) error {
+		p.pc = pc
+		pc.OnTrack(p.onTrack)
+		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+			s.m.log.Debug("publisher connection", "session", s.id, "publisher", p.id, "state", st)
+			if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+				go s.dropPublisher(p)
+			}
+		})
+		var video bool
+		for _, tr := range pc.GetTransceivers() {
+			if tr.Kind() == webrtc.RTPCodecTypeVideo && info.video != nil && !video {
+				video = true
+				if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{*info.video}); err != nil {
+					return fmt.Errorf("%w: %v", ErrNoCodec, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", "", err
+	}
+
+	s.mu.Lock()
+	old := s.pub
+	s.pub = p
+	var stale []*viewer
+	if info.video != nil && (s.video == nil || s.video.track.Codec().MimeType != info.video.MimeType) {
+		// A new video codec needs a new track; viewers bound to the old
+		// one cannot switch and must View again.
+		if s.video != nil {
+			for _, v := range s.viewers {
+				stale = append(stale, v)
+			}
+		}
+		if s.video, err = newForwarder(info.video.RTPCodecCapability, "video", "siteinspect-"+s.id); err != nil {
+			s.mu.Unlock()
+			_ = pc.Close()
+			return "", "", err
+		}
+	}
+	if info.hasAudio && s.audio == nil {
+		if s.audio, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-"+s.id); err != nil {
+			s.mu.Unlock()
+			_ = pc.Close()
+			return "", "", err
+		}
+	}
+	for _, f := range []*forwarder{s.video, s.audio} {
+		if f != nil {
+			f.setSource(p.id)
+		}
+	}
+	p.video, p.audio = s.video, s.audio
+	s.mu.Unlock()
+
+	for _, v := range stale {
+		s.removeViewer(v)
+	}
+	if old != nil {
+		s.m.log.Info("publisher replaced", "session", s.id, "old", old.id, "new", p.id)
+		s.closePublisher(old)
+	}
+	return answer, p.id, nil
+}
+
+// segmentPath reserves the next segment number; the recorder calls it
+// when its first keyframe arrives.
+func (s *session) segmentPath(ext string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextSeg++
+	_ = os.MkdirAll(s.dir, 0o750) // a failure shows when the recorder creates the file
+	return segmentPath(s.dir, s.nextSeg, ext)
+}
+
+// dropPublisher forgets p if it is still current and closes it.
+func (s *session) dropPublisher(p *publisher) {
+	s.mu.Lock()
+	if s.pub == p {
+		s.pub = nil
+	}
+	s.mu.Unlock()
+	s.closePublisher(p)
+}
+
+// closePublisher closes p and keeps its finished segment.
+func (s *session) closePublisher(p *publisher) {
+	if seg := p.close(); seg != nil {
+		s.mu.Lock()
+		s.segments = append(s.segments, seg)
+		s.mu.Unlock()
+	}
+}
+
+func (s *session) unpublish(resourceID string) error {
+	s.mu.Lock()
+	p := s.pub
+	if p == nil || p.id != resourceID {
+		s.mu.Unlock()
+		return ErrNoPublisher
+	}
+	s.pub = nil
+	s.mu.Unlock()
+	s.closePublisher(p)
+	return nil
+}
+
+// requestKeyframe asks the current publisher for a keyframe.
+func (s *session) requestKeyframe() {
+	s.mu.Lock()
+	p := s.pub
+	s.mu.Unlock()
+	if p != nil {
+		p.requestKeyframe()
+	}
+}
+
+// end closes everything and joins the segments into the recording.
+func (s *session) end() (*Recording, error) {
+	s.mu.Lock()
+	p, viewers := s.pub, s.viewers
+	s.pub, s.viewers = nil, map[string]*viewer{}
+	s.mu.Unlock()
+	if p != nil {
+		s.closePublisher(p)
+	}
+	for _, v := range viewers {
+		v.close()
+	}
+	s.mu.Lock()
+	segs := s.segments
+	s.segments = nil
+	s.mu.Unlock()
+	return joinSegments(s.dir, segs)
+}
+
+// publisher is one WHIP connection.
+type publisher struct {
+	s     *session
+	id    string
+	info  offerInfo
+	pc    *webrtc.PeerConnection
+	rec   *recorder
+	video *forwarder
+	audio *forwarder
+
+	pli       keyframeThrottle
+	videoSSRC atomic.Uint32
+	pending   atomic.Bool // a keyframe was asked for before the video track arrived
+	trailing  atomic.Bool // a throttled request is scheduled
+	closing   atomic.Bool
+	once      sync.Once
+}
+
+// onTrack forwards and records one incoming track until the connection
+// ends; pion runs it on its own goroutine.
+func (p *publisher) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	kind, fwd := t.Kind(), p.audio
+	if kind == webrtc.RTPCodecTypeVideo {
+		fwd = p.video
+		p.videoSSRC.Store(uint32(t.SSRC()))
+		if p.pending.Swap(false) {
+			p.requestKeyframe()
+		}
+	}
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			// The peer went away (DTLS close, ICE failure) or we closed it.
+			if !p.closing.Load() {
+				go p.s.dropPublisher(p)
+			}
+			return
+		}
+		if fwd != nil {
+			fwd.write(p.id, pkt)
+		}
+		p.rec.push(kind, pkt)
+	}
+}
+
+// requestKeyframe sends a PLI (RFC 4585 §6.3.1) for the video track, at
+// most one per keyframeInterval; a request inside the interval is sent
+// when it ends, so a viewer joining just after another still gets one.
+func (p *publisher) requestKeyframe() {
+	if p.closing.Load() {
+		return
+	}
+	ssrc := p.videoSSRC.Load()
+	if ssrc == 0 {
+		p.pending.Store(true)
+		return
+	}
+	if !p.pli.allow() {
+		if p.trailing.CompareAndSwap(false, true) {
+			time.AfterFunc(keyframeInterval, func() {
+				p.trailing.Store(false)
+				p.requestKeyframe()
+			})
+		}
+		return
+	}
+	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+		p.s.m.log.Debug("keyframe request", "publisher", p.id, "err", err)
+	}
+}
+
+// close ends the connection and finalizes the segment; it is idempotent
+// and returns the segment on the first call only.
+func (p *publisher) close() *segment {
+	var seg *segment
+	p.once.Do(func() {
+		p.closing.Store(true)
+		if err := p.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+			p.s.m.log.Debug("close publisher", "publisher", p.id, "err", err)
+		}
+		seg = p.rec.close()
+	})
+	return seg
+}
