@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"siteinspect/internal/testenv"
+	"siteinspect/storage"
+)
+
+// TestFinishedCaseReport takes a case from upload to a countersigned
+// approval through the API, then checks the report the applicant
+// downloads: Chinese checklist text, every SHA-256, both officers, the
+// annotated frame and page as images; and the audit chain verifies.
+func TestFinishedCaseReport(t *testing.T) {
+	data := t.TempDir()
+	p := startServer(t, append([]string{"--data", data, "--jobs", "1"}, s3Args(t)...)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
+	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
+	cs := app.newCase()
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "平面图.pdf")
+	if err := os.WriteFile(pdf, minimalPDF(2, "Floor plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	videoID := app.mustUploadFile(cs.ID, testenv.MakeMP4(t, dir, 5, "320x240"))
+	pdfID := app.mustUploadFile(cs.ID, pdf)
+	var evs []storage.Evidence
+	for _, id := range []string{videoID, pdfID} {
+		ev := app.mustEvidenceDone(id, 2*time.Minute)
+		if ev.Status != storage.EvidenceReady {
+			t.Fatalf("%s: got %q (%s), want ready", ev.Filename, ev.Status, ev.StatusReason)
+		}
+		evs = append(evs, ev)
+	}
+	path := "/api/v1/cases/" + cs.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	var me storage.User
+	rev.mustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
+	insp.mustJSON("POST", path+"/assign", map[string]string{"reviewer_id": me.ID}, http.StatusOK, nil)
+	var vnote, pnote storage.Annotation
+	insp.mustJSON("POST", "/api/v1/evidence/"+videoID+"/annotations", map[string]any{"body": "安全出口门前堆放纸箱", "start_ms": 3200, "checklist_item": "fire-exits",
+		"severity": "violation", "shape": map[string]any{"type": "rect", "points": [][2]float64{{0.2, 0.2}, {0.6, 0.7}}}}, http.StatusCreated, &vnote)
+	insp.mustJSON("POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": "登记终端位置已标注", "page": 2, "checklist_item": "guest-registration",
+		"shape": map[string]any{"type": "ellipse", "points": [][2]float64{{0.1, 0.05}, {0.5, 0.15}}}}, http.StatusCreated, &pnote)
+	for item, f := range map[string]map[string]any{
+		"fire-exits":         {"result": "fail", "note": "纸箱已当场清除，复查合格", "annotation_ids": []string{vnote.ID}},
+		"guest-registration": {"result": "pass", "annotation_ids": []string{pnote.ID}},
+		"cctv-entrances":     {"result": "pass"},
+		"valuables-storage":  {"result": "na", "note": "不提供寄存服务"},
+	} {
+		f["checklist_item"] = item
+		insp.mustJSON("POST", path+"/findings", f, http.StatusCreated, nil)
+	}
+	app.mustJSON("GET", path+"/report.pdf", nil, http.StatusUnprocessableEntity, nil) // not before the decision is final
+	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "现场整改后符合旅馆业特种行业许可条件"}, http.StatusOK, nil)
+	rev.mustJSON("POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK, nil)
+
+	resp := app.do("GET", path+"/report.pdf", nil, nil)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
+		t.Fatalf("report: got %d %s starting %q", resp.StatusCode, resp.Header.Get("Content-Type"), buf.Bytes()[:min(20, buf.Len())])
+	}
+	file := filepath.Join(dir, "report.pdf")
+	os.WriteFile(file, buf.Bytes(), 0o644)
+	out, err := exec.Command("pdftotext", "-layout", file, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	text := strings.Join(strings.Fields(string(out)), "")
+	wants := []string{"安全出口标识清晰且畅通无阻", "旅客住宿登记系统终端已安装", "安全出口门前堆放纸箱", cs.Number, "张伟", "刘洋", "王芳"}
+	for _, ev := range evs {
+		wants = append(wants, ev.SHA256)
+	}
+	for _, w := range wants {
+		if !strings.Contains(text, strings.Join(strings.Fields(w), "")) {
+			t.Errorf("report text lacks %q", w)
+		}
+	}
+	imgs, err := exec.Command("pdfimages", "-list", file).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(imgs), "\n") - 2; n < 2 {
+		t.Errorf("report images: got %d, want the annotated frame and the page crop\n%s", n, imgs)
+	}
+	var js struct {
+		Checklist []struct {
+			ID          string `json:"id"`
+			Result      string `json:"result"`
+			Annotations []struct {
+				Frame *int64 `json:"frame"`
+			} `json:"annotations"`
+		} `json:"checklist"`
+		AuditHeadHash string `json:"audit_head_hash"`
+	}
+	app.mustJSON("GET", path+"/report.json", nil, http.StatusOK, &js)
+	results := map[string]string{}
+	for _, it := range js.Checklist {
+		results[it.ID] = it.Result
+		if it.ID == "fire-exits" && (len(it.Annotations) != 1 || it.Annotations[0].Frame == nil || *it.Annotations[0].Frame != 96) {
+			t.Errorf("fire-exits annotations: got %+v, want one at frame 96 (3200 ms at 30 fps)", it.Annotations)
+		}
+	}
+	if results["fire-exits"] != "fail" || results["valuables-storage"] != "na" || len(js.AuditHeadHash) != 64 || !strings.Contains(text, js.AuditHeadHash) {
+		t.Errorf("report.json: got results %v head %q", results, js.AuditHeadHash)
+	}
+
+	p.stop(t)
+	var o, e bytes.Buffer
+	if err := run(t.Context(), []string{"audit", "verify", "--data", data}, func(string) string { return "" }, strings.NewReader(""), &o, &e); err != nil {
+		t.Fatalf("audit verify after the case: %v (%s)", err, e.String())
+	}
+}
