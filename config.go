@@ -37,7 +37,7 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.s3SecretKey, "s3-secret-key", "", "S3 secret key")
 	fs.StringVar(&f.s3Bucket, "s3-bucket", "siteinspect", "S3 bucket (created if missing)")
 	fs.BoolVar(&f.s3TLS, "s3-tls", false, "use https for S3")
-	fs.Int64Var(&f.partSizeMiB, "part-size-mib", 16, "multipart part size in MiB (at least 5)")
+	fs.Int64Var(&f.partSizeMiB, "part-size-mib", 8, "multipart part size in MiB (at least 5): smaller parts overlap receiving and storing better; 8 GiB in 8 MiB parts is 1,024 of S3's 10,000")
 	fs.IntVar(&f.partConcurrency, "part-concurrency", 2, "parts of one upload sent to the object store at once")
 	fs.Int64Var(&f.maxVideo, "max-video-size", storage.DefaultLimits[storage.KindVideo], "largest video in bytes")
 	fs.Int64Var(&f.maxImage, "max-image-size", storage.DefaultLimits[storage.KindImage], "largest image in bytes")

@@ -69,6 +69,13 @@ func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
 		}
 		f.Limit = n
 	}
+	if v := c.QueryParam("from"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return f, newError(http.StatusBadRequest, "from must be a number ≥ 0 (milliseconds, or a page)")
+		}
+		f.FromPosition = &n
+	}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

@@ -214,7 +214,9 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 	if err != nil {
 		return nil, fmt.Errorf("create annotation: %w", err)
 	}
-	return d.Annotation(ctx, id)
+	return &Annotation{ID: id, CaseID: cs.ID, EvidenceID: ev.ID, Author: &UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
+		Body: in.Body, StartMS: in.StartMS, EndMS: in.EndMS, StartFrame: in.StartFrame, EndFrame: in.EndFrame, Page: in.Page, Shape: in.Shape,
+		ChecklistItem: in.ChecklistItem, Severity: in.Severity, Version: 1, CreatedAt: now, UpdatedAt: now, Replies: []Reply{}}, nil
 }
 
 const annotationSelect = `SELECT a.id, a.case_id, a.evidence_id, u.id, u.username, u.display_name, u.org, a.body, a.start_ms, a.end_ms, a.start_frame, a.end_frame,
@@ -272,6 +274,9 @@ type AnnotationFilter struct {
 	CaseID, EvidenceID, ChecklistItem, Severity string
 	// Resolved filters by state when not nil.
 	Resolved *bool
+	// FromPosition keeps annotations at or after this position (ms of a
+	// video, page of a PDF): the ones around a playhead.
+	FromPosition *int64
 	// Limit and Offset page through a long list; Limit 0 means all.
 	Limit, Offset int
 }
@@ -286,6 +291,10 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
+	}
+	if f.FromPosition != nil {
+		where = append(where, "a.position >= ?")
+		args = append(args, *f.FromPosition)
 	}
 	if f.Resolved != nil {
 		if *f.Resolved {

@@ -123,26 +123,78 @@ func (m *MinIO) AbortMultipart(ctx context.Context, key, uploadID string) error 
 	return err
 }
 
-// Open implements ObjectStore. The returned object fetches lazily and
-// issues a ranged GET after each Seek, so serving a Range reads only it.
+// Open implements ObjectStore. The object reads straight from the
+// response body of one ranged GET, opened at the first Read after a Seek:
+// minio-go's own Object hands every Read to a goroutine, which costs a
+// third of the throughput at a gigabyte a second.
 func (m *MinIO) Open(ctx context.Context, key string) (Object, error) {
 	info, err := m.Stat(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	o, err := m.core.Client.GetObject(ctx, m.bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, translate(err, "get object "+key)
-	}
-	return &minioObject{Object: o, info: info}, nil
+	return &minioObject{m: m, ctx: ctx, key: key, info: info}, nil
 }
 
 type minioObject struct {
-	*minio.Object
+	m    *MinIO
+	ctx  context.Context
+	key  string
 	info ObjectInfo
+	off  int64
+	body io.ReadCloser
 }
 
 func (o *minioObject) Info() ObjectInfo { return o.info }
+
+func (o *minioObject) Read(p []byte) (int, error) {
+	if o.off >= o.info.Size {
+		return 0, io.EOF
+	}
+	if o.body == nil {
+		var opts minio.GetObjectOptions
+		if o.off > 0 {
+			opts.SetRange(o.off, 0)
+		}
+		body, _, _, err := o.m.core.GetObject(o.ctx, o.m.bucket, o.key, opts)
+		if err != nil {
+			return 0, translate(err, "get object "+o.key)
+		}
+		o.body = body
+	}
+	n, err := o.body.Read(p)
+	o.off += int64(n)
+	if err == io.EOF && o.off < o.info.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// Seek only moves the offset; the next Read asks for the bytes from there.
+func (o *minioObject) Seek(offset int64, whence int) (int64, error) {
+	abs := offset
+	switch whence {
+	case io.SeekCurrent:
+		abs += o.off
+	case io.SeekEnd:
+		abs += o.info.Size
+	}
+	if abs < 0 {
+		return o.off, fmt.Errorf("seek to %d: %w", abs, ErrInvalid)
+	}
+	if abs != o.off && o.body != nil {
+		o.body.Close()
+		o.body = nil
+	}
+	o.off = abs
+	return abs, nil
+}
+
+func (o *minioObject) Close() error {
+	if o.body != nil {
+		return o.body.Close()
+	}
+	return nil
+}
 
 // Stat implements ObjectStore.
 func (m *MinIO) Stat(ctx context.Context, key string) (ObjectInfo, error) {

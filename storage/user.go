@@ -184,17 +184,18 @@ func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration
 // it is unknown, revoked or expired.
 func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error) {
 	var s Session
-	var expires int64
-	var userID string
-	err := d.sql.QueryRowContext(ctx, `SELECT user_id, csrf_token, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?`,
-		tokenHash(token), ms(d.now())).Scan(&userID, &s.CSRFToken, &expires)
+	var u User
+	var expires, created int64
+	// One query per request: every API call authenticates.
+	err := d.sql.QueryRowContext(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?`,
+		tokenHash(token), ms(d.now())).Scan(&s.CSRFToken, &expires, &u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created)
 	if err != nil {
 		return nil, notFound(err, "session")
 	}
 	s.ExpiresAt = time.UnixMilli(expires).UTC()
-	if s.User, err = d.UserByID(ctx, userID); err != nil {
-		return nil, err
-	}
+	u.CreatedAt = time.UnixMilli(created).UTC()
+	s.User = &u
 	return &s, nil
 }
 
