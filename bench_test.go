@@ -1,0 +1,446 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"siteinspect/internal/testenv"
+	"siteinspect/storage"
+)
+
+// BenchmarkUploadDownload1GiB measures, side by side in one run and against
+// the same MinIO, what our path costs over the physical limit:
+//
+//   - upload: a tus upload through the server (one PATCH of the whole file,
+//     and 32 MiB PATCHes) vs a direct minio-go PutObject of the same bytes,
+//     with minio-go's defaults (the ratio) and with an unsigned payload as
+//     our server sends its parts (the stricter baseline);
+//   - download: GET /api/v1/evidence/{id}/content vs a direct minio-go
+//     GetObject of the same object;
+//   - the server process's peak RSS (VmHWM) over the uploads, from a server
+//     started for this benchmark alone, and its CPU time per run.
+//
+// Direct and our runs alternate so that machine noise hits both; the best
+// of the runs of each path is compared. The source is a file on disk that
+// is streamed, never held in memory. SITEINSPECT_BENCH_MIB changes the size
+// (default 1024) for quick trials and SITEINSPECT_BENCH_ROUNDS the number of
+// runs of each path (default 2); docs/BENCHMARKS.md has the figures.
+func BenchmarkUploadDownload1GiB(b *testing.B) {
+	if testing.Short() {
+		b.Skip("moves several GiB; not in -short")
+	}
+	size := int64(1) << 30
+	if v := os.Getenv("SITEINSPECT_BENCH_MIB"); v != "" {
+		mib, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mib < 1 {
+			b.Fatalf("SITEINSPECT_BENCH_MIB=%q: want a whole number of MiB", v)
+		}
+		size = mib << 20
+	}
+	rounds := 2
+	if v := os.Getenv("SITEINSPECT_BENCH_ROUNDS"); v != "" {
+		if rounds, _ = strconv.Atoi(v); rounds < 1 {
+			b.Fatalf("SITEINSPECT_BENCH_ROUNDS=%q: want a positive number", v)
+		}
+	}
+	const chunk = 32 << 20
+
+	tmp := b.TempDir()
+	src, srcSum := makeBenchSource(b, tmp, size)
+
+	cfg := testenv.MinIOConfig(b)
+	srv := startServer(b, "--data", filepath.Join(tmp, "data"),
+		"--s3-endpoint", cfg.Endpoint, "--s3-access-key", cfg.AccessKey, "--s3-secret-key", cfg.SecretKey, "--s3-bucket", cfg.Bucket)
+	pid := srv.cmd.Process.Pid
+	direct, err := storage.NewMinIO(context.Background(), cfg) // the server made the bucket
+	if err != nil {
+		b.Fatal(err)
+	}
+	mc, bucket := direct.Client(), direct.Bucket()
+	minioPID := findMinIOPID(cfg.Endpoint)
+
+	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
+	app.http = &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 20, ReadBufferSize: 1 << 20}}
+	cs := app.newCase()
+	idleRSS := procStatusKiB(b, pid, "VmHWM")
+
+	m := &benchMeter{b: b, pid: pid, minioPID: minioPID, size: size}
+
+	// Uploads: direct (minio-go's defaults, then with an unsigned payload
+	// as our server sends it), ours in one PATCH, the same two direct, ours
+	// in 32 MiB PATCHes; rounds times.
+	var lastEvidence string
+	for r := 1; r <= rounds; r++ {
+		for _, mode := range []struct {
+			name  string
+			chunk int64
+		}{{"tus-1-PATCH", size}, {"tus-32MiB-PATCHes", chunk}} {
+			for _, d := range []struct {
+				name     string
+				unsigned bool
+			}{{"upload/direct-PutObject", false}, {"upload/direct-PutObject-unsigned", true}} {
+				key := fmt.Sprintf("bench/%s-%d-%s", d.name, r, mode.name)
+				m.measure(d.name, func() {
+					f, err := os.Open(src)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer f.Close()
+					info, err := mc.PutObject(context.Background(), bucket, key, f, size, minio.PutObjectOptions{ContentType: "video/mp4", DisableContentSha256: d.unsigned})
+					if err != nil || info.Size != size {
+						b.Fatalf("direct PutObject: %v (size %d, want %d)", err, info.Size, size)
+					}
+				})
+				if err := mc.RemoveObject(context.Background(), bucket, key, minio.RemoveObjectOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			m.measure("upload/"+mode.name, func() {
+				lastEvidence = tusUploadFile(b, app, cs.ID, src, size, mode.chunk)
+			})
+			ev := settleEvidence(b, app, lastEvidence)
+			if ev.Size != size || ev.SHA256 != srcSum {
+				b.Fatalf("evidence %s: size %d sha256 %s, want %d %s", ev.ID, ev.Size, ev.SHA256, size, srcSum)
+			}
+		}
+	}
+	uploadRSS := procStatusKiB(b, pid, "VmHWM")
+
+	// Downloads of the last evidence item: direct, ours; twice.
+	key := storage.EvidenceKey(cs.ID, lastEvidence)
+	buf := make([]byte, 1<<20)
+	for r := 1; r <= rounds; r++ {
+		m.measure("download/direct-GetObject", func() {
+			obj, err := mc.GetObject(context.Background(), bucket, key, minio.GetObjectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer obj.Close()
+			n, err := io.CopyBuffer(discard{}, obj, buf)
+			if err != nil || n != size {
+				b.Fatalf("direct GetObject: read %d bytes, %v; want %d", n, err, size)
+			}
+		})
+		m.measure("download/GET-content", func() {
+			resp := app.do("GET", "/api/v1/evidence/"+lastEvidence+"/content", nil, nil)
+			defer resp.Body.Close()
+			n, err := io.CopyBuffer(discard{}, resp.Body, buf)
+			if resp.StatusCode != http.StatusOK || err != nil || n != size {
+				b.Fatalf("GET content: %d, read %d bytes, %v; want 200 with %d", resp.StatusCode, n, err, size)
+			}
+		})
+	}
+	downloadRSS := procStatusKiB(b, pid, "VmHWM")
+
+	// The table, then one benchmark line per path for benchstat and friends.
+	upDirect := m.best("upload/direct-PutObject").mibps()
+	upUnsigned := m.best("upload/direct-PutObject-unsigned").mibps()
+	downDirect := m.best("download/direct-GetObject").mibps()
+	ratioOf := map[string]float64{
+		"upload/tus-1-PATCH":       m.best("upload/tus-1-PATCH").mibps() / upDirect,
+		"upload/tus-32MiB-PATCHes": m.best("upload/tus-32MiB-PATCHes").mibps() / upDirect,
+		"download/GET-content":     m.best("download/GET-content").mibps() / downDirect,
+	}
+	ratioUnsigned := map[string]float64{
+		"upload/tus-1-PATCH":       m.best("upload/tus-1-PATCH").mibps() / upUnsigned,
+		"upload/tus-32MiB-PATCHes": m.best("upload/tus-32MiB-PATCHes").mibps() / upUnsigned,
+	}
+	printBenchTable(m, size, ratioOf, ratioUnsigned, idleRSS, uploadRSS, downloadRSS, minioPID != 0)
+
+	for _, name := range m.order {
+		best := m.best(name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportMetric(float64(best.dur.Nanoseconds()), "ns/op")
+			b.ReportMetric(best.mibps(), "MiB/s")
+			if r, ok := ratioOf[name]; ok {
+				b.ReportMetric(r, "ratio")
+				b.ReportMetric(best.server, "server-CPU-s")
+			}
+			if r, ok := ratioUnsigned[name]; ok {
+				b.ReportMetric(r, "ratio-vs-unsigned")
+			}
+		})
+	}
+	b.Run("server-peak-RSS", func(b *testing.B) {
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(float64(uploadRSS)/1024, "peak-RSS-MiB")
+		b.ReportMetric(float64(downloadRSS)/1024, "peak-RSS-after-downloads-MiB")
+	})
+}
+
+// settleEvidence waits until the evidence item is no longer being
+// processed (the media pipeline, if any, works on it after the upload), so
+// that work does not overlap the next timed run, and returns it.
+func settleEvidence(tb testing.TB, c *client, id string) storage.Evidence {
+	tb.Helper()
+	start := time.Now()
+	for {
+		var ev storage.Evidence
+		c.mustJSON("GET", "/api/v1/evidence/"+id, nil, http.StatusOK, &ev)
+		if ev.Status != "processing" {
+			if d := time.Since(start); d > time.Second {
+				tb.Logf("evidence %s: %s after %.1f s of processing", id, ev.Status, d.Seconds())
+			}
+			return ev
+		}
+		if time.Since(start) > 10*time.Minute {
+			tb.Fatalf("evidence %s still processing after 10 minutes", id)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// benchRun is one timed transfer and the CPU seconds each process spent.
+type benchRun struct {
+	dur                   time.Duration
+	size                  int64
+	server, minio, client float64
+}
+
+func (r benchRun) mibps() float64 { return float64(r.size) / (1 << 20) / r.dur.Seconds() }
+
+// benchMeter times transfers and records them by path name, in first-seen
+// order.
+type benchMeter struct {
+	b             *testing.B
+	pid, minioPID int
+	size          int64
+	order         []string
+	runs          map[string][]benchRun
+}
+
+func (m *benchMeter) measure(name string, f func()) {
+	// Let the previous run's dirty pages reach the disk first, so its
+	// writeback does not slow this one.
+	syscall.Sync()
+	runtime.GC()
+	s0, n0, c0 := procCPU(m.pid), procCPU(m.minioPID), selfCPU()
+	start := time.Now()
+	f()
+	r := benchRun{dur: time.Since(start), size: m.size}
+	r.server, r.minio, r.client = procCPU(m.pid)-s0, procCPU(m.minioPID)-n0, selfCPU()-c0
+	if m.runs == nil {
+		m.runs = map[string][]benchRun{}
+	}
+	if _, ok := m.runs[name]; !ok {
+		m.order = append(m.order, name)
+	}
+	m.runs[name] = append(m.runs[name], r)
+}
+
+// best is the fastest run of a path.
+func (m *benchMeter) best(name string) benchRun {
+	runs := m.runs[name]
+	if len(runs) == 0 {
+		m.b.Fatalf("no runs of %s", name)
+	}
+	best := runs[0]
+	for _, r := range runs[1:] {
+		if r.dur < best.dur {
+			best = r
+		}
+	}
+	return best
+}
+
+func printBenchTable(m *benchMeter, size int64, ratioOf, ratioUnsigned map[string]float64, idleKiB, uploadKiB, downloadKiB int64, haveMinIO bool) {
+	w := &strings.Builder{}
+	fmt.Fprintf(w, "\nsiteinspect vs direct minio-go, %d MiB file, same MinIO, %d CPUs, %s, %s\n",
+		size>>20, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "%-32s %-19s %6s %6s %-11s %11s %8s %8s %8s\n", "path", "runs MiB/s", "best", "ratio", "target", "vs unsigned", "server", "MinIO", "client")
+	for _, name := range m.order {
+		var each []string
+		for _, r := range m.runs[name] {
+			each = append(each, fmt.Sprintf("%.0f", r.mibps()))
+		}
+		best := m.best(name)
+		ratio, target, vsUnsigned := "", "", ""
+		if r, ok := ratioOf[name]; ok {
+			ratio, target = fmt.Sprintf("%.2f", r), "≥0.85 "+verdict(r >= 0.85)
+		}
+		if r, ok := ratioUnsigned[name]; ok {
+			vsUnsigned = fmt.Sprintf("%.2f", r)
+		}
+		minioCPU := "n/a"
+		if haveMinIO {
+			minioCPU = fmt.Sprintf("%.1f", best.minio)
+		}
+		fmt.Fprintf(w, "%-32s %-19s %6.0f %6s %-11s %11s %8.1f %8s %8.1f\n", name, strings.Join(each, " "), best.mibps(), ratio, target, vsUnsigned, best.server, minioCPU, best.client)
+	}
+	up := float64(uploadKiB) / 1024
+	fmt.Fprintf(w, "server peak RSS (VmHWM): %.1f MiB after login, %.1f MiB after the uploads (target ≤96: %s), %.1f MiB after the downloads\n",
+		float64(idleKiB)/1024, up, verdict(up <= 96), float64(downloadKiB)/1024)
+	fmt.Fprintf(w, "best = fastest run; ratio = ours/direct (minio-go defaults) best MiB/s; vs unsigned = ours/direct-PutObject-unsigned;\n")
+	fmt.Fprintf(w, "server, MinIO, client = user+sys CPU seconds of each process during that best run (2 CPUs: at most 2 s per second)\n\n")
+	fmt.Print(w.String())
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISS"
+}
+
+// tusUploadFile uploads the file at path through tus in PATCHes of chunk
+// bytes and returns the evidence id. Each PATCH body is read from the
+// file at its offset, so the client streams from disk.
+func tusUploadFile(tb testing.TB, c *client, caseID, path string, size, chunk int64) string {
+	tb.Helper()
+	loc := c.createUpload(caseID, "bench.mp4", size)
+	for off := int64(0); off < size; off += chunk {
+		n := min(chunk, size-off)
+		f, err := os.Open(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			tb.Fatal(err)
+		}
+		// A LimitedReader, not the bare file: the transport checks that the
+		// body ends at Content-Length, and the client then copies through
+		// user space like the minio-go client does (no sendfile).
+		resp := c.patch(loc, off, io.LimitReader(f, n), n)
+		f.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			tb.Fatalf("PATCH at %d: got %d", off, resp.StatusCode)
+		}
+		if off+n == size {
+			id := resp.Header.Get("Evidence-Id")
+			if id == "" {
+				tb.Fatal("last PATCH: no Evidence-Id")
+			}
+			return id
+		}
+	}
+	tb.Fatal("upload did not complete")
+	return ""
+}
+
+// makeBenchSource writes a file of size bytes that starts with a real MP4
+// (so type sniffing accepts it) and goes on with pseudo-random bytes, and
+// returns its path and hex SHA-256.
+func makeBenchSource(tb testing.TB, dir string, size int64) (string, string) {
+	tb.Helper()
+	head, err := os.ReadFile(testenv.MakeMP4(tb, dir, 1, "160x120"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if int64(len(head)) > size {
+		head = head[:size]
+	}
+	path := filepath.Join(dir, "source.mp4")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
+	if _, err := w.Write(head); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.CopyN(w, rand.NewChaCha8([32]byte{'s', 'i', 't', 'e'}), size-int64(len(head))); err != nil {
+		tb.Fatal(err)
+	}
+	return path, hex.EncodeToString(h.Sum(nil))
+}
+
+// discard is io.Discard without ReadFrom, so io.CopyBuffer uses our buffer
+// instead of io.Discard's small one.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// procStatusKiB reads a "kB" field such as VmHWM from /proc/PID/status.
+func procStatusKiB(tb testing.TB, pid int, field string) int64 {
+	tb.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				tb.Fatalf("%s: %q", field, line)
+			}
+			return n
+		}
+	}
+	tb.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// procCPU is a process's user+system CPU seconds from /proc/PID/stat, or 0
+// when pid is 0 or unreadable.
+func procCPU(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after "(comm)": state is the first, utime the 12th and
+	// stime the 13th (proc(5) fields 14 and 15), in USER_HZ = 100 ticks.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+// selfCPU is this process's user+system CPU seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// findMinIOPID finds the MinIO server listening on endpoint by its command
+// line, or returns 0.
+func findMinIOPID(endpoint string) int {
+	dirs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmd), "\x00")
+		if len(args) > 1 && filepath.Base(args[0]) == "minio" && args[1] == "server" && strings.Contains(string(cmd), "\x00"+endpoint+"\x00") {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	if len(pids) != 1 {
+		return 0
+	}
+	return pids[0]
+}
