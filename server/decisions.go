@@ -130,13 +130,13 @@ func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 		}
 		if !canReadNotes(currentUser(c)) {
 			// The applicant sees final rounds only, not the office's drafts.
-			var out []*storage.Decision
+			shown := []*storage.Decision{}
 			for _, d := range list {
 				if d.Agree != nil && *d.Agree || d.Outcome == "request_supplement" {
-					out = append(out, d)
+					shown = append(shown, d)
 				}
 			}
-			list = append([]*storage.Decision{}, out...)
+			list = shown
 		}
 		return c.JSON(http.StatusOK, list)
 	}

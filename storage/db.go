@@ -31,6 +31,8 @@ type DB struct {
 	mu      sync.Mutex
 	changed chan struct{}
 
+	passwordCost int
+
 	// wmu admits one writer at a time. SQLite allows one anyway; queueing
 	// here is fair and wakes the next writer at once, where SQLite's busy
 	// handler would sleep in growing steps and ruin tail latency.
@@ -81,7 +83,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open database %q: %w", dsn, err)
 	}
 	db.SetMaxOpenConns(8)
-	d := &DB{sql: db, dialect: "sqlite", now: time.Now, changed: make(chan struct{})}
+	d := &DB{sql: db, dialect: "sqlite", now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

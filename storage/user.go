@@ -58,6 +58,13 @@ const MinPasswordLength = 10
 // would need tens of MiB per concurrent login).
 const bcryptCost = 11
 
+// SetPasswordCost sets bcrypt's work factor for passwords set from now on
+// (existing hashes keep theirs). Tests lower it: under the race detector a
+// cost-11 hash takes over a second.
+func (d *DB) SetPasswordCost(cost int) {
+	d.passwordCost = max(bcrypt.MinCost, min(cost, bcrypt.MaxCost))
+}
+
 // dummyHash is compared against when the username is unknown so that a
 // failed login takes as long whether or not the user exists.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"), bcryptCost)
@@ -76,7 +83,7 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 	case len(password) > 72:
 		return nil, errorf(ErrInvalid, "password must have at most 72 bytes")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
 		return nil, fmt.Errorf("hash password: %w", err)
 	}
@@ -219,7 +226,7 @@ func (d *DB) SetPassword(ctx context.Context, username, password string) error {
 	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > 72 {
 		return errorf(ErrInvalid, fmt.Sprintf("password must have %d to 72 characters", MinPasswordLength))
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}

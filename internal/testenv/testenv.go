@@ -150,6 +150,7 @@ func NewDB(tb testing.TB) *storage.DB {
 		tb.Fatalf("open database: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	db.SetPasswordCost(4) // bcrypt's minimum: tests make many users
 	if err := db.SeedPermitTypes(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
