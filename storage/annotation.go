@@ -261,7 +261,7 @@ func scanAnnotation(row interface{ Scan(...any) error }) (*Annotation, error) {
 // Annotation returns one annotation with its replies, or ErrNotFound (also
 // for a deleted one).
 func (d *DB) Annotation(ctx context.Context, id string) (*Annotation, error) {
-	a, err := scanAnnotation(d.sql.QueryRowContext(ctx, annotationSelect+` WHERE a.id = ? AND a.deleted_at IS NULL`, id))
+	a, err := scanAnnotation(d.queryRow(ctx, annotationSelect+` WHERE a.id = ? AND a.deleted_at IS NULL`, id))
 	if err != nil {
 		return nil, notFound(err, "annotation "+id)
 	}
@@ -308,7 +308,7 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 		q += ` LIMIT ? OFFSET ?`
 		args = append(args, f.Limit, f.Offset)
 	}
-	rows, err := d.sql.QueryContext(ctx, q, args...)
+	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list annotations: %w", err)
 	}
@@ -347,7 +347,7 @@ func (d *DB) loadReplies(ctx context.Context, list []*Annotation) error {
 		q += ` WHERE r.annotation_id IN (SELECT id FROM annotations WHERE case_id = ?)`
 		args = append(args, list[0].CaseID)
 	}
-	rows, err := d.sql.QueryContext(ctx, q+` ORDER BY r.created_at, r.id`, args...)
+	rows, err := d.query(ctx, q+` ORDER BY r.created_at, r.id`, args...)
 	if err != nil {
 		return fmt.Errorf("replies: %w", err)
 	}
@@ -410,7 +410,7 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 // AnnotationVersions returns the earlier versions of an annotation, oldest
 // first, as they were stored.
 func (d *DB) AnnotationVersions(ctx context.Context, id string) ([]json.RawMessage, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT content FROM annotation_versions WHERE annotation_id = ? ORDER BY version`, id)
+	rows, err := d.query(ctx, `SELECT content FROM annotation_versions WHERE annotation_id = ? ORDER BY version`, id)
 	if err != nil {
 		return nil, err
 	}

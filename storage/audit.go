@@ -113,7 +113,7 @@ const auditColumns = `seq, case_id, actor_id, action, target, data, at, prev_has
 // CaseAudit returns a case's events in order, after seq `after` (0 for all),
 // at most limit.
 func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*AuditEvent, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?`, caseID, after, limit)
+	rows, err := d.query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?`, caseID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("case audit: %w", err)
 	}
@@ -134,7 +134,7 @@ func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit in
 func (d *DB) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	hash := genesisHash
-	err := d.sql.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	err := d.queryRow(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, genesisHash, nil
 	}
@@ -153,7 +153,7 @@ func (b *ChainBreak) Error() string { return fmt.Sprintf("audit event %d: %s", b
 // returns the number of events checked, and a *ChainBreak naming the first
 // event that does not match (edited, removed or reordered).
 func (d *DB) VerifyAudit(ctx context.Context) (int64, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq`)
+	rows, err := d.query(ctx, `SELECT `+auditColumns+` FROM audit_events ORDER BY seq`)
 	if err != nil {
 		return 0, fmt.Errorf("read audit: %w", err)
 	}

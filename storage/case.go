@@ -254,7 +254,7 @@ func refFrom(v [4]sql.NullString) *UserRef {
 // Case returns one case or ErrNotFound. It does not check who is asking:
 // callers apply VisibleTo.
 func (d *DB) Case(ctx context.Context, id string) (*Case, error) {
-	c, err := scanCase(d.sql.QueryRowContext(ctx, caseSelect+` WHERE c.id = ?`, id))
+	c, err := scanCase(d.queryRow(ctx, caseSelect+` WHERE c.id = ?`, id))
 	return c, notFound(err, "case "+id)
 }
 
@@ -293,7 +293,7 @@ func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) (
 	}
 	q += ` ORDER BY CASE WHEN c.due_at IS NULL THEN 1 ELSE 0 END, c.due_at, c.created_at DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := d.sql.QueryContext(ctx, q, args...)
+	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list cases: %w", err)
 	}

@@ -32,11 +32,50 @@ type DB struct {
 	changed chan struct{}
 
 	passwordCost int
+	stmts        sync.Map // query → *sql.Stmt
 
 	// wmu admits one writer at a time. SQLite allows one anyway; queueing
 	// here is fair and wakes the next writer at once, where SQLite's busy
 	// handler would sleep in growing steps and ruin tail latency.
 	wmu sync.Mutex
+}
+
+// stmt returns the statement for q, prepared once. Parsing and planning a
+// query costs more than running it on the hot paths (authentication, the
+// case and evidence lookups), so every query outside a transaction goes
+// through here. The number of distinct query strings is bounded by the code.
+func (d *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := d.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.sql.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := d.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow is QueryRowContext through a prepared statement.
+func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		// Let the error surface from Scan, as database/sql does.
+		return d.sql.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// query is QueryContext through a prepared statement.
+func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // exec runs one write statement outside a transaction.

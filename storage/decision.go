@@ -46,7 +46,7 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 	}
 	for _, id := range f.AnnotationIDs {
 		var caseID string
-		err := d.sql.QueryRowContext(ctx, `SELECT case_id FROM annotations WHERE id = ? AND deleted_at IS NULL`, id).Scan(&caseID)
+		err := d.queryRow(ctx, `SELECT case_id FROM annotations WHERE id = ? AND deleted_at IS NULL`, id).Scan(&caseID)
 		if err != nil || caseID != cs.ID {
 			return nil, errorf(ErrInvalid, fmt.Sprintf("annotation %s is not on this case", id))
 		}
@@ -75,7 +75,7 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 
 // Findings returns a case's findings by checklist item.
 func (d *DB) Findings(ctx context.Context, caseID string) ([]*Finding, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT f.checklist_item, f.result, f.note, f.annotation_ids, u.id, u.username, u.display_name, u.org, f.updated_at
+	rows, err := d.query(ctx, `SELECT f.checklist_item, f.result, f.note, f.annotation_ids, u.id, u.username, u.display_name, u.org, f.updated_at
 		FROM findings f JOIN users u ON u.id = f.author_id WHERE f.case_id = ? ORDER BY f.checklist_item`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("findings: %w", err)
@@ -235,7 +235,7 @@ func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, co
 		return nil, errorf(ErrInvalidState, fmt.Sprintf("a %s case has no decision to countersign", cs.Status))
 	}
 	var decID, outcome string
-	if err := d.sql.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
+	if err := d.queryRow(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
 		return nil, notFound(err, "pending decision")
 	}
 	to := StatusInReview
@@ -265,7 +265,7 @@ func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, co
 
 // Decisions returns a case's decision rounds, oldest first.
 func (d *DB) Decisions(ctx context.Context, caseID string) ([]*Decision, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT d.id, d.outcome, d.summary, i.id, i.username, i.display_name, i.org, d.decided_at,
+	rows, err := d.query(ctx, `SELECT d.id, d.outcome, d.summary, i.id, i.username, i.display_name, i.org, d.decided_at,
 		r.id, r.username, r.display_name, r.org, d.countersigned_at, d.agree, d.comment
 		FROM decisions d JOIN users i ON i.id = d.inspector_id LEFT JOIN users r ON r.id = d.reviewer_id
 		WHERE d.case_id = ? ORDER BY d.decided_at`, caseID)
@@ -295,7 +295,7 @@ func (d *DB) Decisions(ctx context.Context, caseID string) ([]*Decision, error) 
 
 // OwedItems returns what the applicant owes (and owed) on a case.
 func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*Owed, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT id, text, due_at, created_at, fulfilled_at FROM owed_items WHERE case_id = ? ORDER BY due_at, created_at`, caseID)
+	rows, err := d.query(ctx, `SELECT id, text, due_at, created_at, fulfilled_at FROM owed_items WHERE case_id = ? ORDER BY due_at, created_at`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("owed items: %w", err)
 	}

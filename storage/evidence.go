@@ -179,13 +179,13 @@ func scanEvidence(row interface{ Scan(...any) error }) (*Evidence, error) {
 // Evidence returns one item or ErrNotFound. Callers check the case's
 // visibility.
 func (d *DB) Evidence(ctx context.Context, id string) (*Evidence, error) {
-	e, err := scanEvidence(d.sql.QueryRowContext(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE id = ?`, id))
+	e, err := scanEvidence(d.queryRow(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE id = ?`, id))
 	return e, notFound(err, "evidence "+id)
 }
 
 // ListEvidence returns a case's evidence, oldest first.
 func (d *DB) ListEvidence(ctx context.Context, caseID string) ([]*Evidence, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE case_id = ? ORDER BY created_at, id`, caseID)
+	rows, err := d.query(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE case_id = ? ORDER BY created_at, id`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("list evidence: %w", err)
 	}

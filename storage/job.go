@@ -113,7 +113,7 @@ func (d *DB) ReleaseAllJobLeases(ctx context.Context) error {
 
 // JobCounts returns how many jobs are in each state (for metrics and tests).
 func (d *DB) JobCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
+	rows, err := d.query(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
 	if err != nil {
 		return nil, err
 	}

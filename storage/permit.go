@@ -32,7 +32,7 @@ type PermitType struct {
 
 // PermitTypes returns the catalogue in its display order.
 func (d *DB) PermitTypes(ctx context.Context) ([]PermitType, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types ORDER BY position, code`)
+	rows, err := d.query(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types ORDER BY position, code`)
 	if err != nil {
 		return nil, fmt.Errorf("list permit types: %w", err)
 	}
@@ -50,7 +50,7 @@ func (d *DB) PermitTypes(ctx context.Context) ([]PermitType, error) {
 
 // PermitType returns one type or ErrNotFound.
 func (d *DB) PermitType(ctx context.Context, code string) (*PermitType, error) {
-	p, err := scanPermitType(d.sql.QueryRowContext(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types WHERE code = ?`, code))
+	p, err := scanPermitType(d.queryRow(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types WHERE code = ?`, code))
 	return p, notFound(err, "permit type "+code)
 }
 

@@ -197,7 +197,7 @@ func (s *Uploads) Upload(ctx context.Context, id string) (*Upload, error) {
 	var up Upload
 	var meta string
 	var created, expires int64
-	err := s.db.sql.QueryRowContext(ctx, `SELECT id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, kind, content_type, object_key, multipart_id, hash_state, state, created_at, expires_at FROM uploads WHERE id = ?`, id).
+	err := s.db.queryRow(ctx, `SELECT id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, kind, content_type, object_key, multipart_id, hash_state, state, created_at, expires_at FROM uploads WHERE id = ?`, id).
 		Scan(&up.ID, &up.CaseID, &up.UserID, &up.EvidenceID, &up.Filename, &up.Filetype, &meta, &up.Length, &up.Offset, &up.partSize, &up.kind, &up.contentType, &up.objectKey, &up.multipartID, &up.hashState, &up.State, &created, &expires)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
@@ -319,7 +319,7 @@ func (s *Uploads) Terminate(ctx context.Context, id string) error {
 // folders that belong to no open upload. It returns how many it expired.
 func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 	now := s.db.now()
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT id FROM uploads WHERE state = ? AND expires_at < ?`, UploadOpen, ms(now))
+	rows, err := s.db.query(ctx, `SELECT id FROM uploads WHERE state = ? AND expires_at < ?`, UploadOpen, ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("sweep uploads: %w", err)
 	}
@@ -375,7 +375,7 @@ func (s *Uploads) removeOrphanSpools(ctx context.Context) error {
 	}
 	for _, e := range entries {
 		var state string
-		err := s.db.sql.QueryRowContext(ctx, `SELECT state FROM uploads WHERE id = ?`, e.Name()).Scan(&state)
+		err := s.db.queryRow(ctx, `SELECT state FROM uploads WHERE id = ?`, e.Name()).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && state != UploadOpen) {
 			os.RemoveAll(filepath.Join(s.cfg.SpoolDir, e.Name()))
 		}

@@ -130,7 +130,7 @@ func (s *Uploads) resume(ctx context.Context, up *Upload, owner string) (*append
 			return nil, fmt.Errorf("upload %s hash state: %w", up.ID, err)
 		}
 	}
-	rows, err := s.db.sql.QueryContext(ctx, `SELECT number, etag, size FROM upload_parts WHERE upload_id = ?`, up.ID)
+	rows, err := s.db.query(ctx, `SELECT number, etag, size FROM upload_parts WHERE upload_id = ?`, up.ID)
 	if err != nil {
 		return nil, fmt.Errorf("upload %s parts: %w", up.ID, err)
 	}

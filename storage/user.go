@@ -116,14 +116,14 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 
 // UserByID returns the user or ErrNotFound.
 func (d *DB) UserByID(ctx context.Context, id string) (*User, error) {
-	u, err := scanUser(d.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(d.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, notFound(err, "user "+id)
 }
 
 // UserCount returns how many accounts exist.
 func (d *DB) UserCount(ctx context.Context) (int, error) {
 	var n int
-	err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
+	err := d.queryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n)
 	return n, err
 }
 
@@ -133,7 +133,7 @@ func (d *DB) Authenticate(ctx context.Context, username, password string) (*User
 	var hash string
 	var created int64
 	var u User
-	err := d.sql.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
+	err := d.queryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
 		Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
@@ -194,7 +194,7 @@ func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error)
 	var u User
 	var expires, created int64
 	// One query per request: every API call authenticates.
-	err := d.sql.QueryRowContext(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at
+	err := d.queryRow(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?`,
 		tokenHash(token), ms(d.now())).Scan(&s.CSRFToken, &expires, &u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created)
 	if err != nil {
