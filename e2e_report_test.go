@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"image/png"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -119,5 +122,65 @@ func TestFinishedCaseReport(t *testing.T) {
 	var o, e bytes.Buffer
 	if err := run(t.Context(), []string{"audit", "verify", "--data", data}, func(string) string { return "" }, strings.NewReader(""), &o, &e); err != nil {
 		t.Fatalf("audit verify after the case: %v (%s)", err, e.String())
+	}
+}
+
+// TestAnnotatedFrameIsThePlayersFrame: on a 29.97 fps clip whose frames
+// show their own numbers, annotations made at the millisecond a player
+// reports for frames 96 and 150 (rounded to whole ms, as browsers and our
+// UI send them) come back in the report as images of exactly those frames.
+func TestAnnotatedFrameIsThePlayersFrame(t *testing.T) {
+	p := startServer(t, append([]string{"--jobs", "1"}, s3Args(t)...)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.newCase()
+	dir := t.TempDir()
+	id := app.mustUploadFile(cs.ID, testenv.NumberedClip(t, filepath.Join(dir, "numbered.mp4"), 10))
+	if ev := app.mustEvidenceDone(id, 2*time.Minute); ev.Status != storage.EvidenceReady || ev.Media.FPS == nil || *ev.Media.FPS < 29.96 || *ev.Media.FPS > 29.98 {
+		t.Fatalf("clip: got %q with media %+v, want ready at 29.97 fps", ev.Status, ev.Media)
+	}
+	path := "/api/v1/cases/" + cs.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", path+"/assign", map[string]string{}, http.StatusOK, nil)
+	want := map[int64]bool{}
+	for _, frame := range []int64{96, 150} {
+		ms := (frame*1001 + 15) / 30 // the frame's start, rounded to the nearest ms
+		var a storage.Annotation
+		insp.mustJSON("POST", "/api/v1/evidence/"+id+"/annotations", map[string]any{"body": fmt.Sprint("frame ", frame), "start_ms": ms, "checklist_item": "fire-exits",
+			"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.75}, {0.4, 0.95}}}}, http.StatusCreated, &a)
+		if a.StartFrame == nil || *a.StartFrame != frame {
+			t.Fatalf("annotation at %d ms: got start_frame %v, want %d", ms, a.StartFrame, frame)
+		}
+		want[frame] = true
+	}
+	resp := insp.do("GET", path+"/report.pdf", nil, nil)
+	defer resp.Body.Close()
+	file := filepath.Join(dir, "report.pdf")
+	f, _ := os.Create(file)
+	io.Copy(f, resp.Body)
+	f.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("report: got %d", resp.StatusCode)
+	}
+	out := filepath.Join(dir, "img")
+	if b, err := exec.Command("pdfimages", "-png", file, out).CombinedOutput(); err != nil {
+		t.Fatalf("pdfimages: %v %s", err, b)
+	}
+	pngs, _ := filepath.Glob(out + "-*.png")
+	got := map[int64]bool{}
+	for _, p := range pngs {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[testenv.FrameNumber(img)] = true
+	}
+	if len(got) != len(want) || !got[96] || !got[150] {
+		t.Fatalf("frames in the report: got %v, want exactly %v", got, want)
 	}
 }

@@ -7,41 +7,11 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"strings"
+	"siteinspect/internal/testenv"
 	"testing"
 )
 
-// Frame-number clip: bit k of the frame number n is a white square at
-// x = 8+k*30, y = 100 on black, drawn only on frames where that bit is set.
-const (
-	numberBits = 10
-	bitX0      = 8
-	bitStep    = 30
-	bitY       = 100
-	bitSize    = 24
-)
-
-// mustNumberedClip makes a 10 s, 320x240, 29.97 fps (30000/1001) clip at path whose
-// frames carry their own number in binary: H.264 with B-frames and a 48-frame GOP
-// (so that seeking has to decode from an earlier keyframe) for .mp4, VP8 with its
-// millisecond timestamps for .webm.
-func mustNumberedClip(tb testing.TB, path string) string {
-	tb.Helper()
-	boxes := make([]string, numberBits)
-	for k := range boxes {
-		boxes[k] = fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=white:t=fill:enable='eq(mod(floor(n/%d),2),1)'",
-			bitX0+k*bitStep, bitY, bitSize, bitSize, 1<<k)
-	}
-	src := "color=black:s=320x240:r=30000/1001:d=10," + strings.Join(boxes, ",")
-	codec := []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2"}
-	if filepath.Ext(path) == ".webm" {
-		codec = []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1M"}
-	}
-	args := append([]string{"-f", "lavfi", "-i", src, "-g", "48", "-pix_fmt", "yuv420p"}, codec...)
-	return mustFFmpeg(tb, path, args...)
-}
-
-// readFrameNumber decodes the number mustNumberedClip drew on the PNG at path.
+// readFrameNumber decodes the number testenv.NumberedClip drew on the PNG at path.
 func readFrameNumber(tb testing.TB, path string) int64 {
 	tb.Helper()
 	f, err := os.Open(path)
@@ -56,15 +26,10 @@ func readFrameNumber(tb testing.TB, path string) int64 {
 	if got, want := img.Bounds().Size(), (image.Point{320, 240}); got != want {
 		tb.Fatalf("frame size: got %v, want %v", got, want)
 	}
-	var n int64
-	for k := range numberBits {
-		r, g, b, _ := img.At(bitX0+k*bitStep+bitSize/2, bitY+bitSize/2).RGBA()
-		if (r+g+b)/3 > 0x8000 {
-			n |= 1 << k
-		}
-	}
-	return n
+	return testenv.FrameNumber(img)
 }
+
+func mustNumberedClip(tb testing.TB, path string) string { return testenv.NumberedClip(tb, path, 10) }
 
 func TestFrameExact(t *testing.T) {
 	mustTools(t, "ffmpeg")

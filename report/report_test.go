@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"siteinspect/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -63,32 +64,9 @@ func pageImage() *image.RGBA {
 	return img
 }
 
-// Frame-number code, as in media's frame test: bit k of the frame number is a white
-// 24 px square at x = 8+k*30, y = 100 on black.
-const frameBits = 10
+func mustNumberedClip(tb testing.TB, path string) string { return testenv.NumberedClip(tb, path, 5) }
 
-func mustNumberedClip(tb testing.TB, path string) string {
-	tb.Helper()
-	boxes := make([]string, frameBits)
-	for k := range boxes {
-		boxes[k] = fmt.Sprintf("drawbox=x=%d:y=100:w=24:h=24:color=white:t=fill:enable='eq(mod(floor(n/%d),2),1)'", 8+k*30, 1<<k)
-	}
-	mustRun(tb, "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-		"-i", "color=0x203040:s=320x240:r=30000/1001:d=5,"+strings.Join(boxes, ","),
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "48", "-pix_fmt", "yuv420p", path)
-	return path
-}
-
-func readFrameNumber(img image.Image) int64 {
-	var n int64
-	for k := range frameBits {
-		r, g, b, _ := img.At(8+k*30+12, 112).RGBA()
-		if (r+g+b)/3 > 0x8000 {
-			n |= 1 << k
-		}
-	}
-	return n
-}
+func readFrameNumber(img image.Image) int64 { return testenv.FrameNumber(img) }
 
 func ptr[T any](v T) *T { return &v }
 
