@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"siteinspect/internal/testenv"
-	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/storage"
 )
@@ -220,8 +219,6 @@ func TestBrokenInputFailsWithAReason(t *testing.T) {
 		t.Errorf("jobs: got %v, want 2 done and none queued for retry", counts)
 	}
 }
-
-var _ = media.Playable
 
 // TestFailedJobIsRetried: a job that fails for a passing reason (here the
 // original is missing from the store for a while) is retried with backoff

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,6 +25,8 @@ type Reports struct {
 	WorkDir string
 	// Location is the office's time zone, in which the report prints times.
 	Location *time.Location
+	// Logger hears of pictures that could not be made.
+	Logger *slog.Logger
 }
 
 // Write writes the report of cs as PDF, or JSON when asJSON.
@@ -185,46 +188,42 @@ func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images
 	return d, nil
 }
 
-// pictures fills in each annotation's Image. The same frame or page is
-// fetched once; a picture that cannot be made leaves the annotation
-// without one rather than failing the report.
+// pictures fills in each annotation's Image. Each distinct frame or page
+// is made once, two at a time; one that cannot be made is logged and leaves
+// its annotations without a picture rather than failing the report.
 func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*storage.Evidence, notes []*report.Annotation) error {
 	type key struct {
 		ev    string
 		frame int64
 		page  int
 	}
-	var mu sync.Mutex
-	made := map[key]string{}
-	sem := make(chan struct{}, 2)
-	var wg sync.WaitGroup
-	for _, a := range notes {
-		ev := byID[a.EvidenceID]
-		if ev == nil || ev.Status != storage.EvidenceReady {
-			continue
-		}
-		k := key{ev: ev.ID}
-		switch {
-		case a.Frame != nil:
+	keyOf := func(a *report.Annotation) key {
+		k := key{ev: a.EvidenceID}
+		if a.Frame != nil {
 			k.frame = *a.Frame
-		case a.Page != nil:
+		} else if a.Page != nil {
 			k.page = *a.Page
 		}
-		mu.Lock()
-		if p, ok := made[k]; ok {
-			a.Image = p
-			mu.Unlock()
-			continue
+		return k
+	}
+	made := map[key]string{}
+	for _, a := range notes {
+		if ev := byID[a.EvidenceID]; ev != nil && ev.Status == storage.EvidenceReady {
+			made[keyOf(a)] = ""
 		}
-		made[k] = ""
-		mu.Unlock()
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for k := range made {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p, err := r.picture(ctx, dir, ev, k.frame, k.page)
+			p, err := r.picture(ctx, dir, byID[k.ev], k.frame, k.page)
 			if err != nil {
+				r.logger().Warn("report picture", "evidence", k.ev, "frame", k.frame, "page", k.page, "err", err)
 				return
 			}
 			mu.Lock()
@@ -234,18 +233,16 @@ func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*sto
 	}
 	wg.Wait()
 	for _, a := range notes {
-		if a.Image != "" {
-			continue
-		}
-		k := key{ev: a.EvidenceID}
-		if a.Frame != nil {
-			k.frame = *a.Frame
-		} else if a.Page != nil {
-			k.page = *a.Page
-		}
-		a.Image = made[k]
+		a.Image = made[keyOf(a)]
 	}
 	return ctx.Err()
+}
+
+func (r *Reports) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
 }
 
 // picture makes the image an annotation is drawn on.
