@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,8 +233,27 @@ func TestDecisionRoundTrip(t *testing.T) {
 	}
 	// Annotating is over once the case is decided.
 	e.json("insp", "POST", "/api/v1/evidence/"+r.video+"/annotations", map[string]any{"body": "late", "start_ms": 1}, http.StatusUnprocessableEntity, nil)
-	// A non-commitment permit type cannot be approved with materials owed (checked in storage; hotel here is).
-	_ = strconv.Itoa
+}
+
+// TestNoOwedMaterialsWithoutCommitment: a precursor-chemical filing is not
+// commitment-based, so it cannot be approved with materials still owed.
+func TestNoOwedMaterialsWithoutCommitment(t *testing.T) {
+	e := newEnv(t)
+	var cs storage.Case
+	e.json("appA", "POST", "/api/v1/cases", map[string]string{"permit_type": "precursor-purchase", "site_name": "仓库", "site_address": "1 Dock Rd"}, http.StatusCreated, &cs)
+	path := "/api/v1/cases/" + cs.ID
+	e.upload("appA", cs.ID, "store.mp4", video(1000))
+	e.json("appA", "POST", path+"/submit", nil, http.StatusOK, nil)
+	e.json("insp", "POST", path+"/assign", map[string]string{}, http.StatusOK, nil)
+	for _, item := range []string{"storage-room", "ledger", "usage-matches"} {
+		e.json("insp", "POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
+	}
+	e.json("insp", "POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "ok", "owed": []string{"购买合同原件"}}, http.StatusBadRequest, nil)
+	var got storage.Case
+	e.json("insp", "POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "ok"}, http.StatusOK, &got)
+	if got.Status != storage.StatusPendingCountersign || got.OwedOpen != 0 {
+		t.Fatalf("approved without owed materials: got %q with %d owed, want pending_countersign with none", got.Status, got.OwedOpen)
+	}
 }
 
 type caseWithOwed struct {
