@@ -82,6 +82,10 @@ type recorder struct {
 	last     time.Duration // latest frame time in the file
 	step     time.Duration // a frame's duration, to end the file after its last frame
 	prevV    time.Duration // previous video frame time
+	// lastMS is the last block time written per track: a Matroska track's
+	// blocks must advance, and a late or reordered packet can yield a
+	// sample whose time does not.
+	lastMS map[webm.BlockWriteCloser]int64
 	sps, pps []byte
 	closed   bool
 	failed   bool
@@ -182,6 +186,17 @@ func (r *recorder) writeAudio(s *media.Sample) {
 
 func (r *recorder) write(w webm.BlockWriteCloser, key bool, at time.Time, data []byte) {
 	ts := at.Sub(r.start)
+	if r.lastMS == nil {
+		r.lastMS = map[webm.BlockWriteCloser]int64{}
+	}
+	if prev, ok := r.lastMS[w]; ok && ts.Milliseconds() <= prev {
+		// Not after the previous block of this track: a late fragment or
+		// a reordered packet. Writing it would give players (and
+		// ffmpeg) non-increasing timestamps; dropping it loses one stale
+		// sample.
+		return
+	}
+	r.lastMS[w] = ts.Milliseconds()
 	if ts > r.last {
 		r.last = ts
 	}
