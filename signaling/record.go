@@ -85,7 +85,7 @@ type recorder struct {
 	// lastMS is the last block time written per track: a Matroska track's
 	// blocks must advance, and a late or reordered packet can yield a
 	// sample whose time does not.
-	lastMS map[webm.BlockWriteCloser]int64
+	lastMS   map[webm.BlockWriteCloser]int64
 	sps, pps []byte
 	closed   bool
 	failed   bool
