@@ -121,14 +121,21 @@ func (d *DB) SetEvidenceResult(ctx context.Context, id, status, reason string, m
 		b, _ := json.Marshal(der)
 		derived = sql.NullString{String: string(b), Valid: true}
 	}
-	res, err := d.exec(ctx, `UPDATE evidence SET status = ?, status_reason = ?, media = ?, derived = ? WHERE id = ?`, status, reason, media, derived, id)
-	if err != nil {
-		return fmt.Errorf("update evidence %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("evidence %s: %w", id, ErrNotFound)
-	}
-	return nil
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE evidence SET status = ?, status_reason = ?, media = ?, derived = ? WHERE id = ?`, status, reason, media, derived, id)
+		if err != nil {
+			return fmt.Errorf("update evidence %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("evidence %s: %w", id, ErrNotFound)
+		}
+		if status != EvidenceReady {
+			return nil
+		}
+		// A live session's recording: its live annotations land on it now
+		// that its length and frame rate are known.
+		return materializeLiveAnnotations(ctx, tx, &Evidence{ID: id, Media: m}, d.now().UTC().Truncate(time.Millisecond))
+	})
 }
 
 // EvidenceKey is where an evidence item's original bytes live.

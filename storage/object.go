@@ -2,7 +2,11 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -64,4 +68,23 @@ type ObjectInfo struct {
 // path for Disk, a short-lived presigned URL for MinIO.
 type Locator interface {
 	Locate(ctx context.Context, key string) (string, error)
+}
+
+// PutFile stores the file at path under key, streaming it and hashing it on
+// the way, and returns its size and SHA-256 (hex).
+func PutFile(ctx context.Context, objects ObjectStore, key, path, contentType string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, "", err
+	}
+	h := sha256.New()
+	if err := objects.Put(ctx, key, io.TeeReader(f, h), fi.Size(), contentType); err != nil {
+		return 0, "", fmt.Errorf("store %s: %w", key, err)
+	}
+	return fi.Size(), hex.EncodeToString(h.Sum(nil)), nil
 }

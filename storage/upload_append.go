@@ -507,14 +507,7 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
 	}
 	err = a.s.db.tx(ctx, func(tx *sql.Tx) error {
-		if err := insertEvidence(ctx, tx, ev); err != nil {
-			return err
-		}
-		if err := enqueueJob(ctx, tx, JobProcessEvidence, ev.ID, ev.CreatedAt); err != nil {
-			return err
-		}
-		if _, err := appendAudit(ctx, tx, ev.CreatedAt, Audit{CaseID: ev.CaseID, ActorID: ev.UploadedBy, Action: "evidence.uploaded", Target: ev.ID,
-			Data: map[string]any{"filename": ev.Filename, "kind": ev.Kind, "size": ev.Size, "sha256": ev.SHA256}}); err != nil {
+		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", nil); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {

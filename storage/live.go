@@ -1,0 +1,427 @@
+package storage
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Live session statuses.
+const (
+	LiveOpen  = "open"
+	LiveEnded = "ended"
+)
+
+// LiveSession is one live inspection of a case: the applicant's phone
+// publishes with a token, officers watch, and the recording becomes
+// evidence when it ends.
+type LiveSession struct {
+	ID             string     `json:"id"`
+	CaseID         string     `json:"case_id"`
+	CreatedBy      string     `json:"created_by"`
+	Status         string     `json:"status"`
+	ScheduledAt    *time.Time `json:"scheduled_at"`
+	TokenExpiresAt time.Time  `json:"token_expires_at"`
+	StartedAt      *time.Time `json:"started_at"`
+	EndedAt        *time.Time `json:"ended_at"`
+	EndReason      string     `json:"end_reason,omitempty"`
+	EvidenceID     *string    `json:"evidence_id"`
+	CreatedAt      time.Time  `json:"created_at"`
+	tokenHash      string
+}
+
+// LiveIDPrefix starts every live session id, so logs and URLs tell them
+// from other ids at a glance.
+const LiveIDPrefix = "lv_"
+
+// CreateLiveSession opens a live session on cs for its assigned inspector
+// and returns the session and its publish token (shown once). The token is
+// valid for ttl from now, or from scheduledAt when that is later, until the
+// first publish; after that it serves reconnects until the session ends.
+func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, scheduledAt *time.Time, ttl time.Duration) (*LiveSession, string, error) {
+	if cs.Inspector == nil || cs.Inspector.ID != by.ID {
+		return nil, "", errorf(ErrForbidden, "only the case's assigned inspector can start a live inspection")
+	}
+	if cs.Status != StatusInReview {
+		return nil, "", errorf(ErrInvalidState, fmt.Sprintf("a live inspection needs a case in review; this one is %s", cs.Status))
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	from := now
+	if scheduledAt != nil {
+		s := scheduledAt.UTC().Truncate(time.Millisecond)
+		if s.Before(now.Add(-time.Minute)) || s.After(now.AddDate(0, 3, 0)) {
+			return nil, "", errorf(ErrInvalid, "scheduled_at must lie between now and three months ahead")
+		}
+		scheduledAt = &s
+		if s.After(from) {
+			from = s
+		}
+	}
+	token := randomToken()
+	ls := &LiveSession{ID: LiveIDPrefix + NewID(), CaseID: cs.ID, CreatedBy: by.ID, Status: LiveOpen, ScheduledAt: scheduledAt,
+		TokenExpiresAt: from.Add(ttl), CreatedAt: now, tokenHash: tokenHash(token)}
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var open int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, LiveOpen).Scan(&open); err != nil {
+			return err
+		}
+		if open > 0 {
+			return errorf(ErrConflict, "this case already has an open live inspection; end it first")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO live_sessions (id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ls.ID, ls.CaseID, ls.CreatedBy, ls.Status, nullMS(ls.ScheduledAt), ls.tokenHash, ms(ls.TokenExpiresAt), ms(now)); err != nil {
+			return err
+		}
+		data := map[string]any{"token_expires_at": ls.TokenExpiresAt.Format(time.RFC3339)}
+		if scheduledAt != nil {
+			data["scheduled_at"] = scheduledAt.Format(time.RFC3339)
+		}
+		_, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "live.created", Target: ls.ID, Data: data})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("create live session: %w", err)
+	}
+	return ls, token, nil
+}
+
+const liveColumns = `id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, started_at, ended_at, end_reason, evidence_id, created_at`
+
+func scanLive(row interface{ Scan(...any) error }) (*LiveSession, error) {
+	var ls LiveSession
+	var sched, started, ended sql.NullInt64
+	var expires, created int64
+	var ev sql.NullString
+	if err := row.Scan(&ls.ID, &ls.CaseID, &ls.CreatedBy, &ls.Status, &sched, &ls.tokenHash, &expires, &started, &ended, &ls.EndReason, &ev, &created); err != nil {
+		return nil, err
+	}
+	ls.ScheduledAt, ls.StartedAt, ls.EndedAt = fromMS(sched), fromMS(started), fromMS(ended)
+	ls.TokenExpiresAt, ls.CreatedAt = time.UnixMilli(expires).UTC(), time.UnixMilli(created).UTC()
+	if ev.Valid {
+		ls.EvidenceID = &ev.String
+	}
+	return &ls, nil
+}
+
+// LiveSession returns a live session by id.
+func (d *DB) LiveSession(ctx context.Context, id string) (*LiveSession, error) {
+	ls, err := scanLive(d.queryRow(ctx, `SELECT `+liveColumns+` FROM live_sessions WHERE id = ?`, id))
+	if err != nil {
+		return nil, notFound(err, "live session")
+	}
+	return ls, nil
+}
+
+// ListLiveSessions returns a case's live sessions, newest first; with
+// caseID "" it returns every open session (for the idle sweeper and
+// shutdown).
+func (d *DB) ListLiveSessions(ctx context.Context, caseID string) ([]*LiveSession, error) {
+	q, arg := `SELECT `+liveColumns+` FROM live_sessions WHERE case_id = ? ORDER BY created_at DESC, id`, caseID
+	if caseID == "" {
+		q, arg = `SELECT `+liveColumns+` FROM live_sessions WHERE status = ? ORDER BY created_at`, LiveOpen
+	}
+	rows, err := d.query(ctx, q, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	list := []*LiveSession{}
+	for rows.Next() {
+		ls, err := scanLive(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, ls)
+	}
+	return list, rows.Err()
+}
+
+// ErrBadToken is returned by CheckPublishToken for a wrong or expired token
+// (HTTP 401).
+var ErrBadToken = errors.New("wrong or expired publish token")
+
+// CheckPublishToken checks token against the session's: it must match, the
+// session must be open, and before the first publish it must not have
+// expired.
+func (d *DB) CheckPublishToken(ls *LiveSession, token string) error {
+	if token == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(ls.tokenHash)) != 1 {
+		return ErrBadToken
+	}
+	if ls.Status != LiveOpen {
+		return errorf(ErrGone, "this live inspection has ended")
+	}
+	if ls.StartedAt == nil && !d.now().Before(ls.TokenExpiresAt) {
+		return ErrBadToken
+	}
+	return nil
+}
+
+// MarkLivePublishing records a publish (the first one sets started_at) in
+// the audit log; reconnect says whether it replaced a publisher.
+func (d *DB) MarkLivePublishing(ctx context.Context, ls *LiveSession, codec string, reconnect bool) error {
+	now := d.now().UTC().Truncate(time.Millisecond)
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE live_sessions SET started_at = COALESCE(started_at, ?) WHERE id = ?`, ms(now), ls.ID); err != nil {
+			return err
+		}
+		if ls.StartedAt == nil {
+			ls.StartedAt = &now
+		}
+		_, err := appendAudit(ctx, tx, now, Audit{CaseID: ls.CaseID, Action: "live.published", Target: ls.ID,
+			Data: map[string]any{"codec": codec, "reconnect": reconnect}})
+		return err
+	})
+}
+
+// LiveRecording is a finished recording already stored at ObjectKey.
+type LiveRecording struct {
+	ObjectKey   string
+	ContentType string
+	Filename    string
+	Size        int64
+	SHA256      string
+	Segments    int
+	DurationMS  int64
+}
+
+// EndLiveSession closes the session. With a recording it becomes a
+// `recording` evidence item of the case (queued for the media pipeline) in
+// the same transaction. by is "" when the server ended it (idle, shutdown).
+// Ending an ended session returns ErrInvalidState.
+func (d *DB) EndLiveSession(ctx context.Context, ls *LiveSession, by, reason string, rec *LiveRecording) (*LiveSession, *Evidence, error) {
+	now := d.now().UTC().Truncate(time.Millisecond)
+	var ev *Evidence
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM live_sessions WHERE id = ?`, ls.ID).Scan(&status); err != nil {
+			return notFound(err, "live session")
+		}
+		if status != LiveOpen {
+			return errorf(ErrInvalidState, "this live inspection has already ended")
+		}
+		var evID sql.NullString
+		if rec != nil {
+			ev = &Evidence{ID: NewID(), CaseID: ls.CaseID, Kind: KindRecording, Filename: rec.Filename, ContentType: rec.ContentType,
+				Size: rec.Size, SHA256: rec.SHA256, Status: EvidenceProcessing, UploadedBy: ls.CreatedBy, CreatedAt: now, ObjectKey: rec.ObjectKey}
+			if err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}); err != nil {
+				return err
+			}
+			evID = sql.NullString{String: ev.ID, Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE live_sessions SET status = ?, ended_at = ?, end_reason = ?, evidence_id = ? WHERE id = ?`,
+			LiveEnded, ms(now), reason, evID, ls.ID); err != nil {
+			return err
+		}
+		_, err := appendAudit(ctx, tx, now, Audit{CaseID: ls.CaseID, ActorID: by, Action: "live.ended", Target: ls.ID,
+			Data: map[string]any{"reason": reason, "evidence_id": evID.String}})
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("end live session: %w", err)
+	}
+	out := *ls
+	out.Status, out.EndedAt, out.EndReason = LiveEnded, &now, reason
+	if ev != nil {
+		out.EvidenceID = &ev.ID
+	}
+	return &out, ev, nil
+}
+
+// NewObjectEvidence describes an object already stored that becomes
+// evidence (a live snapshot).
+type NewObjectEvidence struct {
+	CaseID, Filename, ContentType, ObjectKey, SHA256 string
+	Kind                                             Kind
+	Size                                             int64
+	By                                               string
+	Data                                             map[string]any
+}
+
+// AddObjectEvidence records an already stored object as evidence of a case,
+// queued for the media pipeline, with an "evidence.captured" audit event.
+func (d *DB) AddObjectEvidence(ctx context.Context, in NewObjectEvidence) (*Evidence, error) {
+	ev := &Evidence{ID: NewID(), CaseID: in.CaseID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType, Size: in.Size,
+		SHA256: in.SHA256, Status: EvidenceProcessing, UploadedBy: in.By, CreatedAt: d.now().UTC().Truncate(time.Millisecond), ObjectKey: in.ObjectKey}
+	err := d.tx(ctx, func(tx *sql.Tx) error { return addEvidence(ctx, tx, ev, "evidence.captured", in.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("add evidence: %w", err)
+	}
+	return ev, nil
+}
+
+// addEvidence inserts ev, queues its media job and appends the audit event
+// action, whose data always carries the file's name, kind, size and hash.
+func addEvidence(ctx context.Context, tx *sql.Tx, ev *Evidence, action string, extra map[string]any) error {
+	if err := insertEvidence(ctx, tx, ev); err != nil {
+		return err
+	}
+	if err := enqueueJob(ctx, tx, JobProcessEvidence, ev.ID, ev.CreatedAt); err != nil {
+		return err
+	}
+	data := map[string]any{"filename": ev.Filename, "kind": ev.Kind, "size": ev.Size, "sha256": ev.SHA256}
+	for k, v := range extra {
+		data[k] = v
+	}
+	_, err := appendAudit(ctx, tx, ev.CreatedAt, Audit{CaseID: ev.CaseID, ActorID: ev.UploadedBy, Action: action, Target: ev.ID, Data: data})
+	return err
+}
+
+// LiveAnnotation is an officer's note made while watching, at a position
+// in the recording.
+type LiveAnnotation struct {
+	ID            string    `json:"id"`
+	SessionID     string    `json:"session_id"`
+	Author        *UserRef  `json:"author"`
+	Body          string    `json:"body"`
+	Shape         *Shape    `json:"shape"`
+	ChecklistItem string    `json:"checklist_item"`
+	Severity      string    `json:"severity"`
+	RecordingMS   int64     `json:"recording_ms"`
+	CreatedAt     time.Time `json:"at"`
+	AnnotationID  *string   `json:"annotation_id"`
+}
+
+// AddLiveAnnotation stores a live annotation by an officer of the case.
+func (d *DB) AddLiveAnnotation(ctx context.Context, cs *Case, ls *LiveSession, author *User, in AnnotationInput, recordingMS int64) (*LiveAnnotation, error) {
+	if ls.Status != LiveOpen {
+		return nil, errorf(ErrInvalidState, "this live inspection has ended")
+	}
+	pt, err := d.PermitType(ctx, cs.PermitType)
+	if err != nil {
+		return nil, err
+	}
+	if recordingMS < 0 {
+		recordingMS = 0
+	}
+	in.StartMS, in.EndMS, in.Page = &recordingMS, nil, nil
+	// Checked as a note on a recording whose length is not known yet.
+	if err := checkAnnotation(&in, &Evidence{Kind: KindRecording}, pt.Checklist); err != nil {
+		return nil, err
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	la := &LiveAnnotation{ID: NewID(), SessionID: ls.ID, Author: &UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
+		Body: in.Body, Shape: in.Shape, ChecklistItem: in.ChecklistItem, Severity: in.Severity, RecordingMS: recordingMS, CreatedAt: now}
+	var shape any
+	if in.Shape != nil {
+		shape = in.Shape
+	}
+	err = d.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO live_annotations (id, session_id, author_id, body, shape, checklist_item, severity, recording_ms, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, la.ID, ls.ID, author.ID, la.Body, jsonOrNull(shape), la.ChecklistItem, la.Severity, recordingMS, ms(now)); err != nil {
+			return err
+		}
+		_, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "live.annotation", Target: la.ID,
+			Data: map[string]any{"live_session": ls.ID, "recording_ms": recordingMS, "annotation": in}})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add live annotation: %w", err)
+	}
+	return la, nil
+}
+
+// ListLiveAnnotations returns a session's live annotations in recording order.
+func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*LiveAnnotation, error) {
+	rows, err := d.query(ctx, `SELECT l.id, l.session_id, u.id, u.username, u.display_name, u.org, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, l.created_at, l.annotation_id
+		FROM live_annotations l JOIN users u ON u.id = l.author_id WHERE l.session_id = ? ORDER BY l.recording_ms, l.created_at, l.id`, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	list := []*LiveAnnotation{}
+	for rows.Next() {
+		var la LiveAnnotation
+		var u UserRef
+		var shape, ann sql.NullString
+		var created int64
+		if err := rows.Scan(&la.ID, &la.SessionID, &u.ID, &u.Username, &u.DisplayName, &u.Org, &la.Body, &shape, &la.ChecklistItem, &la.Severity, &la.RecordingMS, &created, &ann); err != nil {
+			return nil, err
+		}
+		la.Author, la.CreatedAt = &u, time.UnixMilli(created).UTC()
+		if shape.Valid {
+			la.Shape = &Shape{}
+			if err := json.Unmarshal([]byte(shape.String), la.Shape); err != nil {
+				return nil, err
+			}
+		}
+		if ann.Valid {
+			la.AnnotationID = &ann.String
+		}
+		list = append(list, &la)
+	}
+	return list, rows.Err()
+}
+
+// materializeLiveAnnotations turns the live annotations of the session whose
+// recording is ev into ordinary annotations on it, at their recording
+// position (clamped into the recording) and the frame shown there. It runs
+// when the pipeline marks the recording ready, in that transaction.
+func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *Evidence, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT l.id, l.author_id, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, s.case_id
+		FROM live_annotations l JOIN live_sessions s ON s.id = l.session_id
+		WHERE s.evidence_id = ? AND l.annotation_id IS NULL ORDER BY l.recording_ms, l.id`, ev.ID)
+	if err != nil {
+		return err
+	}
+	type pending struct {
+		id, author, body, item, severity, caseID string
+		shape                                    sql.NullString
+		at                                       int64
+	}
+	var list []pending
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.id, &p.author, &p.body, &p.shape, &p.item, &p.severity, &p.at, &p.caseID); err != nil {
+			rows.Close()
+			return err
+		}
+		list = append(list, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range list {
+		at := p.at
+		if m := ev.Media; m != nil && m.DurationMS != nil && at > *m.DurationMS {
+			at = *m.DurationMS
+		}
+		var frame *int64
+		if m := ev.Media; m != nil && m.FPS != nil && *m.FPS > 0 {
+			f := frameAt(at, *m.FPS)
+			frame = &f
+		}
+		id := NewID()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, start_frame, shape, checklist_item, severity, position, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`, id, p.caseID, ev.ID, p.author, p.body, at, frame, p.shape, p.item, p.severity, at, ms(now), ms(now)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE live_annotations SET annotation_id = ? WHERE id = ?`, id, p.id); err != nil {
+			return err
+		}
+		if _, err := appendAudit(ctx, tx, now, Audit{CaseID: p.caseID, ActorID: p.author, Action: "annotation.created", Target: id,
+			Data: map[string]any{"evidence_id": ev.ID, "live_annotation": p.id, "start_ms": at, "start_frame": frame}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordLiveInstruction validates a text instruction sent in a live
+// session's room and appends it to the case's audit log; actorID is "" for
+// the applicant's phone (its token, not a login). It returns the trimmed text.
+func (d *DB) RecordLiveInstruction(ctx context.Context, ls *LiveSession, actorID, text string, recordingMS int64) (string, error) {
+	text = strings.TrimSpace(text)
+	if text == "" || utf8.RuneCountInString(text) > 1000 {
+		return "", errorf(ErrInvalid, "an instruction has 1 to 1000 characters")
+	}
+	_, err := d.RecordAudit(ctx, Audit{CaseID: ls.CaseID, ActorID: actorID, Action: "live.instruction", Target: ls.ID,
+		Data: map[string]any{"text": text, "recording_ms": recordingMS}})
+	return text, err
+}
