@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pion/sdp/v3"
@@ -49,6 +50,9 @@ func registerCodecs(me *webrtc.MediaEngine) error {
 type offerInfo struct {
 	video    *webrtc.RTPCodecParameters // the first codec we accept, in the offer's order; nil if none
 	hasAudio bool                       // an audio m-line offers Opus
+	// talkbackMid is the mid of that audio m-line when it is sendrecv:
+	// the peer also wants to hear us (two-way audio). Empty otherwise.
+	talkbackMid string
 }
 
 // parseOffer checks that offer is SDP and picks the video codec the
@@ -81,8 +85,11 @@ func parseOffer(offer string) (offerInfo, error) {
 		for _, pt := range md.MediaName.Formats {
 			name, _, _ := strings.Cut(rtpmap[pt], "/")
 			switch {
-			case md.MediaName.Media == "audio" && name == "opus":
+			case md.MediaName.Media == "audio" && name == "opus" && !info.hasAudio:
 				info.hasAudio = true
+				if direction(md.Attributes, d.Attributes) == "sendrecv" {
+					info.talkbackMid, _ = md.Attribute("mid")
+				}
 			case md.MediaName.Media == "video" && info.video == nil && name == "vp8":
 				info.video = &codecVP8
 			case md.MediaName.Media == "video" && info.video == nil && name == "h264" &&
@@ -95,6 +102,20 @@ func parseOffer(offer string) (offerInfo, error) {
 		return offerInfo{}, ErrNoCodec
 	}
 	return info, nil
+}
+
+// direction returns a media section's direction attribute, falling back
+// to the session's and then to sendrecv (RFC 8866 §6.7).
+func direction(media, session []sdp.Attribute) string {
+	for _, attrs := range [][]sdp.Attribute{media, session} {
+		for _, a := range attrs {
+			switch a.Key {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				return a.Key
+			}
+		}
+	}
+	return "sendrecv"
 }
 
 // annexBNALs splits an H.264 Annex B access unit (what pion's H264
@@ -274,4 +295,22 @@ func (r *bitReader) se() int64 {
 		return int64(v+1) / 2
 	}
 	return -int64(v / 2)
+}
+
+// annexBKeyframe writes an H.264 keyframe as a stand-alone Annex B
+// stream a decoder can start from: the SPS and PPS, then the access
+// unit's other NAL units (its own parameter sets and delimiters dropped).
+func annexBKeyframe(sps, pps []byte, nals [][]byte) []byte {
+	startCode := []byte{0, 0, 0, 1}
+	out := slices.Concat(startCode, sps, startCode, pps)
+	for _, n := range nals {
+		if len(n) == 0 {
+			continue
+		}
+		if t := n[0] & 0x1f; t == nalSPS || t == nalPPS || t == nalAUD {
+			continue
+		}
+		out = append(append(out, startCode...), n...)
+	}
+	return out
 }

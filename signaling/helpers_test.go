@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,15 @@ func mustMedia(tb testing.TB) (ivf, ogg, h264 string) {
 
 func mustManager(tb testing.TB) *Manager {
 	tb.Helper()
-	m, err := NewManager(Config{IncludeLoopback: true, RecordDir: tb.TempDir()})
+	return mustManagerWith(tb, Config{})
+}
+
+// mustManagerWith makes a Manager from cfg, gathering loopback candidates
+// and recording into a temporary directory.
+func mustManagerWith(tb testing.TB, cfg Config) *Manager {
+	tb.Helper()
+	cfg.IncludeLoopback, cfg.RecordDir = true, tb.TempDir()
+	m, err := NewManager(cfg)
 	if err != nil {
 		tb.Fatalf("NewManager: %v", err)
 	}
@@ -81,6 +90,12 @@ func mustManager(tb testing.TB) *Manager {
 // clientAPI is a pion stack for the test's own peers, offering exactly the
 // given video codec (as OBS or a phone would) and Opus.
 func clientAPI(tb testing.TB, video webrtc.RTPCodecParameters) *webrtc.API {
+	tb.Helper()
+	return clientAPIWith(tb, video, nil)
+}
+
+// clientAPIWith is clientAPI with setting applied to its SettingEngine.
+func clientAPIWith(tb testing.TB, video webrtc.RTPCodecParameters, setting func(*webrtc.SettingEngine)) *webrtc.API {
 	tb.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(video, webrtc.RTPCodecTypeVideo); err != nil {
@@ -95,6 +110,9 @@ func clientAPI(tb testing.TB, video webrtc.RTPCodecParameters) *webrtc.API {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
+	if setting != nil {
+		setting(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 }
 
@@ -102,18 +120,52 @@ func clientAPI(tb testing.TB, video webrtc.RTPCodecParameters) *webrtc.API {
 type testPublisher struct {
 	pc           *webrtc.PeerConnection
 	resourceID   string
+	answer       string
 	video, audio *webrtc.TrackLocalStaticSample
 	connected    chan struct{}
 	plis         atomic.Int32
+
+	// heard counts the talkback audio packets received (two-way
+	// publishers); heardSeq holds their sequence numbers.
+	heard    atomic.Int64
+	heardMu  sync.Mutex
+	heardSeq []uint16
+}
+
+// publishOptions shape a test publisher.
+type publishOptions struct {
+	video webrtc.RTPCodecParameters
+	// twoWay offers audio sendrecv: the phone also hears the talker.
+	twoWay bool
+	// setting adjusts the client's SettingEngine (network types).
+	setting func(*webrtc.SettingEngine)
 }
 
 func mustPublish(tb testing.TB, m *Manager, sessionID string, video webrtc.RTPCodecParameters) *testPublisher {
 	tb.Helper()
-	pc, err := clientAPI(tb, video).NewPeerConnection(webrtc.Configuration{})
+	return mustPublishWith(tb, m, sessionID, publishOptions{video: video})
+}
+
+func mustPublishWith(tb testing.TB, m *Manager, sessionID string, o publishOptions) *testPublisher {
+	tb.Helper()
+	video := o.video
+	pc, err := clientAPIWith(tb, video, o.setting).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	p := &testPublisher{pc: pc, connected: make(chan struct{})}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			p.heard.Add(1)
+			p.heardMu.Lock()
+			p.heardSeq = append(p.heardSeq, pkt.SequenceNumber)
+			p.heardMu.Unlock()
+		}
+	})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -123,7 +175,11 @@ func mustPublish(tb testing.TB, m *Manager, sessionID string, video webrtc.RTPCo
 	p.video, _ = webrtc.NewTrackLocalStaticSample(video.RTPCodecCapability, "video", "phone")
 	p.audio, _ = webrtc.NewTrackLocalStaticSample(codecOpus.RTPCodecCapability, "audio", "phone")
 	for _, t := range []*webrtc.TrackLocalStaticSample{p.video, p.audio} {
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		dir := webrtc.RTPTransceiverDirectionSendonly
+		if o.twoWay && t == p.audio {
+			dir = webrtc.RTPTransceiverDirectionSendrecv
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: dir})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -147,7 +203,7 @@ func mustPublish(tb testing.TB, m *Manager, sessionID string, video webrtc.RTPCo
 		pc.Close()
 		tb.Fatalf("Publish: %v", err)
 	}
-	p.resourceID = id
+	p.resourceID, p.answer = id, answer
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		tb.Fatal(err)
 	}
@@ -157,6 +213,13 @@ func mustPublish(tb testing.TB, m *Manager, sessionID string, video webrtc.RTPCo
 		tb.Fatal("publisher did not connect")
 	}
 	return p
+}
+
+// heardSeqs returns the sequence numbers of the talkback packets so far.
+func (p *testPublisher) heardSeqs() []uint16 {
+	p.heardMu.Lock()
+	defer p.heardMu.Unlock()
+	return slices.Clone(p.heardSeq)
 }
 
 func mustOffer(tb testing.TB, pc *webrtc.PeerConnection) string {
@@ -283,19 +346,42 @@ type testViewer struct {
 	resourceID string
 	video      atomic.Int64
 	audio      atomic.Int64
+	connected  chan struct{}
+	// mic sends the officer's voice (viewers made with talk set).
+	mic *webrtc.TrackLocalStaticSample
 }
 
 func mustView(tb testing.TB, m *Manager, sessionID string) *testViewer {
+	tb.Helper()
+	return mustViewWith(tb, m, sessionID, false)
+}
+
+// mustViewWith makes a viewer; with talk, its audio is sendrecv and it
+// has a microphone track.
+func mustViewWith(tb testing.TB, m *Manager, sessionID string, talk bool) *testViewer {
 	tb.Helper()
 	pc, err := clientAPI(tb, codecVP8).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v := &testViewer{pc: pc}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	v := &testViewer{pc: pc, connected: make(chan struct{})}
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(v.connected) })
+		}
+	})
+	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, recv); err != nil {
+		tb.Fatal(err)
+	}
+	if talk {
+		v.mic, _ = webrtc.NewTrackLocalStaticSample(codecOpus.RTPCodecCapability, "audio", "officer")
+		if _, err := pc.AddTransceiverFromTrack(v.mic, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 			tb.Fatal(err)
 		}
+	} else if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, recv); err != nil {
+		tb.Fatal(err)
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		n := &v.audio
@@ -360,6 +446,76 @@ func mustDecodeClean(tb testing.TB, path string) {
 	if err != nil || len(out) > 0 {
 		tb.Errorf("decoding %s: err %v, output %q; want none", path, err, out)
 	}
+}
+
+// waitConnected waits for ch (a peer's connected signal) for up to 10 s.
+func waitConnected(tb testing.TB, ch chan struct{}, who string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("%s did not connect", who)
+	}
+}
+
+// mustFrames reads the test clip's video frames: VP8 frames from the
+// IVF, or H.264 access units (Annex B) from the elementary stream.
+func mustFrames(tb testing.TB, codec webrtc.RTPCodecParameters) [][]byte {
+	tb.Helper()
+	ivf, _, h264 := mustMedia(tb)
+	var frames [][]byte
+	if codec.MimeType == webrtc.MimeTypeVP8 {
+		f, err := os.Open(ivf)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Close()
+		r, _, err := ivfreader.NewWith(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for {
+			b, _, err := r.ParseNextFrame()
+			if err != nil {
+				return frames
+			}
+			frames = append(frames, b)
+		}
+	}
+	f, err := os.Open(h264)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var au []byte
+	for {
+		nal, err := r.NextNAL()
+		if err != nil {
+			return frames
+		}
+		au = append(au, 0, 0, 0, 1)
+		au = append(au, nal.Data...)
+		if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
+			frames, au = append(frames, au), nil
+		}
+	}
+}
+
+// sendFrames sends frames at 30 fps.
+func sendFrames(track *webrtc.TrackLocalStaticSample, frames [][]byte) {
+	i := 0
+	pace(time.Second/30, time.Hour, func() bool {
+		if i == len(frames) {
+			return false
+		}
+		_ = track.WriteSample(media.Sample{Data: frames[i], Duration: time.Second / 30})
+		i++
+		return true
+	})
 }
 
 // waitFor polls cond for up to d.

@@ -1,6 +1,7 @@
 // Package signaling runs live inspections: it ingests an applicant's camera
-// over WHIP (RFC 9725), forwards it to inspectors over WHEP, and records it
-// into one file per session on local disk.
+// over WHIP (RFC 9725), forwards it to inspectors over WHEP, passes an
+// inspector's voice back to the phone, takes snapshots, and records the
+// camera into one file per session on local disk.
 //
 // The package knows nothing of HTTP: the server package maps requests onto
 // Manager's methods and the sentinel errors onto status codes.
@@ -19,6 +20,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -31,7 +33,8 @@ var (
 	ErrNoSession = errors.New("signaling: no such live session")
 	// ErrNoPublisher means the session has never had a publisher, so there
 	// is nothing to watch yet (HTTP 409), or the resource id does not name
-	// the current publisher (HTTP 404).
+	// the current publisher (HTTP 404). Snapshot returns it when no
+	// publisher is connected or it sends no video (HTTP 409).
 	ErrNoPublisher = errors.New("signaling: no publisher")
 	// ErrNoViewer means the resource id does not name a viewer of the
 	// session (HTTP 404).
@@ -62,6 +65,12 @@ type Config struct {
 	// UDP port (ICE UDP mux), so a firewall needs a single rule. Zero gives
 	// each connection its own ephemeral port.
 	UDPMuxPort int
+	// ICETCPPort, when positive, also serves ICE over TCP (RFC 6544,
+	// passive candidates) from this one TCP port, for phones on networks
+	// that block UDP. TCP is the fallback: media over it stalls on every
+	// lost segment, so clients still prefer the UDP candidates. Zero
+	// offers UDP only.
+	ICETCPPort int
 	// ICEServers are the STUN/TURN servers advertised to clients (the HTTP
 	// layer puts them in Link headers, RFC 9725 §4.6) and used by the server
 	// itself for gathering.
@@ -85,9 +94,15 @@ type Manager struct {
 	api  *webrtc.API
 	mux  ice.UDPMux
 	udp  net.PacketConn
+	tcp  ice.TCPMux
 	mu   sync.Mutex
 	sess map[string]*session
 	done bool
+
+	// stats holds each new PeerConnection's RTP statistics (pion's stats
+	// interceptor) by PeerConnection id until the session code claims it.
+	statsMu sync.Mutex
+	stats   map[string]stats.Getter
 }
 
 var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -105,18 +120,15 @@ func NewManager(cfg Config) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: log, sess: map[string]*session{}}
+	m := &Manager{cfg: cfg, log: log, sess: map[string]*session{}, stats: map[string]stats.Getter{}}
 
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
 		return nil, err
 	}
-	// NACK (generator towards the publisher, responder for viewers), RTCP
-	// sender/receiver reports and TWCC. Keyframe requests are ours:
-	// throttled PLIs on demand rather than interval PLIs.
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
-		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	reg, err := m.interceptors(me)
+	if err != nil {
+		return nil, err
 	}
 
 	se := webrtc.SettingEngine{}
@@ -134,6 +146,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		}
 		se.SetICETimeouts(d, f, 2*time.Second)
 	}
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.UDPMuxPort > 0 {
 		udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: cfg.UDPMuxPort})
 		if err != nil {
@@ -142,10 +155,68 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.udp = udp
 		m.mux = webrtc.NewICEUDPMux(nil, udp)
 		se.SetICEUDPMux(m.mux)
-		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+		se.SetNetworkTypes(networks)
+	}
+	if cfg.ICETCPPort > 0 {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.ICETCPPort))
+		if err != nil {
+			if m.mux != nil {
+				m.mux.Close()
+			}
+			return nil, fmt.Errorf("signaling: ICE TCP port %d: %w", cfg.ICETCPPort, err)
+		}
+		// The mux owns the listener and closes it. Its read buffer counts
+		// packets per connection; TCP flow control pushes back beyond it.
+		m.tcp = webrtc.NewICETCPMux(nil, ln, 64)
+		se.SetICETCPMux(m.tcp)
+		se.SetNetworkTypes(append(networks, webrtc.NetworkTypeTCP4))
 	}
 	m.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	return m, nil
+}
+
+// interceptors builds pion's default interceptor set: NACK (generator
+// towards the publisher, responder for viewers), RTCP sender/receiver
+// reports, simulcast header extensions, stream statistics and TWCC.
+// Keyframe requests are ours: throttled PLIs on demand rather than
+// interval PLIs. The statistics interceptor is our own instance so that
+// Status can read what pion's GetStats leaves out: the outbound-rtp and
+// remote-inbound-rtp (receiver report) figures of the viewers' streams.
+func (m *Manager) interceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, reg); err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+	st, err := stats.NewInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+	st.OnNewPeerConnection(func(id string, g stats.Getter) {
+		m.statsMu.Lock()
+		m.stats[id] = g
+		m.statsMu.Unlock()
+	})
+	reg.Add(st)
+	if err := webrtc.ConfigureTWCCSender(me, reg); err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+	return reg, nil
+}
+
+// takeStats returns the statistics of PeerConnection id and forgets them
+// here: the peer that owns the connection keeps them from now on.
+func (m *Manager) takeStats(id string) stats.Getter {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	g := m.stats[id]
+	delete(m.stats, id)
+	return g
 }
 
 // session returns the live session id, creating it when create is set.
@@ -191,6 +262,16 @@ func (m *Manager) Trickle(sessionID, resourceID, sdpfrag string) error {
 		return err
 	}
 	return s.trickle(resourceID, sdpfrag)
+}
+
+// TrickleViewer applies a trickle-ice-sdpfrag (a WHEP PATCH) to the
+// viewer resourceID.
+func (m *Manager) TrickleViewer(sessionID, resourceID, sdpfrag string) error {
+	s, err := m.session(sessionID, false)
+	if err != nil {
+		return err
+	}
+	return s.trickleViewer(resourceID, sdpfrag)
 }
 
 // Unpublish ends the publisher resourceID (a WHIP DELETE, RFC 9725 §4.2)
@@ -242,9 +323,13 @@ func (m *Manager) End(sessionID string) (*Recording, error) {
 }
 
 // Close ends every session (finalizing its recording; the files stay in
-// RecordDir for the caller to pick up) and releases the UDP mux.
+// RecordDir for the caller to pick up) and releases the UDP and TCP ports.
 func (m *Manager) Close() error {
 	m.mu.Lock()
+	if m.done {
+		m.mu.Unlock()
+		return nil
+	}
 	m.done = true
 	all := m.sess
 	m.sess = map[string]*session{}
@@ -257,6 +342,9 @@ func (m *Manager) Close() error {
 	}
 	if m.mux != nil {
 		errs = append(errs, m.mux.Close())
+	}
+	if m.tcp != nil {
+		errs = append(errs, m.tcp.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -1,10 +1,12 @@
 package signaling
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,16 +37,23 @@ const (
 	clusterMax  = 30000 // ms: block timecodes are int16 offsets from the cluster's
 )
 
-// trackClock maps one track's RTP timestamps onto the wall clock. It is
-// anchored at the arrival time of the track's first packet, and from then
-// on follows the RTP timestamps only (never summed sample durations, which
-// drift and give a flushed last frame no duration).
+// trackClock maps one track's RTP timestamps onto the local clock. Until
+// the recorder can use sender reports it is anchored at the arrival time
+// of the track's first packet, and from then on follows the RTP
+// timestamps only (never summed sample durations, which drift and give a
+// flushed last frame no duration).
 type trackClock struct {
 	rate     float64
 	anchored bool
 	base     time.Time
 	last     uint32
 	ext      int64 // unwrapped ticks since the first packet
+
+	// The track's first RTCP sender report (RFC 3550 §6.4.1): the RTP
+	// timestamp srRTP was sampled at the sender's wall clock srNTP.
+	sr    bool
+	srNTP time.Duration // since the NTP epoch (1900)
+	srRTP uint32
 }
 
 func (c *trackClock) observe(ts uint32, now time.Time) {
@@ -53,12 +62,44 @@ func (c *trackClock) observe(ts uint32, now time.Time) {
 	}
 }
 
-// at returns the wall time of RTP timestamp ts. Timestamps may go back a
-// little (reordered audio) but never jump by more than 2^31 ticks.
-func (c *trackClock) at(ts uint32) time.Time {
+// arrival returns the arrival-anchored time of RTP timestamp ts.
+// Timestamps may go back a little (reordered audio) but never jump by
+// more than 2^31 ticks.
+func (c *trackClock) arrival(ts uint32) time.Time {
+	ext := c.ext + int64(int32(ts-c.last))
+	return c.base.Add(time.Duration(float64(ext) / c.rate * float64(time.Second)))
+}
+
+// advance moves the unwrapping reference to ts, the latest sample's.
+func (c *trackClock) advance(ts uint32) {
 	c.ext += int64(int32(ts - c.last))
 	c.last = ts
-	return c.base.Add(time.Duration(float64(c.ext) / c.rate * float64(time.Second)))
+}
+
+// sender returns the sender's wall clock (NTP) time of RTP timestamp ts.
+func (c *trackClock) sender(ts uint32) time.Duration {
+	return c.srNTP + time.Duration(float64(int32(ts-c.srRTP))/c.rate*float64(time.Second))
+}
+
+// ntpDuration converts a 64-bit NTP timestamp (RFC 5905 §6: 32 bits of
+// seconds, 32 of fraction) to the time since the NTP epoch.
+func ntpDuration(ntp uint64) time.Duration {
+	return time.Duration(ntp>>32)*time.Second + time.Duration((ntp&0xffffffff)*uint64(time.Second)>>32)
+}
+
+// maxSyncSkew bounds how far sender-report timing may move a sample from
+// its arrival-anchored time; beyond it the report is taken to be wrong
+// (a sender with a broken clock) and arrival timing is kept.
+const maxSyncSkew = 2 * time.Second
+
+// keyframe is a decodable video frame handed to Snapshot.
+type keyframe struct {
+	codec string // webrtc.MimeTypeVP8 or webrtc.MimeTypeH264
+	// data is the VP8 frame, or the H.264 access unit in Annex B form
+	// with the SPS and PPS in front of its slices.
+	data     []byte
+	segStart time.Time     // start of the segment that holds it
+	offset   time.Duration // its time in that segment
 }
 
 // recorder writes one publisher connection to one segment file. The file
@@ -70,11 +111,19 @@ type recorder struct {
 	video        *webrtc.RTPCodecParameters
 	hasAudio     bool
 	needKeyframe func()
+	now          func() time.Time // the arrival clock; tests replace it
 
 	mu       sync.Mutex
 	vsb, asb *samplebuilder.SampleBuilder
 	vclk     trackClock
 	aclk     trackClock
+	// epoch is the local time of the sender's NTP epoch: a sample's local
+	// time is epoch plus its sender time, once every track has a sender
+	// report. One offset for all tracks is what lines them up: a track
+	// whose packets arrive later than the others' (a deeper jitter
+	// buffer, another path) still lands at its sender time.
+	epoch    time.Time
+	epochSet bool
 	file     string
 	ctype    string
 	vw, aw   webm.BlockWriteCloser
@@ -89,10 +138,12 @@ type recorder struct {
 	sps, pps []byte
 	closed   bool
 	failed   bool
+	final    time.Duration   // the segment's duration, once closed
+	waiters  []chan keyframe // Snapshot calls waiting for the next keyframe
 }
 
 func newRecorder(log *slog.Logger, video *webrtc.RTPCodecParameters, hasAudio bool, path func(string) string, needKeyframe func()) *recorder {
-	r := &recorder{log: log, video: video, hasAudio: hasAudio, path: path, needKeyframe: needKeyframe}
+	r := &recorder{log: log, video: video, hasAudio: hasAudio, path: path, needKeyframe: needKeyframe, now: time.Now}
 	if video != nil {
 		var d rtp.Depacketizer = &codecs.VP8Packet{}
 		if video.MimeType == webrtc.MimeTypeH264 {
@@ -115,7 +166,7 @@ func (r *recorder) push(kind webrtc.RTPCodecType, pkt *rtp.Packet) {
 	if r.closed || r.failed {
 		return
 	}
-	now := time.Now()
+	now := r.now()
 	switch {
 	case kind == webrtc.RTPCodecTypeVideo && r.vsb != nil:
 		r.vclk.observe(pkt.Timestamp, now)
@@ -132,11 +183,60 @@ func (r *recorder) push(kind webrtc.RTPCodecType, pkt *rtp.Packet) {
 	}
 }
 
+// senderReport takes a track's RTCP sender report (RFC 3550 §6.4.1).
+// Only each track's first report is used: it ties the track's RTP clock
+// to the sender's wall clock, and from then on the track follows its RTP
+// timestamps as before. Later reports would also correct the drift
+// between a phone's audio and video clocks, but each correction moves a
+// track's samples and so drops or stretches some, for a drift of a few
+// tens of milliseconds over an inspection.
+func (r *recorder) senderReport(kind webrtc.RTPCodecType, ntp uint64, rtpTime uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &r.aclk
+	if kind == webrtc.RTPCodecTypeVideo {
+		c = &r.vclk
+	}
+	if r.closed || ntp == 0 || c.rate == 0 || c.sr {
+		return
+	}
+	c.sr, c.srNTP, c.srRTP = true, ntpDuration(ntp), rtpTime
+	if !r.epochSet {
+		// Against the track's own arrival-anchored clock, so that this
+		// track keeps its timing when the recorder switches over.
+		local := r.now()
+		if c.anchored {
+			local = c.arrival(rtpTime)
+		}
+		r.epoch, r.epochSet = local.Add(-c.srNTP), true
+	}
+}
+
+// synced reports whether samples are placed by sender time: every track
+// has had a sender report. Before that, tracks keep arrival anchoring.
+func (r *recorder) synced() bool {
+	return r.epochSet && (r.vsb == nil || r.vclk.sr) && (r.asb == nil || r.aclk.sr)
+}
+
+// at returns the local time of a track's sample with RTP timestamp ts.
+func (r *recorder) at(c *trackClock, ts uint32) time.Time {
+	t := c.arrival(ts)
+	c.advance(ts)
+	if !r.synced() {
+		return t
+	}
+	if st := r.epoch.Add(c.sender(ts)); st.Sub(t) < maxSyncSkew && t.Sub(st) < maxSyncSkew {
+		return st
+	}
+	return t
+}
+
 func (r *recorder) writeVideo(s *media.Sample) {
-	at := r.vclk.at(s.PacketTimestamp)
+	at := r.at(&r.vclk, s.PacketTimestamp)
 	data, key := s.Data, false
+	var nals [][]byte
 	if r.video.MimeType == webrtc.MimeTypeH264 {
-		nals := annexBNALs(s.Data)
+		nals = annexBNALs(s.Data)
 		for _, n := range nals {
 			switch n[0] & 0x1f {
 			case nalIDR:
@@ -167,10 +267,66 @@ func (r *recorder) writeVideo(s *media.Sample) {
 		r.step, r.prevV = ts-r.prevV, ts
 	}
 	r.write(r.vw, key, at, data)
+	if key && len(r.waiters) > 0 {
+		kf := keyframe{codec: r.video.MimeType, segStart: r.start, offset: max(at.Sub(r.start), 0)}
+		if kf.codec == webrtc.MimeTypeH264 {
+			kf.data = annexBKeyframe(r.sps, r.pps, nals)
+		} else {
+			kf.data = append([]byte(nil), s.Data...)
+		}
+		for _, ch := range r.waiters {
+			ch <- kf // buffered: each waiter gets exactly one
+		}
+		r.waiters = nil
+	}
+}
+
+// waitKeyframe registers for the next keyframe written to the file. The
+// channel yields it, or is closed without a value when the recorder
+// closes first. It fails with ErrNoPublisher when the recorder is closed
+// or has no video.
+func (r *recorder) waitKeyframe() (chan keyframe, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed || r.video == nil:
+		return nil, ErrNoPublisher
+	case r.failed:
+		return nil, errors.New("signaling: the recording failed, so no frames are decoded")
+	}
+	ch := make(chan keyframe, 1)
+	r.waiters = append(r.waiters, ch)
+	return ch, nil
+}
+
+// cancelWait forgets a waiter that stopped waiting.
+func (r *recorder) cancelWait(ch chan keyframe) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waiters = slices.DeleteFunc(r.waiters, func(c chan keyframe) bool { return c == ch })
+}
+
+// elapsed returns the segment's start and its duration so far. While
+// the segment is open that runs up to now, or, when the recorder is being
+// closed (closing), up to its last frame: the connection may have been
+// silent for a while before it was given up. Once closed it is the final
+// duration. ok is false while no media has been recorded.
+func (r *recorder) elapsed(now time.Time, closing bool) (start time.Time, d time.Duration, open, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.file == "":
+		return time.Time{}, 0, false, false
+	case r.closed:
+		return r.start, r.final, false, true
+	case closing:
+		return r.start, r.last + r.step, false, true
+	}
+	return r.start, max(now.Sub(r.start), 0), true, true
 }
 
 func (r *recorder) writeAudio(s *media.Sample) {
-	at := r.aclk.at(s.PacketTimestamp)
+	at := r.at(&r.aclk, s.PacketTimestamp)
 	if r.aw == nil && r.vw == nil && r.video == nil {
 		if err := r.open(at, nil); err != nil {
 			r.log.Error("recording: open segment", "err", err)
@@ -280,6 +436,12 @@ func (r *recorder) close() *segment {
 		return nil
 	}
 	r.closed = true
+	defer func() {
+		for _, ch := range r.waiters {
+			close(ch)
+		}
+		r.waiters = nil
+	}()
 	if r.vsb != nil && !r.failed {
 		r.vsb.Flush()
 		for s := r.vsb.Pop(); s != nil; s = r.vsb.Pop() {
@@ -305,6 +467,7 @@ func (r *recorder) close() *segment {
 		r.step = 20 * time.Millisecond // audio only, or a single video frame
 	}
 	d := r.last + r.step
+	r.final = d
 	r.log.Info("recording: segment finished", "path", r.file, "duration", d)
 	return &segment{path: r.file, contentType: r.ctype, duration: d, start: r.start}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -27,17 +28,28 @@ type session struct {
 	id  string
 	dir string
 
+	nextSeg atomic.Int32
+
 	mu       sync.Mutex
 	pub      *publisher
 	video    *forwarder
 	audio    *forwarder
+	talk     *forwarder // a viewer's microphone to the publisher (two-way audio)
+	talker   string     // the viewer whose microphone talk forwards; "" for none
 	viewers  map[string]*viewer
 	segments []*segment
-	nextSeg  int
+	// closing holds replaced or dropped publishers whose segment is being
+	// finalized, so the recording time counts it meanwhile.
+	closing map[*publisher]struct{}
+	ever    bool      // someone has published
+	lastEnd time.Time // when the session last lost its publisher
 }
 
 func newSession(m *Manager, id string) *session {
-	return &session{m: m, id: id, dir: filepath.Join(m.cfg.RecordDir, id), viewers: map[string]*viewer{}}
+	return &session{
+		m: m, id: id, dir: filepath.Join(m.cfg.RecordDir, id),
+		viewers: map[string]*viewer{}, closing: map[*publisher]struct{}{},
+	}
 }
 
 func newResourceID() string {
@@ -50,11 +62,12 @@ func newResourceID() string {
 // and WHEP servers answer with all their candidates (RFC 9725 §4.3), so
 // gathering finishes before we reply. setup runs between the remote and
 // the local description (codec preferences, tracks).
-func (s *session) newPeerConnection(ctx context.Context, offer string, setup func(*webrtc.PeerConnection) error) (*webrtc.PeerConnection, string, error) {
+func (s *session) newPeerConnection(ctx context.Context, offer string, setup func(*webrtc.PeerConnection, stats.Getter) error) (*webrtc.PeerConnection, string, error) {
 	pc, err := s.m.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.m.cfg.ICEServers})
 	if err != nil {
 		return nil, "", fmt.Errorf("signaling: new peer connection: %w", err)
 	}
+	st := s.m.takeStats(pc.ID())
 	fail := func(err error) (*webrtc.PeerConnection, string, error) {
 		_ = pc.Close()
 		return nil, "", err
@@ -62,7 +75,7 @@ func (s *session) newPeerConnection(ctx context.Context, offer string, setup fun
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
-	if err := setup(pc); err != nil {
+	if err := setup(pc, st); err != nil {
 		return fail(err)
 	}
 	answer, err := pc.CreateAnswer(nil)
@@ -86,11 +99,21 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	if err != nil {
 		return "", "", err
 	}
+	s.mu.Lock()
+	if s.talk == nil {
+		s.talk, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-talkback-"+s.id)
+	}
+	talk := s.talk
+	s.mu.Unlock()
+	if err != nil {
+		return "", "", err
+	}
 	p := &publisher{s: s, id: newResourceID(), info: info}
 	p.pli.interval = keyframeInterval
 	p.rec = newRecorder(s.m.log.With("session", s.id), info.video, info.hasAudio, s.segmentPath, p.requestKeyframe)
-	pc, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection) error {
+	pc, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection, st stats.Getter) error {
 		p.pc = pc
+		p.quality.start(st, time.Now())
 		pc.OnTrack(p.onTrack)
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 			s.m.log.Debug("publisher connection", "session", s.id, "publisher", p.id, "state", st)
@@ -106,6 +129,11 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 					return fmt.Errorf("%w: %v", ErrNoCodec, err)
 				}
 			}
+			if tr.Kind() == webrtc.RTPCodecTypeAudio && info.talkbackMid != "" && tr.Mid() == info.talkbackMid && tr.Sender() == nil {
+				if err := attachTalkback(s.m.api, tr, talk.track); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -115,7 +143,10 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 
 	s.mu.Lock()
 	old := s.pub
-	s.pub = p
+	s.pub, s.ever = p, true
+	if old != nil {
+		s.closing[old] = struct{}{}
+	}
 	var stale []*viewer
 	if info.video != nil && (s.video == nil || s.video.track.Codec().MimeType != info.video.MimeType) {
 		// A new video codec needs a new track; viewers bound to the old
@@ -126,6 +157,8 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 			}
 		}
 		if s.video, err = newForwarder(info.video.RTPCodecCapability, "video", "siteinspect-"+s.id); err != nil {
+			s.pub = old
+			delete(s.closing, old)
 			s.mu.Unlock()
 			_ = pc.Close()
 			return "", "", err
@@ -133,6 +166,8 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	}
 	if info.hasAudio && s.audio == nil {
 		if s.audio, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-"+s.id); err != nil {
+			s.pub = old
+			delete(s.closing, old)
 			s.mu.Unlock()
 			_ = pc.Close()
 			return "", "", err
@@ -157,32 +192,47 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 }
 
 // segmentPath reserves the next segment number; the recorder calls it
-// when its first keyframe arrives.
+// when its first keyframe arrives. It runs under the recorder's lock, so
+// it must not take the session's: Status holds that one while it asks
+// the recorders.
 func (s *session) segmentPath(ext string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.nextSeg++
+	n := s.nextSeg.Add(1)
 	_ = os.MkdirAll(s.dir, 0o750) // a failure shows when the recorder creates the file
-	return segmentPath(s.dir, s.nextSeg, ext)
+	return segmentPath(s.dir, int(n), ext)
 }
 
 // dropPublisher forgets p if it is still current and closes it.
 func (s *session) dropPublisher(p *publisher) {
 	s.mu.Lock()
-	if s.pub == p {
-		s.pub = nil
-	}
+	s.detachLocked(p)
 	s.mu.Unlock()
 	s.closePublisher(p)
 }
 
-// closePublisher closes p and keeps its finished segment.
-func (s *session) closePublisher(p *publisher) {
-	if seg := p.close(); seg != nil {
-		s.mu.Lock()
-		s.segments = append(s.segments, seg)
-		s.mu.Unlock()
+// detachLocked makes p no longer current (if it was) and, until
+// closePublisher has kept its segment, a closing one.
+func (s *session) detachLocked(p *publisher) {
+	if s.pub == p {
+		s.pub, s.lastEnd = nil, time.Now()
 	}
+	if !p.accounted {
+		s.closing[p] = struct{}{}
+	}
+}
+
+// closePublisher closes p and keeps its finished segment (once, however
+// many callers race here).
+func (s *session) closePublisher(p *publisher) {
+	seg := p.close()
+	s.mu.Lock()
+	if !p.accounted {
+		if seg != nil {
+			s.segments = append(s.segments, seg)
+		}
+		p.accounted = true
+	}
+	delete(s.closing, p)
+	s.mu.Unlock()
 }
 
 func (s *session) unpublish(resourceID string) error {
@@ -192,7 +242,7 @@ func (s *session) unpublish(resourceID string) error {
 		s.mu.Unlock()
 		return ErrNoPublisher
 	}
-	s.pub = nil
+	s.detachLocked(p)
 	s.mu.Unlock()
 	s.closePublisher(p)
 	return nil
@@ -212,10 +262,23 @@ func (s *session) requestKeyframe() {
 func (s *session) end() (*Recording, error) {
 	s.mu.Lock()
 	p, viewers := s.pub, s.viewers
-	s.pub, s.viewers = nil, map[string]*viewer{}
-	s.mu.Unlock()
+	s.viewers, s.talker = map[string]*viewer{}, ""
+	if s.talk != nil {
+		s.talk.setSource("")
+	}
 	if p != nil {
-		s.closePublisher(p)
+		s.detachLocked(p)
+	}
+	// Publishers replaced or dropped just before are still finishing
+	// their segments on other goroutines; wait for them (close blocks
+	// until the first call has finished) so that the join has them all.
+	closing := make([]*publisher, 0, len(s.closing))
+	for c := range s.closing {
+		closing = append(closing, c)
+	}
+	s.mu.Unlock()
+	for _, c := range closing {
+		s.closePublisher(c)
 	}
 	for _, v := range viewers {
 		v.close()
@@ -239,15 +302,20 @@ type publisher struct {
 
 	pli       keyframeThrottle
 	videoSSRC atomic.Uint32
+	audioSSRC atomic.Uint32
 	pending   atomic.Bool // a keyframe was asked for before the video track arrived
 	trailing  atomic.Bool // a throttled request is scheduled
 	closing   atomic.Bool
 	once      sync.Once
+	quality   qualityMeter
+
+	seg       *segment // set by close
+	accounted bool     // its segment is in session.segments (or it had none); guarded by session.mu
 }
 
 // onTrack forwards and records one incoming track until the connection
 // ends; pion runs it on its own goroutine.
-func (p *publisher) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (p *publisher) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	kind, fwd := t.Kind(), p.audio
 	if kind == webrtc.RTPCodecTypeVideo {
 		fwd = p.video
@@ -255,7 +323,10 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if p.pending.Swap(false) {
 			p.requestKeyframe()
 		}
+	} else {
+		p.audioSSRC.Store(uint32(t.SSRC()))
 	}
+	go p.readRTCP(kind, receiver)
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
@@ -269,6 +340,22 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			fwd.write(p.id, pkt)
 		}
 		p.rec.push(kind, pkt)
+	}
+}
+
+// readRTCP passes the track's sender reports to the recorder, which
+// lines audio and video up by them. It ends when the connection closes.
+func (p *publisher) readRTCP(kind webrtc.RTPCodecType, receiver *webrtc.RTPReceiver) {
+	for {
+		pkts, _, err := receiver.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			if sr, ok := pkt.(*rtcp.SenderReport); ok {
+				p.rec.senderReport(kind, sr.NTPTime, sr.RTPTime)
+			}
+		}
 	}
 }
 
@@ -299,15 +386,15 @@ func (p *publisher) requestKeyframe() {
 }
 
 // close ends the connection and finalizes the segment; it is idempotent
-// and returns the segment on the first call only.
+// and returns the segment (nil if nothing was recorded) on every call,
+// once the first call has finished it.
 func (p *publisher) close() *segment {
-	var seg *segment
 	p.once.Do(func() {
 		p.closing.Store(true)
 		if err := p.pc.Close(); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
 			p.s.m.log.Debug("close publisher", "publisher", p.id, "err", err)
 		}
-		seg = p.rec.close()
+		p.seg = p.rec.close()
 	})
-	return seg
+	return p.seg
 }

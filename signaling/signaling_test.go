@@ -235,18 +235,47 @@ func maxVideoGap(t *testing.T, path string) time.Duration {
 	return time.Duration(gap * float64(time.Second))
 }
 
-// Sessions opened and closed leave no goroutines behind.
+// Sessions opened and closed leave no goroutines behind: publishers,
+// viewers talking back to the phone, and snapshots included.
 func TestNoGoroutineLeak(t *testing.T) {
 	mustMedia(t)
 	m := mustManager(t)
 	runtime.GC()
 	base := runtime.NumGoroutine()
-	ivf, _, _ := mustMedia(t)
+	ivf, ogg, _ := mustMedia(t)
 	for i := range 20 {
 		id := "leak-" + strconv.Itoa(i)
-		pub := mustPublish(t, m, id, codecVP8)
-		view := mustView(t, m, id)
+		pub := mustPublishWith(t, m, id, publishOptions{video: codecVP8, twoWay: true})
+		view := mustViewWith(t, m, id, true)
+		waitConnected(t, view.connected, "viewer")
+		if err := m.SetTalker(id, view.resourceID); err != nil {
+			t.Fatalf("SetTalker: %v", err)
+		}
+		s, _ := m.session(id, false)
+		snap := make(chan error, 1)
+		go func() {
+			jpeg, _, err := m.Snapshot(context.Background(), id)
+			if err == nil && len(jpeg) == 0 {
+				err = errors.New("empty JPEG")
+			}
+			snap <- err
+		}()
+		if !waitFor(5*time.Second, func() bool { return waiters(s) == 1 }) {
+			t.Fatal("the snapshot is not waiting")
+		}
+		talked := make(chan struct{})
+		go func() {
+			defer close(talked)
+			sendOpus(t, view.mic, ogg, 100*time.Millisecond)
+		}()
 		sendVP8(t, pub.video, ivf, 100*time.Millisecond)
+		<-talked
+		if err := <-snap; err != nil {
+			t.Fatalf("Snapshot %s: %v", id, err)
+		}
+		if !waitFor(time.Second, func() bool { return pub.heard.Load() > 0 }) {
+			t.Fatalf("%s: the publisher heard no talkback", id)
+		}
 		if _, err := m.End(id); err != nil {
 			t.Fatalf("End %s: %v", id, err)
 		}

@@ -19,7 +19,23 @@ func (s *session) trickle(resourceID, frag string) error {
 	if p == nil || p.id != resourceID {
 		return ErrNoPublisher
 	}
-	remote := p.pc.RemoteDescription()
+	return applyTrickle(p.pc, frag)
+}
+
+// trickleViewer applies a WHEP PATCH to the viewer resourceID.
+func (s *session) trickleViewer(resourceID, frag string) error {
+	s.mu.Lock()
+	v := s.viewers[resourceID]
+	s.mu.Unlock()
+	if v == nil {
+		return ErrNoViewer
+	}
+	return applyTrickle(v.pc, frag)
+}
+
+// applyTrickle adds a fragment's candidates to pc.
+func applyTrickle(pc *webrtc.PeerConnection, frag string) error {
+	remote := pc.RemoteDescription()
 	if remote == nil {
 		return ErrNoPublisher
 	}
@@ -57,7 +73,7 @@ func (s *session) trickle(resourceID, frag string) error {
 		return ErrICERestart
 	}
 	for _, c := range cands {
-		if err := p.pc.AddICECandidate(c); err != nil {
+		if err := pc.AddICECandidate(c); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadSDP, err)
 		}
 	}

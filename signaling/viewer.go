@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
 // viewer is one WHEP connection.
 type viewer struct {
-	id   string
-	pc   *webrtc.PeerConnection
-	once sync.Once
+	id      string
+	pc      *webrtc.PeerConnection
+	once    sync.Once
+	quality qualityMeter
+	// ssrcs are the viewer's outgoing streams, video first when it has one.
+	ssrcs []uint32
 }
 
 func (v *viewer) close() {
@@ -28,6 +33,7 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 			tracks = append(tracks, f.track)
 		}
 	}
+	talk := s.talk
 	s.mu.Unlock()
 	if len(tracks) == 0 {
 		return "", "", ErrNoPublisher
@@ -36,8 +42,12 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 		return "", "", err
 	}
 	v := &viewer{id: newResourceID()}
-	_, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection) error {
+	_, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection, st stats.Getter) error {
 		v.pc = pc
+		v.quality.start(st, time.Now())
+		// Only an offer whose audio is sendrecv brings a track: the
+		// officer's microphone, passed on while they are the talker.
+		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { v.readMicrophone(talk, t) })
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 			s.m.log.Debug("viewer connection", "session", s.id, "viewer", v.id, "state", st)
 			switch st {
@@ -51,6 +61,9 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 			sender, err := pc.AddTrack(t)
 			if err != nil {
 				return fmt.Errorf("signaling: add %s track: %w", t.Kind(), err)
+			}
+			if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+				v.ssrcs = append(v.ssrcs, uint32(enc[0].SSRC))
 			}
 			go s.readViewerRTCP(sender)
 		}
@@ -89,6 +102,12 @@ func (s *session) removeViewer(v *viewer) {
 	s.mu.Lock()
 	if s.viewers[v.id] == v {
 		delete(s.viewers, v.id)
+		if s.talker == v.id {
+			s.talker = ""
+			if s.talk != nil {
+				s.talk.setSource("")
+			}
+		}
 	}
 	s.mu.Unlock()
 	v.close()
