@@ -42,6 +42,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run")
 	mediaMemMiB := fs.Int64("media-memory-mib", 2048, "address-space limit of each media tool, in MiB")
 	warnKM := fs.Float64("location-warn-km", 1, "flag evidence captured farther than this from the case's site")
+	var lf liveFlags
+	lf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -95,11 +97,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	mgr, lcfg, err := lf.open(sf.data, log)
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
 	srv, err := server.New(server.Config{
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
 		Registry: prometheus.NewRegistry(), Office: *office, NumberPrefix: *prefix, Location: loc,
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports,
+		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle,
 	})
 	if err != nil {
 		return err
@@ -151,6 +159,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = hs.Shutdown(shutCtx)
+	// Open live sessions end now: their recordings become evidence.
+	if lerr := srv.Close(shutCtx); lerr != nil {
+		log.Error("ending live sessions", "err", lerr)
+	}
 	<-sweepDone
 	<-workerDone
 	if err != nil {

@@ -31,37 +31,60 @@ const ctxSession = "session"
 func authenticate(db *storage.DB) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			token, fromCookie := "", false
-			if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
-				scheme, t, ok := strings.Cut(h, " ")
-				if !ok || !strings.EqualFold(scheme, "Bearer") || t == "" {
-					return newError(http.StatusUnauthorized, "use Authorization: Bearer <token>")
-				}
-				token = strings.TrimSpace(t)
-			} else if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
-				token, fromCookie = ck.Value, true
-			}
-			if token == "" {
-				return newError(http.StatusUnauthorized, "log in first")
-			}
-			s, err := db.SessionByToken(c.Request().Context(), token)
-			if errors.Is(err, storage.ErrNotFound) {
-				return newError(http.StatusUnauthorized, "the session has expired or was logged out; log in again")
-			}
-			if err != nil {
+			if err := login(c, db); err != nil {
 				return err
 			}
-			if fromCookie && !safeMethod(c.Request().Method) {
-				got := c.Request().Header.Get(csrfHeader)
-				if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRFToken)) != 1 {
-					return newError(http.StatusForbidden, "missing or wrong "+csrfHeader+" header")
-				}
-			}
-			c.Set(ctxSession, s)
-			c.Set("token", token)
 			return next(c)
 		}
 	}
+}
+
+// bearerToken is the token of an Authorization: Bearer header; ok is false
+// when there is no such header, and an error says a malformed one.
+func bearerToken(c echo.Context) (token string, ok bool, err error) {
+	h := c.Request().Header.Get(echo.HeaderAuthorization)
+	if h == "" {
+		return "", false, nil
+	}
+	scheme, t, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(t) == "" {
+		return "", false, newError(http.StatusUnauthorized, "use Authorization: Bearer <token>")
+	}
+	return strings.TrimSpace(t), true, nil
+}
+
+// login puts the session named by the bearer token or the session cookie
+// into c, checking the CSRF header on cookie requests that change state.
+func login(c echo.Context, db *storage.DB) error {
+	token, bearer, err := bearerToken(c)
+	if err != nil {
+		return err
+	}
+	fromCookie := false
+	if !bearer {
+		if ck, err := c.Cookie(sessionCookie); err == nil && ck.Value != "" {
+			token, fromCookie = ck.Value, true
+		}
+	}
+	if token == "" {
+		return newError(http.StatusUnauthorized, "log in first")
+	}
+	s, err := db.SessionByToken(c.Request().Context(), token)
+	if errors.Is(err, storage.ErrNotFound) {
+		return newError(http.StatusUnauthorized, "the session has expired or was logged out; log in again")
+	}
+	if err != nil {
+		return err
+	}
+	if fromCookie && !safeMethod(c.Request().Method) {
+		got := c.Request().Header.Get(csrfHeader)
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRFToken)) != 1 {
+			return newError(http.StatusForbidden, "missing or wrong "+csrfHeader+" header")
+		}
+	}
+	c.Set(ctxSession, s)
+	c.Set("token", token)
+	return nil
 }
 
 func safeMethod(m string) bool {

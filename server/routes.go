@@ -84,6 +84,27 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false))
 	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true))
 
+	if cfg.Live != nil {
+		l := newLiveService(cfg, notify)
+		s.live = l
+		authed.POST("/cases/:id/live", l.handleCreate)
+		authed.GET("/cases/:id/live", l.handleList)
+		// The phone holds a publish token, not a login: these check either.
+		api.GET("/live/:lid", l.handleGet)
+		api.GET("/live/:lid/ws", l.handleRoom)
+		authed.POST("/live/:lid/end", l.handleEnd)
+		authed.POST("/live/:lid/snapshots", l.handleSnapshot)
+		whip := api.Group("/live/:lid/whip", whipCORS)
+		whip.OPTIONS("", l.handleWHIPOptions)
+		whip.POST("", l.handleWHIP)
+		whip.OPTIONS("/:rid", l.handleWHIPOptions)
+		whip.PATCH("/:rid", l.handleWHIPPatch)
+		whip.DELETE("/:rid", l.handleWHIPDelete)
+		authed.POST("/live/:lid/whep", l.handleWHEP)
+		authed.PATCH("/live/:lid/whep/:rid", l.handleWHEPPatch)
+		authed.DELETE("/live/:lid/whep/:rid", l.handleWHEPDelete)
+	}
+
 	if cfg.Web != nil {
 		static := http.FileServer(http.FS(cfg.Web))
 		e.GET("/*", echo.WrapHandler(static))

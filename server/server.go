@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"siteinspect/signaling"
 	"siteinspect/storage"
 )
 
@@ -60,6 +63,14 @@ type Config struct {
 	// Notify, if set, is called when an upload has become evidence, so the
 	// media pipeline starts on it at once.
 	Notify func()
+	// Live runs live inspections' media; nil leaves the live routes out.
+	Live *signaling.Manager
+	// LiveICEServers are the STUN/TURN servers advertised to live clients
+	// (Link headers and the session's ice_servers).
+	LiveICEServers []webrtc.ICEServer
+	// LiveTokenTTL is how long a publish token works before the first
+	// publish; LiveIdle ends a session left without a publisher that long.
+	LiveTokenTTL, LiveIdle time.Duration
 	// TrustProxy takes the client address from X-Forwarded-For; only
 	// behind a proxy that sets it, or anyone can dodge the login limit.
 	TrustProxy bool
@@ -75,6 +86,7 @@ type RateLimit struct {
 type Server struct {
 	echo    *echo.Echo
 	metrics *metrics
+	live    *liveService
 }
 
 // New validates cfg and builds the server.
@@ -115,6 +127,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Close ends every open live session, so their recordings become evidence
+// before the process exits. Call it after the HTTP server has shut down.
+func (s *Server) Close(ctx context.Context) error {
+	if s.live == nil {
+		return nil
+	}
+	return s.live.close(ctx)
 }
 
 // ServeHTTP implements http.Handler.

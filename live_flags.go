@@ -1,0 +1,93 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"siteinspect/signaling"
+)
+
+// liveFlags configure live inspections (WebRTC).
+type liveFlags struct {
+	recordDir         string
+	ice               string
+	natIPs            string
+	udpPort, tcpPort  int
+	loopback          bool
+	idle, tokenTTL    time.Duration
+	idleStr, ttlStr   string
+	disconnectedAfter string
+	failedAfter       string
+}
+
+func (lf *liveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&lf.recordDir, "live-record-dir", "", "where live recordings are written while sessions run (default DATA/live)")
+	fs.StringVar(&lf.ice, "ice-servers", "", "STUN/TURN servers for live clients, space-separated; TURN as turn:host:3478?transport=udp|user|password")
+	fs.StringVar(&lf.natIPs, "nat-ips", "", "public addresses to advertise instead of the host's own (server behind a 1:1 NAT), comma-separated")
+	fs.IntVar(&lf.udpPort, "webrtc-udp-port", 0, "serve all WebRTC media on this one UDP port (0: an ephemeral port per connection)")
+	fs.IntVar(&lf.tcpPort, "webrtc-tcp-port", 0, "also accept ICE over TCP on this port, for firewalled networks (0: off)")
+	fs.BoolVar(&lf.loopback, "webrtc-loopback", false, "offer loopback candidates (tests and single-machine demos only)")
+	fs.StringVar(&lf.idleStr, "live-idle", "10m", "end a live session after this long without a publisher")
+	fs.StringVar(&lf.ttlStr, "live-token-ttl", "2h", "how long a join link works before the applicant first publishes")
+	fs.StringVar(&lf.disconnectedAfter, "webrtc-disconnected-timeout", "5s", "silence after which a peer counts as disconnected")
+	fs.StringVar(&lf.failedAfter, "webrtc-failed-timeout", "25s", "silence after which a peer's connection fails and a publisher's recording segment is closed")
+}
+
+// parseICEServers reads --ice-servers.
+func parseICEServers(s string) ([]webrtc.ICEServer, error) {
+	var list []webrtc.ICEServer
+	for _, f := range strings.Fields(s) {
+		parts := strings.Split(f, "|")
+		u := parts[0]
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			return nil, fmt.Errorf("--ice-servers: %q is not a stun:, turn: or turns: URL", u)
+		}
+		srv := webrtc.ICEServer{URLs: []string{u}}
+		switch len(parts) {
+		case 1:
+		case 3:
+			srv.Username, srv.Credential = parts[1], parts[2]
+		default:
+			return nil, fmt.Errorf("--ice-servers: write TURN servers as url|user|password, not %q", f)
+		}
+		list = append(list, srv)
+	}
+	return list, nil
+}
+
+// open builds the signaling manager.
+func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, signaling.Config, error) {
+	var err1, err2, err3, err4, err5 error
+	lf.idle, err1 = parseDuration(lf.idleStr)
+	lf.tokenTTL, err2 = parseDuration(lf.ttlStr)
+	disc, err3 := parseDuration(lf.disconnectedAfter)
+	ice, err4 := parseICEServers(lf.ice)
+	failed, err5 := parseDuration(lf.failedAfter)
+	for _, err := range []error{err1, err2, err3, err4, err5} {
+		if err != nil {
+			return nil, signaling.Config{}, err
+		}
+	}
+	dir := lf.recordDir
+	if dir == "" {
+		dir = filepath.Join(data, "live")
+	}
+	cfg := signaling.Config{
+		IncludeLoopback: lf.loopback, UDPMuxPort: lf.udpPort, ICETCPPort: lf.tcpPort, ICEServers: ice,
+		ICEDisconnectedTimeout: disc, ICEFailedTimeout: failed, RecordDir: dir, Logger: log.With("component", "live"),
+	}
+	if lf.natIPs != "" {
+		cfg.NAT1To1IPs = strings.Split(lf.natIPs, ",")
+	}
+	m, err := signaling.NewManager(cfg)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return m, cfg, nil
+}

@@ -1,0 +1,391 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/pion/webrtc/v4"
+
+	"siteinspect/signaling"
+	"siteinspect/storage"
+)
+
+// maxSDP bounds an SDP offer or trickle fragment; real offers are a few KiB.
+const maxSDP = 64 << 10
+
+// liveService connects the live-session records (storage) with the media
+// (signaling) and the rooms. It ends sessions that have been left idle and
+// sends each room its state and connection quality every 2 s.
+type liveService struct {
+	db      *storage.DB
+	objects storage.ObjectStore
+	mgr     *signaling.Manager
+	log     *slog.Logger
+	notify  func()
+	ice     []webrtc.ICEServer
+	ttl     time.Duration
+	idle    time.Duration
+
+	mu      sync.Mutex
+	rooms   map[string]*signaling.Room
+	ending  map[string]bool
+	pending map[string]*signaling.Recording // finished but not yet stored (a store failure)
+	viewers map[string]viewerRef            // WHEP resource id → who watches
+	talkers map[string]string               // session → the WHEP resource whose microphone reaches the phone
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type viewerRef struct{ session, user string }
+
+func newLiveService(cfg Config, notify func()) *liveService {
+	l := &liveService{
+		db: cfg.DB, objects: cfg.Objects, mgr: cfg.Live, log: cfg.Logger, notify: notify, ice: cfg.LiveICEServers,
+		ttl: cfg.LiveTokenTTL, idle: cfg.LiveIdle,
+		rooms: map[string]*signaling.Room{}, ending: map[string]bool{}, pending: map[string]*signaling.Recording{},
+		viewers: map[string]viewerRef{}, talkers: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if l.ttl <= 0 {
+		l.ttl = 2 * time.Hour
+	}
+	if l.idle <= 0 {
+		l.idle = 10 * time.Minute
+	}
+	go l.run()
+	return l
+}
+
+// run sweeps open sessions every 2 s until close.
+func (l *liveService) run() {
+	defer close(l.done)
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			l.sweep()
+		}
+	}
+}
+
+// sweep ends sessions idle for longer than l.idle (no publisher since it
+// left, or since the session was created or scheduled) and updates rooms.
+func (l *liveService) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open, err := l.db.ListLiveSessions(ctx, "")
+	if err != nil {
+		l.log.Error("live sweep", "err", err)
+		return
+	}
+	for _, ls := range open {
+		st, err := l.mgr.Status(ls.ID)
+		known := err == nil
+		var since time.Time
+		switch {
+		case known && st.Publishing:
+		case known && !st.LastPublishEnd.IsZero():
+			since = st.LastPublishEnd
+		default:
+			since = ls.CreatedAt
+			for _, t := range []*time.Time{ls.ScheduledAt, ls.StartedAt} {
+				if t != nil && t.After(since) {
+					since = *t
+				}
+			}
+		}
+		if !since.IsZero() && time.Since(since) >= l.idle {
+			l.log.Info("live session idle: ending it", "session", ls.ID, "since", since)
+			if _, _, err := l.end(ctx, ls, "", "idle"); err != nil {
+				l.log.Error("end idle live session", "session", ls.ID, "err", err)
+			}
+			continue
+		}
+		if r := l.room(ls.ID, false); r != nil && r.Len() > 0 {
+			r.Send(encode(stateMessage(ls, st, known)))
+			if known {
+				r.Send(encode(map[string]any{"type": "quality", "publisher": st.Publisher, "viewers": st.ViewerQuality}))
+			}
+		}
+	}
+}
+
+// close stops the sweeper and ends every open session, so recordings are
+// finalized and stored as evidence before the process exits.
+func (l *liveService) close(ctx context.Context) error {
+	close(l.stop)
+	<-l.done
+	open, err := l.db.ListLiveSessions(ctx, "")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, ls := range open {
+		if _, _, err := l.end(ctx, ls, "", "shutdown"); err != nil {
+			errs = append(errs, fmt.Errorf("live session %s: %w", ls.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// room returns the session's room, creating it when create is set.
+func (l *liveService) room(id string, create bool) *signaling.Room {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.rooms[id]
+	if r == nil && create {
+		r = signaling.NewRoom()
+		l.rooms[id] = r
+	}
+	return r
+}
+
+// end finishes a session: the media is closed, the recording stored under
+// the case and recorded as evidence with the session's end, all or nothing.
+// If storing fails the recording is kept for the next attempt.
+func (l *liveService) end(ctx context.Context, ls *storage.LiveSession, by, reason string) (*storage.LiveSession, *storage.Evidence, error) {
+	l.mu.Lock()
+	if l.ending[ls.ID] {
+		l.mu.Unlock()
+		return nil, nil, &storage.Error{Kind: storage.ErrConflict, Message: "this live inspection is being ended"}
+	}
+	l.ending[ls.ID] = true
+	rec := l.pending[ls.ID]
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.ending, ls.ID)
+		l.mu.Unlock()
+	}()
+
+	if rec == nil {
+		var err error
+		rec, err = l.mgr.End(ls.ID)
+		switch {
+		case errors.Is(err, signaling.ErrNoSession):
+			// Nobody ever published here (or not since a restart).
+		case err != nil:
+			// The segments stay on disk under the record directory.
+			l.log.Error("finalize live recording", "session", ls.ID, "err", err)
+		}
+	}
+	var lr *storage.LiveRecording
+	if rec != nil {
+		l.mu.Lock()
+		l.pending[ls.ID] = rec
+		l.mu.Unlock()
+		ext := filepath.Ext(rec.Path)
+		key := "cases/" + ls.CaseID + "/live/" + ls.ID + "/recording" + ext
+		size, sum, err := storage.PutFile(ctx, l.objects, key, rec.Path, rec.ContentType)
+		if err != nil {
+			return nil, nil, err
+		}
+		lr = &storage.LiveRecording{ObjectKey: key, ContentType: rec.ContentType, Size: size, SHA256: sum, Segments: rec.Segments,
+			DurationMS: rec.Duration.Milliseconds(), Filename: "live-" + ls.CreatedAt.Format("20060102-150405") + ext}
+	}
+	out, ev, err := l.db.EndLiveSession(ctx, ls, by, reason, lr)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	delete(l.pending, ls.ID)
+	r := l.rooms[ls.ID]
+	delete(l.rooms, ls.ID)
+	for id, v := range l.viewers {
+		if v.session == ls.ID {
+			delete(l.viewers, id)
+		}
+	}
+	delete(l.talkers, ls.ID)
+	l.mu.Unlock()
+	if rec != nil {
+		if err := os.RemoveAll(filepath.Dir(rec.Path)); err != nil {
+			l.log.Warn("remove live recording", "session", ls.ID, "err", err)
+		}
+		l.notify()
+	}
+	if r != nil {
+		msg := map[string]any{"type": "ended", "evidence_id": nil, "reason": reason}
+		if ev != nil {
+			msg["evidence_id"] = ev.ID
+		}
+		r.Send(encode(msg))
+		// Let the writers flush the last message before the room closes.
+		time.AfterFunc(500*time.Millisecond, r.Close)
+	}
+	return out, ev, nil
+}
+
+// snapshot stores the next keyframe of the session as image evidence and
+// tells the room.
+func (l *liveService) snapshot(ctx context.Context, ls *storage.LiveSession, u *storage.User) (*storage.Evidence, error) {
+	jpeg, at, err := l.mgr.Snapshot(ctx, ls.ID)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(jpeg)
+	key := "cases/" + ls.CaseID + "/live/" + ls.ID + "/snapshots/" + storage.NewID() + ".jpg"
+	if err := l.objects.Put(ctx, key, bytes.NewReader(jpeg), int64(len(jpeg)), "image/jpeg"); err != nil {
+		return nil, err
+	}
+	ev, err := l.db.AddObjectEvidence(ctx, storage.NewObjectEvidence{
+		CaseID: ls.CaseID, Kind: storage.KindImage, Filename: "snapshot-" + clock(at) + ".jpg", ContentType: "image/jpeg",
+		ObjectKey: key, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(jpeg)), By: u.ID,
+		Data: map[string]any{"live_session": ls.ID, "recording_ms": at.Milliseconds()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.notify()
+	if r := l.room(ls.ID, false); r != nil {
+		r.Send(encode(map[string]any{"type": "snapshot", "evidence": ev, "recording_ms": at.Milliseconds(), "by": presenceOf(u)}))
+	}
+	return ev, nil
+}
+
+// recordingMS is the session's current position in its recording.
+func (l *liveService) recordingMS(id string) int64 {
+	st, err := l.mgr.Status(id)
+	if err != nil {
+		return 0
+	}
+	return st.RecordingTime.Milliseconds()
+}
+
+// clock formats d as 00h01m02s for file names.
+func clock(d time.Duration) string {
+	s := int64(d.Seconds())
+	return fmt.Sprintf("%02dh%02dm%02ds", s/3600, s/60%60, s%60)
+}
+
+func presenceOf(u *storage.User) signaling.Presence {
+	name := u.DisplayName
+	if name == "" {
+		name = u.Username
+	}
+	return signaling.Presence{ID: u.ID, Name: name, Role: string(u.Role)}
+}
+
+// liveJSON is a session as clients see it: never the token.
+type liveJSON struct {
+	*storage.LiveSession
+	Publishing  bool            `json:"publishing"`
+	Viewers     int             `json:"viewers"`
+	RecordingMS int64           `json:"recording_ms"`
+	VideoCodec  string          `json:"video_codec,omitempty"`
+	PublishURL  string          `json:"publish_url"`
+	JoinURL     string          `json:"join_url,omitempty"`
+	Token       string          `json:"publish_token,omitempty"`
+	ICEServers  []iceServerJSON `json:"ice_servers,omitempty"`
+}
+
+type iceServerJSON struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+func (l *liveService) show(ls *storage.LiveSession) liveJSON {
+	out := liveJSON{LiveSession: ls, PublishURL: "/api/v1/live/" + ls.ID + "/whip"}
+	if st, err := l.mgr.Status(ls.ID); err == nil {
+		out.Publishing, out.Viewers, out.RecordingMS, out.VideoCodec = st.Publishing, st.Viewers, st.RecordingTime.Milliseconds(), st.VideoCodec
+	}
+	return out
+}
+
+func (l *liveService) iceServers() []iceServerJSON {
+	list := []iceServerJSON{}
+	for _, s := range l.ice {
+		cred, _ := s.Credential.(string)
+		list = append(list, iceServerJSON{URLs: s.URLs, Username: s.Username, Credential: cred})
+	}
+	return list
+}
+
+// setLinks advertises the ICE servers (RFC 9725 §4.6).
+func (l *liveService) setLinks(h http.Header) {
+	for _, s := range l.ice {
+		for _, u := range s.URLs {
+			v := "<" + u + `>; rel="ice-server"`
+			if cred, ok := s.Credential.(string); ok && s.Username != "" {
+				v += fmt.Sprintf(`; username=%q; credential=%q; credential-type="password"`, s.Username, cred)
+			}
+			h.Add("Link", v)
+		}
+	}
+}
+
+func stateMessage(ls *storage.LiveSession, st signaling.Status, known bool) map[string]any {
+	m := map[string]any{"type": "state", "status": ls.Status, "publishing": false, "viewers": 0, "recording_ms": 0}
+	if known {
+		m["publishing"], m["viewers"], m["recording_ms"] = st.Publishing, st.Viewers, st.RecordingTime.Milliseconds()
+	}
+	return m
+}
+
+// signalingError maps signaling's errors onto HTTP.
+func signalingError(err error, noPublisher int) error {
+	switch {
+	case errors.Is(err, signaling.ErrBadSDP):
+		return newError(http.StatusBadRequest, "malformed SDP: "+strings.TrimPrefix(err.Error(), signaling.ErrBadSDP.Error()+": "))
+	case errors.Is(err, signaling.ErrNoCodec):
+		return newError(http.StatusBadRequest, "the offer has no codec this server takes: send VP8 or H.264 (packetization-mode=1) video and/or Opus audio")
+	case errors.Is(err, signaling.ErrICERestart):
+		return newError(http.StatusUnprocessableEntity, "ICE restart is not supported: POST a new offer with the same token")
+	case errors.Is(err, signaling.ErrNoPublisher):
+		if noPublisher == http.StatusConflict {
+			return newError(http.StatusConflict, "nobody is publishing in this live inspection yet")
+		}
+		return newError(noPublisher, "no such publisher resource")
+	case errors.Is(err, signaling.ErrNoSession), errors.Is(err, signaling.ErrInvalidID):
+		if noPublisher == http.StatusConflict {
+			return newError(http.StatusConflict, "nobody is publishing in this live inspection yet")
+		}
+		return newError(http.StatusNotFound, "no media for this live inspection")
+	case errors.Is(err, signaling.ErrNoViewer):
+		return newError(http.StatusNotFound, "no such viewer resource")
+	case errors.Is(err, signaling.ErrClosed):
+		return newError(http.StatusServiceUnavailable, "the server is shutting down")
+	}
+	return err
+}
+
+// readSDP reads an SDP body of the given content type.
+func readSDP(c echo.Context, contentType string) (string, error) {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), contentType) {
+		return "", newError(http.StatusUnsupportedMediaType, "send Content-Type: "+contentType)
+	}
+	b, err := io.ReadAll(io.LimitReader(c.Request().Body, maxSDP+1))
+	if err != nil {
+		return "", newError(http.StatusBadRequest, "the request body broke off")
+	}
+	if len(b) > maxSDP {
+		return "", newError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the SDP exceeds %d bytes", maxSDP))
+	}
+	return string(b), nil
+}
+
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own message types are encoded
+	}
+	return b
+}

@@ -1,0 +1,322 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
+)
+
+// liveOfficer reports whether u may watch, snapshot and end a case's live
+// inspection: an officer who can act on the case (its assigned inspector
+// or reviewer).
+func liveOfficer(u *storage.User, cs *storage.Case) bool {
+	return u.Role.Officer() && cs.VisibleTo(u)
+}
+
+// loadLive loads the session named by :lid and its case.
+func (l *liveService) loadLive(c echo.Context) (*storage.LiveSession, *storage.Case, error) {
+	ctx := c.Request().Context()
+	ls, err := l.db.LiveSession(ctx, c.Param("lid"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := l.db.Case(ctx, ls.CaseID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ls, cs, nil
+}
+
+// loadLiveFor loads the session for the logged-in user, who must see its
+// case (404 otherwise, as for cases) and, with officer set, be one of its
+// officers (403).
+func (l *liveService) loadLiveFor(c echo.Context, officer bool) (*storage.LiveSession, *storage.Case, error) {
+	ls, cs, err := l.loadLive(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := currentUser(c)
+	if !cs.VisibleTo(u) {
+		return nil, nil, newError(http.StatusNotFound, "no such live session")
+	}
+	if officer && !liveOfficer(u, cs) {
+		return nil, nil, newError(http.StatusForbidden, "only the case's officers can do this in a live inspection")
+	}
+	return ls, cs, nil
+}
+
+// publisher checks the WHIP bearer token against the session's publish token.
+func (l *liveService) publisher(c echo.Context) (*storage.LiveSession, error) {
+	ls, err := l.db.LiveSession(c.Request().Context(), c.Param("lid"))
+	if err != nil {
+		return nil, err
+	}
+	token, _, err := bearerToken(c)
+	if err == nil {
+		err = l.db.CheckPublishToken(ls, token)
+	}
+	if err != nil {
+		var he *httpError
+		if errors.Is(err, storage.ErrBadToken) || errors.As(err, &he) && he.status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="siteinspect", error="invalid_token"`)
+			return nil, newError(http.StatusUnauthorized, "wrong or expired publish token: ask the inspector for a new join link")
+		}
+		return nil, err
+	}
+	return ls, nil
+}
+
+func (l *liveService) handleCreate(c echo.Context) error {
+	cs, err := loadCase(c, l.db, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		ScheduledAt *time.Time `json:"scheduled_at"`
+	}
+	if err := bindOptionalJSON(c, &in); err != nil {
+		return err
+	}
+	ls, token, err := l.db.CreateLiveSession(c.Request().Context(), cs, currentUser(c), in.ScheduledAt, l.ttl)
+	if err != nil {
+		return err
+	}
+	out := l.show(ls)
+	out.Token = token
+	out.JoinURL = "/#/join/" + ls.ID + "?token=" + token
+	out.ICEServers = l.iceServers()
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/live/"+ls.ID)
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (l *liveService) handleList(c echo.Context) error {
+	cs, err := loadCase(c, l.db, "id")
+	if err != nil {
+		return err
+	}
+	list, err := l.db.ListLiveSessions(c.Request().Context(), cs.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]liveJSON, len(list))
+	for i, ls := range list {
+		out[i] = l.show(ls)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sessions": out})
+}
+
+// handleGet answers the phone (publish token) and the case's users.
+func (l *liveService) handleGet(c echo.Context) error {
+	ls, cs, err := l.loadLive(c)
+	if err != nil {
+		return err
+	}
+	if token, ok, _ := bearerToken(c); !ok || l.db.CheckPublishToken(ls, token) != nil {
+		if err := login(c, l.db); err != nil {
+			return err
+		}
+		if !cs.VisibleTo(currentUser(c)) {
+			return newError(http.StatusNotFound, "no such live session")
+		}
+	}
+	out := l.show(ls)
+	out.ICEServers = l.iceServers()
+	return c.JSON(http.StatusOK, out)
+}
+
+func (l *liveService) handleEnd(c echo.Context) error {
+	ls, _, err := l.loadLiveFor(c, true)
+	if err != nil {
+		return err
+	}
+	if ls.Status != storage.LiveOpen {
+		return newError(http.StatusUnprocessableEntity, "this live inspection has already ended")
+	}
+	// The recording is stored even if the client goes away meanwhile.
+	ctx := context.WithoutCancel(c.Request().Context())
+	out, ev, err := l.end(ctx, ls, currentUser(c).ID, "ended")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"session": l.show(out), "evidence": ev})
+}
+
+func (l *liveService) handleSnapshot(c echo.Context) error {
+	ls, _, err := l.loadLiveFor(c, true)
+	if err != nil {
+		return err
+	}
+	if ls.Status != storage.LiveOpen {
+		return newError(http.StatusGone, "this live inspection has ended")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 20*time.Second)
+	defer cancel()
+	ev, err := l.snapshot(ctx, ls, currentUser(c))
+	if err != nil {
+		return signalingError(err, http.StatusConflict)
+	}
+	return c.JSON(http.StatusCreated, ev)
+}
+
+// handleWHIP answers a WHIP offer (RFC 9725 §4.2).
+func (l *liveService) handleWHIP(c echo.Context) error {
+	ls, err := l.publisher(c)
+	if err != nil {
+		return err
+	}
+	offer, err := readSDP(c, "application/sdp")
+	if err != nil {
+		return err
+	}
+	before, known := l.mgr.Status(ls.ID)
+	reconnect := known == nil && before.Publishing
+	answer, rid, err := l.mgr.Publish(c.Request().Context(), ls.ID, offer)
+	if err != nil {
+		return signalingError(err, http.StatusNotFound)
+	}
+	st, _ := l.mgr.Status(ls.ID)
+	if err := l.db.MarkLivePublishing(c.Request().Context(), ls, st.VideoCodec, reconnect); err != nil {
+		l.log.Error("record live publish", "session", ls.ID, "err", err)
+	}
+	if r := l.room(ls.ID, false); r != nil {
+		r.Send(encode(stateMessage(ls, st, true)))
+	}
+	return l.sdpAnswer(c, "/api/v1/live/"+ls.ID+"/whip/"+rid, answer)
+}
+
+func (l *liveService) sdpAnswer(c echo.Context, location, answer string) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderLocation, location)
+	h.Set("ETag", `"`+location[len(location)-8:]+`"`)
+	h.Set("Cache-Control", "no-store")
+	l.setLinks(h)
+	return c.Blob(http.StatusCreated, "application/sdp", []byte(answer))
+}
+
+func (l *liveService) handleWHIPPatch(c echo.Context) error {
+	ls, err := l.publisher(c)
+	if err != nil {
+		return err
+	}
+	frag, err := readSDP(c, "application/trickle-ice-sdpfrag")
+	if err != nil {
+		return err
+	}
+	if err := l.mgr.Trickle(ls.ID, c.Param("rid"), frag); err != nil {
+		return signalingError(err, http.StatusNotFound)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (l *liveService) handleWHIPDelete(c echo.Context) error {
+	ls, err := l.publisher(c)
+	if err != nil {
+		return err
+	}
+	if err := l.mgr.Unpublish(ls.ID, c.Param("rid")); err != nil {
+		return signalingError(err, http.StatusNotFound)
+	}
+	if r := l.room(ls.ID, false); r != nil {
+		st, err := l.mgr.Status(ls.ID)
+		r.Send(encode(stateMessage(ls, st, err == nil)))
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+// handleWHIPOptions answers CORS preflights and advertises the ICE servers.
+func (l *liveService) handleWHIPOptions(c echo.Context) error {
+	l.setLinks(c.Response().Header())
+	return c.NoContent(http.StatusNoContent)
+}
+
+// whipCORS lets WHIP clients on other origins publish: the endpoints take a
+// bearer token, never cookies, so no credentials are shared.
+func whipCORS(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "POST, PATCH, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+		h.Set("Access-Control-Expose-Headers", "Location, Link, ETag")
+		return next(c)
+	}
+}
+
+// handleWHEP answers a WHEP offer from an officer of the case.
+func (l *liveService) handleWHEP(c echo.Context) error {
+	ls, _, err := l.loadLiveFor(c, true)
+	if err != nil {
+		return err
+	}
+	if ls.Status != storage.LiveOpen {
+		return newError(http.StatusGone, "this live inspection has ended")
+	}
+	offer, err := readSDP(c, "application/sdp")
+	if err != nil {
+		return err
+	}
+	answer, rid, err := l.mgr.View(c.Request().Context(), ls.ID, offer)
+	if err != nil {
+		return signalingError(err, http.StatusConflict)
+	}
+	u := currentUser(c)
+	l.mu.Lock()
+	l.viewers[rid] = viewerRef{session: ls.ID, user: u.ID}
+	l.mu.Unlock()
+	if _, err := l.db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: ls.CaseID, ActorID: u.ID, Action: "live.watched", Target: ls.ID}); err != nil {
+		l.log.Error("record live watch", "session", ls.ID, "err", err)
+	}
+	return l.sdpAnswer(c, "/api/v1/live/"+ls.ID+"/whep/"+rid, answer)
+}
+
+// ownViewer checks that the WHEP resource :rid belongs to the caller.
+func (l *liveService) ownViewer(c echo.Context, sessionID, rid string) error {
+	l.mu.Lock()
+	v, ok := l.viewers[rid]
+	l.mu.Unlock()
+	if !ok || v.session != sessionID || v.user != currentUser(c).ID {
+		return newError(http.StatusNotFound, "no such viewer resource")
+	}
+	return nil
+}
+
+func (l *liveService) handleWHEPPatch(c echo.Context) error {
+	ls, _, err := l.loadLiveFor(c, true)
+	if err != nil {
+		return err
+	}
+	if err := l.ownViewer(c, ls.ID, c.Param("rid")); err != nil {
+		return err
+	}
+	frag, err := readSDP(c, "application/trickle-ice-sdpfrag")
+	if err != nil {
+		return err
+	}
+	if err := l.mgr.TrickleViewer(ls.ID, c.Param("rid"), frag); err != nil {
+		return signalingError(err, http.StatusNotFound)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (l *liveService) handleWHEPDelete(c echo.Context) error {
+	ls, _, err := l.loadLiveFor(c, true)
+	if err != nil {
+		return err
+	}
+	rid := c.Param("rid")
+	if err := l.ownViewer(c, ls.ID, rid); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	delete(l.viewers, rid)
+	l.mu.Unlock()
+	if err := l.mgr.StopViewing(ls.ID, rid); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return signalingError(err, http.StatusNotFound)
+	}
+	return c.NoContent(http.StatusOK)
+}

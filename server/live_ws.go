@@ -1,0 +1,290 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/signaling"
+	"siteinspect/storage"
+)
+
+// Room limits: a message is at most maxRoomMessage bytes (a larger one
+// closes that connection with 1009); each member's outgoing queue holds
+// roomQueue messages before a stalled member is dropped.
+const (
+	maxRoomMessage = 16 << 10
+	roomQueue      = 128
+)
+
+// roomMessage is any message a client sends; Type says which fields count.
+type roomMessage struct {
+	Type          string         `json:"type"`
+	Text          string         `json:"text"`
+	Body          string         `json:"body"`
+	ChecklistItem string         `json:"checklist_item"`
+	Severity      string         `json:"severity"`
+	Shape         *storage.Shape `json:"shape"`
+	On            *bool          `json:"on"`
+	Viewer        string         `json:"viewer"`
+}
+
+// roomError is the error message sent back for a refused client message.
+func roomError(code, message string) []byte {
+	return encode(map[string]any{"type": "error", "error": map[string]string{"code": code, "message": message}})
+}
+
+// handleRoom serves the session's WebSocket. The phone authenticates with
+// ?token=<publish token>; the case's users with their login cookie (the
+// WebSocket handshake checks Origin against Host, so another site cannot
+// ride the cookie).
+func (l *liveService) handleRoom(c echo.Context) error {
+	ls, cs, err := l.loadLive(c)
+	if err != nil {
+		return err
+	}
+	var user *storage.User
+	var who signaling.Presence
+	if token := c.QueryParam("token"); token != "" {
+		if err := l.db.CheckPublishToken(ls, token); err != nil {
+			if errors.Is(err, storage.ErrBadToken) {
+				return newError(http.StatusUnauthorized, "wrong or expired publish token")
+			}
+			return err
+		}
+		name := "applicant"
+		if cs.Applicant != nil {
+			name = cs.Applicant.DisplayName
+		}
+		who = signaling.Presence{ID: "phone", Name: name, Role: "phone"}
+	} else {
+		if err := login(c, l.db); err != nil {
+			return err
+		}
+		user = currentUser(c)
+		if !cs.VisibleTo(user) || user.Role == storage.RoleAdmin {
+			return newError(http.StatusNotFound, "no such live session")
+		}
+		who = presenceOf(user)
+	}
+	if ls.Status != storage.LiveOpen {
+		return newError(http.StatusGone, "this live inspection has ended")
+	}
+	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
+	if err != nil {
+		return nil // Accept has answered the client
+	}
+	conn.SetReadLimit(maxRoomMessage)
+	room := l.room(ls.ID, true)
+	m, err := room.Join(who, roomQueue)
+	if err != nil {
+		conn.Close(websocket.StatusGoingAway, "the live inspection has ended")
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Request().Context()))
+	defer cancel()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		l.writeRoom(ctx, conn, m)
+	}()
+	defer func() {
+		room.Leave(m)
+		room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
+		cancel()
+		<-writerDone
+		if user != nil {
+			l.stopTalking(ls.ID, user.ID)
+		}
+	}()
+	st, serr := l.mgr.Status(ls.ID)
+	room.SendTo(m, encode(map[string]any{"type": "hello", "you": who, "members": room.Members(), "session": l.show(ls)}))
+	room.SendTo(m, encode(stateMessage(ls, st, serr == nil)))
+	room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			return nil // closed, too big (1009, sent by the library) or gone
+		}
+		if typ != websocket.MessageText {
+			room.SendTo(m, roomError("invalid", "send JSON text messages"))
+			continue
+		}
+		l.roomMessage(ctx, ls.ID, cs, user, m, room, data)
+	}
+}
+
+// writeRoom sends m's queue to the connection until m leaves or a write
+// stalls for 10 s.
+func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *signaling.Member) {
+	ping := time.NewTicker(30 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case msg := <-m.Out():
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := conn.Write(wctx, websocket.MessageText, msg)
+			cancel()
+			if err != nil {
+				conn.CloseNow()
+				return
+			}
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				conn.CloseNow()
+				return
+			}
+		case <-m.Gone():
+			// Evicted (too slow) or the session ended: flush what is queued.
+			for {
+				select {
+				case msg := <-m.Out():
+					wctx, cancel := context.WithTimeout(ctx, time.Second)
+					_ = conn.Write(wctx, websocket.MessageText, msg)
+					cancel()
+					continue
+				default:
+				}
+				break
+			}
+			conn.Close(websocket.StatusGoingAway, "left the room")
+			return
+		case <-ctx.Done():
+			conn.CloseNow()
+			return
+		}
+	}
+}
+
+// roomMessage handles one client message; a bad one is answered with an
+// error message and changes nothing.
+func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *storage.Case, user *storage.User, m *signaling.Member, room *signaling.Room, data []byte) {
+	var msg roomMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&msg); err != nil || dec.More() {
+		room.SendTo(m, roomError("invalid", "malformed message: send one JSON object with a type"))
+		return
+	}
+	ls, err := l.db.LiveSession(ctx, sessionID)
+	if err != nil {
+		room.SendTo(m, roomError("internal", "internal error"))
+		return
+	}
+	officer := user != nil && liveOfficer(user, cs)
+	fail := func(err error) {
+		code, msg := "internal", "internal error"
+		var se *storage.Error
+		var he *httpError
+		switch {
+		case errors.As(err, &se):
+			code, msg = "invalid", se.Message
+			for _, k := range errorKinds {
+				if errors.Is(err, k.kind) {
+					code = k.code
+				}
+			}
+		case errors.As(err, &he):
+			code, msg = he.code, he.message
+		default:
+			l.log.Error("live room", "session", sessionID, "type", msg, "err", err)
+		}
+		room.SendTo(m, roomError(code, msg))
+	}
+	switch msg.Type {
+	case "ping":
+		room.SendTo(m, encode(map[string]string{"type": "pong"}))
+	case "instruction":
+		at := l.recordingMS(ls.ID)
+		actor := ""
+		if user != nil {
+			actor = user.ID
+		}
+		text, err := l.db.RecordLiveInstruction(ctx, ls, actor, msg.Text, at)
+		if err != nil {
+			fail(err)
+			return
+		}
+		room.Send(encode(map[string]any{"type": "instruction", "from": m.Presence, "text": text,
+			"at": time.Now().UTC().Format(time.RFC3339Nano), "recording_ms": at}))
+	case "annotation":
+		if !officer {
+			fail(newError(http.StatusForbidden, "only the case's officers annotate"))
+			return
+		}
+		in := storage.AnnotationInput{Body: msg.Body, ChecklistItem: msg.ChecklistItem, Severity: msg.Severity, Shape: msg.Shape}
+		la, err := l.db.AddLiveAnnotation(ctx, cs, ls, user, in, l.recordingMS(ls.ID))
+		if err != nil {
+			fail(err)
+			return
+		}
+		room.Send(encode(map[string]any{"type": "annotation", "annotation": la}))
+	case "snapshot":
+		if !officer {
+			fail(newError(http.StatusForbidden, "only the case's officers take snapshots"))
+			return
+		}
+		go func() {
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if _, err := l.snapshot(sctx, ls, user); err != nil {
+				fail(signalingError(err, http.StatusConflict))
+			}
+		}()
+	case "talk":
+		if !officer || msg.On == nil {
+			fail(newError(http.StatusBadRequest, "talk needs an officer, on and viewer"))
+			return
+		}
+		rid := ""
+		if *msg.On {
+			l.mu.Lock()
+			v, ok := l.viewers[msg.Viewer]
+			l.mu.Unlock()
+			if !ok || v.session != ls.ID || v.user != user.ID {
+				fail(newError(http.StatusNotFound, "viewer must name your own WHEP resource in this session"))
+				return
+			}
+			rid = msg.Viewer
+		}
+		if err := l.setTalker(ls.ID, rid); err != nil {
+			fail(signalingError(err, http.StatusConflict))
+			return
+		}
+		room.Send(encode(map[string]any{"type": "talk", "from": m.Presence, "on": *msg.On}))
+	default:
+		fail(newError(http.StatusBadRequest, "unknown message type: use instruction, annotation, snapshot, talk or ping"))
+	}
+}
+
+// stopTalking silences the user's microphone towards the phone when their
+// room connection goes: the talk button lives on that page.
+func (l *liveService) stopTalking(sessionID, userID string) {
+	l.mu.Lock()
+	rid := l.talkers[sessionID]
+	v, ok := l.viewers[rid]
+	l.mu.Unlock()
+	if rid != "" && (!ok || v.user == userID) {
+		l.setTalker(sessionID, "")
+	}
+}
+
+// setTalker routes viewer rid's microphone to the phone ("" for nobody).
+func (l *liveService) setTalker(sessionID, rid string) error {
+	if err := l.mgr.SetTalker(sessionID, rid); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.talkers[sessionID] = rid
+	l.mu.Unlock()
+	return nil
+}
