@@ -39,6 +39,7 @@ var (
 // Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	removeRTCMedia()
 	if server != nil {
 		server.Process.Kill()
 		server.Wait()

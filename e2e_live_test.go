@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"siteinspect/internal/testenv"
+	"siteinspect/storage"
+)
+
+// liveSession is POST /cases/{id}/live's answer.
+type liveSession struct {
+	ID           string  `json:"id"`
+	CaseID       string  `json:"case_id"`
+	Status       string  `json:"status"`
+	EndReason    string  `json:"end_reason"`
+	PublishURL   string  `json:"publish_url"`
+	PublishToken string  `json:"publish_token"`
+	JoinURL      string  `json:"join_url"`
+	EvidenceID   *string `json:"evidence_id"`
+	Publishing   bool    `json:"publishing"`
+}
+
+// liveCase makes a case in review (one photo uploaded, submitted, taken by
+// the inspector) and returns the applicant and inspector clients and the
+// case id.
+func liveCase(t testing.TB, p *proc) (app, insp *client, caseID string) {
+	t.Helper()
+	app = login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp = login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.newCase()
+	photo := filepath.Join(t.TempDir(), "gate.jpg")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=320x240", "-frames:v", "1", photo)
+	app.mustUploadFile(cs.ID, photo)
+	app.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/assign", map[string]string{}, http.StatusOK, nil)
+	return app, insp, cs.ID
+}
+
+// sdpPost sends an SDP offer (or a fragment) with a bearer token.
+func sdpPost(t testing.TB, method, url, token, contentType, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// whip and whep are testenv.Signal functions over HTTP.
+func whip(t testing.TB, base string, ls liveSession) testenv.Signal {
+	return sdpSignal(t, base+ls.PublishURL, ls.PublishToken)
+}
+
+func whep(t testing.TB, base, lid, token string) testenv.Signal {
+	return sdpSignal(t, base+"/api/v1/live/"+lid+"/whep", token)
+}
+
+func sdpSignal(t testing.TB, url, token string) testenv.Signal {
+	return func(offer string) (string, string, error) {
+		resp, body := sdpPost(t, "POST", url, token, "application/sdp", offer)
+		if resp.StatusCode != http.StatusCreated {
+			return "", "", &httpStatusError{resp.StatusCode, body}
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+			t.Errorf("answer Content-Type %q, want application/sdp", ct)
+		}
+		return body, resp.Header.Get("Location"), nil
+	}
+}
+
+type httpStatusError struct {
+	status int
+	body   string
+}
+
+func (e *httpStatusError) Error() string { return strconv.Itoa(e.status) + " " + e.body }
+
+// roomConn is a test client of the live room.
+type roomConn struct {
+	t    *testing.T
+	c    *websocket.Conn
+	msgs chan map[string]any
+	err  chan error
+}
+
+func dialRoom(t *testing.T, base, lid, query, bearer string) *roomConn {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/live/" + lid + "/ws" + query
+	opts := &websocket.DialOptions{HTTPHeader: http.Header{}}
+	if bearer != "" {
+		opts.HTTPHeader.Set("Authorization", "Bearer "+bearer)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("dial room: %v", err)
+	}
+	c.SetReadLimit(1 << 20)
+	r := &roomConn{t: t, c: c, msgs: make(chan map[string]any, 256), err: make(chan error, 1)}
+	go func() {
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				r.err <- err
+				close(r.msgs)
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Errorf("room sent non-JSON %q", b)
+				continue
+			}
+			r.msgs <- m
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow() })
+	return r
+}
+
+func (r *roomConn) send(v any) {
+	r.t.Helper()
+	b, _ := json.Marshal(v)
+	if err := r.c.Write(context.Background(), websocket.MessageText, b); err != nil {
+		r.t.Fatalf("room write: %v", err)
+	}
+}
+
+// expect waits for a message of type typ, skipping others (state, quality,
+// presence arrive at any time).
+func (r *roomConn) expect(typ string, within time.Duration) map[string]any {
+	r.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case m, ok := <-r.msgs:
+			if !ok {
+				r.t.Fatalf("room closed while waiting for %q: %v", typ, <-r.err)
+			}
+			if m["type"] == typ {
+				return m
+			}
+		case <-deadline:
+			r.t.Fatalf("no %q message within %s", typ, within)
+		}
+	}
+}
+
+// TestLiveInspection runs a whole live inspection over HTTP with Go pion
+// peers: who may start and publish, WHIP errors, a viewer receiving video,
+// the room (instructions, live annotations, bad and oversized messages),
+// a snapshot, and the end: the recording is ready evidence with its
+// SHA-256, about as long as what was sent, decoding without errors, with
+// the live annotation on it at its recording time.
+func TestLiveInspection(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
+	app, insp, caseID := liveCase(t, p)
+	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
+	other := login(t, p.URL, "applicant2", p.Demo["applicant2"])
+
+	// Only the assigned inspector starts one; one at a time.
+	app.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusForbidden, nil)
+	rev.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusForbidden, nil)
+	other.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusNotFound, nil)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	if ls.PublishToken == "" || !strings.Contains(ls.JoinURL, ls.ID) || ls.PublishURL != "/api/v1/live/"+ls.ID+"/whip" {
+		t.Fatalf("create: got %+v", ls)
+	}
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusConflict, nil)
+	other.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusNotFound, nil)
+	phone := &client{tb: t, base: p.URL, token: ls.PublishToken, http: http.DefaultClient}
+	phone.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, nil)
+
+	// WHIP refuses a wrong token, a wrong type and malformed SDP.
+	url := p.URL + ls.PublishURL
+	for _, c := range []struct {
+		name, token, ctype, body string
+		want                     int
+	}{
+		{"no token", "", "application/sdp", "v=0\r\n", http.StatusUnauthorized},
+		{"wrong token", "x" + ls.PublishToken, "application/sdp", "v=0\r\n", http.StatusUnauthorized},
+		{"a login token", insp.token, "application/sdp", "v=0\r\n", http.StatusUnauthorized},
+		{"wrong type", ls.PublishToken, "text/plain", "v=0\r\n", http.StatusUnsupportedMediaType},
+		{"malformed SDP", ls.PublishToken, "application/sdp", "this is not SDP", http.StatusBadRequest},
+	} {
+		resp, body := sdpPost(t, "POST", url, c.token, c.ctype, c.body)
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: got %d %s, want %d", c.name, resp.StatusCode, body, c.want)
+		}
+		if c.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: WWW-Authenticate %q", c.name, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if _, _, err := whep(t, p.URL, ls.ID, insp.token)("v=0\r\n"); err == nil || err.(*httpStatusError).status != http.StatusConflict {
+		t.Errorf("WHEP before anyone publishes: got %v, want 409", err)
+	}
+
+	officer := dialRoom(t, p.URL, ls.ID, "", insp.token)
+	officer.expect("hello", 5*time.Second)
+	phoneRoom := dialRoom(t, p.URL, ls.ID, "?token="+ls.PublishToken, "")
+	phoneRoom.expect("hello", 5*time.Second)
+
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, ls))
+	if !strings.HasPrefix(pub.Resource, "/api/v1/live/"+ls.ID+"/whip/") {
+		t.Errorf("Location %q", pub.Resource)
+	}
+	sent := make(chan time.Duration, 1)
+	go func() { sent <- pub.Send(t, media, 6*time.Second) }()
+
+	// Watchers: WHEP for the case's officers only.
+	if _, _, err := whep(t, p.URL, ls.ID, app.token)("v=0\r\n"); err == nil || err.(*httpStatusError).status != http.StatusForbidden {
+		t.Errorf("applicant WHEP: got %v, want 403", err)
+	}
+	viewer := testenv.View(t, whep(t, p.URL, ls.ID, insp.token))
+	defer viewer.PC.Close()
+
+	// The room: instructions both ways, a live annotation stamped with the
+	// recording time, errors that leave the connection open.
+	time.Sleep(1500 * time.Millisecond)
+	officer.send(map[string]any{"type": "instruction", "text": "请把镜头对准安全出口 Show me the fire exit"})
+	if m := phoneRoom.expect("instruction", 5*time.Second); !strings.Contains(m["text"].(string), "fire exit") {
+		t.Errorf("phone got instruction %v", m)
+	}
+	officer.send(map[string]any{"type": "annotation", "body": "安全出口被纸箱堵塞", "checklist_item": "fire-exits", "severity": "violation",
+		"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.1}, {0.5, 0.5}}}})
+	ann := officer.expect("annotation", 5*time.Second)["annotation"].(map[string]any)
+	annMS := int64(ann["recording_ms"].(float64))
+	if annMS < 500 || annMS > 6000 {
+		t.Errorf("live annotation at recording_ms %d, want about 1500", annMS)
+	}
+	phoneRoom.send(map[string]any{"type": "annotation", "body": "x"})
+	if m := phoneRoom.expect("error", 5*time.Second); m["error"].(map[string]any)["code"] != "forbidden" {
+		t.Errorf("phone annotating: got %v, want forbidden", m)
+	}
+	officer.send(map[string]any{"type": "nonsense"})
+	officer.expect("error", 5*time.Second)
+	if err := officer.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":`)); err != nil {
+		t.Fatal(err)
+	}
+	officer.expect("error", 5*time.Second)
+	big := dialRoom(t, p.URL, ls.ID, "?token="+ls.PublishToken, "")
+	big.expect("hello", 5*time.Second)
+	big.send(map[string]any{"type": "instruction", "text": strings.Repeat("很", 8000)})
+	select {
+	case err := <-big.err:
+		if st := websocket.CloseStatus(err); st != websocket.StatusMessageTooBig {
+			t.Errorf("oversized message: connection closed with %v (%v), want 1009", st, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a 24 KB message did not close its connection")
+	}
+	officer.send(map[string]any{"type": "ping"})
+	officer.expect("pong", 5*time.Second)
+
+	// A snapshot is image evidence.
+	var snap storage.Evidence
+	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/snapshots", nil, http.StatusCreated, &snap)
+	if snap.Kind != storage.KindImage || snap.ContentType != "image/jpeg" || snap.Size < 1000 {
+		t.Errorf("snapshot: got %+v", snap)
+	}
+	if viewer.VideoPackets.Load() == 0 {
+		t.Error("the viewer received no video")
+	}
+
+	mediaSent := <-sent
+	app.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusForbidden, nil)
+	var ended struct {
+		Session  liveSession       `json:"session"`
+		Evidence *storage.Evidence `json:"evidence"`
+	}
+	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
+	pub.PC.Close()
+	if ended.Session.Status != "ended" || ended.Evidence == nil || ended.Evidence.Kind != storage.KindRecording {
+		t.Fatalf("end: got %+v", ended)
+	}
+	m := officer.expect("ended", 5*time.Second)
+	if m["evidence_id"] != ended.Evidence.ID {
+		t.Errorf("ended message %v", m)
+	}
+	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusUnprocessableEntity, nil)
+	if resp, _ := sdpPost(t, "POST", url, ls.PublishToken, "application/sdp", "v=0\r\n"); resp.StatusCode != http.StatusGone {
+		t.Errorf("WHIP after the end: got %d, want 410", resp.StatusCode)
+	}
+
+	rec := insp.mustEvidenceDone(ended.Evidence.ID, 2*time.Minute)
+	if rec.Status != storage.EvidenceReady || rec.ContentType != "video/webm" {
+		t.Fatalf("recording: got %s %s (%s)", rec.Status, rec.ContentType, rec.StatusReason)
+	}
+	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+	if d := got - mediaSent; d < -mediaSent/20 || d > mediaSent/20 {
+		t.Errorf("recording lasts %s; %s was sent (want within 5%%)", got, mediaSent)
+	}
+	file := filepath.Join(t.TempDir(), "rec.webm")
+	resp := insp.do("GET", "/api/v1/evidence/"+rec.ID+"/content", nil, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) != rec.SHA256 {
+		t.Errorf("recording SHA-256 %x, evidence says %s", sum, rec.SHA256)
+	}
+	os.WriteFile(file, b, 0o644)
+	if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("recording does not decode cleanly: %v %s", err, out)
+	}
+
+	// The live annotation is now an ordinary annotation on the recording.
+	var notes []storage.Annotation
+	insp.mustJSON("GET", "/api/v1/evidence/"+rec.ID+"/annotations", nil, http.StatusOK, &notes)
+	if len(notes) != 1 || notes[0].StartMS == nil || *notes[0].StartMS != annMS || notes[0].StartFrame == nil || notes[0].ChecklistItem != "fire-exits" {
+		t.Errorf("annotations on the recording: got %+v, want one at %d ms with a frame", notes, annMS)
+	}
+
+	// Everything is in the case's audit trail.
+	var audit []storage.AuditEvent
+	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/audit", nil, http.StatusOK, &audit)
+	seen := map[string]bool{}
+	for _, e := range audit {
+		seen[e.Action] = true
+	}
+	for _, a := range []string{"live.created", "live.published", "live.watched", "live.instruction", "live.annotation", "evidence.captured", "evidence.recorded", "live.ended"} {
+		if !seen[a] {
+			t.Errorf("audit lacks %s", a)
+		}
+	}
+}
+
+// TestLiveReconnectH264 publishes H.264 as OBS would, drops, and publishes
+// again with the same token: one Matroska/H.264 recording of two segments
+// that ffprobe accepts, as long as what was sent (the outage is not kept).
+func TestLiveReconnectH264(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
+	_, insp, caseID := liveCase(t, p)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	var total time.Duration
+	for i := 0; i < 2; i++ {
+		pub := testenv.Publish(t, testenv.CodecH264, whip(t, p.URL, ls))
+		total += pub.Send(t, media, 3*time.Second)
+		// The first leaves with a WHIP DELETE; the second is replaced by
+		// nothing and ended by the inspector.
+		if i == 0 {
+			if resp, body := sdpPost(t, "DELETE", p.URL+pub.Resource, ls.PublishToken, "", ""); resp.StatusCode != http.StatusOK {
+				t.Fatalf("WHIP DELETE: %d %s", resp.StatusCode, body)
+			}
+			if resp, _ := sdpPost(t, "DELETE", p.URL+pub.Resource, ls.PublishToken, "", ""); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("second DELETE: got %d, want 404", resp.StatusCode)
+			}
+			time.Sleep(time.Second)
+		}
+		defer pub.PC.Close()
+	}
+	var ended struct {
+		Evidence *storage.Evidence `json:"evidence"`
+	}
+	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
+	rec := insp.mustEvidenceDone(ended.Evidence.ID, 2*time.Minute)
+	if rec.Status != storage.EvidenceReady || rec.ContentType != "video/x-matroska" || rec.Media.VideoCodec != "h264" {
+		t.Fatalf("recording: got %s %s %s (%s)", rec.Status, rec.ContentType, rec.Media.VideoCodec, rec.StatusReason)
+	}
+	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+	if d := got - total; d < -total/20 || d > total/20 {
+		t.Errorf("recording lasts %s; %s was sent in two parts (want within 5%%, no gap for the outage)", got, total)
+	}
+	var audit []storage.AuditEvent
+	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/audit", nil, http.StatusOK, &audit)
+	var segments, publishes float64
+	for _, e := range audit {
+		if e.Action == "evidence.recorded" {
+			var d struct {
+				Segments float64 `json:"segments"`
+			}
+			json.Unmarshal(e.Data, &d)
+			segments = d.Segments
+		}
+		if e.Action == "live.published" {
+			publishes++
+		}
+	}
+	if segments != 2 || publishes != 2 {
+		t.Errorf("audit: %v segments, %v publishes; want 2 and 2", segments, publishes)
+	}
+}
+
+// TestLiveIdleAndExpiry: a join link stops working after --live-token-ttl
+// if nobody published, and a session without a publisher for --live-idle
+// ends by itself, keeping what was recorded.
+func TestLiveIdleAndExpiry(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, "--jobs", "0", "--webrtc-loopback", "--live-idle", "3s", "--live-token-ttl", "1s")
+	_, insp, caseID := liveCase(t, p)
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	time.Sleep(1200 * time.Millisecond)
+	if resp, _ := sdpPost(t, "POST", p.URL+a.PublishURL, a.PublishToken, "application/sdp", "v=0\r\n"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("expired token: got %d, want 401", resp.StatusCode)
+	}
+	waitLive := func(id string) liveSession {
+		t.Helper()
+		var ls liveSession
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+			insp.mustJSON("GET", "/api/v1/live/"+id, nil, http.StatusOK, &ls)
+			if ls.Status == "ended" {
+				return ls
+			}
+		}
+		t.Fatalf("live session %s did not end when idle", id)
+		return ls
+	}
+	if ls := waitLive(a.ID); ls.EndReason != "idle" || ls.EvidenceID != nil {
+		t.Errorf("idle session: got %+v, want ended idle without a recording", ls)
+	}
+
+	var b liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &b)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, b))
+	pub.Send(t, media, 2*time.Second)
+	pub.PC.Close() // no DELETE: the connection just goes (a closed tab)
+	if ls := waitLive(b.ID); ls.EndReason != "idle" || ls.EvidenceID == nil {
+		t.Errorf("session left by its publisher: got %+v, want ended idle with a recording", ls)
+	}
+}

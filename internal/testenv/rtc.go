@@ -1,0 +1,380 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+)
+
+// Codecs the test peers offer, as a browser (VP8), OBS (H.264) and every
+// WebRTC client (Opus) would.
+var (
+	CodecVP8  = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+	CodecH264 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}
+	CodecOpus = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+		SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
+)
+
+// RTCMedia is media for test publishers, made once per process with ffmpeg:
+// 10 s of VP8 (IVF) and H.264 (Annex B, baseline) at 30 fps with a
+// keyframe a second, and Opus (OGG, one packet per page).
+type RTCMedia struct{ IVF, H264, OGG string }
+
+var rtcMedia struct {
+	once sync.Once
+	m    RTCMedia
+	err  error
+}
+
+// MustRTCMedia returns the shared test media, generating it on first use in
+// a directory removed when the process exits (not per test: it is reused).
+func MustRTCMedia(tb testing.TB) RTCMedia {
+	tb.Helper()
+	rtcMedia.once.Do(func() {
+		dir, err := os.MkdirTemp("", "siteinspect-rtc-")
+		if err != nil {
+			rtcMedia.err = err
+			return
+		}
+		m := RTCMedia{IVF: filepath.Join(dir, "v.ivf"), H264: filepath.Join(dir, "v.h264"), OGG: filepath.Join(dir, "a.ogg")}
+		for _, args := range [][]string{
+			{"-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-t", "10", "-c:v", "libvpx", "-b:v", "1200k", "-deadline", "realtime", "-g", "30", m.IVF},
+			{"-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-t", "10", "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
+				"-g", "30", "-bsf:v", "h264_mp4toannexb", "-f", "h264", m.H264},
+			{"-f", "lavfi", "-i", "sine=frequency=440", "-t", "10", "-c:a", "libopus", "-page_duration", "20000", m.OGG},
+		} {
+			if err := ffmpegRun(args...); err != nil {
+				rtcMedia.err = err
+				return
+			}
+		}
+		rtcMedia.m = m
+	})
+	if rtcMedia.err != nil {
+		tb.Fatalf("generate WebRTC media: %v", rtcMedia.err)
+	}
+	return rtcMedia.m
+}
+
+// ClientAPI is a pion stack for a test peer offering exactly video and
+// Opus, with loopback candidates (the sandbox has only loopback), and any
+// extra interceptors (a benchmark's clock).
+func ClientAPI(tb testing.TB, video webrtc.RTPCodecParameters, extra ...interceptor.Factory) *webrtc.API {
+	tb.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(video, webrtc.RTPCodecTypeVideo); err != nil {
+		tb.Fatal(err)
+	}
+	if err := me.RegisterCodec(CodecOpus, webrtc.RTPCodecTypeAudio); err != nil {
+		tb.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range extra {
+		reg.Add(f)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// Signal sends an offer to a WHIP or WHEP endpoint (or straight to the
+// signaling package) and returns the answer and the resource id.
+type Signal func(offer string) (answer, resource string, err error)
+
+// Publisher is a Go WHIP client: video and Opus sendonly, as OBS sends.
+type Publisher struct {
+	PC           *webrtc.PeerConnection
+	Resource     string
+	Video, Audio *webrtc.TrackLocalStaticSample
+	Connected    chan struct{}
+	PLIs         atomic.Int32
+}
+
+// Publish connects a publisher through signal and waits until it is
+// connected. It does not send media: call Send.
+func Publish(tb testing.TB, video webrtc.RTPCodecParameters, signal Signal) *Publisher {
+	tb.Helper()
+	return PublishWith(tb, ClientAPI(tb, video), video, signal)
+}
+
+// PublishWith is Publish on a given pion stack.
+func PublishWith(tb testing.TB, api *webrtc.API, video webrtc.RTPCodecParameters, signal Signal) *Publisher {
+	tb.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &Publisher{PC: pc, Connected: make(chan struct{})}
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(p.Connected) })
+		}
+	})
+	p.Video, _ = webrtc.NewTrackLocalStaticSample(video.RTPCodecCapability, "video", "phone")
+	p.Audio, _ = webrtc.NewTrackLocalStaticSample(CodecOpus.RTPCodecCapability, "audio", "phone")
+	for _, t := range []*webrtc.TrackLocalStaticSample{p.Video, p.Audio} {
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		go func() { // RTCP must be read for the interceptors; count PLIs
+			for {
+				pkts, _, err := tr.Sender().ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pk := range pkts {
+					if _, ok := pk.(*rtcp.PictureLossIndication); ok {
+						p.PLIs.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	answer, id, err := signal(Offer(tb, pc))
+	if err != nil {
+		pc.Close()
+		tb.Fatalf("publish: %v", err)
+	}
+	p.Resource = id
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-p.Connected:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("publisher did not connect")
+	}
+	return p
+}
+
+// Send sends the media's video (VP8 or H.264 by the track's codec) and
+// Opus together at real time for up to limit, and returns the media time
+// sent.
+func (p *Publisher) Send(tb testing.TB, m RTCMedia, limit time.Duration) time.Duration {
+	var wg sync.WaitGroup
+	var sent time.Duration
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		SendOpus(tb, p.Audio, m.OGG, limit)
+	}()
+	if p.Video.Codec().MimeType == webrtc.MimeTypeH264 {
+		sent = SendH264(tb, p.Video, m.H264, limit)
+	} else {
+		sent = SendVP8(tb, p.Video, m.IVF, limit)
+	}
+	wg.Wait()
+	return sent
+}
+
+// Offer creates pc's offer and waits for all candidates (WHIP sends them in
+// the offer).
+func Offer(tb testing.TB, pc *webrtc.PeerConnection) string {
+	tb.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		tb.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
+}
+
+// SendVP8 sends the IVF file's frames at their frame rate; it returns the
+// media time sent.
+func SendVP8(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer f.Close()
+	r, h, err := ivfreader.NewWith(f)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	frame := time.Duration(float64(time.Second) * float64(h.TimebaseNumerator) / float64(h.TimebaseDenominator))
+	return Pace(frame, limit, func() bool {
+		b, _, err := r.ParseNextFrame()
+		if err != nil {
+			return false
+		}
+		_ = track.WriteSample(media.Sample{Data: b, Duration: frame})
+		return true
+	})
+}
+
+// SendH264 sends the Annex B file one access unit per frame at 30 fps.
+func SendH264(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	frame := time.Second / 30
+	return Pace(frame, limit, func() bool {
+		var au []byte
+		for {
+			nal, err := r.NextNAL()
+			if err != nil {
+				return false
+			}
+			au = append(au, 0, 0, 0, 1)
+			au = append(au, nal.Data...)
+			if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
+				break
+			}
+		}
+		_ = track.WriteSample(media.Sample{Data: au, Duration: frame})
+		return true
+	})
+}
+
+// SendOpus sends the OGG file's pages (one Opus packet each) at real time.
+func SendOpus(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	defer f.Close()
+	r, _, err := oggreader.NewWith(f)
+	if err != nil {
+		tb.Error(err)
+		return 0
+	}
+	var last uint64
+	return Pace(20*time.Millisecond, limit, func() bool {
+		for {
+			page, hdr, err := r.ParseNextPage()
+			if err != nil {
+				return false
+			}
+			if len(page) >= 8 && string(page[:8]) == "OpusTags" {
+				continue
+			}
+			n := hdr.GranulePosition - last
+			last = hdr.GranulePosition
+			_ = track.WriteSample(media.Sample{Data: page, Duration: time.Duration(n) * time.Second / 48000})
+			return true
+		}
+	})
+}
+
+// Pace calls step every interval until it returns false or limit passes,
+// and returns the media time sent: the steps times interval. On a busy
+// machine the ticker lags, so this is less than the wall time, and it is
+// what the RTP timestamps (and so the recording) follow.
+func Pace(interval, limit time.Duration, step func() bool) time.Duration {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	start := time.Now()
+	var n int
+	for time.Since(start) < limit && step() {
+		n++
+		<-t.C
+	}
+	return time.Duration(n) * interval
+}
+
+// Viewer is a Go WHEP client counting the RTP packets it receives.
+type Viewer struct {
+	PC           *webrtc.PeerConnection
+	Resource     string
+	VideoPackets atomic.Int64
+	AudioPackets atomic.Int64
+}
+
+// View connects a recvonly viewer through signal.
+func View(tb testing.TB, signal Signal) *Viewer {
+	tb.Helper()
+	return ViewWith(tb, signal, nil)
+}
+
+// ViewWith is View calling onVideo with each video packet's sequence number
+// as it is read.
+func ViewWith(tb testing.TB, signal Signal, onVideo func(seq uint16)) *Viewer {
+	tb.Helper()
+	pc, err := ClientAPI(tb, CodecVP8).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := &Viewer{PC: pc}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		n := &v.AudioPackets
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &v.VideoPackets
+		}
+		video := t.Kind() == webrtc.RTPCodecTypeVideo && onVideo != nil
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			if video {
+				onVideo(pkt.SequenceNumber)
+			}
+			n.Add(1)
+		}
+	})
+	answer, id, err := signal(Offer(tb, pc))
+	if err != nil {
+		pc.Close()
+		tb.Fatalf("view: %v", err)
+	}
+	v.Resource = id
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+func ffmpegRun(args ...string) error {
+	out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-y"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ffmpeg %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// removeRTCMedia deletes the shared media when the test process ends.
+func removeRTCMedia() {
+	if rtcMedia.m.IVF != "" {
+		os.RemoveAll(filepath.Dir(rtcMedia.m.IVF))
+	}
+}
