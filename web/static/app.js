@@ -1,15 +1,19 @@
 /**
  * Entry point: the header, the hash router and the signed-in user. Routes
- * live in location.hash (#/cases, #/cases/new, #/cases/{id}) so the server
- * serves one page and a reload or a shared link lands on the same view.
- * Each render gets a fresh container and an "alive" check, so a slow fetch
- * from a view the user already left never draws over the current one.
+ * live in location.hash (#/cases, #/cases/new, #/cases/{id}, #/live/{lid},
+ * #/join/{lid}?token=…) so the server serves one page and a reload or a
+ * shared link lands on the same view. Each render gets a fresh container
+ * and an "alive" check, so a slow fetch from a view the user already left
+ * never draws over the current one. The applicant's live page (#/join) is
+ * open without signing in: the token in its link is the credential.
  */
 import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
 import { lang, onLangChange, setLang, t } from './i18n.js';
 import * as caseView from './views/case.js';
 import * as casesView from './views/cases.js';
+import * as joinView from './views/join.js';
+import * as liveView from './views/live.js';
 import * as loginView from './views/login.js';
 import * as newCaseView from './views/newcase.js';
 
@@ -21,8 +25,12 @@ let noticeKey = ''; // shown above the login form, e.g. after the session ended
 let noticeText = ''; // or the message of a failed start
 let seq = 0;
 let cleanups = [];
+let relabel = null; // set by a view that redraws its own words on a language switch
 
-/** parseRoute maps the hash to a view module and its parameters; null means not found. */
+/**
+ * parseRoute maps the hash to a view module and its parameters; null means
+ * not found. open marks a route that renders without a signed-in user.
+ */
 function parseRoute() {
   const raw = window.location.hash.replace(/^#/, '');
   const [path, qs = ''] = raw.split('?');
@@ -34,6 +42,8 @@ function parseRoute() {
     if (parts[1] === 'new') return { view: newCaseView, params: {}, query };
     return { view: caseView, params: { id: decodeURIComponent(parts[1]) }, query };
   }
+  if (parts[0] === 'live' && parts.length === 2) return { view: liveView, params: { lid: decodeURIComponent(parts[1]) }, query };
+  if (parts[0] === 'join' && parts.length === 2) return { view: joinView, params: { lid: decodeURIComponent(parts[1]) }, query, open: true };
   return null;
 }
 
@@ -56,6 +66,7 @@ function setUser(next) {
 async function render() {
   for (const fn of cleanups) fn();
   cleanups = [];
+  relabel = null;
   const mine = ++seq;
   const alive = () => mine === seq;
   const view = h('div', { class: 'view' });
@@ -70,9 +81,12 @@ async function render() {
     setUser,
     alive,
     onCleanup: (fn) => (alive() ? cleanups.push(fn) : fn()),
+    // A view holding a camera or a call redraws its own words on a language
+    // switch instead of being rebuilt, which would hang up.
+    keepOnLangChange: (fn) => { if (alive()) relabel = fn; },
     notice: noticeKey ? t(noticeKey) : noticeText,
   };
-  if (!user) return loginView.render(view, ctx);
+  if (!user && !route?.open) return loginView.render(view, ctx);
   if (route?.view === loginView) return navigate('#/cases');
   if (!route) {
     view.append(h('p', { class: 'notice' }, t('error.notFound')), h('a', { href: '#/cases' }, t('case.back')));
@@ -115,6 +129,11 @@ async function signOut() {
  * the user typed into a form (a half-filled new case, a username).
  */
 async function rerenderKeepingInput() {
+  if (relabel) {
+    paintHeader();
+    relabel();
+    return;
+  }
   const saved = [...main.querySelectorAll('form [id]')]
     .filter((el) => 'value' in el && el.type !== 'password' && el.type !== 'file')
     .map((el) => [el.id, el.value]);

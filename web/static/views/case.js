@@ -2,9 +2,10 @@
  * One case, for every role: what it is and where it stands, the actions the
  * current user may take now, the evidence, and (for the applicant while the
  * case is open for material) the upload panel. Officers get the review
- * workspace once the case is taken; applicants see requests, owed materials
- * and the outcome. A live event stream keeps the page current; a change of
- * status or of the officers on the case redraws the page for the new stage.
+ * workspace and the case's live inspections once the case is taken;
+ * applicants see requests, owed materials and the outcome. A live event
+ * stream keeps the page current; a change of status or of the officers on
+ * the case redraws the page for the new stage.
  */
 import { enc, get, post } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
@@ -13,6 +14,7 @@ import { pick, t } from '../i18n.js';
 import { canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
 import { evidenceList } from './evidence.js';
 import { placeLink } from './evmeta.js';
+import { liveSessions } from './live/sessions.js';
 import { REVIEW_STATUSES, WORKSPACE_STATUSES, isOfficer } from './review/common.js';
 import { caseEvents } from './review/live.js';
 import { applicantOutcome, reportLink } from './review/record.js';
@@ -132,6 +134,7 @@ export async function render(view, ctx) {
       h('ul', {}, type.checklist.map((item) => h('li', {}, pick(item.text)))))
     : null;
   const outcome = role === 'applicant' ? applicantOutcome(id) : null;
+  const livePanel = officer ? liveSessions({ user: ctx.user, c }) : null;
   if (officer) {
     ws = reviewWorkspace({
       user: ctx.user, c, type, items: evidence.items, onOpen: evidence.markOpen,
@@ -146,14 +149,16 @@ export async function render(view, ctx) {
     if (!ctx.alive()) return;
     if (parts.has('case') || parts.has('record')) reload().catch(() => {});
     if (parts.has('evidence')) evidence.refresh();
+    if (parts.has('evidence') || parts.has('case')) livePanel?.refresh();
     if (parts.has('record')) outcome?.refresh(c);
     ws?.refresh(parts);
   });
   ctx.onCleanup(live.close);
 
   paint();
-  fill(view, back, head, actions, message, outcome?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
+  fill(view, back, head, actions, message, outcome?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
   evidence.refresh();
+  livePanel?.refresh();
   outcome?.refresh(c);
 }
 

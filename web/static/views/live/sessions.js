@@ -1,0 +1,145 @@
+/**
+ * A case's live inspections on its page, for the office: the sessions,
+ * newest first, with the way into each, and for the case's inspector
+ * while the case is in review a button that opens one. The answer carries
+ * the applicant's link with the publish token, which the server shows only
+ * once, so it goes up at once with a copy button and a ready-made message
+ * for the applicant.
+ */
+import { enc, get, listOf, post } from '../../api.js';
+import { busy, errorBox, fill, h } from '../../dom.js';
+import { dateTime } from '../../format.js';
+import { t } from '../../i18n.js';
+import { isInspector } from '../review/common.js';
+
+// Links opened since the page loaded, by case id. The token cannot be
+// fetched again, and a language switch or a status change redraws the
+// case page; this keeps the link on screen until the page is left.
+const opened = new Map();
+
+/** joinURL is the full address the applicant opens on the phone. */
+export const joinURL = (s) => new URL(s.join_url, window.location.origin).href;
+
+/** liveSessions returns {el, refresh()} for the case c. */
+export function liveSessions({ user, c }) {
+  let sessions = [];
+  const list = h('ul', { id: 'live-sessions', class: 'live-sessions' });
+  const message = h('div', { 'aria-live': 'polite' });
+  const invite = h('div', { id: 'live-invite' });
+  const starter = h('div', { class: 'live-starter' });
+  const el = h('section', { id: 'live-panel', class: 'panel live-panel', 'aria-labelledby': 'live-panel-title', hidden: true },
+    h('h2', { id: 'live-panel-title' }, t('live.section')),
+    h('p', { class: 'muted small' }, t('live.sectionHint')),
+    starter, invite, message, list);
+  const mayStart = () => isInspector(user, c) && c.status === 'in_review';
+
+  const schedule = h('input', { id: 'live-schedule', type: 'datetime-local' });
+  const start = h('button', { id: 'live-start', type: 'button', class: 'primary', onclick: () => open() }, t('live.start'));
+  const startForm = [
+    h('div', { class: 'actions' }, start),
+    h('details', { class: 'live-schedule' },
+      h('summary', {}, t('live.scheduleLater')),
+      h('label', { for: 'live-schedule' }, t('live.scheduledAt')), schedule,
+      h('p', { class: 'muted small' }, t('live.scheduleHint'))),
+  ];
+
+  async function open() {
+    fill(message);
+    const body = {};
+    if (schedule.value) {
+      const at = new Date(schedule.value);
+      if (Number.isNaN(at.getTime())) {
+        fill(message, errorBox(new Error(t('live.badTime'))));
+        return;
+      }
+      body.scheduled_at = at.toISOString();
+    }
+    await busy(start, async () => {
+      try {
+        const s = await post(`/api/v1/cases/${enc(c.id)}/live`, body);
+        opened.set(c.id, s);
+        schedule.value = '';
+        paintInvite();
+        await refresh();
+      } catch (err) {
+        fill(message, errorBox(err));
+        if (err.status === 409) refresh();
+      }
+    });
+  }
+
+  function paintInvite() {
+    const s = opened.get(c.id);
+    if (!s || sessions.some((x) => x.id === s.id && x.status === 'ended')) {
+      fill(invite);
+      return;
+    }
+    const url = joinURL(s);
+    const text = t('live.inviteText', { url, until: dateTime(s.token_expires_at) });
+    const link = h('input', { id: 'live-join-url', readonly: true, value: url, onfocus: () => link.select() });
+    const note = h('textarea', { id: 'live-join-text', readonly: true, rows: 5, value: text, onfocus: () => note.select() });
+    const status = h('p', { class: 'small live-copy-status', 'aria-live': 'polite' });
+    const copy = async (field) => {
+      try {
+        await navigator.clipboard.writeText(field.value);
+        status.textContent = t('live.copied');
+      } catch {
+        // No clipboard (plain http, or refused): leave it selected for a manual copy.
+        field.focus();
+        field.select();
+        status.textContent = t('live.copyManual');
+      }
+    };
+    fill(invite, h('div', { class: 'live-invite notice', dataset: { liveId: s.id } },
+      h('h3', {}, t('live.inviteTitle')),
+      h('p', { class: 'small' }, t('live.inviteOnce')),
+      h('label', { for: 'live-join-url' }, t('live.joinLink')),
+      h('div', { class: 'live-copy-row' }, link,
+        h('button', { id: 'live-join-copy', type: 'button', class: 'secondary small', onclick: () => copy(link) }, t('live.copy'))),
+      h('label', { for: 'live-join-text' }, t('live.inviteMessage')),
+      note,
+      h('div', { class: 'actions' },
+        h('button', { id: 'live-join-text-copy', type: 'button', class: 'secondary small', onclick: () => copy(note) }, t('live.copyMessage')),
+        h('a', { id: 'live-open', class: 'button primary small', href: `#/live/${enc(s.id)}` }, t('live.openLive'))),
+      status));
+  }
+
+  function row(s) {
+    const recording = s.evidence_id || s.evidence?.id;
+    return h('li', { class: 'live-session', dataset: { liveId: s.id, status: s.status } },
+      h('span', { class: `badge live-status-${s.status}` }, t(s.status === 'open' ? 'live.status.open' : 'live.status.ended')),
+      h('span', { class: 'live-session-when' }, dateTime(s.created_at)),
+      s.scheduled_at && h('span', { class: 'muted small' }, t('live.scheduledFor', { at: dateTime(s.scheduled_at) })),
+      s.status === 'open'
+        ? h('a', { class: 'button secondary small live-open-link', href: `#/live/${enc(s.id)}` }, t('live.openLive'))
+        : recording && h('a', { class: 'live-recording-link', href: `#/cases/${enc(c.id)}?ev=${enc(recording)}` }, t('live.openRecording')));
+  }
+
+  function paint() {
+    const anyOpen = sessions.some((s) => s.status === 'open');
+    fill(starter, mayStart() && !anyOpen ? startForm : null);
+    fill(list, sessions.map(row));
+    if (!sessions.length) list.append(h('li', { class: 'muted small' }, t('live.none')));
+    paintInvite();
+    el.hidden = !sessions.length && !mayStart();
+  }
+
+  async function refresh() {
+    try {
+      const res = await get(`/api/v1/cases/${enc(c.id)}/live`);
+      sessions = Array.isArray(res?.sessions) ? res.sessions : listOf(res);
+    } catch (err) {
+      // Not this officer's case (403), or no live inspections on this server (404).
+      if (err.status === 403 || err.status === 404) {
+        el.hidden = true;
+        return;
+      }
+      el.hidden = false;
+      fill(message, errorBox(err));
+      return;
+    }
+    paint();
+  }
+
+  return { el, refresh };
+}
