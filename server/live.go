@@ -65,8 +65,38 @@ func newLiveService(cfg Config, notify func()) *liveService {
 	if l.idle <= 0 {
 		l.idle = 10 * time.Minute
 	}
+	l.recoverAll()
 	go l.run()
 	return l
+}
+
+// recoverAll ends the sessions a killed process left open with media on
+// disk: their segments are finalized and stored as the recording, before
+// anyone can publish into them again.
+func (l *liveService) recoverAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	open, err := l.db.ListLiveSessions(ctx, "")
+	if err != nil {
+		l.log.Error("recover live sessions", "err", err)
+		return
+	}
+	for _, ls := range open {
+		rec, err := l.mgr.Recover(ctx, ls.ID)
+		if err != nil {
+			l.log.Error("recover live recording", "session", ls.ID, "err", err)
+			continue
+		}
+		if rec == nil {
+			continue // nothing recorded: the session stays open
+		}
+		l.pending[ls.ID] = rec
+		if _, _, err := l.end(ctx, ls, "", "restart"); err != nil {
+			l.log.Error("end recovered live session", "session", ls.ID, "err", err)
+			continue
+		}
+		l.log.Info("recovered the recording of a live session left by a stopped process", "session", ls.ID, "duration", rec.Duration)
+	}
 }
 
 // run sweeps open sessions every 2 s until close.
@@ -179,7 +209,11 @@ func (l *liveService) end(ctx context.Context, ls *storage.LiveSession, by, reas
 		rec, err = l.mgr.End(ls.ID)
 		switch {
 		case errors.Is(err, signaling.ErrNoSession):
-			// Nobody ever published here (or not since a restart).
+			// Nobody published since this process started: what an
+			// earlier one recorded may still be on disk.
+			if rec, err = l.mgr.Recover(ctx, ls.ID); err != nil {
+				l.log.Error("recover live recording", "session", ls.ID, "err", err)
+			}
 		case err != nil:
 			// The segments stay on disk under the record directory.
 			l.log.Error("finalize live recording", "session", ls.ID, "err", err)
