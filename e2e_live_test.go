@@ -445,3 +445,54 @@ func TestLiveIdleAndExpiry(t *testing.T) {
 		t.Errorf("session left by its publisher: got %+v, want ended idle with a recording", ls)
 	}
 }
+
+// TestLiveServerRestart: a server shutdown (SIGTERM) finalizes an open
+// session's recording and stores it as evidence; after a crash (SIGKILL)
+// the next start finalizes what the dead process had written and stores
+// that.
+func TestLiveServerRestart(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	data := t.TempDir()
+	args := append([]string{"--data", data, "--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)
+	p := startServer(t, args...)
+	_, insp, caseID := liveCase(t, p)
+
+	check := func(p *proc, lid, reason string, sent time.Duration, slack time.Duration) {
+		t.Helper()
+		insp := login(t, p.URL, "inspector", p.Demo["inspector"])
+		var ls liveSession
+		insp.mustJSON("GET", "/api/v1/live/"+lid, nil, http.StatusOK, &ls)
+		if ls.Status != "ended" || ls.EndReason != reason || ls.EvidenceID == nil {
+			t.Fatalf("after the restart: got %+v, want ended (%s) with a recording", ls, reason)
+		}
+		rec := insp.mustEvidenceDone(*ls.EvidenceID, 2*time.Minute)
+		if rec.Status != storage.EvidenceReady {
+			t.Fatalf("recording: %s (%s)", rec.Status, rec.StatusReason)
+		}
+		got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+		if got > sent+sent/20 || got < sent-slack {
+			t.Errorf("%s: recording lasts %s; %s was sent", reason, got, sent)
+		}
+	}
+
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
+	sent := pub.Send(t, media, 3*time.Second)
+	p.stop(t)
+	pub.PC.Close()
+	p = startServer(t, args...)
+	check(p, a.ID, "shutdown", sent, sent/20)
+
+	insp = login(t, p.URL, "inspector", p.Demo["inspector"])
+	var b liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &b)
+	pub = testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, b))
+	sent = pub.Send(t, media, 4*time.Second)
+	p.kill()
+	pub.PC.Close()
+	p = startServer(t, args...)
+	// What was still in the dead process's buffers (the frames being
+	// sorted, at most a cluster of about a second) is lost.
+	check(p, b.ID, "restart", sent, 1500*time.Millisecond)
+}
