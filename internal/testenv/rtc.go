@@ -73,7 +73,7 @@ func MustRTCMedia(tb testing.TB) RTCMedia {
 
 // ClientAPI is a pion stack for a test peer offering exactly video and
 // Opus, with loopback candidates (the sandbox has only loopback), and any
-// extra interceptors (a benchmark's clock).
+// extra interceptors (a benchmark's pacer and clock, innermost first).
 func ClientAPI(tb testing.TB, video webrtc.RTPCodecParameters, extra ...interceptor.Factory) *webrtc.API {
 	tb.Helper()
 	me := &webrtc.MediaEngine{}
@@ -83,16 +83,36 @@ func ClientAPI(tb testing.TB, video webrtc.RTPCodecParameters, extra ...intercep
 	if err := me.RegisterCodec(CodecOpus, webrtc.RTPCodecTypeAudio); err != nil {
 		tb.Fatal(err)
 	}
+	// The extras come first, so they sit nearest the network: a pacer
+	// paces what the defaults (NACK, reports) hand it, and a clock sees
+	// the moment a packet leaves.
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
-		tb.Fatal(err)
-	}
 	for _, f := range extra {
 		reg.Add(f)
+	}
+	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
+		tb.Fatal(err)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// BareAPI is a pion stack with VP8 and Opus and no interceptors (no
+// reports, NACKs or congestion feedback): the cheapest receiver, for load
+// generators whose own CPU would otherwise crowd the server they measure.
+func BareAPI(tb testing.TB) *webrtc.API {
+	tb.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(CodecVP8, webrtc.RTPCodecTypeVideo); err != nil {
+		tb.Fatal(err)
+	}
+	if err := me.RegisterCodec(CodecOpus, webrtc.RTPCodecTypeAudio); err != nil {
+		tb.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 }
 
 // Signal sends an offer to a WHIP or WHEP endpoint (or straight to the
@@ -318,14 +338,14 @@ type Viewer struct {
 // View connects a recvonly viewer through signal.
 func View(tb testing.TB, signal Signal) *Viewer {
 	tb.Helper()
-	return ViewWith(tb, signal, nil)
+	return ViewWith(tb, ClientAPI(tb, CodecVP8), signal, nil)
 }
 
-// ViewWith is View calling onVideo with each video packet's sequence number
-// as it is read.
-func ViewWith(tb testing.TB, signal Signal, onVideo func(seq uint16)) *Viewer {
+// ViewWith is View on a given pion stack, calling onVideo with each video
+// packet's sequence number as it is read.
+func ViewWith(tb testing.TB, api *webrtc.API, signal Signal, onVideo func(seq uint16)) *Viewer {
 	tb.Helper()
-	pc, err := ClientAPI(tb, CodecVP8).NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		tb.Fatal(err)
 	}
