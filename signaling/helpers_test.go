@@ -18,10 +18,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/h264reader"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"siteinspect/internal/testenv"
 )
 
 // testMedia holds media files generated once per test run with ffmpeg.
@@ -222,123 +220,15 @@ func (p *testPublisher) heardSeqs() []uint16 {
 	return slices.Clone(p.heardSeq)
 }
 
-func mustOffer(tb testing.TB, pc *webrtc.PeerConnection) string {
-	tb.Helper()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	return pc.LocalDescription().SDP
-}
-
-// sendVP8 sends the IVF file's frames at their frame rate; it returns the
-// media time sent.
-func sendVP8(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	defer f.Close()
-	r, h, err := ivfreader.NewWith(f)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	frame := time.Duration(float64(time.Second) * float64(h.TimebaseNumerator) / float64(h.TimebaseDenominator))
-	return pace(frame, limit, func() bool {
-		b, _, err := r.ParseNextFrame()
-		if err != nil {
-			return false
-		}
-		_ = track.WriteSample(media.Sample{Data: b, Duration: frame})
-		return true
-	})
-}
-
-// sendH264 sends the Annex B file one access unit per frame at 30 fps.
-func sendH264(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	defer f.Close()
-	r, err := h264reader.NewReader(f)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	frame := time.Second / 30
-	return pace(frame, limit, func() bool {
-		var au []byte
-		for {
-			nal, err := r.NextNAL()
-			if err != nil {
-				return false
-			}
-			au = append(au, 0, 0, 0, 1)
-			au = append(au, nal.Data...)
-			if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
-				break
-			}
-		}
-		_ = track.WriteSample(media.Sample{Data: au, Duration: frame})
-		return true
-	})
-}
-
-// sendOpus sends the OGG file's pages (one Opus packet each) at real time.
-func sendOpus(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	defer f.Close()
-	r, _, err := oggreader.NewWith(f)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	var last uint64
-	return pace(20*time.Millisecond, limit, func() bool {
-		for {
-			page, hdr, err := r.ParseNextPage()
-			if err != nil {
-				return false
-			}
-			if len(page) >= 8 && string(page[:8]) == "OpusTags" {
-				continue
-			}
-			n := hdr.GranulePosition - last
-			last = hdr.GranulePosition
-			_ = track.WriteSample(media.Sample{Data: page, Duration: time.Duration(n) * time.Second / 48000})
-			return true
-		}
-	})
-}
-
-// pace calls step every interval until it returns false or limit passes,
-// and returns the media time sent: the steps times interval. On a busy
-// machine the ticker lags, so this is less than the wall time, and it is
-// what the RTP timestamps (and so the recording) follow.
-func pace(interval, limit time.Duration, step func() bool) time.Duration {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	start := time.Now()
-	var n int
-	for time.Since(start) < limit && step() {
-		n++
-		<-t.C
-	}
-	return time.Duration(n) * interval
-}
+// The test peers' offer and media pacing are shared with the HTTP-level
+// tests (internal/testenv).
+var (
+	mustOffer = testenv.Offer
+	sendVP8   = testenv.SendVP8
+	sendH264  = testenv.SendH264
+	sendOpus  = testenv.SendOpus
+	pace      = testenv.Pace
+)
 
 // testViewer is a Go WHEP client counting the RTP packets it receives.
 type testViewer struct {
@@ -458,64 +348,21 @@ func waitConnected(tb testing.TB, ch chan struct{}, who string) {
 	}
 }
 
-// mustFrames reads the test clip's video frames: VP8 frames from the
-// IVF, or H.264 access units (Annex B) from the elementary stream.
+// mustFrames reads the test clip's video frames (VP8 or H.264 access units).
 func mustFrames(tb testing.TB, codec webrtc.RTPCodecParameters) [][]byte {
 	tb.Helper()
 	ivf, _, h264 := mustMedia(tb)
-	var frames [][]byte
+	path := h264
 	if codec.MimeType == webrtc.MimeTypeVP8 {
-		f, err := os.Open(ivf)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer f.Close()
-		r, _, err := ivfreader.NewWith(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for {
-			b, _, err := r.ParseNextFrame()
-			if err != nil {
-				return frames
-			}
-			frames = append(frames, b)
-		}
+		path = ivf
 	}
-	f, err := os.Open(h264)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	r, err := h264reader.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var au []byte
-	for {
-		nal, err := r.NextNAL()
-		if err != nil {
-			return frames
-		}
-		au = append(au, 0, 0, 0, 1)
-		au = append(au, nal.Data...)
-		if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
-			frames, au = append(frames, au), nil
-		}
-	}
+	frames, _ := testenv.Frames(tb, path, codec.MimeType)
+	return frames
 }
 
 // sendFrames sends frames at 30 fps.
 func sendFrames(track *webrtc.TrackLocalStaticSample, frames [][]byte) {
-	i := 0
-	pace(time.Second/30, time.Hour, func() bool {
-		if i == len(frames) {
-			return false
-		}
-		_ = track.WriteSample(media.Sample{Data: frames[i], Duration: time.Second / 30})
-		i++
-		return true
-	})
+	testenv.SendFrames(track, frames, time.Second/30, time.Hour)
 }
 
 // waitFor polls cond for up to d.

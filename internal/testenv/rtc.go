@@ -223,61 +223,73 @@ func Offer(tb testing.TB, pc *webrtc.PeerConnection) string {
 	return pc.LocalDescription().SDP
 }
 
-// SendVP8 sends the IVF file's frames at their frame rate; it returns the
-// media time sent.
-func SendVP8(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+// Frames reads a test clip's video frames: the VP8 frames of an IVF file,
+// or the H.264 access units (Annex B) of an elementary stream at 30 fps,
+// and the duration of a frame.
+func Frames(tb testing.TB, path, mimeType string) ([][]byte, time.Duration) {
+	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		tb.Error(err)
-		return 0
+		tb.Fatal(err)
 	}
 	defer f.Close()
-	r, h, err := ivfreader.NewWith(f)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	frame := time.Duration(float64(time.Second) * float64(h.TimebaseNumerator) / float64(h.TimebaseDenominator))
-	return Pace(frame, limit, func() bool {
-		b, _, err := r.ParseNextFrame()
+	var frames [][]byte
+	if mimeType == webrtc.MimeTypeVP8 {
+		r, h, err := ivfreader.NewWith(f)
 		if err != nil {
+			tb.Fatal(err)
+		}
+		for {
+			b, _, err := r.ParseNextFrame()
+			if err != nil {
+				return frames, time.Duration(float64(time.Second) * float64(h.TimebaseNumerator) / float64(h.TimebaseDenominator))
+			}
+			frames = append(frames, b)
+		}
+	}
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var au []byte
+	for {
+		nal, err := r.NextNAL()
+		if err != nil {
+			return frames, time.Second / 30
+		}
+		au = append(au, 0, 0, 0, 1)
+		au = append(au, nal.Data...)
+		if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
+			frames, au = append(frames, au), nil
+		}
+	}
+}
+
+// SendFrames sends frames one every frame until they run out or limit
+// passes, and returns the media time sent.
+func SendFrames(track *webrtc.TrackLocalStaticSample, frames [][]byte, frame, limit time.Duration) time.Duration {
+	i := 0
+	return Pace(frame, limit, func() bool {
+		if i == len(frames) {
 			return false
 		}
-		_ = track.WriteSample(media.Sample{Data: b, Duration: frame})
+		_ = track.WriteSample(media.Sample{Data: frames[i], Duration: frame})
+		i++
 		return true
 	})
 }
 
+// SendVP8 sends the IVF file's frames at their frame rate; it returns the
+// media time sent.
+func SendVP8(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
+	frames, frame := Frames(tb, path, webrtc.MimeTypeVP8)
+	return SendFrames(track, frames, frame, limit)
+}
+
 // SendH264 sends the Annex B file one access unit per frame at 30 fps.
 func SendH264(tb testing.TB, track *webrtc.TrackLocalStaticSample, path string, limit time.Duration) time.Duration {
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	defer f.Close()
-	r, err := h264reader.NewReader(f)
-	if err != nil {
-		tb.Error(err)
-		return 0
-	}
-	frame := time.Second / 30
-	return Pace(frame, limit, func() bool {
-		var au []byte
-		for {
-			nal, err := r.NextNAL()
-			if err != nil {
-				return false
-			}
-			au = append(au, 0, 0, 0, 1)
-			au = append(au, nal.Data...)
-			if t := nal.UnitType; t == h264reader.NalUnitTypeCodedSliceIdr || t == h264reader.NalUnitTypeCodedSliceNonIdr {
-				break
-			}
-		}
-		_ = track.WriteSample(media.Sample{Data: au, Duration: frame})
-		return true
-	})
+	frames, frame := Frames(tb, path, webrtc.MimeTypeH264)
+	return SendFrames(track, frames, frame, limit)
 }
 
 // SendOpus sends the OGG file's pages (one Opus packet each) at real time.
