@@ -16,7 +16,7 @@ import { ApiError, errorFromResponse } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { camera, hasCamera } from './live/camera.js';
-import { livePath, memberItems, messageItem, messageLog, qualityLevel, sessionClock, words } from './live/parts.js';
+import { livePath, memberItems, messageItem, messageLog, qualityLevel, sendText, sessionClock, words } from './live/parts.js';
 import { liveRoom } from './live/room.js';
 import { iceServersOf, rtcLink } from './live/rtc.js';
 
@@ -281,7 +281,7 @@ export async function render(view, ctx) {
   function finish(recorded) {
     if (ended) return;
     ended = true;
-    link.stop();
+    link.stop({ release: false });
     room.close();
     cam.stop();
     preview.srcObject = null;
@@ -290,15 +290,7 @@ export async function render(view, ctx) {
   }
 
   function sendReply() {
-    const text = reply.value.trim();
-    if (!text) return;
-    if (!room.send({ type: 'instruction', text })) {
-      fill(message, errorBox(new Error(t('live.roomDown'))));
-      return;
-    }
-    log.sent(text, you);
-    reply.value = '';
-    paintMessages();
+    if (sendText(room, reply, log, you, message)) paintMessages();
   }
 
   function onMessage(msg) {

@@ -15,7 +15,7 @@ import { t } from '../i18n.js';
 import { permitTypes } from '../model.js';
 import { isOfficer } from './review/common.js';
 import { liveNotes } from './live/notes.js';
-import { livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sessionClock, words } from './live/parts.js';
+import { livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sendText, sessionClock, words } from './live/parts.js';
 import { liveRoom } from './live/room.js';
 import { iceServersOf, resourceId, rtcLink } from './live/rtc.js';
 import { snapshotStrip } from './live/snapshots.js';
@@ -223,15 +223,7 @@ export async function render(view, ctx) {
   }
 
   function sendInstruction() {
-    const text = input.value.trim();
-    if (!text) return;
-    if (!room.send({ type: 'instruction', text })) {
-      fill(message, errorBox(new Error(t('live.roomDown'))));
-      return;
-    }
-    log.sent(text, you);
-    input.value = '';
-    paint();
+    if (sendText(room, input, log, you, message)) paint();
   }
 
   /** confirmEnd asks inline (not window.confirm, which blocks the page and the call). */
@@ -259,7 +251,7 @@ export async function render(view, ctx) {
     if (!ended) {
       ended = true;
       talk.set(false);
-      link.stop();
+      link.stop({ release: false });
       room.close();
       mic?.stop();
       mic = null;

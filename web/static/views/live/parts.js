@@ -5,7 +5,7 @@
  * switch: that would drop the camera or the call).
  */
 import { enc } from '../../api.js';
-import { h } from '../../dom.js';
+import { errorBox, fill, h } from '../../dom.js';
 import { clock, number } from '../../format.js';
 import { t } from '../../i18n.js';
 
@@ -167,4 +167,21 @@ export function messageItem(m, cls) {
       m.pending && ` · ${t('live.sending')}`,
       m.failed && ` · ${t('live.notSent')}`),
     h('p', { class: 'live-msg-text' }, m.text));
+}
+
+/**
+ * sendText sends the input's text as an instruction over the room and logs
+ * it as pending; with the room down it says so and keeps the text. It
+ * returns whether anything was sent, so the caller repaints.
+ */
+export function sendText(room, input, log, you, message) {
+  const text = input.value.trim();
+  if (!text) return false;
+  if (!room.send({ type: 'instruction', text })) {
+    fill(message, errorBox(new Error(t('live.roomDown'))));
+    return false;
+  }
+  log.sent(text, you);
+  input.value = '';
+  return true;
 }

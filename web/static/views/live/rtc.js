@@ -190,8 +190,12 @@ export function rtcLink({ url, iceServers, headers, credentials = 'same-origin',
       window.addEventListener('online', online);
       attempt();
     },
-    /** stop ends the resource (DELETE, then close); keepalive lets the DELETE outlive the page. */
-    async stop({ keepalive = false } = {}) {
+    /**
+     * stop ends the resource (DELETE, then close); keepalive lets the DELETE
+     * outlive the page. release false only closes: when the session has
+     * ended the server has already closed the resource.
+     */
+    async stop({ keepalive = false, release: del = true } = {}) {
       gen++;
       clearTimeout(timer);
       timer = 0;
@@ -200,7 +204,7 @@ export function rtcLink({ url, iceServers, headers, credentials = 'same-origin',
       const target = resource;
       resource = '';
       if (state !== 'idle') set('stopped');
-      if (target) await release(target, keepalive);
+      if (target && del) await release(target, keepalive);
     },
     state: () => state,
     resource: () => resource,
