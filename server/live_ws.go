@@ -104,7 +104,13 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		}
 	}()
 	st, serr := l.mgr.Status(ls.ID)
-	room.SendTo(m, encode(map[string]any{"type": "hello", "you": who, "members": room.Members(), "session": l.show(ls)}))
+	// A page that reconnects or reloads gets the notes made so far.
+	notes, err := l.db.ListLiveAnnotations(ctx, ls.ID)
+	if err != nil {
+		l.log.Error("live room: list notes", "session", ls.ID, "err", err)
+		notes = nil
+	}
+	room.SendTo(m, encode(map[string]any{"type": "hello", "you": who, "members": room.Members(), "session": l.show(ls), "annotations": notes}))
 	room.SendTo(m, encode(stateMessage(ls, st, serr == nil)))
 	room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
 	for {
