@@ -276,6 +276,14 @@ func TestLiveInspection(t *testing.T) {
 	}
 	officer.send(map[string]any{"type": "ping"})
 	officer.expect("pong", 5*time.Second)
+	// Connection quality for both sides, every 2 s.
+	q := officer.expect("quality", 5*time.Second)
+	if pq, _ := q["publisher"].(map[string]any); pq == nil || pq["bitrate_kbps"].(float64) <= 0 {
+		t.Errorf("quality: publisher %v, want a bitrate", q["publisher"])
+	}
+	if vq, _ := q["viewers"].(map[string]any); len(vq) != 1 {
+		t.Errorf("quality: viewers %v, want the one viewer", q["viewers"])
+	}
 
 	// A snapshot is image evidence.
 	var snap storage.Evidence
