@@ -46,6 +46,7 @@ type liveService struct {
 	pending map[string]*signaling.Recording // finished but not yet stored (a store failure)
 	viewers map[string]viewerRef            // WHEP resource id → who watches
 	talkers map[string]string               // session → the WHEP resource whose microphone reaches the phone
+	whips   map[string]string               // WHIP resource id → session, until DELETEd or the session ends
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -57,7 +58,7 @@ func newLiveService(cfg Config, notify func()) *liveService {
 		db: cfg.DB, objects: cfg.Objects, mgr: cfg.Live, log: cfg.Logger, notify: notify, ice: cfg.LiveICEServers,
 		ttl: cfg.LiveTokenTTL, idle: cfg.LiveIdle,
 		rooms: map[string]*signaling.Room{}, ending: map[string]bool{}, pending: map[string]*signaling.Recording{},
-		viewers: map[string]viewerRef{}, talkers: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}),
+		viewers: map[string]viewerRef{}, talkers: map[string]string{}, whips: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if l.ttl <= 0 {
 		l.ttl = 2 * time.Hour
@@ -247,6 +248,11 @@ func (l *liveService) end(ctx context.Context, ls *storage.LiveSession, by, reas
 		}
 	}
 	delete(l.talkers, ls.ID)
+	for id, sid := range l.whips {
+		if sid == ls.ID {
+			delete(l.whips, id)
+		}
+	}
 	l.mu.Unlock()
 	if rec != nil {
 		if err := os.RemoveAll(filepath.Dir(rec.Path)); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/signaling"
 	"siteinspect/storage"
 )
 
@@ -183,6 +184,9 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	if err := l.db.MarkLivePublishing(c.Request().Context(), ls, st.VideoCodec, reconnect); err != nil {
 		l.log.Error("record live publish", "session", ls.ID, "err", err)
 	}
+	l.mu.Lock()
+	l.whips[rid] = ls.ID
+	l.mu.Unlock()
 	if r := l.room(ls.ID, false); r != nil {
 		r.Send(encode(stateMessage(ls, st, true)))
 	}
@@ -218,8 +222,17 @@ func (l *liveService) handleWHIPDelete(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := l.mgr.Unpublish(ls.ID, c.Param("rid")); err != nil {
-		return signalingError(err, http.StatusNotFound)
+	rid := c.Param("rid")
+	l.mu.Lock()
+	issued := l.whips[rid] == ls.ID
+	delete(l.whips, rid)
+	l.mu.Unlock()
+	if err := l.mgr.Unpublish(ls.ID, rid); err != nil {
+		// A client that closes its connection before the DELETE (as
+		// whip-whep does) finds the resource already gone: that is done.
+		if !issued || !errors.Is(err, signaling.ErrNoPublisher) && !errors.Is(err, signaling.ErrNoSession) {
+			return signalingError(err, http.StatusNotFound)
+		}
 	}
 	if r := l.room(ls.ID, false); r != nil {
 		st, err := l.mgr.Status(ls.ID)

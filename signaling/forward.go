@@ -67,6 +67,11 @@ func (f *forwarder) write(src string, pkt *rtp.Packet) {
 		}
 	}
 	out := *pkt // header copy; the payload is shared, never written
+	// Header extension ids were agreed with the publisher, not with each
+	// viewer (Chromium's transport-cc id can be a pion viewer's
+	// repaired-stream id, which makes it drop every packet); each viewer's
+	// own interceptors add the extensions agreed with it.
+	out.Extension, out.ExtensionProfile, out.Extensions = false, 0, nil
 	out.SequenceNumber += f.seqOff
 	out.Timestamp += f.tsOff
 	if !f.started || int16(out.SequenceNumber-f.lastSeq) > 0 {
