@@ -66,14 +66,22 @@ type browserResponse struct {
 // exception or got a 5xx answer at any point.
 func mustBrowser(t *testing.T) *browser {
 	t.Helper()
+	b := mustNamedBrowser(t, "browser", phoneWidth, phoneHeight, browserBudget)
+	b.mustDo(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
+	return b
+}
+
+// chromiumOptions are the flags every test browser starts with: the ones
+// that work here as root (docs: /work/shared/TESTING.md; the defaults
+// already carry no-first-run, disable-background-networking, disable-sync
+// and disable-dev-shm-usage), a fresh profile in dataDir, a w×h window,
+// Chinese as the language and the office's time zone, plus extra.
+func chromiumOptions(t *testing.T, dataDir string, w, h int, extra ...chromedp.ExecAllocatorOption) []chromedp.ExecAllocatorOption {
+	t.Helper()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium not found (apt-get install -y chromium): %v", err)
 	}
-	b := &browser{}
-	// The defaults already carry no-first-run, disable-background-networking,
-	// disable-sync and disable-dev-shm-usage; the rest are the flags that
-	// work here as root (docs: /work/shared/TESTING.md).
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", "new"),
@@ -83,42 +91,51 @@ func mustBrowser(t *testing.T) *browser {
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		// Headless Chromium ignores --lang; --accept-lang sets navigator.languages.
 		chromedp.Flag("accept-lang", "zh-CN,zh"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(phoneWidth, phoneHeight),
+		chromedp.UserDataDir(dataDir),
+		chromedp.WindowSize(w, h),
 		// The office's time zone, so dates on the page read as they would on
 		// an applicant's phone.
 		chromedp.Env("TZ=Asia/Shanghai"),
 	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	return append(opts, extra...)
+}
+
+// mustNamedBrowser starts a headless Chromium (chromiumOptions plus extra)
+// whose steps must finish within budget, and checks at cleanup that its
+// page threw nothing and got no 5xx. name tells browsers apart in logs and
+// failure screenshots.
+func mustNamedBrowser(t *testing.T, name string, w, h int, budget time.Duration, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
+	b := &browser{}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), chromiumOptions(t, t.TempDir(), w, h, extra...)...)
 	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.record))
 	t.Cleanup(func() {
 		if t.Failed() && b.ctx != nil {
-			b.saveScreenshot(t, "failure.png")
+			b.saveScreenshot(t, name+"-failure.png")
 		}
 		cancel()
 		cancelAlloc()
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		for _, line := range b.console {
-			t.Logf("browser console: %s", line)
+			t.Logf("%s console: %s", name, line)
 		}
 		for _, e := range b.exceptions {
-			t.Errorf("uncaught exception in the page: %s", e)
+			t.Errorf("uncaught exception in the %s page: %s", name, e)
 		}
 		for _, r := range b.responses {
 			if r.status >= 500 {
-				t.Errorf("page got %d from %s, want no server errors", r.status, r.url)
+				t.Errorf("%s page got %d from %s, want no server errors", name, r.status, r.url)
 			}
 		}
 	})
 	// The first Run starts the browser and lives as long as its context, so
 	// it gets no timeout; the steps after it do.
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		t.Fatalf("start chromium (%s): %v", name, err)
 	}
 	b.ctx = ctx
-	b.end = time.Now().Add(browserBudget)
-	b.mustDo(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
+	b.end = time.Now().Add(budget)
 	return b
 }
 

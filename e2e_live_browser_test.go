@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,60 +25,14 @@ import (
 // share two cores with the server here, so it is longer than browserBudget.
 const inspectionBudget = 75 * time.Second
 
-// mustInspectionBrowser starts a headless Chromium in a fresh profile with
-// the flags of mustBrowser plus extra, sized w×h, and checks at cleanup, as
-// mustBrowser does, that its page threw nothing and got no 5xx. name tells
-// the two browsers apart in logs and failure screenshots.
+// mustInspectionBrowser starts a headless Chromium with the flags of
+// mustBrowser, loopback ICE candidates (without them ICE never completes in
+// a sandbox with only loopback) and extra, sized w×h, checked as
+// mustBrowser's is.
 func mustInspectionBrowser(t *testing.T, name string, w, h int, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (apt-get install -y chromium): %v", err)
-	}
-	b := &browser{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Without it ICE never completes in a sandbox with only loopback.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("accept-lang", "zh-CN,zh"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(w, h),
-		chromedp.Env("TZ=Asia/Shanghai"),
-	)
-	opts = append(opts, extra...)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.record))
-	t.Cleanup(func() {
-		if t.Failed() && b.ctx != nil {
-			b.saveScreenshot(t, name+"-failure.png")
-		}
-		cancel()
-		cancelAlloc()
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, line := range b.console {
-			t.Logf("%s console: %s", name, line)
-		}
-		for _, e := range b.exceptions {
-			t.Errorf("uncaught exception in the %s page: %s", name, e)
-		}
-		for _, r := range b.responses {
-			if r.status >= 500 {
-				t.Errorf("%s page got %d from %s, want no server errors", name, r.status, r.url)
-			}
-		}
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium (%s): %v", name, err)
-	}
-	b.ctx = ctx
-	b.end = time.Now().Add(inspectionBudget)
-	return b
+	return mustNamedBrowser(t, name, w, h, inspectionBudget,
+		append([]chromedp.ExecAllocatorOption{chromedp.Flag("allow-loopback-in-peer-connection", true)}, extra...)...)
 }
 
 // publishingWatch polls GET /api/v1/live/{lid} every 100 ms from a

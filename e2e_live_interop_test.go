@@ -235,23 +235,12 @@ func (lb *liveBrowser) whipRequests() []string {
 // uncaught exception.
 func mustLiveBrowser(t *testing.T, y4m string) *liveBrowser {
 	t.Helper()
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found (apt-get install -y chromium): %v", err)
-	}
 	lb := &liveBrowser{browser: &browser{}, dataDir: t.TempDir(), methods: map[network.RequestID]string{}}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	opts := chromiumOptions(t, lb.dataDir, phoneWidth, phoneHeight,
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", y4m),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.UserDataDir(lb.dataDir),
 		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
 			// Its own group, for kill; Pdeathsig as chromedp's default
 			// has it, so a crashed test leaves no browser behind.
