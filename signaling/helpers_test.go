@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -86,32 +85,16 @@ func mustManagerWith(tb testing.TB, cfg Config) *Manager {
 }
 
 // clientAPI is a pion stack for the test's own peers, offering exactly the
-// given video codec (as OBS or a phone would) and Opus.
+// given video codec (as OBS or a phone would) and Opus; clientAPIWith
+// adjusts its SettingEngine.
 func clientAPI(tb testing.TB, video webrtc.RTPCodecParameters) *webrtc.API {
 	tb.Helper()
-	return clientAPIWith(tb, video, nil)
+	return testenv.ClientAPI(tb, video)
 }
 
-// clientAPIWith is clientAPI with setting applied to its SettingEngine.
 func clientAPIWith(tb testing.TB, video webrtc.RTPCodecParameters, setting func(*webrtc.SettingEngine)) *webrtc.API {
 	tb.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterCodec(video, webrtc.RTPCodecTypeVideo); err != nil {
-		tb.Fatal(err)
-	}
-	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
-		tb.Fatal(err)
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, reg); err != nil {
-		tb.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	if setting != nil {
-		setting(&se)
-	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return testenv.ClientAPIWith(tb, video, setting)
 }
 
 // testPublisher is a Go WHIP client sending files at real time.

@@ -76,6 +76,13 @@ func MustRTCMedia(tb testing.TB) RTCMedia {
 // extra interceptors (a benchmark's pacer and clock, innermost first).
 func ClientAPI(tb testing.TB, video webrtc.RTPCodecParameters, extra ...interceptor.Factory) *webrtc.API {
 	tb.Helper()
+	return ClientAPIWith(tb, video, nil, extra...)
+}
+
+// ClientAPIWith is ClientAPI with setting applied to its SettingEngine
+// (network types, timeouts).
+func ClientAPIWith(tb testing.TB, video webrtc.RTPCodecParameters, setting func(*webrtc.SettingEngine), extra ...interceptor.Factory) *webrtc.API {
+	tb.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(video, webrtc.RTPCodecTypeVideo); err != nil {
 		tb.Fatal(err)
@@ -95,6 +102,9 @@ func ClientAPI(tb testing.TB, video webrtc.RTPCodecParameters, extra ...intercep
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
+	if setting != nil {
+		setting(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 }
 
