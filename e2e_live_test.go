@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -503,4 +505,69 @@ func TestLiveServerRestart(t *testing.T) {
 	// What was still in the dead process's buffers (the frames being
 	// sorted, at most a cluster of about a second) is lost.
 	check(p, b.ID, "restart", sent, 1500*time.Millisecond)
+}
+
+// TestLivePhoneRecordingUpload: the phone's own recording of a session that
+// broke up reaches the case over tus with the publish token, after the
+// session ended and while the case is in review (no ordinary upload would
+// be taken then); the token opens no other case's uploads.
+func TestLivePhoneRecordingUpload(t *testing.T) {
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
+	app, insp, caseID := liveCase(t, p)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, nil)
+
+	file := filepath.Join(t.TempDir(), "phone.webm")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+		"-t", "3", "-c:v", "libvpx", "-b:v", "300k", "-c:a", "libopus", file)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("现场录像 phone.webm")) + ",filetype " + base64.StdEncoding.EncodeToString([]byte("video/webm"))
+	create := func(token string) *http.Response {
+		phone := &client{tb: t, base: p.URL, token: token, http: http.DefaultClient}
+		resp := phone.do("POST", "/api/v1/live/"+ls.ID+"/uploads", nil, map[string]string{"Tus-Resumable": "1.0.0",
+			"Upload-Length": strconv.Itoa(len(data)), "Upload-Metadata": meta})
+		resp.Body.Close()
+		return resp
+	}
+	for _, bad := range []string{"", "nope", app.token} {
+		if resp := create(bad); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("create with token %q: got %d, want 401", bad, resp.StatusCode)
+		}
+	}
+	resp := create(ls.PublishToken)
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, "/api/v1/live/"+ls.ID+"/uploads/") {
+		t.Fatalf("create: %d, Location %q", resp.StatusCode, loc)
+	}
+
+	// Another session's token (another case of the same company) does not
+	// open this upload.
+	_, insp2, case2 := liveCase(t, p)
+	var other liveSession
+	insp2.mustJSON("POST", "/api/v1/cases/"+case2+"/live", nil, http.StatusCreated, &other)
+	stranger := &client{tb: t, base: p.URL, token: other.PublishToken, http: http.DefaultClient}
+	uid := loc[strings.LastIndex(loc, "/")+1:]
+	if resp := stranger.do("HEAD", "/api/v1/live/"+other.ID+"/uploads/"+uid, nil, map[string]string{"Tus-Resumable": "1.0.0"}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("HEAD through another session: got %d, want 404", resp.StatusCode)
+	}
+
+	phone := &client{tb: t, base: p.URL, token: ls.PublishToken, http: http.DefaultClient}
+	resp = phone.patch(loc, 0, bytes.NewReader(data), int64(len(data)))
+	resp.Body.Close()
+	evID := resp.Header.Get("Evidence-Id")
+	if resp.StatusCode != http.StatusNoContent || evID == "" {
+		t.Fatalf("PATCH: %d, Evidence-Id %q", resp.StatusCode, evID)
+	}
+	ev := app.mustEvidenceDone(evID, 2*time.Minute)
+	var me storage.User
+	app.mustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
+	sum := sha256.Sum256(data)
+	if ev.Status != storage.EvidenceReady || ev.Kind != storage.KindVideo || ev.ContentType != "video/webm" || ev.UploadedBy != me.ID ||
+		ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Filename != "现场录像 phone.webm" {
+		t.Errorf("the phone's recording: got %+v", ev)
+	}
 }

@@ -35,9 +35,26 @@ func mayAnnotate(u *storage.User, cs *storage.Case) error {
 	return nil
 }
 
+// loadEvidenceForNotes is loadEvidenceCase for the annotation hot paths:
+// the case comes without its counts, which they neither check nor show.
+func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*storage.Evidence, *storage.Case, error) {
+	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := db.CaseCore(c.Request().Context(), ev.CaseID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cs.VisibleTo(currentUser(c)) {
+		return nil, nil, newError(http.StatusNotFound, "no such evidence")
+	}
+	return ev, cs, nil
+}
+
 func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, cs, err := loadEvidenceCase(c, db)
+		ev, cs, err := loadEvidenceForNotes(c, db)
 		if err != nil {
 			return err
 		}
@@ -54,7 +71,7 @@ func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
 			return err
 		}
 		c.Response().Header().Set("ETag", strconv.Itoa(a.Version))
-		return c.JSON(http.StatusCreated, a)
+		return writeAnnotationJSON(c, http.StatusCreated, a)
 	}
 }
 
@@ -98,7 +115,7 @@ func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
 
 func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, err := loadEvidence(c, db)
+		ev, _, err := loadEvidenceForNotes(c, db)
 		if err != nil {
 			return err
 		}
@@ -114,15 +131,18 @@ func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, list)
+		return writeAnnotationsJSON(c, http.StatusOK, list)
 	}
 }
 
 func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := db.CaseCore(c.Request().Context(), c.Param("id"))
 		if err != nil {
 			return err
+		}
+		if !cs.VisibleTo(currentUser(c)) {
+			return newError(http.StatusNotFound, "no such case")
 		}
 		if !canReadNotes(currentUser(c)) {
 			return newError(http.StatusForbidden, "annotations are the office's working notes")
@@ -136,7 +156,7 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, list)
+		return writeAnnotationsJSON(c, http.StatusOK, list)
 	}
 }
 

@@ -33,6 +33,8 @@ const maxSDP = 64 << 10
 type liveService struct {
 	db      *storage.DB
 	objects storage.ObjectStore
+	ups     *storage.Uploads
+	metrics *metrics
 	mgr     *signaling.Manager
 	log     *slog.Logger
 	notify  func()
@@ -53,9 +55,9 @@ type liveService struct {
 
 type viewerRef struct{ session, user string }
 
-func newLiveService(cfg Config, notify func()) *liveService {
+func newLiveService(cfg Config, m *metrics, notify func()) *liveService {
 	l := &liveService{
-		db: cfg.DB, objects: cfg.Objects, mgr: cfg.Live, log: cfg.Logger, notify: notify, ice: cfg.LiveICEServers,
+		db: cfg.DB, objects: cfg.Objects, ups: cfg.Uploads, metrics: m, mgr: cfg.Live, log: cfg.Logger, notify: notify, ice: cfg.LiveICEServers,
 		ttl: cfg.LiveTokenTTL, idle: cfg.LiveIdle,
 		rooms: map[string]*signaling.Room{}, ending: map[string]bool{}, pending: map[string]*signaling.Recording{},
 		viewers: map[string]viewerRef{}, talkers: map[string]string{}, whips: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}),

@@ -333,3 +333,55 @@ func (l *liveService) handleWHEPDelete(c echo.Context) error {
 	}
 	return c.NoContent(http.StatusOK)
 }
+
+// uploadGrace is how long after a session ended the phone may still upload
+// its own recording with the session's token.
+const uploadGrace = 7 * 24 * time.Hour
+
+// phoneUploads lets the phone upload its own recording of the session with
+// the publish token, as the case's applicant and into this case only: what
+// a broken-up call did not carry still reaches the case (PRODUCT.md, the
+// live-to-offline fallback). It works while the session is open and for
+// uploadGrace after it ended, whatever the case's status.
+func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodOptions {
+			return next(c)
+		}
+		ctx := c.Request().Context()
+		ls, cs, err := l.loadLive(c)
+		if err != nil {
+			return err
+		}
+		token, _, err := bearerToken(c)
+		if err == nil {
+			err = l.db.CheckUploadToken(ls, token, uploadGrace)
+		}
+		if err != nil {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="siteinspect", error="invalid_token"`)
+			return newError(http.StatusUnauthorized, "wrong or expired publish token")
+		}
+		applicant, err := l.db.UserByID(ctx, cs.Applicant.ID)
+		if err != nil {
+			return err
+		}
+		if uid := c.Param("uid"); uid != "" {
+			up, err := l.ups.Upload(ctx, uid)
+			if err != nil {
+				return err
+			}
+			if up.CaseID != cs.ID || up.UserID != applicant.ID {
+				return newError(http.StatusNotFound, "no such upload")
+			}
+		}
+		c.Set(ctxSession, &storage.Session{User: applicant})
+		c.Set("live", ls)
+		c.Set("case", cs)
+		return next(c)
+	}
+}
+
+func (l *liveService) handlePhoneUpload(c echo.Context) error {
+	ls, cs := c.Get("live").(*storage.LiveSession), c.Get("case").(*storage.Case)
+	return createUpload(c, l.ups, l.metrics, l.notify, cs, currentUser(c), "/api/v1/live/"+ls.ID+"/uploads/")
+}

@@ -85,7 +85,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true))
 
 	if cfg.Live != nil {
-		l := newLiveService(cfg, notify)
+		l := newLiveService(cfg, m, notify)
 		s.live = l
 		authed.POST("/cases/:id/live", l.handleCreate)
 		authed.GET("/cases/:id/live", l.handleList)
@@ -103,6 +103,13 @@ func (s *Server) routes(cfg Config) error {
 		authed.POST("/live/:lid/whep", l.handleWHEP)
 		authed.PATCH("/live/:lid/whep/:rid", l.handleWHEPPatch)
 		authed.DELETE("/live/:lid/whep/:rid", l.handleWHEPDelete)
+		// The phone's own recording, by tus with the publish token.
+		phone := api.Group("/live/:lid/uploads", tusRequest, l.phoneUploads)
+		phone.OPTIONS("", handleTusOptions(ups))
+		phone.POST("", l.handlePhoneUpload)
+		phone.HEAD("/:uid", handleHeadUpload(ups))
+		phone.PATCH("/:uid", handlePatchUpload(ups, m, notify))
+		phone.DELETE("/:uid", handleTerminateUpload(ups))
 	}
 
 	if cfg.Web != nil {

@@ -109,43 +109,48 @@ func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify
 		if !uploadAllowed(cs.Status) {
 			return newError(http.StatusUnprocessableEntity, fmt.Sprintf("evidence cannot be added to a %s case", cs.Status))
 		}
-		req := c.Request()
-		if req.Header.Get("Upload-Defer-Length") != "" {
-			return newError(http.StatusBadRequest, "Upload-Defer-Length is not supported; send Upload-Length")
-		}
-		length, err := parseOffset(req.Header.Get("Upload-Length"), "Upload-Length")
-		if err != nil {
-			return err
-		}
-		raw := req.Header.Get("Upload-Metadata")
-		meta, err := parseMetadata(raw)
-		if err != nil {
-			return newError(http.StatusBadRequest, err.Error())
-		}
-		up, err := ups.CreateUpload(req.Context(), cs, u, length, meta, raw)
-		if err != nil {
-			return err
-		}
-		h := c.Response().Header()
-		h.Set(echo.HeaderLocation, "/api/v1/uploads/"+up.ID)
-		h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
-		if req.ContentLength != 0 && req.Header.Get(echo.HeaderContentType) == tusOctets {
-			// creation-with-upload: the body is the first chunk. If it
-			// fails the upload still exists and the client resumes it.
-			up, ev, err := appendBody(c, ups, m, up.ID, 0)
-			if up != nil {
-				h.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
-			}
-			if err != nil {
-				return err
-			}
-			if ev != nil {
-				h.Set("Evidence-Id", ev.ID)
-				notify()
-			}
-		}
-		return c.NoContent(http.StatusCreated)
+		return createUpload(c, ups, m, notify, cs, u, "/api/v1/uploads/")
 	}
+}
+
+// createUpload starts a tus upload into cs for u; its URL is base + id.
+func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(), cs *storage.Case, u *storage.User, base string) error {
+	req := c.Request()
+	if req.Header.Get("Upload-Defer-Length") != "" {
+		return newError(http.StatusBadRequest, "Upload-Defer-Length is not supported; send Upload-Length")
+	}
+	length, err := parseOffset(req.Header.Get("Upload-Length"), "Upload-Length")
+	if err != nil {
+		return err
+	}
+	raw := req.Header.Get("Upload-Metadata")
+	meta, err := parseMetadata(raw)
+	if err != nil {
+		return newError(http.StatusBadRequest, err.Error())
+	}
+	up, err := ups.CreateUpload(req.Context(), cs, u, length, meta, raw)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderLocation, base+up.ID)
+	h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
+	if req.ContentLength != 0 && req.Header.Get(echo.HeaderContentType) == tusOctets {
+		// creation-with-upload: the body is the first chunk. If it
+		// fails the upload still exists and the client resumes it.
+		up, ev, err := appendBody(c, ups, m, up.ID, 0)
+		if up != nil {
+			h.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
+		}
+		if err != nil {
+			return err
+		}
+		if ev != nil {
+			h.Set("Evidence-Id", ev.ID)
+			notify()
+		}
+	}
+	return c.NoContent(http.StatusCreated)
 }
 
 // loadUpload fetches the :uid upload; only the user who created it may use

@@ -162,6 +162,23 @@ func (d *DB) CheckPublishToken(ls *LiveSession, token string) error {
 	return nil
 }
 
+// CheckUploadToken checks token for the phone's own recording, uploaded
+// after a call that broke up: it must match, and the session must be open
+// (with the same expiry rule as publishing) or have ended less than grace
+// ago (the phone may come back online late).
+func (d *DB) CheckUploadToken(ls *LiveSession, token string, grace time.Duration) error {
+	if ls.Status == LiveOpen {
+		return d.CheckPublishToken(ls, token)
+	}
+	if token == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(ls.tokenHash)) != 1 {
+		return ErrBadToken
+	}
+	if ls.EndedAt == nil || d.now().Sub(*ls.EndedAt) > grace {
+		return ErrBadToken
+	}
+	return nil
+}
+
 // MarkLivePublishing records a publish (the first one sets started_at) in
 // the audit log; reconnect says whether it replaced a publisher.
 func (d *DB) MarkLivePublishing(ctx context.Context, ls *LiveSession, codec string, reconnect bool) error {
