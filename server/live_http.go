@@ -174,8 +174,8 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	before, known := l.mgr.Status(ls.ID)
-	reconnect := known == nil && before.Publishing
+	before, serr := l.mgr.Status(ls.ID)
+	reconnect := serr == nil && before.Publishing
 	answer, rid, err := l.mgr.Publish(c.Request().Context(), ls.ID, offer)
 	if err != nil {
 		return signalingError(err, http.StatusNotFound)

@@ -188,23 +188,23 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *sto
 	}
 	officer := user != nil && liveOfficer(user, cs)
 	fail := func(err error) {
-		code, msg := "internal", "internal error"
+		code, text := "internal", "internal error"
 		var se *storage.Error
 		var he *httpError
 		switch {
 		case errors.As(err, &se):
-			code, msg = "invalid", se.Message
+			code, text = "invalid", se.Message
 			for _, k := range errorKinds {
 				if errors.Is(err, k.kind) {
 					code = k.code
 				}
 			}
 		case errors.As(err, &he):
-			code, msg = he.code, he.message
+			code, text = he.code, he.message
 		default:
-			l.log.Error("live room", "session", sessionID, "type", msg, "err", err)
+			l.log.Error("live room", "session", sessionID, "type", msg.Type, "err", err)
 		}
-		room.SendTo(m, roomError(code, msg))
+		room.SendTo(m, roomError(code, text))
 	}
 	switch msg.Type {
 	case "ping":
