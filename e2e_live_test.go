@@ -519,8 +519,10 @@ func TestLivePhoneRecordingUpload(t *testing.T) {
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, nil)
 
 	file := filepath.Join(t.TempDir(), "phone.webm")
+	// Written as a browser's MediaRecorder writes it: a live WebM with no
+	// duration or index.
 	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
-		"-t", "3", "-c:v", "libvpx", "-b:v", "300k", "-c:a", "libopus", file)
+		"-t", "3", "-c:v", "libvpx", "-b:v", "300k", "-c:a", "libopus", "-live", "1", file)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -569,5 +571,9 @@ func TestLivePhoneRecordingUpload(t *testing.T) {
 	if ev.Status != storage.EvidenceReady || ev.Kind != storage.KindVideo || ev.ContentType != "video/webm" || ev.UploadedBy != me.ID ||
 		ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Filename != "现场录像 phone.webm" {
 		t.Errorf("the phone's recording: got %+v", ev)
+	}
+	// Its length is read through the file, and it plays from a seekable proxy.
+	if ev.Media == nil || ev.Media.DurationMS == nil || *ev.Media.DurationMS < 2900 || *ev.Media.DurationMS > 3100 || ev.Derived == nil || !ev.Derived.Proxy {
+		t.Errorf("the phone's recording: media %+v, derived %+v; want about 3000 ms and a proxy", ev.Media, ev.Derived)
 	}
 }

@@ -41,6 +41,10 @@ type Info struct {
 	// PixelFormat is the video's ffmpeg pixel format (yuv420p, yuv420p10le…): browsers
 	// decode 8-bit 4:2:0 H.264 only, so a 10-bit or 4:2:2 stream needs a proxy.
 	PixelFormat string `json:"pixel_format,omitempty"`
+	// Unindexed says the file names no duration (a browser's MediaRecorder
+	// writes WebM so): DurationMS was found by reading it through, and
+	// players cannot seek in it, so it gets a proxy.
+	Unindexed bool `json:"unindexed,omitempty"`
 }
 
 // ffprobe's JSON, the parts we read.
@@ -119,6 +123,16 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 	if info.VideoCodec == "" && info.AudioCodec == "" {
 		return nil, unprocessable("the file has no video or audio track")
 	}
+	if info.FPS > 240 {
+		info.FPS = 0 // a time base (WebM's 1000/1), not a frame rate
+	}
+	if info.DurationMS == 0 {
+		d, err := r.scanDuration(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		info.DurationMS, info.Unindexed = d, true
+	}
 	info.Container = container(p.Format.FormatName, p.Format.Tags["major_brand"], info)
 	tags := p.Format.Tags
 	info.CapturedAt = videoCaptureTime(tags)
@@ -129,6 +143,27 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		}
 	}
 	return info, nil
+}
+
+// scanDuration reads a file through once, demuxing only, for the time of
+// its last packet: the length of a file whose header does not say it.
+func (r Runner) scanDuration(ctx context.Context, path string) (int64, error) {
+	out, err := r.run(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", arg(path), "-map", "0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-")
+	if err != nil {
+		return 0, fmt.Errorf("read the video through for its length: %w", err)
+	}
+	var us int64
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "out_time_us="); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > us {
+				us = n
+			}
+		}
+	}
+	if us <= 0 {
+		return 0, unprocessable("the video has no frames to play")
+	}
+	return (us + 500) / 1000, nil
 }
 
 // streamRotation returns the clockwise rotation a player applies, from the display
@@ -181,7 +216,7 @@ func container(formatName, brand string, info *Info) string {
 // Playable reports whether browsers play the file as it is: H.264 (8-bit 4:2:0), VP8,
 // VP9 or AV1 video with AAC, Opus or MP3 audio (or none) in MP4 or WebM.
 func Playable(info *Info) bool {
-	if info == nil || info.VideoCodec == "" {
+	if info == nil || info.VideoCodec == "" || info.Unindexed {
 		return false
 	}
 	if !inSet(info.Container, "mp4", "webm") {

@@ -218,3 +218,31 @@ func mustJPEGSize(tb testing.TB, path string) (int, int) {
 	}
 	return cfg.Width, cfg.Height
 }
+
+// TestUnindexedWebM: a live WebM written to a pipe, as a browser's MediaRecorder
+// writes it, names no duration; the probe reads it through for its length
+// and asks for a proxy, because players cannot seek in it.
+func TestUnindexedWebM(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "recorded.webm")
+	cmd := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine",
+		"-t", "3", "-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus", "-live", "1", "-f", "webm", "pipe:1")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = f, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, stderr.Bytes())
+	}
+	f.Close()
+	info, err := Runner{}.ProbeVideo(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Unindexed || info.DurationMS < 2900 || info.DurationMS > 3100 || Playable(info) {
+		t.Errorf("got %+v (playable %v), want unindexed, about 3000 ms, not playable as it is", info, Playable(info))
+	}
+}
