@@ -8,15 +8,23 @@
  * sendrecv, so the inspector's voice plays here; a dropped connection is
  * replaced by a new POST with the same token. The inspector's instructions
  * arrive over the room and are shown large, newest on top of the picture.
+ * While it publishes, the phone also records the camera and microphone
+ * itself (live/recorder.js) and keeps the recording until it is uploaded
+ * (live/recupload.js): if the call broke up, that upload starts by itself
+ * when publishing stops or the session ends; otherwise it is offered.
  * For tests the root carries data-state (idle, connecting, live,
  * reconnecting, stopped) and data-instructions (how many have arrived);
- * each arrived instruction is an element with the class live-instruction.
+ * each arrived instruction is an element with the class live-instruction;
+ * data-local-recording and data-upload-evidence follow the phone's own
+ * recording (see live/recupload.js).
  */
 import { ApiError, errorFromResponse } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { camera, hasCamera } from './live/camera.js';
 import { livePath, memberItems, messageItem, messageLog, qualityLevel, sendText, sessionClock, words } from './live/parts.js';
+import { localRecording } from './live/recorder.js';
+import { recordingPanel } from './live/recupload.js';
 import { liveRoom } from './live/room.js';
 import { iceServersOf, rtcLink } from './live/rtc.js';
 
@@ -56,7 +64,7 @@ export async function render(view, ctx) {
   // A token never holds a space: one here is a '+' that a form decoder turned into one.
   const token = (ctx.query.get('token') || '').replace(/ /g, '+');
   const w = words();
-  const root = h('section', { id: 'live-join', class: 'live-join', dataset: { state: 'idle', instructions: '0' } });
+  const root = h('section', { id: 'live-join', class: 'live-join', dataset: { state: 'idle', instructions: '0', localRecording: 'none' } });
   const title = w.text(h('h1', { class: 'join-title' }), () => t('join.title'));
   view.append(root);
   document.title = `${t('join.title')} · ${t('app.title')}`;
@@ -85,6 +93,9 @@ export async function render(view, ctx) {
   let wake = null;
   let videoTx = null; // the transceivers of the current connection
   let audioTx = null;
+  let publishing = false; // from Start until publishing stops: the phone records meanwhile
+  let wasLive = false;
+  let broke = false; // the call broke up since the last upload: send the phone's recording
 
   // The picture and what lies over it.
   const preview = h('video', { id: 'join-preview', class: 'join-preview', autoplay: true, playsinline: true });
@@ -108,6 +119,14 @@ export async function render(view, ctx) {
   const sound = w.text(h('button', { id: 'join-sound', type: 'button', class: 'secondary', hidden: true, onclick: () => { sound.hidden = true; voice.play().catch(() => {}); } }), () => t('join.sound'));
   const message = h('div', { id: 'join-msg', 'aria-live': 'polite' });
 
+  // The phone's own recording, and its upload after the call.
+  const rec = localRecording(lid, { onChange: () => { if (ctx.alive()) panel.paint(); } });
+  const panel = recordingPanel({
+    lid, token, rec, root,
+    onBusy: (on) => { if (on) keepAwake(); else if (state !== 'live') letSleep(); },
+    onUploaded: () => { broke = false; },
+  });
+
   // Instructions and the reply box.
   const history = h('ol', { id: 'join-instructions', class: 'join-instructions', reversed: true });
   const reply = h('input', { id: 'join-reply-input', maxlength: 1000, autocomplete: 'off', enterkeyhint: 'send' });
@@ -124,6 +143,7 @@ export async function render(view, ctx) {
   fill(root, title, stage,
     h('div', { class: 'join-controls' }, start, stop, flip, torch, sound, retryCamera),
     message,
+    panel.el,
     h('section', { class: 'panel join-messages', 'aria-labelledby': 'join-messages-title' },
       w.text(h('h2', { id: 'join-messages-title' }), () => t('join.instructions')),
       roomNote,
@@ -135,6 +155,7 @@ export async function render(view, ctx) {
   const cam = camera({ onEnded: () => {
     fill(message, errorBox(new Error(t('join.cameraLost'))));
     retryCamera.hidden = false;
+    rec.stop(); // this part ends here; the camera opened again records the next
   } });
 
   const link = rtcLink({
@@ -150,6 +171,9 @@ export async function render(view, ctx) {
       pc.ontrack = (e) => { if (e.track.kind === 'audio') playVoice(e.track); };
     },
     onState(next, err) {
+      if (next === 'live') wasLive = true;
+      if (next === 'reconnecting' || (err && next === 'stopped' && wasLive)) broke = true;
+      if (next === 'stopped') recordingStopped();
       if (err && next === 'stopped') {
         if (err.status === 404 || err.status === 410) finish(false);
         else fill(message, errorBox(linkError(err)));
@@ -219,6 +243,7 @@ export async function render(view, ctx) {
       preview.srcObject = await cam.open();
       preview.play().catch(() => {});
       await useTracks();
+      if (publishing) await record();
     } catch (err) {
       fill(message, errorBox(cameraError(err)));
       retryCamera.hidden = false;
@@ -228,12 +253,15 @@ export async function render(view, ctx) {
 
   async function switchCamera() {
     fill(message);
+    // The recorder cannot follow a track change: end its part before the old camera stops.
+    await rec.stop();
     try {
       await cam.switchCamera();
     } catch {
       fill(message, errorBox(new Error(t('join.switchFailed'))));
     }
     await useTracks();
+    if (publishing) await record();
     preview.srcObject = cam.stream();
     preview.play().catch(() => {});
     paint();
@@ -269,7 +297,27 @@ export async function render(view, ctx) {
     fill(message);
     // Inside the tap: lets the inspector's voice play later without another one.
     voice.play().catch(() => {});
+    publishing = true;
+    panel.hold();
+    record();
     link.start();
+  }
+
+  /** record starts a part of the phone's own recording from the current camera and microphone. */
+  async function record() {
+    await rec.start([cam.video(), cam.audio()]);
+    if (ctx.alive()) panel.paint();
+  }
+
+  /**
+   * recordingStopped runs whenever publishing stops (Stop, the session's
+   * end, a refused reconnect, leaving the page): the recording is closed
+   * and offered, and sent by itself if the call broke up meanwhile.
+   */
+  async function recordingStopped() {
+    publishing = false;
+    await rec.stop();
+    if (ctx.alive() && !publishing) panel.offer({ auto: broke, broke });
   }
 
   async function stopPublishing() {
@@ -392,6 +440,8 @@ export async function render(view, ctx) {
     window.removeEventListener('pageshow', back);
     link.stop({ keepalive: true });
     room.close();
+    rec.stop();
+    panel.cleanup();
     cam.stop();
     clock.stop();
     letSleep();
@@ -401,8 +451,11 @@ export async function render(view, ctx) {
     document.title = `${t('join.title')} · ${t('app.title')}`;
     w.redo();
     paint();
+    panel.paint();
   });
 
+  // A recording an earlier visit of this link left on the phone (a reload, a crashed tab).
+  rec.load().then(() => { if (ctx.alive() && !rec.recording()) panel.offerEarlier(); });
   clock.sync(session.recording_ms, false);
   if (ended) {
     fill(message, h('p', { class: 'notice', role: 'status' }, t('join.ended')));
