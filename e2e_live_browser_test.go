@@ -314,6 +314,15 @@ func TestLiveBrowserInspection(t *testing.T) {
 	ib.mustWaitAttr(t, "#live-page", "data-state", "ended")
 	phone.mustWaitAttr(t, "#live-join", "data-state", "stopped")
 
+	// The phone's own recording, the fallback for a call that broke up
+	// (this one did not, so it is sent on request): over tus with the
+	// publish token, it becomes video evidence of the case.
+	phone.mustWaitAttr(t, "#live-join", "data-local-recording", "ready")
+	phone.mustDo(t, "upload the phone's recording", chromedp.Click(chromedp.ID("join-upload-recording")))
+	phone.mustWaitAttr(t, "#live-join", "data-local-recording", "uploaded")
+	localID := mustPoll[string](t, phone, "the uploaded recording's evidence id",
+		`() => (document.getElementById('live-join').dataset.uploadEvidence || '').split(',')[0] || null`)
+
 	var sess liveSession
 	insp.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &sess)
 	if sess.Status != "ended" || sess.EvidenceID == nil {
@@ -359,5 +368,15 @@ func TestLiveBrowserInspection(t *testing.T) {
 		notes[0].Severity != "violation" || notes[0].ChecklistItem != "fire-exits" {
 		t.Errorf("annotations on the recording: got %+v, want one %q at start_ms %d, violation, fire-exits", notes, note, annMS)
 	}
+	local := insp.mustEvidenceDone(localID, 2*time.Minute)
+	if local.Status != storage.EvidenceReady || local.Kind != storage.KindVideo || local.Media == nil || local.Media.DurationMS == nil ||
+		local.Derived == nil || !local.Derived.Proxy {
+		t.Fatalf("the phone's recording: got %s %s %+v %+v (%s), want a ready video with a proxy", local.Status, local.Kind, local.Media, local.Derived, local.StatusReason)
+	}
+	// It runs from the click on start (camera already open) to the end.
+	if d := time.Duration(*local.Media.DurationMS)*time.Millisecond - publishedFor; d < -1500*time.Millisecond || d > 1500*time.Millisecond {
+		t.Errorf("the phone's recording lasts %d ms; the phone published for %s (want within 1.5 s)", *local.Media.DurationMS, publishedFor)
+	}
+	t.Logf("the phone's own recording: %s, %d bytes, %d ms", local.ContentType, local.Size, *local.Media.DurationMS)
 	t.Logf("whole test took %s", time.Since(started).Round(time.Millisecond))
 }
