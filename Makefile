@@ -12,7 +12,7 @@ run: deps-run
 test: deps-test check
 	scripts/with-minio.sh scripts/test.sh
 
-## bench: upload/download throughput vs direct minio-go, and peak RSS (docs/BENCHMARKS.md)
+## bench: upload/download vs direct minio-go, media time to ready, annotation latency, live fan-out (docs/BENCHMARKS.md)
 bench: deps-test
 	scripts/with-minio.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
 
