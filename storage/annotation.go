@@ -201,14 +201,14 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 	if in.Shape != nil {
 		shape = in.Shape
 	}
-	err = d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
+	err = d.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := d.txExec(ctx, tx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), ms(now))
 		if err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
+		_, err = d.appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
 		return err
 	})
 	if err != nil {
@@ -219,20 +219,27 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 		ChecklistItem: in.ChecklistItem, Severity: in.Severity, Version: 1, CreatedAt: now, UpdatedAt: now, Replies: []Reply{}}, nil
 }
 
-const annotationSelect = `SELECT a.id, a.case_id, a.evidence_id, u.id, u.username, u.display_name, u.org, a.body, a.start_ms, a.end_ms, a.start_frame, a.end_frame,
-	a.page, a.shape, a.checklist_item, a.severity, a.resolved_at, a.deleted_at, a.version, a.created_at, a.updated_at
-	FROM annotations a JOIN users u ON u.id = a.author_id`
+// annotationSelect reads live annotations (its users add "deleted_at IS
+// NULL") without their authors, which come from the user cache, and says
+// whether each has replies, so that pages with no threads, the usual case,
+// need no second query. Every column costs a few calls into SQLite per row,
+// so there are no more of them than the API shows.
+const annotationSelect = `SELECT a.id, a.case_id, a.evidence_id, a.author_id, a.body, a.start_ms, a.end_ms, a.start_frame, a.end_frame,
+	a.page, a.shape, a.checklist_item, a.severity, a.resolved_at, a.version, a.created_at, a.updated_at,
+	EXISTS (SELECT 1 FROM annotation_replies r WHERE r.annotation_id = a.id)
+	FROM annotations a`
 
-func scanAnnotation(row interface{ Scan(...any) error }) (*Annotation, error) {
-	var a Annotation
-	var u UserRef
-	var startMS, endMS, startF, endF, page, resolved, deleted sql.NullInt64
+// scanAnnotation reads a row of annotationSelect; the author has only its
+// id until fillAnnotations.
+func scanAnnotation(row interface{ Scan(...any) error }) (a *Annotation, hasReplies bool, err error) {
+	a = &Annotation{Author: &UserRef{}, Replies: []Reply{}}
+	var startMS, endMS, startF, endF, page, resolved sql.NullInt64
 	var shape sql.NullString
-	var created, updated int64
-	err := row.Scan(&a.ID, &a.CaseID, &a.EvidenceID, &u.ID, &u.Username, &u.DisplayName, &u.Org, &a.Body, &startMS, &endMS, &startF, &endF,
-		&page, &shape, &a.ChecklistItem, &a.Severity, &resolved, &deleted, &a.Version, &created, &updated)
+	var created, updated, replies int64
+	err = row.Scan(&a.ID, &a.CaseID, &a.EvidenceID, &a.Author.ID, &a.Body, &startMS, &endMS, &startF, &endF,
+		&page, &shape, &a.ChecklistItem, &a.Severity, &resolved, &a.Version, &created, &updated, &replies)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	i64 := func(v sql.NullInt64) *int64 {
 		if !v.Valid {
@@ -241,7 +248,6 @@ func scanAnnotation(row interface{ Scan(...any) error }) (*Annotation, error) {
 		x := v.Int64
 		return &x
 	}
-	a.Author = &u
 	a.StartMS, a.EndMS, a.StartFrame, a.EndFrame = i64(startMS), i64(endMS), i64(startF), i64(endF)
 	if page.Valid {
 		p := int(page.Int64)
@@ -252,21 +258,42 @@ func scanAnnotation(row interface{ Scan(...any) error }) (*Annotation, error) {
 		json.Unmarshal([]byte(shape.String), a.Shape)
 	}
 	a.ResolvedAt, a.Resolved = fromMS(resolved), resolved.Valid
-	a.Deleted = deleted.Valid
 	a.CreatedAt, a.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	a.Replies = []Reply{}
-	return &a, nil
+	return a, replies != 0, nil
+}
+
+// fillAnnotations puts in the authors of list and the threads of those of
+// them that have replies (withReplies).
+func (d *DB) fillAnnotations(ctx context.Context, list, withReplies []*Annotation) error {
+	ids := make([]string, 0, 4)
+	for _, a := range list {
+		if len(ids) == 0 || ids[len(ids)-1] != a.Author.ID {
+			ids = append(ids, a.Author.ID)
+		}
+	}
+	refs, err := d.userRefs(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, a := range list {
+		a.Author = refs[a.Author.ID]
+	}
+	return d.loadReplies(ctx, withReplies)
 }
 
 // Annotation returns one annotation with its replies, or ErrNotFound (also
 // for a deleted one).
 func (d *DB) Annotation(ctx context.Context, id string) (*Annotation, error) {
-	a, err := scanAnnotation(d.queryRow(ctx, annotationSelect+` WHERE a.id = ? AND a.deleted_at IS NULL`, id))
+	a, hasReplies, err := scanAnnotation(d.queryRow(ctx, annotationSelect+` WHERE a.id = ? AND a.deleted_at IS NULL`, id))
 	if err != nil {
 		return nil, notFound(err, "annotation "+id)
 	}
 	list := []*Annotation{a}
-	return a, d.loadReplies(ctx, list)
+	var threads []*Annotation
+	if hasReplies {
+		threads = list
+	}
+	return a, d.fillAnnotations(ctx, list, threads)
 }
 
 // AnnotationFilter narrows a listing; zero fields do not filter.
@@ -308,23 +335,34 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 		q += ` LIMIT ? OFFSET ?`
 		args = append(args, f.Limit, f.Offset)
 	}
+	select {
+	case d.heavyReads <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-d.heavyReads }()
 	rows, err := d.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list annotations: %w", err)
 	}
 	defer rows.Close()
-	out := []*Annotation{}
+	out := make([]*Annotation, 0, min(f.Limit, 1000))
+	var threads []*Annotation
 	for rows.Next() {
-		a, err := scanAnnotation(rows)
+		a, hasReplies, err := scanAnnotation(rows)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, a)
+		if hasReplies {
+			threads = append(threads, a)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return out, d.loadReplies(ctx, out)
+	rows.Close()
+	return out, d.fillAnnotations(ctx, out, threads)
 }
 
 // loadReplies fills in the threads of list in one query.

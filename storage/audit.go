@@ -60,6 +60,26 @@ type Audit struct {
 // records and its record commit together. Transactions take the write lock
 // at BEGIN (SQLite _txlock=immediate), so events are appended one at a time.
 func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*AuditEvent, error) {
+	return appendAuditVia(ctx, now, a,
+		func(q string, args ...any) *sql.Row { return tx.QueryRowContext(ctx, q, args...) },
+		func(q string, args ...any) error { _, err := tx.ExecContext(ctx, q, args...); return err })
+}
+
+// appendAudit is the package's appendAudit through statements prepared
+// once, for the transactions on hot paths (every annotation appends one).
+func (d *DB) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*AuditEvent, error) {
+	return appendAuditVia(ctx, now, a,
+		func(q string, args ...any) *sql.Row {
+			st, err := d.txStmt(ctx, tx, q)
+			if err != nil {
+				return tx.QueryRowContext(ctx, q, args...)
+			}
+			return st.QueryRowContext(ctx, args...)
+		},
+		func(q string, args ...any) error { _, err := d.txExec(ctx, tx, q, args...); return err })
+}
+
+func appendAuditVia(ctx context.Context, now time.Time, a Audit, queryRow func(string, ...any) *sql.Row, exec func(string, ...any) error) (*AuditEvent, error) {
 	data, err := json.Marshal(a.Data)
 	if err != nil {
 		return nil, fmt.Errorf("audit data: %w", err)
@@ -68,13 +88,13 @@ func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*Audi
 		data = []byte("{}")
 	}
 	e := &AuditEvent{CaseID: a.CaseID, ActorID: a.ActorID, Action: a.Action, Target: a.Target, Data: data, At: now.UTC().Truncate(time.Millisecond), PrevHash: genesisHash}
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
+	err = queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("audit head: %w", err)
 	}
 	e.Seq++
 	e.Hash = chainHash(e.PrevHash, e.canonical())
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	err = exec(`INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("append audit: %w", err)
@@ -90,7 +110,7 @@ func (d *DB) RecordAudit(ctx context.Context, a Audit) (*AuditEvent, error) {
 	var e *AuditEvent
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		e, err = appendAudit(ctx, tx, d.now(), a)
+		e, err = d.appendAudit(ctx, tx, d.now(), a)
 		return err
 	})
 	return e, err

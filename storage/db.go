@@ -33,11 +33,20 @@ type DB struct {
 
 	passwordCost int
 	stmts        sync.Map // query → *sql.Stmt
+	cache        caches   // sessions, permit types, user refs (cache.go)
 
 	// wmu admits one writer at a time. SQLite allows one anyway; queueing
 	// here is fair and wakes the next writer at once, where SQLite's busy
 	// handler would sleep in growing steps and ruin tail latency.
 	wmu sync.Mutex
+	// group queues writes that may share a transaction (see groupTx).
+	group groupCommit
+	// heavyReads admits long reads (pages of annotations) a few at a time
+	// and in arrival order: a blocked channel send is served first come,
+	// first served, where database/sql hands a free connection to a random
+	// waiter and the scheduler shares the CPU among all of them, so that
+	// under load some requests wait far longer than the rest.
+	heavyReads chan struct{}
 }
 
 // stmt returns the statement for q, prepared once. Parsing and planning a
@@ -57,6 +66,36 @@ func (d *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 		return prev.(*sql.Stmt), nil
 	}
 	return st, nil
+}
+
+// heavyReaders is how many long reads run at once: enough to keep the
+// cores busy while one waits for a page from the disk.
+const heavyReaders = 4
+
+// maxConns bounds the pool. It is above the concurrent requests we expect,
+// so that none waits in database/sql's pool, which hands a freed connection
+// to a random waiter (a long tail under load); each open connection costs
+// its schema copy and up to 2 MiB of page cache.
+const maxConns = 64
+
+// txStmt is q prepared for use inside tx. database/sql reuses the parent
+// statement's preparation on the transaction's connection when it has one,
+// so a write transaction on a hot path parses nothing.
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	st, err := d.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// txExec is tx.ExecContext through a prepared statement.
+func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	st, err := d.txStmt(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // queryRow is QueryRowContext through a prepared statement.
@@ -115,14 +154,25 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Readers take pages straight from the OS's cache, shared by all
+	// connections, instead of copying each into every connection's own.
+	q.Add("_pragma", "mmap_size(268435456)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", dsn, err)
 	}
-	db.SetMaxOpenConns(8)
-	d := &DB{sql: db, dialect: "sqlite", now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost}
+	// Keep every connection open: a connection that database/sql closes for
+	// want of an idle slot (the default keeps 2) costs the next request a
+	// new one, which re-reads the schema, re-runs the pragmas and prepares
+	// each statement again; under load that was a third of a create's CPU.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	d := &DB{sql: db, dialect: "sqlite", now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost,
+		heavyReads: make(chan struct{}, heavyReaders)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -48,10 +48,19 @@ func (d *DB) PermitTypes(ctx context.Context) ([]PermitType, error) {
 	return out, rows.Err()
 }
 
-// PermitType returns one type or ErrNotFound.
+// PermitType returns one type or ErrNotFound. The catalogue is read on
+// every annotation, so it is cached (see permitTypeCacheTTL); callers must
+// not modify the slices of the type they get.
 func (d *DB) PermitType(ctx context.Context, code string) (*PermitType, error) {
+	if p, ok := d.cache.permit(code); ok {
+		return p, nil
+	}
 	p, err := scanPermitType(d.queryRow(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types WHERE code = ?`, code))
-	return p, notFound(err, "permit type "+code)
+	if err != nil {
+		return nil, notFound(err, "permit type "+code)
+	}
+	d.cache.putPermit(p)
+	return p, nil
 }
 
 func scanPermitType(row interface{ Scan(...any) error }) (*PermitType, error) {
@@ -74,6 +83,7 @@ func scanPermitType(row interface{ Scan(...any) error }) (*PermitType, error) {
 // SeedPermitTypes inserts the built-in catalogue when the table is empty, so
 // that an admin's later edits are never overwritten on restart.
 func (d *DB) SeedPermitTypes(ctx context.Context) error {
+	defer d.cache.dropPermits()
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM permit_types`).Scan(&n); err != nil {

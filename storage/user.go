@@ -190,25 +190,34 @@ func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration
 // SessionByToken returns the live session for a token, or ErrNotFound when
 // it is unknown, revoked or expired.
 func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error) {
-	var s Session
+	hash, now := tokenHash(token), d.now()
+	// Every API call authenticates: a session seen in the last moments is
+	// answered from memory (see sessionCacheTTL).
+	s, gen, ok := d.cache.session(hash, now)
+	if ok {
+		return s, nil
+	}
+	s = &Session{}
 	var u User
 	var expires, created int64
-	// One query per request: every API call authenticates.
 	err := d.queryRow(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?`,
-		tokenHash(token), ms(d.now())).Scan(&s.CSRFToken, &expires, &u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created)
+		hash, ms(now)).Scan(&s.CSRFToken, &expires, &u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created)
 	if err != nil {
 		return nil, notFound(err, "session")
 	}
 	s.ExpiresAt = time.UnixMilli(expires).UTC()
 	u.CreatedAt = time.UnixMilli(created).UTC()
 	s.User = &u
-	return &s, nil
+	d.cache.putSession(hash, s, gen)
+	return s, nil
 }
 
 // DeleteSession revokes a token.
 func (d *DB) DeleteSession(ctx context.Context, token string) error {
-	_, err := d.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, tokenHash(token))
+	hash := tokenHash(token)
+	_, err := d.exec(ctx, `DELETE FROM sessions WHERE token_hash = ?`, hash)
+	d.cache.dropSession(hash)
 	return err
 }
 
@@ -230,6 +239,7 @@ func (d *DB) SetPassword(ctx context.Context, username, password string) error {
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
+	defer d.cache.dropSession("")
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, string(hash), username)
 		if err != nil {

@@ -1,0 +1,150 @@
+package storage
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Every API request authenticates, and every annotation checks the permit
+// type's checklist; these small caches keep those lookups off SQLite.
+// Their TTLs bound how long a change made by another process (the CLI, or
+// an edit of the database by hand) can go unseen; changes made through this
+// DB take effect at once.
+const (
+	// sessionCacheTTL: a session ended by another process (a password
+	// reset from the CLI) stays usable here for at most this long. Logout,
+	// expiry and SetPassword through this DB are immediate.
+	sessionCacheTTL = 2 * time.Second
+	// permitTypeCacheTTL: the catalogue is seeded once and not edited
+	// through the API; an edit by hand shows within this time.
+	permitTypeCacheTTL = 10 * time.Second
+	// cacheMax bounds each cache; past it the cache starts over.
+	cacheMax = 10_000
+)
+
+// caches are a DB's in-memory copies of rarely changing records.
+type caches struct {
+	mu       sync.Mutex
+	sessions map[string]cachedSession // token hash → session
+	// sessionGen counts drops, so that a lookup that read the database
+	// before a logout does not put the ended session back afterwards.
+	sessionGen uint64
+	permits    map[string]cachedPermit // code → permit type
+	// users maps id → UserRef. Users are never renamed or deleted (only
+	// their password changes), so a ref once read stays true.
+	users map[string]UserRef
+}
+
+type cachedSession struct {
+	s     Session
+	u     User
+	until time.Time
+}
+
+type cachedPermit struct {
+	p     PermitType
+	until time.Time
+}
+
+// session returns a copy of the cached session for hash, if it is still
+// fresh and not expired at now; on a miss, gen is to be passed to
+// putSession with what the database says.
+func (c *caches) session(hash string, now time.Time) (s *Session, gen uint64, ok bool) {
+	c.mu.Lock()
+	e, ok := c.sessions[hash]
+	gen = c.sessionGen
+	c.mu.Unlock()
+	if !ok || time.Now().After(e.until) || !now.Before(e.s.ExpiresAt) {
+		return nil, gen, false
+	}
+	cs, u := e.s, e.u
+	cs.User = &u
+	return &cs, gen, true
+}
+
+// putSession caches s unless a session was dropped since gen was read.
+func (c *caches) putSession(hash string, s *Session, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.sessionGen {
+		return
+	}
+	if c.sessions == nil || len(c.sessions) >= cacheMax {
+		c.sessions = map[string]cachedSession{}
+	}
+	c.sessions[hash] = cachedSession{s: *s, u: *s.User, until: time.Now().Add(sessionCacheTTL)}
+}
+
+// dropSession forgets one session (hash != "") or all of them.
+func (c *caches) dropSession(hash string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sessionGen++
+	if hash == "" {
+		c.sessions = nil
+		return
+	}
+	delete(c.sessions, hash)
+}
+
+func (c *caches) permit(code string) (*PermitType, bool) {
+	c.mu.Lock()
+	e, ok := c.permits[code]
+	c.mu.Unlock()
+	if !ok || time.Now().After(e.until) {
+		return nil, false
+	}
+	p := e.p
+	return &p, true
+}
+
+func (c *caches) putPermit(p *PermitType) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.permits == nil || len(c.permits) >= cacheMax {
+		c.permits = map[string]cachedPermit{}
+	}
+	c.permits[p.Code] = cachedPermit{p: *p, until: time.Now().Add(permitTypeCacheTTL)}
+}
+
+func (c *caches) dropPermits() {
+	c.mu.Lock()
+	c.permits = nil
+	c.mu.Unlock()
+}
+
+// userRefs returns the refs of ids, reading the ones it has not seen from
+// the database.
+func (d *DB) userRefs(ctx context.Context, ids []string) (map[string]*UserRef, error) {
+	out := make(map[string]*UserRef, len(ids))
+	var missing []string
+	d.cache.mu.Lock()
+	for _, id := range ids {
+		if _, done := out[id]; done {
+			continue
+		}
+		if u, ok := d.cache.users[id]; ok {
+			out[id] = &u
+		} else {
+			out[id] = nil
+			missing = append(missing, id)
+		}
+	}
+	d.cache.mu.Unlock()
+	for _, id := range missing {
+		var u UserRef
+		err := d.queryRow(ctx, `SELECT id, username, display_name, org FROM users WHERE id = ?`, id).Scan(&u.ID, &u.Username, &u.DisplayName, &u.Org)
+		if err != nil {
+			return nil, notFound(err, "user "+id)
+		}
+		out[id] = &u
+		d.cache.mu.Lock()
+		if d.cache.users == nil || len(d.cache.users) >= cacheMax {
+			d.cache.users = map[string]UserRef{}
+		}
+		d.cache.users[id] = u
+		d.cache.mu.Unlock()
+	}
+	return out, nil
+}
