@@ -1,7 +1,9 @@
 package signaling
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -16,9 +18,16 @@ import (
 // starts at a random sequence number and timestamp (RFC 3550 §5.1), so the
 // forwarder rewrites both to continue where the previous publisher stopped.
 // A viewer's decoder then sees one stream with a gap, not a new stream.
+//
+// A packet goes to every viewer one after another, and a keyframe is
+// dozens of packets arriving together, so with many viewers the last
+// ones wait for the rest: the viewers are spread over shards (one per
+// core), each its own track, and the shards are written in parallel.
 type forwarder struct {
-	track *webrtc.TrackLocalStaticRTP
-	clock uint32
+	track  *webrtc.TrackLocalStaticRTP // the first shard
+	shards []*webrtc.TrackLocalStaticRTP
+	next   atomic.Uint32 // round robin over the shards for new viewers
+	clock  uint32
 
 	mu      sync.Mutex
 	source  string // resource id of the publisher allowed to write
@@ -31,12 +40,26 @@ type forwarder struct {
 	lastAt  time.Time
 }
 
-func newForwarder(codec webrtc.RTPCodecCapability, kind, streamID string) (*forwarder, error) {
-	track, err := webrtc.NewTrackLocalStaticRTP(codec, kind, streamID)
-	if err != nil {
-		return nil, err
+func newForwarder(codec webrtc.RTPCodecCapability, kind, streamID string, shards int) (*forwarder, error) {
+	f := &forwarder{clock: codec.ClockRate}
+	for i := 0; i < max(shards, 1); i++ {
+		track, err := webrtc.NewTrackLocalStaticRTP(codec, kind, streamID)
+		if err != nil {
+			return nil, err
+		}
+		f.shards = append(f.shards, track)
 	}
-	return &forwarder{track: track, clock: codec.ClockRate}, nil
+	f.track = f.shards[0]
+	return f, nil
+}
+
+// fanoutShards is how many shards a session's video and audio forwarders
+// have: one per core the process may use, at most 8.
+func fanoutShards() int { return min(runtime.GOMAXPROCS(0), 8) }
+
+// pick returns the shard for a new viewer.
+func (f *forwarder) pick() *webrtc.TrackLocalStaticRTP {
+	return f.shards[int(f.next.Add(1)-1)%len(f.shards)]
 }
 
 // setSource makes publisher id the only one whose packets are forwarded,
@@ -80,7 +103,22 @@ func (f *forwarder) write(src string, pkt *rtp.Packet) {
 	f.started = true
 	f.mu.Unlock()
 
+	if len(f.shards) == 1 {
+		_ = f.track.WriteRTP(&out)
+		return
+	}
+	// Every shard copies the header before changing it, and the payload
+	// is only read, so they can share out.
+	var wg sync.WaitGroup
+	for _, t := range f.shards[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = t.WriteRTP(&out)
+		}()
+	}
 	_ = f.track.WriteRTP(&out)
+	wg.Wait()
 }
 
 // keyframeThrottle spaces keyframe requests to one per interval per

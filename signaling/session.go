@@ -101,7 +101,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	}
 	s.mu.Lock()
 	if s.talk == nil {
-		s.talk, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-talkback-"+s.id)
+		s.talk, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-talkback-"+s.id, 1)
 	}
 	talk := s.talk
 	s.mu.Unlock()
@@ -156,7 +156,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 				stale = append(stale, v)
 			}
 		}
-		if s.video, err = newForwarder(info.video.RTPCodecCapability, "video", "siteinspect-"+s.id); err != nil {
+		if s.video, err = newForwarder(info.video.RTPCodecCapability, "video", "siteinspect-"+s.id, fanoutShards()); err != nil {
 			s.pub = old
 			delete(s.closing, old)
 			s.mu.Unlock()
@@ -165,7 +165,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 		}
 	}
 	if info.hasAudio && s.audio == nil {
-		if s.audio, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-"+s.id); err != nil {
+		if s.audio, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-"+s.id, fanoutShards()); err != nil {
 			s.pub = old
 			delete(s.closing, old)
 			s.mu.Unlock()

@@ -30,7 +30,7 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 	tracks := []*webrtc.TrackLocalStaticRTP{}
 	for _, f := range []*forwarder{s.video, s.audio} {
 		if f != nil {
-			tracks = append(tracks, f.track)
+			tracks = append(tracks, f.pick())
 		}
 	}
 	talk := s.talk
