@@ -53,9 +53,27 @@ func appendAnnotations(b []byte, list []*storage.Annotation) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendAnnotation(b, a)
+		b = appendAnnotationMemo(b, a)
 	}
 	return append(b, ']')
+}
+
+// appendAnnotationMemo is appendAnnotation for the pages of a listing: an
+// annotation from storage's listing cache, which does not change while
+// cached, is rendered once and then copied.
+func appendAnnotationMemo(b []byte, a *storage.Annotation) []byte {
+	if a == nil {
+		return append(b, "null"...)
+	}
+	if j := a.CachedJSON(); j != nil {
+		return append(b, j...)
+	}
+	start := len(b)
+	b = appendAnnotation(b, a)
+	if a.JSONCacheable() {
+		a.SetCachedJSON(append([]byte(nil), b[start:]...))
+	}
+	return b
 }
 
 // appendAnnotation follows the field order and tags of storage.Annotation.

@@ -52,6 +52,10 @@ type Annotation struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 	Replies       []Reply    `json:"replies"`
+
+	// memo is set on the shared annotations of the listing cache
+	// (annotation_cache.go), which must not be changed.
+	memo *annMemo
 }
 
 // Reply is a message in an annotation's thread.
@@ -214,24 +218,69 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 	if err != nil {
 		return nil, fmt.Errorf("create annotation: %w", err)
 	}
-	return &Annotation{ID: id, CaseID: cs.ID, EvidenceID: ev.ID, Author: &UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
+	a := &Annotation{ID: id, CaseID: cs.ID, EvidenceID: ev.ID, Author: &UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
 		Body: in.Body, StartMS: in.StartMS, EndMS: in.EndMS, StartFrame: in.StartFrame, EndFrame: in.EndFrame, Page: in.Page, Shape: in.Shape,
-		ChecklistItem: in.ChecklistItem, Severity: in.Severity, Version: 1, CreatedAt: now, UpdatedAt: now, Replies: []Reply{}}, nil
+		ChecklistItem: in.ChecklistItem, Severity: in.Severity, Version: 1, CreatedAt: now, UpdatedAt: now, Replies: []Reply{}}
+	// The new row is known whole: the pages that list it next need not
+	// read it. The cache gets its own copy, as it would from the database.
+	d.annCache.put(annKey{version: 1, updated: ms(now), resolved: -1}, cloneAnnotation(a))
+	return a, nil
+}
+
+// cloneAnnotation copies a new annotation deeply enough that changing
+// either copy leaves the other as it was; its shape goes through JSON as it
+// does through the database.
+func cloneAnnotation(a *Annotation) *Annotation {
+	c := *a
+	c.memo = nil
+	ref := *a.Author
+	c.Author = &ref
+	i64 := func(v *int64) *int64 {
+		if v == nil {
+			return nil
+		}
+		x := *v
+		return &x
+	}
+	c.StartMS, c.EndMS, c.StartFrame, c.EndFrame = i64(a.StartMS), i64(a.EndMS), i64(a.StartFrame), i64(a.EndFrame)
+	if a.Page != nil {
+		p := *a.Page
+		c.Page = &p
+	}
+	if a.Shape != nil {
+		b, _ := json.Marshal(a.Shape)
+		c.Shape = new(Shape)
+		json.Unmarshal(b, c.Shape)
+	}
+	c.Replies = append([]Reply{}, a.Replies...)
+	return &c
 }
 
 // annotationSelect reads live annotations (its users add "deleted_at IS
-// NULL") without their authors, which come from the user cache, and says
-// whether each has replies, so that pages with no threads, the usual case,
-// need no second query. Every column costs a few calls into SQLite per row,
-// so there are no more of them than the API shows.
+// NULL") without their authors, which come from the user cache, with the
+// count of the replies of each, so that pages with no threads, the usual case, need
+// no second query, and so that the row's cache key (annKey) is read
+// together with its content. Every column costs a few calls into SQLite
+// per row, so there are no more of them than the API shows.
 const annotationSelect = `SELECT a.id, a.case_id, a.evidence_id, a.author_id, a.body, a.start_ms, a.end_ms, a.start_frame, a.end_frame,
-	a.page, a.shape, a.checklist_item, a.severity, a.resolved_at, a.version, a.created_at, a.updated_at,
-	EXISTS (SELECT 1 FROM annotation_replies r WHERE r.annotation_id = a.id)
+	a.page, a.shape, a.checklist_item, a.severity, a.resolved_at, a.version, a.created_at, a.updated_at, a.reply_count
 	FROM annotations a`
+
+// annotationKeySelect reads only what says which state of a row it is
+// (annKey), for the pages served from the cache.
+// Its columns are all in the index annotations_order, so that a page by
+// case and evidence never reads the table.
+const annotationKeySelect = `SELECT a.id, a.version, a.updated_at, a.resolved_at, a.reply_count FROM annotations a`
 
 // scanAnnotation reads a row of annotationSelect; the author has only its
 // id until fillAnnotations.
 func scanAnnotation(row interface{ Scan(...any) error }) (a *Annotation, hasReplies bool, err error) {
+	a, k, err := scanAnnotationKey(row)
+	return a, k.replies > 0, err
+}
+
+// scanAnnotationKey is scanAnnotation that also tells the row's annKey.
+func scanAnnotationKey(row interface{ Scan(...any) error }) (a *Annotation, k annKey, err error) {
 	a = &Annotation{Author: &UserRef{}, Replies: []Reply{}}
 	var startMS, endMS, startF, endF, page, resolved sql.NullInt64
 	var shape sql.NullString
@@ -239,7 +288,11 @@ func scanAnnotation(row interface{ Scan(...any) error }) (a *Annotation, hasRepl
 	err = row.Scan(&a.ID, &a.CaseID, &a.EvidenceID, &a.Author.ID, &a.Body, &startMS, &endMS, &startF, &endF,
 		&page, &shape, &a.ChecklistItem, &a.Severity, &resolved, &a.Version, &created, &updated, &replies)
 	if err != nil {
-		return nil, false, err
+		return nil, k, err
+	}
+	k = annKey{version: a.Version, updated: updated, resolved: -1, replies: replies}
+	if resolved.Valid {
+		k.resolved = resolved.Int64
 	}
 	i64 := func(v sql.NullInt64) *int64 {
 		if !v.Valid {
@@ -259,7 +312,7 @@ func scanAnnotation(row interface{ Scan(...any) error }) (a *Annotation, hasRepl
 	}
 	a.ResolvedAt, a.Resolved = fromMS(resolved), resolved.Valid
 	a.CreatedAt, a.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	return a, replies != 0, nil
+	return a, k, nil
 }
 
 // fillAnnotations puts in the authors of list and the threads of those of
@@ -330,7 +383,7 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 			where = append(where, "a.resolved_at IS NULL")
 		}
 	}
-	q := annotationSelect + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY a.case_id, a.evidence_id, a.position, a.created_at, a.id`
+	q := annotationKeySelect + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY a.case_id, a.evidence_id, a.position, a.created_at, a.id`
 	if f.Limit > 0 {
 		q += ` LIMIT ? OFFSET ?`
 		args = append(args, f.Limit, f.Offset)
@@ -346,23 +399,106 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 		return nil, fmt.Errorf("list annotations: %w", err)
 	}
 	defer rows.Close()
-	out := make([]*Annotation, 0, min(f.Limit, 1000))
-	var threads []*Annotation
+	n := min(f.Limit, 1000)
+	ids, keys := make([]string, 0, n), make([]annKey, 0, n)
 	for rows.Next() {
-		a, hasReplies, err := scanAnnotation(rows)
-		if err != nil {
+		var id string
+		var k annKey
+		var resolved sql.NullInt64
+		if err := rows.Scan(&id, &k.version, &k.updated, &resolved, &k.replies); err != nil {
 			return nil, err
 		}
-		out = append(out, a)
-		if hasReplies {
-			threads = append(threads, a)
+		k.resolved = -1
+		if resolved.Valid {
+			k.resolved = resolved.Int64
 		}
+		ids, keys = append(ids, id), append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	rows.Close()
-	return out, d.fillAnnotations(ctx, out, threads)
+	out := make([]*Annotation, len(ids))
+	if hits := d.annCache.get(ids, keys, out); hits == len(ids) {
+		return out, nil
+	}
+	var missing []string
+	for i, a := range out {
+		if a == nil {
+			missing = append(missing, ids[i])
+		}
+	}
+	read, err := d.readAnnotations(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	// A row that changed since the page's query comes as it is now; one
+	// deleted since is left out.
+	list := out[:0]
+	for i, a := range out {
+		if a == nil {
+			a = read[ids[i]]
+		}
+		if a != nil {
+			list = append(list, a)
+		}
+	}
+	return list, nil
+}
+
+// annotationsByID is how many rows readAnnotations asks for at a time: a
+// single prepared query, padded with repeated ids.
+const annotationsByID = 50
+
+var annotationsByIDQuery = annotationSelect + ` WHERE a.deleted_at IS NULL AND a.id IN (?` + strings.Repeat(`, ?`, annotationsByID-1) + `)`
+
+// readAnnotations reads the live annotations of ids whole, with their
+// authors and threads, and caches them.
+func (d *DB) readAnnotations(ctx context.Context, ids []string) (map[string]*Annotation, error) {
+	got := make(map[string]*Annotation, len(ids))
+	list := make([]*Annotation, 0, len(ids))
+	keys := make([]annKey, 0, len(ids))
+	var threads []*Annotation
+	args := make([]any, annotationsByID)
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), annotationsByID)]
+		ids = ids[len(chunk):]
+		for i := range args {
+			args[i] = chunk[min(i, len(chunk)-1)]
+		}
+		err := func() error {
+			rows, err := d.query(ctx, annotationsByIDQuery, args...)
+			if err != nil {
+				return fmt.Errorf("list annotations: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				a, k, err := scanAnnotationKey(rows)
+				if err != nil {
+					return err
+				}
+				if got[a.ID] != nil {
+					continue
+				}
+				got[a.ID] = a
+				list, keys = append(list, a), append(keys, k)
+				if k.replies > 0 {
+					threads = append(threads, a)
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := d.fillAnnotations(ctx, list, threads); err != nil {
+		return nil, err
+	}
+	for i, a := range list {
+		d.annCache.put(keys[i], a)
+	}
+	return got, nil
 }
 
 // loadReplies fills in the threads of list in one query.
@@ -439,6 +575,7 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: a.CaseID, ActorID: editor.ID, Action: "annotation.edited", Target: a.ID, Data: map[string]any{"version": ifVersion + 1, "annotation": in}})
 		return err
 	})
+	d.annCache.drop(a.ID) // stale by its key already; this frees it sooner
 	if err != nil {
 		return nil, err
 	}
@@ -467,6 +604,7 @@ func (d *DB) AnnotationVersions(ctx context.Context, id string) ([]json.RawMessa
 // DeleteAnnotation hides an annotation; the row stays for the record.
 func (d *DB) DeleteAnnotation(ctx context.Context, a *Annotation, by *User) error {
 	now := d.now().UTC()
+	defer d.annCache.drop(a.ID)
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE annotations SET deleted_at = ?, deleted_by = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(now), by.ID, ms(now), a.ID); err != nil {
 			return err
@@ -492,6 +630,7 @@ func (d *DB) ResolveAnnotation(ctx context.Context, a *Annotation, by *User, res
 		_, err := appendAudit(ctx, tx, now, Audit{CaseID: a.CaseID, ActorID: by.ID, Action: action, Target: a.ID})
 		return err
 	})
+	d.annCache.drop(a.ID) // stale by its key already; this frees it sooner
 	if err != nil {
 		return nil, err
 	}
@@ -512,6 +651,7 @@ func (d *DB) AddReply(ctx context.Context, a *Annotation, by *User, body string)
 		_, err := appendAudit(ctx, tx, r.CreatedAt, Audit{CaseID: a.CaseID, ActorID: by.ID, Action: "annotation.replied", Target: a.ID, Data: map[string]any{"reply_id": r.ID, "body": body}})
 		return err
 	})
+	d.annCache.drop(a.ID)
 	if err != nil {
 		return nil, err
 	}
