@@ -51,8 +51,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if getenv("GOGC") == "" {
 		// The heap is small (a few tens of MiB) and most garbage is
 		// short-lived request and packet buffers: collecting at 5× the
-		// live heap instead of 2× cut annotation create p99 from 32 to
-		// 26 ms (docs/BENCHMARKS.md) for a few MiB more.
+		// live heap instead of 2× takes a few MiB and shortens the
+		// latency tail under load (docs/BENCHMARKS.md, annotations).
 		debug.SetGCPercent(400)
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
