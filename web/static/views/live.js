@@ -271,6 +271,7 @@ export async function render(view, ctx) {
         you = msg.you || null;
         members = msg.members || [];
         if (msg.session) sync(msg.session);
+        notes.load(msg.annotations);
         break;
       case 'presence':
         members = msg.members || [];

@@ -11,7 +11,7 @@ import { SEVERITIES, checklistSelect, checklistText, clockMs, severityBadge } fr
 import { timeOfDay, who } from './parts.js';
 
 /**
- * liveNotes returns {el, add(annotation), failLast(), repaint(), close()}. send(msg)
+ * liveNotes returns {el, load(annotations), add(annotation), failLast(), repaint(), close()}. send(msg)
  * returns false when the room is not connected; onError shows why; you()
  * is the current user as the room knows them.
  */
@@ -83,6 +83,11 @@ export function liveNotes({ type, w, send, onError, you = () => null }) {
   paint();
   return {
     el,
+    /** load shows the notes made so far (the room's hello), confirming nothing pending. */
+    load(list) {
+      for (const a of list || []) if (a?.id) received.set(a.id, a);
+      paint();
+    },
     add(a) {
       if (!a || !a.id) return;
       // Only the author gets their pending note confirmed; the oldest one
