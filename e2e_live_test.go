@@ -313,6 +313,11 @@ func TestLiveInspection(t *testing.T) {
 		t.Errorf("ended message %v", m)
 	}
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusUnprocessableEntity, nil)
+	var after liveSession
+	phone.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &after)
+	if after.Status != "ended" {
+		t.Errorf("the phone asking after the end: got %+v, want ended", after)
+	}
 	if resp, _ := sdpPost(t, "POST", url, ls.PublishToken, "application/sdp", "v=0\r\n"); resp.StatusCode != http.StatusGone {
 		t.Errorf("WHIP after the end: got %d, want 410", resp.StatusCode)
 	}

@@ -117,7 +117,8 @@ func (l *liveService) handleGet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if token, ok, _ := bearerToken(c); !ok || l.db.CheckPublishToken(ls, token) != nil {
+	// The phone may ask after the end too (to learn that it ended).
+	if token, ok, _ := bearerToken(c); !ok || l.db.CheckUploadToken(ls, token, uploadGrace) != nil {
 		if err := login(c, l.db); err != nil {
 			return err
 		}
