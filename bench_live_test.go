@@ -259,7 +259,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 
 	clock := &sendClock{}
 	lat := &latencies{clock: clock}
-	pub := testenv.PublishWith(b, testenv.ClientAPI(b, testenv.CodecVP8, stampFactory{clock}), testenv.CodecVP8, whip(b, srv.URL, ls))
+	pub := testenv.PublishWith(b, testenv.ClientAPI(b, testenv.CodecVP8, stampFactory{clock}), testenv.CodecVP8, false, whip(b, srv.URL, ls))
 	stop := make(chan struct{})
 	wg := sendLoop(b, pub.Video, pub.Audio, ivf, ogg, stop)
 	defer func() { close(stop); wg.Wait(); pub.PC.Close() }()

@@ -8,14 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"siteinspect/internal/testenv"
@@ -97,20 +95,17 @@ func clientAPIWith(tb testing.TB, video webrtc.RTPCodecParameters, setting func(
 	return testenv.ClientAPIWith(tb, video, setting)
 }
 
-// testPublisher is a Go WHIP client sending files at real time.
+// testPublisher is testenv's Go WHIP client publishing straight into a
+// Manager, under the short names these tests use.
 type testPublisher struct {
+	*testenv.Publisher
 	pc           *webrtc.PeerConnection
 	resourceID   string
 	answer       string
 	video, audio *webrtc.TrackLocalStaticSample
 	connected    chan struct{}
-	plis         atomic.Int32
-
-	// heard counts the talkback audio packets received (two-way
-	// publishers); heardSeq holds their sequence numbers.
-	heard    atomic.Int64
-	heardMu  sync.Mutex
-	heardSeq []uint16
+	plis         *atomic.Int32
+	heard        *atomic.Int64
 }
 
 // publishOptions shape a test publisher.
@@ -129,79 +124,15 @@ func mustPublish(tb testing.TB, m *Manager, sessionID string, video webrtc.RTPCo
 
 func mustPublishWith(tb testing.TB, m *Manager, sessionID string, o publishOptions) *testPublisher {
 	tb.Helper()
-	video := o.video
-	pc, err := clientAPIWith(tb, video, o.setting).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &testPublisher{pc: pc, connected: make(chan struct{})}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			pkt, _, err := t.ReadRTP()
-			if err != nil {
-				return
-			}
-			p.heard.Add(1)
-			p.heardMu.Lock()
-			p.heardSeq = append(p.heardSeq, pkt.SequenceNumber)
-			p.heardMu.Unlock()
-		}
+	p := testenv.PublishWith(tb, clientAPIWith(tb, o.video, o.setting), o.video, o.twoWay, func(offer string) (string, string, error) {
+		return m.Publish(context.Background(), sessionID, offer)
 	})
-	var once sync.Once
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
-			once.Do(func() { close(p.connected) })
-		}
-	})
-	p.video, _ = webrtc.NewTrackLocalStaticSample(video.RTPCodecCapability, "video", "phone")
-	p.audio, _ = webrtc.NewTrackLocalStaticSample(codecOpus.RTPCodecCapability, "audio", "phone")
-	for _, t := range []*webrtc.TrackLocalStaticSample{p.video, p.audio} {
-		dir := webrtc.RTPTransceiverDirectionSendonly
-		if o.twoWay && t == p.audio {
-			dir = webrtc.RTPTransceiverDirectionSendrecv
-		}
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: dir})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		go func() { // RTCP must be read for the interceptors; count PLIs
-			for {
-				pkts, _, err := tr.Sender().ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, pk := range pkts {
-					if _, ok := pk.(*rtcp.PictureLossIndication); ok {
-						p.plis.Add(1)
-					}
-				}
-			}
-		}()
-	}
-	offer := mustOffer(tb, pc)
-	answer, id, err := m.Publish(context.Background(), sessionID, offer)
-	if err != nil {
-		pc.Close()
-		tb.Fatalf("Publish: %v", err)
-	}
-	p.resourceID, p.answer = id, answer
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		tb.Fatal(err)
-	}
-	select {
-	case <-p.connected:
-	case <-time.After(10 * time.Second):
-		tb.Fatal("publisher did not connect")
-	}
-	return p
+	return &testPublisher{Publisher: p, pc: p.PC, resourceID: p.Resource, answer: p.Answer, video: p.Video, audio: p.Audio,
+		connected: p.Connected, plis: &p.PLIs, heard: &p.Heard}
 }
 
 // heardSeqs returns the sequence numbers of the talkback packets so far.
-func (p *testPublisher) heardSeqs() []uint16 {
-	p.heardMu.Lock()
-	defer p.heardMu.Unlock()
-	return slices.Clone(p.heardSeq)
-}
+func (p *testPublisher) heardSeqs() []uint16 { return p.HeardSeqs() }
 
 // The test peers' offer and media pacing are shared with the HTTP-level
 // tests (internal/testenv).

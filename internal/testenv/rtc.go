@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,30 +130,57 @@ func BareAPI(tb testing.TB) *webrtc.API {
 // signaling package) and returns the answer and the resource id.
 type Signal func(offer string) (answer, resource string, err error)
 
-// Publisher is a Go WHIP client: video and Opus sendonly, as OBS sends.
+// Publisher is a Go WHIP client: video and Opus sendonly, as OBS sends, or
+// with audio sendrecv as the phone page offers it (two-way).
 type Publisher struct {
 	PC           *webrtc.PeerConnection
 	Resource     string
+	Answer       string
 	Video, Audio *webrtc.TrackLocalStaticSample
 	Connected    chan struct{}
 	PLIs         atomic.Int32
+	// Heard counts the audio packets a two-way publisher received (the
+	// officer talking); heardSeq holds their sequence numbers.
+	Heard    atomic.Int64
+	heardMu  sync.Mutex
+	heardSeq []uint16
+}
+
+// HeardSeqs returns the sequence numbers of the audio packets heard so far.
+func (p *Publisher) HeardSeqs() []uint16 {
+	p.heardMu.Lock()
+	defer p.heardMu.Unlock()
+	return slices.Clone(p.heardSeq)
 }
 
 // Publish connects a publisher through signal and waits until it is
 // connected. It does not send media: call Send.
 func Publish(tb testing.TB, video webrtc.RTPCodecParameters, signal Signal) *Publisher {
 	tb.Helper()
-	return PublishWith(tb, ClientAPI(tb, video), video, signal)
+	return PublishWith(tb, ClientAPI(tb, video), video, false, signal)
 }
 
-// PublishWith is Publish on a given pion stack.
-func PublishWith(tb testing.TB, api *webrtc.API, video webrtc.RTPCodecParameters, signal Signal) *Publisher {
+// PublishWith is Publish on a given pion stack; twoWay offers audio
+// sendrecv, so the publisher also hears what the server sends back.
+func PublishWith(tb testing.TB, api *webrtc.API, video webrtc.RTPCodecParameters, twoWay bool, signal Signal) *Publisher {
 	tb.Helper()
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	p := &Publisher{PC: pc, Connected: make(chan struct{})}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			p.Heard.Add(1)
+			p.heardMu.Lock()
+			p.heardSeq = append(p.heardSeq, pkt.SequenceNumber)
+			p.heardMu.Unlock()
+		}
+	})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -162,7 +190,11 @@ func PublishWith(tb testing.TB, api *webrtc.API, video webrtc.RTPCodecParameters
 	p.Video, _ = webrtc.NewTrackLocalStaticSample(video.RTPCodecCapability, "video", "phone")
 	p.Audio, _ = webrtc.NewTrackLocalStaticSample(CodecOpus.RTPCodecCapability, "audio", "phone")
 	for _, t := range []*webrtc.TrackLocalStaticSample{p.Video, p.Audio} {
-		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		dir := webrtc.RTPTransceiverDirectionSendonly
+		if twoWay && t == p.Audio {
+			dir = webrtc.RTPTransceiverDirectionSendrecv
+		}
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: dir})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -185,7 +217,7 @@ func PublishWith(tb testing.TB, api *webrtc.API, video webrtc.RTPCodecParameters
 		pc.Close()
 		tb.Fatalf("publish: %v", err)
 	}
-	p.Resource = id
+	p.Resource, p.Answer = id, answer
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		tb.Fatal(err)
 	}
