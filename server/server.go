@@ -192,6 +192,12 @@ func newError(status int, message string) error {
 	return &httpError{status: status, code: statusCodes[status], message: message}
 }
 
+// newCodedError is newError with a stable code of its own (API.md: an error
+// a person can meet has one, and the UI translates it).
+func newCodedError(status int, code, message string) error {
+	return &httpError{status: status, code: code, message: message}
+}
+
 // errorHandler writes every error as API.md's JSON shape. Errors of no
 // known kind are logged with their cause; the client sees only "internal
 // error".
@@ -224,6 +230,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 					msg = k.kind.Error()
 					if errors.As(err, &se) {
 						msg = se.Message
+						if se.Code != "" {
+							code = se.Code
+						}
 					}
 					break
 				}

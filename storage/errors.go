@@ -41,6 +41,9 @@ var (
 type Error struct {
 	Kind    error
 	Message string
+	// Code is the stable code a client may rely on (API.md's errors, such
+	// as "case_not_accepting_evidence"); empty falls back to the kind's.
+	Code string
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -50,3 +53,7 @@ func (e *Error) Unwrap() error { return e.Kind }
 
 // errorf builds an Error of the given kind with a client-facing message.
 func errorf(kind error, msg string) error { return &Error{Kind: kind, Message: msg} }
+
+// codedf is errorf with a stable code of its own, for errors a person meets
+// and the UI translates.
+func codedf(kind error, code, msg string) error { return &Error{Kind: kind, Code: code, Message: msg} }
