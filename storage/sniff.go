@@ -9,10 +9,18 @@ import (
 // the whole file is shorter.
 const SniffLen = 4096
 
+// playlistMagic starts an M3U/HLS playlist (RFC 8216 §4.3.1.1). A playlist
+// names other files and URLs for a demuxer to open, so one is never
+// evidence, whatever else its first bytes look like.
+var playlistMagic = []byte("#EXTM3U")
+
 // Sniff reads a file's real type from its first bytes, whatever its name or
 // declared type says. It returns ok=false for anything that is not a video,
 // an image or a PDF siteinspect accepts.
 func Sniff(head []byte) (kind Kind, contentType string, ok bool) {
+	if bytes.Contains(head, playlistMagic) {
+		return "", "", false
+	}
 	switch {
 	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
 		return KindImage, "image/jpeg", true
@@ -30,32 +38,50 @@ func Sniff(head []byte) (kind Kind, contentType string, ok bool) {
 	return sniffISOBMFF(head)
 }
 
-// sniffISOBMFF recognises MP4, MOV and HEIC by their leading box: an
-// 'ftyp' box with a major or compatible brand we know (ISO/IEC 14496-12
-// §4.3), or a QuickTime file that starts with another top-level atom.
+// maxFtypSize bounds the 'ftyp' box: real ones hold a handful of brands
+// (20-40 bytes); a longer one is something else dressed up as MP4.
+const maxFtypSize = 256
+
+// sniffISOBMFF recognises MP4, MOV and HEIC by their leading box, which
+// must be a well-formed 'ftyp' box (ISO/IEC 14496-12 §4.3) at offset 0
+// whose major brand we know. QuickTime files that start with another atom
+// (pre-2001 'wide'/'mdat'/'moov') are refused: four bytes at offset 4 are
+// too easy to forge in a text file, and phones have written 'ftyp' since.
 func sniffISOBMFF(head []byte) (Kind, string, bool) {
-	if len(head) < 12 {
+	if len(head) < 16 || string(head[4:8]) != "ftyp" {
 		return "", "", false
 	}
-	boxType := string(head[4:8])
-	switch boxType {
-	case "ftyp":
-	case "moov", "mdat", "wide", "free", "skip", "pnot":
-		// Old QuickTime files may start without 'ftyp'.
-		return KindVideo, "video/quicktime", true
-	default:
+	size := int(binary.BigEndian.Uint32(head[0:4]))
+	// major brand + minor version + whole compatible brands, all inside
+	// what we were given.
+	if size < 16 || size > maxFtypSize || (size-16)%4 != 0 || size > len(head) {
 		return "", "", false
 	}
-	if binary.BigEndian.Uint32(head[0:4]) < 16 {
-		return "", "", false
+	for _, b := range head[8:12] {
+		if !fourCCByte(b) {
+			return "", "", false
+		}
+	}
+	for _, b := range head[16:size] {
+		if !fourCCByte(b) {
+			return "", "", false
+		}
+	}
+	// The box after 'ftyp', when we can see its header, must look like a
+	// box: a printable type. Text after a forged 'ftyp' does not. Zeros
+	// (space a recorder reserved and has not filled) are let through.
+	if len(head) >= size+8 && !bytes.Equal(head[size:size+8], make([]byte, 8)) {
+		for _, b := range head[size+4 : size+8] {
+			if !fourCCByte(b) {
+				return "", "", false
+			}
+		}
 	}
 	switch string(head[8:12]) {
 	case "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1":
 		// HEIF still images and sequences from phones; AVIF ("avif") is not
 		// accepted yet.
 		return KindImage, "image/heic", true
-	}
-	switch string(head[8:12]) {
 	case "qt  ":
 		return KindVideo, "video/quicktime", true
 	case "M4V ", "M4VH", "M4VP":
@@ -65,6 +91,11 @@ func sniffISOBMFF(head []byte) (Kind, string, bool) {
 	}
 	return "", "", false
 }
+
+// fourCCByte reports whether b may appear in a brand or box type: printable
+// ASCII (ISO/IEC 14496-12 §4.2 four-character codes; '©' types only occur
+// inside 'udta', never at the top level).
+func fourCCByte(b byte) bool { return b >= 0x20 && b <= 0x7e }
 
 // sniffEBML tells WebM from Matroska by the EBML header's DocType element
 // (RFC 8794 §11.2.5, ID 0x4282).

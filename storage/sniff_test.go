@@ -28,7 +28,7 @@ func TestSniff(t *testing.T) {
 		{"mp4 from a phone", ftyp("mp42", "isom"), KindVideo, "video/mp4"},
 		{"iphone mov", ftyp("qt  ", "qt  "), KindVideo, "video/quicktime"},
 		{"m4v", ftyp("M4V ", "M4V "), KindVideo, "video/x-m4v"},
-		{"old quicktime", []byte("\x00\x00\x00\x08wide\x00\x00\x00\x00mdat"), KindVideo, "video/quicktime"},
+		{"mp4 with the moov next", append(ftyp("isom", "isom")[:20], "\x00\x00\x01\x00moov"...), KindVideo, "video/mp4"},
 		{"webm", ebml("webm"), KindVideo, "video/webm"},
 		{"matroska", ebml("matroska"), KindVideo, "video/x-matroska"},
 		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE1, 0, 0}, KindImage, "image/jpeg"},
@@ -42,6 +42,20 @@ func TestSniff(t *testing.T) {
 		{"ebml without doctype", []byte{0x1A, 0x45, 0xDF, 0xA3, 0x80}, "", ""},
 		{"zip", []byte("PK\x03\x04"), "", ""},
 		{"empty", nil, "", ""},
+		// Without a leading 'ftyp' nothing is ISO-BMFF any more: a forged
+		// atom name at offset 4 is four bytes of text.
+		{"old quicktime without ftyp", []byte("\x00\x00\x00\x08wide\x00\x00\x00\x00mdat"), "", ""},
+		{"text with moov at offset 4", []byte("#EXTmoov\n#EXT-X-VERSION:3\n"), "", ""},
+		{"hls playlist", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n"), "", ""},
+		{"playlist after a real ftyp", append(ftyp("isom", "isom")[:20], "#EXTM3U\n#EXTINF:10,\n/etc/passwd\n"...), "", ""},
+		{"playlist behind a jpeg magic", append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, "\n#EXTM3U\n"...), "", ""},
+		{"text after ftyp", append(ftyp("isom", "isom")[:20], "\x00\x00\x00\x10hi\nthere"...), "", ""},
+		{"ftyp too short", []byte("\x00\x00\x00\x0cftypisom\x00\x00\x00\x00\x00\x00"), "", ""},
+		{"ftyp size not brands", []byte("\x00\x00\x00\x13ftypisom\x00\x00\x02\x00isomavc1\x00\x00"), "", ""},
+		{"ftyp larger than the file", []byte("\x00\x00\x01\x00ftypisom\x00\x00\x02\x00isom"), "", ""},
+		{"ftyp absurdly large", append([]byte("\x00\x01\x00\x00ftypisom\x00\x00\x02\x00"), make([]byte, 70000)...), "", ""},
+		{"binary compatible brand", append([]byte("\x00\x00\x00\x14ftypisom\x00\x00\x02\x00\x00\x01\x02\x03"), make([]byte, 16)...), "", ""},
+		{"unknown major brand", ftyp("abcd", "isom"), "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
