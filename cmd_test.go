@@ -73,35 +73,86 @@ func TestRunRejectsBadCommands(t *testing.T) {
 	}
 }
 
-// TestAuditVerify: an untouched chain verifies; changing one stored event
-// makes `audit verify` fail and name it.
+// TestAuditVerify: an untouched chain verifies; each way of tampering
+// with stored events (an edit, a deletion, two events swapped, a rewritten
+// prev_hash) makes `audit verify` fail and name the first bad event.
 func TestAuditVerify(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		tamper []string // SQL run against the chain of 5 events
+		want   int64    // the first bad event
+		reason string   // what verify says is wrong with it
+	}{
+		{"untouched", nil, 0, ""},
+		{"edited", []string{`UPDATE audit_events SET data = replace(data, 'site 1', 'site 9') WHERE seq = 2`}, 2, "altered"},
+		{"deleted", []string{`DELETE FROM audit_events WHERE seq = 3`}, 3, "missing"},
+		{"swapped", []string{
+			`UPDATE audit_events SET seq = -3 WHERE seq = 3`,
+			`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
+			`UPDATE audit_events SET seq = 4 WHERE seq = -3`,
+		}, 3, "prev_hash"},
+		// Event 4 claims event 2 as its predecessor, as if 3 never was.
+		{"prev_hash rewritten", []string{
+			`UPDATE audit_events SET prev_hash = (SELECT hash FROM audit_events WHERE seq = 2) WHERE seq = 4`,
+		}, 4, "prev_hash"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := mustAuditChain(t, 5)
+			if len(tt.tamper) > 0 {
+				db, err := storage.OpenDB(context.Background(), filepath.Join(dir, "siteinspect.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, q := range tt.tamper {
+					if _, err := db.SQL().Exec(q); err != nil {
+						db.Close()
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+				db.Close()
+			}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"audit", "verify", "--data", dir}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+			if tt.want == 0 {
+				if err != nil || !strings.Contains(out.String(), "intact: 5 events") {
+					t.Fatalf("got %q, %v; want intact with 5 events", out.String(), err)
+				}
+				return
+			}
+			want := fmt.Sprintf("audit chain broken after %d good events: audit event %d:", tt.want-1, tt.want)
+			if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), tt.reason) {
+				t.Fatalf("got %v (output %q), want an error containing %q and %q", err, out.String(), want, tt.reason)
+			}
+			if strings.Contains(out.String(), "intact") {
+				t.Fatalf("output: got %q, want no claim that the chain is intact", out.String())
+			}
+		})
+	}
+}
+
+// mustAuditChain makes a data folder whose audit chain holds n events (n
+// cases opened) and returns it.
+func mustAuditChain(tb testing.TB, n int) string {
+	tb.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := tb.TempDir()
 	db, err := storage.OpenDB(ctx, filepath.Join(dir, "siteinspect.db"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer db.Close()
-	db.SeedPermitTypes(ctx)
-	u, _ := db.CreateUser(ctx, "applicant", "a long enough password", storage.RoleApplicant, "", "Acme")
-	for i := range 3 {
+	db.SetPasswordCost(4)
+	if err := db.SeedPermitTypes(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	u, err := db.CreateUser(ctx, "applicant", "a long enough password", storage.RoleApplicant, "", "Acme")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
 		if _, err := db.CreateCase(ctx, u, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: fmt.Sprint("site ", i), SiteAddress: "a"}); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	verify := func() (string, error) {
-		var out, errb bytes.Buffer
-		err := run(ctx, []string{"audit", "verify", "--data", dir}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
-		return out.String(), err
-	}
-	if out, err := verify(); err != nil || !strings.Contains(out, "intact: 3 events") {
-		t.Fatalf("untouched: got %q, %v; want intact with 3 events", out, err)
-	}
-	if _, err := db.SQL().Exec(`UPDATE audit_events SET data = replace(data, 'site 1', 'site 9') WHERE seq = 2`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := verify(); err == nil || !strings.Contains(err.Error(), "audit event 2") {
-		t.Fatalf("after changing event 2: got %v, want an error naming event 2", err)
-	}
+	return dir
 }
