@@ -24,14 +24,17 @@ func (r Runner) Frame(ctx context.Context, in, out string, frame int64, fps floa
 	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) {
 		return fmt.Errorf("frame %d: bad frame rate %v", frame, fps)
 	}
+	src, err := videoInput(in)
+	if err != nil {
+		return fmt.Errorf("frame %d of %s: %w", frame, in, err)
+	}
 	var seek []string
 	if frame > 0 {
 		at := (float64(frame) - 0.5) / fps
 		seek = []string{"-ss", strconv.FormatFloat(at, 'f', 6, 64)}
 	}
-	err := r.ffmpegTo(ctx, func(tmp ...string) []string {
-		return append(seek,
-			"-i", arg(in),
+	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
+		return append(append(seek, src.ffmpegArgs()...),
 			"-map", "0:v:0", "-frames:v", "1",
 			// The temporary name ends in .part, so the format is named, and
 			// -update stops image2 from reading "%d" in it as a sequence pattern.

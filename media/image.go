@@ -175,13 +175,18 @@ func (r Runner) ImagePreview(ctx context.Context, in, preview, thumb string) err
 			orientation = 1 // the HEIF transform wins over EXIF (MIAF); heif-convert applied it
 		}
 	}
+	img, err := imageInput(src)
+	if err != nil {
+		return fmt.Errorf("image preview: %w", err)
+	}
 	graph := fmt.Sprintf("[0:v]%s,split=2[a][b];[a]%s[p];[b]%s[t]",
 		orientFilter(orientation), fitFilter(previewMaxSide), fitFilter(thumbMaxSide))
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		// ffmpeg 5.1 turns JPEGs by their EXIF rotation but ignores mirroring: do it all here.
-		return []string{"-noautorotate", "-i", arg(src), "-filter_complex", graph,
+		args := append([]string{"-noautorotate"}, img.ffmpegArgs()...)
+		return append(args, "-filter_complex", graph,
 			"-map", "[p]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", tmp[0],
-			"-map", "[t]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[1]}
+			"-map", "[t]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[1])
 	}, preview, thumb)
 	if err != nil {
 		if ce, ok := err.(*cmdError); ok && !isTimeout(err) {

@@ -39,14 +39,18 @@ func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
 	if info != nil && info.VideoCodec == "" && info.AudioCodec != "" {
 		return unprocessable("the file has no video track to take a poster from")
 	}
+	src, err := videoInput(in)
+	if err != nil {
+		return fmt.Errorf("poster: %w", err)
+	}
 	at := 1.0
 	if info != nil && info.DurationMS > 0 {
 		at = float64(info.DurationMS) / 1000 / 10
 	}
-	err := r.poster(ctx, in, out, at)
+	err = r.poster(ctx, src, out, at)
 	if err != nil && at > 0 && ctx.Err() == nil {
 		// Seeking past the last frame of an oddly timed file yields no frame: try the start.
-		err = r.poster(ctx, in, out, 0)
+		err = r.poster(ctx, src, out, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("poster: %w", err)
@@ -54,11 +58,11 @@ func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
 	return nil
 }
 
-func (r Runner) poster(ctx context.Context, in, out string, at float64) error {
+func (r Runner) poster(ctx context.Context, in *input, out string, at float64) error {
 	return r.ffmpegTo(ctx, func(tmp ...string) []string {
-		return []string{"-ss", strconv.FormatFloat(at, 'f', 3, 64), "-i", arg(in),
-			"-map", "0:v:0", "-frames:v", "1", "-vf", fitFilter(posterMaxSide),
-			"-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", tmp[0]}
+		args := append([]string{"-ss", strconv.FormatFloat(at, 'f', 3, 64)}, in.ffmpegArgs()...)
+		return append(args, "-map", "0:v:0", "-frames:v", "1", "-vf", fitFilter(posterMaxSide),
+			"-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", tmp[0])
 	}, out)
 }
 
@@ -69,14 +73,18 @@ func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Fil
 	if info == nil || info.DurationMS <= 0 || info.Width <= 0 || info.Height <= 0 {
 		return nil, fmt.Errorf("filmstrip: need the duration and size from ProbeVideo")
 	}
+	src, err := videoInput(in)
+	if err != nil {
+		return nil, fmt.Errorf("filmstrip: %w", err)
+	}
 	fs := filmstripLayout(info)
 	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d,setsar=1,tile=%dx%d",
 		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64),
 		fs.TileWidth, fs.TileHeight, fs.Columns, fs.Rows)
-	err := r.ffmpegTo(ctx, func(tmp ...string) []string {
-		return []string{"-i", arg(in), "-map", "0:v:0", "-an", "-sn", "-dn",
+	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
+		return append(src.ffmpegArgs(), "-map", "0:v:0", "-an", "-sn", "-dn",
 			"-vf", sel, "-fps_mode", "passthrough", "-frames:v", "1",
-			"-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[0]}
+			"-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[0])
 	}, out)
 	if err != nil {
 		return nil, fmt.Errorf("filmstrip: %w", err)
@@ -116,17 +124,21 @@ func filmstripLayout(info *Info) *Filmstrip {
 // ≤ 1080, long side ≤ 1920), 8-bit 4:2:0, rotation applied (ffmpeg's autorotate, so a
 // 90° clip comes out portrait with no display matrix), moov atom first (+faststart).
 func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
+	src, err := videoInput(in)
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
 	vf := "scale=trunc(iw/2)*2:trunc(ih/2)*2"
 	if info != nil && info.Width > 0 && info.Height > 0 {
 		w, h := proxySize(info.Width, info.Height)
 		vf = fmt.Sprintf("scale=%d:%d", w, h)
 	}
-	err := r.ffmpegTo(ctx, func(tmp ...string) []string {
-		return []string{"-i", arg(in), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
-			"-vf", vf + ",setsar=1", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
+		return append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
+			"-vf", vf+",setsar=1", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
 			"-pix_fmt", "yuv420p", "-profile:v", "high",
 			"-c:a", "aac", "-b:a", "128k", "-ac", "2",
-			"-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", tmp[0]}
+			"-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", tmp[0])
 	}, out)
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)

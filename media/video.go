@@ -78,12 +78,16 @@ type probeOutput struct {
 // ProbeVideo runs ffprobe on path. A file ffprobe cannot read, or one with neither a
 // video nor an audio stream, is *Unprocessable.
 func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
-	out, err := r.run(ctx, "ffprobe", "-v", "error", "-print_format", "json",
-		"-show_format", "-show_streams", arg(path))
+	in, err := videoInput(path)
+	if err != nil {
+		return nil, err // *Unprocessable as it is, like ffprobe's refusals below
+	}
+	out, err := r.run(ctx, "ffprobe", append([]string{"-v", "error", "-print_format", "json",
+		"-show_format", "-show_streams"}, in.probeArgs()...)...)
 	if err != nil {
 		if ce, ok := err.(*cmdError); ok && !ce.Signaled && !isTimeout(err) {
 			// The reason is shown to users: keep our file paths out of it.
-			why := strings.TrimPrefix(lastLines(ce.Stderr, 1), arg(path)+": ")
+			why := strings.TrimPrefix(lastLines(ce.Stderr, 1), in.url+": ")
 			return nil, unprocessable("the file is not a video that can be read (%s)", why)
 		}
 		return nil, fmt.Errorf("probe video: %w", err)
@@ -127,7 +131,7 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		info.FPS = 0 // a time base (WebM's 1000/1), not a frame rate
 	}
 	if info.DurationMS == 0 {
-		d, err := r.scanDuration(ctx, path)
+		d, err := r.scanDuration(ctx, in)
 		if err != nil {
 			return nil, err
 		}
@@ -147,8 +151,9 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 
 // scanDuration reads a file through once, demuxing only, for the time of
 // its last packet: the length of a file whose header does not say it.
-func (r Runner) scanDuration(ctx context.Context, path string) (int64, error) {
-	out, err := r.run(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", arg(path), "-map", "0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-")
+func (r Runner) scanDuration(ctx context.Context, in *input) (int64, error) {
+	args := append([]string{"-nostdin", "-v", "error"}, in.ffmpegArgs()...)
+	out, err := r.run(ctx, "ffmpeg", append(args, "-map", "0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-")...)
 	if err != nil {
 		return 0, fmt.Errorf("read the video through for its length: %w", err)
 	}
