@@ -3,26 +3,51 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/storage"
 )
 
+// evidenceCacheControl lets a browser keep evidence and its renditions but
+// makes it ask again (a cheap 304 against the ETag) before each use, so
+// that nothing is shown from the cache once the session that fetched it has
+// logged out or lost access (RFC 9111 §5.2.2.4, §5.2.2.7).
+const evidenceCacheControl = "private, no-cache"
+
 // serveObject streams a stored object with Range and conditional request
-// support. etag must change whenever the bytes can.
-func serveObject(c echo.Context, objects storage.ObjectStore, key, contentType, etag string) error {
+// support (http.ServeContent answers If-None-Match with 304 and Range with
+// 206). etag names the bytes and must change whenever they can.
+func serveObject(c echo.Context, objects storage.ObjectStore, key, contentType string, etag func(storage.ObjectInfo) string) error {
 	obj, err := objects.Open(c.Request().Context(), key)
 	if err != nil {
 		return err
 	}
 	defer obj.Close()
 	h := c.Response().Header()
-	h.Set("ETag", `"`+etag+`"`)
+	h.Set("ETag", `"`+etag(obj.Info())+`"`)
 	h.Set(echo.HeaderContentType, contentType)
-	h.Set("Cache-Control", "private, max-age=3600")
+	h.Set("Cache-Control", evidenceCacheControl)
 	http.ServeContent(c.Response(), c.Request(), "", obj.Info().ModTime, obj)
 	return nil
+}
+
+// originalETag is the ETag of an original: its SHA-256, which is what the
+// bytes are.
+func originalETag(sha256 string) func(storage.ObjectInfo) string {
+	return func(storage.ObjectInfo) string { return sha256 }
+}
+
+// derivedETag is the ETag of a file made from an original: the original's
+// SHA-256 and the file's name, which stay the same while the file does,
+// plus its size and write time, which change when it is made again (a
+// newer ffmpeg, a re-run job) with other bytes under the same name.
+func derivedETag(sha256, name string) func(storage.ObjectInfo) string {
+	return func(info storage.ObjectInfo) string {
+		return strings.Join([]string{sha256, strings.ReplaceAll(name, "/", "."),
+			strconv.FormatInt(info.Size, 36), strconv.FormatInt(info.ModTime.UnixMilli(), 36)}, "-")
+	}
 }
 
 // notReady answers for a derived file the pipeline has not made (yet).
@@ -47,7 +72,7 @@ func handleDerived(db *storage.DB, objects storage.ObjectStore, what, name, cont
 		if ev.Derived == nil || !has(ev.Derived) {
 			return notReady(ev, what)
 		}
-		return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, name), contentType, ev.SHA256+"-"+name)
+		return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, name), contentType, derivedETag(ev.SHA256, name))
 	}
 }
 
@@ -69,9 +94,9 @@ func handlePlayback(db *storage.DB, objects storage.ObjectStore) echo.HandlerFun
 			return err
 		}
 		if ev.Derived != nil && ev.Derived.Proxy {
-			return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, storage.DerivedProxy), "video/mp4", ev.SHA256+"-proxy")
+			return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, storage.DerivedProxy), "video/mp4", derivedETag(ev.SHA256, "proxy"))
 		}
-		return serveObject(c, objects, ev.ObjectKey, ev.ContentType, ev.SHA256)
+		return serveObject(c, objects, ev.ObjectKey, ev.ContentType, originalETag(ev.SHA256))
 	}
 }
 
@@ -94,6 +119,6 @@ func handlePage(db *storage.DB, objects storage.ObjectStore) echo.HandlerFunc {
 		}
 		thumb := c.QueryParam("thumb") != ""
 		name := storage.DerivedPage(n, thumb)
-		return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, name), "image/png", ev.SHA256+"-"+name)
+		return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, name), "image/png", derivedETag(ev.SHA256, name))
 	}
 }

@@ -116,7 +116,7 @@ func handleEvidenceContent(db *storage.DB, objects storage.ObjectStore) echo.Han
 		h.Set("ETag", `"`+ev.SHA256+`"`)
 		h.Set(echo.HeaderContentType, ev.ContentType)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "private, max-age=3600")
+		h.Set("Cache-Control", evidenceCacheControl)
 		disposition := "inline"
 		if c.QueryParam("download") != "" {
 			disposition = "attachment"

@@ -7,7 +7,7 @@
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'required', 'multiple', 'selected']);
 
 /**
- * h creates an element. props: "class", "dataset" (object), "on<event>"
+ * h creates an element. props: "class", "dataset" (object), "style" (CSS text), "on<event>"
  * (function), a few boolean/value properties; anything else is an attribute.
  * Children may be nodes, strings, numbers, arrays, or null/false (skipped).
  */
@@ -17,6 +17,9 @@ export function h(tag, props, ...children) {
     if (value == null || value === false) continue;
     if (key === 'class') el.className = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
+    // Through the CSSOM: a style attribute is inline style, which the
+    // Content-Security-Policy (style-src 'self') blocks.
+    else if (key === 'style') el.style.cssText = value;
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (PROPS.has(key)) el[key] = value;
     else el.setAttribute(key, value === true ? '' : String(value));
