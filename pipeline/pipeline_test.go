@@ -264,7 +264,24 @@ func TestFailedJobIsRetried(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(wctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(150 * time.Millisecond) // the first attempts fail now
+	// Wait until the flaky job's first attempt has failed and it waits to
+	// be retried; only then does its original come back.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var state, lastErr string
+		var attempts int
+		err := db.SQL().QueryRow(`SELECT state, attempts, last_error FROM jobs WHERE evidence_id = ?`, flaky.ID).Scan(&state, &attempts, &lastErr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state == storage.JobQueued && attempts >= 1 && lastErr != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flaky job: got state %q after %d attempts, want queued for a retry within 30s", state, attempts)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := objects.Put(ctx, flaky.ObjectKey, strings.NewReader(flakyBytes), int64(len(flakyBytes)), "video/mp4"); err != nil {
 		t.Fatal(err)
 	}
