@@ -168,7 +168,14 @@ var errorKinds = []struct {
 	{storage.ErrChecksumMismatch, statusChecksumMismatch, "checksum_mismatch"},
 	{storage.ErrGone, http.StatusGone, "gone"},
 	{storage.ErrPrecondition, http.StatusPreconditionFailed, "precondition_failed"},
+	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{storage.ErrInsufficientStorage, http.StatusInsufficientStorage, storage.CodeDiskFull},
 }
+
+// retryAfter is the Retry-After, in seconds, of a 503 or 507: a store
+// that did not answer often does a few seconds later; a full disk waits
+// for someone to free space.
+var retryAfter = map[int]string{http.StatusServiceUnavailable: "5", http.StatusInsufficientStorage: "60"}
 
 var statusCodes = map[int]string{
 	http.StatusBadRequest: "invalid", http.StatusUnauthorized: "unauthenticated", http.StatusForbidden: "forbidden",
@@ -224,11 +231,14 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				msg = m
 			}
 		default:
+			// A dependency's failure (a full disk, a store not answering)
+			// becomes a kind here; the log below keeps the cause.
+			kerr := storage.Classify(err)
 			for _, k := range errorKinds {
-				if errors.Is(err, k.kind) {
+				if errors.Is(kerr, k.kind) {
 					status, code = k.status, k.code
 					msg = k.kind.Error()
-					if errors.As(err, &se) {
+					if errors.As(kerr, &se) {
 						msg = se.Message
 						if se.Code != "" {
 							code = se.Code
@@ -240,6 +250,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		if status >= 500 {
 			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		}
+		if s, ok := retryAfter[status]; ok && c.Response().Header().Get("Retry-After") == "" {
+			c.Response().Header().Set("Retry-After", s)
 		}
 		var body apiError
 		body.Error.Code, body.Error.Message = code, msg

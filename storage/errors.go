@@ -33,6 +33,13 @@ var (
 	ErrGone = errors.New("gone")
 	// ErrPrecondition means the caller's version of a record is stale.
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrUnavailable means a store the request needs (the database, the
+	// object store) did not answer or refused to write for now; the same
+	// request may succeed later. Classify finds it in a dependency's error.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrInsufficientStorage means the server's disk is full; the request
+	// may succeed once space is freed. Classify finds it too.
+	ErrInsufficientStorage = errors.New("insufficient storage")
 )
 
 // Error is an error kind with a message meant for the client. Wrap one of the
