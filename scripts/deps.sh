@@ -42,3 +42,26 @@ if [ "${1:-run}" = test ] && [ ! -x bin/minio ]; then
   echo "deps: building MinIO $MINIO_VERSION into bin/ (about 3 minutes, once)"
   GOBIN="$PWD/bin" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
 fi
+
+# The JavaScript clients the interop tests run (tus-js-client in Node,
+# whip-whep in Chromium), installed where those tests look for them (the
+# OS temp folder, never the repo), so running the tests needs no registry.
+# Keep the versions in step with tusJSVersion (e2e_tusjs_test.go) and
+# whipWhepVersion (e2e_live_interop_test.go).
+if [ "${1:-run}" = test ]; then
+  for spec in tus-js-client@4.3.1 whip-whep@1.2.0; do
+    name=${spec%@*} version=${spec##*@}
+    dir="${TMPDIR:-/tmp}/siteinspect-$name-$version"
+    if ! grep -qs "\"version\": \"$version\"" "$dir/node_modules/$name/package.json"; then
+      echo "deps: installing $spec into $dir for the interop tests"
+      work=$(mktemp -d "${TMPDIR:-/tmp}/siteinspect-$name-install-XXXXXX")
+      if ! npm install --prefix "$work" --no-audit --no-fund --loglevel=error "$spec"; then
+        rm -rf "$work"
+        echo "deps: npm could not install $spec; the interop tests will fail without it" >&2
+        exit 1
+      fi
+      rm -rf "$dir"
+      mv "$work" "$dir"
+    fi
+  done
+fi
