@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,10 +145,13 @@ func TestTalkback(t *testing.T) {
 	waitConnected(t, a.connected, "viewer a")
 	waitConnected(t, b.connected, "viewer b")
 	var wg sync.WaitGroup
+	var talking atomic.Int32 // viewers still sending their microphone
 	for _, v := range []*testViewer{a, b} {
 		wg.Add(1)
+		talking.Add(1)
 		go func() {
 			defer wg.Done()
+			defer talking.Add(-1)
 			sendOpus(t, v.mic, ogg, 2800*time.Millisecond)
 		}()
 	}
@@ -183,11 +187,19 @@ func TestTalkback(t *testing.T) {
 	if err := m.SetTalker("talk", ""); err != nil {
 		t.Fatalf("SetTalker(\"\"): %v", err)
 	}
-	time.Sleep(200 * time.Millisecond) // packets already in flight
-	stopped := pub.heard.Load()
-	time.Sleep(500 * time.Millisecond)
-	if n := pub.heard.Load(); n != stopped {
-		t.Errorf("publisher heard %d more packets after talking stopped, want 0", n-stopped)
+	// Packets already in flight may still arrive; then the phone hears
+	// nothing for good, where a talker still forwarded sends 50 a second.
+	var before2 int64
+	quiet := func() bool {
+		before2 = pub.heard.Load()
+		time.Sleep(300 * time.Millisecond)
+		return pub.heard.Load() == before2
+	}
+	if !waitFor(3*time.Second, quiet) {
+		t.Errorf("publisher still hears packets 3 s after talking stopped (%d in the last 300 ms), want none", pub.heard.Load()-before2)
+	}
+	if n := talking.Load(); n != 2 {
+		t.Errorf("got %d viewers still sending when the phone went quiet, want 2: the silence proves nothing otherwise", n)
 	}
 
 	if err := m.SetTalker("talk", "nosuch"); !errors.Is(err, ErrNoViewer) {
