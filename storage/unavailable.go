@@ -29,9 +29,12 @@ const (
 // It matches error types and codes (errno, SQLite result codes, S3 status
 // codes, net errors), never message text.
 func Classify(err error) error {
+	var se *Error
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &se):
+		return err // it has a kind already
 	case diskFull(err):
 		return codedf(ErrInsufficientStorage, CodeDiskFull, "the server's disk is full; retry after space is freed (what was acknowledged is kept)")
 	case databaseDown(err):

@@ -76,6 +76,7 @@ func TestClassify(t *testing.T) {
 		{"s3 storage full", minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507}, storage.ErrInsufficientStorage, storage.CodeDiskFull},
 		{"s3 access denied", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, nil, ""},
 		{"a plain error", errors.New("hash state: bad length"), nil, ""},
+		{"a kind already", errors.Join(&storage.Error{Kind: storage.ErrConflict, Message: "taken"}, busy), nil, ""},
 	} {
 		got := storage.Classify(tt.err)
 		if tt.wantKind == nil {
