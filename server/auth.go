@@ -1,10 +1,9 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -108,12 +107,15 @@ type loginResponse struct {
 	User      *storage.User `json:"user"`
 }
 
-// handleLogin checks the password, rate-limiting failures per username and
-// per client address, and starts a session: a bearer token in the body and
-// the same token in an HttpOnly cookie for the UI.
+// handleLogin checks the password and starts a session: a bearer token in
+// the body and the same token in an HttpOnly cookie for the UI. Each
+// attempt is reserved in the database before its password is checked and
+// settled after, so parallel guesses are counted as they arrive; the
+// limits are per username and address, per address, and a back-off per
+// username that only delays addresses which have failed for it
+// (storage/loginlimit.go, docs/SECURITY.md).
 func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool) echo.HandlerFunc {
-	byUser := newLimiter(limit.Failures, limit.Window)
-	byIP := newLimiter(limit.Failures*4, limit.Window)
+	lim := loginLimits(limit)
 	return func(c echo.Context) error {
 		var req loginRequest
 		if err := bindJSON(c, &req); err != nil {
@@ -122,36 +124,43 @@ func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool
 		if req.Username == "" || req.Password == "" {
 			return newError(http.StatusBadRequest, "username and password are required")
 		}
-		userKey, ipKey := strings.ToLower(req.Username), c.RealIP()
-		for _, l := range []struct {
-			lim *limiter
-			key string
-		}{{byUser, userKey}, {byIP, ipKey}} {
-			if blocked, wait := l.lim.blocked(l.key); blocked {
-				c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-				return newError(http.StatusTooManyRequests, "too many failed logins; try again later")
-			}
+		ctx, ipKey := c.Request().Context(), c.RealIP()
+		attempt, err := db.ReserveLogin(ctx, req.Username, ipKey, lim)
+		var refused *storage.LoginRefusedError
+		if errors.As(err, &refused) {
+			return tooManyLogins(c, refused.RetryAfter)
 		}
-		u, err := db.Authenticate(c.Request().Context(), req.Username, req.Password)
+		if err != nil {
+			return err
+		}
+		// Settle even when the client has gone: a success must clear its
+		// counter and an aborted check must not count as a failure.
+		settleCtx := context.WithoutCancel(ctx)
+		u, err := db.Authenticate(ctx, req.Username, req.Password)
 		if errors.Is(err, storage.ErrNotFound) {
-			byUser.fail(userKey)
-			byIP.fail(ipKey)
-			return newError(http.StatusUnauthorized, "wrong username or password")
+			if err := db.SettleLogin(settleCtx, attempt, storage.LoginFailed); err != nil {
+				return err
+			}
+			return newCodedError(http.StatusUnauthorized, "bad_credentials", "wrong username or password")
 		}
+		if err != nil {
+			return errors.Join(err, db.SettleLogin(settleCtx, attempt, storage.LoginAborted))
+		}
+		if err := db.SettleLogin(settleCtx, attempt, storage.LoginSucceeded); err != nil {
+			return err
+		}
+		token, s, err := db.CreateSession(ctx, u.ID, ttl)
 		if err != nil {
 			return err
 		}
-		byUser.clear(userKey)
-		token, s, err := db.CreateSession(c.Request().Context(), u.ID, ttl)
-		if err != nil {
+		if _, err := db.RecordAudit(ctx, storage.Audit{ActorID: u.ID, Action: "auth.login", Data: map[string]any{"ip": ipKey}}); err != nil {
 			return err
 		}
-		if _, err := db.RecordAudit(c.Request().Context(), storage.Audit{ActorID: u.ID, Action: "auth.login", Data: map[string]any{"ip": ipKey}}); err != nil {
-			return err
-		}
-		secure = secure || c.IsTLS()
-		c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: s.ExpiresAt, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
-		c.SetCookie(&http.Cookie{Name: csrfCookie, Value: s.CSRFToken, Path: "/", Expires: s.ExpiresAt, Secure: secure, SameSite: http.SameSiteLaxMode})
+		// A local: assigning to secure would be a data race between logins
+		// and would mark every later cookie Secure after one TLS request.
+		sec := secure || c.IsTLS()
+		c.SetCookie(&http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: s.ExpiresAt, HttpOnly: true, Secure: sec, SameSite: http.SameSiteLaxMode})
+		c.SetCookie(&http.Cookie{Name: csrfCookie, Value: s.CSRFToken, Path: "/", Expires: s.ExpiresAt, Secure: sec, SameSite: http.SameSiteLaxMode})
 		return c.JSON(http.StatusOK, loginResponse{Token: token, CSRFToken: s.CSRFToken, ExpiresAt: s.ExpiresAt, User: u})
 	}
 }

@@ -1,66 +1,47 @@
 package server
 
 import (
-	"sync"
+	"fmt"
+	"math"
+	"net/http"
 	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage"
 )
 
-// limiter counts failures per key in fixed windows. It keeps one small
-// entry per key seen within a window and forgets the rest, so a flood of
-// distinct usernames cannot grow it without bound for longer than a window.
-type limiter struct {
-	mu      sync.Mutex
-	max     int
-	window  time.Duration
-	entries map[string]*window
-	now     func() time.Time
-}
+// loginBackoffBase is the first delay of the per-username back-off
+// (storage.LoginLimits.BackoffBase). A second is nothing to a person and,
+// doubling with each further failure, reaches a 15-minute window after
+// about ten more.
+const loginBackoffBase = time.Second
 
-type window struct {
-	count int
-	reset time.Time
-}
-
-func newLimiter(max int, w time.Duration) *limiter {
-	return &limiter{max: max, window: w, entries: map[string]*window{}, now: time.Now}
-}
-
-// blocked reports whether key has used up its failures, and when it may try
-// again.
-func (l *limiter) blocked(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.entries[key]
-	now := l.now()
-	if !ok || now.After(e.reset) {
-		return false, 0
+// loginLimits turns Config.LoginLimit into the limits the database keeps
+// (storage/loginlimit.go says why there are three): Failures per username
+// and address, 4×Failures per address, and back-off for addresses that
+// failed for a username once it has 4×Failures failures from all
+// addresses, all within Window.
+func loginLimits(l RateLimit) storage.LoginLimits {
+	if l.Failures <= 0 {
+		l.Failures = 5
 	}
-	return e.count >= l.max, e.reset.Sub(now)
+	if l.Window <= 0 {
+		l.Window = 15 * time.Minute
+	}
+	return storage.LoginLimits{
+		Window:         l.Window,
+		PerUserAddress: l.Failures,
+		PerAddress:     4 * l.Failures,
+		BackoffAfter:   4 * l.Failures,
+		BackoffBase:    loginBackoffBase,
+	}
 }
 
-// fail records a failure for key.
-func (l *limiter) fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.entries) > 100_000 {
-		for k, e := range l.entries {
-			if now.After(e.reset) {
-				delete(l.entries, k)
-			}
-		}
-	}
-	e, ok := l.entries[key]
-	if !ok || now.After(e.reset) {
-		e = &window{reset: now.Add(l.window)}
-		l.entries[key] = e
-	}
-	e.count++
-}
-
-// clear forgets key's failures (after a successful login).
-func (l *limiter) clear(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.entries, key)
+// tooManyLogins is the 429 for a refused login, with Retry-After in whole
+// seconds rounded up (RFC 9110 §10.2.3, RFC 6585 §4).
+func tooManyLogins(c echo.Context, wait time.Duration) error {
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	c.Response().Header().Set("Retry-After", fmt.Sprint(secs))
+	return newCodedError(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many failed logins; try again in %d seconds", secs))
 }

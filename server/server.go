@@ -49,8 +49,13 @@ type Config struct {
 	Location *time.Location
 	// SessionTTL is how long a login lasts.
 	SessionTTL time.Duration
-	// LoginLimit bounds failed logins: at most Failures per username and
-	// 4×Failures per client address within Window.
+	// LoginLimit bounds failed logins, counted in the database so every
+	// replica sees them: at most Failures per username at one client
+	// address and 4×Failures per address within Window; past 4×Failures
+	// for a username from all addresses, addresses that failed for it wait
+	// a doubling delay (1 s up to Window). Failures from elsewhere never
+	// refuse an address that has not itself failed for the username
+	// (docs/SECURITY.md). Zero means 5 per 15 minutes.
 	LoginLimit RateLimit
 	// SecureCookies marks cookies Secure even on plain HTTP (behind a
 	// TLS-terminating proxy).
