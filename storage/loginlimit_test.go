@@ -269,3 +269,40 @@ func TestLoginReserveStatement(t *testing.T) {
 		t.Fatalf("new window: got failures %d, window %d, last %d; want 1, %d, %d", failures, start, last, t0+60_000, t0+60_000)
 	}
 }
+
+// BenchmarkLoginReserve measures what the limits add to a login (a bcrypt
+// check at the production cost takes about 50-110 ms): an admitted attempt
+// that succeeds (two write transactions), and a refused one (a read).
+func BenchmarkLoginReserve(b *testing.B) {
+	ctx := context.Background()
+	d, err := OpenDB(ctx, filepath.Join(b.TempDir(), "test.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	lim := LoginLimits{Window: time.Minute, PerUserAddress: 3, PerAddress: 12, BackoffAfter: 12, BackoffBase: time.Second}
+	b.Run("admitted", func(b *testing.B) {
+		for b.Loop() {
+			a, err := d.ReserveLogin(ctx, "alice", "a1", lim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.SettleLogin(ctx, a, LoginSucceeded); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("refused", func(b *testing.B) {
+		for range 3 {
+			if _, err := d.ReserveLogin(ctx, "bob", "a2", lim); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			var r *LoginRefusedError
+			if _, err := d.ReserveLogin(ctx, "bob", "a2", lim); !errors.As(err, &r) {
+				b.Fatalf("got %v, want refused", err)
+			}
+		}
+	})
+}
