@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -177,7 +178,15 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *sto
 	var msg roomMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&msg); err != nil || dec.More() {
+	err := dec.Decode(&msg)
+	if err == nil {
+		// dec.More() is false before a stray ']' or '}': only the end of
+		// the message may follow the object.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the object")
+		}
+	}
+	if err != nil {
 		room.SendTo(m, roomError("invalid", "malformed message: send one JSON object with a type"))
 		return
 	}

@@ -291,7 +291,9 @@ func bindJSON(c echo.Context, v any) error {
 		}
 		return newError(http.StatusBadRequest, "malformed JSON: "+err.Error())
 	}
-	if dec.More() {
+	// dec.More() is false before a stray ']' or '}', so read the next
+	// token: only the end of the body may follow the object.
+	if _, err := dec.Token(); err != io.EOF {
 		return newError(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
 	}
 	return nil
