@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"image/png"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,7 +37,8 @@ func TestFinishedCaseReport(t *testing.T) {
 	if err := os.WriteFile(pdf, minimalPDF(2, "Floor plan"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	videoID := app.mustUploadFile(cs.ID, testenv.MakeMP4(t, dir, 5, "320x240"))
+	clip := testenv.MakeMP4(t, dir, 5, "320x240")
+	videoID := app.mustUploadFile(cs.ID, clip)
 	pdfID := app.mustUploadFile(cs.ID, pdf)
 	var evs []storage.Evidence
 	for _, id := range []string{videoID, pdfID} {
@@ -89,12 +94,25 @@ func TestFinishedCaseReport(t *testing.T) {
 			t.Errorf("report text lacks %q", w)
 		}
 	}
-	imgs, err := exec.Command("pdfimages", "-list", file).Output()
-	if err != nil {
-		t.Fatal(err)
+	// Exactly two pictures, in checklist order: the video frame at its own
+	// size (320x240) with the rect, then the crop of page 2 (rendered
+	// 1545x2000) around the ellipse: x 0..928 (0.6 of the width, rounded
+	// up), y 0..500 (0.25 of the height): the region plus 10 % of the page
+	// each side.
+	imgs, pics := reportImages(t, file)
+	wantImgs := []pdfImage{{w: 320, h: 240}, {w: 928, h: 500}}
+	if len(imgs) != len(wantImgs) || imgs[0].w != 320 || imgs[0].h != 240 || imgs[1].w != 928 || imgs[1].h != 500 {
+		t.Fatalf("report images: got %v, want %v (the annotated frame, then the page crop)", imgs, wantImgs)
 	}
-	if n := strings.Count(string(imgs), "\n") - 2; n < 2 {
-		t.Errorf("report images: got %d, want the annotated frame and the page crop\n%s", n, imgs)
+	// The frame is the one at 3200 ms (frame 96 at 30 fps): of frames 95,
+	// 96 and 97 of the uploaded clip, below the drawn rect, it is closest
+	// to 96 (measured: mean differences 2485, 1612 and 2404).
+	if got := closestFrame(t, pics[0], clip, []int{95, 96, 97}, image.Rect(0, 180, 320, 240)); got != 96 {
+		t.Errorf("report's annotated frame looks most like frame %d of the clip, want 96", got)
+	}
+	if !nearAround(pics[0], 64, 108, color.RGBA{0xff, 0, 0, 0xff}) || !nearAround(pics[1], 154, 200, color.RGBA{0xff, 0, 0, 0xff}) ||
+		!nearAround(pics[1], 5, 5, color.RGBA{0xff, 0xff, 0xff, 0xff}) {
+		t.Errorf("report images: want the red rect's left edge at (64, 108) of the frame, the red ellipse's left end at (154, 200) of the page crop on white paper")
 	}
 	var js struct {
 		Checklist []struct {
@@ -183,4 +201,104 @@ func TestAnnotatedFrameIsThePlayersFrame(t *testing.T) {
 	if len(got) != len(want) || !got[96] || !got[150] {
 		t.Fatalf("frames in the report: got %v, want exactly %v", got, want)
 	}
+}
+
+// pdfImage is an image as pdfimages -list lists it.
+type pdfImage struct{ page, w, h int }
+
+func (p pdfImage) String() string { return fmt.Sprintf("p%d:%dx%d", p.page, p.w, p.h) }
+
+// reportImages lists the images of a report PDF in the order they are
+// drawn and decodes each (the report embeds JPEGs only).
+func reportImages(tb testing.TB, path string) ([]pdfImage, []image.Image) {
+	tb.Helper()
+	out, err := exec.Command("pdfimages", "-list", path).Output()
+	if err != nil {
+		tb.Fatalf("pdfimages -list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var list []pdfImage
+	for _, l := range lines[min(2, len(lines)):] { // two header lines
+		var p pdfImage
+		var num int
+		var typ string
+		if _, err := fmt.Sscan(l, &p.page, &num, &typ, &p.w, &p.h); err != nil {
+			tb.Fatalf("pdfimages -list line %q: %v", l, err)
+		}
+		list = append(list, p)
+	}
+	dir := tb.TempDir()
+	if b, err := exec.Command("pdfimages", "-j", path, filepath.Join(dir, "img")).CombinedOutput(); err != nil {
+		tb.Fatalf("pdfimages -j: %v %s", err, b)
+	}
+	pics := make([]image.Image, len(list))
+	for i := range pics {
+		f, err := os.Open(filepath.Join(dir, fmt.Sprintf("img-%03d.jpg", i)))
+		if err != nil {
+			tb.Fatalf("image %d of %d: %v", i, len(list), err)
+		}
+		pics[i], err = jpeg.Decode(f)
+		f.Close()
+		if err != nil {
+			tb.Fatalf("image %d: %v", i, err)
+		}
+	}
+	return list, pics
+}
+
+// closestFrame says which of frames of clip (extracted by ffmpeg) img is
+// most like, by mean absolute difference over region.
+func closestFrame(tb testing.TB, img image.Image, clip string, frames []int, region image.Rectangle) int {
+	tb.Helper()
+	best, bestDiff := -1, math.Inf(1)
+	for _, n := range frames {
+		still := filepath.Join(tb.TempDir(), "f.png")
+		testenv.FFmpeg(tb, "-i", clip, "-vf", fmt.Sprintf("select=eq(n\\,%d)", n), "-frames:v", "1", still)
+		ref := mustDecodePNG(tb, still)
+		var sum float64
+		for y := region.Min.Y; y < region.Max.Y; y++ {
+			for x := region.Min.X; x < region.Max.X; x++ {
+				r0, g0, b0, _ := img.At(x, y).RGBA()
+				r1, g1, b1, _ := ref.At(x, y).RGBA()
+				sum += math.Abs(float64(r0)-float64(r1)) + math.Abs(float64(g0)-float64(g1)) + math.Abs(float64(b0)-float64(b1))
+			}
+		}
+		if d := sum / float64(region.Dx()*region.Dy()); d < bestDiff {
+			best, bestDiff = n, d
+		}
+	}
+	return best
+}
+
+func mustDecodePNG(tb testing.TB, path string) image.Image {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		tb.Fatalf("decode %s: %v", path, err)
+	}
+	return img
+}
+
+// nearAround says whether a pixel within 3 px of x, y is within JPEG noise
+// (±0x40 a channel) of want: JPEG shares colour between neighbouring
+// pixels, so a 3 px stroke bleeds.
+func nearAround(img image.Image, x, y int, want color.RGBA) bool {
+	near := func(c color.Color) bool {
+		r, g, b, _ := c.RGBA()
+		d := func(v uint32, w uint8) bool { return max(int(v>>8), int(w))-min(int(v>>8), int(w)) <= 0x40 }
+		return d(r, want.R) && d(g, want.G) && d(b, want.B)
+	}
+	for dy := -3; dy <= 3; dy++ {
+		for dx := -3; dx <= 3; dx++ {
+			if near(img.At(x+dx, y+dy)) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -173,33 +173,99 @@ func TestWritePDF(t *testing.T) {
 		t.Errorf("pdftotext lacks the footer %q", "Page 1 /")
 	}
 
-	// pdfimages -list: two header lines, then one line per image.
-	list := strings.Split(strings.TrimSpace(mustRun(t, "pdfimages", "-list", pdfPath)), "\n")
-	if got, want := len(list)-2, 3; got < want {
-		t.Errorf("pdfimages lists %d images, want at least %d:\n%s", got, want, strings.Join(list, "\n"))
+	// The report holds exactly the three annotation pictures, in the order
+	// of the checklist: the frame (320x240), the photo (800x600) and the
+	// page crop around the ellipse (the region plus 10 % of the 1240x1754
+	// page on each side: x 558..1178, y 1052..1579).
+	wantImages := []pdfImage{{page: 2, w: 320, h: 240}, {page: 2, w: 800, h: 600}, {page: 3, w: 620, h: 527}}
+	if got := pdfImages(t, pdfPath); fmt.Sprint(got) != fmt.Sprint(wantImages) {
+		t.Errorf("pdfimages -list: got %v, want %v", got, wantImages)
 	}
+	mustRun(t, "pdfimages", "-j", pdfPath, filepath.Join(dir, "img"))
+	frame, photo, crop := mustJPEG(t, filepath.Join(dir, "img-000.jpg")), mustJPEG(t, filepath.Join(dir, "img-001.jpg")), mustJPEG(t, filepath.Join(dir, "img-002.jpg"))
 	// The first image is the annotated video frame: it must show frame 96.
-	mustRun(t, "pdfimages", "-j", "-f", "1", "-l", "99", pdfPath, filepath.Join(dir, "img"))
-	f, err := os.Open(filepath.Join(dir, "img-000.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := jpeg.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := readFrameNumber(img); got != 96 {
+	if got := readFrameNumber(frame); got != 96 {
 		t.Errorf("report image of the frame-96 annotation shows frame %d, want 96", got)
 	}
-	if r, g, b, _ := img.At(160, 0.95*240).RGBA(); g>>8 < 0xc0 || r>>8 > 0x60 || b>>8 > 0x60 {
-		t.Errorf("rect bottom edge at (160, 228): got rgb(%d,%d,%d), want green", r>>8, g>>8, b>>8)
+	red, green := color.RGBA{0xff, 0, 0, 0xff}, color.RGBA{0, 0xff, 0, 0xff}
+	pixels := []struct {
+		name string
+		img  image.Image
+		x, y int
+		want color.RGBA
+	}{
+		{"frame: rect bottom edge (green)", frame, 160, 228, green},
+		{"photo: its own colour away from the arrow", photo, 60, 60, color.RGBA{0x70, 0x90, 0x60, 0xff}},
+		{"photo: the arrow's shaft at (0.4, 0.6)", photo, 320, 360, red},
+		{"page crop: paper", crop, 5, 5, color.RGBA{0xff, 0xff, 0xff, 0xff}},
+		{"page crop: the ellipse's left end", crop, 124, 263, red},
+	}
+	for _, p := range pixels {
+		if !nearAround(p.img, p.x, p.y, p.want) {
+			t.Errorf("%s at (%d, %d): got %v, want about %v within 3 px", p.name, p.x, p.y, p.img.At(p.x, p.y), p.want)
+		}
 	}
 
 	mustRun(t, "pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", pdfPath, filepath.Join(dir, "page"))
 	if _, err := os.Stat(filepath.Join(dir, "page-1.png")); err != nil {
 		t.Errorf("pdftoppm rendered no page 1: %v", err)
 	}
+}
+
+// pdfImage is an image as pdfimages -list lists it.
+type pdfImage struct{ page, w, h int }
+
+func (p pdfImage) String() string { return fmt.Sprintf("p%d:%dx%d", p.page, p.w, p.h) }
+
+// pdfImages lists the images of a PDF in the order they are drawn.
+func pdfImages(tb testing.TB, path string) []pdfImage {
+	tb.Helper()
+	lines := strings.Split(strings.TrimSpace(mustRun(tb, "pdfimages", "-list", path)), "\n")
+	var out []pdfImage
+	for _, l := range lines[2:] { // two header lines
+		var p pdfImage
+		var num int
+		var typ string
+		if _, err := fmt.Sscan(l, &p.page, &num, &typ, &p.w, &p.h); err != nil {
+			tb.Fatalf("pdfimages -list line %q: %v", l, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func mustJPEG(tb testing.TB, path string) image.Image {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	img, err := jpeg.Decode(f)
+	if err != nil {
+		tb.Fatalf("decode %s: %v", path, err)
+	}
+	return img
+}
+
+// nearAround says whether a pixel within 3 px of x, y is near want: JPEG
+// shares colour between neighbouring pixels, so a 3 px stroke bleeds.
+func nearAround(img image.Image, x, y int, want color.RGBA) bool {
+	for dy := -3; dy <= 3; dy++ {
+		for dx := -3; dx <= 3; dx++ {
+			if near(img.At(x+dx, y+dy), want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// near says whether c is within JPEG noise (±0x40 a channel) of want.
+func near(c color.Color, want color.RGBA) bool {
+	r, g, b, _ := c.RGBA()
+	d := func(v uint32, w uint8) bool { return max(int(v>>8), int(w))-min(int(v>>8), int(w)) <= 0x40 }
+	return d(r, want.R) && d(g, want.G) && d(b, want.B)
 }
 
 func TestWriteJSON(t *testing.T) {
