@@ -2,7 +2,7 @@
 GO ?= go
 export GOFLAGS := -buildvcs=false
 
-.PHONY: run test bench build minio deps-run deps-test check
+.PHONY: run test bench fuzz build minio deps-run deps-test check
 
 ## run: the service on the embedded default (SQLite + ./data), with demo users
 run: deps-run
@@ -15,6 +15,10 @@ test: deps-test check
 ## bench: upload/download vs direct minio-go, media time to ready, annotation latency, live fan-out (docs/BENCHMARKS.md)
 bench: deps-test
 	scripts/with-minio.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
+
+## fuzz: every Go fuzz target (fuzz_test.go: tus headers, JSON bodies, SDP, trickle ICE, room messages, the sniffer) for 60 s each
+fuzz:
+	GO=$(GO) scripts/fuzz.sh 60s
 
 build:
 	$(GO) build -o siteinspect .

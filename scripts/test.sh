@@ -2,7 +2,8 @@
 # The whole suite, run by `make test` inside scripts/with-minio.sh. The race
 # detector runs on the packages with concurrency of their own (upload
 # engine, HTTP layer, job worker); the others mostly wait on ffmpeg, MinIO
-# and Chromium, where it would only cost time. Both halves always run.
+# and Chromium, where it would only cost time. Both halves always run, and
+# then every fuzz target for 3 s each (~40 s; `make fuzz` runs them longer).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 go=${GO:-go}
@@ -10,4 +11,5 @@ race=(./storage/ ./server/ ./pipeline/ ./signaling/)
 mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
 $go test -race -count=1 -timeout 20m "${race[@]}"; a=$?
 $go test -count=1 -timeout 20m "${rest[@]}"; b=$?
-exit $((a | b))
+GO=$go scripts/fuzz.sh 3s; c=$?
+exit $((a | b | c))
