@@ -20,13 +20,14 @@ const tusJSVersion = "4.3.1"
 //
 //	node tus.js start FILE ENDPOINT   uploads until a chunk is accepted, aborts, prints the URL
 //	node tus.js resume FILE URL       resumes that upload to the end
+//	node tus.js whole FILE ENDPOINT OPTIONS  uploads the whole file with extra options (JSON)
 //
 // It prints one JSON object per line; SITEINSPECT_TOKEN is the bearer token.
 const tusJSScript = `'use strict'
 const fs = require('fs')
 const tus = require('tus-js-client')
 
-const [mode, file, target] = process.argv.slice(2)
+const [mode, file, target, extraJSON] = process.argv.slice(2)
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 const fail = (err) => { say({ event: 'error', message: String(err) }); process.exit(1) }
 
@@ -66,8 +67,17 @@ if (mode === 'start') {
     }
   }))
   upload.start()
+} else if (mode === 'whole') {
+  const upload = new tus.Upload(fs.createReadStream(file), options(Object.assign({
+    endpoint: target,
+    onSuccess ({ lastResponse }) {
+      say({ event: 'success', url: upload.url, evidence_id: lastResponse.getHeader('Evidence-Id') })
+      process.exit(0)
+    }
+  }, JSON.parse(extraJSON || '{}'))))
+  upload.start()
 } else {
-  fail(new Error('usage: node tus.js start|resume FILE URL'))
+  fail(new Error('usage: node tus.js start|resume|whole FILE URL [OPTIONS]'))
 }
 `
 
@@ -122,7 +132,8 @@ type tusJSEvent struct {
 // mustRunTusJS runs one phase of the script and returns what it printed.
 func mustRunTusJS(tb testing.TB, modules, script, token string, args ...string) []tusJSEvent {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Long enough for 200 MiB on a busy two-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(modules, "node_modules"), "SITEINSPECT_TOKEN="+token)

@@ -17,6 +17,7 @@ func (s *Server) routes(cfg Config) error {
 	if notify == nil {
 		notify = func() {}
 	}
+	e.Pre(tusMethodOverride)
 	e.Use(m.middleware)
 	e.Use(securityHeaders)
 

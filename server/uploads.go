@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,12 +18,40 @@ import (
 )
 
 // tus 1.0.0 (https://tus.io/protocols/resumable-upload): core, creation,
-// creation-with-upload, termination, expiration and checksum (sha256).
+// creation-with-upload, creation-defer-length, termination, expiration,
+// checksum (sha256) and concatenation; X-HTTP-Method-Override on every
+// upload URL (docs/UPLOADS.md).
 const (
 	tusVersion    = "1.0.0"
-	tusExtensions = "creation,creation-with-upload,termination,expiration,checksum"
+	tusExtensions = "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,concatenation"
 	tusOctets     = "application/offset+octet-stream"
 )
+
+// tusUploadPath matches an upload's URL, the applicant's or the phone's:
+// the only URLs whose methods may be overridden.
+var tusUploadPath = regexp.MustCompile(`^/api/v1/(uploads|live/[^/]+/uploads)/[^/]+$`)
+
+// tusMethodOverride runs before routing: a POST to an upload URL carrying
+// X-HTTP-Method-Override: PATCH, HEAD or DELETE is routed as that method
+// (tus core §X-HTTP-Method-Override: the server MUST honour it), for
+// networks whose proxies refuse PATCH and DELETE. The authentication
+// middleware then sees the overridden method; PATCH and DELETE are
+// state-changing there as POST is, and a cross-site form cannot set the
+// header, so CSRF protection is unchanged.
+func tusMethodOverride(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Method == http.MethodPost {
+			if m := strings.ToUpper(strings.TrimSpace(req.Header.Get("X-HTTP-Method-Override"))); m != "" && tusUploadPath.MatchString(req.URL.Path) {
+				switch m {
+				case http.MethodPatch, http.MethodHead, http.MethodDelete:
+					req.Method = m
+				}
+			}
+		}
+		return next(c)
+	}
+}
 
 // tusHeaders are set on every tus response (tus core §"Tus-Resumable").
 func tusHeaders(c echo.Context) {
@@ -114,21 +145,39 @@ func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify
 }
 
 // createUpload starts a tus upload into cs for u; its URL is base + id.
+// Upload-Concat makes a partial upload, or a final upload that joins
+// partial ones at once (tus concatenation); Upload-Defer-Length: 1 leaves
+// the length to a later PATCH (tus creation-defer-length).
 func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(), cs *storage.Case, u *storage.User, base string) error {
 	req := c.Request()
-	if req.Header.Get("Upload-Defer-Length") != "" {
-		return newError(http.StatusBadRequest, "Upload-Defer-Length is not supported; send Upload-Length")
-	}
-	length, err := parseOffset(req.Header.Get("Upload-Length"), "Upload-Length")
-	if err != nil {
-		return err
-	}
 	raw := req.Header.Get("Upload-Metadata")
 	meta, err := parseMetadata(raw)
 	if err != nil {
 		return newError(http.StatusBadRequest, err.Error())
 	}
-	up, err := ups.CreateUpload(req.Context(), cs, u, length, meta, raw)
+	concat := req.Header.Get("Upload-Concat")
+	if _, live := c.Get("live").(*storage.LiveSession); live && strings.HasPrefix(concat, "final;") {
+		return newError(http.StatusBadRequest, "the phone's recording is sent as one upload (deferred length), not joined from partial uploads")
+	}
+	if strings.HasPrefix(concat, "final;") {
+		return createFinal(c, ups, notify, cs, u, base, concat, meta, raw)
+	}
+	if concat != "" && concat != storage.ConcatPartial {
+		return newError(http.StatusBadRequest, `Upload-Concat must be "partial" or "final;<upload URLs>"`)
+	}
+	spec := storage.UploadSpec{Metadata: meta, RawMetadata: raw, Partial: concat == storage.ConcatPartial}
+	switch d := req.Header.Get("Upload-Defer-Length"); {
+	case d == "1" && req.Header.Get("Upload-Length") == "":
+		spec.DeferLength = true
+	case d != "":
+		// tus creation-defer-length: the only value is 1, and it replaces Upload-Length.
+		return newError(http.StatusBadRequest, "Upload-Defer-Length must be 1 and comes instead of Upload-Length")
+	default:
+		if spec.Length, err = parseOffset(req.Header.Get("Upload-Length"), "Upload-Length"); err != nil {
+			return err
+		}
+	}
+	up, err := ups.Create(req.Context(), cs, u, spec)
 	if err != nil {
 		return err
 	}
@@ -151,6 +200,48 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 		}
 	}
 	return c.NoContent(http.StatusCreated)
+}
+
+// createFinal creates a final upload from "final;<URL> <URL> ..." and
+// completes it before answering (tus concatenation §Upload-Concat): the
+// join is a server-side copy and one read to hash it.
+func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *storage.Case, u *storage.User, base, concat string, meta map[string]string, raw string) error {
+	req := c.Request()
+	var ids []string
+	for _, ref := range strings.Fields(strings.TrimPrefix(concat, "final;")) {
+		id, err := partialID(ref)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	up, err := ups.CreateFinal(req.Context(), cs, u, ids, meta, raw)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderLocation, base+up.ID)
+	up, ev, err := ups.Finish(req.Context(), up.ID)
+	if err != nil {
+		return err
+	}
+	h.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
+	if ev != nil {
+		h.Set("Evidence-Id", ev.ID)
+		notify()
+	}
+	return c.NoContent(http.StatusCreated)
+}
+
+// partialID takes the upload id from a partial upload's URL, absolute or
+// absolute-path, the applicant's or the phone's; whose it is, the store
+// checks.
+func partialID(ref string) (string, error) {
+	u, err := url.Parse(ref)
+	if err == nil && tusUploadPath.MatchString(u.Path) {
+		return path.Base(u.Path), nil
+	}
+	return "", newError(http.StatusBadRequest, fmt.Sprintf("Upload-Concat names %q, which is not an upload URL of this server", ref))
 }
 
 // loadUpload fetches the :uid upload; only the user who created it may use
@@ -178,20 +269,37 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 		if up.State == storage.UploadExpired {
 			return newError(http.StatusGone, "the upload has expired")
 		}
-		if up.State == storage.UploadOpen && up.Offset == up.Length {
+		if up.State == storage.UploadOpen && up.Offset == up.Length && !up.LengthDeferred {
 			if up, _, err = ups.Finish(c.Request().Context(), up.ID); err != nil {
 				return err
 			}
 		}
 		h := c.Response().Header()
 		h.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
-		h.Set("Upload-Length", strconv.FormatInt(up.Length, 10))
+		if up.LengthDeferred {
+			h.Set("Upload-Defer-Length", "1")
+		} else {
+			h.Set("Upload-Length", strconv.FormatInt(up.Length, 10))
+		}
 		if up.RawMetadata != "" {
 			h.Set("Upload-Metadata", up.RawMetadata)
 		}
-		if up.State == storage.UploadOpen {
+		switch up.Concat {
+		case storage.ConcatPartial:
+			h.Set("Upload-Concat", storage.ConcatPartial)
+		case storage.ConcatFinal:
+			base := strings.TrimSuffix(c.Request().URL.Path, up.ID)
+			refs := make([]string, len(up.Parts))
+			for i, id := range up.Parts {
+				refs[i] = base + id
+			}
+			h.Set("Upload-Concat", "final;"+strings.Join(refs, " "))
+		}
+		switch {
+		case up.State == storage.UploadOpen || up.Concat == storage.ConcatPartial:
+			// A complete partial upload waits for its final upload until it expires.
 			h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
-		} else {
+		default:
 			h.Set("Evidence-Id", up.EvidenceID)
 		}
 		return c.NoContent(http.StatusOK)
@@ -213,7 +321,21 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 		if err != nil {
 			return err
 		}
-		if req.ContentLength > 0 && offset+req.ContentLength > up.Length {
+		if up.Concat == storage.ConcatFinal {
+			// tus concatenation: a final upload takes no PATCH.
+			return newError(http.StatusForbidden, "a final upload is joined from its partial uploads and takes no bytes")
+		}
+		if l := req.Header.Get("Upload-Length"); l != "" {
+			// creation-defer-length: the length arrives with a PATCH, once.
+			length, err := parseOffset(l, "Upload-Length")
+			if err != nil {
+				return err
+			}
+			if up, err = ups.DeclareLength(req.Context(), up.ID, length); err != nil {
+				return err
+			}
+		}
+		if req.ContentLength > 0 && !up.LengthDeferred && offset+req.ContentLength > up.Length {
 			return newError(http.StatusBadRequest, fmt.Sprintf("the chunk would end at byte %d, past Upload-Length %d", offset+req.ContentLength, up.Length))
 		}
 		up, ev, err := appendBody(c, ups, m, up.ID, offset)
@@ -225,7 +347,7 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 		if ev != nil {
 			h.Set("Evidence-Id", ev.ID)
 			notify()
-		} else {
+		} else if up.State == storage.UploadOpen || up.Concat == storage.ConcatPartial {
 			h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
 		}
 		return c.NoContent(http.StatusNoContent)
@@ -292,7 +414,7 @@ func handleGetUpload(ups *storage.Uploads) echo.HandlerFunc {
 			return err
 		}
 		out := uploadJSON{Upload: up}
-		if up.State == storage.UploadComplete {
+		if up.State == storage.UploadComplete && up.Concat != storage.ConcatPartial {
 			out.EvidenceID = &up.EvidenceID
 		}
 		return c.JSON(http.StatusOK, out)

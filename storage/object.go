@@ -26,6 +26,10 @@ type ObjectStore interface {
 	// AbortMultipart discards a multipart upload and its parts. Aborting one
 	// that does not exist is not an error.
 	AbortMultipart(ctx context.Context, key, uploadID string) error
+	// Compose joins the objects srcs, in order, into the object key,
+	// replacing any object there; the sources are kept. Readers never see
+	// a partial object. It returns ErrNotFound when a source is missing.
+	Compose(ctx context.Context, key string, srcs []string, contentType string) error
 	// Put stores a whole object of size bytes from r, replacing any object
 	// at key. Readers never see a partial object.
 	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
@@ -87,4 +91,46 @@ func PutFile(ctx context.Context, objects ObjectStore, key, path, contentType st
 		return 0, "", fmt.Errorf("store %s: %w", key, err)
 	}
 	return fi.Size(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// concatReader reads the objects keys one after another, opening each only
+// when the previous one ends, so at most one is open at a time.
+type concatReader struct {
+	ctx     context.Context
+	objects ObjectStore
+	keys    []string
+	cur     Object
+}
+
+func (r *concatReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.keys) == 0 {
+				return 0, io.EOF
+			}
+			obj, err := r.objects.Open(r.ctx, r.keys[0])
+			if err != nil {
+				return 0, err
+			}
+			r.cur, r.keys = obj, r.keys[1:]
+		}
+		n, err := r.cur.Read(p)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		return n, err
+	}
+}
+
+// Close closes the object being read, if any.
+func (r *concatReader) Close() error {
+	if r.cur != nil {
+		return r.cur.Close()
+	}
+	return nil
 }

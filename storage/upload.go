@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -115,7 +116,16 @@ type Upload struct {
 	State       string            `json:"state"`
 	CreatedAt   time.Time         `json:"created_at"`
 	ExpiresAt   time.Time         `json:"expires_at"`
+	// Concat is "" for a plain upload, or ConcatPartial or ConcatFinal
+	// (tus concatenation extension).
+	Concat string `json:"concat,omitempty"`
+	// Parts are a final upload's partial upload ids, in order.
+	Parts []string `json:"-"`
+	// LengthDeferred says Length is not known yet (tus
+	// creation-defer-length): a later PATCH declares it.
+	LengthDeferred bool `json:"length_deferred,omitempty"`
 
+	finalID     string
 	partSize    int64
 	kind        Kind
 	contentType string
@@ -152,21 +162,50 @@ func claimedKind(filetype, filename string) Kind {
 // HEAD. It returns ErrTooLarge when the declared size exceeds the limit for
 // the declared kind (or for every kind, when none is declared).
 func (s *Uploads) CreateUpload(ctx context.Context, c *Case, u *User, length int64, metadata map[string]string, rawMetadata string) (*Upload, error) {
-	name := metadata["filename"]
-	if name == "" {
-		name = metadata["name"]
+	return s.Create(ctx, c, u, UploadSpec{Length: length, Metadata: metadata, RawMetadata: rawMetadata})
+}
+
+// UploadSpec describes an upload to create.
+type UploadSpec struct {
+	// Length is the upload's size in bytes; ignored when DeferLength is set.
+	Length int64
+	// DeferLength leaves the size to a later PATCH (tus
+	// creation-defer-length), for a file still being written.
+	DeferLength bool
+	// Partial makes a partial upload (tus concatenation): its bytes become
+	// evidence only as part of a final upload, so it needs no file name and
+	// its type is checked on the joined bytes.
+	Partial bool
+	// Metadata is the decoded tus Upload-Metadata; RawMetadata is the header
+	// as sent, echoed back on HEAD.
+	Metadata    map[string]string
+	RawMetadata string
+}
+
+// Create registers a new upload to case c by u. It returns ErrTooLarge when
+// the declared size exceeds the limit for the declared kind (or for every
+// kind, when none is declared), and ErrInvalid for a missing file name or
+// size.
+func (s *Uploads) Create(ctx context.Context, c *Case, u *User, spec UploadSpec) (*Upload, error) {
+	metadata := spec.Metadata
+	if metadata == nil {
+		metadata = map[string]string{}
 	}
-	name = strings.TrimSpace(strings.ReplaceAll(filepath.Base(strings.ReplaceAll(name, "\\", "/")), "\x00", ""))
+	length := spec.Length
+	if spec.DeferLength {
+		length = 0
+	}
+	name := cleanFileName(metadata)
 	switch {
-	case name == "" || name == "." || name == "/":
+	case !spec.Partial && name == "":
 		return nil, errorf(ErrInvalid, "Upload-Metadata must name the file (filename)")
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > 255:
+	case !utf8Name(name):
 		return nil, errorf(ErrInvalid, "the file name must be valid UTF-8 of at most 255 characters")
-	case length <= 0:
+	case length <= 0 && !spec.DeferLength:
 		return nil, errorf(ErrInvalid, "Upload-Length must be a positive number of bytes")
 	}
 	limit := s.MaxSize()
-	if k := claimedKind(metadata["filetype"], name); k != "" {
+	if k := claimedKind(metadata["filetype"], name); k != "" && !spec.Partial {
 		limit = s.cfg.Limits[k]
 	}
 	if length > limit {
@@ -175,21 +214,51 @@ func (s *Uploads) CreateUpload(ctx context.Context, c *Case, u *User, length int
 	now := s.db.now().UTC().Truncate(time.Millisecond)
 	up := &Upload{
 		ID: NewID(), CaseID: c.ID, UserID: u.ID, EvidenceID: NewID(), Filename: name, Filetype: metadata["filetype"],
-		Metadata: metadata, RawMetadata: rawMetadata, Length: length, State: UploadOpen,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), partSize: s.cfg.PartSize,
+		Metadata: metadata, RawMetadata: spec.RawMetadata, Length: length, State: UploadOpen,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), partSize: s.cfg.PartSize, LengthDeferred: spec.DeferLength,
 	}
 	up.objectKey = EvidenceKey(c.ID, up.EvidenceID)
-	meta, _ := json.Marshal(struct {
-		Raw    string            `json:"raw"`
-		Values map[string]string `json:"values"`
-	}{rawMetadata, metadata})
-	_, err := s.db.exec(ctx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)`,
-		up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, string(meta), up.Length, up.partSize, up.objectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt))
+	if spec.Partial {
+		up.Concat = ConcatPartial
+		up.objectKey = PartialKey(c.ID, up.ID)
+	}
+	meta := marshalMetadata(spec.RawMetadata, metadata)
+	_, err := s.db.exec(ctx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at, concat, length_deferred)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, meta, up.Length, up.partSize, up.objectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt), up.Concat, up.LengthDeferred)
 	if err != nil {
 		return nil, fmt.Errorf("create upload: %w", err)
 	}
 	return up, nil
+}
+
+// cleanFileName is the file's base name from the metadata ("filename", or
+// "name" as some clients send), or "" when it names none.
+func cleanFileName(metadata map[string]string) string {
+	name := metadata["filename"]
+	if name == "" {
+		name = metadata["name"]
+	}
+	name = strings.TrimSpace(strings.ReplaceAll(filepath.Base(strings.ReplaceAll(name, "\\", "/")), "\x00", ""))
+	if name == "." || name == "/" {
+		return ""
+	}
+	return name
+}
+
+// utf8Name says whether a file name is valid UTF-8 of at most 255 characters.
+func utf8Name(name string) bool {
+	return utf8.ValidString(name) && utf8.RuneCountInString(name) <= 255
+}
+
+// marshalMetadata is the uploads.metadata column: the header as sent and
+// its decoded values.
+func marshalMetadata(raw string, values map[string]string) string {
+	b, _ := json.Marshal(struct {
+		Raw    string            `json:"raw"`
+		Values map[string]string `json:"values"`
+	}{raw, values})
+	return string(b)
 }
 
 // Upload returns an upload's record or ErrNotFound.
@@ -197,11 +266,14 @@ func (s *Uploads) Upload(ctx context.Context, id string) (*Upload, error) {
 	var up Upload
 	var meta string
 	var created, expires int64
-	err := s.db.queryRow(ctx, `SELECT id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, kind, content_type, object_key, multipart_id, hash_state, state, created_at, expires_at FROM uploads WHERE id = ?`, id).
-		Scan(&up.ID, &up.CaseID, &up.UserID, &up.EvidenceID, &up.Filename, &up.Filetype, &meta, &up.Length, &up.Offset, &up.partSize, &up.kind, &up.contentType, &up.objectKey, &up.multipartID, &up.hashState, &up.State, &created, &expires)
+	var parts string
+	var finalID sql.NullString
+	err := s.db.queryRow(ctx, `SELECT id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, kind, content_type, object_key, multipart_id, hash_state, state, created_at, expires_at, concat, concat_parts, final_id, length_deferred FROM uploads WHERE id = ?`, id).
+		Scan(&up.ID, &up.CaseID, &up.UserID, &up.EvidenceID, &up.Filename, &up.Filetype, &meta, &up.Length, &up.Offset, &up.partSize, &up.kind, &up.contentType, &up.objectKey, &up.multipartID, &up.hashState, &up.State, &created, &expires, &up.Concat, &parts, &finalID, &up.LengthDeferred)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}
+	up.Parts, up.finalID = strings.Fields(parts), finalID.String
 	var m struct {
 		Raw    string            `json:"raw"`
 		Values map[string]string `json:"values"`
@@ -279,9 +351,27 @@ func (s *Uploads) withLease(ctx context.Context, id string, fn func(owner string
 
 func (s *Uploads) spoolDir(id string) string { return filepath.Join(s.cfg.SpoolDir, id) }
 
+// removeSpool removes an upload's spool folder once nothing in it is needed.
+func (s *Uploads) removeSpool(id string) {
+	if err := os.RemoveAll(s.spoolDir(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.cfg.Logger.Warn("remove spool", "upload", id, "err", err)
+	}
+}
+
 // discard deletes everything an unfinished upload stored: its multipart
 // upload, its spool files and its rows, so nothing of it is kept.
 func (s *Uploads) discard(ctx context.Context, up *Upload) error {
+	if up.Concat == ConcatFinal {
+		// A refused final upload takes its partial uploads with it.
+		if err := s.discardPartials(ctx, up); err != nil {
+			return fmt.Errorf("discard upload %s: %w", up.ID, err)
+		}
+	}
+	if up.Concat == ConcatPartial && up.State == UploadComplete {
+		if err := s.objects.Delete(ctx, up.objectKey); err != nil {
+			return fmt.Errorf("discard upload %s: %w", up.ID, err)
+		}
+	}
 	if up.multipartID != "" {
 		if err := s.objects.AbortMultipart(ctx, up.objectKey, up.multipartID); err != nil {
 			return fmt.Errorf("discard upload %s: %w", up.ID, err)
@@ -306,7 +396,10 @@ func (s *Uploads) Terminate(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if up.State == UploadComplete {
+		switch {
+		case up.Concat == ConcatPartial && up.finalID != "":
+			return errorf(ErrConflict, "the partial upload is part of a final upload now; it cannot be terminated")
+		case up.State == UploadComplete && up.Concat != ConcatPartial:
 			return errorf(ErrConflict, "the upload is complete and is evidence now; it cannot be terminated")
 		}
 		return s.discard(ctx, up)
@@ -319,7 +412,10 @@ func (s *Uploads) Terminate(ctx context.Context, id string) error {
 // folders that belong to no open upload. It returns how many it expired.
 func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 	now := s.db.now()
-	rows, err := s.db.query(ctx, `SELECT id FROM uploads WHERE state = ? AND expires_at < ?`, UploadOpen, ms(now))
+	// Open uploads, and complete partial uploads no final upload claimed
+	// (tus concatenation): both hold bytes no evidence item owns.
+	rows, err := s.db.query(ctx, `SELECT id FROM uploads WHERE expires_at < ? AND (state = ? OR (state = ? AND concat = ? AND final_id IS NULL))`,
+		ms(now), UploadOpen, UploadComplete, ConcatPartial)
 	if err != nil {
 		return 0, fmt.Errorf("sweep uploads: %w", err)
 	}
@@ -337,8 +433,14 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 	for _, id := range ids {
 		err := s.withLease(ctx, id, func(string) error {
 			up, err := s.Upload(ctx, id)
-			if err != nil || up.State != UploadOpen {
+			if err != nil {
 				return err
+			}
+			if up.State == UploadComplete && up.Concat == ConcatPartial && up.finalID == "" {
+				return s.expirePartial(ctx, up)
+			}
+			if up.State != UploadOpen {
+				return nil
 			}
 			if up.multipartID != "" {
 				if err := s.objects.AbortMultipart(ctx, up.objectKey, up.multipartID); err != nil {
@@ -364,6 +466,9 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 		default:
 			s.cfg.Logger.Error("expire upload", "upload", id, "err", err)
 		}
+	}
+	if err := s.dropUsedPartials(ctx); err != nil {
+		s.cfg.Logger.Error("remove used partial uploads", "err", err)
 	}
 	return expired, s.removeOrphanSpools(ctx)
 }

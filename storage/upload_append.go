@@ -59,6 +59,10 @@ func (a *appender) partOf(off int64) int { return int(off/a.up.partSize) + 1 }
 
 // partLen returns how many bytes part n holds when the upload is complete.
 func (a *appender) partLen(n int) int64 {
+	if a.up.LengthDeferred {
+		// Only full parts leave the spool before the length is known.
+		return a.up.partSize
+	}
 	return min(a.up.partSize, a.up.Length-int64(n-1)*a.up.partSize)
 }
 
@@ -107,11 +111,14 @@ func (s *Uploads) Finish(ctx context.Context, id string) (*Upload, *Evidence, er
 	var ev *Evidence
 	err := s.withLease(ctx, id, func(owner string) error {
 		var err error
-		if up, err = s.Upload(ctx, id); err != nil || up.State != UploadOpen || up.Offset != up.Length {
+		if up, err = s.Upload(ctx, id); err != nil || up.State != UploadOpen || up.Offset != up.Length || up.LengthDeferred {
 			return err
 		}
-		a, err := s.resume(ctx, up, owner)
-		if err != nil {
+		var a *appender
+		if up.Concat == ConcatFinal {
+			// Its bytes are in its partial uploads' objects, not in a spool.
+			a = &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]Part{}}
+		} else if a, err = s.resume(ctx, up, owner); err != nil {
 			return err
 		}
 		ev, err = a.finish(ctx)
@@ -309,7 +316,7 @@ func (a *appender) commit(ctx context.Context) error {
 // sniff checks the real type once the first bytes are in, before any part
 // leaves the spool, and applies that kind's size limit.
 func (a *appender) sniff() error {
-	head := make([]byte, min(SniffLen, a.up.Length))
+	head := make([]byte, min(SniffLen, a.end()))
 	f, err := os.Open(a.spoolPath(1))
 	if err != nil {
 		return fmt.Errorf("sniff: %w", err)
@@ -318,6 +325,12 @@ func (a *appender) sniff() error {
 	if _, err := io.ReadFull(f, head); err != nil {
 		return fmt.Errorf("sniff: %w", err)
 	}
+	return a.checkType(head)
+}
+
+// checkType sniffs the file's first bytes and applies that kind's size
+// limit (to a deferred length when it is declared: DeclareLength).
+func (a *appender) checkType(head []byte) error {
 	kind, ct, ok := Sniff(head)
 	if !ok {
 		return errorf(ErrUnsupportedType, "the file is not a video, image or PDF that siteinspect accepts (MP4, MOV, WebM, MKV, JPEG, PNG, HEIC, PDF)")
@@ -333,8 +346,9 @@ func (a *appender) sniff() error {
 // to the flushers, and finishes the upload when the last byte is in.
 func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (*Evidence, error) {
 	up := a.up
+	end := a.end()
 	// Full parts left over from an interrupted request go first.
-	for n := 1; int64(n)*up.partSize <= up.Offset && up.Offset < up.Length; n++ {
+	for n := 1; int64(n)*up.partSize <= up.Offset && up.Offset < end; n++ {
 		if !a.done(n) {
 			if err := a.queue(ctx, n); err != nil {
 				a.waitFlushed()
@@ -349,7 +363,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	in := io.LimitReader(body, up.Length-up.Offset)
+	in := io.LimitReader(body, end-up.Offset)
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -358,7 +372,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	}()
 	var full []int
 	var readErr error
-	for up.Offset < up.Length {
+	for up.Offset < end {
 		n := a.partOf(up.Offset)
 		if f == nil {
 			var err error
@@ -377,7 +391,8 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 				chunk.Write(buf[:k])
 			}
 			up.Offset += int64(k)
-			if up.kind == "" && up.Offset >= min(SniffLen, up.Length) {
+			// A partial upload's type is checked on the joined bytes.
+			if up.kind == "" && up.Concat != ConcatPartial && up.Offset >= min(SniffLen, end) {
 				if err := a.sniff(); err != nil {
 					f.Close()
 					f = nil
@@ -389,7 +404,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 					return nil, err
 				}
 			}
-			if up.Offset == int64(n)*up.partSize && up.Offset < up.Length {
+			if up.Offset == int64(n)*up.partSize && up.Offset < end {
 				// Part n is full.
 				if sum != nil {
 					full = append(full, n)
@@ -439,7 +454,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	if readErr != nil {
 		return nil, bodyBroken(readErr, fmt.Sprintf("the bytes received are kept; resume at offset %d", up.Offset))
 	}
-	if up.Offset < up.Length {
+	if up.Offset < up.Length || up.LengthDeferred {
 		return nil, nil
 	}
 	return a.finish(ctx)
@@ -452,18 +467,16 @@ func bodyBroken(cause error, what string) error {
 	return &Error{Kind: ErrInvalid, Message: "the request body broke off (" + cause.Error() + "); " + what}
 }
 
-// finish stores the last part, joins the parts into the original object,
-// and records the evidence item, its processing job and the upload's
-// completion in one transaction.
-func (a *appender) finish(ctx context.Context) (*Evidence, error) {
+// completeParts stores the last parts and joins them into the upload's
+// object; a partial upload's type is checked later, on the joined bytes.
+func (a *appender) completeParts(ctx context.Context) error {
 	up := a.up
-	ctx = context.WithoutCancel(ctx)
-	if up.kind == "" {
+	if up.kind == "" && up.Concat != ConcatPartial {
 		if err := a.sniff(); err != nil {
 			if errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrTooLarge) {
 				a.s.discard(ctx, up)
 			}
-			return nil, err
+			return err
 		}
 	}
 	lastPart := a.partOf(up.Length - 1)
@@ -471,25 +484,25 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		if !a.done(n) {
 			if err := a.queue(ctx, n); err != nil {
 				a.waitFlushed()
-				return nil, err
+				return err
 			}
 		}
 	}
 	if err := a.waitFlushed(); err != nil {
-		return nil, err
+		return err
 	}
 	parts := make([]Part, 0, lastPart)
 	var total int64
 	for n := 1; n <= lastPart; n++ {
 		p, ok := a.partsDone[n]
 		if !ok {
-			return nil, fmt.Errorf("upload %s: part %d missing at completion", up.ID, n)
+			return fmt.Errorf("upload %s: part %d missing at completion", up.ID, n)
 		}
 		parts = append(parts, p)
 		total += p.Size
 	}
 	if total != up.Length {
-		return nil, fmt.Errorf("upload %s: parts hold %d bytes, want %d", up.ID, total, up.Length)
+		return fmt.Errorf("upload %s: parts hold %d bytes, want %d", up.ID, total, up.Length)
 	}
 	err := a.s.objects.CompleteMultipart(ctx, up.objectKey, up.multipartID, parts)
 	if errors.Is(err, ErrNotFound) {
@@ -499,14 +512,39 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		}
 	}
 	if err != nil {
-		return nil, err
+		return err
+	}
+	return nil
+}
+
+// finish stores the last part, joins the parts into the original object,
+// and records the evidence item, its processing job and the upload's
+// completion in one transaction.
+func (a *appender) finish(ctx context.Context) (*Evidence, error) {
+	up := a.up
+	ctx = context.WithoutCancel(ctx)
+	switch {
+	case up.Concat == ConcatFinal:
+		// tus concatenation: join the partial uploads' objects.
+		if err := a.join(ctx); err != nil {
+			return nil, err
+		}
+	case up.Concat == ConcatPartial:
+		if err := a.completeParts(ctx); err != nil {
+			return nil, err
+		}
+		return nil, a.completePartial(ctx)
+	default:
+		if err := a.completeParts(ctx); err != nil {
+			return nil, err
+		}
 	}
 	ev := &Evidence{
 		ID: up.EvidenceID, CaseID: up.CaseID, Kind: up.kind, Filename: up.Filename, ContentType: up.contentType,
 		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: EvidenceProcessing, UploadedBy: up.UserID,
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
 	}
-	err = a.s.db.tx(ctx, func(tx *sql.Tx) error {
+	err := a.s.db.tx(ctx, func(tx *sql.Tx) error {
 		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", nil); err != nil {
 			return err
 		}
@@ -527,6 +565,9 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		return nil, fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}
 	up.State = UploadComplete
+	if up.Concat == ConcatFinal {
+		a.s.dropPartials(ctx, up)
+	}
 	if err := os.RemoveAll(a.s.spoolDir(up.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		a.s.cfg.Logger.Warn("remove spool", "upload", up.ID, "err", err)
 	}

@@ -74,7 +74,8 @@ func mp4Bytes(n int, seed uint64) []byte {
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
-	copy(b, []byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomavc1"))
+	// ftyp, then an mdat box header: the sniffer wants a box after ftyp.
+	copy(b, []byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomavc1\x00\x00\x00\x00mdat"))
 	return b
 }
 

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"siteinspect/storage"
+)
+
+// refusingProxy stands for an office proxy that refuses PATCH and DELETE
+// with its own error page (405, HTML, no Tus-Resumable) and passes
+// everything else on. It counts what it saw.
+type refusingProxy struct {
+	*httptest.Server
+	mu         sync.Mutex
+	refused    int
+	overridden []overrideSeen
+}
+
+// overrideSeen is one POST with X-HTTP-Method-Override that passed.
+type overrideSeen struct {
+	method, path string
+	offset, size int64
+}
+
+func newRefusingProxy(tb testing.TB, target string) *refusingProxy {
+	tb.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p := &refusingProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch || r.Method == http.MethodDelete {
+			p.mu.Lock()
+			p.refused++
+			p.mu.Unlock()
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			io.WriteString(w, "<html><body><h1>405 Method Not Allowed</h1></body></html>")
+			return
+		}
+		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" && r.Method == http.MethodPost {
+			off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+			p.mu.Lock()
+			p.overridden = append(p.overridden, overrideSeen{m, r.URL.Path, off, r.ContentLength})
+			p.mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// counts returns how many requests were refused and the overridden ones.
+func (p *refusingProxy) counts() (int, []overrideSeen) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refused, append([]overrideSeen(nil), p.overridden...)
+}
+
+// serverLog returns what the server wrote to stderr so far.
+func serverLog(p *proc) string {
+	lw := p.cmd.Stderr.(*lockedWriter)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return p.stderr.String()
+}
+
+// mustEvidenceSHA checks evidence eid's record and streamed content
+// against a source file's size and SHA-256 (hex).
+func mustEvidenceSHA(tb testing.TB, c *client, eid string, size int64, sum string) {
+	tb.Helper()
+	var ev storage.Evidence
+	c.mustJSON("GET", "/api/v1/evidence/"+eid, nil, http.StatusOK, &ev)
+	if ev.SHA256 != sum || ev.Size != size || ev.Kind != storage.KindVideo {
+		tb.Errorf("evidence %s: got sha256 %s size %d kind %s, want %s %d video", eid, ev.SHA256, ev.Size, ev.Kind, sum, size)
+	}
+	resp := c.do("GET", "/api/v1/evidence/"+eid+"/content", nil, nil)
+	defer resp.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	if got := hex.EncodeToString(h.Sum(nil)); resp.StatusCode != http.StatusOK || err != nil || n != size || got != sum {
+		tb.Errorf("content of %s: got %d, %d bytes, sha256 %s (%v); want 200, %d bytes, %s", eid, resp.StatusCode, n, got, err, size, sum)
+	}
+}
+
+// TestTusJSConcatAndOverride200MiB: tus-js-client uploads 200 MiB as four
+// partial uploads joined by a final one, and again with every PATCH sent
+// as POST with X-HTTP-Method-Override through a proxy that refuses PATCH;
+// both stored objects are the source, byte for byte, in real MinIO.
+func TestTusJSConcatAndOverride200MiB(t *testing.T) {
+	modules := mustTusJS(t)
+	dir := t.TempDir()
+	const size = 200 << 20
+	file, sum := makeBenchSource(t, dir, size)
+	script := filepath.Join(dir, "tus.js")
+	if err := os.WriteFile(script, []byte(tusJSScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, s3Args(t)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+
+	t.Run("parallelUploads 4", func(t *testing.T) {
+		start := time.Now()
+		out := mustRunTusJS(t, modules, script, app.token, "whole", file, p.URL+"/api/v1/cases/"+cs.ID+"/uploads",
+			`{"parallelUploads": 4, "chunkSize": 16777216, "uploadSize": null}`)
+		done := out[len(out)-1]
+		if done.Event != "success" || done.EvidenceID == "" || !strings.HasPrefix(done.URL, p.URL+"/api/v1/uploads/") {
+			t.Fatalf("got %+v, want success with an Evidence-Id and a final upload URL", out)
+		}
+		t.Logf("200 MiB in 4 partial uploads: %v", time.Since(start).Round(time.Millisecond))
+		for _, line := range strings.Split(serverLog(p), "\n") {
+			if strings.Contains(line, "joined partial uploads") {
+				t.Logf("server: %s", line) // the compose and hash times (docs/UPLOADS.md)
+			}
+		}
+		mustEvidenceSHA(t, app, done.EvidenceID, size, sum)
+		var up struct {
+			Concat     string  `json:"concat"`
+			EvidenceID *string `json:"evidence_id"`
+		}
+		app.mustJSON("GET", strings.TrimPrefix(done.URL, p.URL), nil, http.StatusOK, &up)
+		if up.Concat != storage.ConcatFinal || up.EvidenceID == nil || *up.EvidenceID != done.EvidenceID {
+			t.Fatalf("final upload: got concat %q evidence %v, want final naming %s", up.Concat, up.EvidenceID, done.EvidenceID)
+		}
+	})
+
+	t.Run("overridePatchMethod", func(t *testing.T) {
+		px := newRefusingProxy(t, p.URL)
+		start := time.Now()
+		out := mustRunTusJS(t, modules, script, app.token, "whole", file, px.URL+"/api/v1/cases/"+cs.ID+"/uploads",
+			`{"overridePatchMethod": true, "chunkSize": 16777216}`)
+		done := out[len(out)-1]
+		if done.Event != "success" || done.EvidenceID == "" {
+			t.Fatalf("got %+v, want success with an Evidence-Id", out)
+		}
+		t.Logf("200 MiB as POST + X-HTTP-Method-Override: %v", time.Since(start).Round(time.Millisecond))
+		refused, seen := px.counts()
+		var sent int64
+		for _, o := range seen {
+			if o.method != http.MethodPatch {
+				t.Errorf("override through the proxy: got %s, want PATCH", o.method)
+			}
+			sent += o.size
+		}
+		if refused != 0 || len(seen) != size/(16<<20)+1 || sent != size {
+			t.Fatalf("through the proxy: got %d refused, %d overridden PATCHes with %d bytes; want 0, %d, %d", refused, len(seen), sent, size/(16<<20)+1, size)
+		}
+		mustEvidenceSHA(t, app, done.EvidenceID, size, sum)
+	})
+}
+
+// TestTusOverrideAndConcatOwnership: every tus method of an upload URL can
+// come as POST with X-HTTP-Method-Override (HEAD was a 404 once), and a
+// final upload naming another user's or another case's partial uploads is
+// refused without claiming them.
+func TestTusOverrideAndConcatOwnership(t *testing.T) {
+	p := startServer(t)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	other := login(t, p.URL, "applicant2", p.Demo["applicant2"])
+	cs, cs2, theirs := app.newCase(), app.newCase(), other.newCase()
+	data := mustBigMP4(t)[:3<<20]
+	tus := func(c *client, method, path string, body []byte, hdr map[string]string) *http.Response {
+		t.Helper()
+		h := map[string]string{"Tus-Resumable": "1.0.0"}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		var r io.Reader
+		if body != nil {
+			r = bytes.NewReader(body)
+			h["Content-Type"] = "application/offset+octet-stream"
+		}
+		resp := c.do(method, path, r, h)
+		resp.Body.Close()
+		return resp
+	}
+	partial := func(c *client, caseID string, chunk []byte) string {
+		t.Helper()
+		resp := tus(c, "POST", "/api/v1/cases/"+caseID+"/uploads", nil, map[string]string{"Upload-Concat": "partial", "Upload-Length": strconv.Itoa(len(chunk))})
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusCreated || loc == "" {
+			t.Fatalf("create partial: got %d, Location %q; want 201", resp.StatusCode, loc)
+		}
+		// PATCH as POST with the override.
+		resp = tus(c, "POST", loc, chunk, map[string]string{"X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0"})
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Upload-Offset") != strconv.Itoa(len(chunk)) || resp.Header.Get("Evidence-Id") != "" {
+			t.Fatalf("overridden PATCH: got %d, Upload-Offset %q, Evidence-Id %q; want 204, %d, none", resp.StatusCode, resp.Header.Get("Upload-Offset"), resp.Header.Get("Evidence-Id"), len(chunk))
+		}
+		return loc
+	}
+	half := len(data) / 2
+	a, b := partial(app, cs.ID, data[:half]), partial(app, cs.ID, data[half:])
+
+	// HEAD as POST with the override.
+	resp := tus(app, "POST", a, nil, map[string]string{"X-HTTP-Method-Override": "HEAD"})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Upload-Offset") != strconv.Itoa(half) || resp.Header.Get("Upload-Concat") != "partial" {
+		t.Fatalf("overridden HEAD: got %d, Upload-Offset %q, Upload-Concat %q; want 200, %d, partial", resp.StatusCode, resp.Header.Get("Upload-Offset"), resp.Header.Get("Upload-Concat"), half)
+	}
+	// OPTIONS lists exactly what is supported.
+	resp = tus(app, "OPTIONS", "/api/v1/uploads/x", nil, nil)
+	wantExt := "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,concatenation"
+	if got := resp.Header.Get("Tus-Extension"); got != wantExt {
+		t.Fatalf("Tus-Extension: got %q, want %q", got, wantExt)
+	}
+
+	final := func(c *client, caseID string, refs ...string) *http.Response {
+		return tus(c, "POST", "/api/v1/cases/"+caseID+"/uploads", nil, map[string]string{
+			"Upload-Concat": "final;" + strings.Join(refs, " "), "Upload-Metadata": "filename " + b64("walk.mp4"),
+		})
+	}
+	foreign := partial(other, theirs.ID, data[half:])
+	otherCase := partial(app, cs2.ID, data[half:])
+	for _, tt := range []struct {
+		name string
+		refs []string
+		want int
+	}{
+		{"another user's partial", []string{a, foreign}, http.StatusNotFound},
+		{"another case's partial", []string{a, otherCase}, http.StatusForbidden},
+		{"not an upload URL", []string{a, "/api/v1/cases/" + cs.ID}, http.StatusBadRequest},
+	} {
+		if resp := final(app, cs.ID, tt.refs...); resp.StatusCode != tt.want {
+			t.Errorf("final naming %s: got %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+	}
+	// The refusals claimed nothing: the right partials join, given as absolute URLs.
+	resp = final(app, cs.ID, p.URL+a, p.URL+b)
+	eid := resp.Header.Get("Evidence-Id")
+	if resp.StatusCode != http.StatusCreated || eid == "" || !strings.HasPrefix(resp.Header.Get("Location"), "/api/v1/uploads/") {
+		t.Fatalf("final: got %d, Evidence-Id %q, Location %q; want 201 with both", resp.StatusCode, eid, resp.Header.Get("Location"))
+	}
+	mustEvidence(t, app, cs.ID, resp.Header.Get("Location"), eid, data)
+	// Used partials are gone; a second final naming them is refused.
+	if resp := final(app, cs.ID, a, b); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("final naming used partials: got %d, want 404", resp.StatusCode)
+	}
+	// A final upload takes no PATCH, even overridden.
+	resp = tus(app, "POST", resp.Header.Get("Location"), data[:10], map[string]string{"X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0"})
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("PATCH of a final upload: got %d, want 403 (or 404)", resp.StatusCode)
+	}
+	// DELETE as POST with the override terminates the other case's unused partial.
+	if resp := tus(app, "POST", otherCase, nil, map[string]string{"X-HTTP-Method-Override": "DELETE"}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("overridden DELETE: got %d, want 204", resp.StatusCode)
+	}
+	if resp := tus(app, "HEAD", otherCase, nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("HEAD after the overridden DELETE: got %d, want 404", resp.StatusCode)
+	}
+}
+
+// b64 is an Upload-Metadata value.
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestTusDeferLengthGrowingFile: a recording is uploaded while it is still
+// being written (Upload-Defer-Length: 1); the PATCH that carries its last
+// bytes declares the length, and the evidence is the finished file.
+func TestTusDeferLengthGrowingFile(t *testing.T) {
+	p := startServer(t, s3Args(t)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+	src := mustBigMP4(t)
+	path := filepath.Join(t.TempDir(), "recording.mp4")
+	w, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The recorder: writes the file in uneven bursts, then closes it.
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		defer w.Close()
+		for off := 0; off < len(src); {
+			n := min(len(src)-off, 1<<20+off%4093)
+			w.Write(src[off : off+n])
+			off += n
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	resp := app.do("POST", "/api/v1/cases/"+cs.ID+"/uploads", nil, map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Defer-Length": "1", "Upload-Metadata": "filename " + b64("recording.mp4"),
+	})
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || loc == "" {
+		t.Fatalf("create: got %d, want 201 with a Location", resp.StatusCode)
+	}
+	resp = app.do("HEAD", loc, nil, map[string]string{"Tus-Resumable": "1.0.0"})
+	resp.Body.Close()
+	if resp.Header.Get("Upload-Defer-Length") != "1" || resp.Header.Get("Upload-Length") != "" {
+		t.Fatalf("HEAD of a deferred upload: got Upload-Defer-Length %q, Upload-Length %q; want 1 and none", resp.Header.Get("Upload-Defer-Length"), resp.Header.Get("Upload-Length"))
+	}
+	// The uploader: sends what the file holds so far; once the recorder is
+	// done, the last PATCH names the length.
+	var off int64
+	patches, eid := 0, ""
+	for eid == "" {
+		finished := false
+		select {
+		case <-written:
+			finished = true
+		default:
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := st.Size()
+		if end == off && !finished {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := map[string]string{"Tus-Resumable": "1.0.0", "Upload-Offset": strconv.FormatInt(off, 10),
+			"Content-Type": "application/offset+octet-stream", "Content-Length": strconv.FormatInt(end-off, 10)}
+		if finished {
+			hdr["Upload-Length"] = strconv.FormatInt(end, 10)
+		}
+		resp := app.do("PATCH", loc, io.NewSectionReader(f, off, end-off), hdr)
+		resp.Body.Close()
+		f.Close()
+		patches++
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Upload-Offset") != strconv.FormatInt(end, 10) {
+			t.Fatalf("PATCH %d at %d: got %d, Upload-Offset %q; want 204, %d", patches, off, resp.StatusCode, resp.Header.Get("Upload-Offset"), end)
+		}
+		off = end
+		if finished {
+			eid = resp.Header.Get("Evidence-Id")
+			if eid == "" {
+				t.Fatalf("last PATCH (with Upload-Length %d): no Evidence-Id", end)
+			}
+		}
+	}
+	if patches < 3 {
+		t.Fatalf("PATCHes: got %d, want several while the file grew", patches)
+	}
+	t.Logf("%d bytes in %d PATCHes while the file grew", off, patches)
+	mustEvidence(t, app, cs.ID, loc, eid, src)
+	// Once set, the length cannot change.
+	resp = app.do("PATCH", loc, bytes.NewReader(nil), map[string]string{"Tus-Resumable": "1.0.0", "Upload-Offset": fmt.Sprint(len(src)),
+		"Content-Type": "application/offset+octet-stream", "Upload-Length": fmt.Sprint(len(src) + 1)})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("PATCH changing Upload-Length: got %d, want 400", resp.StatusCode)
+	}
+}
