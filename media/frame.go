@@ -24,7 +24,7 @@ func (r Runner) Frame(ctx context.Context, in, out string, frame int64, fps floa
 	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) {
 		return fmt.Errorf("frame %d: bad frame rate %v", frame, fps)
 	}
-	src, err := videoInput(in)
+	src, err := videoInput(ctx, in)
 	if err != nil {
 		return fmt.Errorf("frame %d of %s: %w", frame, in, err)
 	}

@@ -175,7 +175,7 @@ func (r Runner) ImagePreview(ctx context.Context, in, preview, thumb string) err
 			orientation = 1 // the HEIF transform wins over EXIF (MIAF); heif-convert applied it
 		}
 	}
-	img, err := imageInput(src)
+	img, err := imageInput(ctx, src)
 	if err != nil {
 		return fmt.Errorf("image preview: %w", err)
 	}

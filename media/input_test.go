@@ -3,6 +3,8 @@ package media
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +48,7 @@ func TestInputsArePinned(t *testing.T) {
 			if err := r.Frame(ctx, clip, filepath.Join(dir, demuxer+"-frame.png"), 3, 30); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.scanDuration(ctx, &input{demuxer: demuxer, url: "file:" + clip}); err != nil {
+			if _, err := r.scanDuration(ctx, &input{demuxer: demuxer, url: "file:" + clip, protocols: "file,pipe"}); err != nil {
 				t.Fatal(err)
 			}
 			if len(calls) != 6 {
@@ -154,7 +156,7 @@ func TestPlaylistNamedMP4(t *testing.T) {
 		opened := watchFIFO(t, seg)
 		r := Runner{Timeout: 20 * time.Second}
 		for _, path := range []string{pl, forged} {
-			_, err := r.run(ctx, "ffprobe", append([]string{"-v", "error", "-show_format"}, (&input{demuxer: "mov", url: "file:" + path}).probeArgs()...)...)
+			_, err := r.run(ctx, "ffprobe", append([]string{"-v", "error", "-show_format"}, (&input{demuxer: "mov", url: "file:" + path, protocols: "file,pipe"}).probeArgs()...)...)
 			var ce *cmdError
 			if !errors.As(err, &ce) || ce.Signaled || isTimeout(err) {
 				t.Errorf("ffprobe -f mov %s: got %v, want a plain failure", filepath.Base(path), err)
@@ -197,5 +199,43 @@ func watchFIFO(t *testing.T, path string) (opened func() bool) {
 	return func() bool {
 		time.Sleep(20 * time.Millisecond) // one more look after the command
 		return seen.Load()
+	}
+}
+
+// TestURLInput covers the report's path, which hands Frame a presigned
+// object-store URL: the demuxer comes from the first bytes fetched with a
+// Range request, and the whitelist allows HTTP but not the file protocol.
+func TestURLInput(t *testing.T) {
+	mustTools(t, "ffmpeg")
+	dir := t.TempDir()
+	mustFFmpeg(t, filepath.Join(dir, "a.mp4"), join(redBlue, []string{"-t", "1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"})...)
+	if err := os.WriteFile(filepath.Join(dir, "pl.mp4"), []byte("#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer srv.Close()
+	var calls [][]string
+	r := Runner{Trace: func(name string, args []string) { calls = append(calls, append([]string{name}, args...)) }}
+	ctx := context.Background()
+	if err := r.Frame(ctx, srv.URL+"/a.mp4", filepath.Join(dir, "f.png"), 3, 30); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 {
+		t.Fatalf("got %d commands, want 1: %q", len(calls), calls)
+	}
+	c := calls[0]
+	in := slices.Index(c, srv.URL+"/a.mp4")
+	wl := slices.Index(c, "-protocol_whitelist")
+	f := slices.Index(c, "-f")
+	if in < 1 || c[in-1] != "-i" || wl < 0 || wl > in || c[wl+1] != "http,https,tcp,tls" || f < 0 || f > in || c[f+1] != "mov" {
+		t.Errorf("got %q, want -protocol_whitelist http,https,tcp,tls -f mov -i URL", c)
+	}
+	calls = nil
+	var un *Unprocessable
+	if err := r.Frame(ctx, srv.URL+"/pl.mp4", filepath.Join(dir, "g.png"), 1, 30); !errors.As(err, &un) || len(calls) != 0 {
+		t.Errorf("Frame(playlist URL): got %v after %d commands, want *Unprocessable before any", err, len(calls))
+	}
+	if err := r.Frame(ctx, srv.URL+"/missing.mp4", filepath.Join(dir, "h.png"), 1, 30); err == nil || errors.As(err, &un) || strings.Contains(err.Error(), "X-Amz") {
+		t.Errorf("Frame(404 URL): got %v, want a plain error", err)
 	}
 }

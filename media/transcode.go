@@ -39,7 +39,7 @@ func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
 	if info != nil && info.VideoCodec == "" && info.AudioCodec != "" {
 		return unprocessable("the file has no video track to take a poster from")
 	}
-	src, err := videoInput(in)
+	src, err := videoInput(ctx, in)
 	if err != nil {
 		return fmt.Errorf("poster: %w", err)
 	}
@@ -73,7 +73,7 @@ func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Fil
 	if info == nil || info.DurationMS <= 0 || info.Width <= 0 || info.Height <= 0 {
 		return nil, fmt.Errorf("filmstrip: need the duration and size from ProbeVideo")
 	}
-	src, err := videoInput(in)
+	src, err := videoInput(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("filmstrip: %w", err)
 	}
@@ -124,7 +124,7 @@ func filmstripLayout(info *Info) *Filmstrip {
 // ≤ 1080, long side ≤ 1920), 8-bit 4:2:0, rotation applied (ffmpeg's autorotate, so a
 // 90° clip comes out portrait with no display matrix), moov atom first (+faststart).
 func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
-	src, err := videoInput(in)
+	src, err := videoInput(ctx, in)
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}

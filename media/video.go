@@ -78,7 +78,7 @@ type probeOutput struct {
 // ProbeVideo runs ffprobe on path. A file ffprobe cannot read, or one with neither a
 // video nor an audio stream, is *Unprocessable.
 func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
-	in, err := videoInput(path)
+	in, err := videoInput(ctx, path)
 	if err != nil {
 		return nil, err // *Unprocessable as it is, like ffprobe's refusals below
 	}
