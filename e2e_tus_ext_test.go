@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
 	"siteinspect/storage"
 )
 
@@ -27,25 +30,31 @@ import (
 // everything else on. It counts what it saw.
 type refusingProxy struct {
 	*httptest.Server
+	// rate, when set, slows each overridden request's body to that many
+	// bytes a second, so a test can act while an upload is under way.
+	rate float64
+
 	mu         sync.Mutex
 	refused    int
 	overridden []overrideSeen
+	completed  int // overridden PATCHes answered 204
 }
 
-// overrideSeen is one POST with X-HTTP-Method-Override that passed.
+// overrideSeen is one POST with X-HTTP-Method-Override that passed: its
+// Upload-Offset and the body bytes that went through.
 type overrideSeen struct {
 	method, path string
 	offset, size int64
 }
 
-func newRefusingProxy(tb testing.TB, target string) *refusingProxy {
+func newRefusingProxy(tb testing.TB, target string, rate float64) *refusingProxy {
 	tb.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	p := &refusingProxy{}
+	p := &refusingProxy{rate: rate}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPatch || r.Method == http.MethodDelete {
 			p.mu.Lock()
@@ -57,16 +66,61 @@ func newRefusingProxy(tb testing.TB, target string) *refusingProxy {
 			io.WriteString(w, "<html><body><h1>405 Method Not Allowed</h1></body></html>")
 			return
 		}
-		if m := r.Header.Get("X-HTTP-Method-Override"); m != "" && r.Method == http.MethodPost {
-			off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
-			p.mu.Lock()
-			p.overridden = append(p.overridden, overrideSeen{m, r.URL.Path, off, r.ContentLength})
-			p.mu.Unlock()
+		m := r.Header.Get("X-HTTP-Method-Override")
+		if m == "" || r.Method != http.MethodPost {
+			rp.ServeHTTP(w, r)
+			return
 		}
-		rp.ServeHTTP(w, r)
+		off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+		p.mu.Lock()
+		i := len(p.overridden)
+		p.overridden = append(p.overridden, overrideSeen{method: m, path: r.URL.Path, offset: off})
+		p.mu.Unlock()
+		body := &slowReader{r: r.Body, rate: p.rate, start: time.Now()}
+		r.Body = io.NopCloser(body)
+		sw := &statusWriter{ResponseWriter: w}
+		rp.ServeHTTP(sw, r)
+		p.mu.Lock()
+		p.overridden[i].size = body.n
+		if m == http.MethodPatch && sw.status == http.StatusNoContent {
+			p.completed++
+		}
+		p.mu.Unlock()
 	}))
 	tb.Cleanup(p.Close)
 	return p
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// slowReader counts what is read through it and, when rate is set, paces
+// reads to rate bytes a second.
+type slowReader struct {
+	r     io.Reader
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p[:min(len(p), 32<<10)])
+	s.n += int64(n)
+	if s.rate <= 0 {
+		return n, err
+	}
+	if due := time.Duration(float64(s.n) / s.rate * float64(time.Second)); due > time.Since(s.start) {
+		time.Sleep(due - time.Since(s.start))
+	}
+	return n, err
 }
 
 // counts returns how many requests were refused and the overridden ones.
@@ -145,7 +199,7 @@ func TestTusJSConcatAndOverride200MiB(t *testing.T) {
 	})
 
 	t.Run("overridePatchMethod", func(t *testing.T) {
-		px := newRefusingProxy(t, p.URL)
+		px := newRefusingProxy(t, p.URL, 0)
 		start := time.Now()
 		out := mustRunTusJS(t, modules, script, app.token, "whole", file, px.URL+"/api/v1/cases/"+cs.ID+"/uploads",
 			`{"overridePatchMethod": true, "chunkSize": 16777216}`)
@@ -365,4 +419,101 @@ func TestTusDeferLengthGrowingFile(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("PATCH changing Upload-Length: got %d, want 400", resp.StatusCode)
 	}
+}
+
+// TestBrowserUploadOverrideResumes: behind a proxy that refuses PATCH and
+// DELETE, the page's tus client (web/static/tus.js in Chromium) switches
+// to POST with X-HTTP-Method-Override and remembers that for the session;
+// a 72 MiB file goes as four partial uploads at once; a page reload in the
+// middle loses only what was in flight, and choosing the file again
+// finishes it. The evidence is the file, byte for byte.
+func TestBrowserUploadOverrideResumes(t *testing.T) {
+	p := startServer(t, append(s3Args(t), "--data", t.TempDir())...)
+	const size = 72 << 20
+	const chunk = 8 << 20 // tus.js DEFAULT_CHUNK_SIZE
+	file, sum := makeBenchSource(t, t.TempDir(), size)
+	// 3 MiB/s for each of the four connections: the upload takes about six
+	// seconds, time enough to reload in the middle.
+	px := newRefusingProxy(t, p.URL, 3<<20)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+
+	b := mustBrowser(t)
+	// The page asks before leaving while an upload runs; the user says leave.
+	dialogs := chromedp.Events(b.ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	b.mustLogin(t, px.URL, "applicant", p.Demo["applicant"])
+	open := func(what string) {
+		b.mustDo(t, what, chromedp.Navigate(px.URL+"/#/cases/"+cs.ID), chromedp.WaitReady(chromedp.ID("upload-input")))
+		b.mustDo(t, "choose the file", chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{file}))
+	}
+	open("open the case")
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		px.mu.Lock()
+		completed, seen := px.completed, len(px.overridden)
+		px.mu.Unlock()
+		if completed >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 60 s for two chunks through the proxy: got %d overridden, %d completed; upload row %s: %s",
+				seen, completed, b.readAttr(".upload-row", "data-state"), b.readAttr(".upload-row .upload-msg", "text"))
+		}
+	}
+	refusedBefore, before := px.counts()
+	stored := mustRun(t, b, "read what the page remembers", chromedp.Evaluate[string](`JSON.stringify(Object.entries(localStorage).filter(([k]) => k.startsWith('siteinspect.tus.')).map(([, v]) => JSON.parse(v)))`))
+	b.mustDo(t, "reload the page", chromedp.Reload())
+	open("open the case again")
+	state := mustPoll[string](t, b, "the upload to end",
+		`() => { const r = document.querySelector('.upload-row'); return r && ['done', 'error'].includes(r.dataset.state) ? r.dataset.state : null; }`)
+	if state != "done" {
+		t.Fatalf("upload row: got state %q (%s), want done", state, b.readAttr(".upload-row .upload-msg", "text"))
+	}
+
+	refused, all := px.counts()
+	after := all[len(before):]
+	if refusedBefore < 1 || refused != refusedBefore {
+		t.Errorf("PATCHes refused by the proxy: got %d before the reload and %d after, want at least 1 and then none (override kept in sessionStorage)", refusedBefore, refused-refusedBefore)
+	}
+	if !strings.Contains(stored, `"parts":["http`) {
+		t.Errorf("remembered upload before the reload: got %s, want four partial upload URLs", stored)
+	}
+	parts := map[string]bool{}
+	resumed := false
+	var sent int64
+	for i, o := range all {
+		sent += o.size
+		parts[o.path] = true
+		if i >= len(before) && o.offset > 0 && !slicesContainsPath(after[:i-len(before)], o.path) {
+			resumed = true // the first PATCH of a partial after the reload starts where it stopped
+		}
+	}
+	if len(parts) != 4 || !resumed || sent >= size+4*chunk {
+		t.Errorf("overridden PATCHes: got %d partial uploads, resumed %t, %d bytes sent; want 4, true, under %d", len(parts), resumed, sent, size+4*chunk)
+	}
+	t.Logf("%d PATCHes refused, %d overridden (%d before the reload), %d bytes sent for %d", refused, len(all), len(before), sent, size)
+
+	var evs []storage.Evidence
+	app.mustJSON("GET", "/api/v1/cases/"+cs.ID+"/evidence", nil, http.StatusOK, &evs)
+	if len(evs) != 1 {
+		t.Fatalf("evidence of the case: got %d items, want 1", len(evs))
+	}
+	mustEvidenceSHA(t, app, evs[0].ID, size, sum)
+}
+
+// slicesContainsPath says whether an overridden request went to path.
+func slicesContainsPath(seen []overrideSeen, path string) bool {
+	for _, o := range seen {
+		if o.path == path {
+			return true
+		}
+	}
+	return false
 }

@@ -3,13 +3,18 @@
  * running while the user opens another case, goes back to the list or
  * switches language; the case view only subscribes and draws rows.
  * At most MAX_ACTIVE files move at once: on a weak mobile link several
- * parallel streams only split the bandwidth and make every file slower.
+ * files at a time only split the bandwidth and make every file slower.
+ * One large file is another matter: over a link with latency and a
+ * per-connection cap (4G, a proxy) PARALLEL_PARTS connections carry it
+ * faster than one (tus concatenation; docs/BENCHMARKS.md measures it).
  */
 import { csrfHeaders, enc } from './api.js';
 import { TusUpload } from './tus.js';
 import { fingerprint } from './uploadstore.js';
 
 const MAX_ACTIVE = 2;
+// Files of PARALLEL_MIN_SIZE (64 MiB) or more go as this many partial uploads at once.
+const PARALLEL_PARTS = 4;
 const SPEED_WINDOW_MS = 5000;
 
 /** @type {Map<string, object>} fingerprint → entry */
@@ -49,6 +54,7 @@ export function addFiles(caseId, files) {
       endpoint: `/api/v1/cases/${enc(caseId)}/uploads`,
       fingerprint: key,
       caseId,
+      parallel: PARALLEL_PARTS,
       headers: csrfHeaders,
       onState: (state, info) => onState(entry, state, info),
       onProgress: (sent) => onProgress(entry, sent),
