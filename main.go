@@ -27,6 +27,9 @@ const usage = `usage:
       (the password is read from standard input)
   siteinspect audit verify [storage flags]
       (exits 0 only when the whole audit chain is intact)
+  siteinspect verify BUNDLE.zip
+      (checks a case bundle offline: exits 0 only when every file matches
+      the manifest and its audit event, and every event its hash)
 
 Storage flags: --data DIR, --db PATH, --s3-endpoint HOST:PORT, --s3-access-key,
 --s3-secret-key, --s3-bucket, --s3-tls. Every flag may be set as an environment
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("unknown audit command; want \"audit verify\"")
 		}
 		return runAuditVerify(ctx, args[2:], getenv, stdout, stderr)
+	case "verify":
+		return runVerifyBundle(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -29,8 +29,10 @@ type Reports struct {
 	Logger *slog.Logger
 }
 
-// Write writes the report of cs as PDF, or JSON when asJSON.
-func (r *Reports) Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool) error {
+// Write writes the report of cs as PDF, or JSON when asJSON. verifyURL,
+// if set, is printed on the report: where anyone holding it can ask the
+// office whether it is genuine.
+func (r *Reports) Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool, verifyURL string) error {
 	dir, err := os.MkdirTemp(r.WorkDir, "report-")
 	if err != nil {
 		return err
@@ -40,6 +42,7 @@ func (r *Reports) Write(ctx context.Context, cs *storage.Case, w io.Writer, asJS
 	if err != nil {
 		return err
 	}
+	d.VerifyURL = verifyURL
 	if asJSON {
 		return report.WriteJSON(w, d)
 	}

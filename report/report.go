@@ -32,6 +32,9 @@ type Data struct {
 	AuditHeadSeq  int64     `json:"audit_head_seq"`
 	AuditHeadHash string    `json:"audit_head_hash"`
 	GeneratedAt   time.Time `json:"generated_at"`
+	// VerifyURL is where anyone holding this report can ask the office
+	// whether it is genuine (GET /verify/{code}); printed on the report.
+	VerifyURL string `json:"verify_url,omitempty"`
 	// Lang picks the labels: "zh" Chinese only, "en" English only, anything else
 	// (the default) both, "检查项 Checklist". Checklist texts are always shown in both
 	// languages when both are given.

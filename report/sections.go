@@ -227,6 +227,9 @@ func (l *layout) auditHead() {
 	}
 	// The heading, two fields and the explanation stay together on the last page.
 	block := lineHeight(13) + 26 + 2*(lineHeight(9.5)+4)
+	if l.d.VerifyURL != "" {
+		block += lineHeight(9.5) + 4
+	}
 	for _, s := range explain {
 		block += l.height(contentW, 8.5, s)
 	}
@@ -234,6 +237,11 @@ func (l *layout) auditHead() {
 	l.heading("审计记录", "Audit record")
 	l.field(lang.l("链头序号", "Head seq"), fmt.Sprint(l.d.AuditHeadSeq))
 	l.field(lang.l("链头哈希", "Head hash"), l.d.AuditHeadHash)
+	if l.d.VerifyURL != "" {
+		// Anyone holding the printed report can ask the office whether it
+		// is genuine and compare its SHA-256.
+		l.field(lang.l("核验网址", "Verify at"), l.d.VerifyURL)
+	}
 	l.y += 2
 	for _, s := range explain {
 		l.para(marginL, contentW, 8.5, colMuted, s)

@@ -87,7 +87,7 @@ func TestAnnotationListNeverStale(t *testing.T) {
 	}
 	wg.Wait()
 	apath := "/api/v1/annotations/" + a.ID
-	w := e.req("insp", "PATCH", apath, strings.NewReader(`{"body": "first, edited", "start_ms": 1000, "checklist_item": "fire-exits"}`),
+	w := e.req("insp", "PATCH", apath, strings.NewReader(`{"body": "first, edited", "start_ms": 1000, "checklist_item": "fire-exits", "shape": null}`),
 		map[string]string{"Content-Type": "application/json", "If-Match": `"1"`})
 	if w.Code != http.StatusOK {
 		t.Fatalf("edit: got %d %s", w.Code, w.Body)

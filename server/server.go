@@ -65,6 +65,11 @@ type Config struct {
 	LocationWarnMeters float64
 	// Reports makes inspection reports; nil answers 404.
 	Reports reportWriter
+	// PublicURL is the address the public reaches this service at
+	// (https://permits.example.gov), for the verification URL printed on
+	// each report. Empty takes the scheme and host of the request that
+	// asked for the report, which is right unless a proxy rewrites them.
+	PublicURL string
 	// Notify, if set, is called when an upload has become evidence, so the
 	// media pipeline starts on it at once.
 	Notify func()

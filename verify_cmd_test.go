@@ -1,0 +1,274 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"siteinspect/server"
+	"siteinspect/storage"
+)
+
+// TestVerifyBundle downloads a case bundle from a running server and
+// checks it with `siteinspect verify`: intact it passes (with progress on
+// stderr, the bundle being over 16 MiB); a byte changed in an original, in
+// an event or in the manifest, a damaged archive or a missing file each
+// fails naming that item.
+func TestVerifyBundle(t *testing.T) {
+	p := startServer(t, "--jobs", "0")
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.newCase()
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "平面图.pdf")
+	big := filepath.Join(dir, "walk.mp4")
+	if err := os.WriteFile(pdf, minimalPDF(2, "Floor plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clip := make([]byte, 20<<20)
+	rand.Read(clip)
+	// An MP4's ftyp box, then a box the sniffer accepts; the rest need
+	// not play (--jobs 0: no media processing).
+	copy(clip, bytes.Repeat([]byte("0123456789abcdef"), 4))
+	copy(clip, "\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomavc1")
+	if err := os.WriteFile(big, clip, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	videoID := app.mustUploadFile(cs.ID, big)
+	pdfID := app.mustUploadFile(cs.ID, pdf)
+	path := "/api/v1/cases/" + cs.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+
+	resp := insp.do("GET", path+"/bundle.zip", nil, nil)
+	bundle := filepath.Join(dir, "bundle.zip")
+	f, err := os.Create(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(f, resp.Body)
+	resp.Body.Close()
+	f.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || n < 20<<20 {
+		t.Fatalf("bundle download: got %d, %d bytes, %v; want 200 and over 20 MiB", resp.StatusCode, n, err)
+	}
+
+	verify := func(file string) (string, string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"verify", file}, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+		return out.String(), errb.String(), err
+	}
+	out, progress, err := verify(bundle)
+	if err != nil {
+		t.Fatalf("intact bundle: got %v (%s), want it to pass", err, progress)
+	}
+	if !strings.Contains(out, "bundle intact: case "+cs.Number) || !strings.Contains(progress, "verify: ") || !strings.Contains(progress, "(100%)") {
+		t.Fatalf("intact bundle: got stdout %q stderr %q, want the summary and progress up to 100%%", out, progress)
+	}
+
+	m, entries := readBundle(t, bundle)
+	var videoPath, pdfPath string
+	for _, f := range m.Files {
+		switch f.EvidenceID {
+		case videoID:
+			videoPath = f.Path
+		case pdfID:
+			pdfPath = f.Path
+		}
+	}
+	if videoPath == "" || pdfPath == "" {
+		t.Fatalf("manifest: got %+v, want both originals", m.Files)
+	}
+	// The event that recorded the PDF's upload, to be altered.
+	var pdfEvent storage.AuditEvent
+	for _, l := range strings.Split(string(entries[server.BundleEventsName]), "\n") {
+		var e storage.AuditEvent
+		if json.Unmarshal([]byte(l), &e) == nil && e.Target == pdfID && e.Action == "evidence.uploaded" {
+			pdfEvent = e
+		}
+	}
+	var recorded struct {
+		SHA256 string `json:"sha256"`
+	}
+	if pdfEvent.Seq == 0 || json.Unmarshal(pdfEvent.Data, &recorded) != nil || recorded.SHA256 == "" {
+		t.Fatalf("events.jsonl lacks the PDF's evidence.uploaded event with its sha256")
+	}
+	flipAt := func(b []byte, i int) []byte {
+		c := bytes.Clone(b)
+		c[i] ^= 0x01
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(map[string][]byte)
+		want   string
+	}{
+		{"a byte of the PDF", func(e map[string][]byte) { e[pdfPath] = flipAt(e[pdfPath], len(e[pdfPath])/2) },
+			pdfPath + ": "},
+		{"a byte of the video", func(e map[string][]byte) { e[videoPath] = flipAt(e[videoPath], 10<<20) },
+			videoPath + ": "},
+		{"a byte of the PDF's upload event", func(e map[string][]byte) {
+			ev := e[server.BundleEventsName]
+			i := bytes.Index(ev, []byte(`"sha256":"`+recorded.SHA256))
+			if i < 0 {
+				t.Fatalf("no sha256 in the PDF's event")
+			}
+			e[server.BundleEventsName] = flipAt(ev, i+len(`"sha256":"`)+3)
+		}, "events.jsonl event " + itoa(pdfEvent.Seq) + " "},
+		{"a byte of an event's hash", func(e map[string][]byte) {
+			ev := e[server.BundleEventsName]
+			i := bytes.Index(ev, []byte(`"hash":"`+pdfEvent.Hash))
+			e[server.BundleEventsName] = flipAt(ev, i+len(`"hash":"`)+5)
+		}, "events.jsonl event " + itoa(pdfEvent.Seq) + " "},
+		{"a byte of the manifest's hash for the video", func(e map[string][]byte) {
+			mf := e[server.BundleManifestName]
+			i := bytes.Index(mf, []byte(m.Files[0].SHA256))
+			e[server.BundleManifestName] = flipAt(mf, i+7)
+		}, "manifest.json: the entry for " + m.Files[0].Path},
+		{"the manifest's events head", func(e map[string][]byte) {
+			mf := e[server.BundleManifestName]
+			i := bytes.Index(mf, []byte(`"head_hash": "`))
+			e[server.BundleManifestName] = flipAt(mf, i+len(`"head_hash": "`)+1)
+		}, "manifest.json: says the events end at"},
+		{"the PDF and its manifest entry both", func(e map[string][]byte) {
+			e[pdfPath] = flipAt(e[pdfPath], 100)
+			forged := m
+			forged.Files = slices.Clone(m.Files)
+			for i, f := range forged.Files {
+				if f.Path == pdfPath {
+					forged.Files[i].SHA256 = bundleSHA256(e[pdfPath])
+				}
+			}
+			e[server.BundleManifestName], _ = json.Marshal(forged)
+		}, pdfPath + ": SHA-256 "},
+		{"a missing report", func(e map[string][]byte) { delete(e, "report.pdf") }, "report.pdf: listed in manifest.json but missing"},
+		{"an extra file", func(e map[string][]byte) { e["evidence/extra.mp4"] = []byte("x") }, "evidence/extra.mp4: in the bundle but not in manifest.json"},
+	} {
+		changed := map[string][]byte{}
+		for k, v := range entries {
+			changed[k] = v
+		}
+		tc.change(changed)
+		file := filepath.Join(dir, "changed.zip")
+		writeBundle(t, file, changed, bundleOrder(t, bundle))
+		_, _, err := verify(file)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want a failure naming %q", tc.name, err, tc.want)
+			continue
+		}
+		t.Logf("%s: %v", tc.name, err)
+	}
+
+	// A byte flipped in the archive itself, inside the stored video.
+	raw, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if f.Name == videoPath {
+			off, err := f.DataOffset()
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw[off+5<<20] ^= 0x80
+		}
+	}
+	damaged := filepath.Join(dir, "damaged.zip")
+	if err := os.WriteFile(damaged, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := verify(damaged); err == nil || !strings.Contains(err.Error(), videoPath+": ") {
+		t.Errorf("damaged archive: got %v, want a failure naming %s", err, videoPath)
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// readBundle returns a bundle's manifest and every entry's bytes.
+func readBundle(tb testing.TB, file string) (server.BundleManifest, map[string][]byte) {
+	tb.Helper()
+	zr, err := zip.OpenReader(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer zr.Close()
+	entries := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			tb.Fatalf("%s: %v", f.Name, err)
+		}
+		entries[f.Name] = b
+	}
+	var m server.BundleManifest
+	if err := json.Unmarshal(entries[server.BundleManifestName], &m); err != nil {
+		tb.Fatal(err)
+	}
+	return m, entries
+}
+
+func bundleOrder(tb testing.TB, file string) []string {
+	tb.Helper()
+	zr, err := zip.OpenReader(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer zr.Close()
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// writeBundle writes entries as a zip in the given order (extra entries
+// last), the way a forger with a zip tool would.
+func writeBundle(tb testing.TB, file string, entries map[string][]byte, order []string) {
+	tb.Helper()
+	f, err := os.Create(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	seen := map[string]bool{}
+	put := func(name string) {
+		b, ok := entries[name]
+		if !ok || seen[name] {
+			return
+		}
+		seen[name] = true
+		w, err := zw.Create(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w.Write(b)
+	}
+	for _, name := range order {
+		put(name)
+	}
+	for name := range entries {
+		put(name)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
