@@ -196,6 +196,9 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 	if err != nil {
 		return nil, err
 	}
+	if err := cs.Authorize(author, ActionAnnotate); err != nil {
+		return nil, err
+	}
 	if err := checkAnnotation(&in, ev, pt.Checklist); err != nil {
 		return nil, err
 	}
@@ -206,6 +209,9 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 		shape = in.Shape
 	}
 	err = d.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, cs.ID, ActionAnnotate); err != nil {
+			return err
+		}
 		_, err := d.txExec(ctx, tx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), ms(now))
@@ -558,6 +564,9 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 		shape = in.Shape
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+			return err
+		}
 		old, _ := json.Marshal(a)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_versions (annotation_id, version, content, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)`,
 			a.ID, a.Version, string(old), editor.ID, ms(now)); err != nil {
@@ -606,6 +615,9 @@ func (d *DB) DeleteAnnotation(ctx context.Context, a *Annotation, by *User) erro
 	now := d.now().UTC()
 	defer d.annCache.drop(a.ID)
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE annotations SET deleted_at = ?, deleted_by = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(now), by.ID, ms(now), a.ID); err != nil {
 			return err
 		}
@@ -618,6 +630,9 @@ func (d *DB) DeleteAnnotation(ctx context.Context, a *Annotation, by *User) erro
 func (d *DB) ResolveAnnotation(ctx context.Context, a *Annotation, by *User, resolved bool) (*Annotation, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+			return err
+		}
 		var at sql.NullInt64
 		var who sql.NullString
 		action := "annotation.reopened"
@@ -645,6 +660,9 @@ func (d *DB) AddReply(ctx context.Context, a *Annotation, by *User, body string)
 	}
 	r := &Reply{ID: NewID(), Author: &UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}, Body: body, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
 	err := d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_replies (id, annotation_id, author_id, body, created_at) VALUES (?, ?, ?, ?, ?)`, r.ID, a.ID, by.ID, body, ms(r.CreatedAt)); err != nil {
 			return err
 		}

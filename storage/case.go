@@ -101,36 +101,6 @@ func (c *Case) Overdue(now time.Time) bool {
 	return false
 }
 
-// VisibleTo is the one rule for who may see a case: an applicant sees their
-// company's cases; an officer sees, in their own office, submitted cases
-// assigned to them or whose slot for their role (inspector or reviewer) is
-// still open; an admin sees all. Drafts stay with the company until
-// submitted. ListCases applies the same rule in SQL.
-func (c *Case) VisibleTo(u *User) bool {
-	switch u.Role {
-	case RoleAdmin:
-		return true
-	case RoleApplicant:
-		return c.Applicant != nil && (c.Applicant.ID == u.ID || (u.Org != "" && c.Applicant.Org == u.Org))
-	case RoleInspector, RoleReviewer:
-		if c.Office != u.Org || c.Status == StatusDraft {
-			return false
-		}
-		if c.Inspector != nil && c.Inspector.ID == u.ID || c.Reviewer != nil && c.Reviewer.ID == u.ID {
-			return true
-		}
-		if c.Status == StatusWithdrawn {
-			return false
-		}
-		// "Unassigned" is about the slot the officer's role fills.
-		if u.Role == RoleInspector {
-			return c.Inspector == nil
-		}
-		return c.Reviewer == nil
-	}
-	return false
-}
-
 // NewCase is what an applicant fills in.
 type NewCase struct {
 	PermitType  string   `json:"permit_type"`
@@ -276,28 +246,8 @@ func (d *DB) CaseCore(ctx context.Context, id string) (*Case, error) {
 // ListCases returns the cases u may see (the same rule as VisibleTo, in
 // SQL), optionally only those with the given status, soonest due first.
 func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) ([]*Case, error) {
-	var where []string
-	var args []any
-	switch u.Role {
-	case RoleAdmin:
-	case RoleApplicant:
-		if u.Org != "" {
-			where = append(where, `(c.applicant_id = ? OR c.applicant_org = ?)`)
-			args = append(args, u.ID, u.Org)
-		} else {
-			where = append(where, `c.applicant_id = ?`)
-			args = append(args, u.ID)
-		}
-	case RoleInspector, RoleReviewer:
-		slot := `c.inspector_id`
-		if u.Role == RoleReviewer {
-			slot = `c.reviewer_id`
-		}
-		where = append(where, `c.office = ? AND c.status <> ? AND (c.inspector_id = ? OR c.reviewer_id = ? OR (`+slot+` IS NULL AND c.status <> ?))`)
-		args = append(args, u.Org, string(StatusDraft), u.ID, u.ID, string(StatusWithdrawn))
-	default:
-		return nil, errorf(ErrForbidden, "unknown role")
-	}
+	cond, args := visibilitySQL(u)
+	where := []string{cond}
 	if status != "" {
 		where = append(where, `c.status = ?`)
 		args = append(args, string(status))
@@ -352,8 +302,11 @@ func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, 
 // least one evidence item: an inspection with nothing to inspect is not a
 // submission.
 func (d *DB) SubmitCase(ctx context.Context, c *Case, actor *User, loc *time.Location) (*Case, error) {
+	if err := c.Authorize(actor, ActionSubmit); err != nil {
+		return nil, err
+	}
 	if c.EvidenceCount == 0 {
-		return nil, errorf(ErrInvalidState, "upload at least one video, photo or PDF before submitting")
+		return nil, codedf(ErrInvalidState, "no_evidence", "upload at least one video, photo or PDF before submitting")
 	}
 	pt, err := d.PermitType(ctx, c.PermitType)
 	if err != nil {
@@ -378,67 +331,11 @@ func (d *DB) SubmitCase(ctx context.Context, c *Case, actor *User, loc *time.Loc
 
 // WithdrawCase moves a draft or submitted case to withdrawn.
 func (d *DB) WithdrawCase(ctx context.Context, c *Case, actor *User) (*Case, error) {
+	if err := c.Authorize(actor, ActionWithdraw); err != nil {
+		return nil, err
+	}
 	now := d.now().UTC()
 	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, actor, StatusWithdrawn, now, nil, "") }); err != nil {
-		return nil, err
-	}
-	return d.Case(ctx, c.ID)
-}
-
-// AssignCase sets the inspector and/or reviewer (empty leaves one as it is)
-// and moves a submitted case to in_review once it has an inspector. The
-// four-eyes rule holds here: the reviewer is never the inspector.
-func (d *DB) AssignCase(ctx context.Context, c *Case, actor *User, inspectorID, reviewerID string) (*Case, error) {
-	switch c.Status {
-	case StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign:
-	default:
-		return nil, errorf(ErrInvalidState, fmt.Sprintf("a %s case cannot be assigned", c.Status))
-	}
-	check := func(id string, role Role) error {
-		if id == "" {
-			return nil
-		}
-		u, err := d.UserByID(ctx, id)
-		if err != nil || u.Role != role || u.Org != c.Office {
-			return errorf(ErrInvalid, fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
-		}
-		return nil
-	}
-	if err := check(inspectorID, RoleInspector); err != nil {
-		return nil, err
-	}
-	if err := check(reviewerID, RoleReviewer); err != nil {
-		return nil, err
-	}
-	insp, rev := inspectorID, reviewerID
-	if insp == "" && c.Inspector != nil {
-		insp = c.Inspector.ID
-	}
-	if rev == "" && c.Reviewer != nil {
-		rev = c.Reviewer.ID
-	}
-	if insp != "" && insp == rev {
-		return nil, errorf(ErrInvalid, "the reviewer must not be the inspector")
-	}
-	now := d.now().UTC()
-	err := d.tx(ctx, func(tx *sql.Tx) error {
-		ins, rv := sql.NullString{String: insp, Valid: insp != ""}, sql.NullString{String: rev, Valid: rev != ""}
-		who := map[string]any{"inspector_id": insp, "reviewer_id": rev}
-		if c.Status == StatusSubmitted && insp != "" {
-			return moveCase(ctx, tx, c, actor, StatusInReview, now, who, `, inspector_id = ?, reviewer_id = ?`, ins, rv)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE cases SET inspector_id = ?, reviewer_id = ?, updated_at = ? WHERE id = ? AND status = ?`,
-			ins, rv, ms(now), c.ID, string(c.Status))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
-		}
-		_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.assigned", Data: who})
-		return err
-	})
-	if err != nil {
 		return nil, err
 	}
 	return d.Case(ctx, c.ID)

@@ -23,6 +23,9 @@ type Finding struct {
 
 // SetFinding records (or replaces) the finding for one checklist item.
 func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Finding, error) {
+	if err := cs.Authorize(by, ActionRecordFinding); err != nil {
+		return nil, err
+	}
 	pt, err := d.PermitType(ctx, cs.PermitType)
 	if err != nil {
 		return nil, err
@@ -54,6 +57,9 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 	now := d.now().UTC().Truncate(time.Millisecond)
 	ids, _ := json.Marshal(f.AnnotationIDs)
 	err = d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, cs.ID, ActionRecordFinding); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO findings (case_id, checklist_item, result, note, annotation_ids, author_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (case_id, checklist_item) DO UPDATE SET result = excluded.result, note = excluded.note, annotation_ids = excluded.annotation_ids,
 			author_id = excluded.author_id, updated_at = excluded.updated_at`,
@@ -134,6 +140,9 @@ type DecisionInput struct {
 // rejecting needs a finding for every checklist item; only a
 // commitment-based permit type may be approved with materials owed.
 func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location, in DecisionInput) (*Case, error) {
+	if err := cs.Authorize(by, ActionDecide); err != nil {
+		return nil, err
+	}
 	pt, err := d.PermitType(ctx, cs.PermitType)
 	if err != nil {
 		return nil, err
@@ -192,6 +201,17 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 		due = in.SupplementDue.UTC().Truncate(time.Millisecond)
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
+		if to == StatusPendingCountersign {
+			// A decision closes the evidence (the policy); a live inspection
+			// still running would have its recording refused, so it ends first.
+			var open int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, LiveOpen).Scan(&open); err != nil {
+				return err
+			}
+			if open > 0 {
+				return codedf(ErrInvalidState, "live_session_open", "end the live inspection before deciding: its recording joins the evidence first")
+			}
+		}
 		id := NewID()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (id, case_id, outcome, summary, inspector_id, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			id, cs.ID, in.Outcome, in.Summary, by.ID, ms(now)); err != nil {
@@ -216,46 +236,61 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 
 // Countersign is the reviewer's answer to the pending decision: agreeing
 // makes it final (approved or rejected); disagreeing returns the case to
-// the inspector with the comment. The reviewer is never the inspector.
+// the inspector with the comment. The reviewer is never the inspector: the
+// policy refuses it, and the statement that records the countersign checks
+// it again together with the slot, so a countersign racing an assignment
+// records the reviewer who held the slot when it committed.
 func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, comment string) (*Case, error) {
-	if cs.Inspector != nil && cs.Inspector.ID == by.ID {
-		return nil, errorf(ErrForbidden, "the inspector cannot countersign their own decision")
-	}
-	if cs.Reviewer != nil && cs.Reviewer.ID != by.ID {
-		return nil, errorf(ErrForbidden, "another reviewer is assigned to this case")
+	if err := cs.Authorize(by, ActionCountersign); err != nil {
+		return nil, err
 	}
 	comment = strings.TrimSpace(comment)
 	if !agree && comment == "" {
-		return nil, errorf(ErrInvalid, "say why the decision goes back (comment)")
+		return nil, codedf(ErrInvalid, "comment_required", "say why the decision goes back (comment)")
 	}
 	if utf8.RuneCountInString(comment) > 5000 {
 		return nil, errorf(ErrInvalid, "comment must have at most 5000 characters")
 	}
-	if cs.Status != StatusPendingCountersign {
-		return nil, errorf(ErrInvalidState, fmt.Sprintf("a %s case has no decision to countersign", cs.Status))
-	}
-	var decID, outcome string
-	if err := d.queryRow(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
-		return nil, notFound(err, "pending decision")
-	}
-	to := StatusInReview
-	if agree {
-		to = StatusRejected
-		if outcome == "approve" {
-			to = StatusApproved
-		}
-	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var decID, outcome string
+		if err := tx.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
+			return notFound(err, "pending decision")
+		}
+		to := StatusInReview
+		if agree {
+			to = StatusRejected
+			if outcome == "approve" {
+				to = StatusApproved
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, reviewer_id = ?, updated_at = ?
+			WHERE id = ? AND status = ? AND (reviewer_id IS NULL OR reviewer_id = ?) AND inspector_id IS NOT NULL AND inspector_id <> ?`,
+			string(to), by.ID, ms(now), cs.ID, string(StatusPendingCountersign), by.ID, by.ID)
+		if err != nil {
+			return fmt.Errorf("countersign case %s: %w", cs.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			var ins, rev sql.NullString
+			var st Status
+			if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`, cs.ID).Scan(&ins, &rev, &st); err != nil {
+				return notFound(err, "case "+cs.ID)
+			}
+			switch {
+			case st != StatusPendingCountersign:
+				return (&Case{ID: cs.ID, Status: st}).authorize([]Relation{RelReviewer}, ActionCountersign)
+			case ins.String == by.ID:
+				return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector cannot countersign their own decision")
+			default:
+				return codedf(ErrConflict, CodeSlotTaken, "another reviewer holds this case's countersign")
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE decisions SET reviewer_id = ?, countersigned_at = ?, agree = ?, comment = ? WHERE id = ?`, by.ID, ms(now), agree, comment, decID); err != nil {
 			return err
 		}
-		if cs.Reviewer == nil {
-			if _, err := tx.ExecContext(ctx, `UPDATE cases SET reviewer_id = ? WHERE id = ?`, by.ID, cs.ID); err != nil {
-				return err
-			}
-		}
-		return moveCase(ctx, tx, cs, by, to, now, map[string]any{"decision_id": decID, "agree": agree, "comment": comment}, "")
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "case.status",
+			Data: map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(StatusPendingCountersign), "to": string(to)}})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -318,8 +353,14 @@ func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*Owed, error) {
 
 // FulfillOwed marks an owed item as handed in.
 func (d *DB) FulfillOwed(ctx context.Context, cs *Case, by *User, owedID string) error {
+	if err := cs.Authorize(by, ActionConfirmOwed); err != nil {
+		return err
+	}
 	now := d.now().UTC()
 	return d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, cs.ID, ActionConfirmOwed); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE id = ? AND case_id = ? AND fulfilled_at IS NULL`, ms(now), owedID, cs.ID)
 		if err != nil {
 			return err

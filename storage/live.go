@@ -45,11 +45,8 @@ const LiveIDPrefix = "lv_"
 // valid for ttl from now, or from scheduledAt when that is later, until the
 // first publish; after that it serves reconnects until the session ends.
 func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, scheduledAt *time.Time, ttl time.Duration) (*LiveSession, string, error) {
-	if cs.Inspector == nil || cs.Inspector.ID != by.ID {
-		return nil, "", errorf(ErrForbidden, "only the case's assigned inspector can start a live inspection")
-	}
-	if cs.Status != StatusInReview {
-		return nil, "", errorf(ErrInvalidState, fmt.Sprintf("a live inspection needs a case in review; this one is %s", cs.Status))
+	if err := cs.Authorize(by, ActionStartLive); err != nil {
+		return nil, "", err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	from := now
@@ -67,6 +64,9 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, schedule
 	ls := &LiveSession{ID: LiveIDPrefix + NewID(), CaseID: cs.ID, CreatedBy: by.ID, Status: LiveOpen, ScheduledAt: scheduledAt,
 		TokenExpiresAt: from.Add(ttl), CreatedAt: now, tokenHash: tokenHash(token)}
 	err := d.tx(ctx, func(tx *sql.Tx) error {
+		if err := lockCaseFor(ctx, tx, cs.ID, ActionStartLive); err != nil {
+			return err
+		}
 		var open int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, LiveOpen).Scan(&open); err != nil {
 			return err
@@ -226,10 +226,21 @@ func (d *DB) EndLiveSession(ctx context.Context, ls *LiveSession, by, reason str
 		if rec != nil {
 			ev = &Evidence{ID: NewID(), CaseID: ls.CaseID, Kind: KindRecording, Filename: rec.Filename, ContentType: rec.ContentType,
 				Size: rec.Size, SHA256: rec.SHA256, Status: EvidenceProcessing, UploadedBy: ls.CreatedBy, CreatedAt: now, ObjectKey: rec.ObjectKey}
-			if err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}); err != nil {
+			err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}, ActionAddLiveEvidence)
+			switch {
+			case refusedEvidence(err):
+				// The case no longer takes evidence (withdrawn meanwhile):
+				// the session still ends; the refusal is on the record.
+				if _, err := appendAudit(ctx, tx, now, Audit{CaseID: ls.CaseID, ActorID: by, Action: "evidence.refused", Target: ls.ID,
+					Data: map[string]any{"live_session": ls.ID, "sha256": rec.SHA256, "size": rec.Size, "reason": err.Error()}}); err != nil {
+					return err
+				}
+				ev = nil
+			case err != nil:
 				return err
+			default:
+				evID = sql.NullString{String: ev.ID, Valid: true}
 			}
-			evID = sql.NullString{String: ev.ID, Valid: true}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE live_sessions SET status = ?, ended_at = ?, end_reason = ?, evidence_id = ? WHERE id = ?`,
 			LiveEnded, ms(now), reason, evID, ls.ID); err != nil {
@@ -265,7 +276,9 @@ type NewObjectEvidence struct {
 func (d *DB) AddObjectEvidence(ctx context.Context, in NewObjectEvidence) (*Evidence, error) {
 	ev := &Evidence{ID: NewID(), CaseID: in.CaseID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType, Size: in.Size,
 		SHA256: in.SHA256, Status: EvidenceProcessing, UploadedBy: in.By, CreatedAt: d.now().UTC().Truncate(time.Millisecond), ObjectKey: in.ObjectKey}
-	err := d.tx(ctx, func(tx *sql.Tx) error { return addEvidence(ctx, tx, ev, "evidence.captured", in.Data) })
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		return addEvidence(ctx, tx, ev, "evidence.captured", in.Data, ActionAddLiveEvidence)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("add evidence: %w", err)
 	}
@@ -274,7 +287,12 @@ func (d *DB) AddObjectEvidence(ctx context.Context, in NewObjectEvidence) (*Evid
 
 // addEvidence inserts ev, queues its media job and appends the audit event
 // action, whose data always carries the file's name, kind, size and hash.
-func addEvidence(ctx context.Context, tx *sql.Tx, ev *Evidence, action string, extra map[string]any) error {
+// It is the one way evidence joins a case, and it checks, in tx, that the
+// case's state still allows rule (ActionUpload or ActionAddLiveEvidence).
+func addEvidence(ctx context.Context, tx *sql.Tx, ev *Evidence, action string, extra map[string]any, rule Action) error {
+	if err := lockCaseFor(ctx, tx, ev.CaseID, rule); err != nil {
+		return err
+	}
 	if err := insertEvidence(ctx, tx, ev); err != nil {
 		return err
 	}

@@ -90,6 +90,11 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 		if sum != nil && sum.Algorithm != "sha256" {
 			return errorf(ErrInvalid, "unsupported checksum algorithm "+sum.Algorithm+"; use sha256")
 		}
+		// The case may have moved on since the upload began (submitted,
+		// decided): refuse before reading a byte. finish checks again.
+		if err := s.checkAccepting(ctx, up); err != nil {
+			return err
+		}
 		a, err := s.resume(ctx, up, owner)
 		if err != nil {
 			return err
@@ -360,6 +365,10 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	if sum != nil {
 		chunk = sha256.New()
 	}
+	// A chunk with a checksum, or of undeclared length, is appended whole
+	// or not at all: its full parts wait for the end of the body.
+	_, unsized := body.(UnsizedBody)
+	whole := sum != nil || unsized
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -406,7 +415,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 			}
 			if up.Offset == int64(n)*up.partSize && up.Offset < end {
 				// Part n is full.
-				if sum != nil {
+				if whole {
 					full = append(full, n)
 				} else {
 					if err := a.commit(ctx); err != nil {
@@ -428,12 +437,28 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 			break
 		}
 	}
-	if sum != nil {
-		if readErr != nil {
-			// A partial chunk cannot be verified: keep none of it. The next
-			// request's resume cuts the spool back to the committed offset.
-			return nil, bodyBroken(readErr, "none of this chunk was kept")
+	if readErr == nil && up.Offset == end && !up.LengthDeferred {
+		// The upload is full; a body that still has bytes is longer than
+		// the upload (tus: 413). Nothing of it is committed: the next
+		// request's resume cuts the spool back to the committed offset.
+		var probe [1]byte
+		if k, _ := io.ReadFull(body, probe[:]); k > 0 {
+			a.waitFlushed()
+			if !whole {
+				// Parts filled earlier in this body are committed already;
+				// its tail is not, and the upload does not complete.
+				return nil, codedf(ErrTooLarge, CodeChunkPastLength, "the body runs past Upload-Length; the upload was not completed by it: resume from HEAD's offset with the right bytes")
+			}
+			return nil, codedf(ErrTooLarge, CodeChunkPastLength, "the body runs past Upload-Length; nothing of it was kept")
 		}
+	}
+	if whole && readErr != nil {
+		// A partial chunk cannot be verified (or may be longer than it
+		// may be): keep none of it. The next request's resume cuts the
+		// spool back to the committed offset.
+		return nil, bodyBroken(readErr, "none of this chunk was kept")
+	}
+	if sum != nil {
 		if !bytes.Equal(chunk.Sum(nil), sum.Sum) {
 			return nil, errorf(ErrChecksumMismatch, "the chunk's sha256 does not match Upload-Checksum; it was not appended")
 		}
@@ -545,7 +570,15 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
 	}
 	err := a.s.db.tx(ctx, func(tx *sql.Tx) error {
-		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", nil); err != nil {
+		rule, live, err := uploadRule(ctx, tx, up.ID)
+		if err != nil {
+			return err
+		}
+		var extra map[string]any
+		if live != "" {
+			extra = map[string]any{"live_session": live}
+		}
+		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, rule); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
@@ -561,6 +594,14 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		}
 		return nil
 	})
+	if refusedEvidence(err) {
+		// The case stopped taking evidence while the last bytes arrived:
+		// nothing of the upload is kept, the object included.
+		if derr := a.s.objects.Delete(ctx, up.objectKey); derr != nil {
+			a.s.cfg.Logger.Warn("delete refused upload's object", "upload", up.ID, "err", derr)
+		}
+		return nil, a.s.refuse(ctx, up, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}

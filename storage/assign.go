@@ -1,0 +1,232 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The four-eyes rule (双人监督) as the slots of a case hold it: the inspector
+// takes the case; the countersigning reviewer takes the reviewer slot
+// themself, or an admin assigns it. The inspector never picks their own
+// countersigner, a slot once held changes only by its holder releasing it
+// or by an admin, and the reviewer is never the inspector. Every change is
+// one conditional UPDATE, so two requests racing for a slot cannot both
+// win, and a countersign racing an assignment records the reviewer who
+// held the slot when it committed.
+
+// Codes of the four-eyes refusals.
+const (
+	CodeSlotTaken           = "slot_taken"
+	CodeReviewerIsInspector = "reviewer_is_inspector"
+	CodeInspectorPicksNone  = "inspector_cannot_pick_reviewer"
+)
+
+// AssignCase fills a case's slots as actor's role allows: an inspector
+// takes the inspector slot for themself (a submitted case goes in_review);
+// a reviewer takes the reviewer slot for themself; an admin sets either
+// (inspectorID, reviewerID; empty leaves one as it is). Taking a slot one
+// already holds changes nothing and records nothing.
+func (d *DB) AssignCase(ctx context.Context, c *Case, actor *User, inspectorID, reviewerID string) (*Case, error) {
+	switch actor.Role {
+	case RoleInspector:
+		if reviewerID != "" {
+			return nil, codedf(ErrForbidden, CodeInspectorPicksNone, "the inspector does not choose the countersigning reviewer: a reviewer takes the slot, or an admin assigns it")
+		}
+		if inspectorID != "" && inspectorID != actor.ID {
+			return nil, codedf(ErrForbidden, CodeNotPermitted, "an inspector can only take a case for themself")
+		}
+		return d.takeSlot(ctx, c, actor, ActionTake, "inspector_id")
+	case RoleReviewer:
+		if inspectorID != "" || (reviewerID != "" && reviewerID != actor.ID) {
+			return nil, codedf(ErrForbidden, CodeNotPermitted, "a reviewer can only take the reviewer slot for themself")
+		}
+		return d.takeSlot(ctx, c, actor, ActionTakeReview, "reviewer_id")
+	case RoleAdmin:
+		return d.adminAssign(ctx, c, actor, inspectorID, reviewerID)
+	}
+	return nil, c.Authorize(actor, ActionAssign)
+}
+
+// takeSlot gives actor the slot column (inspector_id or reviewer_id) if it
+// is free, in one conditional statement.
+func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, column string) (*Case, error) {
+	if err := c.Authorize(actor, action); err != nil {
+		return nil, err
+	}
+	other := "reviewer_id"
+	if column == "reviewer_id" {
+		other = "inspector_id"
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		states, sargs := inStates(StatesFor(action))
+		set, to := column+` = ?, updated_at = ?`, Status("")
+		args := []any{actor.ID, ms(now)}
+		if action == ActionTake {
+			// Taking a submitted case starts its review.
+			set += `, status = CASE WHEN status = ? THEN ? ELSE status END`
+			args = append(args, string(StatusSubmitted), string(StatusInReview))
+		}
+		free := column + ` IS NULL`
+		args = append(args, c.ID)
+		if action == ActionTake {
+			// The inspector who holds a resubmitted case takes it up again.
+			free = `(` + column + ` IS NULL OR (` + column + ` = ? AND status = ?))`
+			args = append(args, actor.ID, string(StatusSubmitted))
+		}
+		args = append(args, sargs...)
+		args = append(args, actor.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET `+set+` WHERE id = ? AND `+free+` AND `+
+			`status IN `+states+` AND (`+other+` IS NULL OR `+other+` <> ?)`, args...)
+		if err != nil {
+			return fmt.Errorf("take %s of case %s: %w", column, c.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			var from Status = c.Status
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, c.ID).Scan(&to); err != nil {
+				return err
+			}
+			data := map[string]any{strings.TrimSuffix(column, "_id") + "_id": actor.ID, "by": "self"}
+			if _, err := appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.assigned", Data: data}); err != nil {
+				return err
+			}
+			if to != from {
+				_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.status",
+					Data: map[string]any{"from": string(from), "to": string(to)}})
+			}
+			return err
+		}
+		// Why not: read the row as it is now.
+		var holder, otherHolder sql.NullString
+		var st Status
+		if err := tx.QueryRowContext(ctx, `SELECT `+column+`, `+other+`, status FROM cases WHERE id = ?`, c.ID).Scan(&holder, &otherHolder, &st); err != nil {
+			return notFound(err, "case "+c.ID)
+		}
+		switch {
+		case holder.Valid && holder.String == actor.ID:
+			return nil // already theirs: an idempotent re-take records nothing
+		case otherHolder.Valid && otherHolder.String == actor.ID:
+			return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
+		case holder.Valid:
+			return codedf(ErrConflict, CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
+		}
+		return (&Case{ID: c.ID, Status: st}).authorize([]Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, action)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, c.ID)
+}
+
+// ReleaseReview gives the reviewer slot back before the countersign, so
+// another reviewer may take it.
+func (d *DB) ReleaseReview(ctx context.Context, c *Case, actor *User) (*Case, error) {
+	if err := c.Authorize(actor, ActionReleaseReview); err != nil {
+		return nil, err
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		states, sargs := inStates(StatesFor(ActionReleaseReview))
+		args := append([]any{ms(now), c.ID, actor.ID}, sargs...)
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET reviewer_id = NULL, updated_at = ? WHERE id = ? AND reviewer_id = ? AND status IN `+states, args...)
+		if err != nil {
+			return fmt.Errorf("release review of case %s: %w", c.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return codedf(ErrConflict, CodeSlotTaken, "the reviewer slot is no longer yours, or the case was countersigned; reload it")
+		}
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.review_released", Data: map[string]any{"reviewer_id": actor.ID}})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, c.ID)
+}
+
+// adminAssign sets either slot; the admin may replace a holder (audited,
+// with the previous holders).
+func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID, reviewerID string) (*Case, error) {
+	if err := c.Authorize(actor, ActionAssign); err != nil {
+		return nil, err
+	}
+	if inspectorID == "" && reviewerID == "" {
+		return nil, errorf(ErrInvalid, "name inspector_id or reviewer_id")
+	}
+	check := func(id string, role Role) error {
+		if id == "" {
+			return nil
+		}
+		u, err := d.UserByID(ctx, id)
+		if err != nil || u.Role != role || u.Org != c.Office {
+			return errorf(ErrInvalid, fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
+		}
+		return nil
+	}
+	if err := check(inspectorID, RoleInspector); err != nil {
+		return nil, err
+	}
+	if err := check(reviewerID, RoleReviewer); err != nil {
+		return nil, err
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		var ins, rev sql.NullString
+		var st Status
+		if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`, c.ID).Scan(&ins, &rev, &st); err != nil {
+			return notFound(err, "case "+c.ID)
+		}
+		newIns, newRev := ins, rev
+		if inspectorID != "" {
+			newIns = sql.NullString{String: inspectorID, Valid: true}
+		}
+		if reviewerID != "" {
+			newRev = sql.NullString{String: reviewerID, Valid: true}
+		}
+		if newIns.Valid && newRev.Valid && newIns.String == newRev.String {
+			return codedf(ErrInvalid, CodeReviewerIsInspector, "the reviewer must not be the inspector")
+		}
+		if newIns == ins && newRev == rev {
+			return nil
+		}
+		to := st
+		if st == StatusSubmitted && newIns.Valid {
+			to = StatusInReview
+		}
+		states, sargs := inStates(StatesFor(ActionAssign))
+		args := append([]any{newIns, newRev, string(to), ms(now), c.ID, string(st)}, sargs...)
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET inspector_id = ?, reviewer_id = ?, status = ?, updated_at = ? WHERE id = ? AND status = ? AND status IN `+states, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return (&Case{ID: c.ID, Status: st}).authorize([]Relation{RelAdmin}, ActionAssign)
+		}
+		data := map[string]any{"inspector_id": newIns.String, "reviewer_id": newRev.String,
+			"previous_inspector_id": ins.String, "previous_reviewer_id": rev.String, "by": "admin"}
+		if _, err := appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.assigned", Data: data}); err != nil {
+			return err
+		}
+		if to != st {
+			_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.status", Data: map[string]any{"from": string(st), "to": string(to)}})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d.Case(ctx, c.ID)
+}
+
+// inStates is "(?, ?, …)" and its arguments.
+func inStates(states []Status) (string, []any) {
+	marks := make([]string, len(states))
+	args := make([]any, len(states))
+	for i, s := range states {
+		marks[i], args[i] = "?", string(s)
+	}
+	return "(" + strings.Join(marks, ", ") + ")", args
+}

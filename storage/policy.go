@@ -1,0 +1,372 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// This file is the one authorization policy: who may do what to which case,
+// in which of its states. The HTTP handlers, the visibility query behind the
+// case list, the live service, the storage transactions that change state
+// and the UI's buttons (a case's allowed_actions) all read it; nothing else
+// decides. docs/SECURITY.md explains the rules and names the tests that
+// hold them.
+
+// Action is something a person does to a case.
+type Action string
+
+// The actions on a case. Each route of the API names the one it performs
+// (server/policy.go); a route without one fails the policy matrix test.
+const (
+	// ActionView reads the case, its evidence and the evidence's files.
+	ActionView Action = "view"
+	// ActionReadNotes reads the office's working record: annotations, the
+	// whole audit trail, live sessions.
+	ActionReadNotes Action = "read_notes"
+	// ActionReadProgress reads the case's progress events (the applicant's
+	// filtered view of the audit trail).
+	ActionReadProgress Action = "read_progress"
+	// ActionReadOutcome reads findings, decisions and the report: the office
+	// at any time, the company once the decision is final.
+	ActionReadOutcome Action = "read_outcome"
+	// ActionReadOwed reads the materials owed on the case.
+	ActionReadOwed Action = "read_owed"
+	// ActionSubmit hands the case to the office.
+	ActionSubmit Action = "submit"
+	// ActionWithdraw withdraws the application.
+	ActionWithdraw Action = "withdraw"
+	// ActionUpload adds the company's evidence (tus uploads).
+	ActionUpload Action = "upload"
+	// ActionTake is an inspector taking the inspector slot of an open case.
+	ActionTake Action = "take"
+	// ActionTakeReview is a reviewer taking the countersigning slot. The
+	// inspector never picks their own countersigner: reviewers take the slot
+	// themselves, or an admin assigns it.
+	ActionTakeReview Action = "take_review"
+	// ActionReleaseReview is the reviewer giving the slot back before
+	// countersigning.
+	ActionReleaseReview Action = "release_review"
+	// ActionAssign is an admin setting either slot (audited).
+	ActionAssign Action = "assign"
+	// ActionAnnotate writes annotations and replies.
+	ActionAnnotate Action = "annotate"
+	// ActionRecordFinding records a checklist finding.
+	ActionRecordFinding Action = "record_finding"
+	// ActionDecide proposes the decision.
+	ActionDecide Action = "decide"
+	// ActionCountersign agrees with or returns the pending decision.
+	ActionCountersign Action = "countersign"
+	// ActionConfirmOwed confirms that an owed material was handed in.
+	ActionConfirmOwed Action = "confirm_owed"
+	// ActionStartLive opens a live inspection.
+	ActionStartLive Action = "start_live"
+	// ActionJoinLive watches, talks to, snapshots and ends a live inspection.
+	ActionJoinLive Action = "join_live"
+	// ActionAddLiveEvidence is a live inspection's material joining the
+	// case: its recording, a snapshot, the phone's own recording.
+	ActionAddLiveEvidence Action = "add_live_evidence"
+)
+
+// Relation is how a person stands to a case. One person may stand in
+// several (an inspector assigned to a case whose reviewer slot is open is
+// only RelInspector, but a reviewer may be assigned and see an open
+// inspector slot's case), and the policy grants an action through any.
+type Relation string
+
+// The relations.
+const (
+	// RelCompany is a member of the applicant's company.
+	RelCompany Relation = "company"
+	// RelPublisher holds a live session's publish token: the phone at the
+	// site, acting for the company without a login.
+	RelPublisher Relation = "publisher"
+	// RelInspector is the case's assigned inspector.
+	RelInspector Relation = "inspector"
+	// RelReviewer is the case's assigned reviewer (countersigner).
+	RelReviewer Relation = "reviewer"
+	// RelOpenInspectorSlot is an inspector of the case's office while the
+	// case has no inspector.
+	RelOpenInspectorSlot Relation = "open_inspector_slot"
+	// RelOpenReviewerSlot is a reviewer of the case's office while the case
+	// has no reviewer.
+	RelOpenReviewerSlot Relation = "open_reviewer_slot"
+	// RelAdmin is an administrator.
+	RelAdmin Relation = "admin"
+)
+
+// Rule grants an action to the people in the given relations while the
+// case is in one of the given states.
+type Rule struct {
+	Action    Action
+	Relations []Relation
+	States    []Status
+}
+
+var (
+	allStates = []Status{StatusDraft, StatusSubmitted, StatusInReview, StatusSupplementRequested,
+		StatusPendingCountersign, StatusApproved, StatusRejected, StatusWithdrawn}
+	// withOffice: from submission on, the office holds the case.
+	withOffice = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested,
+		StatusPendingCountersign, StatusApproved, StatusRejected, StatusWithdrawn}
+	// openToOffice: what an officer of the office may pick up.
+	openToOffice = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested,
+		StatusPendingCountersign, StatusApproved, StatusRejected}
+	// undecided: before the inspector's decision; the evidence is still open.
+	undecided = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested}
+	// underReview: officers write notes from review until the countersign.
+	underReview = []Status{StatusInReview, StatusSupplementRequested, StatusPendingCountersign}
+	// beforeCountersign: the slots may still be filled or changed.
+	beforeCountersign = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign}
+	decided           = []Status{StatusApproved, StatusRejected}
+	officers          = []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot, RelAdmin}
+	caseOfficers      = []Relation{RelInspector, RelReviewer}
+)
+
+// Policy is the table. Order does not matter; a cell not granted by any
+// row is refused.
+var Policy = []Rule{
+	{ActionView, []Relation{RelCompany, RelAdmin}, allStates},
+	{ActionView, []Relation{RelInspector, RelReviewer}, withOffice},
+	{ActionView, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
+	{ActionReadNotes, []Relation{RelAdmin}, allStates},
+	{ActionReadNotes, []Relation{RelInspector, RelReviewer}, withOffice},
+	{ActionReadNotes, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
+	{ActionReadProgress, []Relation{RelCompany, RelAdmin}, allStates},
+	{ActionReadProgress, []Relation{RelInspector, RelReviewer}, withOffice},
+	{ActionReadProgress, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
+	{ActionReadOutcome, []Relation{RelCompany}, decided},
+	{ActionReadOutcome, officers, withOffice},
+	{ActionReadOwed, []Relation{RelCompany, RelAdmin}, allStates},
+	{ActionReadOwed, []Relation{RelInspector, RelReviewer}, withOffice},
+	{ActionReadOwed, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
+
+	{ActionSubmit, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
+	{ActionWithdraw, []Relation{RelCompany}, []Status{StatusDraft, StatusSubmitted}},
+	{ActionUpload, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
+
+	{ActionTake, []Relation{RelOpenInspectorSlot, RelInspector}, undecided},
+	{ActionTakeReview, []Relation{RelOpenReviewerSlot, RelReviewer}, beforeCountersign},
+	{ActionReleaseReview, []Relation{RelReviewer}, beforeCountersign},
+	{ActionAssign, []Relation{RelAdmin}, beforeCountersign},
+
+	{ActionAnnotate, caseOfficers, underReview},
+	{ActionRecordFinding, []Relation{RelInspector}, []Status{StatusInReview}},
+	{ActionDecide, []Relation{RelInspector}, []Status{StatusInReview}},
+	{ActionCountersign, []Relation{RelReviewer, RelOpenReviewerSlot}, []Status{StatusPendingCountersign}},
+	{ActionConfirmOwed, []Relation{RelInspector}, []Status{StatusInReview, StatusSupplementRequested, StatusPendingCountersign, StatusApproved}},
+
+	{ActionStartLive, []Relation{RelInspector}, []Status{StatusInReview}},
+	{ActionJoinLive, []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot}, withOffice},
+	// Live material joins the case until the decision; deciding waits for
+	// open live inspections to end (Decide), so a recording always lands.
+	{ActionAddLiveEvidence, []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot, RelPublisher}, undecided},
+}
+
+// Actions lists every action, for the matrix test and allowed_actions.
+var Actions = []Action{ActionView, ActionReadNotes, ActionReadProgress, ActionReadOutcome, ActionReadOwed,
+	ActionSubmit, ActionWithdraw, ActionUpload, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign,
+	ActionAnnotate, ActionRecordFinding, ActionDecide, ActionCountersign, ActionConfirmOwed,
+	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence}
+
+// Relations returns how u stands to c. A nil user has none.
+func (c *Case) Relations(u *User) []Relation {
+	if u == nil {
+		return nil
+	}
+	switch u.Role {
+	case RoleAdmin:
+		return []Relation{RelAdmin}
+	case RoleApplicant:
+		if c.Applicant != nil && (c.Applicant.ID == u.ID || (u.Org != "" && c.Applicant.Org == u.Org)) {
+			return []Relation{RelCompany}
+		}
+	case RoleInspector, RoleReviewer:
+		if c.Office != u.Org {
+			return nil
+		}
+		var out []Relation
+		if c.Inspector != nil && c.Inspector.ID == u.ID {
+			out = append(out, RelInspector)
+		}
+		if c.Reviewer != nil && c.Reviewer.ID == u.ID {
+			out = append(out, RelReviewer)
+		}
+		if u.Role == RoleInspector && c.Inspector == nil {
+			out = append(out, RelOpenInspectorSlot)
+		}
+		if u.Role == RoleReviewer && c.Reviewer == nil {
+			out = append(out, RelOpenReviewerSlot)
+		}
+		return out
+	}
+	return nil
+}
+
+// fourEyes are the actions that the case's inspector never performs,
+// whatever other relation they hold (a user whose role was changed from
+// inspector to reviewer still sees the open reviewer slot of their case).
+var fourEyes = []Action{ActionTakeReview, ActionCountersign}
+
+// excluded reports whether the four-eyes rule refuses action to rels.
+func excluded(action Action, rels []Relation) bool {
+	return slices.Contains(fourEyes, action) && slices.Contains(rels, RelInspector)
+}
+
+// Grants reports whether the table grants action to someone in one of rels
+// while the case is in state s.
+func Grants(action Action, rels []Relation, s Status) bool {
+	if excluded(action, rels) {
+		return false
+	}
+	for _, r := range Policy {
+		if r.Action != action || !slices.Contains(r.States, s) {
+			continue
+		}
+		for _, rel := range rels {
+			if slices.Contains(r.Relations, rel) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// StatesFor is every state in which the table grants action to anyone: the
+// condition the storage transactions re-check when they change the case.
+func StatesFor(action Action) []Status {
+	var out []Status
+	for _, s := range allStates {
+		for _, r := range Policy {
+			if r.Action == action && slices.Contains(r.States, s) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// grantedSomewhere reports whether action is granted to rels in any state.
+func grantedSomewhere(action Action, rels []Relation) bool {
+	for _, s := range allStates {
+		if Grants(action, rels, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// The codes of a refusal by the policy (API.md's errors).
+const (
+	// CodeNotPermitted: the person may never do this to this case.
+	CodeNotPermitted = "not_permitted"
+	// CodeWrongState: the person may do this, but not in the case's state.
+	CodeWrongState = "action_not_allowed_in_state"
+	// CodeNotAcceptingEvidence: the case takes no more evidence in its state.
+	CodeNotAcceptingEvidence = "case_not_accepting_evidence"
+)
+
+// Authorize is the one check every caller makes before acting on a case:
+// nil when the policy grants action to u on c now; ErrNotFound when u may
+// not even see the case (so its existence does not leak); ErrForbidden when
+// u stands in no relation that is ever granted the action; ErrInvalidState
+// when it is granted, but not in the case's current state.
+func (c *Case) Authorize(u *User, action Action) error {
+	return c.authorize(c.Relations(u), action)
+}
+
+// AuthorizePublisher is Authorize for the holder of a live session's
+// publish token.
+func (c *Case) AuthorizePublisher(action Action) error {
+	return c.authorize([]Relation{RelPublisher}, action)
+}
+
+func (c *Case) authorize(rels []Relation, action Action) error {
+	if excluded(action, rels) {
+		return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
+	}
+	if Grants(action, rels, c.Status) {
+		return nil
+	}
+	if action != ActionView && !slices.Contains(rels, RelPublisher) && !Grants(ActionView, rels, c.Status) {
+		return errorf(ErrNotFound, "no such case")
+	}
+	if !grantedSomewhere(action, rels) {
+		return codedf(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s on this case", actionWords(action)))
+	}
+	if action == ActionUpload || action == ActionAddLiveEvidence {
+		return codedf(ErrInvalidState, CodeNotAcceptingEvidence, fmt.Sprintf("a %s case takes no more evidence", c.Status))
+	}
+	return codedf(ErrInvalidState, CodeWrongState, fmt.Sprintf("a %s case does not allow this (%s)", c.Status, actionWords(action)))
+}
+
+func actionWords(a Action) string { return strings.ReplaceAll(string(a), "_", " ") }
+
+// VisibleTo is the one rule for who may see a case (ActionView of the
+// policy): an applicant sees their company's cases; an officer sees, in
+// their own office, submitted cases assigned to them or whose slot for
+// their role (inspector or reviewer) is still open; an admin sees all.
+// Drafts stay with the company until submitted. ListCases applies the same
+// table in SQL (visibilitySQL).
+func (c *Case) VisibleTo(u *User) bool {
+	return Grants(ActionView, c.Relations(u), c.Status)
+}
+
+// AllowedActions lists what u may do to c now, for the UI's buttons.
+func (c *Case) AllowedActions(u *User) []Action {
+	rels := c.Relations(u)
+	out := []Action{}
+	for _, a := range Actions {
+		if Grants(a, rels, c.Status) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// visibilitySQL is ActionView's rows as a WHERE condition on cases c for u,
+// built from the table so that the list and VisibleTo cannot disagree.
+func visibilitySQL(u *User) (string, []any) {
+	var conds []string
+	var args []any
+	for _, r := range Policy {
+		if r.Action != ActionView {
+			continue
+		}
+		for _, rel := range r.Relations {
+			var cond string
+			var a []any
+			switch {
+			case rel == RelAdmin && u.Role == RoleAdmin:
+				cond = `1 = 1`
+			case rel == RelCompany && u.Role == RoleApplicant:
+				cond, a = `c.applicant_id = ?`, []any{u.ID}
+				if u.Org != "" {
+					cond, a = `(c.applicant_id = ? OR c.applicant_org = ?)`, []any{u.ID, u.Org}
+				}
+			case rel == RelInspector && u.Role == RoleInspector:
+				cond, a = `c.office = ? AND c.inspector_id = ?`, []any{u.Org, u.ID}
+			case rel == RelReviewer && u.Role == RoleReviewer:
+				cond, a = `c.office = ? AND c.reviewer_id = ?`, []any{u.Org, u.ID}
+			case rel == RelOpenInspectorSlot && u.Role == RoleInspector:
+				cond, a = `c.office = ? AND c.inspector_id IS NULL`, []any{u.Org}
+			case rel == RelOpenReviewerSlot && u.Role == RoleReviewer:
+				cond, a = `c.office = ? AND c.reviewer_id IS NULL`, []any{u.Org}
+			default:
+				continue
+			}
+			states := make([]string, len(r.States))
+			for i, s := range r.States {
+				states[i] = "?"
+				a = append(a, string(s))
+			}
+			conds = append(conds, `(`+cond+` AND c.status IN (`+strings.Join(states, ", ")+`))`)
+			args = append(args, a...)
+		}
+	}
+	if len(conds) == 0 {
+		return `1 = 0`, nil
+	}
+	return `(` + strings.Join(conds, ` OR `) + `)`, args
+}

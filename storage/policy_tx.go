@@ -1,0 +1,63 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// lockCaseFor re-checks, inside tx, that the case is in a state in which the
+// policy grants action to someone, so that a request that passed its check
+// before the case moved on (a PATCH that completes after the decision, an
+// annotation racing the countersign) cannot change the record of a case
+// that no longer allows it. The check is a conditional UPDATE: on SQLite
+// every write transaction already runs alone, and on PostgreSQL the UPDATE
+// holds the case's row lock until tx ends, so the state cannot change
+// between the check and the commit. Who may act was checked by the caller
+// against the same table; the state is what can change meanwhile.
+func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action Action) error {
+	states := StatesFor(action)
+	args := make([]any, 0, len(states)+1)
+	args = append(args, caseID)
+	marks := make([]string, len(states))
+	for i, s := range states {
+		marks[i] = "?"
+		args = append(args, string(s))
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE cases SET status = status WHERE id = ? AND status IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("lock case %s: %w", caseID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var now Status
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&now); err != nil {
+		return notFound(err, "case "+caseID)
+	}
+	c := &Case{ID: caseID, Status: now}
+	// Anyone granted the action somewhere gets the state's refusal.
+	for _, r := range Policy {
+		if r.Action == action {
+			return c.authorize(r.Relations, action)
+		}
+	}
+	return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
+}
+
+// caseStatus reads a case's status outside a transaction, for an early
+// refusal before any bytes are read; the transaction that changes the case
+// checks again.
+func (d *DB) caseStatus(ctx context.Context, caseID string) (Status, error) {
+	var s Status
+	err := d.queryRow(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&s)
+	return s, notFound(err, "case "+caseID)
+}
+
+// refusedEvidence reports whether err is the policy's refusal of evidence.
+func refusedEvidence(err error) bool {
+	var se *Error
+	return errors.As(err, &se) && se.Code == CodeNotAcceptingEvidence
+}
