@@ -19,16 +19,26 @@ export function isClosed(status) {
   return CLOSED.has(status);
 }
 
-/** isOverdue says whether an open case has passed its due time. */
-export function isOverdue(c, now = Date.now()) {
-  if (!c.due_at || CLOSED.has(c.status)) return false;
-  const due = Date.parse(c.due_at);
-  return Number.isFinite(due) && due < now;
+/**
+ * isOverdue is the server's answer (Case.Overdue): the UI keeps no rule of
+ * its own, so the badge and the office's figures never disagree.
+ */
+export function isOverdue(c) {
+  return Boolean(c.overdue);
 }
 
-/** canUpload says whether the applicant may add evidence in this status. */
-export function canUpload(status) {
-  return status === 'draft' || status === 'supplement_requested';
+/**
+ * can says whether the logged-in user may do action to case c now: the
+ * server's policy table answers in c.allowed_actions (storage/policy.go),
+ * so a button shows exactly when the request would be accepted.
+ */
+export function can(c, action) {
+  return Array.isArray(c?.allowed_actions) && c.allowed_actions.includes(action);
+}
+
+/** canUpload says whether the user may add evidence to case c now. */
+export function canUpload(c) {
+  return can(c, 'upload');
 }
 
 let permitTypesPromise = null;

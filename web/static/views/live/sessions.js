@@ -10,7 +10,7 @@ import { enc, get, listOf, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
 import { dateTime } from '../../format.js';
 import { t } from '../../i18n.js';
-import { isInspector } from '../review/common.js';
+import { can } from '../../model.js';
 
 // Links opened since the page loaded, by case id. The token cannot be
 // fetched again, and a language switch or a status change redraws the
@@ -31,7 +31,7 @@ export function liveSessions({ user, c }) {
     h('h2', { id: 'live-panel-title' }, t('live.section')),
     h('p', { class: 'muted small' }, t('live.sectionHint')),
     starter, invite, message, list);
-  const mayStart = () => isInspector(user, c) && c.status === 'in_review';
+  const mayStart = () => can(c, 'start_live');
 
   const schedule = h('input', { id: 'live-schedule', type: 'datetime-local' });
   const start = h('button', { id: 'live-start', type: 'button', class: 'primary', onclick: () => open() }, t('live.start'));

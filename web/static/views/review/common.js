@@ -6,6 +6,7 @@
 import { h } from '../../dom.js';
 import { clock } from '../../format.js';
 import { pick, t } from '../../i18n.js';
+import { can } from '../../model.js';
 
 /** REVIEW_STATUSES are the statuses in which officers may annotate. */
 export const REVIEW_STATUSES = new Set(['in_review', 'supplement_requested', 'pending_countersign']);
@@ -24,9 +25,9 @@ export function onCase(user, c) {
   return Boolean((c.inspector && c.inspector.id === user.id) || (c.reviewer && c.reviewer.id === user.id));
 }
 
-/** mayAnnotate mirrors the server's rule: the case's officers, while it is under review. */
+/** mayAnnotate is the server's policy answer for the case (allowed_actions). */
 export function mayAnnotate(user, c) {
-  return onCase(user, c) && REVIEW_STATUSES.has(c.status);
+  return can(c, 'annotate');
 }
 
 /** isInspector says whether the user is the case's assigned inspector. */

@@ -9,7 +9,7 @@
 import { enc, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
 import { t, pick } from '../../i18n.js';
-import { isInspector } from './common.js';
+import { can } from '../../model.js';
 import { missingFindings } from './checklist.js';
 import { decisionItem, loadRecord, owedList, reportLink } from './record.js';
 
@@ -50,10 +50,10 @@ export function decisionPanel({ user, type, findings, onDone }) {
   }
 
   function paintAct() {
-    if (isInspector(user, c) && c.status === 'in_review') {
+    if (can(c, 'decide')) {
       const open = h('button', { id: 'decide-open', type: 'button', class: 'primary', onclick: () => fill(act, dialog()) }, t('decision.open'));
       fill(act, open);
-    } else if (user.role === 'reviewer' && c.status === 'pending_countersign' && (!c.reviewer || c.reviewer.id === user.id)) {
+    } else if (can(c, 'countersign')) {
       fill(act, countersign());
     } else {
       fill(act);

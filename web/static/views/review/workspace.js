@@ -15,7 +15,8 @@ import { openViewer } from '../viewer.js';
 import { annotationForm } from './annform.js';
 import { annotationList } from './annlist.js';
 import { checklistPanel } from './checklist.js';
-import { isInspector, mayAnnotate } from './common.js';
+import { can } from '../../model.js';
+import { mayAnnotate } from './common.js';
 import { decisionPanel } from './decision.js';
 import { imageReview, pdfReview } from './docreview.js';
 import { videoReview } from './videoreview.js';
@@ -44,7 +45,7 @@ export function reviewWorkspace({ user, c: initial, type, items, onOpen, onDecid
   });
   const checklist = checklistPanel({
     caseId, type, onSelect: (a) => select(a),
-    editable: () => isInspector(user, c) && c.status === 'in_review',
+    editable: () => can(c, 'record_finding'),
     onSaved: () => {},
   });
   const decision = decisionPanel({ user, type, findings: () => checklist.findings(), onDone: onDecided });
