@@ -38,6 +38,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	sweep := fs.String("sweep-interval", "1m", "how often abandoned uploads are looked for")
 	secure := fs.Bool("secure-cookies", false, "mark cookies Secure (behind a TLS proxy)")
 	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For")
+	publicURL := fs.String("public-url", "", "the address the public reaches this service at (https://permits.example.gov), printed on reports for /verify; empty takes the request's host")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	jobs := fs.Int("jobs", 1, "media jobs (ffmpeg, PDF rendering) at once; each uses every core. 0 runs none: jobs wait in the queue for another process")
 	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run")
@@ -114,7 +115,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
 		Registry: prometheus.NewRegistry(), Office: *office, NumberPrefix: *prefix, Location: loc,
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
-		LocationWarnMeters: *warnKM * 1000, Reports: reports,
+		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle,
 	})
 	if err != nil {

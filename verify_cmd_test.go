@@ -88,6 +88,32 @@ func TestVerifyBundle(t *testing.T) {
 	if videoPath == "" || pdfPath == "" {
 		t.Fatalf("manifest: got %+v, want both originals", m.Files)
 	}
+	// The bundle's report.json carries its verification URL (here from
+	// the request's host, no --public-url), which anyone may ask.
+	var rep struct {
+		VerifyURL string `json:"verify_url"`
+	}
+	if err := json.Unmarshal(entries["report.json"], &rep); err != nil || !strings.HasPrefix(rep.VerifyURL, p.URL+"/verify/") {
+		t.Fatalf("report.json verify_url: got %q (%v), want it under %s/verify/", rep.VerifyURL, err, p.URL)
+	}
+	req, _ := http.NewRequest("GET", rep.VerifyURL, nil)
+	req.Header.Set("Accept", "application/json")
+	vresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		CaseNumber string `json:"case_number"`
+		Report     struct {
+			SHA256 string `json:"sha256"`
+		} `json:"report"`
+	}
+	json.NewDecoder(vresp.Body).Decode(&v)
+	vresp.Body.Close()
+	if vresp.StatusCode != http.StatusOK || v.CaseNumber != cs.Number || v.Report.SHA256 != bundleSHA256(entries["report.json"]) {
+		t.Fatalf("verify the bundle's report: got %d %+v, want case %s and the SHA-256 of report.json %s", vresp.StatusCode, v, cs.Number, bundleSHA256(entries["report.json"]))
+	}
+
 	// The event that recorded the PDF's upload, to be altered.
 	var pdfEvent storage.AuditEvent
 	for _, l := range strings.Split(string(entries[server.BundleEventsName]), "\n") {

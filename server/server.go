@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -106,6 +107,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: DB, Objects and Uploads are required")
 	case cfg.Office == "" || cfg.NumberPrefix == "":
 		return nil, errors.New("server: Office and NumberPrefix are required")
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("server: PublicURL %q must be an http(s) address without query or fragment", cfg.PublicURL)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -261,3 +261,18 @@ func TestVerifyRateLimit(t *testing.T) {
 		t.Fatalf("another address: got %d, want 404 (not limited)", w.Code)
 	}
 }
+
+// TestVerifyPublicURLChecked: a PublicURL that could not make a working
+// verification link is refused at start.
+func TestVerifyPublicURLChecked(t *testing.T) {
+	e := newEnv(t)
+	for _, bad := range []string{"permits.example.gov", "ftp://permits.example.gov", "https://", "https://x.gov/?a=1", "https://x.gov/#f"} {
+		_, err := server.New(server.Config{DB: e.db, Objects: e.objects, Uploads: e.ups, Office: "binhai", NumberPrefix: "BH", PublicURL: bad})
+		if err == nil || !strings.Contains(err.Error(), "PublicURL") {
+			t.Errorf("PublicURL %q: got %v, want it refused", bad, err)
+		}
+	}
+	if _, err := server.New(server.Config{DB: e.db, Objects: e.objects, Uploads: e.ups, Office: "binhai", NumberPrefix: "BH", PublicURL: "https://permits.example.gov/office"}); err != nil {
+		t.Errorf("a good PublicURL: got %v, want it accepted", err)
+	}
+}
