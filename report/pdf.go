@@ -151,11 +151,13 @@ func (l *layout) row(size float64, c [3]uint8, fill *[3]uint8, cols ...column) f
 
 // field draws "label   value" with the value wrapped beside the label.
 func (l *layout) field(label, value string) {
-	const labelW = 118
 	l.row(9.5, colText, nil,
-		column{marginL, labelW, label},
-		column{marginL + labelW, contentW - labelW, value})
+		column{marginL, fieldLabelW, label},
+		column{marginL + fieldLabelW, contentW - fieldLabelW, value})
 }
+
+// fieldLabelW is the width of a field's label column.
+const fieldLabelW = 118
 
 // rule draws a horizontal line across the text block.
 func (l *layout) rule(c [3]uint8, width float64) {

@@ -132,6 +132,7 @@ func testData(tb testing.TB, dir string) *Data {
 		AuditHeadSeq:  42,
 		AuditHeadHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		GeneratedAt:   t0.Add(7 * time.Hour),
+		VerifyURL:     "https://permits.example.gov/verify/7c6cwd34vo6fmec6b6mlhdjjo4-ybqduq6wdp5lav3g26cf53ulvi",
 	}
 }
 
@@ -157,7 +158,7 @@ func TestWritePDF(t *testing.T) {
 	squeezed := strings.Join(strings.Fields(text), "")
 	want := []string{"现场踏勘检查报告", "Site Inspection Report", "BH-2026-000123", "旅馆业特种行业许可",
 		"天津海滨假日酒店管理有限公司", "不合格", "合格", "李明", "王芳", "00:03.203–00:04.500", "第96帧",
-		"已逾期", d.AuditHeadHash}
+		"已逾期", d.AuditHeadHash, d.VerifyURL}
 	for _, it := range d.Checklist {
 		want = append(want, it.TextZH, it.Note, strings.ReplaceAll(it.TextEN, " ", ""))
 	}

@@ -218,6 +218,10 @@ func (l *layout) auditHead() {
 	lang := l.lang
 	zh := "该哈希值是本案审计事件链（每个事件的 SHA-256 覆盖其内容和前一事件的哈希）在报告生成时的最新一环；任何持有审计记录的人都可以重新计算整条链并与此值比对，以核实本报告所依据的记录未被篡改。"
 	en := "This hash is the newest link of the case's audit chain (each event's SHA-256 covers its content and the previous event's hash) when the report was made; anyone holding the audit record can recompute the chain and compare it with this value to verify that the record behind this report has not been altered."
+	if l.d.VerifyURL != "" {
+		zh += "持有本报告者可扫描二维码或访问核验网址，核对案件编号、决定及本报告文件的 SHA-256（均不含个人信息）。"
+		en += " Anyone holding this report can scan the QR code or open the verification URL to check the case number, the decision and this report file's SHA-256 (nothing personal is shown)."
+	}
 	var explain []string
 	if lang != "en" {
 		explain = append(explain, zh)
@@ -228,7 +232,7 @@ func (l *layout) auditHead() {
 	// The heading, two fields and the explanation stay together on the last page.
 	block := lineHeight(13) + 26 + 2*(lineHeight(9.5)+4)
 	if l.d.VerifyURL != "" {
-		block += lineHeight(9.5) + 4
+		block += lineHeight(9.5) + 4 + qrSide + 2*qrGap
 	}
 	for _, s := range explain {
 		block += l.height(contentW, 8.5, s)
@@ -241,6 +245,10 @@ func (l *layout) auditHead() {
 		// Anyone holding the printed report can ask the office whether it
 		// is genuine and compare its SHA-256.
 		l.field(lang.l("核验网址", "Verify at"), l.d.VerifyURL)
+		// The same URL as a QR code under it, for a phone.
+		if err := l.qr(marginL+fieldLabelW+2, l.y+qrGap, qrSide, l.d.VerifyURL); err == nil {
+			l.y += qrSide + 2*qrGap
+		}
 	}
 	l.y += 2
 	for _, s := range explain {
