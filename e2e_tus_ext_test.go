@@ -157,9 +157,10 @@ func mustEvidenceSHA(tb testing.TB, c *client, eid string, size int64, sum strin
 }
 
 // TestTusJSConcatAndOverride200MiB: tus-js-client uploads 200 MiB as four
-// partial uploads joined by a final one, and again with every PATCH sent
-// as POST with X-HTTP-Method-Override through a proxy that refuses PATCH;
-// both stored objects are the source, byte for byte, in real MinIO.
+// partial uploads joined by a final one, again with its length deferred to
+// the last PATCH, and again with every PATCH sent as POST with
+// X-HTTP-Method-Override through a proxy that refuses PATCH; every stored
+// object is the source, byte for byte, in real MinIO.
 func TestTusJSConcatAndOverride200MiB(t *testing.T) {
 	modules := mustTusJS(t)
 	dir := t.TempDir()
@@ -196,6 +197,19 @@ func TestTusJSConcatAndOverride200MiB(t *testing.T) {
 		if up.Concat != storage.ConcatFinal || up.EvidenceID == nil || *up.EvidenceID != done.EvidenceID {
 			t.Fatalf("final upload: got concat %q evidence %v, want final naming %s", up.Concat, up.EvidenceID, done.EvidenceID)
 		}
+	})
+
+	// From a stream of unknown length: tus-js-client 4.3.1 declares a wrong
+	// Content-Length for the last chunk of a deferred upload read from a file
+	// path (FileSource sizes a slice by the chunk size, not the file's end).
+	t.Run("uploadLengthDeferred", func(t *testing.T) {
+		out := mustRunTusJS(t, modules, script, app.token, "whole", file, p.URL+"/api/v1/cases/"+cs.ID+"/uploads",
+			`{"uploadLengthDeferred": true, "uploadSize": null, "chunkSize": 16777216, "stream": true}`)
+		done := out[len(out)-1]
+		if done.Event != "success" || done.EvidenceID == "" {
+			t.Fatalf("got %+v, want success with an Evidence-Id", out)
+		}
+		mustEvidenceSHA(t, app, done.EvidenceID, size, sum)
 	})
 
 	t.Run("overridePatchMethod", func(t *testing.T) {

@@ -68,13 +68,18 @@ if (mode === 'start') {
   }))
   upload.start()
 } else if (mode === 'whole') {
-  const upload = new tus.Upload(fs.createReadStream(file), options(Object.assign({
+  // "stream": true reads the file as a plain stream of unknown length (as
+  // from a recorder) instead of a file tus-js-client may slice.
+  const extra = JSON.parse(extraJSON || '{}')
+  const source = extra.stream ? fs.createReadStream(file).pipe(new (require('stream').PassThrough)()) : fs.createReadStream(file)
+  delete extra.stream
+  const upload = new tus.Upload(source, options(Object.assign({
     endpoint: target,
     onSuccess ({ lastResponse }) {
       say({ event: 'success', url: upload.url, evidence_id: lastResponse.getHeader('Evidence-Id') })
       process.exit(0)
     }
-  }, JSON.parse(extraJSON || '{}'))))
+  }, extra)))
   upload.start()
 } else {
   fail(new Error('usage: node tus.js start|resume|whole FILE URL [OPTIONS]'))
