@@ -199,3 +199,80 @@ func newAuthed(e *env, user, method, path string) *http.Request {
 	r.Header.Set("Authorization", "Bearer "+e.tokens[user])
 	return r
 }
+
+// TestBundleRecordsWhoWatched: an officer's playback and download of
+// evidence are audit events (a player's later Range requests are the same
+// viewing and are not), the applicant's own viewing is not, and the
+// bundle's events show them with who and how.
+func TestBundleRecordsWhoWatched(t *testing.T) {
+	e := newEnv(t)
+	e.people()
+	var cs storage.Case
+	e.json("zhouapp", "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "港湾大酒店", "site_address": "滨海新区港湾路88号"}, http.StatusCreated, &cs)
+	ev := e.upload("zhouapp", cs.ID, "walk.mp4", video(5000))
+	dur := int64(10_000)
+	if err := e.db.SetEvidenceResult(context.Background(), ev, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur}, &storage.Derived{}); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/v1/cases/" + cs.ID
+	e.json("zhouapp", "POST", path+"/submit", nil, http.StatusOK, nil)
+	e.json("lijian", "POST", path+"/assign", nil, http.StatusOK, nil)
+	for _, r := range []struct {
+		user, path, rng string
+	}{
+		{"lijian", "/api/v1/evidence/" + ev + "/playback", "bytes=0-"},
+		{"lijian", "/api/v1/evidence/" + ev + "/playback", "bytes=2000-"}, // the same viewing, seeking
+		{"lijian", "/api/v1/evidence/" + ev + "/content?download=1", ""},
+		{"zhouapp", "/api/v1/evidence/" + ev + "/content", ""}, // the applicant's own file
+	} {
+		hdr := map[string]string{}
+		if r.rng != "" {
+			hdr["Range"] = r.rng
+		}
+		if w := e.req(r.user, "GET", r.path, nil, hdr); w.Code != http.StatusOK && w.Code != http.StatusPartialContent {
+			t.Fatalf("GET %s as %s: got %d %s", r.path, r.user, w.Code, w.Body)
+		}
+	}
+	w := e.req("lijian", "GET", path+"/bundle.zip", nil, nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("bundle: got %d %s", w.Code, w.Body)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(w.Body.Bytes()), int64(w.Body.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []byte
+	for _, f := range zr.File {
+		if f.Name == server.BundleEventsName {
+			rc, _ := f.Open()
+			events, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(events)), "\n") {
+		var a storage.AuditEvent
+		mustUnmarshal(t, []byte(l), &a)
+		if a.Action == "evidence.read" || a.Action == "bundle.downloaded" {
+			var d struct {
+				Path string `json:"path"`
+			}
+			json.Unmarshal(a.Data, &d)
+			who := "?"
+			for name, u := range e.users {
+				if u.ID == a.ActorID {
+					who = name
+				}
+			}
+			got = append(got, a.Action+" "+who+" "+a.Target+" "+d.Path)
+		}
+	}
+	want := []string{
+		"evidence.read lijian " + ev + " /api/v1/evidence/:eid/playback",
+		"evidence.read lijian " + ev + " /api/v1/evidence/:eid/content",
+		"bundle.downloaded lijian  ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("who watched what, in the bundle's events:\ngot:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

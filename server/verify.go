@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -82,7 +83,9 @@ func issueReport(c echo.Context, db *storage.DB, reports reportWriter, cs *stora
 	if asJSON {
 		ir.Format = "json"
 	}
-	_, err := db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: cs.ID, ActorID: currentUser(c).ID, Action: reportIssuedAction,
+	// The whole report has gone out: record it even if the client hangs
+	// up now.
+	_, err := db.RecordAudit(context.WithoutCancel(c.Request().Context()), storage.Audit{CaseID: cs.ID, ActorID: currentUser(c).ID, Action: reportIssuedAction,
 		Target: ir.Format, Data: ir})
 	if err != nil {
 		return nil, fmt.Errorf("record issued report: %w", err)
