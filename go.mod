@@ -3,6 +3,7 @@ module siteinspect
 go 1.26.8
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/at-wat/ebml-go v0.19.4
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0

@@ -114,7 +114,10 @@ func (s *Server) routes(cfg Config) error {
 	}
 
 	if cfg.Web != nil {
-		static := http.FileServer(http.FS(cfg.Web))
+		static, err := newStaticSite(cfg.Web)
+		if err != nil {
+			return err
+		}
 		e.GET("/*", echo.WrapHandler(static))
 		if _, err := fs.Stat(cfg.Web, "index.html"); err != nil {
 			return err
