@@ -6,16 +6,52 @@
  * and an "alive" check, so a slow fetch from a view the user already left
  * never draws over the current one. The applicant's live page (#/join) is
  * open without signing in: the token in its link is the credential.
+ *
+ * Views are imported when their route first opens, so the login page loads
+ * only its own few modules (index.html preloads them) and the session check
+ * starts as soon as this module runs, in parallel with the view's import.
  */
 import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
 import { lang, onLangChange, setLang, t } from './i18n.js';
-import * as caseView from './views/case.js';
-import * as casesView from './views/cases.js';
-import * as joinView from './views/join.js';
-import * as liveView from './views/live.js';
+// The login form is every signed-out route's page and the first thing most
+// visits show, so it comes with this module (index.html preloads it).
 import * as loginView from './views/login.js';
-import * as newCaseView from './views/newcase.js';
+
+// The session check goes out first, before any view is fetched. The CSRF
+// cookie is set at login next to the session cookie; without it there is
+// no session to ask about (and no 401 to log in the console).
+const session = csrfToken() ? get('/api/v1/me').then((me) => ({ me }), (err) => ({ err })) : null;
+
+// Each view's module, imported on first use. The specifiers are literal so
+// the server can point them at the content-hashed files.
+const views = {
+  cases: () => import('./views/cases.js'),
+  case: () => import('./views/case.js'),
+  newCase: () => import('./views/newcase.js'),
+  live: () => import('./views/live.js'),
+  join: () => import('./views/join.js'),
+  login: async () => loginView,
+};
+
+// The stylesheets of the case, review and live pages, fetched with the
+// first of those pages so the login form waits only for app.css. new URL
+// with import.meta.url is how a module names a file next to it; the server
+// points it at the content-hashed file.
+const pageStyles = [new URL('./review.css', import.meta.url), new URL('./live.css', import.meta.url)];
+let pageStylesLoaded = null;
+
+/** loadPageStyles adds the page stylesheets once and resolves when they apply. */
+function loadPageStyles() {
+  pageStylesLoaded ||= Promise.all(pageStyles.map((href) => new Promise((resolve) => {
+    const link = h('link', { rel: 'stylesheet', href: href.href });
+    // A stylesheet that fails to load leaves the page plain, not blank.
+    link.addEventListener('load', resolve);
+    link.addEventListener('error', resolve);
+    document.head.append(link);
+  })));
+  return pageStylesLoaded;
+}
 
 const header = document.getElementById('app-header');
 const main = document.getElementById('main');
@@ -26,9 +62,10 @@ let noticeText = ''; // or the message of a failed start
 let seq = 0;
 let cleanups = [];
 let relabel = null; // set by a view that redraws its own words on a language switch
+let shownHash = null; // the route on screen, to tell a route change from a redraw
 
 /**
- * parseRoute maps the hash to a view module and its parameters; null means
+ * parseRoute maps the hash to a view name and its parameters; null means
  * not found. open marks a route that renders without a signed-in user.
  */
 function parseRoute() {
@@ -36,14 +73,14 @@ function parseRoute() {
   const [path, qs = ''] = raw.split('?');
   const parts = path.split('/').filter(Boolean);
   const query = new URLSearchParams(qs);
-  if (parts.length === 0 || (parts[0] === 'cases' && parts.length === 1)) return { view: casesView, params: {}, query };
-  if (parts[0] === 'login' && parts.length === 1) return { view: loginView, params: {}, query };
+  if (parts.length === 0 || (parts[0] === 'cases' && parts.length === 1)) return { view: 'cases', params: {}, query };
+  if (parts[0] === 'login' && parts.length === 1) return { view: 'login', params: {}, query };
   if (parts[0] === 'cases' && parts.length === 2) {
-    if (parts[1] === 'new') return { view: newCaseView, params: {}, query };
-    return { view: caseView, params: { id: decodeURIComponent(parts[1]) }, query };
+    if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
+    return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
   }
-  if (parts[0] === 'live' && parts.length === 2) return { view: liveView, params: { lid: decodeURIComponent(parts[1]) }, query };
-  if (parts[0] === 'join' && parts.length === 2) return { view: joinView, params: { lid: decodeURIComponent(parts[1]) }, query, open: true };
+  if (parts[0] === 'live' && parts.length === 2) return { view: 'live', params: { lid: decodeURIComponent(parts[1]) }, query };
+  if (parts[0] === 'join' && parts.length === 2) return { view: 'join', params: { lid: decodeURIComponent(parts[1]) }, query, open: true };
   return null;
 }
 
@@ -58,7 +95,7 @@ function setUser(next) {
   noticeKey = '';
   noticeText = '';
   const route = parseRoute();
-  if (!route || route.view === loginView) navigate('#/cases');
+  if (!route || route.view === 'login') navigate('#/cases');
   else render();
 }
 
@@ -70,9 +107,15 @@ async function render() {
   const mine = ++seq;
   const alive = () => mine === seq;
   const view = h('div', { class: 'view' });
-  fill(main, view);
-  paintHeader();
   const route = parseRoute();
+  // A new route moves focus to the new page's heading, so keyboard and
+  // screen reader users start reading there instead of at the top of the
+  // document. So does a redraw that takes away the element that had focus;
+  // the first page and other redraws leave focus alone.
+  const active = document.activeElement;
+  const moved = (shownHash !== null && shownHash !== window.location.hash)
+    || (active !== null && active !== main && main.contains(active));
+  shownHash = window.location.hash;
   const ctx = {
     user,
     params: route?.params || {},
@@ -86,18 +129,59 @@ async function render() {
     keepOnLangChange: (fn) => { if (alive()) relabel = fn; },
     notice: noticeKey ? t(noticeKey) : noticeText,
   };
-  if (!user && !route?.open) return loginView.render(view, ctx);
-  if (route?.view === loginView) return navigate('#/cases');
-  if (!route) {
-    view.append(h('p', { class: 'notice' }, t('error.notFound')), h('a', { href: '#/cases' }, t('case.back')));
+  if (user && route?.view === 'login') return navigate('#/cases');
+  const name = !user && !route?.open ? 'login' : route?.view;
+  let mod = null;
+  if (name) {
+    try {
+      [mod] = await Promise.all([views[name](), name === 'login' ? null : loadPageStyles()]);
+    } catch (err) {
+      // Offline, or a release replaced the files: say so instead of a blank page.
+      if (!alive()) return undefined;
+      fill(main, view);
+      paintHeader();
+      view.append(errorBox(err));
+      return undefined;
+    }
+    if (!alive()) return undefined;
+  }
+  fill(main, view);
+  paintHeader();
+  if (moved) focusHeading(view, alive);
+  if (!mod) {
+    view.append(h('h1', {}, t('error.notFound')), h('a', { href: '#/cases' }, t('case.back')));
     return undefined;
   }
   try {
-    return await route.view.render(view, ctx);
+    return await mod.render(view, ctx);
   } catch (err) {
     if (alive()) view.append(errorBox(err));
     return undefined;
   }
+}
+
+/**
+ * focusHeading focuses the view's h1 once it is drawn (some views draw it
+ * after a fetch), unless the user has moved focus into the view meanwhile.
+ */
+function focusHeading(view, alive) {
+  const tryFocus = () => {
+    const heading = view.querySelector('h1');
+    if (!heading) return false;
+    const active = document.activeElement;
+    if (active && active !== document.body && view.contains(active)) return true;
+    heading.setAttribute('tabindex', '-1');
+    heading.focus();
+    return true;
+  };
+  if (tryFocus()) return;
+  const watch = new MutationObserver(() => {
+    if (!alive() || tryFocus()) watch.disconnect();
+  });
+  watch.observe(view, { childList: true, subtree: true });
+  const stop = () => watch.disconnect();
+  if (alive()) cleanups.push(stop);
+  else stop();
 }
 
 /** paintHeader draws brand, navigation, the user, sign-out and the language switch. */
@@ -155,17 +239,25 @@ async function boot() {
     render();
   });
   window.addEventListener('hashchange', render);
-  // The CSRF cookie is set at login next to the session cookie; without it
-  // there is no session to ask about (and no 401 to log in the console).
-  if (csrfToken()) {
-    try {
-      const me = await get('/api/v1/me');
-      user = me?.user || me;
-    } catch (err) {
-      if (err.status !== 401) noticeText = err.message;
-    }
+  if (session) {
+    // Fetch the first view's module while the session check is on its way.
+    const route = parseRoute();
+    if (route && views[route.view]) views[route.view]().catch(() => {});
+    loadPageStyles();
+    const { me, err } = await session;
+    if (me) user = me.user || me;
+    else if (err.status !== 401) noticeText = err.message;
   }
   render();
 }
 
 boot();
+
+// The service worker keeps the app shell for a phone with no signal. It is
+// registered after the page has loaded, so filling its cache never competes
+// with what the first page needs.
+if ('serviceWorker' in navigator) {
+  window.addEventListener('load', () => {
+    navigator.serviceWorker.register('sw.js').catch(() => { /* the app works without it */ });
+  });
+}

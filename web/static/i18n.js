@@ -170,6 +170,7 @@ const messages = {
   'evidence.review': { zh: '在工作区打开', en: 'Open in workspace' },
 
   'review.title': { zh: '审查工作区', en: 'Review workspace' },
+  'review.overlay': { zh: '批注图层：画面上标出的问题位置', en: 'Annotation layer: the marked problem areas on the picture' },
   'review.readOnly': { zh: '只读：只有本案的踏勘人员和复核人员可在审查期间添加批注。', en: 'Read only: the case officers can add notes while it is under review.' },
   'review.chooseEvidence': { zh: '请在下方材料列表中选择要审查的视频、PDF 或照片。', en: 'Choose a video, PDF or photo from the evidence below to review it.' },
   'review.notReady': { zh: '该材料尚未处理完成，暂不能批注。', en: 'This item is still being processed and cannot be annotated yet.' },

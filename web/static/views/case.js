@@ -14,11 +14,9 @@ import { pick, t } from '../i18n.js';
 import { canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
 import { evidenceList } from './evidence.js';
 import { placeLink } from './evmeta.js';
-import { liveSessions } from './live/sessions.js';
 import { REVIEW_STATUSES, WORKSPACE_STATUSES, isOfficer } from './review/common.js';
 import { caseEvents } from './review/live.js';
 import { applicantOutcome, reportLink } from './review/record.js';
-import { reviewWorkspace } from './review/workspace.js';
 import { uploadPanel } from './uploadpanel.js';
 
 /** render draws the case page for ctx.params.id into view. */
@@ -26,12 +24,23 @@ export async function render(view, ctx) {
   const id = ctx.params.id;
   const back = h('a', { class: 'back', href: '#/cases' }, `← ${t('case.back')}`);
   view.append(back, h('p', { class: 'muted' }, t('common.loading')));
+  // Only office staff get the review workspace and the live sessions, so
+  // only they fetch that code, while the case itself is on its way.
+  const officerCode = isOfficer(ctx.user)
+    ? Promise.all([import('./review/workspace.js'), import('./live/sessions.js')])
+    : null;
+  officerCode?.catch(() => {}); // awaited below only on a workspace page
   let c;
   let types;
+  let reviewWorkspace;
+  let liveSessions;
   try {
     [c, types] = await Promise.all([get(`/api/v1/cases/${enc(id)}`), permitTypes().catch(() => [])]);
+    if (officerCode && WORKSPACE_STATUSES.has(c.status)) {
+      [{ reviewWorkspace }, { liveSessions }] = await officerCode;
+    }
   } catch (err) {
-    fill(view, back, errorBox(err));
+    if (ctx.alive()) fill(view, back, errorBox(err));
     return;
   }
   if (!ctx.alive()) return;

@@ -135,8 +135,10 @@ function update(row, item) {
   Object.assign(row.el.dataset, {
     evidenceId: item.id, size: String(item.size ?? ''), filename: item.filename || '', status: item.status || '',
   });
-  fill(row.thumb, thumbContent(item));
-  row.thumb.setAttribute('aria-label', t('evidence.open', { name: item.filename || item.id }));
+  // The button's name is its own text: the hidden "View file" words, then
+  // what it shows (the length), so the name contains the visible text and
+  // a speech user can say what they see (WCAG 2.5.3 Label in Name).
+  fill(row.thumb, h('span', { class: 'visually-hidden' }, t('evidence.open', { name: item.filename || item.id })), thumbContent(item));
   fill(row.info, info(item, row));
   paintToggles(row);
   // A viewer opened while the file was processing shows the finished one now.
@@ -170,7 +172,7 @@ function thumbContent(item) {
   } else if (item.status === 'processing') {
     picture = h('span', { class: 'ev-thumb-empty' }, spinner());
   } else {
-    picture = h('span', { class: 'ev-thumb-empty', 'aria-hidden': 'true' }, t(`evidence.kind.${item.kind}`));
+    picture = h('span', { class: 'ev-thumb-empty' }, t(`evidence.kind.${item.kind}`));
   }
   return [
     picture,

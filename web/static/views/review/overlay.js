@@ -6,6 +6,8 @@
  * mouse, pen and touch draw alike. Shapes are drawn in pixels and redrawn
  * after every resize, so strokes and arrowheads keep their size.
  */
+import { t } from '../../i18n.js';
+
 const NS = 'http://www.w3.org/2000/svg';
 
 /** TOOLS are the shapes a user can draw, in toolbar order. */
@@ -101,7 +103,9 @@ function shapeNode(shape, w, hgt, cls, props = {}) {
  * finished shape (or null when it was cleared).
  */
 export function drawOverlay(media, host, { onStart = () => {}, onDraft = () => {} } = {}) {
-  const el = svg('svg', { id: 'draw-overlay', class: 'draw-overlay', 'data-tool': 'none', role: 'img' });
+  // An image needs a name (WCAG 1.1.1); the notes list beside it says in
+  // words what each shape marks.
+  const el = svg('svg', { id: 'draw-overlay', class: 'draw-overlay', 'data-tool': 'none', role: 'img', 'aria-label': t('review.overlay') });
   host.append(el);
   let tool = '';
   let color = SEVERITY_COLORS.info;

@@ -1,0 +1,72 @@
+/**
+ * The service worker keeps the app shell (the page, its stylesheets and the
+ * modules an applicant uses) in a cache, so the app opens on a phone with
+ * no signal, and answers content-hashed files from that cache first.
+ *
+ * Updates: the server writes the shell's hashed URLs into SHELL at start-up,
+ * so a release changes this file and the browser installs the new worker
+ * beside the old one. The new worker never calls skipWaiting() or
+ * clients.claim(): it takes over only once every tab of the app has closed,
+ * so a page never changes under an upload in progress and a release takes
+ * effect on the next visit. The page itself is answered from the cache and
+ * refreshed in the background for the same reason.
+ *
+ * The API, uploads and media always go to the network.
+ */
+const SHELL = [/*SHELL*/];
+
+// One cache per shell: a new release fills its own and, once it is the
+// active worker, deletes the old ones.
+const VERSION = SHELL.join('\n').split('').reduce((h, c) => ((h * 31) + c.charCodeAt(0)) | 0, 7);
+const CACHE = `siteinspect-shell-${(VERSION >>> 0).toString(36)}`;
+const HASHED = /\.[0-9a-f]{12}\.(js|css)$/;
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(caches.keys().then((keys) => Promise.all(keys
+    .filter((key) => key.startsWith('siteinspect-shell-') && key !== CACHE)
+    .map((key) => caches.delete(key)))));
+});
+
+self.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return;
+  const url = new URL(req.url);
+  if (url.origin !== self.location.origin) return;
+  const root = new URL(self.registration.scope).pathname;
+  if (req.mode === 'navigate' && (url.pathname === root || url.pathname === `${root}index.html`)) {
+    event.respondWith(page(event));
+  } else if (url.pathname.startsWith(root) && HASHED.test(url.pathname)) {
+    event.respondWith(hashed(req));
+  }
+});
+
+/**
+ * page answers from the cache at once and fetches the page in the
+ * background (a 304 when nothing changed) for the next visit; with nothing
+ * cached it waits for the network.
+ */
+async function page(event) {
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match('./', { ignoreVary: true });
+  const fresh = fetch(event.request).then((res) => {
+    if (res.ok) return cache.put('./', res.clone()).then(() => res);
+    return res;
+  });
+  if (!cached) return fresh;
+  event.waitUntil(fresh.catch(() => { /* offline: the cached page will do */ }));
+  return cached;
+}
+
+/** hashed answers a file whose content never changes under its name: cache first. */
+async function hashed(req) {
+  const cache = await caches.open(CACHE);
+  const hit = await cache.match(req, { ignoreVary: true });
+  if (hit) return hit;
+  const res = await fetch(req);
+  if (res.ok) await cache.put(req, res.clone());
+  return res;
+}
