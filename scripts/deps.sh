@@ -16,6 +16,9 @@ fonts=(/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf:fonts-droid-fal
   /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core)
 if [ "${1:-run}" = test ]; then
   want+=(chromium:chromium node:nodejs npm:npm heif-enc:libheif-examples)
+  # PostgreSQL 15, which scripts/with-postgres.sh starts for the storage
+  # tests (a file to look for, like the fonts: initdb is not on PATH).
+  fonts+=(/usr/lib/postgresql/15/bin/initdb:postgresql-15)
 fi
 
 missing=()
@@ -44,12 +47,13 @@ if [ "${1:-run}" = test ] && [ ! -x bin/minio ]; then
 fi
 
 # The JavaScript clients the interop tests run (tus-js-client in Node,
-# whip-whep in Chromium), installed where those tests look for them (the
+# whip-whep in Chromium) and axe-core (which the accessibility test injects
+# into pages), installed where those tests look for them (the
 # OS temp folder, never the repo), so running the tests needs no registry.
-# Keep the versions in step with tusJSVersion (e2e_tusjs_test.go) and
-# whipWhepVersion (e2e_live_interop_test.go).
+# Keep the versions in step with tusJSVersion (e2e_tusjs_test.go),
+# whipWhepVersion (e2e_live_interop_test.go) and axeVersion (e2e_frontend_test.go).
 if [ "${1:-run}" = test ]; then
-  for spec in tus-js-client@4.3.1 whip-whep@1.2.0; do
+  for spec in tus-js-client@4.3.1 whip-whep@1.2.0 axe-core@4.14.1; do
     name=${spec%@*} version=${spec##*@}
     dir="${TMPDIR:-/tmp}/siteinspect-$name-$version"
     if ! grep -qs "\"version\": \"$version\"" "$dir/node_modules/$name/package.json"; then
