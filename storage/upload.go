@@ -442,6 +442,13 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 			if up.State != UploadOpen {
 				return nil
 			}
+			if up.Concat == ConcatFinal {
+				// A final upload whose join never completed: its partial
+				// uploads go with it.
+				if err := s.discardPartials(ctx, up); err != nil {
+					return err
+				}
+			}
 			if up.multipartID != "" {
 				if err := s.objects.AbortMultipart(ctx, up.objectKey, up.multipartID); err != nil {
 					return err

@@ -318,7 +318,7 @@ func (s *Uploads) expirePartial(ctx context.Context, up *Upload) error {
 // uploads (their removal after completion failed, or the process stopped).
 func (s *Uploads) dropUsedPartials(ctx context.Context) error {
 	rows, err := s.db.query(ctx, `SELECT p.id, p.object_key, p.final_id FROM uploads p JOIN uploads f ON f.id = p.final_id
-		WHERE p.concat = ? AND f.state = ?`, ConcatPartial, UploadComplete)
+		WHERE p.final_id IS NOT NULL AND p.concat = ? AND f.state = ?`, ConcatPartial, UploadComplete)
 	if err != nil {
 		return fmt.Errorf("used partial uploads: %w", err)
 	}

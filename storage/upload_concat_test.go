@@ -244,6 +244,27 @@ func TestConcatPartialsExpire(t *testing.T) {
 	if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, done, map[string]string{"filename": "late.mp4"}, ""); !errors.Is(err, storage.ErrGone) {
 		t.Fatalf("final naming an expired partial: got %v, want ErrGone", err)
 	}
+
+	// A final upload whose join never ran expires too, and takes its
+	// partial uploads with it.
+	claimed := f.mustPartials(t, data, partSize, 10)
+	final, err := f.ups.CreateFinal(ctx, f.cs, f.user, claimed, map[string]string{"filename": "never.mp4"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n, err := f.ups.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep of the final upload: got %d, %v; want 1 expired", n, err)
+	}
+	bucketEmpty(t, f.minio)
+	for _, id := range claimed {
+		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("partial %s of the expired final upload: got %v, want ErrNotFound", id, err)
+		}
+	}
+	if up, err := f.ups.Upload(ctx, final.ID); err != nil || up.State != storage.UploadExpired {
+		t.Fatalf("final upload after the sweep: got %+v, %v; want expired", up, err)
+	}
 }
 
 // TestDeferLengthGrowingFile: an upload created without a length takes the
