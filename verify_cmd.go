@@ -159,6 +159,9 @@ func verifyBundle(ctx context.Context, zr *zip.Reader, stderr io.Writer) (string
 		}
 	}
 	p.finish()
+	if err := checkReportHead(entries["report.json"], recorded); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("bundle intact: case %s, %d files (%d bytes) match the manifest and their audit events; %d events, head %d %s",
 		m.CaseNumber, len(m.Files), total, m.Events.Count, m.Events.HeadSeq, m.Events.HeadHash), nil
 }
@@ -168,6 +171,7 @@ func verifyBundle(ctx context.Context, zr *zip.Reader, stderr io.Writer) (string
 type recordedHashes struct {
 	evidence map[string]string // evidence id → sha256
 	reports  map[string]string // report code → sha256
+	events   map[int64]string  // seq → hash of each event in the bundle
 }
 
 // checkEvents checks events.jsonl and gathers the hashes it records. The
@@ -177,7 +181,7 @@ type recordedHashes struct {
 // cases' events can be checked only against the office's whole chain
 // (`siteinspect audit verify`), or against the head printed on the report.
 func checkEvents(raw []byte, m *server.BundleManifest) (*recordedHashes, error) {
-	rec := &recordedHashes{evidence: map[string]string{}, reports: map[string]string{}}
+	rec := &recordedHashes{evidence: map[string]string{}, reports: map[string]string{}, events: map[int64]string{}}
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	var prev *storage.AuditEvent
@@ -212,6 +216,7 @@ func checkEvents(raw []byte, m *server.BundleManifest) (*recordedHashes, error) 
 		case strings.HasPrefix(e.Action, "evidence.") && e.Target != "" && d.SHA256 != "":
 			rec.evidence[e.Target] = d.SHA256
 		}
+		rec.events[e.Seq] = e.Hash
 		prev = &e
 	}
 	if err := sc.Err(); err != nil {
@@ -290,4 +295,31 @@ func (p *progress) finish() {
 	if p.total >= bigBundle && p.shown < 10 {
 		fmt.Fprintf(p.w, "verify: %d of %d MiB checked (100%%)\n", p.total>>20, p.total>>20)
 	}
+}
+
+// checkReportHead ties the report to the events: the audit head that
+// report.json names (the case's newest event when it was made) must be one
+// of the bundle's events, with that hash.
+func checkReportHead(f *zip.File, rec *recordedHashes) error {
+	if f == nil {
+		return nil
+	}
+	raw, err := readEntry(f)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Seq  int64  `json:"audit_head_seq"`
+		Hash string `json:"audit_head_hash"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fail(f.Name, "not valid JSON: %v", err)
+	}
+	if r.Seq == 0 {
+		return nil // a case without events yet
+	}
+	if got, ok := rec.events[r.Seq]; !ok || got != r.Hash {
+		return fail(f.Name, "its audit head, event %d %s, is not among the events of %s", r.Seq, r.Hash, server.BundleEventsName)
+	}
+	return nil
 }

@@ -298,3 +298,30 @@ func writeBundle(tb testing.TB, file string, entries map[string][]byte, order []
 		tb.Fatal(err)
 	}
 }
+
+// TestVerifyBundleReportHead: report.json's audit head must be one of the
+// bundle's events with that very hash.
+func TestVerifyBundleReportHead(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("report.json")
+	w.Write([]byte(`{"audit_head_seq": 7, "audit_head_hash": "aaaa"}`))
+	zw.Close()
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		events map[int64]string
+		ok     bool
+	}{
+		{map[int64]string{6: "bbbb", 7: "aaaa"}, true},
+		{map[int64]string{7: "aaab"}, false},
+		{map[int64]string{6: "aaaa"}, false},
+	} {
+		err := checkReportHead(zr.File[0], &recordedHashes{events: tc.events})
+		if tc.ok && err != nil || !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "report.json: its audit head, event 7 aaaa")) {
+			t.Errorf("events %v: got %v, want ok=%v (a failure naming report.json)", tc.events, err, tc.ok)
+		}
+	}
+}
