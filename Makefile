@@ -8,7 +8,7 @@ export GOFLAGS := -buildvcs=false
 run: deps-run
 	$(GO) run . serve --demo
 
-## test: the whole suite against a real MinIO, SQLite, ffmpeg and Chromium
+## test: the whole suite against a real MinIO, SQLite, PostgreSQL 15, ffmpeg and Chromium
 test: deps-test check
 	scripts/with-minio.sh scripts/test.sh
 

@@ -57,8 +57,11 @@ type Audit struct {
 }
 
 // appendAudit adds an event to the chain inside tx, so the change it
-// records and its record commit together. Transactions take the write lock
-// at BEGIN (SQLite _txlock=immediate), so events are appended one at a time.
+// records and its record commit together. Write transactions take a lock at
+// BEGIN (SQLite's _txlock=immediate; on PostgreSQL, shared by every
+// replica, the advisory lock pgConn.BeginTx takes, see postgres.go), so
+// events are appended one at a time: the head read here is the newest
+// committed, and nobody appends after it before this transaction ends.
 func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*AuditEvent, error) {
 	return appendAuditVia(ctx, now, a,
 		func(q string, args ...any) *sql.Row { return tx.QueryRowContext(ctx, q, args...) },

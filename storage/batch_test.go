@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,7 +14,7 @@ import (
 // they append to stays whole.
 func TestGroupTx(t *testing.T) {
 	ctx := context.Background()
-	d, err := OpenDB(ctx, filepath.Join(t.TempDir(), "test.db"))
+	d, err := openTestDB(t)
 	if err != nil {
 		t.Fatal(err)
 	}

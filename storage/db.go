@@ -11,7 +11,9 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -146,11 +148,23 @@ func (d *DB) bump() {
 }
 
 // OpenDB opens the record store named by dsn: a SQLite file path (the
-// embedded default) or, later, a postgres:// URL. It applies any migrations
-// the database has not seen yet.
+// embedded default) or a postgres:// URL (postgres.go). It applies any
+// migrations the database has not seen yet, and refuses a database whose
+// schema is newer than this program's.
 func OpenDB(ctx context.Context, dsn string) (*DB, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, fmt.Errorf("open database: PostgreSQL is not supported yet; use a SQLite path: %w", ErrInvalid)
+	if isPostgresDSN(dsn) {
+		db, err := openPostgres(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		// A PostgreSQL connection is a server process: keep fewer than
+		// SQLite's, so that a few replicas stay under the server's default
+		// max_connections (100).
+		db.SetMaxOpenConns(pgMaxConns)
+		db.SetMaxIdleConns(pgMaxConns)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		return newDB(ctx, db, "postgres")
 	}
 	// WAL lets readers run beside the one writer; busy_timeout makes a second
 	// writer wait instead of failing; _txlock=immediate takes the write lock
@@ -176,7 +190,14 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	d := &DB{sql: db, dialect: "sqlite", now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost,
+	return newDB(ctx, db, "sqlite")
+}
+
+// pgMaxConns bounds the pool of one *DB on PostgreSQL.
+const pgMaxConns = 24
+
+func newDB(ctx context.Context, db *sql.DB, dialect string) (*DB, error) {
+	d := &DB{sql: db, dialect: dialect, now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost,
 		heavyReads: make(chan struct{}, heavyReaders)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
@@ -184,6 +205,9 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 	}
 	return d, nil
 }
+
+// Dialect names the database behind d: "sqlite" or "postgres".
+func (d *DB) Dialect() string { return d.dialect }
 
 // Close closes the database.
 func (d *DB) Close() error { return d.sql.Close() }
@@ -195,8 +219,23 @@ func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
 // example to tamper with a row).
 func (d *DB) SQL() *sql.DB { return d.sql }
 
+// CodeSchemaTooNew is the code of the error OpenDB returns for a database
+// that a newer release has migrated.
+const CodeSchemaTooNew = "schema_too_new"
+
+// migrate applies the migrations of d's dialect that the database has not
+// seen, each in its own transaction with its record in schema_migrations.
+// Each transaction checks the record again, so that replicas starting
+// together (PostgreSQL, where the write lock serialises them) apply each
+// migration once. A database that knows a version newer than every
+// migration here was migrated by a newer release: this one does not know
+// its schema and refuses to run on it.
 func (d *DB) migrate(ctx context.Context) error {
-	if _, err := d.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	dir := path.Join("migrations", d.dialect)
@@ -205,13 +244,39 @@ func (d *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	latest := 0
+	for _, e := range entries {
+		n, ok := migrationNumber(e.Name())
+		if !ok {
+			return fmt.Errorf("migrate: %s/%s is not named NNNN_what.sql", dir, e.Name())
+		}
+		latest = max(latest, n)
+	}
+	var applied []string
+	rows, err := d.sql.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		applied = append(applied, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, v := range applied {
+		if n, ok := migrationNumber(v); ok && n > latest {
+			return codedf(ErrInvalid, CodeSchemaTooNew, fmt.Sprintf("open database: its schema is at version %s, newer than this program knows (%04d); run a release that knows it", v, latest))
+		}
+	}
 	for _, e := range entries {
 		version := strings.TrimSuffix(e.Name(), ".sql")
-		var n int
-		if err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-			return fmt.Errorf("migrate %s: %w", version, err)
-		}
-		if n > 0 {
+		if slices.Contains(applied, version) {
 			continue
 		}
 		body, err := fs.ReadFile(migrations, path.Join(dir, e.Name()))
@@ -219,6 +284,10 @@ func (d *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: %w", version, err)
 		}
 		err = d.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
@@ -230,6 +299,16 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrationNumber is the NNNN of a migration named NNNN_what(.sql).
+func migrationNumber(name string) (int, bool) {
+	digits, _, ok := strings.Cut(name, "_")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil && n > 0
 }
 
 // tx runs fn in a transaction, committing when it returns nil.

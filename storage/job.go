@@ -47,10 +47,16 @@ func enqueueJob(ctx context.Context, tx *sql.Tx, kind, evidenceID string, now ti
 func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*Job, error) {
 	now := d.now()
 	var j Job
-	err := d.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT id, kind, evidence_id, attempts, max_attempts, last_error FROM jobs
+	q := `SELECT id, kind, evidence_id, attempts, max_attempts, last_error FROM jobs
 			WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)
-			ORDER BY run_after, created_at LIMIT 1`, JobQueued, ms(now), JobRunning, ms(now)).
+			ORDER BY run_after, created_at LIMIT 1`
+	if d.dialect == "postgres" {
+		// Workers of other replicas pass over a job being claimed instead
+		// of waiting for it (SQLite has one writer: nothing to skip).
+		q += ` FOR UPDATE SKIP LOCKED`
+	}
+	err := d.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, q, JobQueued, ms(now), JobRunning, ms(now)).
 			Scan(&j.ID, &j.Kind, &j.EvidenceID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {
 			return err

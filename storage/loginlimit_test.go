@@ -17,8 +17,9 @@ type loginClock struct{ ms atomic.Int64 }
 func (c *loginClock) now() time.Time          { return time.UnixMilli(c.ms.Load()) }
 func (c *loginClock) advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 
-// loginFixture is a fresh SQLite database on a clock that stands still
-// until the test moves it, and the limits the test reserves under.
+// loginFixture is a fresh database (SQLite, or PostgreSQL in its run) on
+// a clock that stands still until the test moves it, and the limits the
+// test reserves under.
 type loginFixture struct {
 	d     *DB
 	clock *loginClock
@@ -27,7 +28,7 @@ type loginFixture struct {
 
 func newLoginFixture(t *testing.T) *loginFixture {
 	t.Helper()
-	d, err := OpenDB(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	d, err := openTestDB(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 	_, err = d.exec(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
+		if isUniqueViolation(err) {
 			return nil, errorf(ErrConflict, fmt.Sprintf("username %q is taken", username))
 		}
 		return nil, fmt.Errorf("create user: %w", err)

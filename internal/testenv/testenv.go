@@ -143,19 +143,20 @@ func NewMinIO(tb testing.TB) *storage.MinIO {
 	return m
 }
 
-// NewDB opens a fresh SQLite file in a temp folder.
+// NewDB opens a fresh database: a SQLite file in a temp folder, or a
+// PostgreSQL database when SITEINSPECT_TEST_DB=postgres (see OnPostgres).
 func NewDB(tb testing.TB) *storage.DB {
 	tb.Helper()
-	db, err := storage.OpenDB(context.Background(), filepath.Join(tb.TempDir(), "test.db"))
-	if err != nil {
-		tb.Fatalf("open database: %v", err)
+	if OnPostgres() {
+		return NewPostgresDB(tb)
 	}
-	tb.Cleanup(func() { db.Close() })
-	db.SetPasswordCost(4) // bcrypt's minimum: tests make many users
-	if err := db.SeedPermitTypes(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	return db
+	return NewSQLiteDB(tb)
+}
+
+// NewSQLiteDB opens a fresh SQLite file in a temp folder.
+func NewSQLiteDB(tb testing.TB) *storage.DB {
+	tb.Helper()
+	return openSeeded(tb, filepath.Join(tb.TempDir(), "test.db"))
 }
 
 // FFmpeg runs ffmpeg with args, failing the test with its output on error.
