@@ -577,3 +577,48 @@ func TestFrontendFocus(t *testing.T) {
 		t.Logf("%s: outline %s %.0fpx, contrast %.2f:1", tc.name, ring.Style, ring.Width, ring.Contrast)
 	}
 }
+
+// staleReleaseJS makes the service worker's cache look as if the page was
+// cached before a release: an app.js under a hash the server never had,
+// importing the join view under another such hash, and the cached page
+// pointing at that app.js. It returns the current app.js URL.
+const staleReleaseJS = `(async () => {
+	const key = (await caches.keys()).find((k) => k.startsWith('siteinspect-shell-'));
+	const cache = await caches.open(key);
+	const page = await (await cache.match('./')).text();
+	const appURL = page.match(/src="(app\.[0-9a-f]{12}\.js)"/)[1];
+	const app = await (await fetch(appURL)).text();
+	const stale = app.replace(/views\/join\.[0-9a-f]{12}\.js/, 'views/join.0123456789ab.js');
+	if (stale === app) throw new Error('app.js imports no hashed join view');
+	await cache.put('./app.0123456789ab.js', new Response(stale, { headers: { 'Content-Type': 'text/javascript' } }));
+	await cache.put('./', new Response(page.replace(appURL, 'app.0123456789ab.js'), { headers: { 'Content-Type': 'text/html; charset=utf-8' } }));
+	return appURL;
+})()`
+
+// TestFrontendServiceWorkerRelease: a phone that cached the page before a
+// release opens a link to a view whose module the server no longer has;
+// the app fetches the current page, reloads once and shows the view.
+func TestFrontendServiceWorkerRelease(t *testing.T) {
+	p := startServer(t)
+	b := mustBrowser(t)
+	b.mustDo(t, "open the app", chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(chromedp.ID("login-username")))
+	mustRun(t, b, "wait for the service worker", chromedp.Evaluate[bool](
+		`navigator.serviceWorker.ready.then(() => true)`, chromedp.EvalAwaitPromise))
+	b.mustDo(t, "open the app under the service worker", chromedp.Navigate("about:blank"),
+		chromedp.Navigate(p.URL+"/"), chromedp.WaitVisible(chromedp.ID("login-username")))
+	if sw := mustRun(t, b, "ask for the service worker", chromedp.Evaluate[bool](`navigator.serviceWorker.controller !== null`)); !sw {
+		t.Fatalf("second visit: got no controlling service worker, want one")
+	}
+	current := mustRun(t, b, "age the cached page", chromedp.Evaluate[string](staleReleaseJS, chromedp.EvalAwaitPromise))
+
+	b.mustDo(t, "open a join link", chromedp.Navigate("about:blank"),
+		chromedp.Navigate(p.URL+"/#/join/nosuchsession?token=x"),
+		chromedp.WaitVisible(chromedp.CSS("h1.join-title")))
+	if got := b.statuses("views/join.0123456789ab.js"); !slices.Contains(got, 404) {
+		t.Errorf("the stale join view: got statuses %v, want a 404 (else the test did not run the stale page)", got)
+	}
+	src := mustRun(t, b, "read the page's module", chromedp.Evaluate[string](`document.querySelector('script[type=module]').getAttribute('src')`))
+	if src != current {
+		t.Errorf("module script after the reload: got %q, want the current %q", src, current)
+	}
+}

@@ -115,6 +115,7 @@ async function render() {
   const active = document.activeElement;
   const moved = (shownHash !== null && shownHash !== window.location.hash)
     || (active !== null && active !== main && main.contains(active));
+  const first = shownHash === null;
   shownHash = window.location.hash;
   const ctx = {
     user,
@@ -136,14 +137,20 @@ async function render() {
     try {
       [mod] = await Promise.all([views[name](), name === 'login' ? null : loadPageStyles()]);
     } catch (err) {
-      // Offline, or a release replaced the files: say so instead of a blank page.
       if (!alive()) return undefined;
+      // The service worker answered with the page of an earlier release,
+      // whose view modules the server no longer has. On the page's first
+      // view nothing is in progress yet, so fetch the current page and start
+      // again, once; later (an upload may be running) only say so.
+      if (first && await reloadForRelease()) return undefined;
+      // Offline, or a release replaced the files: say so instead of a blank page.
       fill(main, view);
       paintHeader();
       view.append(errorBox(err));
       return undefined;
     }
     if (!alive()) return undefined;
+    try { sessionStorage.removeItem(RELOADED_KEY); } catch { /* storage blocked */ }
   }
   fill(main, view);
   paintHeader();
@@ -158,6 +165,31 @@ async function render() {
     if (alive()) view.append(errorBox(err));
     return undefined;
   }
+}
+
+const RELOADED_KEY = 'siteinspect.reloadedForRelease';
+
+/**
+ * reloadForRelease puts the server's current page into the service worker's
+ * cache and reloads, unless it did so already in this tab since the last
+ * view that loaded; it resolves false when it will not reload.
+ */
+async function reloadForRelease() {
+  try {
+    if (sessionStorage.getItem(RELOADED_KEY)) return false;
+    const res = await fetch('./', { cache: 'no-cache', credentials: 'same-origin' });
+    if (!res.ok) return false;
+    if ('caches' in window) {
+      for (const key of await caches.keys()) {
+        if (key.startsWith('siteinspect-shell-')) await (await caches.open(key)).put('./', res.clone());
+      }
+    }
+    sessionStorage.setItem(RELOADED_KEY, '1');
+  } catch {
+    return false; // offline or storage blocked: show the error instead
+  }
+  window.location.reload();
+  return true;
 }
 
 /**
