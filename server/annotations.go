@@ -10,31 +10,6 @@ import (
 	"siteinspect/storage"
 )
 
-// onCase reports whether u is the case's inspector or reviewer.
-func onCase(u *storage.User, cs *storage.Case) bool {
-	return cs.Inspector != nil && cs.Inspector.ID == u.ID || cs.Reviewer != nil && cs.Reviewer.ID == u.ID
-}
-
-// reviewOpen reports whether officers may still annotate the case.
-func reviewOpen(s storage.Status) bool {
-	return s == storage.StatusInReview || s == storage.StatusSupplementRequested || s == storage.StatusPendingCountersign
-}
-
-// canReadNotes: annotations are the office's working notes; the applicant
-// sees the outcome in the report.
-func canReadNotes(u *storage.User) bool { return u.Role != storage.RoleApplicant }
-
-// mayAnnotate checks that u may write notes on cs now.
-func mayAnnotate(u *storage.User, cs *storage.Case) error {
-	if !onCase(u, cs) {
-		return newError(http.StatusForbidden, "only the case's inspector and reviewer annotate it")
-	}
-	if !reviewOpen(cs.Status) {
-		return newError(http.StatusUnprocessableEntity, "a "+string(cs.Status)+" case is not under review")
-	}
-	return nil
-}
-
 // loadEvidenceForNotes is loadEvidenceCase for the annotation hot paths:
 // the case comes without its counts, which they neither check nor show.
 func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*storage.Evidence, *storage.Case, error) {
@@ -52,16 +27,26 @@ func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*storage.Evidence, *s
 	return ev, cs, nil
 }
 
+// loadEvidenceForNotesFor is loadEvidenceForNotes for an action of the
+// policy.
+func loadEvidenceForNotesFor(c echo.Context, db *storage.DB, action storage.Action) (*storage.Evidence, *storage.Case, error) {
+	ev, cs, err := loadEvidenceForNotes(c, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cs.Authorize(currentUser(c), action); err != nil {
+		return nil, nil, err
+	}
+	return ev, cs, nil
+}
+
 func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, cs, err := loadEvidenceForNotes(c, db)
+		ev, cs, err := loadEvidenceForNotesFor(c, db, storage.ActionAnnotate)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if err := mayAnnotate(u, cs); err != nil {
-			return err
-		}
 		var in storage.AnnotationInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
@@ -115,12 +100,9 @@ func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
 
 func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, _, err := loadEvidenceForNotes(c, db)
+		ev, _, err := loadEvidenceForNotesFor(c, db, storage.ActionReadNotes)
 		if err != nil {
 			return err
-		}
-		if !canReadNotes(currentUser(c)) {
-			return newError(http.StatusForbidden, "annotations are the office's working notes")
 		}
 		f, err := annotationFilter(c)
 		if err != nil {
@@ -141,11 +123,8 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if !cs.VisibleTo(currentUser(c)) {
-			return newError(http.StatusNotFound, "no such case")
-		}
-		if !canReadNotes(currentUser(c)) {
-			return newError(http.StatusForbidden, "annotations are the office's working notes")
+		if err := authorize(c, cs, storage.ActionReadNotes); err != nil {
+			return err
 		}
 		f, err := annotationFilter(c)
 		if err != nil {
@@ -160,9 +139,10 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-// loadAnnotation fetches :aid with its evidence and case, checking the
-// user may see the case.
-func loadAnnotation(c echo.Context, db *storage.DB) (*storage.Annotation, *storage.Evidence, *storage.Case, error) {
+// loadAnnotation fetches :aid with its evidence and case, checking that the
+// user may read the case's notes (404 otherwise: an annotation is a note)
+// and do action.
+func loadAnnotation(c echo.Context, db *storage.DB, action storage.Action) (*storage.Annotation, *storage.Evidence, *storage.Case, error) {
 	a, err := db.Annotation(c.Request().Context(), c.Param("aid"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -172,8 +152,11 @@ func loadAnnotation(c echo.Context, db *storage.DB) (*storage.Annotation, *stora
 		return nil, nil, nil, err
 	}
 	u := currentUser(c)
-	if !cs.VisibleTo(u) || !canReadNotes(u) {
+	if !cs.VisibleTo(u) || !storage.Grants(storage.ActionReadNotes, cs.Relations(u), cs.Status) {
 		return nil, nil, nil, newError(http.StatusNotFound, "no such annotation")
+	}
+	if err := cs.Authorize(u, action); err != nil {
+		return nil, nil, nil, err
 	}
 	ev, err := db.Evidence(c.Request().Context(), a.EvidenceID)
 	if err != nil {
@@ -183,17 +166,15 @@ func loadAnnotation(c echo.Context, db *storage.DB) (*storage.Annotation, *stora
 }
 
 // handleUpdateAnnotation edits an annotation: If-Match must name the
-// version the editor saw (RFC 9110 §13.1.1); a stale one is 412.
+// version the editor saw (RFC 9110 §13.1.1); a stale one is 412. The body
+// is a JSON Merge Patch (RFC 7396) on the annotation's editable fields.
 func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, ev, cs, err := loadAnnotation(c, db)
+		a, ev, cs, err := loadAnnotation(c, db, storage.ActionAnnotate)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if err := mayAnnotate(u, cs); err != nil {
-			return err
-		}
 		if a.Author.ID != u.ID {
 			return newError(http.StatusForbidden, "only the author edits an annotation; reply instead")
 		}
@@ -208,8 +189,14 @@ func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 		if version != a.Version {
 			return newError(http.StatusPreconditionFailed, "the annotation changed (now version "+strconv.Itoa(a.Version)+"); reload it")
 		}
-		var in storage.AnnotationInput
-		if err := bindJSON(c, &in); err != nil {
+		// A JSON Merge Patch (RFC 7396): fields left out stay, null
+		// removes an optional field.
+		patch, err := readMergePatch(c)
+		if err != nil {
+			return err
+		}
+		in, err := patchAnnotation(a, patch)
+		if err != nil {
 			return err
 		}
 		a, err = db.UpdateAnnotation(c.Request().Context(), a, ev, cs, u, version, in)
@@ -223,7 +210,7 @@ func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 
 func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, _, err := loadAnnotation(c, db)
+		a, _, _, err := loadAnnotation(c, db, storage.ActionReadNotes)
 		if err != nil {
 			return err
 		}
@@ -237,14 +224,11 @@ func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
 
 func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, cs, err := loadAnnotation(c, db)
+		a, _, _, err := loadAnnotation(c, db, storage.ActionAnnotate)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if err := mayAnnotate(u, cs); err != nil {
-			return err
-		}
 		if a.Author.ID != u.ID {
 			return newError(http.StatusForbidden, "only the author deletes an annotation")
 		}
@@ -257,14 +241,11 @@ func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
 
 func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, cs, err := loadAnnotation(c, db)
+		a, _, _, err := loadAnnotation(c, db, storage.ActionAnnotate)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if err := mayAnnotate(u, cs); err != nil {
-			return err
-		}
 		if a, err = db.ResolveAnnotation(c.Request().Context(), a, u, resolved); err != nil {
 			return err
 		}
@@ -274,14 +255,11 @@ func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
 
 func handleReply(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, cs, err := loadAnnotation(c, db)
+		a, _, _, err := loadAnnotation(c, db, storage.ActionAnnotate)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if err := mayAnnotate(u, cs); err != nil {
-			return err
-		}
 		var req struct {
 			Body string `json:"body"`
 		}

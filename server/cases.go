@@ -10,35 +10,50 @@ import (
 	"siteinspect/storage"
 )
 
-// caseJSON is a case as the API shows it.
+// caseJSON is a case as the API shows it, with what the asking user may do
+// to it now (the policy's answer, so the UI's buttons never disagree with
+// the server) and the server's overdue flags (so the UI needs no rule of
+// its own).
 type caseJSON struct {
 	*storage.Case
-	Overdue     bool `json:"overdue"`
-	OwedOverdue bool `json:"owed_overdue"`
+	Overdue        bool             `json:"overdue"`
+	OwedOverdue    bool             `json:"owed_overdue"`
+	AllowedActions []storage.Action `json:"allowed_actions"`
 }
 
-func showCase(c *storage.Case) caseJSON {
+func showCase(c *storage.Case, u *storage.User) caseJSON {
 	now := time.Now()
-	return caseJSON{Case: c, Overdue: c.Overdue(now), OwedOverdue: c.OwedOverdue(now)}
+	return caseJSON{Case: c, Overdue: c.Overdue(now), OwedOverdue: c.OwedOverdue(now), AllowedActions: c.AllowedActions(u)}
 }
 
 // loadCase fetches the case named by the :id parameter and checks that the
 // user may see it. A case the user may not see is reported as missing, so
 // ids of other companies' cases reveal nothing.
 func loadCase(c echo.Context, db *storage.DB, param string) (*storage.Case, error) {
+	return loadCaseFor(c, db, param, storage.ActionView)
+}
+
+// loadCaseFor is loadCase for an action: the policy (storage/policy.go)
+// answers 404 to who may not see the case, 403 to who may never do the
+// action, and 422 when the case's state does not allow it now.
+func loadCaseFor(c echo.Context, db *storage.DB, param string, action storage.Action) (*storage.Case, error) {
 	cs, err := db.Case(c.Request().Context(), c.Param(param))
 	if err != nil {
 		return nil, err
 	}
-	if !cs.VisibleTo(currentUser(c)) {
-		return nil, newError(http.StatusNotFound, "no such case")
+	if err := authorize(c, cs, action); err != nil {
+		return nil, err
 	}
 	return cs, nil
 }
 
-// isCompanyMember reports whether u may act for the applicant's company on cs.
-func isCompanyMember(u *storage.User, cs *storage.Case) bool {
-	return u.Role == storage.RoleApplicant && cs.VisibleTo(u)
+// authorize asks the policy whether the logged-in user may do action to cs.
+func authorize(c echo.Context, cs *storage.Case, action storage.Action) error {
+	u := currentUser(c)
+	if !cs.VisibleTo(u) {
+		return newError(http.StatusNotFound, "no such case")
+	}
+	return cs.Authorize(u, action)
 }
 
 func handleListPermitTypes(db *storage.DB) echo.HandlerFunc {
@@ -66,7 +81,7 @@ func handleCreateCase(db *storage.DB, office, prefix string, loc *time.Location)
 			return err
 		}
 		c.Response().Header().Set(echo.HeaderLocation, "/api/v1/cases/"+cs.ID)
-		return c.JSON(http.StatusCreated, showCase(cs))
+		return c.JSON(http.StatusCreated, showCase(cs, currentUser(c)))
 	}
 }
 
@@ -90,7 +105,7 @@ func handleListCases(db *storage.DB) echo.HandlerFunc {
 		}
 		out := make([]caseJSON, len(cases))
 		for i, cs := range cases {
-			out[i] = showCase(cs)
+			out[i] = showCase(cs, currentUser(c))
 		}
 		return c.JSON(http.StatusOK, out)
 	}
@@ -102,39 +117,33 @@ func handleGetCase(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs))
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 
 func handleSubmitCase(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionSubmit)
 		if err != nil {
 			return err
-		}
-		if !isCompanyMember(currentUser(c), cs) {
-			return newError(http.StatusForbidden, "only the applicant's company submits a case")
 		}
 		if cs, err = db.SubmitCase(c.Request().Context(), cs, currentUser(c), loc); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs))
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 
 func handleWithdrawCase(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionWithdraw)
 		if err != nil {
 			return err
-		}
-		if !isCompanyMember(currentUser(c), cs) {
-			return newError(http.StatusForbidden, "only the applicant's company withdraws a case")
 		}
 		if cs, err = db.WithdrawCase(c.Request().Context(), cs, currentUser(c)); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs))
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 
@@ -156,37 +165,27 @@ func handleAssignCase(db *storage.DB) echo.HandlerFunc {
 		if err := bindOptionalJSON(c, &req); err != nil {
 			return err
 		}
+		// Who may take which slot is the policy's and the four-eyes rule's
+		// (storage/assign.go); each refusal carries its code.
 		u := currentUser(c)
-		switch u.Role {
-		case storage.RoleAdmin:
-			if req.InspectorID == "" && req.ReviewerID == "" {
-				return newError(http.StatusBadRequest, "name inspector_id or reviewer_id")
-			}
-		case storage.RoleInspector:
-			if req.InspectorID == "" {
-				req.InspectorID = u.ID
-			}
-			if req.InspectorID != u.ID {
-				return newError(http.StatusForbidden, "an inspector can only take a case for themself")
-			}
-			if cs.Inspector != nil && cs.Inspector.ID != u.ID {
-				return newError(http.StatusConflict, "the case is assigned to another inspector")
-			}
-		case storage.RoleReviewer:
-			if req.InspectorID != "" || (req.ReviewerID != "" && req.ReviewerID != u.ID) {
-				return newError(http.StatusForbidden, "a reviewer can only take the reviewer slot for themself")
-			}
-			req.ReviewerID = u.ID
-			if cs.Reviewer != nil && cs.Reviewer.ID != u.ID {
-				return newError(http.StatusConflict, "the case has another reviewer")
-			}
-		default:
-			return newError(http.StatusForbidden, "applicants cannot assign cases")
-		}
 		cs, err = db.AssignCase(c.Request().Context(), cs, u, req.InspectorID, req.ReviewerID)
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs))
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
+	}
+}
+
+// handleReleaseReview gives the reviewer slot back before the countersign.
+func handleReleaseReview(db *storage.DB) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReleaseReview)
+		if err != nil {
+			return err
+		}
+		if cs, err = db.ReleaseReview(c.Request().Context(), cs, currentUser(c)); err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }

@@ -13,24 +13,13 @@ import (
 	"siteinspect/storage"
 )
 
-// isInspectorOf reports whether u is the case's assigned inspector.
-func isInspectorOf(u *storage.User, cs *storage.Case) bool {
-	return cs.Inspector != nil && cs.Inspector.ID == u.ID
-}
-
 func handleSetFinding(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionRecordFinding)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if !isInspectorOf(u, cs) {
-			return newError(http.StatusForbidden, "only the assigned inspector records findings")
-		}
-		if cs.Status != storage.StatusInReview {
-			return newError(http.StatusUnprocessableEntity, "findings are recorded while the case is in review")
-		}
 		var f storage.Finding
 		if err := bindJSON(c, &struct {
 			ChecklistItem *string   `json:"checklist_item"`
@@ -50,12 +39,9 @@ func handleSetFinding(db *storage.DB) echo.HandlerFunc {
 
 func handleListFindings(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReadOutcome)
 		if err != nil {
 			return err
-		}
-		if !canReadNotes(currentUser(c)) && !final(cs.Status) {
-			return newError(http.StatusForbidden, "findings are shown to the applicant with the final decision")
 		}
 		list, err := db.Findings(c.Request().Context(), cs.ID)
 		if err != nil {
@@ -65,21 +51,13 @@ func handleListFindings(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func final(s storage.Status) bool { return s == storage.StatusApproved || s == storage.StatusRejected }
-
 func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionDecide)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if !isInspectorOf(u, cs) {
-			return newError(http.StatusForbidden, "only the assigned inspector decides")
-		}
-		if cs.Status != storage.StatusInReview {
-			return newError(http.StatusUnprocessableEntity, fmt.Sprintf("a %s case cannot be decided", cs.Status))
-		}
 		var in storage.DecisionInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
@@ -87,20 +65,17 @@ func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 		if cs, err = db.Decide(c.Request().Context(), cs, u, loc, in); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs))
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 
 func handleCountersign(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionCountersign)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if u.Role != storage.RoleReviewer {
-			return newError(http.StatusForbidden, "only a reviewer countersigns")
-		}
 		var req struct {
 			Agree   *bool  `json:"agree"`
 			Comment string `json:"comment"`
@@ -114,13 +89,13 @@ func handleCountersign(db *storage.DB) echo.HandlerFunc {
 		if cs, err = db.Countersign(c.Request().Context(), cs, u, *req.Agree, req.Comment); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs))
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 
 func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReadProgress)
 		if err != nil {
 			return err
 		}
@@ -128,7 +103,7 @@ func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if !canReadNotes(currentUser(c)) {
+		if cs.Authorize(currentUser(c), storage.ActionReadNotes) != nil {
 			// The applicant sees final rounds only, not the office's drafts.
 			shown := []*storage.Decision{}
 			for _, d := range list {
@@ -144,7 +119,7 @@ func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 
 func handleListOwed(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReadOwed)
 		if err != nil {
 			return err
 		}
@@ -158,14 +133,11 @@ func handleListOwed(db *storage.DB) echo.HandlerFunc {
 
 func handleFulfillOwed(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionConfirmOwed)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if !isInspectorOf(u, cs) {
-			return newError(http.StatusForbidden, "the assigned inspector confirms owed materials")
-		}
 		if err := db.FulfillOwed(c.Request().Context(), cs, u, c.Param("oid")); err != nil {
 			return err
 		}
@@ -181,12 +153,9 @@ func applicantSees(e *storage.AuditEvent) bool {
 
 func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReadNotes)
 		if err != nil {
 			return err
-		}
-		if !canReadNotes(currentUser(c)) {
-			return newError(http.StatusForbidden, "the audit trail is for the office")
 		}
 		after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
 		list, err := db.CaseAudit(c.Request().Context(), cs.ID, after, 10000)
@@ -202,11 +171,12 @@ func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
 // Last-Event-ID (browsers do so by themselves) misses nothing.
 func handleCaseEvents(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReadProgress)
 		if err != nil {
 			return err
 		}
-		u := currentUser(c)
+		// The company sees its case's progress; the office the whole trail.
+		whole := cs.Authorize(currentUser(c), storage.ActionReadNotes) == nil
 		after, _ := strconv.ParseInt(strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")), 10, 64)
 		if v := c.QueryParam("after"); v != "" {
 			after, _ = strconv.ParseInt(v, 10, 64)
@@ -229,7 +199,7 @@ func handleCaseEvents(db *storage.DB) echo.HandlerFunc {
 			}
 			for _, e := range events {
 				after = e.Seq
-				if !canReadNotes(u) && !applicantSees(e) {
+				if !whole && !applicantSees(e) {
 					continue
 				}
 				b, _ := json.Marshal(e)

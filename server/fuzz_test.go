@@ -70,7 +70,7 @@ func FuzzParseMetadata(f *testing.F) {
 
 // decimal is what tus allows in Upload-Offset and Upload-Length (tus core:
 // "a non-negative integer"); strconv also takes a sign.
-var decimal = regexp.MustCompile(`^[+-]?[0-9]+$`)
+var decimal = regexp.MustCompile(`^[0-9]+$`)
 
 // FuzzParseOffset checks Upload-Offset/Upload-Length parsing: an accepted
 // value is a non-negative decimal that prints back to itself (up to sign
@@ -94,7 +94,7 @@ func FuzzParseOffset(f *testing.F) {
 		if n < 0 || !decimal.MatchString(h) {
 			t.Fatalf("parseOffset(%q): got %d, want only non-negative decimals accepted", h, n)
 		}
-		if strings.TrimLeft(strings.TrimLeft(h, "+-"), "0") != strings.TrimLeft(strconv.FormatInt(n, 10), "0") {
+		if strings.TrimLeft(h, "0") != strings.TrimLeft(strconv.FormatInt(n, 10), "0") {
 			t.Fatalf("parseOffset(%q): got %d, which prints differently", h, n)
 		}
 	})

@@ -190,8 +190,8 @@ func TestTusProtocol(t *testing.T) {
 	if r := patch(0, data[:100], map[string]string{"Content-Type": "application/octet-stream"}); r.StatusCode != 415 {
 		t.Errorf("PATCH with the wrong Content-Type: got %d, want 415", r.StatusCode)
 	}
-	if r := patch(0, bytes.Repeat([]byte{1}, 20001), nil); r.StatusCode != 400 {
-		t.Errorf("PATCH past Upload-Length: got %d, want 400", r.StatusCode)
+	if r := patch(0, bytes.Repeat([]byte{1}, 20001), nil); r.StatusCode != 413 {
+		t.Errorf("PATCH past Upload-Length: got %d, want 413", r.StatusCode)
 	}
 	r := patch(0, data[:8000], nil)
 	if r.StatusCode != 204 || r.Header.Get("Upload-Offset") != "8000" || r.Header.Get("Tus-Resumable") != "1.0.0" || r.Header.Get("Upload-Expires") == "" {

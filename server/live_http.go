@@ -13,10 +13,9 @@ import (
 )
 
 // liveOfficer reports whether u may watch, snapshot and end a case's live
-// inspection: an officer who can act on the case (its assigned inspector
-// or reviewer).
+// inspection (the policy's ActionJoinLive).
 func liveOfficer(u *storage.User, cs *storage.Case) bool {
-	return u.Role.Officer() && cs.VisibleTo(u)
+	return cs.Authorize(u, storage.ActionJoinLive) == nil
 }
 
 // loadLive loads the session named by :lid and its case.
@@ -34,9 +33,8 @@ func (l *liveService) loadLive(c echo.Context) (*storage.LiveSession, *storage.C
 }
 
 // loadLiveFor loads the session for the logged-in user, who must see its
-// case (404 otherwise, as for cases) and, with officer set, be one of its
-// officers (403).
-func (l *liveService) loadLiveFor(c echo.Context, officer bool) (*storage.LiveSession, *storage.Case, error) {
+// case (404 otherwise, as for cases) and be granted action by the policy.
+func (l *liveService) loadLiveFor(c echo.Context, action storage.Action) (*storage.LiveSession, *storage.Case, error) {
 	ls, cs, err := l.loadLive(c)
 	if err != nil {
 		return nil, nil, err
@@ -45,8 +43,8 @@ func (l *liveService) loadLiveFor(c echo.Context, officer bool) (*storage.LiveSe
 	if !cs.VisibleTo(u) {
 		return nil, nil, newError(http.StatusNotFound, "no such live session")
 	}
-	if officer && !liveOfficer(u, cs) {
-		return nil, nil, newError(http.StatusForbidden, "only the case's officers can do this in a live inspection")
+	if err := cs.Authorize(u, action); err != nil {
+		return nil, nil, err
 	}
 	return ls, cs, nil
 }
@@ -73,7 +71,7 @@ func (l *liveService) publisher(c echo.Context) (*storage.LiveSession, error) {
 }
 
 func (l *liveService) handleCreate(c echo.Context) error {
-	cs, err := loadCase(c, l.db, "id")
+	cs, err := loadCaseFor(c, l.db, "id", storage.ActionStartLive)
 	if err != nil {
 		return err
 	}
@@ -96,7 +94,7 @@ func (l *liveService) handleCreate(c echo.Context) error {
 }
 
 func (l *liveService) handleList(c echo.Context) error {
-	cs, err := loadCase(c, l.db, "id")
+	cs, err := loadCaseFor(c, l.db, "id", storage.ActionReadNotes)
 	if err != nil {
 		return err
 	}
@@ -132,7 +130,7 @@ func (l *liveService) handleGet(c echo.Context) error {
 }
 
 func (l *liveService) handleEnd(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, true)
+	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -149,7 +147,7 @@ func (l *liveService) handleEnd(c echo.Context) error {
 }
 
 func (l *liveService) handleSnapshot(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, true)
+	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -263,7 +261,7 @@ func whipCORS(next echo.HandlerFunc) echo.HandlerFunc {
 
 // handleWHEP answers a WHEP offer from an officer of the case.
 func (l *liveService) handleWHEP(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, true)
+	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -300,7 +298,7 @@ func (l *liveService) ownViewer(c echo.Context, sessionID, rid string) error {
 }
 
 func (l *liveService) handleWHEPPatch(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, true)
+	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -318,7 +316,7 @@ func (l *liveService) handleWHEPPatch(c echo.Context) error {
 }
 
 func (l *liveService) handleWHEPDelete(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, true)
+	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -343,7 +341,8 @@ const uploadGrace = 7 * 24 * time.Hour
 // the publish token, as the case's applicant and into this case only: what
 // a broken-up call did not carry still reaches the case (PRODUCT.md, the
 // live-to-offline fallback). It works while the session is open and for
-// uploadGrace after it ended, whatever the case's status.
+// uploadGrace after it ended, while the case takes live material (the
+// policy's ActionAddLiveEvidence: not once it is decided).
 func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Method == http.MethodOptions {
@@ -361,6 +360,15 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="siteinspect", error="invalid_token"`)
 			return newError(http.StatusUnauthorized, "wrong or expired publish token")
+		}
+		if c.Request().Method == http.MethodPost && c.Param("uid") == "" {
+			// A new upload: refused at once (and on the record) when the
+			// case no longer takes live material; the completion checks again.
+			if err := cs.AuthorizePublisher(storage.ActionAddLiveEvidence); err != nil {
+				l.db.RecordAudit(context.WithoutCancel(ctx), storage.Audit{CaseID: cs.ID, Action: "evidence.refused", Target: ls.ID,
+					Data: map[string]any{"live_session": ls.ID, "case_status": string(cs.Status), "rule": string(storage.ActionAddLiveEvidence)}})
+				return err
+			}
 		}
 		applicant, err := l.db.UserByID(ctx, cs.Applicant.ID)
 		if err != nil {

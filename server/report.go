@@ -12,23 +12,22 @@ import (
 
 // reportWriter makes a case's inspection report.
 type reportWriter interface {
-	Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool) error
+	// Write writes the report; verifyURL is printed on it.
+	Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool, verifyURL string) error
 }
 
 // handleReport serves the inspection report: to the office at any time
 // (a working draft until the decision is final), to the applicant once the
-// decision is final.
-func handleReport(db *storage.DB, reports reportWriter, asJSON bool) echo.HandlerFunc {
+// decision is final. Each report served is issued: it carries its own
+// verification URL and its SHA-256 enters the audit chain (issueReport).
+func handleReport(db *storage.DB, reports reportWriter, asJSON bool, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if reports == nil {
-			return newError(http.StatusNotFound, "reports are not configured")
-		}
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionReadOutcome)
 		if err != nil {
 			return err
 		}
-		if !canReadNotes(currentUser(c)) && !final(cs.Status) {
-			return newError(http.StatusUnprocessableEntity, "the report is available once the decision is final")
+		if reports == nil {
+			return newError(http.StatusNotFound, "reports are not configured")
 		}
 		h := c.Response().Header()
 		h.Set("Cache-Control", "no-store")
@@ -41,7 +40,7 @@ func handleReport(db *storage.DB, reports reportWriter, asJSON bool) echo.Handle
 		// The status goes out with the first byte, so an error while the
 		// data is gathered still gets a proper JSON error.
 		pw := &lazyWriter{c: c}
-		if err := reports.Write(c.Request().Context(), cs, pw, asJSON); err != nil {
+		if _, err := issueReport(c, db, reports, cs, pw, asJSON, publicURL); err != nil {
 			if pw.started {
 				return nil // headers are gone; the client sees a cut-off file
 			}

@@ -36,7 +36,8 @@ func (e *env) reviewCase() reviewCase {
 	}
 	r.path = "/api/v1/cases/" + r.cs.ID
 	e.json("appA", "POST", r.path+"/submit", nil, http.StatusOK, nil)
-	e.json("insp", "POST", r.path+"/assign", map[string]string{"reviewer_id": e.users["rev"].ID}, http.StatusOK, nil)
+	e.json("insp", "POST", r.path+"/assign", nil, http.StatusOK, nil)
+	e.json("rev", "POST", r.path+"/assign", nil, http.StatusOK, nil)
 	r.checklist = []string{"cctv-entrances", "fire-exits", "guest-registration", "valuables-storage"}
 	r.videoDuration = dur
 	return r

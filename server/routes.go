@@ -24,6 +24,7 @@ func (s *Server) routes(cfg Config) error {
 	e.GET("/healthz", handleHealth(cfg.DB, cfg.Objects))
 	e.GET("/metrics", m.handler())
 	e.GET("/api/v1/openapi.yaml", handleOpenAPI())
+	e.GET("/verify/:code", handleVerify(db, newAddressLimiter(verifyRate, verifyBurst)))
 
 	api := e.Group("/api/v1")
 	api.POST("/auth/login", handleLogin(db, cfg.SessionTTL, cfg.LoginLimit, cfg.SecureCookies))
@@ -42,6 +43,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/submit", handleSubmitCase(db, cfg.Location))
 	authed.POST("/cases/:id/withdraw", handleWithdrawCase(db))
 	authed.POST("/cases/:id/assign", handleAssignCase(db))
+	authed.POST("/cases/:id/release", handleReleaseReview(db))
 
 	authed.POST("/cases/:id/uploads", handleCreateUpload(db, ups, m, notify), tusRequest)
 	authed.HEAD("/uploads/:uid", handleHeadUpload(ups), tusRequest)
@@ -82,8 +84,9 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/owed/:oid/fulfill", handleFulfillOwed(db))
 	authed.GET("/cases/:id/audit", handleCaseAudit(db))
 	authed.GET("/cases/:id/events", handleCaseEvents(db))
-	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false))
-	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true))
+	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false, cfg.PublicURL))
+	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true, cfg.PublicURL))
+	authed.GET("/cases/:id/bundle.zip", handleBundle(db, cfg.Objects, cfg.Reports, cfg.PublicURL))
 
 	if cfg.Live != nil {
 		l := newLiveService(cfg, m, notify)
@@ -126,14 +129,17 @@ func (s *Server) routes(cfg Config) error {
 	return nil
 }
 
-// securityHeaders keeps our pages out of frames and stops browsers from
-// guessing types.
+// securityHeaders keeps our pages out of frames, stops browsers from
+// guessing types and limits what a page may load and run to our own origin
+// (contentSecurityPolicy). A handler may replace the policy with a stricter
+// one (an inline PDF gets "sandbox").
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		return next(c)
 	}
 }

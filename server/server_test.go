@@ -149,7 +149,8 @@ func (e *env) stage() stage {
 	s.assignedA = e.newCase("appA2")
 	s.evAssignedA = e.upload("appA2", s.assignedA.ID, "assigned.mp4", video(1000))
 	e.json("appA2", "POST", "/api/v1/cases/"+s.assignedA.ID+"/submit", nil, http.StatusOK, nil)
-	e.json("insp", "POST", "/api/v1/cases/"+s.assignedA.ID+"/assign", map[string]string{"reviewer_id": e.users["rev"].ID}, http.StatusOK, nil)
+	e.json("insp", "POST", "/api/v1/cases/"+s.assignedA.ID+"/assign", nil, http.StatusOK, nil)
+	e.json("rev", "POST", "/api/v1/cases/"+s.assignedA.ID+"/assign", nil, http.StatusOK, nil)
 	s.draftB = e.newCase("appB")
 	return s
 }
@@ -299,7 +300,7 @@ func TestCaseLifecycle(t *testing.T) {
 		t.Fatalf("submitted: got status %q due %v submitted %v", got.Status, got.DueAt, got.SubmittedAt)
 	}
 	e.json("appA", "POST", path+"/submit", nil, http.StatusUnprocessableEntity, nil)
-	e.json("insp", "POST", path+"/assign", map[string]string{"reviewer_id": e.users["insp2"].ID}, http.StatusBadRequest, nil) // not a reviewer
+	e.json("insp", "POST", path+"/assign", map[string]string{"reviewer_id": e.users["rev"].ID}, http.StatusForbidden, nil) // the inspector picks no countersigner
 	e.json("insp", "POST", path+"/assign", map[string]string{}, http.StatusOK, &got)
 	if got.Status != storage.StatusInReview || got.Inspector == nil || got.Inspector.ID != e.users["insp"].ID {
 		t.Fatalf("taken: got status %q inspector %+v, want in_review with insp", got.Status, got.Inspector)

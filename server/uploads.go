@@ -113,33 +113,24 @@ func parseMetadata(raw string) (map[string]string, error) {
 }
 
 func parseOffset(h, name string) (int64, error) {
+	// tus: a plain non-negative integer, so no sign (ParseInt takes "+5"
+	// and "-0").
 	n, err := strconv.ParseInt(h, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || h == "" || h[0] < '0' || h[0] > '9' {
 		return 0, newError(http.StatusBadRequest, name+" must be a non-negative integer")
 	}
 	return n, nil
-}
-
-// uploadStates are the case statuses in which the company may add evidence.
-func uploadAllowed(s storage.Status) bool {
-	return s == storage.StatusDraft || s == storage.StatusSupplementRequested
 }
 
 // handleCreateUpload is tus creation (and creation-with-upload when the
 // POST carries bytes). The size limit is checked here, before any byte.
 func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCase(c, db, "id")
+		cs, err := loadCaseFor(c, db, "id", storage.ActionUpload)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		if !isCompanyMember(u, cs) {
-			return newError(http.StatusForbidden, "only the applicant's company uploads evidence")
-		}
-		if !uploadAllowed(cs.Status) {
-			return newError(http.StatusUnprocessableEntity, fmt.Sprintf("evidence cannot be added to a %s case", cs.Status))
-		}
 		return createUpload(c, ups, m, notify, cs, u, "/api/v1/uploads/")
 	}
 }
@@ -180,6 +171,12 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 	up, err := ups.Create(req.Context(), cs, u, spec)
 	if err != nil {
 		return err
+	}
+	if ls, ok := c.Get("live").(*storage.LiveSession); ok {
+		// The phone's own recording joins under the rule for live material.
+		if err := ups.MarkLive(req.Context(), up.ID, ls.ID); err != nil {
+			return err
+		}
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderLocation, base+up.ID)
@@ -336,7 +333,8 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 			}
 		}
 		if req.ContentLength > 0 && !up.LengthDeferred && offset+req.ContentLength > up.Length {
-			return newError(http.StatusBadRequest, fmt.Sprintf("the chunk would end at byte %d, past Upload-Length %d", offset+req.ContentLength, up.Length))
+			return newCodedError(http.StatusRequestEntityTooLarge, storage.CodeChunkPastLength,
+				fmt.Sprintf("the chunk would end at byte %d, past Upload-Length %d; nothing of it was kept", offset+req.ContentLength, up.Length))
 		}
 		up, ev, err := appendBody(c, ups, m, up.ID, offset)
 		if err != nil {
@@ -371,7 +369,13 @@ func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, off
 	}
 	m.uploadsInFlight.Inc()
 	defer m.uploadsInFlight.Dec()
-	return ups.Append(req.Context(), id, offset, countingReader{req.Body, m.uploadBytes}, sum)
+	var body io.Reader = countingReader{req.Body, m.uploadBytes}
+	if req.ContentLength < 0 {
+		// Chunked: its end is known only when it comes, so it is appended
+		// whole or not at all (a body past Upload-Length keeps nothing).
+		body = storage.UnsizedBody{Reader: body}
+	}
+	return ups.Append(req.Context(), id, offset, body, sum)
 }
 
 // countingReader counts the bytes read through it into a metric.
