@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/internal/testenv"
 	"siteinspect/storage"
 )
 
@@ -530,4 +531,58 @@ func slicesContainsPath(seen []overrideSeen, path string) bool {
 		}
 	}
 	return false
+}
+
+// TestTusPhoneRecordingDeferredOverride: the phone's own recording goes by
+// the live session's upload URLs with the publish token, with its length
+// deferred and every PATCH sent as POST with X-HTTP-Method-Override.
+func TestTusPhoneRecordingDeferredOverride(t *testing.T) {
+	p := startServer(t, append([]string{"--jobs", "1"}, s3Args(t)...)...)
+	_, insp, caseID := liveCase(t, p)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	file := filepath.Join(t.TempDir(), "phone.webm")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "2", "-c:v", "libvpx", "-b:v", "300k", "-live", "1", file)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := &client{tb: t, base: p.URL, token: ls.PublishToken, http: http.DefaultClient}
+	base := "/api/v1/live/" + ls.ID + "/uploads"
+	meta := "filename " + b64("phone.webm")
+	send := func(method, path string, body []byte, hdr map[string]string) *http.Response {
+		t.Helper()
+		h := map[string]string{"Tus-Resumable": "1.0.0"}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		var r io.Reader
+		if body != nil {
+			r = bytes.NewReader(body)
+			h["Content-Type"] = "application/offset+octet-stream"
+		}
+		resp := phone.do(method, path, r, h)
+		resp.Body.Close()
+		return resp
+	}
+
+	// Deferred length, overridden PATCHes.
+	resp := send("POST", base, nil, map[string]string{"Upload-Defer-Length": "1", "Upload-Metadata": meta})
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, base+"/") {
+		t.Fatalf("create deferred: got %d, Location %q; want 201 under %s", resp.StatusCode, loc, base)
+	}
+	half := len(data) / 2
+	resp = send("POST", loc, data[:half], map[string]string{"X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0"})
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Evidence-Id") != "" {
+		t.Fatalf("first overridden PATCH: got %d, Evidence-Id %q; want 204 and none", resp.StatusCode, resp.Header.Get("Evidence-Id"))
+	}
+	resp = send("POST", loc, data[half:], map[string]string{"X-HTTP-Method-Override": "PATCH", "Upload-Offset": strconv.Itoa(half), "Upload-Length": strconv.Itoa(len(data))})
+	eid := resp.Header.Get("Evidence-Id")
+	if resp.StatusCode != http.StatusNoContent || eid == "" {
+		t.Fatalf("last overridden PATCH with Upload-Length: got %d, Evidence-Id %q; want 204 and an id", resp.StatusCode, eid)
+	}
+	sum := sha256.Sum256(data)
+	mustEvidenceSHA(t, insp, eid, int64(len(data)), hex.EncodeToString(sum[:]))
+
 }
