@@ -13,7 +13,7 @@
  */
 import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
-import { lang, onLangChange, setLang, t } from './i18n.js';
+import { errorText, lang, onLangChange, setLang, t } from './i18n.js';
 // The login form is every signed-out route's page and the first thing most
 // visits show, so it comes with this module (index.html preloads it).
 import * as loginView from './views/login.js';
@@ -278,7 +278,7 @@ async function boot() {
     loadPageStyles();
     const { me, err } = await session;
     if (me) user = me.user || me;
-    else if (err.status !== 401) noticeText = err.message;
+    else if (err.status !== 401) noticeText = errorText(err);
   }
   render();
 }

@@ -4,6 +4,8 @@
  * messages) is never parsed as HTML. Nothing in the UI uses innerHTML.
  */
 
+import { errorText } from './i18n.js';
+
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'required', 'multiple', 'selected']);
 
 /**
@@ -43,9 +45,9 @@ export function fill(el, ...children) {
   return append(el, children);
 }
 
-/** errorBox shows an error's message (already user-facing) as an alert. */
+/** errorBox shows an error as an alert, in the person's language when the API gave its code. */
 export function errorBox(err) {
-  return h('p', { class: 'notice error', role: 'alert' }, err?.message || String(err));
+  return h('p', { class: 'notice error', role: 'alert' }, errorText(err));
 }
 
 /** busy disables a button while an action runs, so a double tap does not send twice. */

@@ -165,6 +165,7 @@ const messages = {
   'upload.failed': { zh: '上传失败（{status}）', en: 'Upload failed ({status})' },
 
   'case.takeReview': { zh: '承担复核', en: 'Take as reviewer' },
+  'case.releaseReview': { zh: '放弃复核', en: 'Release the review' },
   'case.owed': { zh: '待补材料', en: 'Materials owed' },
   'case.owedCount': { zh: '{n} 项，{at} 前', en: '{n}, due {at}' },
   'evidence.review': { zh: '在工作区打开', en: 'Open in workspace' },
@@ -480,6 +481,41 @@ export function t(key, params = {}) {
   const entry = messages[key];
   const text = entry ? entry[current] : key;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/**
+ * codes are the API's stable error codes (docs/SECURITY.md, API.md) in the
+ * person's language: the server's message is for logs and scripts, never
+ * shown when the code is known.
+ */
+const codes = {
+  not_permitted: { zh: '您无权对该案件执行此操作。', en: 'You may not do this on this case.' },
+  action_not_allowed_in_state: { zh: '案件当前状态不允许此操作，请刷新后查看。', en: 'The case\'s current status does not allow this. Reload to see where it stands.' },
+  case_not_accepting_evidence: { zh: '案件已不再接收材料（已提交或已作出决定），本次上传未保存。', en: 'The case no longer takes files (it was submitted or decided); this upload was not kept.' },
+  slot_taken: { zh: '该岗位已由其他人员承担。', en: 'Another officer holds this slot.' },
+  reviewer_is_inspector: { zh: '审查人和复核人必须是两个人（双人监督）。', en: 'The inspector and the countersigning reviewer must be two people.' },
+  inspector_cannot_pick_reviewer: { zh: '审查人不能指定自己的复核人，由复核人自行承担或由管理员分配。', en: 'The inspector does not choose the reviewer: a reviewer takes it, or an admin assigns one.' },
+  live_session_open: { zh: '请先结束在线踏勘，录像归档后再作决定。', en: 'End the live inspection first: its recording joins the evidence before the decision.' },
+  chunk_exceeds_length: { zh: '上传的数据超过了文件长度，已拒收，请重试。', en: 'More bytes arrived than the file has; they were refused. Please retry.' },
+  no_evidence: { zh: '请先上传至少一个视频、照片或 PDF，再提交。', en: 'Upload at least one video, photo or PDF before submitting.' },
+  comment_required: { zh: '退回时请写明理由。', en: 'Say why the decision goes back.' },
+  bad_credentials: { zh: '用户名或密码错误。', en: 'Wrong username or password.' },
+  rate_limited: { zh: '尝试次数过多，请稍后再试。', en: 'Too many attempts. Please try again later.' },
+  storage_unavailable: { zh: '文件存储暂时不可用，已上传的部分已保存，请稍后继续。', en: 'File storage is unavailable for now; what was sent is kept. Continue in a moment.' },
+  database_unavailable: { zh: '系统繁忙，请稍后重试。', en: 'The system is busy. Please try again shortly.' },
+  disk_full: { zh: '服务器存储空间不足，已上传的部分已保存，请稍后继续。', en: 'The server is out of space; what was sent is kept. Continue later.' },
+  unauthenticated: { zh: '登录已失效，请重新登录。', en: 'Your session has ended. Please log in again.' },
+  forbidden: { zh: '您无权执行此操作。', en: 'You may not do this.' },
+  not_found: { zh: '未找到，可能已被删除或您无权查看。', en: 'Not found: it may have been removed, or you may not see it.' },
+  unsupported_media_type: { zh: '该文件不是可接收的视频、照片或 PDF。', en: 'The file is not a video, photo or PDF that can be accepted.' },
+  too_large: { zh: '文件超过大小上限。', en: 'The file is larger than allowed.' },
+  internal: { zh: '服务器出错，请稍后重试。', en: 'Something went wrong on the server. Please try again.' },
+};
+
+/** errorText is what a person reads for an API error: its code in their language, else the message. */
+export function errorText(err) {
+  const entry = err && codes[err.code];
+  return entry ? entry[current] : err?.message || String(err);
 }
 
 /** pick chooses the current language from an API value shaped {zh, en}. */

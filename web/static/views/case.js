@@ -11,10 +11,10 @@ import { enc, get, post } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { date, dateTime } from '../format.js';
 import { pick, t } from '../i18n.js';
-import { canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
+import { can, canUpload, isClosed, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
 import { evidenceList } from './evidence.js';
 import { placeLink } from './evmeta.js';
-import { REVIEW_STATUSES, WORKSPACE_STATUSES, isOfficer } from './review/common.js';
+import { WORKSPACE_STATUSES, isOfficer } from './review/common.js';
 import { caseEvents } from './review/live.js';
 import { applicantOutcome, reportLink } from './review/record.js';
 import { uploadPanel } from './uploadpanel.js';
@@ -90,22 +90,25 @@ export async function render(view, ctx) {
 
   function buttons() {
     const list = [];
-    if (role === 'applicant') {
-      if (c.status === 'draft' || c.status === 'supplement_requested') {
-        const submit = h('button', { id: 'case-submit', type: 'button', class: 'primary', onclick: () => act(submit, 'submit') }, t('case.submit'));
-        list.push(submit);
-      }
-      if (c.status === 'draft' || c.status === 'submitted') {
-        list.push(h('button', { id: 'case-withdraw', type: 'button', class: 'danger secondary', onclick: confirmWithdraw }, t('case.withdraw')));
-      }
+    // The server's policy says what this user may do now (allowed_actions).
+    if (can(c, 'submit')) {
+      const submit = h('button', { id: 'case-submit', type: 'button', class: 'primary', onclick: () => act(submit, 'submit') }, t('case.submit'));
+      list.push(submit);
     }
-    if (role === 'inspector' && !c.inspector && c.status === 'submitted') {
+    if (can(c, 'withdraw')) {
+      list.push(h('button', { id: 'case-withdraw', type: 'button', class: 'danger secondary', onclick: confirmWithdraw }, t('case.withdraw')));
+    }
+    if (can(c, 'take') && !c.inspector) {
       const take = h('button', { id: 'case-take', type: 'button', class: 'primary', onclick: () => act(take, 'assign', {}) }, t('case.take'));
       list.push(take);
     }
-    if (role === 'reviewer' && !c.reviewer && REVIEW_STATUSES.has(c.status)) {
+    if (can(c, 'take_review') && !c.reviewer) {
       const take = h('button', { id: 'case-take-review', type: 'button', class: 'secondary', onclick: () => act(take, 'assign', {}) }, t('case.takeReview'));
       list.push(take);
+    }
+    if (can(c, 'release_review')) {
+      const release = h('button', { id: 'case-release-review', type: 'button', class: 'secondary', onclick: () => act(release, 'release') }, t('case.releaseReview'));
+      list.push(release);
     }
     if (role !== 'applicant') list.push(reportLink(c));
     return list;
@@ -122,7 +125,7 @@ export async function render(view, ctx) {
 
   function paintUploads() {
     if (role !== 'applicant') return;
-    if (!canUpload(c.status)) {
+    if (!canUpload(c)) {
       panel?.cleanup();
       panel = null;
       fill(uploadSlot, isClosed(c.status) ? null : h('p', { class: 'muted small' }, t('upload.closed')));
@@ -138,7 +141,7 @@ export async function render(view, ctx) {
   ctx.onCleanup(() => panel?.cleanup());
 
   const checklist = !officer && type?.checklist?.length
-    ? h('details', { class: 'panel checklist', open: role === 'applicant' && canUpload(c.status) },
+    ? h('details', { class: 'panel checklist', open: role === 'applicant' && canUpload(c) },
       h('summary', {}, t('case.checklist')),
       h('ul', {}, type.checklist.map((item) => h('li', {}, pick(item.text)))))
     : null;

@@ -7,7 +7,7 @@
 import { csrfHeaders } from '../api.js';
 import { fill, h } from '../dom.js';
 import { bytes, duration, speed } from '../format.js';
-import { t } from '../i18n.js';
+import { errorText, t } from '../i18n.js';
 import { terminate } from '../tus.js';
 import { forgetStored, storedUploads } from '../uploadstore.js';
 import * as uploads from '../uploads.js';
@@ -138,7 +138,7 @@ function messageFor(entry) {
   if (entry.state === 'error') {
     const err = entry.error || {};
     if (err.status === 401) return t('upload.unauthorized');
-    if (err.status && err.message) return err.message;
+    if (err.status && err.message) return errorText(err);
     return t('upload.failed', { status: err.status || err.code || '?' });
   }
   if (entry.state !== 'uploading') return '';

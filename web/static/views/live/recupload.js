@@ -20,7 +20,7 @@
  */
 import { fill, h } from '../../dom.js';
 import { bytes, duration, speed } from '../../format.js';
-import { t } from '../../i18n.js';
+import { errorText, t } from '../../i18n.js';
 import { TusUpload } from '../../tus.js';
 import { recall } from '../../uploadstore.js';
 import { livePath } from './parts.js';
@@ -118,7 +118,7 @@ export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUpl
       const err = error || {};
       if (err.status === 401 || err.status === 403) return t('join.rec.refused');
       if (err.code === 'unreadable') return t('join.rec.unreadable');
-      if (err.status && err.message) return err.message;
+      if (err.status && err.message) return errorText(err);
       return t('upload.failed', { status: err.status || err.code || '?' });
     }
     if (upState === 'done') return evidence.length ? t('join.rec.evidence', { id: evidence.join(', ') }) : '';
