@@ -609,6 +609,16 @@ func TestFrontendServiceWorkerRelease(t *testing.T) {
 	if sw := mustRun(t, b, "ask for the service worker", chromedp.Evaluate[bool](`navigator.serviceWorker.controller !== null`)); !sw {
 		t.Fatalf("second visit: got no controlling service worker, want one")
 	}
+	// The manifest, its icon and the service worker make the app installable.
+	ctx, cancel := b.step()
+	inst, err := chromedp.Call(ctx, page.GetInstallabilityErrors, cdp.Empty{})
+	cancel()
+	if err != nil {
+		t.Fatalf("ask for installability errors: %v", err)
+	}
+	for _, e := range inst.InstallabilityErrors {
+		t.Errorf("installability: got %s, want none", e.ErrorID)
+	}
 	current := mustRun(t, b, "age the cached page", chromedp.Evaluate[string](staleReleaseJS, chromedp.EvalAwaitPromise))
 
 	b.mustDo(t, "open a join link", chromedp.Navigate("about:blank"),
