@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"siteinspect/internal/pgtest"
@@ -35,5 +37,29 @@ func TestRebind(t *testing.T) {
 		if got := rebind(tt.in); got != tt.want {
 			t.Errorf("rebind(%q):\n got %q\nwant %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// Every SQLite migration has its PostgreSQL translation under the same
+// name, and the other way round: a schema change made for one database
+// only would leave the other behind, unnoticed until a deployment on it.
+func TestMigrationsPerDialect(t *testing.T) {
+	names := func(dialect string) []string {
+		entries, err := fs.ReadDir(migrations, "migrations/"+dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	sqlite, pg := names("sqlite"), names("postgres")
+	if len(sqlite) < 9 {
+		t.Fatalf("got %d SQLite migrations, want at least 9", len(sqlite))
+	}
+	if !slices.Equal(sqlite, pg) {
+		t.Fatalf("migrations differ:\n sqlite   %v\n postgres %v\nwrite storage/migrations/postgres/NNNN_*.sql beside each SQLite one", sqlite, pg)
 	}
 }

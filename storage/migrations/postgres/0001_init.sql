@@ -1,6 +1,8 @@
 -- PostgreSQL's copy of migrations/sqlite/0001_init.sql: the same tables,
 -- columns and indexes (times BIGINT Unix milliseconds, booleans INTEGER
--- 0/1), with BYTEA for SQLite's BLOB.
+-- 0/1), with BYTEA for SQLite's BLOB and BIGINT for its other INTEGERs
+-- (64 bits there, 32 in PostgreSQL's INTEGER). Every later migration has
+-- its translation here under the same name (TestMigrationsPerDialect).
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
@@ -22,19 +24,19 @@ CREATE INDEX sessions_expires ON sessions(expires_at);
 
 CREATE TABLE permit_types (
     code               TEXT PRIMARY KEY,
-    position           INTEGER NOT NULL,
+    position           BIGINT NOT NULL,
     name_zh            TEXT NOT NULL,
     name_en            TEXT NOT NULL,
     commitment_allowed INTEGER NOT NULL,
-    supplement_days    INTEGER NOT NULL,
-    target_days        INTEGER NOT NULL,
+    supplement_days    BIGINT NOT NULL,
+    target_days        BIGINT NOT NULL,
     checklist          TEXT NOT NULL,
     materials          TEXT NOT NULL
 );
 
 CREATE TABLE case_counters (
     prefix TEXT NOT NULL,
-    year   INTEGER NOT NULL,
+    year   BIGINT NOT NULL,
     last   BIGINT NOT NULL,
     PRIMARY KEY (prefix, year)
 );
@@ -109,7 +111,7 @@ CREATE INDEX uploads_state_expires ON uploads(state, expires_at);
 
 CREATE TABLE upload_parts (
     upload_id TEXT NOT NULL REFERENCES uploads(id),
-    number    INTEGER NOT NULL,
+    number    BIGINT NOT NULL,
     etag      TEXT NOT NULL,
     size      BIGINT NOT NULL,
     PRIMARY KEY (upload_id, number)

@@ -26,7 +26,7 @@ CREATE TABLE annotations (
     end_ms         BIGINT,
     start_frame    BIGINT,
     end_frame      BIGINT,
-    page           INTEGER,
+    page           BIGINT,
     shape          TEXT,
     checklist_item TEXT NOT NULL DEFAULT '',
     severity       TEXT NOT NULL,
@@ -35,7 +35,7 @@ CREATE TABLE annotations (
     resolved_by    TEXT,
     deleted_at     BIGINT,
     deleted_by     TEXT,
-    version        INTEGER NOT NULL,
+    version        BIGINT NOT NULL,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL
 );
@@ -45,7 +45,7 @@ CREATE INDEX annotations_evidence ON annotations(evidence_id, position, created_
 
 CREATE TABLE annotation_versions (
     annotation_id TEXT NOT NULL REFERENCES annotations(id),
-    version       INTEGER NOT NULL,
+    version       BIGINT NOT NULL,
     content       TEXT NOT NULL,
     edited_by     TEXT NOT NULL,
     edited_at     BIGINT NOT NULL,

@@ -2,7 +2,7 @@
 -- (annotation_cache.go) needs only each row's id and what tells its state,
 -- and reply_count (kept by the triggers, whoever writes a reply) says
 -- whether a thread changed without a look at the replies.
-ALTER TABLE annotations ADD COLUMN reply_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE annotations ADD COLUMN reply_count BIGINT NOT NULL DEFAULT 0;
 UPDATE annotations SET reply_count = (SELECT COUNT(*) FROM annotation_replies r WHERE r.annotation_id = annotations.id);
 CREATE FUNCTION annotation_replies_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

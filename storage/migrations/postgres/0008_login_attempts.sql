@@ -8,7 +8,7 @@ CREATE TABLE login_attempts (
     scope        TEXT NOT NULL,
     username     TEXT NOT NULL,
     address      TEXT NOT NULL,
-    failures     INTEGER NOT NULL,
+    failures     BIGINT NOT NULL,
     window_start BIGINT NOT NULL,
     last_failure BIGINT NOT NULL,
     PRIMARY KEY (scope, username, address)
