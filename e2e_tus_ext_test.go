@@ -319,9 +319,13 @@ func TestTusOverrideAndConcatOwnership(t *testing.T) {
 		t.Fatalf("final: got %d, Evidence-Id %q, Location %q; want 201 with both", resp.StatusCode, eid, resp.Header.Get("Location"))
 	}
 	mustEvidence(t, app, cs.ID, resp.Header.Get("Location"), eid, data)
-	// Used partials are gone; a second final naming them is refused.
-	if resp := final(app, cs.ID, a, b); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("final naming used partials: got %d, want 404", resp.StatusCode)
+	// The same final POST again (its answer lost on the way) gets the same
+	// upload and evidence; any other use of the partials is refused.
+	if again := final(app, cs.ID, a, b); again.StatusCode != http.StatusCreated || again.Header.Get("Evidence-Id") != eid || again.Header.Get("Location") != resp.Header.Get("Location") {
+		t.Fatalf("the same final again: got %d, Evidence-Id %q, Location %q; want 201, %s, %s", again.StatusCode, again.Header.Get("Evidence-Id"), again.Header.Get("Location"), eid, resp.Header.Get("Location"))
+	}
+	if again := final(app, cs.ID, b, a); again.StatusCode != http.StatusConflict {
+		t.Fatalf("final naming used partials in another order: got %d, want 409", again.StatusCode)
 	}
 	// A final upload takes no PATCH, even overridden.
 	resp = tus(app, "POST", resp.Header.Get("Location"), data[:10], map[string]string{"X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0"})

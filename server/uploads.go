@@ -201,7 +201,8 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 
 // createFinal creates a final upload from "final;<URL> <URL> ..." and
 // completes it before answering (tus concatenation §Upload-Concat): the
-// join is a server-side copy and one read to hash it.
+// join is a server-side copy and one read to hash it. Sent again with the
+// same partial uploads, it answers the same upload and evidence.
 func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *storage.Case, u *storage.User, base, concat string, meta map[string]string, raw string) error {
 	req := c.Request()
 	var ids []string
@@ -223,9 +224,13 @@ func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *storag
 		return err
 	}
 	h.Set("Upload-Offset", strconv.FormatInt(up.Offset, 10))
-	if ev != nil {
+	switch {
+	case ev != nil:
 		h.Set("Evidence-Id", ev.ID)
 		notify()
+	case up.State == storage.UploadComplete:
+		// The same final POST again (its answer was lost): the same upload.
+		h.Set("Evidence-Id", up.EvidenceID)
 	}
 	return c.NoContent(http.StatusCreated)
 }

@@ -68,6 +68,9 @@ func (s *Uploads) CreateFinal(ctx context.Context, c *Case, u *User, partIDs []s
 		}
 		seen[id] = true
 	}
+	if up, err := s.replayFinal(ctx, c, u, partIDs); up != nil || err != nil {
+		return up, err
+	}
 	now := s.db.now().UTC().Truncate(time.Millisecond)
 	up := &Upload{
 		ID: NewID(), CaseID: c.ID, UserID: u.ID, EvidenceID: NewID(), Filename: name, Filetype: metadata["filetype"],
@@ -133,6 +136,33 @@ func (s *Uploads) CreateFinal(ctx context.Context, c *Case, u *User, partIDs []s
 		return nil, err
 	}
 	return up, nil
+}
+
+// replayFinal returns the final upload that already joined exactly these
+// partial uploads for u in c, or nil. A client whose final POST was answered
+// but whose answer was lost (a phone on a bad link) sends it again; it gets
+// the same upload and evidence instead of a refusal that would make it send
+// the whole file again.
+func (s *Uploads) replayFinal(ctx context.Context, c *Case, u *User, partIDs []string) (*Upload, error) {
+	var finalID sql.NullString
+	err := s.db.queryRow(ctx, `SELECT final_id FROM uploads WHERE id = ? AND concat = ?`, partIDs[0], ConcatPartial).Scan(&finalID)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !finalID.Valid) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("partial upload %s: %w", partIDs[0], err)
+	}
+	final, err := s.Upload(ctx, finalID.String)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if final.UserID != u.ID || final.CaseID != c.ID || strings.Join(final.Parts, " ") != strings.Join(partIDs, " ") {
+		return nil, nil // the checks that follow refuse it
+	}
+	return final, nil
 }
 
 // partialObject is one partial upload of a final upload.
@@ -265,8 +295,10 @@ func (s *Uploads) dropPartial(ctx context.Context, id, key, cond string, args ..
 	return nil
 }
 
-// dropPartials removes a completed final upload's partial uploads; what
-// fails here is retried by Sweep.
+// dropPartials removes a completed final upload's partial objects; what
+// fails here is retried by Sweep. Their rows stay for one TTL, so that the
+// same final POST sent again is answered with the same upload
+// (replayFinal), and are removed by Sweep afterwards.
 func (s *Uploads) dropPartials(ctx context.Context, final *Upload) {
 	parts, err := s.partials(ctx, final)
 	if err != nil {
@@ -274,7 +306,7 @@ func (s *Uploads) dropPartials(ctx context.Context, final *Upload) {
 		return
 	}
 	for _, p := range parts {
-		if err := s.dropPartial(ctx, p.id, p.key, `AND final_id = ?`, final.ID); err != nil {
+		if err := s.objects.Delete(ctx, p.key); err != nil {
 			s.cfg.Logger.Warn("remove partial upload", "upload", final.ID, "partial", p.id, "err", err)
 		}
 	}
@@ -314,11 +346,12 @@ func (s *Uploads) expirePartial(ctx context.Context, up *Upload) error {
 	return nil
 }
 
-// dropUsedPartials removes partial uploads left behind by completed final
-// uploads (their removal after completion failed, or the process stopped).
+// dropUsedPartials removes the partial uploads of completed final uploads
+// once they expire (and their objects, should removing them after the join
+// have failed).
 func (s *Uploads) dropUsedPartials(ctx context.Context) error {
 	rows, err := s.db.query(ctx, `SELECT p.id, p.object_key, p.final_id FROM uploads p JOIN uploads f ON f.id = p.final_id
-		WHERE p.final_id IS NOT NULL AND p.concat = ? AND f.state = ?`, ConcatPartial, UploadComplete)
+		WHERE p.final_id IS NOT NULL AND p.concat = ? AND f.state = ? AND p.expires_at < ?`, ConcatPartial, UploadComplete, ms(s.db.now()))
 	if err != nil {
 		return fmt.Errorf("used partial uploads: %w", err)
 	}

@@ -71,7 +71,8 @@ func objectKeys(t *testing.T, m *storage.MinIO) []string {
 // final upload give one evidence item whose bytes and SHA-256 are the
 // source's, with S3's server-side compose (parts of 5 MiB and more) and
 // with the streamed fallback (smaller parts), and on the disk store; the
-// partial uploads are gone afterwards and cannot be joined again.
+// partial objects are gone afterwards, and the partial uploads cannot be
+// joined again except by the same final POST, which gets the same upload.
 func TestConcatJoinsPartials(t *testing.T) {
 	for _, tt := range []struct {
 		name, store string
@@ -110,18 +111,25 @@ func TestConcatJoinsPartials(t *testing.T) {
 			if got := f.mustContent(t, ev); !bytes.Equal(got, data) {
 				t.Fatalf("stored object: got %d bytes (sha %s), want the source's %d (sha %s)", len(got), sha(got), total, sha(data))
 			}
-			for _, id := range ids {
-				if _, err := f.ups.Upload(ctx, id); !errors.Is(err, storage.ErrNotFound) {
-					t.Errorf("partial %s after the join: got %v, want ErrNotFound", id, err)
-				}
-			}
 			if f.minio != nil {
 				if keys := objectKeys(t, f.minio); len(keys) != 1 || keys[0] != ev.ObjectKey {
 					t.Errorf("bucket after the join: got %q, want only %q", keys, ev.ObjectKey)
 				}
 			}
-			if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, ids, map[string]string{"filename": "again.mp4"}, ""); !errors.Is(err, storage.ErrNotFound) {
-				t.Fatalf("final naming used partials: got %v, want ErrNotFound", err)
+			// The same final again (a lost answer) is the same upload; any
+			// other use of the partials is refused.
+			again, err := f.ups.CreateFinal(ctx, f.cs, f.user, ids, map[string]string{"filename": "again.mp4"}, "")
+			if err != nil || again.ID != final.ID || again.EvidenceID != ev.ID || again.State != storage.UploadComplete {
+				t.Fatalf("the same final again: got %+v, %v; want upload %s with evidence %s", again, err, final.ID, ev.ID)
+			}
+			if _, ev2, err := f.ups.Finish(ctx, again.ID); err != nil || ev2 != nil {
+				t.Fatalf("finish of the replayed final: got %v, %v; want no new evidence", ev2, err)
+			}
+			if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, []string{ids[1], ids[0]}, map[string]string{"filename": "again.mp4"}, ""); !errors.Is(err, storage.ErrConflict) {
+				t.Fatalf("final naming used partials in another order: got %v, want ErrConflict", err)
+			}
+			if list, err := f.db.ListEvidence(ctx, f.cs.ID); err != nil || len(list) != 1 {
+				t.Fatalf("evidence of the case: got %d items, %v; want 1", len(list), err)
 			}
 		})
 	}
@@ -264,6 +272,30 @@ func TestConcatPartialsExpire(t *testing.T) {
 	}
 	if up, err := f.ups.Upload(ctx, final.ID); err != nil || up.State != storage.UploadExpired {
 		t.Fatalf("final upload after the sweep: got %+v, %v; want expired", up, err)
+	}
+
+	// Partial uploads a final upload joined are kept one TTL (for a
+	// repeated final POST), then swept; the evidence stays.
+	joined := f.mustPartials(t, data, partSize, 10)
+	final, err = f.ups.CreateFinal(ctx, f.cs, f.user, joined, map[string]string{"filename": "kept.mp4"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ev, err := f.ups.Finish(ctx, final.ID)
+	if err != nil || ev == nil {
+		t.Fatalf("finish: got %v, %v; want evidence", ev, err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := f.ups.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range joined {
+		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("joined partial %s a TTL later: got %v, want ErrNotFound", id, err)
+		}
+	}
+	if keys := objectKeys(t, f.minio); len(keys) != 1 || keys[0] != ev.ObjectKey {
+		t.Errorf("bucket: got %q, want only the evidence %q", keys, ev.ObjectKey)
 	}
 }
 
