@@ -286,19 +286,28 @@ func (r *Reports) fetch(ctx context.Context, dir string, ev *storage.Evidence, n
 	return out, copyObject(ctx, r.Objects, storage.DerivedKey(ev.CaseID, ev.ID, name), out)
 }
 
+// copyObject downloads key to path. The bytes go to a temporary file that
+// is renamed into place once whole, so that frames extracted at the same
+// time never read a copy that another one is still writing (they may both
+// download it; each then sees the whole file).
 func copyObject(ctx context.Context, objects storage.ObjectStore, key, path string) error {
 	obj, err := objects.Open(ctx, key)
 	if err != nil {
 		return err
 	}
 	defer obj.Close()
-	f, err := os.Create(path)
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".part-*")
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, obj); err != nil {
 		f.Close()
+		os.Remove(f.Name())
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
