@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -374,13 +375,33 @@ func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, off
 	}
 	m.uploadsInFlight.Inc()
 	defer m.uploadsInFlight.Dec()
-	var body io.Reader = countingReader{req.Body, m.uploadBytes}
+	// A client that stops sending (or declared more than it sends) fails
+	// its read after bodyIdle instead of holding the upload's lease until
+	// the connection dies; what it sent so far is kept.
+	rc := http.NewResponseController(c.Response())
+	defer rc.SetReadDeadline(time.Time{})
+	var body io.Reader = idleBody{countingReader{req.Body, m.uploadBytes}, rc}
 	if req.ContentLength < 0 {
 		// Chunked: its end is known only when it comes, so it is appended
 		// whole or not at all (a body past Upload-Length keeps nothing).
 		body = storage.UnsizedBody{Reader: body}
 	}
 	return ups.Append(req.Context(), id, offset, body, sum)
+}
+
+// bodyIdle is how long a PATCH may wait for the client's next bytes.
+const bodyIdle = time.Minute
+
+// idleBody renews the connection's read deadline before each read (where
+// the connection allows it; in-process tests' recorders do not).
+type idleBody struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (b idleBody) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(bodyIdle))
+	return b.r.Read(p)
 }
 
 // countingReader counts the bytes read through it into a metric.
