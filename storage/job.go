@@ -50,12 +50,15 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 	q := `SELECT id, kind, evidence_id, attempts, max_attempts, last_error FROM jobs
 			WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)
 			ORDER BY run_after, created_at LIMIT 1`
+	txCtx := ctx
 	if d.dialect == "postgres" {
 		// Workers of other replicas pass over a job being claimed instead
-		// of waiting for it (SQLite has one writer: nothing to skip).
+		// of waiting for it (SQLite has one writer: nothing to skip), and
+		// the claim needs no other lock: it runs beside other writes.
 		q += ` FOR UPDATE SKIP LOCKED`
+		txCtx = withOwnLocks(ctx)
 	}
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(txCtx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, q, JobQueued, ms(now), JobRunning, ms(now)).
 			Scan(&j.ID, &j.Kind, &j.EvidenceID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {

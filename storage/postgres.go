@@ -34,7 +34,8 @@ import (
 // write transaction runs until this one ends. Taking it first, never in
 // the middle, means no transaction can hold a row lock while waiting for
 // it, so it cannot deadlock. Read-only transactions and single statements
-// outside a transaction do not take it (a single UPDATE is atomic anyway).
+// outside a transaction do not take it (a single UPDATE is atomic anyway),
+// nor do those begun withOwnLocks (a job claim).
 // The later phase (a pgx-native adapter) can narrow it to the audit chain
 // once every read-then-write path states its own row locks.
 
@@ -128,7 +129,7 @@ func (c *pgConn) Begin() (driver.Tx, error) {
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, opts)
-	if err != nil || opts.ReadOnly {
+	if err != nil || opts.ReadOnly || ctx.Value(ownLocksKey{}) != nil {
 		return tx, err
 	}
 	if _, err := c.Conn.ExecContext(ctx, pgWriteLock, nil); err != nil {
@@ -136,6 +137,16 @@ func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 		return nil, fmt.Errorf("take the write lock: %w", err)
 	}
 	return tx, nil
+}
+
+type ownLocksKey struct{}
+
+// withOwnLocks marks a transaction begun with ctx as one that takes the
+// row locks it needs itself (ClaimJob's FOR UPDATE SKIP LOCKED) and
+// appends no audit event, so that on PostgreSQL it runs beside other
+// writes instead of queueing for the write lock.
+func withOwnLocks(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownLocksKey{}, true)
 }
 
 // rebind rewrites the `?` placeholders of q as $1, $2…, leaving alone any

@@ -347,6 +347,30 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 		if _, err := a.ClaimJob(ctx, "late", time.Minute); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("claim on an empty queue: got %v, want ErrNotFound", err)
 		}
+		if a.Dialect() == "postgres" {
+			// A claim takes its own row locks, not the write lock: it goes
+			// ahead while another replica holds a write transaction open.
+			more := f.addEvidence(t, a, 1, f.inspector)[0]
+			tx, err := a.SQL().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var locked bool
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`).Scan(&locked); err != nil || !locked {
+				t.Fatalf("a write transaction holds the write lock: got %v, %v; want true", locked, err)
+			}
+			quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+			j, err := b.ClaimJob(quick, "beside", time.Minute)
+			cancel()
+			tx.Rollback()
+			if err != nil || j.EvidenceID != more.ID {
+				t.Fatalf("claim beside an open write transaction: got %+v, %v; want the job of %s", j, err, more.ID)
+			}
+			if _, err := b.FinishJob(ctx, j, "beside", nil, false, 0); err != nil {
+				t.Fatal(err)
+			}
+			f.events++
+		}
 		verifyChain(t, b, f.events+n) // the fixture's, then one per evidence added
 	})
 }
