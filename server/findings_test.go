@@ -376,3 +376,25 @@ func TestPatchPastUploadLength(t *testing.T) {
 		t.Errorf("evidence: got %d, want %d (only the right upload)", after, before+1)
 	}
 }
+
+// Two edits of the same version: the second is a stale edit (412), not a
+// collision on the kept copy of that version (it was a 500).
+func TestStaleAnnotationEditIsPrecondition(t *testing.T) {
+	m := newMatrix(t)
+	ctx := context.Background()
+	f := m.build(storage.StatusInReview)
+	a, err := m.db.Annotation(ctx, f.annotation)
+	m.must(err)
+	ev, err := m.db.Evidence(ctx, f.evidence)
+	m.must(err)
+	start := int64(700)
+	in := storage.AnnotationInput{Body: "first edit", StartMS: &start, Severity: "info"}
+	if _, err := m.db.UpdateAnnotation(ctx, a, ev, f.cs, m.users["insp"], a.Version, in); err != nil {
+		t.Fatalf("first edit: %v", err)
+	}
+	in.Body = "second edit of the same version"
+	_, err = m.db.UpdateAnnotation(ctx, a, ev, f.cs, m.users["insp"], a.Version, in)
+	if !errors.Is(err, storage.ErrPrecondition) {
+		t.Errorf("second edit of version %d: got %v, want ErrPrecondition", a.Version, err)
+	}
+}

@@ -567,11 +567,9 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
 			return err
 		}
-		old, _ := json.Marshal(a)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_versions (annotation_id, version, content, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)`,
-			a.ID, a.Version, string(old), editor.ID, ms(now)); err != nil {
-			return err
-		}
+		// The conditional UPDATE first: of two edits of one version, the
+		// second finds the version moved on (412), rather than colliding
+		// on the kept copy of that version.
 		res, err := tx.ExecContext(ctx, `UPDATE annotations SET body = ?, start_ms = ?, end_ms = ?, start_frame = ?, end_frame = ?, page = ?, shape = ?, checklist_item = ?, severity = ?,
 			position = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ? AND deleted_at IS NULL`,
 			in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), a.ID, ifVersion)
