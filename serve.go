@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
 	demo := fs.Bool("demo", false, "create demo users of every role and print their passwords (embedded default only)")
 	office := fs.String("office", "binhai", "the permit office served; officers' --org must equal it")
+	officeName := fs.String("office-name", "", "the office's name as people read it (GET /api/v1/config); empty shows --office")
 	prefix := fs.String("number-prefix", "BH", "prefix of case numbers")
 	tz := fs.String("timezone", "Asia/Shanghai", "the office's time zone (due dates, case-number years)")
 	sessionTTL := fs.String("session-ttl", "12h", "how long a login lasts")
@@ -113,7 +114,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer mgr.Close()
 	srv, err := server.New(server.Config{
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
-		Registry: prometheus.NewRegistry(), Office: *office, NumberPrefix: *prefix, Location: loc,
+		Registry: prometheus.NewRegistry(), Office: *office, OfficeName: *officeName, NumberPrefix: *prefix, Location: loc,
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle,

@@ -176,7 +176,7 @@ func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 		}
 		u := currentUser(c)
 		if a.Author.ID != u.ID {
-			return newError(http.StatusForbidden, "only the author edits an annotation; reply instead")
+			return newCodedError(http.StatusForbidden, "not_annotation_author", "only the author edits an annotation; reply instead")
 		}
 		im := strings.Trim(c.Request().Header.Get("If-Match"), `" `)
 		if im == "" {
@@ -187,7 +187,7 @@ func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 			return newError(http.StatusBadRequest, "If-Match must be the annotation's version number")
 		}
 		if version != a.Version {
-			return newError(http.StatusPreconditionFailed, "the annotation changed (now version "+strconv.Itoa(a.Version)+"); reload it")
+			return newCodedError(http.StatusPreconditionFailed, "annotation_changed", "the annotation changed (now version "+strconv.Itoa(a.Version)+"); reload it")
 		}
 		// A JSON Merge Patch (RFC 7396): fields left out stay, null
 		// removes an optional field.
@@ -230,7 +230,7 @@ func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
 		}
 		u := currentUser(c)
 		if a.Author.ID != u.ID {
-			return newError(http.StatusForbidden, "only the author deletes an annotation")
+			return newCodedError(http.StatusForbidden, "not_annotation_author", "only the author deletes an annotation")
 		}
 		if err := db.DeleteAnnotation(c.Request().Context(), a, u); err != nil {
 			return err

@@ -122,7 +122,7 @@ func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool
 			return err
 		}
 		if req.Username == "" || req.Password == "" {
-			return newError(http.StatusBadRequest, "username and password are required")
+			return newCodedError(http.StatusBadRequest, "credentials_required", "username and password are required")
 		}
 		ctx, ipKey := c.Request().Context(), c.RealIP()
 		attempt, err := db.ReserveLogin(ctx, req.Username, ipKey, lim)

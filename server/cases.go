@@ -70,7 +70,7 @@ func handleCreateCase(db *storage.DB, office, prefix string, loc *time.Location)
 	return func(c echo.Context) error {
 		u := currentUser(c)
 		if u.Role != storage.RoleApplicant {
-			return newError(http.StatusForbidden, "only applicants open cases")
+			return newCodedError(http.StatusForbidden, "applicants_only", "only applicants open cases")
 		}
 		var in storage.NewCase
 		if err := bindJSON(c, &in); err != nil {

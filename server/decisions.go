@@ -84,7 +84,7 @@ func handleCountersign(db *storage.DB) echo.HandlerFunc {
 			return err
 		}
 		if req.Agree == nil {
-			return newError(http.StatusBadRequest, "agree (true or false) is required")
+			return newCodedError(http.StatusBadRequest, "agree_required", "agree (true or false) is required")
 		}
 		if cs, err = db.Countersign(c.Request().Context(), cs, u, *req.Agree, req.Comment); err != nil {
 			return err

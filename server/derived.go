@@ -54,11 +54,11 @@ func derivedETag(sha256, name string) func(storage.ObjectInfo) string {
 func notReady(ev *storage.Evidence, what string) error {
 	switch ev.Status {
 	case storage.EvidenceProcessing:
-		return newError(http.StatusConflict, "the "+what+" is still being made; try again shortly")
+		return newCodedError(http.StatusConflict, "still_processing", "the "+what+" is still being made; try again shortly")
 	case storage.EvidenceFailed:
-		return newError(http.StatusNotFound, "no "+what+": "+ev.StatusReason)
+		return newCodedError(http.StatusNotFound, "derived_failed", "no "+what+": "+ev.StatusReason)
 	}
-	return newError(http.StatusNotFound, "this evidence has no "+what)
+	return newCodedError(http.StatusNotFound, "derived_missing", "this evidence has no "+what)
 }
 
 // handleDerived serves one derived file that the item's Derived record
@@ -115,7 +115,7 @@ func handlePage(db *storage.DB, objects storage.ObjectStore) echo.HandlerFunc {
 		}
 		n, err := strconv.Atoi(c.Param("n"))
 		if err != nil || n < 1 || n > ev.Derived.Pages {
-			return newError(http.StatusNotFound, "no page "+c.Param("n")+"; this PDF has "+strconv.Itoa(ev.Derived.Pages))
+			return newCodedError(http.StatusNotFound, "no_such_page", "no page "+c.Param("n")+"; this PDF has "+strconv.Itoa(ev.Derived.Pages))
 		}
 		thumb := c.QueryParam("thumb") != ""
 		name := storage.DerivedPage(n, thumb)

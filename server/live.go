@@ -392,18 +392,18 @@ func signalingError(err error, noPublisher int) error {
 		return newError(http.StatusUnprocessableEntity, "ICE restart is not supported: POST a new offer with the same token")
 	case errors.Is(err, signaling.ErrNoPublisher):
 		if noPublisher == http.StatusConflict {
-			return newError(http.StatusConflict, "nobody is publishing in this live inspection yet")
+			return newCodedError(http.StatusConflict, "no_publisher", "nobody is publishing in this live inspection yet")
 		}
 		return newError(noPublisher, "no such publisher resource")
 	case errors.Is(err, signaling.ErrNoSession), errors.Is(err, signaling.ErrInvalidID):
 		if noPublisher == http.StatusConflict {
-			return newError(http.StatusConflict, "nobody is publishing in this live inspection yet")
+			return newCodedError(http.StatusConflict, "no_publisher", "nobody is publishing in this live inspection yet")
 		}
 		return newError(http.StatusNotFound, "no media for this live inspection")
 	case errors.Is(err, signaling.ErrNoViewer):
 		return newError(http.StatusNotFound, "no such viewer resource")
 	case errors.Is(err, signaling.ErrClosed):
-		return newError(http.StatusServiceUnavailable, "the server is shutting down")
+		return newCodedError(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 	}
 	return err
 }

@@ -63,7 +63,7 @@ func (l *liveService) publisher(c echo.Context) (*storage.LiveSession, error) {
 		var he *httpError
 		if errors.Is(err, storage.ErrBadToken) || errors.As(err, &he) && he.status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="siteinspect", error="invalid_token"`)
-			return nil, newError(http.StatusUnauthorized, "wrong or expired publish token: ask the inspector for a new join link")
+			return nil, newCodedError(http.StatusUnauthorized, "live_token_invalid", "wrong or expired publish token: ask the inspector for a new join link")
 		}
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func (l *liveService) handleEnd(c echo.Context) error {
 		return err
 	}
 	if ls.Status != storage.LiveOpen {
-		return newError(http.StatusUnprocessableEntity, "this live inspection has already ended")
+		return newCodedError(http.StatusUnprocessableEntity, "live_ended", "this live inspection has already ended")
 	}
 	// The recording is stored even if the client goes away meanwhile.
 	ctx := context.WithoutCancel(c.Request().Context())
@@ -152,7 +152,7 @@ func (l *liveService) handleSnapshot(c echo.Context) error {
 		return err
 	}
 	if ls.Status != storage.LiveOpen {
-		return newError(http.StatusGone, "this live inspection has ended")
+		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 20*time.Second)
 	defer cancel()
@@ -266,7 +266,7 @@ func (l *liveService) handleWHEP(c echo.Context) error {
 		return err
 	}
 	if ls.Status != storage.LiveOpen {
-		return newError(http.StatusGone, "this live inspection has ended")
+		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
 	}
 	offer, err := readSDP(c, "application/sdp")
 	if err != nil {
@@ -359,7 +359,7 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if err != nil {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="siteinspect", error="invalid_token"`)
-			return newError(http.StatusUnauthorized, "wrong or expired publish token")
+			return newCodedError(http.StatusUnauthorized, "live_token_invalid", "wrong or expired publish token")
 		}
 		if c.Request().Method == http.MethodPost && c.Param("uid") == "" {
 			// A new upload: refused at once (and on the record) when the

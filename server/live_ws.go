@@ -55,7 +55,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	if token := c.QueryParam("token"); token != "" {
 		if err := l.db.CheckPublishToken(ls, token); err != nil {
 			if errors.Is(err, storage.ErrBadToken) {
-				return newError(http.StatusUnauthorized, "wrong or expired publish token")
+				return newCodedError(http.StatusUnauthorized, "live_token_invalid", "wrong or expired publish token")
 			}
 			return err
 		}
@@ -75,7 +75,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		who = presenceOf(user)
 	}
 	if ls.Status != storage.LiveOpen {
-		return newError(http.StatusGone, "this live inspection has ended")
+		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
 	}
 	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
 	if err != nil {

@@ -68,6 +68,7 @@ var routesWithoutCase = map[string]string{
 	"GET /healthz":                          "public: database and object store reachability",
 	"GET /metrics":                          "public: Prometheus metrics, no case data",
 	"GET /api/v1/openapi.yaml":              "public: the API description",
+	"GET /api/v1/config":                    "public: the office's code, name, time zone, languages and upload limits, no case data (TestConfig*)",
 	"GET /verify/:code":                     "public, rate-limited per address: a report's 128-bit code, nothing personal (TestVerify*)",
 	"POST /api/v1/auth/login":               "public, rate-limited (TestLoginLimit*)",
 	"OPTIONS /api/v1/cases/:id/uploads":     "public: tus capabilities, no case data",

@@ -27,7 +27,7 @@ func handleReport(db *storage.DB, reports reportWriter, asJSON bool, publicURL s
 			return err
 		}
 		if reports == nil {
-			return newError(http.StatusNotFound, "reports are not configured")
+			return newCodedError(http.StatusNotFound, "reports_disabled", "reports are not configured")
 		}
 		h := c.Response().Header()
 		h.Set("Cache-Control", "no-store")

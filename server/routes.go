@@ -24,6 +24,7 @@ func (s *Server) routes(cfg Config) error {
 	e.GET("/healthz", handleHealth(cfg.DB, cfg.Objects))
 	e.GET("/metrics", m.handler())
 	e.GET("/api/v1/openapi.yaml", handleOpenAPI())
+	e.GET("/api/v1/config", handleConfig(cfg))
 	e.GET("/verify/:code", handleVerify(db, newAddressLimiter(verifyRate, verifyBurst)))
 
 	api := e.Group("/api/v1")

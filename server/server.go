@@ -43,6 +43,9 @@ type Config struct {
 	// Office is the permit office this deployment serves; officers whose
 	// org equals it see its cases.
 	Office string
+	// OfficeName is the office's name as people read it, served to the
+	// UI by GET /api/v1/config; empty shows Office.
+	OfficeName string
 	// NumberPrefix starts every case number (BH-2026-000042).
 	NumberPrefix string
 	// Location is the office's time zone, for case numbers' years and due

@@ -270,7 +270,7 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 			return err
 		}
 		if up.State == storage.UploadExpired {
-			return newError(http.StatusGone, "the upload has expired")
+			return newCodedError(http.StatusGone, "upload_expired", "the upload has expired")
 		}
 		if up.State == storage.UploadOpen && up.Offset == up.Length && !up.LengthDeferred {
 			if up, _, err = ups.Finish(c.Request().Context(), up.ID); err != nil {

@@ -154,7 +154,7 @@ func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID,
 		return nil, err
 	}
 	if inspectorID == "" && reviewerID == "" {
-		return nil, errorf(ErrInvalid, "name inspector_id or reviewer_id")
+		return nil, codedf(ErrInvalid, "assignee_required", "name inspector_id or reviewer_id")
 	}
 	check := func(id string, role Role) error {
 		if id == "" {
@@ -162,7 +162,7 @@ func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID,
 		}
 		u, err := d.UserByID(ctx, id)
 		if err != nil || u.Role != role || u.Org != c.Office {
-			return errorf(ErrInvalid, fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
+			return codedf(ErrInvalid, "assignee_not_in_office", fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
 		}
 		return nil
 	}

@@ -113,13 +113,13 @@ type NewCase struct {
 
 func checkText(field, v string, required bool, max int) error {
 	if required && strings.TrimSpace(v) == "" {
-		return errorf(ErrInvalid, field+" is required")
+		return codedf(ErrInvalid, "field_required", field+" is required")
 	}
 	if utf8.RuneCountInString(v) > max {
-		return errorf(ErrInvalid, fmt.Sprintf("%s must have at most %d characters", field, max))
+		return codedf(ErrInvalid, "field_too_long", fmt.Sprintf("%s must have at most %d characters", field, max))
 	}
 	if !utf8.ValidString(v) {
-		return errorf(ErrInvalid, field+" is not valid UTF-8")
+		return codedf(ErrInvalid, "field_not_utf8", field+" is not valid UTF-8")
 	}
 	return nil
 }
@@ -128,7 +128,7 @@ func checkText(field, v string, required bool, max int) error {
 // PREFIX-YEAR-NNNNNN from a per-year counter.
 func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix string, loc *time.Location, in NewCase) (*Case, error) {
 	if applicant.Role != RoleApplicant {
-		return nil, errorf(ErrForbidden, "only applicants open cases")
+		return nil, codedf(ErrForbidden, "applicants_only", "only applicants open cases")
 	}
 	for _, f := range []struct {
 		name, v string
@@ -141,10 +141,10 @@ func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix str
 	}
 	if (in.SiteLat == nil) != (in.SiteLon == nil) ||
 		in.SiteLat != nil && (*in.SiteLat < -90 || *in.SiteLat > 90 || *in.SiteLon < -180 || *in.SiteLon > 180) {
-		return nil, errorf(ErrInvalid, "site_lat and site_lon go together, within ±90 and ±180 degrees")
+		return nil, codedf(ErrInvalid, "site_coordinates_invalid", "site_lat and site_lon go together, within ±90 and ±180 degrees")
 	}
 	if _, err := d.PermitType(ctx, in.PermitType); err != nil {
-		return nil, errorf(ErrInvalid, fmt.Sprintf("unknown permit type %q", in.PermitType))
+		return nil, codedf(ErrInvalid, "unknown_permit_type", fmt.Sprintf("unknown permit type %q", in.PermitType))
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	id := NewID()
@@ -278,7 +278,7 @@ func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) (
 // when the lifecycle forbids it or another request moved the case first.
 func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
 	if !CanMove(c.Status, to) {
-		return errorf(ErrInvalidState, fmt.Sprintf("a %s case cannot become %s", c.Status, to))
+		return codedf(ErrInvalidState, "status_change_refused", fmt.Sprintf("a %s case cannot become %s", c.Status, to))
 	}
 	args := append([]any{string(to), ms(now)}, extraArgs...)
 	args = append(args, c.ID, string(c.Status))
@@ -287,7 +287,7 @@ func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, 
 		return fmt.Errorf("update case %s: %w", c.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
+		return codedf(ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
 	}
 	if data == nil {
 		data = map[string]any{}

@@ -36,13 +36,13 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 	}
 	switch {
 	case !found:
-		return nil, errorf(ErrInvalid, fmt.Sprintf("checklist item %q is not on this permit type's checklist", f.ChecklistItem))
+		return nil, codedf(ErrInvalid, "unknown_checklist_item", fmt.Sprintf("checklist item %q is not on this permit type's checklist", f.ChecklistItem))
 	case f.Result != "pass" && f.Result != "fail" && f.Result != "na":
-		return nil, errorf(ErrInvalid, "result must be pass, fail or na")
+		return nil, codedf(ErrInvalid, "finding_result_invalid", "result must be pass, fail or na")
 	case utf8.RuneCountInString(f.Note) > 5000:
-		return nil, errorf(ErrInvalid, "note must have at most 5000 characters")
+		return nil, codedf(ErrInvalid, "note_too_long", "note must have at most 5000 characters")
 	case f.Result == "fail" && strings.TrimSpace(f.Note) == "":
-		return nil, errorf(ErrInvalid, "say in the note what failed")
+		return nil, codedf(ErrInvalid, "finding_note_required", "say in the note what failed")
 	}
 	if f.AnnotationIDs == nil {
 		f.AnnotationIDs = []string{}
@@ -51,7 +51,7 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 		var caseID string
 		err := d.queryRow(ctx, `SELECT case_id FROM annotations WHERE id = ? AND deleted_at IS NULL`, id).Scan(&caseID)
 		if err != nil || caseID != cs.ID {
-			return nil, errorf(ErrInvalid, fmt.Sprintf("annotation %s is not on this case", id))
+			return nil, codedf(ErrInvalid, "annotation_not_on_case", fmt.Sprintf("annotation %s is not on this case", id))
 		}
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
@@ -149,13 +149,13 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 	}
 	in.Summary = strings.TrimSpace(in.Summary)
 	if in.Summary == "" || utf8.RuneCountInString(in.Summary) > 10000 {
-		return nil, errorf(ErrInvalid, "summary must have 1 to 10000 characters")
+		return nil, codedf(ErrInvalid, "summary_length", "summary must have 1 to 10000 characters")
 	}
 	var owed []string
 	for _, o := range in.Owed {
 		if o = strings.TrimSpace(o); o != "" {
 			if utf8.RuneCountInString(o) > 500 {
-				return nil, errorf(ErrInvalid, "each owed item must have at most 500 characters")
+				return nil, codedf(ErrInvalid, "owed_item_too_long", "each owed item must have at most 500 characters")
 			}
 			owed = append(owed, o)
 		}
@@ -180,23 +180,23 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 			}
 		}
 		if len(missing) > 0 {
-			return nil, errorf(ErrInvalidState, "record a finding for every checklist item first; missing: "+strings.Join(missing, ", "))
+			return nil, codedf(ErrInvalidState, "findings_incomplete", "record a finding for every checklist item first; missing: "+strings.Join(missing, ", "))
 		}
 		if len(owed) > 0 && (in.Outcome == "reject" || !pt.CommitmentAllowed) {
-			return nil, errorf(ErrInvalid, "only a commitment-based permit may be approved with materials owed")
+			return nil, codedf(ErrInvalid, "owed_needs_commitment", "only a commitment-based permit may be approved with materials owed")
 		}
 	case "request_supplement":
 		to = StatusSupplementRequested
 		if len(owed) == 0 {
-			return nil, errorf(ErrInvalid, "list the materials the applicant must supply (owed)")
+			return nil, codedf(ErrInvalid, "owed_required", "list the materials the applicant must supply (owed)")
 		}
 	default:
-		return nil, errorf(ErrInvalid, "outcome must be approve, reject or request_supplement")
+		return nil, codedf(ErrInvalid, "outcome_invalid", "outcome must be approve, reject or request_supplement")
 	}
 	due := DueAt(now, 0, loc).AddDate(0, 0, pt.SupplementDays)
 	if in.SupplementDue != nil {
 		if !in.SupplementDue.After(now) {
-			return nil, errorf(ErrInvalid, "supplement_due must be in the future")
+			return nil, codedf(ErrInvalid, "due_in_past", "supplement_due must be in the future")
 		}
 		due = in.SupplementDue.UTC().Truncate(time.Millisecond)
 	}
@@ -249,7 +249,7 @@ func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, co
 		return nil, codedf(ErrInvalid, "comment_required", "say why the decision goes back (comment)")
 	}
 	if utf8.RuneCountInString(comment) > 5000 {
-		return nil, errorf(ErrInvalid, "comment must have at most 5000 characters")
+		return nil, codedf(ErrInvalid, "comment_too_long", "comment must have at most 5000 characters")
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
@@ -366,7 +366,7 @@ func (d *DB) FulfillOwed(ctx context.Context, cs *Case, by *User, owedID string)
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrNotFound, "no open owed item "+owedID+" on this case")
+			return codedf(ErrNotFound, "owed_item_not_found", "no open owed item "+owedID+" on this case")
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "owed.fulfilled", Target: owedID})
 		return err

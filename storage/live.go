@@ -53,7 +53,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, schedule
 	if scheduledAt != nil {
 		s := scheduledAt.UTC().Truncate(time.Millisecond)
 		if s.Before(now.Add(-time.Minute)) || s.After(now.AddDate(0, 3, 0)) {
-			return nil, "", errorf(ErrInvalid, "scheduled_at must lie between now and three months ahead")
+			return nil, "", codedf(ErrInvalid, "schedule_out_of_range", "scheduled_at must lie between now and three months ahead")
 		}
 		scheduledAt = &s
 		if s.After(from) {
@@ -72,7 +72,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, schedule
 			return err
 		}
 		if open > 0 {
-			return errorf(ErrConflict, "this case already has an open live inspection; end it first")
+			return codedf(ErrConflict, "live_already_open", "this case already has an open live inspection; end it first")
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO live_sessions (id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ls.ID, ls.CaseID, ls.CreatedBy, ls.Status, nullMS(ls.ScheduledAt), ls.tokenHash, ms(ls.TokenExpiresAt), ms(now)); err != nil {
@@ -154,7 +154,7 @@ func (d *DB) CheckPublishToken(ls *LiveSession, token string) error {
 		return ErrBadToken
 	}
 	if ls.Status != LiveOpen {
-		return errorf(ErrGone, "this live inspection has ended")
+		return codedf(ErrGone, "live_ended", "this live inspection has ended")
 	}
 	if ls.StartedAt == nil && !d.now().Before(ls.TokenExpiresAt) {
 		return ErrBadToken
@@ -220,7 +220,7 @@ func (d *DB) EndLiveSession(ctx context.Context, ls *LiveSession, by, reason str
 			return notFound(err, "live session")
 		}
 		if status != LiveOpen {
-			return errorf(ErrInvalidState, "this live inspection has already ended")
+			return codedf(ErrInvalidState, "live_ended", "this live inspection has already ended")
 		}
 		var evID sql.NullString
 		if rec != nil {
@@ -325,7 +325,7 @@ type LiveAnnotation struct {
 // AddLiveAnnotation stores a live annotation by an officer of the case.
 func (d *DB) AddLiveAnnotation(ctx context.Context, cs *Case, ls *LiveSession, author *User, in AnnotationInput, recordingMS int64) (*LiveAnnotation, error) {
 	if ls.Status != LiveOpen {
-		return nil, errorf(ErrInvalidState, "this live inspection has ended")
+		return nil, codedf(ErrInvalidState, "live_ended", "this live inspection has ended")
 	}
 	pt, err := d.PermitType(ctx, cs.PermitType)
 	if err != nil {
@@ -454,7 +454,7 @@ func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *Evidence, n
 func (d *DB) RecordLiveInstruction(ctx context.Context, ls *LiveSession, actorID, text string, recordingMS int64) (string, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || utf8.RuneCountInString(text) > 1000 {
-		return "", errorf(ErrInvalid, "an instruction has 1 to 1000 characters")
+		return "", codedf(ErrInvalid, "instruction_length", "an instruction has 1 to 1000 characters")
 	}
 	_, err := d.RecordAudit(ctx, Audit{CaseID: ls.CaseID, ActorID: actorID, Action: "live.instruction", Target: ls.ID,
 		Data: map[string]any{"text": text, "recording_ms": recordingMS}})

@@ -44,7 +44,7 @@ func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action Action) 
 			return c.authorize(r.Relations, action)
 		}
 	}
-	return errorf(ErrInvalidState, "the case changed meanwhile; reload it")
+	return codedf(ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
 }
 
 // caseStatus reads a case's status outside a transaction, for an early

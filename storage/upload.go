@@ -94,6 +94,15 @@ func (s *Uploads) MaxSize() int64 {
 	return m
 }
 
+// Limits is a copy of the largest file of each kind, in bytes.
+func (s *Uploads) Limits() map[Kind]int64 {
+	out := make(map[Kind]int64, len(s.cfg.Limits))
+	for k, v := range s.cfg.Limits {
+		out[k] = v
+	}
+	return out
+}
+
 // Upload states.
 const (
 	UploadOpen     = "open"
@@ -198,18 +207,18 @@ func (s *Uploads) Create(ctx context.Context, c *Case, u *User, spec UploadSpec)
 	name := cleanFileName(metadata)
 	switch {
 	case !spec.Partial && name == "":
-		return nil, errorf(ErrInvalid, "Upload-Metadata must name the file (filename)")
+		return nil, codedf(ErrInvalid, "filename_required", "Upload-Metadata must name the file (filename)")
 	case !utf8Name(name):
-		return nil, errorf(ErrInvalid, "the file name must be valid UTF-8 of at most 255 characters")
+		return nil, codedf(ErrInvalid, "filename_invalid", "the file name must be valid UTF-8 of at most 255 characters")
 	case length <= 0 && !spec.DeferLength:
-		return nil, errorf(ErrInvalid, "Upload-Length must be a positive number of bytes")
+		return nil, codedf(ErrInvalid, "upload_length_invalid", "Upload-Length must be a positive number of bytes")
 	}
 	limit := s.MaxSize()
 	if k := claimedKind(metadata["filetype"], name); k != "" && !spec.Partial {
 		limit = s.cfg.Limits[k]
 	}
 	if length > limit {
-		return nil, errorf(ErrTooLarge, fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
+		return nil, codedf(ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 	}
 	now := s.db.now().UTC().Truncate(time.Millisecond)
 	up := &Upload{
@@ -301,7 +310,7 @@ func (s *Uploads) acquire(ctx context.Context, id, owner string) error {
 	if _, err := s.Upload(ctx, id); err != nil {
 		return err
 	}
-	return errorf(ErrConflict, "another request is writing to this upload; retry after it ends")
+	return codedf(ErrConflict, "upload_busy", "another request is writing to this upload; retry after it ends")
 }
 
 // hold renews the lease until the returned function is called, which also
@@ -398,9 +407,9 @@ func (s *Uploads) Terminate(ctx context.Context, id string) error {
 		}
 		switch {
 		case up.Concat == ConcatPartial && up.finalID != "":
-			return errorf(ErrConflict, "the partial upload is part of a final upload now; it cannot be terminated")
+			return codedf(ErrConflict, "upload_not_cancellable", "the partial upload is part of a final upload now; it cannot be terminated")
 		case up.State == UploadComplete && up.Concat != ConcatPartial:
-			return errorf(ErrConflict, "the upload is complete and is evidence now; it cannot be terminated")
+			return codedf(ErrConflict, "upload_not_cancellable", "the upload is complete and is evidence now; it cannot be terminated")
 		}
 		return s.discard(ctx, up)
 	})

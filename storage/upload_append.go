@@ -81,9 +81,9 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 		}
 		switch {
 		case up.State == UploadExpired || (up.State == UploadOpen && s.db.now().After(up.ExpiresAt)):
-			return errorf(ErrGone, "the upload has expired; start a new one")
+			return codedf(ErrGone, "upload_expired", "the upload has expired; start a new one")
 		case up.State == UploadComplete:
-			return errorf(ErrConflict, "the upload is already complete")
+			return codedf(ErrConflict, "upload_complete", "the upload is already complete")
 		case offset != up.Offset:
 			return errorf(ErrConflict, fmt.Sprintf("Upload-Offset %d does not match the upload's offset %d", offset, up.Offset))
 		}
@@ -181,7 +181,7 @@ func (s *Uploads) resume(ctx context.Context, up *Upload, owner string) (*append
 		if err != nil || st.Size() < want {
 			// Only a lost disk does this: the bytes the client was told we
 			// hold are gone, so the upload cannot be finished correctly.
-			return nil, errorf(ErrGone, "part of this upload was lost on the server; start a new upload")
+			return nil, codedf(ErrGone, "upload_lost", "part of this upload was lost on the server; start a new upload")
 		}
 		if st.Size() > want {
 			if err := os.Truncate(a.spoolPath(n), want); err != nil {
@@ -341,7 +341,7 @@ func (a *appender) checkType(head []byte) error {
 		return errorf(ErrUnsupportedType, "the file is not a video, image or PDF that siteinspect accepts (MP4, MOV, WebM, MKV, JPEG, PNG, HEIC, PDF)")
 	}
 	if limit := a.s.cfg.Limits[kind]; a.up.Length > limit {
-		return errorf(ErrTooLarge, fmt.Sprintf("a %s may have at most %d bytes; this one has %d", kind, limit, a.up.Length))
+		return codedf(ErrTooLarge, "file_too_large", fmt.Sprintf("a %s may have at most %d bytes; this one has %d", kind, limit, a.up.Length))
 	}
 	a.up.kind, a.up.contentType = kind, ct
 	return nil

@@ -42,7 +42,7 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 			return nil
 		}
 		if up.State != UploadOpen {
-			return errorf(ErrGone, "the upload has expired; start a new one")
+			return codedf(ErrGone, "upload_expired", "the upload has expired; start a new one")
 		}
 		if length <= 0 || length < up.Offset {
 			return errorf(ErrInvalid, fmt.Sprintf("Upload-Length %d is below the %d bytes received", length, up.Offset))
@@ -54,7 +54,7 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 			limit = s.cfg.Limits[k]
 		}
 		if length > limit {
-			return errorf(ErrTooLarge, fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
+			return codedf(ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 		}
 		res, err := s.db.exec(ctx, `UPDATE uploads SET length = ?, length_deferred = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
 			length, ms(s.db.now()), id, owner)

@@ -75,13 +75,13 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 	username = strings.TrimSpace(username)
 	switch {
 	case !role.Valid():
-		return nil, errorf(ErrInvalid, fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer or admin", role))
+		return nil, codedf(ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer or admin", role))
 	case username == "" || utf8.RuneCountInString(username) > 64 || strings.ContainsAny(username, " \t\r\n/"):
-		return nil, errorf(ErrInvalid, "username must be 1 to 64 characters without spaces or slashes")
+		return nil, codedf(ErrInvalid, "username_invalid", "username must be 1 to 64 characters without spaces or slashes")
 	case utf8.RuneCountInString(password) < MinPasswordLength:
-		return nil, errorf(ErrInvalid, fmt.Sprintf("password must have at least %d characters", MinPasswordLength))
+		return nil, codedf(ErrInvalid, "password_length", fmt.Sprintf("password must have at least %d characters", MinPasswordLength))
 	case len(password) > 72:
-		return nil, errorf(ErrInvalid, "password must have at most 72 bytes")
+		return nil, codedf(ErrInvalid, "password_length", "password must have at most 72 bytes")
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
@@ -95,7 +95,7 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
 	if err != nil {
 		if isUniqueViolation(err) {
-			return nil, errorf(ErrConflict, fmt.Sprintf("username %q is taken", username))
+			return nil, codedf(ErrConflict, "username_taken", fmt.Sprintf("username %q is taken", username))
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}
@@ -137,13 +137,13 @@ func (d *DB) Authenticate(ctx context.Context, username, password string) (*User
 		Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return nil, errorf(ErrNotFound, "wrong username or password")
+		return nil, codedf(ErrNotFound, "bad_credentials", "wrong username or password")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		return nil, errorf(ErrNotFound, "wrong username or password")
+		return nil, codedf(ErrNotFound, "bad_credentials", "wrong username or password")
 	}
 	u.CreatedAt = time.UnixMilli(created).UTC()
 	return &u, nil
@@ -233,7 +233,7 @@ func (d *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 // SetPassword replaces a user's password and ends their sessions.
 func (d *DB) SetPassword(ctx context.Context, username, password string) error {
 	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > 72 {
-		return errorf(ErrInvalid, fmt.Sprintf("password must have %d to 72 characters", MinPasswordLength))
+		return codedf(ErrInvalid, "password_length", fmt.Sprintf("password must have %d to 72 characters", MinPasswordLength))
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
