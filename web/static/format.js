@@ -34,22 +34,114 @@ export function duration(sec) {
 
 function parse(iso) {
   if (!iso) return null;
-  const d = new Date(iso);
+  const d = iso instanceof Date ? iso : new Date(iso);
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-/** dateTime renders an RFC 3339 string (or null) as a local date and time. */
+// The office's time zone (GET /api/v1/config). Every time the UI shows or
+// takes is in it, whatever the device's clock says: a deadline reads the
+// same on an inspector's laptop abroad as in the office's report.
+let zone = 'Asia/Shanghai';
+
+/** setTimeZone sets the office's zone (an IANA name); an unknown name is ignored. */
+export function setTimeZone(tz) {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    zone = tz;
+  } catch { /* keep the previous zone */ }
+}
+
+/** timeZone is the office's zone, the one every formatter here uses. */
+export function timeZone() {
+  return zone;
+}
+
+/** dateTime renders an RFC 3339 string (or null) as a date and time in the office's zone. */
 export function dateTime(iso) {
   const d = parse(iso);
   if (!d) return t('common.none');
-  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short', timeZone: zone }).format(d);
 }
 
-/** date renders an RFC 3339 string (or null) as a local date. */
+/** date renders an RFC 3339 string (or null) as a date in the office's zone. */
 export function date(iso) {
   const d = parse(iso);
   if (!d) return t('common.none');
-  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium' }).format(d);
+  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeZone: zone }).format(d);
+}
+
+/** time renders an RFC 3339 string or Date (default now) as "HH:mm" in the office's zone. */
+export function time(iso = new Date()) {
+  const d = parse(iso);
+  if (!d) return '';
+  const p = wall(d);
+  return `${p.hour}:${p.minute}`;
+}
+
+// wall is an instant's wall-clock fields in the office's zone, zero-padded.
+function wall(d) {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit',
+  }).formatToParts(d);
+  const out = {};
+  for (const { type, value } of parts) out[type] = value;
+  return out;
+}
+
+/** dayValue is a date input's value ("YYYY-MM-DD") for an instant, as the office's calendar has it. */
+export function dayValue(iso) {
+  const d = parse(iso);
+  if (!d) return '';
+  const p = wall(d);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** dayFromNow is dayValue of now plus n days. */
+export function dayFromNow(n) {
+  return dayValue(new Date(Date.now() + n * 86400000));
+}
+
+/** dateTimeValue is a datetime-local input's value ("YYYY-MM-DDTHH:mm") in the office's zone. */
+export function dateTimeValue(iso) {
+  const d = parse(iso);
+  if (!d) return '';
+  const p = wall(d);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+// zoned is the instant at which the office's clock reads the given wall
+// time. The zone's offset is read at a first guess and again at the
+// result, which settles it across a daylight-saving change.
+function zoned(y, mo, d, h, mi, s) {
+  const want = Date.UTC(y, mo - 1, d, h, mi, s);
+  const offsetAt = (ms) => {
+    const p = wall(new Date(ms));
+    return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - ms;
+  };
+  let at = want - offsetAt(want);
+  at = want - offsetAt(at);
+  return new Date(at);
+}
+
+/**
+ * endOfDay turns a date input's value ("YYYY-MM-DD") into the RFC 3339
+ * instant of 23:59:59 that day in the office's zone; null when malformed.
+ */
+export function endOfDay(value) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || '');
+  if (!m) return null;
+  return zoned(+m[1], +m[2], +m[3], 23, 59, 59).toISOString();
+}
+
+/**
+ * fromDateTimeValue turns a datetime-local input's value into the RFC 3339
+ * instant it names in the office's zone; null when malformed.
+ */
+export function fromDateTimeValue(value) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(value || '');
+  if (!m) return null;
+  return zoned(+m[1], +m[2], +m[3], +m[4], +m[5], +(m[6] || 0)).toISOString();
 }
 
 /** clock renders milliseconds as a media time: "m:ss", or "h:mm:ss" from an hour. */

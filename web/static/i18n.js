@@ -510,12 +510,104 @@ const codes = {
   unsupported_media_type: { zh: '该文件不是可接收的视频、照片或 PDF。', en: 'The file is not a video, photo or PDF that can be accepted.' },
   too_large: { zh: '文件超过大小上限。', en: 'The file is larger than allowed.' },
   internal: { zh: '服务器出错，请稍后重试。', en: 'Something went wrong on the server. Please try again.' },
+
+  // Each error a person can meet has its own code (docs/ERRORS.md).
+  credentials_required: { zh: '请输入用户名和密码。', en: 'Enter your username and password.' },
+  applicants_only: { zh: '只有申请人可以新建案件。', en: 'Only applicants open cases.' },
+  field_required: { zh: '请填写所有必填项。', en: 'Fill in every required field.' },
+  field_too_long: { zh: '填写的内容过长，请缩短。', en: 'A field is too long; please shorten it.' },
+  field_not_utf8: { zh: '填写的内容含有无法识别的字符。', en: 'A field holds characters that cannot be read.' },
+  site_coordinates_invalid: { zh: '场所坐标无效：纬度在 ±90、经度在 ±180 度以内，且须同时填写。', en: 'The site\'s coordinates are not valid: latitude within ±90 and longitude within ±180 degrees, both or neither.' },
+  unknown_permit_type: { zh: '未知的许可事项，请重新选择。', en: 'Unknown permit type; choose one again.' },
+  status_change_refused: { zh: '案件当前状态不允许此操作，请刷新后查看。', en: 'The case\'s current status does not allow this. Reload to see where it stands.' },
+  case_changed: { zh: '案件刚被他人修改，请刷新后重试。', en: 'Someone changed the case meanwhile. Reload and try again.' },
+  assignee_required: { zh: '请选择踏勘人员或复核人员。', en: 'Choose an inspector or a reviewer.' },
+  assignee_not_in_office: { zh: '所选人员不是本机关的踏勘或复核人员。', en: 'The person chosen is not an inspector or reviewer of this office.' },
+  upload_length_invalid: { zh: '无法上传空文件，请选择其他文件。', en: 'An empty file cannot be uploaded; choose another file.' },
+  filename_required: { zh: '文件缺少文件名，请重新选择文件。', en: 'The file has no name; choose it again.' },
+  filename_invalid: { zh: '文件名过长或含有无法识别的字符，请改名后重试。', en: 'The file name is too long or holds characters that cannot be read; rename it and try again.' },
+  file_type_refused: { zh: '该文件不是可接收的视频、照片或 PDF（支持 MP4、MOV、WebM、MKV、JPEG、PNG、HEIC、PDF），未上传。', en: 'The file is not a video, photo or PDF that can be accepted (MP4, MOV, WebM, MKV, JPEG, PNG, HEIC, PDF); it was not uploaded.' },
+  file_too_large: { zh: '文件超过该类型的大小上限。', en: 'The file is larger than allowed for its kind.' },
+  upload_busy: { zh: '该文件正在另一处上传，请稍后重试。', en: 'This file is being uploaded elsewhere; try again shortly.' },
+  upload_not_cancellable: { zh: '该文件已上传完成并成为材料，不能取消。', en: 'The file is uploaded and is evidence now; it cannot be cancelled.' },
+  upload_expired: { zh: '上传已过期，请重新选择文件上传。', en: 'The upload has expired; choose the file again.' },
+  upload_complete: { zh: '该文件已上传完成。', en: 'This file is already uploaded.' },
+  upload_lost: { zh: '服务器丢失了部分上传数据，请重新上传该文件。', en: 'Part of this upload was lost on the server; upload the file again.' },
+  annotation_body_length: { zh: '批注内容须为 1 至 5000 个字符。', en: 'A note must have 1 to 5000 characters.' },
+  annotation_severity_invalid: { zh: '请选择批注的严重程度。', en: 'Choose the note\'s severity.' },
+  annotation_anchor_invalid: { zh: '批注的位置（时间或页码）无效。', en: 'The note\'s place (time or page) is not valid.' },
+  annotation_shape_invalid: { zh: '批注的图形无效，请重新绘制。', en: 'The note\'s shape is not valid; draw it again.' },
+  annotation_changed: { zh: '该批注已被修改，请刷新后再编辑。', en: 'The note changed meanwhile; reload it before editing.' },
+  not_annotation_author: { zh: '只有作者可以修改或删除批注，您可以回复。', en: 'Only its author edits or deletes a note; you may reply.' },
+  annotation_not_on_case: { zh: '引用的批注不属于本案件。', en: 'A note referred to is not on this case.' },
+  unknown_checklist_item: { zh: '该核查项不在本许可事项的清单中。', en: 'The checklist item is not on this permit type\'s checklist.' },
+  finding_result_invalid: { zh: '请选择核查结果：符合、不符合或不适用。', en: 'Choose a result: pass, fail or not applicable.' },
+  note_too_long: { zh: '说明不能超过 5000 个字符。', en: 'The note may have at most 5000 characters.' },
+  finding_note_required: { zh: '核查结果为不符合时，请在说明中写明不符合之处。', en: 'When an item fails, say in the note what failed.' },
+  summary_length: { zh: '请填写决定理由（不超过 10000 个字符）。', en: 'Write the decision\'s reasons (at most 10,000 characters).' },
+  owed_item_too_long: { zh: '每项待补材料不能超过 500 个字符。', en: 'Each owed item may have at most 500 characters.' },
+  findings_incomplete: { zh: '请先对清单中的每一项作出核查结果。', en: 'Record a finding for every checklist item first.' },
+  owed_needs_commitment: { zh: '只有承诺办事项才能在材料未齐时批准。', en: 'Only a commitment-based permit may be approved with materials owed.' },
+  owed_required: { zh: '请列出申请人需要补交的材料。', en: 'List the materials the applicant must supply.' },
+  outcome_invalid: { zh: '请选择决定：批准、不予批准或要求补正。', en: 'Choose a decision: approve, reject or request a supplement.' },
+  due_in_past: { zh: '补正期限必须是将来的日期。', en: 'The supplement\'s due date must be in the future.' },
+  comment_too_long: { zh: '意见不能超过 5000 个字符。', en: 'The comment may have at most 5000 characters.' },
+  owed_item_not_found: { zh: '该待补材料不存在或已补交。', en: 'That owed item does not exist or was already supplied.' },
+  agree_required: { zh: '请选择同意或不同意。', en: 'Choose whether you agree.' },
+  still_processing: { zh: '文件仍在处理中，请稍后再看。', en: 'The file is still being processed; look again shortly.' },
+  derived_failed: { zh: '该文件无法生成预览。', en: 'No preview could be made of this file.' },
+  derived_missing: { zh: '该文件没有此项预览。', en: 'This file has no such preview.' },
+  no_such_page: { zh: '该 PDF 没有这一页。', en: 'The PDF has no such page.' },
+  schedule_out_of_range: { zh: '预约时间须在现在到三个月之内。', en: 'The scheduled time must lie between now and three months ahead.' },
+  live_already_open: { zh: '本案件已有进行中的在线踏勘，请先结束。', en: 'This case already has an open live inspection; end it first.' },
+  live_ended: { zh: '本次在线踏勘已结束。', en: 'This live inspection has ended.' },
+  live_token_invalid: { zh: '链接无效或已过期，请向踏勘人员索取新的链接。', en: 'The link is wrong or has expired; ask the inspector for a new one.' },
+  instruction_length: { zh: '指令须为 1 至 1000 个字符。', en: 'An instruction has 1 to 1000 characters.' },
+  no_publisher: { zh: '现场尚未开始直播。', en: 'Nobody is streaming from the site yet.' },
+  shutting_down: { zh: '服务器正在重启，请稍后重试。', en: 'The server is restarting; try again shortly.' },
+  reports_disabled: { zh: '本系统未启用踏勘报告。', en: 'Reports are not enabled here.' },
+  unknown_role: { zh: '未知的角色。', en: 'Unknown role.' },
+  username_invalid: { zh: '用户名须为 1 至 64 个字符，不含空格和斜杠。', en: 'A username has 1 to 64 characters, without spaces or slashes.' },
+  password_length: { zh: '密码长度不符合要求。', en: 'The password\'s length is not allowed.' },
+  username_taken: { zh: '该用户名已被使用。', en: 'That username is taken.' },
+  partial_upload_not_found: { zh: '大文件的分段上传已丢失，请重新上传该文件。', en: 'Part of this large file\'s upload is gone; upload the file again.' },
+  partial_upload_other_case: { zh: '上传的分段属于其他案件，请重新上传该文件。', en: 'A part of this upload belongs to another case; upload the file again.' },
+  partial_upload_used: { zh: '上传的分段已被使用，请重新上传该文件。', en: 'A part of this upload was used already; upload the file again.' },
+  partial_upload_incomplete: { zh: '大文件的分段尚未传完，请稍后重试。', en: 'Not every part of this large file has arrived yet; try again shortly.' },
+  not_a_partial_upload: { zh: '上传出错，请重新上传该文件。', en: 'The upload went wrong; upload the file again.' },
+  schema_too_new: { zh: '数据库版本高于本程序，请联系管理员升级。', en: 'The database is newer than this program; ask the administrator to upgrade.' },
+
+  // Class codes: a client program handles these; a person who meets one
+  // still reads a sentence, never the protocol's wording.
+  invalid: { zh: '请求未被接受，请检查填写的内容后重试。', en: 'The request was not accepted. Check what you entered and try again.' },
+  conflict: { zh: '操作与当前情况冲突，请刷新后重试。', en: 'This clashes with the current state. Reload and try again.' },
+  invalid_state: { zh: '当前状态不允许此操作，请刷新后查看。', en: 'This is not allowed in the current state. Reload to see where it stands.' },
+  gone: { zh: '该内容已过期。', en: 'This has expired.' },
+  precondition_failed: { zh: '内容已被修改，请刷新后重试。', en: 'It changed meanwhile. Reload and try again.' },
+  checksum_mismatch: { zh: '数据传输出错，请重试。', en: 'The data was damaged on the way. Please retry.' },
+  method_not_allowed: { zh: '不支持此操作。', en: 'This is not supported.' },
+  range_not_satisfiable: { zh: '请求的部分不存在。', en: 'The part asked for does not exist.' },
+  unavailable: { zh: '系统暂时不可用，请稍后重试。', en: 'The system is unavailable for now. Please try again shortly.' },
+  network: { zh: '网络连接中断，请检查网络后重试。', en: 'The network connection broke. Check it and try again.' },
+  error: { zh: '操作失败，请稍后重试。', en: 'That did not work. Please try again.' },
 };
 
-/** errorText is what a person reads for an API error: its code in their language, else the message. */
+/**
+ * errorText is what a person reads for an API error: its code in their
+ * language. A code the table lacks (a newer server) still gives a sentence
+ * in their language, by its HTTP status class, never the server's English.
+ */
 export function errorText(err) {
   const entry = err && codes[err.code];
-  return entry ? entry[current] : err?.message || String(err);
+  if (entry) return entry[current];
+  // A local error (no code, no status) carries a sentence the UI wrote itself.
+  if (err && !err.code && !err.status && err.message) return err.message;
+  const status = Number(err?.status) || 0;
+  if (status >= 500) return codes.internal[current];
+  if (status === 401) return codes.unauthenticated[current];
+  if (status === 403) return codes.forbidden[current];
+  if (status === 404) return codes.not_found[current];
+  return codes.error[current];
 }
 
 /** pick chooses the current language from an API value shaped {zh, en}. */

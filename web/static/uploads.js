@@ -42,7 +42,7 @@ export function addFiles(caseId, files) {
     const key = fingerprint(caseId, file);
     const old = entries.get(key);
     if (old && old.state !== 'done') {
-      if (old.state === 'paused' || old.state === 'error') resume(old);
+      if (old.state === 'paused' || (old.state === 'error' && !old.error?.local)) resume(old);
       continue;
     }
     if (old) remove(old);
@@ -50,6 +50,7 @@ export function addFiles(caseId, files) {
       key, caseId, file, state: 'queued', sent: 0, total: file.size,
       samples: [], info: {}, error: null, evidenceId: null,
     };
+    entry.checking = true;
     entry.tus = new TusUpload(file, {
       endpoint: `/api/v1/cases/${enc(caseId)}/uploads`,
       fingerprint: key,
@@ -61,8 +62,50 @@ export function addFiles(caseId, files) {
     });
     entries.set(key, entry);
     emit(entry, 'added');
+    // The server refuses a file whose first bytes are not a video, photo
+    // or PDF; say so now rather than after sending it.
+    sniffFile(file).then((ok) => {
+      entry.checking = false;
+      if (entries.get(key) !== entry) return;
+      if (!ok && entry.state === 'queued') {
+        entry.error = { status: 415, code: 'file_type_refused', message: 'file_type_refused', local: true };
+        setState(entry, 'error');
+        return;
+      }
+      pump();
+    });
   }
-  pump();
+}
+
+// SNIFF_LEN is how much of a file sniffFile reads; the server's sniff
+// (storage/sniff.go) reads the same 4 KiB.
+const SNIFF_LEN = 4096;
+
+const ascii = (b, from, to) => String.fromCharCode(...b.subarray(from, to));
+const printable = (b, from, to) => b.subarray(from, to).every((c) => c >= 0x20 && c <= 0x7e);
+
+/**
+ * sniffBytes tells whether the first bytes of a file look like a kind the
+ * server accepts: JPEG, PNG, WebM/Matroska (EBML), PDF, or an ISO-BMFF
+ * file (MP4, MOV, HEIC) whose ftyp brand is printable. It is looser than
+ * the server's sniff, so it never refuses a file the server would take;
+ * what it refuses, the server refuses too.
+ */
+export function sniffBytes(b) {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return true;
+  if (b.length >= 8 && ascii(b, 0, 8) === '\x89PNG\r\n\x1a\n') return true;
+  if (b.length >= 4 && b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return true;
+  if (ascii(b, 0, Math.min(b.length, 1024)).includes('%PDF-')) return true;
+  return b.length >= 16 && ascii(b, 4, 8) === 'ftyp' && printable(b, 8, 12);
+}
+
+/** sniffFile reads a file's first bytes and applies sniffBytes; an unreadable file is left to the server. */
+export async function sniffFile(file) {
+  try {
+    return sniffBytes(new Uint8Array(await file.slice(0, SNIFF_LEN).arrayBuffer()));
+  } catch {
+    return true;
+  }
 }
 
 /** pause stops an upload (or keeps a queued one from starting). */
@@ -111,7 +154,7 @@ function pump() {
   let active = [...entries.values()].filter((e) => e.state === 'uploading').length;
   for (const entry of entries.values()) {
     if (active >= MAX_ACTIVE) break;
-    if (entry.state !== 'queued') continue;
+    if (entry.state !== 'queued' || entry.checking) continue;
     active++;
     entry.tus.start();
   }

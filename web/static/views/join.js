@@ -370,7 +370,7 @@ export async function render(view, ctx) {
         quality = msg.publisher || null;
         break;
       case 'error':
-        fill(message, errorBox(new Error(msg.error?.message || t('error.generic'))));
+        fill(message, errorBox(msg.error?.code ? msg.error : new Error(t('error.generic'))));
         log.failLast(); // errors name no request; the reply waiting for its echo is the likely one
         break;
       case 'ended':

@@ -300,7 +300,7 @@ export async function render(view, ctx) {
         break;
       case 'error':
         // Errors name no request; the newest thing waiting for an answer is the likely one.
-        fill(message, errorBox(new Error(msg.error?.message || t('error.generic'))));
+        fill(message, errorBox(msg.error?.code ? msg.error : new Error(t('error.generic'))));
         if (snapTimer) {
           clearTimeout(snapTimer);
           snapTimer = 0;

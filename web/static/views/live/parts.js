@@ -6,7 +6,7 @@
  */
 import { enc } from '../../api.js';
 import { errorBox, fill, h } from '../../dom.js';
-import { clock, number } from '../../format.js';
+import { clock, number, time } from '../../format.js';
 import { t } from '../../i18n.js';
 
 /** livePath is the URL of a live session or one of its parts ("whip", "ws", "end"). */
@@ -117,9 +117,7 @@ export function qualityText(q) {
 
 /** timeOfDay shows when a message arrived, as a clock time. */
 export function timeOfDay(iso) {
-  const d = iso ? new Date(iso) : new Date();
-  if (Number.isNaN(d.getTime())) return '';
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  return time(iso || new Date()); // in the office's zone
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { enc, get, listOf, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
-import { dateTime } from '../../format.js';
+import { dateTime, fromDateTimeValue } from '../../format.js';
 import { t } from '../../i18n.js';
 import { can } from '../../model.js';
 
@@ -47,12 +47,13 @@ export function liveSessions({ user, c }) {
     fill(message);
     const body = {};
     if (schedule.value) {
-      const at = new Date(schedule.value);
-      if (Number.isNaN(at.getTime())) {
+      // The time typed is the office's clock time, not the device's.
+      const at = fromDateTimeValue(schedule.value);
+      if (!at) {
         fill(message, errorBox(new Error(t('live.badTime'))));
         return;
       }
-      body.scheduled_at = at.toISOString();
+      body.scheduled_at = at;
     }
     await busy(start, async () => {
       try {

@@ -8,18 +8,13 @@
  */
 import { enc, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
+import { dayFromNow, endOfDay } from '../../format.js';
 import { t, pick } from '../../i18n.js';
 import { can } from '../../model.js';
 import { missingFindings } from './checklist.js';
 import { decisionItem, loadRecord, owedList, reportLink } from './record.js';
 
 const OUTCOMES = ['approve', 'reject', 'request_supplement'];
-
-/** isoDay is a date input's value n days from now (local). */
-function isoDay(days) {
-  const d = new Date(Date.now() + days * 86400000);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
 
 /** decisionPanel returns {el, refresh(c)}; onDone runs after a decision or countersignature. */
 export function decisionPanel({ user, type, findings, onDone }) {
@@ -46,7 +41,9 @@ export function decisionPanel({ user, type, findings, onDone }) {
       rec.decisions.length
         ? h('ol', { class: 'decision-list' }, [...rec.decisions].reverse().map(decisionItem))
         : h('p', { class: 'muted small' }, t('decision.none')));
-    paintAct();
+    // A refresh (another officer's note, the evidence becoming ready) keeps
+    // a decision being written while it may still be made.
+    if (!(act.querySelector('#decision-dialog') && can(c, 'decide'))) paintAct();
   }
 
   function paintAct() {
@@ -67,7 +64,7 @@ export function decisionPanel({ user, type, findings, onDone }) {
       h('input', { type: 'radio', name: 'decision-outcome', value: o, onchange: sync }), t(`outcome.${o}`)));
     const summary = h('textarea', { id: 'decision-summary', rows: 4, maxlength: 10000, required: true });
     const owed = h('textarea', { id: 'decision-owed', rows: 3, placeholder: t('decision.owedHint') });
-    const due = h('input', { id: 'decision-due', type: 'date', min: isoDay(1), value: isoDay(type?.supplement_days || 60) });
+    const due = h('input', { id: 'decision-due', type: 'date', min: dayFromNow(1), value: dayFromNow(type?.supplement_days || 60) });
     const owedBox = h('div', { class: 'decision-owed', hidden: true },
       h('label', { for: 'decision-owed' }, t('decision.owed')), owed,
       h('p', { class: 'muted small owed-note' }),
@@ -89,7 +86,8 @@ export function decisionPanel({ user, type, findings, onDone }) {
       const body = { outcome: o, summary: summary.value.trim() };
       if (!owedBox.hidden) {
         body.owed = owed.value.split('\n').map((s) => s.trim()).filter(Boolean);
-        if (due.value) body.supplement_due = new Date(`${due.value}T23:59:59`).toISOString();
+        // The picked day ends at 23:59:59 in the office's zone, not the device's.
+        if (due.value) body.supplement_due = endOfDay(due.value);
       }
       await busy(submit, async () => {
         try {
