@@ -34,7 +34,9 @@ func journeyBrowser(t *testing.T, name, zone string) *browser {
 
 // zhDate and zhTime are how the Chinese UI writes a date ("2027年2月2日")
 // and a clock time ("23:59"), computed here without a browser.
-func zhDate(at time.Time) string { return fmt.Sprintf("%d年%d月%d日", at.Year(), at.Month(), at.Day()) }
+func zhDate(at time.Time) string {
+	return fmt.Sprintf("%d年%d月%d日", at.Year(), at.Month(), at.Day())
+}
 func zhTime(at time.Time) string { return at.Format("15:04") }
 
 // factJS returns the text of the case page's fact whose label is the argument.

@@ -88,9 +88,9 @@ func TestErrorCodesPeopleMeet(t *testing.T) {
 	inReview := m.build(storage.StatusInReview)
 	for _, tc := range []struct {
 		name, user, method, path, body string
-		hdr                             map[string]string
-		wantStatus                      int
-		wantCode                        string
+		hdr                            map[string]string
+		wantStatus                     int
+		wantCode                       string
 	}{
 		{"wrong password", "", "POST", "/api/v1/auth/login", `{"username":"appA","password":"not-the-password"}`, jsonHdr, 401, "bad_credentials"},
 		{"no password", "", "POST", "/api/v1/auth/login", `{"username":"appA","password":""}`, jsonHdr, 400, "credentials_required"},
