@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -204,6 +205,8 @@ func TestBrowserJourneyChineseErrors(t *testing.T) {
 		t.Errorf("refused file: got a retry button, want none (it would only fail again)")
 	}
 
+	mustSniffAgree(t, b)
+
 	b.mustDo(t, "submit without evidence", chromedp.Click(chromedp.ID("case-submit")))
 	mustChinese(t, "submit without evidence", mustPoll[string](t, b, "the submit error", alertJS, "#main"),
 		"请先上传至少一个视频、照片或 PDF，再提交。")
@@ -225,4 +228,76 @@ func TestBrowserJourneyChineseErrors(t *testing.T) {
 		chromedp.Click(chromedp.CSS(row+` .finding-save`)))
 	mustChinese(t, "failed finding without a note", mustPoll[string](t, ib, "the finding error", alertJS, row),
 		"核查结果为不符合时，请在说明中写明不符合之处。")
+}
+
+// sniffJS loads the page's upload module (already imported by the case
+// page, under its content-hashed name) and applies its sniffBytes to each
+// head, given as arrays of bytes.
+const sniffJS = `(async (heads) => {
+	const url = performance.getEntriesByType('resource').map((e) => e.name).find((n) => {
+		const file = new URL(n).pathname.split('/').pop();
+		return file.startsWith('uploads') && !file.startsWith('uploadstore') && file.endsWith('.js');
+	});
+	if (!url) return null;
+	const { sniffBytes } = await import(url);
+	return heads.map((h) => sniffBytes(new Uint8Array(h)));
+})(%s)`
+
+// mustSniffAgree checks the browser's sniff against the server's on the
+// first bytes of files of every accepted kind and of a few refused ones:
+// the browser never refuses what the server takes, and refuses the plain
+// non-media files the server refuses.
+func mustSniffAgree(t *testing.T, b *browser) {
+	t.Helper()
+	ftyp := func(brand string) []byte {
+		h := []byte("\x00\x00\x00\x18ftyp" + brand + "\x00\x00\x02\x00isomavc1")
+		return append(h, make([]byte, 16)...)
+	}
+	mp4, err := os.ReadFile(testenv.MakeMP4(t, t.TempDir(), 1, "160x120"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := []struct {
+		name string
+		head []byte
+	}{
+		{"mp4 from ffmpeg", mp4[:min(len(mp4), 4096)]},
+		{"mov", ftyp("qt  ")},
+		{"heic", ftyp("heic")},
+		{"m4v", ftyp("M4V ")},
+		{"jpeg", []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00")},
+		{"png", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")},
+		{"pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")},
+		{"webm", []byte("\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm\x42\x87\x81\x04")},
+		{"mkv", []byte("\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x88matroska\x42\x87\x81\x04")},
+		{"text", []byte("This is a text file, not a video.\n")},
+		{"html", []byte("<!doctype html><html><body>hi</body></html>")},
+		{"zip", []byte("PK\x03\x04\x14\x00\x00\x00\x08\x00")},
+		{"empty", []byte{}},
+	}
+	heads := make([][]int, len(samples))
+	for i, s := range samples {
+		heads[i] = make([]int, len(s.head))
+		for j, c := range s.head {
+			heads[i][j] = int(c)
+		}
+	}
+	arg, err := json.Marshal(heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustRun(t, b, "sniff in the browser", chromedp.Evaluate[[]bool](fmt.Sprintf(sniffJS, arg), chromedp.EvalAwaitPromise))
+	if len(got) != len(samples) {
+		t.Fatalf("browser sniff: got %d answers, want %d (is uploads.js loaded?)", len(got), len(samples))
+	}
+	for i, s := range samples {
+		_, _, server := storage.Sniff(s.head)
+		media := !strings.Contains("text html zip empty", s.name)
+		if server != media {
+			t.Fatalf("%s: the server's sniff says %v, want %v: the sample is wrong", s.name, server, media)
+		}
+		if got[i] != server {
+			t.Errorf("%s: browser sniff got %v, want %v as the server's", s.name, got[i], server)
+		}
+	}
 }
