@@ -1,38 +1,15 @@
 package server
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
-
-	"siteinspect/internal/testenv"
-	"siteinspect/signaling"
-	"siteinspect/storage"
 )
 
 // TestOpenAPICoversRoutes keeps openapi.yaml in step with routes.go: every
 // API route and method must be documented.
 func TestOpenAPICoversRoutes(t *testing.T) {
-	db := testenv.NewDB(t)
-	d, err := storage.NewDisk(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ups, err := storage.NewUploads(db, d, storage.UploadConfig{SpoolDir: t.TempDir(), PartSize: storage.MinPartSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := signaling.NewManager(signaling.Config{RecordDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mgr.Close()
-	s, err := New(Config{DB: db, Objects: d, Uploads: ups, Office: "o", NumberPrefix: "X", Live: mgr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	s := newMatrix(t).s // every route, the live ones included
 	doc := string(openAPI)
 	param := regexp.MustCompile(`:(\w+)`)
 	for _, r := range s.echo.Routes() {
