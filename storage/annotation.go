@@ -105,13 +105,13 @@ func frameAt(ms int64, fps float64) int64 {
 func checkAnnotation(in *AnnotationInput, ev *Evidence, checklist []ChecklistItem) error {
 	in.Body = strings.TrimSpace(in.Body)
 	if in.Body == "" || utf8.RuneCountInString(in.Body) > 5000 {
-		return errorf(ErrInvalid, "body must have 1 to 5000 characters")
+		return codedf(ErrInvalid, "annotation_body_length", "body must have 1 to 5000 characters")
 	}
 	if in.Severity == "" {
 		in.Severity = SeverityInfo
 	}
 	if in.Severity != SeverityInfo && in.Severity != SeverityConcern && in.Severity != SeverityViolation {
-		return errorf(ErrInvalid, "severity must be info, concern or violation")
+		return codedf(ErrInvalid, "annotation_severity_invalid", "severity must be info, concern or violation")
 	}
 	if in.ChecklistItem != "" {
 		found := false
@@ -119,22 +119,22 @@ func checkAnnotation(in *AnnotationInput, ev *Evidence, checklist []ChecklistIte
 			found = found || c.ID == in.ChecklistItem
 		}
 		if !found {
-			return errorf(ErrInvalid, fmt.Sprintf("checklist item %q is not on this permit type's checklist", in.ChecklistItem))
+			return codedf(ErrInvalid, "unknown_checklist_item", fmt.Sprintf("checklist item %q is not on this permit type's checklist", in.ChecklistItem))
 		}
 	}
 	switch ev.Kind {
 	case KindVideo, KindRecording:
 		if in.Page != nil {
-			return errorf(ErrInvalid, "a video annotation has start_ms, not page")
+			return codedf(ErrInvalid, "annotation_anchor_invalid", "a video annotation has start_ms, not page")
 		}
 		if in.StartMS == nil || *in.StartMS < 0 {
-			return errorf(ErrInvalid, "a video annotation needs start_ms ≥ 0")
+			return codedf(ErrInvalid, "annotation_anchor_invalid", "a video annotation needs start_ms ≥ 0")
 		}
 		if in.EndMS != nil && *in.EndMS <= *in.StartMS {
-			return errorf(ErrInvalid, "end_ms must be after start_ms")
+			return codedf(ErrInvalid, "annotation_anchor_invalid", "end_ms must be after start_ms")
 		}
 		if m := ev.Media; m != nil && m.DurationMS != nil && (*in.StartMS > *m.DurationMS || in.EndMS != nil && *in.EndMS > *m.DurationMS) {
-			return errorf(ErrInvalid, fmt.Sprintf("the video lasts %d ms", *m.DurationMS))
+			return codedf(ErrInvalid, "annotation_anchor_invalid", fmt.Sprintf("the video lasts %d ms", *m.DurationMS))
 		}
 		in.StartFrame, in.EndFrame = nil, nil
 		if m := ev.Media; m != nil && m.FPS != nil && *m.FPS > 0 {
@@ -147,33 +147,33 @@ func checkAnnotation(in *AnnotationInput, ev *Evidence, checklist []ChecklistIte
 		}
 	case KindPDF:
 		if in.StartMS != nil || in.EndMS != nil {
-			return errorf(ErrInvalid, "a PDF annotation has page, not start_ms")
+			return codedf(ErrInvalid, "annotation_anchor_invalid", "a PDF annotation has page, not start_ms")
 		}
 		if in.Page == nil || *in.Page < 1 || ev.Media != nil && ev.Media.Pages != nil && *in.Page > *ev.Media.Pages {
-			return errorf(ErrInvalid, "a PDF annotation needs a page that the PDF has")
+			return codedf(ErrInvalid, "annotation_anchor_invalid", "a PDF annotation needs a page that the PDF has")
 		}
 		in.StartFrame, in.EndFrame = nil, nil
 	default:
 		if in.StartMS != nil || in.EndMS != nil || in.Page != nil {
-			return errorf(ErrInvalid, "a photo annotation has neither start_ms nor page")
+			return codedf(ErrInvalid, "annotation_anchor_invalid", "a photo annotation has neither start_ms nor page")
 		}
 		in.StartFrame, in.EndFrame = nil, nil
 	}
 	if s := in.Shape; s != nil {
 		want := map[string][2]int{"rect": {2, 2}, "ellipse": {2, 2}, "arrow": {2, 2}, "line": {2, 2}, "point": {1, 1}, "freehand": {2, 2000}}[s.Type]
 		if want[0] == 0 {
-			return errorf(ErrInvalid, "shape type must be rect, ellipse, arrow, line, freehand or point")
+			return codedf(ErrInvalid, "annotation_shape_invalid", "shape type must be rect, ellipse, arrow, line, freehand or point")
 		}
 		if len(s.Points) < want[0] || len(s.Points) > want[1] {
-			return errorf(ErrInvalid, fmt.Sprintf("a %s has %d to %d points", s.Type, want[0], want[1]))
+			return codedf(ErrInvalid, "annotation_shape_invalid", fmt.Sprintf("a %s has %d to %d points", s.Type, want[0], want[1]))
 		}
 		for _, p := range s.Points {
 			if p[0] < 0 || p[0] > 1 || p[1] < 0 || p[1] > 1 || math.IsNaN(p[0]) || math.IsNaN(p[1]) {
-				return errorf(ErrInvalid, "shape points must lie within 0..1 of the width and height")
+				return codedf(ErrInvalid, "annotation_shape_invalid", "shape points must lie within 0..1 of the width and height")
 			}
 		}
 		if s.Color != "" && !colorRE.MatchString(s.Color) {
-			return errorf(ErrInvalid, "shape color must look like #rrggbb")
+			return codedf(ErrInvalid, "annotation_shape_invalid", "shape color must look like #rrggbb")
 		}
 	}
 	return nil
@@ -577,7 +577,12 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrPrecondition, fmt.Sprintf("the annotation is at version %d, not %d; reload it", a.Version, ifVersion))
+			return codedf(ErrPrecondition, "annotation_changed", fmt.Sprintf("the annotation is at version %d, not %d; reload it", a.Version, ifVersion))
+		}
+		old, _ := json.Marshal(a)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_versions (annotation_id, version, content, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)`,
+			a.ID, ifVersion, string(old), editor.ID, ms(now)); err != nil {
+			return err
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: a.CaseID, ActorID: editor.ID, Action: "annotation.edited", Target: a.ID, Data: map[string]any{"version": ifVersion + 1, "annotation": in}})
 		return err
@@ -654,7 +659,7 @@ func (d *DB) ResolveAnnotation(ctx context.Context, a *Annotation, by *User, res
 func (d *DB) AddReply(ctx context.Context, a *Annotation, by *User, body string) (*Reply, error) {
 	body = strings.TrimSpace(body)
 	if body == "" || utf8.RuneCountInString(body) > 5000 {
-		return nil, errorf(ErrInvalid, "body must have 1 to 5000 characters")
+		return nil, codedf(ErrInvalid, "annotation_body_length", "body must have 1 to 5000 characters")
 	}
 	r := &Reply{ID: NewID(), Author: &UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}, Body: body, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
 	err := d.tx(ctx, func(tx *sql.Tx) error {
