@@ -34,11 +34,15 @@ const views = {
   login: async () => loginView,
 };
 
-// The stylesheets of the case, review and live pages, fetched with the
+// The stylesheets of the pages after the login form, fetched with the
 // first of those pages so the login form waits only for app.css. new URL
 // with import.meta.url is how a module names a file next to it; the server
-// points it at the content-hashed file.
-const pageStyles = [new URL('./review.css', import.meta.url), new URL('./live.css', import.meta.url)];
+// points it at the content-hashed file. In cascade order, after app.css.
+const pageStyles = [
+  new URL('./views.css', import.meta.url),
+  new URL('./review.css', import.meta.url),
+  new URL('./live.css', import.meta.url),
+];
 let pageStylesLoaded = null;
 
 /** loadPageStyles adds the page stylesheets once and resolves when they apply. */
