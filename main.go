@@ -27,6 +27,9 @@ const usage = `usage:
       (the password is read from standard input)
   siteinspect audit verify [storage flags]
       (exits 0 only when the whole audit chain is intact)
+  siteinspect copy-db --from SQLITE_PATH --to postgres://USER@HOST/DB
+      (copies every record into an empty database at the same schema
+      version, in one transaction; stop the server first)
   siteinspect verify BUNDLE.zip
       (checks a case bundle offline: exits 0 only when every file matches
       the manifest and its audit event, and every event its hash)
@@ -57,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("unknown audit command; want \"audit verify\"")
 		}
 		return runAuditVerify(ctx, args[2:], getenv, stdout, stderr)
+	case "copy-db":
+		return runCopyDB(ctx, args[1:], getenv, stdout, stderr)
 	case "verify":
 		return runVerifyBundle(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

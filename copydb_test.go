@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"siteinspect/internal/testenv"
+	"siteinspect/storage"
+)
+
+// mustFullOffice runs a server on a SQLite file, makes every kind of
+// record through the API (and a live annotation through storage, as the
+// live room would), stops it, and returns the file's path.
+func mustFullOffice(t *testing.T) string {
+	t.Helper()
+	data := t.TempDir()
+	p := startServer(t, append([]string{"--data", data, "--jobs", "1", "--part-size-mib", "5"}, s3Args(t)...)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
+	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
+	var bad client = client{tb: t, base: p.URL, http: &http.Client{}}
+	bad.mustJSON("POST", "/api/v1/auth/login", map[string]string{"username": "inspector", "password": "wrong"}, http.StatusUnauthorized, nil)
+	var me storage.User
+	insp.mustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
+
+	pdf := filepath.Join(t.TempDir(), "plan.pdf")
+	if err := os.WriteFile(pdf, minimalPDF(2, "Floor plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A draft with a half-sent upload (one 5 MiB part stored).
+	draft := app.newCase()
+	clip, err := os.ReadFile(testenv.MakeMP4(t, t.TempDir(), 1, "160x120"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := append(clip, make([]byte, 5<<20+1-len(clip))...)
+	loc := app.createUpload(draft.ID, "big.mp4", 6<<20)
+	if resp := app.patch(loc, 0, bytes.NewReader(head), int64(len(head))); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("patch: got %d, want 204", resp.StatusCode)
+	}
+	// An approved, countersigned case with an annotation edited and replied to.
+	done := app.newCase()
+	pdfID := app.mustUploadFile(done.ID, pdf)
+	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != storage.EvidenceReady {
+		t.Fatalf("pdf: got %q (%s), want ready", ev.Status, ev.StatusReason)
+	}
+	path := "/api/v1/cases/" + done.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	rev.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	var note storage.Annotation
+	insp.mustJSON("POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": "登记终端位置", "page": 2, "checklist_item": "guest-registration"}, http.StatusCreated, &note)
+	resp := insp.do("PATCH", "/api/v1/annotations/"+note.ID, strings.NewReader(`{"body": "登记终端位置已标注"}`), map[string]string{"Content-Type": "application/json", "If-Match": fmt.Sprint(note.Version)})
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("edit annotation: got %d, want 200", resp.StatusCode)
+	}
+	rev.mustJSON("POST", "/api/v1/annotations/"+note.ID+"/replies", map[string]any{"body": "已核对"}, http.StatusCreated, nil)
+	for _, item := range []string{"fire-exits", "guest-registration", "cctv-entrances", "valuables-storage"} {
+		insp.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
+	}
+	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "符合条件"}, http.StatusOK, nil)
+	rev.mustJSON("POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK, nil)
+	// A case sent back for materials, with a live session opened first.
+	back := app.newCase()
+	app.mustUploadFile(back.ID, pdf)
+	path = "/api/v1/cases/" + back.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	var ls liveSession
+	insp.mustJSON("POST", path+"/live", map[string]any{}, http.StatusCreated, &ls)
+	// The live room adds live annotations; here storage does, beside the server.
+	db := testenv.OpenDBAt(t, filepath.Join(data, "siteinspect.db"))
+	ctx := context.Background()
+	cs, err := db.Case(ctx, back.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsess, err := db.LiveSession(ctx, ls.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.UserByID(ctx, me.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddLiveAnnotation(ctx, cs, lsess, u, storage.AnnotationInput{Body: "门口有障碍物", Severity: "info"}, 1500); err != nil {
+		t.Fatalf("live annotation: %v", err)
+	}
+	db.Close()
+	due := time.Now().Add(10 * 24 * time.Hour)
+	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "request_supplement", "summary": "补充材料", "supplement_due": due, "owed": []string{"营业执照复印件"}}, http.StatusOK, nil)
+	app.mustJSON("GET", "/api/v1/cases/"+back.ID, nil, http.StatusOK, nil)
+	p.stop(t)
+
+	return filepath.Join(data, "siteinspect.db")
+}
+
+// tableDump is every row of every table copy-db copies, in key order, with
+// values written the same way whatever database they came from.
+func tableDump(t *testing.T, db *sql.DB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, tb := range copyTables {
+		rows, err := db.Query(`SELECT * FROM ` + tb.name + ` ORDER BY ` + tb.key)
+		if err != nil {
+			t.Fatalf("dump %s: %v", tb.name, err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatalf("dump %s: %v", tb.name, err)
+			}
+			var b strings.Builder
+			for i, v := range vals {
+				switch x := v.(type) {
+				case int32:
+					v = int64(x)
+				case int16:
+					v = int64(x)
+				case []byte:
+					v = hex.EncodeToString(x)
+				}
+				fmt.Fprintf(&b, "%s=%v;", cols[i], v)
+			}
+			out[tb.name] = append(out[tb.name], b.String())
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("dump %s: %v", tb.name, err)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// runCmd runs the program with args and returns its error and stderr.
+func runCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+// TestCopyDB moves an office with every kind of record from SQLite to
+// PostgreSQL: every row arrives unchanged, the audit chain verifies on
+// both, and a second copy into the same database is refused.
+func TestCopyDB(t *testing.T) {
+	src := mustFullOffice(t)
+	srcDB := testenv.OpenDBAt(t, src)
+	before := tableDump(t, srcDB.SQL())
+	for _, tb := range copyTables {
+		if len(before[tb.name]) == 0 {
+			t.Errorf("source %s: got no rows, want some (the fixture must make every kind of record)", tb.name)
+		}
+	}
+	srcDB.Close()
+
+	// The target has been opened by a server once: its permit catalogue is
+	// seeded, but it holds no user, case or audit event.
+	to := testenv.PostgresURL(t)
+	seeded := testenv.OpenDBAt(t, to)
+	if err := seeded.SeedPermitTypes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seeded.Close()
+
+	out, progress, err := runCmd(t, "copy-db", "--from", src, "--to", to)
+	if err != nil {
+		t.Fatalf("copy-db: %v\n%s", err, progress)
+	}
+	for _, want := range []string{"copy-db: users", "copy-db: audit_events", "copy-db: login_attempts", "100% of all"} {
+		if !strings.Contains(progress, want) {
+			t.Errorf("copy-db progress: got %q, want it to contain %q", progress, want)
+		}
+	}
+	if !strings.Contains(out, "audit chain intact on the target") {
+		t.Errorf("copy-db output: got %q, want the target's audit chain reported intact", out)
+	}
+	dst := testenv.OpenDBAt(t, to)
+	after := tableDump(t, dst.SQL())
+	for _, tb := range copyTables {
+		got, want := after[tb.name], before[tb.name]
+		if len(got) != len(want) {
+			t.Errorf("target %s: got %d rows, want %d", tb.name, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("target %s row %d:\n got %s\nwant %s", tb.name, i, got[i], want[i])
+				break
+			}
+		}
+	}
+	for _, db := range []string{src, to} {
+		out, errb, err := runCmd(t, "audit", "verify", "--data", t.TempDir(), "--db", db)
+		if err != nil || !strings.HasPrefix(out, "audit chain intact: "+fmt.Sprint(len(before["audit_events"]))+" events") {
+			t.Errorf("audit verify %s: got %v %q %s, want intact with %d events", redactDSN(db), err, out, errb, len(before["audit_events"]))
+		}
+	}
+
+	_, _, err = runCmd(t, "copy-db", "--from", src, "--to", to)
+	if err == nil || !strings.Contains(err.Error(), "target is not empty") {
+		t.Errorf("second copy-db: got %v, want a refusal naming a non-empty target", err)
+	}
+	if got := tableDump(t, dst.SQL()); fmt.Sprint(got) != fmt.Sprint(after) {
+		t.Errorf("second copy-db changed the target")
+	}
+}
+
+// TestCopyDBRefusesOtherSchemaVersions: a target or a source at another
+// schema version than the other end is refused before anything is copied.
+func TestCopyDBRefusesOtherSchemaVersions(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.db")
+	db := testenv.OpenDBAt(t, src)
+	if _, err := db.CreateUser(context.Background(), "someone", "password-1234", storage.RoleInspector, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	older := testenv.PostgresURL(t)
+	o := testenv.OpenDBAt(t, older)
+	if _, err := o.SQL().Exec(`DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)`); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	_, _, err := runCmd(t, "copy-db", "--from", src, "--to", older)
+	if err == nil || !strings.Contains(err.Error(), "same schema version") {
+		t.Errorf("copy-db to an older target: got %v, want a schema version refusal", err)
+	}
+
+	newer := filepath.Join(t.TempDir(), "newer.db")
+	n := testenv.OpenDBAt(t, newer)
+	if _, err := n.SQL().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES ('9999_future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	fresh := testenv.PostgresURL(t)
+	_, _, err = runCmd(t, "copy-db", "--from", newer, "--to", fresh)
+	if err == nil || !strings.Contains(err.Error(), "source schema is at 9999_future") {
+		t.Errorf("copy-db from a newer source: got %v, want a schema version refusal", err)
+	}
+	_, _, err = runCmd(t, "copy-db", "--from", filepath.Join(t.TempDir(), "missing.db"), "--to", fresh)
+	if err == nil || !strings.Contains(err.Error(), "source") {
+		t.Errorf("copy-db from a missing file: got %v, want an error about the source", err)
+	}
+}
