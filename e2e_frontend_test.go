@@ -329,6 +329,8 @@ func TestFrontendSlowPhone(t *testing.T) {
 		t.Errorf("cold: got %d requests, want ≤ 15 (the login page's modules, not every view)", mc.requests)
 	}
 
+	b.checkNoCSPViolation(t)
+
 	// With no signal at all (nothing answers on the port) the app still
 	// opens: the service worker has the page and its modules.
 	px.cut()
@@ -522,6 +524,9 @@ func TestFrontendAxe(t *testing.T) {
 				check("review")
 			}
 		}
+		// axe-core is injected through DevTools, which the policy does not
+		// govern, so a violation here is the UI's own.
+		b.checkNoCSPViolation(t)
 	}
 	t.Logf("axe-core %s: %d pages checked (2 sizes × 2 languages × 2 roles), %d serious or critical violations", axeVersion, checked, len(failures))
 	slices.Sort(failures)
@@ -661,5 +666,20 @@ func TestFrontendServiceWorkerRelease(t *testing.T) {
 	src := mustRun(t, b, "read the page's module", chromedp.Evaluate[string](`document.querySelector('script[type=module]').getAttribute('src')`))
 	if src != current {
 		t.Errorf("module script after the reload: got %q, want the current %q", src, current)
+	}
+	b.checkNoCSPViolation(t)
+}
+
+// checkNoCSPViolation fails the test if the page reported that the
+// Content-Security-Policy blocked anything (Chromium logs each violation to
+// the console): the UI must work under the policy as it is.
+func (b *browser) checkNoCSPViolation(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, line := range b.console {
+		if strings.Contains(line, "Content Security Policy") {
+			t.Errorf("console: got %q, want no CSP violation", line)
+		}
 	}
 }
