@@ -45,6 +45,11 @@ let zone = 'Asia/Shanghai';
 
 /** setTimeZone sets the office's zone (an IANA name); an unknown name is ignored. */
 export function setTimeZone(tz) {
+  // The zone in use was checked already. Checking builds a formatter, which
+  // loads the time zone data: on a slow phone that is 60-120 ms of the
+  // start-up (app.js sets the remembered zone, usually this default, before
+  // the first page), so it happens only for a new zone.
+  if (tz === zone) return;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
     zone = tz;
