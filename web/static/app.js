@@ -13,6 +13,7 @@
  */
 import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
+import { setTimeZone } from './format.js';
 import { errorText, lang, onLangChange, setLang, t } from './i18n.js';
 // The login form is every signed-out route's page and the first thing most
 // visits show, so it comes with this module (index.html preloads it).
@@ -22,6 +23,31 @@ import * as loginView from './views/login.js';
 // cookie is set at login next to the session cookie; without it there is
 // no session to ask about (and no 401 to log in the console).
 const session = csrfToken() ? get('/api/v1/me').then((me) => ({ me }), (err) => ({ err })) : null;
+
+// The office's settings (its time zone above all: every time shown or
+// typed is the office's clock time) come once: with the session check when
+// there is a session, else with the first page after the login form, which
+// shows no time and so never waits for them. The last zone seen is kept,
+// so a phone with no signal shows the same times.
+const ZONE_KEY = 'siteinspect.timezone';
+try { setTimeZone(localStorage.getItem(ZONE_KEY) || 'Asia/Shanghai'); } catch { /* private mode */ }
+let officeConfig = null;
+
+/** loadOfficeConfig fetches GET /api/v1/config once and applies its zone; it never rejects. */
+function loadOfficeConfig() {
+  officeConfig ||= fetch('/api/v1/config', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+    .then((res) => (res.ok ? res.json() : null))
+    .then((cfg) => {
+      if (cfg?.timezone) {
+        setTimeZone(cfg.timezone);
+        try { localStorage.setItem(ZONE_KEY, cfg.timezone); } catch { /* private mode */ }
+      }
+      return cfg;
+    })
+    .catch(() => null);
+  return officeConfig;
+}
+if (session) loadOfficeConfig();
 
 // Each view's module, imported on first use. The specifiers are literal so
 // the server can point them at the content-hashed files.
@@ -139,7 +165,7 @@ async function render() {
   let mod = null;
   if (name) {
     try {
-      [mod] = await Promise.all([views[name](), name === 'login' ? null : loadPageStyles()]);
+      [mod] = await Promise.all([views[name](), name === 'login' ? null : loadPageStyles(), name === 'login' ? null : loadOfficeConfig()]);
     } catch (err) {
       if (!alive()) return undefined;
       // The service worker answered with the page of an earlier release,
@@ -280,7 +306,7 @@ async function boot() {
     const route = parseRoute();
     if (route && views[route.view]) views[route.view]().catch(() => {});
     loadPageStyles();
-    const { me, err } = await session;
+    const [{ me, err }] = await Promise.all([session, loadOfficeConfig()]);
     if (me) user = me.user || me;
     else if (err.status !== 401) noticeText = errorText(err);
   }
