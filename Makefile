@@ -14,7 +14,7 @@ test: deps-test check
 
 ## bench: upload/download vs direct minio-go, media time to ready, annotation latency, live fan-out (docs/BENCHMARKS.md)
 bench: deps-test
-	scripts/with-minio.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
+	scripts/with-minio.sh scripts/with-postgres.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
 
 ## fuzz: every Go fuzz target (fuzz_test.go: tus headers, JSON bodies, SDP, trickle ICE, room messages, the sniffer) for 60 s each
 fuzz:

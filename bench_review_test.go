@@ -47,23 +47,66 @@ type benchOfficer struct {
 // frames in time order, and the PDF holds 100 pictures, each showing the
 // number of its annotation's frame (the first case's clip shows each
 // frame's number). Targets: create p99 < 30 ms, list p99 < 50 ms.
+//
+// It runs once per database, side by side in one run: the server on the
+// embedded SQLite file (sub-benchmark "sqlite"), then on PostgreSQL
+// ("postgres", a fresh database on SITEINSPECT_TEST_PG_URL, which
+// scripts/with-postgres.sh provides), and prints both rows together.
 func BenchmarkAnnotations10k(b *testing.B) {
 	if testing.Short() {
 		b.Skip("makes 10,000 annotations; not in -short")
 	}
+	figs := map[string]annotationFigures{}
+	dialects := []string{"sqlite", "postgres"}
+	for _, dialect := range dialects {
+		b.Run(dialect, func(b *testing.B) { figs[dialect] = benchAnnotations(b, dialect) })
+	}
+	fmt.Printf("\nannotations side by side (one run, one machine; load average now %s):\n", loadAverage())
+	fmt.Printf("  %-9s %22s %10s %22s %10s %10s\n", "database", "create p50 / p99 ms", "creates/s", "list p50 / p99 ms", "lists/s", "report s")
+	for _, d := range dialects {
+		if f, ok := figs[d]; ok {
+			fmt.Printf("  %-9s %10.1f / %7.1f %10.0f %10.1f / %7.1f %10.0f %10.1f\n", d, f.createP50, f.createP99, f.createRate, f.listP50, f.listP99, f.listRate, f.report)
+		}
+	}
+}
+
+// annotationFigures are what one run of benchAnnotations measured.
+type annotationFigures struct {
+	createP50, createP99, createRate float64 // ms, ms, per second
+	listP50, listP99, listRate       float64
+	report                           float64 // seconds for report.pdf
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// benchAnnotations is BenchmarkAnnotations10k on one database: "sqlite"
+// (the file in the server's data folder) or "postgres".
+func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	const clients, perClient, framed, pages = 50, 200, 100, 100
 	data := b.TempDir()
+	var dbArgs []string
+	if dialect == "postgres" {
+		dbArgs = []string{"--db", testenv.PostgresURL(b)}
+	}
+	fmt.Printf("\n%s: load average before %s\n", dialect, loadAverage())
 	passwords := make([]string, clients)
 	for i := range clients {
 		passwords[i] = fmt.Sprintf("bench-%d-%x", i, rand.Uint64())
 		var out, errb bytes.Buffer
-		err := run(b.Context(), []string{"user", "add", "--data", data, "--username", fmt.Sprintf("insp%02d", i), "--role", "inspector",
-			"--display-name", fmt.Sprintf("检查员 %02d", i), "--org", "binhai"}, func(string) string { return "" }, strings.NewReader(passwords[i]+"\n"), &out, &errb)
+		err := run(b.Context(), append([]string{"user", "add", "--data", data, "--username", fmt.Sprintf("insp%02d", i), "--role", "inspector",
+			"--display-name", fmt.Sprintf("检查员 %02d", i), "--org", "binhai"}, dbArgs...), func(string) string { return "" }, strings.NewReader(passwords[i]+"\n"), &out, &errb)
 		if err != nil {
 			b.Fatalf("user add insp%02d: %v (%s)", i, err, errb.String())
 		}
 	}
-	srv := startServer(b, append([]string{"--data", data, "--jobs", "2"}, s3Args(b)...)...)
+	srv := startServer(b, append(append([]string{"--data", data, "--jobs", "2"}, dbArgs...), s3Args(b)...)...)
 	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
 
 	// The first case's clip is the numbered one, scaled to 1280x720 so the
@@ -202,7 +245,7 @@ func BenchmarkAnnotations10k(b *testing.B) {
 	b.ReportMetric(pct(created, 99), "create-p99-ms")
 	b.ReportMetric(pct(listed, 50), "list-p50-ms")
 	b.ReportMetric(pct(listed, 99), "list-p99-ms")
-	fmt.Printf("\nannotations, %d inspectors (own user and login each) on their own cases, on loopback:\n", clients)
+	fmt.Printf("\nannotations on %s, %d inspectors (own user and login each) on their own cases, on loopback; load average %s:\n", dialect, clients, loadAverage())
 	fmt.Printf("  create %d: p50 %.1f ms, p99 %.1f ms (target < 30: %s), %.0f/s\n", total, pct(created, 50), pct(created, 99), verdict(pct(created, 99) < 30), float64(total)/ctook.Seconds())
 	fmt.Printf("  list 100 of %d a case: p50 %.1f ms, p99 %.1f ms (target < 50: %s), %.0f/s\n", perClient, pct(listed, 50), pct(listed, 99), verdict(pct(listed, 99) < 50), float64(clients*pages)/ltook.Seconds())
 	if failures.Load() > 0 {
@@ -220,6 +263,8 @@ func BenchmarkAnnotations10k(b *testing.B) {
 		b.Fatalf("report: got %d, want 200", code)
 	}
 	b.ReportMetric(d.Seconds(), "report-100-frames-s")
+	figs := annotationFigures{createP50: pct(created, 50), createP99: pct(created, 99), createRate: float64(total) / ctook.Seconds(),
+		listP50: pct(listed, 50), listP99: pct(listed, 99), listRate: float64(clients*pages) / ltook.Seconds(), report: d.Seconds()}
 	fmt.Printf("  report.pdf with %d annotated 1280x720 frames: %.1f s\n", framed, d.Seconds())
 	_, code, js := do(o.token, "GET", "/api/v1/cases/"+o.caseID+"/report.json", nil)
 	var rep struct {
@@ -273,4 +318,5 @@ func BenchmarkAnnotations10k(b *testing.B) {
 			b.Errorf("report.pdf image %d: shows frame %d, want %d", k, got, frames[k])
 		}
 	}
+	return figs
 }

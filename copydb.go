@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -63,10 +65,10 @@ const (
 // transaction, and the target written in one, so the target holds either
 // all of it or nothing.
 func runCopyDB(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("copy-db", stderr)
-	from := fs.String("from", "", "the database to copy: a SQLite path or a postgres:// URL")
-	to := fs.String("to", "", "the empty database to fill: a postgres:// URL (or a SQLite path)")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	flags := newFlagSet("copy-db", stderr)
+	from := flags.String("from", "", "the database to copy: a SQLite path or a postgres:// URL")
+	to := flags.String("to", "", "the empty database to fill: a postgres:// URL (or a SQLite path)")
+	if err := parseFlags(flags, args, getenv); err != nil {
 		return err
 	}
 	if *from == "" || *to == "" {
@@ -342,7 +344,7 @@ func checkTableSet(ctx context.Context, db *storage.DB) error {
 
 // schemaVersions reads the migrations a database has applied, sorted,
 // without migrating it: none for a database never opened by siteinspect
-// (or a SQLite file that does not exist, unless mustExist).
+// (or a SQLite file that does not exist, an error if mustExist).
 func schemaVersions(ctx context.Context, dsn string, mustExist bool) ([]string, error) {
 	var db *sql.DB
 	var err error
@@ -351,11 +353,12 @@ func schemaVersions(ctx context.Context, dsn string, mustExist bool) ([]string, 
 		db, err = sql.Open("pgx", dsn)
 		exists = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'`
 	} else {
-		mode := "rw"
-		if mustExist {
-			mode = "ro"
+		if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) && !mustExist {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("open %s: %w", dsn, err)
 		}
-		db, err = sql.Open("sqlite", "file:"+dsn+"?mode="+mode)
+		db, err = sql.Open("sqlite", "file:"+dsn+"?mode=ro")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", redactDSN(dsn), err)
@@ -363,9 +366,6 @@ func schemaVersions(ctx context.Context, dsn string, mustExist bool) ([]string, 
 	defer db.Close()
 	var n int
 	if err := db.QueryRowContext(ctx, exists).Scan(&n); err != nil {
-		if !mustExist && !strings.Contains(dsn, "://") && strings.Contains(err.Error(), "unable to open") {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("open %s: %w", redactDSN(dsn), err)
 	}
 	if n == 0 {
