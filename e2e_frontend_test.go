@@ -518,9 +518,13 @@ func TestFrontendAxe(t *testing.T) {
 					check("new case")
 					continue
 				}
-				b.mustDo(t, "open the photo in the review workspace",
-					chromedp.Click(chromedp.CSS(`.evidence-row[data-evidence-id="`+eid+`"] .ev-toggle`)),
-					chromedp.WaitVisible(chromedp.ID("draw-overlay")))
+				// The evidence list re-renders its rows while a file is still
+				// processing, so the click goes to whatever row is there when
+				// it happens (a node found a moment earlier may be gone).
+				toggle := `.evidence-row[data-evidence-id="` + eid + `"] .ev-toggle`
+				b.mustDo(t, "wait for the photo's row", chromedp.WaitVisible(chromedp.CSS(toggle)))
+				mustRun(t, b, "open the photo in the review workspace", chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).click(), true)`, toggle)))
+				b.mustDo(t, "wait for the workspace", chromedp.WaitVisible(chromedp.ID("draw-overlay")))
 				check("review")
 			}
 		}
