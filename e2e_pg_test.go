@@ -80,9 +80,10 @@ func tryUpload(hc *http.Client, base, token, caseID, filename string, data []byt
 // database and one MinIO bucket, and has them take, at the same time:
 // 50 officers (25 logins of the inspector, 25 of the reviewer, each its
 // own session, split across both servers) annotating one case, 10 uploads
-// to a draft case and 40 new cases. Afterwards every write is there once,
-// the audit chain verifies, its sequence has no gap, and no two cases
-// share a number.
+// to a draft case and 40 new cases. Afterwards each server lists every
+// annotation (whichever server took it), every write is there once, the
+// audit chain verifies, its sequence has no gap, and no two cases share a
+// number.
 func TestTwoServersOnePostgres(t *testing.T) {
 	const annotators, perAnnotator, uploaders, creators, perCreator = 50, 4, 10, 20, 2
 	pg := testenv.PostgresURL(t)
@@ -111,6 +112,24 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	insp.mustJSON("POST", "/api/v1/cases/"+review.ID+"/assign", nil, http.StatusOK, nil)
 	rev.mustJSON("POST", "/api/v1/cases/"+review.ID+"/assign", nil, http.StatusOK, nil)
 	draft := app.newCase()
+	// listBodies lists the PDF's annotations through server k (each
+	// server keeps a cache of annotations: warm both before the writes).
+	listBodies := func(k int) map[string]bool {
+		t.Helper()
+		var list []storage.Annotation
+		c := &client{tb: t, base: srv[k].URL, token: insp.token, http: &http.Client{}}
+		c.mustJSON("GET", "/api/v1/evidence/"+pdfID+"/annotations", nil, http.StatusOK, &list)
+		out := map[string]bool{}
+		for _, a := range list {
+			out[a.Body] = true
+		}
+		return out
+	}
+	for k := range srv {
+		if got := listBodies(k); len(got) != 0 {
+			t.Fatalf("server %d lists %d annotations before any was made, want 0", k, len(got))
+		}
+	}
 
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 2 * time.Minute}
 	var wg sync.WaitGroup
@@ -173,6 +192,21 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	close(ready)
 	wg.Wait()
 	t.Logf("%d annotations, %d uploads, %d cases through two servers in %s", annotators*perAnnotator, uploaders, creators*perCreator, time.Since(start).Round(time.Millisecond))
+	// Each server lists every annotation, whichever server took it.
+	for k := range srv {
+		got := listBodies(k)
+		missing := 0
+		for i := range annotators {
+			for n := range perAnnotator {
+				if !got[fmt.Sprintf("officer %d note %d", i, n)] {
+					missing++
+				}
+			}
+		}
+		if len(got) != annotators*perAnnotator || missing > 0 {
+			t.Errorf("server %d lists %d annotations, %d of those made missing; want all %d", k, len(got), missing, annotators*perAnnotator)
+		}
+	}
 	for _, p := range srv {
 		p.stop(t)
 	}
