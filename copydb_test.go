@@ -214,6 +214,17 @@ func TestCopyDB(t *testing.T) {
 		}
 	}
 
+	// PostgreSQL to PostgreSQL (another server, say) reads the source the
+	// same way.
+	again := testenv.PostgresURL(t)
+	if _, progress, err := runCmd(t, "copy-db", "--from", to, "--to", again); err != nil {
+		t.Fatalf("copy-db from PostgreSQL: %v\n%s", err, progress)
+	}
+	other := testenv.OpenDBAt(t, again)
+	if got := tableDump(t, other.SQL()); fmt.Sprint(got) != fmt.Sprint(after) {
+		t.Errorf("copy-db from PostgreSQL: the second target's rows differ from the first's")
+	}
+
 	_, _, err = runCmd(t, "copy-db", "--from", src, "--to", to)
 	if err == nil || !strings.Contains(err.Error(), "target is not empty") {
 		t.Errorf("second copy-db: got %v, want a refusal naming a non-empty target", err)
