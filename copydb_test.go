@@ -5,10 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,9 +227,14 @@ func TestCopyDB(t *testing.T) {
 		t.Errorf("copy-db from PostgreSQL: the second target's rows differ from the first's")
 	}
 
-	_, _, err = runCmd(t, "copy-db", "--from", src, "--to", to)
-	if err == nil || !strings.Contains(err.Error(), "target is not empty") {
-		t.Errorf("second copy-db: got %v, want a refusal naming a non-empty target", err)
+	// The program itself, as an operator runs it: exit status 1 and why.
+	cmd := exec.Command(mustBinary(t), "copy-db", "--from", src, "--to", to)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "target is not empty") {
+		t.Errorf("second copy-db: got %v, stderr %q; want exit status 1 naming a non-empty target", err, stderr.String())
 	}
 	if got := tableDump(t, dst.SQL()); fmt.Sprint(got) != fmt.Sprint(after) {
 		t.Errorf("second copy-db changed the target")
