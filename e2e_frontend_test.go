@@ -160,11 +160,16 @@ func (w *wire) totals() (requests, fetched int) {
 // bytes the server sends: what the phone downloads, the service worker's
 // own fetches included (the page's DevTools events do not show those).
 type wireProxy struct {
-	URL  string
-	down atomic.Int64
-	last atomic.Int64 // unix nanoseconds of the last byte either way
-	cut  func()       // closes the port and every connection: no signal
+	URL     string
+	down    atomic.Int64
+	last    atomic.Int64 // unix nanoseconds of the last byte either way
+	cut     func()       // closes the port and every connection: no signal
+	drop    func()       // closes every connection and refuses new ones until restore
+	offline atomic.Bool  // set by drop: connections are closed as they come
 }
+
+// restore lets connections through again after drop: the signal is back.
+func (px *wireProxy) restore() { px.offline.Store(false) }
 
 // startWireProxy relays a local port to the server at base until cleanup.
 func startWireProxy(t *testing.T, base string) *wireProxy {
@@ -187,6 +192,14 @@ func startWireProxy(t *testing.T, base string) *wireProxy {
 		}
 		mu.Unlock()
 	}
+	px.drop = func() {
+		px.offline.Store(true)
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}
 	t.Cleanup(func() {
 		px.cut()
 		wg.Wait()
@@ -198,6 +211,10 @@ func startWireProxy(t *testing.T, base string) *wireProxy {
 			in, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if px.offline.Load() {
+				in.Close()
+				continue
 			}
 			out, err := net.Dial("tcp", target)
 			if err != nil {
@@ -686,4 +703,109 @@ func (b *browser) checkNoCSPViolation(t *testing.T) {
 			t.Errorf("console: got %q, want no CSP violation", line)
 		}
 	}
+}
+
+// apiCacheJS lists the paths of the API answers the service worker keeps
+// for opening the app with no signal (sw.js, API_CACHE).
+const apiCacheJS = `(async () => {
+	if (!(await caches.has('siteinspect-api'))) return [];
+	const keys = await (await caches.open('siteinspect-api')).keys();
+	return keys.map((r) => new URL(r.url).pathname).sort();
+})()`
+
+// TestFrontendOffline: an applicant signed in on their phone opens their
+// draft case once with signal; at a site with none (nothing answers on the
+// port) the case page opens from the service worker, a clip chosen there
+// waits for the network, and when the signal returns the upload finishes
+// by itself and the server has the clip's exact bytes. Signing out deletes
+// the kept API answers.
+func TestFrontendOffline(t *testing.T) {
+	p := startServer(t, append(s3Args(t), "--data", t.TempDir())...)
+	px := startWireProxy(t, p.URL)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+	clip := testenv.MakeMP4(t, t.TempDir(), 2, "320x240")
+	data, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mustBrowser(t)
+	b.mustLogin(t, px.URL, "applicant", p.Demo["applicant"])
+	mustRun(t, b, "wait for the service worker", chromedp.Evaluate[bool](
+		`navigator.serviceWorker.ready.then(() => true)`, chromedp.EvalAwaitPromise))
+
+	// With signal: the case page under the worker, which keeps its answers.
+	casePage := px.URL + "/#/cases/" + cs.ID
+	b.mustDo(t, "open the case with signal", chromedp.Navigate("about:blank"), chromedp.Navigate(casePage),
+		chromedp.WaitVisible(chromedp.ID("case-status")), chromedp.WaitReady(chromedp.ID("upload-input")))
+	want := []string{"/api/v1/cases/" + cs.ID, "/api/v1/cases/" + cs.ID + "/decisions", "/api/v1/cases/" + cs.ID + "/evidence",
+		"/api/v1/cases/" + cs.ID + "/owed", "/api/v1/config", "/api/v1/me", "/api/v1/permit-types"}
+	kept := mustPoll[[]string](t, b, "the worker to keep the case page's API answers", `async (want) => {
+		const got = await `+apiCacheJS+`;
+		return want.every((p) => got.includes(p)) ? got : null;
+	}`, want)
+	t.Logf("API answers kept: %v", kept)
+
+	// No signal: the case page opens from the worker's caches.
+	px.drop()
+	b.mustDo(t, "open the case with no signal", chromedp.Navigate("about:blank"), chromedp.Navigate(casePage),
+		chromedp.WaitVisible(chromedp.ID("case-status")), chromedp.WaitReady(chromedp.ID("upload-input")))
+	if sw := mustRun(t, b, "ask for the service worker", chromedp.Evaluate[bool](`navigator.serviceWorker.controller !== null`)); !sw {
+		t.Fatalf("offline case page: got no controlling service worker, want the page served by it")
+	}
+	b.mustWaitAttr(t, "#case-status", "data-status", "draft")
+	// The evidence list is the kept answer (no items yet), not an error.
+	b.mustWaitAttr(t, ".evidence [aria-live]", "text", "尚未上传材料。")
+
+	// A clip chosen with no signal waits for the network.
+	b.mustDo(t, "choose the clip", chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{clip}))
+	b.mustWaitAttr(t, ".upload-row .upload-msg", "text", "网络已断开，恢复后自动继续")
+	if st := mustRun(t, b, "read the upload row", chromedp.Evaluate[string](`document.querySelector('.upload-row').dataset.state`)); st == "done" || st == "error" {
+		t.Fatalf("upload row with no signal: got state %q, want it waiting", st)
+	}
+	// The applicant's record came from the kept answers too (none yet:
+	// its panel stays hidden; a failed fetch would show an error in it).
+	if got := b.readAttr("#applicant-outcome", "hidden"); got != `""` {
+		t.Errorf("applicant's record with no signal: got hidden=%s (%s), want hidden", got, b.readAttr("#applicant-outcome", "text"))
+	}
+	var evs []struct {
+		Filename string `json:"filename"`
+		Size     int64  `json:"size"`
+		SHA256   string `json:"sha256"`
+	}
+	app.mustJSON("GET", "/api/v1/cases/"+cs.ID+"/evidence", nil, http.StatusOK, &evs)
+	if len(evs) != 0 {
+		t.Fatalf("evidence with no signal: got %d items, want 0", len(evs))
+	}
+	time.Sleep(2 * time.Second) // a while at the site with no signal: the client backs off
+
+	// The signal returns: the upload finishes by itself.
+	px.restore()
+	back := time.Now()
+	const bound = 40 * time.Second
+	state := ""
+	for time.Since(back) < bound {
+		state = mustRun(t, b, "read the upload row", chromedp.Evaluate[string](
+			`document.querySelector('.upload-row')?.dataset.state || ''`))
+		if state == "done" || state == "error" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if state != "done" {
+		t.Fatalf("upload row %s after the signal returned: got state %q (%s), want done",
+			bound, state, b.readAttr(".upload-row .upload-msg", "text"))
+	}
+	t.Logf("upload done %s after the signal returned", time.Since(back).Round(100*time.Millisecond))
+	app.mustJSON("GET", "/api/v1/cases/"+cs.ID+"/evidence", nil, http.StatusOK, &evs)
+	if len(evs) != 1 || evs[0].Size != int64(len(data)) || evs[0].SHA256 != sha256Hex(data) {
+		t.Fatalf("evidence after the signal returned: got %d items %+v, want 1 of %d bytes, sha256 %s", len(evs), evs, len(data), sha256Hex(data))
+	}
+	mustPoll[evidenceRow](t, b, "the evidence row of the clip", waitEvidenceRowJS, filepath.Base(clip))
+
+	// Signing out deletes what the worker kept of this person.
+	b.mustDo(t, "sign out", chromedp.Click(chromedp.CSS("#app-header .bar-end button")),
+		chromedp.WaitVisible(chromedp.ID("login-username")))
+	mustPoll[bool](t, b, "the kept API answers to go", `async () => (await caches.has('siteinspect-api')) ? null : true`)
+	b.checkNoCSPViolation(t)
 }

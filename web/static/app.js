@@ -120,7 +120,17 @@ function navigate(hash) {
   else window.location.hash = hash;
 }
 
+/**
+ * forgetApiCache deletes the API answers the service worker keeps for
+ * opening the app with no signal (sw.js, API_CACHE): they are one person's
+ * data, so they go at sign-in, sign-out and when the session ends.
+ */
+function forgetApiCache() {
+  if ('caches' in window) caches.delete('siteinspect-api').catch(() => { /* storage blocked */ });
+}
+
 function setUser(next) {
+  forgetApiCache();
   user = next;
   noticeKey = '';
   noticeText = '';
@@ -266,6 +276,7 @@ function paintHeader() {
 
 async function signOut() {
   try { await logout(); } catch { /* signed out locally either way */ }
+  forgetApiCache();
   user = null;
   navigate('#/cases');
 }
@@ -296,6 +307,7 @@ async function boot() {
   onLangChange(rerenderKeepingInput);
   onUnauthorized(() => {
     if (!user) return;
+    forgetApiCache();
     user = null;
     noticeKey = 'login.expired';
     render();

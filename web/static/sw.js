@@ -11,7 +11,14 @@
  * effect on the next visit. The page itself is answered from the cache and
  * refreshed in the background for the same reason.
  *
- * The API, uploads and media always go to the network.
+ * The few API answers an applicant needs to open a case with no signal
+ * (who they are, the office's settings, their cases, a case with its
+ * evidence list, decisions and owed materials, the permit types) go to the
+ * network first and are kept in a cache of their own, answered only when
+ * the network fails. That cache holds one person's data: the page deletes
+ * it on sign-in and sign-out (forgetApiCache in app.js) and the worker on
+ * any 401. Every other API request, uploads, media and evidence bytes
+ * always go to the network.
  */
 const SHELL = [/*SHELL*/];
 
@@ -20,6 +27,15 @@ const SHELL = [/*SHELL*/];
 const VERSION = SHELL.join('\n').split('').reduce((h, c) => ((h * 31) + c.charCodeAt(0)) | 0, 7);
 const CACHE = `siteinspect-shell-${(VERSION >>> 0).toString(36)}`;
 const HASHED = /\.[0-9a-f]{12}\.(js|css)$/;
+
+// API_CACHE must match app.js's forgetApiCache.
+const API_CACHE = 'siteinspect-api';
+// OFFLINE_API are the GET paths answered from API_CACHE when offline.
+const OFFLINE_API = [
+  /^\/api\/v1\/(me|config|cases|permit-types)$/,
+  /^\/api\/v1\/cases\/[^/]+$/,
+  /^\/api\/v1\/cases\/[^/]+\/(evidence|decisions|owed)$/,
+];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)));
@@ -51,8 +67,33 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(page(event));
   } else if (url.pathname.startsWith(root) && HASHED.test(url.pathname)) {
     event.respondWith(hashed(req));
+  } else if (OFFLINE_API.some((re) => re.test(url.pathname))) {
+    event.respondWith(api(req));
   }
 });
+
+/**
+ * api asks the network and keeps a successful answer; when the network
+ * fails it answers what it kept, if anything. A 401 means the session is
+ * gone, and with it the right to what was kept.
+ */
+async function api(req) {
+  let res;
+  try {
+    res = await fetch(req);
+  } catch (err) {
+    const hit = await caches.open(API_CACHE).then((cache) => cache.match(req, { ignoreVary: true }));
+    if (hit) return hit;
+    throw err;
+  }
+  if (res.ok) {
+    const copy = res.clone();
+    caches.open(API_CACHE).then((cache) => cache.put(req, copy)).catch(() => { /* storage full: no fallback */ });
+  } else if (res.status === 401) {
+    caches.delete(API_CACHE).catch(() => {});
+  }
+  return res;
+}
 
 /**
  * page answers from the cache at once and fetches the page in the

@@ -143,7 +143,9 @@ function messageFor(entry) {
   }
   if (entry.state !== 'uploading') return '';
   const info = entry.info || {};
-  if (info.offline) return t('upload.offline');
+  // A request that never reached the server (no signal, even where the
+  // phone still says it is online) waits for the network like offline.
+  if (info.offline || info.error?.code === 'network') return t('upload.offline');
   if (info.retryIn) return t('upload.retrying', { s: Math.round(info.retryIn / 1000) });
   if (info.resumedAt) return t('upload.resumed', { size: bytes(info.resumedAt) });
   return '';
