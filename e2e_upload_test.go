@@ -344,8 +344,8 @@ func TestConcurrentPatchConflict(t *testing.T) {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
-		if resp.StatusCode != http.StatusConflict || json.Unmarshal(b, &e) != nil || e.Error.Code != "conflict" || e.Error.Message == "" {
-			t.Errorf("second PATCH at %d: got %d %s, want 409 with a JSON conflict error", off, resp.StatusCode, b)
+		if resp.StatusCode != http.StatusConflict || json.Unmarshal(b, &e) != nil || e.Error.Code != "upload_busy" || e.Error.Message == "" {
+			t.Errorf("second PATCH at %d: got %d %s, want 409 upload_busy with a message", off, resp.StatusCode, b)
 		}
 	}
 	// Reading the offset needs no lease: a client may ask while another writes.
