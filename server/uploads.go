@@ -98,7 +98,9 @@ func parseMetadata(raw string) (map[string]string, error) {
 	}
 	for _, pair := range strings.Split(raw, ",") {
 		key, val, _ := strings.Cut(strings.TrimSpace(pair), " ")
-		if key == "" || strings.ContainsAny(key, " \t") {
+		if key == "" || strings.IndexFunc(key, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+			// tus: a key is non-empty, without spaces or commas, and
+			// (we require) printable ASCII, so it is echoed back unchanged.
 			return nil, fmt.Errorf("malformed Upload-Metadata pair %q", pair)
 		}
 		dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(val))
