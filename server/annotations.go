@@ -123,7 +123,7 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := authorize(c, cs, storage.ActionReadNotes); err != nil {
+		if err := cs.Authorize(currentUser(c), storage.ActionReadNotes); err != nil {
 			return err
 		}
 		f, err := annotationFilter(c)

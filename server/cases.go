@@ -41,19 +41,10 @@ func loadCaseFor(c echo.Context, db *storage.DB, param string, action storage.Ac
 	if err != nil {
 		return nil, err
 	}
-	if err := authorize(c, cs, action); err != nil {
+	if err := cs.Authorize(currentUser(c), action); err != nil {
 		return nil, err
 	}
 	return cs, nil
-}
-
-// authorize asks the policy whether the logged-in user may do action to cs.
-func authorize(c echo.Context, cs *storage.Case, action storage.Action) error {
-	u := currentUser(c)
-	if !cs.VisibleTo(u) {
-		return newError(http.StatusNotFound, "no such case")
-	}
-	return cs.Authorize(u, action)
 }
 
 func handleListPermitTypes(db *storage.DB) echo.HandlerFunc {

@@ -113,7 +113,7 @@ func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, 
 		case holder.Valid:
 			return codedf(ErrConflict, CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
 		}
-		return (&Case{ID: c.ID, Status: st}).authorize([]Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, action)
+		return (&Case{ID: c.ID, Status: st}).stateRefusal(action)
 	})
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID,
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return (&Case{ID: c.ID, Status: st}).authorize([]Relation{RelAdmin}, ActionAssign)
+			return (&Case{ID: c.ID, Status: st}).stateRefusal(ActionAssign)
 		}
 		data := map[string]any{"inspector_id": newIns.String, "reviewer_id": newRev.String,
 			"previous_inspector_id": ins.String, "previous_reviewer_id": rev.String, "by": "admin"}

@@ -278,7 +278,7 @@ func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, co
 			}
 			switch {
 			case st != StatusPendingCountersign:
-				return (&Case{ID: cs.ID, Status: st}).authorize([]Relation{RelReviewer}, ActionCountersign)
+				return (&Case{ID: cs.ID, Status: st}).stateRefusal(ActionCountersign)
 			case ins.String == by.ID:
 				return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector cannot countersign their own decision")
 			default:

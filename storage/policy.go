@@ -119,7 +119,6 @@ var (
 	// beforeCountersign: the slots may still be filled or changed.
 	beforeCountersign = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign}
 	decided           = []Status{StatusApproved, StatusRejected}
-	officers          = []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot, RelAdmin}
 	caseOfficers      = []Relation{RelInspector, RelReviewer}
 )
 
@@ -136,7 +135,8 @@ var Policy = []Rule{
 	{ActionReadProgress, []Relation{RelInspector, RelReviewer}, withOffice},
 	{ActionReadProgress, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
 	{ActionReadOutcome, []Relation{RelCompany}, decided},
-	{ActionReadOutcome, officers, withOffice},
+	{ActionReadOutcome, []Relation{RelInspector, RelReviewer, RelAdmin}, withOffice},
+	{ActionReadOutcome, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
 	{ActionReadOwed, []Relation{RelCompany, RelAdmin}, allStates},
 	{ActionReadOwed, []Relation{RelInspector, RelReviewer}, withOffice},
 	{ActionReadOwed, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
@@ -157,7 +157,8 @@ var Policy = []Rule{
 	{ActionConfirmOwed, []Relation{RelInspector}, []Status{StatusInReview, StatusSupplementRequested, StatusPendingCountersign, StatusApproved}},
 
 	{ActionStartLive, []Relation{RelInspector}, []Status{StatusInReview}},
-	{ActionJoinLive, []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot}, withOffice},
+	{ActionJoinLive, []Relation{RelInspector, RelReviewer}, withOffice},
+	{ActionJoinLive, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
 	// Live material joins the case until the decision; deciding waits for
 	// open live inspections to end (Decide), so a recording always lands.
 	{ActionAddLiveEvidence, []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot, RelPublisher}, undecided},
@@ -283,18 +284,26 @@ func (c *Case) AuthorizePublisher(action Action) error {
 }
 
 func (c *Case) authorize(rels []Relation, action Action) error {
+	// Who may not see the case learns nothing of it, whatever else a row
+	// would grant; the publisher acts by token on its one case.
+	if !slices.Contains(rels, RelPublisher) && !Grants(ActionView, rels, c.Status) {
+		return errorf(ErrNotFound, "no such case")
+	}
 	if excluded(action, rels) {
 		return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
 	}
 	if Grants(action, rels, c.Status) {
 		return nil
 	}
-	if action != ActionView && !slices.Contains(rels, RelPublisher) && !Grants(ActionView, rels, c.Status) {
-		return errorf(ErrNotFound, "no such case")
-	}
 	if !grantedSomewhere(action, rels) {
 		return codedf(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s on this case", actionWords(action)))
 	}
+	return c.stateRefusal(action)
+}
+
+// stateRefusal is the refusal of action because of the case's state alone
+// (who asks was allowed it in some state).
+func (c *Case) stateRefusal(action Action) error {
 	if action == ActionUpload || action == ActionAddLiveEvidence {
 		return codedf(ErrInvalidState, CodeNotAcceptingEvidence, fmt.Sprintf("a %s case takes no more evidence", c.Status))
 	}

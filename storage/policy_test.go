@@ -44,6 +44,13 @@ func TestPolicyInvariants(t *testing.T) {
 					}
 				}
 			}
+			// No row grants anything on a case its holder may not see (the
+			// publisher acts by token on its one case).
+			for _, a := range storage.Actions {
+				if rel != storage.RelPublisher && storage.Grants(a, rels, s) && !storage.Grants(storage.ActionView, rels, s) {
+					t.Errorf("%s may %s on a %s case it does not see", rel, a, s)
+				}
+			}
 			// Officers never see a draft; nobody but the company changes one.
 			if s == storage.StatusDraft && rel != storage.RelCompany && rel != storage.RelAdmin && storage.Grants(storage.ActionView, rels, s) {
 				t.Errorf("%s sees a draft", rel)

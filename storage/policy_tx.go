@@ -37,14 +37,7 @@ func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action Action) 
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&now); err != nil {
 		return notFound(err, "case "+caseID)
 	}
-	c := &Case{ID: caseID, Status: now}
-	// Anyone granted the action somewhere gets the state's refusal.
-	for _, r := range Policy {
-		if r.Action == action {
-			return c.authorize(r.Relations, action)
-		}
-	}
-	return codedf(ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
+	return (&Case{ID: caseID, Status: now}).stateRefusal(action)
 }
 
 // caseStatus reads a case's status outside a transaction, for an early
