@@ -134,13 +134,16 @@ type Upload struct {
 	// creation-defer-length): a later PATCH declares it.
 	LengthDeferred bool `json:"length_deferred,omitempty"`
 
-	finalID     string
-	partSize    int64
-	kind        Kind
-	contentType string
-	objectKey   string
-	multipartID string
-	hashState   []byte
+	finalID string
+	// liveSessionID names the live session whose publish token made the
+	// upload (the phone's own recording; MarkLive), else "".
+	liveSessionID string
+	partSize      int64
+	kind          Kind
+	contentType   string
+	objectKey     string
+	multipartID   string
+	hashState     []byte
 }
 
 // claimedKind guesses the kind from the declared type or the file name; it
@@ -277,8 +280,8 @@ func (s *Uploads) Upload(ctx context.Context, id string) (*Upload, error) {
 	var created, expires int64
 	var parts string
 	var finalID sql.NullString
-	err := s.db.queryRow(ctx, `SELECT id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, kind, content_type, object_key, multipart_id, hash_state, state, created_at, expires_at, concat, concat_parts, final_id, length_deferred FROM uploads WHERE id = ?`, id).
-		Scan(&up.ID, &up.CaseID, &up.UserID, &up.EvidenceID, &up.Filename, &up.Filetype, &meta, &up.Length, &up.Offset, &up.partSize, &up.kind, &up.contentType, &up.objectKey, &up.multipartID, &up.hashState, &up.State, &created, &expires, &up.Concat, &parts, &finalID, &up.LengthDeferred)
+	err := s.db.queryRow(ctx, `SELECT id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, kind, content_type, object_key, multipart_id, hash_state, state, created_at, expires_at, concat, concat_parts, final_id, length_deferred, live_session_id FROM uploads WHERE id = ?`, id).
+		Scan(&up.ID, &up.CaseID, &up.UserID, &up.EvidenceID, &up.Filename, &up.Filetype, &meta, &up.Length, &up.Offset, &up.partSize, &up.kind, &up.contentType, &up.objectKey, &up.multipartID, &up.hashState, &up.State, &created, &expires, &up.Concat, &parts, &finalID, &up.LengthDeferred, &up.liveSessionID)
 	if err != nil {
 		return nil, notFound(err, "upload "+id)
 	}

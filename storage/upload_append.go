@@ -570,15 +570,11 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
 	}
 	err := a.s.db.tx(ctx, func(tx *sql.Tx) error {
-		rule, live, err := uploadRule(ctx, tx, up.ID)
-		if err != nil {
-			return err
-		}
 		var extra map[string]any
-		if live != "" {
-			extra = map[string]any{"live_session": live}
+		if up.liveSessionID != "" {
+			extra = map[string]any{"live_session": up.liveSessionID}
 		}
-		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, rule); err != nil {
+		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.rule()); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {

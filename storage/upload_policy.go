@@ -2,9 +2,9 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // MarkLive records that upload id was created with live session sessionID's
@@ -19,18 +19,13 @@ func (s *Uploads) MarkLive(ctx context.Context, id, sessionID string) error {
 	return nil
 }
 
-// uploadRule is the policy action under which upload id joins its case.
-func uploadRule(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id string) (Action, string, error) {
-	var live string
-	if err := q.QueryRowContext(ctx, `SELECT live_session_id FROM uploads WHERE id = ?`, id).Scan(&live); err != nil {
-		return "", "", notFound(err, "upload "+id)
+// rule is the policy action under which the upload joins its case (the
+// live session's id is set before its first byte, and never changes).
+func (up *Upload) rule() Action {
+	if up.liveSessionID != "" {
+		return ActionAddLiveEvidence
 	}
-	if live != "" {
-		return ActionAddLiveEvidence, live, nil
-	}
-	return ActionUpload, "", nil
+	return ActionUpload
 }
 
 // checkAccepting refuses, before any byte is read, an upload whose case no
@@ -38,46 +33,28 @@ func uploadRule(ctx context.Context, q interface {
 // discarded (its parts aborted, its spool removed) and the refusal audited.
 // The completion transaction checks again (lockCaseFor).
 func (s *Uploads) checkAccepting(ctx context.Context, up *Upload) error {
-	rule, _, err := uploadRule(ctx, s.db.sql, up.ID)
-	if err != nil {
-		return err
-	}
 	st, err := s.db.caseStatus(ctx, up.CaseID)
 	if err != nil {
 		return err
 	}
-	c := &Case{ID: up.CaseID, Status: st}
-	if Grants(rule, ruleHolders(rule), st) {
+	if slices.Contains(StatesFor(up.rule()), st) {
 		return nil
 	}
-	refusal := c.authorize(ruleHolders(rule), rule)
-	return s.refuse(ctx, up, refusal)
-}
-
-// ruleHolders is every relation the policy grants rule to, in any state.
-func ruleHolders(rule Action) []Relation {
-	var out []Relation
-	for _, r := range Policy {
-		if r.Action == rule {
-			out = append(out, r.Relations...)
-		}
-	}
-	return out
+	return s.refuse(ctx, up, (&Case{ID: up.CaseID, Status: st}).stateRefusal(up.rule()))
 }
 
 // refuse discards a refused upload and records the refusal in the case's
 // audit chain, then returns why.
 func (s *Uploads) refuse(ctx context.Context, up *Upload, why error) error {
 	ctx = context.WithoutCancel(ctx)
-	rule, live, _ := uploadRule(ctx, s.db.sql, up.ID)
 	if err := s.discard(ctx, up); err != nil {
 		s.cfg.Logger.Warn("discard refused upload", "upload", up.ID, "err", err)
 	}
 	st, _ := s.db.caseStatus(ctx, up.CaseID)
 	data := map[string]any{"upload_id": up.ID, "filename": up.Filename, "offset": up.Offset, "length": up.Length,
-		"case_status": string(st), "rule": string(rule)}
-	if live != "" {
-		data["live_session"] = live
+		"case_status": string(st), "rule": string(up.rule())}
+	if up.liveSessionID != "" {
+		data["live_session"] = up.liveSessionID
 	}
 	if _, err := s.db.RecordAudit(ctx, Audit{CaseID: up.CaseID, ActorID: up.UserID, Action: "evidence.refused", Target: up.ID, Data: data}); err != nil {
 		s.cfg.Logger.Warn("audit refused upload", "upload", up.ID, "err", err)
