@@ -118,20 +118,27 @@ func (d *Disk) CompleteMultipart(ctx context.Context, key, uploadID string, part
 			return fmt.Errorf("complete %q part %d: %w", key, p.Number, err)
 		}
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("complete %q: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("complete %q: %w", key, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return fmt.Errorf("complete %q: %w", key, err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := settle(tmp, dst); err != nil {
 		return fmt.Errorf("complete %q: %w", key, err)
 	}
 	return os.RemoveAll(dir)
+}
+
+// settle makes the whole temporary file tmp the object at dst: synced,
+// closed, and renamed into place, so a reader never sees half an object.
+// tmp is closed whatever happens.
+func settle(tmp *os.File, dst string) error {
+	err := tmp.Sync()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o750)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	return err
 }
 
 // Compose implements ObjectStore: the files are concatenated into a
@@ -161,17 +168,7 @@ func (d *Disk) Compose(ctx context.Context, key string, srcs []string, contentTy
 			return fmt.Errorf("compose %q: %w", key, err)
 		}
 	}
-	err = tmp.Sync()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.MkdirAll(filepath.Dir(dst), 0o750)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
+	if err := settle(tmp, dst); err != nil {
 		return fmt.Errorf("compose %q: %w", key, err)
 	}
 	return nil
@@ -207,19 +204,11 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("got %d bytes, want %d: %w", n, size, io.ErrUnexpectedEOF)
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.MkdirAll(filepath.Dir(dst), 0o750)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
 	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	if err := settle(tmp, dst); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
 	}
 	return nil
