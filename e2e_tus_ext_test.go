@@ -250,18 +250,7 @@ func TestTusOverrideAndConcatOwnership(t *testing.T) {
 	data := mustBigMP4(t)[:3<<20]
 	tus := func(c *client, method, path string, body []byte, hdr map[string]string) *http.Response {
 		t.Helper()
-		h := map[string]string{"Tus-Resumable": "1.0.0"}
-		for k, v := range hdr {
-			h[k] = v
-		}
-		var r io.Reader
-		if body != nil {
-			r = bytes.NewReader(body)
-			h["Content-Type"] = "application/offset+octet-stream"
-		}
-		resp := c.do(method, path, r, h)
-		resp.Body.Close()
-		return resp
+		return c.tus(method, path, body, hdr)
 	}
 	partial := func(c *client, caseID string, chunk []byte) string {
 		t.Helper()
@@ -556,18 +545,7 @@ func TestTusPhoneRecordingDeferredOverride(t *testing.T) {
 	meta := "filename " + b64("phone.webm")
 	send := func(method, path string, body []byte, hdr map[string]string) *http.Response {
 		t.Helper()
-		h := map[string]string{"Tus-Resumable": "1.0.0"}
-		for k, v := range hdr {
-			h[k] = v
-		}
-		var r io.Reader
-		if body != nil {
-			r = bytes.NewReader(body)
-			h["Content-Type"] = "application/offset+octet-stream"
-		}
-		resp := phone.do(method, path, r, h)
-		resp.Body.Close()
-		return resp
+		return phone.tus(method, path, body, hdr)
 	}
 
 	// Deferred length, overridden PATCHes.
@@ -589,4 +567,22 @@ func TestTusPhoneRecordingDeferredOverride(t *testing.T) {
 	sum := sha256.Sum256(data)
 	mustEvidenceSHA(t, insp, eid, int64(len(data)), hex.EncodeToString(sum[:]))
 
+}
+
+// tus sends a tus request (Tus-Resumable set; a body goes as
+// application/offset+octet-stream) and returns the response, body closed.
+func (c *client) tus(method, path string, body []byte, hdr map[string]string) *http.Response {
+	c.tb.Helper()
+	h := map[string]string{"Tus-Resumable": "1.0.0"}
+	for k, v := range hdr {
+		h[k] = v
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+		h["Content-Type"] = "application/offset+octet-stream"
+	}
+	resp := c.do(method, path, r, h)
+	resp.Body.Close()
+	return resp
 }

@@ -145,11 +145,12 @@ func FuzzTrickle(f *testing.F) {
 		}
 		return "other: " + err.Error()
 	}
+	hostName := regexp.MustCompile(`[a-zA-Z]\.[a-zA-Z]`)
 	f.Fuzz(func(t *testing.T, frag string) {
-		if strings.Contains(frag, ".local") || regexp.MustCompile(`[a-zA-Z]\.[a-zA-Z]`).MatchString(frag) {
+		if strings.Contains(frag, ".local") || hostName.MatchString(frag) {
 			// Host names make pion resolve them over the network (mDNS,
 			// DNS): slow and not what this target is about.
-			t.Skip()
+			return
 		}
 		got := class(applyTrickle(pc, frag))
 		if strings.HasPrefix(got, "other") {
