@@ -72,12 +72,20 @@ func (s *Signer) cms(ctx context.Context, content []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("time-stamp the signature: %w", err)
 		}
+		if token == nil { // the caller chose to go on without one
+			sd.Detach()
+			return finish(sd)
+		}
 		attr := pkcs7.Attribute{Type: oidTimeStampToken, Value: asn1.RawValue{FullBytes: token}}
 		if err := si.SetUnauthenticatedAttributes([]pkcs7.Attribute{attr}); err != nil {
 			return nil, fmt.Errorf("CMS time-stamp attribute: %w", err)
 		}
 	}
 	sd.Detach()
+	return finish(sd)
+}
+
+func finish(sd *pkcs7.SignedData) ([]byte, error) {
 	der, err := sd.Finish()
 	if err != nil {
 		return nil, fmt.Errorf("CMS: %w", err)

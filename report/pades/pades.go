@@ -42,8 +42,9 @@ type Signer struct {
 	// build the path to a root it trusts.
 	Chain []*x509.Certificate
 	// Timestamp, when set, obtains an RFC 3161 TimeStampToken (DER) for
-	// digest, the SHA-256 of the signature value; an error fails Sign, since
-	// a report promised a trusted time should not go out without one.
+	// digest, the SHA-256 of the signature value. An error fails Sign; a nil
+	// token with no error signs without a time-stamp (PAdES-B-B), for a
+	// caller that would rather issue the document than wait for the TSA.
 	Timestamp func(ctx context.Context, digest []byte) ([]byte, error)
 	// Name, Reason and Location are shown by PDF readers beside the
 	// signature; each may be empty.

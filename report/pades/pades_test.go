@@ -21,7 +21,9 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"siteinspect/internal/tsatest"
 	"siteinspect/report"
+	"siteinspect/timestamp"
 )
 
 func mustTool(tb testing.TB, name string) {
@@ -243,31 +245,13 @@ func TestSignEmbedsTimestamp(t *testing.T) {
 	wantLine(t, out, "Signature Validation: Signature is Valid.")
 	wantLine(t, out, "Total document signed")
 
-	_, _, _, der := signedParts(t, signed)
-	p7, err := pkcs7.Parse(der)
-	if err != nil {
-		t.Fatalf("parse CMS: %v", err)
-	}
-	if len(p7.Signers) != 1 {
-		t.Fatalf("got %d signers, want 1", len(p7.Signers))
-	}
-	si := p7.Signers[0]
-	sum := sha256.Sum256(si.EncryptedDigest)
+	token, sigValue := embeddedToken(t, signed)
+	sum := sha256.Sum256(sigValue)
 	if !bytes.Equal(asked, sum[:]) {
 		t.Errorf("hook asked for %x, want the SHA-256 of the signature value %x", asked, sum)
 	}
-	var token []byte
-	for _, a := range si.UnauthenticatedAttributes {
-		if a.Type.Equal(oidTimeStampToken) {
-			var set []asn1.RawValue
-			if _, err := asn1.UnmarshalWithParams(a.Value.FullBytes, &set, "set"); err != nil || len(set) != 1 {
-				t.Fatalf("time-stamp attribute value: %v (%d values)", err, len(set))
-			}
-			token = set[0].FullBytes
-		}
-	}
 	if token == nil {
-		t.Fatalf("no signature-time-stamp attribute among %d unsigned attributes", len(si.UnauthenticatedAttributes))
+		t.Fatalf("no signature-time-stamp attribute")
 	}
 	if err := tsa.verify(t, token, sum[:]); err != nil {
 		t.Errorf("openssl ts -verify of the embedded token: %v", err)
@@ -275,6 +259,84 @@ func TestSignEmbedsTimestamp(t *testing.T) {
 	other := sha256.Sum256([]byte("another signature"))
 	if err := tsa.verify(t, token, other[:]); err == nil {
 		t.Errorf("openssl ts -verify accepted the token for another digest")
+	}
+}
+
+// TestSignWithTSAClient wires the hook to the service's RFC 3161 client
+// talking HTTP to a test TSA (openssl ts -reply), as serve does.
+func TestSignWithTSAClient(t *testing.T) {
+	tsa := tsatest.Start(t)
+	roots, err := timestamp.LoadRoots(tsa.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := timestamp.NewClient(timestamp.Config{URL: tsa.URL, Roots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := mustSigner(t)
+	s.Timestamp = func(ctx context.Context, digest []byte) ([]byte, error) {
+		tok, err := c.Timestamp(ctx, digest)
+		return tok.DER, err
+	}
+	signed, err := s.Sign(context.Background(), mustReport(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLine(t, pdfsig(t, signed), "Signature Validation: Signature is Valid.")
+	token, sigValue := embeddedToken(t, signed)
+	sum := sha256.Sum256(sigValue)
+	info, err := timestamp.Verify(token, sum[:], roots)
+	if err != nil {
+		t.Fatalf("embedded token: %v", err)
+	}
+	if d := time.Since(info.GenTime); d < -time.Minute || d > time.Minute {
+		t.Errorf("token time %v is %v from now, want within a minute", info.GenTime, d)
+	}
+	if got := tsa.Requests(); got != 1 {
+		t.Errorf("TSA answered %d requests, want 1", got)
+	}
+}
+
+// embeddedToken is the signature-time-stamp token of the last signature in
+// pdf and the signature value it covers.
+func embeddedToken(tb testing.TB, pdf []byte) (token, sigValue []byte) {
+	tb.Helper()
+	_, _, _, der := signedParts(tb, pdf)
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		tb.Fatalf("parse CMS: %v", err)
+	}
+	if len(p7.Signers) != 1 {
+		tb.Fatalf("got %d signers, want 1", len(p7.Signers))
+	}
+	si := p7.Signers[0]
+	for _, a := range si.UnauthenticatedAttributes {
+		if a.Type.Equal(oidTimeStampToken) {
+			var set []asn1.RawValue
+			if _, err := asn1.UnmarshalWithParams(a.Value.FullBytes, &set, "set"); err != nil || len(set) != 1 {
+				tb.Fatalf("time-stamp attribute value: %v (%d values)", err, len(set))
+			}
+			token = set[0].FullBytes
+		}
+	}
+	return token, si.EncryptedDigest
+}
+
+func TestSignWithoutTokenWhenHookSaysSo(t *testing.T) {
+	s, _ := mustSigner(t)
+	called := 0
+	s.Timestamp = func(context.Context, []byte) ([]byte, error) { called++; return nil, nil }
+	signed, err := s.Sign(context.Background(), mustReport(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if called != 1 {
+		t.Errorf("hook called %d times, want 1", called)
+	}
+	wantLine(t, pdfsig(t, signed), "Signature Validation: Signature is Valid.")
+	if tok, _ := embeddedToken(t, signed); tok != nil {
+		t.Errorf("got a %d-byte token, want none", len(tok))
 	}
 }
 
