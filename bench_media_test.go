@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/media"
-	"siteinspect/storage"
 )
 
 // BenchmarkMediaReady60sHEVC measures how long a 60 s 1080p HEVC clip (an
@@ -69,7 +69,7 @@ func BenchmarkMediaReady60sHEVC(b *testing.B) {
 		start := time.Now()
 		ev := app.mustEvidenceDone(id, 20*time.Minute)
 		ours = time.Since(start)
-		if ev.Status != storage.EvidenceReady || ev.Derived == nil || !ev.Derived.Proxy {
+		if ev.Status != domain.EvidenceReady || ev.Derived == nil || !ev.Derived.Proxy {
 			b.Fatalf("got %q (%s), want ready with a proxy", ev.Status, ev.StatusReason)
 		}
 	}

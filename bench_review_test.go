@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // benchNote is an annotation as the benchmark made it and as the API lists it.
@@ -127,7 +127,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 		officers[i] = &benchOfficer{caseID: cs.ID, video: app.mustUploadFile(cs.ID, clip)}
 	}
 	for i, o := range officers {
-		if ev := app.mustEvidenceDone(o.video, 5*time.Minute); ev.Status != storage.EvidenceReady {
+		if ev := app.mustEvidenceDone(o.video, 5*time.Minute); ev.Status != domain.EvidenceReady {
 			b.Fatalf("case %d video: got %q (%s), want ready", i, ev.Status, ev.StatusReason)
 		}
 		app.mustJSON("POST", "/api/v1/cases/"+o.caseID+"/submit", nil, http.StatusOK, nil)

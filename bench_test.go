@@ -20,8 +20,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // BenchmarkUploadDownload1GiB measures, side by side in one run and against
@@ -68,7 +69,7 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	srv := startServer(b, "--data", filepath.Join(tmp, "data"),
 		"--s3-endpoint", cfg.Endpoint, "--s3-access-key", cfg.AccessKey, "--s3-secret-key", cfg.SecretKey, "--s3-bucket", cfg.Bucket)
 	pid := srv.cmd.Process.Pid
-	direct, err := storage.NewMinIO(context.Background(), cfg) // the server made the bucket
+	direct, err := objects.NewMinIO(context.Background(), cfg) // the server made the bucket
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	uploadRSS := procStatusKiB(b, pid, "VmHWM")
 
 	// Downloads of the last evidence item: direct, ours; twice.
-	key := storage.EvidenceKey(cs.ID, lastEvidence)
+	key := domain.EvidenceKey(cs.ID, lastEvidence)
 	buf := make([]byte, 1<<20)
 	for r := 1; r <= rounds; r++ {
 		m.measure("download/direct-GetObject", func() {
@@ -187,11 +188,11 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 // settleEvidence waits until the evidence item is no longer being
 // processed (the media pipeline, if any, works on it after the upload), so
 // that work does not overlap the next timed run, and returns it.
-func settleEvidence(tb testing.TB, c *client, id string) storage.Evidence {
+func settleEvidence(tb testing.TB, c *client, id string) domain.Evidence {
 	tb.Helper()
 	start := time.Now()
 	for {
-		var ev storage.Evidence
+		var ev domain.Evidence
 		c.mustJSON("GET", "/api/v1/evidence/"+id, nil, http.StatusOK, &ev)
 		if ev.Status != "processing" {
 			if d := time.Since(start); d > time.Second {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
@@ -33,7 +34,7 @@ func TestUserAdd(t *testing.T) {
 	}
 	defer db.Close()
 	u, err := db.Authenticate(context.Background(), "zhang", "a long enough password")
-	if err != nil || u.Role != storage.RoleInspector || u.Org != "binhai" || u.DisplayName != "张伟" {
+	if err != nil || u.Role != domain.RoleInspector || u.Org != "binhai" || u.DisplayName != "张伟" {
 		t.Fatalf("authenticate: got %+v, %v; want inspector zhang of binhai", u, err)
 	}
 	for _, tt := range []struct {
@@ -145,12 +146,12 @@ func mustAuditChain(tb testing.TB, n int) string {
 	if err := db.SeedPermitTypes(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	u, err := db.CreateUser(ctx, "applicant", "a long enough password", storage.RoleApplicant, "", "Acme")
+	u, err := db.CreateUser(ctx, "applicant", "a long enough password", domain.RoleApplicant, "", "Acme")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := range n {
-		if _, err := db.CreateCase(ctx, u, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: fmt.Sprint("site ", i), SiteAddress: "a"}); err != nil {
+		if _, err := db.CreateCase(ctx, u, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: fmt.Sprint("site ", i), SiteAddress: "a"}); err != nil {
 			tb.Fatal(err)
 		}
 	}

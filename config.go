@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // storageFlags are the flags every command that opens the stores takes.
@@ -39,9 +41,9 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.s3TLS, "s3-tls", false, "use https for S3")
 	fs.Int64Var(&f.partSizeMiB, "part-size-mib", 8, "multipart part size in MiB (at least 5): smaller parts overlap receiving and storing better; 8 GiB in 8 MiB parts is 1,024 of S3's 10,000")
 	fs.IntVar(&f.partConcurrency, "part-concurrency", 2, "parts of one upload sent to the object store at once")
-	fs.Int64Var(&f.maxVideo, "max-video-size", storage.DefaultLimits[storage.KindVideo], "largest video in bytes")
-	fs.Int64Var(&f.maxImage, "max-image-size", storage.DefaultLimits[storage.KindImage], "largest image in bytes")
-	fs.Int64Var(&f.maxPDF, "max-pdf-size", storage.DefaultLimits[storage.KindPDF], "largest PDF in bytes")
+	fs.Int64Var(&f.maxVideo, "max-video-size", domain.DefaultLimits[domain.KindVideo], "largest video in bytes")
+	fs.Int64Var(&f.maxImage, "max-image-size", domain.DefaultLimits[domain.KindImage], "largest image in bytes")
+	fs.Int64Var(&f.maxPDF, "max-pdf-size", domain.DefaultLimits[domain.KindPDF], "largest PDF in bytes")
 	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
 	fs.StringVar(&f.leaseTTL, "upload-lease", "15s", "how long a crashed writer blocks its upload (multi-replica only)")
 }
@@ -75,7 +77,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 // stores are the opened record and object stores.
 type stores struct {
 	db      *storage.DB
-	objects storage.ObjectStore
+	objects objects.ObjectStore
 	uploads *storage.Uploads
 	kind    string
 }
@@ -94,14 +96,14 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 	}
 	st := &stores{db: db, kind: "local directory " + filepath.Join(f.data, "objects")}
 	if f.s3Endpoint != "" {
-		m, err := storage.NewMinIO(ctx, storage.MinIOConfig{Endpoint: f.s3Endpoint, AccessKey: f.s3AccessKey, SecretKey: f.s3SecretKey, Bucket: f.s3Bucket, TLS: f.s3TLS})
+		m, err := objects.NewMinIO(ctx, objects.MinIOConfig{Endpoint: f.s3Endpoint, AccessKey: f.s3AccessKey, SecretKey: f.s3SecretKey, Bucket: f.s3Bucket, TLS: f.s3TLS})
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
 		st.objects, st.kind = m, "S3 "+f.s3Endpoint+"/"+f.s3Bucket
 	} else {
-		d, err := storage.NewDisk(filepath.Join(f.data, "objects"))
+		d, err := objects.NewDisk(filepath.Join(f.data, "objects"))
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -114,12 +116,12 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 		db.Close()
 		return nil, err
 	}
-	st.uploads, err = storage.NewUploads(db, st.objects, storage.UploadConfig{
+	st.uploads, err = storage.NewUploads(db, st.objects, domain.UploadConfig{
 		SpoolDir:        filepath.Join(f.data, "spool"),
 		PartSize:        f.partSizeMiB << 20,
 		PartConcurrency: f.partConcurrency,
-		Limits: map[storage.Kind]int64{
-			storage.KindVideo: f.maxVideo, storage.KindImage: f.maxImage, storage.KindPDF: f.maxPDF, storage.KindRecording: f.maxVideo,
+		Limits: map[domain.Kind]int64{
+			domain.KindVideo: f.maxVideo, domain.KindImage: f.maxImage, domain.KindPDF: f.maxPDF, domain.KindRecording: f.maxVideo,
 		},
 		TTL:      ttl,
 		LeaseTTL: lease,

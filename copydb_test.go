@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // mustFullOffice runs a server on a SQLite file, makes every kind of
@@ -32,7 +32,7 @@ func mustFullOffice(t *testing.T) string {
 	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
 	var bad client = client{tb: t, base: p.URL, http: &http.Client{}}
 	bad.mustJSON("POST", "/api/v1/auth/login", map[string]string{"username": "inspector", "password": "wrong"}, http.StatusUnauthorized, nil)
-	var me storage.User
+	var me domain.User
 	insp.mustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
 
 	pdf := filepath.Join(t.TempDir(), "plan.pdf")
@@ -53,14 +53,14 @@ func mustFullOffice(t *testing.T) string {
 	// An approved, countersigned case with an annotation edited and replied to.
 	done := app.newCase()
 	pdfID := app.mustUploadFile(done.ID, pdf)
-	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != storage.EvidenceReady {
+	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != domain.EvidenceReady {
 		t.Fatalf("pdf: got %q (%s), want ready", ev.Status, ev.StatusReason)
 	}
 	path := "/api/v1/cases/" + done.ID
 	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
 	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
 	rev.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
-	var note storage.Annotation
+	var note domain.Annotation
 	insp.mustJSON("POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": "登记终端位置", "page": 2, "checklist_item": "guest-registration"}, http.StatusCreated, &note)
 	resp := insp.do("PATCH", "/api/v1/annotations/"+note.ID, strings.NewReader(`{"body": "登记终端位置已标注"}`), map[string]string{"Content-Type": "application/json", "If-Match": fmt.Sprint(note.Version)})
 	io.Copy(io.Discard, resp.Body)
@@ -97,7 +97,7 @@ func mustFullOffice(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AddLiveAnnotation(ctx, cs, lsess, u, storage.AnnotationInput{Body: "门口有障碍物", Severity: "info"}, 1500); err != nil {
+	if _, err := db.AddLiveAnnotation(ctx, cs, lsess, u, domain.AnnotationInput{Body: "门口有障碍物", Severity: "info"}, 1500); err != nil {
 		t.Fatalf("live annotation: %v", err)
 	}
 	db.Close()
@@ -246,7 +246,7 @@ func TestCopyDB(t *testing.T) {
 func TestCopyDBRefusesOtherSchemaVersions(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src.db")
 	db := testenv.OpenDBAt(t, src)
-	if _, err := db.CreateUser(context.Background(), "someone", "password-1234", storage.RoleInspector, "", ""); err != nil {
+	if _, err := db.CreateUser(context.Background(), "someone", "password-1234", domain.RoleInspector, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

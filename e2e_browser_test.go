@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // Time limits of the browser tests: each step (a click and what it causes, a
@@ -408,9 +408,9 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 		t.Fatalf("location after creating: got %q, want #/cases/{id}", hash)
 	}
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
-	var cs storage.Case
+	var cs domain.Case
 	app.mustJSON("GET", "/api/v1/cases/"+caseID, nil, http.StatusOK, &cs)
-	if cs.PermitType != "hotel" || cs.SiteName != site || cs.Status != storage.StatusDraft {
+	if cs.PermitType != "hotel" || cs.SiteName != site || cs.Status != domain.StatusDraft {
 		t.Fatalf("created case: got permit %q, site %q, status %q; want hotel, %q, draft", cs.PermitType, cs.SiteName, cs.Status, site)
 	}
 
@@ -427,13 +427,13 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 	}
 
 	// The server has exactly these bytes.
-	var evs []storage.Evidence
+	var evs []domain.Evidence
 	app.mustJSON("GET", "/api/v1/cases/"+caseID+"/evidence", nil, http.StatusOK, &evs)
 	if len(evs) != 1 {
 		t.Fatalf("evidence of the case: got %d items, want 1", len(evs))
 	}
 	ev := evs[0]
-	if ev.ID != row.ID || ev.Filename != name || ev.Size != int64(len(data)) || ev.SHA256 != sha256Hex(data) || ev.Kind != storage.KindVideo || ev.ContentType != "video/mp4" {
+	if ev.ID != row.ID || ev.Filename != name || ev.Size != int64(len(data)) || ev.SHA256 != sha256Hex(data) || ev.Kind != domain.KindVideo || ev.ContentType != "video/mp4" {
 		t.Fatalf("evidence: got id %s %q, %d bytes, sha256 %s, %s %s; want id %s %q, %d bytes, sha256 %s, video video/mp4",
 			ev.ID, ev.Filename, ev.Size, ev.SHA256, ev.Kind, ev.ContentType, row.ID, name, len(data), sha256Hex(data))
 	}
@@ -484,7 +484,7 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.ID("upload-input")),
 		chromedp.WaitNotPresent(chromedp.ID("case-submit")))
 	app.mustJSON("GET", "/api/v1/cases/"+caseID, nil, http.StatusOK, &cs)
-	if cs.Status != storage.StatusSubmitted || cs.SubmittedAt == nil {
+	if cs.Status != domain.StatusSubmitted || cs.SubmittedAt == nil {
 		t.Fatalf("case after submitting: got status %q, submitted_at %v; want submitted with a time", cs.Status, cs.SubmittedAt)
 	}
 	b.mustScreenshot(t, "applicant-submitted.png")
@@ -534,7 +534,7 @@ func TestBrowserInspectorTakesCase(t *testing.T) {
 	b.mustDo(t, "wait for the take button to go", chromedp.WaitNotPresent(chromedp.ID("case-take")))
 	ins := login(t, p.URL, "inspector", p.Demo["inspector"])
 	ins.mustJSON("GET", "/api/v1/cases/"+cs.ID, nil, http.StatusOK, &cs)
-	if cs.Status != storage.StatusInReview || cs.Inspector == nil || cs.Inspector.Username != "inspector" {
+	if cs.Status != domain.StatusInReview || cs.Inspector == nil || cs.Inspector.Username != "inspector" {
 		t.Fatalf("case after taking: got status %q, inspector %+v; want in_review with inspector", cs.Status, cs.Inspector)
 	}
 

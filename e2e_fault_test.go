@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
 )
@@ -139,7 +140,7 @@ func (c *client) mustPatch(loc string, data []byte, from, to int64) *http.Respon
 func (c *client) mustSameContent(evidenceID string, data []byte) {
 	c.tb.Helper()
 	sum := sha256.Sum256(data)
-	var ev storage.Evidence
+	var ev domain.Evidence
 	c.mustJSON("GET", "/api/v1/evidence/"+evidenceID, nil, http.StatusOK, &ev)
 	if ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Size != int64(len(data)) {
 		c.tb.Fatalf("evidence: got sha256 %s size %d, want %x size %d", ev.SHA256, ev.Size, sum, len(data))
@@ -178,7 +179,7 @@ func TestFaultObjectStoreStops(t *testing.T) {
 	began := time.Now()
 	resp, body := app.patchBody(loc, part+mib, data[part+mib:2*part+mib])
 	t.Logf("PATCH with MinIO down: %d %s after %v", resp.StatusCode, bytes.TrimSpace(body), time.Since(began))
-	mustRetryable(t, "PATCH with MinIO down", resp, body, http.StatusServiceUnavailable, storage.CodeStorageUnavailable)
+	mustRetryable(t, "PATCH with MinIO down", resp, body, http.StatusServiceUnavailable, domain.CodeStorageUnavailable)
 	// The bytes received are acknowledged only as far as they are kept:
 	// part 2 waits in the spool, so the offset may include it.
 	off := app.offset(loc)
@@ -190,8 +191,8 @@ func TestFaultObjectStoreStops(t *testing.T) {
 		State string `json:"state"`
 	}
 	app.mustJSON("GET", "/api/v1/uploads/"+loc[len("/api/v1/uploads/"):], nil, http.StatusOK, &got)
-	if got.State != storage.UploadOpen {
-		t.Fatalf("upload state with MinIO down: got %q, want %q", got.State, storage.UploadOpen)
+	if got.State != domain.UploadOpen {
+		t.Fatalf("upload state with MinIO down: got %q, want %q", got.State, domain.UploadOpen)
 	}
 
 	m.start()
@@ -232,7 +233,7 @@ func TestFaultDatabaseLocked(t *testing.T) {
 	resp := app.do("POST", "/api/v1/cases", bytes.NewReader(in), map[string]string{"Content-Type": "application/json"})
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	mustRetryable(t, "POST /cases with the database locked", resp, body, http.StatusServiceUnavailable, storage.CodeDatabaseUnavailable)
+	mustRetryable(t, "POST /cases with the database locked", resp, body, http.StatusServiceUnavailable, domain.CodeDatabaseUnavailable)
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatalf("release the write lock: %v", err)
 	}
@@ -319,7 +320,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	resp, body := app.patchBody(loc, mib, data[mib:4*mib])
 	t.Logf("PATCH on a full disk: %d %s", resp.StatusCode, bytes.TrimSpace(body))
-	mustRetryable(t, "PATCH on a full disk", resp, body, http.StatusInsufficientStorage, storage.CodeDiskFull)
+	mustRetryable(t, "PATCH on a full disk", resp, body, http.StatusInsufficientStorage, domain.CodeDiskFull)
 	off := app.offset(loc)
 	t.Logf("offset after the full disk: %d", off)
 	if off < mib || off > 4*mib {

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
 )
@@ -66,9 +67,9 @@ func TestBrowserJourneyOfficeTime(t *testing.T) {
 	if cfg.Timezone != "Asia/Shanghai" {
 		t.Fatalf("GET /api/v1/config: got timezone %q, want Asia/Shanghai", cfg.Timezone)
 	}
-	var types []storage.PermitType
+	var types []domain.PermitType
 	app.mustJSON("GET", "/api/v1/permit-types", nil, http.StatusOK, &types)
-	var pt storage.PermitType
+	var pt domain.PermitType
 	for _, x := range types {
 		if x.Code == "hotel" {
 			pt = x
@@ -123,9 +124,9 @@ func TestBrowserJourneyOfficeTime(t *testing.T) {
 				chromedp.Click(chromedp.ID("decision-submit")))
 			mustPoll[bool](t, b, "the decision dialog to close", `() => document.getElementById('decision-dialog') === null || null`)
 
-			var after storage.Case
+			var after domain.Case
 			ins.mustJSON("GET", "/api/v1/cases/"+cs.ID, nil, http.StatusOK, &after)
-			if after.Status != storage.StatusSupplementRequested || after.OwedDueAt == nil {
+			if after.Status != domain.StatusSupplementRequested || after.OwedDueAt == nil {
 				t.Fatalf("after the decision: got status %s, owed_due_at %v; want supplement_requested with a due date", after.Status, after.OwedDueAt)
 			}
 			stored := after.OwedDueAt.In(office)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // inspectionBudget bounds each browser of TestLiveBrowserInspection, from
@@ -246,21 +246,21 @@ func TestLiveBrowserInspection(t *testing.T) {
 		`(text) => [...document.querySelectorAll('.live-instruction')].some((el) => el.textContent.includes(text))`, instruction)
 
 	// A snapshot: listed on the page and a new image evidence of the case.
-	var before []storage.Evidence
+	var before []domain.Evidence
 	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/evidence", nil, http.StatusOK, &before)
 	mustPoll[bool](t, ib, "the snapshot button", `() => !document.getElementById('live-snapshot').disabled`)
 	ib.mustDo(t, "take a snapshot", chromedp.Click(chromedp.ID("live-snapshot")))
 	snapID := mustPoll[string](t, ib, "the snapshot in the strip",
 		`() => { const el = document.querySelector('.live-snapshot'); return el && el.dataset.evidenceId ? el.dataset.evidenceId : null; }`)
-	var after []storage.Evidence
+	var after []domain.Evidence
 	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/evidence", nil, http.StatusOK, &after)
-	var snap *storage.Evidence
+	var snap *domain.Evidence
 	for i, ev := range after {
 		if ev.ID == snapID {
 			snap = &after[i]
 		}
 	}
-	if len(after) != len(before)+1 || snap == nil || snap.Kind != storage.KindImage || snap.ContentType != "image/jpeg" || snap.Size < 1000 {
+	if len(after) != len(before)+1 || snap == nil || snap.Kind != domain.KindImage || snap.ContentType != "image/jpeg" || snap.Size < 1000 {
 		t.Errorf("case evidence after the snapshot: got %d items (before %d), snapshot %+v; want one more, an image/jpeg of ≥ 1000 bytes with id %s",
 			len(after), len(before), snap, snapID)
 	}
@@ -329,7 +329,7 @@ func TestLiveBrowserInspection(t *testing.T) {
 		t.Fatalf("session after the end: got %+v, want ended with a recording", sess)
 	}
 	rec := insp.mustEvidenceDone(*sess.EvidenceID, time.Minute)
-	if rec.Status != storage.EvidenceReady || rec.Kind != storage.KindRecording || rec.Media == nil || rec.Media.DurationMS == nil {
+	if rec.Status != domain.EvidenceReady || rec.Kind != domain.KindRecording || rec.Media == nil || rec.Media.DurationMS == nil {
 		t.Fatalf("recording: got %s %s %+v (%s), want a ready recording with a duration", rec.Status, rec.Kind, rec.Media, rec.StatusReason)
 	}
 	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
@@ -362,14 +362,14 @@ func TestLiveBrowserInspection(t *testing.T) {
 	}
 
 	// The live note is an annotation on the recording at its position.
-	var notes []storage.Annotation
+	var notes []domain.Annotation
 	insp.mustJSON("GET", "/api/v1/evidence/"+rec.ID+"/annotations", nil, http.StatusOK, &notes)
 	if len(notes) != 1 || notes[0].Body != note || notes[0].StartMS == nil || *notes[0].StartMS != annMS ||
 		notes[0].Severity != "violation" || notes[0].ChecklistItem != "fire-exits" {
 		t.Errorf("annotations on the recording: got %+v, want one %q at start_ms %d, violation, fire-exits", notes, note, annMS)
 	}
 	local := insp.mustEvidenceDone(localID, 2*time.Minute)
-	if local.Status != storage.EvidenceReady || local.Kind != storage.KindVideo || local.Media == nil || local.Media.DurationMS == nil ||
+	if local.Status != domain.EvidenceReady || local.Kind != domain.KindVideo || local.Media == nil || local.Media.DurationMS == nil ||
 		local.Derived == nil || !local.Derived.Proxy {
 		t.Fatalf("the phone's recording: got %s %s %+v %+v (%s), want a ready video with a proxy", local.Status, local.Kind, local.Media, local.Derived, local.StatusReason)
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // whipWhepVersion is the WHIP client the interop test runs: medooze's
@@ -331,18 +331,18 @@ type liveStatus struct {
 // recording to be processed; it returns the ready recording, checked to be
 // WebM with its SHA-256, decoding without a single ffmpeg error, with
 // strictly increasing video timestamps.
-func mustEndLive(t *testing.T, insp *client, lid string) storage.Evidence {
+func mustEndLive(t *testing.T, insp *client, lid string) domain.Evidence {
 	t.Helper()
 	var ended struct {
-		Session  liveSession       `json:"session"`
-		Evidence *storage.Evidence `json:"evidence"`
+		Session  liveSession      `json:"session"`
+		Evidence *domain.Evidence `json:"evidence"`
 	}
 	insp.mustJSON("POST", "/api/v1/live/"+lid+"/end", nil, http.StatusOK, &ended)
-	if ended.Session.Status != "ended" || ended.Evidence == nil || ended.Evidence.Kind != storage.KindRecording {
+	if ended.Session.Status != "ended" || ended.Evidence == nil || ended.Evidence.Kind != domain.KindRecording {
 		t.Fatalf("end: got %+v, want an ended session with a recording", ended)
 	}
 	rec := insp.mustEvidenceDone(ended.Evidence.ID, time.Minute)
-	if rec.Status != storage.EvidenceReady || rec.ContentType != "video/webm" || rec.Media == nil || rec.Media.DurationMS == nil {
+	if rec.Status != domain.EvidenceReady || rec.ContentType != "video/webm" || rec.Media == nil || rec.Media.DurationMS == nil {
 		t.Fatalf("recording: got %s %s %+v (%s), want ready video/webm with a duration", rec.Status, rec.ContentType, rec.Media, rec.StatusReason)
 	}
 	resp := insp.do("GET", "/api/v1/evidence/"+rec.ID+"/content", nil, nil)

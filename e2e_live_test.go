@@ -19,8 +19,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // liveSession is POST /cases/{id}/live's answer.
@@ -288,9 +288,9 @@ func TestLiveInspection(t *testing.T) {
 	}
 
 	// A snapshot is image evidence.
-	var snap storage.Evidence
+	var snap domain.Evidence
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/snapshots", nil, http.StatusCreated, &snap)
-	if snap.Kind != storage.KindImage || snap.ContentType != "image/jpeg" || snap.Size < 1000 {
+	if snap.Kind != domain.KindImage || snap.ContentType != "image/jpeg" || snap.Size < 1000 {
 		t.Errorf("snapshot: got %+v", snap)
 	}
 	if viewer.VideoPackets.Load() == 0 {
@@ -300,12 +300,12 @@ func TestLiveInspection(t *testing.T) {
 	mediaSent := <-sent
 	app.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusForbidden, nil)
 	var ended struct {
-		Session  liveSession       `json:"session"`
-		Evidence *storage.Evidence `json:"evidence"`
+		Session  liveSession      `json:"session"`
+		Evidence *domain.Evidence `json:"evidence"`
 	}
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
 	pub.PC.Close()
-	if ended.Session.Status != "ended" || ended.Evidence == nil || ended.Evidence.Kind != storage.KindRecording {
+	if ended.Session.Status != "ended" || ended.Evidence == nil || ended.Evidence.Kind != domain.KindRecording {
 		t.Fatalf("end: got %+v", ended)
 	}
 	m := officer.expect("ended", 5*time.Second)
@@ -323,7 +323,7 @@ func TestLiveInspection(t *testing.T) {
 	}
 
 	rec := insp.mustEvidenceDone(ended.Evidence.ID, 2*time.Minute)
-	if rec.Status != storage.EvidenceReady || rec.ContentType != "video/webm" {
+	if rec.Status != domain.EvidenceReady || rec.ContentType != "video/webm" {
 		t.Fatalf("recording: got %s %s (%s)", rec.Status, rec.ContentType, rec.StatusReason)
 	}
 	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
@@ -344,14 +344,14 @@ func TestLiveInspection(t *testing.T) {
 	}
 
 	// The live annotation is now an ordinary annotation on the recording.
-	var notes []storage.Annotation
+	var notes []domain.Annotation
 	insp.mustJSON("GET", "/api/v1/evidence/"+rec.ID+"/annotations", nil, http.StatusOK, &notes)
 	if len(notes) != 1 || notes[0].StartMS == nil || *notes[0].StartMS != annMS || notes[0].StartFrame == nil || notes[0].ChecklistItem != "fire-exits" {
 		t.Errorf("annotations on the recording: got %+v, want one at %d ms with a frame", notes, annMS)
 	}
 
 	// Everything is in the case's audit trail.
-	var audit []storage.AuditEvent
+	var audit []domain.AuditEvent
 	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/audit", nil, http.StatusOK, &audit)
 	seen := map[string]bool{}
 	for _, e := range audit {
@@ -391,18 +391,18 @@ func TestLiveReconnectH264(t *testing.T) {
 		defer pub.PC.Close()
 	}
 	var ended struct {
-		Evidence *storage.Evidence `json:"evidence"`
+		Evidence *domain.Evidence `json:"evidence"`
 	}
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
 	rec := insp.mustEvidenceDone(ended.Evidence.ID, 2*time.Minute)
-	if rec.Status != storage.EvidenceReady || rec.ContentType != "video/x-matroska" || rec.Media.VideoCodec != "h264" {
+	if rec.Status != domain.EvidenceReady || rec.ContentType != "video/x-matroska" || rec.Media.VideoCodec != "h264" {
 		t.Fatalf("recording: got %s %s %s (%s)", rec.Status, rec.ContentType, rec.Media.VideoCodec, rec.StatusReason)
 	}
 	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
 	if d := got - total; d < -total/20 || d > total/20 {
 		t.Errorf("recording lasts %s; %s was sent in two parts (want within 5%%, no gap for the outage)", got, total)
 	}
-	var audit []storage.AuditEvent
+	var audit []domain.AuditEvent
 	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/audit", nil, http.StatusOK, &audit)
 	var segments, publishes float64
 	for _, e := range audit {
@@ -481,7 +481,7 @@ func TestLiveServerRestart(t *testing.T) {
 			t.Fatalf("after the restart: got %+v, want ended (%s) with a recording", ls, reason)
 		}
 		rec := insp.mustEvidenceDone(*ls.EvidenceID, 2*time.Minute)
-		if rec.Status != storage.EvidenceReady {
+		if rec.Status != domain.EvidenceReady {
 			t.Fatalf("recording: %s (%s)", rec.Status, rec.StatusReason)
 		}
 		got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
@@ -570,10 +570,10 @@ func TestLivePhoneRecordingUpload(t *testing.T) {
 		t.Fatalf("PATCH: %d, Evidence-Id %q", resp.StatusCode, evID)
 	}
 	ev := app.mustEvidenceDone(evID, 2*time.Minute)
-	var me storage.User
+	var me domain.User
 	app.mustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
 	sum := sha256.Sum256(data)
-	if ev.Status != storage.EvidenceReady || ev.Kind != storage.KindVideo || ev.ContentType != "video/webm" || ev.UploadedBy != me.ID ||
+	if ev.Status != domain.EvidenceReady || ev.Kind != domain.KindVideo || ev.ContentType != "video/webm" || ev.UploadedBy != me.ID ||
 		ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Filename != "现场录像 phone.webm" {
 		t.Errorf("the phone's recording: got %+v", ev)
 	}

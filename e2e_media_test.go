@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // toolProcs lists the pids of media tools whose command line mentions dir
@@ -48,13 +48,13 @@ func toolProcs(dir string) []int {
 }
 
 // mustEvidenceDone polls until the evidence leaves processing.
-func (c *client) mustEvidenceDone(id string, within time.Duration) storage.Evidence {
+func (c *client) mustEvidenceDone(id string, within time.Duration) domain.Evidence {
 	c.tb.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		var ev storage.Evidence
+		var ev domain.Evidence
 		c.mustJSON("GET", "/api/v1/evidence/"+id, nil, http.StatusOK, &ev)
-		if ev.Status != storage.EvidenceProcessing {
+		if ev.Status != domain.EvidenceProcessing {
 			return ev
 		}
 		if time.Now().After(deadline) {
@@ -122,7 +122,7 @@ func TestTranscodeSurvivesKill(t *testing.T) {
 	p2 := startServer(t, args...)
 	app2 := login(t, p2.URL, "applicant", p2.Demo["applicant"])
 	ev := app2.mustEvidenceDone(id, 3*time.Minute)
-	if ev.Status != storage.EvidenceReady || ev.Derived == nil || !ev.Derived.Proxy {
+	if ev.Status != domain.EvidenceReady || ev.Derived == nil || !ev.Derived.Proxy {
 		t.Fatalf("after restart: got status %q (%s) derived %+v, want ready with a proxy", ev.Status, ev.StatusReason, ev.Derived)
 	}
 	resp := app2.do("GET", "/api/v1/evidence/"+id+"/playback", nil, map[string]string{"Range": "bytes=0-7"})
@@ -158,7 +158,7 @@ func proxyRunning(pids []int) bool {
 func TestMediaBurst(t *testing.T) {
 	b := mediaBurst(t, 20)
 	for _, ev := range b.evidence {
-		if ev.Status != storage.EvidenceReady || ev.Derived == nil || !ev.Derived.Proxy {
+		if ev.Status != domain.EvidenceReady || ev.Derived == nil || !ev.Derived.Proxy {
 			t.Errorf("evidence %s: got %q (%s), want ready with a proxy", ev.ID, ev.Status, ev.StatusReason)
 		}
 	}
@@ -193,7 +193,7 @@ func BenchmarkMediaBurstAPI(b *testing.B) {
 
 // burst is what mediaBurst saw.
 type burst struct {
-	evidence []storage.Evidence
+	evidence []domain.Evidence
 	maxTools int             // media tools running at once, at most
 	lat      []time.Duration // GET latencies meanwhile, sorted
 	notOK    int             // GETs that did not answer 200
@@ -310,7 +310,7 @@ func minimalPDF(n int, text string) []byte {
 func TestPhotoAndPDFBecomeReviewable(t *testing.T) {
 	p := startServer(t, append([]string{"--jobs", "1", "--location-warn-km", "5"}, s3Args(t)...)...)
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
-	var cs storage.Case
+	var cs domain.Case
 	app.mustJSON("POST", "/api/v1/cases", map[string]any{"permit_type": "hotel", "site_name": "港湾酒店", "site_address": "天津市滨海新区",
 		"site_lat": 39.0842, "site_lon": 117.2009}, http.StatusCreated, &cs)
 	dir := t.TempDir()
@@ -328,14 +328,14 @@ func TestPhotoAndPDFBecomeReviewable(t *testing.T) {
 	photoID, pdfID := app.mustUploadFile(cs.ID, photo), app.mustUploadFile(cs.ID, pdf)
 
 	var ev struct {
-		storage.Evidence
+		domain.Evidence
 		SiteDistanceM   *float64 `json:"site_distance_m"`
 		LocationWarning bool     `json:"location_warning"`
 	}
 	app.mustEvidenceDone(photoID, 2*time.Minute)
 	app.mustJSON("GET", "/api/v1/evidence/"+photoID, nil, http.StatusOK, &ev)
 	m := ev.Media
-	if ev.Status != storage.EvidenceReady || m == nil || m.Width == nil || *m.Width != 480 || *m.Height != 640 ||
+	if ev.Status != domain.EvidenceReady || m == nil || m.Width == nil || *m.Width != 480 || *m.Height != 640 ||
 		m.CapturedAt == nil || *m.CapturedAt != "2026-05-01T08:30:00Z" || m.Location == nil || *m.Location != "39.904200,116.407400" {
 		b, _ := json.Marshal(ev)
 		t.Fatalf("photo: got %s, want ready 480x640 captured 2026-05-01T08:30:00Z at 39.904200,116.407400", b)
@@ -347,7 +347,7 @@ func TestPhotoAndPDFBecomeReviewable(t *testing.T) {
 
 	app.mustEvidenceDone(pdfID, 2*time.Minute)
 	app.mustJSON("GET", "/api/v1/evidence/"+pdfID, nil, http.StatusOK, &ev)
-	if ev.Status != storage.EvidenceReady || ev.Media == nil || ev.Media.Pages == nil || *ev.Media.Pages != 3 || ev.SiteDistanceM != nil {
+	if ev.Status != domain.EvidenceReady || ev.Media == nil || ev.Media.Pages == nil || *ev.Media.Pages != 3 || ev.SiteDistanceM != nil {
 		t.Fatalf("pdf: got status %q media %+v, want ready with 3 pages and no distance", ev.Status, ev.Media)
 	}
 	mustImage(t, app, "/api/v1/evidence/"+pdfID+"/pages/3", "image/png", 1545, 2000)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // tryJSON sends a JSON request as token and returns the status and body;
@@ -105,7 +105,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	pdfID := app.mustUploadFile(review.ID, pdfFile)
-	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != storage.EvidenceReady {
+	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != domain.EvidenceReady {
 		t.Fatalf("pdf: got %q (%s), want ready", ev.Status, ev.StatusReason)
 	}
 	app.mustJSON("POST", "/api/v1/cases/"+review.ID+"/submit", nil, http.StatusOK, nil)
@@ -116,7 +116,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	// server keeps a cache of annotations: warm both before the writes).
 	listBodies := func(k int) map[string]bool {
 		t.Helper()
-		var list []storage.Annotation
+		var list []domain.Annotation
 		c := &client{tb: t, base: srv[k].URL, token: insp.token, http: &http.Client{}}
 		c.mustJSON("GET", "/api/v1/evidence/"+pdfID+"/annotations", nil, http.StatusOK, &list)
 		out := map[string]bool{}
@@ -177,7 +177,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 			<-ready
 			for k := range perCreator {
 				code, out, err := tryJSON(hc, srv[i%2].URL, app.token, "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": fmt.Sprintf("Site %d-%d", i, k), "site_address": "1 Harbour Rd"})
-				var cs storage.Case
+				var cs domain.Case
 				if err != nil || code != http.StatusCreated || json.Unmarshal(out, &cs) != nil || cs.Number == "" {
 					t.Errorf("create case %d-%d: got %d %s %v, want 201 with a number", i, k, code, out, err)
 					continue

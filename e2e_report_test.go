@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // TestFinishedCaseReport takes a case from upload to a countersigned
@@ -43,10 +43,10 @@ func TestFinishedCaseReport(t *testing.T) {
 	clip := testenv.MakeMP4(t, dir, 5, "320x240")
 	videoID := app.mustUploadFile(cs.ID, clip)
 	pdfID := app.mustUploadFile(cs.ID, pdf)
-	var evs []storage.Evidence
+	var evs []domain.Evidence
 	for _, id := range []string{videoID, pdfID} {
 		ev := app.mustEvidenceDone(id, 2*time.Minute)
-		if ev.Status != storage.EvidenceReady {
+		if ev.Status != domain.EvidenceReady {
 			t.Fatalf("%s: got %q (%s), want ready", ev.Filename, ev.Status, ev.StatusReason)
 		}
 		evs = append(evs, ev)
@@ -55,7 +55,7 @@ func TestFinishedCaseReport(t *testing.T) {
 	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
 	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
 	rev.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
-	var vnote, pnote storage.Annotation
+	var vnote, pnote domain.Annotation
 	insp.mustJSON("POST", "/api/v1/evidence/"+videoID+"/annotations", map[string]any{"body": "安全出口门前堆放纸箱", "start_ms": 3200, "checklist_item": "fire-exits",
 		"severity": "violation", "shape": map[string]any{"type": "rect", "points": [][2]float64{{0.2, 0.2}, {0.6, 0.7}}}}, http.StatusCreated, &vnote)
 	insp.mustJSON("POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": "登记终端位置已标注", "page": 2, "checklist_item": "guest-registration",
@@ -140,10 +140,10 @@ func TestFinishedCaseReport(t *testing.T) {
 	// Each report issued enters the audit chain with its SHA-256: the PDF
 	// prints the head before its own event, and the JSON, made next, has
 	// the PDF's event as its head.
-	var events []storage.AuditEvent
+	var events []domain.AuditEvent
 	insp.mustJSON("GET", path+"/audit", nil, http.StatusOK, &events)
 	pdfSum := sha256.Sum256(buf.Bytes())
-	var issued *storage.AuditEvent
+	var issued *domain.AuditEvent
 	for i, e := range events {
 		var d struct {
 			SHA256 string `json:"sha256"`
@@ -177,7 +177,7 @@ func TestAnnotatedFrameIsThePlayersFrame(t *testing.T) {
 	cs := app.newCase()
 	dir := t.TempDir()
 	id := app.mustUploadFile(cs.ID, testenv.NumberedClip(t, filepath.Join(dir, "numbered.mp4"), 10))
-	if ev := app.mustEvidenceDone(id, 2*time.Minute); ev.Status != storage.EvidenceReady || ev.Media.FPS == nil || *ev.Media.FPS < 29.96 || *ev.Media.FPS > 29.98 {
+	if ev := app.mustEvidenceDone(id, 2*time.Minute); ev.Status != domain.EvidenceReady || ev.Media.FPS == nil || *ev.Media.FPS < 29.96 || *ev.Media.FPS > 29.98 {
 		t.Fatalf("clip: got %q with media %+v, want ready at 29.97 fps", ev.Status, ev.Media)
 	}
 	path := "/api/v1/cases/" + cs.ID
@@ -186,7 +186,7 @@ func TestAnnotatedFrameIsThePlayersFrame(t *testing.T) {
 	want := map[int64]bool{}
 	for _, frame := range []int64{96, 150} {
 		ms := (frame*1001 + 15) / 30 // the frame's start, rounded to the nearest ms
-		var a storage.Annotation
+		var a domain.Annotation
 		insp.mustJSON("POST", "/api/v1/evidence/"+id+"/annotations", map[string]any{"body": fmt.Sprint("frame ", frame), "start_ms": ms, "checklist_item": "fire-exits",
 			"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.75}, {0.4, 0.95}}}}, http.StatusCreated, &a)
 		if a.StartFrame == nil || *a.StartFrame != frame {

@@ -10,8 +10,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // The review workspace is desktop-first: officers review on office screens.
@@ -107,7 +107,7 @@ func TestBrowserReviewAnnotation(t *testing.T) {
 	ins := login(t, p.URL, "inspector", p.Demo["inspector"])
 	ins.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/assign", map[string]any{}, http.StatusOK, &cs)
 	ev := ins.mustEvidenceDone(eid, 60*time.Second)
-	if ev.Status != storage.EvidenceReady || ev.Media == nil || ev.Media.FPS == nil || math.Abs(*ev.Media.FPS-30) > 0.01 {
+	if ev.Status != domain.EvidenceReady || ev.Media == nil || ev.Media.FPS == nil || math.Abs(*ev.Media.FPS-30) > 0.01 {
 		t.Fatalf("evidence: got status %s, media %+v; want ready at 30 fps", ev.Status, ev.Media)
 	}
 	t.Logf("setup took %s", time.Since(started).Round(time.Millisecond))
@@ -140,7 +140,7 @@ func TestBrowserReviewAnnotation(t *testing.T) {
 	aid := mustPoll[string](t, b, "the new note in the list", rowJS, body)
 
 	// The server has it on frame 96, with the rectangle that was dragged.
-	var list []storage.Annotation
+	var list []domain.Annotation
 	ins.mustJSON("GET", "/api/v1/evidence/"+eid+"/annotations", nil, http.StatusOK, &list)
 	if len(list) != 1 || list[0].ID != aid {
 		t.Fatalf("annotations: got %d (first %+v), want 1 with id %s", len(list), list, aid)

@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // refusingProxy stands for an office proxy that refuses PATCH and DELETE
@@ -143,9 +143,9 @@ func serverLog(p *proc) string {
 // against a source file's size and SHA-256 (hex).
 func mustEvidenceSHA(tb testing.TB, c *client, eid string, size int64, sum string) {
 	tb.Helper()
-	var ev storage.Evidence
+	var ev domain.Evidence
 	c.mustJSON("GET", "/api/v1/evidence/"+eid, nil, http.StatusOK, &ev)
-	if ev.SHA256 != sum || ev.Size != size || ev.Kind != storage.KindVideo {
+	if ev.SHA256 != sum || ev.Size != size || ev.Kind != domain.KindVideo {
 		tb.Errorf("evidence %s: got sha256 %s size %d kind %s, want %s %d video", eid, ev.SHA256, ev.Size, ev.Kind, sum, size)
 	}
 	resp := c.do("GET", "/api/v1/evidence/"+eid+"/content", nil, nil)
@@ -195,7 +195,7 @@ func TestTusJSConcatAndOverride200MiB(t *testing.T) {
 			EvidenceID *string `json:"evidence_id"`
 		}
 		app.mustJSON("GET", strings.TrimPrefix(done.URL, p.URL), nil, http.StatusOK, &up)
-		if up.Concat != storage.ConcatFinal || up.EvidenceID == nil || *up.EvidenceID != done.EvidenceID {
+		if up.Concat != domain.ConcatFinal || up.EvidenceID == nil || *up.EvidenceID != done.EvidenceID {
 			t.Fatalf("final upload: got concat %q evidence %v, want final naming %s", up.Concat, up.EvidenceID, done.EvidenceID)
 		}
 	})
@@ -508,7 +508,7 @@ func TestBrowserUploadOverrideResumes(t *testing.T) {
 	}
 	t.Logf("%d PATCHes refused, %d overridden (%d before the reload), %d bytes sent for %d", refused, len(all), len(before), sent, size)
 
-	var evs []storage.Evidence
+	var evs []domain.Evidence
 	app.mustJSON("GET", "/api/v1/cases/"+cs.ID+"/evidence", nil, http.StatusOK, &evs)
 	if len(evs) != 1 {
 		t.Fatalf("evidence of the case: got %d items, want 1", len(evs))

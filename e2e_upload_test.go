@@ -15,14 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"siteinspect/domain"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"siteinspect/storage"
 )
 
 const mib = 1 << 20
@@ -224,10 +223,10 @@ func mustEvidence(tb testing.TB, c *client, caseID, loc, eid string, data []byte
 	if up.EvidenceID == nil || *up.EvidenceID != eid {
 		tb.Errorf("GET %s: got evidence_id %v, want %q", loc, up.EvidenceID, eid)
 	}
-	var ev storage.Evidence
+	var ev domain.Evidence
 	c.mustJSON("GET", "/api/v1/evidence/"+eid, nil, http.StatusOK, &ev)
 	sum := sha256.Sum256(data)
-	if ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Size != int64(len(data)) || ev.CaseID != caseID || ev.Kind != storage.KindVideo {
+	if ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Size != int64(len(data)) || ev.CaseID != caseID || ev.Kind != domain.KindVideo {
 		tb.Errorf("evidence: got sha256 %s size %d case %s kind %s, want %x %d %s video", ev.SHA256, ev.Size, ev.CaseID, ev.Kind, sum, len(data), caseID)
 	}
 	resp := c.do("GET", "/api/v1/evidence/"+eid+"/content", nil, nil)

@@ -23,8 +23,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -220,9 +221,9 @@ func (c *client) mustJSON(method, path string, in any, wantStatus int, out any) 
 }
 
 // newCase opens a draft hotel case and returns it.
-func (c *client) newCase() storage.Case {
+func (c *client) newCase() domain.Case {
 	c.tb.Helper()
-	var cs storage.Case
+	var cs domain.Case
 	c.mustJSON("POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "Harbour Hotel 港湾酒店", "site_address": "1 Harbour Rd, Binhai"}, http.StatusCreated, &cs)
 	return cs
 }
@@ -273,7 +274,7 @@ func (c *client) offset(loc string) int64 {
 }
 
 // listKeys lists the object keys under prefix, relative to it, sorted.
-func listKeys(tb testing.TB, m *storage.MinIO, prefix string) []string {
+func listKeys(tb testing.TB, m *objects.MinIO, prefix string) []string {
 	tb.Helper()
 	var keys []string
 	for o := range m.Client().ListObjects(context.Background(), m.Bucket(), minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {

@@ -9,8 +9,8 @@ import (
 	"os"
 	"testing"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
-	"siteinspect/storage"
 )
 
 // TestServeUploadAndPlayback runs the real binary against MinIO: an
@@ -29,10 +29,10 @@ func TestServeUploadAndPlayback(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Evidence-Id") == "" {
 		t.Fatalf("PATCH: got %d, Evidence-Id %q; want 204 with an id", resp.StatusCode, resp.Header.Get("Evidence-Id"))
 	}
-	var ev storage.Evidence
+	var ev domain.Evidence
 	app.mustJSON("GET", "/api/v1/evidence/"+resp.Header.Get("Evidence-Id"), nil, http.StatusOK, &ev)
 	sum := sha256.Sum256(data)
-	if ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Size != int64(len(data)) || ev.Kind != storage.KindVideo || ev.Filename != "现场.mp4" {
+	if ev.SHA256 != hex.EncodeToString(sum[:]) || ev.Size != int64(len(data)) || ev.Kind != domain.KindVideo || ev.Filename != "现场.mp4" {
 		t.Fatalf("evidence: got %+v, want sha256 %x size %d kind video", ev, sum, len(data))
 	}
 	got := app.do("GET", "/api/v1/evidence/"+ev.ID+"/content", nil, nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"siteinspect/domain"
 	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/server"
@@ -203,8 +204,8 @@ func createDemoUsers(ctx context.Context, db *storage.DB, office string, stdout 
 		if org == "" {
 			org = office
 		}
-		_, err := db.CreateUser(ctx, u.username, pw, storage.Role(u.role), u.name, org)
-		if errors.Is(err, storage.ErrConflict) {
+		_, err := db.CreateUser(ctx, u.username, pw, domain.Role(u.role), u.name, org)
+		if errors.Is(err, domain.ErrConflict) {
 			err = db.SetPassword(ctx, u.username, pw)
 		}
 		if err != nil {

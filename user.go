@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"siteinspect/domain"
 	"strings"
-
-	"siteinspect/storage"
 )
 
 // runUserAdd creates an account; the password comes from standard input so
@@ -40,7 +39,7 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer st.db.Close()
-	u, err := st.db.CreateUser(ctx, *username, password, storage.Role(*role), *display, *org)
+	u, err := st.db.CreateUser(ctx, *username, password, domain.Role(*role), *display, *org)
 	if err != nil {
 		return err
 	}

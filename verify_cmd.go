@@ -13,8 +13,8 @@ import (
 	"io"
 	"strings"
 
+	"siteinspect/domain"
 	"siteinspect/server"
-	"siteinspect/storage"
 )
 
 // runVerifyBundle checks a case bundle (GET /api/v1/cases/{id}/bundle.zip)
@@ -184,11 +184,11 @@ func checkEvents(raw []byte, m *server.BundleManifest) (*recordedHashes, error) 
 	rec := &recordedHashes{evidence: map[string]string{}, reports: map[string]string{}, events: map[int64]string{}}
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	var prev *storage.AuditEvent
+	var prev *domain.AuditEvent
 	n := 0
 	for sc.Scan() {
 		n++
-		var e storage.AuditEvent
+		var e domain.AuditEvent
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return nil, fail(fmt.Sprintf("%s line %d", server.BundleEventsName, n), "not a valid event: %v", err)
 		}
@@ -202,7 +202,7 @@ func checkEvents(raw []byte, m *server.BundleManifest) (*recordedHashes, error) 
 			return nil, fail(item, "out of order after event %d", prev.Seq)
 		case prev != nil && e.Seq == prev.Seq+1 && e.PrevHash != prev.Hash:
 			return nil, fail(item, "prev_hash does not match event %d's hash", prev.Seq)
-		case prev == nil && e.Seq == 1 && e.PrevHash != storage.GenesisHash:
+		case prev == nil && e.Seq == 1 && e.PrevHash != domain.GenesisHash:
 			return nil, fail(item, "the chain's first event must follow the genesis hash")
 		}
 		var d struct {

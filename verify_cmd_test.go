@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"siteinspect/domain"
 	"siteinspect/server"
-	"siteinspect/storage"
 )
 
 // TestVerifyBundle downloads a case bundle from a running server and
@@ -115,9 +115,9 @@ func TestVerifyBundle(t *testing.T) {
 	}
 
 	// The event that recorded the PDF's upload, to be altered.
-	var pdfEvent storage.AuditEvent
+	var pdfEvent domain.AuditEvent
 	for _, l := range strings.Split(string(entries[server.BundleEventsName]), "\n") {
-		var e storage.AuditEvent
+		var e domain.AuditEvent
 		if json.Unmarshal([]byte(l), &e) == nil && e.Target == pdfID && e.Action == "evidence.uploaded" {
 			pdfEvent = e
 		}

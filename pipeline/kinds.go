@@ -8,21 +8,21 @@ import (
 	"path/filepath"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/media"
-	"siteinspect/storage"
 )
 
 // result collects what processing one item produced.
 type result struct {
 	w       *Worker
-	ev      *storage.Evidence
+	ev      *domain.Evidence
 	dir     string
-	media   *storage.Media
-	derived storage.Derived
+	media   *domain.Media
+	derived domain.Derived
 }
 
-func mediaOf(in *media.Info) *storage.Media {
-	m := &storage.Media{VideoCodec: in.VideoCodec, AudioCodec: in.AudioCodec}
+func mediaOf(in *media.Info) *domain.Media {
+	m := &domain.Media{VideoCodec: in.VideoCodec, AudioCodec: in.AudioCodec}
 	if in.DurationMS > 0 {
 		m.DurationMS = &in.DurationMS
 	}
@@ -59,33 +59,33 @@ func (r *result) video(ctx context.Context, orig string) error {
 		// A sound recording: nothing to picture, and browsers play it.
 		return nil
 	}
-	poster := filepath.Join(r.dir, storage.DerivedPoster)
+	poster := filepath.Join(r.dir, domain.DerivedPoster)
 	if err := run.Poster(ctx, orig, poster, info); err != nil {
 		return err
 	}
-	strip := filepath.Join(r.dir, storage.DerivedFilmstrip)
+	strip := filepath.Join(r.dir, domain.DerivedFilmstrip)
 	fs, err := run.Filmstrip(ctx, orig, strip, info)
 	if err != nil {
 		return err
 	}
 	if !media.Playable(info) {
-		proxy := filepath.Join(r.dir, storage.DerivedProxy)
+		proxy := filepath.Join(r.dir, domain.DerivedProxy)
 		if err := run.Proxy(ctx, orig, proxy, info); err != nil {
 			return err
 		}
-		if err := r.w.put(ctx, r.ev, storage.DerivedProxy, proxy, "video/mp4"); err != nil {
+		if err := r.w.put(ctx, r.ev, domain.DerivedProxy, proxy, "video/mp4"); err != nil {
 			return err
 		}
 		r.derived.Proxy = true
 	}
-	if err := r.w.put(ctx, r.ev, storage.DerivedPoster, poster, "image/jpeg"); err != nil {
+	if err := r.w.put(ctx, r.ev, domain.DerivedPoster, poster, "image/jpeg"); err != nil {
 		return err
 	}
-	if err := r.w.put(ctx, r.ev, storage.DerivedFilmstrip, strip, "image/jpeg"); err != nil {
+	if err := r.w.put(ctx, r.ev, domain.DerivedFilmstrip, strip, "image/jpeg"); err != nil {
 		return err
 	}
 	r.derived.Poster = true
-	r.derived.Filmstrip = &storage.Filmstrip{IntervalMS: fs.IntervalMS, Columns: fs.Columns, Rows: fs.Rows, TileWidth: fs.TileWidth, TileHeight: fs.TileHeight, Count: fs.Count}
+	r.derived.Filmstrip = &domain.Filmstrip{IntervalMS: fs.IntervalMS, Columns: fs.Columns, Rows: fs.Rows, TileWidth: fs.TileWidth, TileHeight: fs.TileHeight, Count: fs.Count}
 	return nil
 }
 
@@ -97,14 +97,14 @@ func (r *result) image(ctx context.Context, orig string) error {
 		return err
 	}
 	r.media = mediaOf(info)
-	preview, thumb := filepath.Join(r.dir, storage.DerivedPoster), filepath.Join(r.dir, storage.DerivedThumbnail)
+	preview, thumb := filepath.Join(r.dir, domain.DerivedPoster), filepath.Join(r.dir, domain.DerivedThumbnail)
 	if err := run.ImagePreview(ctx, orig, preview, thumb); err != nil {
 		return err
 	}
-	if err := r.w.put(ctx, r.ev, storage.DerivedPoster, preview, "image/jpeg"); err != nil {
+	if err := r.w.put(ctx, r.ev, domain.DerivedPoster, preview, "image/jpeg"); err != nil {
 		return err
 	}
-	if err := r.w.put(ctx, r.ev, storage.DerivedThumbnail, thumb, "image/jpeg"); err != nil {
+	if err := r.w.put(ctx, r.ev, domain.DerivedThumbnail, thumb, "image/jpeg"); err != nil {
 		return err
 	}
 	r.derived.Poster, r.derived.Thumbnail = true, true
@@ -130,7 +130,7 @@ func (r *result) pdf(ctx context.Context, orig string) error {
 			if thumb {
 				local = filepath.Join(pages, "thumbs", fmt.Sprintf("%d.png", n))
 			}
-			if err := r.w.put(ctx, r.ev, storage.DerivedPage(n, thumb), local, "image/png"); err != nil {
+			if err := r.w.put(ctx, r.ev, domain.DerivedPage(n, thumb), local, "image/png"); err != nil {
 				return err
 			}
 		}
@@ -141,11 +141,11 @@ func (r *result) pdf(ctx context.Context, orig string) error {
 		return err
 	}
 	b, _ := json.Marshal(text)
-	tf := filepath.Join(r.dir, storage.DerivedText)
+	tf := filepath.Join(r.dir, domain.DerivedText)
 	if err := os.WriteFile(tf, b, 0o640); err != nil {
 		return err
 	}
-	if err := r.w.put(ctx, r.ev, storage.DerivedText, tf, "application/json"); err != nil {
+	if err := r.w.put(ctx, r.ev, domain.DerivedText, tf, "application/json"); err != nil {
 		return err
 	}
 	r.derived.Text = true

@@ -14,8 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/media"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // Config is what the worker needs.
@@ -23,7 +25,7 @@ type Config struct {
 	// DB holds the jobs and the evidence records.
 	DB *storage.DB
 	// Objects holds the originals and receives the derived files.
-	Objects storage.ObjectStore
+	Objects objects.ObjectStore
 	// Media runs ffprobe, ffmpeg and the PDF tools under limits.
 	Media media.Runner
 	// WorkDir holds one folder of temporary files per running job. Whatever
@@ -77,7 +79,7 @@ func New(cfg Config) (*Worker, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o750); err != nil {
 		return nil, fmt.Errorf("pipeline: work folder: %w", err)
 	}
-	return &Worker{cfg: cfg, wake: make(chan struct{}, 1), owner: storage.NewID()}, nil
+	return &Worker{cfg: cfg, wake: make(chan struct{}, 1), owner: domain.NewID()}, nil
 }
 
 // Notify tells the worker a job may be waiting, so it need not wait for the
@@ -107,7 +109,7 @@ func (w *Worker) Run(ctx context.Context) {
 		job, err := w.cfg.DB.ClaimJob(ctx, w.owner, w.cfg.LeaseTTL)
 		if err != nil {
 			<-slots
-			if !errors.Is(err, storage.ErrNotFound) && ctx.Err() == nil {
+			if !errors.Is(err, domain.ErrNotFound) && ctx.Err() == nil {
 				w.cfg.Logger.Error("claim job", "err", err)
 			}
 			select {
@@ -132,7 +134,7 @@ func (w *Worker) Run(ctx context.Context) {
 // run processes one job while keeping its lease alive, and records the
 // outcome: retried with backoff on a passing failure, failed for good on
 // input that can never be processed.
-func (w *Worker) run(ctx context.Context, job *storage.Job) {
+func (w *Worker) run(ctx context.Context, job *domain.Job) {
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopRenew := make(chan struct{})
@@ -168,14 +170,14 @@ func (w *Worker) run(ctx context.Context, job *storage.Job) {
 		w.cfg.DB.FinishJob(bg, job, w.owner, nil, false, 0)
 		w.cfg.Logger.Info("evidence ready", "evidence", job.EvidenceID, "took", time.Since(start).Round(time.Millisecond))
 	case errors.As(err, &un):
-		w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, storage.EvidenceFailed, un.Reason, nil, nil)
+		w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, domain.EvidenceFailed, un.Reason, nil, nil)
 		w.cfg.DB.FinishJob(bg, job, w.owner, nil, false, 0)
 		w.cfg.Logger.Info("evidence cannot be processed", "evidence", job.EvidenceID, "reason", un.Reason)
 	default:
 		backoff := w.cfg.RetryBase << min(job.Attempts-1, 8)
 		state, ferr := w.cfg.DB.FinishJob(bg, job, w.owner, err, true, backoff)
-		if ferr == nil && state == storage.JobFailed {
-			w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, storage.EvidenceFailed,
+		if ferr == nil && state == domain.JobFailed {
+			w.cfg.DB.SetEvidenceResult(bg, job.EvidenceID, domain.EvidenceFailed,
 				fmt.Sprintf("processing failed after %d attempts", job.Attempts), nil, nil)
 		}
 		w.cfg.Logger.Error("job failed", "job", job.ID, "evidence", job.EvidenceID, "attempt", job.Attempts, "err", err, "next", state)
@@ -184,7 +186,7 @@ func (w *Worker) run(ctx context.Context, job *storage.Job) {
 
 // safeProcess is process that turns a panic — a bug meeting hostile input —
 // into a failed attempt instead of taking the whole server down.
-func (w *Worker) safeProcess(ctx context.Context, job *storage.Job) (err error) {
+func (w *Worker) safeProcess(ctx context.Context, job *domain.Job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
@@ -194,7 +196,7 @@ func (w *Worker) safeProcess(ctx context.Context, job *storage.Job) (err error) 
 }
 
 // process makes the derived files of one evidence item.
-func (w *Worker) process(ctx context.Context, job *storage.Job) error {
+func (w *Worker) process(ctx context.Context, job *domain.Job) error {
 	ev, err := w.cfg.DB.Evidence(ctx, job.EvidenceID)
 	if err != nil {
 		return err
@@ -210,11 +212,11 @@ func (w *Worker) process(ctx context.Context, job *storage.Job) error {
 	}
 	out := &result{w: w, ev: ev, dir: dir}
 	switch ev.Kind {
-	case storage.KindVideo, storage.KindRecording:
+	case domain.KindVideo, domain.KindRecording:
 		err = out.video(ctx, orig)
-	case storage.KindImage:
+	case domain.KindImage:
 		err = out.image(ctx, orig)
-	case storage.KindPDF:
+	case domain.KindPDF:
 		err = out.pdf(ctx, orig)
 	default:
 		err = &media.Unprocessable{Reason: "unknown kind " + string(ev.Kind)}
@@ -222,7 +224,7 @@ func (w *Worker) process(ctx context.Context, job *storage.Job) error {
 	if err != nil {
 		return err
 	}
-	return w.cfg.DB.SetEvidenceResult(ctx, ev.ID, storage.EvidenceReady, "", out.media, &out.derived)
+	return w.cfg.DB.SetEvidenceResult(ctx, ev.ID, domain.EvidenceReady, "", out.media, &out.derived)
 }
 
 // download copies an object to a local file: the tools need a seekable
@@ -236,7 +238,7 @@ func (w *Worker) download(ctx context.Context, key, path string) error {
 }
 
 // put stores a local derived file under the evidence item's derived keys.
-func (w *Worker) put(ctx context.Context, ev *storage.Evidence, name, path, contentType string) error {
+func (w *Worker) put(ctx context.Context, ev *domain.Evidence, name, path, contentType string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -246,5 +248,5 @@ func (w *Worker) put(ctx context.Context, ev *storage.Evidence, name, path, cont
 	if err != nil {
 		return err
 	}
-	return w.cfg.Objects.Put(ctx, storage.DerivedKey(ev.CaseID, ev.ID, name), f, st.Size(), contentType)
+	return w.cfg.Objects.Put(ctx, domain.DerivedKey(ev.CaseID, ev.ID, name), f, st.Size(), contentType)
 }

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/pipeline"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -21,11 +23,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // env is a worker running against a real SQLite file and MinIO bucket.
 type env struct {
 	db      *storage.DB
-	objects *storage.MinIO
+	objects *objects.MinIO
 	ups     *storage.Uploads
 	worker  *pipeline.Worker
-	user    *storage.User
-	cs      *storage.Case
+	user    *domain.User
+	cs      *domain.Case
 	work    string
 }
 
@@ -34,16 +36,16 @@ func newEnv(t *testing.T) *env {
 	ctx := context.Background()
 	e := &env{db: testenv.NewDB(t), objects: testenv.NewMinIO(t), work: filepath.Join(t.TempDir(), "work")}
 	var err error
-	if e.ups, err = storage.NewUploads(e.db, e.objects, storage.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: storage.MinPartSize}); err != nil {
+	if e.ups, err = storage.NewUploads(e.db, e.objects, domain.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: objects.MinPartSize}); err != nil {
 		t.Fatal(err)
 	}
 	if e.worker, err = pipeline.New(pipeline.Config{DB: e.db, Objects: e.objects, WorkDir: e.work, Poll: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if e.user, err = e.db.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme"); err != nil {
+	if e.user, err = e.db.CreateUser(ctx, "applicant", "correct horse battery", domain.RoleApplicant, "", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	if e.cs, err = e.db.CreateCase(ctx, e.user, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
+	if e.cs, err = e.db.CreateCase(ctx, e.user, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -55,7 +57,7 @@ func newEnv(t *testing.T) *env {
 
 // upload stores a file as evidence of the case through the upload path,
 // which enqueues its processing job.
-func (e *env) upload(t *testing.T, path string) *storage.Evidence {
+func (e *env) upload(t *testing.T, path string) *domain.Evidence {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -72,7 +74,7 @@ func (e *env) upload(t *testing.T, path string) *storage.Evidence {
 	if err != nil || ev == nil {
 		t.Fatalf("upload %s: got %v, %v; want evidence", path, ev, err)
 	}
-	if ev.Status != storage.EvidenceProcessing {
+	if ev.Status != domain.EvidenceProcessing {
 		t.Fatalf("new evidence status: got %q, want processing", ev.Status)
 	}
 	e.worker.Notify()
@@ -80,7 +82,7 @@ func (e *env) upload(t *testing.T, path string) *storage.Evidence {
 }
 
 // waitDone polls until the item leaves processing.
-func (e *env) waitDone(t *testing.T, id string) *storage.Evidence {
+func (e *env) waitDone(t *testing.T, id string) *domain.Evidence {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -88,7 +90,7 @@ func (e *env) waitDone(t *testing.T, id string) *storage.Evidence {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Status != storage.EvidenceProcessing {
+		if ev.Status != domain.EvidenceProcessing {
 			return ev
 		}
 		if time.Now().After(deadline) {
@@ -99,9 +101,9 @@ func (e *env) waitDone(t *testing.T, id string) *storage.Evidence {
 }
 
 // fetch copies a derived object to a local file.
-func (e *env) fetch(t *testing.T, ev *storage.Evidence, name string) string {
+func (e *env) fetch(t *testing.T, ev *domain.Evidence, name string) string {
 	t.Helper()
-	o, err := e.objects.Open(context.Background(), storage.DerivedKey(ev.CaseID, ev.ID, name))
+	o, err := e.objects.Open(context.Background(), domain.DerivedKey(ev.CaseID, ev.ID, name))
 	if err != nil {
 		t.Fatalf("derived %s: %v", name, err)
 	}
@@ -153,7 +155,7 @@ func TestRotatedHEVCGetsAProxy(t *testing.T) {
 	testenv.FFmpeg(t, "-i", flat, "-c", "copy", "-metadata:s:v:0", "rotate=90",
 		"-metadata", "location=+39.0842+117.2009/", "-metadata", "creation_time=2026-05-01T08:30:00Z", src)
 	ev := e.waitDone(t, e.upload(t, src).ID)
-	if ev.Status != storage.EvidenceReady {
+	if ev.Status != domain.EvidenceReady {
 		t.Fatalf("status: got %q (%s), want ready", ev.Status, ev.StatusReason)
 	}
 	m := ev.Media
@@ -168,7 +170,7 @@ func TestRotatedHEVCGetsAProxy(t *testing.T) {
 	if d == nil || !d.Proxy || !d.Poster || d.Filmstrip == nil || d.Filmstrip.Count < 1 {
 		t.Fatalf("derived: got %+v, want proxy, poster and filmstrip", d)
 	}
-	p := ffprobe(t, e.fetch(t, ev, storage.DerivedProxy))
+	p := ffprobe(t, e.fetch(t, ev, domain.DerivedProxy))
 	var v, a string
 	var w, h int
 	for _, s := range p.Streams {
@@ -182,7 +184,7 @@ func TestRotatedHEVCGetsAProxy(t *testing.T) {
 	if v != "h264" || a != "aac" || w != 360 || h != 640 {
 		t.Fatalf("proxy: got %s/%s %dx%d, want h264/aac 360x640", v, a, w, h)
 	}
-	if pp := ffprobe(t, e.fetch(t, ev, storage.DerivedPoster)); len(pp.Streams) != 1 || pp.Streams[0].Height != 640 {
+	if pp := ffprobe(t, e.fetch(t, ev, domain.DerivedPoster)); len(pp.Streams) != 1 || pp.Streams[0].Height != 640 {
 		t.Fatalf("poster: got %+v, want one upright 640-high image", pp.Streams)
 	}
 	if entries, _ := os.ReadDir(e.work); len(entries) != 0 {
@@ -194,7 +196,7 @@ func TestRotatedHEVCGetsAProxy(t *testing.T) {
 func TestPlayableVideoNeedsNoProxy(t *testing.T) {
 	e := newEnv(t)
 	ev := e.waitDone(t, e.upload(t, testenv.MakeMP4(t, t.TempDir(), 2, "320x240")).ID)
-	if ev.Status != storage.EvidenceReady || ev.Derived == nil || ev.Derived.Proxy || !ev.Derived.Poster || ev.Media.VideoCodec != "h264" || ev.Media.AudioCodec != "aac" {
+	if ev.Status != domain.EvidenceReady || ev.Derived == nil || ev.Derived.Proxy || !ev.Derived.Poster || ev.Media.VideoCodec != "h264" || ev.Media.AudioCodec != "aac" {
 		t.Fatalf("got status %q derived %+v media %+v, want ready h264/aac with a poster and no proxy", ev.Status, ev.Derived, ev.Media)
 	}
 }
@@ -210,12 +212,12 @@ func TestBrokenInputFailsWithAReason(t *testing.T) {
 	os.WriteFile(pdf, []byte("%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Cou"), 0o644)
 	for _, p := range []string{broken, pdf} {
 		ev := e.waitDone(t, e.upload(t, p).ID)
-		if ev.Status != storage.EvidenceFailed || ev.StatusReason == "" || strings.Contains(ev.StatusReason, "attempts") {
+		if ev.Status != domain.EvidenceFailed || ev.StatusReason == "" || strings.Contains(ev.StatusReason, "attempts") {
 			t.Errorf("%s: got status %q reason %q, want failed with the input's fault", filepath.Base(p), ev.Status, ev.StatusReason)
 		}
 	}
 	counts, _ := e.db.JobCounts(context.Background())
-	if counts[storage.JobDone] != 2 || counts[storage.JobQueued] != 0 {
+	if counts[domain.JobDone] != 2 || counts[domain.JobQueued] != 0 {
 		t.Errorf("jobs: got %v, want 2 done and none queued for retry", counts)
 	}
 }
@@ -226,14 +228,14 @@ func TestBrokenInputFailsWithAReason(t *testing.T) {
 func TestFailedJobIsRetried(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.NewDB(t)
-	objects, err := storage.NewDisk(filepath.Join(t.TempDir(), "objects"))
+	store, err := objects.NewDisk(filepath.Join(t.TempDir(), "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ups, _ := storage.NewUploads(db, objects, storage.UploadConfig{SpoolDir: t.TempDir(), PartSize: storage.MinPartSize})
-	user, _ := db.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme")
-	cs, _ := db.CreateCase(ctx, user, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"})
-	upload := func(path string) *storage.Evidence {
+	ups, _ := storage.NewUploads(db, store, domain.UploadConfig{SpoolDir: t.TempDir(), PartSize: objects.MinPartSize})
+	user, _ := db.CreateUser(ctx, "applicant", "correct horse battery", domain.RoleApplicant, "", "Acme")
+	cs, _ := db.CreateCase(ctx, user, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"})
+	upload := func(path string) *domain.Evidence {
 		f, _ := os.Open(path)
 		defer f.Close()
 		st, _ := f.Stat()
@@ -247,16 +249,16 @@ func TestFailedJobIsRetried(t *testing.T) {
 	clip := testenv.MakeMP4(t, t.TempDir(), 1, "160x120")
 	flaky, lost := upload(clip), upload(clip)
 	// Hide both originals: every attempt fails until one comes back.
-	hide := func(ev *storage.Evidence) string {
-		o, _ := objects.Open(ctx, ev.ObjectKey)
+	hide := func(ev *domain.Evidence) string {
+		o, _ := store.Open(ctx, ev.ObjectKey)
 		b, _ := io.ReadAll(o)
 		o.Close()
-		objects.Delete(ctx, ev.ObjectKey)
+		store.Delete(ctx, ev.ObjectKey)
 		return string(b)
 	}
 	flakyBytes := hide(flaky)
 	hide(lost)
-	w, err := pipeline.New(pipeline.Config{DB: db, Objects: objects, WorkDir: filepath.Join(t.TempDir(), "work"), Poll: 20 * time.Millisecond, RetryBase: 300 * time.Millisecond})
+	w, err := pipeline.New(pipeline.Config{DB: db, Objects: store, WorkDir: filepath.Join(t.TempDir(), "work"), Poll: 20 * time.Millisecond, RetryBase: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +276,7 @@ func TestFailedJobIsRetried(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if state == storage.JobQueued && attempts >= 1 && lastErr != "" {
+		if state == domain.JobQueued && attempts >= 1 && lastErr != "" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -282,15 +284,15 @@ func TestFailedJobIsRetried(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := objects.Put(ctx, flaky.ObjectKey, strings.NewReader(flakyBytes), int64(len(flakyBytes)), "video/mp4"); err != nil {
+	if err := store.Put(ctx, flaky.ObjectKey, strings.NewReader(flakyBytes), int64(len(flakyBytes)), "video/mp4"); err != nil {
 		t.Fatal(err)
 	}
 	e := &env{db: db}
-	if got := e.waitDone(t, flaky.ID); got.Status != storage.EvidenceReady {
+	if got := e.waitDone(t, flaky.ID); got.Status != domain.EvidenceReady {
 		t.Fatalf("flaky: got %q (%s), want ready after a retry", got.Status, got.StatusReason)
 	}
 	got := e.waitDone(t, lost.ID)
-	if got.Status != storage.EvidenceFailed || !strings.Contains(got.StatusReason, "3 attempts") {
+	if got.Status != domain.EvidenceFailed || !strings.Contains(got.StatusReason, "3 attempts") {
 		t.Fatalf("lost: got %q (%s), want failed after 3 attempts", got.Status, got.StatusReason)
 	}
 	var attempts int

@@ -10,16 +10,18 @@ import (
 	"sync"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/media"
 	"siteinspect/report"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // Reports assembles a case's inspection report from the records, with the
 // annotated frames and page crops it shows.
 type Reports struct {
 	DB      *storage.DB
-	Objects storage.ObjectStore
+	Objects objects.ObjectStore
 	Media   media.Runner
 	// WorkDir holds a temporary folder per report being made.
 	WorkDir string
@@ -32,7 +34,7 @@ type Reports struct {
 // Write writes the report of cs as PDF, or JSON when asJSON. verifyURL,
 // if set, is printed on the report: where anyone holding it can ask the
 // office whether it is genuine.
-func (r *Reports) Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool, verifyURL string) error {
+func (r *Reports) Write(ctx context.Context, cs *domain.Case, w io.Writer, asJSON bool, verifyURL string) error {
 	dir, err := os.MkdirTemp(r.WorkDir, "report-")
 	if err != nil {
 		return err
@@ -49,7 +51,7 @@ func (r *Reports) Write(ctx context.Context, cs *storage.Case, w io.Writer, asJS
 	return report.WritePDF(w, d)
 }
 
-func person(u *storage.UserRef) *report.Person {
+func person(u *domain.UserRef) *report.Person {
 	if u == nil {
 		return nil
 	}
@@ -69,7 +71,7 @@ func (r *Reports) localPtr(t *time.Time) *time.Time {
 // data gathers everything the report shows; with images, it also extracts
 // each annotated frame (ffmpeg, two at a time) and fetches page images and
 // photo previews into dir.
-func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images bool) (*report.Data, error) {
+func (r *Reports) data(ctx context.Context, cs *domain.Case, dir string, images bool) (*report.Data, error) {
 	db := r.DB
 	pt, err := db.PermitType(ctx, cs.PermitType)
 	if err != nil {
@@ -83,7 +85,7 @@ func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images
 	if err != nil {
 		return nil, err
 	}
-	notes, err := db.ListAnnotations(ctx, storage.AnnotationFilter{CaseID: cs.ID})
+	notes, err := db.ListAnnotations(ctx, domain.AnnotationFilter{CaseID: cs.ID})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +111,7 @@ func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images
 	if n := len(events); n > 0 {
 		d.AuditHeadSeq, d.AuditHeadHash = events[n-1].Seq, events[n-1].Hash
 	}
-	byID := map[string]*storage.Evidence{}
+	byID := map[string]*domain.Evidence{}
 	for _, e := range evidence {
 		byID[e.ID] = e
 		re := report.Evidence{ID: e.ID, Filename: e.Filename, Kind: string(e.Kind), SHA256: e.SHA256, Size: e.Size, UploadedAt: r.local(e.CreatedAt)}
@@ -130,11 +132,11 @@ func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images
 		d.Evidence = append(d.Evidence, re)
 	}
 	// An item shows the notes tied to it and those its finding cites.
-	finding := map[string]*storage.Finding{}
+	finding := map[string]*domain.Finding{}
 	for _, f := range findings {
 		finding[f.ChecklistItem] = f
 	}
-	noteByID := map[string]*storage.Annotation{}
+	noteByID := map[string]*domain.Annotation{}
 	for _, a := range notes {
 		noteByID[a.ID] = a
 	}
@@ -194,7 +196,7 @@ func (r *Reports) data(ctx context.Context, cs *storage.Case, dir string, images
 // pictures fills in each annotation's Image. Each distinct frame or page
 // is made once, two at a time; one that cannot be made is logged and leaves
 // its annotations without a picture rather than failing the report.
-func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*storage.Evidence, notes []*report.Annotation) error {
+func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*domain.Evidence, notes []*report.Annotation) error {
 	type key struct {
 		ev    string
 		frame int64
@@ -211,7 +213,7 @@ func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*sto
 	}
 	made := map[key]string{}
 	for _, a := range notes {
-		if ev := byID[a.EvidenceID]; ev != nil && ev.Status == storage.EvidenceReady {
+		if ev := byID[a.EvidenceID]; ev != nil && ev.Status == domain.EvidenceReady {
 			made[keyOf(a)] = ""
 		}
 	}
@@ -249,9 +251,9 @@ func (r *Reports) logger() *slog.Logger {
 }
 
 // picture makes the image an annotation is drawn on.
-func (r *Reports) picture(ctx context.Context, dir string, ev *storage.Evidence, frame int64, page int) (string, error) {
+func (r *Reports) picture(ctx context.Context, dir string, ev *domain.Evidence, frame int64, page int) (string, error) {
 	switch ev.Kind {
-	case storage.KindVideo, storage.KindRecording:
+	case domain.KindVideo, domain.KindRecording:
 		if ev.Media == nil || ev.Media.FPS == nil {
 			return "", fmt.Errorf("no frame rate")
 		}
@@ -261,17 +263,17 @@ func (r *Reports) picture(ctx context.Context, dir string, ev *storage.Evidence,
 		}
 		out := filepath.Join(dir, fmt.Sprintf("%s-f%d.png", ev.ID, frame))
 		return out, r.Media.Frame(ctx, src, out, frame, *ev.Media.FPS)
-	case storage.KindPDF:
-		return r.fetch(ctx, dir, ev, storage.DerivedPage(page, false), fmt.Sprintf("%s-p%d.png", ev.ID, page))
+	case domain.KindPDF:
+		return r.fetch(ctx, dir, ev, domain.DerivedPage(page, false), fmt.Sprintf("%s-p%d.png", ev.ID, page))
 	default:
-		return r.fetch(ctx, dir, ev, storage.DerivedPoster, ev.ID+"-preview.jpg")
+		return r.fetch(ctx, dir, ev, domain.DerivedPoster, ev.ID+"-preview.jpg")
 	}
 }
 
 // source is where ffmpeg reads a video: in place when the store allows it,
 // else a downloaded copy.
-func (r *Reports) source(ctx context.Context, dir string, ev *storage.Evidence) (string, error) {
-	if l, ok := r.Objects.(storage.Locator); ok {
+func (r *Reports) source(ctx context.Context, dir string, ev *domain.Evidence) (string, error) {
+	if l, ok := r.Objects.(objects.Locator); ok {
 		return l.Locate(ctx, ev.ObjectKey)
 	}
 	local := filepath.Join(dir, ev.ID+"-original")
@@ -281,16 +283,16 @@ func (r *Reports) source(ctx context.Context, dir string, ev *storage.Evidence) 
 	return local, copyObject(ctx, r.Objects, ev.ObjectKey, local)
 }
 
-func (r *Reports) fetch(ctx context.Context, dir string, ev *storage.Evidence, name, file string) (string, error) {
+func (r *Reports) fetch(ctx context.Context, dir string, ev *domain.Evidence, name, file string) (string, error) {
 	out := filepath.Join(dir, file)
-	return out, copyObject(ctx, r.Objects, storage.DerivedKey(ev.CaseID, ev.ID, name), out)
+	return out, copyObject(ctx, r.Objects, domain.DerivedKey(ev.CaseID, ev.ID, name), out)
 }
 
 // copyObject downloads key to path. The bytes go to a temporary file that
 // is renamed into place once whole, so that frames extracted at the same
 // time never read a copy that another one is still writing (they may both
 // download it; each then sees the whole file).
-func copyObject(ctx context.Context, objects storage.ObjectStore, key, path string) error {
+func copyObject(ctx context.Context, objects objects.ObjectStore, key, path string) error {
 	obj, err := objects.Open(ctx, key)
 	if err != nil {
 		return err

@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"siteinspect/domain"
 	"strings"
 	"sync"
 	"testing"
-
-	"siteinspect/storage"
 )
 
 // TestAnnotationListNeverStale: pages of annotations come from a cache of
@@ -21,12 +20,12 @@ func TestAnnotationListNeverStale(t *testing.T) {
 	e := newEnv(t)
 	r := e.reviewCase()
 	vpath := "/api/v1/evidence/" + r.video + "/annotations"
-	var a, b storage.Annotation
+	var a, b domain.Annotation
 	e.json("insp", "POST", vpath, map[string]any{"body": "first <&> \"note\"", "start_ms": 1000, "checklist_item": "fire-exits",
 		"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.2}, {0.4, 0.6}}, "color": "#ff0000"}}, http.StatusCreated, &a)
 	e.json("insp", "POST", vpath, map[string]any{"body": "second", "start_ms": 2000}, http.StatusCreated, &b)
 	lpath := r.path + "/annotations?evidence_id=" + r.video + "&limit=100"
-	list := func() (raw string, got []storage.Annotation) {
+	list := func() (raw string, got []domain.Annotation) {
 		t.Helper()
 		w := e.req("insp", "GET", lpath, nil, nil)
 		if w.Code != http.StatusOK {
@@ -50,7 +49,7 @@ func TestAnnotationListNeverStale(t *testing.T) {
 		}
 		return raw, got
 	}
-	check := func(step string, want func(got []storage.Annotation) bool) {
+	check := func(step string, want func(got []domain.Annotation) bool) {
 		t.Helper()
 		_, got := list()
 		if !want(got) {
@@ -68,7 +67,7 @@ func TestAnnotationListNeverStale(t *testing.T) {
 			}
 		}
 	}
-	check("create", func(got []storage.Annotation) bool {
+	check("create", func(got []domain.Annotation) bool {
 		return len(got) == 2 && got[0].ID == a.ID && got[1].ID == b.ID && got[0].Version == 1 && len(got[0].Replies) == 0
 	})
 	// Concurrent pages share the cached annotations and their JSON.
@@ -92,29 +91,29 @@ func TestAnnotationListNeverStale(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("edit: got %d %s", w.Code, w.Body)
 	}
-	check("edit", func(got []storage.Annotation) bool {
+	check("edit", func(got []domain.Annotation) bool {
 		return len(got) == 2 && got[0].Body == "first, edited" && got[0].Version == 2 && got[0].Shape == nil
 	})
 	e.json("rev", "POST", apath+"/replies", map[string]string{"body": "seen"}, http.StatusCreated, nil)
-	check("reply", func(got []storage.Annotation) bool {
+	check("reply", func(got []domain.Annotation) bool {
 		return len(got) == 2 && len(got[0].Replies) == 1 && got[0].Replies[0].Body == "seen"
 	})
 	e.json("insp", "POST", apath+"/replies", map[string]string{"body": "fixed"}, http.StatusCreated, nil)
-	check("second reply", func(got []storage.Annotation) bool {
+	check("second reply", func(got []domain.Annotation) bool {
 		return len(got) == 2 && len(got[0].Replies) == 2 && got[0].Replies[1].Body == "fixed"
 	})
 	// Resolve and reopen at once, most likely within one millisecond.
 	e.json("rev", "POST", apath+"/resolve", nil, http.StatusOK, nil)
-	check("resolve", func(got []storage.Annotation) bool {
+	check("resolve", func(got []domain.Annotation) bool {
 		return len(got) == 2 && got[0].Resolved && got[0].ResolvedAt != nil
 	})
 	e.json("rev", "POST", apath+"/reopen", nil, http.StatusOK, nil)
-	check("reopen", func(got []storage.Annotation) bool {
+	check("reopen", func(got []domain.Annotation) bool {
 		return len(got) == 2 && !got[0].Resolved && got[0].ResolvedAt == nil
 	})
 	e.json("rev", "POST", apath+"/resolve", nil, http.StatusOK, nil)
 	e.json("rev", "POST", apath+"/reopen", nil, http.StatusOK, nil)
-	check("resolve and reopen", func(got []storage.Annotation) bool { return len(got) == 2 && !got[0].Resolved })
+	check("resolve and reopen", func(got []domain.Annotation) bool { return len(got) == 2 && !got[0].Resolved })
 	// Another process (the CLI) changes rows behind this server's back: the
 	// cache's key must still tell.
 	db := e.db.SQL()
@@ -122,27 +121,27 @@ func TestAnnotationListNeverStale(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `INSERT INTO annotation_replies (id, annotation_id, author_id, body, created_at) SELECT 'r-cli', id, author_id, 'from the CLI', updated_at + 1 FROM annotations WHERE id = ?`, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("a reply from elsewhere", func(got []storage.Annotation) bool {
+	check("a reply from elsewhere", func(got []domain.Annotation) bool {
 		return len(got) == 2 && len(got[0].Replies) == 3 && got[0].Replies[2].Body == "from the CLI"
 	})
 	if _, err := db.ExecContext(ctx, `UPDATE annotations SET resolved_at = updated_at WHERE id = ?`, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("resolved elsewhere in the same millisecond", func(got []storage.Annotation) bool { return len(got) == 2 && got[0].Resolved })
+	check("resolved elsewhere in the same millisecond", func(got []domain.Annotation) bool { return len(got) == 2 && got[0].Resolved })
 	if _, err := db.ExecContext(ctx, `UPDATE annotations SET body = 'edited elsewhere', version = version + 1 WHERE id = ?`, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("an edit from elsewhere", func(got []storage.Annotation) bool { return len(got) == 2 && got[0].Body == "edited elsewhere" })
+	check("an edit from elsewhere", func(got []domain.Annotation) bool { return len(got) == 2 && got[0].Body == "edited elsewhere" })
 	if _, err := db.ExecContext(ctx, `UPDATE annotations SET deleted_at = updated_at WHERE id = ?`, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("a delete from elsewhere", func(got []storage.Annotation) bool { return len(got) == 1 && got[0].ID == a.ID })
+	check("a delete from elsewhere", func(got []domain.Annotation) bool { return len(got) == 1 && got[0].ID == a.ID })
 	if _, err := db.ExecContext(ctx, `UPDATE annotations SET deleted_at = NULL WHERE id = ?`, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("undeleted", func(got []storage.Annotation) bool { return len(got) == 2 })
+	check("undeleted", func(got []domain.Annotation) bool { return len(got) == 2 })
 	if w := e.req("insp", "DELETE", apath, nil, nil); w.Code != http.StatusNoContent {
 		t.Fatalf("delete: got %d", w.Code)
 	}
-	check("delete", func(got []storage.Annotation) bool { return len(got) == 1 && got[0].ID == b.ID })
+	check("delete", func(got []domain.Annotation) bool { return len(got) == 1 && got[0].ID == b.ID })
 }

@@ -2,14 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"siteinspect/domain"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-
-	"siteinspect/storage"
 )
 
 // Lists of annotations are the API's largest hot responses (a page of 100
@@ -21,12 +20,12 @@ import (
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // writeAnnotationsJSON answers code with list as c.JSON would.
-func writeAnnotationsJSON(c echo.Context, code int, list []*storage.Annotation) error {
+func writeAnnotationsJSON(c echo.Context, code int, list []*domain.Annotation) error {
 	return writeJSONWith(c, code, list, func(b []byte) []byte { return appendAnnotations(b, list) })
 }
 
 // writeAnnotationJSON answers code with a as c.JSON would.
-func writeAnnotationJSON(c echo.Context, code int, a *storage.Annotation) error {
+func writeAnnotationJSON(c echo.Context, code int, a *domain.Annotation) error {
 	return writeJSONWith(c, code, a, func(b []byte) []byte { return appendAnnotation(b, a) })
 }
 
@@ -44,7 +43,7 @@ func writeJSONWith(c echo.Context, code int, v any, appendTo func([]byte) []byte
 	return err
 }
 
-func appendAnnotations(b []byte, list []*storage.Annotation) []byte {
+func appendAnnotations(b []byte, list []*domain.Annotation) []byte {
 	if list == nil {
 		return append(b, "null"...)
 	}
@@ -61,7 +60,7 @@ func appendAnnotations(b []byte, list []*storage.Annotation) []byte {
 // appendAnnotationMemo is appendAnnotation for the pages of a listing: an
 // annotation from storage's listing cache, which does not change while
 // cached, is rendered once and then copied.
-func appendAnnotationMemo(b []byte, a *storage.Annotation) []byte {
+func appendAnnotationMemo(b []byte, a *domain.Annotation) []byte {
 	if a == nil {
 		return append(b, "null"...)
 	}
@@ -77,7 +76,7 @@ func appendAnnotationMemo(b []byte, a *storage.Annotation) []byte {
 }
 
 // appendAnnotation follows the field order and tags of storage.Annotation.
-func appendAnnotation(b []byte, a *storage.Annotation) []byte {
+func appendAnnotation(b []byte, a *domain.Annotation) []byte {
 	if a == nil {
 		return append(b, "null"...)
 	}
@@ -158,7 +157,7 @@ func appendAnnotation(b []byte, a *storage.Annotation) []byte {
 	return append(b, '}')
 }
 
-func appendUserRef(b []byte, u *storage.UserRef) []byte {
+func appendUserRef(b []byte, u *domain.UserRef) []byte {
 	if u == nil {
 		return append(b, "null"...)
 	}

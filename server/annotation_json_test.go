@@ -3,12 +3,11 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
+	"siteinspect/domain"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"siteinspect/storage"
 )
 
 // TestAnnotationJSONMatchesEncodingJSON: the hand-written encoder answers
@@ -18,28 +17,28 @@ func TestAnnotationJSONMatchesEncodingJSON(t *testing.T) {
 	page := 3
 	at := time.Date(2025, 3, 4, 5, 6, 7, 120_000_000, time.UTC)
 	whole := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	author := &storage.UserRef{ID: "u1", Username: "insp", DisplayName: "检查员 <A&B>", Org: "office-1"}
-	full := &storage.Annotation{
+	author := &domain.UserRef{ID: "u1", Username: "insp", DisplayName: "检查员 <A&B>", Org: "office-1"}
+	full := &domain.Annotation{
 		ID: "a1", CaseID: "c1", EvidenceID: "e1", Author: author,
 		Body:    "安全出口 \"blocked\" \\ <b>&amp;</b>\n\t\r\b\f\x01\x1f\x7f \u2028\u2029 bad:\xff\xfe end",
 		StartMS: i64(3200), EndMS: i64(4500), StartFrame: i64(95), EndFrame: i64(134),
-		Shape:         &storage.Shape{Type: "rect", Points: [][2]float64{{0.1, 0.2}, {1e-7, 1}}, Color: "#ff0000"},
+		Shape:         &domain.Shape{Type: "rect", Points: [][2]float64{{0.1, 0.2}, {1e-7, 1}}, Color: "#ff0000"},
 		ChecklistItem: "fire-exits", Severity: "violation", Resolved: true, ResolvedAt: &whole,
 		Deleted: true, Version: 7, CreatedAt: at, UpdatedAt: whole,
-		Replies: []storage.Reply{{ID: "r1", Author: author, Body: "ok 好", CreatedAt: at}, {ID: "r2", Body: "", CreatedAt: whole}},
+		Replies: []domain.Reply{{ID: "r1", Author: author, Body: "ok 好", CreatedAt: at}, {ID: "r2", Body: "", CreatedAt: whole}},
 	}
-	bare := &storage.Annotation{ID: "a2", Page: &page, Replies: []storage.Reply{}, CreatedAt: at, UpdatedAt: at}
-	noReplies := &storage.Annotation{ID: "a3", Author: author}
+	bare := &domain.Annotation{ID: "a2", Page: &page, Replies: []domain.Reply{}, CreatedAt: at, UpdatedAt: at}
+	noReplies := &domain.Annotation{ID: "a3", Author: author}
 	for _, tc := range []struct {
 		name string
-		list []*storage.Annotation
-		one  *storage.Annotation
+		list []*domain.Annotation
+		one  *domain.Annotation
 	}{
 		{name: "full", one: full},
 		{name: "bare", one: bare},
 		{name: "nil replies", one: noReplies},
-		{name: "list", list: []*storage.Annotation{full, bare, noReplies}},
-		{name: "empty list", list: []*storage.Annotation{}},
+		{name: "list", list: []*domain.Annotation{full, bare, noReplies}},
+		{name: "empty list", list: []*domain.Annotation{}},
 		{name: "nil list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

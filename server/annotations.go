@@ -7,12 +7,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
 // loadEvidenceForNotes is loadEvidenceCase for the annotation hot paths:
 // the case comes without its counts, which they neither check nor show.
-func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*storage.Evidence, *storage.Case, error) {
+func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*domain.Evidence, *domain.Case, error) {
 	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
 	if err != nil {
 		return nil, nil, err
@@ -29,7 +30,7 @@ func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*storage.Evidence, *s
 
 // loadEvidenceForNotesFor is loadEvidenceForNotes for an action of the
 // policy.
-func loadEvidenceForNotesFor(c echo.Context, db *storage.DB, action storage.Action) (*storage.Evidence, *storage.Case, error) {
+func loadEvidenceForNotesFor(c echo.Context, db *storage.DB, action domain.Action) (*domain.Evidence, *domain.Case, error) {
 	ev, cs, err := loadEvidenceForNotes(c, db)
 	if err != nil {
 		return nil, nil, err
@@ -42,12 +43,12 @@ func loadEvidenceForNotesFor(c echo.Context, db *storage.DB, action storage.Acti
 
 func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, cs, err := loadEvidenceForNotesFor(c, db, storage.ActionAnnotate)
+		ev, cs, err := loadEvidenceForNotesFor(c, db, domain.ActionAnnotate)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		var in storage.AnnotationInput
+		var in domain.AnnotationInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -62,8 +63,8 @@ func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
 
 // annotationFilter reads ?checklist_item=&severity=&state=open|resolved
 // and the page: limit (1–5000, default 1000) and offset.
-func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
-	f := storage.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity"), Limit: 1000}
+func annotationFilter(c echo.Context) (domain.AnnotationFilter, error) {
+	f := domain.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity"), Limit: 1000}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 5000 {
@@ -100,7 +101,7 @@ func annotationFilter(c echo.Context) (storage.AnnotationFilter, error) {
 
 func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, _, err := loadEvidenceForNotesFor(c, db, storage.ActionReadNotes)
+		ev, _, err := loadEvidenceForNotesFor(c, db, domain.ActionReadNotes)
 		if err != nil {
 			return err
 		}
@@ -123,7 +124,7 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := cs.Authorize(currentUser(c), storage.ActionReadNotes); err != nil {
+		if err := cs.Authorize(currentUser(c), domain.ActionReadNotes); err != nil {
 			return err
 		}
 		f, err := annotationFilter(c)
@@ -142,7 +143,7 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 // loadAnnotation fetches :aid with its evidence and case, checking that the
 // user may read the case's notes (404 otherwise: an annotation is a note)
 // and do action.
-func loadAnnotation(c echo.Context, db *storage.DB, action storage.Action) (*storage.Annotation, *storage.Evidence, *storage.Case, error) {
+func loadAnnotation(c echo.Context, db *storage.DB, action domain.Action) (*domain.Annotation, *domain.Evidence, *domain.Case, error) {
 	a, err := db.Annotation(c.Request().Context(), c.Param("aid"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -152,7 +153,7 @@ func loadAnnotation(c echo.Context, db *storage.DB, action storage.Action) (*sto
 		return nil, nil, nil, err
 	}
 	u := currentUser(c)
-	if !cs.VisibleTo(u) || !storage.Grants(storage.ActionReadNotes, cs.Relations(u), cs.Status) {
+	if !cs.VisibleTo(u) || !domain.Grants(domain.ActionReadNotes, cs.Relations(u), cs.Status) {
 		return nil, nil, nil, newError(http.StatusNotFound, "no such annotation")
 	}
 	if err := cs.Authorize(u, action); err != nil {
@@ -170,7 +171,7 @@ func loadAnnotation(c echo.Context, db *storage.DB, action storage.Action) (*sto
 // is a JSON Merge Patch (RFC 7396) on the annotation's editable fields.
 func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, ev, cs, err := loadAnnotation(c, db, storage.ActionAnnotate)
+		a, ev, cs, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
 			return err
 		}
@@ -210,7 +211,7 @@ func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 
 func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, _, err := loadAnnotation(c, db, storage.ActionReadNotes)
+		a, _, _, err := loadAnnotation(c, db, domain.ActionReadNotes)
 		if err != nil {
 			return err
 		}
@@ -224,7 +225,7 @@ func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
 
 func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, _, err := loadAnnotation(c, db, storage.ActionAnnotate)
+		a, _, _, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
 			return err
 		}
@@ -241,7 +242,7 @@ func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
 
 func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, _, err := loadAnnotation(c, db, storage.ActionAnnotate)
+		a, _, _, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
 			return err
 		}
@@ -255,7 +256,7 @@ func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
 
 func handleReply(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		a, _, _, err := loadAnnotation(c, db, storage.ActionAnnotate)
+		a, _, _, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
 			return err
 		}

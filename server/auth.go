@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
@@ -69,7 +70,7 @@ func login(c echo.Context, db *storage.DB) error {
 		return newError(http.StatusUnauthorized, "log in first")
 	}
 	s, err := db.SessionByToken(c.Request().Context(), token)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return newError(http.StatusUnauthorized, "the session has expired or was logged out; log in again")
 	}
 	if err != nil {
@@ -91,8 +92,8 @@ func safeMethod(m string) bool {
 }
 
 // currentUser is the authenticated user; only called behind authenticate.
-func currentUser(c echo.Context) *storage.User {
-	return c.Get(ctxSession).(*storage.Session).User
+func currentUser(c echo.Context) *domain.User {
+	return c.Get(ctxSession).(*domain.Session).User
 }
 
 type loginRequest struct {
@@ -101,10 +102,10 @@ type loginRequest struct {
 }
 
 type loginResponse struct {
-	Token     string        `json:"token"`
-	CSRFToken string        `json:"csrf_token"`
-	ExpiresAt time.Time     `json:"expires_at"`
-	User      *storage.User `json:"user"`
+	Token     string       `json:"token"`
+	CSRFToken string       `json:"csrf_token"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	User      *domain.User `json:"user"`
 }
 
 // handleLogin checks the password and starts a session: a bearer token in
@@ -126,7 +127,7 @@ func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool
 		}
 		ctx, ipKey := c.Request().Context(), c.RealIP()
 		attempt, err := db.ReserveLogin(ctx, req.Username, ipKey, lim)
-		var refused *storage.LoginRefusedError
+		var refused *domain.LoginRefusedError
 		if errors.As(err, &refused) {
 			return tooManyLogins(c, refused.RetryAfter)
 		}
@@ -137,16 +138,16 @@ func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool
 		// counter and an aborted check must not count as a failure.
 		settleCtx := context.WithoutCancel(ctx)
 		u, err := db.Authenticate(ctx, req.Username, req.Password)
-		if errors.Is(err, storage.ErrNotFound) {
-			if err := db.SettleLogin(settleCtx, attempt, storage.LoginFailed); err != nil {
+		if errors.Is(err, domain.ErrNotFound) {
+			if err := db.SettleLogin(settleCtx, attempt, domain.LoginFailed); err != nil {
 				return err
 			}
 			return newCodedError(http.StatusUnauthorized, "bad_credentials", "wrong username or password")
 		}
 		if err != nil {
-			return errors.Join(err, db.SettleLogin(settleCtx, attempt, storage.LoginAborted))
+			return errors.Join(err, db.SettleLogin(settleCtx, attempt, domain.LoginAborted))
 		}
-		if err := db.SettleLogin(settleCtx, attempt, storage.LoginSucceeded); err != nil {
+		if err := db.SettleLogin(settleCtx, attempt, domain.LoginSucceeded); err != nil {
 			return err
 		}
 		token, s, err := db.CreateSession(ctx, u.ID, ttl)
@@ -179,14 +180,14 @@ func handleLogout(db *storage.DB) echo.HandlerFunc {
 }
 
 type meResponse struct {
-	*storage.User
+	*domain.User
 	CSRFToken string `json:"csrf_token"`
 }
 
 // handleMe returns the logged-in user.
 func handleMe() echo.HandlerFunc {
 	return func(c echo.Context) error {
-		s := c.Get(ctxSession).(*storage.Session)
+		s := c.Get(ctxSession).(*domain.Session)
 		return c.JSON(http.StatusOK, meResponse{User: s.User, CSRFToken: s.CSRFToken})
 	}
 }

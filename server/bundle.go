@@ -15,7 +15,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // BundleFormat names the layout of a case bundle; `siteinspect verify`
@@ -63,9 +65,9 @@ type BundleEvents struct {
 // and the manifest, as a zip written straight to the response, so no
 // original is ever held whole in memory. The download itself is an audit
 // event, which the bundle's events include.
-func handleBundle(db *storage.DB, objects storage.ObjectStore, reports reportWriter, publicURL string) echo.HandlerFunc {
+func handleBundle(db *storage.DB, objects objects.ObjectStore, reports reportWriter, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadNotes)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadNotes)
 		if err != nil {
 			return err
 		}
@@ -93,7 +95,7 @@ func handleBundle(db *storage.DB, objects storage.ObjectStore, reports reportWri
 	}
 }
 
-func writeBundle(c echo.Context, db *storage.DB, objects storage.ObjectStore, reports reportWriter, publicURL string, cs *storage.Case, evidence []*storage.Evidence) error {
+func writeBundle(c echo.Context, db *storage.DB, objects objects.ObjectStore, reports reportWriter, publicURL string, cs *domain.Case, evidence []*domain.Evidence) error {
 	ctx := c.Request().Context()
 	zw := zip.NewWriter(c.Response())
 	m := BundleManifest{Format: BundleFormat, CaseID: cs.ID, CaseNumber: cs.Number, CreatedAt: time.Now().UTC().Truncate(time.Second)}

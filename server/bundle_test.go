@@ -13,18 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/server"
-	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // countingStore is the test's real MinIO store, counting the bytes the
 // server reads from the objects it opens.
 type countingStore struct {
-	storage.ObjectStore
+	objects.ObjectStore
 	read atomic.Int64
 }
 
-func (s *countingStore) Open(ctx context.Context, key string) (storage.Object, error) {
+func (s *countingStore) Open(ctx context.Context, key string) (objects.Object, error) {
 	o, err := s.ObjectStore.Open(ctx, key)
 	if err != nil {
 		return nil, err
@@ -33,7 +34,7 @@ func (s *countingStore) Open(ctx context.Context, key string) (storage.Object, e
 }
 
 type countingObject struct {
-	storage.Object
+	objects.Object
 	n *atomic.Int64
 }
 
@@ -75,7 +76,7 @@ func TestBundleStreams(t *testing.T) {
 	big := make([]byte, size)
 	rand.Read(big)
 	copy(big, video(64))
-	var c2 storage.Case
+	var c2 domain.Case
 	e.json("zhouapp", "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "港湾大酒店", "site_address": "滨海新区港湾路88号"}, http.StatusCreated, &c2)
 	bigID := e.upload("zhouapp", c2.ID, "long walk.mp4", big)
 	smallID := e.upload("zhouapp", c2.ID, "../../etc/short.mp4", video(3000))
@@ -167,9 +168,9 @@ func TestBundleStreams(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(files[server.BundleEventsName])), "\n")
 	actions := map[string]int{}
-	var last storage.AuditEvent
+	var last domain.AuditEvent
 	for _, l := range lines {
-		last = storage.AuditEvent{}
+		last = domain.AuditEvent{}
 		mustUnmarshal(t, []byte(l), &last)
 		if last.ComputeHash() != last.Hash {
 			t.Errorf("event %d: hash %s does not cover its content", last.Seq, last.Hash)
@@ -207,11 +208,11 @@ func newAuthed(e *env, user, method, path string) *http.Request {
 func TestBundleRecordsWhoWatched(t *testing.T) {
 	e := newEnv(t)
 	e.people()
-	var cs storage.Case
+	var cs domain.Case
 	e.json("zhouapp", "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "港湾大酒店", "site_address": "滨海新区港湾路88号"}, http.StatusCreated, &cs)
 	ev := e.upload("zhouapp", cs.ID, "walk.mp4", video(5000))
 	dur := int64(10_000)
-	if err := e.db.SetEvidenceResult(context.Background(), ev, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur}, &storage.Derived{}); err != nil {
+	if err := e.db.SetEvidenceResult(context.Background(), ev, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur}, &domain.Derived{}); err != nil {
 		t.Fatal(err)
 	}
 	path := "/api/v1/cases/" + cs.ID
@@ -251,7 +252,7 @@ func TestBundleRecordsWhoWatched(t *testing.T) {
 	}
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(string(events)), "\n") {
-		var a storage.AuditEvent
+		var a domain.AuditEvent
 		mustUnmarshal(t, []byte(l), &a)
 		if a.Action == "evidence.read" || a.Action == "bundle.downloaded" {
 			var d struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
@@ -15,13 +16,13 @@ import (
 // the server) and the server's overdue flags (so the UI needs no rule of
 // its own).
 type caseJSON struct {
-	*storage.Case
-	Overdue        bool             `json:"overdue"`
-	OwedOverdue    bool             `json:"owed_overdue"`
-	AllowedActions []storage.Action `json:"allowed_actions"`
+	*domain.Case
+	Overdue        bool            `json:"overdue"`
+	OwedOverdue    bool            `json:"owed_overdue"`
+	AllowedActions []domain.Action `json:"allowed_actions"`
 }
 
-func showCase(c *storage.Case, u *storage.User) caseJSON {
+func showCase(c *domain.Case, u *domain.User) caseJSON {
 	now := time.Now()
 	return caseJSON{Case: c, Overdue: c.Overdue(now), OwedOverdue: c.OwedOverdue(now), AllowedActions: c.AllowedActions(u)}
 }
@@ -29,14 +30,14 @@ func showCase(c *storage.Case, u *storage.User) caseJSON {
 // loadCase fetches the case named by the :id parameter and checks that the
 // user may see it. A case the user may not see is reported as missing, so
 // ids of other companies' cases reveal nothing.
-func loadCase(c echo.Context, db *storage.DB, param string) (*storage.Case, error) {
-	return loadCaseFor(c, db, param, storage.ActionView)
+func loadCase(c echo.Context, db *storage.DB, param string) (*domain.Case, error) {
+	return loadCaseFor(c, db, param, domain.ActionView)
 }
 
 // loadCaseFor is loadCase for an action: the policy (storage/policy.go)
 // answers 404 to who may not see the case, 403 to who may never do the
 // action, and 422 when the case's state does not allow it now.
-func loadCaseFor(c echo.Context, db *storage.DB, param string, action storage.Action) (*storage.Case, error) {
+func loadCaseFor(c echo.Context, db *storage.DB, param string, action domain.Action) (*domain.Case, error) {
 	cs, err := db.Case(c.Request().Context(), c.Param(param))
 	if err != nil {
 		return nil, err
@@ -60,10 +61,10 @@ func handleListPermitTypes(db *storage.DB) echo.HandlerFunc {
 func handleCreateCase(db *storage.DB, office, prefix string, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := currentUser(c)
-		if u.Role != storage.RoleApplicant {
+		if u.Role != domain.RoleApplicant {
 			return newCodedError(http.StatusForbidden, "applicants_only", "only applicants open cases")
 		}
-		var in storage.NewCase
+		var in domain.NewCase
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -78,7 +79,7 @@ func handleCreateCase(db *storage.DB, office, prefix string, loc *time.Location)
 
 func handleListCases(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		status := storage.Status(c.QueryParam("status"))
+		status := domain.Status(c.QueryParam("status"))
 		if status != "" && !status.Valid() {
 			return newError(http.StatusBadRequest, "unknown status "+strconv.Quote(string(status)))
 		}
@@ -114,7 +115,7 @@ func handleGetCase(db *storage.DB) echo.HandlerFunc {
 
 func handleSubmitCase(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionSubmit)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionSubmit)
 		if err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func handleSubmitCase(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 
 func handleWithdrawCase(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionWithdraw)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionWithdraw)
 		if err != nil {
 			return err
 		}
@@ -170,7 +171,7 @@ func handleAssignCase(db *storage.DB) echo.HandlerFunc {
 // handleReleaseReview gives the reviewer slot back before the countersign.
 func handleReleaseReview(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReleaseReview)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReleaseReview)
 		if err != nil {
 			return err
 		}

@@ -2,10 +2,9 @@ package server
 
 import (
 	"net/http"
+	"siteinspect/domain"
 
 	"github.com/labstack/echo/v4"
-
-	"siteinspect/storage"
 )
 
 // publicConfig is what every client needs before anyone logs in: which
@@ -27,8 +26,8 @@ type publicOffice struct {
 // publicLimits are sizes in bytes: the largest upload of any kind and the
 // largest file of each kind.
 type publicLimits struct {
-	MaxUploadBytes int64                  `json:"max_upload_bytes"`
-	PerKind        map[storage.Kind]int64 `json:"per_kind"`
+	MaxUploadBytes int64                 `json:"max_upload_bytes"`
+	PerKind        map[domain.Kind]int64 `json:"per_kind"`
 }
 
 // handleConfig answers GET /api/v1/config. It holds nothing a visitor

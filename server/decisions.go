@@ -10,17 +10,18 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
 func handleSetFinding(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionRecordFinding)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionRecordFinding)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		var f storage.Finding
+		var f domain.Finding
 		if err := bindJSON(c, &struct {
 			ChecklistItem *string   `json:"checklist_item"`
 			Result        *string   `json:"result"`
@@ -39,7 +40,7 @@ func handleSetFinding(db *storage.DB) echo.HandlerFunc {
 
 func handleListFindings(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadOutcome)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadOutcome)
 		if err != nil {
 			return err
 		}
@@ -53,12 +54,12 @@ func handleListFindings(db *storage.DB) echo.HandlerFunc {
 
 func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionDecide)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionDecide)
 		if err != nil {
 			return err
 		}
 		u := currentUser(c)
-		var in storage.DecisionInput
+		var in domain.DecisionInput
 		if err := bindJSON(c, &in); err != nil {
 			return err
 		}
@@ -71,7 +72,7 @@ func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 
 func handleCountersign(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionCountersign)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionCountersign)
 		if err != nil {
 			return err
 		}
@@ -95,7 +96,7 @@ func handleCountersign(db *storage.DB) echo.HandlerFunc {
 
 func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadProgress)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadProgress)
 		if err != nil {
 			return err
 		}
@@ -103,9 +104,9 @@ func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if cs.Authorize(currentUser(c), storage.ActionReadNotes) != nil {
+		if cs.Authorize(currentUser(c), domain.ActionReadNotes) != nil {
 			// The applicant sees final rounds only, not the office's drafts.
-			shown := []*storage.Decision{}
+			shown := []*domain.Decision{}
 			for _, d := range list {
 				if d.Agree != nil && *d.Agree || d.Outcome == "request_supplement" {
 					shown = append(shown, d)
@@ -119,7 +120,7 @@ func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 
 func handleListOwed(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadOwed)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadOwed)
 		if err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ func handleListOwed(db *storage.DB) echo.HandlerFunc {
 
 func handleFulfillOwed(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionConfirmOwed)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionConfirmOwed)
 		if err != nil {
 			return err
 		}
@@ -147,13 +148,13 @@ func handleFulfillOwed(db *storage.DB) echo.HandlerFunc {
 
 // applicantSees filters the audit stream for the applicant: the case's
 // progress and their uploads, not the office's working notes.
-func applicantSees(e *storage.AuditEvent) bool {
+func applicantSees(e *domain.AuditEvent) bool {
 	return e.Action == "case.status" || e.Action == "case.created" || e.Action == "evidence.uploaded"
 }
 
 func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadNotes)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadNotes)
 		if err != nil {
 			return err
 		}
@@ -171,12 +172,12 @@ func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
 // Last-Event-ID (browsers do so by themselves) misses nothing.
 func handleCaseEvents(db *storage.DB) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadProgress)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadProgress)
 		if err != nil {
 			return err
 		}
 		// The company sees its case's progress; the office the whole trail.
-		whole := cs.Authorize(currentUser(c), storage.ActionReadNotes) == nil
+		whole := cs.Authorize(currentUser(c), domain.ActionReadNotes) == nil
 		after, _ := strconv.ParseInt(strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")), 10, 64)
 		if v := c.QueryParam("after"); v != "" {
 			after, _ = strconv.ParseInt(v, 10, 64)

@@ -7,7 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // evidenceCacheControl lets a browser keep evidence and its renditions but
@@ -19,7 +21,7 @@ const evidenceCacheControl = "private, no-cache"
 // serveObject streams a stored object with Range and conditional request
 // support (http.ServeContent answers If-None-Match with 304 and Range with
 // 206). etag names the bytes and must change whenever they can.
-func serveObject(c echo.Context, objects storage.ObjectStore, key, contentType string, etag func(storage.ObjectInfo) string) error {
+func serveObject(c echo.Context, objects objects.ObjectStore, key, contentType string, etag func(objects.ObjectInfo) string) error {
 	obj, err := objects.Open(c.Request().Context(), key)
 	if err != nil {
 		return err
@@ -35,27 +37,27 @@ func serveObject(c echo.Context, objects storage.ObjectStore, key, contentType s
 
 // originalETag is the ETag of an original: its SHA-256, which is what the
 // bytes are.
-func originalETag(sha256 string) func(storage.ObjectInfo) string {
-	return func(storage.ObjectInfo) string { return sha256 }
+func originalETag(sha256 string) func(objects.ObjectInfo) string {
+	return func(objects.ObjectInfo) string { return sha256 }
 }
 
 // derivedETag is the ETag of a file made from an original: the original's
 // SHA-256 and the file's name, which stay the same while the file does,
 // plus its size and write time, which change when it is made again (a
 // newer ffmpeg, a re-run job) with other bytes under the same name.
-func derivedETag(sha256, name string) func(storage.ObjectInfo) string {
-	return func(info storage.ObjectInfo) string {
+func derivedETag(sha256, name string) func(objects.ObjectInfo) string {
+	return func(info objects.ObjectInfo) string {
 		return strings.Join([]string{sha256, strings.ReplaceAll(name, "/", "."),
 			strconv.FormatInt(info.Size, 36), strconv.FormatInt(info.ModTime.UnixMilli(), 36)}, "-")
 	}
 }
 
 // notReady answers for a derived file the pipeline has not made (yet).
-func notReady(ev *storage.Evidence, what string) error {
+func notReady(ev *domain.Evidence, what string) error {
 	switch ev.Status {
-	case storage.EvidenceProcessing:
+	case domain.EvidenceProcessing:
 		return newCodedError(http.StatusConflict, "still_processing", "the "+what+" is still being made; try again shortly")
-	case storage.EvidenceFailed:
+	case domain.EvidenceFailed:
 		return newCodedError(http.StatusNotFound, "derived_failed", "no "+what+": "+ev.StatusReason)
 	}
 	return newCodedError(http.StatusNotFound, "derived_missing", "this evidence has no "+what)
@@ -63,7 +65,7 @@ func notReady(ev *storage.Evidence, what string) error {
 
 // handleDerived serves one derived file that the item's Derived record
 // says exists.
-func handleDerived(db *storage.DB, objects storage.ObjectStore, what, name, contentType string, has func(*storage.Derived) bool) echo.HandlerFunc {
+func handleDerived(db *storage.DB, objects objects.ObjectStore, what, name, contentType string, has func(*domain.Derived) bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -72,42 +74,42 @@ func handleDerived(db *storage.DB, objects storage.ObjectStore, what, name, cont
 		if ev.Derived == nil || !has(ev.Derived) {
 			return notReady(ev, what)
 		}
-		return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, name), contentType, derivedETag(ev.SHA256, name))
+		return serveObject(c, objects, domain.DerivedKey(ev.CaseID, ev.ID, name), contentType, derivedETag(ev.SHA256, name))
 	}
 }
 
 // handlePlayback serves what a browser can play: the proxy when one was
 // made, else the original (which the pipeline found playable).
-func handlePlayback(db *storage.DB, objects storage.ObjectStore) echo.HandlerFunc {
+func handlePlayback(db *storage.DB, objects objects.ObjectStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
 			return err
 		}
-		if ev.Kind != storage.KindVideo && ev.Kind != storage.KindRecording {
+		if ev.Kind != domain.KindVideo && ev.Kind != domain.KindRecording {
 			return newError(http.StatusNotFound, "only videos have a playback rendition")
 		}
-		if ev.Status != storage.EvidenceReady {
+		if ev.Status != domain.EvidenceReady {
 			return notReady(ev, "playable rendition")
 		}
 		if err := auditRead(c, db, ev); err != nil {
 			return err
 		}
 		if ev.Derived != nil && ev.Derived.Proxy {
-			return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, storage.DerivedProxy), "video/mp4", derivedETag(ev.SHA256, "proxy"))
+			return serveObject(c, objects, domain.DerivedKey(ev.CaseID, ev.ID, domain.DerivedProxy), "video/mp4", derivedETag(ev.SHA256, "proxy"))
 		}
 		return serveObject(c, objects, ev.ObjectKey, ev.ContentType, originalETag(ev.SHA256))
 	}
 }
 
 // handlePage serves page n of a PDF as PNG (?thumb=1 for its thumbnail).
-func handlePage(db *storage.DB, objects storage.ObjectStore) echo.HandlerFunc {
+func handlePage(db *storage.DB, objects objects.ObjectStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
 			return err
 		}
-		if ev.Kind != storage.KindPDF {
+		if ev.Kind != domain.KindPDF {
 			return newError(http.StatusNotFound, "only PDFs have pages")
 		}
 		if ev.Derived == nil || ev.Derived.Pages == 0 {
@@ -118,7 +120,7 @@ func handlePage(db *storage.DB, objects storage.ObjectStore) echo.HandlerFunc {
 			return newCodedError(http.StatusNotFound, "no_such_page", "no page "+c.Param("n")+"; this PDF has "+strconv.Itoa(ev.Derived.Pages))
 		}
 		thumb := c.QueryParam("thumb") != ""
-		name := storage.DerivedPage(n, thumb)
-		return serveObject(c, objects, storage.DerivedKey(ev.CaseID, ev.ID, name), "image/png", derivedETag(ev.SHA256, name))
+		name := domain.DerivedPage(n, thumb)
+		return serveObject(c, objects, domain.DerivedKey(ev.CaseID, ev.ID, name), "image/png", derivedETag(ev.SHA256, name))
 	}
 }

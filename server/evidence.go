@@ -10,18 +10,20 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // loadEvidence fetches the :eid evidence item after checking that the user
 // may see its case.
-func loadEvidence(c echo.Context, db *storage.DB) (*storage.Evidence, error) {
+func loadEvidence(c echo.Context, db *storage.DB) (*domain.Evidence, error) {
 	ev, _, err := loadEvidenceCase(c, db)
 	return ev, err
 }
 
 // loadEvidenceCase is loadEvidence that also returns the case.
-func loadEvidenceCase(c echo.Context, db *storage.DB) (*storage.Evidence, *storage.Case, error) {
+func loadEvidenceCase(c echo.Context, db *storage.DB) (*domain.Evidence, *domain.Case, error) {
 	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
 	if err != nil {
 		return nil, nil, err
@@ -39,12 +41,12 @@ func loadEvidenceCase(c echo.Context, db *storage.DB) (*storage.Evidence, *stora
 // evidenceJSON is an evidence item as the API shows it: with how far from
 // the case's site it was captured, when both places are known.
 type evidenceJSON struct {
-	*storage.Evidence
+	*domain.Evidence
 	SiteDistanceM   *float64 `json:"site_distance_m"`
 	LocationWarning bool     `json:"location_warning"`
 }
 
-func showEvidence(ev *storage.Evidence, cs *storage.Case, warnMeters float64) evidenceJSON {
+func showEvidence(ev *domain.Evidence, cs *domain.Case, warnMeters float64) evidenceJSON {
 	out := evidenceJSON{Evidence: ev}
 	if ev.Media == nil || ev.Media.Location == nil || cs.SiteLat == nil || cs.SiteLon == nil {
 		return out
@@ -98,7 +100,7 @@ func handleGetEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
 // handleEvidenceContent streams the original bytes. http.ServeContent
 // answers Range (206, multi-range, 416), If-Range and If-None-Match against
 // the ETag, which is the SHA-256 of the bytes: strong and never reused.
-func handleEvidenceContent(db *storage.DB, objects storage.ObjectStore) echo.HandlerFunc {
+func handleEvidenceContent(db *storage.DB, objects objects.ObjectStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -123,7 +125,7 @@ func handleEvidenceContent(db *storage.DB, objects storage.ObjectStore) echo.Han
 		}
 		h.Set("Content-Disposition", contentDisposition(disposition, ev.Filename))
 		// A PDF could carry script; keep it from running with our origin.
-		if ev.Kind == storage.KindPDF {
+		if ev.Kind == domain.KindPDF {
 			h.Set("Content-Security-Policy", "sandbox")
 		}
 		http.ServeContent(c.Response(), c.Request(), "", obj.Info().ModTime, obj)
@@ -134,9 +136,9 @@ func handleEvidenceContent(db *storage.DB, objects storage.ObjectStore) echo.Han
 // auditRead records that an officer opened an evidence item. A player's
 // follow-up Range requests for later bytes are the same viewing and are
 // not recorded again.
-func auditRead(c echo.Context, db *storage.DB, ev *storage.Evidence) error {
+func auditRead(c echo.Context, db *storage.DB, ev *domain.Evidence) error {
 	u := currentUser(c)
-	if u.Role == storage.RoleApplicant {
+	if u.Role == domain.RoleApplicant {
 		return nil
 	}
 	if r := c.Request().Header.Get("Range"); r != "" && !strings.HasPrefix(r, "bytes=0-") {

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"siteinspect/domain"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"siteinspect/storage"
 )
 
 // The outside probe's findings, each replayed over HTTP as the probe sent
@@ -86,7 +85,7 @@ func (m *matrix) decideAndSign(f fixture) {
 // was approved, joined the approved case's evidence.
 func TestLateUploadRefusedAfterDecision(t *testing.T) {
 	m := newMatrix(t)
-	f := m.build(storage.StatusDraft)
+	f := m.build(domain.StatusDraft)
 	if got, code, _ := m.send("appA", "POST", "/api/v1/cases/"+f.cs.ID+"/submit", nil, nil); got != http.StatusOK {
 		t.Fatalf("submit: got %d %s", got, code)
 	}
@@ -96,8 +95,8 @@ func TestLateUploadRefusedAfterDecision(t *testing.T) {
 	m.decideAndSign(f)
 	before := m.evidenceCount(f.cs.ID)
 	got, code, w := m.send("appA", "PATCH", "/api/v1/uploads/"+f.upload, mp4(2000)[100:], tusPatch(100))
-	if got != http.StatusUnprocessableEntity || code != storage.CodeNotAcceptingEvidence {
-		t.Fatalf("late PATCH: got %d %s %s, want 422 %s", got, code, w.Body, storage.CodeNotAcceptingEvidence)
+	if got != http.StatusUnprocessableEntity || code != domain.CodeNotAcceptingEvidence {
+		t.Fatalf("late PATCH: got %d %s %s, want 422 %s", got, code, w.Body, domain.CodeNotAcceptingEvidence)
 	}
 	if w.Header().Get("Evidence-Id") != "" {
 		t.Errorf("late PATCH answered Evidence-Id %q", w.Header().Get("Evidence-Id"))
@@ -121,7 +120,7 @@ func TestLateUploadRefusedAfterDecision(t *testing.T) {
 // every byte.
 func TestUploadRefusedWhenSubmittedMeanwhile(t *testing.T) {
 	m := newMatrix(t)
-	f := m.build(storage.StatusDraft)
+	f := m.build(domain.StatusDraft)
 	got, code, w := m.send("appA", "POST", "/api/v1/cases/"+f.cs.ID+"/uploads", nil, map[string]string{
 		"Tus-Resumable": "1.0.0", "Upload-Length": "3000", "Upload-Metadata": "filename YS5tcDQ="})
 	if got != http.StatusCreated {
@@ -133,8 +132,8 @@ func TestUploadRefusedWhenSubmittedMeanwhile(t *testing.T) {
 	}
 	before := m.evidenceCount(f.cs.ID)
 	got, code, _ = m.send("appA", "PATCH", loc, mp4(3000), tusPatch(0))
-	if got != http.StatusUnprocessableEntity || code != storage.CodeNotAcceptingEvidence {
-		t.Fatalf("PATCH after submit: got %d %s, want 422 %s", got, code, storage.CodeNotAcceptingEvidence)
+	if got != http.StatusUnprocessableEntity || code != domain.CodeNotAcceptingEvidence {
+		t.Fatalf("PATCH after submit: got %d %s, want 422 %s", got, code, domain.CodeNotAcceptingEvidence)
 	}
 	if after := m.evidenceCount(f.cs.ID); after != before {
 		t.Errorf("evidence: got %d, want %d", after, before)
@@ -146,7 +145,7 @@ func TestUploadRefusedWhenSubmittedMeanwhile(t *testing.T) {
 func TestPhoneUploadAfterDecision(t *testing.T) {
 	m := newMatrix(t)
 	ctx := context.Background()
-	f := m.build(storage.StatusInReview)
+	f := m.build(domain.StatusInReview)
 	ls, token, err := m.db.CreateLiveSession(ctx, f.cs, m.users["insp"], nil, time.Hour)
 	m.must(err)
 	// While the case is in review the phone's own recording is welcome:
@@ -167,13 +166,13 @@ func TestPhoneUploadAfterDecision(t *testing.T) {
 	// A new upload with the token: refused, and audited as refused.
 	got, code, _ = m.send("token:"+token, "POST", "/api/v1/live/"+ls.ID+"/uploads", nil, map[string]string{
 		"Tus-Resumable": "1.0.0", "Upload-Length": "3000", "Upload-Metadata": "filename cGhvbmUubXA0"})
-	if got != http.StatusUnprocessableEntity || code != storage.CodeNotAcceptingEvidence {
-		t.Errorf("phone upload after the decision: got %d %s, want 422 %s", got, code, storage.CodeNotAcceptingEvidence)
+	if got != http.StatusUnprocessableEntity || code != domain.CodeNotAcceptingEvidence {
+		t.Errorf("phone upload after the decision: got %d %s, want 422 %s", got, code, domain.CodeNotAcceptingEvidence)
 	}
 	// The one begun in review cannot finish either.
 	got, code, _ = m.send("token:"+token, "PATCH", early, mp4(3000)[1000:], tusPatch(1000))
-	if got != http.StatusUnprocessableEntity || code != storage.CodeNotAcceptingEvidence {
-		t.Errorf("late phone PATCH: got %d %s, want 422 %s", got, code, storage.CodeNotAcceptingEvidence)
+	if got != http.StatusUnprocessableEntity || code != domain.CodeNotAcceptingEvidence {
+		t.Errorf("late phone PATCH: got %d %s, want 422 %s", got, code, domain.CodeNotAcceptingEvidence)
 	}
 	if after := m.evidenceCount(f.cs.ID); after != before {
 		t.Errorf("evidence of the approved case: got %d, want %d", after, before)
@@ -188,12 +187,12 @@ func TestPhoneUploadAfterDecision(t *testing.T) {
 // take appended identical events.
 func TestFourEyesSlots(t *testing.T) {
 	m := newMatrix(t)
-	f := m.build(storage.StatusInReview)
+	f := m.build(domain.StatusInReview)
 	path := "/api/v1/cases/" + f.cs.ID + "/assign"
 	js := map[string]string{"Content-Type": "application/json"}
 	body := func(v map[string]string) []byte { b, _ := json.Marshal(v); return b }
-	if got, code, _ := m.send("insp", "POST", path, body(map[string]string{"reviewer_id": m.users["rev2"].ID}), js); got != http.StatusForbidden || code != storage.CodeInspectorPicksNone {
-		t.Errorf("inspector naming the reviewer: got %d %s, want 403 %s", got, code, storage.CodeInspectorPicksNone)
+	if got, code, _ := m.send("insp", "POST", path, body(map[string]string{"reviewer_id": m.users["rev2"].ID}), js); got != http.StatusForbidden || code != domain.CodeInspectorPicksNone {
+		t.Errorf("inspector naming the reviewer: got %d %s, want 403 %s", got, code, domain.CodeInspectorPicksNone)
 	}
 	if got, code, _ := m.send("rev", "POST", path, nil, nil); got != http.StatusOK {
 		t.Fatalf("reviewer takes the slot: got %d %s", got, code)
@@ -235,7 +234,7 @@ func TestFourEyesSlots(t *testing.T) {
 func TestCountersignRacingAssign(t *testing.T) {
 	m := newMatrix(t)
 	for i := 0; i < 8; i++ {
-		f := m.build(storage.StatusPendingCountersign)
+		f := m.build(domain.StatusPendingCountersign)
 		var wg sync.WaitGroup
 		var sign, take int
 		wg.Add(2)
@@ -271,44 +270,44 @@ func TestStorageRulesHoldWithoutHTTP(t *testing.T) {
 	m := newMatrix(t)
 	ctx := context.Background()
 	code := func(err error) string {
-		var se *storage.Error
+		var se *domain.Error
 		if !errors.As(err, &se) {
 			return "no coded error: " + errString(err)
 		}
-		if se.Kind == storage.ErrNotFound {
+		if se.Kind == domain.ErrNotFound {
 			return "not_found"
 		}
 		return se.Code
 	}
-	pending := m.build(storage.StatusPendingCountersign)
+	pending := m.build(domain.StatusPendingCountersign)
 	// The countersigner is never the inspector, even when the inspector's
 	// role was changed to reviewer after they took the case.
 	_, err := m.db.Countersign(ctx, pending.cs, m.users["insp"], true, "")
-	if c := code(err); c != storage.CodeNotPermitted && c != storage.CodeReviewerIsInspector {
+	if c := code(err); c != domain.CodeNotPermitted && c != domain.CodeReviewerIsInspector {
 		t.Errorf("inspector countersigning in storage: got %s, want a refusal", c)
 	}
 	turncoat := *m.users["insp"]
-	turncoat.Role = storage.RoleReviewer
-	if _, err := m.db.Countersign(ctx, pending.cs, &turncoat, true, ""); code(err) != storage.CodeReviewerIsInspector {
-		t.Errorf("inspector-turned-reviewer countersigning: got %s, want %s", code(err), storage.CodeReviewerIsInspector)
+	turncoat.Role = domain.RoleReviewer
+	if _, err := m.db.Countersign(ctx, pending.cs, &turncoat, true, ""); code(err) != domain.CodeReviewerIsInspector {
+		t.Errorf("inspector-turned-reviewer countersigning: got %s, want %s", code(err), domain.CodeReviewerIsInspector)
 	}
-	inReview := m.build(storage.StatusInReview)
-	if _, err := m.db.Decide(ctx, inReview.cs, m.users["insp2"], time.UTC, storage.DecisionInput{Outcome: "reject", Summary: "x"}); code(err) != "not_found" {
-		t.Errorf("another inspector deciding in storage: got %s, want %s", code(err), storage.CodeNotPermitted)
+	inReview := m.build(domain.StatusInReview)
+	if _, err := m.db.Decide(ctx, inReview.cs, m.users["insp2"], time.UTC, domain.DecisionInput{Outcome: "reject", Summary: "x"}); code(err) != "not_found" {
+		t.Errorf("another inspector deciding in storage: got %s, want %s", code(err), domain.CodeNotPermitted)
 	}
-	approved := m.build(storage.StatusApproved)
+	approved := m.build(domain.StatusApproved)
 	start := int64(1)
 	ev, err := m.db.Evidence(ctx, approved.evidence)
 	m.must(err)
-	if _, err := m.db.CreateAnnotation(ctx, approved.cs, ev, m.users["insp"], storage.AnnotationInput{Body: "late", StartMS: &start, Severity: "info"}); code(err) != storage.CodeWrongState {
-		t.Errorf("annotating an approved case in storage: got %s, want %s", code(err), storage.CodeWrongState)
+	if _, err := m.db.CreateAnnotation(ctx, approved.cs, ev, m.users["insp"], domain.AnnotationInput{Body: "late", StartMS: &start, Severity: "info"}); code(err) != domain.CodeWrongState {
+		t.Errorf("annotating an approved case in storage: got %s, want %s", code(err), domain.CodeWrongState)
 	}
 	// A stale case: the handler saw in_review, the case was decided since;
 	// the transaction's own check refuses the finding.
-	stale := m.build(storage.StatusInReview)
+	stale := m.build(domain.StatusInReview)
 	m.decideAndSign(stale)
-	if _, err := m.db.SetFinding(ctx, stale.cs, m.users["insp"], storage.Finding{ChecklistItem: "fire-exits", Result: "pass"}); code(err) != storage.CodeWrongState {
-		t.Errorf("a finding on a case decided meanwhile: got %s, want %s", code(err), storage.CodeWrongState)
+	if _, err := m.db.SetFinding(ctx, stale.cs, m.users["insp"], domain.Finding{ChecklistItem: "fire-exits", Result: "pass"}); code(err) != domain.CodeWrongState {
+		t.Errorf("a finding on a case decided meanwhile: got %s, want %s", code(err), domain.CodeWrongState)
 	}
 	if _, err := m.db.SubmitCase(ctx, approved.cs, m.users["appB"], time.UTC); code(err) != "not_found" {
 		t.Errorf("another company submitting in storage: got %s, want a refusal", code(err))
@@ -328,7 +327,7 @@ func errString(err error) string {
 // refused before a byte is read.
 func TestPatchPastUploadLength(t *testing.T) {
 	m := newMatrix(t)
-	f := m.build(storage.StatusDraft)
+	f := m.build(domain.StatusDraft)
 	create := func() string {
 		got, code, w := m.send("appA", "POST", "/api/v1/cases/"+f.cs.ID+"/uploads", nil, map[string]string{
 			"Tus-Resumable": "1.0.0", "Upload-Length": "3000", "Upload-Metadata": "filename YS5tcDQ="})
@@ -354,8 +353,8 @@ func TestPatchPastUploadLength(t *testing.T) {
 	m.s.ServeHTTP(w, r)
 	var e apiError
 	json.Unmarshal(w.Body.Bytes(), &e)
-	if w.Code != http.StatusRequestEntityTooLarge || e.Error.Code != storage.CodeChunkPastLength || w.Header().Get("Evidence-Id") != "" {
-		t.Errorf("chunked PATCH past the length: got %d %s (Evidence-Id %q), want 413 %s", w.Code, e.Error.Code, w.Header().Get("Evidence-Id"), storage.CodeChunkPastLength)
+	if w.Code != http.StatusRequestEntityTooLarge || e.Error.Code != domain.CodeChunkPastLength || w.Header().Get("Evidence-Id") != "" {
+		t.Errorf("chunked PATCH past the length: got %d %s (Evidence-Id %q), want 413 %s", w.Code, e.Error.Code, w.Header().Get("Evidence-Id"), domain.CodeChunkPastLength)
 	}
 	if got := offset(loc); got != "0" {
 		t.Errorf("offset after the refused chunk: got %q, want 0 (nothing kept)", got)
@@ -366,8 +365,8 @@ func TestPatchPastUploadLength(t *testing.T) {
 	}
 	// Declared too long: refused before reading.
 	loc = create()
-	if got, code, _ := m.send("appA", "PATCH", loc, mp4(3500), tusPatch(0)); got != http.StatusRequestEntityTooLarge || code != storage.CodeChunkPastLength {
-		t.Errorf("PATCH declaring more than the length: got %d %s, want 413 %s", got, code, storage.CodeChunkPastLength)
+	if got, code, _ := m.send("appA", "PATCH", loc, mp4(3500), tusPatch(0)); got != http.StatusRequestEntityTooLarge || code != domain.CodeChunkPastLength {
+		t.Errorf("PATCH declaring more than the length: got %d %s, want 413 %s", got, code, domain.CodeChunkPastLength)
 	}
 	if got := offset(loc); got != "0" {
 		t.Errorf("offset: got %q, want 0", got)
@@ -382,19 +381,19 @@ func TestPatchPastUploadLength(t *testing.T) {
 func TestStaleAnnotationEditIsPrecondition(t *testing.T) {
 	m := newMatrix(t)
 	ctx := context.Background()
-	f := m.build(storage.StatusInReview)
+	f := m.build(domain.StatusInReview)
 	a, err := m.db.Annotation(ctx, f.annotation)
 	m.must(err)
 	ev, err := m.db.Evidence(ctx, f.evidence)
 	m.must(err)
 	start := int64(700)
-	in := storage.AnnotationInput{Body: "first edit", StartMS: &start, Severity: "info"}
+	in := domain.AnnotationInput{Body: "first edit", StartMS: &start, Severity: "info"}
 	if _, err := m.db.UpdateAnnotation(ctx, a, ev, f.cs, m.users["insp"], a.Version, in); err != nil {
 		t.Fatalf("first edit: %v", err)
 	}
 	in.Body = "second edit of the same version"
 	_, err = m.db.UpdateAnnotation(ctx, a, ev, f.cs, m.users["insp"], a.Version, in)
-	if !errors.Is(err, storage.ErrPrecondition) {
+	if !errors.Is(err, domain.ErrPrecondition) {
 		t.Errorf("second edit of version %d: got %v, want ErrPrecondition", a.Version, err)
 	}
 }

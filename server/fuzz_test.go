@@ -18,9 +18,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/signaling"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // FuzzParseMetadata checks tus Upload-Metadata parsing: whatever it
@@ -107,22 +109,22 @@ type fuzzEnv struct {
 	srv    *Server
 	db     *storage.DB
 	tokens map[string]string
-	users  map[string]*storage.User
+	users  map[string]*domain.User
 }
 
 func newFuzzEnv(tb testing.TB, live bool) *fuzzEnv {
 	tb.Helper()
 	ctx := context.Background()
 	db := testenv.NewDB(tb)
-	objects, err := storage.NewDisk(tb.TempDir())
+	store, err := objects.NewDisk(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ups, err := storage.NewUploads(db, objects, storage.UploadConfig{SpoolDir: tb.TempDir(), PartSize: storage.MinPartSize})
+	ups, err := storage.NewUploads(db, store, domain.UploadConfig{SpoolDir: tb.TempDir(), PartSize: objects.MinPartSize})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{DB: db, Objects: objects, Uploads: ups, Office: "binhai", NumberPrefix: "BH", Location: time.UTC,
+	cfg := Config{DB: db, Objects: store, Uploads: ups, Office: "binhai", NumberPrefix: "BH", Location: time.UTC,
 		LoginLimit: RateLimit{Failures: 1000, Window: time.Minute}}
 	if live {
 		mgr, err := signaling.NewManager(signaling.Config{RecordDir: tb.TempDir(), IncludeLoopback: true})
@@ -137,9 +139,9 @@ func newFuzzEnv(tb testing.TB, live bool) *fuzzEnv {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Close(context.Background()) })
-	e := &fuzzEnv{srv: srv, db: db, tokens: map[string]string{}, users: map[string]*storage.User{}}
+	e := &fuzzEnv{srv: srv, db: db, tokens: map[string]string{}, users: map[string]*domain.User{}}
 	for _, u := range []struct{ name, role, org string }{{"app", "applicant", "Acme"}, {"insp", "inspector", "binhai"}} {
-		usr, err := db.CreateUser(ctx, u.name, "password-"+u.name, storage.Role(u.role), "", u.org)
+		usr, err := db.CreateUser(ctx, u.name, "password-"+u.name, domain.Role(u.role), "", u.org)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -256,9 +258,9 @@ func FuzzTusHeaders(f *testing.F) {
 var bindTargets = []func() any{
 	func() any { return new(loginRequest) },
 	func() any { return new(assignRequest) },
-	func() any { return new(storage.NewCase) },
-	func() any { return new(storage.AnnotationInput) },
-	func() any { return new(storage.DecisionInput) },
+	func() any { return new(domain.NewCase) },
+	func() any { return new(domain.AnnotationInput) },
+	func() any { return new(domain.DecisionInput) },
 }
 
 // bindOnce runs bindJSON on body as a request with Content-Type ct.

@@ -20,8 +20,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/pion/webrtc/v4"
 
+	"siteinspect/domain"
 	"siteinspect/signaling"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // maxSDP bounds an SDP offer or trickle fragment; real offers are a few KiB.
@@ -32,7 +34,7 @@ const maxSDP = 64 << 10
 // sends each room its state and connection quality every 2 s.
 type liveService struct {
 	db      *storage.DB
-	objects storage.ObjectStore
+	objects objects.ObjectStore
 	ups     *storage.Uploads
 	metrics *metrics
 	mgr     *signaling.Manager
@@ -192,11 +194,11 @@ func (l *liveService) room(id string, create bool) *signaling.Room {
 // end finishes a session: the media is closed, the recording stored under
 // the case and recorded as evidence with the session's end, all or nothing.
 // If storing fails the recording is kept for the next attempt.
-func (l *liveService) end(ctx context.Context, ls *storage.LiveSession, by, reason string) (*storage.LiveSession, *storage.Evidence, error) {
+func (l *liveService) end(ctx context.Context, ls *domain.LiveSession, by, reason string) (*domain.LiveSession, *domain.Evidence, error) {
 	l.mu.Lock()
 	if l.ending[ls.ID] {
 		l.mu.Unlock()
-		return nil, nil, &storage.Error{Kind: storage.ErrConflict, Message: "this live inspection is being ended"}
+		return nil, nil, &domain.Error{Kind: domain.ErrConflict, Message: "this live inspection is being ended"}
 	}
 	l.ending[ls.ID] = true
 	rec := l.pending[ls.ID]
@@ -222,18 +224,18 @@ func (l *liveService) end(ctx context.Context, ls *storage.LiveSession, by, reas
 			l.log.Error("finalize live recording", "session", ls.ID, "err", err)
 		}
 	}
-	var lr *storage.LiveRecording
+	var lr *domain.LiveRecording
 	if rec != nil {
 		l.mu.Lock()
 		l.pending[ls.ID] = rec
 		l.mu.Unlock()
 		ext := filepath.Ext(rec.Path)
 		key := "cases/" + ls.CaseID + "/live/" + ls.ID + "/recording" + ext
-		size, sum, err := storage.PutFile(ctx, l.objects, key, rec.Path, rec.ContentType)
+		size, sum, err := objects.PutFile(ctx, l.objects, key, rec.Path, rec.ContentType)
 		if err != nil {
 			return nil, nil, err
 		}
-		lr = &storage.LiveRecording{ObjectKey: key, ContentType: rec.ContentType, Size: size, SHA256: sum, Segments: rec.Segments,
+		lr = &domain.LiveRecording{ObjectKey: key, ContentType: rec.ContentType, Size: size, SHA256: sum, Segments: rec.Segments,
 			DurationMS: rec.Duration.Milliseconds(), Filename: "live-" + ls.CreatedAt.Format("20060102-150405") + ext}
 	}
 	out, ev, err := l.db.EndLiveSession(ctx, ls, by, reason, lr)
@@ -276,18 +278,18 @@ func (l *liveService) end(ctx context.Context, ls *storage.LiveSession, by, reas
 
 // snapshot stores the next keyframe of the session as image evidence and
 // tells the room.
-func (l *liveService) snapshot(ctx context.Context, ls *storage.LiveSession, u *storage.User) (*storage.Evidence, error) {
+func (l *liveService) snapshot(ctx context.Context, ls *domain.LiveSession, u *domain.User) (*domain.Evidence, error) {
 	jpeg, at, err := l.mgr.Snapshot(ctx, ls.ID)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(jpeg)
-	key := "cases/" + ls.CaseID + "/live/" + ls.ID + "/snapshots/" + storage.NewID() + ".jpg"
+	key := "cases/" + ls.CaseID + "/live/" + ls.ID + "/snapshots/" + domain.NewID() + ".jpg"
 	if err := l.objects.Put(ctx, key, bytes.NewReader(jpeg), int64(len(jpeg)), "image/jpeg"); err != nil {
 		return nil, err
 	}
-	ev, err := l.db.AddObjectEvidence(ctx, storage.NewObjectEvidence{
-		CaseID: ls.CaseID, Kind: storage.KindImage, Filename: "snapshot-" + clock(at) + ".jpg", ContentType: "image/jpeg",
+	ev, err := l.db.AddObjectEvidence(ctx, domain.NewObjectEvidence{
+		CaseID: ls.CaseID, Kind: domain.KindImage, Filename: "snapshot-" + clock(at) + ".jpg", ContentType: "image/jpeg",
 		ObjectKey: key, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(jpeg)), By: u.ID,
 		Data: map[string]any{"live_session": ls.ID, "recording_ms": at.Milliseconds()},
 	})
@@ -316,7 +318,7 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%02dh%02dm%02ds", s/3600, s/60%60, s%60)
 }
 
-func presenceOf(u *storage.User) signaling.Presence {
+func presenceOf(u *domain.User) signaling.Presence {
 	name := u.DisplayName
 	if name == "" {
 		name = u.Username
@@ -326,7 +328,7 @@ func presenceOf(u *storage.User) signaling.Presence {
 
 // liveJSON is a session as clients see it: never the token.
 type liveJSON struct {
-	*storage.LiveSession
+	*domain.LiveSession
 	Publishing  bool            `json:"publishing"`
 	Viewers     int             `json:"viewers"`
 	RecordingMS int64           `json:"recording_ms"`
@@ -343,7 +345,7 @@ type iceServerJSON struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
-func (l *liveService) show(ls *storage.LiveSession) liveJSON {
+func (l *liveService) show(ls *domain.LiveSession) liveJSON {
 	out := liveJSON{LiveSession: ls, PublishURL: "/api/v1/live/" + ls.ID + "/whip"}
 	if st, err := l.mgr.Status(ls.ID); err == nil {
 		out.Publishing, out.Viewers, out.RecordingMS, out.VideoCodec = st.Publishing, st.Viewers, st.RecordingTime.Milliseconds(), st.VideoCodec
@@ -373,7 +375,7 @@ func (l *liveService) setLinks(h http.Header) {
 	}
 }
 
-func stateMessage(ls *storage.LiveSession, st signaling.Status, known bool) map[string]any {
+func stateMessage(ls *domain.LiveSession, st signaling.Status, known bool) map[string]any {
 	m := map[string]any{"type": "state", "status": ls.Status, "publishing": false, "viewers": 0, "recording_ms": 0}
 	if known {
 		m["publishing"], m["viewers"], m["recording_ms"] = st.Publishing, st.Viewers, st.RecordingTime.Milliseconds()

@@ -8,18 +8,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/signaling"
 	"siteinspect/storage"
 )
 
 // liveOfficer reports whether u may watch, snapshot and end a case's live
 // inspection (the policy's ActionJoinLive).
-func liveOfficer(u *storage.User, cs *storage.Case) bool {
-	return cs.Authorize(u, storage.ActionJoinLive) == nil
+func liveOfficer(u *domain.User, cs *domain.Case) bool {
+	return cs.Authorize(u, domain.ActionJoinLive) == nil
 }
 
 // loadLive loads the session named by :lid and its case.
-func (l *liveService) loadLive(c echo.Context) (*storage.LiveSession, *storage.Case, error) {
+func (l *liveService) loadLive(c echo.Context) (*domain.LiveSession, *domain.Case, error) {
 	ctx := c.Request().Context()
 	ls, err := l.db.LiveSession(ctx, c.Param("lid"))
 	if err != nil {
@@ -34,7 +35,7 @@ func (l *liveService) loadLive(c echo.Context) (*storage.LiveSession, *storage.C
 
 // loadLiveFor loads the session for the logged-in user, who must see its
 // case (404 otherwise, as for cases) and be granted action by the policy.
-func (l *liveService) loadLiveFor(c echo.Context, action storage.Action) (*storage.LiveSession, *storage.Case, error) {
+func (l *liveService) loadLiveFor(c echo.Context, action domain.Action) (*domain.LiveSession, *domain.Case, error) {
 	ls, cs, err := l.loadLive(c)
 	if err != nil {
 		return nil, nil, err
@@ -50,7 +51,7 @@ func (l *liveService) loadLiveFor(c echo.Context, action storage.Action) (*stora
 }
 
 // publisher checks the WHIP bearer token against the session's publish token.
-func (l *liveService) publisher(c echo.Context) (*storage.LiveSession, error) {
+func (l *liveService) publisher(c echo.Context) (*domain.LiveSession, error) {
 	ls, err := l.db.LiveSession(c.Request().Context(), c.Param("lid"))
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func (l *liveService) publisher(c echo.Context) (*storage.LiveSession, error) {
 	}
 	if err != nil {
 		var he *httpError
-		if errors.Is(err, storage.ErrBadToken) || errors.As(err, &he) && he.status == http.StatusUnauthorized {
+		if errors.Is(err, domain.ErrBadToken) || errors.As(err, &he) && he.status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="siteinspect", error="invalid_token"`)
 			return nil, newCodedError(http.StatusUnauthorized, "live_token_invalid", "wrong or expired publish token: ask the inspector for a new join link")
 		}
@@ -71,7 +72,7 @@ func (l *liveService) publisher(c echo.Context) (*storage.LiveSession, error) {
 }
 
 func (l *liveService) handleCreate(c echo.Context) error {
-	cs, err := loadCaseFor(c, l.db, "id", storage.ActionStartLive)
+	cs, err := loadCaseFor(c, l.db, "id", domain.ActionStartLive)
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func (l *liveService) handleCreate(c echo.Context) error {
 }
 
 func (l *liveService) handleList(c echo.Context) error {
-	cs, err := loadCaseFor(c, l.db, "id", storage.ActionReadNotes)
+	cs, err := loadCaseFor(c, l.db, "id", domain.ActionReadNotes)
 	if err != nil {
 		return err
 	}
@@ -130,11 +131,11 @@ func (l *liveService) handleGet(c echo.Context) error {
 }
 
 func (l *liveService) handleEnd(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
+	ls, _, err := l.loadLiveFor(c, domain.ActionJoinLive)
 	if err != nil {
 		return err
 	}
-	if ls.Status != storage.LiveOpen {
+	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusUnprocessableEntity, "live_ended", "this live inspection has already ended")
 	}
 	// The recording is stored even if the client goes away meanwhile.
@@ -147,11 +148,11 @@ func (l *liveService) handleEnd(c echo.Context) error {
 }
 
 func (l *liveService) handleSnapshot(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
+	ls, _, err := l.loadLiveFor(c, domain.ActionJoinLive)
 	if err != nil {
 		return err
 	}
-	if ls.Status != storage.LiveOpen {
+	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 20*time.Second)
@@ -261,11 +262,11 @@ func whipCORS(next echo.HandlerFunc) echo.HandlerFunc {
 
 // handleWHEP answers a WHEP offer from an officer of the case.
 func (l *liveService) handleWHEP(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
+	ls, _, err := l.loadLiveFor(c, domain.ActionJoinLive)
 	if err != nil {
 		return err
 	}
-	if ls.Status != storage.LiveOpen {
+	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
 	}
 	offer, err := readSDP(c, "application/sdp")
@@ -298,7 +299,7 @@ func (l *liveService) ownViewer(c echo.Context, sessionID, rid string) error {
 }
 
 func (l *liveService) handleWHEPPatch(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
+	ls, _, err := l.loadLiveFor(c, domain.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -316,7 +317,7 @@ func (l *liveService) handleWHEPPatch(c echo.Context) error {
 }
 
 func (l *liveService) handleWHEPDelete(c echo.Context) error {
-	ls, _, err := l.loadLiveFor(c, storage.ActionJoinLive)
+	ls, _, err := l.loadLiveFor(c, domain.ActionJoinLive)
 	if err != nil {
 		return err
 	}
@@ -327,7 +328,7 @@ func (l *liveService) handleWHEPDelete(c echo.Context) error {
 	l.mu.Lock()
 	delete(l.viewers, rid)
 	l.mu.Unlock()
-	if err := l.mgr.StopViewing(ls.ID, rid); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := l.mgr.StopViewing(ls.ID, rid); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return signalingError(err, http.StatusNotFound)
 	}
 	return c.NoContent(http.StatusOK)
@@ -364,9 +365,9 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.Request().Method == http.MethodPost && c.Param("uid") == "" {
 			// A new upload: refused at once (and on the record) when the
 			// case no longer takes live material; the completion checks again.
-			if err := cs.AuthorizePublisher(storage.ActionAddLiveEvidence); err != nil {
+			if err := cs.AuthorizePublisher(domain.ActionAddLiveEvidence); err != nil {
 				l.db.RecordAudit(context.WithoutCancel(ctx), storage.Audit{CaseID: cs.ID, Action: "evidence.refused", Target: ls.ID,
-					Data: map[string]any{"live_session": ls.ID, "case_status": string(cs.Status), "rule": string(storage.ActionAddLiveEvidence)}})
+					Data: map[string]any{"live_session": ls.ID, "case_status": string(cs.Status), "rule": string(domain.ActionAddLiveEvidence)}})
 				return err
 			}
 		}
@@ -383,7 +384,7 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 				return newError(http.StatusNotFound, "no such upload")
 			}
 		}
-		c.Set(ctxSession, &storage.Session{User: applicant})
+		c.Set(ctxSession, &domain.Session{User: applicant})
 		c.Set("live", ls)
 		c.Set("case", cs)
 		return next(c)
@@ -391,6 +392,6 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (l *liveService) handlePhoneUpload(c echo.Context) error {
-	ls, cs := c.Get("live").(*storage.LiveSession), c.Get("case").(*storage.Case)
+	ls, cs := c.Get("live").(*domain.LiveSession), c.Get("case").(*domain.Case)
 	return createUpload(c, l.ups, l.metrics, l.notify, cs, currentUser(c), "/api/v1/live/"+ls.ID+"/uploads/")
 }

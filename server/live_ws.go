@@ -12,8 +12,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/signaling"
-	"siteinspect/storage"
 )
 
 // Room limits: a message is at most maxRoomMessage bytes (a larger one
@@ -26,14 +26,14 @@ const (
 
 // roomMessage is any message a client sends; Type says which fields count.
 type roomMessage struct {
-	Type          string         `json:"type"`
-	Text          string         `json:"text"`
-	Body          string         `json:"body"`
-	ChecklistItem string         `json:"checklist_item"`
-	Severity      string         `json:"severity"`
-	Shape         *storage.Shape `json:"shape"`
-	On            *bool          `json:"on"`
-	Viewer        string         `json:"viewer"`
+	Type          string        `json:"type"`
+	Text          string        `json:"text"`
+	Body          string        `json:"body"`
+	ChecklistItem string        `json:"checklist_item"`
+	Severity      string        `json:"severity"`
+	Shape         *domain.Shape `json:"shape"`
+	On            *bool         `json:"on"`
+	Viewer        string        `json:"viewer"`
 }
 
 // roomError is the error message sent back for a refused client message.
@@ -50,11 +50,11 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var user *storage.User
+	var user *domain.User
 	var who signaling.Presence
 	if token := c.QueryParam("token"); token != "" {
 		if err := l.db.CheckPublishToken(ls, token); err != nil {
-			if errors.Is(err, storage.ErrBadToken) {
+			if errors.Is(err, domain.ErrBadToken) {
 				return newCodedError(http.StatusUnauthorized, "live_token_invalid", "wrong or expired publish token")
 			}
 			return err
@@ -69,12 +69,12 @@ func (l *liveService) handleRoom(c echo.Context) error {
 			return err
 		}
 		user = currentUser(c)
-		if !cs.VisibleTo(user) || user.Role == storage.RoleAdmin {
+		if !cs.VisibleTo(user) || user.Role == domain.RoleAdmin {
 			return newError(http.StatusNotFound, "no such live session")
 		}
 		who = presenceOf(user)
 	}
-	if ls.Status != storage.LiveOpen {
+	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
 	}
 	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
@@ -174,7 +174,7 @@ func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *si
 
 // roomMessage handles one client message; a bad one is answered with an
 // error message and changes nothing.
-func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *storage.Case, user *storage.User, m *signaling.Member, room *signaling.Room, data []byte) {
+func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *domain.Case, user *domain.User, m *signaling.Member, room *signaling.Room, data []byte) {
 	var msg roomMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -198,7 +198,7 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *sto
 	officer := user != nil && liveOfficer(user, cs)
 	fail := func(err error) {
 		code, text := "internal", "internal error"
-		var se *storage.Error
+		var se *domain.Error
 		var he *httpError
 		switch {
 		case errors.As(err, &se):
@@ -236,7 +236,7 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *sto
 			fail(newError(http.StatusForbidden, "only the case's officers annotate"))
 			return
 		}
-		in := storage.AnnotationInput{Body: msg.Body, ChecklistItem: msg.ChecklistItem, Severity: msg.Severity, Shape: msg.Shape}
+		in := domain.AnnotationInput{Body: msg.Body, ChecklistItem: msg.ChecklistItem, Severity: msg.Severity, Shape: msg.Shape}
 		la, err := l.db.AddLiveAnnotation(ctx, cs, ls, user, in, l.recordingMS(ls.ID))
 		if err != nil {
 			fail(err)

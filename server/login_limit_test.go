@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/server"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // The login limit tests run with 3 failures per username and address,
@@ -54,27 +56,27 @@ func newLoginEnv(t *testing.T, victimCost int) *loginEnv {
 	clock := &loginClock{}
 	clock.ms.Store(time.Now().UnixMilli())
 	db.SetClock(clock.now)
-	objects, err := storage.NewDisk(t.TempDir())
+	store, err := objects.NewDisk(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ups, err := storage.NewUploads(db, objects, storage.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: storage.MinPartSize})
+	ups, err := storage.NewUploads(db, store, domain.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: objects.MinPartSize})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{DB: db, Objects: objects, Uploads: ups, Office: "binhai", NumberPrefix: "BH",
+	srv, err := server.New(server.Config{DB: db, Objects: store, Uploads: ups, Office: "binhai", NumberPrefix: "BH",
 		LoginLimit: server.RateLimit{Failures: testFailures, Window: 15 * time.Minute}, TrustProxy: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.SetPasswordCost(victimCost)
-	if _, err := db.CreateUser(context.Background(), victim, victimPassword, storage.RoleApplicant, "", "Acme"); err != nil {
+	if _, err := db.CreateUser(context.Background(), victim, victimPassword, domain.RoleApplicant, "", "Acme"); err != nil {
 		t.Fatal(err)
 	}
 	db.SetPasswordCost(4)
 	for i := range 12 {
 		name := fmt.Sprintf("other%d", i)
-		if _, err := db.CreateUser(context.Background(), name, "password-"+name, storage.RoleApplicant, "", "Acme"); err != nil {
+		if _, err := db.CreateUser(context.Background(), name, "password-"+name, domain.RoleApplicant, "", "Acme"); err != nil {
 			t.Fatal(err)
 		}
 	}

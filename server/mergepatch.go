@@ -8,10 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"siteinspect/domain"
 
 	"github.com/labstack/echo/v4"
-
-	"siteinspect/storage"
 )
 
 // mimeMergePatch is the media type of a JSON Merge Patch (RFC 7396 §4).
@@ -76,8 +75,8 @@ func mergePatch(target, patch any) any {
 // returns the new content. Fields the patch leaves out keep their values;
 // a null removes an optional one. The frames follow from the times and are
 // recomputed by storage.
-func patchAnnotation(a *storage.Annotation, patch map[string]any) (storage.AnnotationInput, error) {
-	cur := storage.AnnotationInput{Body: a.Body, StartMS: a.StartMS, EndMS: a.EndMS, StartFrame: a.StartFrame, EndFrame: a.EndFrame,
+func patchAnnotation(a *domain.Annotation, patch map[string]any) (domain.AnnotationInput, error) {
+	cur := domain.AnnotationInput{Body: a.Body, StartMS: a.StartMS, EndMS: a.EndMS, StartFrame: a.StartFrame, EndFrame: a.EndFrame,
 		Page: a.Page, Shape: a.Shape, ChecklistItem: a.ChecklistItem, Severity: a.Severity}
 	b, err := json.Marshal(cur)
 	if err != nil {
@@ -98,7 +97,7 @@ func patchAnnotation(a *storage.Annotation, patch map[string]any) (storage.Annot
 	if err != nil {
 		return cur, fmt.Errorf("merged annotation to JSON: %w", err)
 	}
-	var out storage.AnnotationInput
+	var out domain.AnnotationInput
 	dec = json.NewDecoder(bytes.NewReader(merged))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&out); err != nil {

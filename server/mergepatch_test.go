@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"siteinspect/domain"
 	"strconv"
 	"strings"
 	"testing"
-
-	"siteinspect/storage"
 )
 
 // TestAnnotationMergePatch: PATCH is a JSON Merge Patch (RFC 7396): a
@@ -18,12 +17,12 @@ import (
 func TestAnnotationMergePatch(t *testing.T) {
 	e := newEnv(t)
 	r := e.reviewCase()
-	var a storage.Annotation
+	var a domain.Annotation
 	e.json("insp", "POST", "/api/v1/evidence/"+r.video+"/annotations", map[string]any{"body": "安全出口被杂物堵塞", "start_ms": 3200, "end_ms": 4500,
 		"checklist_item": "fire-exits", "severity": "violation",
 		"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.2}, {0.4, 0.6}}, "color": "#ff0000"}}, http.StatusCreated, &a)
 	apath := "/api/v1/annotations/" + a.ID
-	send := func(body, contentType string, want int) storage.Annotation {
+	send := func(body, contentType string, want int) domain.Annotation {
 		t.Helper()
 		hdr := map[string]string{"If-Match": `"` + strconv.Itoa(a.Version) + `"`}
 		if contentType != "" {
@@ -33,7 +32,7 @@ func TestAnnotationMergePatch(t *testing.T) {
 		if w.Code != want {
 			t.Fatalf("PATCH %s (%s): got %d %s, want %d", body, contentType, w.Code, w.Body, want)
 		}
-		var got storage.Annotation
+		var got domain.Annotation
 		if want == http.StatusOK {
 			mustUnmarshal(t, w.Body.Bytes(), &got)
 			a = got
@@ -88,7 +87,7 @@ func TestAnnotationMergePatch(t *testing.T) {
 		t.Fatalf("PATCH without If-Match: got %d %s, want 400", w.Code, w.Body)
 	}
 	list := e.listAnnotations("insp", r.path+"/annotations")
-	var now storage.Annotation
+	var now domain.Annotation
 	for _, x := range list {
 		if x.ID == a.ID {
 			now = x

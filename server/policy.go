@@ -1,12 +1,12 @@
 package server
 
-import "siteinspect/storage"
+import "siteinspect/domain"
 
 // assignByRole marks the one route whose action depends on the caller's
 // role: an inspector takes the inspector slot (storage.ActionTake), a
 // reviewer the reviewer slot (ActionTakeReview), an admin assigns
 // (ActionAssign); anyone else is refused as for ActionAssign.
-const assignByRole storage.Action = "assign_by_role"
+const assignByRole domain.Action = "assign_by_role"
 
 // routeActions names the policy action (storage/policy.go) that each route
 // about one case performs. The handler asks the policy for exactly this
@@ -14,51 +14,51 @@ const assignByRole storage.Action = "assign_by_role"
 // case's state in its transaction. TestPolicyMatrix walks every route ×
 // user × case state from this table over HTTP; a route that is neither here
 // nor in routesWithoutCase fails it.
-var routeActions = map[string]storage.Action{
-	"GET /api/v1/cases/:id":                    storage.ActionView,
-	"POST /api/v1/cases/:id/submit":            storage.ActionSubmit,
-	"POST /api/v1/cases/:id/withdraw":          storage.ActionWithdraw,
+var routeActions = map[string]domain.Action{
+	"GET /api/v1/cases/:id":                    domain.ActionView,
+	"POST /api/v1/cases/:id/submit":            domain.ActionSubmit,
+	"POST /api/v1/cases/:id/withdraw":          domain.ActionWithdraw,
 	"POST /api/v1/cases/:id/assign":            assignByRole,
-	"POST /api/v1/cases/:id/release":           storage.ActionReleaseReview,
-	"POST /api/v1/cases/:id/uploads":           storage.ActionUpload,
-	"PATCH /api/v1/uploads/:uid":               storage.ActionUpload,
-	"GET /api/v1/cases/:id/evidence":           storage.ActionView,
-	"GET /api/v1/evidence/:eid":                storage.ActionView,
-	"GET /api/v1/evidence/:eid/content":        storage.ActionView,
-	"GET /api/v1/evidence/:eid/playback":       storage.ActionView,
-	"GET /api/v1/evidence/:eid/poster":         storage.ActionView,
-	"GET /api/v1/evidence/:eid/thumbnails":     storage.ActionView,
-	"GET /api/v1/evidence/:eid/thumbnail":      storage.ActionView,
-	"GET /api/v1/evidence/:eid/text":           storage.ActionView,
-	"GET /api/v1/evidence/:eid/pages/:n":       storage.ActionView,
-	"POST /api/v1/evidence/:eid/annotations":   storage.ActionAnnotate,
-	"GET /api/v1/evidence/:eid/annotations":    storage.ActionReadNotes,
-	"GET /api/v1/cases/:id/annotations":        storage.ActionReadNotes,
-	"PATCH /api/v1/annotations/:aid":           storage.ActionAnnotate,
-	"DELETE /api/v1/annotations/:aid":          storage.ActionAnnotate,
-	"GET /api/v1/annotations/:aid/versions":    storage.ActionReadNotes,
-	"POST /api/v1/annotations/:aid/replies":    storage.ActionAnnotate,
-	"POST /api/v1/annotations/:aid/resolve":    storage.ActionAnnotate,
-	"POST /api/v1/annotations/:aid/reopen":     storage.ActionAnnotate,
-	"POST /api/v1/cases/:id/findings":          storage.ActionRecordFinding,
-	"GET /api/v1/cases/:id/findings":           storage.ActionReadOutcome,
-	"POST /api/v1/cases/:id/decision":          storage.ActionDecide,
-	"POST /api/v1/cases/:id/countersign":       storage.ActionCountersign,
-	"GET /api/v1/cases/:id/decisions":          storage.ActionReadProgress,
-	"GET /api/v1/cases/:id/owed":               storage.ActionReadOwed,
-	"POST /api/v1/cases/:id/owed/:oid/fulfill": storage.ActionConfirmOwed,
-	"GET /api/v1/cases/:id/audit":              storage.ActionReadNotes,
-	"GET /api/v1/cases/:id/events":             storage.ActionReadProgress,
-	"GET /api/v1/cases/:id/report.pdf":         storage.ActionReadOutcome,
-	"GET /api/v1/cases/:id/report.json":        storage.ActionReadOutcome,
-	"GET /api/v1/cases/:id/bundle.zip":         storage.ActionReadNotes,
-	"POST /api/v1/cases/:id/live":              storage.ActionStartLive,
-	"GET /api/v1/cases/:id/live":               storage.ActionReadNotes,
-	"POST /api/v1/live/:lid/end":               storage.ActionJoinLive,
-	"POST /api/v1/live/:lid/snapshots":         storage.ActionJoinLive,
-	"POST /api/v1/live/:lid/whep":              storage.ActionJoinLive,
-	"PATCH /api/v1/live/:lid/whep/:rid":        storage.ActionJoinLive,
-	"DELETE /api/v1/live/:lid/whep/:rid":       storage.ActionJoinLive,
+	"POST /api/v1/cases/:id/release":           domain.ActionReleaseReview,
+	"POST /api/v1/cases/:id/uploads":           domain.ActionUpload,
+	"PATCH /api/v1/uploads/:uid":               domain.ActionUpload,
+	"GET /api/v1/cases/:id/evidence":           domain.ActionView,
+	"GET /api/v1/evidence/:eid":                domain.ActionView,
+	"GET /api/v1/evidence/:eid/content":        domain.ActionView,
+	"GET /api/v1/evidence/:eid/playback":       domain.ActionView,
+	"GET /api/v1/evidence/:eid/poster":         domain.ActionView,
+	"GET /api/v1/evidence/:eid/thumbnails":     domain.ActionView,
+	"GET /api/v1/evidence/:eid/thumbnail":      domain.ActionView,
+	"GET /api/v1/evidence/:eid/text":           domain.ActionView,
+	"GET /api/v1/evidence/:eid/pages/:n":       domain.ActionView,
+	"POST /api/v1/evidence/:eid/annotations":   domain.ActionAnnotate,
+	"GET /api/v1/evidence/:eid/annotations":    domain.ActionReadNotes,
+	"GET /api/v1/cases/:id/annotations":        domain.ActionReadNotes,
+	"PATCH /api/v1/annotations/:aid":           domain.ActionAnnotate,
+	"DELETE /api/v1/annotations/:aid":          domain.ActionAnnotate,
+	"GET /api/v1/annotations/:aid/versions":    domain.ActionReadNotes,
+	"POST /api/v1/annotations/:aid/replies":    domain.ActionAnnotate,
+	"POST /api/v1/annotations/:aid/resolve":    domain.ActionAnnotate,
+	"POST /api/v1/annotations/:aid/reopen":     domain.ActionAnnotate,
+	"POST /api/v1/cases/:id/findings":          domain.ActionRecordFinding,
+	"GET /api/v1/cases/:id/findings":           domain.ActionReadOutcome,
+	"POST /api/v1/cases/:id/decision":          domain.ActionDecide,
+	"POST /api/v1/cases/:id/countersign":       domain.ActionCountersign,
+	"GET /api/v1/cases/:id/decisions":          domain.ActionReadProgress,
+	"GET /api/v1/cases/:id/owed":               domain.ActionReadOwed,
+	"POST /api/v1/cases/:id/owed/:oid/fulfill": domain.ActionConfirmOwed,
+	"GET /api/v1/cases/:id/audit":              domain.ActionReadNotes,
+	"GET /api/v1/cases/:id/events":             domain.ActionReadProgress,
+	"GET /api/v1/cases/:id/report.pdf":         domain.ActionReadOutcome,
+	"GET /api/v1/cases/:id/report.json":        domain.ActionReadOutcome,
+	"GET /api/v1/cases/:id/bundle.zip":         domain.ActionReadNotes,
+	"POST /api/v1/cases/:id/live":              domain.ActionStartLive,
+	"GET /api/v1/cases/:id/live":               domain.ActionReadNotes,
+	"POST /api/v1/live/:lid/end":               domain.ActionJoinLive,
+	"POST /api/v1/live/:lid/snapshots":         domain.ActionJoinLive,
+	"POST /api/v1/live/:lid/whep":              domain.ActionJoinLive,
+	"PATCH /api/v1/live/:lid/whep/:rid":        domain.ActionJoinLive,
+	"DELETE /api/v1/live/:lid/whep/:rid":       domain.ActionJoinLive,
 }
 
 // routesWithoutCase are the routes that act on no one case, or whose caller

@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/signaling"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // matrix is a server on a real SQLite file and a disk object store, with a
@@ -24,25 +26,25 @@ type matrix struct {
 	s      *Server
 	db     *storage.DB
 	ups    *storage.Uploads
-	users  map[string]*storage.User
+	users  map[string]*domain.User
 	tokens map[string]string
 }
 
 // fixture is a case in one state with one of each thing a route names;
 // empty ids are things the state cannot have yet.
 type fixture struct {
-	cs                                       *storage.Case
+	cs                                       *domain.Case
 	evidence, annotation, live, owed, upload string
 }
 
 func newMatrix(t *testing.T) *matrix {
 	t.Helper()
 	db := testenv.NewDB(t)
-	d, err := storage.NewDisk(t.TempDir())
+	d, err := objects.NewDisk(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ups, err := storage.NewUploads(db, d, storage.UploadConfig{SpoolDir: t.TempDir(), PartSize: storage.MinPartSize})
+	ups, err := storage.NewUploads(db, d, domain.UploadConfig{SpoolDir: t.TempDir(), PartSize: objects.MinPartSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +59,13 @@ func newMatrix(t *testing.T) *matrix {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	m := &matrix{t: t, s: s, db: db, ups: ups, users: map[string]*storage.User{}, tokens: map[string]string{}}
+	m := &matrix{t: t, s: s, db: db, ups: ups, users: map[string]*domain.User{}, tokens: map[string]string{}}
 	for _, u := range []struct{ name, role, org string }{
 		{"appA", "applicant", "Acme"}, {"appA2", "applicant", "Acme"}, {"appB", "applicant", "Other Co"},
 		{"insp", "inspector", "binhai"}, {"insp2", "inspector", "binhai"}, {"inspOther", "inspector", "elsewhere"},
 		{"rev", "reviewer", "binhai"}, {"rev2", "reviewer", "binhai"}, {"revOther", "reviewer", "elsewhere"}, {"admin", "admin", ""},
 	} {
-		usr, err := db.CreateUser(context.Background(), u.name, "password-"+u.name, storage.Role(u.role), "", u.org)
+		usr, err := db.CreateUser(context.Background(), u.name, "password-"+u.name, domain.Role(u.role), "", u.org)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +85,7 @@ func (m *matrix) must(err error) {
 	}
 }
 
-func (m *matrix) reload(cs *storage.Case) *storage.Case {
+func (m *matrix) reload(cs *domain.Case) *domain.Case {
 	m.t.Helper()
 	c, err := m.db.Case(context.Background(), cs.ID)
 	m.must(err)
@@ -100,34 +102,34 @@ func mp4(n int) []byte {
 // build walks a new case of appA's company through the lifecycle to state,
 // the way the people would, through the storage methods (which follow the
 // same policy).
-func (m *matrix) build(state storage.Status) fixture {
+func (m *matrix) build(state domain.Status) fixture {
 	m.t.Helper()
 	ctx := context.Background()
 	u := m.users
-	cs, err := m.db.CreateCase(ctx, u["appA"], "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "Harbour Hotel", SiteAddress: "1 Harbour Rd"})
+	cs, err := m.db.CreateCase(ctx, u["appA"], "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "Harbour Hotel", SiteAddress: "1 Harbour Rd"})
 	m.must(err)
 	var f fixture
-	up, err := m.ups.Create(ctx, cs, u["appA"], storage.UploadSpec{Length: 2000, Metadata: map[string]string{"filename": "site.mp4", "filetype": "video/mp4"}})
+	up, err := m.ups.Create(ctx, cs, u["appA"], domain.UploadSpec{Length: 2000, Metadata: map[string]string{"filename": "site.mp4", "filetype": "video/mp4"}})
 	m.must(err)
 	_, ev, err := m.ups.Append(ctx, up.ID, 0, bytes.NewReader(mp4(2000)), nil)
 	m.must(err)
 	f.evidence = ev.ID
 	// An upload begun in the draft and left open: the late-PATCH rows.
-	open, err := m.ups.Create(ctx, cs, u["appA"], storage.UploadSpec{Length: 2000, Metadata: map[string]string{"filename": "late.mp4", "filetype": "video/mp4"}})
+	open, err := m.ups.Create(ctx, cs, u["appA"], domain.UploadSpec{Length: 2000, Metadata: map[string]string{"filename": "late.mp4", "filetype": "video/mp4"}})
 	m.must(err)
 	_, _, err = m.ups.Append(ctx, open.ID, 0, bytes.NewReader(mp4(100)), nil)
 	m.must(err)
 	f.upload = open.ID
-	step := func(s storage.Status) bool { f.cs = m.reload(cs); return f.cs.Status == state || state == s }
-	if f.cs = m.reload(cs); state == storage.StatusDraft {
+	step := func(s domain.Status) bool { f.cs = m.reload(cs); return f.cs.Status == state || state == s }
+	if f.cs = m.reload(cs); state == domain.StatusDraft {
 		return f
 	}
 	_, err = m.db.SubmitCase(ctx, f.cs, u["appA"], time.UTC)
 	m.must(err)
-	if step(storage.StatusSubmitted) {
+	if step(domain.StatusSubmitted) {
 		return f
 	}
-	if state == storage.StatusWithdrawn {
+	if state == domain.StatusWithdrawn {
 		_, err = m.db.WithdrawCase(ctx, f.cs, u["appA"])
 		m.must(err)
 		f.cs = m.reload(cs)
@@ -137,7 +139,7 @@ func (m *matrix) build(state storage.Status) fixture {
 	m.must(err)
 	f.cs = m.reload(cs)
 	start := int64(500)
-	a, err := m.db.CreateAnnotation(ctx, f.cs, ev, u["insp"], storage.AnnotationInput{Body: "fire exit", StartMS: &start, Severity: "info"})
+	a, err := m.db.CreateAnnotation(ctx, f.cs, ev, u["insp"], domain.AnnotationInput{Body: "fire exit", StartMS: &start, Severity: "info"})
 	m.must(err)
 	f.annotation = a.ID
 	ls, _, err := m.db.CreateLiveSession(ctx, f.cs, u["insp"], nil, time.Hour)
@@ -145,11 +147,11 @@ func (m *matrix) build(state storage.Status) fixture {
 	_, _, err = m.db.EndLiveSession(ctx, ls, u["insp"].ID, "test", nil)
 	m.must(err)
 	f.live = ls.ID
-	if step(storage.StatusInReview) {
+	if step(domain.StatusInReview) {
 		return f
 	}
-	if state == storage.StatusSupplementRequested {
-		_, err = m.db.Decide(ctx, f.cs, u["insp"], time.UTC, storage.DecisionInput{Outcome: "request_supplement", Summary: "more", Owed: []string{"fire certificate"}})
+	if state == domain.StatusSupplementRequested {
+		_, err = m.db.Decide(ctx, f.cs, u["insp"], time.UTC, domain.DecisionInput{Outcome: "request_supplement", Summary: "more", Owed: []string{"fire certificate"}})
 		m.must(err)
 		f.cs = m.reload(cs)
 		f.owed = m.firstOwed(cs.ID)
@@ -158,17 +160,17 @@ func (m *matrix) build(state storage.Status) fixture {
 	pt, err := m.db.PermitType(ctx, "hotel")
 	m.must(err)
 	for _, item := range pt.Checklist {
-		_, err = m.db.SetFinding(ctx, f.cs, u["insp"], storage.Finding{ChecklistItem: item.ID, Result: "pass"})
+		_, err = m.db.SetFinding(ctx, f.cs, u["insp"], domain.Finding{ChecklistItem: item.ID, Result: "pass"})
 		m.must(err)
 	}
 	outcome, owed := "approve", []string{"fire certificate"}
-	if state == storage.StatusRejected {
+	if state == domain.StatusRejected {
 		outcome, owed = "reject", nil
 	}
-	_, err = m.db.Decide(ctx, f.cs, u["insp"], time.UTC, storage.DecisionInput{Outcome: outcome, Summary: "seen", Owed: owed})
+	_, err = m.db.Decide(ctx, f.cs, u["insp"], time.UTC, domain.DecisionInput{Outcome: outcome, Summary: "seen", Owed: owed})
 	m.must(err)
 	f.owed = m.firstOwed(cs.ID)
-	if step(storage.StatusPendingCountersign) {
+	if step(domain.StatusPendingCountersign) {
 		return f
 	}
 	_, err = m.db.Countersign(ctx, f.cs, u["rev"], true, "")
@@ -206,20 +208,20 @@ func (f fixture) path(route string) (string, bool) {
 }
 
 // policyCodes are the codes only a refusal by the policy carries.
-var policyCodes = map[string]bool{storage.CodeNotPermitted: true, storage.CodeWrongState: true, storage.CodeNotAcceptingEvidence: true,
-	storage.CodeReviewerIsInspector: true}
+var policyCodes = map[string]bool{domain.CodeNotPermitted: true, domain.CodeWrongState: true, domain.CodeNotAcceptingEvidence: true,
+	domain.CodeReviewerIsInspector: true}
 
 // hiddenMessages are the 404s that hide a case from who may not see it.
 var hiddenMessages = []string{"no such case", "no such evidence", "no such annotation", "no such live session", "no such upload"}
 
 // expect is the policy's answer for user on f.cs for route: 0 and "" when
 // it grants the action, else the status and code of its refusal.
-func (m *matrix) expect(route string, action storage.Action, user string, f fixture) (int, string) {
+func (m *matrix) expect(route string, action domain.Action, user string, f fixture) (int, string) {
 	u, cs := m.users[user], f.cs
 	if !cs.VisibleTo(u) {
 		return http.StatusNotFound, "not_found"
 	}
-	if strings.Contains(route, ":aid") && !storage.Grants(storage.ActionReadNotes, cs.Relations(u), cs.Status) {
+	if strings.Contains(route, ":aid") && !domain.Grants(domain.ActionReadNotes, cs.Relations(u), cs.Status) {
 		return http.StatusNotFound, "not_found"
 	}
 	if strings.Contains(route, ":uid") && user != "appA" {
@@ -227,19 +229,19 @@ func (m *matrix) expect(route string, action storage.Action, user string, f fixt
 	}
 	if action == assignByRole {
 		switch u.Role {
-		case storage.RoleInspector:
-			action = storage.ActionTake
-		case storage.RoleReviewer:
-			action = storage.ActionTakeReview
+		case domain.RoleInspector:
+			action = domain.ActionTake
+		case domain.RoleReviewer:
+			action = domain.ActionTakeReview
 		default:
-			action = storage.ActionAssign
+			action = domain.ActionAssign
 		}
 	}
 	err := cs.Authorize(u, action)
 	if err == nil {
 		return 0, ""
 	}
-	var se *storage.Error
+	var se *domain.Error
 	if !errors.As(err, &se) {
 		m.t.Fatalf("policy refusal %v has no code", err)
 	}
@@ -314,10 +316,10 @@ func TestPolicyMatrix(t *testing.T) {
 			t.Errorf("route %s is in both tables", key)
 		}
 	}
-	states := []storage.Status{storage.StatusDraft, storage.StatusSubmitted, storage.StatusInReview, storage.StatusSupplementRequested,
-		storage.StatusPendingCountersign, storage.StatusApproved, storage.StatusRejected, storage.StatusWithdrawn}
+	states := []domain.Status{domain.StatusDraft, domain.StatusSubmitted, domain.StatusInReview, domain.StatusSupplementRequested,
+		domain.StatusPendingCountersign, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn}
 	users := []string{"appA", "appA2", "appB", "insp", "insp2", "inspOther", "rev", "rev2", "revOther", "admin"}
-	shared := map[storage.Status]fixture{}
+	shared := map[domain.Status]fixture{}
 	for _, s := range states {
 		shared[s] = m.build(s)
 	}

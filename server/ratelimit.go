@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"siteinspect/domain"
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"siteinspect/storage"
 )
 
 // loginBackoffBase is the first delay of the per-username back-off
@@ -22,14 +21,14 @@ const loginBackoffBase = time.Second
 // and address, 4×Failures per address, and back-off for addresses that
 // failed for a username once it has 4×Failures failures from all
 // addresses, all within Window.
-func loginLimits(l RateLimit) storage.LoginLimits {
+func loginLimits(l RateLimit) domain.LoginLimits {
 	if l.Failures <= 0 {
 		l.Failures = 5
 	}
 	if l.Window <= 0 {
 		l.Window = 15 * time.Minute
 	}
-	return storage.LoginLimits{
+	return domain.LoginLimits{
 		Window:         l.Window,
 		PerUserAddress: l.Failures,
 		PerAddress:     4 * l.Failures,

@@ -7,13 +7,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
 // reportWriter makes a case's inspection report.
 type reportWriter interface {
 	// Write writes the report; verifyURL is printed on it.
-	Write(ctx context.Context, cs *storage.Case, w io.Writer, asJSON bool, verifyURL string) error
+	Write(ctx context.Context, cs *domain.Case, w io.Writer, asJSON bool, verifyURL string) error
 }
 
 // handleReport serves the inspection report: to the office at any time
@@ -22,7 +23,7 @@ type reportWriter interface {
 // verification URL and its SHA-256 enters the audit chain (issueReport).
 func handleReport(db *storage.DB, reports reportWriter, asJSON bool, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionReadOutcome)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadOutcome)
 		if err != nil {
 			return err
 		}

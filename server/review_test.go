@@ -3,18 +3,17 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"siteinspect/domain"
 	"strings"
 	"testing"
 	"time"
-
-	"siteinspect/storage"
 )
 
 // reviewCase is a submitted case taken by insp with rev as reviewer, whose
 // evidence the pipeline (simulated here: it is not under test) has made
 // ready as a 10 s video at 29.97 fps and a 3-page PDF.
 type reviewCase struct {
-	cs            storage.Case
+	cs            domain.Case
 	video, pdf    string
 	path          string
 	checklist     []string
@@ -28,10 +27,10 @@ func (e *env) reviewCase() reviewCase {
 	r.video = e.upload("appA", r.cs.ID, "walk.mp4", video(2000))
 	r.pdf = e.upload("appA", r.cs.ID, "plan.pdf", append([]byte("%PDF-1.4\n"), video(2000)...))
 	dur, w, h, fps, pages := int64(10_000), 1920, 1080, 30000.0/1001, 3
-	if err := e.db.SetEvidenceResult(ctx, r.video, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur, Width: &w, Height: &h, FPS: &fps, VideoCodec: "h264"}, &storage.Derived{Poster: true}); err != nil {
+	if err := e.db.SetEvidenceResult(ctx, r.video, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur, Width: &w, Height: &h, FPS: &fps, VideoCodec: "h264"}, &domain.Derived{Poster: true}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.db.SetEvidenceResult(ctx, r.pdf, storage.EvidenceReady, "", &storage.Media{Pages: &pages}, &storage.Derived{Pages: 3}); err != nil {
+	if err := e.db.SetEvidenceResult(ctx, r.pdf, domain.EvidenceReady, "", &domain.Media{Pages: &pages}, &domain.Derived{Pages: 3}); err != nil {
 		e.t.Fatal(err)
 	}
 	r.path = "/api/v1/cases/" + r.cs.ID
@@ -49,7 +48,7 @@ func TestAnnotations(t *testing.T) {
 	e := newEnv(t)
 	r := e.reviewCase()
 	vpath := "/api/v1/evidence/" + r.video + "/annotations"
-	var a storage.Annotation
+	var a domain.Annotation
 	e.json("insp", "POST", vpath, map[string]any{"body": "安全出口被杂物堵塞", "start_ms": 3200, "end_ms": 4500, "checklist_item": "fire-exits", "severity": "violation",
 		"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.2}, {0.4, 0.6}}, "color": "#ff0000"}}, http.StatusCreated, &a)
 	// 3200 ms at 29.97 fps is inside frame 95 (3169.8–3203.2 ms); 4500 ms in frame 134.
@@ -57,7 +56,7 @@ func TestAnnotations(t *testing.T) {
 		t.Fatalf("created: got version %d frames %v-%v author %v shape %v", a.Version, a.StartFrame, a.EndFrame, a.Author, a.Shape)
 	}
 	// The frame's first millisecond, rounded by a client, stays on that frame.
-	var b storage.Annotation
+	var b domain.Annotation
 	e.json("rev", "POST", vpath, map[string]any{"body": "frame 96", "start_ms": 3203}, http.StatusCreated, &b)
 	if *b.StartFrame != 96 {
 		t.Fatalf("3203 ms (frame 96 starts at 3203.2): got frame %d, want 96", *b.StartFrame)
@@ -100,13 +99,13 @@ func TestAnnotations(t *testing.T) {
 	patch("rev", `"1"`, http.StatusForbidden) // not the author
 	patch("insp", `"1"`, http.StatusOK)
 	patch("insp", `"1"`, http.StatusPreconditionFailed)
-	var got storage.Annotation
+	var got domain.Annotation
 	e.json("insp", "GET", "/api/v1/annotations/"+a.ID+"/versions", nil, http.StatusOK, &[]map[string]any{})
 	list := e.listAnnotations("insp", r.path+"/annotations?checklist_item=fire-exits")
 	if len(list) != 1 || list[0].Version != 2 || list[0].Body != "安全出口被杂物堵塞（已复核）" || *list[0].StartMS != 3300 {
 		t.Fatalf("after edit: got %+v", list)
 	}
-	var versions []storage.Annotation
+	var versions []domain.Annotation
 	e.json("insp", "GET", "/api/v1/annotations/"+a.ID+"/versions", nil, http.StatusOK, &versions)
 	if len(versions) != 1 || versions[0].Version != 1 || versions[0].Body != "安全出口被杂物堵塞" {
 		t.Fatalf("versions: got %+v, want version 1 kept", versions)
@@ -132,7 +131,7 @@ func TestAnnotations(t *testing.T) {
 		t.Fatalf("delete: got %d, want 204", w.Code)
 	}
 	e.json("insp", "GET", apath+"/versions", nil, http.StatusNotFound, nil)
-	var events []storage.AuditEvent
+	var events []domain.AuditEvent
 	e.json("insp", "GET", r.path+"/audit", nil, http.StatusOK, &events)
 	actions := map[string]int{}
 	for _, ev := range events {
@@ -145,9 +144,9 @@ func TestAnnotations(t *testing.T) {
 	}
 }
 
-func (e *env) listAnnotations(user, path string) []storage.Annotation {
+func (e *env) listAnnotations(user, path string) []domain.Annotation {
 	e.t.Helper()
-	var list []storage.Annotation
+	var list []domain.Annotation
 	e.json(user, "GET", path, nil, http.StatusOK, &list)
 	return list
 }
@@ -158,10 +157,10 @@ func (e *env) listAnnotations(user, path string) []storage.Annotation {
 func TestDecisionRoundTrip(t *testing.T) {
 	e := newEnv(t)
 	r := e.reviewCase()
-	var a storage.Annotation
+	var a domain.Annotation
 	e.json("insp", "POST", "/api/v1/evidence/"+r.video+"/annotations", map[string]any{"body": "CCTV covers the door", "start_ms": 1000, "checklist_item": "cctv-entrances"}, http.StatusCreated, &a)
-	decide := func(user string, body map[string]any, want int) storage.Case {
-		var cs storage.Case
+	decide := func(user string, body map[string]any, want int) domain.Case {
+		var cs domain.Case
 		e.json(user, "POST", r.path+"/decision", body, want, &cs)
 		return cs
 	}
@@ -178,10 +177,10 @@ func TestDecisionRoundTrip(t *testing.T) {
 
 	// Supplement: owed materials with the permit type's 60 days.
 	cs := decide("insp", map[string]any{"outcome": "request_supplement", "summary": "请补充消防验收合格证明", "owed": []string{"消防安全检查合格证明"}}, http.StatusOK)
-	if cs.Status != storage.StatusSupplementRequested {
+	if cs.Status != domain.StatusSupplementRequested {
 		t.Fatalf("after request_supplement: got %q", cs.Status)
 	}
-	var owed []storage.Owed
+	var owed []domain.Owed
 	e.json("appA", "GET", r.path+"/owed", nil, http.StatusOK, &owed)
 	if len(owed) != 1 || owed[0].FulfilledAt != nil || owed[0].DueAt.Sub(time.Now()) < 59*24*time.Hour || owed[0].DueAt.Sub(time.Now()) > 64*24*time.Hour {
 		// 60 days from the end of the next working day: on a Saturday or
@@ -192,7 +191,7 @@ func TestDecisionRoundTrip(t *testing.T) {
 	e.upload("appA", r.cs.ID, "certificate.pdf", append([]byte("%PDF-1.4\n"), video(500)...))
 	e.json("appA", "POST", r.path+"/submit", nil, http.StatusOK, &cs)
 	e.json("appA", "GET", r.path+"/owed", nil, http.StatusOK, &owed)
-	if cs.Status != storage.StatusSubmitted || owed[0].FulfilledAt == nil || cs.Inspector == nil || cs.Inspector.ID != e.users["insp"].ID {
+	if cs.Status != domain.StatusSubmitted || owed[0].FulfilledAt == nil || cs.Inspector == nil || cs.Inspector.ID != e.users["insp"].ID {
 		t.Fatalf("resubmitted: got status %q owed %+v inspector %v", cs.Status, owed, cs.Inspector)
 	}
 	e.json("insp", "POST", r.path+"/assign", map[string]string{}, http.StatusOK, &cs)
@@ -200,12 +199,12 @@ func TestDecisionRoundTrip(t *testing.T) {
 		e.json("insp", "POST", r.path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
 	}
 	cs = decide("insp", approve, http.StatusOK)
-	if cs.Status != storage.StatusPendingCountersign {
+	if cs.Status != domain.StatusPendingCountersign {
 		t.Fatalf("after approve: got %q, want pending_countersign", cs.Status)
 	}
 	// Four eyes: not the inspector, not another reviewer, not without a reason to return.
-	sign := func(user string, body map[string]any, want int) storage.Case {
-		var out storage.Case
+	sign := func(user string, body map[string]any, want int) domain.Case {
+		var out domain.Case
 		e.json(user, "POST", r.path+"/countersign", body, want, &out)
 		return out
 	}
@@ -215,16 +214,16 @@ func TestDecisionRoundTrip(t *testing.T) {
 	sign("rev", map[string]any{"agree": false}, http.StatusBadRequest)
 	sign("rev", map[string]any{}, http.StatusBadRequest)
 	cs = sign("rev", map[string]any{"agree": false, "comment": "请补充夜间照明情况"}, http.StatusOK)
-	if cs.Status != storage.StatusInReview {
+	if cs.Status != domain.StatusInReview {
 		t.Fatalf("returned: got %q, want in_review", cs.Status)
 	}
 	decide("insp", map[string]any{"outcome": "approve", "summary": "夜间照明已核实", "owed": []string{"营业执照副本"}}, http.StatusOK) // hotel is commitment-based
 	cs = sign("rev", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK)
-	if cs.Status != storage.StatusApproved {
+	if cs.Status != domain.StatusApproved {
 		t.Fatalf("countersigned: got %q, want approved", cs.Status)
 	}
 	sign("rev", map[string]any{"agree": true}, http.StatusUnprocessableEntity)
-	var decisions []storage.Decision
+	var decisions []domain.Decision
 	e.json("admin", "GET", r.path+"/decisions", nil, http.StatusOK, &decisions)
 	if len(decisions) != 3 || decisions[1].Agree == nil || *decisions[1].Agree || decisions[2].Reviewer == nil || decisions[2].Reviewer.ID != e.users["rev"].ID || decisions[2].CountersignedAt == nil {
 		t.Fatalf("decisions: got %d rounds %+v", len(decisions), decisions)
@@ -242,7 +241,7 @@ func TestDecisionRoundTrip(t *testing.T) {
 // commitment-based, so it cannot be approved with materials still owed.
 func TestNoOwedMaterialsWithoutCommitment(t *testing.T) {
 	e := newEnv(t)
-	var cs storage.Case
+	var cs domain.Case
 	e.json("appA", "POST", "/api/v1/cases", map[string]string{"permit_type": "precursor-purchase", "site_name": "仓库", "site_address": "1 Dock Rd"}, http.StatusCreated, &cs)
 	path := "/api/v1/cases/" + cs.ID
 	e.upload("appA", cs.ID, "store.mp4", video(1000))
@@ -252,15 +251,15 @@ func TestNoOwedMaterialsWithoutCommitment(t *testing.T) {
 		e.json("insp", "POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
 	}
 	e.json("insp", "POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "ok", "owed": []string{"购买合同原件"}}, http.StatusBadRequest, nil)
-	var got storage.Case
+	var got domain.Case
 	e.json("insp", "POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "ok"}, http.StatusOK, &got)
-	if got.Status != storage.StatusPendingCountersign || got.OwedOpen != 0 {
+	if got.Status != domain.StatusPendingCountersign || got.OwedOpen != 0 {
 		t.Fatalf("approved without owed materials: got %q with %d owed, want pending_countersign with none", got.Status, got.OwedOpen)
 	}
 }
 
 type caseWithOwed struct {
-	storage.Case
+	domain.Case
 	OwedOverdue bool `json:"owed_overdue"`
 }
 

@@ -4,10 +4,9 @@ import (
 	"context"
 	"io/fs"
 	"net/http"
+	"siteinspect/domain"
 
 	"github.com/labstack/echo/v4"
-
-	"siteinspect/storage"
 )
 
 // routes is the whole API surface in one table.
@@ -56,14 +55,14 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/evidence/:eid", handleGetEvidence(db, cfg.LocationWarnMeters))
 	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, cfg.Objects))
 	authed.GET("/evidence/:eid/playback", handlePlayback(db, cfg.Objects))
-	authed.GET("/evidence/:eid/poster", handleDerived(db, cfg.Objects, "poster", storage.DerivedPoster, "image/jpeg",
-		func(d *storage.Derived) bool { return d.Poster }))
-	authed.GET("/evidence/:eid/thumbnails", handleDerived(db, cfg.Objects, "filmstrip", storage.DerivedFilmstrip, "image/jpeg",
-		func(d *storage.Derived) bool { return d.Filmstrip != nil }))
-	authed.GET("/evidence/:eid/thumbnail", handleDerived(db, cfg.Objects, "thumbnail", storage.DerivedThumbnail, "image/jpeg",
-		func(d *storage.Derived) bool { return d.Thumbnail }))
-	authed.GET("/evidence/:eid/text", handleDerived(db, cfg.Objects, "text", storage.DerivedText, "application/json",
-		func(d *storage.Derived) bool { return d.Text }))
+	authed.GET("/evidence/:eid/poster", handleDerived(db, cfg.Objects, "poster", domain.DerivedPoster, "image/jpeg",
+		func(d *domain.Derived) bool { return d.Poster }))
+	authed.GET("/evidence/:eid/thumbnails", handleDerived(db, cfg.Objects, "filmstrip", domain.DerivedFilmstrip, "image/jpeg",
+		func(d *domain.Derived) bool { return d.Filmstrip != nil }))
+	authed.GET("/evidence/:eid/thumbnail", handleDerived(db, cfg.Objects, "thumbnail", domain.DerivedThumbnail, "image/jpeg",
+		func(d *domain.Derived) bool { return d.Thumbnail }))
+	authed.GET("/evidence/:eid/text", handleDerived(db, cfg.Objects, "text", domain.DerivedText, "application/json",
+		func(d *domain.Derived) bool { return d.Text }))
 	authed.GET("/evidence/:eid/pages/:n", handlePage(db, cfg.Objects))
 
 	authed.POST("/evidence/:eid/annotations", handleCreateAnnotation(db))

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/server"
-	"siteinspect/storage"
 	"siteinspect/web"
 )
 
@@ -100,11 +100,11 @@ func TestEvidenceCaching(t *testing.T) {
 	orig := `"` + hex.EncodeToString(sum[:]) + `"`
 
 	poster := bytes.Repeat([]byte("jpeg"), 1000)
-	if err := e.objects.Put(ctx, storage.DerivedKey(cs.ID, id, storage.DerivedPoster), bytes.NewReader(poster), int64(len(poster)), "image/jpeg"); err != nil {
+	if err := e.objects.Put(ctx, domain.DerivedKey(cs.ID, id, domain.DerivedPoster), bytes.NewReader(poster), int64(len(poster)), "image/jpeg"); err != nil {
 		t.Fatal(err)
 	}
 	dur, w, h, fps := int64(5000), 320, 180, 30.0
-	if err := e.db.SetEvidenceResult(ctx, id, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur, Width: &w, Height: &h, FPS: &fps, VideoCodec: "h264"}, &storage.Derived{Poster: true}); err != nil {
+	if err := e.db.SetEvidenceResult(ctx, id, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur, Width: &w, Height: &h, FPS: &fps, VideoCodec: "h264"}, &domain.Derived{Poster: true}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -165,7 +165,7 @@ func TestEvidenceCaching(t *testing.T) {
 	w1 := e.req("appA", "GET", base+"/poster", nil, nil).Header().Get("ETag")
 	time.Sleep(5 * time.Millisecond)
 	poster2 := bytes.Repeat([]byte("JPEG!"), 1000)
-	if err := e.objects.Put(ctx, storage.DerivedKey(cs.ID, id, storage.DerivedPoster), bytes.NewReader(poster2), int64(len(poster2)), "image/jpeg"); err != nil {
+	if err := e.objects.Put(ctx, domain.DerivedKey(cs.ID, id, domain.DerivedPoster), bytes.NewReader(poster2), int64(len(poster2)), "image/jpeg"); err != nil {
 		t.Fatal(err)
 	}
 	if w2 := e.req("appA", "GET", base+"/poster", nil, nil).Header().Get("ETag"); w2 == w1 {

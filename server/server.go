@@ -21,8 +21,10 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"siteinspect/domain"
 	"siteinspect/signaling"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // Config is everything the HTTP layer depends on.
@@ -30,7 +32,7 @@ type Config struct {
 	// DB holds the records.
 	DB *storage.DB
 	// Objects holds the files.
-	Objects storage.ObjectStore
+	Objects objects.ObjectStore
 	// Uploads keeps resumable uploads.
 	Uploads *storage.Uploads
 	// Web is the embedded UI, served at /.
@@ -178,18 +180,18 @@ var errorKinds = []struct {
 	status int
 	code   string
 }{
-	{storage.ErrNotFound, http.StatusNotFound, "not_found"},
-	{storage.ErrConflict, http.StatusConflict, "conflict"},
-	{storage.ErrInvalid, http.StatusBadRequest, "invalid"},
-	{storage.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{storage.ErrInvalidState, http.StatusUnprocessableEntity, "invalid_state"},
-	{storage.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-	{storage.ErrUnsupportedType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
-	{storage.ErrChecksumMismatch, statusChecksumMismatch, "checksum_mismatch"},
-	{storage.ErrGone, http.StatusGone, "gone"},
-	{storage.ErrPrecondition, http.StatusPreconditionFailed, "precondition_failed"},
-	{storage.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{storage.ErrInsufficientStorage, http.StatusInsufficientStorage, storage.CodeDiskFull},
+	{domain.ErrNotFound, http.StatusNotFound, "not_found"},
+	{domain.ErrConflict, http.StatusConflict, "conflict"},
+	{domain.ErrInvalid, http.StatusBadRequest, "invalid"},
+	{domain.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{domain.ErrInvalidState, http.StatusUnprocessableEntity, "invalid_state"},
+	{domain.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{domain.ErrUnsupportedType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{domain.ErrChecksumMismatch, statusChecksumMismatch, "checksum_mismatch"},
+	{domain.ErrGone, http.StatusGone, "gone"},
+	{domain.ErrPrecondition, http.StatusPreconditionFailed, "precondition_failed"},
+	{domain.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{domain.ErrInsufficientStorage, http.StatusInsufficientStorage, domain.CodeDiskFull},
 }
 
 // retryAfter is the Retry-After, in seconds, of a 503 or 507: a store
@@ -236,7 +238,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		status, code, msg := http.StatusInternalServerError, "internal", "internal error"
 		var he *httpError
 		var ee *echo.HTTPError
-		var se *storage.Error
+		var se *domain.Error
 		switch {
 		case errors.As(err, &he):
 			status, code, msg = he.status, he.code, he.message

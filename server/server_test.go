@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/server"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -28,17 +30,17 @@ type env struct {
 	srv     *server.Server
 	db      *storage.DB
 	ups     *storage.Uploads
-	objects *storage.MinIO
+	objects *objects.MinIO
 	tokens  map[string]string // username → bearer token
-	users   map[string]*storage.User
+	users   map[string]*domain.User
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, db: testenv.NewDB(t), objects: testenv.NewMinIO(t), tokens: map[string]string{}, users: map[string]*storage.User{}}
+	e := &env{t: t, db: testenv.NewDB(t), objects: testenv.NewMinIO(t), tokens: map[string]string{}, users: map[string]*domain.User{}}
 	var err error
-	e.ups, err = storage.NewUploads(e.db, e.objects, storage.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: storage.MinPartSize})
+	e.ups, err = storage.NewUploads(e.db, e.objects, domain.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: objects.MinPartSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func newEnv(t *testing.T) *env {
 		{"insp", "inspector", "binhai"}, {"insp2", "inspector", "binhai"}, {"inspOther", "inspector", "elsewhere"},
 		{"rev", "reviewer", "binhai"}, {"rev2", "reviewer", "binhai"}, {"admin", "admin", ""},
 	} {
-		usr, err := e.db.CreateUser(ctx, u.name, "password-"+u.name, storage.Role(u.role), "", u.org)
+		usr, err := e.db.CreateUser(ctx, u.name, "password-"+u.name, domain.Role(u.role), "", u.org)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,9 +102,9 @@ func (e *env) json(user, method, path string, in any, want int, out any) {
 }
 
 // newCase opens a draft for an applicant.
-func (e *env) newCase(user string) storage.Case {
+func (e *env) newCase(user string) domain.Case {
 	e.t.Helper()
-	var c storage.Case
+	var c domain.Case
 	e.json(user, "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "Harbour Hotel", "site_address": "1 Harbour Rd"}, http.StatusCreated, &c)
 	return c
 }
@@ -135,7 +137,7 @@ func video(n int) []byte {
 
 // stage builds the cases the matrix runs against.
 type stage struct {
-	draftA, subA, assignedA, draftB storage.Case
+	draftA, subA, assignedA, draftB domain.Case
 	evDraftA, evSubA, evAssignedA   string
 }
 
@@ -162,7 +164,7 @@ func (e *env) stage() stage {
 func TestAuthorizationMatrix(t *testing.T) {
 	e := newEnv(t)
 	s := e.stage()
-	c := func(cs storage.Case) string { return "/api/v1/cases/" + cs.ID }
+	c := func(cs domain.Case) string { return "/api/v1/cases/" + cs.ID }
 	ev := func(id string) string { return "/api/v1/evidence/" + id }
 	tusHdr := map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "100", "Upload-Metadata": "filename YS5tcDQ="}
 	type row struct {
@@ -255,7 +257,7 @@ func TestCaseListsAreScoped(t *testing.T) {
 		"admin":     {s.draftA.ID, s.subA.ID, s.assignedA.ID, s.draftB.ID},
 	}
 	for user, ids := range want {
-		var list []storage.Case
+		var list []domain.Case
 		e.json(user, "GET", "/api/v1/cases", nil, http.StatusOK, &list)
 		got := map[string]bool{}
 		for _, c := range list {
@@ -270,7 +272,7 @@ func TestCaseListsAreScoped(t *testing.T) {
 			}
 		}
 	}
-	var submitted []storage.Case
+	var submitted []domain.Case
 	e.json("appA", "GET", "/api/v1/cases?status=submitted", nil, http.StatusOK, &submitted)
 	if len(submitted) != 1 || submitted[0].ID != s.subA.ID {
 		t.Errorf("?status=submitted: got %d cases, want only %s", len(submitted), s.subA.ID)
@@ -283,7 +285,7 @@ func TestCaseListsAreScoped(t *testing.T) {
 func TestCaseLifecycle(t *testing.T) {
 	e := newEnv(t)
 	cs := e.newCase("appA")
-	if !strings.HasPrefix(cs.Number, "BH-"+strconv.Itoa(time.Now().UTC().Year())+"-0000") || cs.Status != storage.StatusDraft || cs.DueAt != nil {
+	if !strings.HasPrefix(cs.Number, "BH-"+strconv.Itoa(time.Now().UTC().Year())+"-0000") || cs.Status != domain.StatusDraft || cs.DueAt != nil {
 		t.Fatalf("new case: got number %q status %q due %v, want BH-YYYY-0000NN draft without due date", cs.Number, cs.Status, cs.DueAt)
 	}
 	next := e.newCase("appA")
@@ -294,15 +296,15 @@ func TestCaseLifecycle(t *testing.T) {
 	e.json("appA", "POST", path+"/submit", nil, http.StatusUnprocessableEntity, nil) // nothing to inspect yet
 	e.json("insp", "POST", path+"/assign", map[string]string{}, http.StatusNotFound, nil)
 	e.upload("appA", cs.ID, "walkthrough.mp4", video(5000))
-	var got storage.Case
+	var got domain.Case
 	e.json("appA", "POST", path+"/submit", nil, http.StatusOK, &got)
-	if got.Status != storage.StatusSubmitted || got.DueAt == nil || got.SubmittedAt == nil || got.DueAt.Before(*got.SubmittedAt) {
+	if got.Status != domain.StatusSubmitted || got.DueAt == nil || got.SubmittedAt == nil || got.DueAt.Before(*got.SubmittedAt) {
 		t.Fatalf("submitted: got status %q due %v submitted %v", got.Status, got.DueAt, got.SubmittedAt)
 	}
 	e.json("appA", "POST", path+"/submit", nil, http.StatusUnprocessableEntity, nil)
 	e.json("insp", "POST", path+"/assign", map[string]string{"reviewer_id": e.users["rev"].ID}, http.StatusForbidden, nil) // the inspector picks no countersigner
 	e.json("insp", "POST", path+"/assign", map[string]string{}, http.StatusOK, &got)
-	if got.Status != storage.StatusInReview || got.Inspector == nil || got.Inspector.ID != e.users["insp"].ID {
+	if got.Status != domain.StatusInReview || got.Inspector == nil || got.Inspector.ID != e.users["insp"].ID {
 		t.Fatalf("taken: got status %q inspector %+v, want in_review with insp", got.Status, got.Inspector)
 	}
 	e.json("insp2", "POST", path+"/assign", map[string]string{}, http.StatusNotFound, nil)
@@ -314,7 +316,7 @@ func TestCaseLifecycle(t *testing.T) {
 	e.json("rev2", "POST", path+"/assign", map[string]string{}, http.StatusNotFound, nil)
 	e.json("appA", "POST", path+"/withdraw", nil, http.StatusUnprocessableEntity, nil)
 	e.json("appA", "POST", "/api/v1/cases/"+next.ID+"/withdraw", nil, http.StatusOK, &got)
-	if got.Status != storage.StatusWithdrawn {
+	if got.Status != domain.StatusWithdrawn {
 		t.Fatalf("withdraw: got %q, want withdrawn", got.Status)
 	}
 	e.json("appA", "POST", "/api/v1/cases/"+next.ID+"/submit", nil, http.StatusUnprocessableEntity, nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
@@ -129,7 +130,7 @@ func parseOffset(h, name string) (int64, error) {
 // POST carries bytes). The size limit is checked here, before any byte.
 func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", storage.ActionUpload)
+		cs, err := loadCaseFor(c, db, "id", domain.ActionUpload)
 		if err != nil {
 			return err
 		}
@@ -142,7 +143,7 @@ func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify
 // Upload-Concat makes a partial upload, or a final upload that joins
 // partial ones at once (tus concatenation); Upload-Defer-Length: 1 leaves
 // the length to a later PATCH (tus creation-defer-length).
-func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(), cs *storage.Case, u *storage.User, base string) error {
+func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(), cs *domain.Case, u *domain.User, base string) error {
 	req := c.Request()
 	raw := req.Header.Get("Upload-Metadata")
 	meta, err := parseMetadata(raw)
@@ -150,16 +151,16 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 		return newError(http.StatusBadRequest, err.Error())
 	}
 	concat := req.Header.Get("Upload-Concat")
-	if _, live := c.Get("live").(*storage.LiveSession); live && strings.HasPrefix(concat, "final;") {
+	if _, live := c.Get("live").(*domain.LiveSession); live && strings.HasPrefix(concat, "final;") {
 		return newError(http.StatusBadRequest, "the phone's recording is sent as one upload (deferred length), not joined from partial uploads")
 	}
 	if strings.HasPrefix(concat, "final;") {
 		return createFinal(c, ups, notify, cs, u, base, concat, meta, raw)
 	}
-	if concat != "" && concat != storage.ConcatPartial {
+	if concat != "" && concat != domain.ConcatPartial {
 		return newError(http.StatusBadRequest, `Upload-Concat must be "partial" or "final;<upload URLs>"`)
 	}
-	spec := storage.UploadSpec{Metadata: meta, RawMetadata: raw, Partial: concat == storage.ConcatPartial}
+	spec := domain.UploadSpec{Metadata: meta, RawMetadata: raw, Partial: concat == domain.ConcatPartial}
 	switch d := req.Header.Get("Upload-Defer-Length"); {
 	case d == "1" && req.Header.Get("Upload-Length") == "":
 		spec.DeferLength = true
@@ -175,7 +176,7 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 	if err != nil {
 		return err
 	}
-	if ls, ok := c.Get("live").(*storage.LiveSession); ok {
+	if ls, ok := c.Get("live").(*domain.LiveSession); ok {
 		// The phone's own recording joins under the rule for live material.
 		if err := ups.MarkLive(req.Context(), up.ID, ls.ID); err != nil {
 			return err
@@ -206,7 +207,7 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 // completes it before answering (tus concatenation §Upload-Concat): the
 // join is a server-side copy and one read to hash it. Sent again with the
 // same partial uploads, it answers the same upload and evidence.
-func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *storage.Case, u *storage.User, base, concat string, meta map[string]string, raw string) error {
+func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *domain.Case, u *domain.User, base, concat string, meta map[string]string, raw string) error {
 	req := c.Request()
 	var ids []string
 	for _, ref := range strings.Fields(strings.TrimPrefix(concat, "final;")) {
@@ -231,7 +232,7 @@ func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *storag
 	case ev != nil:
 		h.Set("Evidence-Id", ev.ID)
 		notify()
-	case up.State == storage.UploadComplete:
+	case up.State == domain.UploadComplete:
 		// The same final POST again (its answer was lost): the same upload.
 		h.Set("Evidence-Id", up.EvidenceID)
 	}
@@ -251,7 +252,7 @@ func partialID(ref string) (string, error) {
 
 // loadUpload fetches the :uid upload; only the user who created it may use
 // it (tus URLs are capabilities, but we still check who holds one).
-func loadUpload(c echo.Context, ups *storage.Uploads) (*storage.Upload, error) {
+func loadUpload(c echo.Context, ups *storage.Uploads) (*domain.Upload, error) {
 	up, err := ups.Upload(c.Request().Context(), c.Param("uid"))
 	if err != nil {
 		return nil, err
@@ -271,10 +272,10 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if up.State == storage.UploadExpired {
+		if up.State == domain.UploadExpired {
 			return newCodedError(http.StatusGone, "upload_expired", "the upload has expired")
 		}
-		if up.State == storage.UploadOpen && up.Offset == up.Length && !up.LengthDeferred {
+		if up.State == domain.UploadOpen && up.Offset == up.Length && !up.LengthDeferred {
 			if up, _, err = ups.Finish(c.Request().Context(), up.ID); err != nil {
 				return err
 			}
@@ -290,9 +291,9 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 			h.Set("Upload-Metadata", up.RawMetadata)
 		}
 		switch up.Concat {
-		case storage.ConcatPartial:
-			h.Set("Upload-Concat", storage.ConcatPartial)
-		case storage.ConcatFinal:
+		case domain.ConcatPartial:
+			h.Set("Upload-Concat", domain.ConcatPartial)
+		case domain.ConcatFinal:
 			base := strings.TrimSuffix(c.Request().URL.Path, up.ID)
 			refs := make([]string, len(up.Parts))
 			for i, id := range up.Parts {
@@ -301,7 +302,7 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 			h.Set("Upload-Concat", "final;"+strings.Join(refs, " "))
 		}
 		switch {
-		case up.State == storage.UploadOpen || up.Concat == storage.ConcatPartial:
+		case up.State == domain.UploadOpen || up.Concat == domain.ConcatPartial:
 			// A complete partial upload waits for its final upload until it expires.
 			h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
 		default:
@@ -326,7 +327,7 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 		if err != nil {
 			return err
 		}
-		if up.Concat == storage.ConcatFinal {
+		if up.Concat == domain.ConcatFinal {
 			// tus concatenation: a final upload takes no PATCH.
 			return newError(http.StatusForbidden, "a final upload is joined from its partial uploads and takes no bytes")
 		}
@@ -341,7 +342,7 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 			}
 		}
 		if req.ContentLength > 0 && !up.LengthDeferred && offset+req.ContentLength > up.Length {
-			return newCodedError(http.StatusRequestEntityTooLarge, storage.CodeChunkPastLength,
+			return newCodedError(http.StatusRequestEntityTooLarge, domain.CodeChunkPastLength,
 				fmt.Sprintf("the chunk would end at byte %d, past Upload-Length %d; nothing of it was kept", offset+req.ContentLength, up.Length))
 		}
 		up, ev, err := appendBody(c, ups, m, up.ID, offset)
@@ -353,7 +354,7 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 		if ev != nil {
 			h.Set("Evidence-Id", ev.ID)
 			notify()
-		} else if up.State == storage.UploadOpen || up.Concat == storage.ConcatPartial {
+		} else if up.State == domain.UploadOpen || up.Concat == domain.ConcatPartial {
 			h.Set("Upload-Expires", up.ExpiresAt.Format(http.TimeFormat))
 		}
 		return c.NoContent(http.StatusNoContent)
@@ -361,9 +362,9 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 }
 
 // appendBody streams the request body into the upload.
-func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, offset int64) (*storage.Upload, *storage.Evidence, error) {
+func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, offset int64) (*domain.Upload, *domain.Evidence, error) {
 	req := c.Request()
-	var sum *storage.Checksum
+	var sum *domain.Checksum
 	if h := req.Header.Get("Upload-Checksum"); h != "" {
 		algo, b64, ok := strings.Cut(h, " ")
 		raw, err := base64.StdEncoding.DecodeString(b64)
@@ -373,7 +374,7 @@ func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, off
 		if algo != "sha256" {
 			return nil, nil, newError(http.StatusBadRequest, "unsupported checksum algorithm "+strconv.Quote(algo)+"; use sha256")
 		}
-		sum = &storage.Checksum{Algorithm: algo, Sum: raw}
+		sum = &domain.Checksum{Algorithm: algo, Sum: raw}
 	}
 	m.uploadsInFlight.Inc()
 	defer m.uploadsInFlight.Dec()
@@ -386,7 +387,7 @@ func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, off
 	if req.ContentLength < 0 {
 		// Chunked: its end is known only when it comes, so it is appended
 		// whole or not at all (a body past Upload-Length keeps nothing).
-		body = storage.UnsizedBody{Reader: body}
+		body = domain.UnsizedBody{Reader: body}
 	}
 	return ups.Append(req.Context(), id, offset, body, sum)
 }
@@ -433,7 +434,7 @@ func handleTerminateUpload(ups *storage.Uploads) echo.HandlerFunc {
 }
 
 type uploadJSON struct {
-	*storage.Upload
+	*domain.Upload
 	EvidenceID *string `json:"evidence_id"`
 }
 
@@ -446,7 +447,7 @@ func handleGetUpload(ups *storage.Uploads) echo.HandlerFunc {
 			return err
 		}
 		out := uploadJSON{Upload: up}
-		if up.State == storage.UploadComplete && up.Concat != storage.ConcatPartial {
+		if up.State == domain.UploadComplete && up.Concat != domain.ConcatPartial {
 			out.EvidenceID = &up.EvidenceID
 		}
 		return c.JSON(http.StatusOK, out)

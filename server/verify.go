@@ -20,6 +20,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"siteinspect/domain"
 	"siteinspect/storage"
 )
 
@@ -49,7 +50,7 @@ type issuedReport struct {
 	Size   int64  `json:"size"`
 	// Status is the case's state when the report was issued: a report
 	// issued before the decision is a working draft.
-	Status storage.Status `json:"status"`
+	Status domain.Status `json:"status"`
 }
 
 // hashWriter counts and hashes what passes through it.
@@ -69,8 +70,8 @@ func (hw *hashWriter) Write(p []byte) (int, error) {
 // issueReport writes cs's report to w with a fresh verification code on
 // it and, once the whole report is written, appends its SHA-256 to the
 // audit chain as a "report.issued" event.
-func issueReport(c echo.Context, db *storage.DB, reports reportWriter, cs *storage.Case, w io.Writer, asJSON bool, publicURL string) (*issuedReport, error) {
-	code := cs.ID + "-" + storage.NewID()
+func issueReport(c echo.Context, db *storage.DB, reports reportWriter, cs *domain.Case, w io.Writer, asJSON bool, publicURL string) (*issuedReport, error) {
+	code := cs.ID + "-" + domain.NewID()
 	base := strings.TrimRight(publicURL, "/")
 	if base == "" {
 		base = c.Scheme() + "://" + c.Request().Host
@@ -99,7 +100,7 @@ type verifyAnswer struct {
 	Genuine    bool            `json:"genuine"`
 	CaseNumber string          `json:"case_number"`
 	PermitType verifyPermit    `json:"permit_type"`
-	Status     storage.Status  `json:"status"`
+	Status     domain.Status   `json:"status"`
 	Decision   *verifyDecision `json:"decision"`
 	Report     verifyReport    `json:"report"`
 }
@@ -119,11 +120,11 @@ type verifyDecision struct {
 }
 
 type verifyReport struct {
-	Format   string         `json:"format"`
-	SHA256   string         `json:"sha256"`
-	Size     int64          `json:"size"`
-	IssuedAt time.Time      `json:"issued_at"`
-	Status   storage.Status `json:"status_when_issued"`
+	Format   string        `json:"format"`
+	SHA256   string        `json:"sha256"`
+	Size     int64         `json:"size"`
+	IssuedAt time.Time     `json:"issued_at"`
+	Status   domain.Status `json:"status_when_issued"`
 }
 
 // handleVerify answers, without a login, whether a report with this code
@@ -163,7 +164,7 @@ func lookupReport(c echo.Context, db *storage.DB, code string) (*verifyAnswer, e
 		return nil, nil
 	}
 	cs, err := db.CaseCore(ctx, m[1])
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -205,7 +206,7 @@ func lookupReport(c echo.Context, db *storage.DB, code string) (*verifyAnswer, e
 	if n := len(decisions); n > 0 {
 		d := decisions[n-1]
 		ans.Decision = &verifyDecision{Outcome: d.Outcome, DecidedAt: d.DecidedAt, CountersignedAt: d.CountersignedAt,
-			Final: cs.Status == storage.StatusApproved || cs.Status == storage.StatusRejected}
+			Final: cs.Status == domain.StatusApproved || cs.Status == domain.StatusRejected}
 	}
 	return ans, nil
 }

@@ -13,14 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/pipeline"
 	"siteinspect/server"
-	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // withReports rebuilds e's server with the real report maker and objects
 // (the default test server has no reports), keeping its records and logins.
-func (e *env) withReports(objects storage.ObjectStore) {
+func (e *env) withReports(objects objects.ObjectStore) {
 	e.t.Helper()
 	if objects == nil {
 		objects = e.objects
@@ -39,7 +40,7 @@ func (e *env) withReports(objects storage.ObjectStore) {
 func (e *env) person(username, role, display, org string) {
 	e.t.Helper()
 	ctx := context.Background()
-	u, err := e.db.CreateUser(ctx, username, "password-"+username, storage.Role(role), display, org)
+	u, err := e.db.CreateUser(ctx, username, "password-"+username, domain.Role(role), display, org)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -63,14 +64,14 @@ func (e *env) people() {
 
 // decidedCase is an approved, countersigned hotel case of people with
 // names, company and address, and one ready video.
-func (e *env) decidedCase() (storage.Case, string) {
+func (e *env) decidedCase() (domain.Case, string) {
 	e.t.Helper()
 	e.people()
-	var cs storage.Case
+	var cs domain.Case
 	e.json("zhouapp", "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "港湾大酒店", "site_address": "滨海新区港湾路88号"}, http.StatusCreated, &cs)
 	ev := e.upload("zhouapp", cs.ID, "walk.mp4", video(4000))
 	dur := int64(10_000)
-	if err := e.db.SetEvidenceResult(context.Background(), ev, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur}, &storage.Derived{}); err != nil {
+	if err := e.db.SetEvidenceResult(context.Background(), ev, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur}, &domain.Derived{}); err != nil {
 		e.t.Fatal(err)
 	}
 	path := "/api/v1/cases/" + cs.ID
@@ -82,7 +83,7 @@ func (e *env) decidedCase() (storage.Case, string) {
 	}
 	e.json("lijian", "POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "符合条件"}, http.StatusOK, nil)
 	e.json("wangfu", "POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK, &cs)
-	if cs.Status != storage.StatusApproved {
+	if cs.Status != domain.StatusApproved {
 		e.t.Fatalf("decided case: got %q, want approved", cs.Status)
 	}
 	return cs, ev
@@ -213,7 +214,7 @@ func TestVerifyReport(t *testing.T) {
 	// Forged codes: a fresh random tail, another case's id, malformed ones.
 	other := e.newCase("appA")
 	caseID, tail, _ := strings.Cut(pdfCode, "-")
-	for _, code := range []string{caseID + "-" + storage.NewID(), other.ID + "-" + tail, tail + "-" + caseID, caseID, pdfCode + "a", strings.ToUpper(pdfCode)} {
+	for _, code := range []string{caseID + "-" + domain.NewID(), other.ID + "-" + tail, tail + "-" + caseID, caseID, pdfCode + "a", strings.ToUpper(pdfCode)} {
 		w := e.req("", "GET", "/verify/"+code, nil, map[string]string{"Accept": "application/json"})
 		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), `"not found"`) {
 			t.Errorf("forged code %q: got %d %s, want 404 not found", code, w.Code, w.Body)
@@ -230,7 +231,7 @@ func TestVerifyReport(t *testing.T) {
 func TestVerifyRateLimit(t *testing.T) {
 	e := newEnv(t)
 	get := func(addr string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", "/verify/"+storage.NewID()+"-"+storage.NewID(), nil)
+		r := httptest.NewRequest("GET", "/verify/"+domain.NewID()+"-"+domain.NewID(), nil)
 		r.RemoteAddr = addr + ":40000"
 		r.Header.Set("Accept", "application/json")
 		w := httptest.NewRecorder()

@@ -5,179 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"math"
-	"regexp"
+	"siteinspect/domain"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
-
-// Shape is a drawing on a frame, page or photo, in coordinates from 0 to 1
-// of its width and height, so it survives any display size.
-type Shape struct {
-	Type   string       `json:"type"`
-	Points [][2]float64 `json:"points"`
-	Color  string       `json:"color,omitempty"`
-}
-
-// Severities of an annotation.
-const (
-	SeverityInfo      = "info"
-	SeverityConcern   = "concern"
-	SeverityViolation = "violation"
-)
-
-// Annotation is an officer's note on a piece of evidence: at a moment or
-// over a range of a video (milliseconds and the frame the player showed),
-// on a PDF page, or on a photo, optionally with a shape and tied to a
-// checklist item.
-type Annotation struct {
-	ID            string     `json:"id"`
-	CaseID        string     `json:"case_id"`
-	EvidenceID    string     `json:"evidence_id"`
-	Author        *UserRef   `json:"author"`
-	Body          string     `json:"body"`
-	StartMS       *int64     `json:"start_ms"`
-	EndMS         *int64     `json:"end_ms"`
-	StartFrame    *int64     `json:"start_frame"`
-	EndFrame      *int64     `json:"end_frame"`
-	Page          *int       `json:"page"`
-	Shape         *Shape     `json:"shape"`
-	ChecklistItem string     `json:"checklist_item"`
-	Severity      string     `json:"severity"`
-	Resolved      bool       `json:"resolved"`
-	ResolvedAt    *time.Time `json:"resolved_at"`
-	Deleted       bool       `json:"deleted,omitempty"`
-	Version       int        `json:"version"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	Replies       []Reply    `json:"replies"`
-
-	// memo is set on the shared annotations of the listing cache
-	// (annotation_cache.go), which must not be changed.
-	memo *annMemo
-}
-
-// Reply is a message in an annotation's thread.
-type Reply struct {
-	ID        string    `json:"id"`
-	Author    *UserRef  `json:"author"`
-	Body      string    `json:"body"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// AnnotationInput is what a client sends to create or edit an annotation.
-type AnnotationInput struct {
-	Body          string `json:"body"`
-	StartMS       *int64 `json:"start_ms"`
-	EndMS         *int64 `json:"end_ms"`
-	StartFrame    *int64 `json:"start_frame"`
-	EndFrame      *int64 `json:"end_frame"`
-	Page          *int   `json:"page"`
-	Shape         *Shape `json:"shape"`
-	ChecklistItem string `json:"checklist_item"`
-	Severity      string `json:"severity"`
-}
-
-// position orders annotations for reading: by time, or by page.
-func (in *AnnotationInput) position() int64 {
-	switch {
-	case in.StartMS != nil:
-		return *in.StartMS
-	case in.Page != nil:
-		return int64(*in.Page)
-	}
-	return 0
-}
-
-var colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
-
-// frameAt is the frame shown at ms in a stream of fps frames a second: the
-// last one that started at or before it. Half a millisecond of slack
-// absorbs a client that rounded the frame's start time to whole ms.
-func frameAt(ms int64, fps float64) int64 {
-	return int64(math.Floor((float64(ms) + 0.5) * fps / 1000))
-}
-
-// checkAnnotation validates in against the evidence it is on and fills in
-// frame numbers: a video note needs start_ms, a PDF note a page, a photo
-// neither.
-func checkAnnotation(in *AnnotationInput, ev *Evidence, checklist []ChecklistItem) error {
-	in.Body = strings.TrimSpace(in.Body)
-	if in.Body == "" || utf8.RuneCountInString(in.Body) > 5000 {
-		return codedf(ErrInvalid, "annotation_body_length", "body must have 1 to 5000 characters")
-	}
-	if in.Severity == "" {
-		in.Severity = SeverityInfo
-	}
-	if in.Severity != SeverityInfo && in.Severity != SeverityConcern && in.Severity != SeverityViolation {
-		return codedf(ErrInvalid, "annotation_severity_invalid", "severity must be info, concern or violation")
-	}
-	if in.ChecklistItem != "" {
-		found := false
-		for _, c := range checklist {
-			found = found || c.ID == in.ChecklistItem
-		}
-		if !found {
-			return codedf(ErrInvalid, "unknown_checklist_item", fmt.Sprintf("checklist item %q is not on this permit type's checklist", in.ChecklistItem))
-		}
-	}
-	switch ev.Kind {
-	case KindVideo, KindRecording:
-		if in.Page != nil {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", "a video annotation has start_ms, not page")
-		}
-		if in.StartMS == nil || *in.StartMS < 0 {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", "a video annotation needs start_ms ≥ 0")
-		}
-		if in.EndMS != nil && *in.EndMS <= *in.StartMS {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", "end_ms must be after start_ms")
-		}
-		if m := ev.Media; m != nil && m.DurationMS != nil && (*in.StartMS > *m.DurationMS || in.EndMS != nil && *in.EndMS > *m.DurationMS) {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", fmt.Sprintf("the video lasts %d ms", *m.DurationMS))
-		}
-		in.StartFrame, in.EndFrame = nil, nil
-		if m := ev.Media; m != nil && m.FPS != nil && *m.FPS > 0 {
-			f := frameAt(*in.StartMS, *m.FPS)
-			in.StartFrame = &f
-			if in.EndMS != nil {
-				e := frameAt(*in.EndMS, *m.FPS)
-				in.EndFrame = &e
-			}
-		}
-	case KindPDF:
-		if in.StartMS != nil || in.EndMS != nil {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", "a PDF annotation has page, not start_ms")
-		}
-		if in.Page == nil || *in.Page < 1 || ev.Media != nil && ev.Media.Pages != nil && *in.Page > *ev.Media.Pages {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", "a PDF annotation needs a page that the PDF has")
-		}
-		in.StartFrame, in.EndFrame = nil, nil
-	default:
-		if in.StartMS != nil || in.EndMS != nil || in.Page != nil {
-			return codedf(ErrInvalid, "annotation_anchor_invalid", "a photo annotation has neither start_ms nor page")
-		}
-		in.StartFrame, in.EndFrame = nil, nil
-	}
-	if s := in.Shape; s != nil {
-		want := map[string][2]int{"rect": {2, 2}, "ellipse": {2, 2}, "arrow": {2, 2}, "line": {2, 2}, "point": {1, 1}, "freehand": {2, 2000}}[s.Type]
-		if want[0] == 0 {
-			return codedf(ErrInvalid, "annotation_shape_invalid", "shape type must be rect, ellipse, arrow, line, freehand or point")
-		}
-		if len(s.Points) < want[0] || len(s.Points) > want[1] {
-			return codedf(ErrInvalid, "annotation_shape_invalid", fmt.Sprintf("a %s has %d to %d points", s.Type, want[0], want[1]))
-		}
-		for _, p := range s.Points {
-			if p[0] < 0 || p[0] > 1 || p[1] < 0 || p[1] > 1 || math.IsNaN(p[0]) || math.IsNaN(p[1]) {
-				return codedf(ErrInvalid, "annotation_shape_invalid", "shape points must lie within 0..1 of the width and height")
-			}
-		}
-		if s.Color != "" && !colorRE.MatchString(s.Color) {
-			return codedf(ErrInvalid, "annotation_shape_invalid", "shape color must look like #rrggbb")
-		}
-	}
-	return nil
-}
 
 func jsonOrNull(v any) sql.NullString {
 	if v == nil {
@@ -191,30 +23,30 @@ func jsonOrNull(v any) sql.NullString {
 }
 
 // CreateAnnotation adds an annotation by author on ev.
-func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, author *User, in AnnotationInput) (*Annotation, error) {
+func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.Evidence, author *domain.User, in domain.AnnotationInput) (*domain.Annotation, error) {
 	pt, err := d.PermitType(ctx, cs.PermitType)
 	if err != nil {
 		return nil, err
 	}
-	if err := cs.Authorize(author, ActionAnnotate); err != nil {
+	if err := cs.Authorize(author, domain.ActionAnnotate); err != nil {
 		return nil, err
 	}
-	if err := checkAnnotation(&in, ev, pt.Checklist); err != nil {
+	if err := domain.CheckAnnotation(&in, ev, pt.Checklist); err != nil {
 		return nil, err
 	}
-	id := NewID()
+	id := domain.NewID()
 	now := d.now().UTC().Truncate(time.Millisecond)
 	var shape any
 	if in.Shape != nil {
 		shape = in.Shape
 	}
 	err = d.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		_, err := d.txExec(ctx, tx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
-			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), ms(now))
+			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), ms(now))
 		if err != nil {
 			return err
 		}
@@ -224,42 +56,13 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *Case, ev *Evidence, autho
 	if err != nil {
 		return nil, fmt.Errorf("create annotation: %w", err)
 	}
-	a := &Annotation{ID: id, CaseID: cs.ID, EvidenceID: ev.ID, Author: &UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
+	a := &domain.Annotation{ID: id, CaseID: cs.ID, EvidenceID: ev.ID, Author: &domain.UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
 		Body: in.Body, StartMS: in.StartMS, EndMS: in.EndMS, StartFrame: in.StartFrame, EndFrame: in.EndFrame, Page: in.Page, Shape: in.Shape,
-		ChecklistItem: in.ChecklistItem, Severity: in.Severity, Version: 1, CreatedAt: now, UpdatedAt: now, Replies: []Reply{}}
+		ChecklistItem: in.ChecklistItem, Severity: in.Severity, Version: 1, CreatedAt: now, UpdatedAt: now, Replies: []domain.Reply{}}
 	// The new row is known whole: the pages that list it next need not
 	// read it. The cache gets its own copy, as it would from the database.
-	d.annCache.put(annKey{version: 1, updated: ms(now), resolved: -1}, cloneAnnotation(a))
+	d.annCache.put(annKey{version: 1, updated: ms(now), resolved: -1}, domain.CloneAnnotation(a))
 	return a, nil
-}
-
-// cloneAnnotation copies a new annotation deeply enough that changing
-// either copy leaves the other as it was; its shape goes through JSON as it
-// does through the database.
-func cloneAnnotation(a *Annotation) *Annotation {
-	c := *a
-	c.memo = nil
-	ref := *a.Author
-	c.Author = &ref
-	i64 := func(v *int64) *int64 {
-		if v == nil {
-			return nil
-		}
-		x := *v
-		return &x
-	}
-	c.StartMS, c.EndMS, c.StartFrame, c.EndFrame = i64(a.StartMS), i64(a.EndMS), i64(a.StartFrame), i64(a.EndFrame)
-	if a.Page != nil {
-		p := *a.Page
-		c.Page = &p
-	}
-	if a.Shape != nil {
-		b, _ := json.Marshal(a.Shape)
-		c.Shape = new(Shape)
-		json.Unmarshal(b, c.Shape)
-	}
-	c.Replies = append([]Reply{}, a.Replies...)
-	return &c
 }
 
 // annotationSelect reads live annotations (its users add "deleted_at IS
@@ -280,14 +83,14 @@ const annotationKeySelect = `SELECT a.id, a.version, a.updated_at, a.resolved_at
 
 // scanAnnotation reads a row of annotationSelect; the author has only its
 // id until fillAnnotations.
-func scanAnnotation(row interface{ Scan(...any) error }) (a *Annotation, hasReplies bool, err error) {
+func scanAnnotation(row interface{ Scan(...any) error }) (a *domain.Annotation, hasReplies bool, err error) {
 	a, k, err := scanAnnotationKey(row)
 	return a, k.replies > 0, err
 }
 
 // scanAnnotationKey is scanAnnotation that also tells the row's annKey.
-func scanAnnotationKey(row interface{ Scan(...any) error }) (a *Annotation, k annKey, err error) {
-	a = &Annotation{Author: &UserRef{}, Replies: []Reply{}}
+func scanAnnotationKey(row interface{ Scan(...any) error }) (a *domain.Annotation, k annKey, err error) {
+	a = &domain.Annotation{Author: &domain.UserRef{}, Replies: []domain.Reply{}}
 	var startMS, endMS, startF, endF, page, resolved sql.NullInt64
 	var shape sql.NullString
 	var created, updated, replies int64
@@ -313,7 +116,7 @@ func scanAnnotationKey(row interface{ Scan(...any) error }) (a *Annotation, k an
 		a.Page = &p
 	}
 	if shape.Valid {
-		a.Shape = new(Shape)
+		a.Shape = new(domain.Shape)
 		json.Unmarshal([]byte(shape.String), a.Shape)
 	}
 	a.ResolvedAt, a.Resolved = fromMS(resolved), resolved.Valid
@@ -323,7 +126,7 @@ func scanAnnotationKey(row interface{ Scan(...any) error }) (a *Annotation, k an
 
 // fillAnnotations puts in the authors of list and the threads of those of
 // them that have replies (withReplies).
-func (d *DB) fillAnnotations(ctx context.Context, list, withReplies []*Annotation) error {
+func (d *DB) fillAnnotations(ctx context.Context, list, withReplies []*domain.Annotation) error {
 	ids := make([]string, 0, 4)
 	for _, a := range list {
 		if len(ids) == 0 || ids[len(ids)-1] != a.Author.ID {
@@ -342,34 +145,22 @@ func (d *DB) fillAnnotations(ctx context.Context, list, withReplies []*Annotatio
 
 // Annotation returns one annotation with its replies, or ErrNotFound (also
 // for a deleted one).
-func (d *DB) Annotation(ctx context.Context, id string) (*Annotation, error) {
+func (d *DB) Annotation(ctx context.Context, id string) (*domain.Annotation, error) {
 	a, hasReplies, err := scanAnnotation(d.queryRow(ctx, annotationSelect+` WHERE a.id = ? AND a.deleted_at IS NULL`, id))
 	if err != nil {
 		return nil, notFound(err, "annotation "+id)
 	}
-	list := []*Annotation{a}
-	var threads []*Annotation
+	list := []*domain.Annotation{a}
+	var threads []*domain.Annotation
 	if hasReplies {
 		threads = list
 	}
 	return a, d.fillAnnotations(ctx, list, threads)
 }
 
-// AnnotationFilter narrows a listing; zero fields do not filter.
-type AnnotationFilter struct {
-	CaseID, EvidenceID, ChecklistItem, Severity string
-	// Resolved filters by state when not nil.
-	Resolved *bool
-	// FromPosition keeps annotations at or after this position (ms of a
-	// video, page of a PDF): the ones around a playhead.
-	FromPosition *int64
-	// Limit and Offset page through a long list; Limit 0 means all.
-	Limit, Offset int
-}
-
 // ListAnnotations returns live annotations in playback order: by evidence,
 // then time or page, then creation.
-func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annotation, error) {
+func (d *DB) ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error) {
 	where := []string{"a.deleted_at IS NULL"}
 	var args []any
 	for _, c := range []struct{ col, v string }{{"a.case_id", f.CaseID}, {"a.evidence_id", f.EvidenceID}, {"a.checklist_item", f.ChecklistItem}, {"a.severity", f.Severity}} {
@@ -424,7 +215,7 @@ func (d *DB) ListAnnotations(ctx context.Context, f AnnotationFilter) ([]*Annota
 		return nil, err
 	}
 	rows.Close()
-	out := make([]*Annotation, len(ids))
+	out := make([]*domain.Annotation, len(ids))
 	if hits := d.annCache.get(ids, keys, out); hits == len(ids) {
 		return out, nil
 	}
@@ -460,11 +251,11 @@ var annotationsByIDQuery = annotationSelect + ` WHERE a.deleted_at IS NULL AND a
 
 // readAnnotations reads the live annotations of ids whole, with their
 // authors and threads, and caches them.
-func (d *DB) readAnnotations(ctx context.Context, ids []string) (map[string]*Annotation, error) {
-	got := make(map[string]*Annotation, len(ids))
-	list := make([]*Annotation, 0, len(ids))
+func (d *DB) readAnnotations(ctx context.Context, ids []string) (map[string]*domain.Annotation, error) {
+	got := make(map[string]*domain.Annotation, len(ids))
+	list := make([]*domain.Annotation, 0, len(ids))
 	keys := make([]annKey, 0, len(ids))
-	var threads []*Annotation
+	var threads []*domain.Annotation
 	args := make([]any, annotationsByID)
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), annotationsByID)]
@@ -508,11 +299,11 @@ func (d *DB) readAnnotations(ctx context.Context, ids []string) (map[string]*Ann
 }
 
 // loadReplies fills in the threads of list in one query.
-func (d *DB) loadReplies(ctx context.Context, list []*Annotation) error {
+func (d *DB) loadReplies(ctx context.Context, list []*domain.Annotation) error {
 	if len(list) == 0 {
 		return nil
 	}
-	byID := map[string]*Annotation{}
+	byID := map[string]*domain.Annotation{}
 	for _, a := range list {
 		byID[a.ID] = a
 	}
@@ -533,9 +324,9 @@ func (d *DB) loadReplies(ctx context.Context, list []*Annotation) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r Reply
+		var r domain.Reply
 		var aid string
-		var u UserRef
+		var u domain.UserRef
 		var created int64
 		if err := rows.Scan(&r.ID, &aid, &u.ID, &u.Username, &u.DisplayName, &u.Org, &r.Body, &created); err != nil {
 			return err
@@ -550,12 +341,12 @@ func (d *DB) loadReplies(ctx context.Context, list []*Annotation) error {
 
 // UpdateAnnotation replaces an annotation's content if its version is
 // still ifVersion (ErrPrecondition otherwise), keeping the old version.
-func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, cs *Case, editor *User, ifVersion int, in AnnotationInput) (*Annotation, error) {
+func (d *DB) UpdateAnnotation(ctx context.Context, a *domain.Annotation, ev *domain.Evidence, cs *domain.Case, editor *domain.User, ifVersion int, in domain.AnnotationInput) (*domain.Annotation, error) {
 	pt, err := d.PermitType(ctx, cs.PermitType)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAnnotation(&in, ev, pt.Checklist); err != nil {
+	if err := domain.CheckAnnotation(&in, ev, pt.Checklist); err != nil {
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
@@ -564,7 +355,7 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 		shape = in.Shape
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		// The conditional UPDATE first: of two edits of one version, the
@@ -572,12 +363,12 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *Annotation, ev *Evidence, 
 		// on the kept copy of that version.
 		res, err := tx.ExecContext(ctx, `UPDATE annotations SET body = ?, start_ms = ?, end_ms = ?, start_frame = ?, end_frame = ?, page = ?, shape = ?, checklist_item = ?, severity = ?,
 			position = ?, version = version + 1, updated_at = ? WHERE id = ? AND version = ? AND deleted_at IS NULL`,
-			in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.position(), ms(now), a.ID, ifVersion)
+			in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), a.ID, ifVersion)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return codedf(ErrPrecondition, "annotation_changed", fmt.Sprintf("the annotation is at version %d, not %d; reload it", a.Version, ifVersion))
+			return domain.Coded(domain.ErrPrecondition, "annotation_changed", fmt.Sprintf("the annotation is at version %d, not %d; reload it", a.Version, ifVersion))
 		}
 		old, _ := json.Marshal(a)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_versions (annotation_id, version, content, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)`,
@@ -614,11 +405,11 @@ func (d *DB) AnnotationVersions(ctx context.Context, id string) ([]json.RawMessa
 }
 
 // DeleteAnnotation hides an annotation; the row stays for the record.
-func (d *DB) DeleteAnnotation(ctx context.Context, a *Annotation, by *User) error {
+func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User) error {
 	now := d.now().UTC()
 	defer d.annCache.drop(a.ID)
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE annotations SET deleted_at = ?, deleted_by = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(now), by.ID, ms(now), a.ID); err != nil {
@@ -630,10 +421,10 @@ func (d *DB) DeleteAnnotation(ctx context.Context, a *Annotation, by *User) erro
 }
 
 // ResolveAnnotation marks an annotation resolved, or open again.
-func (d *DB) ResolveAnnotation(ctx context.Context, a *Annotation, by *User, resolved bool) (*Annotation, error) {
+func (d *DB) ResolveAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, resolved bool) (*domain.Annotation, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		var at sql.NullInt64
@@ -656,14 +447,14 @@ func (d *DB) ResolveAnnotation(ctx context.Context, a *Annotation, by *User, res
 }
 
 // AddReply appends a message to an annotation's thread.
-func (d *DB) AddReply(ctx context.Context, a *Annotation, by *User, body string) (*Reply, error) {
+func (d *DB) AddReply(ctx context.Context, a *domain.Annotation, by *domain.User, body string) (*domain.Reply, error) {
 	body = strings.TrimSpace(body)
 	if body == "" || utf8.RuneCountInString(body) > 5000 {
-		return nil, codedf(ErrInvalid, "annotation_body_length", "body must have 1 to 5000 characters")
+		return nil, domain.Coded(domain.ErrInvalid, "annotation_body_length", "body must have 1 to 5000 characters")
 	}
-	r := &Reply{ID: NewID(), Author: &UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}, Body: body, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
+	r := &domain.Reply{ID: domain.NewID(), Author: &domain.UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}, Body: body, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_replies (id, annotation_id, author_id, body, created_at) VALUES (?, ?, ?, ?, ?)`, r.ID, a.ID, by.ID, body, ms(r.CreatedAt)); err != nil {

@@ -1,8 +1,8 @@
 package storage
 
 import (
+	"siteinspect/domain"
 	"sync"
-	"sync/atomic"
 )
 
 // Pages of annotations are the API's hottest long reads, and most of their
@@ -32,16 +32,9 @@ type annKey struct {
 	replies  int64 // how many replies its thread has
 }
 
-// annMemo holds what the server renders for an annotation of the cache,
-// which never changes while the annotation is cached.
-type annMemo struct {
-	owner *Annotation
-	json  atomic.Pointer[[]byte]
-}
-
 type annEntry struct {
 	key  annKey
-	a    *Annotation
+	a    *domain.Annotation
 	size int64
 }
 
@@ -54,7 +47,7 @@ type annotationCache struct {
 
 // get returns the cached annotations of ids whose state is keys[i], or nil
 // in their place; it reports how many it found.
-func (c *annotationCache) get(ids []string, keys []annKey, out []*Annotation) int {
+func (c *annotationCache) get(ids []string, keys []annKey, out []*domain.Annotation) int {
 	n := 0
 	c.mu.Lock()
 	for i, id := range ids {
@@ -69,8 +62,8 @@ func (c *annotationCache) get(ids []string, keys []annKey, out []*Annotation) in
 
 // put caches a, which is in state k, and marks it as cached: from now on
 // it must not be changed, as other requests share it.
-func (c *annotationCache) put(k annKey, a *Annotation) {
-	a.memo = &annMemo{owner: a}
+func (c *annotationCache) put(k annKey, a *domain.Annotation) {
+	a.Share()
 	size := int64(768 + 2*len(a.Body))
 	if a.Shape != nil {
 		size += int64(64 + 40*len(a.Shape.Points))
@@ -114,27 +107,4 @@ func (c *annotationCache) drop(id string) {
 		c.size -= e.size
 	}
 	c.mu.Unlock()
-}
-
-// CachedJSON returns the JSON stored for a with SetCachedJSON, if a is
-// a shared, unchanging annotation from the listing cache and it has some.
-func (a *Annotation) CachedJSON() []byte {
-	if m := a.memo; m != nil && m.owner == a {
-		if p := m.json.Load(); p != nil {
-			return *p
-		}
-	}
-	return nil
-}
-
-// JSONCacheable reports whether SetCachedJSON keeps JSON for a.
-func (a *Annotation) JSONCacheable() bool { return a.memo != nil && a.memo.owner == a }
-
-// SetCachedJSON keeps b, which must be a's rendering as the API shows it,
-// for CachedJSON, if a is from the listing cache (JSONCacheable); b must
-// not be changed afterwards.
-func (a *Annotation) SetCachedJSON(b []byte) {
-	if m := a.memo; m != nil && m.owner == a {
-		m.json.Store(&b)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"siteinspect/domain"
 	"strings"
 	"time"
 )
@@ -17,42 +18,35 @@ import (
 // win, and a countersign racing an assignment records the reviewer who
 // held the slot when it committed.
 
-// Codes of the four-eyes refusals.
-const (
-	CodeSlotTaken           = "slot_taken"
-	CodeReviewerIsInspector = "reviewer_is_inspector"
-	CodeInspectorPicksNone  = "inspector_cannot_pick_reviewer"
-)
-
 // AssignCase fills a case's slots as actor's role allows: an inspector
 // takes the inspector slot for themself (a submitted case goes in_review);
 // a reviewer takes the reviewer slot for themself; an admin sets either
 // (inspectorID, reviewerID; empty leaves one as it is). Taking a slot one
 // already holds changes nothing and records nothing.
-func (d *DB) AssignCase(ctx context.Context, c *Case, actor *User, inspectorID, reviewerID string) (*Case, error) {
+func (d *DB) AssignCase(ctx context.Context, c *domain.Case, actor *domain.User, inspectorID, reviewerID string) (*domain.Case, error) {
 	switch actor.Role {
-	case RoleInspector:
+	case domain.RoleInspector:
 		if reviewerID != "" {
-			return nil, codedf(ErrForbidden, CodeInspectorPicksNone, "the inspector does not choose the countersigning reviewer: a reviewer takes the slot, or an admin assigns it")
+			return nil, domain.Coded(domain.ErrForbidden, domain.CodeInspectorPicksNone, "the inspector does not choose the countersigning reviewer: a reviewer takes the slot, or an admin assigns it")
 		}
 		if inspectorID != "" && inspectorID != actor.ID {
-			return nil, codedf(ErrForbidden, CodeNotPermitted, "an inspector can only take a case for themself")
+			return nil, domain.Coded(domain.ErrForbidden, domain.CodeNotPermitted, "an inspector can only take a case for themself")
 		}
-		return d.takeSlot(ctx, c, actor, ActionTake, "inspector_id")
-	case RoleReviewer:
+		return d.takeSlot(ctx, c, actor, domain.ActionTake, "inspector_id")
+	case domain.RoleReviewer:
 		if inspectorID != "" || (reviewerID != "" && reviewerID != actor.ID) {
-			return nil, codedf(ErrForbidden, CodeNotPermitted, "a reviewer can only take the reviewer slot for themself")
+			return nil, domain.Coded(domain.ErrForbidden, domain.CodeNotPermitted, "a reviewer can only take the reviewer slot for themself")
 		}
-		return d.takeSlot(ctx, c, actor, ActionTakeReview, "reviewer_id")
-	case RoleAdmin:
+		return d.takeSlot(ctx, c, actor, domain.ActionTakeReview, "reviewer_id")
+	case domain.RoleAdmin:
 		return d.adminAssign(ctx, c, actor, inspectorID, reviewerID)
 	}
-	return nil, c.Authorize(actor, ActionAssign)
+	return nil, c.Authorize(actor, domain.ActionAssign)
 }
 
 // takeSlot gives actor the slot column (inspector_id or reviewer_id) if it
 // is free, in one conditional statement.
-func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, column string) (*Case, error) {
+func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, action domain.Action, column string) (*domain.Case, error) {
 	if err := c.Authorize(actor, action); err != nil {
 		return nil, err
 	}
@@ -62,20 +56,20 @@ func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, 
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		states, sargs := inStates(StatesFor(action))
-		set, to := column+` = ?, updated_at = ?`, Status("")
+		states, sargs := inStates(domain.StatesFor(action))
+		set, to := column+` = ?, updated_at = ?`, domain.Status("")
 		args := []any{actor.ID, ms(now)}
-		if action == ActionTake {
+		if action == domain.ActionTake {
 			// Taking a submitted case starts its review.
 			set += `, status = CASE WHEN status = ? THEN ? ELSE status END`
-			args = append(args, string(StatusSubmitted), string(StatusInReview))
+			args = append(args, string(domain.StatusSubmitted), string(domain.StatusInReview))
 		}
 		free := column + ` IS NULL`
 		args = append(args, c.ID)
-		if action == ActionTake {
+		if action == domain.ActionTake {
 			// The inspector who holds a resubmitted case takes it up again.
 			free = `(` + column + ` IS NULL OR (` + column + ` = ? AND status = ?))`
-			args = append(args, actor.ID, string(StatusSubmitted))
+			args = append(args, actor.ID, string(domain.StatusSubmitted))
 		}
 		args = append(args, sargs...)
 		args = append(args, actor.ID)
@@ -85,7 +79,7 @@ func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, 
 			return fmt.Errorf("take %s of case %s: %w", column, c.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			var from Status = c.Status
+			var from domain.Status = c.Status
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, c.ID).Scan(&to); err != nil {
 				return err
 			}
@@ -101,7 +95,7 @@ func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, 
 		}
 		// Why not: read the row as it is now.
 		var holder, otherHolder sql.NullString
-		var st Status
+		var st domain.Status
 		if err := tx.QueryRowContext(ctx, `SELECT `+column+`, `+other+`, status FROM cases WHERE id = ?`, c.ID).Scan(&holder, &otherHolder, &st); err != nil {
 			return notFound(err, "case "+c.ID)
 		}
@@ -109,11 +103,11 @@ func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, 
 		case holder.Valid && holder.String == actor.ID:
 			return nil // already theirs: an idempotent re-take records nothing
 		case otherHolder.Valid && otherHolder.String == actor.ID:
-			return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
+			return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
 		case holder.Valid:
-			return codedf(ErrConflict, CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
+			return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
 		}
-		return (&Case{ID: c.ID, Status: st}).stateRefusal(action)
+		return (&domain.Case{ID: c.ID, Status: st}).StateRefusal(action)
 	})
 	if err != nil {
 		return nil, err
@@ -123,20 +117,20 @@ func (d *DB) takeSlot(ctx context.Context, c *Case, actor *User, action Action, 
 
 // ReleaseReview gives the reviewer slot back before the countersign, so
 // another reviewer may take it.
-func (d *DB) ReleaseReview(ctx context.Context, c *Case, actor *User) (*Case, error) {
-	if err := c.Authorize(actor, ActionReleaseReview); err != nil {
+func (d *DB) ReleaseReview(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error) {
+	if err := c.Authorize(actor, domain.ActionReleaseReview); err != nil {
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		states, sargs := inStates(StatesFor(ActionReleaseReview))
+		states, sargs := inStates(domain.StatesFor(domain.ActionReleaseReview))
 		args := append([]any{ms(now), c.ID, actor.ID}, sargs...)
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET reviewer_id = NULL, updated_at = ? WHERE id = ? AND reviewer_id = ? AND status IN `+states, args...)
 		if err != nil {
 			return fmt.Errorf("release review of case %s: %w", c.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return codedf(ErrConflict, CodeSlotTaken, "the reviewer slot is no longer yours, or the case was countersigned; reload it")
+			return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "the reviewer slot is no longer yours, or the case was countersigned; reload it")
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.review_released", Data: map[string]any{"reviewer_id": actor.ID}})
 		return err
@@ -149,33 +143,33 @@ func (d *DB) ReleaseReview(ctx context.Context, c *Case, actor *User) (*Case, er
 
 // adminAssign sets either slot; the admin may replace a holder (audited,
 // with the previous holders).
-func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID, reviewerID string) (*Case, error) {
-	if err := c.Authorize(actor, ActionAssign); err != nil {
+func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User, inspectorID, reviewerID string) (*domain.Case, error) {
+	if err := c.Authorize(actor, domain.ActionAssign); err != nil {
 		return nil, err
 	}
 	if inspectorID == "" && reviewerID == "" {
-		return nil, codedf(ErrInvalid, "assignee_required", "name inspector_id or reviewer_id")
+		return nil, domain.Coded(domain.ErrInvalid, "assignee_required", "name inspector_id or reviewer_id")
 	}
-	check := func(id string, role Role) error {
+	check := func(id string, role domain.Role) error {
 		if id == "" {
 			return nil
 		}
 		u, err := d.UserByID(ctx, id)
 		if err != nil || u.Role != role || u.Org != c.Office {
-			return codedf(ErrInvalid, "assignee_not_in_office", fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
+			return domain.Coded(domain.ErrInvalid, "assignee_not_in_office", fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
 		}
 		return nil
 	}
-	if err := check(inspectorID, RoleInspector); err != nil {
+	if err := check(inspectorID, domain.RoleInspector); err != nil {
 		return nil, err
 	}
-	if err := check(reviewerID, RoleReviewer); err != nil {
+	if err := check(reviewerID, domain.RoleReviewer); err != nil {
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		var ins, rev sql.NullString
-		var st Status
+		var st domain.Status
 		if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`, c.ID).Scan(&ins, &rev, &st); err != nil {
 			return notFound(err, "case "+c.ID)
 		}
@@ -187,23 +181,23 @@ func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID,
 			newRev = sql.NullString{String: reviewerID, Valid: true}
 		}
 		if newIns.Valid && newRev.Valid && newIns.String == newRev.String {
-			return codedf(ErrInvalid, CodeReviewerIsInspector, "the reviewer must not be the inspector")
+			return domain.Coded(domain.ErrInvalid, domain.CodeReviewerIsInspector, "the reviewer must not be the inspector")
 		}
 		if newIns == ins && newRev == rev {
 			return nil
 		}
 		to := st
-		if st == StatusSubmitted && newIns.Valid {
-			to = StatusInReview
+		if st == domain.StatusSubmitted && newIns.Valid {
+			to = domain.StatusInReview
 		}
-		states, sargs := inStates(StatesFor(ActionAssign))
+		states, sargs := inStates(domain.StatesFor(domain.ActionAssign))
 		args := append([]any{newIns, newRev, string(to), ms(now), c.ID, string(st)}, sargs...)
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET inspector_id = ?, reviewer_id = ?, status = ?, updated_at = ? WHERE id = ? AND status = ? AND status IN `+states, args...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return (&Case{ID: c.ID, Status: st}).stateRefusal(ActionAssign)
+			return (&domain.Case{ID: c.ID, Status: st}).StateRefusal(domain.ActionAssign)
 		}
 		data := map[string]any{"inspector_id": newIns.String, "reviewer_id": newRev.String,
 			"previous_inspector_id": ins.String, "previous_reviewer_id": rev.String, "by": "admin"}
@@ -222,7 +216,7 @@ func (d *DB) adminAssign(ctx context.Context, c *Case, actor *User, inspectorID,
 }
 
 // inStates is "(?, ?, …)" and its arguments.
-func inStates(states []Status) (string, []any) {
+func inStates(states []domain.Status) (string, []any) {
 	marks := make([]string, len(states))
 	args := make([]any, len(states))
 	for i, s := range states {

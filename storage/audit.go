@@ -2,53 +2,13 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"siteinspect/domain"
 	"time"
 )
-
-// AuditEvent is one link of the audit chain.
-type AuditEvent struct {
-	Seq      int64           `json:"seq"`
-	CaseID   string          `json:"case_id,omitempty"`
-	ActorID  string          `json:"actor_id,omitempty"`
-	Action   string          `json:"action"`
-	Target   string          `json:"target,omitempty"`
-	Data     json.RawMessage `json:"data"`
-	At       time.Time       `json:"at"`
-	PrevHash string          `json:"prev_hash"`
-	Hash     string          `json:"hash"`
-}
-
-// genesisHash is the prev_hash of the first event.
-const genesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
-
-// canonical is the exact byte string an event's hash covers: a JSON object
-// with a fixed key order, times as Unix milliseconds, and the data as
-// stored (itself produced by json.Marshal, which sorts map keys).
-func (e *AuditEvent) canonical() []byte {
-	b, _ := json.Marshal(struct {
-		Seq     int64           `json:"seq"`
-		CaseID  string          `json:"case_id"`
-		ActorID string          `json:"actor_id"`
-		Action  string          `json:"action"`
-		Target  string          `json:"target"`
-		Data    json.RawMessage `json:"data"`
-		At      int64           `json:"at"`
-	}{e.Seq, e.CaseID, e.ActorID, e.Action, e.Target, e.Data, e.At.UnixMilli()})
-	return b
-}
-
-func chainHash(prev string, canonical []byte) string {
-	h := sha256.New()
-	h.Write([]byte(prev))
-	h.Write(canonical)
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // Audit is what an action records.
 type Audit struct {
@@ -62,7 +22,7 @@ type Audit struct {
 // replica, the advisory lock pgConn.BeginTx takes, see postgres.go), so
 // events are appended one at a time: the head read here is the newest
 // committed, and nobody appends after it before this transaction ends.
-func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*AuditEvent, error) {
+func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*domain.AuditEvent, error) {
 	return appendAuditVia(ctx, now, a,
 		func(q string, args ...any) *sql.Row { return tx.QueryRowContext(ctx, q, args...) },
 		func(q string, args ...any) error { _, err := tx.ExecContext(ctx, q, args...); return err })
@@ -70,7 +30,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*Audi
 
 // appendAudit is the package's appendAudit through statements prepared
 // once, for the transactions on hot paths (every annotation appends one).
-func (d *DB) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*AuditEvent, error) {
+func (d *DB) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*domain.AuditEvent, error) {
 	return appendAuditVia(ctx, now, a,
 		func(q string, args ...any) *sql.Row {
 			st, err := d.txStmt(ctx, tx, q)
@@ -82,7 +42,7 @@ func (d *DB) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit
 		func(q string, args ...any) error { _, err := d.txExec(ctx, tx, q, args...); return err })
 }
 
-func appendAuditVia(ctx context.Context, now time.Time, a Audit, queryRow func(string, ...any) *sql.Row, exec func(string, ...any) error) (*AuditEvent, error) {
+func appendAuditVia(ctx context.Context, now time.Time, a Audit, queryRow func(string, ...any) *sql.Row, exec func(string, ...any) error) (*domain.AuditEvent, error) {
 	data, err := json.Marshal(a.Data)
 	if err != nil {
 		return nil, fmt.Errorf("audit data: %w", err)
@@ -90,13 +50,13 @@ func appendAuditVia(ctx context.Context, now time.Time, a Audit, queryRow func(s
 	if a.Data == nil {
 		data = []byte("{}")
 	}
-	e := &AuditEvent{CaseID: a.CaseID, ActorID: a.ActorID, Action: a.Action, Target: a.Target, Data: data, At: now.UTC().Truncate(time.Millisecond), PrevHash: genesisHash}
+	e := &domain.AuditEvent{CaseID: a.CaseID, ActorID: a.ActorID, Action: a.Action, Target: a.Target, Data: data, At: now.UTC().Truncate(time.Millisecond), PrevHash: domain.GenesisHash}
 	err = queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("audit head: %w", err)
 	}
 	e.Seq++
-	e.Hash = chainHash(e.PrevHash, e.canonical())
+	e.Hash = domain.ChainHash(e.PrevHash, e.Canonical())
 	err = exec(`INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
 	if err != nil {
@@ -109,8 +69,8 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 // RecordAudit appends an event on its own, for actions that change nothing
 // else (a login, an officer reading evidence).
-func (d *DB) RecordAudit(ctx context.Context, a Audit) (*AuditEvent, error) {
-	var e *AuditEvent
+func (d *DB) RecordAudit(ctx context.Context, a Audit) (*domain.AuditEvent, error) {
+	var e *domain.AuditEvent
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		e, err = d.appendAudit(ctx, tx, d.now(), a)
@@ -119,8 +79,8 @@ func (d *DB) RecordAudit(ctx context.Context, a Audit) (*AuditEvent, error) {
 	return e, err
 }
 
-func scanAudit(rows *sql.Rows) (*AuditEvent, error) {
-	var e AuditEvent
+func scanAudit(rows *sql.Rows) (*domain.AuditEvent, error) {
+	var e domain.AuditEvent
 	var caseID, actor sql.NullString
 	var data string
 	var at int64
@@ -135,13 +95,13 @@ const auditColumns = `seq, case_id, actor_id, action, target, data, at, prev_has
 
 // CaseAudit returns a case's events in order, after seq `after` (0 for all),
 // at most limit.
-func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*AuditEvent, error) {
+func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*domain.AuditEvent, error) {
 	rows, err := d.query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?`, caseID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("case audit: %w", err)
 	}
 	defer rows.Close()
-	out := []*AuditEvent{}
+	out := []*domain.AuditEvent{}
 	for rows.Next() {
 		e, err := scanAudit(rows)
 		if err != nil {
@@ -156,21 +116,13 @@ func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit in
 // hash for an empty chain).
 func (d *DB) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
-	hash := genesisHash
+	hash := domain.GenesisHash
 	err := d.queryRow(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, genesisHash, nil
+		return 0, domain.GenesisHash, nil
 	}
 	return seq, hash, err
 }
-
-// ChainBreak says where the audit chain stops matching.
-type ChainBreak struct {
-	Seq    int64
-	Reason string
-}
-
-func (b *ChainBreak) Error() string { return fmt.Sprintf("audit event %d: %s", b.Seq, b.Reason) }
 
 // VerifyAudit walks the whole chain in order, recomputing every hash. It
 // returns the number of events checked, and a *ChainBreak naming the first
@@ -181,7 +133,7 @@ func (d *DB) VerifyAudit(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read audit: %w", err)
 	}
 	defer rows.Close()
-	prev, want := genesisHash, int64(1)
+	prev, want := domain.GenesisHash, int64(1)
 	var n int64
 	for rows.Next() {
 		e, err := scanAudit(rows)
@@ -190,11 +142,11 @@ func (d *DB) VerifyAudit(ctx context.Context) (int64, error) {
 		}
 		switch {
 		case e.Seq != want:
-			return n, &ChainBreak{Seq: want, Reason: fmt.Sprintf("missing (the next event is %d)", e.Seq)}
+			return n, &domain.ChainBreak{Seq: want, Reason: fmt.Sprintf("missing (the next event is %d)", e.Seq)}
 		case e.PrevHash != prev:
-			return n, &ChainBreak{Seq: e.Seq, Reason: "prev_hash does not match the previous event's hash"}
-		case chainHash(prev, e.canonical()) != e.Hash:
-			return n, &ChainBreak{Seq: e.Seq, Reason: "content does not match its hash (the event was altered)"}
+			return n, &domain.ChainBreak{Seq: e.Seq, Reason: "prev_hash does not match the previous event's hash"}
+		case domain.ChainHash(prev, e.Canonical()) != e.Hash:
+			return n, &domain.ChainBreak{Seq: e.Seq, Reason: "content does not match its hash (the event was altered)"}
 		}
 		prev, want = e.Hash, want+1
 		n++

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"siteinspect/domain"
 	"sync"
 	"time"
 )
@@ -33,24 +34,24 @@ type caches struct {
 	permits    map[string]cachedPermit // code → permit type
 	// users maps id → UserRef. Users are never renamed or deleted (only
 	// their password changes), so a ref once read stays true.
-	users map[string]UserRef
+	users map[string]domain.UserRef
 }
 
 type cachedSession struct {
-	s     Session
-	u     User
+	s     domain.Session
+	u     domain.User
 	until time.Time
 }
 
 type cachedPermit struct {
-	p     PermitType
+	p     domain.PermitType
 	until time.Time
 }
 
 // session returns a copy of the cached session for hash, if it is still
 // fresh and not expired at now; on a miss, gen is to be passed to
 // putSession with what the database says.
-func (c *caches) session(hash string, now time.Time) (s *Session, gen uint64, ok bool) {
+func (c *caches) session(hash string, now time.Time) (s *domain.Session, gen uint64, ok bool) {
 	c.mu.Lock()
 	e, ok := c.sessions[hash]
 	gen = c.sessionGen
@@ -64,7 +65,7 @@ func (c *caches) session(hash string, now time.Time) (s *Session, gen uint64, ok
 }
 
 // putSession caches s unless a session was dropped since gen was read.
-func (c *caches) putSession(hash string, s *Session, gen uint64) {
+func (c *caches) putSession(hash string, s *domain.Session, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.sessionGen {
@@ -88,7 +89,7 @@ func (c *caches) dropSession(hash string) {
 	delete(c.sessions, hash)
 }
 
-func (c *caches) permit(code string) (*PermitType, bool) {
+func (c *caches) permit(code string) (*domain.PermitType, bool) {
 	c.mu.Lock()
 	e, ok := c.permits[code]
 	c.mu.Unlock()
@@ -99,7 +100,7 @@ func (c *caches) permit(code string) (*PermitType, bool) {
 	return &p, true
 }
 
-func (c *caches) putPermit(p *PermitType) {
+func (c *caches) putPermit(p *domain.PermitType) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.permits == nil || len(c.permits) >= cacheMax {
@@ -116,8 +117,8 @@ func (c *caches) dropPermits() {
 
 // userRefs returns the refs of ids, reading the ones it has not seen from
 // the database.
-func (d *DB) userRefs(ctx context.Context, ids []string) (map[string]*UserRef, error) {
-	out := make(map[string]*UserRef, len(ids))
+func (d *DB) userRefs(ctx context.Context, ids []string) (map[string]*domain.UserRef, error) {
+	out := make(map[string]*domain.UserRef, len(ids))
 	var missing []string
 	d.cache.mu.Lock()
 	for _, id := range ids {
@@ -133,7 +134,7 @@ func (d *DB) userRefs(ctx context.Context, ids []string) (map[string]*UserRef, e
 	}
 	d.cache.mu.Unlock()
 	for _, id := range missing {
-		var u UserRef
+		var u domain.UserRef
 		err := d.queryRow(ctx, `SELECT id, username, display_name, org FROM users WHERE id = ?`, id).Scan(&u.ID, &u.Username, &u.DisplayName, &u.Org)
 		if err != nil {
 			return nil, notFound(err, "user "+id)
@@ -141,7 +142,7 @@ func (d *DB) userRefs(ctx context.Context, ids []string) (map[string]*UserRef, e
 		out[id] = &u
 		d.cache.mu.Lock()
 		if d.cache.users == nil || len(d.cache.users) >= cacheMax {
-			d.cache.users = map[string]UserRef{}
+			d.cache.users = map[string]domain.UserRef{}
 		}
 		d.cache.users[id] = u
 		d.cache.mu.Unlock()

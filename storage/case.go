@@ -4,150 +4,35 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"siteinspect/domain"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
-
-// Status is where a case stands in its lifecycle (PRODUCT.md).
-type Status string
-
-// The case statuses.
-const (
-	StatusDraft               Status = "draft"
-	StatusSubmitted           Status = "submitted"
-	StatusInReview            Status = "in_review"
-	StatusSupplementRequested Status = "supplement_requested"
-	StatusPendingCountersign  Status = "pending_countersign"
-	StatusApproved            Status = "approved"
-	StatusRejected            Status = "rejected"
-	StatusWithdrawn           Status = "withdrawn"
-)
-
-// Valid reports whether s is a known status.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusDraft, StatusSubmitted, StatusInReview, StatusSupplementRequested,
-		StatusPendingCountersign, StatusApproved, StatusRejected, StatusWithdrawn:
-		return true
-	}
-	return false
-}
-
-// transitions lists every allowed change of status; anything else is
-// ErrInvalidState.
-var transitions = map[Status][]Status{
-	StatusDraft:               {StatusSubmitted, StatusWithdrawn},
-	StatusSubmitted:           {StatusInReview, StatusWithdrawn},
-	StatusInReview:            {StatusSupplementRequested, StatusPendingCountersign},
-	StatusSupplementRequested: {StatusSubmitted},
-	StatusPendingCountersign:  {StatusApproved, StatusRejected, StatusInReview},
-}
-
-// CanMove reports whether the lifecycle allows from → to.
-func CanMove(from, to Status) bool {
-	for _, s := range transitions[from] {
-		if s == to {
-			return true
-		}
-	}
-	return false
-}
-
-// UserRef is how a case names the people on it.
-type UserRef struct {
-	ID          string `json:"id"`
-	Username    string `json:"username"`
-	DisplayName string `json:"display_name"`
-	Org         string `json:"org"`
-}
-
-// Case is one inspection case.
-type Case struct {
-	ID            string     `json:"id"`
-	Number        string     `json:"number"`
-	Office        string     `json:"office"`
-	PermitType    string     `json:"permit_type"`
-	Status        Status     `json:"status"`
-	Applicant     *UserRef   `json:"applicant"`
-	Inspector     *UserRef   `json:"inspector"`
-	Reviewer      *UserRef   `json:"reviewer"`
-	SiteName      string     `json:"site_name"`
-	SiteAddress   string     `json:"site_address"`
-	SiteLat       *float64   `json:"site_lat"`
-	SiteLon       *float64   `json:"site_lon"`
-	Description   string     `json:"description"`
-	CreatedAt     time.Time  `json:"created_at"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	SubmittedAt   *time.Time `json:"submitted_at"`
-	DueAt         *time.Time `json:"due_at"`
-	EvidenceCount int        `json:"evidence_count"`
-	// OwedOpen counts materials still owed; OwedDueAt is the earliest due.
-	OwedOpen  int        `json:"owed_open"`
-	OwedDueAt *time.Time `json:"owed_due_at"`
-}
-
-// OwedOverdue reports whether owed materials are past their due date.
-func (c *Case) OwedOverdue(now time.Time) bool {
-	return c.OwedDueAt != nil && now.After(*c.OwedDueAt)
-}
-
-// Overdue reports whether the case is still with the office past its due time.
-func (c *Case) Overdue(now time.Time) bool {
-	switch c.Status {
-	case StatusSubmitted, StatusInReview, StatusPendingCountersign:
-		return c.DueAt != nil && now.After(*c.DueAt)
-	}
-	return false
-}
-
-// NewCase is what an applicant fills in.
-type NewCase struct {
-	PermitType  string   `json:"permit_type"`
-	SiteName    string   `json:"site_name"`
-	SiteAddress string   `json:"site_address"`
-	SiteLat     *float64 `json:"site_lat"`
-	SiteLon     *float64 `json:"site_lon"`
-	Description string   `json:"description"`
-}
-
-func checkText(field, v string, required bool, max int) error {
-	if required && strings.TrimSpace(v) == "" {
-		return codedf(ErrInvalid, "field_required", field+" is required")
-	}
-	if utf8.RuneCountInString(v) > max {
-		return codedf(ErrInvalid, "field_too_long", fmt.Sprintf("%s must have at most %d characters", field, max))
-	}
-	if !utf8.ValidString(v) {
-		return codedf(ErrInvalid, "field_not_utf8", field+" is not valid UTF-8")
-	}
-	return nil
-}
 
 // CreateCase opens a draft case for the applicant in office, numbered
 // PREFIX-YEAR-NNNNNN from a per-year counter.
-func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix string, loc *time.Location, in NewCase) (*Case, error) {
-	if applicant.Role != RoleApplicant {
-		return nil, codedf(ErrForbidden, "applicants_only", "only applicants open cases")
+func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, prefix string, loc *time.Location, in domain.NewCase) (*domain.Case, error) {
+	if applicant.Role != domain.RoleApplicant {
+		return nil, domain.Coded(domain.ErrForbidden, "applicants_only", "only applicants open cases")
 	}
 	for _, f := range []struct {
 		name, v string
 		req     bool
 		max     int
 	}{{"site_name", in.SiteName, true, 200}, {"site_address", in.SiteAddress, true, 500}, {"description", in.Description, false, 5000}, {"permit_type", in.PermitType, true, 64}} {
-		if err := checkText(f.name, f.v, f.req, f.max); err != nil {
+		if err := domain.CheckText(f.name, f.v, f.req, f.max); err != nil {
 			return nil, err
 		}
 	}
 	if (in.SiteLat == nil) != (in.SiteLon == nil) ||
 		in.SiteLat != nil && (*in.SiteLat < -90 || *in.SiteLat > 90 || *in.SiteLon < -180 || *in.SiteLon > 180) {
-		return nil, codedf(ErrInvalid, "site_coordinates_invalid", "site_lat and site_lon go together, within ±90 and ±180 degrees")
+		return nil, domain.Coded(domain.ErrInvalid, "site_coordinates_invalid", "site_lat and site_lon go together, within ±90 and ±180 degrees")
 	}
 	if _, err := d.PermitType(ctx, in.PermitType); err != nil {
-		return nil, codedf(ErrInvalid, "unknown_permit_type", fmt.Sprintf("unknown permit type %q", in.PermitType))
+		return nil, domain.Coded(domain.ErrInvalid, "unknown_permit_type", fmt.Sprintf("unknown permit type %q", in.PermitType))
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	id := NewID()
+	id := domain.NewID()
 	year := now.In(loc).Year()
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		var seq int64
@@ -159,7 +44,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *User, office, prefix str
 		number := fmt.Sprintf("%s-%d-%06d", prefix, year, seq)
 		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, site_lat, site_lon, description, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, number, office, in.PermitType, string(StatusDraft), applicant.ID, applicant.Org,
+			id, number, office, in.PermitType, string(domain.StatusDraft), applicant.ID, applicant.Org,
 			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.SiteLat, in.SiteLon, in.Description, ms(now), ms(now))
 		if err != nil {
 			return err
@@ -194,11 +79,11 @@ const (
 	caseCoreSelect = caseColumns + `0, 0, NULL` + caseFrom
 )
 
-func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
-	var c Case
+func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
+	var c domain.Case
 	var created, updated int64
 	var submitted, due sql.NullInt64
-	var a UserRef
+	var a domain.UserRef
 	var i, r [4]sql.NullString
 	var lat, lon sql.NullFloat64
 	var owedDue sql.NullInt64
@@ -221,16 +106,16 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	return &c, nil
 }
 
-func refFrom(v [4]sql.NullString) *UserRef {
+func refFrom(v [4]sql.NullString) *domain.UserRef {
 	if !v[0].Valid {
 		return nil
 	}
-	return &UserRef{ID: v[0].String, Username: v[1].String, DisplayName: v[2].String, Org: v[3].String}
+	return &domain.UserRef{ID: v[0].String, Username: v[1].String, DisplayName: v[2].String, Org: v[3].String}
 }
 
 // Case returns one case or ErrNotFound. It does not check who is asking:
 // callers apply VisibleTo.
-func (d *DB) Case(ctx context.Context, id string) (*Case, error) {
+func (d *DB) Case(ctx context.Context, id string) (*domain.Case, error) {
 	c, err := scanCase(d.queryRow(ctx, caseSelect+` WHERE c.id = ?`, id))
 	return c, notFound(err, "case "+id)
 }
@@ -238,14 +123,14 @@ func (d *DB) Case(ctx context.Context, id string) (*Case, error) {
 // CaseCore is Case without EvidenceCount, OwedOpen and OwedDueAt (left
 // zero): enough to check who may see and work on the case, for the hot
 // paths that do not show the case itself.
-func (d *DB) CaseCore(ctx context.Context, id string) (*Case, error) {
+func (d *DB) CaseCore(ctx context.Context, id string) (*domain.Case, error) {
 	c, err := scanCase(d.queryRow(ctx, caseCoreSelect+` WHERE c.id = ?`, id))
 	return c, notFound(err, "case "+id)
 }
 
 // ListCases returns the cases u may see (the same rule as VisibleTo, in
 // SQL), optionally only those with the given status, soonest due first.
-func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) ([]*Case, error) {
+func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status, limit int) ([]*domain.Case, error) {
 	cond, args := visibilitySQL(u)
 	where := []string{cond}
 	if status != "" {
@@ -263,7 +148,7 @@ func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) (
 		return nil, fmt.Errorf("list cases: %w", err)
 	}
 	defer rows.Close()
-	out := []*Case{}
+	out := []*domain.Case{}
 	for rows.Next() {
 		c, err := scanCase(rows)
 		if err != nil {
@@ -276,9 +161,9 @@ func (d *DB) ListCases(ctx context.Context, u *User, status Status, limit int) (
 
 // moveCase changes status from → to inside tx, failing with ErrInvalidState
 // when the lifecycle forbids it or another request moved the case first.
-func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
-	if !CanMove(c.Status, to) {
-		return codedf(ErrInvalidState, "status_change_refused", fmt.Sprintf("a %s case cannot become %s", c.Status, to))
+func moveCase(ctx context.Context, tx *sql.Tx, c *domain.Case, actor *domain.User, to domain.Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
+	if !domain.CanMove(c.Status, to) {
+		return domain.Coded(domain.ErrInvalidState, "status_change_refused", fmt.Sprintf("a %s case cannot become %s", c.Status, to))
 	}
 	args := append([]any{string(to), ms(now)}, extraArgs...)
 	args = append(args, c.ID, string(c.Status))
@@ -287,7 +172,7 @@ func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, 
 		return fmt.Errorf("update case %s: %w", c.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return codedf(ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
+		return domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
 	}
 	if data == nil {
 		data = map[string]any{}
@@ -301,27 +186,27 @@ func moveCase(ctx context.Context, tx *sql.Tx, c *Case, actor *User, to Status, 
 // sets its due time from the permit type's target. The case must hold at
 // least one evidence item: an inspection with nothing to inspect is not a
 // submission.
-func (d *DB) SubmitCase(ctx context.Context, c *Case, actor *User, loc *time.Location) (*Case, error) {
-	if err := c.Authorize(actor, ActionSubmit); err != nil {
+func (d *DB) SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User, loc *time.Location) (*domain.Case, error) {
+	if err := c.Authorize(actor, domain.ActionSubmit); err != nil {
 		return nil, err
 	}
 	if c.EvidenceCount == 0 {
-		return nil, codedf(ErrInvalidState, "no_evidence", "upload at least one video, photo or PDF before submitting")
+		return nil, domain.Coded(domain.ErrInvalidState, "no_evidence", "upload at least one video, photo or PDF before submitting")
 	}
 	pt, err := d.PermitType(ctx, c.PermitType)
 	if err != nil {
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	due := DueAt(now, pt.TargetDays, loc)
+	due := domain.DueAt(now, pt.TargetDays, loc)
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		if c.Status == StatusSupplementRequested {
+		if c.Status == domain.StatusSupplementRequested {
 			// Resubmitting answers the supplement request.
 			if _, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE case_id = ? AND fulfilled_at IS NULL`, ms(now), c.ID); err != nil {
 				return err
 			}
 		}
-		return moveCase(ctx, tx, c, actor, StatusSubmitted, now, map[string]any{"due_at": due.Format(time.RFC3339)}, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
+		return moveCase(ctx, tx, c, actor, domain.StatusSubmitted, now, map[string]any{"due_at": due.Format(time.RFC3339)}, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
 	})
 	if err != nil {
 		return nil, err
@@ -330,31 +215,13 @@ func (d *DB) SubmitCase(ctx context.Context, c *Case, actor *User, loc *time.Loc
 }
 
 // WithdrawCase moves a draft or submitted case to withdrawn.
-func (d *DB) WithdrawCase(ctx context.Context, c *Case, actor *User) (*Case, error) {
-	if err := c.Authorize(actor, ActionWithdraw); err != nil {
+func (d *DB) WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error) {
+	if err := c.Authorize(actor, domain.ActionWithdraw); err != nil {
 		return nil, err
 	}
 	now := d.now().UTC()
-	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, actor, StatusWithdrawn, now, nil, "") }); err != nil {
+	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, actor, domain.StatusWithdrawn, now, nil, "") }); err != nil {
 		return nil, err
 	}
 	return d.Case(ctx, c.ID)
-}
-
-// DueAt is the end of the working day targetDays working days after t in
-// loc (0: the same day). Saturdays and Sundays are not working days; public
-// holidays are not yet known to the calendar.
-func DueAt(t time.Time, targetDays int, loc *time.Location) time.Time {
-	day := t.In(loc)
-	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
-		day = day.AddDate(0, 0, 1)
-	}
-	for n := 0; n < targetDays; {
-		day = day.AddDate(0, 0, 1)
-		if day.Weekday() != time.Saturday && day.Weekday() != time.Sunday {
-			n++
-		}
-	}
-	y, m, dd := day.Date()
-	return time.Date(y, m, dd, 23, 59, 59, 0, loc).UTC()
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"siteinspect/domain"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func TestDueAt(t *testing.T) {
 		// 01:00 in Shanghai is still the previous day in UTC: the office's day counts.
 		{"2026-11-27 01:00", 0, "2026-11-27 23:59"},
 	} {
-		got := DueAt(at(tt.submitted).UTC(), tt.days, sh)
+		got := domain.DueAt(at(tt.submitted).UTC(), tt.days, sh)
 		if want := at(tt.want).Add(59 * time.Second); !got.Equal(want) {
 			t.Errorf("DueAt(%s, %d): got %s, want %s", tt.submitted, tt.days, got.In(sh), want)
 		}
@@ -38,17 +39,17 @@ func TestDueAt(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	allowed := map[[2]Status]bool{
-		{StatusDraft, StatusSubmitted}: true, {StatusDraft, StatusWithdrawn}: true,
-		{StatusSubmitted, StatusInReview}: true, {StatusSubmitted, StatusWithdrawn}: true,
-		{StatusInReview, StatusSupplementRequested}: true, {StatusInReview, StatusPendingCountersign}: true,
-		{StatusSupplementRequested, StatusSubmitted}: true,
-		{StatusPendingCountersign, StatusApproved}:   true, {StatusPendingCountersign, StatusRejected}: true, {StatusPendingCountersign, StatusInReview}: true,
+	allowed := map[[2]domain.Status]bool{
+		{domain.StatusDraft, domain.StatusSubmitted}: true, {domain.StatusDraft, domain.StatusWithdrawn}: true,
+		{domain.StatusSubmitted, domain.StatusInReview}: true, {domain.StatusSubmitted, domain.StatusWithdrawn}: true,
+		{domain.StatusInReview, domain.StatusSupplementRequested}: true, {domain.StatusInReview, domain.StatusPendingCountersign}: true,
+		{domain.StatusSupplementRequested, domain.StatusSubmitted}: true,
+		{domain.StatusPendingCountersign, domain.StatusApproved}:   true, {domain.StatusPendingCountersign, domain.StatusRejected}: true, {domain.StatusPendingCountersign, domain.StatusInReview}: true,
 	}
-	all := []Status{StatusDraft, StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign, StatusApproved, StatusRejected, StatusWithdrawn}
+	all := []domain.Status{domain.StatusDraft, domain.StatusSubmitted, domain.StatusInReview, domain.StatusSupplementRequested, domain.StatusPendingCountersign, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn}
 	for _, from := range all {
 		for _, to := range all {
-			if got := CanMove(from, to); got != allowed[[2]Status{from, to}] {
+			if got := domain.CanMove(from, to); got != allowed[[2]domain.Status{from, to}] {
 				t.Errorf("CanMove(%s, %s): got %v, want %v", from, to, got, !got)
 			}
 		}

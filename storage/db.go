@@ -2,15 +2,14 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"embed"
-	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"path"
+	"siteinspect/domain"
 	"slices"
 	"sort"
 	"strconv"
@@ -219,10 +218,6 @@ func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
 // example to tamper with a row).
 func (d *DB) SQL() *sql.DB { return d.sql }
 
-// CodeSchemaTooNew is the code of the error OpenDB returns for a database
-// that a newer release has migrated.
-const CodeSchemaTooNew = "schema_too_new"
-
 // migrate applies the migrations of d's dialect that the database has not
 // seen, each in its own transaction with its record in schema_migrations.
 // Each transaction checks the record again, so that replicas starting
@@ -271,7 +266,7 @@ func (d *DB) migrate(ctx context.Context) error {
 	}
 	for _, v := range applied {
 		if n, ok := migrationNumber(v); ok && n > latest {
-			return codedf(ErrInvalid, CodeSchemaTooNew, fmt.Sprintf("open database: its schema is at version %s, newer than this program knows (%04d); run a release that knows it", v, latest))
+			return domain.Coded(domain.ErrInvalid, domain.CodeSchemaTooNew, fmt.Sprintf("open database: its schema is at version %s, newer than this program knows (%04d); run a release that knows it", v, latest))
 		}
 	}
 	for _, e := range entries {
@@ -333,22 +328,12 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // notFound turns sql.ErrNoRows into ErrNotFound with context.
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+		return fmt.Errorf("%s: %w", what, domain.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// NewID returns a random 26-character identifier (130 bits of randomness),
-// safe in URLs and object keys.
-func NewID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return idEncoding.EncodeToString(b)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

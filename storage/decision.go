@@ -5,25 +5,15 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"siteinspect/domain"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Finding is the inspector's result for one checklist item, with the
-// annotations that support it.
-type Finding struct {
-	ChecklistItem string    `json:"checklist_item"`
-	Result        string    `json:"result"`
-	Note          string    `json:"note"`
-	AnnotationIDs []string  `json:"annotation_ids"`
-	Author        *UserRef  `json:"author"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
-
 // SetFinding records (or replaces) the finding for one checklist item.
-func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Finding, error) {
-	if err := cs.Authorize(by, ActionRecordFinding); err != nil {
+func (d *DB) SetFinding(ctx context.Context, cs *domain.Case, by *domain.User, f domain.Finding) (*domain.Finding, error) {
+	if err := cs.Authorize(by, domain.ActionRecordFinding); err != nil {
 		return nil, err
 	}
 	pt, err := d.PermitType(ctx, cs.PermitType)
@@ -36,13 +26,13 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 	}
 	switch {
 	case !found:
-		return nil, codedf(ErrInvalid, "unknown_checklist_item", fmt.Sprintf("checklist item %q is not on this permit type's checklist", f.ChecklistItem))
+		return nil, domain.Coded(domain.ErrInvalid, "unknown_checklist_item", fmt.Sprintf("checklist item %q is not on this permit type's checklist", f.ChecklistItem))
 	case f.Result != "pass" && f.Result != "fail" && f.Result != "na":
-		return nil, codedf(ErrInvalid, "finding_result_invalid", "result must be pass, fail or na")
+		return nil, domain.Coded(domain.ErrInvalid, "finding_result_invalid", "result must be pass, fail or na")
 	case utf8.RuneCountInString(f.Note) > 5000:
-		return nil, codedf(ErrInvalid, "note_too_long", "note must have at most 5000 characters")
+		return nil, domain.Coded(domain.ErrInvalid, "note_too_long", "note must have at most 5000 characters")
 	case f.Result == "fail" && strings.TrimSpace(f.Note) == "":
-		return nil, codedf(ErrInvalid, "finding_note_required", "say in the note what failed")
+		return nil, domain.Coded(domain.ErrInvalid, "finding_note_required", "say in the note what failed")
 	}
 	if f.AnnotationIDs == nil {
 		f.AnnotationIDs = []string{}
@@ -51,13 +41,13 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 		var caseID string
 		err := d.queryRow(ctx, `SELECT case_id FROM annotations WHERE id = ? AND deleted_at IS NULL`, id).Scan(&caseID)
 		if err != nil || caseID != cs.ID {
-			return nil, codedf(ErrInvalid, "annotation_not_on_case", fmt.Sprintf("annotation %s is not on this case", id))
+			return nil, domain.Coded(domain.ErrInvalid, "annotation_not_on_case", fmt.Sprintf("annotation %s is not on this case", id))
 		}
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	ids, _ := json.Marshal(f.AnnotationIDs)
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, ActionRecordFinding); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionRecordFinding); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO findings (case_id, checklist_item, result, note, annotation_ids, author_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -74,23 +64,23 @@ func (d *DB) SetFinding(ctx context.Context, cs *Case, by *User, f Finding) (*Fi
 	if err != nil {
 		return nil, fmt.Errorf("set finding: %w", err)
 	}
-	f.Author = &UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}
+	f.Author = &domain.UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}
 	f.UpdatedAt = now
 	return &f, nil
 }
 
 // Findings returns a case's findings by checklist item.
-func (d *DB) Findings(ctx context.Context, caseID string) ([]*Finding, error) {
+func (d *DB) Findings(ctx context.Context, caseID string) ([]*domain.Finding, error) {
 	rows, err := d.query(ctx, `SELECT f.checklist_item, f.result, f.note, f.annotation_ids, u.id, u.username, u.display_name, u.org, f.updated_at
 		FROM findings f JOIN users u ON u.id = f.author_id WHERE f.case_id = ? ORDER BY f.checklist_item`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("findings: %w", err)
 	}
 	defer rows.Close()
-	out := []*Finding{}
+	out := []*domain.Finding{}
 	for rows.Next() {
-		var f Finding
-		var u UserRef
+		var f domain.Finding
+		var u domain.UserRef
 		var ids string
 		var at int64
 		if err := rows.Scan(&f.ChecklistItem, &f.Result, &f.Note, &ids, &u.ID, &u.Username, &u.DisplayName, &u.Org, &at); err != nil {
@@ -103,44 +93,13 @@ func (d *DB) Findings(ctx context.Context, caseID string) ([]*Finding, error) {
 	return out, rows.Err()
 }
 
-// Decision is one round of the four-eyes decision.
-type Decision struct {
-	ID              string     `json:"id"`
-	Outcome         string     `json:"outcome"`
-	Summary         string     `json:"summary"`
-	Inspector       *UserRef   `json:"inspector"`
-	DecidedAt       time.Time  `json:"decided_at"`
-	Reviewer        *UserRef   `json:"reviewer"`
-	CountersignedAt *time.Time `json:"countersigned_at"`
-	Agree           *bool      `json:"agree"`
-	Comment         string     `json:"comment"`
-}
-
-// Owed is material the applicant still has to hand in.
-type Owed struct {
-	ID          string     `json:"id"`
-	Text        string     `json:"text"`
-	DueAt       time.Time  `json:"due_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	FulfilledAt *time.Time `json:"fulfilled_at"`
-	Overdue     bool       `json:"overdue"`
-}
-
-// DecisionInput is the inspector's proposal.
-type DecisionInput struct {
-	Outcome       string     `json:"outcome"`
-	Summary       string     `json:"summary"`
-	SupplementDue *time.Time `json:"supplement_due"`
-	Owed          []string   `json:"owed"`
-}
-
 // Decide records the assigned inspector's decision: approve and reject go
 // to the reviewer (pending_countersign), request_supplement back to the
 // applicant with the owed materials and their due date. Approving or
 // rejecting needs a finding for every checklist item; only a
 // commitment-based permit type may be approved with materials owed.
-func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location, in DecisionInput) (*Case, error) {
-	if err := cs.Authorize(by, ActionDecide); err != nil {
+func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *time.Location, in domain.DecisionInput) (*domain.Case, error) {
+	if err := cs.Authorize(by, domain.ActionDecide); err != nil {
 		return nil, err
 	}
 	pt, err := d.PermitType(ctx, cs.PermitType)
@@ -149,22 +108,22 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 	}
 	in.Summary = strings.TrimSpace(in.Summary)
 	if in.Summary == "" || utf8.RuneCountInString(in.Summary) > 10000 {
-		return nil, codedf(ErrInvalid, "summary_length", "summary must have 1 to 10000 characters")
+		return nil, domain.Coded(domain.ErrInvalid, "summary_length", "summary must have 1 to 10000 characters")
 	}
 	var owed []string
 	for _, o := range in.Owed {
 		if o = strings.TrimSpace(o); o != "" {
 			if utf8.RuneCountInString(o) > 500 {
-				return nil, codedf(ErrInvalid, "owed_item_too_long", "each owed item must have at most 500 characters")
+				return nil, domain.Coded(domain.ErrInvalid, "owed_item_too_long", "each owed item must have at most 500 characters")
 			}
 			owed = append(owed, o)
 		}
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	var to Status
+	var to domain.Status
 	switch in.Outcome {
 	case "approve", "reject":
-		to = StatusPendingCountersign
+		to = domain.StatusPendingCountersign
 		findings, err := d.Findings(ctx, cs.ID)
 		if err != nil {
 			return nil, err
@@ -180,45 +139,45 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 			}
 		}
 		if len(missing) > 0 {
-			return nil, codedf(ErrInvalidState, "findings_incomplete", "record a finding for every checklist item first; missing: "+strings.Join(missing, ", "))
+			return nil, domain.Coded(domain.ErrInvalidState, "findings_incomplete", "record a finding for every checklist item first; missing: "+strings.Join(missing, ", "))
 		}
 		if len(owed) > 0 && (in.Outcome == "reject" || !pt.CommitmentAllowed) {
-			return nil, codedf(ErrInvalid, "owed_needs_commitment", "only a commitment-based permit may be approved with materials owed")
+			return nil, domain.Coded(domain.ErrInvalid, "owed_needs_commitment", "only a commitment-based permit may be approved with materials owed")
 		}
 	case "request_supplement":
-		to = StatusSupplementRequested
+		to = domain.StatusSupplementRequested
 		if len(owed) == 0 {
-			return nil, codedf(ErrInvalid, "owed_required", "list the materials the applicant must supply (owed)")
+			return nil, domain.Coded(domain.ErrInvalid, "owed_required", "list the materials the applicant must supply (owed)")
 		}
 	default:
-		return nil, codedf(ErrInvalid, "outcome_invalid", "outcome must be approve, reject or request_supplement")
+		return nil, domain.Coded(domain.ErrInvalid, "outcome_invalid", "outcome must be approve, reject or request_supplement")
 	}
-	due := DueAt(now, 0, loc).AddDate(0, 0, pt.SupplementDays)
+	due := domain.DueAt(now, 0, loc).AddDate(0, 0, pt.SupplementDays)
 	if in.SupplementDue != nil {
 		if !in.SupplementDue.After(now) {
-			return nil, codedf(ErrInvalid, "due_in_past", "supplement_due must be in the future")
+			return nil, domain.Coded(domain.ErrInvalid, "due_in_past", "supplement_due must be in the future")
 		}
 		due = in.SupplementDue.UTC().Truncate(time.Millisecond)
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
-		if to == StatusPendingCountersign {
+		if to == domain.StatusPendingCountersign {
 			// A decision closes the evidence (the policy); a live inspection
 			// still running would have its recording refused, so it ends first.
 			var open int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, LiveOpen).Scan(&open); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, domain.LiveOpen).Scan(&open); err != nil {
 				return err
 			}
 			if open > 0 {
-				return codedf(ErrInvalidState, "live_session_open", "end the live inspection before deciding: its recording joins the evidence first")
+				return domain.Coded(domain.ErrInvalidState, "live_session_open", "end the live inspection before deciding: its recording joins the evidence first")
 			}
 		}
-		id := NewID()
+		id := domain.NewID()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (id, case_id, outcome, summary, inspector_id, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			id, cs.ID, in.Outcome, in.Summary, by.ID, ms(now)); err != nil {
 			return err
 		}
 		for _, o := range owed {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO owed_items (id, case_id, text, due_at, created_at) VALUES (?, ?, ?, ?, ?)`, NewID(), cs.ID, o, ms(due), ms(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO owed_items (id, case_id, text, due_at, created_at) VALUES (?, ?, ?, ?, ?)`, domain.NewID(), cs.ID, o, ms(due), ms(now)); err != nil {
 				return err
 			}
 		}
@@ -240,16 +199,16 @@ func (d *DB) Decide(ctx context.Context, cs *Case, by *User, loc *time.Location,
 // policy refuses it, and the statement that records the countersign checks
 // it again together with the slot, so a countersign racing an assignment
 // records the reviewer who held the slot when it committed.
-func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, comment string) (*Case, error) {
-	if err := cs.Authorize(by, ActionCountersign); err != nil {
+func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, agree bool, comment string) (*domain.Case, error) {
+	if err := cs.Authorize(by, domain.ActionCountersign); err != nil {
 		return nil, err
 	}
 	comment = strings.TrimSpace(comment)
 	if !agree && comment == "" {
-		return nil, codedf(ErrInvalid, "comment_required", "say why the decision goes back (comment)")
+		return nil, domain.Coded(domain.ErrInvalid, "comment_required", "say why the decision goes back (comment)")
 	}
 	if utf8.RuneCountInString(comment) > 5000 {
-		return nil, codedf(ErrInvalid, "comment_too_long", "comment must have at most 5000 characters")
+		return nil, domain.Coded(domain.ErrInvalid, "comment_too_long", "comment must have at most 5000 characters")
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *sql.Tx) error {
@@ -257,39 +216,39 @@ func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, co
 		if err := tx.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
 			return notFound(err, "pending decision")
 		}
-		to := StatusInReview
+		to := domain.StatusInReview
 		if agree {
-			to = StatusRejected
+			to = domain.StatusRejected
 			if outcome == "approve" {
-				to = StatusApproved
+				to = domain.StatusApproved
 			}
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, reviewer_id = ?, updated_at = ?
 			WHERE id = ? AND status = ? AND (reviewer_id IS NULL OR reviewer_id = ?) AND inspector_id IS NOT NULL AND inspector_id <> ?`,
-			string(to), by.ID, ms(now), cs.ID, string(StatusPendingCountersign), by.ID, by.ID)
+			string(to), by.ID, ms(now), cs.ID, string(domain.StatusPendingCountersign), by.ID, by.ID)
 		if err != nil {
 			return fmt.Errorf("countersign case %s: %w", cs.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			var ins, rev sql.NullString
-			var st Status
+			var st domain.Status
 			if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`, cs.ID).Scan(&ins, &rev, &st); err != nil {
 				return notFound(err, "case "+cs.ID)
 			}
 			switch {
-			case st != StatusPendingCountersign:
-				return (&Case{ID: cs.ID, Status: st}).stateRefusal(ActionCountersign)
+			case st != domain.StatusPendingCountersign:
+				return (&domain.Case{ID: cs.ID, Status: st}).StateRefusal(domain.ActionCountersign)
 			case ins.String == by.ID:
-				return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector cannot countersign their own decision")
+				return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector cannot countersign their own decision")
 			default:
-				return codedf(ErrConflict, CodeSlotTaken, "another reviewer holds this case's countersign")
+				return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another reviewer holds this case's countersign")
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE decisions SET reviewer_id = ?, countersigned_at = ?, agree = ?, comment = ? WHERE id = ?`, by.ID, ms(now), agree, comment, decID); err != nil {
 			return err
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "case.status",
-			Data: map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(StatusPendingCountersign), "to": string(to)}})
+			Data: map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(domain.StatusPendingCountersign), "to": string(to)}})
 		return err
 	})
 	if err != nil {
@@ -299,7 +258,7 @@ func (d *DB) Countersign(ctx context.Context, cs *Case, by *User, agree bool, co
 }
 
 // Decisions returns a case's decision rounds, oldest first.
-func (d *DB) Decisions(ctx context.Context, caseID string) ([]*Decision, error) {
+func (d *DB) Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error) {
 	rows, err := d.query(ctx, `SELECT d.id, d.outcome, d.summary, i.id, i.username, i.display_name, i.org, d.decided_at,
 		r.id, r.username, r.display_name, r.org, d.countersigned_at, d.agree, d.comment
 		FROM decisions d JOIN users i ON i.id = d.inspector_id LEFT JOIN users r ON r.id = d.reviewer_id
@@ -308,10 +267,10 @@ func (d *DB) Decisions(ctx context.Context, caseID string) ([]*Decision, error) 
 		return nil, fmt.Errorf("decisions: %w", err)
 	}
 	defer rows.Close()
-	out := []*Decision{}
+	out := []*domain.Decision{}
 	for rows.Next() {
-		var dc Decision
-		var i UserRef
+		var dc domain.Decision
+		var i domain.UserRef
 		var r [4]sql.NullString
 		var decided int64
 		var signed sql.NullInt64
@@ -329,16 +288,16 @@ func (d *DB) Decisions(ctx context.Context, caseID string) ([]*Decision, error) 
 }
 
 // OwedItems returns what the applicant owes (and owed) on a case.
-func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*Owed, error) {
+func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error) {
 	rows, err := d.query(ctx, `SELECT id, text, due_at, created_at, fulfilled_at FROM owed_items WHERE case_id = ? ORDER BY due_at, created_at`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("owed items: %w", err)
 	}
 	defer rows.Close()
 	now := d.now()
-	out := []*Owed{}
+	out := []*domain.Owed{}
 	for rows.Next() {
-		var o Owed
+		var o domain.Owed
 		var due, created int64
 		var done sql.NullInt64
 		if err := rows.Scan(&o.ID, &o.Text, &due, &created, &done); err != nil {
@@ -352,13 +311,13 @@ func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*Owed, error) {
 }
 
 // FulfillOwed marks an owed item as handed in.
-func (d *DB) FulfillOwed(ctx context.Context, cs *Case, by *User, owedID string) error {
-	if err := cs.Authorize(by, ActionConfirmOwed); err != nil {
+func (d *DB) FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, owedID string) error {
+	if err := cs.Authorize(by, domain.ActionConfirmOwed); err != nil {
 		return err
 	}
 	now := d.now().UTC()
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, ActionConfirmOwed); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionConfirmOwed); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE id = ? AND case_id = ? AND fulfilled_at IS NULL`, ms(now), owedID, cs.ID)
@@ -366,7 +325,7 @@ func (d *DB) FulfillOwed(ctx context.Context, cs *Case, by *User, owedID string)
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return codedf(ErrNotFound, "owed_item_not_found", "no open owed item "+owedID+" on this case")
+			return domain.Coded(domain.ErrNotFound, "owed_item_not_found", "no open owed item "+owedID+" on this case")
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "owed.fulfilled", Target: owedID})
 		return err

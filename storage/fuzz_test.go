@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"siteinspect/domain"
 	"testing"
 )
 
@@ -25,10 +26,10 @@ func FuzzSniff(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	types := map[Kind]map[string]bool{
-		KindVideo: {"video/mp4": true, "video/quicktime": true, "video/x-m4v": true, "video/webm": true, "video/x-matroska": true},
-		KindImage: {"image/jpeg": true, "image/png": true, "image/heic": true},
-		KindPDF:   {"application/pdf": true},
+	types := map[domain.Kind]map[string]bool{
+		domain.KindVideo: {"video/mp4": true, "video/quicktime": true, "video/x-m4v": true, "video/webm": true, "video/x-matroska": true},
+		domain.KindImage: {"image/jpeg": true, "image/png": true, "image/heic": true},
+		domain.KindPDF:   {"application/pdf": true},
 	}
 	f.Fuzz(func(t *testing.T, head []byte) {
 		kind, ct, ok := Sniff(head)
@@ -45,7 +46,7 @@ func FuzzSniff(f *testing.F) {
 		if ok && bytes.Contains(head, []byte("#EXTM3U")) {
 			t.Fatalf("got (%q, %q) for bytes holding a playlist, want a refusal", kind, ct)
 		}
-		if kind == KindVideo {
+		if kind == domain.KindVideo {
 			ebml := bytes.HasPrefix(head, []byte{0x1A, 0x45, 0xDF, 0xA3})
 			ftyp := len(head) >= 16 && string(head[4:8]) == "ftyp" && int(head[3])|int(head[2])<<8|int(head[1])<<16|int(head[0])<<24 <= len(head)
 			if !ebml && !ftyp {

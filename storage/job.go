@@ -5,36 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"siteinspect/domain"
 	"time"
 )
 
-// Job states.
-const (
-	JobQueued  = "queued"
-	JobRunning = "running"
-	JobDone    = "done"
-	JobFailed  = "failed"
-)
-
-// JobProcessEvidence is the job that turns an upload into reviewable media.
-const JobProcessEvidence = "process_evidence"
-
-// Job is a unit of background work.
-type Job struct {
-	ID          string
-	Kind        string
-	EvidenceID  string
-	Attempts    int
-	MaxAttempts int
-	LastError   string
-}
-
-// DefaultJobAttempts is how often a job is tried before it fails for good.
-const DefaultJobAttempts = 3
-
 func enqueueJob(ctx context.Context, tx *sql.Tx, kind, evidenceID string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, evidence_id, state, max_attempts, run_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		NewID(), kind, evidenceID, JobQueued, DefaultJobAttempts, ms(now), ms(now), ms(now))
+		domain.NewID(), kind, evidenceID, domain.JobQueued, domain.DefaultJobAttempts, ms(now), ms(now), ms(now))
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", kind, err)
 	}
@@ -44,9 +21,9 @@ func enqueueJob(ctx context.Context, tx *sql.Tx, kind, evidenceID string, now ti
 // ClaimJob leases the oldest runnable job for owner: a queued one whose
 // time has come, or a running one whose lease ran out because its worker
 // died. It returns ErrNotFound when there is none.
-func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*Job, error) {
+func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*domain.Job, error) {
 	now := d.now()
-	var j Job
+	var j domain.Job
 	q := `SELECT id, kind, evidence_id, attempts, max_attempts, last_error FROM jobs
 			WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)
 			ORDER BY run_after, created_at LIMIT 1`
@@ -59,18 +36,18 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 		txCtx = withOwnLocks(ctx)
 	}
 	err := d.tx(txCtx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, q, JobQueued, ms(now), JobRunning, ms(now)).
+		err := tx.QueryRowContext(ctx, q, domain.JobQueued, ms(now), domain.JobRunning, ms(now)).
 			Scan(&j.ID, &j.Kind, &j.EvidenceID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {
 			return err
 		}
 		j.Attempts++
 		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?`,
-			JobRunning, j.Attempts, owner, ms(now.Add(lease)), ms(now), j.ID)
+			domain.JobRunning, j.Attempts, owner, ms(now.Add(lease)), ms(now), j.ID)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, domain.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim job: %w", err)
@@ -81,12 +58,12 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 // ExtendJob renews owner's lease on a running job. It returns ErrConflict
 // when the lease was lost (the job may be running elsewhere now).
 func (d *DB) ExtendJob(ctx context.Context, id, owner string, lease time.Duration) error {
-	res, err := d.exec(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = ?`, ms(d.now().Add(lease)), id, owner, JobRunning)
+	res, err := d.exec(ctx, `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = ?`, ms(d.now().Add(lease)), id, owner, domain.JobRunning)
 	if err != nil {
 		return fmt.Errorf("extend job: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return errorf(ErrConflict, "lost the lease on job "+id)
+		return domain.Errorf(domain.ErrConflict, "lost the lease on job "+id)
 	}
 	return nil
 }
@@ -94,14 +71,14 @@ func (d *DB) ExtendJob(ctx context.Context, id, owner string, lease time.Duratio
 // FinishJob ends a job: done when runErr is nil; otherwise queued again
 // after retryAfter, or failed once it has used its attempts (or when retry
 // is false).
-func (d *DB) FinishJob(ctx context.Context, j *Job, owner string, runErr error, retry bool, retryAfter time.Duration) (state string, err error) {
+func (d *DB) FinishJob(ctx context.Context, j *domain.Job, owner string, runErr error, retry bool, retryAfter time.Duration) (state string, err error) {
 	now := d.now()
-	state, msg := JobDone, ""
+	state, msg := domain.JobDone, ""
 	if runErr != nil {
 		msg = runErr.Error()
-		state = JobFailed
+		state = domain.JobFailed
 		if retry && j.Attempts < j.MaxAttempts {
-			state = JobQueued
+			state = domain.JobQueued
 		}
 	}
 	_, err = d.exec(ctx, `UPDATE jobs SET state = ?, last_error = ?, run_after = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
@@ -116,7 +93,7 @@ func (d *DB) FinishJob(ctx context.Context, j *Job, owner string, runErr error, 
 // for a single-process deployment (SQLite) at start-up, where every worker
 // that held a lease is known to be dead.
 func (d *DB) ReleaseAllJobLeases(ctx context.Context) error {
-	_, err := d.exec(ctx, `UPDATE jobs SET lease_until = 0 WHERE state = ?`, JobRunning)
+	_, err := d.exec(ctx, `UPDATE jobs SET lease_until = 0 WHERE state = ?`, domain.JobRunning)
 	return err
 }
 

@@ -5,47 +5,19 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"siteinspect/domain"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Live session statuses.
-const (
-	LiveOpen  = "open"
-	LiveEnded = "ended"
-)
-
-// LiveSession is one live inspection of a case: the applicant's phone
-// publishes with a token, officers watch, and the recording becomes
-// evidence when it ends.
-type LiveSession struct {
-	ID             string     `json:"id"`
-	CaseID         string     `json:"case_id"`
-	CreatedBy      string     `json:"created_by"`
-	Status         string     `json:"status"`
-	ScheduledAt    *time.Time `json:"scheduled_at"`
-	TokenExpiresAt time.Time  `json:"token_expires_at"`
-	StartedAt      *time.Time `json:"started_at"`
-	EndedAt        *time.Time `json:"ended_at"`
-	EndReason      string     `json:"end_reason,omitempty"`
-	EvidenceID     *string    `json:"evidence_id"`
-	CreatedAt      time.Time  `json:"created_at"`
-	tokenHash      string
-}
-
-// LiveIDPrefix starts every live session id, so logs and URLs tell them
-// from other ids at a glance.
-const LiveIDPrefix = "lv_"
-
 // CreateLiveSession opens a live session on cs for its assigned inspector
 // and returns the session and its publish token (shown once). The token is
 // valid for ttl from now, or from scheduledAt when that is later, until the
 // first publish; after that it serves reconnects until the session ends.
-func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, scheduledAt *time.Time, ttl time.Duration) (*LiveSession, string, error) {
-	if err := cs.Authorize(by, ActionStartLive); err != nil {
+func (d *DB) CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.User, scheduledAt *time.Time, ttl time.Duration) (*domain.LiveSession, string, error) {
+	if err := cs.Authorize(by, domain.ActionStartLive); err != nil {
 		return nil, "", err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
@@ -53,7 +25,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, schedule
 	if scheduledAt != nil {
 		s := scheduledAt.UTC().Truncate(time.Millisecond)
 		if s.Before(now.Add(-time.Minute)) || s.After(now.AddDate(0, 3, 0)) {
-			return nil, "", codedf(ErrInvalid, "schedule_out_of_range", "scheduled_at must lie between now and three months ahead")
+			return nil, "", domain.Coded(domain.ErrInvalid, "schedule_out_of_range", "scheduled_at must lie between now and three months ahead")
 		}
 		scheduledAt = &s
 		if s.After(from) {
@@ -61,21 +33,21 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, schedule
 		}
 	}
 	token := randomToken()
-	ls := &LiveSession{ID: LiveIDPrefix + NewID(), CaseID: cs.ID, CreatedBy: by.ID, Status: LiveOpen, ScheduledAt: scheduledAt,
-		TokenExpiresAt: from.Add(ttl), CreatedAt: now, tokenHash: tokenHash(token)}
+	ls := &domain.LiveSession{ID: domain.LiveIDPrefix + domain.NewID(), CaseID: cs.ID, CreatedBy: by.ID, Status: domain.LiveOpen, ScheduledAt: scheduledAt,
+		TokenExpiresAt: from.Add(ttl), CreatedAt: now, TokenHash: tokenHash(token)}
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, ActionStartLive); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionStartLive); err != nil {
 			return err
 		}
 		var open int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, LiveOpen).Scan(&open); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, domain.LiveOpen).Scan(&open); err != nil {
 			return err
 		}
 		if open > 0 {
-			return codedf(ErrConflict, "live_already_open", "this case already has an open live inspection; end it first")
+			return domain.Coded(domain.ErrConflict, "live_already_open", "this case already has an open live inspection; end it first")
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO live_sessions (id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ls.ID, ls.CaseID, ls.CreatedBy, ls.Status, nullMS(ls.ScheduledAt), ls.tokenHash, ms(ls.TokenExpiresAt), ms(now)); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ls.ID, ls.CaseID, ls.CreatedBy, ls.Status, nullMS(ls.ScheduledAt), ls.TokenHash, ms(ls.TokenExpiresAt), ms(now)); err != nil {
 			return err
 		}
 		data := map[string]any{"token_expires_at": ls.TokenExpiresAt.Format(time.RFC3339)}
@@ -93,12 +65,12 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *Case, by *User, schedule
 
 const liveColumns = `id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, started_at, ended_at, end_reason, evidence_id, created_at`
 
-func scanLive(row interface{ Scan(...any) error }) (*LiveSession, error) {
-	var ls LiveSession
+func scanLive(row interface{ Scan(...any) error }) (*domain.LiveSession, error) {
+	var ls domain.LiveSession
 	var sched, started, ended sql.NullInt64
 	var expires, created int64
 	var ev sql.NullString
-	if err := row.Scan(&ls.ID, &ls.CaseID, &ls.CreatedBy, &ls.Status, &sched, &ls.tokenHash, &expires, &started, &ended, &ls.EndReason, &ev, &created); err != nil {
+	if err := row.Scan(&ls.ID, &ls.CaseID, &ls.CreatedBy, &ls.Status, &sched, &ls.TokenHash, &expires, &started, &ended, &ls.EndReason, &ev, &created); err != nil {
 		return nil, err
 	}
 	ls.ScheduledAt, ls.StartedAt, ls.EndedAt = fromMS(sched), fromMS(started), fromMS(ended)
@@ -110,7 +82,7 @@ func scanLive(row interface{ Scan(...any) error }) (*LiveSession, error) {
 }
 
 // LiveSession returns a live session by id.
-func (d *DB) LiveSession(ctx context.Context, id string) (*LiveSession, error) {
+func (d *DB) LiveSession(ctx context.Context, id string) (*domain.LiveSession, error) {
 	ls, err := scanLive(d.queryRow(ctx, `SELECT `+liveColumns+` FROM live_sessions WHERE id = ?`, id))
 	if err != nil {
 		return nil, notFound(err, "live session")
@@ -121,17 +93,17 @@ func (d *DB) LiveSession(ctx context.Context, id string) (*LiveSession, error) {
 // ListLiveSessions returns a case's live sessions, newest first; with
 // caseID "" it returns every open session (for the idle sweeper and
 // shutdown).
-func (d *DB) ListLiveSessions(ctx context.Context, caseID string) ([]*LiveSession, error) {
+func (d *DB) ListLiveSessions(ctx context.Context, caseID string) ([]*domain.LiveSession, error) {
 	q, arg := `SELECT `+liveColumns+` FROM live_sessions WHERE case_id = ? ORDER BY created_at DESC, id`, caseID
 	if caseID == "" {
-		q, arg = `SELECT `+liveColumns+` FROM live_sessions WHERE status = ? ORDER BY created_at`, LiveOpen
+		q, arg = `SELECT `+liveColumns+` FROM live_sessions WHERE status = ? ORDER BY created_at`, domain.LiveOpen
 	}
 	rows, err := d.query(ctx, q, arg)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	list := []*LiveSession{}
+	list := []*domain.LiveSession{}
 	for rows.Next() {
 		ls, err := scanLive(rows)
 		if err != nil {
@@ -142,22 +114,18 @@ func (d *DB) ListLiveSessions(ctx context.Context, caseID string) ([]*LiveSessio
 	return list, rows.Err()
 }
 
-// ErrBadToken is returned by CheckPublishToken for a wrong or expired token
-// (HTTP 401).
-var ErrBadToken = errors.New("wrong or expired publish token")
-
 // CheckPublishToken checks token against the session's: it must match, the
 // session must be open, and before the first publish it must not have
 // expired.
-func (d *DB) CheckPublishToken(ls *LiveSession, token string) error {
-	if token == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(ls.tokenHash)) != 1 {
-		return ErrBadToken
+func (d *DB) CheckPublishToken(ls *domain.LiveSession, token string) error {
+	if token == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(ls.TokenHash)) != 1 {
+		return domain.ErrBadToken
 	}
-	if ls.Status != LiveOpen {
-		return codedf(ErrGone, "live_ended", "this live inspection has ended")
+	if ls.Status != domain.LiveOpen {
+		return domain.Coded(domain.ErrGone, "live_ended", "this live inspection has ended")
 	}
 	if ls.StartedAt == nil && !d.now().Before(ls.TokenExpiresAt) {
-		return ErrBadToken
+		return domain.ErrBadToken
 	}
 	return nil
 }
@@ -166,22 +134,22 @@ func (d *DB) CheckPublishToken(ls *LiveSession, token string) error {
 // after a call that broke up: it must match, and the session must be open
 // (with the same expiry rule as publishing) or have ended less than grace
 // ago (the phone may come back online late).
-func (d *DB) CheckUploadToken(ls *LiveSession, token string, grace time.Duration) error {
-	if ls.Status == LiveOpen {
+func (d *DB) CheckUploadToken(ls *domain.LiveSession, token string, grace time.Duration) error {
+	if ls.Status == domain.LiveOpen {
 		return d.CheckPublishToken(ls, token)
 	}
-	if token == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(ls.tokenHash)) != 1 {
-		return ErrBadToken
+	if token == "" || subtle.ConstantTimeCompare([]byte(tokenHash(token)), []byte(ls.TokenHash)) != 1 {
+		return domain.ErrBadToken
 	}
 	if ls.EndedAt == nil || d.now().Sub(*ls.EndedAt) > grace {
-		return ErrBadToken
+		return domain.ErrBadToken
 	}
 	return nil
 }
 
 // MarkLivePublishing records a publish (the first one sets started_at) in
 // the audit log; reconnect says whether it replaced a publisher.
-func (d *DB) MarkLivePublishing(ctx context.Context, ls *LiveSession, codec string, reconnect bool) error {
+func (d *DB) MarkLivePublishing(ctx context.Context, ls *domain.LiveSession, codec string, reconnect bool) error {
 	now := d.now().UTC().Truncate(time.Millisecond)
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE live_sessions SET started_at = COALESCE(started_at, ?) WHERE id = ?`, ms(now), ls.ID); err != nil {
@@ -196,37 +164,26 @@ func (d *DB) MarkLivePublishing(ctx context.Context, ls *LiveSession, codec stri
 	})
 }
 
-// LiveRecording is a finished recording already stored at ObjectKey.
-type LiveRecording struct {
-	ObjectKey   string
-	ContentType string
-	Filename    string
-	Size        int64
-	SHA256      string
-	Segments    int
-	DurationMS  int64
-}
-
 // EndLiveSession closes the session. With a recording it becomes a
 // `recording` evidence item of the case (queued for the media pipeline) in
 // the same transaction. by is "" when the server ended it (idle, shutdown).
 // Ending an ended session returns ErrInvalidState.
-func (d *DB) EndLiveSession(ctx context.Context, ls *LiveSession, by, reason string, rec *LiveRecording) (*LiveSession, *Evidence, error) {
+func (d *DB) EndLiveSession(ctx context.Context, ls *domain.LiveSession, by, reason string, rec *domain.LiveRecording) (*domain.LiveSession, *domain.Evidence, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
-	var ev *Evidence
+	var ev *domain.Evidence
 	err := d.tx(ctx, func(tx *sql.Tx) error {
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM live_sessions WHERE id = ?`, ls.ID).Scan(&status); err != nil {
 			return notFound(err, "live session")
 		}
-		if status != LiveOpen {
-			return codedf(ErrInvalidState, "live_ended", "this live inspection has already ended")
+		if status != domain.LiveOpen {
+			return domain.Coded(domain.ErrInvalidState, "live_ended", "this live inspection has already ended")
 		}
 		var evID sql.NullString
 		if rec != nil {
-			ev = &Evidence{ID: NewID(), CaseID: ls.CaseID, Kind: KindRecording, Filename: rec.Filename, ContentType: rec.ContentType,
-				Size: rec.Size, SHA256: rec.SHA256, Status: EvidenceProcessing, UploadedBy: ls.CreatedBy, CreatedAt: now, ObjectKey: rec.ObjectKey}
-			err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}, ActionAddLiveEvidence)
+			ev = &domain.Evidence{ID: domain.NewID(), CaseID: ls.CaseID, Kind: domain.KindRecording, Filename: rec.Filename, ContentType: rec.ContentType,
+				Size: rec.Size, SHA256: rec.SHA256, Status: domain.EvidenceProcessing, UploadedBy: ls.CreatedBy, CreatedAt: now, ObjectKey: rec.ObjectKey}
+			err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}, domain.ActionAddLiveEvidence)
 			switch {
 			case refusedEvidence(err):
 				// The case no longer takes evidence (withdrawn meanwhile):
@@ -243,7 +200,7 @@ func (d *DB) EndLiveSession(ctx context.Context, ls *LiveSession, by, reason str
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE live_sessions SET status = ?, ended_at = ?, end_reason = ?, evidence_id = ? WHERE id = ?`,
-			LiveEnded, ms(now), reason, evID, ls.ID); err != nil {
+			domain.LiveEnded, ms(now), reason, evID, ls.ID); err != nil {
 			return err
 		}
 		_, err := appendAudit(ctx, tx, now, Audit{CaseID: ls.CaseID, ActorID: by, Action: "live.ended", Target: ls.ID,
@@ -254,30 +211,20 @@ func (d *DB) EndLiveSession(ctx context.Context, ls *LiveSession, by, reason str
 		return nil, nil, fmt.Errorf("end live session: %w", err)
 	}
 	out := *ls
-	out.Status, out.EndedAt, out.EndReason = LiveEnded, &now, reason
+	out.Status, out.EndedAt, out.EndReason = domain.LiveEnded, &now, reason
 	if ev != nil {
 		out.EvidenceID = &ev.ID
 	}
 	return &out, ev, nil
 }
 
-// NewObjectEvidence describes an object already stored that becomes
-// evidence (a live snapshot).
-type NewObjectEvidence struct {
-	CaseID, Filename, ContentType, ObjectKey, SHA256 string
-	Kind                                             Kind
-	Size                                             int64
-	By                                               string
-	Data                                             map[string]any
-}
-
 // AddObjectEvidence records an already stored object as evidence of a case,
 // queued for the media pipeline, with an "evidence.captured" audit event.
-func (d *DB) AddObjectEvidence(ctx context.Context, in NewObjectEvidence) (*Evidence, error) {
-	ev := &Evidence{ID: NewID(), CaseID: in.CaseID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType, Size: in.Size,
-		SHA256: in.SHA256, Status: EvidenceProcessing, UploadedBy: in.By, CreatedAt: d.now().UTC().Truncate(time.Millisecond), ObjectKey: in.ObjectKey}
+func (d *DB) AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence) (*domain.Evidence, error) {
+	ev := &domain.Evidence{ID: domain.NewID(), CaseID: in.CaseID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType, Size: in.Size,
+		SHA256: in.SHA256, Status: domain.EvidenceProcessing, UploadedBy: in.By, CreatedAt: d.now().UTC().Truncate(time.Millisecond), ObjectKey: in.ObjectKey}
 	err := d.tx(ctx, func(tx *sql.Tx) error {
-		return addEvidence(ctx, tx, ev, "evidence.captured", in.Data, ActionAddLiveEvidence)
+		return addEvidence(ctx, tx, ev, "evidence.captured", in.Data, domain.ActionAddLiveEvidence)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add evidence: %w", err)
@@ -289,14 +236,14 @@ func (d *DB) AddObjectEvidence(ctx context.Context, in NewObjectEvidence) (*Evid
 // action, whose data always carries the file's name, kind, size and hash.
 // It is the one way evidence joins a case, and it checks, in tx, that the
 // case's state still allows rule (ActionUpload or ActionAddLiveEvidence).
-func addEvidence(ctx context.Context, tx *sql.Tx, ev *Evidence, action string, extra map[string]any, rule Action) error {
+func addEvidence(ctx context.Context, tx *sql.Tx, ev *domain.Evidence, action string, extra map[string]any, rule domain.Action) error {
 	if err := lockCaseFor(ctx, tx, ev.CaseID, rule); err != nil {
 		return err
 	}
 	if err := insertEvidence(ctx, tx, ev); err != nil {
 		return err
 	}
-	if err := enqueueJob(ctx, tx, JobProcessEvidence, ev.ID, ev.CreatedAt); err != nil {
+	if err := enqueueJob(ctx, tx, domain.JobProcessEvidence, ev.ID, ev.CreatedAt); err != nil {
 		return err
 	}
 	data := map[string]any{"filename": ev.Filename, "kind": ev.Kind, "size": ev.Size, "sha256": ev.SHA256}
@@ -307,25 +254,10 @@ func addEvidence(ctx context.Context, tx *sql.Tx, ev *Evidence, action string, e
 	return err
 }
 
-// LiveAnnotation is an officer's note made while watching, at a position
-// in the recording.
-type LiveAnnotation struct {
-	ID            string    `json:"id"`
-	SessionID     string    `json:"session_id"`
-	Author        *UserRef  `json:"author"`
-	Body          string    `json:"body"`
-	Shape         *Shape    `json:"shape"`
-	ChecklistItem string    `json:"checklist_item"`
-	Severity      string    `json:"severity"`
-	RecordingMS   int64     `json:"recording_ms"`
-	CreatedAt     time.Time `json:"at"`
-	AnnotationID  *string   `json:"annotation_id"`
-}
-
 // AddLiveAnnotation stores a live annotation by an officer of the case.
-func (d *DB) AddLiveAnnotation(ctx context.Context, cs *Case, ls *LiveSession, author *User, in AnnotationInput, recordingMS int64) (*LiveAnnotation, error) {
-	if ls.Status != LiveOpen {
-		return nil, codedf(ErrInvalidState, "live_ended", "this live inspection has ended")
+func (d *DB) AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64) (*domain.LiveAnnotation, error) {
+	if ls.Status != domain.LiveOpen {
+		return nil, domain.Coded(domain.ErrInvalidState, "live_ended", "this live inspection has ended")
 	}
 	pt, err := d.PermitType(ctx, cs.PermitType)
 	if err != nil {
@@ -336,11 +268,11 @@ func (d *DB) AddLiveAnnotation(ctx context.Context, cs *Case, ls *LiveSession, a
 	}
 	in.StartMS, in.EndMS, in.Page = &recordingMS, nil, nil
 	// Checked as a note on a recording whose length is not known yet.
-	if err := checkAnnotation(&in, &Evidence{Kind: KindRecording}, pt.Checklist); err != nil {
+	if err := domain.CheckAnnotation(&in, &domain.Evidence{Kind: domain.KindRecording}, pt.Checklist); err != nil {
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	la := &LiveAnnotation{ID: NewID(), SessionID: ls.ID, Author: &UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
+	la := &domain.LiveAnnotation{ID: domain.NewID(), SessionID: ls.ID, Author: &domain.UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
 		Body: in.Body, Shape: in.Shape, ChecklistItem: in.ChecklistItem, Severity: in.Severity, RecordingMS: recordingMS, CreatedAt: now}
 	var shape any
 	if in.Shape != nil {
@@ -362,17 +294,17 @@ func (d *DB) AddLiveAnnotation(ctx context.Context, cs *Case, ls *LiveSession, a
 }
 
 // ListLiveAnnotations returns a session's live annotations in recording order.
-func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*LiveAnnotation, error) {
+func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*domain.LiveAnnotation, error) {
 	rows, err := d.query(ctx, `SELECT l.id, l.session_id, u.id, u.username, u.display_name, u.org, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, l.created_at, l.annotation_id
 		FROM live_annotations l JOIN users u ON u.id = l.author_id WHERE l.session_id = ? ORDER BY l.recording_ms, l.created_at, l.id`, sessionID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	list := []*LiveAnnotation{}
+	list := []*domain.LiveAnnotation{}
 	for rows.Next() {
-		var la LiveAnnotation
-		var u UserRef
+		var la domain.LiveAnnotation
+		var u domain.UserRef
 		var shape, ann sql.NullString
 		var created int64
 		if err := rows.Scan(&la.ID, &la.SessionID, &u.ID, &u.Username, &u.DisplayName, &u.Org, &la.Body, &shape, &la.ChecklistItem, &la.Severity, &la.RecordingMS, &created, &ann); err != nil {
@@ -380,7 +312,7 @@ func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*Live
 		}
 		la.Author, la.CreatedAt = &u, time.UnixMilli(created).UTC()
 		if shape.Valid {
-			la.Shape = &Shape{}
+			la.Shape = &domain.Shape{}
 			if err := json.Unmarshal([]byte(shape.String), la.Shape); err != nil {
 				return nil, err
 			}
@@ -397,7 +329,7 @@ func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*Live
 // recording is ev into ordinary annotations on it, at their recording
 // position (clamped into the recording) and the frame shown there. It runs
 // when the pipeline marks the recording ready, in that transaction.
-func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *Evidence, now time.Time) error {
+func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *domain.Evidence, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT l.id, l.author_id, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, s.case_id
 		FROM live_annotations l JOIN live_sessions s ON s.id = l.session_id
 		WHERE s.evidence_id = ? AND l.annotation_id IS NULL ORDER BY l.recording_ms, l.id`, ev.ID)
@@ -429,10 +361,10 @@ func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *Evidence, n
 		}
 		var frame *int64
 		if m := ev.Media; m != nil && m.FPS != nil && *m.FPS > 0 {
-			f := frameAt(at, *m.FPS)
+			f := domain.FrameAt(at, *m.FPS)
 			frame = &f
 		}
-		id := NewID()
+		id := domain.NewID()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, start_frame, shape, checklist_item, severity, position, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`, id, p.caseID, ev.ID, p.author, p.body, at, frame, p.shape, p.item, p.severity, at, ms(now), ms(now)); err != nil {
 			return err
@@ -451,10 +383,10 @@ func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *Evidence, n
 // RecordLiveInstruction validates a text instruction sent in a live
 // session's room and appends it to the case's audit log; actorID is "" for
 // the applicant's phone (its token, not a login). It returns the trimmed text.
-func (d *DB) RecordLiveInstruction(ctx context.Context, ls *LiveSession, actorID, text string, recordingMS int64) (string, error) {
+func (d *DB) RecordLiveInstruction(ctx context.Context, ls *domain.LiveSession, actorID, text string, recordingMS int64) (string, error) {
 	text = strings.TrimSpace(text)
 	if text == "" || utf8.RuneCountInString(text) > 1000 {
-		return "", codedf(ErrInvalid, "instruction_length", "an instruction has 1 to 1000 characters")
+		return "", domain.Coded(domain.ErrInvalid, "instruction_length", "an instruction has 1 to 1000 characters")
 	}
 	_, err := d.RecordAudit(ctx, Audit{CaseID: ls.CaseID, ActorID: actorID, Action: "live.instruction", Target: ls.ID,
 		Data: map[string]any{"text": text, "recording_ms": recordingMS}})

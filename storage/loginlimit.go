@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"siteinspect/domain"
 	"strings"
 	"time"
 )
@@ -55,81 +56,6 @@ const (
 	scopeUser        = "user"
 )
 
-// LoginLimits are the bounds ReserveLogin enforces.
-type LoginLimits struct {
-	// Window is how long a counter lasts from its first failure.
-	Window time.Duration
-	// PerUserAddress is how many failures one address may have for one
-	// username in a window.
-	PerUserAddress int
-	// PerAddress is how many failures one address may have in a window,
-	// all usernames together.
-	PerAddress int
-	// BackoffAfter is how many failures a username may have in a window,
-	// from all addresses together, before addresses that failed for it
-	// must wait between attempts.
-	BackoffAfter int
-	// BackoffBase is the first back-off delay; each further failure for the
-	// username doubles it, up to Window.
-	BackoffBase time.Duration
-}
-
-func (l LoginLimits) valid() error {
-	if l.Window <= 0 || l.PerUserAddress <= 0 || l.PerAddress <= 0 || l.BackoffAfter <= 0 || l.BackoffBase <= 0 {
-		return fmt.Errorf("login limits %+v: every field must be positive: %w", l, ErrInvalid)
-	}
-	return nil
-}
-
-// backoff is the delay an address that failed for a username waits when
-// the username has failures failures in its window; zero below the
-// threshold.
-func (l LoginLimits) backoff(failures int) time.Duration {
-	excess := failures - l.BackoffAfter
-	if excess < 0 {
-		return 0
-	}
-	if excess >= 40 || l.BackoffBase > l.Window>>uint(excess) {
-		return l.Window
-	}
-	return l.BackoffBase << uint(excess)
-}
-
-// LoginAttempt is a reserved login attempt; settle it with SettleLogin.
-type LoginAttempt struct {
-	username, address string
-	at                int64 // unix ms of the reservation
-}
-
-// LoginRefusedError is what ReserveLogin returns when a limit refuses the
-// attempt. Nothing was counted.
-type LoginRefusedError struct {
-	// Limit names the limit: "user_address", "address" or "user_backoff".
-	Limit string
-	// RetryAfter is when the same attempt may be admitted, at the earliest.
-	RetryAfter time.Duration
-}
-
-func (e *LoginRefusedError) Error() string {
-	return fmt.Sprintf("too many failed logins (%s limit); try again in %s", e.Limit, e.RetryAfter.Round(time.Second))
-}
-
-// LoginOutcome is how a reserved attempt ended.
-type LoginOutcome int
-
-// The outcomes.
-const (
-	// LoginFailed is a wrong password or an unknown username: the attempt
-	// stays counted everywhere.
-	LoginFailed LoginOutcome = iota
-	// LoginSucceeded clears the username's counter at the address and
-	// takes the attempt back from the address's and the username's.
-	LoginSucceeded
-	// LoginAborted takes the attempt back everywhere (the check itself
-	// failed, so it says nothing about the password).
-	LoginAborted
-)
-
 // loginKey is the username as counted: case-folded, so that case variants
 // of one name share its counters, and bounded, since anyone can send one.
 func loginKey(username string) string {
@@ -165,8 +91,8 @@ WHERE login_attempts.window_start <= ?
 // password is checked, or refuses it with a *LoginRefusedError when a limit
 // (see LoginLimits) has been reached. Settle the attempt with SettleLogin
 // once the password has been checked.
-func (d *DB) ReserveLogin(ctx context.Context, username, address string, lim LoginLimits) (*LoginAttempt, error) {
-	if err := lim.valid(); err != nil {
+func (d *DB) ReserveLogin(ctx context.Context, username, address string, lim domain.LoginLimits) (*LoginAttempt, error) {
+	if err := lim.Valid(); err != nil {
 		return nil, err
 	}
 	now := ms(d.now())
@@ -183,7 +109,7 @@ func (d *DB) ReserveLogin(ctx context.Context, username, address string, lim Log
 	if r := st.refusal(lim, now); r != nil {
 		return nil, r
 	}
-	var refused *LoginRefusedError
+	var refused *domain.LoginRefusedError
 	err = d.limitTx(ctx, func(tx *sql.Tx) error {
 		// The sweep: windows that are over say nothing any more. The index on
 		// window_start makes this a seek that usually finds nothing.
@@ -198,7 +124,7 @@ func (d *DB) ReserveLogin(ctx context.Context, username, address string, lim Log
 			return refused
 		}
 		notAfter := int64(math.MaxInt64)
-		if delay := lim.backoff(st.user.failures); delay > 0 {
+		if delay := lim.Backoff(st.user.failures); delay > 0 {
 			notAfter = now - delay.Milliseconds()
 		}
 		// On SQLite the transaction already holds the write lock, so what
@@ -220,7 +146,7 @@ func (d *DB) ReserveLogin(ctx context.Context, username, address string, lim Log
 			if n, err := res.RowsAffected(); err != nil {
 				return fmt.Errorf("count %s: %w", k.scope, err)
 			} else if n != 1 {
-				refused = &LoginRefusedError{Limit: k.scope, RetryAfter: time.Second}
+				refused = &domain.LoginRefusedError{Limit: k.scope, RetryAfter: time.Second}
 				return refused
 			}
 		}
@@ -292,21 +218,21 @@ WHERE (scope = ? AND username = ? AND address = ?) OR (scope = ? AND username = 
 }
 
 // refusal is the limit that refuses an attempt at now, or nil.
-func (st loginCounters) refusal(lim LoginLimits, now int64) *LoginRefusedError {
+func (st loginCounters) refusal(lim domain.LoginLimits, now int64) *domain.LoginRefusedError {
 	windowLeft := func(c loginCounter) time.Duration {
 		return time.Duration(c.windowStart+lim.Window.Milliseconds()-now) * time.Millisecond
 	}
 	ua := st.userAddress
 	switch {
 	case ua.failures >= lim.PerUserAddress:
-		return &LoginRefusedError{Limit: scopeUserAddress, RetryAfter: windowLeft(ua)}
+		return &domain.LoginRefusedError{Limit: scopeUserAddress, RetryAfter: windowLeft(ua)}
 	case st.address.failures >= lim.PerAddress:
-		return &LoginRefusedError{Limit: scopeAddress, RetryAfter: windowLeft(st.address)}
+		return &domain.LoginRefusedError{Limit: scopeAddress, RetryAfter: windowLeft(st.address)}
 	}
-	if delay := lim.backoff(st.user.failures); delay > 0 && ua.failures > 0 {
+	if delay := lim.Backoff(st.user.failures); delay > 0 && ua.failures > 0 {
 		// The counter's window ending first lets the address in sooner.
 		if wait := min(time.Duration(ua.last-now)*time.Millisecond+delay, windowLeft(ua)); wait > 0 {
-			return &LoginRefusedError{Limit: "user_backoff", RetryAfter: wait}
+			return &domain.LoginRefusedError{Limit: "user_backoff", RetryAfter: wait}
 		}
 	}
 	return nil
@@ -314,8 +240,8 @@ func (st loginCounters) refusal(lim LoginLimits, now int64) *LoginRefusedError {
 
 // SettleLogin records how a reserved attempt ended (see LoginOutcome).
 // A failure costs no write: the reservation already counted it.
-func (d *DB) SettleLogin(ctx context.Context, a *LoginAttempt, outcome LoginOutcome) error {
-	if outcome == LoginFailed {
+func (d *DB) SettleLogin(ctx context.Context, a *LoginAttempt, outcome domain.LoginOutcome) error {
+	if outcome == domain.LoginFailed {
 		return nil
 	}
 	// Counters are taken back only in the window that counted the attempt:
@@ -323,7 +249,7 @@ func (d *DB) SettleLogin(ctx context.Context, a *LoginAttempt, outcome LoginOutc
 	const takeBack = `UPDATE login_attempts SET failures = failures - 1
 WHERE scope = ? AND username = ? AND address = ? AND failures > 0 AND window_start <= ?`
 	err := d.limitTx(ctx, func(tx *sql.Tx) error {
-		if outcome == LoginSucceeded {
+		if outcome == domain.LoginSucceeded {
 			if _, err := d.txExec(ctx, tx, `DELETE FROM login_attempts WHERE scope = ? AND username = ? AND address = ?`, scopeUserAddress, a.username, a.address); err != nil {
 				return err
 			}
@@ -371,3 +297,9 @@ func (d *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) 
 // login back-off releasing, sessions expiring). Call it before the DB is in
 // use; it is not synchronized with readers of the clock.
 func (d *DB) SetClock(now func() time.Time) { d.now = now }
+
+// LoginAttempt is a reserved login attempt; settle it with SettleLogin.
+type LoginAttempt struct {
+	username, address string
+	at                int64 // unix ms of the reservation
+}

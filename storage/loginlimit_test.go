@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"siteinspect/domain"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +24,7 @@ func (c *loginClock) advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 type loginFixture struct {
 	d     *DB
 	clock *loginClock
-	lim   LoginLimits
+	lim   domain.LoginLimits
 }
 
 func newLoginFixture(t *testing.T) *loginFixture {
@@ -37,7 +38,7 @@ func newLoginFixture(t *testing.T) *loginFixture {
 	clock.ms.Store(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixMilli())
 	d.SetClock(clock.now)
 	return &loginFixture{d: d, clock: clock,
-		lim: LoginLimits{Window: time.Minute, PerUserAddress: 3, PerAddress: 5, BackoffAfter: 4, BackoffBase: time.Second}}
+		lim: domain.LoginLimits{Window: time.Minute, PerUserAddress: 3, PerAddress: 5, BackoffAfter: 4, BackoffBase: time.Second}}
 }
 
 // reserve reserves an attempt that the limits must admit.
@@ -55,7 +56,7 @@ func (f *loginFixture) reserve(t *testing.T, user, addr string) *LoginAttempt {
 func (f *loginFixture) refused(t *testing.T, user, addr, limit string, retry time.Duration) {
 	t.Helper()
 	_, err := f.d.ReserveLogin(context.Background(), user, addr, f.lim)
-	var refused *LoginRefusedError
+	var refused *domain.LoginRefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("reserve %s from %s: got %v, want refused by %s", user, addr, err, limit)
 	}
@@ -65,7 +66,7 @@ func (f *loginFixture) refused(t *testing.T, user, addr, limit string, retry tim
 }
 
 // try reserves an attempt that must be admitted and settles it.
-func (f *loginFixture) try(t *testing.T, user, addr string, o LoginOutcome) {
+func (f *loginFixture) try(t *testing.T, user, addr string, o domain.LoginOutcome) {
 	t.Helper()
 	a := f.reserve(t, user, addr)
 	if err := f.d.SettleLogin(context.Background(), a, o); err != nil {
@@ -99,7 +100,7 @@ func TestLoginReserveParallel(t *testing.T) {
 			defer wg.Done()
 			<-start
 			_, err := f.d.ReserveLogin(context.Background(), "Alice", "203.0.113.7", f.lim)
-			var r *LoginRefusedError
+			var r *domain.LoginRefusedError
 			switch {
 			case err == nil:
 				admitted.Add(1)
@@ -139,20 +140,20 @@ func TestLoginReserveParallel(t *testing.T) {
 func TestLoginSettle(t *testing.T) {
 	f := newLoginFixture(t)
 	f.lim.BackoffAfter = 100 // this test is about the other two counters
-	f.try(t, "alice", "a1", LoginFailed)
-	f.try(t, "alice", "a1", LoginFailed)
-	f.try(t, "alice", "a1", LoginAborted)
-	f.try(t, "alice", "a1", LoginSucceeded)
+	f.try(t, "alice", "a1", domain.LoginFailed)
+	f.try(t, "alice", "a1", domain.LoginFailed)
+	f.try(t, "alice", "a1", domain.LoginAborted)
+	f.try(t, "alice", "a1", domain.LoginSucceeded)
 	// The counter for alice at a1 is gone: three more are admitted.
 	for range 3 {
-		f.try(t, "alice", "a1", LoginFailed)
+		f.try(t, "alice", "a1", domain.LoginFailed)
 	}
 	f.refused(t, "alice", "a1", "user_address", time.Minute)
 	// a1 has 2 + 3 failures kept (the aborted one and the success were
 	// taken back), which is the address's limit of 5.
 	f.refused(t, "bob", "a1", "address", time.Minute)
 	// Another address is not held back for alice.
-	f.try(t, "alice", "a2", LoginSucceeded)
+	f.try(t, "alice", "a2", domain.LoginSucceeded)
 }
 
 // TestLoginWindowAndSweep: a refused attempt neither counts nor extends the
@@ -161,7 +162,7 @@ func TestLoginSettle(t *testing.T) {
 func TestLoginWindowAndSweep(t *testing.T) {
 	f := newLoginFixture(t)
 	for range 3 {
-		f.try(t, "alice", "a1", LoginFailed)
+		f.try(t, "alice", "a1", domain.LoginFailed)
 	}
 	for i := range 10 {
 		f.clock.advance(5 * time.Second)
@@ -171,11 +172,11 @@ func TestLoginWindowAndSweep(t *testing.T) {
 	if got := f.rows(t); got != 3 {
 		t.Fatalf("rows before the sweep: got %d, want 3", got)
 	}
-	f.try(t, "carol", "a9", LoginFailed)
+	f.try(t, "carol", "a9", domain.LoginFailed)
 	if got := f.rows(t); got != 3 {
 		t.Fatalf("rows after the sweep: got %d, want carol's 3 only", got)
 	}
-	f.try(t, "alice", "a1", LoginFailed)
+	f.try(t, "alice", "a1", domain.LoginFailed)
 }
 
 // TestLoginBackoff: once a username has BackoffAfter failures from all
@@ -184,34 +185,34 @@ func TestLoginWindowAndSweep(t *testing.T) {
 func TestLoginBackoff(t *testing.T) {
 	f := newLoginFixture(t)
 	for i := range 4 {
-		f.try(t, "alice", fmt.Sprintf("bot%d", i), LoginFailed)
+		f.try(t, "alice", fmt.Sprintf("bot%d", i), domain.LoginFailed)
 	}
 	f.refused(t, "alice", "bot0", "user_backoff", time.Second)
 	// A fresh address gets its attempt; its success is taken back from the
 	// username's count, so the delay does not grow.
-	f.try(t, "alice", "home", LoginSucceeded)
+	f.try(t, "alice", "home", domain.LoginSucceeded)
 	f.refused(t, "alice", "bot0", "user_backoff", time.Second)
-	f.try(t, "alice", "bot4", LoginFailed)
-	f.try(t, "alice", "bot5", LoginFailed)
+	f.try(t, "alice", "bot4", domain.LoginFailed)
+	f.try(t, "alice", "bot5", domain.LoginFailed)
 	f.refused(t, "alice", "bot0", "user_backoff", 4*time.Second)
 	f.clock.advance(3 * time.Second)
 	f.refused(t, "alice", "bot1", "user_backoff", time.Second)
 	f.clock.advance(time.Second)
-	f.try(t, "alice", "bot1", LoginFailed)
+	f.try(t, "alice", "bot1", domain.LoginFailed)
 	f.refused(t, "alice", "bot1", "user_backoff", 8*time.Second)
 	// Other usernames are not slowed by alice's back-off.
-	f.try(t, "bob", "bot0", LoginFailed)
+	f.try(t, "bob", "bot0", domain.LoginFailed)
 }
 
 // TestLoginBackoffDelay: the delay doubles from BackoffBase and stops at
 // the window.
 func TestLoginBackoffDelay(t *testing.T) {
-	l := LoginLimits{Window: 15 * time.Minute, PerUserAddress: 5, PerAddress: 20, BackoffAfter: 20, BackoffBase: time.Second}
+	l := domain.LoginLimits{Window: 15 * time.Minute, PerUserAddress: 5, PerAddress: 20, BackoffAfter: 20, BackoffBase: time.Second}
 	for _, tt := range []struct {
 		failures int
 		want     time.Duration
 	}{{0, 0}, {19, 0}, {20, time.Second}, {21, 2 * time.Second}, {29, 512 * time.Second}, {30, 15 * time.Minute}, {100, 15 * time.Minute}, {1 << 30, 15 * time.Minute}} {
-		if got := l.backoff(tt.failures); got != tt.want {
+		if got := l.Backoff(tt.failures); got != tt.want {
 			t.Errorf("backoff(%d): got %s, want %s", tt.failures, got, tt.want)
 		}
 	}
@@ -281,14 +282,14 @@ func BenchmarkLoginReserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { d.Close() })
-	lim := LoginLimits{Window: time.Minute, PerUserAddress: 3, PerAddress: 12, BackoffAfter: 12, BackoffBase: time.Second}
+	lim := domain.LoginLimits{Window: time.Minute, PerUserAddress: 3, PerAddress: 12, BackoffAfter: 12, BackoffBase: time.Second}
 	b.Run("admitted", func(b *testing.B) {
 		for b.Loop() {
 			a, err := d.ReserveLogin(ctx, "alice", "a1", lim)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := d.SettleLogin(ctx, a, LoginSucceeded); err != nil {
+			if err := d.SettleLogin(ctx, a, domain.LoginSucceeded); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -300,7 +301,7 @@ func BenchmarkLoginReserve(b *testing.B) {
 			}
 		}
 		for b.Loop() {
-			var r *LoginRefusedError
+			var r *domain.LoginRefusedError
 			if _, err := d.ReserveLogin(ctx, "bob", "a2", lim); !errors.As(err, &r) {
 				b.Fatalf("got %v, want refused", err)
 			}

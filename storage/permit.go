@@ -5,39 +5,17 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"siteinspect/domain"
 )
 
-// Text is a sentence in both of the UI's languages.
-type Text struct {
-	ZH string `json:"zh"`
-	EN string `json:"en"`
-}
-
-// ChecklistItem is one thing the inspector must check on site.
-type ChecklistItem struct {
-	ID   string `json:"id"`
-	Text Text   `json:"text"`
-}
-
-// PermitType is one kind of licence or filing the office handles.
-type PermitType struct {
-	Code              string          `json:"code"`
-	Name              Text            `json:"name"`
-	CommitmentAllowed bool            `json:"commitment_allowed"`
-	SupplementDays    int             `json:"supplement_days"`
-	TargetDays        int             `json:"target_days"`
-	Checklist         []ChecklistItem `json:"checklist"`
-	Materials         []Text          `json:"materials"`
-}
-
 // PermitTypes returns the catalogue in its display order.
-func (d *DB) PermitTypes(ctx context.Context) ([]PermitType, error) {
+func (d *DB) PermitTypes(ctx context.Context) ([]domain.PermitType, error) {
 	rows, err := d.query(ctx, `SELECT code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials FROM permit_types ORDER BY position, code`)
 	if err != nil {
 		return nil, fmt.Errorf("list permit types: %w", err)
 	}
 	defer rows.Close()
-	var out []PermitType
+	var out []domain.PermitType
 	for rows.Next() {
 		p, err := scanPermitType(rows)
 		if err != nil {
@@ -51,7 +29,7 @@ func (d *DB) PermitTypes(ctx context.Context) ([]PermitType, error) {
 // PermitType returns one type or ErrNotFound. The catalogue is read on
 // every annotation, so it is cached (see permitTypeCacheTTL); callers must
 // not modify the slices of the type they get.
-func (d *DB) PermitType(ctx context.Context, code string) (*PermitType, error) {
+func (d *DB) PermitType(ctx context.Context, code string) (*domain.PermitType, error) {
 	if p, ok := d.cache.permit(code); ok {
 		return p, nil
 	}
@@ -63,8 +41,8 @@ func (d *DB) PermitType(ctx context.Context, code string) (*PermitType, error) {
 	return p, nil
 }
 
-func scanPermitType(row interface{ Scan(...any) error }) (*PermitType, error) {
-	var p PermitType
+func scanPermitType(row interface{ Scan(...any) error }) (*domain.PermitType, error) {
+	var p domain.PermitType
 	var commitment int
 	var checklist, materials string
 	if err := row.Scan(&p.Code, &p.Name.ZH, &p.Name.EN, &commitment, &p.SupplementDays, &p.TargetDays, &checklist, &materials); err != nil {
@@ -92,7 +70,7 @@ func (d *DB) SeedPermitTypes(ctx context.Context) error {
 		if n > 0 {
 			return nil
 		}
-		for i, p := range Catalogue {
+		for i, p := range domain.Catalogue {
 			cl, _ := json.Marshal(p.Checklist)
 			mt, _ := json.Marshal(p.Materials)
 			commitment := 0

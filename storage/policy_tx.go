@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"siteinspect/domain"
 	"strings"
 )
 
@@ -17,8 +18,8 @@ import (
 // holds the case's row lock until tx ends, so the state cannot change
 // between the check and the commit. Who may act was checked by the caller
 // against the same table; the state is what can change meanwhile.
-func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action Action) error {
-	states := StatesFor(action)
+func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action domain.Action) error {
+	states := domain.StatesFor(action)
 	args := make([]any, 0, len(states)+1)
 	args = append(args, caseID)
 	marks := make([]string, len(states))
@@ -33,24 +34,24 @@ func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action Action) 
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
 	}
-	var now Status
+	var now domain.Status
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&now); err != nil {
 		return notFound(err, "case "+caseID)
 	}
-	return (&Case{ID: caseID, Status: now}).stateRefusal(action)
+	return (&domain.Case{ID: caseID, Status: now}).StateRefusal(action)
 }
 
 // caseStatus reads a case's status outside a transaction, for an early
 // refusal before any bytes are read; the transaction that changes the case
 // checks again.
-func (d *DB) caseStatus(ctx context.Context, caseID string) (Status, error) {
-	var s Status
+func (d *DB) caseStatus(ctx context.Context, caseID string) (domain.Status, error) {
+	var s domain.Status
 	err := d.queryRow(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&s)
 	return s, notFound(err, "case "+caseID)
 }
 
 // refusedEvidence reports whether err is the policy's refusal of evidence.
 func refusedEvidence(err error) bool {
-	var se *Error
-	return errors.As(err, &se) && se.Code == CodeNotAcceptingEvidence
+	var se *domain.Error
+	return errors.As(err, &se) && se.Code == domain.CodeNotAcceptingEvidence
 }

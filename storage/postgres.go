@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"siteinspect/domain"
 	"strconv"
 	"strings"
 
@@ -60,7 +61,7 @@ func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message may quote the URL, password included.
-		return nil, fmt.Errorf("open database: the PostgreSQL URL is not valid: %w", ErrInvalid)
+		return nil, fmt.Errorf("open database: the PostgreSQL URL is not valid: %w", domain.ErrInvalid)
 	}
 	db := sql.OpenDB(&pgConnector{base: stdlib.GetConnector(*cfg)})
 	if err := db.PingContext(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
 )
@@ -50,8 +51,8 @@ func freshDSN(t *testing.T, dialect string) string {
 
 // inReview is a submitted case taken by an inspector, with its people.
 type inReview struct {
-	applicant, inspector *storage.User
-	cs                   *storage.Case
+	applicant, inspector *domain.User
+	cs                   *domain.Case
 	events               int64 // audit events so far
 }
 
@@ -60,21 +61,21 @@ func newInReview(t *testing.T, db *storage.DB) *inReview {
 	ctx := context.Background()
 	var f inReview
 	var err error
-	if f.applicant, err = db.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme"); err != nil {
+	if f.applicant, err = db.CreateUser(ctx, "applicant", "correct horse battery", domain.RoleApplicant, "", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	if f.inspector, err = db.CreateUser(ctx, "inspector", "correct horse battery", storage.RoleInspector, "", "binhai"); err != nil {
+	if f.inspector, err = db.CreateUser(ctx, "inspector", "correct horse battery", domain.RoleInspector, "", "binhai"); err != nil {
 		t.Fatal(err)
 	}
-	if f.cs, err = db.CreateCase(ctx, f.applicant, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
+	if f.cs, err = db.CreateCase(ctx, f.applicant, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	// The company's upload, written under the API (the tus path has tests
 	// of its own): a draft takes evidence only from an upload.
-	first := storage.NewID()
+	first := domain.NewID()
 	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO evidence (id, case_id, kind, filename, content_type, size, sha256, status, object_key, uploaded_by, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, first, f.cs.ID, string(storage.KindVideo), "site.mp4", "video/mp4", 1000, fmt.Sprintf("%064x", 0),
-		storage.EvidenceReady, "k/"+first, f.applicant.ID, time.Now().UnixMilli()); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, first, f.cs.ID, string(domain.KindVideo), "site.mp4", "video/mp4", 1000, fmt.Sprintf("%064x", 0),
+		domain.EvidenceReady, "k/"+first, f.applicant.ID, time.Now().UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
 	if f.cs, err = db.Case(ctx, f.cs.ID); err != nil {
@@ -86,8 +87,8 @@ func newInReview(t *testing.T, db *storage.DB) *inReview {
 	if f.cs, err = db.AssignCase(ctx, f.cs, f.inspector, f.inspector.ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	if f.cs.Status != storage.StatusInReview {
-		t.Fatalf("status after the inspector took it: got %s, want %s", f.cs.Status, storage.StatusInReview)
+	if f.cs.Status != domain.StatusInReview {
+		t.Fatalf("status after the inspector took it: got %s, want %s", f.cs.Status, domain.StatusInReview)
 	}
 	if f.events, _, err = db.AuditHead(ctx); err != nil {
 		t.Fatal(err)
@@ -97,12 +98,12 @@ func newInReview(t *testing.T, db *storage.DB) *inReview {
 
 // addEvidence records n stored objects as evidence of f's case, added by
 // the user.
-func (f *inReview) addEvidence(t *testing.T, db *storage.DB, n int, by *storage.User) []*storage.Evidence {
+func (f *inReview) addEvidence(t *testing.T, db *storage.DB, n int, by *domain.User) []*domain.Evidence {
 	t.Helper()
-	var out []*storage.Evidence
+	var out []*domain.Evidence
 	for i := range n {
-		ev, err := db.AddObjectEvidence(context.Background(), storage.NewObjectEvidence{CaseID: f.cs.ID, Filename: fmt.Sprintf("clip-%s.mp4", storage.NewID()),
-			ContentType: "video/mp4", ObjectKey: "k/" + storage.NewID(), SHA256: fmt.Sprintf("%064x", i), Kind: storage.KindVideo, Size: 1000, By: by.ID})
+		ev, err := db.AddObjectEvidence(context.Background(), domain.NewObjectEvidence{CaseID: f.cs.ID, Filename: fmt.Sprintf("clip-%s.mp4", domain.NewID()),
+			ContentType: "video/mp4", ObjectKey: "k/" + domain.NewID(), SHA256: fmt.Sprintf("%064x", i), Kind: domain.KindVideo, Size: 1000, By: by.ID})
 		if err != nil {
 			t.Fatalf("add evidence %d: %v", i, err)
 		}
@@ -195,7 +196,7 @@ func TestDialectCaseNumbersConcurrent(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, a *storage.DB) {
 		b := testenv.OpenDBAt(t, dsn)
 		ctx := context.Background()
-		app, err := a.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme")
+		app, err := a.CreateUser(ctx, "applicant", "correct horse battery", domain.RoleApplicant, "", "Acme")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +209,7 @@ func TestDialectCaseNumbersConcurrent(t *testing.T) {
 				db = b
 			}
 			wg.Go(func() {
-				c, err := db.CreateCase(ctx, app, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a", SiteLat: new(31.2), SiteLon: new(121.5)})
+				c, err := db.CreateCase(ctx, app, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a", SiteLat: new(31.2), SiteLon: new(121.5)})
 				if err != nil {
 					t.Errorf("case %d: %v", i, err)
 					return
@@ -244,11 +245,11 @@ func TestDialectUniqueUsername(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, a *storage.DB) {
 		b := testenv.OpenDBAt(t, dsn)
 		ctx := context.Background()
-		if _, err := a.CreateUser(ctx, "alice", "correct horse battery", storage.RoleApplicant, "", "Acme"); err != nil {
+		if _, err := a.CreateUser(ctx, "alice", "correct horse battery", domain.RoleApplicant, "", "Acme"); err != nil {
 			t.Fatal(err)
 		}
-		_, err := b.CreateUser(ctx, "alice", "another password", storage.RoleInspector, "", "binhai")
-		if !errors.Is(err, storage.ErrConflict) {
+		_, err := b.CreateUser(ctx, "alice", "another password", domain.RoleInspector, "", "binhai")
+		if !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("second alice: got %v, want ErrConflict", err)
 		}
 		const n = 8
@@ -261,13 +262,13 @@ func TestDialectUniqueUsername(t *testing.T) {
 				db = b
 			}
 			wg.Go(func() {
-				_, err := db.CreateUser(ctx, "bob", "correct horse battery", storage.RoleApplicant, "", "Acme")
+				_, err := db.CreateUser(ctx, "bob", "correct horse battery", domain.RoleApplicant, "", "Acme")
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
 				case err == nil:
 					created++
-				case errors.Is(err, storage.ErrConflict):
+				case errors.Is(err, domain.ErrConflict):
 					conflicts++
 				default:
 					t.Errorf("bob %d: %v", i, err)
@@ -278,7 +279,7 @@ func TestDialectUniqueUsername(t *testing.T) {
 		if created != 1 || conflicts != n-1 {
 			t.Fatalf("concurrent bobs: got %d created and %d conflicts, want 1 and %d", created, conflicts, n-1)
 		}
-		if u, err := b.Authenticate(ctx, "alice", "correct horse battery"); err != nil || u.Role != storage.RoleApplicant {
+		if u, err := b.Authenticate(ctx, "alice", "correct horse battery"); err != nil || u.Role != domain.RoleApplicant {
 			t.Fatalf("alice logs in: got %+v, %v", u, err)
 		}
 	})
@@ -305,7 +306,7 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 			wg.Go(func() {
 				for {
 					j, err := db.ClaimJob(ctx, owner, time.Minute)
-					if errors.Is(err, storage.ErrNotFound) {
+					if errors.Is(err, domain.ErrNotFound) {
 						return
 					}
 					if err != nil {
@@ -321,7 +322,7 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 					if err := db.ExtendJob(ctx, j.ID, owner, time.Minute); err != nil {
 						t.Errorf("%s extend: %v", owner, err)
 					}
-					if state, err := db.FinishJob(ctx, j, owner, nil, false, 0); err != nil || state != storage.JobDone {
+					if state, err := db.FinishJob(ctx, j, owner, nil, false, 0); err != nil || state != domain.JobDone {
 						t.Errorf("%s finish: got %q, %v", owner, state, err)
 					}
 				}
@@ -340,11 +341,11 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if counts[storage.JobDone] != n || len(counts) != 1 {
+		if counts[domain.JobDone] != n || len(counts) != 1 {
 			t.Fatalf("job counts: got %v, want %d done", counts, n)
 		}
 		// A failed job that may retry is queued again; one that may not fails.
-		if _, err := a.ClaimJob(ctx, "late", time.Minute); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := a.ClaimJob(ctx, "late", time.Minute); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("claim on an empty queue: got %v, want ErrNotFound", err)
 		}
 		if a.Dialect() == "postgres" {
@@ -384,17 +385,17 @@ func TestDialectAnnotations(t *testing.T) {
 		f := newInReview(t, a)
 		ev := f.addEvidence(t, a, 1, f.inspector)[0]
 		dur := int64(60_000)
-		if err := a.SetEvidenceResult(ctx, ev.ID, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur}, nil); err != nil {
+		if err := a.SetEvidenceResult(ctx, ev.ID, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur}, nil); err != nil {
 			t.Fatal(err)
 		}
 		ev, err := a.Evidence(ctx, ev.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var made []*storage.Annotation
+		var made []*domain.Annotation
 		for i, start := range []int64{30_000, 10_000, 20_000} {
 			end := start + 500
-			an, err := a.CreateAnnotation(ctx, f.cs, ev, f.inspector, storage.AnnotationInput{Body: "note " + strconv.Itoa(i), StartMS: &start, EndMS: &end, Severity: "concern"})
+			an, err := a.CreateAnnotation(ctx, f.cs, ev, f.inspector, domain.AnnotationInput{Body: "note " + strconv.Itoa(i), StartMS: &start, EndMS: &end, Severity: "concern"})
 			if err != nil {
 				t.Fatalf("annotation %d: %v", i, err)
 			}
@@ -433,14 +434,14 @@ func TestDialectAnnotations(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := int64(40_000)
-		upd, err := b.UpdateAnnotation(ctx, got, ev, f.cs, f.inspector, got.Version, storage.AnnotationInput{Body: "edited", StartMS: &start, Severity: "info"})
+		upd, err := b.UpdateAnnotation(ctx, got, ev, f.cs, f.inspector, got.Version, domain.AnnotationInput{Body: "edited", StartMS: &start, Severity: "info"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if upd.Version != 2 || upd.Body != "edited" {
 			t.Fatalf("after the edit: version %d body %q, want 2 and \"edited\"", upd.Version, upd.Body)
 		}
-		if _, err := b.UpdateAnnotation(ctx, upd, ev, f.cs, f.inspector, 1, storage.AnnotationInput{Body: "stale", StartMS: &start, Severity: "info"}); !errors.Is(err, storage.ErrPrecondition) && !errors.Is(err, storage.ErrConflict) {
+		if _, err := b.UpdateAnnotation(ctx, upd, ev, f.cs, f.inspector, 1, domain.AnnotationInput{Body: "stale", StartMS: &start, Severity: "info"}); !errors.Is(err, domain.ErrPrecondition) && !errors.Is(err, domain.ErrConflict) {
 			t.Fatalf("edit of version 1 after version 2: got %v, want a precondition or conflict error", err)
 		}
 		res, err := a.ResolveAnnotation(ctx, upd, f.inspector, true)
@@ -453,7 +454,7 @@ func TestDialectAnnotations(t *testing.T) {
 		if err := a.DeleteAnnotation(ctx, made[1], f.inspector); err != nil {
 			t.Fatal(err)
 		}
-		list, err := b.ListAnnotations(ctx, storage.AnnotationFilter{CaseID: f.cs.ID, EvidenceID: ev.ID})
+		list, err := b.ListAnnotations(ctx, domain.AnnotationFilter{CaseID: f.cs.ID, EvidenceID: ev.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +490,7 @@ func TestDialectAnnotationsConcurrent(t *testing.T) {
 		f := newInReview(t, a)
 		ev := f.addEvidence(t, a, 1, f.inspector)[0]
 		dur := int64(600_000)
-		if err := a.SetEvidenceResult(ctx, ev.ID, storage.EvidenceReady, "", &storage.Media{DurationMS: &dur}, nil); err != nil {
+		if err := a.SetEvidenceResult(ctx, ev.ID, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur}, nil); err != nil {
 			t.Fatal(err)
 		}
 		ev, err := a.Evidence(ctx, ev.ID)
@@ -505,13 +506,13 @@ func TestDialectAnnotationsConcurrent(t *testing.T) {
 			}
 			wg.Go(func() {
 				start := int64(i) * 1000
-				if _, err := db.CreateAnnotation(ctx, f.cs, ev, f.inspector, storage.AnnotationInput{Body: strconv.Itoa(i), StartMS: &start, Severity: "info"}); err != nil {
+				if _, err := db.CreateAnnotation(ctx, f.cs, ev, f.inspector, domain.AnnotationInput{Body: strconv.Itoa(i), StartMS: &start, Severity: "info"}); err != nil {
 					t.Errorf("annotation %d: %v", i, err)
 				}
 			})
 		}
 		wg.Wait()
-		list, err := b.ListAnnotations(ctx, storage.AnnotationFilter{CaseID: f.cs.ID, EvidenceID: ev.ID})
+		list, err := b.ListAnnotations(ctx, domain.AnnotationFilter{CaseID: f.cs.ID, EvidenceID: ev.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -552,9 +553,9 @@ func TestDialectSchemaTooNew(t *testing.T) {
 			db.Close()
 			t.Fatal("opened a database whose schema is newer than the program's")
 		}
-		var se *storage.Error
-		if !errors.As(err, &se) || se.Code != storage.CodeSchemaTooNew {
-			t.Fatalf("got %v, want an error with code %s", err, storage.CodeSchemaTooNew)
+		var se *domain.Error
+		if !errors.As(err, &se) || se.Code != domain.CodeSchemaTooNew {
+			t.Fatalf("got %v, want an error with code %s", err, domain.CodeSchemaTooNew)
 		}
 	})
 }
@@ -602,7 +603,7 @@ func TestDialectLoginLimits(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, a *storage.DB) {
 		b := testenv.OpenDBAt(t, dsn)
 		ctx := context.Background()
-		lim := storage.LoginLimits{Window: time.Hour, PerUserAddress: 4, PerAddress: 100, BackoffAfter: 100, BackoffBase: time.Second}
+		lim := domain.LoginLimits{Window: time.Hour, PerUserAddress: 4, PerAddress: 100, BackoffAfter: 100, BackoffBase: time.Second}
 		var wg sync.WaitGroup
 		for i := range 4 {
 			db := a
@@ -615,14 +616,14 @@ func TestDialectLoginLimits(t *testing.T) {
 					t.Errorf("attempt %d: %v", i, err)
 					return
 				}
-				if err := db.SettleLogin(ctx, at, storage.LoginFailed); err != nil {
+				if err := db.SettleLogin(ctx, at, domain.LoginFailed); err != nil {
 					t.Errorf("settle %d: %v", i, err)
 				}
 			})
 		}
 		wg.Wait()
 		_, err := b.ReserveLogin(ctx, "alice", "192.0.2.1", lim)
-		var refused *storage.LoginRefusedError
+		var refused *domain.LoginRefusedError
 		if !errors.As(err, &refused) {
 			t.Fatalf("fifth attempt: got %v, want a *LoginRefusedError", err)
 		}

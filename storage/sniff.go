@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"siteinspect/domain"
 )
 
 // SniffLen is how many leading bytes Sniff wants to see; fewer only when
@@ -17,15 +18,15 @@ var playlistMagic = []byte("#EXTM3U")
 // Sniff reads a file's real type from its first bytes, whatever its name or
 // declared type says. It returns ok=false for anything that is not a video,
 // an image or a PDF siteinspect accepts.
-func Sniff(head []byte) (kind Kind, contentType string, ok bool) {
+func Sniff(head []byte) (kind domain.Kind, contentType string, ok bool) {
 	if bytes.Contains(head, playlistMagic) {
 		return "", "", false
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
-		return KindImage, "image/jpeg", true
+		return domain.KindImage, "image/jpeg", true
 	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
-		return KindImage, "image/png", true
+		return domain.KindImage, "image/png", true
 	case bytes.HasPrefix(head, []byte{0x1A, 0x45, 0xDF, 0xA3}):
 		return sniffEBML(head)
 	}
@@ -33,7 +34,7 @@ func Sniff(head []byte) (kind Kind, contentType string, ok bool) {
 	// (ISO 32000-1 annex H.3 note); scanners and some generators put junk
 	// before it.
 	if i := bytes.Index(head[:min(len(head), 1024)], []byte("%PDF-")); i >= 0 {
-		return KindPDF, "application/pdf", true
+		return domain.KindPDF, "application/pdf", true
 	}
 	return sniffISOBMFF(head)
 }
@@ -47,7 +48,7 @@ const maxFtypSize = 256
 // whose major brand we know. QuickTime files that start with another atom
 // (pre-2001 'wide'/'mdat'/'moov') are refused: four bytes at offset 4 are
 // too easy to forge in a text file, and phones have written 'ftyp' since.
-func sniffISOBMFF(head []byte) (Kind, string, bool) {
+func sniffISOBMFF(head []byte) (domain.Kind, string, bool) {
 	if len(head) < 16 || string(head[4:8]) != "ftyp" {
 		return "", "", false
 	}
@@ -81,13 +82,13 @@ func sniffISOBMFF(head []byte) (Kind, string, bool) {
 	case "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1":
 		// HEIF still images and sequences from phones; AVIF ("avif") is not
 		// accepted yet.
-		return KindImage, "image/heic", true
+		return domain.KindImage, "image/heic", true
 	case "qt  ":
-		return KindVideo, "video/quicktime", true
+		return domain.KindVideo, "video/quicktime", true
 	case "M4V ", "M4VH", "M4VP":
-		return KindVideo, "video/x-m4v", true
+		return domain.KindVideo, "video/x-m4v", true
 	case "isom", "iso2", "iso3", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1", "dash", "mmp4", "MSNV", "3gp4", "3gp5", "3gp6", "3g2a", "f4v ", "XAVC", "av01", "hvc1", "hev1":
-		return KindVideo, "video/mp4", true
+		return domain.KindVideo, "video/mp4", true
 	}
 	return "", "", false
 }
@@ -99,15 +100,15 @@ func fourCCByte(b byte) bool { return b >= 0x20 && b <= 0x7e }
 
 // sniffEBML tells WebM from Matroska by the EBML header's DocType element
 // (RFC 8794 §11.2.5, ID 0x4282).
-func sniffEBML(head []byte) (Kind, string, bool) {
+func sniffEBML(head []byte) (domain.Kind, string, bool) {
 	if i := bytes.Index(head[:min(len(head), 64)], []byte{0x42, 0x82}); i >= 0 && i+3 < len(head) {
 		n := int(head[i+2] & 0x7F) // one-byte size: 0x80|len
 		if head[i+2]&0x80 != 0 && i+3+n <= len(head) {
 			switch string(head[i+3 : i+3+n]) {
 			case "webm":
-				return KindVideo, "video/webm", true
+				return domain.KindVideo, "video/webm", true
 			case "matroska":
-				return KindVideo, "video/x-matroska", true
+				return domain.KindVideo, "video/x-matroska", true
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"siteinspect/domain"
 	"strings"
 	"testing"
 )
@@ -21,21 +22,21 @@ func TestSniff(t *testing.T) {
 	tests := []struct {
 		name     string
 		head     []byte
-		wantKind Kind
+		wantKind domain.Kind
 		wantType string
 	}{
-		{"mp4 isom", ftyp("isom", "isom", "avc1"), KindVideo, "video/mp4"},
-		{"mp4 from a phone", ftyp("mp42", "isom"), KindVideo, "video/mp4"},
-		{"iphone mov", ftyp("qt  ", "qt  "), KindVideo, "video/quicktime"},
-		{"m4v", ftyp("M4V ", "M4V "), KindVideo, "video/x-m4v"},
-		{"mp4 with the moov next", append(ftyp("isom", "isom")[:20], "\x00\x00\x01\x00moov"...), KindVideo, "video/mp4"},
-		{"webm", ebml("webm"), KindVideo, "video/webm"},
-		{"matroska", ebml("matroska"), KindVideo, "video/x-matroska"},
-		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE1, 0, 0}, KindImage, "image/jpeg"},
-		{"png", []byte("\x89PNG\r\n\x1a\n\x00\x00"), KindImage, "image/png"},
-		{"heic", ftyp("heic", "mif1", "heic"), KindImage, "image/heic"},
-		{"pdf", []byte("%PDF-1.7\n%âãÏÓ"), KindPDF, "application/pdf"},
-		{"pdf after junk", append([]byte(strings.Repeat("x", 500)), "%PDF-1.4"...), KindPDF, "application/pdf"},
+		{"mp4 isom", ftyp("isom", "isom", "avc1"), domain.KindVideo, "video/mp4"},
+		{"mp4 from a phone", ftyp("mp42", "isom"), domain.KindVideo, "video/mp4"},
+		{"iphone mov", ftyp("qt  ", "qt  "), domain.KindVideo, "video/quicktime"},
+		{"m4v", ftyp("M4V ", "M4V "), domain.KindVideo, "video/x-m4v"},
+		{"mp4 with the moov next", append(ftyp("isom", "isom")[:20], "\x00\x00\x01\x00moov"...), domain.KindVideo, "video/mp4"},
+		{"webm", ebml("webm"), domain.KindVideo, "video/webm"},
+		{"matroska", ebml("matroska"), domain.KindVideo, "video/x-matroska"},
+		{"jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE1, 0, 0}, domain.KindImage, "image/jpeg"},
+		{"png", []byte("\x89PNG\r\n\x1a\n\x00\x00"), domain.KindImage, "image/png"},
+		{"heic", ftyp("heic", "mif1", "heic"), domain.KindImage, "image/heic"},
+		{"pdf", []byte("%PDF-1.7\n%âãÏÓ"), domain.KindPDF, "application/pdf"},
+		{"pdf after junk", append([]byte(strings.Repeat("x", 500)), "%PDF-1.4"...), domain.KindPDF, "application/pdf"},
 		{"text renamed mp4", []byte("hello, this is not a video at all\n"), "", ""},
 		{"html", []byte("<!doctype html><html>"), "", ""},
 		{"avif is not accepted", ftyp("avif", "avif"), "", ""},

@@ -4,21 +4,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"siteinspect/domain"
 	"syscall"
 
 	"github.com/minio/minio-go/v7"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-)
-
-// The stable codes of the errors Classify returns.
-const (
-	// CodeStorageUnavailable: the object store did not answer.
-	CodeStorageUnavailable = "storage_unavailable"
-	// CodeDatabaseUnavailable: the database is locked, read-only or failing.
-	CodeDatabaseUnavailable = "database_unavailable"
-	// CodeDiskFull: the server's disk (or the object store's) is full.
-	CodeDiskFull = "disk_full"
 )
 
 // Classify looks through the chain of an error that carries no kind for a
@@ -29,18 +20,18 @@ const (
 // It matches error types and codes (errno, SQLite result codes, S3 status
 // codes, net errors), never message text.
 func Classify(err error) error {
-	var se *Error
+	var se *domain.Error
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &se):
 		return err // it has a kind already
 	case diskFull(err):
-		return codedf(ErrInsufficientStorage, CodeDiskFull, "the server's disk is full; retry after space is freed (what was acknowledged is kept)")
+		return domain.Coded(domain.ErrInsufficientStorage, domain.CodeDiskFull, "the server's disk is full; retry after space is freed (what was acknowledged is kept)")
 	case databaseDown(err):
-		return codedf(ErrUnavailable, CodeDatabaseUnavailable, "the database cannot take writes right now; retry shortly")
+		return domain.Coded(domain.ErrUnavailable, domain.CodeDatabaseUnavailable, "the database cannot take writes right now; retry shortly")
 	case objectStoreDown(err):
-		return codedf(ErrUnavailable, CodeStorageUnavailable, "the file store is not answering; retry shortly (what was acknowledged is kept)")
+		return domain.Coded(domain.ErrUnavailable, domain.CodeStorageUnavailable, "the file store is not answering; retry shortly (what was acknowledged is kept)")
 	}
 	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
 )
@@ -69,14 +70,14 @@ func TestClassify(t *testing.T) {
 		wantKind error
 		wantCode string
 	}{
-		{"sqlite busy", fmt.Errorf("create case: %w", busy), storage.ErrUnavailable, storage.CodeDatabaseUnavailable},
-		{"connection refused", fmt.Errorf("put part 2: %w", refused), storage.ErrUnavailable, storage.CodeStorageUnavailable},
-		{"s3 503", fmt.Errorf("put part 2: %w", minio.ErrorResponse{Code: "XMinioServerNotInitialized", StatusCode: 503}), storage.ErrUnavailable, storage.CodeStorageUnavailable},
-		{"disk full", fmt.Errorf("spool: %w", full), storage.ErrInsufficientStorage, storage.CodeDiskFull},
-		{"s3 storage full", minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507}, storage.ErrInsufficientStorage, storage.CodeDiskFull},
+		{"sqlite busy", fmt.Errorf("create case: %w", busy), domain.ErrUnavailable, domain.CodeDatabaseUnavailable},
+		{"connection refused", fmt.Errorf("put part 2: %w", refused), domain.ErrUnavailable, domain.CodeStorageUnavailable},
+		{"s3 503", fmt.Errorf("put part 2: %w", minio.ErrorResponse{Code: "XMinioServerNotInitialized", StatusCode: 503}), domain.ErrUnavailable, domain.CodeStorageUnavailable},
+		{"disk full", fmt.Errorf("spool: %w", full), domain.ErrInsufficientStorage, domain.CodeDiskFull},
+		{"s3 storage full", minio.ErrorResponse{Code: "XMinioStorageFull", StatusCode: 507}, domain.ErrInsufficientStorage, domain.CodeDiskFull},
 		{"s3 access denied", minio.ErrorResponse{Code: "AccessDenied", StatusCode: 403}, nil, ""},
 		{"a plain error", errors.New("hash state: bad length"), nil, ""},
-		{"a kind already", errors.Join(&storage.Error{Kind: storage.ErrConflict, Message: "taken"}, busy), nil, ""},
+		{"a kind already", errors.Join(&domain.Error{Kind: domain.ErrConflict, Message: "taken"}, busy), nil, ""},
 	} {
 		got := storage.Classify(tt.err)
 		if tt.wantKind == nil {
@@ -85,7 +86,7 @@ func TestClassify(t *testing.T) {
 			}
 			continue
 		}
-		var se *storage.Error
+		var se *domain.Error
 		if !errors.Is(got, tt.wantKind) || !errors.As(got, &se) || se.Code != tt.wantCode {
 			t.Errorf("%s (%v): got %#v, want kind %v with code %q", tt.name, tt.err, got, tt.wantKind, tt.wantCode)
 		}

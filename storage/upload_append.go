@@ -14,16 +14,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"siteinspect/domain"
+	"siteinspect/storage/objects"
 	"strconv"
 	"sync"
 	"time"
 )
-
-// Checksum is a chunk's declared digest (tus checksum extension).
-type Checksum struct {
-	Algorithm string
-	Sum       []byte
-}
 
 // bufPool holds the copy buffers: one per request in flight, whatever the
 // file size, so memory stays flat.
@@ -38,11 +34,11 @@ const partTimeout = 10 * time.Minute
 // exactly those bytes.
 type appender struct {
 	s     *Uploads
-	up    *Upload
+	up    *domain.Upload
 	owner string
 	hash  hash.Hash
 	// partsDone is the set of parts already in the object store.
-	partsDone map[int]Part
+	partsDone map[int]objects.Part
 
 	todo     chan int
 	wg       sync.WaitGroup
@@ -55,15 +51,15 @@ func (a *appender) spoolPath(n int) string {
 }
 
 // partOf returns the 1-based part holding byte offset off.
-func (a *appender) partOf(off int64) int { return int(off/a.up.partSize) + 1 }
+func (a *appender) partOf(off int64) int { return int(off/a.up.PartSize) + 1 }
 
 // partLen returns how many bytes part n holds when the upload is complete.
 func (a *appender) partLen(n int) int64 {
 	if a.up.LengthDeferred {
 		// Only full parts leave the spool before the length is known.
-		return a.up.partSize
+		return a.up.PartSize
 	}
-	return min(a.up.partSize, a.up.Length-int64(n-1)*a.up.partSize)
+	return min(a.up.PartSize, a.up.Length-int64(n-1)*a.up.PartSize)
 }
 
 // Append writes body at offset to the upload (tus PATCH). It reads until
@@ -71,24 +67,24 @@ func (a *appender) partLen(n int) int64 {
 // and, when the last byte arrived, the new evidence item. Received bytes are
 // kept even when body breaks off, except for a chunk with a checksum, which
 // is appended whole or not at all.
-func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.Reader, sum *Checksum) (*Upload, *Evidence, error) {
-	var up *Upload
-	var ev *Evidence
+func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.Reader, sum *domain.Checksum) (*domain.Upload, *domain.Evidence, error) {
+	var up *domain.Upload
+	var ev *domain.Evidence
 	err := s.withLease(ctx, id, func(owner string) error {
 		var err error
 		if up, err = s.Upload(ctx, id); err != nil {
 			return err
 		}
 		switch {
-		case up.State == UploadExpired || (up.State == UploadOpen && s.db.now().After(up.ExpiresAt)):
-			return codedf(ErrGone, "upload_expired", "the upload has expired; start a new one")
-		case up.State == UploadComplete:
-			return codedf(ErrConflict, "upload_complete", "the upload is already complete")
+		case up.State == domain.UploadExpired || (up.State == domain.UploadOpen && s.db.now().After(up.ExpiresAt)):
+			return domain.Coded(domain.ErrGone, "upload_expired", "the upload has expired; start a new one")
+		case up.State == domain.UploadComplete:
+			return domain.Coded(domain.ErrConflict, "upload_complete", "the upload is already complete")
 		case offset != up.Offset:
-			return errorf(ErrConflict, fmt.Sprintf("Upload-Offset %d does not match the upload's offset %d", offset, up.Offset))
+			return domain.Errorf(domain.ErrConflict, fmt.Sprintf("Upload-Offset %d does not match the upload's offset %d", offset, up.Offset))
 		}
 		if sum != nil && sum.Algorithm != "sha256" {
-			return errorf(ErrInvalid, "unsupported checksum algorithm "+sum.Algorithm+"; use sha256")
+			return domain.Errorf(domain.ErrInvalid, "unsupported checksum algorithm "+sum.Algorithm+"; use sha256")
 		}
 		// The case may have moved on since the upload began (submitted,
 		// decided): refuse before reading a byte. finish checks again.
@@ -111,18 +107,18 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 // Finish completes an upload whose bytes have all arrived but which was not
 // turned into evidence, because the process stopped in between. It is a
 // no-op for any other upload.
-func (s *Uploads) Finish(ctx context.Context, id string) (*Upload, *Evidence, error) {
-	var up *Upload
-	var ev *Evidence
+func (s *Uploads) Finish(ctx context.Context, id string) (*domain.Upload, *domain.Evidence, error) {
+	var up *domain.Upload
+	var ev *domain.Evidence
 	err := s.withLease(ctx, id, func(owner string) error {
 		var err error
-		if up, err = s.Upload(ctx, id); err != nil || up.State != UploadOpen || up.Offset != up.Length || up.LengthDeferred {
+		if up, err = s.Upload(ctx, id); err != nil || up.State != domain.UploadOpen || up.Offset != up.Length || up.LengthDeferred {
 			return err
 		}
 		var a *appender
-		if up.Concat == ConcatFinal {
+		if up.Concat == domain.ConcatFinal {
 			// Its bytes are in its partial uploads' objects, not in a spool.
-			a = &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]Part{}}
+			a = &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]objects.Part{}}
 		} else if a, err = s.resume(ctx, up, owner); err != nil {
 			return err
 		}
@@ -135,10 +131,10 @@ func (s *Uploads) Finish(ctx context.Context, id string) (*Upload, *Evidence, er
 // resume restores an upload's hash and reconciles its spool with the
 // committed offset: bytes written after the last commit are cut off, and
 // parts that were full but not yet stored are queued again.
-func (s *Uploads) resume(ctx context.Context, up *Upload, owner string) (*appender, error) {
-	a := &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]Part{}}
-	if len(up.hashState) > 0 {
-		if err := a.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.hashState); err != nil {
+func (s *Uploads) resume(ctx context.Context, up *domain.Upload, owner string) (*appender, error) {
+	a := &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]objects.Part{}}
+	if len(up.HashState) > 0 {
+		if err := a.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.HashState); err != nil {
 			return nil, fmt.Errorf("upload %s hash state: %w", up.ID, err)
 		}
 	}
@@ -147,7 +143,7 @@ func (s *Uploads) resume(ctx context.Context, up *Upload, owner string) (*append
 		return nil, fmt.Errorf("upload %s parts: %w", up.ID, err)
 	}
 	for rows.Next() {
-		var p Part
+		var p objects.Part
 		if err := rows.Scan(&p.Number, &p.ETag, &p.Size); err != nil {
 			rows.Close()
 			return nil, err
@@ -176,12 +172,12 @@ func (s *Uploads) resume(ctx context.Context, up *Upload, owner string) (*append
 		if _, done := a.partsDone[n]; done {
 			continue
 		}
-		want := min(up.partSize, up.Offset-int64(n-1)*up.partSize)
+		want := min(up.PartSize, up.Offset-int64(n-1)*up.PartSize)
 		st, err := os.Stat(a.spoolPath(n))
 		if err != nil || st.Size() < want {
 			// Only a lost disk does this: the bytes the client was told we
 			// hold are gone, so the upload cannot be finished correctly.
-			return nil, codedf(ErrGone, "upload_lost", "part of this upload was lost on the server; start a new upload")
+			return nil, domain.Coded(domain.ErrGone, "upload_lost", "part of this upload was lost on the server; start a new upload")
 		}
 		if st.Size() > want {
 			if err := os.Truncate(a.spoolPath(n), want); err != nil {
@@ -241,18 +237,18 @@ func (a *appender) waitFlushed() error {
 // ensureMultipart starts the object store's multipart upload on the first
 // part, so an upload refused early leaves nothing in the store.
 func (a *appender) ensureMultipart(ctx context.Context) error {
-	if a.up.multipartID != "" {
+	if a.up.MultipartID != "" {
 		return nil
 	}
-	id, err := a.s.objects.CreateMultipart(ctx, a.up.objectKey, a.up.contentType)
+	id, err := a.s.objects.CreateMultipart(ctx, a.up.ObjectKey, a.up.ContentType)
 	if err != nil {
 		return err
 	}
 	if _, err := a.s.db.exec(ctx, `UPDATE uploads SET multipart_id = ? WHERE id = ?`, id, a.up.ID); err != nil {
-		a.s.objects.AbortMultipart(ctx, a.up.objectKey, id)
+		a.s.objects.AbortMultipart(ctx, a.up.ObjectKey, id)
 		return fmt.Errorf("record multipart: %w", err)
 	}
-	a.up.multipartID = id
+	a.up.MultipartID = id
 	return nil
 }
 
@@ -278,7 +274,7 @@ func (a *appender) flushPart(n int) error {
 	}
 	defer f.Close()
 	size := a.partLen(n)
-	etag, err := a.s.objects.PutPart(ctx, a.up.objectKey, a.up.multipartID, n, f, size)
+	etag, err := a.s.objects.PutPart(ctx, a.up.ObjectKey, a.up.MultipartID, n, f, size)
 	if err != nil {
 		return err
 	}
@@ -288,7 +284,7 @@ func (a *appender) flushPart(n int) error {
 		return fmt.Errorf("record part %d: %w", n, err)
 	}
 	a.mu.Lock()
-	a.partsDone[n] = Part{Number: n, ETag: etag, Size: size}
+	a.partsDone[n] = objects.Part{Number: n, ETag: etag, Size: size}
 	a.mu.Unlock()
 	os.Remove(a.spoolPath(n))
 	return nil
@@ -308,12 +304,12 @@ func (a *appender) commit(ctx context.Context) error {
 	now := a.s.db.now()
 	a.up.ExpiresAt = now.Add(a.s.cfg.TTL).UTC().Truncate(time.Millisecond)
 	res, err := a.s.db.exec(context.WithoutCancel(ctx), `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
-		a.up.Offset, state, string(a.up.kind), a.up.contentType, ms(now), ms(a.up.ExpiresAt), a.up.ID, a.owner)
+		a.up.Offset, state, string(a.up.Kind), a.up.ContentType, ms(now), ms(a.up.ExpiresAt), a.up.ID, a.owner)
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", a.up.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return errorf(ErrConflict, "lost the claim on this upload; retry")
+		return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
 	}
 	return nil
 }
@@ -338,22 +334,22 @@ func (a *appender) sniff() error {
 func (a *appender) checkType(head []byte) error {
 	kind, ct, ok := Sniff(head)
 	if !ok {
-		return errorf(ErrUnsupportedType, "the file is not a video, image or PDF that siteinspect accepts (MP4, MOV, WebM, MKV, JPEG, PNG, HEIC, PDF)")
+		return domain.Errorf(domain.ErrUnsupportedType, "the file is not a video, image or PDF that siteinspect accepts (MP4, MOV, WebM, MKV, JPEG, PNG, HEIC, PDF)")
 	}
 	if limit := a.s.cfg.Limits[kind]; a.up.Length > limit {
-		return codedf(ErrTooLarge, "file_too_large", fmt.Sprintf("a %s may have at most %d bytes; this one has %d", kind, limit, a.up.Length))
+		return domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("a %s may have at most %d bytes; this one has %d", kind, limit, a.up.Length))
 	}
-	a.up.kind, a.up.contentType = kind, ct
+	a.up.Kind, a.up.ContentType = kind, ct
 	return nil
 }
 
 // receive copies body into spool files part by part, hands each full part
 // to the flushers, and finishes the upload when the last byte is in.
-func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (*Evidence, error) {
+func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Checksum) (*domain.Evidence, error) {
 	up := a.up
 	end := a.end()
 	// Full parts left over from an interrupted request go first.
-	for n := 1; int64(n)*up.partSize <= up.Offset && up.Offset < end; n++ {
+	for n := 1; int64(n)*up.PartSize <= up.Offset && up.Offset < end; n++ {
 		if !a.done(n) {
 			if err := a.queue(ctx, n); err != nil {
 				a.waitFlushed()
@@ -367,7 +363,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	}
 	// A chunk with a checksum, or of undeclared length, is appended whole
 	// or not at all: its full parts wait for the end of the body.
-	_, unsized := body.(UnsizedBody)
+	_, unsized := body.(domain.UnsizedBody)
 	whole := sum != nil || unsized
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -389,7 +385,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 				return nil, fmt.Errorf("spool: %w", err)
 			}
 		}
-		room := int64(n)*up.partSize - up.Offset
+		room := int64(n)*up.PartSize - up.Offset
 		k, err := in.Read(buf[:min(int64(len(buf)), room)])
 		if k > 0 {
 			if _, werr := f.Write(buf[:k]); werr != nil {
@@ -401,11 +397,11 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 			}
 			up.Offset += int64(k)
 			// A partial upload's type is checked on the joined bytes.
-			if up.kind == "" && up.Concat != ConcatPartial && up.Offset >= min(SniffLen, end) {
+			if up.Kind == "" && up.Concat != domain.ConcatPartial && up.Offset >= min(SniffLen, end) {
 				if err := a.sniff(); err != nil {
 					f.Close()
 					f = nil
-					if errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrTooLarge) {
+					if errors.Is(err, domain.ErrUnsupportedType) || errors.Is(err, domain.ErrTooLarge) {
 						if derr := a.s.discard(context.WithoutCancel(ctx), up); derr != nil {
 							return nil, derr
 						}
@@ -413,7 +409,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 					return nil, err
 				}
 			}
-			if up.Offset == int64(n)*up.partSize && up.Offset < end {
+			if up.Offset == int64(n)*up.PartSize && up.Offset < end {
 				// Part n is full.
 				if whole {
 					full = append(full, n)
@@ -447,9 +443,9 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 			if !whole {
 				// Parts filled earlier in this body are committed already;
 				// its tail is not, and the upload does not complete.
-				return nil, codedf(ErrTooLarge, CodeChunkPastLength, "the body runs past Upload-Length; the upload was not completed by it: resume from HEAD's offset with the right bytes")
+				return nil, domain.Coded(domain.ErrTooLarge, domain.CodeChunkPastLength, "the body runs past Upload-Length; the upload was not completed by it: resume from HEAD's offset with the right bytes")
 			}
-			return nil, codedf(ErrTooLarge, CodeChunkPastLength, "the body runs past Upload-Length; nothing of it was kept")
+			return nil, domain.Coded(domain.ErrTooLarge, domain.CodeChunkPastLength, "the body runs past Upload-Length; nothing of it was kept")
 		}
 	}
 	if whole && readErr != nil {
@@ -460,7 +456,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 	}
 	if sum != nil {
 		if !bytes.Equal(chunk.Sum(nil), sum.Sum) {
-			return nil, errorf(ErrChecksumMismatch, "the chunk's sha256 does not match Upload-Checksum; it was not appended")
+			return nil, domain.Errorf(domain.ErrChecksumMismatch, "the chunk's sha256 does not match Upload-Checksum; it was not appended")
 		}
 	}
 	if err := a.commit(ctx); err != nil {
@@ -489,16 +485,16 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *Checksum) (
 // client's connection broke. It is the client's side that failed, so it is
 // an ErrInvalid, not a server error.
 func bodyBroken(cause error, what string) error {
-	return &Error{Kind: ErrInvalid, Message: "the request body broke off (" + cause.Error() + "); " + what}
+	return &domain.Error{Kind: domain.ErrInvalid, Message: "the request body broke off (" + cause.Error() + "); " + what}
 }
 
 // completeParts stores the last parts and joins them into the upload's
 // object; a partial upload's type is checked later, on the joined bytes.
 func (a *appender) completeParts(ctx context.Context) error {
 	up := a.up
-	if up.kind == "" && up.Concat != ConcatPartial {
+	if up.Kind == "" && up.Concat != domain.ConcatPartial {
 		if err := a.sniff(); err != nil {
-			if errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrTooLarge) {
+			if errors.Is(err, domain.ErrUnsupportedType) || errors.Is(err, domain.ErrTooLarge) {
 				a.s.discard(ctx, up)
 			}
 			return err
@@ -516,7 +512,7 @@ func (a *appender) completeParts(ctx context.Context) error {
 	if err := a.waitFlushed(); err != nil {
 		return err
 	}
-	parts := make([]Part, 0, lastPart)
+	parts := make([]objects.Part, 0, lastPart)
 	var total int64
 	for n := 1; n <= lastPart; n++ {
 		p, ok := a.partsDone[n]
@@ -529,10 +525,10 @@ func (a *appender) completeParts(ctx context.Context) error {
 	if total != up.Length {
 		return fmt.Errorf("upload %s: parts hold %d bytes, want %d", up.ID, total, up.Length)
 	}
-	err := a.s.objects.CompleteMultipart(ctx, up.objectKey, up.multipartID, parts)
-	if errors.Is(err, ErrNotFound) {
+	err := a.s.objects.CompleteMultipart(ctx, up.ObjectKey, up.MultipartID, parts)
+	if errors.Is(err, domain.ErrNotFound) {
 		// Completed before a crash kept us from recording it.
-		if info, serr := a.s.objects.Stat(ctx, up.objectKey); serr == nil && info.Size == up.Length {
+		if info, serr := a.s.objects.Stat(ctx, up.ObjectKey); serr == nil && info.Size == up.Length {
 			err = nil
 		}
 	}
@@ -545,16 +541,16 @@ func (a *appender) completeParts(ctx context.Context) error {
 // finish stores the last part, joins the parts into the original object,
 // and records the evidence item, its processing job and the upload's
 // completion in one transaction.
-func (a *appender) finish(ctx context.Context) (*Evidence, error) {
+func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 	up := a.up
 	ctx = context.WithoutCancel(ctx)
 	switch {
-	case up.Concat == ConcatFinal:
+	case up.Concat == domain.ConcatFinal:
 		// tus concatenation: join the partial uploads' objects.
 		if err := a.join(ctx); err != nil {
 			return nil, err
 		}
-	case up.Concat == ConcatPartial:
+	case up.Concat == domain.ConcatPartial:
 		if err := a.completeParts(ctx); err != nil {
 			return nil, err
 		}
@@ -564,36 +560,36 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 			return nil, err
 		}
 	}
-	ev := &Evidence{
-		ID: up.EvidenceID, CaseID: up.CaseID, Kind: up.kind, Filename: up.Filename, ContentType: up.contentType,
-		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: EvidenceProcessing, UploadedBy: up.UserID,
-		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.objectKey,
+	ev := &domain.Evidence{
+		ID: up.EvidenceID, CaseID: up.CaseID, Kind: up.Kind, Filename: up.Filename, ContentType: up.ContentType,
+		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: domain.EvidenceProcessing, UploadedBy: up.UserID,
+		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.ObjectKey,
 	}
 	err := a.s.db.tx(ctx, func(tx *sql.Tx) error {
 		var extra map[string]any
-		if up.liveSessionID != "" {
-			extra = map[string]any{"live_session": up.liveSessionID}
+		if up.LiveSessionID != "" {
+			extra = map[string]any{"live_session": up.LiveSessionID}
 		}
-		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.rule()); err != nil {
+		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.Rule()); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
-			UploadComplete, ms(ev.CreatedAt), up.ID, a.owner)
+			domain.UploadComplete, ms(ev.CreatedAt), up.ID, a.owner)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrConflict, "lost the claim on this upload; retry")
+			return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
 		}
 		return nil
 	})
 	if refusedEvidence(err) {
 		// The case stopped taking evidence while the last bytes arrived:
 		// nothing of the upload is kept, the object included.
-		if derr := a.s.objects.Delete(ctx, up.objectKey); derr != nil {
+		if derr := a.s.objects.Delete(ctx, up.ObjectKey); derr != nil {
 			a.s.cfg.Logger.Warn("delete refused upload's object", "upload", up.ID, "err", derr)
 		}
 		return nil, a.s.refuse(ctx, up, err)
@@ -601,8 +597,8 @@ func (a *appender) finish(ctx context.Context) (*Evidence, error) {
 	if err != nil {
 		return nil, fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}
-	up.State = UploadComplete
-	if up.Concat == ConcatFinal {
+	up.State = domain.UploadComplete
+	if up.Concat == domain.ConcatFinal {
 		a.s.dropPartials(ctx, up)
 	}
 	if err := os.RemoveAll(a.s.spoolDir(up.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {

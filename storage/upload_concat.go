@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"siteinspect/domain"
+	"siteinspect/storage/objects"
 	"strings"
 	"time"
 )
@@ -16,30 +18,6 @@ import (
 // a file as several partial uploads at once, then creates a final upload
 // naming them in order, which the server joins into one object.
 
-// Values of Upload.Concat.
-const (
-	ConcatPartial = "partial"
-	ConcatFinal   = "final"
-)
-
-// MaxConcatParts is the most partial uploads one final upload may join.
-const MaxConcatParts = 64
-
-// Codes of the errors a final upload can meet.
-const (
-	CodePartialNotFound  = "partial_upload_not_found"
-	CodePartialOtherCase = "partial_upload_other_case"
-	CodePartialUsed      = "partial_upload_used"
-	CodePartialOpen      = "partial_upload_incomplete"
-	CodeNotPartial       = "not_a_partial_upload"
-)
-
-// PartialKey is where a complete partial upload's bytes wait for the final
-// upload that joins them.
-func PartialKey(caseID, uploadID string) string {
-	return "cases/" + caseID + "/uploads/" + uploadID + "/partial"
-}
-
 // CreateFinal creates the final upload of case c by u that joins the
 // complete partial uploads partIDs in that order (tus concatenation). The
 // partial uploads are claimed in the same transaction, so each is used at
@@ -48,23 +26,23 @@ func PartialKey(caseID, uploadID string) string {
 // ErrConflict for one not complete or already claimed, ErrGone for an
 // expired one, and ErrTooLarge when the joined file is over the limit.
 // The caller then completes it with Finish.
-func (s *Uploads) CreateFinal(ctx context.Context, c *Case, u *User, partIDs []string, metadata map[string]string, rawMetadata string) (*Upload, error) {
+func (s *Uploads) CreateFinal(ctx context.Context, c *domain.Case, u *domain.User, partIDs []string, metadata map[string]string, rawMetadata string) (*domain.Upload, error) {
 	if metadata == nil {
 		metadata = map[string]string{}
 	}
-	name := cleanFileName(metadata)
+	name := domain.CleanFileName(metadata)
 	switch {
 	case name == "":
-		return nil, errorf(ErrInvalid, "Upload-Metadata must name the file (filename)")
-	case !utf8Name(name):
-		return nil, errorf(ErrInvalid, "the file name must be valid UTF-8 of at most 255 characters")
-	case len(partIDs) == 0 || len(partIDs) > MaxConcatParts:
-		return nil, errorf(ErrInvalid, fmt.Sprintf("a final upload joins 1 to %d partial uploads; got %d", MaxConcatParts, len(partIDs)))
+		return nil, domain.Errorf(domain.ErrInvalid, "Upload-Metadata must name the file (filename)")
+	case !domain.UTF8Name(name):
+		return nil, domain.Errorf(domain.ErrInvalid, "the file name must be valid UTF-8 of at most 255 characters")
+	case len(partIDs) == 0 || len(partIDs) > domain.MaxConcatParts:
+		return nil, domain.Errorf(domain.ErrInvalid, fmt.Sprintf("a final upload joins 1 to %d partial uploads; got %d", domain.MaxConcatParts, len(partIDs)))
 	}
 	seen := map[string]bool{}
 	for _, id := range partIDs {
 		if seen[id] {
-			return nil, codedf(ErrInvalid, CodePartialUsed, "Upload-Concat names partial upload "+id+" twice")
+			return nil, domain.Coded(domain.ErrInvalid, domain.CodePartialUsed, "Upload-Concat names partial upload "+id+" twice")
 		}
 		seen[id] = true
 	}
@@ -72,14 +50,14 @@ func (s *Uploads) CreateFinal(ctx context.Context, c *Case, u *User, partIDs []s
 		return up, err
 	}
 	now := s.db.now().UTC().Truncate(time.Millisecond)
-	up := &Upload{
-		ID: NewID(), CaseID: c.ID, UserID: u.ID, EvidenceID: NewID(), Filename: name, Filetype: metadata["filetype"],
-		Metadata: metadata, RawMetadata: rawMetadata, State: UploadOpen, Concat: ConcatFinal, Parts: partIDs,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), partSize: s.cfg.PartSize,
+	up := &domain.Upload{
+		ID: domain.NewID(), CaseID: c.ID, UserID: u.ID, EvidenceID: domain.NewID(), Filename: name, Filetype: metadata["filetype"],
+		Metadata: metadata, RawMetadata: rawMetadata, State: domain.UploadOpen, Concat: domain.ConcatFinal, Parts: partIDs,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), PartSize: s.cfg.PartSize,
 	}
-	up.objectKey = EvidenceKey(c.ID, up.EvidenceID)
+	up.ObjectKey = domain.EvidenceKey(c.ID, up.EvidenceID)
 	limit := s.MaxSize()
-	if k := claimedKind(up.Filetype, name); k != "" {
+	if k := domain.ClaimedKind(up.Filetype, name); k != "" {
 		limit = s.cfg.Limits[k]
 	}
 	meta := marshalMetadata(rawMetadata, metadata)
@@ -93,41 +71,41 @@ func (s *Uploads) CreateFinal(ctx context.Context, c *Case, u *User, partIDs []s
 			switch {
 			case errors.Is(err, sql.ErrNoRows) || (err == nil && userID != u.ID):
 				// Another user's upload is as unknown to u as a missing one.
-				return codedf(ErrNotFound, CodePartialNotFound, "partial upload "+id+" does not exist")
+				return domain.Coded(domain.ErrNotFound, domain.CodePartialNotFound, "partial upload "+id+" does not exist")
 			case err != nil:
 				return fmt.Errorf("partial upload %s: %w", id, err)
 			case caseID != c.ID:
-				return codedf(ErrForbidden, CodePartialOtherCase, "partial upload "+id+" belongs to another case")
-			case concat != ConcatPartial:
-				return codedf(ErrInvalid, CodeNotPartial, "upload "+id+" is not a partial upload (Upload-Concat: partial)")
+				return domain.Coded(domain.ErrForbidden, domain.CodePartialOtherCase, "partial upload "+id+" belongs to another case")
+			case concat != domain.ConcatPartial:
+				return domain.Coded(domain.ErrInvalid, domain.CodeNotPartial, "upload "+id+" is not a partial upload (Upload-Concat: partial)")
 			case finalID.Valid:
-				return codedf(ErrConflict, CodePartialUsed, "partial upload "+id+" is part of a final upload already")
-			case state == UploadExpired:
-				return errorf(ErrGone, "partial upload "+id+" has expired; send it again")
-			case state != UploadComplete:
-				return codedf(ErrConflict, CodePartialOpen, "partial upload "+id+" is not complete yet")
+				return domain.Coded(domain.ErrConflict, domain.CodePartialUsed, "partial upload "+id+" is part of a final upload already")
+			case state == domain.UploadExpired:
+				return domain.Errorf(domain.ErrGone, "partial upload "+id+" has expired; send it again")
+			case state != domain.UploadComplete:
+				return domain.Coded(domain.ErrConflict, domain.CodePartialOpen, "partial upload "+id+" is not complete yet")
 			}
 			up.Length += length
 		}
 		if up.Length > limit {
-			return errorf(ErrTooLarge, fmt.Sprintf("the file has %d bytes; the limit is %d", up.Length, limit))
+			return domain.Errorf(domain.ErrTooLarge, fmt.Sprintf("the file has %d bytes; the limit is %d", up.Length, limit))
 		}
 		// Every byte is in already: the offset is the length, and Finish
 		// (or a HEAD after a crash) completes it.
 		up.Offset = up.Length
 		_, err := tx.ExecContext(ctx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at, concat, concat_parts)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, meta, up.Length, up.Offset, up.partSize, up.objectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt), up.Concat, strings.Join(partIDs, " "))
+			up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, meta, up.Length, up.Offset, up.PartSize, up.ObjectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt), up.Concat, strings.Join(partIDs, " "))
 		if err != nil {
 			return fmt.Errorf("create final upload: %w", err)
 		}
 		for _, id := range partIDs {
-			res, err := tx.ExecContext(ctx, `UPDATE uploads SET final_id = ? WHERE id = ? AND final_id IS NULL AND state = ?`, up.ID, id, UploadComplete)
+			res, err := tx.ExecContext(ctx, `UPDATE uploads SET final_id = ? WHERE id = ? AND final_id IS NULL AND state = ?`, up.ID, id, domain.UploadComplete)
 			if err != nil {
 				return fmt.Errorf("claim partial upload %s: %w", id, err)
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
-				return codedf(ErrConflict, CodePartialUsed, "partial upload "+id+" is part of a final upload already")
+				return domain.Coded(domain.ErrConflict, domain.CodePartialUsed, "partial upload "+id+" is part of a final upload already")
 			}
 		}
 		return nil
@@ -143,9 +121,9 @@ func (s *Uploads) CreateFinal(ctx context.Context, c *Case, u *User, partIDs []s
 // but whose answer was lost (a phone on a bad link) sends it again; it gets
 // the same upload and evidence instead of a refusal that would make it send
 // the whole file again.
-func (s *Uploads) replayFinal(ctx context.Context, c *Case, u *User, partIDs []string) (*Upload, error) {
+func (s *Uploads) replayFinal(ctx context.Context, c *domain.Case, u *domain.User, partIDs []string) (*domain.Upload, error) {
 	var finalID sql.NullString
-	err := s.db.queryRow(ctx, `SELECT final_id FROM uploads WHERE id = ? AND concat = ?`, partIDs[0], ConcatPartial).Scan(&finalID)
+	err := s.db.queryRow(ctx, `SELECT final_id FROM uploads WHERE id = ? AND concat = ?`, partIDs[0], domain.ConcatPartial).Scan(&finalID)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !finalID.Valid) {
 		return nil, nil
 	}
@@ -154,7 +132,7 @@ func (s *Uploads) replayFinal(ctx context.Context, c *Case, u *User, partIDs []s
 	}
 	final, err := s.Upload(ctx, finalID.String)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return nil, nil
 		}
 		return nil, err
@@ -173,7 +151,7 @@ type partialObject struct {
 
 // partials lists the final upload's partial uploads in order, as claimed
 // by it.
-func (s *Uploads) partials(ctx context.Context, final *Upload) ([]partialObject, error) {
+func (s *Uploads) partials(ctx context.Context, final *domain.Upload) ([]partialObject, error) {
 	out := make([]partialObject, 0, len(final.Parts))
 	for _, id := range final.Parts {
 		p := partialObject{id: id}
@@ -204,9 +182,9 @@ func (a *appender) join(ctx context.Context) error {
 		keys[i] = p.key
 		total += p.size
 	}
-	if up.kind == "" {
+	if up.Kind == "" {
 		if err := a.sniffObjects(ctx, keys); err != nil {
-			if errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrTooLarge) {
+			if errors.Is(err, domain.ErrUnsupportedType) || errors.Is(err, domain.ErrTooLarge) {
 				a.s.discard(ctx, up)
 			}
 			return err
@@ -216,12 +194,12 @@ func (a *appender) join(ctx context.Context) error {
 		return fmt.Errorf("final upload %s: partial uploads hold %d bytes, want %d", up.ID, total, up.Length)
 	}
 	start := time.Now()
-	if err := a.s.objects.Compose(ctx, up.objectKey, keys, up.contentType); err != nil {
+	if err := a.s.objects.Compose(ctx, up.ObjectKey, keys, up.ContentType); err != nil {
 		return fmt.Errorf("final upload %s: %w", up.ID, err)
 	}
 	composed := time.Since(start)
 	start = time.Now()
-	obj, err := a.s.objects.Open(ctx, up.objectKey)
+	obj, err := a.s.objects.Open(ctx, up.ObjectKey)
 	if err != nil {
 		return fmt.Errorf("final upload %s: %w", up.ID, err)
 	}
@@ -245,7 +223,7 @@ func (a *appender) join(ctx context.Context) error {
 // sniffObjects checks the type on the first bytes of the joined objects:
 // those of the first partial upload, and of the next when it is shorter.
 func (a *appender) sniffObjects(ctx context.Context, keys []string) error {
-	r := &concatReader{ctx: ctx, objects: a.s.objects, keys: keys}
+	r := objects.Concat(ctx, a.s.objects, keys)
 	defer r.Close()
 	head := make([]byte, min(SniffLen, a.up.Length))
 	if _, err := io.ReadFull(r, head); err != nil {
@@ -265,19 +243,19 @@ func (a *appender) completePartial(ctx context.Context) error {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, multipart_id = '', updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
-			UploadComplete, ms(now), ms(exp), up.ID, a.owner)
+			domain.UploadComplete, ms(now), ms(exp), up.ID, a.owner)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrConflict, "lost the claim on this upload; retry")
+			return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("complete partial upload %s: %w", up.ID, err)
 	}
-	up.State, up.ExpiresAt, up.multipartID = UploadComplete, exp, ""
+	up.State, up.ExpiresAt, up.MultipartID = domain.UploadComplete, exp, ""
 	a.s.removeSpool(up.ID)
 	return nil
 }
@@ -299,7 +277,7 @@ func (s *Uploads) dropPartial(ctx context.Context, id, key, cond string, args ..
 // fails here is retried by Sweep. Their rows stay for one TTL, so that the
 // same final POST sent again is answered with the same upload
 // (replayFinal), and are removed by Sweep afterwards.
-func (s *Uploads) dropPartials(ctx context.Context, final *Upload) {
+func (s *Uploads) dropPartials(ctx context.Context, final *domain.Upload) {
 	parts, err := s.partials(ctx, final)
 	if err != nil {
 		s.cfg.Logger.Warn("remove partial uploads", "upload", final.ID, "err", err)
@@ -314,9 +292,9 @@ func (s *Uploads) dropPartials(ctx context.Context, final *Upload) {
 
 // discardPartials removes the partial uploads of a final upload that is
 // being discarded (its joined bytes were refused).
-func (s *Uploads) discardPartials(ctx context.Context, final *Upload) error {
+func (s *Uploads) discardPartials(ctx context.Context, final *domain.Upload) error {
 	parts, err := s.partials(ctx, final)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
 	}
 	for _, p := range parts {
@@ -331,16 +309,16 @@ func (s *Uploads) discardPartials(ctx context.Context, final *Upload) error {
 // within the TTL: the row stays (a late client hears 410 Gone), the bytes
 // go. The row changes first, on the condition that it is still unclaimed,
 // so a final upload claiming it at the same moment either wins or fails.
-func (s *Uploads) expirePartial(ctx context.Context, up *Upload) error {
+func (s *Uploads) expirePartial(ctx context.Context, up *domain.Upload) error {
 	res, err := s.db.exec(ctx, `UPDATE uploads SET state = ?, updated_at = ? WHERE id = ? AND state = ? AND final_id IS NULL`,
-		UploadExpired, ms(s.db.now()), up.ID, UploadComplete)
+		domain.UploadExpired, ms(s.db.now()), up.ID, domain.UploadComplete)
 	if err != nil {
 		return fmt.Errorf("expire partial upload %s: %w", up.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return errorf(ErrConflict, "partial upload "+up.ID+" was claimed meanwhile")
+		return domain.Errorf(domain.ErrConflict, "partial upload "+up.ID+" was claimed meanwhile")
 	}
-	if err := s.objects.Delete(ctx, up.objectKey); err != nil {
+	if err := s.objects.Delete(ctx, up.ObjectKey); err != nil {
 		return fmt.Errorf("expire partial upload %s: %w", up.ID, err)
 	}
 	return nil
@@ -351,7 +329,7 @@ func (s *Uploads) expirePartial(ctx context.Context, up *Upload) error {
 // have failed).
 func (s *Uploads) dropUsedPartials(ctx context.Context) error {
 	rows, err := s.db.query(ctx, `SELECT p.id, p.object_key, p.final_id FROM uploads p JOIN uploads f ON f.id = p.final_id
-		WHERE p.final_id IS NOT NULL AND p.concat = ? AND f.state = ? AND p.expires_at < ?`, ConcatPartial, UploadComplete, ms(s.db.now()))
+		WHERE p.final_id IS NOT NULL AND p.concat = ? AND f.state = ? AND p.expires_at < ?`, domain.ConcatPartial, domain.UploadComplete, ms(s.db.now()))
 	if err != nil {
 		return fmt.Errorf("used partial uploads: %w", err)
 	}

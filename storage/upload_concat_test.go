@@ -12,7 +12,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"siteinspect/storage"
+	"siteinspect/domain"
+	"siteinspect/storage/objects"
 )
 
 // mustPartials uploads data as partial uploads of the given sizes, all at
@@ -25,7 +26,7 @@ func (f *fixture) mustPartials(t *testing.T, data []byte, sizes ...int) []string
 	var wg sync.WaitGroup
 	off := 0
 	for i, n := range sizes {
-		up, err := f.ups.Create(ctx, f.cs, f.user, storage.UploadSpec{Length: int64(n), Partial: true})
+		up, err := f.ups.Create(ctx, f.cs, f.user, domain.UploadSpec{Length: int64(n), Partial: true})
 		if err != nil {
 			t.Fatalf("create partial %d: %v", i, err)
 		}
@@ -35,7 +36,7 @@ func (f *fixture) mustPartials(t *testing.T, data []byte, sizes ...int) []string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ev *storage.Evidence
+			var ev *domain.Evidence
 			_, ev, errs[i] = f.ups.Append(ctx, up.ID, 0, bytes.NewReader(chunk), nil)
 			if errs[i] == nil && ev != nil {
 				errs[i] = fmt.Errorf("a partial upload became evidence %s", ev.ID)
@@ -55,7 +56,7 @@ func (f *fixture) mustPartials(t *testing.T, data []byte, sizes ...int) []string
 }
 
 // objectKeys lists what the bucket holds.
-func objectKeys(t *testing.T, m *storage.MinIO) []string {
+func objectKeys(t *testing.T, m *objects.MinIO) []string {
 	t.Helper()
 	var keys []string
 	for o := range m.Client().ListObjects(context.Background(), m.Bucket(), minio.ListObjectsOptions{Recursive: true}) {
@@ -98,14 +99,14 @@ func TestConcatJoinsPartials(t *testing.T) {
 			if final.Length != int64(total) {
 				t.Fatalf("final length: got %d, want %d", final.Length, total)
 			}
-			if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, ids[1:], map[string]string{"filename": "again.mp4"}, ""); !errors.Is(err, storage.ErrConflict) {
+			if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, ids[1:], map[string]string{"filename": "again.mp4"}, ""); !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("second final naming claimed partials: got %v, want ErrConflict", err)
 			}
 			up, ev, err := f.ups.Finish(ctx, final.ID)
 			if err != nil || ev == nil {
 				t.Fatalf("finish final: got %v, %v; want evidence", ev, err)
 			}
-			if ev.SHA256 != sha(data) || ev.Size != int64(total) || ev.Kind != storage.KindVideo || up.State != storage.UploadComplete {
+			if ev.SHA256 != sha(data) || ev.Size != int64(total) || ev.Kind != domain.KindVideo || up.State != domain.UploadComplete {
 				t.Fatalf("evidence: got sha %s size %d kind %s state %s, want sha %s size %d video complete", ev.SHA256, ev.Size, ev.Kind, up.State, sha(data), total)
 			}
 			if got := f.mustContent(t, ev); !bytes.Equal(got, data) {
@@ -119,13 +120,13 @@ func TestConcatJoinsPartials(t *testing.T) {
 			// The same final again (a lost answer) is the same upload; any
 			// other use of the partials is refused.
 			again, err := f.ups.CreateFinal(ctx, f.cs, f.user, ids, map[string]string{"filename": "again.mp4"}, "")
-			if err != nil || again.ID != final.ID || again.EvidenceID != ev.ID || again.State != storage.UploadComplete {
+			if err != nil || again.ID != final.ID || again.EvidenceID != ev.ID || again.State != domain.UploadComplete {
 				t.Fatalf("the same final again: got %+v, %v; want upload %s with evidence %s", again, err, final.ID, ev.ID)
 			}
 			if _, ev2, err := f.ups.Finish(ctx, again.ID); err != nil || ev2 != nil {
 				t.Fatalf("finish of the replayed final: got %v, %v; want no new evidence", ev2, err)
 			}
-			if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, []string{ids[1], ids[0]}, map[string]string{"filename": "again.mp4"}, ""); !errors.Is(err, storage.ErrConflict) {
+			if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, []string{ids[1], ids[0]}, map[string]string{"filename": "again.mp4"}, ""); !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("final naming used partials in another order: got %v, want ErrConflict", err)
 			}
 			if list, err := f.db.ListEvidence(ctx, f.cs.ID); err != nil || len(list) != 1 {
@@ -140,22 +141,22 @@ func TestConcatJoinsPartials(t *testing.T) {
 func TestConcatRefusesOthersPartials(t *testing.T) {
 	f := newFixture(t, "disk", nil)
 	ctx := context.Background()
-	other, err := f.db.CreateUser(ctx, "other", "correct horse battery", storage.RoleApplicant, "", "Other Co")
+	other, err := f.db.CreateUser(ctx, "other", "correct horse battery", domain.RoleApplicant, "", "Other Co")
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCase, err := f.db.CreateCase(ctx, other, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "o", SiteAddress: "b"})
+	otherCase, err := f.db.CreateCase(ctx, other, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "o", SiteAddress: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	myOtherCase, err := f.db.CreateCase(ctx, f.user, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "m", SiteAddress: "c"})
+	myOtherCase, err := f.db.CreateCase(ctx, f.user, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "m", SiteAddress: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := mp4Bytes(2000, 9)
 	mine := f.mustPartials(t, data, 1000, 1000)
-	partial := func(c *storage.Case, u *storage.User, complete bool) string {
-		up, err := f.ups.Create(ctx, c, u, storage.UploadSpec{Length: 1000, Partial: true})
+	partial := func(c *domain.Case, u *domain.User, complete bool) string {
+		up, err := f.ups.Create(ctx, c, u, domain.UploadSpec{Length: 1000, Partial: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,14 +174,14 @@ func TestConcatRefusesOthersPartials(t *testing.T) {
 		wantKind error
 		wantCode string
 	}{
-		{"another user's", partial(otherCase, other, true), storage.ErrNotFound, storage.CodePartialNotFound},
-		{"another case's", partial(myOtherCase, f.user, true), storage.ErrForbidden, storage.CodePartialOtherCase},
-		{"incomplete", partial(f.cs, f.user, false), storage.ErrConflict, storage.CodePartialOpen},
-		{"not partial", plain.ID, storage.ErrInvalid, storage.CodeNotPartial},
-		{"missing", "no-such-upload", storage.ErrNotFound, storage.CodePartialNotFound},
+		{"another user's", partial(otherCase, other, true), domain.ErrNotFound, domain.CodePartialNotFound},
+		{"another case's", partial(myOtherCase, f.user, true), domain.ErrForbidden, domain.CodePartialOtherCase},
+		{"incomplete", partial(f.cs, f.user, false), domain.ErrConflict, domain.CodePartialOpen},
+		{"not partial", plain.ID, domain.ErrInvalid, domain.CodeNotPartial},
+		{"missing", "no-such-upload", domain.ErrNotFound, domain.CodePartialNotFound},
 	} {
 		_, err := f.ups.CreateFinal(ctx, f.cs, f.user, []string{mine[0], tt.id, mine[1]}, map[string]string{"filename": "x.mp4"}, "")
-		var se *storage.Error
+		var se *domain.Error
 		if !errors.Is(err, tt.wantKind) || !errors.As(err, &se) || se.Code != tt.wantCode {
 			t.Errorf("%s partial: got %v, want %v with code %s", tt.name, err, tt.wantKind, tt.wantCode)
 		}
@@ -207,12 +208,12 @@ func TestConcatTypeCheckedOnJoinedBytes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create final: %v", err)
 	}
-	if _, _, err := f.ups.Finish(ctx, final.ID); !errors.Is(err, storage.ErrUnsupportedType) {
+	if _, _, err := f.ups.Finish(ctx, final.ID); !errors.Is(err, domain.ErrUnsupportedType) {
 		t.Fatalf("finish: got %v, want ErrUnsupportedType", err)
 	}
 	bucketEmpty(t, f.minio)
 	for _, id := range append(ids, final.ID) {
-		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("upload %s after the refusal: got %v, want ErrNotFound", id, err)
 		}
 	}
@@ -222,11 +223,11 @@ func TestConcatTypeCheckedOnJoinedBytes(t *testing.T) {
 // like any upload, complete or not, their bytes removed; a final upload
 // naming one then hears ErrGone.
 func TestConcatPartialsExpire(t *testing.T) {
-	f := newFixture(t, "minio", func(c *storage.UploadConfig) { c.TTL = 300 * time.Millisecond })
+	f := newFixture(t, "minio", func(c *domain.UploadConfig) { c.TTL = 300 * time.Millisecond })
 	ctx := context.Background()
 	data := mp4Bytes(partSize+10, 11)
 	done := f.mustPartials(t, data, partSize+10)
-	open, err := f.ups.Create(ctx, f.cs, f.user, storage.UploadSpec{Length: 2 * partSize, Partial: true})
+	open, err := f.ups.Create(ctx, f.cs, f.user, domain.UploadSpec{Length: 2 * partSize, Partial: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,11 +246,11 @@ func TestConcatPartialsExpire(t *testing.T) {
 	}
 	bucketEmpty(t, f.minio)
 	for _, id := range []string{done[0], open.ID} {
-		if up, err := f.ups.Upload(ctx, id); err != nil || up.State != storage.UploadExpired {
+		if up, err := f.ups.Upload(ctx, id); err != nil || up.State != domain.UploadExpired {
 			t.Errorf("partial %s after the sweep: got %+v, %v; want state expired", id, up, err)
 		}
 	}
-	if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, done, map[string]string{"filename": "late.mp4"}, ""); !errors.Is(err, storage.ErrGone) {
+	if _, err := f.ups.CreateFinal(ctx, f.cs, f.user, done, map[string]string{"filename": "late.mp4"}, ""); !errors.Is(err, domain.ErrGone) {
 		t.Fatalf("final naming an expired partial: got %v, want ErrGone", err)
 	}
 
@@ -266,11 +267,11 @@ func TestConcatPartialsExpire(t *testing.T) {
 	}
 	bucketEmpty(t, f.minio)
 	for _, id := range claimed {
-		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("partial %s of the expired final upload: got %v, want ErrNotFound", id, err)
 		}
 	}
-	if up, err := f.ups.Upload(ctx, final.ID); err != nil || up.State != storage.UploadExpired {
+	if up, err := f.ups.Upload(ctx, final.ID); err != nil || up.State != domain.UploadExpired {
 		t.Fatalf("final upload after the sweep: got %+v, %v; want expired", up, err)
 	}
 
@@ -290,7 +291,7 @@ func TestConcatPartialsExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range joined {
-		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := f.ups.Upload(ctx, id); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("joined partial %s a TTL later: got %v, want ErrNotFound", id, err)
 		}
 	}
@@ -308,7 +309,7 @@ func TestDeferLengthGrowingFile(t *testing.T) {
 			f := newFixture(t, "minio", nil)
 			ctx := context.Background()
 			data := mp4Bytes(total, uint64(total))
-			up, err := f.ups.Create(ctx, f.cs, f.user, storage.UploadSpec{DeferLength: true, Metadata: map[string]string{"filename": "rec.webm"}})
+			up, err := f.ups.Create(ctx, f.cs, f.user, domain.UploadSpec{DeferLength: true, Metadata: map[string]string{"filename": "rec.webm"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -320,14 +321,14 @@ func TestDeferLengthGrowingFile(t *testing.T) {
 					t.Fatalf("append at %d: got offset %d, evidence %v, %v; want offset %d and no evidence", off, got.Offset, ev, err, off+step)
 				}
 			}
-			if _, err := f.ups.DeclareLength(ctx, up.ID, int64(total)-1); !errors.Is(err, storage.ErrInvalid) {
+			if _, err := f.ups.DeclareLength(ctx, up.ID, int64(total)-1); !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("length below the bytes received: got %v, want ErrInvalid", err)
 			}
 			got, err := f.ups.DeclareLength(ctx, up.ID, int64(total))
 			if err != nil || got.Length != int64(total) || got.LengthDeferred {
 				t.Fatalf("declare: got %+v, %v; want length %d", got, err, total)
 			}
-			if _, err := f.ups.DeclareLength(ctx, up.ID, int64(total)+1); !errors.Is(err, storage.ErrInvalid) {
+			if _, err := f.ups.DeclareLength(ctx, up.ID, int64(total)+1); !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("declaring another length: got %v, want ErrInvalid", err)
 			}
 			_, ev, err := f.ups.Append(ctx, up.ID, int64(total), bytes.NewReader(nil), nil)

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"siteinspect/domain"
 )
 
 // tus creation-defer-length extension
@@ -17,8 +18,8 @@ func (a *appender) end() int64 {
 	if !a.up.LengthDeferred {
 		return a.up.Length
 	}
-	if a.up.kind != "" {
-		return a.s.cfg.Limits[a.up.kind]
+	if a.up.Kind != "" {
+		return a.s.cfg.Limits[a.up.Kind]
 	}
 	return a.s.MaxSize()
 }
@@ -28,8 +29,8 @@ func (a *appender) end() int64 {
 // change: declaring another length returns ErrInvalid, the same one is a
 // no-op. A length below the bytes already received is ErrInvalid, one over
 // the limit of the file's kind ErrTooLarge.
-func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*Upload, error) {
-	var up *Upload
+func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*domain.Upload, error) {
+	var up *domain.Upload
 	err := s.withLease(ctx, id, func(owner string) error {
 		var err error
 		if up, err = s.Upload(ctx, id); err != nil {
@@ -37,24 +38,24 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 		}
 		if !up.LengthDeferred {
 			if length != up.Length {
-				return errorf(ErrInvalid, fmt.Sprintf("Upload-Length is %d already and cannot change", up.Length))
+				return domain.Errorf(domain.ErrInvalid, fmt.Sprintf("Upload-Length is %d already and cannot change", up.Length))
 			}
 			return nil
 		}
-		if up.State != UploadOpen {
-			return codedf(ErrGone, "upload_expired", "the upload has expired; start a new one")
+		if up.State != domain.UploadOpen {
+			return domain.Coded(domain.ErrGone, "upload_expired", "the upload has expired; start a new one")
 		}
 		if length <= 0 || length < up.Offset {
-			return errorf(ErrInvalid, fmt.Sprintf("Upload-Length %d is below the %d bytes received", length, up.Offset))
+			return domain.Errorf(domain.ErrInvalid, fmt.Sprintf("Upload-Length %d is below the %d bytes received", length, up.Offset))
 		}
 		limit := s.MaxSize()
-		if up.kind != "" {
-			limit = s.cfg.Limits[up.kind]
-		} else if k := claimedKind(up.Filetype, up.Filename); k != "" && up.Concat != ConcatPartial {
+		if up.Kind != "" {
+			limit = s.cfg.Limits[up.Kind]
+		} else if k := domain.ClaimedKind(up.Filetype, up.Filename); k != "" && up.Concat != domain.ConcatPartial {
 			limit = s.cfg.Limits[k]
 		}
 		if length > limit {
-			return codedf(ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
+			return domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 		}
 		res, err := s.db.exec(ctx, `UPDATE uploads SET length = ?, length_deferred = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
 			length, ms(s.db.now()), id, owner)
@@ -62,7 +63,7 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 			return fmt.Errorf("declare length of upload %s: %w", id, err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrConflict, "lost the claim on this upload; retry")
+			return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
 		}
 		up.Length, up.LengthDeferred = length, false
 		return nil

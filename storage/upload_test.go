@@ -15,26 +15,28 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const partSize = storage.MinPartSize
+const partSize = objects.MinPartSize
 
 // fixture is a case owned by an applicant, ready to receive uploads.
 type fixture struct {
 	db      *storage.DB
-	objects storage.ObjectStore
-	minio   *storage.MinIO // nil for Disk
+	objects objects.ObjectStore
+	minio   *objects.MinIO // nil for Disk
 	ups     *storage.Uploads
 	spool   string
-	user    *storage.User
-	cs      *storage.Case
+	user    *domain.User
+	cs      *domain.Case
 }
 
-func newFixture(t *testing.T, store string, tweak func(*storage.UploadConfig)) *fixture {
+func newFixture(t *testing.T, store string, tweak func(*domain.UploadConfig)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{db: testenv.NewDB(t), spool: filepath.Join(t.TempDir(), "spool")}
@@ -43,13 +45,13 @@ func newFixture(t *testing.T, store string, tweak func(*storage.UploadConfig)) *
 		f.minio = testenv.NewMinIO(t)
 		f.objects = f.minio
 	case "disk":
-		d, err := storage.NewDisk(filepath.Join(t.TempDir(), "objects"))
+		d, err := objects.NewDisk(filepath.Join(t.TempDir(), "objects"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.objects = d
 	}
-	cfg := storage.UploadConfig{SpoolDir: f.spool, PartSize: partSize, PartConcurrency: 2}
+	cfg := domain.UploadConfig{SpoolDir: f.spool, PartSize: partSize, PartConcurrency: 2}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -57,10 +59,10 @@ func newFixture(t *testing.T, store string, tweak func(*storage.UploadConfig)) *
 	if f.ups, err = storage.NewUploads(f.db, f.objects, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if f.user, err = f.db.CreateUser(ctx, "applicant", "correct horse battery", storage.RoleApplicant, "", "Acme"); err != nil {
+	if f.user, err = f.db.CreateUser(ctx, "applicant", "correct horse battery", domain.RoleApplicant, "", "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	if f.cs, err = f.db.CreateCase(ctx, f.user, "binhai", "BH", time.UTC, storage.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
+	if f.cs, err = f.db.CreateCase(ctx, f.user, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "s", SiteAddress: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -84,7 +86,7 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func (f *fixture) create(t *testing.T, name string, size int64) *storage.Upload {
+func (f *fixture) create(t *testing.T, name string, size int64) *domain.Upload {
 	t.Helper()
 	up, err := f.ups.CreateUpload(context.Background(), f.cs, f.user, size, map[string]string{"filename": name}, "")
 	if err != nil {
@@ -94,7 +96,7 @@ func (f *fixture) create(t *testing.T, name string, size int64) *storage.Upload 
 }
 
 // mustContent reads an evidence item's object back whole.
-func (f *fixture) mustContent(t *testing.T, ev *storage.Evidence) []byte {
+func (f *fixture) mustContent(t *testing.T, ev *domain.Evidence) []byte {
 	t.Helper()
 	o, err := f.objects.Open(context.Background(), ev.ObjectKey)
 	if err != nil {
@@ -158,7 +160,7 @@ func TestUploadResumesAtAnyOffset(t *testing.T) {
 			if err != nil || ev == nil {
 				t.Fatalf("final append: got %v, %v; want evidence", ev, err)
 			}
-			if ev.SHA256 != sha(data) || ev.Size != int64(len(data)) || ev.Kind != storage.KindVideo || ev.ContentType != "video/mp4" {
+			if ev.SHA256 != sha(data) || ev.Size != int64(len(data)) || ev.Kind != domain.KindVideo || ev.ContentType != "video/mp4" {
 				t.Fatalf("evidence: got %s %d %s %s, want %s %d video video/mp4", ev.SHA256, ev.Size, ev.Kind, ev.ContentType, sha(data), len(data))
 			}
 			if got := f.mustContent(t, ev); !bytes.Equal(got, data) {
@@ -167,7 +169,7 @@ func TestUploadResumesAtAnyOffset(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(f.spool, up.ID)); !os.IsNotExist(err) {
 				t.Fatalf("spool of a finished upload: got %v, want it removed", err)
 			}
-			if _, _, err := f.ups.Append(ctx, up.ID, int64(len(data)), bytes.NewReader(nil), nil); !errors.Is(err, storage.ErrConflict) {
+			if _, _, err := f.ups.Append(ctx, up.ID, int64(len(data)), bytes.NewReader(nil), nil); !errors.Is(err, domain.ErrConflict) {
 				t.Fatalf("append to a complete upload: got %v, want ErrConflict", err)
 			}
 		})
@@ -180,7 +182,7 @@ func TestUploadWrongOffset(t *testing.T) {
 	f := newFixture(t, "disk", nil)
 	data := mp4Bytes(10000, 2)
 	up := f.create(t, "a.mp4", int64(len(data)))
-	if _, _, err := f.ups.Append(context.Background(), up.ID, 5, bytes.NewReader(data[5:]), nil); !errors.Is(err, storage.ErrConflict) {
+	if _, _, err := f.ups.Append(context.Background(), up.ID, 5, bytes.NewReader(data[5:]), nil); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
 }
@@ -195,18 +197,18 @@ func TestUploadChecksum(t *testing.T) {
 	first := data[:partSize+100]
 	good := sha256.Sum256(first)
 	bad := sha256.Sum256(data[:10])
-	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(first), &storage.Checksum{Algorithm: "sha256", Sum: bad[:]}); !errors.Is(err, storage.ErrChecksumMismatch) {
+	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(first), &domain.Checksum{Algorithm: "sha256", Sum: bad[:]}); !errors.Is(err, domain.ErrChecksumMismatch) {
 		t.Fatalf("bad checksum: got %v, want ErrChecksumMismatch", err)
 	}
 	if got, _ := f.ups.Upload(ctx, up.ID); got.Offset != 0 {
 		t.Fatalf("offset after a refused chunk: got %d, want 0", got.Offset)
 	}
-	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(first), &storage.Checksum{Algorithm: "sha256", Sum: good[:]}); err != nil {
+	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(first), &domain.Checksum{Algorithm: "sha256", Sum: good[:]}); err != nil {
 		t.Fatalf("good checksum: %v", err)
 	}
 	rest := data[len(first):]
 	restSum := sha256.Sum256(rest)
-	_, ev, err := f.ups.Append(ctx, up.ID, int64(len(first)), bytes.NewReader(rest), &storage.Checksum{Algorithm: "sha256", Sum: restSum[:]})
+	_, ev, err := f.ups.Append(ctx, up.ID, int64(len(first)), bytes.NewReader(rest), &domain.Checksum{Algorithm: "sha256", Sum: restSum[:]})
 	if err != nil || ev == nil || ev.SHA256 != sha(data) {
 		t.Fatalf("final chunk: got %v, %v; want evidence with sha256 %s", ev, err, sha(data))
 	}
@@ -217,7 +219,7 @@ func TestUploadChecksum(t *testing.T) {
 
 // bucketEmpty fails unless the bucket holds no objects and no unfinished
 // multipart uploads.
-func bucketEmpty(t *testing.T, m *storage.MinIO) {
+func bucketEmpty(t *testing.T, m *objects.MinIO) {
 	t.Helper()
 	ctx := context.Background()
 	for o := range m.Client().ListObjects(ctx, m.Bucket(), minio.ListObjectsOptions{Recursive: true}) {
@@ -237,11 +239,11 @@ func TestUploadRefusesWhatIsNotMedia(t *testing.T) {
 	text := bytes.Repeat([]byte("this is only a text file pretending to be a video\n"), (2*partSize)/50)
 	up := f.create(t, "site-video.mp4", int64(len(text)))
 	_, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(text), nil)
-	if !errors.Is(err, storage.ErrUnsupportedType) {
+	if !errors.Is(err, domain.ErrUnsupportedType) {
 		t.Fatalf("got %v, want ErrUnsupportedType", err)
 	}
 	bucketEmpty(t, f.minio)
-	if _, err := f.ups.Upload(ctx, up.ID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := f.ups.Upload(ctx, up.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("upload record after refusal: got %v, want ErrNotFound", err)
 	}
 	if _, err := os.Stat(filepath.Join(f.spool, up.ID)); !os.IsNotExist(err) {
@@ -256,8 +258,8 @@ func TestUploadRefusesWhatIsNotMedia(t *testing.T) {
 // before any byte; a file declared as a video that is really a large image
 // is refused once its bytes show what it is.
 func TestUploadSizeLimits(t *testing.T) {
-	f := newFixture(t, "minio", func(c *storage.UploadConfig) {
-		c.Limits = map[storage.Kind]int64{storage.KindVideo: 20 << 20, storage.KindImage: 1 << 20, storage.KindPDF: 2 << 20}
+	f := newFixture(t, "minio", func(c *domain.UploadConfig) {
+		c.Limits = map[domain.Kind]int64{domain.KindVideo: 20 << 20, domain.KindImage: 1 << 20, domain.KindPDF: 2 << 20}
 	})
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -265,13 +267,13 @@ func TestUploadSizeLimits(t *testing.T) {
 		size           int64
 	}{{"big.mp4", "video/mp4", 20<<20 + 1}, {"big.jpg", "", 1<<20 + 1}, {"big.pdf", "application/pdf", 2<<20 + 1}, {"unknown.bin", "", 20<<20 + 1}} {
 		_, err := f.ups.CreateUpload(ctx, f.cs, f.user, tt.size, map[string]string{"filename": tt.name, "filetype": tt.filetype}, "")
-		if !errors.Is(err, storage.ErrTooLarge) {
+		if !errors.Is(err, domain.ErrTooLarge) {
 			t.Errorf("create %s of %d bytes: got %v, want ErrTooLarge", tt.name, tt.size, err)
 		}
 	}
 	jpeg := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, mp4Bytes(2<<20, 4)...)
 	up := f.create(t, "really-a-photo.mp4", int64(len(jpeg)))
-	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(jpeg), nil); !errors.Is(err, storage.ErrTooLarge) {
+	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(jpeg), nil); !errors.Is(err, domain.ErrTooLarge) {
 		t.Fatalf("2 MiB JPEG named .mp4: got %v, want ErrTooLarge", err)
 	}
 	bucketEmpty(t, f.minio)
@@ -280,7 +282,7 @@ func TestUploadSizeLimits(t *testing.T) {
 // TestUploadExpires: an abandoned upload's multipart upload is aborted in
 // MinIO, its spool removed, and later requests hear ErrGone.
 func TestUploadExpires(t *testing.T) {
-	f := newFixture(t, "minio", func(c *storage.UploadConfig) { c.TTL = 300 * time.Millisecond })
+	f := newFixture(t, "minio", func(c *domain.UploadConfig) { c.TTL = 300 * time.Millisecond })
 	ctx := context.Background()
 	data := mp4Bytes(partSize+1000, 5)
 	up := f.create(t, "a.mp4", int64(len(data)))
@@ -305,7 +307,7 @@ func TestUploadExpires(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.spool, up.ID)); !os.IsNotExist(err) {
 		t.Fatalf("spool after expiry: got %v, want none", err)
 	}
-	if _, _, err := f.ups.Append(ctx, up.ID, partSize+10, bytes.NewReader(data[partSize+10:]), nil); !errors.Is(err, storage.ErrGone) {
+	if _, _, err := f.ups.Append(ctx, up.ID, partSize+10, bytes.NewReader(data[partSize+10:]), nil); !errors.Is(err, domain.ErrGone) {
 		t.Fatalf("append after expiry: got %v, want ErrGone", err)
 	}
 }
@@ -321,7 +323,7 @@ func TestUploadTerminate(t *testing.T) {
 		t.Fatalf("terminate: %v", err)
 	}
 	bucketEmpty(t, f.minio)
-	if _, err := f.ups.Upload(ctx, up.ID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := f.ups.Upload(ctx, up.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("after terminate: got %v, want ErrNotFound", err)
 	}
 }
@@ -340,7 +342,7 @@ func TestUploadConcurrentAppend(t *testing.T) {
 		done <- err
 	}()
 	pw.Write(data[:1000]) // the first writer now holds the lease
-	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(data), nil); !errors.Is(err, storage.ErrConflict) {
+	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(data), nil); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("second writer: got %v, want ErrConflict", err)
 	}
 	pw.Write(data[1000:])

@@ -9,49 +9,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"siteinspect/domain"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
-
-// Role is what a user does in the office's process.
-type Role string
-
-// The roles. Applicants belong to a company (their Org); officers' Org is
-// the permit office they work in.
-const (
-	RoleApplicant Role = "applicant"
-	RoleInspector Role = "inspector"
-	RoleReviewer  Role = "reviewer"
-	RoleAdmin     Role = "admin"
-)
-
-// Valid reports whether r is one of the roles.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleApplicant, RoleInspector, RoleReviewer, RoleAdmin:
-		return true
-	}
-	return false
-}
-
-// Officer reports whether r works for the permit office.
-func (r Role) Officer() bool { return r == RoleInspector || r == RoleReviewer }
-
-// User is an account.
-type User struct {
-	ID          string    `json:"id"`
-	Username    string    `json:"username"`
-	Role        Role      `json:"role"`
-	DisplayName string    `json:"display_name"`
-	Org         string    `json:"org"`
-	CreatedAt   time.Time `json:"created_at"`
-}
-
-// MinPasswordLength is the shortest password accepted for a new account.
-const MinPasswordLength = 10
 
 // bcryptCost is bcrypt's work factor: about 50 ms per hash on this class of
 // machine, which makes offline guessing slow and keeps memory flat (argon2id
@@ -71,17 +35,17 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"
 
 // CreateUser adds an account. It returns ErrConflict when the username is
 // taken and ErrInvalid for a bad role, username or short password.
-func (d *DB) CreateUser(ctx context.Context, username, password string, role Role, displayName, org string) (*User, error) {
+func (d *DB) CreateUser(ctx context.Context, username, password string, role domain.Role, displayName, org string) (*domain.User, error) {
 	username = strings.TrimSpace(username)
 	switch {
 	case !role.Valid():
-		return nil, codedf(ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer or admin", role))
+		return nil, domain.Coded(domain.ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer or admin", role))
 	case username == "" || utf8.RuneCountInString(username) > 64 || strings.ContainsAny(username, " \t\r\n/"):
-		return nil, codedf(ErrInvalid, "username_invalid", "username must be 1 to 64 characters without spaces or slashes")
-	case utf8.RuneCountInString(password) < MinPasswordLength:
-		return nil, codedf(ErrInvalid, "password_length", fmt.Sprintf("password must have at least %d characters", MinPasswordLength))
+		return nil, domain.Coded(domain.ErrInvalid, "username_invalid", "username must be 1 to 64 characters without spaces or slashes")
+	case utf8.RuneCountInString(password) < domain.MinPasswordLength:
+		return nil, domain.Coded(domain.ErrInvalid, "password_length", fmt.Sprintf("password must have at least %d characters", domain.MinPasswordLength))
 	case len(password) > 72:
-		return nil, codedf(ErrInvalid, "password_length", "password must have at most 72 bytes")
+		return nil, domain.Coded(domain.ErrInvalid, "password_length", "password must have at most 72 bytes")
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
@@ -90,12 +54,12 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 	if displayName == "" {
 		displayName = username
 	}
-	u := &User{ID: NewID(), Username: username, Role: role, DisplayName: displayName, Org: org, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
+	u := &domain.User{ID: domain.NewID(), Username: username, Role: role, DisplayName: displayName, Org: org, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
 	_, err = d.exec(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
 	if err != nil {
 		if isUniqueViolation(err) {
-			return nil, codedf(ErrConflict, "username_taken", fmt.Sprintf("username %q is taken", username))
+			return nil, domain.Coded(domain.ErrConflict, "username_taken", fmt.Sprintf("username %q is taken", username))
 		}
 		return nil, fmt.Errorf("create user: %w", err)
 	}
@@ -104,8 +68,8 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role Rol
 
 const userColumns = `id, username, role, display_name, org, created_at`
 
-func scanUser(row interface{ Scan(...any) error }) (*User, error) {
-	var u User
+func scanUser(row interface{ Scan(...any) error }) (*domain.User, error) {
+	var u domain.User
 	var created int64
 	if err := row.Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created); err != nil {
 		return nil, err
@@ -115,7 +79,7 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 }
 
 // UserByID returns the user or ErrNotFound.
-func (d *DB) UserByID(ctx context.Context, id string) (*User, error) {
+func (d *DB) UserByID(ctx context.Context, id string) (*domain.User, error) {
 	u, err := scanUser(d.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return u, notFound(err, "user "+id)
 }
@@ -129,31 +93,24 @@ func (d *DB) UserCount(ctx context.Context) (int, error) {
 
 // Authenticate checks a username and password. A wrong password and an
 // unknown user both return ErrNotFound, after the same amount of work.
-func (d *DB) Authenticate(ctx context.Context, username, password string) (*User, error) {
+func (d *DB) Authenticate(ctx context.Context, username, password string) (*domain.User, error) {
 	var hash string
 	var created int64
-	var u User
+	var u domain.User
 	err := d.queryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
 		Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
-		return nil, codedf(ErrNotFound, "bad_credentials", "wrong username or password")
+		return nil, domain.Coded(domain.ErrNotFound, "bad_credentials", "wrong username or password")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		return nil, codedf(ErrNotFound, "bad_credentials", "wrong username or password")
+		return nil, domain.Coded(domain.ErrNotFound, "bad_credentials", "wrong username or password")
 	}
 	u.CreatedAt = time.UnixMilli(created).UTC()
 	return &u, nil
-}
-
-// Session is a logged-in user's token, stored only as its hash.
-type Session struct {
-	User      *User
-	CSRFToken string
-	ExpiresAt time.Time
 }
 
 func randomToken() string {
@@ -170,10 +127,10 @@ func tokenHash(token string) string {
 // CreateSession starts a session for the user and returns its opaque token.
 // Only the token's SHA-256 is stored, so a leaked database holds no usable
 // tokens.
-func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, *Session, error) {
+func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, *domain.Session, error) {
 	token := randomToken()
 	now := d.now()
-	s := &Session{CSRFToken: randomToken(), ExpiresAt: now.Add(ttl).UTC().Truncate(time.Millisecond)}
+	s := &domain.Session{CSRFToken: randomToken(), ExpiresAt: now.Add(ttl).UTC().Truncate(time.Millisecond)}
 	_, err := d.exec(ctx, `INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		tokenHash(token), userID, s.CSRFToken, ms(now), ms(s.ExpiresAt))
 	if err != nil {
@@ -189,7 +146,7 @@ func (d *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration
 
 // SessionByToken returns the live session for a token, or ErrNotFound when
 // it is unknown, revoked or expired.
-func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error) {
+func (d *DB) SessionByToken(ctx context.Context, token string) (*domain.Session, error) {
 	hash, now := tokenHash(token), d.now()
 	// Every API call authenticates: a session seen in the last moments is
 	// answered from memory (see sessionCacheTTL).
@@ -197,8 +154,8 @@ func (d *DB) SessionByToken(ctx context.Context, token string) (*Session, error)
 	if ok {
 		return s, nil
 	}
-	s = &Session{}
-	var u User
+	s = &domain.Session{}
+	var u domain.User
 	var expires, created int64
 	err := d.queryRow(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?`,
@@ -232,8 +189,8 @@ func (d *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
 
 // SetPassword replaces a user's password and ends their sessions.
 func (d *DB) SetPassword(ctx context.Context, username, password string) error {
-	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > 72 {
-		return codedf(ErrInvalid, "password_length", fmt.Sprintf("password must have %d to 72 characters", MinPasswordLength))
+	if utf8.RuneCountInString(password) < domain.MinPasswordLength || len(password) > 72 {
+		return domain.Coded(domain.ErrInvalid, "password_length", fmt.Sprintf("password must have %d to 72 characters", domain.MinPasswordLength))
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
@@ -246,7 +203,7 @@ func (d *DB) SetPassword(ctx context.Context, username, password string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(ErrNotFound, "no user "+username)
+			return domain.Errorf(domain.ErrNotFound, "no user "+username)
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)`, username)
 		return err

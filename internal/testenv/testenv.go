@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
 )
 
 // The environment `make test` sets to share one MinIO among all packages.
@@ -31,7 +32,7 @@ var (
 	once    sync.Once
 	server  *exec.Cmd
 	srvDir  string
-	cfg     storage.MinIOConfig
+	cfg     objects.MinIOConfig
 	initErr error
 )
 
@@ -80,7 +81,7 @@ func FreePort(tb testing.TB) int {
 
 func startMinIO(tb testing.TB) {
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
-		cfg = storage.MinIOConfig{Endpoint: ep, AccessKey: os.Getenv(EnvAccessKey), SecretKey: os.Getenv(EnvSecretKey)}
+		cfg = objects.MinIOConfig{Endpoint: ep, AccessKey: os.Getenv(EnvAccessKey), SecretKey: os.Getenv(EnvSecretKey)}
 		return
 	}
 	bin := filepath.Join(RepoRoot(tb), "bin", "minio")
@@ -93,7 +94,7 @@ func startMinIO(tb testing.TB) {
 		return
 	}
 	port, console := FreePort(tb), FreePort(tb)
-	cfg = storage.MinIOConfig{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), AccessKey: "siteinspect-test", SecretKey: "siteinspect-test-secret"}
+	cfg = objects.MinIOConfig{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), AccessKey: "siteinspect-test", SecretKey: "siteinspect-test-secret"}
 	server = exec.Command(bin, "server", srvDir, "--quiet", "--address", cfg.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", console))
 	server.Env = append(os.Environ(), "MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey, "MINIO_BROWSER=off")
 	if initErr = server.Start(); initErr != nil {
@@ -122,7 +123,7 @@ func WaitHTTP(url string, timeout time.Duration) error {
 
 // MinIOConfig returns how to reach the test MinIO, with a fresh bucket
 // name for this test (created when the store is opened).
-func MinIOConfig(tb testing.TB) storage.MinIOConfig {
+func MinIOConfig(tb testing.TB) objects.MinIOConfig {
 	tb.Helper()
 	once.Do(func() { startMinIO(tb) })
 	if initErr != nil {
@@ -134,9 +135,9 @@ func MinIOConfig(tb testing.TB) storage.MinIOConfig {
 }
 
 // NewMinIO opens a MinIO store on a fresh bucket.
-func NewMinIO(tb testing.TB) *storage.MinIO {
+func NewMinIO(tb testing.TB) *objects.MinIO {
 	tb.Helper()
-	m, err := storage.NewMinIO(context.Background(), MinIOConfig(tb))
+	m, err := objects.NewMinIO(context.Background(), MinIOConfig(tb))
 	if err != nil {
 		tb.Fatalf("open MinIO: %v", err)
 	}
@@ -180,7 +181,7 @@ func MakeMP4(tb testing.TB, dir string, seconds int, size string) string {
 
 // NewMinIOFor opens the bucket named in serve flags (as s3Args builds
 // them), to look at what a server process stored.
-func NewMinIOFor(tb testing.TB, serveArgs []string) *storage.MinIO {
+func NewMinIOFor(tb testing.TB, serveArgs []string) *objects.MinIO {
 	tb.Helper()
 	c := MinIOConfig(tb)
 	for i := 0; i+1 < len(serveArgs); i++ {
@@ -188,7 +189,7 @@ func NewMinIOFor(tb testing.TB, serveArgs []string) *storage.MinIO {
 			c.Bucket = serveArgs[i+1]
 		}
 	}
-	m, err := storage.NewMinIO(context.Background(), c)
+	m, err := objects.NewMinIO(context.Background(), c)
 	if err != nil {
 		tb.Fatalf("open MinIO: %v", err)
 	}

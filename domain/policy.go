@@ -1,4 +1,4 @@
-package storage
+package domain
 
 import (
 	"fmt"
@@ -287,27 +287,27 @@ func (c *Case) authorize(rels []Relation, action Action) error {
 	// Who may not see the case learns nothing of it, whatever else a row
 	// would grant; the publisher acts by token on its one case.
 	if !slices.Contains(rels, RelPublisher) && !Grants(ActionView, rels, c.Status) {
-		return errorf(ErrNotFound, "no such case")
+		return Errorf(ErrNotFound, "no such case")
 	}
 	if excluded(action, rels) {
-		return codedf(ErrForbidden, CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
+		return Coded(ErrForbidden, CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
 	}
 	if Grants(action, rels, c.Status) {
 		return nil
 	}
 	if !grantedSomewhere(action, rels) {
-		return codedf(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s on this case", actionWords(action)))
+		return Coded(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s on this case", actionWords(action)))
 	}
-	return c.stateRefusal(action)
+	return c.StateRefusal(action)
 }
 
-// stateRefusal is the refusal of action because of the case's state alone
+// StateRefusal is the refusal of action because of the case's state alone
 // (who asks was allowed it in some state).
-func (c *Case) stateRefusal(action Action) error {
+func (c *Case) StateRefusal(action Action) error {
 	if action == ActionUpload || action == ActionAddLiveEvidence {
-		return codedf(ErrInvalidState, CodeNotAcceptingEvidence, fmt.Sprintf("a %s case takes no more evidence", c.Status))
+		return Coded(ErrInvalidState, CodeNotAcceptingEvidence, fmt.Sprintf("a %s case takes no more evidence", c.Status))
 	}
-	return codedf(ErrInvalidState, CodeWrongState, fmt.Sprintf("a %s case does not allow this (%s)", c.Status, actionWords(action)))
+	return Coded(ErrInvalidState, CodeWrongState, fmt.Sprintf("a %s case does not allow this (%s)", c.Status, actionWords(action)))
 }
 
 func actionWords(a Action) string { return strings.ReplaceAll(string(a), "_", " ") }
@@ -332,50 +332,4 @@ func (c *Case) AllowedActions(u *User) []Action {
 		}
 	}
 	return out
-}
-
-// visibilitySQL is ActionView's rows as a WHERE condition on cases c for u,
-// built from the table so that the list and VisibleTo cannot disagree.
-func visibilitySQL(u *User) (string, []any) {
-	var conds []string
-	var args []any
-	for _, r := range Policy {
-		if r.Action != ActionView {
-			continue
-		}
-		for _, rel := range r.Relations {
-			var cond string
-			var a []any
-			switch {
-			case rel == RelAdmin && u.Role == RoleAdmin:
-				cond = `1 = 1`
-			case rel == RelCompany && u.Role == RoleApplicant:
-				cond, a = `c.applicant_id = ?`, []any{u.ID}
-				if u.Org != "" {
-					cond, a = `(c.applicant_id = ? OR c.applicant_org = ?)`, []any{u.ID, u.Org}
-				}
-			case rel == RelInspector && u.Role == RoleInspector:
-				cond, a = `c.office = ? AND c.inspector_id = ?`, []any{u.Org, u.ID}
-			case rel == RelReviewer && u.Role == RoleReviewer:
-				cond, a = `c.office = ? AND c.reviewer_id = ?`, []any{u.Org, u.ID}
-			case rel == RelOpenInspectorSlot && u.Role == RoleInspector:
-				cond, a = `c.office = ? AND c.inspector_id IS NULL`, []any{u.Org}
-			case rel == RelOpenReviewerSlot && u.Role == RoleReviewer:
-				cond, a = `c.office = ? AND c.reviewer_id IS NULL`, []any{u.Org}
-			default:
-				continue
-			}
-			states := make([]string, len(r.States))
-			for i, s := range r.States {
-				states[i] = "?"
-				a = append(a, string(s))
-			}
-			conds = append(conds, `(`+cond+` AND c.status IN (`+strings.Join(states, ", ")+`))`)
-			args = append(args, a...)
-		}
-	}
-	if len(conds) == 0 {
-		return `1 = 0`, nil
-	}
-	return `(` + strings.Join(conds, ` OR `) + `)`, args
 }

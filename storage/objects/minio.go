@@ -1,4 +1,4 @@
-package storage
+package objects
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"siteinspect/domain"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -36,7 +37,7 @@ type MinIO struct {
 // NewMinIO connects to the server and makes sure the bucket exists.
 func NewMinIO(ctx context.Context, cfg MinIOConfig) (*MinIO, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
-		return nil, fmt.Errorf("minio: endpoint and bucket are required: %w", ErrInvalid)
+		return nil, fmt.Errorf("minio: endpoint and bucket are required: %w", domain.ErrInvalid)
 	}
 	c, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
@@ -75,10 +76,10 @@ func translate(err error, what string) error {
 	resp := minio.ToErrorResponse(err)
 	switch resp.Code {
 	case "NoSuchKey", "NoSuchUpload", "NoSuchBucket":
-		return fmt.Errorf("%s: %s: %w", what, resp.Message, ErrNotFound)
+		return fmt.Errorf("%s: %s: %w", what, resp.Message, domain.ErrNotFound)
 	}
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+		return fmt.Errorf("%s: %w", what, domain.ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -114,7 +115,7 @@ func (m *MinIO) CompleteMultipart(ctx context.Context, key, uploadID string, par
 // the last is smaller the objects are streamed through a plain Put instead.
 func (m *MinIO) Compose(ctx context.Context, key string, srcs []string, contentType string) error {
 	if len(srcs) == 0 {
-		return fmt.Errorf("compose %s: no sources: %w", key, ErrInvalid)
+		return fmt.Errorf("compose %s: no sources: %w", key, domain.ErrInvalid)
 	}
 	var total int64
 	small := false
@@ -155,7 +156,7 @@ func (m *MinIO) Put(ctx context.Context, key string, r io.Reader, size int64, co
 // AbortMultipart implements ObjectStore.
 func (m *MinIO) AbortMultipart(ctx context.Context, key, uploadID string) error {
 	err := translate(m.core.AbortMultipartUpload(ctx, m.bucket, key, uploadID), "abort multipart "+key)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -217,7 +218,7 @@ func (o *minioObject) Seek(offset int64, whence int) (int64, error) {
 		abs += o.info.Size
 	}
 	if abs < 0 {
-		return o.off, fmt.Errorf("seek to %d: %w", abs, ErrInvalid)
+		return o.off, fmt.Errorf("seek to %d: %w", abs, domain.ErrInvalid)
 	}
 	if abs != o.off && o.body != nil {
 		o.body.Close()

@@ -1,4 +1,4 @@
-package storage
+package objects
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"siteinspect/domain"
 	"strconv"
 	"strings"
 )
@@ -35,14 +36,14 @@ func NewDisk(dir string) (*Disk, error) {
 func (d *Disk) path(key string) (string, error) {
 	clean := filepath.Clean("/" + key)
 	if key == "" || clean != "/"+key || strings.HasPrefix(key, ".") {
-		return "", fmt.Errorf("object key %q: %w", key, ErrInvalid)
+		return "", fmt.Errorf("object key %q: %w", key, domain.ErrInvalid)
 	}
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
 
 func (d *Disk) multipartDir(uploadID string) (string, error) {
 	if _, err := hex.DecodeString(uploadID); err != nil || uploadID == "" {
-		return "", fmt.Errorf("multipart id %q: %w", uploadID, ErrNotFound)
+		return "", fmt.Errorf("multipart id %q: %w", uploadID, domain.ErrNotFound)
 	}
 	return filepath.Join(d.root, ".multipart", uploadID), nil
 }
@@ -68,7 +69,7 @@ func (d *Disk) PutPart(ctx context.Context, key, uploadID string, n int, r io.Re
 		return "", err
 	}
 	if _, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("multipart %s: %w", uploadID, ErrNotFound)
+		return "", fmt.Errorf("multipart %s: %w", uploadID, domain.ErrNotFound)
 	}
 	tmp, err := os.CreateTemp(dir, "incoming-")
 	if err != nil {
@@ -105,7 +106,7 @@ func (d *Disk) CompleteMultipart(ctx context.Context, key, uploadID string, part
 		return err
 	}
 	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("multipart %s: %w", uploadID, ErrNotFound)
+		return fmt.Errorf("multipart %s: %w", uploadID, domain.ErrNotFound)
 	}
 	tmp, err := os.CreateTemp(filepath.Join(d.root, ".tmp"), "complete-")
 	if err != nil {
@@ -160,7 +161,7 @@ func (d *Disk) Compose(ctx context.Context, key string, srcs []string, contentTy
 			if st, err = os.Stat(name); err == nil {
 				err = appendFile(tmp, name, st.Size())
 			} else if errors.Is(err, fs.ErrNotExist) {
-				err = fmt.Errorf("object %q: %w", src, ErrNotFound)
+				err = fmt.Errorf("object %q: %w", src, domain.ErrNotFound)
 			}
 		}
 		if err != nil {
@@ -231,7 +232,7 @@ func (d *Disk) Open(ctx context.Context, key string) (Object, error) {
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("object %q: %w", key, ErrNotFound)
+		return nil, fmt.Errorf("object %q: %w", key, domain.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open object %q: %w", key, err)
@@ -259,7 +260,7 @@ func (d *Disk) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	}
 	st, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return ObjectInfo{}, fmt.Errorf("object %q: %w", key, ErrNotFound)
+		return ObjectInfo{}, fmt.Errorf("object %q: %w", key, domain.ErrNotFound)
 	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat object %q: %w", key, err)
@@ -286,7 +287,7 @@ func (d *Disk) Locate(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("object %q: %w", key, ErrNotFound)
+		return "", fmt.Errorf("object %q: %w", key, domain.ErrNotFound)
 	}
 	return filepath.Abs(p)
 }

@@ -1,4 +1,4 @@
-package storage
+package objects
 
 import (
 	"context"
@@ -91,6 +91,13 @@ func PutFile(ctx context.Context, objects ObjectStore, key, path, contentType st
 		return 0, "", fmt.Errorf("store %s: %w", key, err)
 	}
 	return fi.Size(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Concat returns a reader of the objects keys of store one after another,
+// opening each only when the previous one ends, so at most one is open at a
+// time. Close it after use.
+func Concat(ctx context.Context, store ObjectStore, keys []string) io.ReadCloser {
+	return &concatReader{ctx: ctx, objects: store, keys: keys}
 }
 
 // concatReader reads the objects keys one after another, opening each only

@@ -1,4 +1,4 @@
-package storage
+package domain
 
 // Catalogue is the built-in permit catalogue of a public security approval
 // office (PRODUCT.md), seeded on first start. Target days are working days

@@ -1,0 +1,25 @@
+package domain
+
+// Job states.
+const (
+	JobQueued  = "queued"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobFailed  = "failed"
+)
+
+// JobProcessEvidence is the job that turns an upload into reviewable media.
+const JobProcessEvidence = "process_evidence"
+
+// Job is a unit of background work.
+type Job struct {
+	ID          string
+	Kind        string
+	EvidenceID  string
+	Attempts    int
+	MaxAttempts int
+	LastError   string
+}
+
+// DefaultJobAttempts is how often a job is tried before it fails for good.
+const DefaultJobAttempts = 3

@@ -1,0 +1,49 @@
+package domain
+
+import (
+	"time"
+)
+
+// Role is what a user does in the office's process.
+type Role string
+
+// The roles. Applicants belong to a company (their Org); officers' Org is
+// the permit office they work in.
+const (
+	RoleApplicant Role = "applicant"
+	RoleInspector Role = "inspector"
+	RoleReviewer  Role = "reviewer"
+	RoleAdmin     Role = "admin"
+)
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleApplicant, RoleInspector, RoleReviewer, RoleAdmin:
+		return true
+	}
+	return false
+}
+
+// Officer reports whether r works for the permit office.
+func (r Role) Officer() bool { return r == RoleInspector || r == RoleReviewer }
+
+// User is an account.
+type User struct {
+	ID          string    `json:"id"`
+	Username    string    `json:"username"`
+	Role        Role      `json:"role"`
+	DisplayName string    `json:"display_name"`
+	Org         string    `json:"org"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// MinPasswordLength is the shortest password accepted for a new account.
+const MinPasswordLength = 10
+
+// Session is a logged-in user's token, stored only as its hash.
+type Session struct {
+	User      *User
+	CSRFToken string
+	ExpiresAt time.Time
+}
