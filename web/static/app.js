@@ -15,6 +15,7 @@ import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
 import { setTimeZone } from './format.js';
 import { errorText, lang, onLangChange, setLang, t } from './i18n.js';
+import { setViewer } from './session.js';
 // The login form is every signed-out route's page and the first thing most
 // visits show, so it comes with this module (index.html preloads it).
 import * as loginView from './views/login.js';
@@ -258,6 +259,7 @@ function focusHeading(view, alive) {
 
 /** paintHeader draws brand, navigation, the user, sign-out and the language switch. */
 function paintHeader() {
+  setViewer(user);
   const select = h('select', { id: 'lang-switch', 'aria-label': t('lang.label'), onchange: () => setLang(select.value) },
     h('option', { value: 'zh' }, t('lang.zh')),
     h('option', { value: 'en' }, t('lang.en')));

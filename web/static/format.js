@@ -83,6 +83,12 @@ export function time(iso = new Date()) {
   return `${p.hour}:${p.minute}`;
 }
 
+/** wallClock renders a Date (default now) as "YYYY-MM-DD HH:mm:ss" in the office's zone. */
+export function wallClock(d = new Date()) {
+  const p = wall(d);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
 // wall is an instant's wall-clock fields in the office's zone, zero-padded.
 function wall(d) {
   const parts = new Intl.DateTimeFormat('en-US', {

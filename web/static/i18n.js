@@ -129,6 +129,7 @@ const messages = {
   'evidence.noPreview': { zh: '暂无预览图，请打开原件查看。', en: 'No preview available; open the original instead.' },
   'evidence.openOriginal': { zh: '打开原图', en: 'Open the original' },
   'player.scrub': { zh: '视频缩略图时间轴', en: 'Video thumbnail timeline' },
+  'player.fullscreen': { zh: '全屏（含水印）', en: 'Full screen (with watermark)' },
   'pdf.prev': { zh: '上一页', en: 'Previous' },
   'pdf.next': { zh: '下一页', en: 'Next' },
   'pdf.page': { zh: '第 {n} / {total} 页', en: 'Page {n} / {total}' },

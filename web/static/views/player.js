@@ -4,13 +4,15 @@
  * shows the poster until the first frame. Under the player a filmstrip bar
  * lets the officer skim: the tile under the pointer (or finger) appears with
  * its time, and a click or tap seeks there. While the file is still being
- * processed the poster (if made yet) and the state are shown instead.
+ * processed the poster (if made yet) and the state are shown instead. The
+ * viewer's name and the office time lie over the picture (watermark.js).
  */
 import { evidencePath } from '../api.js';
 import { h } from '../dom.js';
 import { clock } from '../format.js';
 import { t } from '../i18n.js';
 import { durationMs, spinner, stateNote, techLine } from './evmeta.js';
+import { watermark } from './watermark.js';
 
 const BAR_HEIGHT = 44; // px; the tiles in the bar are scaled to this height
 
@@ -35,14 +37,17 @@ export function videoPlayer(item) {
     onerror: () => { note.hidden = false; },
   });
   const strip = filmstrip(item, video);
+  const stage = h('div', { class: 'player-stage' }, video);
+  const stopWatermark = watermark(stage, video);
   const el = h('div', { class: 'viewer player' },
-    h('div', { class: 'player-stage' }, video),
+    stage,
     note,
     strip?.el,
     tech && h('p', { class: 'player-tech' }, tech));
 
   function cleanup() {
     strip?.cleanup();
+    stopWatermark();
     video.pause();
     // Dropping the source ends the range requests a paused video keeps open.
     video.removeAttribute('src');

@@ -28,7 +28,7 @@ export function watermark(stage, video) {
   const full = h('button', {
     type: 'button', class: 'player-fullscreen', title: t('player.fullscreen'), 'aria-label': t('player.fullscreen'),
     onclick: () => (document.fullscreenElement ? document.exitFullscreen() : stage.requestFullscreen()).catch(() => {}),
-  }, '⛶');
+  }, fullscreenIcon());
   video.disablePictureInPicture = true;
   video.setAttribute('disablepictureinpicture', '');
   video.setAttribute('controlslist', 'nofullscreen noremoteplayback');
@@ -42,7 +42,7 @@ export function watermark(stage, video) {
   paint();
   const timer = setInterval(paint, 1000);
   const guard = new MutationObserver(() => {
-    if (!layer.isConnected) stage.append(layer);
+    if (layer.parentNode !== stage) stage.append(layer);
   });
   guard.observe(stage, { childList: true });
   const onFullscreen = () => {
@@ -55,4 +55,21 @@ export function watermark(stage, video) {
     guard.disconnect();
     document.removeEventListener('fullscreenchange', onFullscreen);
   };
+}
+
+/** fullscreenIcon is four corner brackets, drawn (fonts lack a full-screen glyph). */
+function fullscreenIcon() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('width', '16');
+  svg.setAttribute('height', '16');
+  svg.setAttribute('aria-hidden', 'true');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', 'M1 5V1h4M11 1h4v4M15 11v4h-4M5 15H1v-4');
+  path.setAttribute('fill', 'none');
+  path.setAttribute('stroke', 'currentColor');
+  path.setAttribute('stroke-width', '2');
+  svg.append(path);
+  return svg;
 }

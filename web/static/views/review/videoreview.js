@@ -12,6 +12,7 @@ import { h } from '../../dom.js';
 import { t } from '../../i18n.js';
 import { durationMs, techLine } from '../evmeta.js';
 import { filmstrip } from '../player.js';
+import { watermark } from '../watermark.js';
 import { clockMs } from './common.js';
 import { drawOverlay } from './overlay.js';
 
@@ -30,6 +31,7 @@ export function videoReview(item, { onDraft, onAnchor, onSelect }) {
   });
   const stage = h('div', { class: 'player-stage review-stage' }, video);
   const overlay = drawOverlay(video, stage, { onStart: () => pause(), onDraft });
+  const stopWatermark = watermark(stage, video);
   let annotations = [];
   let selected = '';
   let rangeIn = null;
@@ -232,6 +234,7 @@ export function videoReview(item, { onDraft, onAnchor, onSelect }) {
       document.removeEventListener('keydown', onKey);
       strip?.cleanup();
       overlay.cleanup();
+      stopWatermark();
       video.pause();
       video.removeAttribute('src');
       video.load();
