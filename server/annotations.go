@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -8,12 +10,18 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
-	"siteinspect/storage"
 )
+
+// notesLoader is what loadEvidenceForNotes needs from the records: an
+// evidence item and its case without counts.
+type notesLoader interface {
+	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
+	CaseCore(ctx context.Context, id string) (*domain.Case, error)
+}
 
 // loadEvidenceForNotes is loadEvidenceCase for the annotation hot paths:
 // the case comes without its counts, which they neither check nor show.
-func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*domain.Evidence, *domain.Case, error) {
+func loadEvidenceForNotes(c echo.Context, db notesLoader) (*domain.Evidence, *domain.Case, error) {
 	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
 	if err != nil {
 		return nil, nil, err
@@ -30,7 +38,7 @@ func loadEvidenceForNotes(c echo.Context, db *storage.DB) (*domain.Evidence, *do
 
 // loadEvidenceForNotesFor is loadEvidenceForNotes for an action of the
 // policy.
-func loadEvidenceForNotesFor(c echo.Context, db *storage.DB, action domain.Action) (*domain.Evidence, *domain.Case, error) {
+func loadEvidenceForNotesFor(c echo.Context, db notesLoader, action domain.Action) (*domain.Evidence, *domain.Case, error) {
 	ev, cs, err := loadEvidenceForNotes(c, db)
 	if err != nil {
 		return nil, nil, err
@@ -41,7 +49,20 @@ func loadEvidenceForNotesFor(c echo.Context, db *storage.DB, action domain.Actio
 	return ev, cs, nil
 }
 
-func handleCreateAnnotation(db *storage.DB) echo.HandlerFunc {
+// annotationStore is what the annotation handlers need from the records.
+type annotationStore interface {
+	notesLoader
+	annotationLoader
+	CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.Evidence, author *domain.User, in domain.AnnotationInput) (*domain.Annotation, error)
+	ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error)
+	UpdateAnnotation(ctx context.Context, a *domain.Annotation, ev *domain.Evidence, cs *domain.Case, editor *domain.User, ifVersion int, in domain.AnnotationInput) (*domain.Annotation, error)
+	AnnotationVersions(ctx context.Context, id string) ([]json.RawMessage, error)
+	DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User) error
+	ResolveAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, resolved bool) (*domain.Annotation, error)
+	AddReply(ctx context.Context, a *domain.Annotation, by *domain.User, body string) (*domain.Reply, error)
+}
+
+func handleCreateAnnotation(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, cs, err := loadEvidenceForNotesFor(c, db, domain.ActionAnnotate)
 		if err != nil {
@@ -99,7 +120,7 @@ func annotationFilter(c echo.Context) (domain.AnnotationFilter, error) {
 	return f, nil
 }
 
-func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
+func handleListEvidenceAnnotations(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, _, err := loadEvidenceForNotesFor(c, db, domain.ActionReadNotes)
 		if err != nil {
@@ -118,7 +139,7 @@ func handleListEvidenceAnnotations(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
+func handleListCaseAnnotations(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := db.CaseCore(c.Request().Context(), c.Param("id"))
 		if err != nil {
@@ -140,10 +161,17 @@ func handleListCaseAnnotations(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
+// annotationLoader is what loadAnnotation needs from the records: an
+// annotation, its evidence and its case.
+type annotationLoader interface {
+	evidenceLoader
+	Annotation(ctx context.Context, id string) (*domain.Annotation, error)
+}
+
 // loadAnnotation fetches :aid with its evidence and case, checking that the
 // user may read the case's notes (404 otherwise: an annotation is a note)
 // and do action.
-func loadAnnotation(c echo.Context, db *storage.DB, action domain.Action) (*domain.Annotation, *domain.Evidence, *domain.Case, error) {
+func loadAnnotation(c echo.Context, db annotationLoader, action domain.Action) (*domain.Annotation, *domain.Evidence, *domain.Case, error) {
 	a, err := db.Annotation(c.Request().Context(), c.Param("aid"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -169,7 +197,7 @@ func loadAnnotation(c echo.Context, db *storage.DB, action domain.Action) (*doma
 // handleUpdateAnnotation edits an annotation: If-Match must name the
 // version the editor saw (RFC 9110 §13.1.1); a stale one is 412. The body
 // is a JSON Merge Patch (RFC 7396) on the annotation's editable fields.
-func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
+func handleUpdateAnnotation(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		a, ev, cs, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
@@ -209,7 +237,7 @@ func handleUpdateAnnotation(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
+func handleAnnotationVersions(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		a, _, _, err := loadAnnotation(c, db, domain.ActionReadNotes)
 		if err != nil {
@@ -223,7 +251,7 @@ func handleAnnotationVersions(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
+func handleDeleteAnnotation(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		a, _, _, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
@@ -240,7 +268,7 @@ func handleDeleteAnnotation(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
+func handleResolveAnnotation(db annotationStore, resolved bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		a, _, _, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {
@@ -254,7 +282,7 @@ func handleResolveAnnotation(db *storage.DB, resolved bool) echo.HandlerFunc {
 	}
 }
 
-func handleReply(db *storage.DB) echo.HandlerFunc {
+func handleReply(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		a, _, _, err := loadAnnotation(c, db, domain.ActionAnnotate)
 		if err != nil {

@@ -23,12 +23,18 @@ const (
 
 const ctxSession = "session"
 
+// sessionFinder is what authenticate needs from the records: the session a
+// token names.
+type sessionFinder interface {
+	SessionByToken(ctx context.Context, token string) (*domain.Session, error)
+}
+
 // authenticate loads the session from a bearer token or the session
 // cookie. Cookie-authenticated requests that change state must echo the
 // session's CSRF token in X-CSRF-Token: a cross-site form can send the
 // cookie (SameSite=Lax allows top-level POSTs in some browsers' history)
 // but cannot read the token.
-func authenticate(db *storage.DB) echo.MiddlewareFunc {
+func authenticate(db sessionFinder) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if err := login(c, db); err != nil {
@@ -55,7 +61,7 @@ func bearerToken(c echo.Context) (token string, ok bool, err error) {
 
 // login puts the session named by the bearer token or the session cookie
 // into c, checking the CSRF header on cookie requests that change state.
-func login(c echo.Context, db *storage.DB) error {
+func login(c echo.Context, db sessionFinder) error {
 	token, bearer, err := bearerToken(c)
 	if err != nil {
 		return err
@@ -108,6 +114,16 @@ type loginResponse struct {
 	User      *domain.User `json:"user"`
 }
 
+// authStore is what the login and logout handlers need from the records.
+type authStore interface {
+	auditRecorder
+	ReserveLogin(ctx context.Context, username, address string, lim domain.LoginLimits) (*storage.LoginAttempt, error)
+	SettleLogin(ctx context.Context, a *storage.LoginAttempt, outcome domain.LoginOutcome) error
+	Authenticate(ctx context.Context, username, password string) (*domain.User, error)
+	CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, *domain.Session, error)
+	DeleteSession(ctx context.Context, token string) error
+}
+
 // handleLogin checks the password and starts a session: a bearer token in
 // the body and the same token in an HttpOnly cookie for the UI. Each
 // attempt is reserved in the database before its password is checked and
@@ -115,7 +131,7 @@ type loginResponse struct {
 // limits are per username and address, per address, and a back-off per
 // username that only delays addresses which have failed for it
 // (storage/loginlimit.go, docs/SECURITY.md).
-func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool) echo.HandlerFunc {
+func handleLogin(db authStore, ttl time.Duration, limit RateLimit, secure bool) echo.HandlerFunc {
 	lim := loginLimits(limit)
 	return func(c echo.Context) error {
 		var req loginRequest
@@ -167,7 +183,7 @@ func handleLogin(db *storage.DB, ttl time.Duration, limit RateLimit, secure bool
 }
 
 // handleLogout revokes the session's token and clears the cookies.
-func handleLogout(db *storage.DB) echo.HandlerFunc {
+func handleLogout(db authStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := db.DeleteSession(c.Request().Context(), c.Get("token").(string)); err != nil {
 			return err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -60,12 +61,20 @@ type BundleEvents struct {
 	HeadHash string `json:"head_hash"`
 }
 
+// bundleStore is what the bundle handler needs from the records.
+type bundleStore interface {
+	caseLoader
+	auditRecorder
+	auditReader
+	ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error)
+}
+
 // handleBundle streams a case's evidence bundle: the originals, the
 // report as PDF and JSON (issued like any report), the case's audit events
 // and the manifest, as a zip written straight to the response, so no
 // original is ever held whole in memory. The download itself is an audit
 // event, which the bundle's events include.
-func handleBundle(db *storage.DB, objects objects.ObjectStore, reports reportWriter, publicURL string) echo.HandlerFunc {
+func handleBundle(db bundleStore, objects objects.ObjectStore, reports reportWriter, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadNotes)
 		if err != nil {
@@ -95,7 +104,7 @@ func handleBundle(db *storage.DB, objects objects.ObjectStore, reports reportWri
 	}
 }
 
-func writeBundle(c echo.Context, db *storage.DB, objects objects.ObjectStore, reports reportWriter, publicURL string, cs *domain.Case, evidence []*domain.Evidence) error {
+func writeBundle(c echo.Context, db bundleStore, objects objects.ObjectStore, reports reportWriter, publicURL string, cs *domain.Case, evidence []*domain.Evidence) error {
 	ctx := c.Request().Context()
 	zw := zip.NewWriter(c.Response())
 	m := BundleManifest{Format: BundleFormat, CaseID: cs.ID, CaseNumber: cs.Number, CreatedAt: time.Now().UTC().Truncate(time.Second)}

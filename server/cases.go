@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
-	"siteinspect/storage"
 )
 
 // caseJSON is a case as the API shows it, with what the asking user may do
@@ -27,17 +27,22 @@ func showCase(c *domain.Case, u *domain.User) caseJSON {
 	return caseJSON{Case: c, Overdue: c.Overdue(now), OwedOverdue: c.OwedOverdue(now), AllowedActions: c.AllowedActions(u)}
 }
 
+// caseLoader is what loadCase needs from the records: a case by its id.
+type caseLoader interface {
+	Case(ctx context.Context, id string) (*domain.Case, error)
+}
+
 // loadCase fetches the case named by the :id parameter and checks that the
 // user may see it. A case the user may not see is reported as missing, so
 // ids of other companies' cases reveal nothing.
-func loadCase(c echo.Context, db *storage.DB, param string) (*domain.Case, error) {
+func loadCase(c echo.Context, db caseLoader, param string) (*domain.Case, error) {
 	return loadCaseFor(c, db, param, domain.ActionView)
 }
 
 // loadCaseFor is loadCase for an action: the policy (storage/policy.go)
 // answers 404 to who may not see the case, 403 to who may never do the
 // action, and 422 when the case's state does not allow it now.
-func loadCaseFor(c echo.Context, db *storage.DB, param string, action domain.Action) (*domain.Case, error) {
+func loadCaseFor(c echo.Context, db caseLoader, param string, action domain.Action) (*domain.Case, error) {
 	cs, err := db.Case(c.Request().Context(), c.Param(param))
 	if err != nil {
 		return nil, err
@@ -48,7 +53,19 @@ func loadCaseFor(c echo.Context, db *storage.DB, param string, action domain.Act
 	return cs, nil
 }
 
-func handleListPermitTypes(db *storage.DB) echo.HandlerFunc {
+// caseStore is what the case handlers need from the records.
+type caseStore interface {
+	caseLoader
+	PermitTypes(ctx context.Context) ([]domain.PermitType, error)
+	CreateCase(ctx context.Context, applicant *domain.User, office, prefix string, loc *time.Location, in domain.NewCase) (*domain.Case, error)
+	ListCases(ctx context.Context, u *domain.User, status domain.Status, limit int) ([]*domain.Case, error)
+	SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User, loc *time.Location) (*domain.Case, error)
+	WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error)
+	AssignCase(ctx context.Context, c *domain.Case, actor *domain.User, inspectorID, reviewerID string) (*domain.Case, error)
+	ReleaseReview(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error)
+}
+
+func handleListPermitTypes(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		pts, err := db.PermitTypes(c.Request().Context())
 		if err != nil {
@@ -58,7 +75,7 @@ func handleListPermitTypes(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleCreateCase(db *storage.DB, office, prefix string, loc *time.Location) echo.HandlerFunc {
+func handleCreateCase(db caseStore, office, prefix string, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := currentUser(c)
 		if u.Role != domain.RoleApplicant {
@@ -77,7 +94,7 @@ func handleCreateCase(db *storage.DB, office, prefix string, loc *time.Location)
 	}
 }
 
-func handleListCases(db *storage.DB) echo.HandlerFunc {
+func handleListCases(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		status := domain.Status(c.QueryParam("status"))
 		if status != "" && !status.Valid() {
@@ -103,7 +120,7 @@ func handleListCases(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleGetCase(db *storage.DB) echo.HandlerFunc {
+func handleGetCase(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCase(c, db, "id")
 		if err != nil {
@@ -113,7 +130,7 @@ func handleGetCase(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleSubmitCase(db *storage.DB, loc *time.Location) echo.HandlerFunc {
+func handleSubmitCase(db caseStore, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionSubmit)
 		if err != nil {
@@ -126,7 +143,7 @@ func handleSubmitCase(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 	}
 }
 
-func handleWithdrawCase(db *storage.DB) echo.HandlerFunc {
+func handleWithdrawCase(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionWithdraw)
 		if err != nil {
@@ -147,7 +164,7 @@ type assignRequest struct {
 // handleAssignCase lets an inspector take an unassigned case (and name a
 // reviewer), a reviewer take the countersigning slot, or an admin assign
 // either.
-func handleAssignCase(db *storage.DB) echo.HandlerFunc {
+func handleAssignCase(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCase(c, db, "id")
 		if err != nil {
@@ -169,7 +186,7 @@ func handleAssignCase(db *storage.DB) echo.HandlerFunc {
 }
 
 // handleReleaseReview gives the reviewer slot back before the countersign.
-func handleReleaseReview(db *storage.DB) echo.HandlerFunc {
+func handleReleaseReview(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReleaseReview)
 		if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,10 +12,22 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
-	"siteinspect/storage"
 )
 
-func handleSetFinding(db *storage.DB) echo.HandlerFunc {
+// decisionStore is what the findings, decision and owed-item handlers need
+// from the records.
+type decisionStore interface {
+	caseLoader
+	SetFinding(ctx context.Context, cs *domain.Case, by *domain.User, f domain.Finding) (*domain.Finding, error)
+	Findings(ctx context.Context, caseID string) ([]*domain.Finding, error)
+	Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *time.Location, in domain.DecisionInput) (*domain.Case, error)
+	Countersign(ctx context.Context, cs *domain.Case, by *domain.User, agree bool, comment string) (*domain.Case, error)
+	Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error)
+	OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error)
+	FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, owedID string) error
+}
+
+func handleSetFinding(db decisionStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionRecordFinding)
 		if err != nil {
@@ -38,7 +51,7 @@ func handleSetFinding(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleListFindings(db *storage.DB) echo.HandlerFunc {
+func handleListFindings(db decisionStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadOutcome)
 		if err != nil {
@@ -52,7 +65,7 @@ func handleListFindings(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
+func handleDecide(db decisionStore, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionDecide)
 		if err != nil {
@@ -70,7 +83,7 @@ func handleDecide(db *storage.DB, loc *time.Location) echo.HandlerFunc {
 	}
 }
 
-func handleCountersign(db *storage.DB) echo.HandlerFunc {
+func handleCountersign(db decisionStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionCountersign)
 		if err != nil {
@@ -94,7 +107,7 @@ func handleCountersign(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleListDecisions(db *storage.DB) echo.HandlerFunc {
+func handleListDecisions(db decisionStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadProgress)
 		if err != nil {
@@ -118,7 +131,7 @@ func handleListDecisions(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleListOwed(db *storage.DB) echo.HandlerFunc {
+func handleListOwed(db decisionStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadOwed)
 		if err != nil {
@@ -132,7 +145,7 @@ func handleListOwed(db *storage.DB) echo.HandlerFunc {
 	}
 }
 
-func handleFulfillOwed(db *storage.DB) echo.HandlerFunc {
+func handleFulfillOwed(db decisionStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionConfirmOwed)
 		if err != nil {
@@ -152,7 +165,22 @@ func applicantSees(e *domain.AuditEvent) bool {
 	return e.Action == "case.status" || e.Action == "case.created" || e.Action == "evidence.uploaded"
 }
 
-func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
+// auditReader is what readers of a case's audit events need from the
+// records: the events after a sequence number, in chain order.
+type auditReader interface {
+	CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*domain.AuditEvent, error)
+}
+
+// caseEventStore is what the audit trail and event stream handlers need
+// from the records.
+type caseEventStore interface {
+	caseLoader
+	auditReader
+	// Changed is closed at the next committed change.
+	Changed() <-chan struct{}
+}
+
+func handleCaseAudit(db caseEventStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadNotes)
 		if err != nil {
@@ -170,7 +198,7 @@ func handleCaseAudit(db *storage.DB) echo.HandlerFunc {
 // handleCaseEvents streams the case's events as Server-Sent Events. Each
 // event's id is its audit seq, so a client that reconnects with
 // Last-Event-ID (browsers do so by themselves) misses nothing.
-func handleCaseEvents(db *storage.DB) echo.HandlerFunc {
+func handleCaseEvents(db caseEventStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadProgress)
 		if err != nil {

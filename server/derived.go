@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
-	"siteinspect/storage"
 	"siteinspect/storage/objects"
 )
 
@@ -63,9 +62,16 @@ func notReady(ev *domain.Evidence, what string) error {
 	return newCodedError(http.StatusNotFound, "derived_missing", "this evidence has no "+what)
 }
 
+// derivedStore is what the handlers of derived files need from the
+// records.
+type derivedStore interface {
+	evidenceLoader
+	auditRecorder
+}
+
 // handleDerived serves one derived file that the item's Derived record
 // says exists.
-func handleDerived(db *storage.DB, objects objects.ObjectStore, what, name, contentType string, has func(*domain.Derived) bool) echo.HandlerFunc {
+func handleDerived(db derivedStore, objects objects.ObjectStore, what, name, contentType string, has func(*domain.Derived) bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -80,7 +86,7 @@ func handleDerived(db *storage.DB, objects objects.ObjectStore, what, name, cont
 
 // handlePlayback serves what a browser can play: the proxy when one was
 // made, else the original (which the pipeline found playable).
-func handlePlayback(db *storage.DB, objects objects.ObjectStore) echo.HandlerFunc {
+func handlePlayback(db derivedStore, objects objects.ObjectStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -103,7 +109,7 @@ func handlePlayback(db *storage.DB, objects objects.ObjectStore) echo.HandlerFun
 }
 
 // handlePage serves page n of a PDF as PNG (?thumb=1 for its thumbnail).
-func handlePage(db *storage.DB, objects objects.ObjectStore) echo.HandlerFunc {
+func handlePage(db derivedStore, objects objects.ObjectStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"mime"
@@ -15,15 +16,22 @@ import (
 	"siteinspect/storage/objects"
 )
 
+// evidenceLoader is what loadEvidence needs from the records: an evidence
+// item and its case.
+type evidenceLoader interface {
+	caseLoader
+	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
+}
+
 // loadEvidence fetches the :eid evidence item after checking that the user
 // may see its case.
-func loadEvidence(c echo.Context, db *storage.DB) (*domain.Evidence, error) {
+func loadEvidence(c echo.Context, db evidenceLoader) (*domain.Evidence, error) {
 	ev, _, err := loadEvidenceCase(c, db)
 	return ev, err
 }
 
 // loadEvidenceCase is loadEvidence that also returns the case.
-func loadEvidenceCase(c echo.Context, db *storage.DB) (*domain.Evidence, *domain.Case, error) {
+func loadEvidenceCase(c echo.Context, db evidenceLoader) (*domain.Evidence, *domain.Case, error) {
 	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
 	if err != nil {
 		return nil, nil, err
@@ -69,7 +77,14 @@ func haversine(lat1, lon1, lat2, lon2 float64) float64 {
 	return 2 * r * math.Asin(math.Sqrt(a))
 }
 
-func handleListEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
+// evidenceStore is what the evidence handlers need from the records.
+type evidenceStore interface {
+	evidenceLoader
+	auditRecorder
+	ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error)
+}
+
+func handleListEvidence(db evidenceStore, warnMeters float64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCase(c, db, "id")
 		if err != nil {
@@ -87,7 +102,7 @@ func handleListEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
 	}
 }
 
-func handleGetEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
+func handleGetEvidence(db evidenceStore, warnMeters float64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, cs, err := loadEvidenceCase(c, db)
 		if err != nil {
@@ -100,7 +115,7 @@ func handleGetEvidence(db *storage.DB, warnMeters float64) echo.HandlerFunc {
 // handleEvidenceContent streams the original bytes. http.ServeContent
 // answers Range (206, multi-range, 416), If-Range and If-None-Match against
 // the ETag, which is the SHA-256 of the bytes: strong and never reused.
-func handleEvidenceContent(db *storage.DB, objects objects.ObjectStore) echo.HandlerFunc {
+func handleEvidenceContent(db evidenceStore, objects objects.ObjectStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -133,10 +148,16 @@ func handleEvidenceContent(db *storage.DB, objects objects.ObjectStore) echo.Han
 	}
 }
 
+// auditRecorder is what auditRead needs from the records: an audit event
+// appended to the chain.
+type auditRecorder interface {
+	RecordAudit(ctx context.Context, a storage.Audit) (*domain.AuditEvent, error)
+}
+
 // auditRead records that an officer opened an evidence item. A player's
 // follow-up Range requests for later bytes are the same viewing and are
 // not recorded again.
-func auditRead(c echo.Context, db *storage.DB, ev *domain.Evidence) error {
+func auditRead(c echo.Context, db auditRecorder, ev *domain.Evidence) error {
 	u := currentUser(c)
 	if u.Role == domain.RoleApplicant {
 		return nil

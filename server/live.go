@@ -22,20 +22,40 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/signaling"
-	"siteinspect/storage"
 	"siteinspect/storage/objects"
 )
 
 // maxSDP bounds an SDP offer or trickle fragment; real offers are a few KiB.
 const maxSDP = 64 << 10
 
+// liveStore is what the live service needs from the records: its sessions,
+// their annotations and instructions, the case, the user a token belongs
+// to, the evidence a recording or snapshot becomes, and the audit chain.
+type liveStore interface {
+	caseLoader
+	sessionFinder
+	auditRecorder
+	CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.User, scheduledAt *time.Time, ttl time.Duration) (*domain.LiveSession, string, error)
+	LiveSession(ctx context.Context, id string) (*domain.LiveSession, error)
+	ListLiveSessions(ctx context.Context, caseID string) ([]*domain.LiveSession, error)
+	CheckPublishToken(ls *domain.LiveSession, token string) error
+	CheckUploadToken(ls *domain.LiveSession, token string, grace time.Duration) error
+	MarkLivePublishing(ctx context.Context, ls *domain.LiveSession, codec string, reconnect bool) error
+	EndLiveSession(ctx context.Context, ls *domain.LiveSession, by, reason string, rec *domain.LiveRecording) (*domain.LiveSession, *domain.Evidence, error)
+	ListLiveAnnotations(ctx context.Context, sessionID string) ([]*domain.LiveAnnotation, error)
+	AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64) (*domain.LiveAnnotation, error)
+	RecordLiveInstruction(ctx context.Context, ls *domain.LiveSession, actorID, text string, recordingMS int64) (string, error)
+	AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence) (*domain.Evidence, error)
+	UserByID(ctx context.Context, id string) (*domain.User, error)
+}
+
 // liveService connects the live-session records (storage) with the media
 // (signaling) and the rooms. It ends sessions that have been left idle and
 // sends each room its state and connection quality every 2 s.
 type liveService struct {
-	db      *storage.DB
+	db      liveStore
 	objects objects.ObjectStore
-	ups     *storage.Uploads
+	ups     uploadStore
 	metrics *metrics
 	mgr     *signaling.Manager
 	log     *slog.Logger

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
-	"siteinspect/storage"
 )
 
 // reportWriter makes a case's inspection report.
@@ -17,11 +16,18 @@ type reportWriter interface {
 	Write(ctx context.Context, cs *domain.Case, w io.Writer, asJSON bool, verifyURL string) error
 }
 
+// reportStore is what the report handler needs from the records: the case,
+// and the audit chain that each issued report enters.
+type reportStore interface {
+	caseLoader
+	auditRecorder
+}
+
 // handleReport serves the inspection report: to the office at any time
 // (a working draft until the decision is final), to the applicant once the
 // decision is final. Each report served is issued: it carries its own
 // verification URL and its SHA-256 enters the audit chain (issueReport).
-func handleReport(db *storage.DB, reports reportWriter, asJSON bool, publicURL string) echo.HandlerFunc {
+func handleReport(db reportStore, reports reportWriter, asJSON bool, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadOutcome)
 		if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"siteinspect/domain"
-	"siteinspect/storage"
 )
 
 // tus 1.0.0 (https://tus.io/protocols/resumable-upload): core, creation,
@@ -78,8 +78,21 @@ func tusRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// uploadStore is what the tus handlers need from the resumable uploads.
+type uploadStore interface {
+	uploadLoader
+	MaxSize() int64
+	Create(ctx context.Context, c *domain.Case, u *domain.User, spec domain.UploadSpec) (*domain.Upload, error)
+	CreateFinal(ctx context.Context, c *domain.Case, u *domain.User, partIDs []string, metadata map[string]string, rawMetadata string) (*domain.Upload, error)
+	MarkLive(ctx context.Context, id, sessionID string) error
+	DeclareLength(ctx context.Context, id string, length int64) (*domain.Upload, error)
+	Append(ctx context.Context, id string, offset int64, body io.Reader, sum *domain.Checksum) (*domain.Upload, *domain.Evidence, error)
+	Finish(ctx context.Context, id string) (*domain.Upload, *domain.Evidence, error)
+	Terminate(ctx context.Context, id string) error
+}
+
 // handleTusOptions advertises what we support (tus core §OPTIONS).
-func handleTusOptions(up *storage.Uploads) echo.HandlerFunc {
+func handleTusOptions(up uploadStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Tus-Version", tusVersion)
@@ -128,7 +141,7 @@ func parseOffset(h, name string) (int64, error) {
 
 // handleCreateUpload is tus creation (and creation-with-upload when the
 // POST carries bytes). The size limit is checked here, before any byte.
-func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify func()) echo.HandlerFunc {
+func handleCreateUpload(db caseLoader, ups uploadStore, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionUpload)
 		if err != nil {
@@ -143,7 +156,7 @@ func handleCreateUpload(db *storage.DB, ups *storage.Uploads, m *metrics, notify
 // Upload-Concat makes a partial upload, or a final upload that joins
 // partial ones at once (tus concatenation); Upload-Defer-Length: 1 leaves
 // the length to a later PATCH (tus creation-defer-length).
-func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(), cs *domain.Case, u *domain.User, base string) error {
+func createUpload(c echo.Context, ups uploadStore, m *metrics, notify func(), cs *domain.Case, u *domain.User, base string) error {
 	req := c.Request()
 	raw := req.Header.Get("Upload-Metadata")
 	meta, err := parseMetadata(raw)
@@ -207,7 +220,7 @@ func createUpload(c echo.Context, ups *storage.Uploads, m *metrics, notify func(
 // completes it before answering (tus concatenation §Upload-Concat): the
 // join is a server-side copy and one read to hash it. Sent again with the
 // same partial uploads, it answers the same upload and evidence.
-func createFinal(c echo.Context, ups *storage.Uploads, notify func(), cs *domain.Case, u *domain.User, base, concat string, meta map[string]string, raw string) error {
+func createFinal(c echo.Context, ups uploadStore, notify func(), cs *domain.Case, u *domain.User, base, concat string, meta map[string]string, raw string) error {
 	req := c.Request()
 	var ids []string
 	for _, ref := range strings.Fields(strings.TrimPrefix(concat, "final;")) {
@@ -250,9 +263,15 @@ func partialID(ref string) (string, error) {
 	return "", newError(http.StatusBadRequest, fmt.Sprintf("Upload-Concat names %q, which is not an upload URL of this server", ref))
 }
 
+// uploadLoader is what loadUpload needs from the resumable uploads: an
+// upload by its id.
+type uploadLoader interface {
+	Upload(ctx context.Context, id string) (*domain.Upload, error)
+}
+
 // loadUpload fetches the :uid upload; only the user who created it may use
 // it (tus URLs are capabilities, but we still check who holds one).
-func loadUpload(c echo.Context, ups *storage.Uploads) (*domain.Upload, error) {
+func loadUpload(c echo.Context, ups uploadLoader) (*domain.Upload, error) {
 	up, err := ups.Upload(c.Request().Context(), c.Param("uid"))
 	if err != nil {
 		return nil, err
@@ -266,7 +285,7 @@ func loadUpload(c echo.Context, ups *storage.Uploads) (*domain.Upload, error) {
 // handleHeadUpload answers the offset so a client can resume (tus core
 // §HEAD). An upload whose bytes all arrived but whose completion was cut
 // short by a crash is completed here.
-func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
+func handleHeadUpload(ups uploadStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		up, err := loadUpload(c, ups)
 		if err != nil {
@@ -313,7 +332,7 @@ func handleHeadUpload(ups *storage.Uploads) echo.HandlerFunc {
 }
 
 // handlePatchUpload appends a chunk (tus core §PATCH, checksum extension).
-func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.HandlerFunc {
+func handlePatchUpload(ups uploadStore, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.Header.Get(echo.HeaderContentType) != tusOctets {
@@ -362,7 +381,7 @@ func handlePatchUpload(ups *storage.Uploads, m *metrics, notify func()) echo.Han
 }
 
 // appendBody streams the request body into the upload.
-func appendBody(c echo.Context, ups *storage.Uploads, m *metrics, id string, offset int64) (*domain.Upload, *domain.Evidence, error) {
+func appendBody(c echo.Context, ups uploadStore, m *metrics, id string, offset int64) (*domain.Upload, *domain.Evidence, error) {
 	req := c.Request()
 	var sum *domain.Checksum
 	if h := req.Header.Get("Upload-Checksum"); h != "" {
@@ -420,7 +439,7 @@ func (cr countingReader) Read(p []byte) (int, error) {
 }
 
 // handleTerminateUpload discards an unfinished upload (tus termination).
-func handleTerminateUpload(ups *storage.Uploads) echo.HandlerFunc {
+func handleTerminateUpload(ups uploadStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		up, err := loadUpload(c, ups)
 		if err != nil {
@@ -440,7 +459,7 @@ type uploadJSON struct {
 
 // handleGetUpload tells a client what became of an upload: its offset and,
 // once complete, its evidence id.
-func handleGetUpload(ups *storage.Uploads) echo.HandlerFunc {
+func handleGetUpload(ups uploadStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		up, err := loadUpload(c, ups)
 		if err != nil {

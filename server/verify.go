@@ -70,7 +70,7 @@ func (hw *hashWriter) Write(p []byte) (int, error) {
 // issueReport writes cs's report to w with a fresh verification code on
 // it and, once the whole report is written, appends its SHA-256 to the
 // audit chain as a "report.issued" event.
-func issueReport(c echo.Context, db *storage.DB, reports reportWriter, cs *domain.Case, w io.Writer, asJSON bool, publicURL string) (*issuedReport, error) {
+func issueReport(c echo.Context, db auditRecorder, reports reportWriter, cs *domain.Case, w io.Writer, asJSON bool, publicURL string) (*issuedReport, error) {
 	code := cs.ID + "-" + domain.NewID()
 	base := strings.TrimRight(publicURL, "/")
 	if base == "" {
@@ -127,10 +127,19 @@ type verifyReport struct {
 	Status   domain.Status `json:"status_when_issued"`
 }
 
+// verifyStore is what /verify needs from the records: the audit events
+// that hold issued reports and what the answer shows of their case.
+type verifyStore interface {
+	auditReader
+	CaseCore(ctx context.Context, id string) (*domain.Case, error)
+	Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error)
+	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+}
+
 // handleVerify answers, without a login, whether a report with this code
 // was issued, with the report's SHA-256 to compare. A code that was never
 // issued is 404 "not found", the same as a malformed one.
-func handleVerify(db *storage.DB, lim *addressLimiter) echo.HandlerFunc {
+func handleVerify(db verifyStore, lim *addressLimiter) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		c.Response().Header().Set("Vary", "Accept")
@@ -157,7 +166,7 @@ func handleVerify(db *storage.DB, lim *addressLimiter) echo.HandlerFunc {
 }
 
 // lookupReport finds the issued report with this code; nil if there is none.
-func lookupReport(c echo.Context, db *storage.DB, code string) (*verifyAnswer, error) {
+func lookupReport(c echo.Context, db verifyStore, code string) (*verifyAnswer, error) {
 	ctx := c.Request().Context()
 	m := verifyCodeRE.FindStringSubmatch(code)
 	if m == nil {
