@@ -16,14 +16,31 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/media"
-	"siteinspect/storage"
 	"siteinspect/storage/objects"
 )
+
+// WorkerRecords is what the worker needs from the records: the job queue
+// and the evidence items its jobs process.
+type WorkerRecords interface {
+	// ClaimJob leases the oldest runnable job for owner; ErrNotFound when
+	// there is none.
+	ClaimJob(ctx context.Context, owner string, lease time.Duration) (*domain.Job, error)
+	// ExtendJob renews owner's lease on a running job; ErrConflict when
+	// the lease was lost.
+	ExtendJob(ctx context.Context, id, owner string, lease time.Duration) error
+	// FinishJob ends a job (done, queued again after retryAfter, or
+	// failed) and returns the state it is left in.
+	FinishJob(ctx context.Context, j *domain.Job, owner string, runErr error, retry bool, retryAfter time.Duration) (state string, err error)
+	// Evidence returns one item or ErrNotFound.
+	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
+	// SetEvidenceResult records what the pipeline made of an item.
+	SetEvidenceResult(ctx context.Context, id, status, reason string, m *domain.Media, der *domain.Derived) error
+}
 
 // Config is what the worker needs.
 type Config struct {
 	// DB holds the jobs and the evidence records.
-	DB *storage.DB
+	DB WorkerRecords
 	// Objects holds the originals and receives the derived files.
 	Objects objects.ObjectStore
 	// Media runs ffprobe, ffmpeg and the PDF tools under limits.

@@ -13,14 +13,34 @@ import (
 	"siteinspect/domain"
 	"siteinspect/media"
 	"siteinspect/report"
-	"siteinspect/storage"
 	"siteinspect/storage/objects"
 )
+
+// ReportRecords is what a report needs from the records: everything it
+// shows of a case besides the case itself.
+type ReportRecords interface {
+	// PermitType returns one type or ErrNotFound.
+	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+	// ListEvidence returns a case's evidence, oldest first.
+	ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error)
+	// ListAnnotations returns live annotations in playback order.
+	ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error)
+	// Findings returns a case's findings by checklist item.
+	Findings(ctx context.Context, caseID string) ([]*domain.Finding, error)
+	// Decisions returns a case's decision rounds, oldest first.
+	Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error)
+	// OwedItems returns what the applicant owes (and owed) on a case.
+	OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error)
+	// CaseAudit returns a case's events in order after seq after, at most
+	// limit.
+	CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*domain.AuditEvent, error)
+}
 
 // Reports assembles a case's inspection report from the records, with the
 // annotated frames and page crops it shows.
 type Reports struct {
-	DB      *storage.DB
+	// DB holds the case's records.
+	DB      ReportRecords
 	Objects objects.ObjectStore
 	Media   media.Runner
 	// WorkDir holds a temporary folder per report being made.
