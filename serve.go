@@ -22,7 +22,6 @@ import (
 	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/server"
-	"siteinspect/storage"
 	"siteinspect/web"
 )
 
@@ -194,9 +193,15 @@ var demoUsers = []struct {
 	{"admin", "admin", "系统管理员 Admin", ""},
 }
 
+// demoUserStore is what createDemoUsers needs from the records.
+type demoUserStore interface {
+	CreateUser(ctx context.Context, username, password string, role domain.Role, displayName, org string) (*domain.User, error)
+	SetPassword(ctx context.Context, username, password string) error
+}
+
 // createDemoUsers makes the demo accounts, or gives existing ones fresh
 // passwords, and prints them: their hashes cannot be printed back.
-func createDemoUsers(ctx context.Context, db *storage.DB, office string, stdout io.Writer) error {
+func createDemoUsers(ctx context.Context, db demoUserStore, office string, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "demo users (passwords are new on every start):")
 	for _, u := range demoUsers {
 		pw := rand.Text()[:16]
