@@ -119,16 +119,20 @@ func (d *Disk) CompleteMultipart(ctx context.Context, key, uploadID string, part
 			return fmt.Errorf("complete %q part %d: %w", key, p.Number, err)
 		}
 	}
-	if err := settle(tmp, dst); err != nil {
+	if err := settle(tmp, dst, key); err != nil {
 		return fmt.Errorf("complete %q: %w", key, err)
 	}
 	return os.RemoveAll(dir)
 }
 
-// settle makes the whole temporary file tmp the object at dst: synced,
+// settle makes the whole temporary file tmp the object key at dst: synced,
 // closed, and renamed into place, so a reader never sees half an object.
 // tmp is closed whatever happens.
-func settle(tmp *os.File, dst string) error {
+//
+// An original is never replaced: it is linked into place, which fails when
+// the file exists (CodeOriginalLocked), and the caller's deferred remove of
+// tmp drops the other name.
+func settle(tmp *os.File, dst, key string) error {
 	err := tmp.Sync()
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -136,10 +140,18 @@ func settle(tmp *os.File, dst string) error {
 	if err == nil {
 		err = os.MkdirAll(filepath.Dir(dst), 0o750)
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
+	if err != nil {
+		return err
 	}
-	return err
+	if IsOriginal(key) {
+		if err := os.Link(tmp.Name(), dst); errors.Is(err, fs.ErrExist) {
+			return errOriginalLocked(key)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	return os.Rename(tmp.Name(), dst)
 }
 
 // Compose implements ObjectStore: the files are concatenated into a
@@ -169,7 +181,7 @@ func (d *Disk) Compose(ctx context.Context, key string, srcs []string, contentTy
 			return fmt.Errorf("compose %q: %w", key, err)
 		}
 	}
-	if err := settle(tmp, dst); err != nil {
+	if err := settle(tmp, dst, key); err != nil {
 		return fmt.Errorf("compose %q: %w", key, err)
 	}
 	return nil
@@ -209,7 +221,7 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 		tmp.Close()
 		return fmt.Errorf("put %q: %w", key, err)
 	}
-	if err := settle(tmp, dst); err != nil {
+	if err := settle(tmp, dst, key); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
 	}
 	return nil
@@ -268,11 +280,17 @@ func (d *Disk) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	return ObjectInfo{Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
-// Delete implements ObjectStore.
+// Delete implements ObjectStore. It refuses an original (ErrForbidden,
+// CodeOriginalLocked): a file on a local disk cannot be made WORM (root
+// can always remove it, docs/SECURITY.md), but siteinspect itself never
+// deletes evidence except through Purge.
 func (d *Disk) Delete(ctx context.Context, key string) error {
 	p, err := d.path(key)
 	if err != nil {
 		return err
+	}
+	if IsOriginal(key) {
+		return errOriginalLocked(key)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete object %q: %w", key, err)
@@ -296,4 +314,37 @@ func (d *Disk) Locate(ctx context.Context, key string) (string, error) {
 func (d *Disk) Ping(ctx context.Context) error {
 	_, err := os.Stat(d.root)
 	return err
+}
+
+// Purge implements Purger: every file under prefix goes, originals
+// included. A disk has no locks; the purge sweeper decides what is past its
+// retention before it calls this.
+func (d *Disk) Purge(ctx context.Context, prefix string) (PurgeResult, error) {
+	var res PurgeResult
+	p, err := d.path(strings.TrimSuffix(prefix, "/"))
+	if err != nil {
+		return res, err
+	}
+	err = filepath.WalkDir(p, func(name string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !e.IsDir() {
+			if err := os.Remove(name); err != nil {
+				return err
+			}
+			res.Removed++
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("purge %q: %w", prefix, err)
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return res, fmt.Errorf("purge %q: %w", prefix, err)
+	}
+	return res, nil
 }

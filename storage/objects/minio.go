@@ -25,13 +25,22 @@ type MinIOConfig struct {
 	// every byte ourselves already, and a second SHA-256 per chunk for the
 	// streaming signature would cost a core at upload speed.
 	TLS bool
+	// Retention locks each original as it is written (COMPLIANCE mode, and
+	// a legal hold while its case is held); nil writes originals unlocked.
+	// It needs a bucket with object locking: a bucket made here has it, an
+	// older one without it is used unlocked and Locking reports false
+	// (docs/SECURITY.md has the migration).
+	Retention RetentionFunc
 }
 
 // MinIO is the production object store, any S3-compatible server reached
 // through minio-go.
 type MinIO struct {
-	core   minio.Core
-	bucket string
+	core      minio.Core
+	bucket    string
+	retention RetentionFunc
+	// locking says the bucket has object locking (and so versioning).
+	locking bool
 }
 
 // NewMinIO connects to the server and makes sure the bucket exists.
@@ -51,14 +60,20 @@ func NewMinIO(ctx context.Context, cfg MinIOConfig) (*MinIO, error) {
 		return nil, fmt.Errorf("minio bucket %q: %w", cfg.Bucket, err)
 	}
 	if !ok {
-		if err := c.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{}); err != nil {
+		// Object locking can only be chosen when a bucket is made; it
+		// turns versioning on for good.
+		if err := c.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
 			// Another replica may have made it meanwhile.
 			if ok, err2 := c.BucketExists(ctx, cfg.Bucket); err2 != nil || !ok {
 				return nil, fmt.Errorf("make bucket %q: %w", cfg.Bucket, err)
 			}
 		}
 	}
-	return &MinIO{core: minio.Core{Client: c}, bucket: cfg.Bucket}, nil
+	m := &MinIO{core: minio.Core{Client: c}, bucket: cfg.Bucket, retention: cfg.Retention}
+	if m.locking, err = m.bucketLocking(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Client exposes the underlying minio-go client for tests and benchmarks
@@ -86,8 +101,12 @@ func translate(err error, what string) error {
 
 // CreateMultipart implements ObjectStore.
 func (m *MinIO) CreateMultipart(ctx context.Context, key, contentType string) (string, error) {
-	id, err := m.core.NewMultipartUpload(ctx, m.bucket, key, minio.PutObjectOptions{ContentType: contentType})
-	return id, translate(err, "create multipart "+key)
+	opts := minio.PutObjectOptions{ContentType: contentType}
+	if _, err := m.lockOptions(ctx, key, &opts); err != nil {
+		return "", err
+	}
+	id, err := m.core.NewMultipartUpload(ctx, m.bucket, key, opts)
+	return id, m.translateWrite(err, key, "create multipart "+key)
 }
 
 // PutPart implements ObjectStore.
@@ -105,8 +124,16 @@ func (m *MinIO) CompleteMultipart(ctx context.Context, key, uploadID string, par
 	for i, p := range parts {
 		cp[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
 	}
-	_, err := m.core.CompleteMultipartUpload(ctx, m.bucket, key, uploadID, cp, minio.PutObjectOptions{})
-	return translate(err, "complete multipart "+key)
+	var opts minio.PutObjectOptions
+	if IsOriginal(key) {
+		opts.SetMatchETagExcept("*")
+	}
+	_, err := m.core.CompleteMultipartUpload(ctx, m.bucket, key, uploadID, cp, opts)
+	if err != nil {
+		return m.translateWrite(err, key, "complete multipart "+key)
+	}
+	// The upload may have taken days: the retention counts from now.
+	return m.relock(ctx, key)
 }
 
 // Compose implements ObjectStore with S3's server-side multipart copy
@@ -134,6 +161,15 @@ func (m *MinIO) Compose(ctx context.Context, key string, srcs []string, contentT
 		defer r.Close()
 		return m.Put(ctx, key, r, total, contentType)
 	}
+	if IsOriginal(key) {
+		// ComposeObject sends no If-None-Match; an original is written
+		// by its one upload, so a look first is enough to keep it whole.
+		if _, err := m.Stat(ctx, key); err == nil {
+			return errOriginalLocked(key)
+		} else if !errors.Is(err, domain.ErrNotFound) {
+			return fmt.Errorf("compose %s: %w", key, err)
+		}
+	}
 	cs := make([]minio.CopySrcOptions, len(srcs))
 	for i, src := range srcs {
 		cs[i] = minio.CopySrcOptions{Bucket: m.bucket, Object: src}
@@ -143,14 +179,23 @@ func (m *MinIO) Compose(ctx context.Context, key string, srcs []string, contentT
 		dst.ReplaceMetadata = true
 		dst.UserMetadata = map[string]string{"Content-Type": contentType}
 	}
+	var lockOpts minio.PutObjectOptions
+	if _, err := m.lockOptions(ctx, key, &lockOpts); err != nil {
+		return err
+	}
+	dst.Mode, dst.RetainUntilDate, dst.LegalHold = lockOpts.Mode, lockOpts.RetainUntilDate, lockOpts.LegalHold
 	_, err := m.core.Client.ComposeObject(ctx, dst, cs...)
 	return translate(err, "compose "+key)
 }
 
 // Put implements ObjectStore.
 func (m *MinIO) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
-	_, err := m.core.Client.PutObject(ctx, m.bucket, key, r, size, minio.PutObjectOptions{ContentType: contentType})
-	return translate(err, "put object "+key)
+	opts := minio.PutObjectOptions{ContentType: contentType}
+	if _, err := m.lockOptions(ctx, key, &opts); err != nil {
+		return err
+	}
+	_, err := m.core.Client.PutObject(ctx, m.bucket, key, r, size, opts)
+	return m.translateWrite(err, key, "put object "+key)
 }
 
 // AbortMultipart implements ObjectStore.
@@ -244,8 +289,14 @@ func (m *MinIO) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	return ObjectInfo{Size: st.Size, ModTime: st.LastModified}, nil
 }
 
-// Delete implements ObjectStore.
+// Delete implements ObjectStore. It refuses an original (ErrForbidden,
+// CodeOriginalLocked) whatever the bucket: on a locked bucket a plain
+// DELETE would only hide it behind a delete marker, which reads as gone.
+// Only Purge removes originals, once their lock allows.
 func (m *MinIO) Delete(ctx context.Context, key string) error {
+	if IsOriginal(key) {
+		return errOriginalLocked(key)
+	}
 	return translate(m.core.Client.RemoveObject(ctx, m.bucket, key, minio.RemoveObjectOptions{}), "delete object "+key)
 }
 
