@@ -55,7 +55,7 @@ type liveStore interface {
 type liveService struct {
 	db      liveStore
 	objects objects.ObjectStore
-	ups     uploadStore
+	ups     tusStore
 	metrics *metrics
 	mgr     *signaling.Manager
 	log     *slog.Logger

@@ -27,14 +27,40 @@ import (
 	"siteinspect/storage/objects"
 )
 
+// Records is what the routes need from the database: the union of the
+// small interfaces each handler group declares beside its handlers
+// (caseStore in cases.go, annotationStore in annotations.go, …).
+type Records interface {
+	pinger
+	sessionFinder
+	authStore
+	caseStore
+	evidenceStore
+	derivedStore
+	annotationStore
+	decisionStore
+	caseEventStore
+	reportStore
+	bundleStore
+	verifyStore
+	liveStore
+}
+
+// UploadStore is what the routes need from the resumable uploads: the tus
+// handlers' methods and the per-kind limits that GET /api/v1/config shows.
+type UploadStore interface {
+	tusStore
+	Limits() map[domain.Kind]int64
+}
+
 // Config is everything the HTTP layer depends on.
 type Config struct {
-	// DB holds the records.
-	DB *storage.DB
+	// DB holds the records (*storage.DB).
+	DB Records
 	// Objects holds the files.
 	Objects objects.ObjectStore
-	// Uploads keeps resumable uploads.
-	Uploads *storage.Uploads
+	// Uploads keeps resumable uploads (*storage.Uploads).
+	Uploads UploadStore
 	// Web is the embedded UI, served at /.
 	Web fs.FS
 	// Logger receives request errors.

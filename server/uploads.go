@@ -78,8 +78,8 @@ func tusRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// uploadStore is what the tus handlers need from the resumable uploads.
-type uploadStore interface {
+// tusStore is what the tus handlers need from the resumable uploads.
+type tusStore interface {
 	uploadLoader
 	MaxSize() int64
 	Create(ctx context.Context, c *domain.Case, u *domain.User, spec domain.UploadSpec) (*domain.Upload, error)
@@ -92,7 +92,7 @@ type uploadStore interface {
 }
 
 // handleTusOptions advertises what we support (tus core §OPTIONS).
-func handleTusOptions(up uploadStore) echo.HandlerFunc {
+func handleTusOptions(up tusStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Tus-Version", tusVersion)
@@ -141,7 +141,7 @@ func parseOffset(h, name string) (int64, error) {
 
 // handleCreateUpload is tus creation (and creation-with-upload when the
 // POST carries bytes). The size limit is checked here, before any byte.
-func handleCreateUpload(db caseLoader, ups uploadStore, m *metrics, notify func()) echo.HandlerFunc {
+func handleCreateUpload(db caseLoader, ups tusStore, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionUpload)
 		if err != nil {
@@ -156,7 +156,7 @@ func handleCreateUpload(db caseLoader, ups uploadStore, m *metrics, notify func(
 // Upload-Concat makes a partial upload, or a final upload that joins
 // partial ones at once (tus concatenation); Upload-Defer-Length: 1 leaves
 // the length to a later PATCH (tus creation-defer-length).
-func createUpload(c echo.Context, ups uploadStore, m *metrics, notify func(), cs *domain.Case, u *domain.User, base string) error {
+func createUpload(c echo.Context, ups tusStore, m *metrics, notify func(), cs *domain.Case, u *domain.User, base string) error {
 	req := c.Request()
 	raw := req.Header.Get("Upload-Metadata")
 	meta, err := parseMetadata(raw)
@@ -220,7 +220,7 @@ func createUpload(c echo.Context, ups uploadStore, m *metrics, notify func(), cs
 // completes it before answering (tus concatenation §Upload-Concat): the
 // join is a server-side copy and one read to hash it. Sent again with the
 // same partial uploads, it answers the same upload and evidence.
-func createFinal(c echo.Context, ups uploadStore, notify func(), cs *domain.Case, u *domain.User, base, concat string, meta map[string]string, raw string) error {
+func createFinal(c echo.Context, ups tusStore, notify func(), cs *domain.Case, u *domain.User, base, concat string, meta map[string]string, raw string) error {
 	req := c.Request()
 	var ids []string
 	for _, ref := range strings.Fields(strings.TrimPrefix(concat, "final;")) {
@@ -285,7 +285,7 @@ func loadUpload(c echo.Context, ups uploadLoader) (*domain.Upload, error) {
 // handleHeadUpload answers the offset so a client can resume (tus core
 // §HEAD). An upload whose bytes all arrived but whose completion was cut
 // short by a crash is completed here.
-func handleHeadUpload(ups uploadStore) echo.HandlerFunc {
+func handleHeadUpload(ups tusStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		up, err := loadUpload(c, ups)
 		if err != nil {
@@ -332,7 +332,7 @@ func handleHeadUpload(ups uploadStore) echo.HandlerFunc {
 }
 
 // handlePatchUpload appends a chunk (tus core §PATCH, checksum extension).
-func handlePatchUpload(ups uploadStore, m *metrics, notify func()) echo.HandlerFunc {
+func handlePatchUpload(ups tusStore, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.Header.Get(echo.HeaderContentType) != tusOctets {
@@ -381,7 +381,7 @@ func handlePatchUpload(ups uploadStore, m *metrics, notify func()) echo.HandlerF
 }
 
 // appendBody streams the request body into the upload.
-func appendBody(c echo.Context, ups uploadStore, m *metrics, id string, offset int64) (*domain.Upload, *domain.Evidence, error) {
+func appendBody(c echo.Context, ups tusStore, m *metrics, id string, offset int64) (*domain.Upload, *domain.Evidence, error) {
 	req := c.Request()
 	var sum *domain.Checksum
 	if h := req.Header.Get("Upload-Checksum"); h != "" {
@@ -439,7 +439,7 @@ func (cr countingReader) Read(p []byte) (int, error) {
 }
 
 // handleTerminateUpload discards an unfinished upload (tus termination).
-func handleTerminateUpload(ups uploadStore) echo.HandlerFunc {
+func handleTerminateUpload(ups tusStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		up, err := loadUpload(c, ups)
 		if err != nil {
@@ -459,7 +459,7 @@ type uploadJSON struct {
 
 // handleGetUpload tells a client what became of an upload: its offset and,
 // once complete, its evidence id.
-func handleGetUpload(ups uploadStore) echo.HandlerFunc {
+func handleGetUpload(ups tusStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		up, err := loadUpload(c, ups)
 		if err != nil {
