@@ -9,6 +9,7 @@ import (
 	_ "image/png" // annotation images are PNG (frames, pages) or JPEG (photos)
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 )
@@ -43,7 +44,7 @@ func preparePictures(d *Data) map[[2]int]*picture {
 	var jobs []job
 	for i := range d.Checklist {
 		for j := range d.Checklist[i].Annotations {
-			if a := &d.Checklist[i].Annotations[j]; a.Image != "" {
+			if a := &d.Checklist[i].Annotations[j]; a.Image != "" || a.Picture != "" {
 				jobs = append(jobs, job{[2]int{i, j}, a})
 			}
 		}
@@ -60,7 +61,7 @@ func preparePictures(d *Data) map[[2]int]*picture {
 			defer wg.Done()
 			for j := range ch {
 				p := out[j.key] // each worker writes only its own entry
-				p.jpeg, p.w, p.h, p.err = renderAnnotation(j.a)
+				p.jpeg, p.w, p.h, p.err = cachedAnnotation(j.a)
 			}
 		}()
 	}
@@ -70,6 +71,37 @@ func preparePictures(d *Data) map[[2]int]*picture {
 	close(ch)
 	wg.Wait()
 	return out
+}
+
+// cachedAnnotation is renderAnnotation through the file a.Picture: read
+// from it when it is there, written to it (whole or not at all) when it was
+// not. A picture that cannot be kept is still embedded.
+func cachedAnnotation(a *Annotation) ([]byte, int, int, error) {
+	if a.Picture == "" {
+		return renderAnnotation(a)
+	}
+	if b, err := os.ReadFile(a.Picture); err == nil {
+		if c, err := jpeg.DecodeConfig(bytes.NewReader(b)); err == nil {
+			return b, c.Width, c.Height, nil
+		}
+	}
+	if a.Image == "" {
+		return nil, 0, 0, fmt.Errorf("no picture at %s and no image to draw it from", a.Picture)
+	}
+	b, w, h, err := renderAnnotation(a)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(a.Picture), 0o755); err == nil {
+		if f, err := os.CreateTemp(filepath.Dir(a.Picture), filepath.Base(a.Picture)+".part-*"); err == nil {
+			_, werr := f.Write(b)
+			if cerr := f.Close(); werr == nil && cerr == nil && os.Rename(f.Name(), a.Picture) == nil {
+				return b, w, h, nil
+			}
+			os.Remove(f.Name())
+		}
+	}
+	return b, w, h, nil
 }
 
 // renderAnnotation loads a.Image, crops a PDF page to the region, scales to at most

@@ -119,6 +119,13 @@ type Annotation struct {
 	// the PDF page image or the photo; "" when there is none. It is not part of
 	// the JSON, which refers to the image by evidence, frame and page instead.
 	Image string `json:"-"`
+	// Picture, if set, is where the picture drawn for this annotation (Image
+	// cropped, scaled, with Shape drawn, as JPEG) is kept between reports: a
+	// file already there is embedded as it is and Image is not read; else
+	// the picture made from Image is written there. The caller names it by
+	// everything the picture depends on (the evidence, the frame or page, the
+	// shape), so an unchanged annotation is never drawn twice.
+	Picture string `json:"-"`
 }
 
 // Shape is what was drawn on the frame or page. Points are x, y in 0..1 of the
