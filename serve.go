@@ -101,7 +101,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, Logger: log,
+	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, Logger: log, Jobs: max(2, *jobs),
 		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}}
 	webFS, err := web.FS()
 	if err != nil {

@@ -2,12 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"siteinspect/domain"
@@ -49,26 +53,87 @@ type Reports struct {
 	Location *time.Location
 	// Logger hears of pictures that could not be made.
 	Logger *slog.Logger
+	// Jobs bounds the media work one report does at once (an ffmpeg pass
+	// over a video, a page image fetched); zero means 2.
+	Jobs int
+
+	made, reused, sources, picturesReused atomic.Int64
+}
+
+// ReportCounts tells how the reports of a Reports were answered.
+type ReportCounts struct {
+	// Made counts reports rendered; Reused, reports answered with the
+	// stored copy of an earlier one.
+	Made, Reused int64
+	// Sources counts the video frames extracted and the page images and
+	// previews fetched to draw pictures on; PicturesReused, the pictures
+	// taken as drawn for an earlier report.
+	Sources, PicturesReused int64
+}
+
+// Counts returns how the reports so far were answered.
+func (r *Reports) Counts() ReportCounts {
+	return ReportCounts{Made: r.made.Load(), Reused: r.reused.Load(), Sources: r.sources.Load(), PicturesReused: r.picturesReused.Load()}
 }
 
 // Write writes the report of cs as PDF, or JSON when asJSON. verifyURL,
 // if set, is printed on the report: where anyone holding it can ask the
-// office whether it is genuine.
+// office whether it is genuine. It is WriteStored without the printed URL.
 func (r *Reports) Write(ctx context.Context, cs *domain.Case, w io.Writer, asJSON bool, verifyURL string) error {
+	_, err := r.WriteStored(ctx, cs, w, asJSON, verifyURL)
+	return err
+}
+
+// WriteStored writes the report of cs as Write does and returns the
+// verification URL printed on what it wrote.
+//
+// Each report made is kept in the object store (reportKey); when nothing
+// the report shows has changed since (storedKey: the case, its evidence,
+// findings, annotations, decisions, owed items, for the same format,
+// language and verification address), that stored copy is written as it
+// is, with the verification URL and generation time it was made with, and
+// that URL is returned instead of verifyURL, so the caller records the
+// issue of the code the reader holds. Any change makes a new report.
+func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer, asJSON bool, verifyURL string) (string, error) {
+	d, byID, err := r.data(ctx, cs)
+	if err != nil {
+		return "", err
+	}
+	key := storedKey(d, byID, asJSON, verifyURL)
+	if url, ok, err := r.writeStoredCopy(ctx, cs.ID, key, asJSON, w); ok || err != nil {
+		return url, err
+	}
 	dir, err := os.MkdirTemp(r.WorkDir, "report-")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.RemoveAll(dir)
-	d, err := r.data(ctx, cs, dir, !asJSON)
-	if err != nil {
-		return err
+	if !asJSON {
+		if err := r.pictures(ctx, dir, cs.ID, byID, annotationsOf(d)); err != nil {
+			return "", err
+		}
 	}
 	d.VerifyURL = verifyURL
-	if asJSON {
-		return report.WriteJSON(w, d)
+	// The report goes to w as it is made, and to a file kept once whole.
+	f, err := os.Create(filepath.Join(dir, "report.out"))
+	if err != nil {
+		return "", err
 	}
-	return report.WritePDF(w, d)
+	defer f.Close()
+	out := io.MultiWriter(w, f)
+	if asJSON {
+		err = report.WriteJSON(out, d)
+	} else {
+		err = report.WritePDF(out, d)
+	}
+	if err != nil {
+		return "", err
+	}
+	r.made.Add(1)
+	if err := r.store(ctx, cs.ID, key, asJSON, f, verifyURL); err != nil {
+		r.logger().Warn("report: keep a copy", "case", cs.ID, "err", err)
+	}
+	return verifyURL, nil
 }
 
 func person(u *domain.UserRef) *report.Person {
@@ -88,38 +153,37 @@ func (r *Reports) localPtr(t *time.Time) *time.Time {
 	return &l
 }
 
-// data gathers everything the report shows; with images, it also extracts
-// each annotated frame (ffmpeg, two at a time) and fetches page images and
-// photo previews into dir.
-func (r *Reports) data(ctx context.Context, cs *domain.Case, dir string, images bool) (*report.Data, error) {
+// data gathers everything the report shows, without pictures (pictures
+// adds them), and the case's evidence by id.
+func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[string]*domain.Evidence, error) {
 	db := r.DB
 	pt, err := db.PermitType(ctx, cs.PermitType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	evidence, err := db.ListEvidence(ctx, cs.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	findings, err := db.Findings(ctx, cs.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	notes, err := db.ListAnnotations(ctx, domain.AnnotationFilter{CaseID: cs.ID})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	decisions, err := db.Decisions(ctx, cs.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	owed, err := db.OwedItems(ctx, cs.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	events, err := db.CaseAudit(ctx, cs.ID, 0, 1<<30)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := &report.Data{
 		Case: report.Case{Number: cs.Number, Status: string(cs.Status), SiteName: cs.SiteName, SiteAddress: cs.SiteAddress, Description: cs.Description,
@@ -160,7 +224,6 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case, dir string, images 
 	for _, a := range notes {
 		noteByID[a.ID] = a
 	}
-	var jobs []*report.Annotation
 	for _, c := range pt.Checklist {
 		item := report.Item{ID: c.ID, TextZH: c.Text.ZH, TextEN: c.Text.EN}
 		seen := map[string]bool{}
@@ -193,11 +256,6 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case, dir string, images 
 		}
 		d.Checklist = append(d.Checklist, item)
 	}
-	for i := range d.Checklist {
-		for j := range d.Checklist[i].Annotations {
-			jobs = append(jobs, &d.Checklist[i].Annotations[j])
-		}
-	}
 	for _, dc := range decisions {
 		d.Decisions = append(d.Decisions, report.Decision{Outcome: dc.Outcome, Summary: dc.Summary, Inspector: *person(dc.Inspector),
 			DecidedAt: r.local(dc.DecidedAt), Reviewer: person(dc.Reviewer), CountersignedAt: r.localPtr(dc.CountersignedAt), Agree: dc.Agree, Comment: dc.Comment})
@@ -205,18 +263,29 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case, dir string, images 
 	for _, o := range owed {
 		d.Owed = append(d.Owed, report.Owed{Text: o.Text, DueAt: r.local(o.DueAt), Fulfilled: o.FulfilledAt != nil, Overdue: o.Overdue})
 	}
-	if images {
-		if err := r.pictures(ctx, dir, byID, jobs); err != nil {
-			return nil, err
-		}
-	}
-	return d, nil
+	return d, byID, nil
 }
 
-// pictures fills in each annotation's Image. Each distinct frame or page
-// is made once, two at a time; one that cannot be made is logged and leaves
-// its annotations without a picture rather than failing the report.
-func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*domain.Evidence, notes []*report.Annotation) error {
+// annotationsOf lists the annotations of d's checklist, in order.
+func annotationsOf(d *report.Data) []*report.Annotation {
+	var out []*report.Annotation
+	for i := range d.Checklist {
+		for j := range d.Checklist[i].Annotations {
+			out = append(out, &d.Checklist[i].Annotations[j])
+		}
+	}
+	return out
+}
+
+// pictures fills in each annotation's Picture, and its Image where the
+// picture must be drawn. A picture drawn for an earlier report with the same
+// evidence, frame or page and shape is taken as it is (picturePath names
+// it). For the others, each distinct frame or page is made once: all the
+// frames of one video in one ffmpeg pass (media.Runner.Frames), page images
+// and previews fetched, Jobs at a time. One that cannot be made is logged
+// and leaves its annotations without a picture rather than failing the
+// report.
+func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[string]*domain.Evidence, notes []*report.Annotation) error {
 	type key struct {
 		ev    string
 		frame int64
@@ -231,36 +300,111 @@ func (r *Reports) pictures(ctx context.Context, dir string, byID map[string]*dom
 		}
 		return k
 	}
-	made := map[key]string{}
+	need := map[key][]*report.Annotation{}
 	for _, a := range notes {
-		if ev := byID[a.EvidenceID]; ev != nil && ev.Status == domain.EvidenceReady {
-			made[keyOf(a)] = ""
+		ev := byID[a.EvidenceID]
+		if ev == nil || ev.Status != domain.EvidenceReady {
+			continue
+		}
+		if p := r.picturePath(caseID, ev, a); p != "" {
+			if _, err := os.Stat(p); err == nil {
+				a.Picture = p
+				r.picturesReused.Add(1)
+				continue
+			}
+		}
+		need[keyOf(a)] = append(need[keyOf(a)], a)
+	}
+	// The frames of each video, and every other source alone.
+	videos := map[string][]media.FrameOut{}
+	var others []key
+	for k := range need {
+		switch ev := byID[k.ev]; ev.Kind {
+		case domain.KindVideo, domain.KindRecording:
+			videos[k.ev] = append(videos[k.ev], media.FrameOut{Frame: k.frame, Out: filepath.Join(dir, fmt.Sprintf("%s-f%d.png", ev.ID, k.frame))})
+		default:
+			others = append(others, k)
 		}
 	}
+	made := map[key]string{}
 	var mu sync.Mutex
+	done := func(k key, p string, err error) {
+		if err != nil {
+			r.logger().Warn("report picture", "evidence", k.ev, "frame", k.frame, "page", k.page, "err", err)
+			return
+		}
+		r.sources.Add(1)
+		mu.Lock()
+		made[k] = p
+		mu.Unlock()
+	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2)
-	for k := range made {
+	sem := make(chan struct{}, r.jobs())
+	for id, frames := range videos {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p, err := r.picture(ctx, dir, byID[k.ev], k.frame, k.page)
-			if err != nil {
-				r.logger().Warn("report picture", "evidence", k.ev, "frame", k.frame, "page", k.page, "err", err)
-				return
+			err := r.frames(ctx, dir, byID[id], frames)
+			for _, f := range frames {
+				if err != nil && f.Err == nil {
+					f.Err = err
+				}
+				done(key{ev: id, frame: f.Frame}, f.Out, f.Err)
 			}
-			mu.Lock()
-			made[k] = p
-			mu.Unlock()
+		}()
+	}
+	for _, k := range others {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			p, err := r.picture(ctx, dir, byID[k.ev], k.page)
+			done(k, p, err)
 		}()
 	}
 	wg.Wait()
-	for _, a := range notes {
-		a.Image = made[keyOf(a)]
+	for k, notes := range need {
+		p, ok := made[k]
+		if !ok {
+			continue
+		}
+		for _, a := range notes {
+			a.Image = p
+			a.Picture = r.picturePath(caseID, byID[a.EvidenceID], a)
+		}
 	}
 	return ctx.Err()
+}
+
+func (r *Reports) jobs() int {
+	if r.Jobs > 0 {
+		return r.Jobs
+	}
+	return 2
+}
+
+// picturePath is where the picture of a is kept between reports: a file in
+// the work folder named by a hash of everything it is drawn from (the
+// evidence and its bytes' hash, the frame or page, the shape, and
+// renderVersion). "" without a work folder.
+func (r *Reports) picturePath(caseID string, ev *domain.Evidence, a *report.Annotation) string {
+	if r.WorkDir == "" {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "picture %s\n%s %s %s\n", renderVersion, ev.ID, ev.SHA256, ev.Kind)
+	if a.Frame != nil {
+		fmt.Fprintf(h, "frame %d\n", *a.Frame)
+	} else if a.Page != nil {
+		fmt.Fprintf(h, "page %d\n", *a.Page)
+	}
+	if a.Shape != nil {
+		json.NewEncoder(h).Encode(a.Shape)
+	}
+	return filepath.Join(r.WorkDir, "report-pictures", caseID, hex.EncodeToString(h.Sum(nil))+".jpg")
 }
 
 func (r *Reports) logger() *slog.Logger {
@@ -270,24 +414,24 @@ func (r *Reports) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// picture makes the image an annotation is drawn on.
-func (r *Reports) picture(ctx context.Context, dir string, ev *domain.Evidence, frame int64, page int) (string, error) {
-	switch ev.Kind {
-	case domain.KindVideo, domain.KindRecording:
-		if ev.Media == nil || ev.Media.FPS == nil {
-			return "", fmt.Errorf("no frame rate")
-		}
-		src, err := r.source(ctx, dir, ev)
-		if err != nil {
-			return "", err
-		}
-		out := filepath.Join(dir, fmt.Sprintf("%s-f%d.png", ev.ID, frame))
-		return out, r.Media.Frame(ctx, src, out, frame, *ev.Media.FPS)
-	case domain.KindPDF:
-		return r.fetch(ctx, dir, ev, domain.DerivedPage(page, false), fmt.Sprintf("%s-p%d.png", ev.ID, page))
-	default:
-		return r.fetch(ctx, dir, ev, domain.DerivedPoster, ev.ID+"-preview.jpg")
+// frames extracts frames of the video ev into their Out files.
+func (r *Reports) frames(ctx context.Context, dir string, ev *domain.Evidence, frames []media.FrameOut) error {
+	if ev.Media == nil || ev.Media.FPS == nil {
+		return fmt.Errorf("no frame rate")
 	}
+	src, err := r.source(ctx, dir, ev)
+	if err != nil {
+		return err
+	}
+	return r.Media.Frames(ctx, src, *ev.Media.FPS, frames)
+}
+
+// picture fetches the image a PDF page or photo annotation is drawn on.
+func (r *Reports) picture(ctx context.Context, dir string, ev *domain.Evidence, page int) (string, error) {
+	if ev.Kind == domain.KindPDF {
+		return r.fetch(ctx, dir, ev, domain.DerivedPage(page, false), fmt.Sprintf("%s-p%d.png", ev.ID, page))
+	}
+	return r.fetch(ctx, dir, ev, domain.DerivedPoster, ev.ID+"-preview.jpg")
 }
 
 // source is where ffmpeg reads a video: in place when the store allows it,

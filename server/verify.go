@@ -67,6 +67,13 @@ func (hw *hashWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// storedReportWriter is a reportWriter that may answer with a stored copy
+// of an earlier report: WriteStored returns the verification URL printed
+// on what it wrote, verifyURL or the copy's own.
+type storedReportWriter interface {
+	WriteStored(ctx context.Context, cs *domain.Case, w io.Writer, asJSON bool, verifyURL string) (string, error)
+}
+
 // issueReport writes cs's report to w with a fresh verification code on
 // it and, once the whole report is written, appends its SHA-256 to the
 // audit chain as a "report.issued" event.
@@ -77,7 +84,14 @@ func issueReport(c echo.Context, db auditRecorder, reports reportWriter, cs *dom
 		base = c.Scheme() + "://" + c.Request().Host
 	}
 	hw := &hashWriter{w: w, h: sha256.New()}
-	if err := reports.Write(c.Request().Context(), cs, hw, asJSON, base+"/verify/"+code); err != nil {
+	if sw, ok := reports.(storedReportWriter); ok {
+		// A stored copy carries the code it was first issued with.
+		printed, err := sw.WriteStored(c.Request().Context(), cs, hw, asJSON, base+"/verify/"+code)
+		if err != nil {
+			return nil, err
+		}
+		code = printed[strings.LastIndex(printed, "/")+1:]
+	} else if err := reports.Write(c.Request().Context(), cs, hw, asJSON, base+"/verify/"+code); err != nil {
 		return nil, err
 	}
 	ir := &issuedReport{Code: code, Format: "pdf", SHA256: hex.EncodeToString(hw.h.Sum(nil)), Size: hw.n, Status: cs.Status}
