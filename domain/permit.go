@@ -21,4 +21,7 @@ type PermitType struct {
 	TargetDays        int             `json:"target_days"`
 	Checklist         []ChecklistItem `json:"checklist"`
 	Materials         []Text          `json:"materials"`
+	// RetentionDays overrides --retention-days for this type's originals
+	// (0 keeps the default); a case's evidence is kept at least this long.
+	RetentionDays int `json:"retention_days,omitempty"`
 }

@@ -63,6 +63,10 @@ const (
 	ActionStartLive Action = "start_live"
 	// ActionJoinLive watches, talks to, snapshots and ends a live inspection.
 	ActionJoinLive Action = "join_live"
+	// ActionLegalHold sets or lifts the legal hold on a case's originals
+	// (under appeal, or marked as evidence): while held nothing of the case
+	// is purged, whatever its retention date. Audited.
+	ActionLegalHold Action = "legal_hold"
 	// ActionAddLiveEvidence is a live inspection's material joining the
 	// case: its recording, a snapshot, the phone's own recording.
 	ActionAddLiveEvidence Action = "add_live_evidence"
@@ -162,13 +166,16 @@ var Policy = []Rule{
 	// Live material joins the case until the decision; deciding waits for
 	// open live inspections to end (Decide), so a recording always lands.
 	{ActionAddLiveEvidence, []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot, RelPublisher}, undecided},
+	// The case's officers and an administrator hold its evidence once the
+	// office has it, withdrawn cases included (their purge waits).
+	{ActionLegalHold, []Relation{RelInspector, RelReviewer, RelAdmin}, withOffice},
 }
 
 // Actions lists every action, for the matrix test and allowed_actions.
 var Actions = []Action{ActionView, ActionReadNotes, ActionReadProgress, ActionReadOutcome, ActionReadOwed,
 	ActionSubmit, ActionWithdraw, ActionUpload, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign,
 	ActionAnnotate, ActionRecordFinding, ActionDecide, ActionCountersign, ActionConfirmOwed,
-	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence}
+	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence, ActionLegalHold}
 
 // Relations returns how u stands to c. A nil user has none.
 func (c *Case) Relations(u *User) []Relation {

@@ -44,6 +44,11 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/withdraw", handleWithdrawCase(db))
 	authed.POST("/cases/:id/assign", handleAssignCase(db))
 	authed.POST("/cases/:id/release", handleReleaseReview(db))
+	if cfg.Retention != nil {
+		authed.POST("/cases/:id/legal-hold", handleLegalHold(db, cfg.Retention, true))
+		authed.DELETE("/cases/:id/legal-hold", handleLegalHold(db, cfg.Retention, false))
+		authed.GET("/cases/:id/retention", handleRetention(db, cfg.Retention))
+	}
 
 	authed.POST("/cases/:id/uploads", handleCreateUpload(db, ups, m, notify), tusRequest)
 	authed.HEAD("/uploads/:uid", handleHeadUpload(ups), tusRequest)

@@ -116,6 +116,9 @@ type Config struct {
 	// TrustProxy takes the client address from X-Forwarded-For; only
 	// behind a proxy that sets it, or anyone can dodge the login limit.
 	TrustProxy bool
+	// Retention holds and tells the cases' retention (*storage.Retention);
+	// nil keeps originals DefaultRetention with the DB and Objects above.
+	Retention RetentionService
 }
 
 // RateLimit is a number of events allowed per window.
@@ -162,6 +165,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
+	}
+	if db, ok := cfg.DB.(*storage.DB); ok && cfg.Retention == nil {
+		cfg.Retention = &storage.Retention{DB: db, Objects: cfg.Objects, Default: storage.DefaultRetention, Logger: cfg.Logger}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
