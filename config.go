@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"siteinspect/domain"
 	"siteinspect/storage"
@@ -29,6 +30,7 @@ type storageFlags struct {
 	maxVideo, maxImage  int64
 	maxPDF              int64
 	uploadTTL, leaseTTL string
+	retentionDays       int
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet) {
@@ -46,6 +48,8 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxPDF, "max-pdf-size", domain.DefaultLimits[domain.KindPDF], "largest PDF in bytes")
 	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
 	fs.StringVar(&f.leaseTTL, "upload-lease", "15s", "how long a crashed writer blocks its upload (multi-replica only)")
+	fs.IntVar(&f.retentionDays, "retention-days", int(storage.DefaultRetention/(24*time.Hour)),
+		"days every original is kept at least (on MinIO locked in COMPLIANCE mode: nobody can delete it sooner); a permit type's retention_days overrides it; withdrawn cases are purged after it")
 }
 
 // parseFlags parses args, letting SITEINSPECT_<FLAG> environment variables
@@ -80,6 +84,8 @@ type stores struct {
 	objects objects.ObjectStore
 	uploads *storage.Uploads
 	kind    string
+	// retention locks originals, holds cases and purges withdrawn ones.
+	retention *storage.Retention
 }
 
 func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, error) {
@@ -95,13 +101,29 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 		return nil, err
 	}
 	st := &stores{db: db, kind: "local directory " + filepath.Join(f.data, "objects")}
+	if f.retentionDays < 1 {
+		db.Close()
+		return nil, fmt.Errorf("--retention-days must be at least 1, got %d", f.retentionDays)
+	}
+	st.retention = &storage.Retention{DB: db, Default: time.Duration(f.retentionDays) * 24 * time.Hour,
+		ByPermitType: map[string]time.Duration{}, Logger: log}
+	for _, pt := range domain.Catalogue {
+		if pt.RetentionDays > 0 {
+			st.retention.ByPermitType[pt.Code] = time.Duration(pt.RetentionDays) * 24 * time.Hour
+		}
+	}
 	if f.s3Endpoint != "" {
-		m, err := objects.NewMinIO(ctx, objects.MinIOConfig{Endpoint: f.s3Endpoint, AccessKey: f.s3AccessKey, SecretKey: f.s3SecretKey, Bucket: f.s3Bucket, TLS: f.s3TLS})
+		m, err := objects.NewMinIO(ctx, objects.MinIOConfig{Endpoint: f.s3Endpoint, AccessKey: f.s3AccessKey, SecretKey: f.s3SecretKey, Bucket: f.s3Bucket, TLS: f.s3TLS,
+			Retention: st.retention.Lock})
 		if err != nil {
 			db.Close()
 			return nil, err
 		}
 		st.objects, st.kind = m, "S3 "+f.s3Endpoint+"/"+f.s3Bucket
+		if !m.Locking() {
+			log.Warn("the S3 bucket has no object locking: originals are stored unlocked (not WORM) and legal holds are not set on objects; "+
+				"move to a bucket made with locking (docs/SECURITY.md, \"Moving to a locked bucket\")", "bucket", f.s3Bucket)
+		}
 	} else {
 		d, err := objects.NewDisk(filepath.Join(f.data, "objects"))
 		if err != nil {
@@ -110,6 +132,7 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 		}
 		st.objects = d
 	}
+	st.retention.Objects = st.objects
 	ttl, err1 := parseDuration(f.uploadTTL)
 	lease, err2 := parseDuration(f.leaseTTL)
 	if err := errors.Join(err1, err2); err != nil {

@@ -118,6 +118,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle,
+		Retention: st.retention,
 	})
 	if err != nil {
 		return err
@@ -146,6 +147,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 					log.Info("expired abandoned uploads", "count", n)
 				}
 				st.db.DeleteExpiredSessions(ctx)
+				// Withdrawn cases past their retention, not held.
+				if n, err := st.retention.Sweep(ctx); err != nil {
+					log.Error("purge withdrawn cases", "err", err)
+				} else if n > 0 {
+					log.Info("purged withdrawn cases past their retention", "count", n)
+				}
 			}
 		}
 	}()

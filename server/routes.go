@@ -161,6 +161,12 @@ func handleHealth(db, objects pinger) echo.HandlerFunc {
 		if err := objects.Ping(c.Request().Context()); err != nil {
 			return newError(http.StatusServiceUnavailable, "object store unreachable")
 		}
+		// A MinIO bucket made without object locking keeps originals
+		// unlocked: healthy, but not WORM (docs/SECURITY.md).
+		if l, ok := objects.(interface{ Locking() bool }); ok && !l.Locking() {
+			return c.JSON(http.StatusOK, map[string]any{"status": "ok",
+				"warnings": []string{"object_store_not_locked: the bucket has no object locking, so originals are not WORM; see docs/SECURITY.md"}})
+		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	}
 }
