@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"image/jpeg"
+	"image/png"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,6 +122,35 @@ func (rc *reportCase) framesDrawn(t *testing.T) []int64 {
 	return got
 }
 
+// pdfFrames reads the frame number off each image of the PDF, in order.
+func pdfFrames(t *testing.T, pdf []byte) []int64 {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.pdf")
+	if err := os.WriteFile(file, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command("pdfimages", "-png", file, filepath.Join(dir, "img")).CombinedOutput(); err != nil {
+		t.Fatalf("pdfimages: %v %s", err, b)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "img-*.png"))
+	slices.Sort(files)
+	var got []int64
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, testenv.FrameNumber(img))
+	}
+	return got
+}
+
 // TestReportStoredUntilTheCaseChanges: a report of a case that has not
 // changed is the stored copy, byte for byte, with the verification URL it
 // was first printed with, and nothing is drawn again; new evidence, the
@@ -217,6 +248,10 @@ func TestReportStoredUntilTheCaseChanges(t *testing.T) {
 		}
 		want.Reused++
 		check("after " + c.name + ", unchanged")
+	}
+	// The last report took both its pictures as drawn before: they are in it.
+	if got := pdfFrames(t, pdf); !slices.Equal(got, []int64{96, 150}) {
+		t.Fatalf("last report's pictures: show frames %v, want [96 150]", got)
 	}
 	// Frame 96 twice: with its first shape and with its second.
 	if got := rc.framesDrawn(t); !slices.Equal(got, []int64{96, 96, 150}) {
