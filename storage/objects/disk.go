@@ -1,8 +1,10 @@
 package objects
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -145,6 +147,9 @@ func settle(tmp *os.File, dst, key string) error {
 	}
 	if IsOriginal(key) {
 		if err := os.Link(tmp.Name(), dst); errors.Is(err, fs.ErrExist) {
+			if sameFile(tmp.Name(), dst) {
+				return nil // the same write, retried
+			}
 			return errOriginalLocked(key)
 		} else if err != nil {
 			return err
@@ -347,4 +352,21 @@ func (d *Disk) Purge(ctx context.Context, prefix string) (PurgeResult, error) {
 		return res, fmt.Errorf("purge %q: %w", prefix, err)
 	}
 	return res, nil
+}
+
+// sameFile reports whether the files a and b hold the same bytes.
+func sameFile(a, b string) bool {
+	sum := func(name string) ([]byte, int64, bool) {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, 0, false
+		}
+		defer f.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		return h.Sum(nil), n, err == nil
+	}
+	ha, na, oka := sum(a)
+	hb, nb, okb := sum(b)
+	return oka && okb && na == nb && bytes.Equal(ha, hb)
 }

@@ -110,6 +110,10 @@ func TestLockedOriginalCannotBeDeletedOrReplaced(t *testing.T) {
 	if got := read(t, m, orig); got != "the footage" {
 		t.Errorf("original after the refused overwrite: got %q, want %q", got, "the footage")
 	}
+	// The same bytes again are a retry (a recording stored before its
+	// record failed): accepted, and nothing new is written.
+	mustPut(t, m, orig, "the footage")
+	isLocked(t, "store overwrite with as many bytes", m.Put(ctx, orig, strings.NewReader("the fuotage"), 11, "video/mp4"))
 
 	// Past the store, as an administrator with the S3 API: deleting the
 	// version fails, bypass or not.
@@ -336,6 +340,8 @@ func TestDiskRefusesDeletingOriginals(t *testing.T) {
 		mustPut(t, d, key, "footage")
 		isLocked(t, "disk delete of "+key, d.Delete(ctx, key))
 		isLocked(t, "disk overwrite of "+key, d.Put(ctx, key, strings.NewReader("forged"), 6, ""))
+		mustPut(t, d, key, "footage") // the same write retried
+		isLocked(t, "disk overwrite of "+key+" with as many bytes", d.Put(ctx, key, strings.NewReader("fuotage"), 7, ""))
 		if got := read(t, d, key); got != "footage" {
 			t.Errorf("%s after refusals: got %q", key, got)
 		}

@@ -1,7 +1,10 @@
 package objects
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"io"
 	"strings"
 	"time"
 
@@ -97,4 +100,25 @@ type Purger interface {
 	// Purge deletes every object under prefix (every version of it) whose
 	// lock has passed and keeps the rest, listed in the result.
 	Purge(ctx context.Context, prefix string) (PurgeResult, error)
+}
+
+// sameContent reports whether the object key holds exactly size bytes
+// whose SHA-256 is sum: a write refused because an original exists is a
+// retry of the same write (a recording stored before its database record
+// failed) when it is, and succeeds without touching the original.
+func sameContent(ctx context.Context, s ObjectStore, key string, size int64, sum []byte) bool {
+	info, err := s.Stat(ctx, key)
+	if err != nil || info.Size != size {
+		return false
+	}
+	o, err := s.Open(ctx, key)
+	if err != nil {
+		return false
+	}
+	defer o.Close()
+	h := sha256.New()
+	if n, err := io.Copy(h, o); err != nil || n != size {
+		return false
+	}
+	return bytes.Equal(h.Sum(nil), sum)
 }
