@@ -1,12 +1,19 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"siteinspect/domain"
+	"siteinspect/internal/testenv"
 	"siteinspect/storage"
+	"siteinspect/storage/objects"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // TestLegalHoldOverHTTP: the case's inspector sets the hold with a reason
@@ -56,5 +63,43 @@ func TestLegalHoldOverHTTP(t *testing.T) {
 	}
 	if n := m.audited(f.cs.ID, storage.AuditLegalHoldLifted); n != 1 {
 		t.Errorf("hold lifted events: got %d, want 1", n)
+	}
+}
+
+// TestHealthWarnsOfUnlockedBucket: a MinIO bucket made without object
+// locking is healthy but /healthz says originals are not WORM; a bucket
+// siteinspect made (locked) has no warning.
+func TestHealthWarnsOfUnlockedBucket(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.NewDB(t)
+	for _, locked := range []bool{true, false} {
+		cfg := testenv.MinIOConfig(t)
+		if !locked {
+			probe, err := objects.NewMinIO(ctx, objects.MinIOConfig{Endpoint: cfg.Endpoint, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, Bucket: cfg.Bucket + "-probe"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := probe.Client().MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store, err := objects.NewMinIO(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups, err := storage.NewUploads(db, store, domain.UploadConfig{SpoolDir: t.TempDir(), PartSize: objects.MinPartSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(Config{DB: db, Objects: store, Uploads: ups, Office: "binhai", NumberPrefix: "BH"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+		warned := strings.Contains(w.Body.String(), "object_store_not_locked")
+		if w.Code != http.StatusOK || warned == locked {
+			t.Errorf("healthz with a bucket locked=%v: got %d %s, want 200 and a warning only without locking", locked, w.Code, w.Body)
+		}
 	}
 }
