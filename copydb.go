@@ -152,7 +152,8 @@ func copyDB(ctx context.Context, from, to string, stdout, stderr io.Writer) erro
 
 // copyRecords copies every table of copyTables from src to dst: src read
 // in one transaction (a snapshot), dst written in one (on PostgreSQL it
-// holds the write lock throughout, so no replica writes meanwhile). It
+// locks every table it writes in EXCLUSIVE mode first, so no replica
+// writes meanwhile; reads go on). It
 // refuses a target that holds any user, case or audit event, and checks
 // every table's row count before committing. It returns the rows copied
 // per table.
@@ -171,6 +172,15 @@ func copyRecords(ctx context.Context, src, dst *storage.DB, progress io.Writer) 
 		return nil, fmt.Errorf("write target: %w", err)
 	}
 	defer wtx.Rollback()
+	if dst.Dialect() == "postgres" {
+		names := make([]string, len(copyTables))
+		for i, t := range copyTables {
+			names[i] = t.name
+		}
+		if _, err := wtx.ExecContext(ctx, `LOCK TABLE `+strings.Join(names, ", ")+` IN EXCLUSIVE MODE`); err != nil {
+			return nil, fmt.Errorf("lock the target's tables: %w", err)
+		}
+	}
 
 	for _, t := range []string{"users", "cases", "audit_events"} {
 		var n int64

@@ -39,7 +39,7 @@ func loadCase(c echo.Context, db caseLoader, param string) (*domain.Case, error)
 	return loadCaseFor(c, db, param, domain.ActionView)
 }
 
-// loadCaseFor is loadCase for an action: the policy (storage/policy.go)
+// loadCaseFor is loadCase for an action: the policy (domain/policy.go)
 // answers 404 to who may not see the case, 403 to who may never do the
 // action, and 422 when the case's state does not allow it now.
 func loadCaseFor(c echo.Context, db caseLoader, param string, action domain.Action) (*domain.Case, error) {

@@ -8,7 +8,7 @@ import "siteinspect/domain"
 // (ActionAssign); anyone else is refused as for ActionAssign.
 const assignByRole domain.Action = "assign_by_role"
 
-// routeActions names the policy action (storage/policy.go) that each route
+// routeActions names the policy action (domain/policy.go) that each route
 // about one case performs. The handler asks the policy for exactly this
 // action before it does anything, and the storage method re-checks the
 // case's state in its transaction. TestPolicyMatrix walks every route ×

@@ -40,7 +40,7 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 	if in.Shape != nil {
 		shape = in.Shape
 	}
-	err = d.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = d.groupTx(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionAnnotate); err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 		if err != nil {
 			return err
 		}
-		_, err = d.appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
 		return err
 	})
 	if err != nil {
@@ -354,7 +354,7 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *domain.Annotation, ev *dom
 	if in.Shape != nil {
 		shape = in.Shape
 	}
-	err = d.tx(ctx, func(tx *sql.Tx) error {
+	err = d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
@@ -408,7 +408,7 @@ func (d *DB) AnnotationVersions(ctx context.Context, id string) ([]json.RawMessa
 func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User) error {
 	now := d.now().UTC()
 	defer d.annCache.drop(a.ID)
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
@@ -423,7 +423,7 @@ func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *dom
 // ResolveAnnotation marks an annotation resolved, or open again.
 func (d *DB) ResolveAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, resolved bool) (*domain.Annotation, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}
@@ -453,7 +453,7 @@ func (d *DB) AddReply(ctx context.Context, a *domain.Annotation, by *domain.User
 		return nil, domain.Coded(domain.ErrInvalid, "annotation_body_length", "body must have 1 to 5000 characters")
 	}
 	r := &domain.Reply{ID: domain.NewID(), Author: &domain.UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}, Body: body, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 		other = "inspector_id"
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		states, sargs := inStates(domain.StatesFor(action))
 		set, to := column+` = ?, updated_at = ?`, domain.Status("")
 		args := []any{actor.ID, ms(now)}
@@ -122,7 +122,7 @@ func (d *DB) ReleaseReview(ctx context.Context, c *domain.Case, actor *domain.Us
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		states, sargs := inStates(domain.StatesFor(domain.ActionReleaseReview))
 		args := append([]any{ms(now), c.ID, actor.ID}, sargs...)
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET reviewer_id = NULL, updated_at = ? WHERE id = ? AND reviewer_id = ? AND status IN `+states, args...)
@@ -167,10 +167,10 @@ func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User
 		return nil, err
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		var ins, rev sql.NullString
 		var st domain.Status
-		if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`, c.ID).Scan(&ins, &rev, &st); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`+d.dialect.LockRows(), c.ID).Scan(&ins, &rev, &st); err != nil {
 			return notFound(err, "case "+c.ID)
 		}
 		newIns, newRev := ins, rev

@@ -16,33 +16,18 @@ type Audit struct {
 	Data                            any
 }
 
-// appendAudit adds an event to the chain inside tx, so the change it
-// records and its record commit together. Write transactions take a lock at
-// BEGIN (SQLite's _txlock=immediate; on PostgreSQL, shared by every
-// replica, the advisory lock pgConn.BeginTx takes, see postgres.go), so
-// events are appended one at a time: the head read here is the newest
-// committed, and nobody appends after it before this transaction ends.
-func appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*domain.AuditEvent, error) {
-	return appendAuditVia(ctx, now, a,
-		func(q string, args ...any) *sql.Row { return tx.QueryRowContext(ctx, q, args...) },
-		func(q string, args ...any) error { _, err := tx.ExecContext(ctx, q, args...); return err })
+// wtx is a write transaction: the *sql.Tx, and the audit events recorded
+// in it, which are chained (given their seq, prev and hash) just before it
+// commits.
+type wtx struct {
+	*sql.Tx
+	audits []*domain.AuditEvent
 }
 
-// appendAudit is the package's appendAudit through statements prepared
-// once, for the transactions on hot paths (every annotation appends one).
-func (d *DB) appendAudit(ctx context.Context, tx *sql.Tx, now time.Time, a Audit) (*domain.AuditEvent, error) {
-	return appendAuditVia(ctx, now, a,
-		func(q string, args ...any) *sql.Row {
-			st, err := d.txStmt(ctx, tx, q)
-			if err != nil {
-				return tx.QueryRowContext(ctx, q, args...)
-			}
-			return st.QueryRowContext(ctx, args...)
-		},
-		func(q string, args ...any) error { _, err := d.txExec(ctx, tx, q, args...); return err })
-}
-
-func appendAuditVia(ctx context.Context, now time.Time, a Audit, queryRow func(string, ...any) *sql.Row, exec func(string, ...any) error) (*domain.AuditEvent, error) {
+// appendAudit records an event in tx, so that the change it records and its
+// record commit together. The event joins the chain when tx commits
+// (chainAudits): only then are its Seq, PrevHash and Hash set.
+func appendAudit(ctx context.Context, tx *wtx, now time.Time, a Audit) (*domain.AuditEvent, error) {
 	data, err := json.Marshal(a.Data)
 	if err != nil {
 		return nil, fmt.Errorf("audit data: %w", err)
@@ -50,19 +35,45 @@ func appendAuditVia(ctx context.Context, now time.Time, a Audit, queryRow func(s
 	if a.Data == nil {
 		data = []byte("{}")
 	}
-	e := &domain.AuditEvent{CaseID: a.CaseID, ActorID: a.ActorID, Action: a.Action, Target: a.Target, Data: data, At: now.UTC().Truncate(time.Millisecond), PrevHash: domain.GenesisHash}
-	err = queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("audit head: %w", err)
-	}
-	e.Seq++
-	e.Hash = domain.ChainHash(e.PrevHash, e.Canonical())
-	err = exec(`INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
-	if err != nil {
-		return nil, fmt.Errorf("append audit: %w", err)
-	}
+	e := &domain.AuditEvent{CaseID: a.CaseID, ActorID: a.ActorID, Action: a.Action, Target: a.Target, Data: data, At: now.UTC().Truncate(time.Millisecond)}
+	tx.audits = append(tx.audits, e)
 	return e, nil
+}
+
+// chainAudits appends tx's events to the chain, in the order they were
+// recorded, as the last statements before COMMIT. The chain needs one total
+// order, so appends are serialised: on SQLite by the one writer, on
+// PostgreSQL by the dialect's chain lock, taken here and held until the
+// commit, so that the head read below is the newest committed and nobody
+// appends after it meanwhile. Taking it last keeps it held for a few
+// statements, and never while waiting for a row lock, so it cannot close a
+// deadlock: whatever else the transaction locks, it locked before.
+func (d *DB) chainAudits(ctx context.Context, tx *wtx) error {
+	if len(tx.audits) == 0 {
+		return nil
+	}
+	if err := d.dialect.LockChain(ctx, tx.Tx); err != nil {
+		return err
+	}
+	var seq int64
+	prev := domain.GenesisHash
+	err := d.txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("audit head: %w", err)
+	}
+	for _, e := range tx.audits {
+		seq++
+		e.Seq, e.PrevHash = seq, prev
+		e.Hash = domain.ChainHash(e.PrevHash, e.Canonical())
+		_, err := d.txExec(ctx, tx, `INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
+		if err != nil {
+			return fmt.Errorf("append audit: %w", err)
+		}
+		prev = e.Hash
+	}
+	tx.audits = nil
+	return nil
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
@@ -71,9 +82,9 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 // else (a login, an officer reading evidence).
 func (d *DB) RecordAudit(ctx context.Context, a Audit) (*domain.AuditEvent, error) {
 	var e *domain.AuditEvent
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		var err error
-		e, err = d.appendAudit(ctx, tx, d.now(), a)
+		e, err = appendAudit(ctx, tx, d.now(), a)
 		return err
 	})
 	return e, err

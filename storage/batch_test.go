@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strconv"
 	"sync"
@@ -27,8 +26,8 @@ func TestGroupTx(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.groupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-				if _, err := d.appendAudit(ctx, tx, d.now(), Audit{Action: "test", Target: strconv.Itoa(i)}); err != nil {
+			errs[i] = d.groupTx(ctx, func(ctx context.Context, tx *wtx) error {
+				if _, err := appendAudit(ctx, tx, d.now(), Audit{Action: "test", Target: strconv.Itoa(i)}); err != nil {
 					return err
 				}
 				if i%7 == 0 {

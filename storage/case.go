@@ -34,7 +34,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 	now := d.now().UTC().Truncate(time.Millisecond)
 	id := domain.NewID()
 	year := now.In(loc).Year()
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO case_counters (prefix, year, last) VALUES (?, ?, 1)
 			ON CONFLICT (prefix, year) DO UPDATE SET last = case_counters.last + 1 RETURNING last`, prefix, year).Scan(&seq)
@@ -161,7 +161,7 @@ func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status
 
 // moveCase changes status from → to inside tx, failing with ErrInvalidState
 // when the lifecycle forbids it or another request moved the case first.
-func moveCase(ctx context.Context, tx *sql.Tx, c *domain.Case, actor *domain.User, to domain.Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
+func moveCase(ctx context.Context, tx *wtx, c *domain.Case, actor *domain.User, to domain.Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
 	if !domain.CanMove(c.Status, to) {
 		return domain.Coded(domain.ErrInvalidState, "status_change_refused", fmt.Sprintf("a %s case cannot become %s", c.Status, to))
 	}
@@ -199,7 +199,7 @@ func (d *DB) SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User,
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	due := domain.DueAt(now, pt.TargetDays, loc)
-	err = d.tx(ctx, func(tx *sql.Tx) error {
+	err = d.tx(ctx, func(tx *wtx) error {
 		if c.Status == domain.StatusSupplementRequested {
 			// Resubmitting answers the supplement request.
 			if _, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE case_id = ? AND fulfilled_at IS NULL`, ms(now), c.ID); err != nil {
@@ -220,7 +220,7 @@ func (d *DB) WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.Use
 		return nil, err
 	}
 	now := d.now().UTC()
-	if err := d.tx(ctx, func(tx *sql.Tx) error { return moveCase(ctx, tx, c, actor, domain.StatusWithdrawn, now, nil, "") }); err != nil {
+	if err := d.tx(ctx, func(tx *wtx) error { return moveCase(ctx, tx, c, actor, domain.StatusWithdrawn, now, nil, "") }); err != nil {
 		return nil, err
 	}
 	return d.Case(ctx, c.ID)

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"path"
 	"siteinspect/domain"
+	"siteinspect/storage/sqlite"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,7 +26,7 @@ var migrations embed.FS
 // DB holds the records. It is safe for concurrent use.
 type DB struct {
 	sql     *sql.DB
-	dialect string
+	dialect Dialect
 	now     func() time.Time
 
 	mu      sync.Mutex
@@ -36,12 +36,12 @@ type DB struct {
 	stmts        sync.Map // query → *sql.Stmt
 	cache        caches   // sessions, permit types, user refs (cache.go)
 
-	// wmu admits one writer at a time. SQLite allows one anyway; queueing
-	// here is fair and wakes the next writer at once, where SQLite's busy
-	// handler would sleep in growing steps and ruin tail latency.
-	wmu sync.Mutex
-	// group queues writes that may share a transaction (see groupTx).
-	group groupCommit
+	// writer admits one write transaction at a time where the dialect
+	// has a single writer (SQLite); nil on PostgreSQL.
+	writer sync.Locker
+	// group queues writes that may share a transaction (see groupTx);
+	// used with a writer only.
+	group sqlite.Group[groupWrite]
 	// heavyReads admits long reads (pages of annotations) a few at a time
 	// and in arrival order: a blocked channel send is served first come,
 	// first served, where database/sql hands a free connection to a random
@@ -78,16 +78,18 @@ func (d *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // sooner, and the queue stays first come, first served.
 const heavyReaders = 2
 
-// maxConns bounds the pool. It is above the concurrent requests we expect,
-// so that none waits in database/sql's pool, which hands a freed connection
-// to a random waiter (a long tail under load); each open connection costs
-// its schema copy and up to 2 MiB of page cache.
-const maxConns = 64
-
-// txStmt is q prepared for use inside tx. database/sql reuses the parent
+// txStmt is q prepared for use inside tx, on SQLite only.
+//
+// Where writers run concurrently (PostgreSQL), the tx* helpers run q on
+// tx directly: preparing on the pool would take a second connection while
+// tx holds one, and when every connection is held by a transaction waiting
+// for a lock that this one holds, none would come; pgx prepares and caches
+// each statement per connection by itself.
+//
+// Otherwise, txStmt is q prepared for use inside tx. database/sql reuses the parent
 // statement's preparation on the transaction's connection when it has one,
 // so a write transaction on a hot path parses nothing.
-func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+func (d *DB) txStmt(ctx context.Context, tx *wtx, q string) (*sql.Stmt, error) {
 	st, err := d.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -96,7 +98,10 @@ func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error
 }
 
 // txExec is tx.ExecContext through a prepared statement.
-func (d *DB) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+func (d *DB) txExec(ctx context.Context, tx *wtx, q string, args ...any) (sql.Result, error) {
+	if d.writer == nil {
+		return tx.ExecContext(ctx, q, args...)
+	}
 	st, err := d.txStmt(ctx, tx, q)
 	if err != nil {
 		return nil, err
@@ -125,8 +130,10 @@ func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 
 // exec runs one write statement outside a transaction.
 func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
+	if d.writer != nil {
+		d.writer.Lock()
+		defer d.writer.Unlock()
+	}
 	return d.sql.ExecContext(ctx, q, args...)
 }
 
@@ -147,56 +154,16 @@ func (d *DB) bump() {
 }
 
 // OpenDB opens the record store named by dsn: a SQLite file path (the
-// embedded default) or a postgres:// URL (postgres.go). It applies any
-// migrations the database has not seen yet, and refuses a database whose
-// schema is newer than this program's.
+// embedded default, storage/sqlite) or a postgres:// URL (storage/postgres).
+// It applies any migrations the database has not seen yet, and refuses a
+// database whose schema is newer than this program's.
 func OpenDB(ctx context.Context, dsn string) (*DB, error) {
-	if isPostgresDSN(dsn) {
-		db, err := openPostgres(ctx, dsn)
-		if err != nil {
-			return nil, err
-		}
-		// A PostgreSQL connection is a server process: keep fewer than
-		// SQLite's, so that a few replicas stay under the server's default
-		// max_connections (100).
-		db.SetMaxOpenConns(pgMaxConns)
-		db.SetMaxIdleConns(pgMaxConns)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(5 * time.Minute)
-		return newDB(ctx, db, "postgres")
-	}
-	// WAL lets readers run beside the one writer; busy_timeout makes a second
-	// writer wait instead of failing; _txlock=immediate takes the write lock
-	// at BEGIN so two read-then-write transactions cannot deadlock.
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	// Readers take pages straight from the OS's cache, shared by all
-	// connections, instead of copying each into every connection's own.
-	q.Add("_pragma", "mmap_size(268435456)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
+	dl := dialectFor(dsn)
+	db, err := dl.Open(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open database %q: %w", dsn, err)
+		return nil, err
 	}
-	// Keep every connection open: a connection that database/sql closes for
-	// want of an idle slot (the default keeps 2) costs the next request a
-	// new one, which re-reads the schema, re-runs the pragmas and prepares
-	// each statement again; under load that was a third of a create's CPU.
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	return newDB(ctx, db, "sqlite")
-}
-
-// pgMaxConns bounds the pool of one *DB on PostgreSQL.
-const pgMaxConns = 24
-
-func newDB(ctx context.Context, db *sql.DB, dialect string) (*DB, error) {
-	d := &DB{sql: db, dialect: dialect, now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost,
+	d := &DB{sql: db, dialect: dl, writer: dl.Writer(), now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost,
 		heavyReads: make(chan struct{}, heavyReaders)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
@@ -206,7 +173,7 @@ func newDB(ctx context.Context, db *sql.DB, dialect string) (*DB, error) {
 }
 
 // Dialect names the database behind d: "sqlite" or "postgres".
-func (d *DB) Dialect() string { return d.dialect }
+func (d *DB) Dialect() string { return d.dialect.Name() }
 
 // Close closes the database.
 func (d *DB) Close() error { return d.sql.Close() }
@@ -226,14 +193,17 @@ func (d *DB) SQL() *sql.DB { return d.sql }
 // migration here was migrated by a newer release: this one does not know
 // its schema and refuses to run on it.
 func (d *DB) migrate(ctx context.Context) error {
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
+		if err := d.dialect.LockMigrations(ctx, tx.Tx); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	dir := path.Join("migrations", d.dialect)
+	dir := path.Join("migrations", d.dialect.Name())
 	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -278,7 +248,10 @@ func (d *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", version, err)
 		}
-		err = d.tx(ctx, func(tx *sql.Tx) error {
+		err = d.tx(ctx, func(tx *wtx) error {
+			if err := d.dialect.LockMigrations(ctx, tx.Tx); err != nil {
+				return err
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
 				return err
@@ -306,15 +279,23 @@ func migrationNumber(name string) (int, bool) {
 	return n, err == nil && n > 0
 }
 
-// tx runs fn in a transaction, committing when it returns nil.
-func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	tx, err := d.sql.BeginTx(ctx, nil)
+// tx runs fn in a write transaction, committing when it returns nil, with
+// the audit events fn recorded chained last (chainAudits).
+func (d *DB) tx(ctx context.Context, fn func(*wtx) error) error {
+	if d.writer != nil {
+		d.writer.Lock()
+		defer d.writer.Unlock()
+	}
+	t, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	tx := &wtx{Tx: t}
 	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := d.chainAudits(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -46,7 +46,7 @@ func (d *DB) SetFinding(ctx context.Context, cs *domain.Case, by *domain.User, f
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	ids, _ := json.Marshal(f.AnnotationIDs)
-	err = d.tx(ctx, func(tx *sql.Tx) error {
+	err = d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionRecordFinding); err != nil {
 			return err
 		}
@@ -159,10 +159,15 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 		}
 		due = in.SupplementDue.UTC().Truncate(time.Millisecond)
 	}
-	err = d.tx(ctx, func(tx *sql.Tx) error {
+	err = d.tx(ctx, func(tx *wtx) error {
 		if to == domain.StatusPendingCountersign {
 			// A decision closes the evidence (the policy); a live inspection
 			// still running would have its recording refused, so it ends first.
+			// The case's row lock keeps one from starting meanwhile
+			// (StartLiveSession locks it too).
+			if err := d.lockCase(ctx, tx, cs.ID); err != nil {
+				return err
+			}
 			var open int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM live_sessions WHERE case_id = ? AND status = ?`, cs.ID, domain.LiveOpen).Scan(&open); err != nil {
 				return err
@@ -211,7 +216,7 @@ func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, 
 		return nil, domain.Coded(domain.ErrInvalid, "comment_too_long", "comment must have at most 5000 characters")
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		var decID, outcome string
 		if err := tx.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
 			return notFound(err, "pending decision")
@@ -316,7 +321,7 @@ func (d *DB) FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, 
 		return err
 	}
 	now := d.now().UTC()
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionConfirmOwed); err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ func (d *DB) SetEvidenceResult(ctx context.Context, id, status, reason string, m
 		b, _ := json.Marshal(der)
 		derived = sql.NullString{String: string(b), Valid: true}
 	}
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE evidence SET status = ?, status_reason = ?, media = ?, derived = ? WHERE id = ?`, status, reason, media, derived, id)
 		if err != nil {
 			return fmt.Errorf("update evidence %s: %w", id, err)
@@ -37,7 +37,7 @@ func (d *DB) SetEvidenceResult(ctx context.Context, id, status, reason string, m
 	})
 }
 
-func insertEvidence(ctx context.Context, tx *sql.Tx, e *domain.Evidence) error {
+func insertEvidence(ctx context.Context, tx *wtx, e *domain.Evidence) error {
 	var media sql.NullString
 	if e.Media != nil {
 		b, _ := json.Marshal(e.Media)

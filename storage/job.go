@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-func enqueueJob(ctx context.Context, tx *sql.Tx, kind, evidenceID string, now time.Time) error {
+func enqueueJob(ctx context.Context, tx *wtx, kind, evidenceID string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, evidence_id, state, max_attempts, run_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		domain.NewID(), kind, evidenceID, domain.JobQueued, domain.DefaultJobAttempts, ms(now), ms(now), ms(now))
 	if err != nil {
@@ -27,15 +27,10 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 	q := `SELECT id, kind, evidence_id, attempts, max_attempts, last_error FROM jobs
 			WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)
 			ORDER BY run_after, created_at LIMIT 1`
-	txCtx := ctx
-	if d.dialect == "postgres" {
-		// Workers of other replicas pass over a job being claimed instead
-		// of waiting for it (SQLite has one writer: nothing to skip), and
-		// the claim needs no other lock: it runs beside other writes.
-		q += ` FOR UPDATE SKIP LOCKED`
-		txCtx = withOwnLocks(ctx)
-	}
-	err := d.tx(txCtx, func(tx *sql.Tx) error {
+	// Workers of other replicas pass over a job being claimed instead of
+	// waiting for it (on SQLite, with one writer, there is nothing to skip).
+	q += d.dialect.SkipLocked()
+	err := d.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, q, domain.JobQueued, ms(now), domain.JobRunning, ms(now)).
 			Scan(&j.ID, &j.Kind, &j.EvidenceID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {

@@ -35,7 +35,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.
 	token := randomToken()
 	ls := &domain.LiveSession{ID: domain.LiveIDPrefix + domain.NewID(), CaseID: cs.ID, CreatedBy: by.ID, Status: domain.LiveOpen, ScheduledAt: scheduledAt,
 		TokenExpiresAt: from.Add(ttl), CreatedAt: now, TokenHash: tokenHash(token)}
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionStartLive); err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func (d *DB) CheckUploadToken(ls *domain.LiveSession, token string, grace time.D
 // the audit log; reconnect says whether it replaced a publisher.
 func (d *DB) MarkLivePublishing(ctx context.Context, ls *domain.LiveSession, codec string, reconnect bool) error {
 	now := d.now().UTC().Truncate(time.Millisecond)
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE live_sessions SET started_at = COALESCE(started_at, ?) WHERE id = ?`, ms(now), ls.ID); err != nil {
 			return err
 		}
@@ -171,9 +171,9 @@ func (d *DB) MarkLivePublishing(ctx context.Context, ls *domain.LiveSession, cod
 func (d *DB) EndLiveSession(ctx context.Context, ls *domain.LiveSession, by, reason string, rec *domain.LiveRecording) (*domain.LiveSession, *domain.Evidence, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
 	var ev *domain.Evidence
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM live_sessions WHERE id = ?`, ls.ID).Scan(&status); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM live_sessions WHERE id = ?`+d.dialect.LockRows(), ls.ID).Scan(&status); err != nil {
 			return notFound(err, "live session")
 		}
 		if status != domain.LiveOpen {
@@ -223,7 +223,7 @@ func (d *DB) EndLiveSession(ctx context.Context, ls *domain.LiveSession, by, rea
 func (d *DB) AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence) (*domain.Evidence, error) {
 	ev := &domain.Evidence{ID: domain.NewID(), CaseID: in.CaseID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType, Size: in.Size,
 		SHA256: in.SHA256, Status: domain.EvidenceProcessing, UploadedBy: in.By, CreatedAt: d.now().UTC().Truncate(time.Millisecond), ObjectKey: in.ObjectKey}
-	err := d.tx(ctx, func(tx *sql.Tx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		return addEvidence(ctx, tx, ev, "evidence.captured", in.Data, domain.ActionAddLiveEvidence)
 	})
 	if err != nil {
@@ -236,7 +236,7 @@ func (d *DB) AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence)
 // action, whose data always carries the file's name, kind, size and hash.
 // It is the one way evidence joins a case, and it checks, in tx, that the
 // case's state still allows rule (ActionUpload or ActionAddLiveEvidence).
-func addEvidence(ctx context.Context, tx *sql.Tx, ev *domain.Evidence, action string, extra map[string]any, rule domain.Action) error {
+func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action string, extra map[string]any, rule domain.Action) error {
 	if err := lockCaseFor(ctx, tx, ev.CaseID, rule); err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (d *DB) AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.
 	if in.Shape != nil {
 		shape = in.Shape
 	}
-	err = d.tx(ctx, func(tx *sql.Tx) error {
+	err = d.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO live_annotations (id, session_id, author_id, body, shape, checklist_item, severity, recording_ms, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, la.ID, ls.ID, author.ID, la.Body, jsonOrNull(shape), la.ChecklistItem, la.Severity, recordingMS, ms(now)); err != nil {
 			return err
@@ -329,7 +329,7 @@ func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*doma
 // recording is ev into ordinary annotations on it, at their recording
 // position (clamped into the recording) and the frame shown there. It runs
 // when the pipeline marks the recording ready, in that transaction.
-func materializeLiveAnnotations(ctx context.Context, tx *sql.Tx, ev *domain.Evidence, now time.Time) error {
+func materializeLiveAnnotations(ctx context.Context, tx *wtx, ev *domain.Evidence, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT l.id, l.author_id, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, s.case_id
 		FROM live_annotations l JOIN live_sessions s ON s.id = l.session_id
 		WHERE s.evidence_id = ? AND l.annotation_id IS NULL ORDER BY l.recording_ms, l.id`, ev.ID)

@@ -110,7 +110,7 @@ func (d *DB) ReserveLogin(ctx context.Context, username, address string, lim dom
 		return nil, r
 	}
 	var refused *domain.LoginRefusedError
-	err = d.limitTx(ctx, func(tx *sql.Tx) error {
+	err = d.limitTx(ctx, func(tx *wtx) error {
 		// The sweep: windows that are over say nothing any more. The index on
 		// window_start makes this a seek that usually finds nothing.
 		if _, err := d.txExec(ctx, tx, `DELETE FROM login_attempts WHERE window_start <= ?`, cutoff); err != nil {
@@ -174,17 +174,14 @@ type loginCounters struct {
 }
 
 // readLoginCounters reads a's counters, in tx if it is not nil.
-func (d *DB) readLoginCounters(ctx context.Context, tx *sql.Tx, a *LoginAttempt, cutoff int64) (loginCounters, error) {
+func (d *DB) readLoginCounters(ctx context.Context, tx *wtx, a *LoginAttempt, cutoff int64) (loginCounters, error) {
 	const q = `SELECT scope, failures, window_start, last_failure FROM login_attempts
 WHERE (scope = ? AND username = ? AND address = ?) OR (scope = ? AND username = '' AND address = ?) OR (scope = ? AND username = ? AND address = '')`
 	args := []any{scopeUserAddress, a.username, a.address, scopeAddress, a.address, scopeUser, a.username}
 	var rows *sql.Rows
 	var err error
 	if tx != nil {
-		var st *sql.Stmt
-		if st, err = d.txStmt(ctx, tx, q); err == nil {
-			rows, err = st.QueryContext(ctx, args...)
-		}
+		rows, err = d.txQuery(ctx, tx, q, args...)
 	} else {
 		rows, err = d.query(ctx, q, args...)
 	}
@@ -248,7 +245,7 @@ func (d *DB) SettleLogin(ctx context.Context, a *LoginAttempt, outcome domain.Lo
 	// a window that began after it (window_start > at) never held it.
 	const takeBack = `UPDATE login_attempts SET failures = failures - 1
 WHERE scope = ? AND username = ? AND address = ? AND failures > 0 AND window_start <= ?`
-	err := d.limitTx(ctx, func(tx *sql.Tx) error {
+	err := d.limitTx(ctx, func(tx *wtx) error {
 		if outcome == domain.LoginSucceeded {
 			if _, err := d.txExec(ctx, tx, `DELETE FROM login_attempts WHERE scope = ? AND username = ? AND address = ?`, scopeUserAddress, a.username, a.address); err != nil {
 				return err
@@ -270,13 +267,16 @@ WHERE scope = ? AND username = ? AND address = ? AND failures > 0 AND window_sta
 
 // limitTx is tx without waking live views: a login changes nothing they
 // show, and a flood of attempts must not make them all re-read.
-func (d *DB) limitTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	tx, err := d.sql.BeginTx(ctx, nil)
+func (d *DB) limitTx(ctx context.Context, fn func(*wtx) error) error {
+	if d.writer != nil {
+		d.writer.Lock()
+		defer d.writer.Unlock()
+	}
+	t, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	tx := &wtx{Tx: t}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
@@ -284,8 +284,23 @@ func (d *DB) limitTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// txQueryRow is tx.QueryRowContext through a prepared statement.
-func (d *DB) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+// txQuery is tx.QueryContext through a prepared statement (see txStmt).
+func (d *DB) txQuery(ctx context.Context, tx *wtx, q string, args ...any) (*sql.Rows, error) {
+	if d.writer == nil {
+		return tx.QueryContext(ctx, q, args...)
+	}
+	st, err := d.txStmt(ctx, tx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// txQueryRow is tx.QueryRowContext through a prepared statement (see txStmt).
+func (d *DB) txQueryRow(ctx context.Context, tx *wtx, q string, args ...any) *sql.Row {
+	if d.writer == nil {
+		return tx.QueryRowContext(ctx, q, args...)
+	}
 	st, err := d.txStmt(ctx, tx, q)
 	if err != nil {
 		return tx.QueryRowContext(ctx, q, args...)

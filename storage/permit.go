@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"siteinspect/domain"
@@ -62,7 +61,11 @@ func scanPermitType(row interface{ Scan(...any) error }) (*domain.PermitType, er
 // that an admin's later edits are never overwritten on restart.
 func (d *DB) SeedPermitTypes(ctx context.Context) error {
 	defer d.cache.dropPermits()
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(tx *wtx) error {
+		// Replicas starting together seed once.
+		if err := d.dialect.LockMigrations(ctx, tx.Tx); err != nil {
+			return err
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM permit_types`).Scan(&n); err != nil {
 			return err

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"siteinspect/domain"
@@ -18,7 +17,7 @@ import (
 // holds the case's row lock until tx ends, so the state cannot change
 // between the check and the commit. Who may act was checked by the caller
 // against the same table; the state is what can change meanwhile.
-func lockCaseFor(ctx context.Context, tx *sql.Tx, caseID string, action domain.Action) error {
+func lockCaseFor(ctx context.Context, tx *wtx, caseID string, action domain.Action) error {
 	states := domain.StatesFor(action)
 	args := make([]any, 0, len(states)+1)
 	args = append(args, caseID)
@@ -54,4 +53,18 @@ func (d *DB) caseStatus(ctx context.Context, caseID string) (domain.Status, erro
 func refusedEvidence(err error) bool {
 	var se *domain.Error
 	return errors.As(err, &se) && se.Code == domain.CodeNotAcceptingEvidence
+}
+
+// lockCase takes the case row's lock until tx ends, where the database
+// needs it (LockRows): a transaction that reads something of the case's
+// before changing it keeps others from changing it in between. On SQLite
+// the writer lock already does, and this reads nothing.
+func (d *DB) lockCase(ctx context.Context, tx *wtx, caseID string) error {
+	lock := d.dialect.LockRows()
+	if lock == "" {
+		return nil
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM cases WHERE id = ?`+lock, caseID).Scan(&id)
+	return notFound(err, "case "+caseID)
 }

@@ -14,6 +14,7 @@ import (
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage"
+	"siteinspect/storage/postgres"
 )
 
 // The tests in this file run on both databases, each on a fresh one that
@@ -349,28 +350,49 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 			t.Fatalf("claim on an empty queue: got %v, want ErrNotFound", err)
 		}
 		if a.Dialect() == "postgres" {
-			// A claim takes its own row locks, not the write lock: it goes
-			// ahead while another replica holds a write transaction open.
+			// Writers run at once; only the audit chain is serialised, by a
+			// lock taken just before commit. While another replica holds it,
+			// a claim (no audit event) goes ahead, and a write with an event
+			// waits for it.
 			more := f.addEvidence(t, a, 1, f.inspector)[0]
 			tx, err := a.SQL().BeginTx(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var locked bool
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()`).Scan(&locked); err != nil || !locked {
-				t.Fatalf("a write transaction holds the write lock: got %v, %v; want true", locked, err)
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+strconv.FormatInt(postgres.ChainLockKey, 10)+`)`); err != nil {
+				t.Fatal(err)
 			}
+			recorded := make(chan error, 1)
+			go func() {
+				_, err := b.RecordAudit(ctx, storage.Audit{Action: "test.waits_for_chain"})
+				recorded <- err
+			}()
 			quick, cancel := context.WithTimeout(ctx, 5*time.Second)
 			j, err := b.ClaimJob(quick, "beside", time.Minute)
 			cancel()
-			tx.Rollback()
 			if err != nil || j.EvidenceID != more.ID {
-				t.Fatalf("claim beside an open write transaction: got %+v, %v; want the job of %s", j, err, more.ID)
+				tx.Rollback()
+				t.Fatalf("claim beside a held chain lock: got %+v, %v; want the job of %s", j, err, more.ID)
+			}
+			select {
+			case err := <-recorded:
+				tx.Rollback()
+				t.Fatalf("an audit event was appended while another transaction held the chain lock (err %v)", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			tx.Rollback()
+			select {
+			case err := <-recorded:
+				if err != nil {
+					t.Fatalf("audit event after the chain lock was released: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the audit event did not go in after the chain lock was released")
 			}
 			if _, err := b.FinishJob(ctx, j, "beside", nil, false, 0); err != nil {
 				t.Fatal(err)
 			}
-			f.events++
+			f.events += 2
 		}
 		verifyChain(t, b, f.events+n) // the fixture's, then one per evidence added
 	})

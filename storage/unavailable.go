@@ -2,14 +2,8 @@ package storage
 
 import (
 	"errors"
-	"net"
-	"net/http"
 	"siteinspect/domain"
-	"syscall"
-
-	"github.com/minio/minio-go/v7"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"siteinspect/storage/objects"
 )
 
 // Classify looks through the chain of an error that carries no kind for a
@@ -30,48 +24,29 @@ func Classify(err error) error {
 		return domain.Coded(domain.ErrInsufficientStorage, domain.CodeDiskFull, "the server's disk is full; retry after space is freed (what was acknowledged is kept)")
 	case databaseDown(err):
 		return domain.Coded(domain.ErrUnavailable, domain.CodeDatabaseUnavailable, "the database cannot take writes right now; retry shortly")
-	case objectStoreDown(err):
+	case objects.Unavailable(err):
 		return domain.Coded(domain.ErrUnavailable, domain.CodeStorageUnavailable, "the file store is not answering; retry shortly (what was acknowledged is kept)")
 	}
 	return err
 }
 
-// sqliteCode is the primary SQLite result code in err's chain, or 0.
-func sqliteCode(err error) int {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() & 0xff
-	}
-	return 0
-}
-
+// diskFull: the database's disk, the object store's or the server's own
+// (the upload spool) is full.
 func diskFull(err error) bool {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || sqliteCode(err) == sqlite3.SQLITE_FULL {
-		return true
+	for _, dl := range dialects {
+		if dl.DiskFull(err) {
+			return true
+		}
 	}
-	var me minio.ErrorResponse
-	return errors.As(err, &me) && (me.StatusCode == http.StatusInsufficientStorage || me.Code == "XMinioStorageFull")
+	return objects.DiskFull(err)
 }
 
+// databaseDown: either database says it cannot answer for now.
 func databaseDown(err error) bool {
-	switch sqliteCode(err) {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
-		return true
+	for _, dl := range dialects {
+		if dl.Unavailable(err) {
+			return true
+		}
 	}
 	return false
-}
-
-// objectStoreDown: the store refused the connection, reset it, timed out,
-// or answered that it cannot serve now (503: starting up, slow down, no
-// quorum). A network error on a request path is taken to be the object
-// store's: it is the one remote dependency nearly every request has.
-func objectStoreDown(err error) bool {
-	var me minio.ErrorResponse
-	if errors.As(err, &me) {
-		return me.StatusCode == http.StatusServiceUnavailable || me.Code == "SlowDown" || me.Code == "XMinioServerNotInitialized"
-	}
-	var op *net.OpError
-	var ne net.Error
-	return errors.As(err, &op) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		(errors.As(err, &ne) && ne.Timeout())
 }

@@ -260,7 +260,7 @@ func (s *Uploads) discard(ctx context.Context, up *domain.Upload) error {
 	if err := os.RemoveAll(s.spoolDir(up.ID)); err != nil {
 		return fmt.Errorf("discard upload %s: %w", up.ID, err)
 	}
-	return s.db.tx(ctx, func(tx *sql.Tx) error {
+	return s.db.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}
@@ -337,7 +337,7 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 			if err := os.RemoveAll(s.spoolDir(id)); err != nil {
 				return err
 			}
-			return s.db.tx(ctx, func(tx *sql.Tx) error {
+			return s.db.tx(ctx, func(tx *wtx) error {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, id); err != nil {
 					return err
 				}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding"
 	"encoding/hex"
 	"errors"
@@ -565,7 +564,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: domain.EvidenceProcessing, UploadedBy: up.UserID,
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.ObjectKey,
 	}
-	err := a.s.db.tx(ctx, func(tx *sql.Tx) error {
+	err := a.s.db.tx(ctx, func(tx *wtx) error {
 		var extra map[string]any
 		if up.LiveSessionID != "" {
 			extra = map[string]any{"live_session": up.LiveSessionID}

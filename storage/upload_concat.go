@@ -61,12 +61,12 @@ func (s *Uploads) CreateFinal(ctx context.Context, c *domain.Case, u *domain.Use
 		limit = s.cfg.Limits[k]
 	}
 	meta := marshalMetadata(rawMetadata, metadata)
-	err := s.db.tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.tx(ctx, func(tx *wtx) error {
 		for _, id := range partIDs {
 			var caseID, userID, concat, state string
 			var length int64
 			var finalID sql.NullString
-			err := tx.QueryRowContext(ctx, `SELECT case_id, user_id, concat, state, length, final_id FROM uploads WHERE id = ?`, id).
+			err := tx.QueryRowContext(ctx, `SELECT case_id, user_id, concat, state, length, final_id FROM uploads WHERE id = ?`+s.db.dialect.LockRows(), id).
 				Scan(&caseID, &userID, &concat, &state, &length, &finalID)
 			switch {
 			case errors.Is(err, sql.ErrNoRows) || (err == nil && userID != u.ID):
@@ -238,7 +238,7 @@ func (a *appender) completePartial(ctx context.Context) error {
 	up := a.up
 	now := a.s.db.now().UTC().Truncate(time.Millisecond)
 	exp := now.Add(a.s.cfg.TTL)
-	err := a.s.db.tx(ctx, func(tx *sql.Tx) error {
+	err := a.s.db.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}

@@ -58,7 +58,7 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role dom
 	_, err = d.exec(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
 	if err != nil {
-		if isUniqueViolation(err) {
+		if d.dialect.IsUniqueViolation(err) {
 			return nil, domain.Coded(domain.ErrConflict, "username_taken", fmt.Sprintf("username %q is taken", username))
 		}
 		return nil, fmt.Errorf("create user: %w", err)
@@ -197,7 +197,7 @@ func (d *DB) SetPassword(ctx context.Context, username, password string) error {
 		return fmt.Errorf("hash password: %w", err)
 	}
 	defer d.cache.dropSession("")
-	return d.tx(ctx, func(tx *sql.Tx) error {
+	return d.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE username = ?`, string(hash), username)
 		if err != nil {
 			return err

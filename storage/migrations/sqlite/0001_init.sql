@@ -1,5 +1,5 @@
--- Times are BIGINT Unix milliseconds (UTC) and booleans INTEGER 0/1, so the
--- same statements run on PostgreSQL when that backend lands.
+-- Times are BIGINT Unix milliseconds (UTC) and booleans INTEGER 0/1, as in
+-- PostgreSQL's translation of this migration (migrations/postgres/0001_init.sql).
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE,
