@@ -176,6 +176,28 @@ func TestLockedOriginalCannotBeDeletedOrReplaced(t *testing.T) {
 	}
 	isLocked(t, "second multipart completion", complete())
 
+	// A tus concatenation (server-side compose) of an original is locked
+	// too; the same join retried finds its result.
+	joined := domain.EvidenceKey("c1", "e3")
+	p1, p2 := domain.PartialKey("c1", "u1"), domain.PartialKey("c1", "u2")
+	for _, k := range []string{p1, p2} {
+		if err := m.Put(ctx, k, bytes.NewReader(part), int64(len(part)), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		if err := m.Compose(ctx, joined, []string{p1, p2}, "video/mp4"); err != nil {
+			t.Fatalf("compose %d: %v", i+1, err)
+		}
+	}
+	if until, err := m.RetainUntil(ctx, joined); err != nil || until.Before(time.Now()) {
+		t.Errorf("composed original retained until %s (%v); want a future time", until, err)
+	}
+	if vs := versions(t, m, joined); len(vs) != 1 {
+		t.Errorf("composed original: %d versions, want 1", len(vs))
+	}
+	isLocked(t, "compose over an original with other bytes", m.Compose(ctx, joined, []string{p1}, "video/mp4"))
+
 	// Derived files: replaced, newest read back, deletable.
 	poster := domain.DerivedKey("c1", "e1", domain.DerivedPoster)
 	mustPut(t, m, poster, "poster v1")
