@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+)
+
+// BenchmarkReport100Frames: one case with one 60 s 1280x720 video (a clip
+// that shows each frame's number) and 100 annotations on it, each at its
+// own frame with a shape and all cited by the fire-exits finding. Timed
+// through the API, from request to the last byte: the first report.pdf
+// (nothing made before: 100 frames extracted and drawn), the same report
+// again (the case unchanged: target < 0.5 s), and the report after another
+// finding is recorded (a new report whose 100 pictures are unchanged).
+// Target for the first: < 5 s. The first report is checked: 100 pictures,
+// 1280x720, each showing its annotation's frame (modulo 1024).
+func BenchmarkReport100Frames(b *testing.B) {
+	const notes = 100
+	data := b.TempDir()
+	srv := startServer(b, append([]string{"--data", data, "--jobs", "2"}, s3Args(b)...)...)
+	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
+	insp := login(b, srv.URL, "inspector", srv.Demo["inspector"])
+	dir := b.TempDir()
+	numbered := testenv.NumberedClip(b, filepath.Join(dir, "numbered.mp4"), 60)
+	clip := filepath.Join(dir, "main.mp4")
+	testenv.FFmpeg(b, "-i", numbered, "-vf", "scale=1280:720", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "48", "-pix_fmt", "yuv420p", clip)
+	cs := app.newCase()
+	id := app.mustUploadFile(cs.ID, clip)
+	if ev := app.mustEvidenceDone(id, 5*time.Minute); ev.Status != domain.EvidenceReady {
+		b.Fatalf("video: got %q (%s), want ready", ev.Status, ev.StatusReason)
+	}
+	path := "/api/v1/cases/" + cs.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", path+"/assign", map[string]string{}, http.StatusOK, nil)
+	var ids []string
+	var frames []int64
+	for j := range notes {
+		frame := int64(5 + j*17) // spread over the 1798 frames
+		ms := (frame*1001 + 500) / 30 // the middle of the frame
+		var a domain.Annotation
+		insp.mustJSON("POST", "/api/v1/evidence/"+id+"/annotations", map[string]any{"body": fmt.Sprintf("note %d: 消防通道检查", j), "start_ms": ms,
+			"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.75}, {0.5, 0.95}}}}, http.StatusCreated, &a)
+		if a.StartFrame == nil || *a.StartFrame != frame {
+			b.Fatalf("annotation at %d ms: got frame %v, want %d", ms, fmtFrame(a.StartFrame), frame)
+		}
+		ids, frames = append(ids, a.ID), append(frames, frame)
+	}
+	insp.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": "fire-exits", "result": "fail", "note": "纸箱堵塞通道", "annotation_ids": ids}, http.StatusCreated, nil)
+	// get times one report.pdf and returns it.
+	get := func(what string) ([]byte, time.Duration) {
+		start := time.Now()
+		resp := insp.do("GET", path+"/report.pdf", nil, nil)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took := time.Since(start)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: got %d %v %.200s, want 200", what, resp.StatusCode, err, body)
+		}
+		return body, took
+	}
+	fmt.Printf("\nreport of %d annotated 1280x720 frames of one 60 s video; load average before %s\n", notes, loadAverage())
+	b.ResetTimer()
+	pdf, fresh := get("first report")
+	_, stored := get("unchanged report")
+	insp.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": "cctv-entrances", "result": "pass"}, http.StatusCreated, nil)
+	_, changed := get("report after a finding")
+	b.StopTimer()
+	b.ReportMetric(fresh.Seconds(), "fresh-s")
+	b.ReportMetric(stored.Seconds(), "unchanged-s")
+	b.ReportMetric(changed.Seconds(), "changed-s")
+	fmt.Printf("  first report:     %6.2f s (target < 5: %s)\n", fresh.Seconds(), verdict(fresh < 5*time.Second))
+	fmt.Printf("  unchanged case:   %6.2f s (target < 0.5: %s)\n", stored.Seconds(), verdict(stored < 500*time.Millisecond))
+	fmt.Printf("  after a finding:  %6.2f s (pictures unchanged)\n", changed.Seconds())
+	fmt.Printf("  load average after %s\n", loadAverage())
+
+	file := filepath.Join(dir, "report.pdf")
+	if err := os.WriteFile(file, pdf, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	imgs, pics := reportImages(b, file)
+	if len(imgs) != notes {
+		b.Fatalf("report.pdf: got %d images, want %d", len(imgs), notes)
+	}
+	for k, img := range imgs {
+		if img.w != 1280 || img.h != 720 {
+			b.Errorf("report.pdf image %d: got %dx%d, want 1280x720", k, img.w, img.h)
+		}
+		// The clip numbers its frames in 10 bits: 1024 is 0 again.
+		if got := testenv.FrameNumber(pics[k]); got != frames[k]%1024 {
+			b.Errorf("report.pdf image %d: shows frame %d, want %d (frame %d)", k, got, frames[k]%1024, frames[k])
+		}
+	}
+}
+
+// fmtFrame prints a frame number that may be missing.
+func fmtFrame(f *int64) string {
+	if f == nil {
+		return "none"
+	}
+	return fmt.Sprint(*f)
+}
