@@ -108,11 +108,13 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 		return "", err
 	}
 	defer os.RemoveAll(dir)
+	start := time.Now()
 	if !asJSON {
 		if err := r.pictures(ctx, dir, cs.ID, byID, annotationsOf(d)); err != nil {
 			return "", err
 		}
 	}
+	pictured := time.Since(start)
 	d.VerifyURL = verifyURL
 	// The report goes to w as it is made, and to a file kept once whole.
 	f, err := os.Create(filepath.Join(dir, "report.out"))
@@ -130,6 +132,8 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 		return "", err
 	}
 	r.made.Add(1)
+	r.logger().Info("report made", "case", cs.ID, "json", asJSON, "sources", pictured.Round(time.Millisecond),
+		"total", time.Since(start).Round(time.Millisecond))
 	if err := r.store(ctx, cs.ID, key, asJSON, f, verifyURL); err != nil {
 		r.logger().Warn("report: keep a copy", "case", cs.ID, "err", err)
 	}
