@@ -17,6 +17,13 @@ import (
 // the frames asked for.
 const maxFramesPerPass = 200
 
+// passGap is the longest run of frames, between two frames asked for, that
+// one pass decodes through; past it a new pass seeks instead. Starting
+// ffmpeg and seeking (decoding from the keyframe before) costs about as
+// much as decoding this many 720p frames, so a long video with few
+// annotations is not decoded whole.
+const passGap = 150
+
 // FrameOut is one frame Frames is asked for: frame number Frame (0-based,
 // counted at the video's frame rate) goes to the PNG at Out. Err is set
 // when that frame could not be made.
@@ -27,10 +34,11 @@ type FrameOut struct {
 }
 
 // Frames writes several frames of the video in, each exactly the frame
-// Frame would write, decoding the video once (per maxFramesPerPass frames)
+// Frame would write, decoding the stretch of video that holds them once
 // instead of running one ffmpeg, and one seek with up to a GOP of
 // decoding, per frame: a 60 s 720p phone video with 100 annotated frames
-// takes one pass instead of 100 processes.
+// takes one pass instead of 100 processes. Frames far apart (passGap) or
+// many (maxFramesPerPass) are taken in several passes, one after another.
 //
 // Frame's rule is kept: frame n is the first frame that starts at or after
 // (n-0.5)/fps. The pass seeks to just before the first frame wanted and a
@@ -68,8 +76,12 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, frames []Fra
 		}
 	}
 	made := map[int64]string{}
-	for start := 0; start < len(nums); start += maxFramesPerPass {
-		batch := nums[start:min(start+maxFramesPerPass, len(nums))]
+	for start, end := 0, 0; start < len(nums); start = end {
+		end = start + 1
+		for end < len(nums) && end-start < maxFramesPerPass && nums[end]-nums[end-1] <= passGap {
+			end++
+		}
+		batch := nums[start:end]
 		got, err := r.framesPass(ctx, in, fps, batch, filepath.Dir(want[0].Out))
 		if ctx.Err() != nil {
 			return fmt.Errorf("frames of %s: %w", in, ctx.Err())
