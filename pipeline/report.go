@@ -109,8 +109,9 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 	}
 	defer os.RemoveAll(dir)
 	start := time.Now()
+	missing := 0
 	if !asJSON {
-		if err := r.pictures(ctx, dir, cs.ID, byID, annotationsOf(d)); err != nil {
+		if missing, err = r.pictures(ctx, dir, cs.ID, byID, annotationsOf(d)); err != nil {
 			return "", err
 		}
 	}
@@ -134,6 +135,11 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 	r.made.Add(1)
 	r.logger().Info("report made", "case", cs.ID, "json", asJSON, "sources", pictured.Round(time.Millisecond),
 		"total", time.Since(start).Round(time.Millisecond))
+	// A report lacking a picture that could not be made this time is not
+	// kept: the next one tries again.
+	if missing > 0 {
+		return verifyURL, nil
+	}
 	if err := r.store(ctx, cs.ID, key, asJSON, f, verifyURL); err != nil {
 		r.logger().Warn("report: keep a copy", "case", cs.ID, "err", err)
 	}
@@ -288,8 +294,8 @@ func annotationsOf(d *report.Data) []*report.Annotation {
 // frames of one video in one ffmpeg pass (media.Runner.Frames), page images
 // and previews fetched, Jobs at a time. One that cannot be made is logged
 // and leaves its annotations without a picture rather than failing the
-// report.
-func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[string]*domain.Evidence, notes []*report.Annotation) error {
+// report; missing counts them.
+func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[string]*domain.Evidence, notes []*report.Annotation) (missing int, err error) {
 	type key struct {
 		ev    string
 		frame int64
@@ -373,6 +379,7 @@ func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[str
 	for k, notes := range need {
 		p, ok := made[k]
 		if !ok {
+			missing++
 			continue
 		}
 		for _, a := range notes {
@@ -380,7 +387,7 @@ func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[str
 			a.Picture = r.picturePath(caseID, byID[a.EvidenceID], a)
 		}
 	}
-	return ctx.Err()
+	return missing, ctx.Err()
 }
 
 func (r *Reports) jobs() int {

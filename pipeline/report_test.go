@@ -17,6 +17,7 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
+	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/storage"
 )
@@ -256,5 +257,30 @@ func TestReportStoredUntilTheCaseChanges(t *testing.T) {
 	// Frame 96 twice: with its first shape and with its second.
 	if got := rc.framesDrawn(t); !slices.Equal(got, []int64{96, 96, 150}) {
 		t.Fatalf("pictures drawn: show frames %v, want [96 96 150]", got)
+	}
+}
+
+// TestReportWithoutAPictureIsNotStored: a report that lacks a picture
+// because its frame could not be extracted this time (ffmpeg cannot start
+// under a 1 MiB memory limit) is not kept, so the next report tries again
+// and, once the frame can be made, is kept.
+func TestReportWithoutAPictureIsNotStored(t *testing.T) {
+	rc := newReportCase(t)
+	rc.review(t)
+	rc.note(t, 96)
+	healthy := rc.reports
+	broken := &pipeline.Reports{DB: healthy.DB, Objects: healthy.Objects, WorkDir: t.TempDir(), Location: time.UTC, Logger: healthy.Logger,
+		Media: media.Runner{MemoryBytes: 1 << 20}}
+	rc.reports = broken
+	rc.write(t, false)
+	rc.write(t, false)
+	if got, want := broken.Counts(), (pipeline.ReportCounts{Made: 2}); got != want {
+		t.Fatalf("reports lacking their picture: got counts %+v, want %+v", got, want)
+	}
+	rc.reports = healthy
+	rc.write(t, false)
+	rc.write(t, false)
+	if got, want := healthy.Counts(), (pipeline.ReportCounts{Made: 1, Reused: 1, Sources: 1}); got != want {
+		t.Fatalf("reports with their picture: got counts %+v, want %+v", got, want)
 	}
 }
