@@ -87,7 +87,8 @@ func (r *Reports) Write(ctx context.Context, cs *domain.Case, w io.Writer, asJSO
 // WriteStored writes the report of cs as Write does and returns the
 // verification URL printed on what it wrote.
 //
-// Each report made is kept in the object store (reportKey); when nothing
+// Each report made is kept in the object store (reportObject: one per
+// case, format and site, replaced by the next report made); when nothing
 // the report shows has changed since (storedKey: the case, its evidence,
 // findings, annotations, decisions, owed items, for the same format,
 // language and verification address), that stored copy is written as it
@@ -100,7 +101,7 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 		return "", err
 	}
 	key := storedKey(d, byID, asJSON, verifyURL)
-	if url, ok, err := r.writeStoredCopy(ctx, cs.ID, key, asJSON, w); ok || err != nil {
+	if url, ok, err := r.writeStoredCopy(ctx, cs.ID, key, asJSON, verifyURL, w); ok || err != nil {
 		return url, err
 	}
 	dir, err := os.MkdirTemp(r.WorkDir, "report-")

@@ -58,23 +58,27 @@ func storedKey(d *report.Data, byID map[string]*domain.Evidence, asJSON bool, ve
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// reportKey is the object holding the stored report key of the case: the
-// verification URL printed on it and a newline, then the report. One
-// object, so a reader never pairs a report with another's URL.
-func reportKey(caseID, key string, asJSON bool) string {
+// reportObject is the object holding the stored report of the case in one
+// format for readers of verifyURL's site: a line with its key (storedKey),
+// a line with the verification URL printed on it, then the report. One
+// object per case, format and site, overwritten by each new report, so
+// the copies of a case's earlier states do not pile up, and a reader never
+// pairs a report with another's URL.
+func reportObject(caseID string, asJSON bool, verifyURL string) string {
 	ext := ".pdf"
 	if asJSON {
 		ext = ".json"
 	}
-	return "cases/" + caseID + "/derived/reports/" + key + ext
+	site := sha256.Sum256([]byte(verifyURL[:strings.LastIndex(verifyURL, "/")+1]))
+	return "cases/" + caseID + "/derived/reports/" + hex.EncodeToString(site[:8]) + ext
 }
 
-// writeStoredCopy writes the stored report key to w if there is one, and
-// returns the URL printed on it. ok is false, with no error, when there
-// is none (or it cannot be read before anything was written: the report
-// is then made afresh).
-func (r *Reports) writeStoredCopy(ctx context.Context, caseID, key string, asJSON bool, w io.Writer) (url string, ok bool, err error) {
-	obj, err := r.Objects.Open(ctx, reportKey(caseID, key, asJSON))
+// writeStoredCopy writes the stored report to w if it is the one named key,
+// and returns the URL printed on it. ok is false, with no error, when
+// there is none (or it cannot be read before anything was written: the
+// report is then made afresh).
+func (r *Reports) writeStoredCopy(ctx context.Context, caseID, key string, asJSON bool, verifyURL string, w io.Writer) (url string, ok bool, err error) {
+	obj, err := r.Objects.Open(ctx, reportObject(caseID, asJSON, verifyURL))
 	if err != nil {
 		if !errors.Is(err, domain.ErrNotFound) {
 			r.logger().Warn("report: stored copy", "case", caseID, "err", err)
@@ -83,7 +87,11 @@ func (r *Reports) writeStoredCopy(ctx context.Context, caseID, key string, asJSO
 	}
 	defer obj.Close()
 	br := bufio.NewReaderSize(obj, 64<<10)
-	line, err := br.ReadString('\n')
+	stored, err := br.ReadString('\n')
+	if err != nil || strings.TrimSuffix(stored, "\n") != key {
+		return "", false, nil // a report of another state of the case
+	}
+	url, err = br.ReadString('\n')
 	if err != nil {
 		r.logger().Warn("report: stored copy", "case", caseID, "err", err)
 		return "", false, nil
@@ -92,11 +100,11 @@ func (r *Reports) writeStoredCopy(ctx context.Context, caseID, key string, asJSO
 		return "", false, fmt.Errorf("stored report: %w", err)
 	}
 	r.reused.Add(1)
-	return strings.TrimSuffix(line, "\n"), true, nil
+	return strings.TrimSuffix(url, "\n"), true, nil
 }
 
-// store keeps the report in f (whole, just written) as the stored report
-// key, printed with verifyURL.
+// store keeps the report in f (whole, just written), printed with
+// verifyURL, as the stored report named key.
 func (r *Reports) store(ctx context.Context, caseID, key string, asJSON bool, f *os.File, verifyURL string) error {
 	if strings.ContainsRune(verifyURL, '\n') {
 		return fmt.Errorf("verification URL %q holds a newline", verifyURL)
@@ -108,8 +116,8 @@ func (r *Reports) store(ctx context.Context, caseID, key string, asJSON bool, f 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	head := verifyURL + "\n"
-	if err := r.Objects.Put(ctx, reportKey(caseID, key, asJSON), io.MultiReader(strings.NewReader(head), f), int64(len(head))+st.Size(), "application/octet-stream"); err != nil {
+	head := key + "\n" + verifyURL + "\n"
+	if err := r.Objects.Put(ctx, reportObject(caseID, asJSON, verifyURL), io.MultiReader(strings.NewReader(head), f), int64(len(head))+st.Size(), "application/octet-stream"); err != nil {
 		return fmt.Errorf("put report: %w", err)
 	}
 	return nil
