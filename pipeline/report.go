@@ -134,6 +134,9 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 		return "", err
 	}
 	r.made.Add(1)
+	if !asJSON {
+		r.prunePictures(cs.ID, d)
+	}
 	r.logger().Info("report made", "case", cs.ID, "json", asJSON, "sources", pictured.Round(time.Millisecond),
 		"total", time.Since(start).Round(time.Millisecond))
 	// A report lacking a picture that could not be made this time is not
@@ -318,7 +321,8 @@ func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[str
 			continue
 		}
 		if p := r.picturePath(caseID, ev, a); p != "" {
-			if _, err := os.Stat(p); err == nil {
+			// Touched when used, so prunePictures keeps it.
+			if now := time.Now(); os.Chtimes(p, now, now) == nil {
 				a.Picture = p
 				r.picturesReused.Add(1)
 				continue
@@ -389,6 +393,32 @@ func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[str
 		}
 	}
 	return missing, ctx.Err()
+}
+
+// pictureTTL is how long a kept picture that no report uses stays: long
+// enough that a report being made at the same time, from another state of
+// the case, never loses one it found.
+const pictureTTL = 24 * time.Hour
+
+// prunePictures removes the case's kept pictures that the report d does not
+// use and no report has used for pictureTTL (an edited shape's old
+// picture, a deleted annotation's). The work folder is also cleared when the
+// server starts (pipeline.New).
+func (r *Reports) prunePictures(caseID string, d *report.Data) {
+	if r.WorkDir == "" {
+		return
+	}
+	used := map[string]bool{}
+	for _, a := range annotationsOf(d) {
+		used[filepath.Base(a.Picture)] = true
+	}
+	dir := filepath.Join(r.WorkDir, "report-pictures", caseID)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !used[e.Name()] && time.Since(info.ModTime()) > pictureTTL {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func (r *Reports) jobs() int {

@@ -158,7 +158,8 @@ func pdfFrames(t *testing.T, pdf []byte) []int64 {
 // submission and assignment, a new annotation, an edited shape, findings
 // and a decision each make a new report, extracting only the frames whose
 // pictures are new. An issued report (an audit event that shows nowhere in
-// the report) changes nothing. The pictures show the annotated frames.
+// the report) changes nothing. The pictures show the annotated frames; one
+// no report has used for a day is removed.
 func TestReportStoredUntilTheCaseChanges(t *testing.T) {
 	ctx := context.Background()
 	rc := newReportCase(t)
@@ -224,6 +225,23 @@ func TestReportStoredUntilTheCaseChanges(t *testing.T) {
 				}
 			}
 		}, 0, 2},
+		{"a day later, a finding's note", func() {
+			// Frame 96 twice: with its first shape and with its second; the
+			// report made now drops the one no report has used for a day.
+			if got := rc.framesDrawn(t); !slices.Equal(got, []int64{96, 96, 150}) {
+				t.Fatalf("pictures drawn: show frames %v, want [96 96 150]", got)
+			}
+			files, _ := filepath.Glob(filepath.Join(rc.pics, "*.jpg"))
+			for _, f := range files {
+				old := time.Now().Add(-25 * time.Hour)
+				if err := os.Chtimes(f, old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := rc.db.SetFinding(ctx, rc.cs, rc.insp, domain.Finding{ChecklistItem: "valuables-storage", Result: "na", Note: "不提供寄存"}); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, 2},
 		{"decision", func() {
 			cs, err := rc.db.Case(ctx, rc.cs.ID)
 			if err != nil {
@@ -254,9 +272,8 @@ func TestReportStoredUntilTheCaseChanges(t *testing.T) {
 	if got := pdfFrames(t, pdf); !slices.Equal(got, []int64{96, 150}) {
 		t.Fatalf("last report's pictures: show frames %v, want [96 150]", got)
 	}
-	// Frame 96 twice: with its first shape and with its second.
-	if got := rc.framesDrawn(t); !slices.Equal(got, []int64{96, 96, 150}) {
-		t.Fatalf("pictures drawn: show frames %v, want [96 96 150]", got)
+	if got := rc.framesDrawn(t); !slices.Equal(got, []int64{96, 150}) {
+		t.Fatalf("pictures kept a day later: show frames %v, want [96 150] (the first shape's picture gone)", got)
 	}
 }
 
