@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -118,17 +119,22 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 	}
 	pictured := time.Since(start)
 	d.VerifyURL = verifyURL
-	// The report goes to w as it is made, and to a file kept once whole.
+	// The report is made whole in a file first: what is served and what is
+	// kept are then the same finished bytes (and a step that needs the
+	// whole document, such as signing it, has one place to go: here).
 	f, err := os.Create(filepath.Join(dir, "report.out"))
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	out := io.MultiWriter(w, f)
+	bw := bufio.NewWriterSize(f, 1<<20)
 	if asJSON {
-		err = report.WriteJSON(out, d)
+		err = report.WriteJSON(bw, d)
 	} else {
-		err = report.WritePDF(out, d)
+		err = report.WritePDF(bw, d)
+	}
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err != nil {
 		return "", err
@@ -139,6 +145,12 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 	}
 	r.logger().Info("report made", "case", cs.ID, "json", asJSON, "sources", pictured.Round(time.Millisecond),
 		"total", time.Since(start).Round(time.Millisecond))
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return "", err
+	}
 	// A report lacking a picture that could not be made this time is not
 	// kept: the next one tries again.
 	if missing > 0 {
