@@ -50,10 +50,14 @@ type FrameOut struct {
 // gap, a frame past the end) is retried alone with Frame, whose error it then
 // carries. Frames are written as uncompressed PNG: they are read once, by the
 // report, and zlib at ffmpeg's default level cost more than the decoding.
+// With maxWidth > 0, frames wider than that (after rotation) are scaled
+// down to it, which keeps a hundred 4K frames from taking gigabytes of
+// disk when their user would shrink them anyway; a frame retried with
+// Frame comes at full size.
 //
 // The returned error is for the whole call (a bad frame rate, a cancelled
 // ctx); per-frame failures are in each FrameOut's Err.
-func (r Runner) Frames(ctx context.Context, in string, fps float64, frames []FrameOut) error {
+func (r Runner) Frames(ctx context.Context, in string, fps float64, maxWidth int, frames []FrameOut) error {
 	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) {
 		return fmt.Errorf("frames of %s: bad frame rate %v", in, fps)
 	}
@@ -82,7 +86,7 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, frames []Fra
 			end++
 		}
 		batch := nums[start:end]
-		got, err := r.framesPass(ctx, in, fps, batch, filepath.Dir(want[0].Out))
+		got, err := r.framesPass(ctx, in, fps, maxWidth, batch, filepath.Dir(want[0].Out))
 		if ctx.Err() != nil {
 			return fmt.Errorf("frames of %s: %w", in, ctx.Err())
 		}
@@ -124,7 +128,7 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, frames []Fra
 // framesPass runs one ffmpeg that writes the frames nums (sorted,
 // distinct) of in to a scratch folder in dir, and returns the file of each
 // frame it wrote.
-func (r Runner) framesPass(ctx context.Context, in string, fps float64, nums []int64, dir string) (map[int64]string, error) {
+func (r Runner) framesPass(ctx context.Context, in string, fps float64, maxWidth int, nums []int64, dir string) (map[int64]string, error) {
 	src, err := videoInput(ctx, in)
 	if err != nil {
 		return nil, err
@@ -159,6 +163,10 @@ func (r Runner) framesPass(ctx context.Context, in string, fps float64, nums []i
 	sel := "if((" + sum(inWindow) + ")*not(eq(ld(0)," + index("t") + "+1)),gt(st(0," + index("t") + "+1),0),0)"
 	script := filepath.Join(scratch, "filter")
 	filter := "select='" + sel + "',setpts='" + index("T") + "/TB'"
+	if maxWidth > 0 {
+		// Area averaging, as the report's own box filter would shrink it.
+		filter += fmt.Sprintf(",scale=w='min(iw,%d)':h=-2:flags=area", maxWidth)
+	}
 	if err := os.WriteFile(script, []byte(filter), 0o600); err != nil {
 		os.RemoveAll(scratch)
 		return nil, err

@@ -3,10 +3,14 @@ package media
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"siteinspect/internal/testenv"
 )
 
 // TestFramesExact: Frames gives, in few ffmpeg runs, the frames Frame
@@ -28,7 +32,7 @@ func TestFramesExact(t *testing.T) {
 				outs = append(outs, FrameOut{Frame: n, Out: filepath.Join(dir, fmt.Sprintf("%d-f%d.png", i, n))})
 			}
 			outs = append(outs, FrameOut{Frame: 400, Out: filepath.Join(dir, "past.png")}, FrameOut{Frame: -1, Out: filepath.Join(dir, "negative.png")})
-			if err := r.Frames(context.Background(), clip, fps, outs); err != nil {
+			if err := r.Frames(context.Background(), clip, fps, 0, outs); err != nil {
 				t.Fatalf("Frames: %v", err)
 			}
 			for _, f := range outs[:len(nums)] {
@@ -59,6 +63,23 @@ func TestFramesExact(t *testing.T) {
 			slices.Sort(want)
 			if !slices.Equal(got, want) {
 				t.Errorf("files left: got %v, want %v", got, want)
+			}
+			// Scaled down to a width, still the frame asked for.
+			small := []FrameOut{{Frame: 96, Out: filepath.Join(t.TempDir(), "small.png")}}
+			if err := r.Frames(context.Background(), clip, fps, 160, small); err != nil || small[0].Err != nil {
+				t.Fatalf("Frames at 160 px: %v, %v", err, small[0].Err)
+			}
+			f, err := os.Open(small[0].Out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := png.Decode(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := img.Bounds().Size(); got != (image.Point{160, 120}) || testenv.FrameNumber(img) != 96 {
+				t.Errorf("frame 96 at 160 px: got %v showing frame %d, want 160x120 showing 96", got, testenv.FrameNumber(img))
 			}
 		})
 	}

@@ -477,7 +477,7 @@ func (r *Reports) frames(ctx context.Context, dir string, ev *domain.Evidence, f
 	if err != nil {
 		return err
 	}
-	return r.Media.Frames(ctx, src, *ev.Media.FPS, frames)
+	return r.Media.Frames(ctx, src, *ev.Media.FPS, report.MaxImageWidth, frames)
 }
 
 // picture fetches the image a PDF page or photo annotation is drawn on.

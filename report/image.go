@@ -27,6 +27,10 @@ const (
 	jpegQuality = 85
 )
 
+// MaxImageWidth is the widest picture a report embeds, in pixels: whoever
+// extracts frames for a report need not make them wider.
+const MaxImageWidth = maxImageWidth
+
 // picture is an annotation image ready to embed: a JPEG and its size in pixels.
 type picture struct {
 	jpeg []byte
