@@ -50,6 +50,9 @@ type DB struct {
 	heavyReads chan struct{}
 	// annCache keeps annotations as pages list them (annotation_cache.go).
 	annCache annotationCache
+	// peers tells other replicas on the same PostgreSQL database what
+	// changed, and Listen hears theirs (peers.go).
+	peers peers
 }
 
 // stmt returns the statement for q, prepared once. Parsing and planning a
@@ -138,8 +141,9 @@ func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 }
 
 // Changed returns a channel that is closed at the next committed change, so
-// live views wake at once instead of polling blindly. In one process this
-// is enough; with several replicas, they also poll.
+// live views wake at once instead of polling blindly. On PostgreSQL, it is
+// also closed when another process appends to the audit chain, while
+// Listen runs (peers.go).
 func (d *DB) Changed() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -169,6 +173,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	d.joinPeers(dsn)
 	return d, nil
 }
 
@@ -295,7 +300,15 @@ func (d *DB) tx(ctx context.Context, fn func(*wtx) error) error {
 		tx.Rollback()
 		return err
 	}
+	var last *domain.AuditEvent
+	if n := len(tx.audits); n > 0 {
+		last = tx.audits[n-1]
+	}
 	if err := d.chainAudits(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := d.announceChange(ctx, tx, last); err != nil {
 		tx.Rollback()
 		return err
 	}
