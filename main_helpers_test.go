@@ -24,6 +24,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"siteinspect/domain"
+	"siteinspect/internal/pgtest"
 	"siteinspect/internal/testenv"
 	"siteinspect/storage/objects"
 )
@@ -79,6 +80,7 @@ func startServer(tb testing.TB, args ...string) *proc {
 		// Never the shared ./data: each server gets its own records.
 		args = append([]string{"--data", tb.TempDir()}, args...)
 	}
+	args = append(args, postgresFor(tb, args)...)
 	cmd := exec.Command(mustBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--demo"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -113,6 +115,31 @@ func startServer(tb testing.TB, args ...string) *proc {
 	}
 	tb.Cleanup(func() { p.stop(tb) })
 	return p
+}
+
+// pgForData maps a --data folder to the PostgreSQL database its servers
+// keep their records in, so that a server started again on the same folder
+// (a restart, a kill) finds them.
+var pgForData sync.Map
+
+// postgresFor is the --db argument a server started with args gets when
+// the run selects PostgreSQL (SITEINSPECT_TEST_DB=postgres, inside
+// scripts/with-postgres.sh): a fresh database per --data folder, kept for
+// the run (subtests may share a folder). It is nil on SQLite or when args
+// name a --db.
+func postgresFor(tb testing.TB, args []string) []string {
+	tb.Helper()
+	if !testenv.OnPostgres() || slices.Contains(args, "--db") {
+		return nil
+	}
+	i := slices.Index(args, "--data")
+	data := args[i+1]
+	if u, ok := pgForData.Load(data); ok {
+		return []string{"--db", u.(string)}
+	}
+	u := pgtest.URLForRun(tb)
+	pgForData.Store(data, u)
+	return []string{"--db", u}
 }
 
 // stop asks the server to shut down and waits for it.

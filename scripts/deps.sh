@@ -18,6 +18,8 @@ if [ "${1:-run}" = test ]; then
   want+=(chromium:chromium node:nodejs npm:npm heif-enc:libheif-examples)
   # Independent validators of the signed report (report/pades tests).
   want+=(pdfsig:poppler-utils openssl:openssl)
+  # The load balancer in front of the cluster test's replicas.
+  want+=(haproxy:haproxy)
   # PostgreSQL 15, which scripts/with-postgres.sh starts for the storage
   # tests (a file to look for, like the fonts: initdb is not on PATH).
   fonts+=(/usr/lib/postgresql/15/bin/initdb:postgresql-15)

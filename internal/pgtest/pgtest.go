@@ -35,6 +35,19 @@ func Selected() bool { return os.Getenv(EnvDB) == "postgres" }
 // skips) when no server was given.
 func URL(tb testing.TB) string {
 	tb.Helper()
+	return newDatabase(tb, false)
+}
+
+// URLForRun is URL for a database that outlives the test that makes it
+// (servers of several subtests share it); the cluster, thrown away when the
+// run ends, takes it along.
+func URLForRun(tb testing.TB) string {
+	tb.Helper()
+	return newDatabase(tb, true)
+}
+
+func newDatabase(tb testing.TB, keep bool) string {
+	tb.Helper()
 	server := os.Getenv(EnvURL)
 	if server == "" {
 		tb.Fatalf("%s is not set: run the test inside scripts/with-postgres.sh (it starts PostgreSQL 15 and sets it)", EnvURL)
@@ -47,11 +60,13 @@ func URL(tb testing.TB) string {
 	if err := admin(server, `CREATE DATABASE `+name); err != nil {
 		tb.Fatalf("create database %s: %v", name, err)
 	}
-	tb.Cleanup(func() {
-		if err := admin(server, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
+	if !keep {
+		tb.Cleanup(func() {
+			if err := admin(server, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+				tb.Errorf("drop database %s: %v", name, err)
+			}
+		})
+	}
 	u.Path = "/" + name
 	return u.String()
 }
