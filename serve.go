@@ -45,6 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run")
 	mediaMemMiB := fs.Int64("media-memory-mib", 2048, "address-space limit of each media tool, in MiB")
 	warnKM := fs.Float64("location-warn-km", 1, "flag evidence captured farther than this from the case's site")
+	drainGrace := fs.String("drain-grace", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so that a load balancer checking it stops sending any; skipped when /readyz was never asked; 0 stops at once")
 	var lf liveFlags
 	lf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -69,7 +70,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	sttl, err1 := parseDuration(*sessionTTL)
 	sweepEvery, err2 := parseDuration(*sweep)
 	mto, err3 := parseDuration(*mediaTimeout)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	grace, err4 := time.ParseDuration(*drainGrace)
+	if err4 != nil || grace < 0 {
+		err4 = fmt.Errorf("--drain-grace: bad duration %q: want e.g. 5s, or 0", *drainGrace)
+	}
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
 	st, err := sf.open(ctx, log)
@@ -80,6 +85,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := st.db.SeedPermitTypes(ctx); err != nil {
 		return err
 	}
+	// Other replicas' changes and ended sessions (PostgreSQL), heard until
+	// the HTTP server has stopped, not only until SIGTERM: requests
+	// served while draining need them too.
+	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	listenDone := make(chan struct{})
+	go func() { defer close(listenDone); st.db.Listen(listenCtx, log) }()
+	defer func() { stopListening(); <-listenDone }()
 	if !strings.HasPrefix(sf.db, "postgres") {
 		// SQLite means one process: any upload lease left is a dead one.
 		if err := st.uploads.ReleaseAllLeases(ctx); err != nil {
@@ -128,6 +140,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(handler, slog.LevelWarn)}
+	hs.RegisterOnShutdown(srv.EndStreams)
 	fmt.Fprintf(stdout, "siteinspect listening on http://%s (objects: %s)\n", ln.Addr(), st.kind)
 	log.Info("serving", "addr", ln.Addr().String(), "objects", st.kind)
 
@@ -171,6 +184,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	// Drain: out of the balancer's rotation first, then stop accepting.
+	if srv.Drain() && grace > 0 {
+		log.Info("draining: /readyz answers 503, still serving", "for", grace)
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-time.After(grace):
+		}
 	}
 	log.Info("shutting down: finishing requests in flight")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

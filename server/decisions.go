@@ -197,8 +197,10 @@ func handleCaseAudit(db caseEventStore) echo.HandlerFunc {
 
 // handleCaseEvents streams the case's events as Server-Sent Events. Each
 // event's id is its audit seq, so a client that reconnects with
-// Last-Event-ID (browsers do so by themselves) misses nothing.
-func handleCaseEvents(db caseEventStore) echo.HandlerFunc {
+// Last-Event-ID (browsers do so by themselves) misses nothing. The stream
+// ends when ending is closed (the server shuts down): the client goes on
+// from another replica.
+func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadProgress)
 		if err != nil {
@@ -240,6 +242,8 @@ func handleCaseEvents(db caseEventStore) echo.HandlerFunc {
 			}
 			select {
 			case <-ctx.Done():
+				return nil
+			case <-ending:
 				return nil
 			case <-changed:
 			case <-time.After(time.Second): // another replica may have written

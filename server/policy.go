@@ -69,6 +69,7 @@ var routeActions = map[string]domain.Action{
 // the test that holds it.
 var routesWithoutCase = map[string]string{
 	"GET /healthz":                          "public: database and object store reachability",
+	"GET /readyz":                           "public: ready, or why not (database, object store, draining), no case data",
 	"GET /metrics":                          "public: Prometheus metrics, no case data",
 	"GET /api/v1/openapi.yaml":              "public: the API description",
 	"GET /api/v1/config":                    "public: the office's code, name, time zone, languages and upload limits, no case data (TestConfig*)",

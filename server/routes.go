@@ -21,6 +21,8 @@ func (s *Server) routes(cfg Config) error {
 	e.Use(securityHeaders)
 
 	e.GET("/healthz", handleHealth(cfg.DB, cfg.Objects))
+	s.ready = newReadiness(cfg.DB, cfg.Objects)
+	e.GET("/readyz", handleReady(s.ready))
 	e.GET("/metrics", m.handler())
 	e.GET("/api/v1/openapi.yaml", handleOpenAPI())
 	e.GET("/api/v1/config", handleConfig(cfg))
@@ -88,7 +90,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/cases/:id/owed", handleListOwed(db))
 	authed.POST("/cases/:id/owed/:oid/fulfill", handleFulfillOwed(db))
 	authed.GET("/cases/:id/audit", handleCaseAudit(db))
-	authed.GET("/cases/:id/events", handleCaseEvents(db))
+	authed.GET("/cases/:id/events", handleCaseEvents(db, s.ready.streams.Done()))
 	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false, cfg.PublicURL))
 	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true, cfg.PublicURL))
 	authed.GET("/cases/:id/bundle.zip", handleBundle(db, cfg.Objects, cfg.Reports, cfg.PublicURL))

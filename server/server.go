@@ -132,6 +132,7 @@ type Server struct {
 	echo    *echo.Echo
 	metrics *metrics
 	live    *liveService
+	ready   *readiness // /readyz, Drain, EndStreams (ready.go)
 }
 
 // New validates cfg and builds the server.

@@ -504,6 +504,7 @@ const codes = {
   rate_limited: { zh: '尝试次数过多，请稍后再试。', en: 'Too many attempts. Please try again later.' },
   storage_unavailable: { zh: '文件存储暂时不可用，已上传的部分已保存，请稍后继续。', en: 'File storage is unavailable for now; what was sent is kept. Continue in a moment.' },
   database_unavailable: { zh: '系统繁忙，请稍后重试。', en: 'The system is busy. Please try again shortly.' },
+  draining: { zh: '该服务节点正在停止，请稍后重试。', en: 'This server is shutting down. Please try again shortly.' },
   disk_full: { zh: '服务器存储空间不足，已上传的部分已保存，请稍后继续。', en: 'The server is out of space; what was sent is kept. Continue later.' },
   unauthenticated: { zh: '登录已失效，请重新登录。', en: 'Your session has ended. Please log in again.' },
   forbidden: { zh: '您无权执行此操作。', en: 'You may not do this.' },
