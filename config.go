@@ -47,7 +47,7 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxImage, "max-image-size", domain.DefaultLimits[domain.KindImage], "largest image in bytes")
 	fs.Int64Var(&f.maxPDF, "max-pdf-size", domain.DefaultLimits[domain.KindPDF], "largest PDF in bytes")
 	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
-	fs.StringVar(&f.leaseTTL, "upload-lease", "15s", "how long a crashed writer blocks its upload (multi-replica only)")
+	fs.StringVar(&f.leaseTTL, "upload-lease", "6s", "how long a writer that died mid-PATCH blocks its upload (several replicas on PostgreSQL; on SQLite a restart frees it); renewed every third of it")
 	fs.IntVar(&f.retentionDays, "retention-days", int(storage.DefaultRetention/(24*time.Hour)),
 		"days every original is kept at least (on MinIO locked in COMPLIANCE mode: nobody can delete it sooner); a permit type's retention_days overrides it; withdrawn cases are purged after it")
 }

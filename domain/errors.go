@@ -1,6 +1,9 @@
 package domain
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // The error kinds every store method returns, wrapped with context. The HTTP
 // layer maps each kind to one status code; anything else is an internal error.
@@ -9,8 +12,12 @@ var (
 	// not know that it exists).
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the request collides with the current state: a taken
-	// username, an upload another request is writing, a wrong upload offset.
+	// username, a wrong upload offset.
 	ErrConflict = errors.New("conflict")
+	// ErrLocked means another writer holds the record for a short while (an
+	// upload's lease); the same request succeeds once it ends. Error's
+	// RetryAfter says when that is, if known.
+	ErrLocked = errors.New("locked")
 	// ErrInvalid means the input is malformed or out of range.
 	ErrInvalid = errors.New("invalid")
 	// ErrForbidden means the caller is known but may not do this.
@@ -47,6 +54,9 @@ type Error struct {
 	// Code is the stable code a client may rely on (API.md's errors, such
 	// as "case_not_accepting_evidence"); empty falls back to the kind's.
 	Code string
+	// RetryAfter, when positive, is how long the client should wait before
+	// sending the same request again (HTTP Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

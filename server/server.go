@@ -12,8 +12,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -215,6 +217,7 @@ var errorKinds = []struct {
 }{
 	{domain.ErrNotFound, http.StatusNotFound, "not_found"},
 	{domain.ErrConflict, http.StatusConflict, "conflict"},
+	{domain.ErrLocked, http.StatusLocked, "locked"},
 	{domain.ErrInvalid, http.StatusBadRequest, "invalid"},
 	{domain.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{domain.ErrInvalidState, http.StatusUnprocessableEntity, "invalid_state"},
@@ -238,7 +241,7 @@ var statusCodes = map[int]string{
 	http.StatusGone: "gone", http.StatusPreconditionFailed: "precondition_failed", http.StatusRequestEntityTooLarge: "too_large",
 	http.StatusUnsupportedMediaType: "unsupported_media_type", http.StatusUnprocessableEntity: "invalid_state",
 	http.StatusTooManyRequests: "rate_limited", http.StatusRequestedRangeNotSatisfiable: "range_not_satisfiable",
-	http.StatusServiceUnavailable: "unavailable",
+	http.StatusServiceUnavailable: "unavailable", http.StatusLocked: "locked",
 }
 
 // httpError is an error with a chosen status, code and client message.
@@ -297,6 +300,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 						msg = se.Message
 						if se.Code != "" {
 							code = se.Code
+						}
+						if se.RetryAfter > 0 {
+							c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(se.RetryAfter.Seconds()))))
 						}
 					}
 					break

@@ -26,6 +26,14 @@ type Uploads struct {
 	cfg     domain.UploadConfig
 }
 
+// DefaultLeaseTTL is how long an upload's lease lasts without renewal
+// (renewed every third of it while a request writes). A replica that dies
+// mid-PATCH blocks its upload at most this long: tus-js-client's default
+// retryDelays (0, 1, 3, 5 s: a last try 9 s after the failure) outlast it,
+// and a renewal may be late by two thirds of it (a stalled database) before
+// a live writer loses its claim.
+const DefaultLeaseTTL = 6 * time.Second
+
 // NewUploads checks cfg and returns the upload keeper.
 func NewUploads(db *DB, store objects.ObjectStore, cfg domain.UploadConfig) (*Uploads, error) {
 	if cfg.PartSize < objects.MinPartSize {
@@ -44,7 +52,7 @@ func NewUploads(db *DB, store objects.ObjectStore, cfg domain.UploadConfig) (*Up
 		cfg.TTL = 24 * time.Hour
 	}
 	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 15 * time.Second
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -166,8 +174,10 @@ func (s *Uploads) Upload(ctx context.Context, id string) (*domain.Upload, error)
 	return &up, nil
 }
 
-// acquire takes the upload's lease for owner, or fails with ErrConflict
-// while another live writer holds it.
+// acquire takes the upload's lease for owner, or fails with ErrLocked
+// while another live writer (on this replica or another) holds it; the
+// error's RetryAfter is the time left until that lease runs out, which is
+// when a writer that died holding it stops blocking the upload.
 func (s *Uploads) acquire(ctx context.Context, id, owner string) error {
 	now := s.db.now()
 	res, err := s.db.exec(ctx, `UPDATE uploads SET lease_owner = ?, lease_until = ? WHERE id = ? AND (lease_owner IS NULL OR lease_until < ?)`,
@@ -178,10 +188,17 @@ func (s *Uploads) acquire(ctx context.Context, id, owner string) error {
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
 	}
-	if _, err := s.Upload(ctx, id); err != nil {
-		return err
+	var until sql.NullInt64
+	if err := s.db.queryRow(ctx, `SELECT lease_until FROM uploads WHERE id = ?`, id).Scan(&until); err != nil {
+		return notFound(err, "upload "+id)
 	}
-	return domain.Coded(domain.ErrConflict, "upload_busy", "another request is writing to this upload; retry after it ends")
+	wait := time.Second
+	if until.Valid {
+		// The lease is free once lease_until < now, in milliseconds.
+		wait = max(wait, time.UnixMilli(until.Int64+1).Sub(now))
+	}
+	return &domain.Error{Kind: domain.ErrLocked, Code: "upload_busy", RetryAfter: wait,
+		Message: "another request is writing to this upload; retry after it ends"}
 }
 
 // hold renews the lease until the returned function is called, which also
@@ -256,6 +273,9 @@ func (s *Uploads) discard(ctx context.Context, up *domain.Upload) error {
 		if err := s.objects.AbortMultipart(ctx, up.ObjectKey, up.MultipartID); err != nil {
 			return fmt.Errorf("discard upload %s: %w", up.ID, err)
 		}
+	}
+	if err := s.dropTail(ctx, up.ID); err != nil {
+		return fmt.Errorf("discard upload %s: %w", up.ID, err)
 	}
 	if err := os.RemoveAll(s.spoolDir(up.ID)); err != nil {
 		return fmt.Errorf("discard upload %s: %w", up.ID, err)
@@ -334,6 +354,9 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 					return err
 				}
 			}
+			if err := s.dropTail(ctx, id); err != nil {
+				return err
+			}
 			if err := os.RemoveAll(s.spoolDir(id)); err != nil {
 				return err
 			}
@@ -341,14 +364,14 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, id); err != nil {
 					return err
 				}
-				_, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, multipart_id = '', hash_state = NULL, updated_at = ? WHERE id = ?`, domain.UploadExpired, ms(now), id)
+				_, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, multipart_id = '', hash_state = NULL, tail_id = '', tail_size = 0, updated_at = ? WHERE id = ?`, domain.UploadExpired, ms(now), id)
 				return err
 			})
 		})
 		switch {
 		case err == nil:
 			expired++
-		case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrNotFound):
+		case errors.Is(err, domain.ErrLocked), errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrNotFound):
 			// Being written right now, or gone: not abandoned.
 		default:
 			s.cfg.Logger.Error("expire upload", "upload", id, "err", err)

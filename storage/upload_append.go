@@ -28,9 +28,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b 
 const partTimeout = 10 * time.Minute
 
 // appender is the state of one Append call. Invariant kept between
-// commits: every byte below the committed offset is in a recorded part or
-// in the spool file of its part, and the committed hash state covers
-// exactly those bytes.
+// commits: every byte below the committed offset is in shared storage,
+// in a recorded part or (after the last full part) in the committed tail
+// object, and the committed hash state covers exactly those bytes. So any
+// replica can continue the upload; bytes only in this replica's spool are
+// not counted until they are stored.
 type appender struct {
 	s     *Uploads
 	up    *domain.Upload
@@ -38,6 +40,15 @@ type appender struct {
 	hash  hash.Hash
 	// partsDone is the set of parts already in the object store.
 	partsDone map[int]objects.Part
+	// states holds, for each part filled by this request, the hash state
+	// after its last byte: the state to commit once the part is stored.
+	states map[int][]byte
+
+	// commitMu orders commits (from the flushers and the receiving path);
+	// committed and tailID are the row's upload_offset and tail_id.
+	commitMu  sync.Mutex
+	committed int64
+	tailID    string
 
 	todo     chan int
 	wg       sync.WaitGroup
@@ -51,6 +62,14 @@ func (a *appender) spoolPath(n int) string {
 
 // partOf returns the 1-based part holding byte offset off.
 func (a *appender) partOf(off int64) int { return int(off/a.up.PartSize) + 1 }
+
+// partEnd returns the offset just after part n's last byte.
+func (a *appender) partEnd(n int) int64 {
+	if a.up.LengthDeferred {
+		return int64(n) * a.up.PartSize
+	}
+	return min(int64(n)*a.up.PartSize, a.up.Length)
+}
 
 // partLen returns how many bytes part n holds when the upload is complete.
 func (a *appender) partLen(n int) int64 {
@@ -117,7 +136,7 @@ func (s *Uploads) Finish(ctx context.Context, id string) (*domain.Upload, *domai
 		var a *appender
 		if up.Concat == domain.ConcatFinal {
 			// Its bytes are in its partial uploads' objects, not in a spool.
-			a = &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]objects.Part{}}
+			a = &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]objects.Part{}, states: map[int][]byte{}, committed: up.Offset}
 		} else if a, err = s.resume(ctx, up, owner); err != nil {
 			return err
 		}
@@ -128,10 +147,12 @@ func (s *Uploads) Finish(ctx context.Context, id string) (*domain.Upload, *domai
 }
 
 // resume restores an upload's hash and reconciles its spool with the
-// committed offset: bytes written after the last commit are cut off, and
-// parts that were full but not yet stored are queued again.
+// committed offset: the committed tail is fetched when this replica's
+// spool does not hold it, bytes written after the last commit are cut
+// off, and parts stored but not committed (a writer died in between) are
+// forgotten, to be sent again.
 func (s *Uploads) resume(ctx context.Context, up *domain.Upload, owner string) (*appender, error) {
-	a := &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]objects.Part{}}
+	a := &appender{s: s, up: up, owner: owner, hash: sha256.New(), partsDone: map[int]objects.Part{}, states: map[int][]byte{}, committed: up.Offset}
 	if len(up.HashState) > 0 {
 		if err := a.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(up.HashState); err != nil {
 			return nil, fmt.Errorf("upload %s hash state: %w", up.ID, err)
@@ -150,6 +171,11 @@ func (s *Uploads) resume(ctx context.Context, up *domain.Upload, owner string) (
 		a.partsDone[p.Number] = p
 	}
 	rows.Close()
+	for n := range a.partsDone {
+		if a.partEnd(n) > up.Offset {
+			delete(a.partsDone, n)
+		}
+	}
 	if err := os.MkdirAll(s.spoolDir(up.ID), 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -157,11 +183,26 @@ func (s *Uploads) resume(ctx context.Context, up *domain.Upload, owner string) (
 	if up.Offset > 0 {
 		last = a.partOf(up.Offset - 1)
 	}
+	_, tailID, tailSize, err := s.tailOf(ctx, up.ID)
+	if err != nil {
+		return nil, err
+	}
+	if a.tailID = tailID; tailID != "" {
+		if want := up.Offset - int64(last-1)*up.PartSize; tailSize != want {
+			return nil, fmt.Errorf("upload %s: its tail has %d bytes, want %d", up.ID, tailSize, want)
+		}
+		if err := a.loadTail(ctx, last, tailID, tailSize); err != nil {
+			return nil, err
+		}
+	}
 	entries, err := os.ReadDir(s.spoolDir(up.ID))
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	for _, e := range entries {
+		if e.Name() == tailMark {
+			continue
+		}
 		n, err := strconv.Atoi(e.Name())
 		if _, done := a.partsDone[n]; err != nil || n > last || done {
 			os.Remove(filepath.Join(s.spoolDir(up.ID), e.Name()))
@@ -254,6 +295,13 @@ func (a *appender) ensureMultipart(ctx context.Context) error {
 // queue hands full part n to the workers; it blocks while they are busy,
 // which slows the client down instead of letting the spool grow.
 func (a *appender) queue(ctx context.Context, n int) error {
+	a.mu.Lock()
+	err := a.flushErr
+	a.mu.Unlock()
+	if err != nil {
+		// A part failed (or the lease was lost): stop receiving early.
+		return err
+	}
 	if err := a.ensureMultipart(ctx); err != nil {
 		return err
 	}
@@ -286,29 +334,112 @@ func (a *appender) flushPart(n int) error {
 	a.partsDone[n] = objects.Part{Number: n, ETag: etag, Size: size}
 	a.mu.Unlock()
 	os.Remove(a.spoolPath(n))
-	return nil
+	return a.advance(ctx)
 }
 
-// commit records the offset, the hash state over exactly the bytes below
-// it, and the sniffed type. The spool is not fsynced first: a killed
-// process loses nothing (its writes are in the page cache), and syncing
-// every part stalled the receiving path by a quarter. A power cut may lose
-// the latest spooled bytes; resume then sees the spool shorter than the
-// record and says the upload must start again.
-func (a *appender) commit(ctx context.Context) error {
-	state, err := a.hash.(encoding.BinaryMarshaler).MarshalBinary()
+// advance commits the offset up to the end of the stored parts that
+// follow the committed offset without a gap.
+func (a *appender) advance(ctx context.Context) error {
+	a.commitMu.Lock()
+	defer a.commitMu.Unlock()
+	var to int64
+	var state []byte
+	a.mu.Lock()
+	for n := int(a.committed/a.up.PartSize) + 1; ; n++ {
+		_, done := a.partsDone[n]
+		st, ok := a.states[n]
+		if !done || !ok {
+			break
+		}
+		to, state = a.partEnd(n), st
+	}
+	a.mu.Unlock()
+	if to <= a.committed {
+		return nil
+	}
+	return a.commitLocked(ctx, to, state, "", 0)
+}
+
+// hashState is the hash state over the bytes received so far.
+func (a *appender) hashState() ([]byte, error) {
+	return a.hash.(encoding.BinaryMarshaler).MarshalBinary()
+}
+
+// settle waits until the full parts are stored and committed, then makes
+// the bytes received after them durable before committing them: the
+// upload's last part goes to the multipart upload, any other remainder
+// (shorter than a part, or a deferred upload's last full part) to a new
+// tail object, which the commit names.
+func (a *appender) settle(ctx context.Context) error {
+	if err := a.waitFlushed(); err != nil {
+		return err
+	}
+	up := a.up
+	if up.Offset == a.committed {
+		return nil
+	}
+	state, err := a.hashState()
 	if err != nil {
 		return err
 	}
+	n := a.partOf(up.Offset - 1)
+	if !up.LengthDeferred && up.Offset == up.Length {
+		a.mu.Lock()
+		a.states[n] = state
+		a.mu.Unlock()
+		if err := a.queue(ctx, n); err != nil {
+			return err
+		}
+		if err := a.waitFlushed(); err != nil {
+			return err
+		}
+		if a.committed != up.Offset {
+			return fmt.Errorf("upload %s: committed %d of its %d bytes", up.ID, a.committed, up.Offset)
+		}
+		return nil
+	}
+	size := up.Offset - int64(n-1)*up.PartSize
+	id, err := a.storeTail(ctx, n, size)
+	if err != nil {
+		return err
+	}
+	return a.commit(ctx, up.Offset, state, id, size)
+}
+
+// commit records offset, the hash state over exactly the bytes below it,
+// the sniffed type and the tail object (tailID, of tailSize bytes) holding
+// the bytes after the last stored part, if any. Every byte below offset
+// must be in the object store already: the spool is a cache of this
+// replica's, not a store the next PATCH can count on. The tail it replaces
+// is deleted.
+func (a *appender) commit(ctx context.Context, offset int64, state []byte, tailID string, tailSize int64) error {
+	a.commitMu.Lock()
+	defer a.commitMu.Unlock()
+	return a.commitLocked(ctx, offset, state, tailID, tailSize)
+}
+
+func (a *appender) commitLocked(ctx context.Context, offset int64, state []byte, tailID string, tailSize int64) error {
+	ctx = context.WithoutCancel(ctx)
 	now := a.s.db.now()
-	a.up.ExpiresAt = now.Add(a.s.cfg.TTL).UTC().Truncate(time.Millisecond)
-	res, err := a.s.db.exec(context.WithoutCancel(ctx), `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
-		a.up.Offset, state, string(a.up.Kind), a.up.ContentType, ms(now), ms(a.up.ExpiresAt), a.up.ID, a.owner)
+	exp := now.Add(a.s.cfg.TTL).UTC().Truncate(time.Millisecond)
+	res, err := a.s.db.exec(ctx, `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, tail_id = ?, tail_size = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
+		offset, state, string(a.up.Kind), a.up.ContentType, tailID, tailSize, ms(now), ms(exp), a.up.ID, a.owner)
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", a.up.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
+		// Another writer has the upload now; the tail just stored is ours
+		// alone (its id is new), so it goes.
+		a.deleteTail(ctx, tailID)
 		return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
+	}
+	old := a.tailID
+	a.committed, a.tailID, a.up.ExpiresAt = offset, tailID, exp
+	if tailID != "" {
+		a.markTail(tailID)
+	}
+	if old != tailID {
+		a.deleteTail(ctx, old)
 	}
 	return nil
 }
@@ -347,6 +478,7 @@ func (a *appender) checkType(head []byte) error {
 func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Checksum) (*domain.Evidence, error) {
 	up := a.up
 	end := a.end()
+	defer a.waitFlushed() // no flusher outlives the request
 	// Full parts left over from an interrupted request go first.
 	for n := 1; int64(n)*up.PartSize <= up.Offset && up.Offset < end; n++ {
 		if !a.done(n) {
@@ -409,16 +541,18 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 				}
 			}
 			if up.Offset == int64(n)*up.PartSize && up.Offset < end {
-				// Part n is full.
+				// Part n is full; its bytes count once it is stored.
+				state, err := a.hashState()
+				if err != nil {
+					return nil, err
+				}
+				a.mu.Lock()
+				a.states[n] = state
+				a.mu.Unlock()
 				if whole {
 					full = append(full, n)
-				} else {
-					if err := a.commit(ctx); err != nil {
-						return nil, err
-					}
-					if err := a.queue(ctx, n); err != nil {
-						return nil, err
-					}
+				} else if err := a.queue(ctx, n); err != nil {
+					return nil, err
 				}
 				f.Close()
 				f = nil
@@ -458,17 +592,13 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 			return nil, domain.Errorf(domain.ErrChecksumMismatch, "the chunk's sha256 does not match Upload-Checksum; it was not appended")
 		}
 	}
-	if err := a.commit(ctx); err != nil {
-		a.waitFlushed()
-		return nil, err
-	}
 	for _, n := range full {
 		if err := a.queue(ctx, n); err != nil {
-			a.waitFlushed()
 			return nil, err
 		}
 	}
-	if err := a.waitFlushed(); err != nil {
+	// The bytes received are kept even when the client has gone.
+	if err := a.settle(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
 	if readErr != nil {
@@ -575,7 +705,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, tail_id = '', tail_size = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
 			domain.UploadComplete, ms(ev.CreatedAt), up.ID, a.owner)
 		if err != nil {
 			return err
@@ -597,6 +727,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		return nil, fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}
 	up.State = domain.UploadComplete
+	a.deleteTail(ctx, a.tailID)
 	if up.Concat == domain.ConcatFinal {
 		a.s.dropPartials(ctx, up)
 	}

@@ -329,7 +329,8 @@ func TestUploadTerminate(t *testing.T) {
 }
 
 // TestUploadConcurrentAppend: while one request writes, a second one on the
-// same upload is refused with ErrConflict and corrupts nothing.
+// same upload is refused with ErrLocked, told to retry once the lease could
+// end, and corrupts nothing.
 func TestUploadConcurrentAppend(t *testing.T) {
 	f := newFixture(t, "disk", nil)
 	ctx := context.Background()
@@ -342,8 +343,10 @@ func TestUploadConcurrentAppend(t *testing.T) {
 		done <- err
 	}()
 	pw.Write(data[:1000]) // the first writer now holds the lease
-	if _, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(data), nil); !errors.Is(err, domain.ErrConflict) {
-		t.Fatalf("second writer: got %v, want ErrConflict", err)
+	_, _, err := f.ups.Append(ctx, up.ID, 0, bytes.NewReader(data), nil)
+	var de *domain.Error
+	if !errors.Is(err, domain.ErrLocked) || !errors.As(err, &de) || de.Code != "upload_busy" || de.RetryAfter <= 0 || de.RetryAfter > storage.DefaultLeaseTTL+time.Millisecond {
+		t.Fatalf("second writer: got %#v, want ErrLocked upload_busy with a RetryAfter in (0, %v]", err, storage.DefaultLeaseTTL)
 	}
 	pw.Write(data[1000:])
 	pw.Close()
