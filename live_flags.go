@@ -1,15 +1,21 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"siteinspect/server"
 	"siteinspect/signaling"
 )
 
@@ -24,6 +30,8 @@ type liveFlags struct {
 	idleStr, ttlStr   string
 	disconnectedAfter string
 	failedAfter       string
+	replicaID         string
+	internalURL       string
 }
 
 func (lf *liveFlags) register(fs *flag.FlagSet) {
@@ -37,6 +45,47 @@ func (lf *liveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.ttlStr, "live-token-ttl", "2h", "how long a join link works before the applicant first publishes")
 	fs.StringVar(&lf.disconnectedAfter, "webrtc-disconnected-timeout", "5s", "silence after which a peer counts as disconnected")
 	fs.StringVar(&lf.failedAfter, "webrtc-failed-timeout", "25s", "silence after which a peer's connection fails and a publisher's recording segment is closed")
+	fs.StringVar(&lf.replicaID, "replica-id", "", "this replica's id among several sharing the database, the same after a restart (default: the host name and the --listen port; with port 0, the host name and a hash of --data)")
+	fs.StringVar(&lf.internalURL, "internal-url", "", "where the other replicas reach this one, http://host:port (default: from --listen and the port it got; an unspecified host is the host name)")
+}
+
+// replica names this process among several: --replica-id and
+// --internal-url, or their defaults from the listen address and the data
+// folder.
+func (lf *liveFlags) replica(listen string, addr net.Addr, data string) (server.Replica, error) {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	r := server.Replica{ID: lf.replicaID, InternalURL: lf.internalURL}
+	lhost, lport, err := net.SplitHostPort(listen)
+	if err != nil {
+		return r, fmt.Errorf("--listen: %w", err)
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	if r.ID == "" {
+		if lport != "0" {
+			r.ID = host + "-" + lport
+		} else {
+			// Port 0 differs at each start: the data folder is what
+			// stays, and two replicas never share one.
+			abs, _ := filepath.Abs(data)
+			sum := sha256.Sum256([]byte(abs))
+			r.ID = host + "-" + hex.EncodeToString(sum[:4])
+		}
+	}
+	if r.InternalURL == "" {
+		h := lhost
+		if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+			h = host
+		}
+		r.InternalURL = "http://" + net.JoinHostPort(h, port)
+	}
+	u, err := url.Parse(r.InternalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return r, fmt.Errorf("--internal-url %q: want http://host:port", r.InternalURL)
+	}
+	return r, nil
 }
 
 // parseICEServers reads --ice-servers.

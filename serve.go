@@ -119,6 +119,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// Listening first: a replica's default id and internal URL take the
+	// port it got.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	replica, err := lf.replica(*listen, ln.Addr(), sf.data)
+	if err != nil {
+		return err
+	}
 	mgr, lcfg, err := lf.open(sf.data, log)
 	if err != nil {
 		return err
@@ -129,15 +140,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Registry: prometheus.NewRegistry(), Office: *office, OfficeName: *officeName, NumberPrefix: *prefix, Location: loc,
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
-		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle,
+		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle, LiveReplica: replica,
 		Retention: st.retention,
 	})
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(handler, slog.LevelWarn)}
 	hs.RegisterOnShutdown(srv.EndStreams)

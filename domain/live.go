@@ -29,6 +29,9 @@ type LiveSession struct {
 	// TokenHash is the SHA-256 of the publish token; the token itself is
 	// shown once, when the session is made.
 	TokenHash string `json:"-"`
+	// Owner is the id of the replica running the session's media, ""
+	// until the first publish (docs/LIVE.md, "Several replicas").
+	Owner string `json:"-"`
 }
 
 // LiveIDPrefix starts every live session id, so logs and URLs tell them

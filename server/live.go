@@ -47,6 +47,7 @@ type liveStore interface {
 	RecordLiveInstruction(ctx context.Context, ls *domain.LiveSession, actorID, text string, recordingMS int64) (string, error)
 	AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence) (*domain.Evidence, error)
 	UserByID(ctx context.Context, id string) (*domain.User, error)
+	replicaStore
 }
 
 // liveService connects the live-session records (storage) with the media
@@ -63,6 +64,7 @@ type liveService struct {
 	ice     []webrtc.ICEServer
 	ttl     time.Duration
 	idle    time.Duration
+	replica Replica
 
 	mu      sync.Mutex
 	rooms   map[string]*signaling.Room
@@ -71,6 +73,8 @@ type liveService struct {
 	viewers map[string]viewerRef            // WHEP resource id → who watches
 	talkers map[string]string               // session → the WHEP resource whose microphone reaches the phone
 	whips   map[string]string               // WHIP resource id → session, until DELETEd or the session ends
+	stored  map[string]bool                 // object keys of the segments this process stored
+	offsets map[string]time.Duration        // session → recording stored elsewhere before this process took it over
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -80,7 +84,7 @@ type viewerRef struct{ session, user string }
 func newLiveService(cfg Config, m *metrics, notify func()) *liveService {
 	l := &liveService{
 		db: cfg.DB, objects: cfg.Objects, ups: cfg.Uploads, metrics: m, mgr: cfg.Live, log: cfg.Logger, notify: notify, ice: cfg.LiveICEServers,
-		ttl: cfg.LiveTokenTTL, idle: cfg.LiveIdle,
+		ttl: cfg.LiveTokenTTL, idle: cfg.LiveIdle, replica: cfg.LiveReplica, stored: map[string]bool{}, offsets: map[string]time.Duration{},
 		rooms: map[string]*signaling.Room{}, ending: map[string]bool{}, pending: map[string]*signaling.Recording{},
 		viewers: map[string]viewerRef{}, talkers: map[string]string{}, whips: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -90,6 +94,11 @@ func newLiveService(cfg Config, m *metrics, notify func()) *liveService {
 	if l.idle <= 0 {
 		l.idle = 10 * time.Minute
 	}
+	if l.replica.ID == "" {
+		l.replica.ID = "local"
+	}
+	l.mgr.OnSegment(l.storeSegment)
+	l.heartbeat(context.Background())
 	l.recoverAll()
 	go l.run()
 	return l
@@ -115,6 +124,21 @@ func (l *liveService) recoverAll() {
 		if rec == nil {
 			continue // nothing recorded: the session stays open
 		}
+		if ls.Owner != l.replica.ID {
+			if _, alive, _ := l.liveOwner(ctx, ls); alive {
+				// Another replica took the session over while this one
+				// was down: what was recorded here joins its recording.
+				l.storeSegment(ls.ID, signaling.Segment{Path: rec.Path, ContentType: rec.ContentType, Start: rec.Start, Duration: rec.Duration})
+				l.mu.Lock()
+				delete(l.stored, segmentKey(ls, l.replica.ID, rec.Start, filepath.Ext(rec.Path)))
+				l.mu.Unlock()
+				os.RemoveAll(filepath.Dir(rec.Path))
+				continue
+			}
+			if ok, err := l.db.ClaimLiveSession(ctx, ls.ID, ls.Owner, l.replica.ID); err != nil || !ok {
+				continue
+			}
+		}
 		l.pending[ls.ID] = rec
 		if _, _, err := l.end(ctx, ls, "", "restart"); err != nil {
 			l.log.Error("end recovered live session", "session", ls.ID, "err", err)
@@ -127,20 +151,25 @@ func (l *liveService) recoverAll() {
 // run sweeps open sessions every 2 s until close.
 func (l *liveService) run() {
 	defer close(l.done)
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
+			l.heartbeat(ctx)
+			cancel()
 			l.sweep()
 		}
 	}
 }
 
 // sweep ends sessions idle for longer than l.idle (no publisher since it
-// left, or since the session was created or scheduled) and updates rooms.
+// left, or since the session was created or scheduled, or since its
+// replica died) and updates rooms. Sessions that another live replica
+// owns are that one's to sweep.
 func (l *liveService) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -149,7 +178,22 @@ func (l *liveService) sweep() {
 		l.log.Error("live sweep", "err", err)
 		return
 	}
+	replicas, err := l.db.Replicas(ctx)
+	if err != nil {
+		l.log.Error("live sweep", "err", err)
+		return
+	}
+	now := l.db.Now()
 	for _, ls := range open {
+		var ownerSeen time.Time // when a dead owner was last alive
+		if ls.Owner != "" && ls.Owner != l.replica.ID {
+			r, ok := replicas[ls.Owner]
+			if ok && r.Alive(now, heartbeatExpiry) {
+				l.leaveForeign(ls)
+				continue
+			}
+			ownerSeen = r.HeartbeatAt
+		}
 		st, err := l.mgr.Status(ls.ID)
 		known := err == nil
 		var since time.Time
@@ -159,13 +203,20 @@ func (l *liveService) sweep() {
 			since = st.LastPublishEnd
 		default:
 			since = ls.CreatedAt
-			for _, t := range []*time.Time{ls.ScheduledAt, ls.StartedAt} {
+			for _, t := range []*time.Time{ls.ScheduledAt, ls.StartedAt, &ownerSeen} {
 				if t != nil && t.After(since) {
 					since = *t
 				}
 			}
 		}
 		if !since.IsZero() && time.Since(since) >= l.idle {
+			if ls.Owner != l.replica.ID {
+				// One replica ends it: the one that takes it.
+				if ok, err := l.db.ClaimLiveSession(ctx, ls.ID, ls.Owner, l.replica.ID); err != nil || !ok {
+					continue
+				}
+				ls.Owner = l.replica.ID
+			}
 			l.log.Info("live session idle: ending it", "session", ls.ID, "since", since)
 			if _, _, err := l.end(ctx, ls, "", "idle"); err != nil {
 				l.log.Error("end idle live session", "session", ls.ID, "err", err)
@@ -192,6 +243,9 @@ func (l *liveService) close(ctx context.Context) error {
 	}
 	var errs []error
 	for _, ls := range open {
+		if ls.Owner != l.replica.ID {
+			continue // another replica's, or nobody's yet: it stays open
+		}
 		if _, _, err := l.end(ctx, ls, "", "shutdown"); err != nil {
 			errs = append(errs, fmt.Errorf("live session %s: %w", ls.ID, err))
 		}
@@ -229,6 +283,7 @@ func (l *liveService) end(ctx context.Context, ls *domain.LiveSession, by, reaso
 		l.mu.Unlock()
 	}()
 
+	keepStored := false // a join that failed leaves the stored segments for another try
 	if rec == nil {
 		var err error
 		rec, err = l.mgr.End(ls.ID)
@@ -243,6 +298,14 @@ func (l *liveService) end(ctx context.Context, ls *domain.LiveSession, by, reaso
 			// The segments stay on disk under the record directory.
 			l.log.Error("finalize live recording", "session", ls.ID, "err", err)
 		}
+		// Segments recorded by a replica that has died, or by an
+		// earlier run of this one, come from the object store.
+		joined, err := l.withStored(ctx, ls, rec)
+		if err != nil {
+			keepStored = true
+			l.log.Error("join the stored segments of a live recording", "session", ls.ID, "err", err)
+		}
+		rec = joined
 	}
 	var lr *domain.LiveRecording
 	if rec != nil {
@@ -261,6 +324,9 @@ func (l *liveService) end(ctx context.Context, ls *domain.LiveSession, by, reaso
 	out, ev, err := l.db.EndLiveSession(ctx, ls, by, reason, lr)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !keepStored {
+		l.deleteStored(ctx, ls)
 	}
 	l.mu.Lock()
 	delete(l.pending, ls.ID)
@@ -325,11 +391,14 @@ func (l *liveService) snapshot(ctx context.Context, ls *domain.LiveSession, u *d
 
 // recordingMS is the session's current position in its recording.
 func (l *liveService) recordingMS(id string) int64 {
+	l.mu.Lock()
+	offset := l.offsets[id]
+	l.mu.Unlock()
 	st, err := l.mgr.Status(id)
 	if err != nil {
-		return 0
+		return offset.Milliseconds()
 	}
-	return st.RecordingTime.Milliseconds()
+	return (offset + st.RecordingTime).Milliseconds()
 }
 
 // clock formats d as 00h01m02s for file names.
@@ -368,8 +437,9 @@ type iceServerJSON struct {
 func (l *liveService) show(ls *domain.LiveSession) liveJSON {
 	out := liveJSON{LiveSession: ls, PublishURL: "/api/v1/live/" + ls.ID + "/whip"}
 	if st, err := l.mgr.Status(ls.ID); err == nil {
-		out.Publishing, out.Viewers, out.RecordingMS, out.VideoCodec = st.Publishing, st.Viewers, st.RecordingTime.Milliseconds(), st.VideoCodec
+		out.Publishing, out.Viewers, out.VideoCodec = st.Publishing, st.Viewers, st.VideoCodec
 	}
+	out.RecordingMS = l.recordingMS(ls.ID)
 	return out
 }
 

@@ -115,6 +115,10 @@ type Config struct {
 	// LiveTokenTTL is how long a publish token works before the first
 	// publish; LiveIdle ends a session left without a publisher that long.
 	LiveTokenTTL, LiveIdle time.Duration
+	// LiveReplica names this process among several sharing the database:
+	// live sessions run on the replica that took their publish, and the
+	// others forward their media requests to it (docs/LIVE.md).
+	LiveReplica Replica
 	// TrustProxy takes the client address from X-Forwarded-For; only
 	// behind a proxy that sets it, or anyone can dodge the login limit.
 	TrustProxy bool

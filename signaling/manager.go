@@ -16,6 +16,7 @@ import (
 	"os"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -103,6 +104,18 @@ type Manager struct {
 	// interceptor) by PeerConnection id until the session code claims it.
 	statsMu sync.Mutex
 	stats   map[string]stats.Getter
+
+	onSegment atomic.Pointer[func(sessionID string, seg Segment)]
+}
+
+// OnSegment sets fn to be called with each recording segment as it is
+// finished (a publisher replaced, gone, unpublished or ended), on the
+// goroutine that finished it and before End joins it: the file stays in
+// place until fn returns. Several replicas use it to store each segment at
+// once, so that another replica can take the session over if this one
+// dies. Set it before the first Publish.
+func (m *Manager) OnSegment(fn func(sessionID string, seg Segment)) {
+	m.onSegment.Store(&fn)
 }
 
 var sessionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)

@@ -22,6 +22,30 @@ type Recording struct {
 	Segments int
 	// Duration is the sum of the segments' durations.
 	Duration time.Duration
+	// Start is the wall time of the first segment's first frame (for a
+	// recovered recording, as near as its files tell).
+	Start time.Time
+}
+
+// Segment is one finished segment of a recording: one publisher
+// connection's media, in a file of its own.
+type Segment struct {
+	Path        string
+	ContentType string
+	// Start is the wall time of its first frame, which orders segments.
+	Start    time.Time
+	Duration time.Duration
+}
+
+// JoinSegments joins segment files, in the order of their Start, into one
+// recording in dir, as End does with a session's own segments; the
+// segment files are removed (one is renamed). It returns nil for none.
+func JoinSegments(dir string, segs []Segment) (*Recording, error) {
+	list := make([]*segment, len(segs))
+	for i, s := range segs {
+		list[i] = &segment{path: s.Path, contentType: s.ContentType, start: s.Start, duration: s.Duration}
+	}
+	return joinSegments(dir, list)
 }
 
 // joinSegments turns a session's segments into one recording. One segment
@@ -35,7 +59,7 @@ func joinSegments(dir string, segs []*segment) (*Recording, error) {
 		return nil, nil
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].start.Before(segs[j].start) })
-	rec := &Recording{ContentType: segs[0].contentType, Segments: len(segs)}
+	rec := &Recording{ContentType: segs[0].contentType, Segments: len(segs), Start: segs[0].start}
 	for _, s := range segs {
 		rec.Duration += s.duration
 		if s.contentType != rec.ContentType {

@@ -69,8 +69,14 @@ func (m *Manager) Recover(ctx context.Context, sessionID string) (*Recording, er
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
 	var list []*segment
-	base := time.Unix(0, 0)
+	// The files' own times: the last write, less the duration, is about
+	// when each segment began; i keeps them in their numbered order.
+	base := time.Time{}
 	for i, f := range segs {
+		var written time.Time
+		if fi, err := os.Stat(f.path); err == nil {
+			written = fi.ModTime()
+		}
 		fixed := filepath.Join(dir, fmt.Sprintf("fixed-%d.%s", f.n, f.ext))
 		out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", f.path, "-c", "copy", "-y", fixed).CombinedOutput()
 		if err != nil {
@@ -87,7 +93,12 @@ func (m *Manager) Recover(ctx context.Context, sessionID string) (*Recording, er
 		if err := os.Rename(fixed, f.path); err != nil {
 			return nil, fmt.Errorf("signaling: %w", err)
 		}
-		list = append(list, &segment{path: f.path, contentType: contentTypes[f.ext], duration: d, start: base.Add(time.Duration(i) * time.Hour)})
+		start := base.Add(time.Duration(i) * time.Millisecond)
+		if written.Add(-d).After(start) {
+			start = written.Add(-d)
+		}
+		base = start
+		list = append(list, &segment{path: f.path, contentType: contentTypes[f.ext], duration: d, start: start})
 	}
 	if len(list) == 0 {
 		return nil, nil

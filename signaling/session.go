@@ -108,7 +108,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	if err != nil {
 		return "", "", err
 	}
-	p := &publisher{s: s, id: newResourceID(), info: info}
+	p := &publisher{s: s, id: newResourceID(), info: info, segDone: make(chan struct{})}
 	p.pli.interval = keyframeInterval
 	p.rec = newRecorder(s.m.log.With("session", s.id), info.video, info.hasAudio, s.segmentPath, p.requestKeyframe)
 	pc, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection, st stats.Getter) error {
@@ -186,7 +186,9 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	}
 	if old != nil {
 		s.m.log.Info("publisher replaced", "session", s.id, "old", old.id, "new", p.id)
-		s.closePublisher(old)
+		// Finalizing the old segment (and Manager.OnSegment storing it)
+		// need not hold up the answer: End waits for it.
+		go s.closePublisher(old)
 	}
 	return answer, p.id, nil
 }
@@ -222,15 +224,29 @@ func (s *session) detachLocked(p *publisher) {
 
 // closePublisher closes p and keeps its finished segment (once, however
 // many callers race here).
+// Manager.OnSegment's function runs on the finished segment before p stops counting
+// as closing, and the callers that lost the race wait for it, so End
+// joins only segments that it has seen.
 func (s *session) closePublisher(p *publisher) {
 	seg := p.close()
 	s.mu.Lock()
-	if !p.accounted {
+	first := !p.accounted
+	if first {
 		if seg != nil {
 			s.segments = append(s.segments, seg)
 		}
 		p.accounted = true
 	}
+	s.mu.Unlock()
+	if !first {
+		<-p.segDone
+		return
+	}
+	if fn := s.m.onSegment.Load(); seg != nil && fn != nil && *fn != nil {
+		(*fn)(s.id, Segment{Path: seg.path, ContentType: seg.contentType, Start: seg.start, Duration: seg.duration})
+	}
+	close(p.segDone)
+	s.mu.Lock()
 	delete(s.closing, p)
 	s.mu.Unlock()
 }
@@ -309,8 +325,9 @@ type publisher struct {
 	once      sync.Once
 	quality   qualityMeter
 
-	seg       *segment // set by close
-	accounted bool     // its segment is in session.segments (or it had none); guarded by session.mu
+	seg       *segment      // set by close
+	accounted bool          // its segment is in session.segments (or it had none); guarded by session.mu
+	segDone   chan struct{} // closed once the segment is accounted and Manager.OnSegment's function has run
 }
 
 // onTrack forwards and records one incoming track until the connection

@@ -63,16 +63,17 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.
 	return ls, token, nil
 }
 
-const liveColumns = `id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, started_at, ended_at, end_reason, evidence_id, created_at`
+const liveColumns = `id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, started_at, ended_at, end_reason, evidence_id, created_at, owner`
 
 func scanLive(row interface{ Scan(...any) error }) (*domain.LiveSession, error) {
 	var ls domain.LiveSession
 	var sched, started, ended sql.NullInt64
 	var expires, created int64
-	var ev sql.NullString
-	if err := row.Scan(&ls.ID, &ls.CaseID, &ls.CreatedBy, &ls.Status, &sched, &ls.TokenHash, &expires, &started, &ended, &ls.EndReason, &ev, &created); err != nil {
+	var ev, owner sql.NullString
+	if err := row.Scan(&ls.ID, &ls.CaseID, &ls.CreatedBy, &ls.Status, &sched, &ls.TokenHash, &expires, &started, &ended, &ls.EndReason, &ev, &created, &owner); err != nil {
 		return nil, err
 	}
+	ls.Owner = owner.String
 	ls.ScheduledAt, ls.StartedAt, ls.EndedAt = fromMS(sched), fromMS(started), fromMS(ended)
 	ls.TokenExpiresAt, ls.CreatedAt = time.UnixMilli(expires).UTC(), time.UnixMilli(created).UTC()
 	if ev.Valid {

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+)
+
+// retrying is a Signal that tries again while the answer is a status a
+// client retries (409: nobody publishes yet; 503: the owner is going or
+// gone), for up to within.
+func retrying(t *testing.T, sig testenv.Signal, within time.Duration) testenv.Signal {
+	return func(offer string) (string, string, error) {
+		deadline := time.Now().Add(within)
+		for {
+			answer, res, err := sig(offer)
+			var he *httpStatusError
+			if err == nil || !errors.As(err, &he) || he.status != http.StatusConflict && he.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+				return answer, res, err
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// waitVideo waits until v has received video and returns how long that took.
+func waitVideo(t *testing.T, v *testenv.Viewer, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for v.VideoPackets.Load() == 0 {
+		if time.Since(start) > within {
+			t.Fatalf("viewer received no video within %s", within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestLiveTwoReplicas runs a live inspection on two replicas A and B that
+// share one PostgreSQL database and one MinIO bucket, without stickiness:
+// the phone publishes through A (and reconnects there once, so a finished
+// segment is stored); a viewer and the room reach it through B, which
+// forwards them to A; A is SIGKILLed; the phone's next WHIP POST lands on
+// B, which takes the session over; a viewer joining through B receives
+// video again within 5 s; the end makes one ready recording of the
+// segments stored by A and recorded by B, covering what was published
+// less at most the segment in flight when A died.
+func TestLiveTwoReplicas(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	pg := testenv.PostgresURL(t)
+	common := append([]string{"--db", pg, "--webrtc-loopback"}, s3Args(t)...)
+	// A runs no media jobs: the recording is processed after A is gone.
+	a := startServer(t, append(common, "--replica-id", "replica-a", "--jobs", "0")...)
+	b := startServer(t, append(common, "--replica-id", "replica-b", "--jobs", "1")...)
+	// B started last: its --demo passwords are the ones that hold.
+	_, insp, caseID := liveCase(t, &proc{URL: a.URL, Demo: b.Demo})
+	inspB := login(t, b.URL, "inspector", b.Demo["inspector"])
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+
+	// The phone publishes through A, then reconnects through A: the first
+	// segment is finished and stored.
+	pub1 := testenv.Publish(t, testenv.CodecVP8, whip(t, a.URL, ls))
+	sent1 := pub1.Send(t, media, 3*time.Second)
+	pub2 := testenv.Publish(t, testenv.CodecVP8, whip(t, a.URL, ls))
+	pub1.PC.Close()
+	defer pub2.PC.Close()
+	sent2c := make(chan time.Duration, 1)
+	go func() { sent2c <- pub2.Send(t, media, 4*time.Second) }()
+
+	// A viewer and the room reach A through B.
+	viewer1 := testenv.View(t, whep(t, b.URL, ls.ID, inspB.token))
+	defer viewer1.PC.Close()
+	if !strings.HasPrefix(viewer1.Resource, "/api/v1/live/"+ls.ID+"/whep/") {
+		t.Errorf("forwarded WHEP Location: got %q", viewer1.Resource)
+	}
+	t.Logf("viewer through B (forwarded to A): first video after %s", waitVideo(t, viewer1, 5*time.Second))
+	room := dialRoom(t, b.URL, ls.ID, "", inspB.token)
+	room.expect("hello", 5*time.Second)
+	room.send(map[string]any{"type": "instruction", "text": "show the gate"})
+	if m := room.expect("instruction", 5*time.Second); m["text"] != "show the gate" {
+		t.Errorf("room through B: got %v", m)
+	}
+	phoneRoom := dialRoom(t, a.URL, ls.ID, "?token="+ls.PublishToken, "")
+	phoneRoom.expect("hello", 5*time.Second)
+	if m := room.expect("presence", 5*time.Second); len(m["members"].([]any)) != 2 {
+		// Both connections are in A's one room.
+		if m := room.expect("presence", 5*time.Second); len(m["members"].([]any)) != 2 {
+			t.Errorf("room through B: got members %v, want the officer and the phone", m["members"])
+		}
+	}
+	// A trickle PATCH through B reaches A's publisher resource.
+	if resp, body := sdpPost(t, "PATCH", b.URL+pub2.Resource, ls.PublishToken, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("WHIP PATCH through B: got %d %s, want 204", resp.StatusCode, body)
+	}
+	sent2 := <-sent2c
+
+	// A dies with the second segment in flight.
+	a.kill()
+	killed := time.Now()
+	pub2.PC.Close()
+	viewer1.PC.Close()
+
+	// The phone reconnects: its POST lands on B, which takes over once
+	// A's heartbeat has expired (503 until then).
+	pub3 := testenv.Publish(t, testenv.CodecVP8, retrying(t, whip(t, b.URL, ls), 20*time.Second))
+	reconnected := time.Now()
+	defer pub3.PC.Close()
+	sent3c := make(chan time.Duration, 1)
+	go func() { sent3c <- pub3.Send(t, media, 4*time.Second) }()
+	viewer2 := testenv.View(t, retrying(t, whep(t, b.URL, ls.ID, inspB.token), 5*time.Second))
+	defer viewer2.PC.Close()
+	waitVideo(t, viewer2, 5*time.Second)
+	again := time.Since(reconnected)
+	if again > 5*time.Second {
+		t.Errorf("viewer received video again %s after the reconnect, want within 5 s", again)
+	}
+	t.Logf("takeover: publisher back %s after the kill; viewer through B receives video %s after the reconnect", reconnected.Sub(killed), again)
+	sent3 := <-sent3c
+
+	var ended struct {
+		Session  liveSession      `json:"session"`
+		Evidence *domain.Evidence `json:"evidence"`
+	}
+	inspB.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
+	if ended.Evidence == nil {
+		t.Fatal("end: no recording")
+	}
+	rec := inspB.mustEvidenceDone(ended.Evidence.ID, 2*time.Minute)
+	if rec.Status != domain.EvidenceReady {
+		t.Fatalf("recording: got %s (%s), want ready", rec.Status, rec.StatusReason)
+	}
+	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+	published := sent1 + sent2 + sent3
+	t.Logf("published %s (%s stored by A, %s in flight on A when it died, %s on B); recording lasts %s", published, sent1, sent2, sent3, got)
+	if want := sent1 + sent3; got < want-want/10 || got > published+published/20 {
+		t.Errorf("recording lasts %s; want at least %s (published %s less the %s in flight when A died) and at most %s", got, want-want/10, published, sent2, published)
+	}
+
+	// One recording evidence item for the session, of two segments.
+	var list []domain.Evidence
+	inspB.mustJSON("GET", "/api/v1/cases/"+caseID+"/evidence", nil, http.StatusOK, &list)
+	recordings := 0
+	for _, ev := range list {
+		if ev.Kind == domain.KindRecording {
+			recordings++
+		}
+	}
+	if recordings != 1 {
+		t.Errorf("recording evidence items: got %d, want 1", recordings)
+	}
+	var audit []domain.AuditEvent
+	inspB.mustJSON("GET", "/api/v1/cases/"+caseID+"/audit", nil, http.StatusOK, &audit)
+	for _, e := range audit {
+		if e.Action == "evidence.recorded" {
+			var d struct {
+				Segments float64 `json:"segments"`
+			}
+			json.Unmarshal(e.Data, &d)
+			if d.Segments != 2 {
+				t.Errorf("recorded segments: got %v, want 2 (one stored by A, one from B)", d.Segments)
+			}
+		}
+	}
+}

@@ -1,0 +1,335 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/domain"
+	"siteinspect/signaling"
+	"siteinspect/storage"
+	"siteinspect/storage/objects"
+)
+
+// Replica identifies this process among several that share one database
+// and object store behind a load balancer (docs/LIVE.md, "Several
+// replicas").
+type Replica struct {
+	// ID is unique among the replicas and the same after a restart, so
+	// that a restarted replica recognizes the sessions it ran.
+	ID string
+	// InternalURL is where the other replicas reach this one
+	// (http://host:port); they forward a session's media requests there.
+	InternalURL string
+}
+
+// A replica renews its heartbeat every heartbeatEvery; one not heard of
+// for heartbeatExpiry is dead, and its sessions may be taken over.
+const (
+	heartbeatEvery  = 2 * time.Second
+	heartbeatExpiry = 6 * time.Second
+)
+
+// forwardedHeader marks a request one replica forwarded to a session's
+// owner; the owner serves it whatever its records say, so a request is
+// never forwarded twice. It carries the forwarding replica's id.
+const forwardedHeader = "X-Siteinspect-Forwarded"
+
+// replicaStore is what owner routing needs from the records.
+type replicaStore interface {
+	Heartbeat(ctx context.Context, id, internalURL string) error
+	Replica(ctx context.Context, id string) (storage.Replica, error)
+	Replicas(ctx context.Context) (map[string]storage.Replica, error)
+	Now() time.Time
+	ClaimLiveSession(ctx context.Context, id, from, to string) (bool, error)
+	AddLiveSegment(ctx context.Context, s storage.LiveSegment) error
+	ListLiveSegments(ctx context.Context, sessionID string) ([]storage.LiveSegment, error)
+}
+
+// heartbeat records that this replica is alive.
+func (l *liveService) heartbeat(ctx context.Context) {
+	if err := l.db.Heartbeat(ctx, l.replica.ID, l.replica.InternalURL); err != nil {
+		l.log.Error("live: heartbeat", "replica", l.replica.ID, "err", err)
+	}
+}
+
+// liveOwner returns the replica that owns ls and whether it is alive; ok
+// is false for a session nobody owns or whose owner never beat.
+func (l *liveService) liveOwner(ctx context.Context, ls *domain.LiveSession) (r storage.Replica, alive, ok bool) {
+	if ls.Owner == "" {
+		return r, false, false
+	}
+	r, err := l.db.Replica(ctx, ls.Owner)
+	if err != nil {
+		return r, false, false
+	}
+	return r, r.Alive(l.db.Now(), heartbeatExpiry), true
+}
+
+// owned routes a request about session :lid to the replica running its
+// media: served here when this replica owns it (or nobody does, or the
+// request was forwarded already), reverse-proxied to the owner while its
+// heartbeat holds. A publish (takeOver) for a session whose owner is dead
+// or that has none makes this replica the owner, once the publish token
+// has been checked; the other requests about such a session are served
+// here and find no media (409 or 404) until a publisher has come back.
+func (l *liveService) owned(takeOver bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Header.Get(forwardedHeader) != "" {
+				return next(c)
+			}
+			ctx := c.Request().Context()
+			for range 3 {
+				ls, err := l.db.LiveSession(ctx, c.Param("lid"))
+				if err != nil || ls.Status != domain.LiveOpen || ls.Owner == l.replica.ID {
+					return next(c) // the handler answers (404, 410, or the media here)
+				}
+				r, alive, _ := l.liveOwner(ctx, ls)
+				if alive {
+					return l.forward(c, r)
+				}
+				if !takeOver {
+					return next(c)
+				}
+				if _, err := l.publisher(c); err != nil {
+					return err
+				}
+				ok, err := l.takeOver(ctx, ls)
+				if err != nil {
+					return err
+				}
+				if ok {
+					return next(c)
+				}
+				// Another replica took it meanwhile: route to that one.
+			}
+			return newError(http.StatusServiceUnavailable, "the live inspection is changing servers: try again")
+		}
+	}
+}
+
+// forward reverse-proxies the request, WebSocket upgrades included, to
+// replica r as it came: the owner authenticates it again with the
+// caller's own credentials. The Host header is kept, so the owner's
+// same-origin checks see what this replica saw.
+func (l *liveService) forward(c echo.Context, r storage.Replica) error {
+	target, err := url.Parse(r.InternalURL)
+	if err != nil || target.Host == "" {
+		l.log.Error("live: bad internal URL of a replica", "replica", r.ID, "url", r.InternalURL)
+		return newCodedError(http.StatusServiceUnavailable, "unavailable", "the server running this live inspection cannot be reached")
+	}
+	from := l.replica.ID
+	proxy := &httputil.ReverseProxy{
+		Director: func(req *http.Request) {
+			req.URL.Scheme, req.URL.Host = target.Scheme, target.Host
+			req.Header.Set(forwardedHeader, from)
+		},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			l.log.Warn("live: forward to the owner failed", "replica", r.ID, "url", r.InternalURL, "err", err)
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write(encode(apiErrorBody("unavailable", "the server running this live inspection cannot be reached: try again")))
+		},
+	}
+	// The owner's answer carries every header (CORS, security): the ones
+	// this replica's middleware set already would be doubled.
+	h := c.Response().Header()
+	for k := range h {
+		delete(h, k)
+	}
+	proxy.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+func apiErrorBody(code, message string) map[string]any {
+	return map[string]any{"error": map[string]string{"code": code, "message": message}}
+}
+
+// takeOver makes this replica the owner of ls, whose owner is dead or
+// unset, if no other replica has done so meanwhile. The segments stored
+// so far come first in the recording, so positions in it (recording_ms)
+// continue after them.
+func (l *liveService) takeOver(ctx context.Context, ls *domain.LiveSession) (bool, error) {
+	ok, err := l.db.ClaimLiveSession(ctx, ls.ID, ls.Owner, l.replica.ID)
+	if err != nil || !ok {
+		return false, err
+	}
+	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
+	if err != nil {
+		l.log.Error("live: list stored segments", "session", ls.ID, "err", err)
+	}
+	var offset time.Duration
+	l.mu.Lock()
+	for _, s := range segs {
+		if !l.stored[s.ObjectKey] {
+			offset += s.Duration
+		}
+	}
+	l.offsets[ls.ID] = offset
+	l.mu.Unlock()
+	if ls.Owner != "" {
+		l.log.Info("live: took over a session whose replica is gone", "session", ls.ID, "from", ls.Owner, "stored", len(segs), "offset", offset)
+	}
+	ls.Owner = l.replica.ID
+	return true, nil
+}
+
+// storeSegment puts a finished segment into the object store and records
+// it, so that a replica taking the session over can join it into the
+// recording if this one dies. Manager.OnSegment calls it.
+func (l *liveService) storeSegment(sessionID string, seg signaling.Segment) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ls, err := l.db.LiveSession(ctx, sessionID)
+	if err != nil {
+		l.log.Error("live: store segment", "session", sessionID, "err", err)
+		return
+	}
+	key := segmentKey(ls, l.replica.ID, seg.Start, filepath.Ext(seg.Path))
+	if _, _, err := objects.PutFile(ctx, l.objects, key, seg.Path, seg.ContentType); err != nil {
+		l.log.Error("live: store segment", "session", sessionID, "path", seg.Path, "err", err)
+		return
+	}
+	err = l.db.AddLiveSegment(ctx, storage.LiveSegment{SessionID: sessionID, ObjectKey: key, Replica: l.replica.ID,
+		ContentType: seg.ContentType, StartedAt: seg.Start, Duration: seg.Duration})
+	if err != nil {
+		l.log.Error("live: record segment", "session", sessionID, "key", key, "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.stored[key] = true
+	l.mu.Unlock()
+}
+
+// segmentKey names a stored segment: its start orders it, the replica
+// keeps two replicas' keys apart.
+func segmentKey(ls *domain.LiveSession, replica string, start time.Time, ext string) string {
+	return "cases/" + ls.CaseID + "/live/" + ls.ID + "/segments/" + start.UTC().Format("20060102T150405.000000000Z") + "-" + replica + ext
+}
+
+// withStored joins the segments other replicas (or an earlier run of this
+// one) stored for ls with rec, this process's own recording of it (nil
+// for none), in the order they were recorded. It returns rec unchanged
+// when nothing was stored elsewhere.
+func (l *liveService) withStored(ctx context.Context, ls *domain.LiveSession, rec *signaling.Recording) (*signaling.Recording, error) {
+	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
+	if err != nil {
+		return rec, err
+	}
+	l.mu.Lock()
+	var foreign []storage.LiveSegment
+	for _, s := range segs {
+		if !l.stored[s.ObjectKey] {
+			foreign = append(foreign, s)
+		}
+	}
+	l.mu.Unlock()
+	if len(foreign) == 0 {
+		return rec, nil
+	}
+	dir, err := os.MkdirTemp("", "live-join-")
+	if err != nil {
+		return rec, err
+	}
+	var list []signaling.Segment
+	count := 0
+	for i, s := range foreign {
+		p := filepath.Join(dir, "stored-"+strconv.Itoa(i)+filepath.Ext(s.ObjectKey))
+		if err := download(ctx, l.objects, s.ObjectKey, p); err != nil {
+			os.RemoveAll(dir)
+			return rec, err
+		}
+		list = append(list, signaling.Segment{Path: p, ContentType: s.ContentType, Start: s.StartedAt, Duration: s.Duration})
+		count++
+	}
+	if rec != nil {
+		list = append(list, signaling.Segment{Path: rec.Path, ContentType: rec.ContentType, Start: rec.Start, Duration: rec.Duration})
+		count += rec.Segments
+	}
+	joined, err := signaling.JoinSegments(dir, list)
+	if err != nil {
+		os.RemoveAll(dir)
+		return rec, err
+	}
+	if rec != nil {
+		os.RemoveAll(filepath.Dir(rec.Path))
+	}
+	joined.Segments = count
+	return joined, nil
+}
+
+// download copies object key to the file path.
+func download(ctx context.Context, store objects.ObjectStore, key, path string) error {
+	obj, err := store.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.ReadFrom(obj); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// deleteStored removes a finished session's stored segments: the
+// recording holds them now. A store that keeps objects locked refuses;
+// they are then kept, which loses nothing.
+func (l *liveService) deleteStored(ctx context.Context, ls *domain.LiveSession) {
+	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	for _, s := range segs {
+		delete(l.stored, s.ObjectKey)
+	}
+	delete(l.offsets, ls.ID)
+	l.mu.Unlock()
+	for _, s := range segs {
+		if err := l.objects.Delete(ctx, s.ObjectKey); err != nil {
+			l.log.Debug("live: remove stored segment", "key", s.ObjectKey, "err", err)
+		}
+	}
+}
+
+// leaveForeign lets go of a session another live replica owns: media this
+// process still runs for it (it was taken over while this replica seemed
+// dead) is ended, its segments already stored for the owner, and room
+// members here are closed so that they reconnect through the owner.
+func (l *liveService) leaveForeign(ls *domain.LiveSession) {
+	if _, err := l.mgr.Status(ls.ID); err == nil {
+		l.log.Warn("live: another replica owns a session running here: ending it here", "session", ls.ID, "owner", ls.Owner)
+		go func() {
+			rec, err := l.mgr.End(ls.ID)
+			if err != nil && !errors.Is(err, signaling.ErrNoSession) {
+				l.log.Error("live: end a session owned elsewhere", "session", ls.ID, "err", err)
+			}
+			if rec != nil {
+				os.RemoveAll(filepath.Dir(rec.Path))
+			}
+		}()
+	}
+	l.mu.Lock()
+	r := l.rooms[ls.ID]
+	delete(l.rooms, ls.ID)
+	l.mu.Unlock()
+	if r != nil {
+		r.Close()
+	}
+}
