@@ -245,8 +245,7 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 				return nil
 			case <-ending:
 				return nil
-			case <-changed:
-			case <-time.After(time.Second): // another replica may have written
+			case <-changed: // on PostgreSQL, other replicas' commits too (storage.DB.Listen)
 			case <-heartbeat.C:
 				fmt.Fprintf(w, ": keep-alive\n\n")
 			}
