@@ -147,3 +147,51 @@ func BenchmarkSessionLookup(b *testing.B) {
 		run(b, db)
 	})
 }
+
+// TestPeersListenerReconnects: the listener's connection is cut (its
+// backend terminated, as a restart of PostgreSQL or a proxy would); B
+// connects again by itself and hears A's next write within a second.
+func TestPeersListenerReconnects(t *testing.T) {
+	dsn := testenv.PostgresURL(t)
+	a, b := testenv.OpenDBAt(t, dsn), testenv.OpenDBAt(t, dsn)
+	listening(t, b)
+	ctx := context.Background()
+	for round := range 2 {
+		var cut int
+		err := a.SQL().QueryRowContext(ctx, `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN siteinspect_changed%'`).Scan(&cut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cut != 1 {
+			t.Fatalf("round %d: listening connections cut: got %d, want 1", round, cut)
+		}
+		began := time.Now()
+		// Until B listens again, Changed() fires every second by itself;
+		// once it does, it stays quiet while nobody writes.
+		var lastWake time.Time
+		for quiet := false; !quiet; {
+			select {
+			case <-b.Changed():
+				lastWake = time.Now()
+			case <-time.After(1500 * time.Millisecond):
+				quiet = true
+			}
+			if time.Since(began) > 6*time.Second {
+				t.Fatalf("round %d: B still polls 6 s after its connection was cut: it did not listen again", round)
+			}
+		}
+		ch := b.Changed()
+		wrote := time.Now()
+		if _, err := a.RecordAudit(ctx, storage.Audit{Action: "test.peer", Target: "after cut"}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+			t.Fatalf("round %d: B listens again but did not hear A's write within 1 s", round)
+		}
+		t.Logf("round %d: B's last wake-up of its own %v after the cut; heard A's write %v after it", round,
+			lastWake.Sub(began).Round(time.Millisecond), time.Since(wrote).Round(time.Microsecond))
+	}
+}
