@@ -25,8 +25,10 @@ const maxFramesPerPass = 200
 const passGap = 150
 
 // FrameOut is one frame Frames is asked for: frame number Frame (0-based,
-// counted at the video's frame rate) goes to the PNG at Out. Err is set
-// when that frame could not be made.
+// counted at the video's frame rate) goes to the image file at Out (PAM,
+// or PNG when it was retried with Frame: read it with image.Decode and
+// package media/pam imported). Err is set when that frame could not be
+// made.
 type FrameOut struct {
 	Frame int64
 	Out   string
@@ -48,8 +50,12 @@ type FrameOut struct {
 // names their files (-frame_pts), so each file is known to be its frame even
 // if another is missing. A frame the pass did not give (a variable-frame-rate
 // gap, a frame past the end) is retried alone with Frame, whose error it then
-// carries. Frames are written as uncompressed PNG: they are read once, by the
-// report, and zlib at ffmpeg's default level cost more than the decoding.
+// carries. Frames are written as PAM (netpbm's P7: a short header, then
+// the RGBA bytes; package media/pam reads it): they are read once, by the
+// report, and PNG cost more than the decoding — zlib at ffmpeg's default
+// level, and even uncompressed, the encoder's and the reader's passes over
+// every byte (by hand, 100 720p frames: 1.05 s of ffmpeg CPU as PNG at
+// level 0, 0.59 s as PAM; Go reads a PAM frame as one copy).
 // With maxWidth > 0, frames wider than that (after rotation) are scaled
 // down to it, which keeps a hundred 4K frames from taking gigabytes of
 // disk when their user would shrink them anyway; a frame retried with
@@ -181,13 +187,13 @@ func (r Runner) framesPass(ctx context.Context, in string, fps float64, maxWidth
 		// time base of 1 s); the run stops when all are out.
 		"-fps_mode", "passthrough", "-enc_time_base", "1", "-frame_pts", "1",
 		"-frames:v", strconv.Itoa(len(nums)),
-		"-f", "image2", "-c:v", "png", "-compression_level", "0", filepath.Join(arg(scratch), "%d.png"))
+		"-f", "image2", "-c:v", "pam", "-pix_fmt", "rgba", filepath.Join(arg(scratch), "%d.pam"))
 	_, runErr := r.run(ctx, "ffmpeg", args...)
 	got := map[int64]string{}
 	for i, n := range nums {
-		p := filepath.Join(scratch, strconv.Itoa(i)+".png")
+		p := filepath.Join(scratch, strconv.Itoa(i)+".pam")
 		if st, err := os.Stat(p); err == nil && st.Size() > 0 && runErr == nil {
-			out := filepath.Join(dir, filepath.Base(scratch)+"-"+strconv.FormatInt(n, 10)+".png")
+			out := filepath.Join(dir, filepath.Base(scratch)+"-"+strconv.FormatInt(n, 10)+".pam")
 			if os.Rename(p, out) == nil {
 				got[n] = out
 			}

@@ -348,7 +348,7 @@ func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[str
 	for k := range need {
 		switch ev := byID[k.ev]; ev.Kind {
 		case domain.KindVideo, domain.KindRecording:
-			videos[k.ev] = append(videos[k.ev], media.FrameOut{Frame: k.frame, Out: filepath.Join(dir, fmt.Sprintf("%s-f%d.png", ev.ID, k.frame))})
+			videos[k.ev] = append(videos[k.ev], media.FrameOut{Frame: k.frame, Out: filepath.Join(dir, fmt.Sprintf("%s-f%d.img", ev.ID, k.frame))})
 		default:
 			others = append(others, k)
 		}

@@ -6,12 +6,14 @@ import (
 	"image"
 	"image/draw"
 	"image/jpeg"
-	_ "image/png" // annotation images are PNG (frames, pages) or JPEG (photos)
+	_ "image/png" // annotation images are PNG (pages, frames) or JPEG (photos)
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+
+	_ "siteinspect/media/pam" // or PAM (frames extracted many at a time)
 )
 
 const (
