@@ -48,9 +48,11 @@ func waitVideo(t *testing.T, v *testenv.Viewer, within time.Duration) time.Durat
 // segment is stored); a viewer and the room reach it through B, which
 // forwards them to A; A is SIGKILLed; the phone's next WHIP POST lands on
 // B, which takes the session over; a viewer joining through B receives
-// video again within 5 s; the end makes one ready recording of the
-// segments stored by A and recorded by B, covering what was published
-// less at most the segment in flight when A died.
+// video again within 5 s. Then B is stopped (SIGTERM) while a third
+// replica C runs: B hands the session over, and the phone continues
+// through C. The end makes one ready recording of the segments stored by
+// A and B and recorded by C, covering what was published less at most
+// the segment in flight when A died.
 func TestLiveTwoReplicas(t *testing.T) {
 	media := testenv.MustRTCMedia(t)
 	pg := testenv.PostgresURL(t)
@@ -124,11 +126,37 @@ func TestLiveTwoReplicas(t *testing.T) {
 	t.Logf("takeover: publisher back %s after the kill; viewer through B receives video %s after the reconnect", reconnected.Sub(killed), again)
 	sent3 := <-sent3c
 
+	// B leaves gracefully (SIGTERM) while C is up: it hands the session
+	// over (its segment stored) instead of ending it, and the phone's
+	// reconnect through C takes it at once.
+	c := startServer(t, append(common, "--replica-id", "replica-c", "--jobs", "1")...)
+	b.stop(t)
+	pub3.PC.Close()
+	viewer2.PC.Close()
+	// C's --demo gave the demo users new passwords.
+	inspC := login(t, c.URL, "inspector", c.Demo["inspector"])
+	var mid liveSession
+	inspC.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &mid)
+	if mid.Status != "open" {
+		t.Fatalf("after B left: session %s (%s), want open", mid.Status, mid.EndReason)
+	}
+	left := time.Now()
+	pub4 := testenv.Publish(t, testenv.CodecVP8, retrying(t, whip(t, c.URL, ls), 10*time.Second))
+	defer pub4.PC.Close()
+	t.Logf("handover: publisher back %s after B stopped", time.Since(left))
+	sent4c := make(chan time.Duration, 1)
+	go func() { sent4c <- pub4.Send(t, media, 3*time.Second) }()
+	viewer3 := testenv.View(t, retrying(t, whep(t, c.URL, ls.ID, inspC.token), 5*time.Second))
+	defer viewer3.PC.Close()
+	waitVideo(t, viewer3, 5*time.Second)
+	sent4 := <-sent4c
+
 	var ended struct {
 		Session  liveSession      `json:"session"`
 		Evidence *domain.Evidence `json:"evidence"`
 	}
-	inspB.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
+	inspB = inspC
+	inspC.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
 	if ended.Evidence == nil {
 		t.Fatal("end: no recording")
 	}
@@ -137,9 +165,9 @@ func TestLiveTwoReplicas(t *testing.T) {
 		t.Fatalf("recording: got %s (%s), want ready", rec.Status, rec.StatusReason)
 	}
 	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
-	published := sent1 + sent2 + sent3
-	t.Logf("published %s (%s stored by A, %s in flight on A when it died, %s on B); recording lasts %s", published, sent1, sent2, sent3, got)
-	if want := sent1 + sent3; got < want-want/10 || got > published+published/20 {
+	published := sent1 + sent2 + sent3 + sent4
+	t.Logf("published %s (%s stored by A, %s in flight on A when it died, %s on B, %s on C); recording lasts %s", published, sent1, sent2, sent3, sent4, got)
+	if want := sent1 + sent3 + sent4; got < want-want/10 || got > published+published/20 {
 		t.Errorf("recording lasts %s; want at least %s (published %s less the %s in flight when A died) and at most %s", got, want-want/10, published, sent2, published)
 	}
 
@@ -163,8 +191,8 @@ func TestLiveTwoReplicas(t *testing.T) {
 				Segments float64 `json:"segments"`
 			}
 			json.Unmarshal(e.Data, &d)
-			if d.Segments != 2 {
-				t.Errorf("recorded segments: got %v, want 2 (one stored by A, one from B)", d.Segments)
+			if d.Segments != 3 {
+				t.Errorf("recorded segments: got %v, want 3 (stored by A and B, and C's)", d.Segments)
 			}
 		}
 	}

@@ -241,13 +241,27 @@ func (l *liveService) close(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// With other replicas alive, this one's sessions are handed over to
+	// them; alone, it ends them.
+	handOver := l.othersAlive(ctx)
 	var errs []error
 	for _, ls := range open {
 		if ls.Owner != l.replica.ID {
 			continue // another replica's, or nobody's yet: it stays open
 		}
+		if handOver {
+			l.handOver(ls)
+			continue
+		}
 		if _, _, err := l.end(ctx, ls, "", "shutdown"); err != nil {
 			errs = append(errs, fmt.Errorf("live session %s: %w", ls.ID, err))
+		}
+	}
+	if handOver {
+		// Dead at once: the phones' reconnects take the sessions over
+		// without waiting for the heartbeat to expire.
+		if err := l.db.RetireReplica(ctx, l.replica.ID, heartbeatExpiry); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -176,6 +176,10 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	}
 	before, serr := l.mgr.Status(ls.ID)
 	reconnect := serr == nil && before.Publishing
+	if serr != nil {
+		// The first publish here: what other replicas stored comes first.
+		l.noteStored(c.Request().Context(), ls)
+	}
 	answer, rid, err := l.mgr.Publish(c.Request().Context(), ls.ID, offer)
 	if err != nil {
 		return signalingError(err, http.StatusNotFound)

@@ -46,6 +46,7 @@ const forwardedHeader = "X-Siteinspect-Forwarded"
 // replicaStore is what owner routing needs from the records.
 type replicaStore interface {
 	Heartbeat(ctx context.Context, id, internalURL string) error
+	RetireReplica(ctx context.Context, id string, expiry time.Duration) error
 	Replica(ctx context.Context, id string) (storage.Replica, error)
 	Replicas(ctx context.Context) (map[string]storage.Replica, error)
 	Now() time.Time
@@ -157,17 +158,28 @@ func apiErrorBody(code, message string) map[string]any {
 }
 
 // takeOver makes this replica the owner of ls, whose owner is dead or
-// unset, if no other replica has done so meanwhile. The segments stored
-// so far come first in the recording, so positions in it (recording_ms)
-// continue after them.
+// unset, if no other replica has done so meanwhile.
 func (l *liveService) takeOver(ctx context.Context, ls *domain.LiveSession) (bool, error) {
 	ok, err := l.db.ClaimLiveSession(ctx, ls.ID, ls.Owner, l.replica.ID)
 	if err != nil || !ok {
 		return false, err
 	}
+	if ls.Owner != "" {
+		l.log.Info("live: took over a session whose replica is gone", "session", ls.ID, "from", ls.Owner)
+	}
+	ls.Owner = l.replica.ID
+	return true, nil
+}
+
+// noteStored counts the segments of ls stored by other replicas (or an
+// earlier run of this one) before this process runs its media: they come
+// first in the recording, so positions in it (recording_ms) continue
+// after them.
+func (l *liveService) noteStored(ctx context.Context, ls *domain.LiveSession) {
 	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
 	if err != nil {
 		l.log.Error("live: list stored segments", "session", ls.ID, "err", err)
+		return
 	}
 	var offset time.Duration
 	l.mu.Lock()
@@ -178,11 +190,43 @@ func (l *liveService) takeOver(ctx context.Context, ls *domain.LiveSession) (boo
 	}
 	l.offsets[ls.ID] = offset
 	l.mu.Unlock()
-	if ls.Owner != "" {
-		l.log.Info("live: took over a session whose replica is gone", "session", ls.ID, "from", ls.Owner, "stored", len(segs), "offset", offset)
+}
+
+// othersAlive reports whether another replica's heartbeat holds.
+func (l *liveService) othersAlive(ctx context.Context) bool {
+	all, err := l.db.Replicas(ctx)
+	if err != nil {
+		return false
 	}
-	ls.Owner = l.replica.ID
-	return true, nil
+	now := l.db.Now()
+	for id, r := range all {
+		if id != l.replica.ID && r.Alive(now, heartbeatExpiry) {
+			return true
+		}
+	}
+	return false
+}
+
+// handOver stops running ls here, with its segments stored (OnSegment
+// stores each as End finishes it), so that the phone's reconnect lands on
+// another replica, which takes the session over: a replica leaving a
+// cluster ends no session.
+func (l *liveService) handOver(ls *domain.LiveSession) {
+	rec, err := l.mgr.End(ls.ID)
+	if err != nil && !errors.Is(err, signaling.ErrNoSession) {
+		l.log.Error("live: hand over a session", "session", ls.ID, "err", err)
+	}
+	if rec != nil {
+		os.RemoveAll(filepath.Dir(rec.Path))
+	}
+	l.mu.Lock()
+	r := l.rooms[ls.ID]
+	delete(l.rooms, ls.ID)
+	l.mu.Unlock()
+	if r != nil {
+		r.Close() // members reconnect, through the next owner
+	}
+	l.log.Info("live: handed a session over to the other replicas", "session", ls.ID)
 }
 
 // storeSegment puts a finished segment into the object store and records

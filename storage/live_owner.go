@@ -31,6 +31,16 @@ func (d *DB) Heartbeat(ctx context.Context, id, internalURL string) error {
 	return nil
 }
 
+// RetireReplica marks replica id as dead now (its heartbeat expiry ago),
+// for a replica that leaves: the others take its sessions over at once.
+func (d *DB) RetireReplica(ctx context.Context, id string, expiry time.Duration) error {
+	_, err := d.exec(ctx, `UPDATE replicas SET heartbeat_at = ? WHERE id = ?`, d.now().Add(-expiry).UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("retire replica: %w", err)
+	}
+	return nil
+}
+
 // Replicas returns every replica that has ever sent a heartbeat, by id.
 func (d *DB) Replicas(ctx context.Context) (map[string]Replica, error) {
 	rows, err := d.query(ctx, `SELECT id, internal_url, heartbeat_at FROM replicas`)
