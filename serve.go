@@ -108,6 +108,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	worker, err := pipeline.New(pipeline.Config{
 		DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Concurrency: *jobs, Logger: log,
+		// SIGTERM: no new job; the running ones may finish meanwhile
+		// (the drain and the HTTP shutdown take as long), then are cut
+		// short and taken over after their lease.
+		StopGrace: 25 * time.Second,
 		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc},
 	})
 	if err != nil {

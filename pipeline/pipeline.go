@@ -61,6 +61,12 @@ type Config struct {
 	RetryBase time.Duration
 	// Logger receives job outcomes.
 	Logger *slog.Logger
+	// StopGrace is how long the jobs running when Run's context ends may
+	// go on to finish (the worker claims no new one meanwhile); those
+	// still running after it are cancelled and run again later, here
+	// after a restart or on another replica once their lease runs out.
+	// Zero cancels them at once.
+	StopGrace time.Duration
 }
 
 // Worker runs evidence-processing jobs.
@@ -109,9 +115,25 @@ func (w *Worker) Notify() {
 }
 
 // Run claims and runs jobs, at most Concurrency at once, until ctx ends;
-// then it cancels the running jobs (killing their tools) and waits for
-// them. A cancelled job stays claimed and runs again after a restart.
+// then it claims no more, lets the running jobs finish for up to
+// StopGrace, cancels those still running (killing their tools) and waits
+// for them. A cancelled job stays claimed and runs again after a restart,
+// or on another replica once its lease runs out.
 func (w *Worker) Run(ctx context.Context) {
+	// Jobs run on a context of their own, which ends StopGrace after ctx
+	// does (deferred after wg.Wait, so that waiting for the jobs comes
+	// first).
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	stop := context.AfterFunc(ctx, func() {
+		if w.cfg.StopGrace <= 0 {
+			cancelJobs()
+			return
+		}
+		t := time.AfterFunc(w.cfg.StopGrace, cancelJobs)
+		context.AfterFunc(jobCtx, func() { t.Stop() })
+	})
+	defer stop()
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -141,7 +163,7 @@ func (w *Worker) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			w.run(ctx, job)
+			w.run(jobCtx, job)
 			// Another job may be waiting behind this one.
 			w.Notify()
 		}()
