@@ -112,7 +112,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// (the drain and the HTTP shutdown take as long), then are cut
 		// short and taken over after their lease.
 		StopGrace: 25 * time.Second,
-		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc},
+		Media:     media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc},
 	})
 	if err != nil {
 		return err
