@@ -13,8 +13,9 @@ import (
 // UploadConfig tunes resumable uploads.
 type UploadConfig struct {
 	// SpoolDir holds, per upload, the bytes of parts not yet in the object
-	// store. It must survive a restart (it lives under the data directory by
-	// default) so an interrupted upload resumes without losing them.
+	// store, and a copy of the upload's tail (its bytes after the last full
+	// part, kept in the object store too). It is a cache: an upload
+	// continues without it, on this replica or another.
 	SpoolDir string
 	// PartSize is the multipart part size: larger parts mean fewer requests
 	// to the object store but more bytes re-sent when a part's upload fails.

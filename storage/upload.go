@@ -17,9 +17,12 @@ import (
 )
 
 // Uploads keeps resumable uploads (tus): their records in the database,
-// their bytes in spool files and then in a multipart upload of the object
-// store. Every method is safe to call from several processes sharing the
-// database: a lease in the upload's row admits one writer at a time.
+// their bytes in a multipart upload of the object store, and the bytes
+// after the last full part in tail segments there too; the local spool
+// only gathers a part before it is stored. Every method is safe to call
+// from several processes (replicas) sharing the database and the object
+// store: a lease in the upload's row admits one writer at a time, and a
+// PATCH may continue on any of them.
 type Uploads struct {
 	db      *DB
 	objects objects.ObjectStore
@@ -364,7 +367,7 @@ func (s *Uploads) Sweep(ctx context.Context) (int, error) {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, id); err != nil {
 					return err
 				}
-				_, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, multipart_id = '', hash_state = NULL, tail_id = '', tail_size = 0, updated_at = ? WHERE id = ?`, domain.UploadExpired, ms(now), id)
+				_, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, multipart_id = '', hash_state = NULL, tail_segments = '', tail_size = 0, updated_at = ? WHERE id = ?`, domain.UploadExpired, ms(now), id)
 				return err
 			})
 		})

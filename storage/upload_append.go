@@ -15,7 +15,9 @@ import (
 	"path/filepath"
 	"siteinspect/domain"
 	"siteinspect/storage/objects"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -45,10 +47,10 @@ type appender struct {
 	states map[int][]byte
 
 	// commitMu orders commits (from the flushers and the receiving path);
-	// committed and tailID are the row's upload_offset and tail_id.
+	// committed and tail are the row's upload_offset and tail_segments.
 	commitMu  sync.Mutex
 	committed int64
-	tailID    string
+	tail      []string
 
 	todo     chan int
 	wg       sync.WaitGroup
@@ -183,15 +185,15 @@ func (s *Uploads) resume(ctx context.Context, up *domain.Upload, owner string) (
 	if up.Offset > 0 {
 		last = a.partOf(up.Offset - 1)
 	}
-	_, tailID, tailSize, err := s.tailOf(ctx, up.ID)
+	_, segs, tailSize, err := s.tailOf(ctx, up.ID)
 	if err != nil {
 		return nil, err
 	}
-	if a.tailID = tailID; tailID != "" {
+	if a.tail = segs; len(segs) > 0 {
 		if want := up.Offset - int64(last-1)*up.PartSize; tailSize != want {
 			return nil, fmt.Errorf("upload %s: its tail has %d bytes, want %d", up.ID, tailSize, want)
 		}
-		if err := a.loadTail(ctx, last, tailID, tailSize); err != nil {
+		if err := a.loadTail(ctx, last, segs, tailSize); err != nil {
 			return nil, err
 		}
 	}
@@ -357,7 +359,7 @@ func (a *appender) advance(ctx context.Context) error {
 	if to <= a.committed {
 		return nil
 	}
-	return a.commitLocked(ctx, to, state, "", 0)
+	return a.commitLocked(ctx, to, state, nil, 0)
 }
 
 // hashState is the hash state over the bytes received so far.
@@ -367,9 +369,9 @@ func (a *appender) hashState() ([]byte, error) {
 
 // settle waits until the full parts are stored and committed, then makes
 // the bytes received after them durable before committing them: the
-// upload's last part goes to the multipart upload, any other remainder
-// (shorter than a part, or a deferred upload's last full part) to a new
-// tail object, which the commit names.
+// upload's last part goes to the multipart upload; any other remainder
+// (shorter than a part, or a deferred upload's last full part) is the
+// tail, whose new bytes go to a new segment that the commit adds to it.
 func (a *appender) settle(ctx context.Context) error {
 	if err := a.waitFlushed(); err != nil {
 		return err
@@ -398,49 +400,54 @@ func (a *appender) settle(ctx context.Context) error {
 		}
 		return nil
 	}
-	size := up.Offset - int64(n-1)*up.PartSize
-	id, err := a.storeTail(ctx, n, size)
+	start := int64(n-1) * up.PartSize
+	from, segs := a.committed-start, a.tail
+	if from <= 0 || len(segs) >= maxTailSegments {
+		// A new tail (the committed offset is at the part's start), or
+		// one of many segments: store it whole.
+		from, segs = 0, nil
+	}
+	seg, err := a.storeTail(ctx, n, from, up.Offset-start)
 	if err != nil {
 		return err
 	}
-	return a.commit(ctx, up.Offset, state, id, size)
+	return a.commit(ctx, up.Offset, state, append(slices.Clip(segs), seg), up.Offset-start)
 }
 
 // commit records offset, the hash state over exactly the bytes below it,
-// the sniffed type and the tail object (tailID, of tailSize bytes) holding
-// the bytes after the last stored part, if any. Every byte below offset
-// must be in the object store already: the spool is a cache of this
-// replica's, not a store the next PATCH can count on. The tail it replaces
-// is deleted.
-func (a *appender) commit(ctx context.Context, offset int64, state []byte, tailID string, tailSize int64) error {
+// the sniffed type and the tail segments (tail, of tailSize bytes
+// together) holding the bytes after the last stored part, if any. Every
+// byte below offset must be in the object store already: the spool is a
+// cache of this replica's, not a store the next PATCH can count on.
+// Segments of the previous tail that the new one does not list are
+// deleted.
+func (a *appender) commit(ctx context.Context, offset int64, state []byte, tail []string, tailSize int64) error {
 	a.commitMu.Lock()
 	defer a.commitMu.Unlock()
-	return a.commitLocked(ctx, offset, state, tailID, tailSize)
+	return a.commitLocked(ctx, offset, state, tail, tailSize)
 }
 
-func (a *appender) commitLocked(ctx context.Context, offset int64, state []byte, tailID string, tailSize int64) error {
+func (a *appender) commitLocked(ctx context.Context, offset int64, state []byte, tail []string, tailSize int64) error {
 	ctx = context.WithoutCancel(ctx)
 	now := a.s.db.now()
 	exp := now.Add(a.s.cfg.TTL).UTC().Truncate(time.Millisecond)
-	res, err := a.s.db.exec(ctx, `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, tail_id = ?, tail_size = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
-		offset, state, string(a.up.Kind), a.up.ContentType, tailID, tailSize, ms(now), ms(exp), a.up.ID, a.owner)
+	res, err := a.s.db.exec(ctx, `UPDATE uploads SET upload_offset = ?, hash_state = ?, kind = ?, content_type = ?, tail_segments = ?, tail_size = ?, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
+		offset, state, string(a.up.Kind), a.up.ContentType, strings.Join(tail, " "), tailSize, ms(now), ms(exp), a.up.ID, a.owner)
 	if err != nil {
 		return fmt.Errorf("commit upload %s: %w", a.up.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		// Another writer has the upload now; the tail just stored is ours
-		// alone (its id is new), so it goes.
-		a.deleteTail(ctx, tailID)
+		// Another writer has the upload now; a segment just stored is
+		// ours alone (its id is new), so it goes.
+		a.deleteTail(ctx, tail, a.tail)
 		return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
 	}
-	old := a.tailID
-	a.committed, a.tailID, a.up.ExpiresAt = offset, tailID, exp
-	if tailID != "" {
-		a.markTail(tailID)
+	old := a.tail
+	a.committed, a.tail, a.up.ExpiresAt = offset, tail, exp
+	if len(tail) > 0 {
+		a.markTail(tail[len(tail)-1])
 	}
-	if old != tailID {
-		a.deleteTail(ctx, old)
-	}
+	a.deleteTail(ctx, old, tail)
 	return nil
 }
 
@@ -705,7 +712,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, tail_id = '', tail_size = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, tail_segments = '', tail_size = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
 			domain.UploadComplete, ms(ev.CreatedAt), up.ID, a.owner)
 		if err != nil {
 			return err
@@ -727,7 +734,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		return nil, fmt.Errorf("complete upload %s: %w", up.ID, err)
 	}
 	up.State = domain.UploadComplete
-	a.deleteTail(ctx, a.tailID)
+	a.deleteTail(ctx, a.tail, nil)
 	if up.Concat == domain.ConcatFinal {
 		a.s.dropPartials(ctx, up)
 	}

@@ -242,7 +242,7 @@ func (a *appender) completePartial(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, multipart_id = '', tail_id = '', tail_size = 0, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE uploads SET state = ?, hash_state = NULL, multipart_id = '', tail_segments = '', tail_size = 0, updated_at = ?, expires_at = ? WHERE id = ? AND lease_owner = ?`,
 			domain.UploadComplete, ms(now), ms(exp), up.ID, a.owner)
 		if err != nil {
 			return err
@@ -256,7 +256,7 @@ func (a *appender) completePartial(ctx context.Context) error {
 		return fmt.Errorf("complete partial upload %s: %w", up.ID, err)
 	}
 	up.State, up.ExpiresAt, up.MultipartID = domain.UploadComplete, exp, ""
-	a.deleteTail(ctx, a.tailID)
+	a.deleteTail(ctx, a.tail, nil)
 	a.s.removeSpool(up.ID)
 	return nil
 }

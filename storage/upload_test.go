@@ -36,7 +36,7 @@ type fixture struct {
 	cs      *domain.Case
 }
 
-func newFixture(t *testing.T, store string, tweak func(*domain.UploadConfig)) *fixture {
+func newFixture(t testing.TB, store string, tweak func(*domain.UploadConfig)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{db: testenv.NewDB(t), spool: filepath.Join(t.TempDir(), "spool")}

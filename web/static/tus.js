@@ -97,7 +97,10 @@ function base64(text) {
   return btoa(bin);
 }
 
-/** httpError reads our JSON error body; 5xx and 429 are worth retrying, other 4xx are not. */
+/**
+ * httpError reads our JSON error body; 5xx, 429 and 423 (another request, perhaps on a
+ * replica that died, holds the upload for a few seconds) are worth retrying, other 4xx are not.
+ */
 async function httpError(status, bodyText) {
   let message = '';
   let code = `http_${status}`;
@@ -106,7 +109,7 @@ async function httpError(status, bodyText) {
     message = body?.error?.message || '';
     code = body?.error?.code || code;
   } catch { /* not JSON */ }
-  const retryable = status === 0 || status === 408 || status === 429 || status >= 500;
+  const retryable = status === 0 || status === 408 || status === 423 || status === 429 || status >= 500;
   return new TusError(message, { status, code, retryable });
 }
 
