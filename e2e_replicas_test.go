@@ -74,7 +74,8 @@ func subscribe(t *testing.T, base, token, caseID string, lastID int64) <-chan ss
 // TestReplicasShareEventsAndSessions runs two servers on one PostgreSQL
 // database and one MinIO bucket, as two replicas behind a balancer:
 //   - A runs with --jobs 0: it serves HTTP only, so a PDF uploaded to it
-//     stays processing until B (--jobs 1) starts and processes it;
+//     stays processing until B (--jobs 1) starts and processes it; then
+//     B's worker claims a job queued through A within 500 ms;
 //   - an officer's SSE subscriber on B receives each annotation made
 //     through A within 1 s, in order, and resumes by event id;
 //   - a logout on A makes the token fail on B within 2 s (B had the
@@ -107,6 +108,32 @@ func TestReplicasShareEventsAndSessions(t *testing.T) {
 	app = login(t, a.URL, "applicant", demo["applicant"])
 	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != domain.EvidenceReady {
 		t.Fatalf("pdf after B started: got %q (%s), want ready (B's worker)", ev.Status, ev.StatusReason)
+	}
+	// A job queued through A is claimed by B's worker at once: B hears
+	// A's commit (wakeOnChanges), it does not wait for its 2 s poll.
+	records := testenv.OpenDBAt(t, pg)
+	for i := range 3 {
+		id := app.mustUploadFile(cs.ID, pdfFile)
+		queued := time.Now()
+		for {
+			var state string
+			if err := records.SQL().QueryRow(`SELECT state FROM jobs WHERE evidence_id = ?`, id).Scan(&state); err != nil {
+				t.Fatal(err)
+			}
+			if state != domain.JobQueued {
+				break
+			}
+			if time.Since(queued) > 3*time.Second {
+				t.Fatalf("upload %d through A: its job still queued after 3 s", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		took := time.Since(queued)
+		t.Logf("upload %d through A: B's worker claimed its job %v after the upload answered", i, took.Round(time.Millisecond))
+		if took > 500*time.Millisecond {
+			t.Fatalf("upload %d through A: B claimed its job after %v, want < 500 ms (woken by A's commit, not its 2 s poll)", i, took)
+		}
+		app.mustEvidenceDone(id, time.Minute)
 	}
 	app.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/submit", nil, http.StatusOK, nil)
 	insp := login(t, a.URL, "inspector", demo["inspector"])

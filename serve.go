@@ -185,6 +185,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	go func() {
 		defer close(workerDone)
 		if *jobs > 0 {
+			go wakeOnChanges(ctx, st.db.Changed, worker.Notify, 100*time.Millisecond)
 			worker.Run(ctx)
 		}
 	}()
