@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,7 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, maxWidth int
 		}
 		want = append(want, f)
 	}
-	slices.SortFunc(want, func(a, b *FrameOut) int { return int(a.Frame - b.Frame) })
+	slices.SortFunc(want, func(a, b *FrameOut) int { return cmp.Compare(a.Frame, b.Frame) })
 	// Distinct frame numbers, in order; each pass takes a run of them.
 	var nums []int64
 	for _, f := range want {
@@ -181,6 +182,11 @@ func (r Runner) framesPass(ctx context.Context, in string, fps float64, maxWidth
 	if seek > 0 {
 		args = append(args, "-ss", strconv.FormatFloat(seek, 'f', 6, 64))
 	}
+	// Read no further than a second past the last window, so a window with
+	// no frame in it (a gap) does not send the pass on to the end; the
+	// second covers frames decoded out of order (B-frames need a later
+	// frame first). A frame lost to it anyway is retried alone.
+	args = append(args, "-t", strconv.FormatFloat((float64(nums[len(nums)-1])+0.5)/fps+1-seek, 'f', 6, 64))
 	args = append(append(args, src.ffmpegArgs()...),
 		"-map", "0:v:0", "-filter_script:v", script,
 		// Every kept frame goes out once, named by its index (its pts in a
