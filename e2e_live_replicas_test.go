@@ -54,8 +54,8 @@ func waitVideo(t *testing.T, v *testenv.Viewer, within time.Duration) time.Durat
 // A and B and recorded by C, covering what was published less at most
 // the segment in flight when A died.
 func TestLiveTwoReplicas(t *testing.T) {
-	media := testenv.MustRTCMedia(t)
 	pg := testenv.PostgresURL(t)
+	media := testenv.MustRTCMedia(t)
 	common := append([]string{"--db", pg, "--webrtc-loopback"}, s3Args(t)...)
 	// A runs no media jobs: the recording is processed after A is gone.
 	a := startServer(t, append(common, "--replica-id", "replica-a", "--jobs", "0")...)

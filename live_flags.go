@@ -15,7 +15,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"siteinspect/server"
+	"siteinspect/live"
 	"siteinspect/signaling"
 )
 
@@ -52,12 +52,12 @@ func (lf *liveFlags) register(fs *flag.FlagSet) {
 // replica names this process among several: --replica-id and
 // --internal-url, or their defaults from the listen address and the data
 // folder.
-func (lf *liveFlags) replica(listen string, addr net.Addr, data string) (server.Replica, error) {
+func (lf *liveFlags) replica(listen string, addr net.Addr, data string) (live.Replica, error) {
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"
 	}
-	r := server.Replica{ID: lf.replicaID, InternalURL: lf.internalURL}
+	r := live.Replica{ID: lf.replicaID, InternalURL: lf.internalURL}
 	lhost, lport, err := net.SplitHostPort(listen)
 	if err != nil {
 		return r, fmt.Errorf("--listen: %w", err)

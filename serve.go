@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"siteinspect/domain"
+	"siteinspect/live"
 	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/server"
@@ -139,12 +140,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer mgr.Close()
+	liveSvc, err := live.New(live.Config{DB: st.db, Objects: st.objects, Media: mgr, Replica: replica, Idle: lf.idle,
+		Notify: worker.Notify, Logger: log.With("component", "live")})
+	if err != nil {
+		return err
+	}
+	// What a killed process left of its sessions is dealt with before
+	// anyone can publish into them again.
+	liveSvc.Recover(ctx)
+	// Heartbeats and the idle sweep go on while draining; Close (by
+	// srv.Close below) stops them.
+	go liveSvc.Run(context.WithoutCancel(ctx))
 	srv, err := server.New(server.Config{
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
 		Registry: prometheus.NewRegistry(), Office: *office, OfficeName: *officeName, NumberPrefix: *prefix, Location: loc,
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
-		Live: mgr, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL, LiveIdle: lf.idle, LiveReplica: replica,
+		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
 		Retention: st.retention,
 	})
 	if err != nil {

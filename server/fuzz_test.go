@@ -20,6 +20,7 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
+	livesvc "siteinspect/live"
 	"siteinspect/signaling"
 	"siteinspect/storage"
 	"siteinspect/storage/objects"
@@ -132,7 +133,11 @@ func newFuzzEnv(tb testing.TB, live bool) *fuzzEnv {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { mgr.Close() })
-		cfg.Live = mgr
+		svc, err := livesvc.New(livesvc.Config{DB: db, Objects: store, Media: mgr})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cfg.Live = svc
 	}
 	srv, err := New(cfg)
 	if err != nil {
@@ -371,8 +376,8 @@ func FuzzRoomMessage(f *testing.F) {
 	}
 	l := e.srv.live
 	user := e.users["insp"]
-	room := l.room(created.ID, true)
-	m, err := room.Join(presenceOf(user), roomQueue)
+	room := l.svc.Room(created.ID, true)
+	m, err := room.Join(livesvc.PresenceOf(user), roomQueue)
 	if err != nil {
 		f.Fatal(err)
 	}

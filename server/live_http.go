@@ -140,7 +140,7 @@ func (l *liveService) handleEnd(c echo.Context) error {
 	}
 	// The recording is stored even if the client goes away meanwhile.
 	ctx := context.WithoutCancel(c.Request().Context())
-	out, ev, err := l.end(ctx, ls, currentUser(c).ID, "ended")
+	out, ev, err := l.svc.End(ctx, ls, currentUser(c).ID, "ended")
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (l *liveService) handleSnapshot(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 20*time.Second)
 	defer cancel()
-	ev, err := l.snapshot(ctx, ls, currentUser(c))
+	ev, err := l.svc.Snapshot(ctx, ls, currentUser(c))
 	if err != nil {
 		return signalingError(err, http.StatusConflict)
 	}
@@ -178,7 +178,7 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	reconnect := serr == nil && before.Publishing
 	if serr != nil {
 		// The first publish here: what other replicas stored comes first.
-		l.noteStored(c.Request().Context(), ls)
+		l.svc.NoteStored(c.Request().Context(), ls)
 	}
 	answer, rid, err := l.mgr.Publish(c.Request().Context(), ls.ID, offer)
 	if err != nil {
@@ -188,11 +188,9 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	if err := l.db.MarkLivePublishing(c.Request().Context(), ls, st.VideoCodec, reconnect); err != nil {
 		l.log.Error("record live publish", "session", ls.ID, "err", err)
 	}
-	l.mu.Lock()
-	l.whips[rid] = ls.ID
-	l.mu.Unlock()
-	if r := l.room(ls.ID, false); r != nil {
-		r.Send(encode(stateMessage(ls, st, true)))
+	l.svc.AddWhip(rid, ls.ID)
+	if r := l.svc.Room(ls.ID, false); r != nil {
+		r.Send(encode(l.svc.StateMessage(ls)))
 	}
 	return l.sdpAnswer(c, "/api/v1/live/"+ls.ID+"/whip/"+rid, answer)
 }
@@ -227,10 +225,7 @@ func (l *liveService) handleWHIPDelete(c echo.Context) error {
 		return err
 	}
 	rid := c.Param("rid")
-	l.mu.Lock()
-	issued := l.whips[rid] == ls.ID
-	delete(l.whips, rid)
-	l.mu.Unlock()
+	issued := l.svc.TakeWhip(rid, ls.ID)
 	if err := l.mgr.Unpublish(ls.ID, rid); err != nil {
 		// A client that closes its connection before the DELETE (as
 		// whip-whep does) finds the resource already gone: that is done.
@@ -238,9 +233,8 @@ func (l *liveService) handleWHIPDelete(c echo.Context) error {
 			return signalingError(err, http.StatusNotFound)
 		}
 	}
-	if r := l.room(ls.ID, false); r != nil {
-		st, err := l.mgr.Status(ls.ID)
-		r.Send(encode(stateMessage(ls, st, err == nil)))
+	if r := l.svc.Room(ls.ID, false); r != nil {
+		r.Send(encode(l.svc.StateMessage(ls)))
 	}
 	return c.NoContent(http.StatusOK)
 }
@@ -282,9 +276,7 @@ func (l *liveService) handleWHEP(c echo.Context) error {
 		return signalingError(err, http.StatusConflict)
 	}
 	u := currentUser(c)
-	l.mu.Lock()
-	l.viewers[rid] = viewerRef{session: ls.ID, user: u.ID}
-	l.mu.Unlock()
+	l.svc.AddViewer(rid, ls.ID, u.ID)
 	if _, err := l.db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: ls.CaseID, ActorID: u.ID, Action: "live.watched", Target: ls.ID}); err != nil {
 		l.log.Error("record live watch", "session", ls.ID, "err", err)
 	}
@@ -293,10 +285,7 @@ func (l *liveService) handleWHEP(c echo.Context) error {
 
 // ownViewer checks that the WHEP resource :rid belongs to the caller.
 func (l *liveService) ownViewer(c echo.Context, sessionID, rid string) error {
-	l.mu.Lock()
-	v, ok := l.viewers[rid]
-	l.mu.Unlock()
-	if !ok || v.session != sessionID || v.user != currentUser(c).ID {
+	if !l.svc.IsViewer(rid, sessionID, currentUser(c).ID) {
 		return newError(http.StatusNotFound, "no such viewer resource")
 	}
 	return nil
@@ -329,9 +318,7 @@ func (l *liveService) handleWHEPDelete(c echo.Context) error {
 	if err := l.ownViewer(c, ls.ID, rid); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	delete(l.viewers, rid)
-	l.mu.Unlock()
+	l.svc.RemoveViewer(rid)
 	if err := l.mgr.StopViewing(ls.ID, rid); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return signalingError(err, http.StatusNotFound)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
+	"siteinspect/live"
 	"siteinspect/signaling"
 )
 
@@ -72,7 +73,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		if !cs.VisibleTo(user) || user.Role == domain.RoleAdmin {
 			return newError(http.StatusNotFound, "no such live session")
 		}
-		who = presenceOf(user)
+		who = live.PresenceOf(user)
 	}
 	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
@@ -82,7 +83,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		return nil // Accept has answered the client
 	}
 	conn.SetReadLimit(maxRoomMessage)
-	room := l.room(ls.ID, true)
+	room := l.svc.Room(ls.ID, true)
 	m, err := room.Join(who, roomQueue)
 	if err != nil {
 		conn.Close(websocket.StatusGoingAway, "the live inspection has ended")
@@ -101,10 +102,9 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		cancel()
 		<-writerDone
 		if user != nil {
-			l.stopTalking(ls.ID, user.ID)
+			l.svc.StopTalking(ls.ID, user.ID)
 		}
 	}()
-	st, serr := l.mgr.Status(ls.ID)
 	// A page that reconnects or reloads gets the notes made so far.
 	notes, err := l.db.ListLiveAnnotations(ctx, ls.ID)
 	if err != nil {
@@ -112,7 +112,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		notes = nil
 	}
 	room.SendTo(m, encode(map[string]any{"type": "hello", "you": who, "members": room.Members(), "session": l.show(ls), "annotations": notes}))
-	room.SendTo(m, encode(stateMessage(ls, st, serr == nil)))
+	room.SendTo(m, encode(l.svc.StateMessage(ls)))
 	room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
 	for {
 		typ, data, err := conn.Read(ctx)
@@ -219,7 +219,7 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 	case "ping":
 		room.SendTo(m, encode(map[string]string{"type": "pong"}))
 	case "instruction":
-		at := l.recordingMS(ls.ID)
+		at := l.svc.RecordingMS(ls.ID)
 		actor := ""
 		if user != nil {
 			actor = user.ID
@@ -237,7 +237,7 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 			return
 		}
 		in := domain.AnnotationInput{Body: msg.Body, ChecklistItem: msg.ChecklistItem, Severity: msg.Severity, Shape: msg.Shape}
-		la, err := l.db.AddLiveAnnotation(ctx, cs, ls, user, in, l.recordingMS(ls.ID))
+		la, err := l.db.AddLiveAnnotation(ctx, cs, ls, user, in, l.svc.RecordingMS(ls.ID))
 		if err != nil {
 			fail(err)
 			return
@@ -251,7 +251,7 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 		go func() {
 			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			if _, err := l.snapshot(sctx, ls, user); err != nil {
+			if _, err := l.svc.Snapshot(sctx, ls, user); err != nil {
 				fail(signalingError(err, http.StatusConflict))
 			}
 		}()
@@ -262,16 +262,13 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 		}
 		rid := ""
 		if *msg.On {
-			l.mu.Lock()
-			v, ok := l.viewers[msg.Viewer]
-			l.mu.Unlock()
-			if !ok || v.session != ls.ID || v.user != user.ID {
+			if !l.svc.IsViewer(msg.Viewer, ls.ID, user.ID) {
 				fail(newError(http.StatusNotFound, "viewer must name your own WHEP resource in this session"))
 				return
 			}
 			rid = msg.Viewer
 		}
-		if err := l.setTalker(ls.ID, rid); err != nil {
+		if err := l.svc.SetTalker(ls.ID, rid); err != nil {
 			fail(signalingError(err, http.StatusConflict))
 			return
 		}
@@ -279,27 +276,4 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 	default:
 		fail(newError(http.StatusBadRequest, "unknown message type: use instruction, annotation, snapshot, talk or ping"))
 	}
-}
-
-// stopTalking silences the user's microphone towards the phone when their
-// room connection goes: the talk button lives on that page.
-func (l *liveService) stopTalking(sessionID, userID string) {
-	l.mu.Lock()
-	rid := l.talkers[sessionID]
-	v, ok := l.viewers[rid]
-	l.mu.Unlock()
-	if rid != "" && (!ok || v.user == userID) {
-		l.setTalker(sessionID, "")
-	}
-}
-
-// setTalker routes viewer rid's microphone to the phone ("" for nobody).
-func (l *liveService) setTalker(sessionID, rid string) error {
-	if err := l.mgr.SetTalker(sessionID, rid); err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.talkers[sessionID] = rid
-	l.mu.Unlock()
-	return nil
 }

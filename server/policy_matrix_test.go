@@ -13,6 +13,7 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
+	"siteinspect/live"
 	"siteinspect/signaling"
 	"siteinspect/storage"
 	"siteinspect/storage/objects"
@@ -53,7 +54,11 @@ func newMatrix(t *testing.T) *matrix {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mgr.Close() })
-	s, err := New(Config{DB: db, Objects: d, Uploads: ups, Office: "binhai", NumberPrefix: "BH", Live: mgr, Location: time.UTC,
+	svc, err := live.New(live.Config{DB: db, Objects: d, Media: mgr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{DB: db, Objects: d, Uploads: ups, Office: "binhai", NumberPrefix: "BH", Live: svc, Location: time.UTC,
 		LoginLimit: RateLimit{Failures: 100, Window: time.Minute}})
 	if err != nil {
 		t.Fatal(err)

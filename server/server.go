@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"siteinspect/domain"
-	"siteinspect/signaling"
+	"siteinspect/live"
 	"siteinspect/storage"
 	"siteinspect/storage/objects"
 )
@@ -107,18 +107,15 @@ type Config struct {
 	// Notify, if set, is called when an upload has become evidence, so the
 	// media pipeline starts on it at once.
 	Notify func()
-	// Live runs live inspections' media; nil leaves the live routes out.
-	Live *signaling.Manager
+	// Live runs live inspections (package live); nil leaves the live
+	// routes out. The caller runs and closes it (Server.Close closes it too).
+	Live *live.Service
 	// LiveICEServers are the STUN/TURN servers advertised to live clients
 	// (Link headers and the session's ice_servers).
 	LiveICEServers []webrtc.ICEServer
 	// LiveTokenTTL is how long a publish token works before the first
-	// publish; LiveIdle ends a session left without a publisher that long.
-	LiveTokenTTL, LiveIdle time.Duration
-	// LiveReplica names this process among several sharing the database:
-	// live sessions run on the replica that took their publish, and the
-	// others forward their media requests to it (docs/LIVE.md).
-	LiveReplica Replica
+	// publish.
+	LiveTokenTTL time.Duration
 	// TrustProxy takes the client address from X-Forwarded-For; only
 	// behind a proxy that sets it, or anyone can dodge the login limit.
 	TrustProxy bool
@@ -196,7 +193,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.live == nil {
 		return nil
 	}
-	return s.live.close(ctx)
+	return s.live.svc.Close(ctx)
 }
 
 // ServeHTTP implements http.Handler.

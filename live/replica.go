@@ -1,17 +1,12 @@
-package server
+package live
 
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
 	"siteinspect/signaling"
@@ -38,33 +33,16 @@ const (
 	heartbeatExpiry = 6 * time.Second
 )
 
-// forwardedHeader marks a request one replica forwarded to a session's
-// owner; the owner serves it whatever its records say, so a request is
-// never forwarded twice. It carries the forwarding replica's id.
-const forwardedHeader = "X-Siteinspect-Forwarded"
-
-// replicaStore is what owner routing needs from the records.
-type replicaStore interface {
-	Heartbeat(ctx context.Context, id, internalURL string) error
-	RetireReplica(ctx context.Context, id string, expiry time.Duration) error
-	Replica(ctx context.Context, id string) (storage.Replica, error)
-	Replicas(ctx context.Context) (map[string]storage.Replica, error)
-	Now() time.Time
-	ClaimLiveSession(ctx context.Context, id, from, to string) (bool, error)
-	AddLiveSegment(ctx context.Context, s storage.LiveSegment) error
-	ListLiveSegments(ctx context.Context, sessionID string) ([]storage.LiveSegment, error)
-}
-
 // heartbeat records that this replica is alive.
-func (l *liveService) heartbeat(ctx context.Context) {
+func (l *Service) heartbeat(ctx context.Context) {
 	if err := l.db.Heartbeat(ctx, l.replica.ID, l.replica.InternalURL); err != nil {
 		l.log.Error("live: heartbeat", "replica", l.replica.ID, "err", err)
 	}
 }
 
-// liveOwner returns the replica that owns ls and whether it is alive; ok
+// Owner returns the replica that owns ls and whether it is alive; ok
 // is false for a session nobody owns or whose owner never beat.
-func (l *liveService) liveOwner(ctx context.Context, ls *domain.LiveSession) (r storage.Replica, alive, ok bool) {
+func (l *Service) Owner(ctx context.Context, ls *domain.LiveSession) (r storage.Replica, alive, ok bool) {
 	if ls.Owner == "" {
 		return r, false, false
 	}
@@ -75,91 +53,9 @@ func (l *liveService) liveOwner(ctx context.Context, ls *domain.LiveSession) (r 
 	return r, r.Alive(l.db.Now(), heartbeatExpiry), true
 }
 
-// owned routes a request about session :lid to the replica running its
-// media: served here when this replica owns it (or nobody does, or the
-// request was forwarded already), reverse-proxied to the owner while its
-// heartbeat holds. A publish (takeOver) for a session whose owner is dead
-// or that has none makes this replica the owner, once the publish token
-// has been checked; the other requests about such a session are served
-// here and find no media (409 or 404) until a publisher has come back.
-func (l *liveService) owned(takeOver bool) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if c.Request().Header.Get(forwardedHeader) != "" {
-				return next(c)
-			}
-			ctx := c.Request().Context()
-			for range 3 {
-				ls, err := l.db.LiveSession(ctx, c.Param("lid"))
-				if err != nil || ls.Status != domain.LiveOpen || ls.Owner == l.replica.ID {
-					return next(c) // the handler answers (404, 410, or the media here)
-				}
-				r, alive, _ := l.liveOwner(ctx, ls)
-				if alive {
-					return l.forward(c, r)
-				}
-				if !takeOver {
-					return next(c)
-				}
-				if _, err := l.publisher(c); err != nil {
-					return err
-				}
-				ok, err := l.takeOver(ctx, ls)
-				if err != nil {
-					return err
-				}
-				if ok {
-					return next(c)
-				}
-				// Another replica took it meanwhile: route to that one.
-			}
-			return newError(http.StatusServiceUnavailable, "the live inspection is changing servers: try again")
-		}
-	}
-}
-
-// forward reverse-proxies the request, WebSocket upgrades included, to
-// replica r as it came: the owner authenticates it again with the
-// caller's own credentials. The Host header is kept, so the owner's
-// same-origin checks see what this replica saw.
-func (l *liveService) forward(c echo.Context, r storage.Replica) error {
-	target, err := url.Parse(r.InternalURL)
-	if err != nil || target.Host == "" {
-		l.log.Error("live: bad internal URL of a replica", "replica", r.ID, "url", r.InternalURL)
-		return newCodedError(http.StatusServiceUnavailable, "unavailable", "the server running this live inspection cannot be reached")
-	}
-	from := l.replica.ID
-	proxy := &httputil.ReverseProxy{
-		Director: func(req *http.Request) {
-			req.URL.Scheme, req.URL.Host = target.Scheme, target.Host
-			req.Header.Set(forwardedHeader, from)
-		},
-		FlushInterval: -1,
-		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			l.log.Warn("live: forward to the owner failed", "replica", r.ID, "url", r.InternalURL, "err", err)
-			w.Header().Set("Retry-After", "1")
-			w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write(encode(apiErrorBody("unavailable", "the server running this live inspection cannot be reached: try again")))
-		},
-	}
-	// The owner's answer carries every header (CORS, security): the ones
-	// this replica's middleware set already would be doubled.
-	h := c.Response().Header()
-	for k := range h {
-		delete(h, k)
-	}
-	proxy.ServeHTTP(c.Response(), c.Request())
-	return nil
-}
-
-func apiErrorBody(code, message string) map[string]any {
-	return map[string]any{"error": map[string]string{"code": code, "message": message}}
-}
-
-// takeOver makes this replica the owner of ls, whose owner is dead or
+// TakeOver makes this replica the owner of ls, whose owner is dead or
 // unset, if no other replica has done so meanwhile.
-func (l *liveService) takeOver(ctx context.Context, ls *domain.LiveSession) (bool, error) {
+func (l *Service) TakeOver(ctx context.Context, ls *domain.LiveSession) (bool, error) {
 	ok, err := l.db.ClaimLiveSession(ctx, ls.ID, ls.Owner, l.replica.ID)
 	if err != nil || !ok {
 		return false, err
@@ -171,11 +67,11 @@ func (l *liveService) takeOver(ctx context.Context, ls *domain.LiveSession) (boo
 	return true, nil
 }
 
-// noteStored counts the segments of ls stored by other replicas (or an
+// NoteStored counts the segments of ls stored by other replicas (or an
 // earlier run of this one) before this process runs its media: they come
 // first in the recording, so positions in it (recording_ms) continue
 // after them.
-func (l *liveService) noteStored(ctx context.Context, ls *domain.LiveSession) {
+func (l *Service) NoteStored(ctx context.Context, ls *domain.LiveSession) {
 	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
 	if err != nil {
 		l.log.Error("live: list stored segments", "session", ls.ID, "err", err)
@@ -193,7 +89,7 @@ func (l *liveService) noteStored(ctx context.Context, ls *domain.LiveSession) {
 }
 
 // othersAlive reports whether another replica's heartbeat holds.
-func (l *liveService) othersAlive(ctx context.Context) bool {
+func (l *Service) othersAlive(ctx context.Context) bool {
 	all, err := l.db.Replicas(ctx)
 	if err != nil {
 		return false
@@ -211,7 +107,7 @@ func (l *liveService) othersAlive(ctx context.Context) bool {
 // stores each as End finishes it), so that the phone's reconnect lands on
 // another replica, which takes the session over: a replica leaving a
 // cluster ends no session.
-func (l *liveService) handOver(ls *domain.LiveSession) {
+func (l *Service) handOver(ls *domain.LiveSession) {
 	rec, err := l.mgr.End(ls.ID)
 	if err != nil && !errors.Is(err, signaling.ErrNoSession) {
 		l.log.Error("live: hand over a session", "session", ls.ID, "err", err)
@@ -232,7 +128,7 @@ func (l *liveService) handOver(ls *domain.LiveSession) {
 // storeSegment puts a finished segment into the object store and records
 // it, so that a replica taking the session over can join it into the
 // recording if this one dies. Manager.OnSegment calls it.
-func (l *liveService) storeSegment(sessionID string, seg signaling.Segment) {
+func (l *Service) storeSegment(sessionID string, seg signaling.Segment) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ls, err := l.db.LiveSession(ctx, sessionID)
@@ -266,7 +162,7 @@ func segmentKey(ls *domain.LiveSession, replica string, start time.Time, ext str
 // one) stored for ls with rec, this process's own recording of it (nil
 // for none), in the order they were recorded. It returns rec unchanged
 // when nothing was stored elsewhere.
-func (l *liveService) withStored(ctx context.Context, ls *domain.LiveSession, rec *signaling.Recording) (*signaling.Recording, error) {
+func (l *Service) withStored(ctx context.Context, ls *domain.LiveSession, rec *signaling.Recording) (*signaling.Recording, error) {
 	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
 	if err != nil {
 		return rec, err
@@ -334,7 +230,7 @@ func download(ctx context.Context, store objects.ObjectStore, key, path string) 
 // deleteStored removes a finished session's stored segments: the
 // recording holds them now. A store that keeps objects locked refuses;
 // they are then kept, which loses nothing.
-func (l *liveService) deleteStored(ctx context.Context, ls *domain.LiveSession) {
+func (l *Service) deleteStored(ctx context.Context, ls *domain.LiveSession) {
 	segs, err := l.db.ListLiveSegments(ctx, ls.ID)
 	if err != nil {
 		return
@@ -356,7 +252,7 @@ func (l *liveService) deleteStored(ctx context.Context, ls *domain.LiveSession) 
 // process still runs for it (it was taken over while this replica seemed
 // dead) is ended, its segments already stored for the owner, and room
 // members here are closed so that they reconnect through the owner.
-func (l *liveService) leaveForeign(ls *domain.LiveSession) {
+func (l *Service) leaveForeign(ls *domain.LiveSession) {
 	if _, err := l.mgr.Status(ls.ID); err == nil {
 		l.log.Warn("live: another replica owns a session running here: ending it here", "session", ls.ID, "owner", ls.Owner)
 		go func() {
