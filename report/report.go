@@ -5,9 +5,10 @@
 // WriteJSON the same content for machines.
 //
 // It is pure: the caller gathers Data from storage and extracts video frames and PDF
-// page images to local files beforehand (media.Runner.Frame, media.Runner.RenderPDF);
-// this package draws the shapes on them, crops and scales, and lays out the pages. It
-// knows nothing of the database or HTTP.
+// page images to local files beforehand (media.Runner.Frames, media.Runner.RenderPDF);
+// this package draws the shapes on them, crops and scales, and lays out the pages,
+// keeping each drawn picture where Annotation.Picture says so that the next report
+// need not draw it again. It knows nothing of the database or HTTP.
 package report
 
 import (
