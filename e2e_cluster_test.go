@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +41,7 @@ type cluster struct {
 	lb       string // the balancer's URL
 	haproxy  *exec.Cmd
 	demo     map[string]string
+	sql      *sql.DB
 }
 
 // freePort returns a loopback port nobody listens on right now.
@@ -69,7 +75,6 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		c.replicas = append(c.replicas, nil)
 		c.start(i)
 	}
-	c.demo = c.replicas[n-1].Demo
 
 	lbPort := freePort(t)
 	var cfg strings.Builder
@@ -118,45 +123,54 @@ backend replicas
 	return c
 }
 
-// start starts replica i on its own port and data folder.
+// start starts replica i on its own port and data folder. The first start
+// of each makes the demo users (each --demo start gives them new passwords
+// and so ends their sessions: the last one's hold); a restart does not, as
+// a real deployment's does not.
 func (c *cluster) start(i int) {
 	c.t.Helper()
 	args := append([]string{"--listen", "127.0.0.1:" + strconv.Itoa(c.ports[i]), "--data", c.data[i]}, c.args...)
-	c.replicas[i] = startServer(c.t, args...)
-}
-
-// db opens the cluster's database, to count rows.
-func (c *cluster) db() *sql.DB {
-	c.t.Helper()
-	db, err := sql.Open("pgx", c.pg)
-	if err != nil {
-		c.t.Fatal(err)
+	restart := c.replicas[i] != nil
+	if restart {
+		args = append(args, "--demo=false")
 	}
-	c.t.Cleanup(func() { db.Close() })
-	return db
+	c.replicas[i] = startServer(c.t, args...)
+	if !restart {
+		c.demo = c.replicas[i].Demo
+	}
 }
 
-// count runs a COUNT-like query on the cluster's database.
-func (c *cluster) count(q string, args ...any) int64 {
-	c.t.Helper()
+// count runs a COUNT-like query on the cluster's database, through one
+// handle opened at the first call.
+func (c *cluster) count(tb testing.TB, q string, args ...any) int64 {
+	tb.Helper()
+	if c.sql == nil {
+		db, err := sql.Open("pgx", c.pg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		db.SetMaxOpenConns(2)
+		c.sql = db
+		c.t.Cleanup(func() { db.Close() })
+	}
 	var n int64
-	if err := c.db().QueryRow(q, args...).Scan(&n); err != nil {
-		c.t.Fatalf("%s: %v", q, err)
+	if err := c.sql.QueryRow(q, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", q, err)
 	}
 	return n
 }
 
 // auditIntact checks the chain as `siteinspect audit verify` sees it, and
 // that its sequence has no gap.
-func (c *cluster) auditIntact() {
-	c.t.Helper()
-	events := c.count(`SELECT COUNT(*) FROM audit_events`)
-	if lo, hi := c.count(`SELECT MIN(seq) FROM audit_events`), c.count(`SELECT MAX(seq) FROM audit_events`); lo != 1 || hi != events {
-		c.t.Errorf("audit seqs: got %d..%d for %d events, want 1..%d without gaps", lo, hi, events, events)
+func (c *cluster) auditIntact(t *testing.T) {
+	t.Helper()
+	events := c.count(t, `SELECT COUNT(*) FROM audit_events`)
+	if lo, hi := c.count(t, `SELECT MIN(seq) FROM audit_events`), c.count(t, `SELECT MAX(seq) FROM audit_events`); lo != 1 || hi != events {
+		t.Errorf("audit seqs: got %d..%d for %d events, want 1..%d without gaps", lo, hi, events, events)
 	}
-	out, errb, err := runCmd(c.t, "audit", "verify", "--data", c.t.TempDir(), "--db", c.pg)
+	out, errb, err := runCmd(t, "audit", "verify", "--data", t.TempDir(), "--db", c.pg)
 	if want := fmt.Sprintf("audit chain intact: %d events", events); err != nil || !strings.HasPrefix(out, want) {
-		c.t.Errorf("audit verify: got %v %q %s, want %q", err, out, errb, want)
+		t.Errorf("audit verify: got %v %q %s, want %q", err, out, errb, want)
 	}
 }
 
@@ -220,10 +234,10 @@ func TestCluster(t *testing.T) {
 			t.Logf("%d annotations by %d clients through 3 replicas in %s: p50 %s, p99 %s", len(lat), clients, time.Since(start).Round(time.Millisecond),
 				lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)*99/100].Round(time.Millisecond))
 		}
-		if got := c.count(`SELECT COUNT(DISTINCT body) FROM annotations WHERE evidence_id = $1`, pdfID); got != clients*each {
+		if got := c.count(t, `SELECT COUNT(DISTINCT body) FROM annotations WHERE evidence_id = $1`, pdfID); got != clients*each {
 			t.Errorf("annotations stored: got %d distinct, want %d", got, clients*each)
 		}
-		c.auditIntact()
+		c.auditIntact(t)
 	})
 
 	t.Run("30 uploads in a burst are processed once each", func(t *testing.T) {
@@ -251,12 +265,197 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		jobs := `FROM jobs j JOIN evidence e ON e.id = j.evidence_id WHERE e.case_id = $1`
-		if got := c.count(`SELECT COUNT(*) `+jobs, draft.ID); got != n {
+		if got := c.count(t, `SELECT COUNT(*) `+jobs, draft.ID); got != n {
 			t.Errorf("jobs: got %d, want %d", got, n)
 		}
-		if got := c.count(`SELECT COUNT(*) `+jobs+` AND j.state = 'done' AND j.attempts = 1`, draft.ID); got != n {
+		if got := c.count(t, `SELECT COUNT(*) `+jobs+` AND j.state = 'done' AND j.attempts = 1`, draft.ID); got != n {
 			t.Errorf("jobs done at their first attempt: got %d, want %d", got, n)
 		}
+	})
+
+	t.Run("a tus-js-client upload survives the SIGKILL of its replica", func(t *testing.T) {
+		modules := mustTusJS(t)
+		dir := t.TempDir()
+		const size = 200 << 20
+		file, sum := makeBenchSource(t, dir, size)
+		script := filepath.Join(dir, "tus.js")
+		if err := os.WriteFile(script, []byte(tusJSScript), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cs := app.newCase()
+		// 8 MiB PATCHes, each balanced on its own, and retries that outlast
+		// a dead replica's upload lease, as a browser's would be set.
+		node := exec.Command("node", script, "whole", file, c.lb+"/api/v1/cases/"+cs.ID+"/uploads",
+			`{"chunkSize": 8388608, "retryDelays": [0, 1000, 2000, 4000, 8000, 8000, 8000]}`)
+		node.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(modules, "node_modules"), "SITEINSPECT_TOKEN="+app.token)
+		stdout, err := node.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		node.Stderr = &stderr
+		start := time.Now()
+		if err := node.Start(); err != nil {
+			t.Fatal(err)
+		}
+		events := make(chan tusJSEvent, 64)
+		go func() {
+			defer close(events)
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				var e tusJSEvent
+				if json.Unmarshal(sc.Bytes(), &e) == nil {
+					events <- e
+				}
+			}
+		}()
+		// Once a quarter is in, kill whichever replica is receiving bytes.
+		killed := -1
+		var last tusJSEvent
+		for e := range events {
+			last = e
+			if killed >= 0 || e.Event != "patch" || e.Offset < size/4 {
+				continue
+			}
+			before := make([]float64, len(c.replicas))
+			for i, p := range c.replicas {
+				before[i] = mustMetric(t, p.URL, metricUploadBytes)
+			}
+			time.Sleep(150 * time.Millisecond)
+			for i, p := range c.replicas {
+				if mustMetric(t, p.URL, metricUploadBytes) > before[i] {
+					killed = i
+				}
+			}
+			if killed < 0 {
+				continue // between PATCHes: try at the next one
+			}
+			c.replicas[killed].kill()
+			t.Logf("SIGKILLed replica %d at offset %d MiB, %s in", killed+1, e.Offset>>20, time.Since(start).Round(time.Millisecond))
+		}
+		if err := node.Wait(); err != nil || last.Event != "success" || last.EvidenceID == "" {
+			t.Fatalf("tus-js-client: %v, last event %+v\n%s", err, last, &stderr)
+		}
+		if killed < 0 {
+			t.Fatal("no replica was caught receiving bytes: the kill never happened")
+		}
+		t.Logf("200 MiB uploaded through the balancer in %s despite the kill", time.Since(start).Round(time.Millisecond))
+		var ev domain.Evidence
+		app.mustJSON("GET", "/api/v1/evidence/"+last.EvidenceID, nil, http.StatusOK, &ev)
+		if ev.SHA256 != sum || ev.Size != size {
+			t.Errorf("stored evidence: sha256 %s size %d, want %s and %d", ev.SHA256, ev.Size, sum, int64(size))
+		}
+		resp := app.do("GET", "/api/v1/evidence/"+last.EvidenceID+"/content", nil, nil)
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if got := hex.EncodeToString(h.Sum(nil)); err != nil || n != size || got != sum {
+			t.Errorf("stored object read back: %d bytes, sha256 %s, %v; want %d bytes, %s", n, got, err, int64(size), sum)
+		}
+		c.start(killed) // the rest of the test runs on three again
+	})
+
+	t.Run("a rolling restart loses nothing", func(t *testing.T) {
+		const annotators, uploaders = 3, 2
+		draft := app.newCase()
+		tokens := make([]string, annotators)
+		for i := range tokens {
+			user := []string{"inspector", "reviewer"}[i%2]
+			tokens[i] = login(t, c.lb, user, c.demo[user]).token
+		}
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: time.Minute}
+		// retryable says whether a client may send the request again: the
+		// balancer's 502/503/504 while a replica goes away, an upload's
+		// lease (409/423) or a limit (429), a dropped connection.
+		retryable := func(code int, err error) bool {
+			return err != nil || code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout ||
+				code == http.StatusConflict || code == http.StatusLocked || code == http.StatusTooManyRequests
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var made, uploaded []string
+		retries := map[string]int{}
+		for i := range annotators {
+			wg.Go(func() {
+				for k := 0; ; k++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					body := fmt.Sprintf("restart %d note %d", i, k)
+					for {
+						code, out, err := tryJSON(hc, c.lb, tokens[i], "POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": body, "page": 1})
+						if code == http.StatusCreated {
+							mu.Lock()
+							made = append(made, body)
+							mu.Unlock()
+							break
+						}
+						if !retryable(code, err) {
+							t.Errorf("annotation %q: got %d %s %v, not a retryable answer", body, code, out, err)
+							return
+						}
+						mu.Lock()
+						retries[fmt.Sprintf("annotate %d %v", code, err != nil)]++
+						mu.Unlock()
+						time.Sleep(200 * time.Millisecond)
+					}
+				}
+			})
+		}
+		for i := range uploaders {
+			wg.Go(func() {
+				for k := 0; ; k++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					name := fmt.Sprintf("restart-%d-%d.pdf", i, k)
+					for {
+						// A whole upload again: a client that lost one starts over.
+						id, err := tryUpload(hc, c.lb, app.token, draft.ID, name, minimalPDF(1, name))
+						if err == nil {
+							mu.Lock()
+							uploaded = append(uploaded, id)
+							mu.Unlock()
+							break
+						}
+						mu.Lock()
+						retries["upload "+err.Error()[:min(len(err.Error()), 40)]]++
+						mu.Unlock()
+						time.Sleep(200 * time.Millisecond)
+					}
+				}
+			})
+		}
+		time.Sleep(time.Second)
+		for i := range c.replicas {
+			t0 := time.Now()
+			c.replicas[i].stop(t)
+			c.start(i)
+			t.Logf("replica %d restarted in %s", i+1, time.Since(t0).Round(time.Millisecond))
+			time.Sleep(time.Second)
+		}
+		close(stop)
+		wg.Wait()
+		t.Logf("during the rolling restart: %d annotations, %d uploads; retried: %v", len(made), len(uploaded), retries)
+		if len(made) == 0 || len(uploaded) == 0 {
+			t.Fatalf("got %d annotations and %d uploads, want some of each", len(made), len(uploaded))
+		}
+		for _, body := range made {
+			if n := c.count(t, `SELECT COUNT(*) FROM annotations WHERE body = $1`, body); n != 1 {
+				t.Errorf("annotation %q answered 201: stored %d times, want once", body, n)
+			}
+		}
+		for _, id := range uploaded {
+			if n := c.count(t, `SELECT COUNT(*) FROM evidence WHERE id = $1`, id); n != 1 {
+				t.Errorf("evidence %s answered 204: stored %d times, want once", id, n)
+			}
+		}
+		c.auditIntact(t)
 	})
 	_ = rev
 }
