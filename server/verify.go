@@ -75,8 +75,10 @@ type storedReportWriter interface {
 }
 
 // issueReport writes cs's report to w with a fresh verification code on
-// it and, once the whole report is written, appends its SHA-256 to the
-// audit chain as a "report.issued" event.
+// it (or, from a storedReportWriter, the stored copy of an unchanged case
+// with the code it was first issued with) and, once the whole report is
+// written, appends its code and SHA-256 to the audit chain as a
+// "report.issued" event.
 func issueReport(c echo.Context, db auditRecorder, reports reportWriter, cs *domain.Case, w io.Writer, asJSON bool, publicURL string) (*issuedReport, error) {
 	code := cs.ID + "-" + domain.NewID()
 	base := strings.TrimRight(publicURL, "/")
