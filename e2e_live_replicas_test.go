@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,30 @@ func TestLiveTwoReplicas(t *testing.T) {
 	if resp, body := sdpPost(t, "PATCH", b.URL+pub2.Resource, ls.PublishToken, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("WHIP PATCH through B: got %d %s, want 204", resp.StatusCode, body)
 	}
+	// What forwarding adds to a WHEP join: the POST's round trip straight
+	// to A and through B (each viewer then leaves by a DELETE the same way).
+	join := func(base string) time.Duration {
+		var took time.Duration
+		v := testenv.View(t, func(offer string) (string, string, error) {
+			began := time.Now()
+			answer, res, err := whep(t, base, ls.ID, inspB.token)(offer)
+			took = time.Since(began)
+			return answer, res, err
+		})
+		defer v.PC.Close()
+		if resp, body := sdpPost(t, "DELETE", base+v.Resource, inspB.token, "", ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("WHEP DELETE through %s: got %d %s, want 200", base, resp.StatusCode, body)
+		}
+		return took
+	}
+	var direct, forwarded []time.Duration
+	for range 5 {
+		direct = append(direct, join(a.URL))
+		forwarded = append(forwarded, join(b.URL))
+	}
+	slices.Sort(direct)
+	slices.Sort(forwarded)
+	t.Logf("WHEP join (POST round trip), median of 5: %s straight to the owner, %s forwarded through another replica", direct[2], forwarded[2])
 	sent2 := <-sent2c
 
 	// A dies with the second segment in flight.
