@@ -283,6 +283,11 @@ func TestUploadResumesAfterKill(t *testing.T) {
 			if _, err := os.Stat(spool); err != nil {
 				t.Fatalf("spool of the interrupted upload: got %v, want the folder %s", err, spool)
 			}
+			// As if the client's next request went to another replica:
+			// nothing it needs may be on this one's disk.
+			if err := os.RemoveAll(spool); err != nil {
+				t.Fatal(err)
+			}
 
 			p = startServer(t, args...)
 			app = login(t, p.URL, "applicant", p.Demo["applicant"])
@@ -303,13 +308,17 @@ func TestUploadResumesAfterKill(t *testing.T) {
 
 // TestUploadInterruptedAtSeveralOffsets drops the connection at several
 // offsets around part boundaries; each time the server must keep exactly
-// the bytes it received, and the upload resumes from there.
+// the bytes it received, and the upload resumes from there. Its spool is
+// deleted after each break, as if the next PATCH went to another replica:
+// the bytes past the last part come back from the object store.
 func TestUploadInterruptedAtSeveralOffsets(t *testing.T) {
 	data := mustBigMP4(t)
-	p := startServer(t, append(s3Args(t), "--part-size-mib", "5")...)
+	dir := t.TempDir()
+	p := startServer(t, append(s3Args(t), "--part-size-mib", "5", "--data", dir)...)
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
 	cs := app.newCase()
 	loc := app.createUpload(cs.ID, "site-walk.mp4", int64(len(data)))
+	spool := filepath.Join(dir, "spool", strings.TrimPrefix(loc, "/api/v1/uploads/"))
 	var off, read int64
 	for _, cut := range []int64{1, 4096, 5*mib - 1, 5 * mib, 5*mib + 1, 12*mib + 3*mib/10} {
 		// Like a real client, announce the whole rest and stop early.
@@ -324,6 +333,9 @@ func TestUploadInterruptedAtSeveralOffsets(t *testing.T) {
 		waitIdle(t, p.URL)
 		if off = app.offset(loc); off != cut {
 			t.Fatalf("offset after the connection dropped at %d: got %d, want %d", cut, off, cut)
+		}
+		if err := os.RemoveAll(spool); err != nil {
+			t.Fatal(err)
 		}
 	}
 	eid := mustFinish(t, app, loc, off, data)
