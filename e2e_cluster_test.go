@@ -34,7 +34,8 @@ import (
 type cluster struct {
 	t        *testing.T
 	pg       string
-	args     []string // every replica's flags but --listen and --data
+	args     []string // every replica's flags but --listen, --data and --replica-id
+	ids      []string // the replicas' --replica-id
 	replicas []*proc
 	ports    []int
 	data     []string
@@ -68,10 +69,14 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		}
 	}
 	c := &cluster{t: t, pg: testenv.PostgresURL(t)}
-	c.args = append(append([]string{"--db", c.pg, "--jobs", "1"}, s3Args(t)...), extra...)
+	// A replica told to stop fails /readyz for --drain-grace while it still
+	// serves, so that the balancer's checks (every 300 ms, out after 2
+	// failures) take it out before it stops accepting.
+	c.args = append(append([]string{"--db", c.pg, "--jobs", "1", "--webrtc-loopback", "--drain-grace", "1s"}, s3Args(t)...), extra...)
 	for i := range n {
 		c.ports = append(c.ports, freePort(t))
 		c.data = append(c.data, filepath.Join(t.TempDir(), fmt.Sprintf("replica-%d", i+1)))
+		c.ids = append(c.ids, fmt.Sprintf("r%d", i+1))
 		c.replicas = append(c.replicas, nil)
 		c.start(i)
 	}
@@ -93,7 +98,7 @@ frontend siteinspect
   default_backend replicas
 backend replicas
   balance roundrobin
-  option httpchk GET /healthz
+  option httpchk GET /readyz
   http-check expect status 200
   default-server inter 300ms fall 2 rise 1
 `, lbPort)
@@ -113,7 +118,7 @@ backend replicas
 	t.Cleanup(func() { c.haproxy.Process.Kill(); c.haproxy.Wait() })
 	c.lb = fmt.Sprintf("http://127.0.0.1:%d", lbPort)
 	waitFor(t, 10*time.Second, "HAProxy to pass requests", func() bool {
-		resp, err := http.Get(c.lb + "/healthz")
+		resp, err := http.Get(c.lb + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -129,7 +134,7 @@ backend replicas
 // a real deployment's does not.
 func (c *cluster) start(i int) {
 	c.t.Helper()
-	args := append([]string{"--listen", "127.0.0.1:" + strconv.Itoa(c.ports[i]), "--data", c.data[i]}, c.args...)
+	args := append([]string{"--listen", "127.0.0.1:" + strconv.Itoa(c.ports[i]), "--data", c.data[i], "--replica-id", c.ids[i]}, c.args...)
 	restart := c.replicas[i] != nil
 	if restart {
 		args = append(args, "--demo=false")
@@ -140,9 +145,9 @@ func (c *cluster) start(i int) {
 	}
 }
 
-// count runs a COUNT-like query on the cluster's database, through one
-// handle opened at the first call.
-func (c *cluster) count(tb testing.TB, q string, args ...any) int64 {
+// handle is the test's own handle on the cluster's database, opened at
+// the first call.
+func (c *cluster) handle(tb testing.TB) *sql.DB {
 	tb.Helper()
 	if c.sql == nil {
 		db, err := sql.Open("pgx", c.pg)
@@ -153,8 +158,14 @@ func (c *cluster) count(tb testing.TB, q string, args ...any) int64 {
 		c.sql = db
 		c.t.Cleanup(func() { db.Close() })
 	}
+	return c.sql
+}
+
+// count runs a COUNT-like query on the cluster's database.
+func (c *cluster) count(tb testing.TB, q string, args ...any) int64 {
+	tb.Helper()
 	var n int64
-	if err := c.sql.QueryRow(q, args...).Scan(&n); err != nil {
+	if err := c.handle(tb).QueryRow(q, args...).Scan(&n); err != nil {
 		tb.Fatalf("%s: %v", q, err)
 	}
 	return n
@@ -456,6 +467,140 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		c.auditIntact(t)
+	})
+
+	t.Run("events and logouts reach every replica", func(t *testing.T) {
+		// An officer's subscriber on replica 2 sees what is made through
+		// replica 1 within 1 s.
+		events := subscribe(t, c.replicas[1].URL, insp.token, review.ID, 0)
+		drain := time.After(2 * time.Second) // the backlog of earlier events
+	backlog:
+		for {
+			select {
+			case <-events:
+			case <-drain:
+				break backlog
+			}
+		}
+		for k := range 5 {
+			body := fmt.Sprintf("seen everywhere %d", k)
+			code, out, err := tryJSON(http.DefaultClient, c.replicas[0].URL, insp.token, "POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": body, "page": 1})
+			answered := time.Now()
+			if err != nil || code != http.StatusCreated {
+				t.Fatalf("annotation through replica 1: got %d %s %v", code, out, err)
+			}
+			deadline := time.After(time.Second)
+		wait:
+			for {
+				select {
+				case e := <-events:
+					if e.action == "annotation.created" && strings.Contains(e.data, body) {
+						t.Logf("annotation %d through replica 1 reached the subscriber on replica 2 %s after its answer", k, e.at.Sub(answered).Round(100*time.Microsecond))
+						break wait
+					}
+				case <-deadline:
+					t.Fatalf("annotation %q made through replica 1 did not reach the subscriber on replica 2 within 1 s", body)
+				}
+			}
+		}
+		// A logout through replica 3 ends the session on replicas 1 and 2
+		// within 2 s, though both have just used (and cached) it.
+		sess := login(t, c.lb, "inspector", c.demo["inspector"])
+		for _, k := range []int{0, 1} {
+			if code, out, err := tryJSON(http.DefaultClient, c.replicas[k].URL, sess.token, "GET", "/api/v1/cases/"+review.ID, nil); err != nil || code != http.StatusOK {
+				t.Fatalf("session on replica %d before the logout: got %d %s %v", k+1, code, out, err)
+			}
+		}
+		if code, out, err := tryJSON(http.DefaultClient, c.replicas[2].URL, sess.token, "POST", "/api/v1/auth/logout", nil); err != nil || code/100 != 2 {
+			t.Fatalf("logout through replica 3: got %d %s %v", code, out, err)
+		}
+		loggedOut := time.Now()
+		for _, k := range []int{0, 1} {
+			for {
+				code, _, err := tryJSON(http.DefaultClient, c.replicas[k].URL, sess.token, "GET", "/api/v1/cases/"+review.ID, nil)
+				if err == nil && code == http.StatusUnauthorized {
+					t.Logf("logout through replica 3 cut the session on replica %d after %s", k+1, time.Since(loggedOut).Round(100*time.Microsecond))
+					break
+				}
+				if time.Since(loggedOut) > 2*time.Second {
+					t.Fatalf("replica %d still accepts the session 2 s after the logout (last %d %v)", k+1, code, err)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	})
+
+	t.Run("live: the owner dies and the phone reconnects through the balancer", func(t *testing.T) {
+		media := testenv.MustRTCMedia(t)
+		_, officer, caseID := liveCase(t, &proc{URL: c.lb, Demo: c.demo})
+		var ls liveSession
+		officer.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+		pub1 := testenv.Publish(t, testenv.CodecVP8, whip(t, c.lb, ls))
+		defer pub1.PC.Close()
+		var ownerID string
+		if err := c.handle(t).QueryRow(`SELECT owner FROM live_sessions WHERE id = $1`, ls.ID).Scan(&ownerID); err != nil {
+			t.Fatal(err)
+		}
+		owner := slices.Index(c.ids, ownerID)
+		if owner < 0 {
+			t.Fatalf("session owner %q is none of the replicas %v", ownerID, c.ids)
+		}
+		var others []int
+		for i := range c.replicas {
+			if i != owner {
+				others = append(others, i)
+			}
+		}
+		sent1c := make(chan time.Duration, 1)
+		go func() { sent1c <- pub1.Send(t, media, 4*time.Second) }()
+		// Viewers on the two other replicas, forwarded to the owner.
+		for _, k := range others {
+			v := testenv.View(t, whep(t, c.replicas[k].URL, ls.ID, officer.token))
+			t.Logf("viewer on replica %d (owner replica %d): first video after %s", k+1, owner+1, waitVideo(t, v, 5*time.Second))
+			defer v.PC.Close()
+		}
+		sent1 := <-sent1c
+
+		c.replicas[owner].kill()
+		killed := time.Now()
+		pub1.PC.Close()
+		pub2 := testenv.Publish(t, testenv.CodecVP8, retrying(t, whip(t, c.lb, ls), 20*time.Second))
+		reconnected := time.Now()
+		defer pub2.PC.Close()
+		sent2c := make(chan time.Duration, 1)
+		go func() { sent2c <- pub2.Send(t, media, 4*time.Second) }()
+		for _, k := range others {
+			v := testenv.View(t, retrying(t, whep(t, c.replicas[k].URL, ls.ID, officer.token), 5*time.Second))
+			defer v.PC.Close()
+			waitVideo(t, v, 5*time.Second)
+			if again := time.Since(reconnected); again > 5*time.Second {
+				t.Errorf("viewer on replica %d received video again %s after the reconnect, want within 5 s", k+1, again)
+			} else {
+				t.Logf("viewer on replica %d receives video again %s after the reconnect (publisher back %s after the kill)", k+1, again.Round(time.Millisecond), reconnected.Sub(killed).Round(time.Millisecond))
+			}
+		}
+		sent2 := <-sent2c
+		var ended struct {
+			Evidence *domain.Evidence `json:"evidence"`
+		}
+		officer.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
+		if ended.Evidence == nil {
+			t.Fatal("end: no recording")
+		}
+		rec := officer.mustEvidenceDone(ended.Evidence.ID, 2*time.Minute)
+		if rec.Status != domain.EvidenceReady || rec.Media == nil || rec.Media.DurationMS == nil {
+			t.Fatalf("recording: got %s (%s), want ready with a duration", rec.Status, rec.StatusReason)
+		}
+		got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+		// The first segment was in flight on the owner when it died.
+		t.Logf("published %s (%s on the owner, in flight when it died; %s after the takeover); the recording lasts %s", sent1+sent2, sent1, sent2, got)
+		if got < sent2-sent2/10 || got > sent1+sent2+(sent1+sent2)/20 {
+			t.Errorf("recording lasts %s; want at least %s (what was published less the segment in flight) and at most %s", got, sent2-sent2/10, sent1+sent2)
+		}
+		if n := c.count(t, `SELECT COUNT(*) FROM evidence WHERE case_id = $1 AND kind = 'recording'`, caseID); n != 1 {
+			t.Errorf("recording evidence items: got %d, want 1", n)
+		}
+		c.start(owner)
 	})
 	_ = rev
 }
