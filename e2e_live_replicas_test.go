@@ -52,14 +52,22 @@ func waitVideo(t *testing.T, v *testenv.Viewer, within time.Duration) time.Durat
 // video again within 5 s. Then B is stopped (SIGTERM) while a third
 // replica C runs: B hands the session over, and the phone continues
 // through C. The end makes one ready recording of the segments stored by
-// A and B and recorded by C, covering what was published less at most
-// the segment in flight when A died.
+// A and B and recorded by C, covering what was published less the
+// segment in flight when A died; or all of it when A, started again on
+// its folder meanwhile, has stored that segment for the owner.
 func TestLiveTwoReplicas(t *testing.T) {
+	for _, aReturns := range []bool{false, true} {
+		t.Run(map[bool]string{false: "A stays dead", true: "A comes back"}[aReturns], func(t *testing.T) { liveReplicas(t, aReturns) })
+	}
+}
+
+func liveReplicas(t *testing.T, aReturns bool) {
 	pg := testenv.PostgresURL(t)
 	media := testenv.MustRTCMedia(t)
 	common := append([]string{"--db", pg, "--webrtc-loopback"}, s3Args(t)...)
 	// A runs no media jobs: the recording is processed after A is gone.
-	a := startServer(t, append(common, "--replica-id", "replica-a", "--jobs", "0")...)
+	aArgs := append(common, "--data", t.TempDir(), "--replica-id", "replica-a", "--jobs", "0")
+	a := startServer(t, aArgs...)
 	b := startServer(t, append(common, "--replica-id", "replica-b", "--jobs", "1")...)
 	// B started last: its --demo passwords are the ones that hold.
 	_, insp, caseID := liveCase(t, &proc{URL: a.URL, Demo: b.Demo})
@@ -151,6 +159,13 @@ func TestLiveTwoReplicas(t *testing.T) {
 	t.Logf("takeover: publisher back %s after the kill; viewer through B receives video %s after the reconnect", reconnected.Sub(killed), again)
 	sent3 := <-sent3c
 
+	// A comes back on its folder while B owns the session: it finalizes
+	// the segment that was in flight when it died and stores it for B.
+	if aReturns {
+		a = startServer(t, aArgs...)
+		inspB = login(t, b.URL, "inspector", a.Demo["inspector"]) // A's --demo renewed the passwords
+	}
+
 	// B leaves gracefully (SIGTERM) while C is up: it hands the session
 	// over (its segment stored) instead of ending it, and the phone's
 	// reconnect through C takes it at once.
@@ -191,9 +206,16 @@ func TestLiveTwoReplicas(t *testing.T) {
 	}
 	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
 	published := sent1 + sent2 + sent3 + sent4
-	t.Logf("published %s (%s stored by A, %s in flight on A when it died, %s on B, %s on C); recording lasts %s", published, sent1, sent2, sent3, sent4, got)
-	if want := sent1 + sent3 + sent4; got < want-want/10 || got > published+published/20 {
-		t.Errorf("recording lasts %s; want at least %s (published %s less the %s in flight when A died) and at most %s", got, want-want/10, published, sent2, published)
+	t.Logf("published %s (%s stored by A, %s in flight on A when it died, %s on B, %s on C); A came back: %v; recording lasts %s", published, sent1, sent2, sent3, sent4, aReturns, got)
+	want, segments := published-1500*time.Millisecond, 4.0
+	if !aReturns {
+		want, segments = published-sent2-1500*time.Millisecond, 3
+	}
+	// All of it when A's segment in flight came back with A, less what its
+	// buffers held when it was killed (about a second); else less that
+	// segment.
+	if got < want || got > published+published/20 {
+		t.Errorf("recording lasts %s; want at least %s of the %s published (%s in flight when A died), at most %s", got, want, published, sent2, published)
 	}
 
 	// One recording evidence item for the session, of two segments.
@@ -216,9 +238,48 @@ func TestLiveTwoReplicas(t *testing.T) {
 				Segments float64 `json:"segments"`
 			}
 			json.Unmarshal(e.Data, &d)
-			if d.Segments != 3 {
-				t.Errorf("recorded segments: got %v, want 3 (stored by A and B, and C's)", d.Segments)
+			if d.Segments != segments {
+				t.Errorf("recorded segments: got %v, want %v (A's, B's, C's)", d.Segments, segments)
 			}
 		}
+	}
+}
+
+// TestLiveRestartAfterReconnect: a replica killed after a reconnect has
+// one segment stored in the object store (and still on its disk) and one
+// in flight; started again on the same folder it finalizes the one in
+// flight and joins it with the stored one, each once: the recording lasts
+// what was sent, not the first part twice.
+func TestLiveRestartAfterReconnect(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	data := t.TempDir()
+	args := append([]string{"--data", data, "--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)
+	p := startServer(t, args...)
+	_, insp, caseID := liveCase(t, p)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	pub1 := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, ls))
+	sent := pub1.Send(t, media, 3*time.Second)
+	pub2 := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, ls))
+	pub1.PC.Close()
+	sent += pub2.Send(t, media, 3*time.Second)
+	p.kill()
+	pub2.PC.Close()
+	p = startServer(t, args...)
+	insp = login(t, p.URL, "inspector", p.Demo["inspector"])
+	var after liveSession
+	insp.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &after)
+	if after.Status != "ended" || after.EndReason != "restart" || after.EvidenceID == nil {
+		t.Fatalf("after the restart: got %+v, want ended (restart) with a recording", after)
+	}
+	rec := insp.mustEvidenceDone(*after.EvidenceID, 2*time.Minute)
+	if rec.Status != domain.EvidenceReady {
+		t.Fatalf("recording: %s (%s)", rec.Status, rec.StatusReason)
+	}
+	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+	t.Logf("sent %s in two connections; the recording lasts %s", sent, got)
+	// What was still in the dead process's buffers (about a second) is lost.
+	if got > sent+sent/20 || got < sent-1500*time.Millisecond {
+		t.Errorf("recording lasts %s; %s was sent", got, sent)
 	}
 }

@@ -150,6 +150,9 @@ func (l *Service) storeSegment(sessionID string, seg signaling.Segment) {
 	l.mu.Lock()
 	l.stored[key] = true
 	l.mu.Unlock()
+	if err := l.mgr.MarkStored(seg); err != nil {
+		l.log.Warn("live: mark a stored segment", "session", sessionID, "err", err)
+	}
 }
 
 // segmentKey names a stored segment: its start orders it, the replica

@@ -216,7 +216,7 @@ func (l *Service) recoverAll(ctx context.Context) {
 			continue
 		}
 		if rec == nil {
-			continue // nothing recorded: the session stays open
+			continue // nothing recorded here (or all of it stored): the session stays open
 		}
 		if ls.Owner != l.replica.ID {
 			if _, alive, _ := l.Owner(ctx, ls); alive {
@@ -233,6 +233,14 @@ func (l *Service) recoverAll(ctx context.Context) {
 				continue
 			}
 		}
+		// The segments stored before the crash (by this replica or
+		// others) were left out of rec: they join it here.
+		joined, err := l.withStored(ctx, ls, rec)
+		if err != nil {
+			l.log.Error("join the stored segments of a live recording", "session", ls.ID, "err", err)
+			continue // the stored segments stay for the next try
+		}
+		rec = joined
 		l.pending[ls.ID] = rec
 		if _, _, err := l.End(ctx, ls, "", "restart"); err != nil {
 			l.log.Error("end recovered live session", "session", ls.ID, "err", err)

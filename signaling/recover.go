@@ -21,8 +21,9 @@ var segmentName = regexp.MustCompile(`^seg-(\d+)\.(webm|mkv)$`)
 // duration, is remuxed by ffmpeg (which writes them), and the segments are
 // joined as End joins them. A recording already joined but not yet
 // collected is returned as it is. It returns nil when nothing was
-// recorded. It refuses a session this Manager is running: that one's
-// recording belongs to End.
+// recorded. Segments marked with MarkStored are left out: the caller
+// keeps them elsewhere. It refuses a session this Manager is running:
+// that one's recording belongs to End.
 func (m *Manager) Recover(ctx context.Context, sessionID string) (*Recording, error) {
 	if !sessionIDPattern.MatchString(sessionID) {
 		return nil, ErrInvalidID
@@ -50,6 +51,9 @@ func (m *Manager) Recover(ctx context.Context, sessionID string) (*Recording, er
 	for _, e := range entries {
 		name := e.Name()
 		if sm := segmentName.FindStringSubmatch(name); sm != nil {
+			if _, err := os.Stat(filepath.Join(dir, name+storedSuffix)); err == nil {
+				continue // the caller has it elsewhere (MarkStored)
+			}
 			n, _ := strconv.Atoi(sm[1])
 			segs = append(segs, found{n, filepath.Join(dir, name), sm[2]})
 		}
@@ -104,6 +108,20 @@ func (m *Manager) Recover(ctx context.Context, sessionID string) (*Recording, er
 		return nil, nil
 	}
 	return joinSegments(dir, list)
+}
+
+// storedSuffix names the marker beside a segment file that MarkStored
+// leaves.
+const storedSuffix = ".stored"
+
+// MarkStored notes beside a finished segment's file that the caller has
+// stored it elsewhere (an object store), so that Recover leaves it out
+// after a crash. End still joins it: the file stays until then.
+func (m *Manager) MarkStored(seg Segment) error {
+	if err := os.WriteFile(seg.Path+storedSuffix, nil, 0o640); err != nil {
+		return fmt.Errorf("signaling: mark stored: %w", err)
+	}
+	return nil
 }
 
 var contentTypes = map[string]string{"webm": "video/webm", "mkv": "video/x-matroska"}
