@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"siteinspect/domain"
 	"siteinspect/storage"
 )
@@ -122,6 +124,17 @@ func TestUploadReplicasContinue(t *testing.T) {
 			}
 			if keys := objectKeys(t, f.minio); len(keys) != 1 || keys[0] != ev.ObjectKey {
 				t.Fatalf("bucket after completion: got %q, want only %s", keys, ev.ObjectKey)
+			}
+			// The bucket is locked, so versioned: no old segment is kept
+			// as a noncurrent version either.
+			var kept []string
+			for o := range f.minio.Client().ListObjects(ctx, f.minio.Bucket(), minio.ListObjectsOptions{Prefix: "cases/" + f.cs.ID + "/uploads/", Recursive: true, WithVersions: true}) {
+				if strings.Contains(o.Key, "/tail-") {
+					kept = append(kept, o.Key+" "+o.VersionID)
+				}
+			}
+			if !f.minio.Locking() || len(kept) != 0 {
+				t.Fatalf("tail segment versions after completion (bucket locking %v): got %d (%q…), want none on a locked bucket", f.minio.Locking(), len(kept), kept[:min(len(kept), 2)])
 			}
 		})
 	}

@@ -41,6 +41,22 @@ func tailKey(caseID, uploadID, seg string) string {
 	return "cases/" + caseID + "/uploads/" + uploadID + "/tail-" + seg
 }
 
+// versionDeleter is implemented by stores that can remove an object with
+// every version of it (objects.MinIO on a locked, so versioned, bucket).
+type versionDeleter interface {
+	DeleteVersions(ctx context.Context, key string) error
+}
+
+// deleteSegment removes a tail segment for good: a segment is written for
+// each PATCH, and on a versioned bucket the bytes of one merely deleted
+// would stay as a noncurrent version.
+func (s *Uploads) deleteSegment(ctx context.Context, key string) error {
+	if d, ok := s.objects.(versionDeleter); ok {
+		return d.DeleteVersions(ctx, key)
+	}
+	return s.objects.Delete(ctx, key)
+}
+
 // tailOf returns the upload's case and its committed tail's segments and
 // size (no segments when the offset is at a part boundary).
 func (s *Uploads) tailOf(ctx context.Context, id string) (caseID string, segs []string, size int64, err error) {
@@ -61,7 +77,7 @@ func (s *Uploads) dropTail(ctx context.Context, id string) error {
 		return err
 	}
 	for _, seg := range segs {
-		if err := s.objects.Delete(ctx, tailKey(caseID, id, seg)); err != nil {
+		if err := s.deleteSegment(ctx, tailKey(caseID, id, seg)); err != nil {
 			return fmt.Errorf("delete tail of upload %s: %w", id, err)
 		}
 	}
@@ -150,7 +166,7 @@ func (a *appender) deleteTail(ctx context.Context, segs, keep []string) {
 			continue
 		}
 		wg.Go(func() {
-			if err := a.s.objects.Delete(ctx, tailKey(a.up.CaseID, a.up.ID, seg)); err != nil {
+			if err := a.s.deleteSegment(ctx, tailKey(a.up.CaseID, a.up.ID, seg)); err != nil {
 				a.s.cfg.Logger.Warn("delete upload tail", "upload", a.up.ID, "segment", seg, "err", err)
 			}
 		})
