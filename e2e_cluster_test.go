@@ -32,7 +32,7 @@ import (
 // (nothing on one replica's disk is another's), on one PostgreSQL database
 // and one MinIO bucket, behind HAProxy in round robin with no stickiness.
 type cluster struct {
-	t        *testing.T
+	t        testing.TB
 	pg       string
 	args     []string // every replica's flags but --listen, --data and --replica-id
 	ids      []string // the replicas' --replica-id
@@ -59,7 +59,7 @@ func freePort(tb testing.TB) int {
 // startCluster starts n replicas (one after another: each --demo start
 // gives the demo users new passwords, so the last one's hold) and HAProxy
 // in front of them.
-func startCluster(t *testing.T, n int, extra ...string) *cluster {
+func startCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
 	haproxy, err := exec.LookPath("haproxy")
 	if err != nil {
