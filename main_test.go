@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"siteinspect/domain"
@@ -40,5 +41,36 @@ func TestServeUploadAndPlayback(t *testing.T) {
 	body, _ := io.ReadAll(got.Body)
 	if got.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("content: got %d with %d bytes, want 200 with the %d bytes uploaded", got.StatusCode, len(body), len(data))
+	}
+}
+
+// TestDemoPasswordsSurviveRestart: `serve --demo` restarted on the same
+// data folder prints the same passwords, and the sessions made before the
+// restart still work (a new password would have ended them). The file
+// that keeps them is readable by its owner only.
+func TestDemoPasswordsSurviveRestart(t *testing.T) {
+	data := t.TempDir()
+	p := startServer(t, "--data", data)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	app.newCase()
+	p.stop(t)
+	q := startServer(t, "--data", data)
+	for user, pw := range p.Demo {
+		if q.Demo[user] != pw {
+			t.Errorf("%s after the restart: got password %q, want %q kept", user, q.Demo[user], pw)
+		}
+	}
+	if len(p.Demo) < 4 {
+		t.Fatalf("demo users: got %v, want every role", p.Demo)
+	}
+	app.base = q.URL
+	var cases []map[string]any
+	app.mustJSON("GET", "/api/v1/cases", nil, http.StatusOK, &cases)
+	if len(cases) != 1 {
+		t.Errorf("the session made before the restart lists %d cases, want 1", len(cases))
+	}
+	fi, err := os.Stat(filepath.Join(data, "demo-passwords.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("demo-passwords.json: %v, mode %v; want 0600", err, fi.Mode().Perm())
 	}
 }

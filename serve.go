@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -103,7 +105,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	if *demo {
-		if err := createDemoUsers(ctx, st.db, *office, stdout); err != nil {
+		if err := createDemoUsers(ctx, st.db, *office, filepath.Join(sf.data, "demo-passwords.json"), stdout); err != nil {
 			return err
 		}
 	}
@@ -250,14 +252,35 @@ var demoUsers = []struct {
 type demoUserStore interface {
 	CreateUser(ctx context.Context, username, password string, role domain.Role, displayName, org string) (*domain.User, error)
 	SetPassword(ctx context.Context, username, password string) error
+	Authenticate(ctx context.Context, username, password string) (*domain.User, error)
 }
 
-// createDemoUsers makes the demo accounts, or gives existing ones fresh
-// passwords, and prints them: their hashes cannot be printed back.
-func createDemoUsers(ctx context.Context, db demoUserStore, office string, stdout io.Writer) error {
-	fmt.Fprintln(stdout, "demo users (passwords are new on every start):")
+// createDemoUsers makes the demo accounts and prints their passwords. The
+// passwords are kept in file (in the data folder, readable by its owner
+// only), so that a restart on the same folder keeps them, and with them
+// everyone's sessions (a new password ends the user's sessions). A user
+// that is missing, or whose password no longer matches the file's (changed
+// in the app, or another data folder's server set it), gets a new one.
+func createDemoUsers(ctx context.Context, db demoUserStore, office, file string, stdout io.Writer) error {
+	saved := map[string]string{}
+	if b, err := os.ReadFile(file); err == nil {
+		if err := json.Unmarshal(b, &saved); err != nil {
+			return fmt.Errorf("demo passwords %s: %w", file, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("demo passwords: %w", err)
+	}
+	fmt.Fprintf(stdout, "demo users (passwords kept in %s):\n", file)
+	changed := false
 	for _, u := range demoUsers {
-		pw := rand.Text()[:16]
+		pw, ok := saved[u.username]
+		if ok {
+			if _, err := db.Authenticate(ctx, u.username, pw); err == nil {
+				fmt.Fprintf(stdout, "  %-10s %-10s password: %s\n", u.role, u.username, pw)
+				continue
+			}
+		}
+		pw = rand.Text()[:16]
 		org := u.org
 		if org == "" {
 			org = office
@@ -269,7 +292,19 @@ func createDemoUsers(ctx context.Context, db demoUserStore, office string, stdou
 		if err != nil {
 			return fmt.Errorf("demo user %s: %w", u.username, err)
 		}
+		saved[u.username], changed = pw, true
 		fmt.Fprintf(stdout, "  %-10s %-10s password: %s\n", u.role, u.username, pw)
+	}
+	if !changed {
+		return nil
+	}
+	b, _ := json.MarshalIndent(saved, "", "  ")
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("demo passwords: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return fmt.Errorf("demo passwords: %w", err)
 	}
 	return nil
 }
