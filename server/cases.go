@@ -3,12 +3,15 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"siteinspect/domain"
+	"siteinspect/storage"
 )
 
 // caseJSON is a case as the API shows it, with what the asking user may do
@@ -58,7 +61,7 @@ type caseStore interface {
 	caseLoader
 	PermitTypes(ctx context.Context) ([]domain.PermitType, error)
 	CreateCase(ctx context.Context, applicant *domain.User, office, prefix string, loc *time.Location, in domain.NewCase) (*domain.Case, error)
-	ListCases(ctx context.Context, u *domain.User, status domain.Status, limit int) ([]*domain.Case, error)
+	FindCases(ctx context.Context, u *domain.User, q storage.CaseQuery) ([]*domain.Case, *storage.CaseCursor, error)
 	SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User, loc *time.Location) (*domain.Case, error)
 	WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error)
 	AssignCase(ctx context.Context, c *domain.Case, actor *domain.User, inspectorID, reviewerID string) (*domain.Case, error)
@@ -94,23 +97,69 @@ func handleCreateCase(db caseStore, office, prefix string, loc *time.Location) e
 	}
 }
 
-func handleListCases(db caseStore) echo.HandlerFunc {
+// handleListCases answers a page of the cases the user may see: a JSON
+// array, and when more follow, their address in a Link header (RFC 8288,
+// section 3: `<uri>; rel="next"`). Pages follow a keyset cursor
+// (storage.FindCases), so every case is reached once however deep the
+// list, and cases opened meanwhile never repeat a row. Dates in from and
+// to are days in the office's zone, both included.
+func handleListCases(db caseStore, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		status := domain.Status(c.QueryParam("status"))
-		if status != "" && !status.Valid() {
-			return newError(http.StatusBadRequest, "unknown status "+strconv.Quote(string(status)))
+		params := c.QueryParams()
+		q := storage.CaseQuery{Limit: 500, Sort: storage.CaseSort(c.QueryParam("sort")),
+			PermitType: c.QueryParam("permit_type"), Officer: c.QueryParam("officer"), Text: c.QueryParam("q")}
+		for _, v := range params["status"] {
+			for _, st := range strings.Split(v, ",") {
+				status := domain.Status(st)
+				if !status.Valid() {
+					return newError(http.StatusBadRequest, "unknown status "+strconv.Quote(st))
+				}
+				q.Statuses = append(q.Statuses, status)
+			}
 		}
-		limit := 500
+		if q.Sort == "" {
+			q.Sort = storage.SortDue
+		}
+		if !q.Sort.Valid() {
+			return newCodedError(http.StatusBadRequest, "bad_sort", "sort is due or newest")
+		}
 		if v := c.QueryParam("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 5000 {
 				return newError(http.StatusBadRequest, "limit must be a number from 1 to 5000")
 			}
-			limit = n
+			q.Limit = n
 		}
-		cases, err := db.ListCases(c.Request().Context(), currentUser(c), status, limit)
+		for _, d := range []struct {
+			name  string
+			into  *time.Time
+			after int
+		}{{"from", &q.From, 0}, {"to", &q.To, 1}} {
+			v := c.QueryParam(d.name)
+			if v == "" {
+				continue
+			}
+			day, err := time.ParseInLocation("2006-01-02", v, loc)
+			if err != nil {
+				return newCodedError(http.StatusBadRequest, "bad_date", d.name+" must be a date, YYYY-MM-DD")
+			}
+			*d.into = day.AddDate(0, 0, d.after) // to includes its whole day
+		}
+		if v := c.QueryParam("cursor"); v != "" {
+			cur, err := storage.ParseCaseCursor(v, q.Sort)
+			if err != nil {
+				return newCodedError(http.StatusBadRequest, "bad_cursor", "the cursor is not one this server gave for this order; start from the first page")
+			}
+			q.After = cur
+		}
+		cases, next, err := db.FindCases(c.Request().Context(), currentUser(c), q)
 		if err != nil {
 			return err
+		}
+		if next != nil {
+			params.Set("cursor", next.String())
+			u := url.URL{Path: c.Request().URL.Path, RawQuery: params.Encode()}
+			c.Response().Header().Set("Link", "<"+u.String()+`>; rel="next"`)
 		}
 		out := make([]caseJSON, len(cases))
 		for i, cs := range cases {

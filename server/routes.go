@@ -40,7 +40,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/permit-types", handleListPermitTypes(db))
 
 	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, cfg.Location))
-	authed.GET("/cases", handleListCases(db))
+	authed.GET("/cases", handleListCases(db, cfg.Location))
 	authed.GET("/cases/:id", handleGetCase(db))
 	authed.POST("/cases/:id/submit", handleSubmitCase(db, cfg.Location))
 	authed.POST("/cases/:id/withdraw", handleWithdrawCase(db))

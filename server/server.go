@@ -121,6 +121,12 @@ type Config struct {
 	TrustProxy bool
 	// Retention holds and tells the cases' retention (*storage.Retention);
 	// nil keeps originals DefaultRetention with the DB and Objects above.
+	// DirectDownloadTTL, when positive and Objects can presign (S3),
+	// answers downloads of evidence and derived files, after the same
+	// authorisation and audit, with a redirect to a presigned URL of the
+	// store valid this long, so the bytes do not pass through us. Zero
+	// relays them.
+	DirectDownloadTTL time.Duration
 	Retention RetentionService
 }
 

@@ -1,0 +1,222 @@
+package storage
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"siteinspect/domain"
+)
+
+// A case list is read page by page with a keyset cursor (the sort key and
+// id of the last row shown), never with OFFSET: a page deep in a million
+// cases costs what the first page costs, and a case inserted meanwhile
+// neither repeats a row nor hides one already due.
+//
+// Each order is a tuple of integer expressions ending with c.id, all
+// ascending, so that "after the cursor" is one row-value comparison that
+// both databases answer from the expression indexes of the migration
+// (storage/migrations/*/0013_case_search.sql) — the same text here and
+// there, or the planner will not match it.
+
+// CaseSort names an order of the case list.
+type CaseSort string
+
+// The orders of the case list.
+const (
+	// SortDue is the queue's order: soonest due first, cases without a
+	// due time (drafts) last, then newest first.
+	SortDue CaseSort = "due"
+	// SortNewest is newest first, by the time the case was opened.
+	SortNewest CaseSort = "newest"
+)
+
+// sortKeys is each order's key expressions, before the final c.id.
+var sortKeys = map[CaseSort][]string{
+	SortDue:    {`COALESCE(c.due_at, 9223372036854775807)`, `(-c.created_at)`},
+	SortNewest: {`(-c.created_at)`},
+}
+
+// Valid reports whether s is a known order.
+func (s CaseSort) Valid() bool { _, ok := sortKeys[s]; return ok }
+
+// CaseCursor is where a page of the case list ends: the sort key and id of
+// its last case. Its text form (String) is opaque to clients.
+type CaseCursor struct {
+	Sort CaseSort `json:"s"`
+	Keys []int64  `json:"k"`
+	ID   string   `json:"i"`
+}
+
+// String encodes the cursor for a URL (unpadded base64url of its JSON).
+func (c *CaseCursor) String() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseCaseCursor decodes a cursor made by String for the order sort. A
+// cursor that does not decode, or was made for another order, is ErrInvalid
+// with the code "bad_cursor".
+func ParseCaseCursor(s string, sort CaseSort) (*CaseCursor, error) {
+	bad := domain.Coded(domain.ErrInvalid, "bad_cursor", "the cursor is not one this server gave for this order; start from the first page")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	var c CaseCursor
+	if err := json.Unmarshal(b, &c); err != nil || c.Sort != sort || len(c.Keys) != len(sortKeys[sort]) || c.ID == "" {
+		return nil, bad
+	}
+	return &c, nil
+}
+
+// CaseQuery selects a page of the case list. Zero fields select everything.
+type CaseQuery struct {
+	// Statuses keeps cases in any of these states.
+	Statuses []domain.Status
+	// PermitType keeps cases of this permit type code.
+	PermitType string
+	// Officer keeps cases whose inspector or reviewer is this user id.
+	Officer string
+	// From and To keep cases opened at or after From and before To.
+	From, To time.Time
+	// Text keeps cases whose number, company, site name or site address
+	// contains it (case-insensitively for Latin letters).
+	Text string
+	// Sort is the order; empty is SortDue.
+	Sort CaseSort
+	// After continues the list after this cursor.
+	After *CaseCursor
+	// Limit is the page size (at least 1).
+	Limit int
+}
+
+// searchMin is the shortest text the trigram indexes can look up; shorter
+// text is matched by scanning.
+const searchMin = 3
+
+// searchBody is the text the search looks in, the indexed expression of
+// PostgreSQL's trigram index (the same text as in its migration).
+const searchBody = `(c.number || ' ' || c.applicant_org || ' ' || c.site_name || ' ' || c.site_address)`
+
+// likeEscaper escapes LIKE's wildcards with a backslash.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// FindCases returns a page of the cases u may see (visibilitySQL: the
+// policy's rule, so the list and VisibleTo cannot disagree) that match q,
+// in q's order, and the cursor of the next page, nil on the last page.
+func (d *DB) FindCases(ctx context.Context, u *domain.User, q CaseQuery) ([]*domain.Case, *CaseCursor, error) {
+	if q.Sort == "" {
+		q.Sort = SortDue
+	}
+	keys, ok := sortKeys[q.Sort]
+	if !ok {
+		return nil, nil, domain.Coded(domain.ErrInvalid, "bad_sort", fmt.Sprintf("unknown order %q", q.Sort))
+	}
+	if q.Limit < 1 {
+		q.Limit = 1
+	}
+	cond, args := visibilitySQL(u)
+	where := []string{cond}
+	if len(q.Statuses) > 0 {
+		marks := make([]string, len(q.Statuses))
+		for i, s := range q.Statuses {
+			marks[i] = "?"
+			args = append(args, string(s))
+		}
+		where = append(where, `c.status IN (`+strings.Join(marks, ", ")+`)`)
+	}
+	if q.PermitType != "" {
+		where = append(where, `c.permit_type = ?`)
+		args = append(args, q.PermitType)
+	}
+	if q.Officer != "" {
+		where = append(where, `(c.inspector_id = ? OR c.reviewer_id = ?)`)
+		args = append(args, q.Officer, q.Officer)
+	}
+	if !q.From.IsZero() {
+		where = append(where, `c.created_at >= ?`)
+		args = append(args, ms(q.From))
+	}
+	if !q.To.IsZero() {
+		where = append(where, `c.created_at < ?`)
+		args = append(args, ms(q.To))
+	}
+	if text := strings.TrimSpace(q.Text); text != "" {
+		c, a := d.searchSQL(text)
+		where = append(where, c)
+		args = append(args, a...)
+	}
+	tuple := `(` + strings.Join(keys, ", ") + `, c.id)`
+	if q.After != nil {
+		marks := strings.Repeat("?, ", len(keys)) + "?"
+		where = append(where, tuple+` > (`+marks+`)`)
+		for _, k := range q.After.Keys {
+			args = append(args, k)
+		}
+		args = append(args, q.After.ID)
+	}
+	// The key expressions are selected too, to make the next cursor from
+	// the last row exactly as the database computed them.
+	sel := `SELECT ` + strings.Join(keys, ", ") + `, ` + strings.TrimPrefix(caseSelect, `SELECT `)
+	stmt := sel + ` WHERE ` + strings.Join(where, ` AND `) + ` ORDER BY ` + strings.Join(keys, ", ") + `, c.id LIMIT ?`
+	// One row more than the page tells whether another page follows.
+	args = append(args, q.Limit+1)
+	rows, err := d.query(ctx, stmt, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find cases: %w", err)
+	}
+	defer rows.Close()
+	out := []*domain.Case{}
+	var last []int64
+	for rows.Next() {
+		k := make([]int64, len(keys))
+		c, err := scanCase(keyScanner{rows, k})
+		if err != nil {
+			return nil, nil, fmt.Errorf("find cases: %w", err)
+		}
+		if len(out) == q.Limit {
+			// The extra row: there is a next page, after the last shown.
+			return out, &CaseCursor{Sort: q.Sort, Keys: last, ID: out[len(out)-1].ID}, rows.Err()
+		}
+		out, last = append(out, c), k
+	}
+	return out, nil, rows.Err()
+}
+
+// searchSQL is the condition that keeps cases whose searched text holds
+// text. On PostgreSQL, ILIKE on searchBody uses the pg_trgm GIN index; on
+// SQLite, a MATCH of the phrase in the FTS5 trigram table cases_search
+// (kept by triggers) finds the ids. Text shorter than a trigram is matched
+// with LIKE over the table.
+func (d *DB) searchSQL(text string) (string, []any) {
+	like := "%" + likeEscaper.Replace(text) + "%"
+	if d.dialect.Name() == "postgres" {
+		return searchBody + ` ILIKE ?`, []any{like}
+	}
+	if len([]rune(text)) < searchMin {
+		return searchBody + ` LIKE ? ESCAPE '\'`, []any{like}
+	}
+	// A quoted FTS5 string is a phrase: with the trigram tokenizer, a
+	// substring match (case-insensitive for ASCII letters).
+	phrase := `"` + strings.ReplaceAll(text, `"`, `""`) + `"`
+	return `c.id IN (SELECT case_id FROM cases_search WHERE cases_search MATCH ?)`, []any{phrase}
+}
+
+// keyScanner scans the sort keys that FindCases selects before the case's
+// columns, then hands the rest to scanCase.
+type keyScanner struct {
+	row  interface{ Scan(...any) error }
+	keys []int64
+}
+
+func (k keyScanner) Scan(dest ...any) error {
+	all := make([]any, 0, len(k.keys)+len(dest))
+	for i := range k.keys {
+		all = append(all, &k.keys[i])
+	}
+	return k.row.Scan(append(all, dest...)...)
+}
