@@ -51,6 +51,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	drainGrace := fs.String("drain-grace", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so that a load balancer checking it stops sending any; skipped when /readyz was never asked; 0 stops at once")
 	var lf liveFlags
 	lf.register(fs)
+	var df downloadFlags
+	df.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -78,6 +80,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		err4 = fmt.Errorf("--drain-grace: bad duration %q: want e.g. 5s, or 0", *drainGrace)
 	}
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	directTTL, err := df.directTTL(sf.s3Endpoint != "")
+	if err != nil {
 		return err
 	}
 	st, err := sf.open(ctx, log)
@@ -159,7 +165,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
-		Retention: st.retention,
+		Retention: st.retention, DirectDownloadTTL: directTTL,
 	})
 	if err != nil {
 		return err

@@ -17,29 +17,6 @@ import (
 // logged out or lost access (RFC 9111 §5.2.2.4, §5.2.2.7).
 const evidenceCacheControl = "private, no-cache"
 
-// serveObject streams a stored object with Range and conditional request
-// support (http.ServeContent answers If-None-Match with 304 and Range with
-// 206). etag names the bytes and must change whenever they can.
-func serveObject(c echo.Context, objects objects.ObjectStore, key, contentType string, etag func(objects.ObjectInfo) string) error {
-	obj, err := objects.Open(c.Request().Context(), key)
-	if err != nil {
-		return err
-	}
-	defer obj.Close()
-	h := c.Response().Header()
-	h.Set("ETag", `"`+etag(obj.Info())+`"`)
-	h.Set(echo.HeaderContentType, contentType)
-	h.Set("Cache-Control", evidenceCacheControl)
-	http.ServeContent(c.Response(), c.Request(), "", obj.Info().ModTime, obj)
-	return nil
-}
-
-// originalETag is the ETag of an original: its SHA-256, which is what the
-// bytes are.
-func originalETag(sha256 string) func(objects.ObjectInfo) string {
-	return func(objects.ObjectInfo) string { return sha256 }
-}
-
 // derivedETag is the ETag of a file made from an original: the original's
 // SHA-256 and the file's name, which stay the same while the file does,
 // plus its size and write time, which change when it is made again (a
@@ -71,7 +48,7 @@ type derivedStore interface {
 
 // handleDerived serves one derived file that the item's Derived record
 // says exists.
-func handleDerived(db derivedStore, objects objects.ObjectStore, what, name, contentType string, has func(*domain.Derived) bool) echo.HandlerFunc {
+func handleDerived(db derivedStore, dl *downloads, what, name, contentType string, has func(*domain.Derived) bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -80,13 +57,13 @@ func handleDerived(db derivedStore, objects objects.ObjectStore, what, name, con
 		if ev.Derived == nil || !has(ev.Derived) {
 			return notReady(ev, what)
 		}
-		return serveObject(c, objects, domain.DerivedKey(ev.CaseID, ev.ID, name), contentType, derivedETag(ev.SHA256, name))
+		return dl.serve(c, domain.DerivedKey(ev.CaseID, ev.ID, name), contentType, derivedETag(ev.SHA256, name), "")
 	}
 }
 
 // handlePlayback serves what a browser can play: the proxy when one was
 // made, else the original (which the pipeline found playable).
-func handlePlayback(db derivedStore, objects objects.ObjectStore) echo.HandlerFunc {
+func handlePlayback(db derivedStore, dl *downloads) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -98,18 +75,18 @@ func handlePlayback(db derivedStore, objects objects.ObjectStore) echo.HandlerFu
 		if ev.Status != domain.EvidenceReady {
 			return notReady(ev, "playable rendition")
 		}
-		if err := auditRead(c, db, ev); err != nil {
+		if err := auditRead(c, db, ev, dl.presign != nil); err != nil {
 			return err
 		}
 		if ev.Derived != nil && ev.Derived.Proxy {
-			return serveObject(c, objects, domain.DerivedKey(ev.CaseID, ev.ID, domain.DerivedProxy), "video/mp4", derivedETag(ev.SHA256, "proxy"))
+			return dl.serve(c, domain.DerivedKey(ev.CaseID, ev.ID, domain.DerivedProxy), "video/mp4", derivedETag(ev.SHA256, "proxy"), "")
 		}
-		return serveObject(c, objects, ev.ObjectKey, ev.ContentType, originalETag(ev.SHA256))
+		return dl.serve(c, ev.ObjectKey, ev.ContentType, nil, ev.SHA256)
 	}
 }
 
 // handlePage serves page n of a PDF as PNG (?thumb=1 for its thumbnail).
-func handlePage(db derivedStore, objects objects.ObjectStore) echo.HandlerFunc {
+func handlePage(db derivedStore, dl *downloads) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
@@ -127,6 +104,6 @@ func handlePage(db derivedStore, objects objects.ObjectStore) echo.HandlerFunc {
 		}
 		thumb := c.QueryParam("thumb") != ""
 		name := domain.DerivedPage(n, thumb)
-		return serveObject(c, objects, domain.DerivedKey(ev.CaseID, ev.ID, name), "image/png", derivedETag(ev.SHA256, name))
+		return dl.serve(c, domain.DerivedKey(ev.CaseID, ev.ID, name), "image/png", derivedETag(ev.SHA256, name), "")
 	}
 }

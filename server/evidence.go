@@ -13,7 +13,6 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/storage"
-	"siteinspect/storage/objects"
 )
 
 // evidenceLoader is what loadEvidence needs from the records: an evidence
@@ -112,28 +111,20 @@ func handleGetEvidence(db evidenceStore, warnMeters float64) echo.HandlerFunc {
 	}
 }
 
-// handleEvidenceContent streams the original bytes. http.ServeContent
-// answers Range (206, multi-range, 416), If-Range and If-None-Match against
-// the ETag, which is the SHA-256 of the bytes: strong and never reused.
-func handleEvidenceContent(db evidenceStore, objects objects.ObjectStore) echo.HandlerFunc {
+// handleEvidenceContent serves the original bytes (downloads.serve: Range,
+// If-None-Match against the ETag, which is the SHA-256 of the bytes: strong
+// and never reused), or a redirect to them.
+func handleEvidenceContent(db evidenceStore, dl *downloads) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
 		if err != nil {
 			return err
 		}
-		if err := auditRead(c, db, ev); err != nil {
+		if err := auditRead(c, db, ev, dl.presign != nil); err != nil {
 			return err
 		}
-		obj, err := objects.Open(c.Request().Context(), ev.ObjectKey)
-		if err != nil {
-			return err
-		}
-		defer obj.Close()
 		h := c.Response().Header()
-		h.Set("ETag", `"`+ev.SHA256+`"`)
-		h.Set(echo.HeaderContentType, ev.ContentType)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", evidenceCacheControl)
 		disposition := "inline"
 		if c.QueryParam("download") != "" {
 			disposition = "attachment"
@@ -143,8 +134,7 @@ func handleEvidenceContent(db evidenceStore, objects objects.ObjectStore) echo.H
 		if ev.Kind == domain.KindPDF {
 			h.Set("Content-Security-Policy", "sandbox")
 		}
-		http.ServeContent(c.Response(), c.Request(), "", obj.Info().ModTime, obj)
-		return nil
+		return dl.serve(c, ev.ObjectKey, ev.ContentType, nil, ev.SHA256)
 	}
 }
 
@@ -156,8 +146,9 @@ type auditRecorder interface {
 
 // auditRead records that an officer opened an evidence item. A player's
 // follow-up Range requests for later bytes are the same viewing and are
-// not recorded again.
-func auditRead(c echo.Context, db auditRecorder, ev *domain.Evidence) error {
+// not recorded again. redirected says the answer is a redirect to the
+// object store (direct downloads), which the event notes.
+func auditRead(c echo.Context, db auditRecorder, ev *domain.Evidence, redirected bool) error {
 	u := currentUser(c)
 	if u.Role == domain.RoleApplicant {
 		return nil
@@ -165,8 +156,12 @@ func auditRead(c echo.Context, db auditRecorder, ev *domain.Evidence) error {
 	if r := c.Request().Header.Get("Range"); r != "" && !strings.HasPrefix(r, "bytes=0-") {
 		return nil
 	}
+	data := map[string]any{"path": c.Path()}
+	if redirected {
+		data["redirect"] = true
+	}
 	_, err := db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: ev.CaseID, ActorID: u.ID, Action: "evidence.read", Target: ev.ID,
-		Data: map[string]any{"path": c.Path()}})
+		Data: data})
 	return err
 }
 

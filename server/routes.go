@@ -60,17 +60,18 @@ func (s *Server) routes(cfg Config) error {
 
 	authed.GET("/cases/:id/evidence", handleListEvidence(db, cfg.LocationWarnMeters))
 	authed.GET("/evidence/:eid", handleGetEvidence(db, cfg.LocationWarnMeters))
-	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, cfg.Objects))
-	authed.GET("/evidence/:eid/playback", handlePlayback(db, cfg.Objects))
-	authed.GET("/evidence/:eid/poster", handleDerived(db, cfg.Objects, "poster", domain.DerivedPoster, "image/jpeg",
+	dl := newDownloads(cfg.Objects, cfg.DirectDownloadTTL, cfg.Logger)
+	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, dl))
+	authed.GET("/evidence/:eid/playback", handlePlayback(db, dl))
+	authed.GET("/evidence/:eid/poster", handleDerived(db, dl, "poster", domain.DerivedPoster, "image/jpeg",
 		func(d *domain.Derived) bool { return d.Poster }))
-	authed.GET("/evidence/:eid/thumbnails", handleDerived(db, cfg.Objects, "filmstrip", domain.DerivedFilmstrip, "image/jpeg",
+	authed.GET("/evidence/:eid/thumbnails", handleDerived(db, dl, "filmstrip", domain.DerivedFilmstrip, "image/jpeg",
 		func(d *domain.Derived) bool { return d.Filmstrip != nil }))
-	authed.GET("/evidence/:eid/thumbnail", handleDerived(db, cfg.Objects, "thumbnail", domain.DerivedThumbnail, "image/jpeg",
+	authed.GET("/evidence/:eid/thumbnail", handleDerived(db, dl, "thumbnail", domain.DerivedThumbnail, "image/jpeg",
 		func(d *domain.Derived) bool { return d.Thumbnail }))
-	authed.GET("/evidence/:eid/text", handleDerived(db, cfg.Objects, "text", domain.DerivedText, "application/json",
+	authed.GET("/evidence/:eid/text", handleDerived(db, dl, "text", domain.DerivedText, "application/json",
 		func(d *domain.Derived) bool { return d.Text }))
-	authed.GET("/evidence/:eid/pages/:n", handlePage(db, cfg.Objects))
+	authed.GET("/evidence/:eid/pages/:n", handlePage(db, dl))
 
 	authed.POST("/evidence/:eid/annotations", handleCreateAnnotation(db))
 	authed.GET("/evidence/:eid/annotations", handleListEvidenceAnnotations(db))

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"siteinspect/storage/objects"
+)
+
+// downloads serves stored files, originals and derived alike, after the
+// handler has authorised (and audited) the request: relayed from the
+// object store, or, with direct downloads on, as a redirect to a
+// short-lived presigned URL of the store.
+type downloads struct {
+	objects objects.ObjectStore
+	// presign is set when downloads redirect to the store; ttl is how
+	// long each URL works.
+	presign objects.Presigner
+	ttl     time.Duration
+	// bufs holds the copy buffers (*[]byte of copyBufSize), so memory
+	// stays at one buffer per download in flight.
+	bufs sync.Pool
+}
+
+// newDownloads relays every download when directTTL is 0 or the store
+// cannot presign (the local directory); else it redirects, with URLs valid
+// for directTTL.
+func newDownloads(store objects.ObjectStore, directTTL time.Duration, log *slog.Logger) *downloads {
+	d := &downloads{objects: store}
+	d.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	if directTTL <= 0 {
+		return d
+	}
+	p, ok := store.(objects.Presigner)
+	if !ok {
+		if log != nil {
+			log.Warn("direct downloads need an S3 store; relaying downloads instead")
+		}
+		return d
+	}
+	d.presign, d.ttl = p, directTTL
+	return d
+}
+
+// serve answers with the object key: a redirect to the store when direct
+// downloads are on, else the bytes. Headers the handler has set (Content-
+// Disposition, …) go with the bytes; the redirect's URL carries the
+// Content-Type, Content-Disposition and Cache-Control. etag names the
+// bytes; fixedETag, when not empty, is that name known before the object
+// is opened (an original's SHA-256), which lets a revalidation be answered
+// without a request to the store.
+func (d *downloads) serve(c echo.Context, key, contentType string, etag func(objects.ObjectInfo) string, fixedETag string) error {
+	h := c.Response().Header()
+	if d.presign != nil {
+		u, err := d.presign.PresignGet(c.Request().Context(), key, d.ttl, objects.ResponseHeaders{
+			ContentType: contentType, ContentDisposition: h.Get("Content-Disposition"), CacheControl: evidenceCacheControl})
+		if err != nil {
+			return err
+		}
+		// The URL expires: no cache may keep the redirect.
+		h.Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusTemporaryRedirect, u.String())
+	}
+	h.Set(echo.HeaderContentType, contentType)
+	h.Set("Cache-Control", evidenceCacheControl)
+	if fixedETag != "" {
+		h.Set("ETag", `"`+fixedETag+`"`)
+		if etagListHas(c.Request().Header.Get("If-None-Match"), fixedETag) {
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
+	obj, err := objects.OpenRange(c.Request().Context(), d.objects, key, requestedRange(c.Request().Header.Get("Range")))
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	if fixedETag == "" {
+		h.Set("ETag", `"`+etag(obj.Info())+`"`)
+	}
+	// http.ServeContent answers Range (206, multi-range, 416), If-Range and
+	// the other conditions; it copies through ReadFrom, which bufferedWriter
+	// turns into copies of copyBufSize.
+	http.ServeContent(bufferedWriter{c.Response(), &d.bufs}, c.Request(), "", obj.Info().ModTime, obj)
+	return nil
+}
+
+// etagListHas says whether an If-None-Match value names the strong ETag
+// tag (or is "*"); a weak match is a match for If-None-Match.
+func etagListHas(list, tag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == `"`+tag+`"` {
+			return true
+		}
+	}
+	return false
+}
+
+// requestedRange is the range a Range header starts with, so that the
+// object is opened there with one request; anything else (no header, one
+// we do not parse) opens the whole object, and http.ServeContent seeks
+// where it needs. Opening at the wrong place only costs a request.
+func requestedRange(header string) objects.Range {
+	spec, ok := strings.CutPrefix(header, "bytes=")
+	if !ok {
+		return objects.Range{}
+	}
+	spec, _, _ = strings.Cut(spec, ",")
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return objects.Range{}
+	}
+	if first == "" {
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n <= 0 {
+			return objects.Range{}
+		}
+		return objects.Range{Suffix: n}
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 {
+		return objects.Range{}
+	}
+	if last == "" || strings.Contains(header, ",") {
+		return objects.Range{Start: start}
+	}
+	end, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || end < start {
+		return objects.Range{Start: start}
+	}
+	return objects.Range{Start: start, Length: end - start + 1}
+}
+
+// copyBufSize is the size of each read from the store and write to the
+// client: at a gigabyte a second, 32 KiB copies (io.Copy's) are 32,000
+// system call pairs a second.
+const copyBufSize = 1 << 20
+
+// bufferedWriter is a response whose ReadFrom copies through a pooled
+// copyBufSize buffer. Neither side of the copy is allowed to offer its own
+// ReadFrom or WriteTo, which would pick a smaller buffer.
+type bufferedWriter struct {
+	http.ResponseWriter
+	bufs *sync.Pool
+}
+
+// ReadFrom implements io.ReaderFrom.
+func (w bufferedWriter) ReadFrom(r io.Reader) (int64, error) {
+	bp := w.bufs.Get().(*[]byte)
+	defer w.bufs.Put(bp)
+	return io.CopyBuffer(struct{ io.Writer }{w.ResponseWriter}, struct{ io.Reader }{r}, *bp)
+}
