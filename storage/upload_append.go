@@ -709,6 +709,11 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.Rule()); err != nil {
 			return err
 		}
+		if up.Rule() == domain.ActionDeliverOwed {
+			if err := deliverOwed(ctx, tx, up, ev); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM upload_parts WHERE upload_id = ?`, up.ID); err != nil {
 			return err
 		}
@@ -735,6 +740,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 	}
 	up.State = domain.UploadComplete
 	a.deleteTail(ctx, a.tail, nil)
+	a.s.purgeTails(ctx, up.CaseID, up.ID)
 	if up.Concat == domain.ConcatFinal {
 		a.s.dropPartials(ctx, up)
 	}

@@ -257,6 +257,7 @@ func (a *appender) completePartial(ctx context.Context) error {
 	}
 	up.State, up.ExpiresAt, up.MultipartID = domain.UploadComplete, exp, ""
 	a.deleteTail(ctx, a.tail, nil)
+	a.s.purgeTails(ctx, up.CaseID, up.ID)
 	a.s.removeSpool(up.ID)
 	return nil
 }

@@ -95,8 +95,22 @@ func TestUploadReplicasContinue(t *testing.T) {
 				if off == total {
 					break
 				}
+				if i == 3 {
+					// A replica that died between storing a segment and
+					// committing it left this one, which no row names.
+					orphan := "cases/" + f.cs.ID + "/uploads/" + up.ID + "/tail-orphan"
+					if err := f.objects.Put(ctx, orphan, strings.NewReader("lost"), 4, "application/octet-stream"); err != nil {
+						t.Fatal(err)
+					}
+					defer func() {
+						if _, err := f.objects.Stat(ctx, orphan); !errors.Is(err, domain.ErrNotFound) {
+							t.Errorf("uncommitted segment after completion: got %v, want ErrNotFound", err)
+						}
+					}()
+				}
 				tails := tailKeys(t, f, up.ID)
 				var stored int64
+				tails = slices.DeleteFunc(tails, func(k string) bool { return strings.HasSuffix(k, "tail-orphan") })
 				for _, k := range tails {
 					info, err := f.objects.Stat(ctx, k)
 					if err != nil {

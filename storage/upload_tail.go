@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"siteinspect/domain"
+	"siteinspect/storage/objects"
 	"slices"
 	"strings"
 	"sync"
@@ -68,9 +69,9 @@ func (s *Uploads) tailOf(ctx context.Context, id string) (caseID string, segs []
 	return caseID, strings.Fields(list), size, nil
 }
 
-// dropTail deletes an upload's committed tail segments. The caller clears
-// the row's tail_segments in the same step as the bytes stop counting
-// (expiry, discard).
+// dropTail deletes an upload's committed tail segments, and any it left
+// uncommitted (purgeTails). The caller clears the row's tail_segments in
+// the same step as the bytes stop counting (expiry, discard).
 func (s *Uploads) dropTail(ctx context.Context, id string) error {
 	caseID, segs, _, err := s.tailOf(ctx, id)
 	if err != nil {
@@ -81,7 +82,24 @@ func (s *Uploads) dropTail(ctx context.Context, id string) error {
 			return fmt.Errorf("delete tail of upload %s: %w", id, err)
 		}
 	}
+	s.purgeTails(ctx, caseID, id)
 	return nil
+}
+
+// purgeTails removes, once an upload is complete or gone, tail segments
+// no commit named: stored by a replica that died (or lost its lease)
+// before committing them. Only a store that lists by prefix (MinIO) finds
+// them; a failure is logged, they hold nothing anyone needs.
+func (s *Uploads) purgeTails(ctx context.Context, caseID, id string) {
+	p, ok := s.objects.(interface {
+		Purge(ctx context.Context, prefix string) (objects.PurgeResult, error)
+	})
+	if !ok {
+		return
+	}
+	if _, err := p.Purge(context.WithoutCancel(ctx), tailKey(caseID, id, "")); err != nil {
+		s.cfg.Logger.Warn("purge upload tails", "upload", id, "err", err)
+	}
 }
 
 // storeTail stores bytes [from, to) of spool part n as a new tail segment
