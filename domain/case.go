@@ -21,7 +21,9 @@ func (s Status) Valid() bool {
 }
 
 // transitions lists every allowed change of status; anything else is
-// ErrInvalidState.
+// ErrInvalidState. An approved case that still owes materials (承诺办)
+// stays approved while they are handed in; Case.OwedClosedAt marks it
+// closed when nothing is owed any more.
 var transitions = map[Status][]Status{
 	StatusDraft:               {StatusSubmitted, StatusWithdrawn},
 	StatusSubmitted:           {StatusInReview, StatusWithdrawn},
@@ -68,9 +70,15 @@ type Case struct {
 	SubmittedAt   *time.Time `json:"submitted_at"`
 	DueAt         *time.Time `json:"due_at"`
 	EvidenceCount int        `json:"evidence_count"`
-	// OwedOpen counts materials still owed; OwedDueAt is the earliest due.
+	// OwedOpen counts materials still owed (not yet accepted); OwedDueAt
+	// is the earliest due of those the applicant has not delivered.
 	OwedOpen  int        `json:"owed_open"`
 	OwedDueAt *time.Time `json:"owed_due_at"`
+	// OwedClosedAt is when the last material owed on an approved case was
+	// accepted: the 承诺办 case is closed. The status stays approved (the
+	// lifecycle below does not change); nil while anything is owed, and on
+	// cases that never owed anything after approval.
+	OwedClosedAt *time.Time `json:"owed_closed_at"`
 }
 
 // OwedOverdue reports whether owed materials are past their due date.

@@ -35,7 +35,18 @@ type Owed struct {
 	DueAt       time.Time  `json:"due_at"`
 	CreatedAt   time.Time  `json:"created_at"`
 	FulfilledAt *time.Time `json:"fulfilled_at"`
-	Overdue     bool       `json:"overdue"`
+	// Overdue: still open (nothing delivered, not accepted) past DueAt.
+	Overdue bool `json:"overdue"`
+	// State is OwedOpen, OwedDelivered or OwedAccepted.
+	State string `json:"state"`
+	// EvidenceID is the upload delivered for the item, waiting for the
+	// inspector, or accepted; DeliveredAt when it arrived.
+	EvidenceID  string     `json:"evidence_id,omitempty"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	// ReturnReason and ReturnedAt: the inspector's last return of a
+	// delivered material (the slot opened again).
+	ReturnReason string     `json:"return_reason,omitempty"`
+	ReturnedAt   *time.Time `json:"returned_at,omitempty"`
 }
 
 // DecisionInput is the inspector's proposal.

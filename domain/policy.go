@@ -57,8 +57,18 @@ const (
 	ActionDecide Action = "decide"
 	// ActionCountersign agrees with or returns the pending decision.
 	ActionCountersign Action = "countersign"
-	// ActionConfirmOwed confirms that an owed material was handed in.
+	// ActionConfirmOwed confirms that an owed material was handed in, or
+	// returns a delivered one to the applicant with a reason.
 	ActionConfirmOwed Action = "confirm_owed"
+	// ActionSignCommitment is the applicant signing the commitment (承诺书)
+	// of a commitment-based case before submitting it: which materials
+	// follow later and by when.
+	ActionSignCommitment Action = "sign_commitment"
+	// ActionDeliverOwed is the applicant handing in an owed material after
+	// approval: an upload that names its owed item (Upload-Metadata
+	// owed_item). Storage checks that the item is still open; any other
+	// upload to a decided case stays refused (ActionUpload).
+	ActionDeliverOwed Action = "deliver_owed"
 	// ActionStartLive opens a live inspection.
 	ActionStartLive Action = "start_live"
 	// ActionJoinLive watches, talks to, snapshots and ends a live inspection.
@@ -97,9 +107,6 @@ const (
 	RelOpenReviewerSlot Relation = "open_reviewer_slot"
 	// RelAdmin is an administrator.
 	RelAdmin Relation = "admin"
-	// RelSupervisor is a supervisor of the case's office: granted what
-	// reads the case, never what changes it.
-	RelSupervisor Relation = "supervisor"
 )
 
 // Rule grants an action to the people in the given relations while the
@@ -127,8 +134,6 @@ var (
 	beforeCountersign = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign}
 	decided           = []Status{StatusApproved, StatusRejected}
 	caseOfficers      = []Relation{RelInspector, RelReviewer}
-	// supervisors read what the office holds (never the company's drafts).
-	supervisors = []Relation{RelSupervisor}
 )
 
 // Policy is the table. Order does not matter; a cell not granted by any
@@ -149,17 +154,12 @@ var Policy = []Rule{
 	{ActionReadOwed, []Relation{RelCompany, RelAdmin}, allStates},
 	{ActionReadOwed, []Relation{RelInspector, RelReviewer}, withOffice},
 	{ActionReadOwed, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
-	// The supervisor reads everything the office holds and changes nothing:
-	// these five rows are all it is granted (TestPolicyInvariants).
-	{ActionView, supervisors, withOffice},
-	{ActionReadNotes, supervisors, withOffice},
-	{ActionReadProgress, supervisors, withOffice},
-	{ActionReadOutcome, supervisors, withOffice},
-	{ActionReadOwed, supervisors, withOffice},
 
 	{ActionSubmit, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
 	{ActionWithdraw, []Relation{RelCompany}, []Status{StatusDraft, StatusSubmitted}},
 	{ActionUpload, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
+	{ActionSignCommitment, []Relation{RelCompany}, []Status{StatusDraft}},
+	{ActionDeliverOwed, []Relation{RelCompany}, []Status{StatusApproved}},
 
 	{ActionTake, []Relation{RelOpenInspectorSlot, RelInspector}, undecided},
 	{ActionTakeReview, []Relation{RelOpenReviewerSlot, RelReviewer}, beforeCountersign},
@@ -185,7 +185,7 @@ var Policy = []Rule{
 
 // Actions lists every action, for the matrix test and allowed_actions.
 var Actions = []Action{ActionView, ActionReadNotes, ActionReadProgress, ActionReadOutcome, ActionReadOwed,
-	ActionSubmit, ActionWithdraw, ActionUpload, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign,
+	ActionSubmit, ActionWithdraw, ActionUpload, ActionSignCommitment, ActionDeliverOwed, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign,
 	ActionAnnotate, ActionRecordFinding, ActionDecide, ActionCountersign, ActionConfirmOwed,
 	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence, ActionLegalHold}
 
@@ -197,10 +197,6 @@ func (c *Case) Relations(u *User) []Relation {
 	switch u.Role {
 	case RoleAdmin:
 		return []Relation{RelAdmin}
-	case RoleSupervisor:
-		if c.Office == u.Org {
-			return []Relation{RelSupervisor}
-		}
 	case RoleApplicant:
 		if c.Applicant != nil && (c.Applicant.ID == u.ID || (u.Org != "" && c.Applicant.Org == u.Org)) {
 			return []Relation{RelCompany}
@@ -327,7 +323,7 @@ func (c *Case) authorize(rels []Relation, action Action) error {
 // StateRefusal is the refusal of action because of the case's state alone
 // (who asks was allowed it in some state).
 func (c *Case) StateRefusal(action Action) error {
-	if action == ActionUpload || action == ActionAddLiveEvidence {
+	if action == ActionUpload || action == ActionAddLiveEvidence || action == ActionDeliverOwed {
 		return Coded(ErrInvalidState, CodeNotAcceptingEvidence, fmt.Sprintf("a %s case takes no more evidence", c.Status))
 	}
 	return Coded(ErrInvalidState, CodeWrongState, fmt.Sprintf("a %s case does not allow this (%s)", c.Status, actionWords(action)))
@@ -355,32 +351,4 @@ func (c *Case) AllowedActions(u *User) []Action {
 		}
 	}
 	return out
-}
-
-// OfficeAction is something a person does to the office as a whole rather
-// than to one case.
-type OfficeAction string
-
-// The office actions.
-const (
-	// ActionReadStats reads the office's supervision figures
-	// (GET /api/v1/stats).
-	ActionReadStats OfficeAction = "read_stats"
-)
-
-// OfficePolicy grants each office action to roles: supervisors for their
-// own office (their Org), admins for any. Officers and applicants are
-// refused the figures (403 not_permitted): they compare the officers, which
-// is the supervisors' to read.
-var OfficePolicy = map[OfficeAction][]Role{
-	ActionReadStats: {RoleSupervisor, RoleAdmin},
-}
-
-// AuthorizeOffice is the check before an office action on office: nil when
-// OfficePolicy grants it to u, else ErrForbidden with CodeNotPermitted.
-func AuthorizeOffice(u *User, action OfficeAction, office string) error {
-	if u != nil && slices.Contains(OfficePolicy[action], u.Role) && (u.Role == RoleAdmin || u.Org == office) {
-		return nil
-	}
-	return Coded(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s of this office", actionWords(Action(action))))
 }

@@ -189,6 +189,9 @@ func (up *Upload) Rule() Action {
 	if up.LiveSessionID != "" {
 		return ActionAddLiveEvidence
 	}
+	if up.Metadata[MetaOwedItem] != "" {
+		return ActionDeliverOwed
+	}
 	return ActionUpload
 }
 

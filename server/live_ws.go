@@ -70,8 +70,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 			return err
 		}
 		user = currentUser(c)
-		// Admins and supervisors join no room: being in one is taking part.
-		if !cs.VisibleTo(user) || user.Role == domain.RoleAdmin || user.Role == domain.RoleSupervisor {
+		if !cs.VisibleTo(user) || user.Role == domain.RoleAdmin {
 			return newError(http.StatusNotFound, "no such live session")
 		}
 		who = live.PresenceOf(user)

@@ -46,7 +46,6 @@ type Records interface {
 	bundleStore
 	verifyStore
 	liveStore
-	statsReader
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

@@ -61,7 +61,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 
 const (
 	caseColumns = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
-	c.created_at, c.updated_at, c.submitted_at, c.due_at,
+	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at,
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
 	r.id, r.username, r.display_name, r.org,
@@ -73,7 +73,7 @@ const (
 	LEFT JOIN users r ON r.id = c.reviewer_id`
 	caseSelect = caseColumns + `(SELECT COUNT(*) FROM evidence e WHERE e.case_id = c.id),
 	(SELECT COUNT(*) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL),
-	(SELECT MIN(o.due_at) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL)` + caseFrom
+	(SELECT MIN(o.due_at) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL AND o.evidence_id IS NULL)` + caseFrom
 	// caseCoreSelect is caseSelect without the counts of evidence and owed
 	// items, which cost three subqueries.
 	caseCoreSelect = caseColumns + `0, 0, NULL` + caseFrom
@@ -86,9 +86,9 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	var a domain.UserRef
 	var i, r [4]sql.NullString
 	var lat, lon sql.NullFloat64
-	var owedDue sql.NullInt64
+	var owedDue, owedClosed sql.NullInt64
 	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
-		&created, &updated, &submitted, &due,
+		&created, &updated, &submitted, &due, &owedClosed,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
 		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount, &c.OwedOpen, &owedDue)
 	if err != nil {
@@ -98,7 +98,7 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	c.UpdatedAt = time.UnixMilli(updated).UTC()
 	c.SubmittedAt, c.DueAt = fromMS(submitted), fromMS(due)
 	c.Applicant = &a
-	c.OwedDueAt = fromMS(owedDue)
+	c.OwedDueAt, c.OwedClosedAt = fromMS(owedDue), fromMS(owedClosed)
 	if lat.Valid && lon.Valid {
 		c.SiteLat, c.SiteLon = &lat.Float64, &lon.Float64
 	}

@@ -294,7 +294,7 @@ func (d *DB) Decisions(ctx context.Context, caseID string) ([]*domain.Decision, 
 
 // OwedItems returns what the applicant owes (and owed) on a case.
 func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error) {
-	rows, err := d.query(ctx, `SELECT id, text, due_at, created_at, fulfilled_at FROM owed_items WHERE case_id = ? ORDER BY due_at, created_at`, caseID)
+	rows, err := d.query(ctx, `SELECT `+owedColumns+` FROM owed_items o WHERE o.case_id = ? ORDER BY o.due_at, o.created_at`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("owed items: %w", err)
 	}
@@ -302,37 +302,44 @@ func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, erro
 	now := d.now()
 	out := []*domain.Owed{}
 	for rows.Next() {
-		var o domain.Owed
-		var due, created int64
-		var done sql.NullInt64
-		if err := rows.Scan(&o.ID, &o.Text, &due, &created, &done); err != nil {
+		o, err := scanOwed(rows, now)
+		if err != nil {
 			return nil, err
 		}
-		o.DueAt, o.CreatedAt, o.FulfilledAt = time.UnixMilli(due).UTC(), time.UnixMilli(created).UTC(), fromMS(done)
-		o.Overdue = o.FulfilledAt == nil && now.After(o.DueAt)
-		out = append(out, &o)
+		out = append(out, o)
 	}
 	return out, rows.Err()
 }
 
-// FulfillOwed marks an owed item as handed in.
+// FulfillOwed marks an owed item as handed in (确认已补交): the material
+// delivered into its slot, or one handed in otherwise. When it was the
+// last one owed on an approved case, the case is closed (owed_closed_at).
 func (d *DB) FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, owedID string) error {
 	if err := cs.Authorize(by, domain.ActionConfirmOwed); err != nil {
 		return err
 	}
-	now := d.now().UTC()
+	now := d.now().UTC().Truncate(time.Millisecond)
 	return d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionConfirmOwed); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE id = ? AND case_id = ? AND fulfilled_at IS NULL`, ms(now), owedID, cs.ID)
-		if err != nil {
+		var evID sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT evidence_id FROM owed_items WHERE id = ? AND case_id = ? AND fulfilled_at IS NULL`, owedID, cs.ID).Scan(&evID); err != nil {
+			if err == sql.ErrNoRows {
+				return domain.Coded(domain.ErrNotFound, "owed_item_not_found", "no open owed item "+owedID+" on this case")
+			}
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return domain.Coded(domain.ErrNotFound, "owed_item_not_found", "no open owed item "+owedID+" on this case")
+		if _, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE id = ?`, ms(now), owedID); err != nil {
+			return err
 		}
-		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "owed.fulfilled", Target: owedID})
-		return err
+		data := map[string]any{}
+		if evID.Valid {
+			data["evidence_id"] = evID.String
+		}
+		if _, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "owed.fulfilled", Target: owedID, Data: data}); err != nil {
+			return err
+		}
+		return closeIfNothingOwed(ctx, tx, cs.ID, by, now)
 	})
 }

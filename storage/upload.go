@@ -121,6 +121,11 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 	if length > limit {
 		return nil, domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 	}
+	if owed := metadata[domain.MetaOwedItem]; owed != "" {
+		if err := s.db.checkOwedUpload(ctx, c.ID, owed); err != nil {
+			return nil, err
+		}
+	}
 	now := s.db.now().UTC().Truncate(time.Millisecond)
 	up := &domain.Upload{
 		ID: domain.NewID(), CaseID: c.ID, UserID: u.ID, EvidenceID: domain.NewID(), Filename: name, Filetype: metadata["filetype"],
