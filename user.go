@@ -17,7 +17,7 @@ func runUserAdd(ctx context.Context, args []string, getenv func(string) string, 
 	var sf storageFlags
 	sf.register(fs)
 	username := fs.String("username", "", "login name (required)")
-	role := fs.String("role", "", "applicant, inspector, reviewer or admin (required)")
+	role := fs.String("role", "", "applicant, inspector, reviewer, supervisor or admin (required)")
 	display := fs.String("display-name", "", "name shown to others")
 	org := fs.String("org", "", "company (applicants) or office (officers)")
 	if err := parseFlags(fs, args, getenv); err != nil {

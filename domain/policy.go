@@ -107,6 +107,9 @@ const (
 	RelOpenReviewerSlot Relation = "open_reviewer_slot"
 	// RelAdmin is an administrator.
 	RelAdmin Relation = "admin"
+	// RelSupervisor is a supervisor of the case's office: granted what
+	// reads the case, never what changes it.
+	RelSupervisor Relation = "supervisor"
 )
 
 // Rule grants an action to the people in the given relations while the
@@ -134,6 +137,8 @@ var (
 	beforeCountersign = []Status{StatusSubmitted, StatusInReview, StatusSupplementRequested, StatusPendingCountersign}
 	decided           = []Status{StatusApproved, StatusRejected}
 	caseOfficers      = []Relation{RelInspector, RelReviewer}
+	// supervisors read what the office holds (never the company's drafts).
+	supervisors = []Relation{RelSupervisor}
 )
 
 // Policy is the table. Order does not matter; a cell not granted by any
@@ -154,6 +159,13 @@ var Policy = []Rule{
 	{ActionReadOwed, []Relation{RelCompany, RelAdmin}, allStates},
 	{ActionReadOwed, []Relation{RelInspector, RelReviewer}, withOffice},
 	{ActionReadOwed, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
+	// The supervisor reads everything the office holds and changes nothing:
+	// these five rows are all it is granted (TestPolicyInvariants).
+	{ActionView, supervisors, withOffice},
+	{ActionReadNotes, supervisors, withOffice},
+	{ActionReadProgress, supervisors, withOffice},
+	{ActionReadOutcome, supervisors, withOffice},
+	{ActionReadOwed, supervisors, withOffice},
 
 	{ActionSubmit, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
 	{ActionWithdraw, []Relation{RelCompany}, []Status{StatusDraft, StatusSubmitted}},
@@ -197,6 +209,10 @@ func (c *Case) Relations(u *User) []Relation {
 	switch u.Role {
 	case RoleAdmin:
 		return []Relation{RelAdmin}
+	case RoleSupervisor:
+		if c.Office == u.Org {
+			return []Relation{RelSupervisor}
+		}
 	case RoleApplicant:
 		if c.Applicant != nil && (c.Applicant.ID == u.ID || (u.Org != "" && c.Applicant.Org == u.Org)) {
 			return []Relation{RelCompany}
@@ -351,4 +367,32 @@ func (c *Case) AllowedActions(u *User) []Action {
 		}
 	}
 	return out
+}
+
+// OfficeAction is something a person does to the office as a whole rather
+// than to one case.
+type OfficeAction string
+
+// The office actions.
+const (
+	// ActionReadStats reads the office's supervision figures
+	// (GET /api/v1/stats).
+	ActionReadStats OfficeAction = "read_stats"
+)
+
+// OfficePolicy grants each office action to roles: supervisors for their
+// own office (their Org), admins for any. Officers and applicants are
+// refused the figures (403 not_permitted): they compare the officers, which
+// is the supervisors' to read.
+var OfficePolicy = map[OfficeAction][]Role{
+	ActionReadStats: {RoleSupervisor, RoleAdmin},
+}
+
+// AuthorizeOffice is the check before an office action on office: nil when
+// OfficePolicy grants it to u, else ErrForbidden with CodeNotPermitted.
+func AuthorizeOffice(u *User, action OfficeAction, office string) error {
+	if u != nil && slices.Contains(OfficePolicy[action], u.Role) && (u.Role == RoleAdmin || u.Org == office) {
+		return nil
+	}
+	return Coded(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s of this office", actionWords(Action(action))))
 }

@@ -7,19 +7,23 @@ import (
 // Role is what a user does in the office's process.
 type Role string
 
-// The roles. Applicants belong to a company (their Org); officers' Org is
-// the permit office they work in.
+// The roles. Applicants belong to a company (their Org); officers' and
+// supervisors' Org is the permit office they work in. A supervisor (双人监督,
+// 全方位监督) sees every case, figure and audit event of their office and
+// acts on none; an admin manages. Neither decides cases: only inspectors
+// and reviewers do (domain/policy.go).
 const (
-	RoleApplicant Role = "applicant"
-	RoleInspector Role = "inspector"
-	RoleReviewer  Role = "reviewer"
-	RoleAdmin     Role = "admin"
+	RoleApplicant  Role = "applicant"
+	RoleInspector  Role = "inspector"
+	RoleReviewer   Role = "reviewer"
+	RoleSupervisor Role = "supervisor"
+	RoleAdmin      Role = "admin"
 )
 
 // Valid reports whether r is one of the roles.
 func (r Role) Valid() bool {
 	switch r {
-	case RoleApplicant, RoleInspector, RoleReviewer, RoleAdmin:
+	case RoleApplicant, RoleInspector, RoleReviewer, RoleSupervisor, RoleAdmin:
 		return true
 	}
 	return false

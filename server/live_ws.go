@@ -70,7 +70,8 @@ func (l *liveService) handleRoom(c echo.Context) error {
 			return err
 		}
 		user = currentUser(c)
-		if !cs.VisibleTo(user) || user.Role == domain.RoleAdmin {
+		// Admins and supervisors join no room: being in one is taking part.
+		if !cs.VisibleTo(user) || user.Role == domain.RoleAdmin || user.Role == domain.RoleSupervisor {
 			return newError(http.StatusNotFound, "no such live session")
 		}
 		who = live.PresenceOf(user)

@@ -80,6 +80,7 @@ var routesWithoutCase = map[string]string{
 	"POST /api/v1/auth/logout":              "the caller's own session",
 	"GET /api/v1/me":                        "the caller's own user",
 	"GET /api/v1/permit-types":              "any logged-in user: the public catalogue",
+	"GET /api/v1/stats":                     "supervisors of the office and admins: domain.OfficePolicy (TestStats*)",
 	"POST /api/v1/cases":                    "applicants open cases for their company (TestAuthorizationMatrix)",
 	"GET /api/v1/cases":                     "the list is ActionView's rows as SQL (TestCaseListFollowsPolicy)",
 	"HEAD /api/v1/uploads/:uid":             "the uploader's own upload, 404 to anyone else (TestPolicyMatrix's upload rows)",

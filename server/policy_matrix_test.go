@@ -69,6 +69,7 @@ func newMatrix(t *testing.T) *matrix {
 		{"appA", "applicant", "Acme"}, {"appA2", "applicant", "Acme"}, {"appB", "applicant", "Other Co"},
 		{"insp", "inspector", "binhai"}, {"insp2", "inspector", "binhai"}, {"inspOther", "inspector", "elsewhere"},
 		{"rev", "reviewer", "binhai"}, {"rev2", "reviewer", "binhai"}, {"revOther", "reviewer", "elsewhere"}, {"admin", "admin", ""},
+		{"sup", "supervisor", "binhai"}, {"supOther", "supervisor", "elsewhere"},
 	} {
 		usr, err := db.CreateUser(context.Background(), u.name, "password-"+u.name, domain.Role(u.role), "", u.org)
 		if err != nil {
@@ -323,12 +324,12 @@ func TestPolicyMatrix(t *testing.T) {
 	}
 	states := []domain.Status{domain.StatusDraft, domain.StatusSubmitted, domain.StatusInReview, domain.StatusSupplementRequested,
 		domain.StatusPendingCountersign, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn}
-	users := []string{"appA", "appA2", "appB", "insp", "insp2", "inspOther", "rev", "rev2", "revOther", "admin"}
+	users := []string{"appA", "appA2", "appB", "insp", "insp2", "inspOther", "rev", "rev2", "revOther", "admin", "sup", "supOther"}
 	shared := map[domain.Status]fixture{}
 	for _, s := range states {
 		shared[s] = m.build(s)
 	}
-	cells, granted := 0, 0
+	cells, granted, supRead, supRefused := 0, 0, 0, 0
 	for route, action := range routeActions {
 		method, pattern, _ := strings.Cut(route, " ")
 		for _, s := range states {
@@ -345,6 +346,20 @@ func TestPolicyMatrix(t *testing.T) {
 				before := m.auditLen(f.cs.ID)
 				got, code, msg := m.do(user, method, path)
 				cells++
+				// A supervisor reads every case the office holds and changes
+				// none, whatever the table's rows say.
+				if strings.HasPrefix(user, "sup") {
+					switch {
+					case method != http.MethodGet && got < 400:
+						t.Errorf("%s %s as %s on a %s case: got %d, want a refusal (a supervisor changes nothing)", method, pattern, user, s, got)
+					case method != http.MethodGet:
+						supRefused++
+					case user == "sup" && s != domain.StatusDraft && wantStatus != 0:
+						t.Errorf("%s %s as sup on a %s case: the policy refuses it (%d %s), want a supervisor to read it", method, pattern, s, wantStatus, wantCode)
+					case user == "sup" && s != domain.StatusDraft:
+						supRead++
+					}
+				}
 				switch {
 				case wantStatus == 0:
 					granted++
@@ -364,7 +379,10 @@ func TestPolicyMatrix(t *testing.T) {
 	if cells < 2000 || granted < 200 {
 		t.Errorf("the matrix ran %d cells, %d granted; want at least 2000 and 200", cells, granted)
 	}
-	t.Logf("%d cells, %d granted", cells, granted)
+	if supRead < 100 || supRefused < 100 {
+		t.Errorf("the supervisor read %d cells and was refused %d changes; want at least 100 of each", supRead, supRefused)
+	}
+	t.Logf("%d cells, %d granted; the supervisor read %d and was refused %d changes", cells, granted, supRead, supRefused)
 }
 
 func hidden(msg string) bool {

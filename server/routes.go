@@ -38,6 +38,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/auth/logout", handleLogout(db))
 	authed.GET("/me", handleMe())
 	authed.GET("/permit-types", handleListPermitTypes(db))
+	authed.GET("/stats", handleStats(db, cfg.Office, cfg.Location))
 
 	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, cfg.Location))
 	authed.GET("/cases", handleListCases(db, cfg.Location))

@@ -46,6 +46,7 @@ type Records interface {
 	bundleStore
 	verifyStore
 	liveStore
+	statsReader
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

@@ -39,7 +39,7 @@ func (d *DB) CreateUser(ctx context.Context, username, password string, role dom
 	username = strings.TrimSpace(username)
 	switch {
 	case !role.Valid():
-		return nil, domain.Coded(domain.ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer or admin", role))
+		return nil, domain.Coded(domain.ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer, supervisor or admin", role))
 	case username == "" || utf8.RuneCountInString(username) > 64 || strings.ContainsAny(username, " \t\r\n/"):
 		return nil, domain.Coded(domain.ErrInvalid, "username_invalid", "username must be 1 to 64 characters without spaces or slashes")
 	case utf8.RuneCountInString(password) < domain.MinPasswordLength:

@@ -36,6 +36,8 @@ func visibilitySQL(u *domain.User) (string, []any) {
 				cond, a = `c.office = ? AND c.inspector_id IS NULL`, []any{u.Org}
 			case rel == domain.RelOpenReviewerSlot && u.Role == domain.RoleReviewer:
 				cond, a = `c.office = ? AND c.reviewer_id IS NULL`, []any{u.Org}
+			case rel == domain.RelSupervisor && u.Role == domain.RoleSupervisor:
+				cond, a = `c.office = ?`, []any{u.Org}
 			default:
 				continue
 			}
