@@ -162,7 +162,12 @@ func handleFulfillOwed(db decisionStore) echo.HandlerFunc {
 // applicantSees filters the audit stream for the applicant: the case's
 // progress and their uploads, not the office's working notes.
 func applicantSees(e *domain.AuditEvent) bool {
-	return e.Action == "case.status" || e.Action == "case.created" || e.Action == "evidence.uploaded"
+	switch e.Action {
+	case "case.status", "case.created", "evidence.uploaded",
+		"case.commitment_signed", "owed.delivered", "owed.fulfilled", "owed.returned", "case.owed_closed":
+		return true
+	}
+	return false
 }
 
 // auditReader is what readers of a case's audit events need from the

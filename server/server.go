@@ -41,6 +41,7 @@ type Records interface {
 	derivedStore
 	annotationStore
 	decisionStore
+	owedStore
 	caseEventStore
 	reportStore
 	bundleStore

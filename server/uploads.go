@@ -143,7 +143,14 @@ func parseOffset(h, name string) (int64, error) {
 // POST carries bytes). The size limit is checked here, before any byte.
 func handleCreateUpload(db caseLoader, ups tusStore, m *metrics, notify func()) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cs, err := loadCaseFor(c, db, "id", domain.ActionUpload)
+		// An upload naming an owed item delivers it after approval
+		// (承诺办); any other joins under the rule for the company's
+		// evidence. A malformed header is refused by createUpload.
+		action := domain.ActionUpload
+		if meta, err := parseMetadata(c.Request().Header.Get("Upload-Metadata")); err == nil && meta[domain.MetaOwedItem] != "" {
+			action = domain.ActionDeliverOwed
+		}
+		cs, err := loadCaseFor(c, db, "id", action)
 		if err != nil {
 			return err
 		}
