@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -102,6 +103,10 @@ const searchMin = 3
 // PostgreSQL's trigram index (the same text as in its migration).
 const searchBody = `(c.number || ' ' || c.applicant_org || ' ' || c.site_name || ' ' || c.site_address)`
 
+// numberLike matches the start of a case number, PREFIX-YEAR-NNNNNN, from
+// PREFIX- on (letters and digits only, so no LIKE wildcard).
+var numberLike = regexp.MustCompile(`^[A-Za-z]+-[0-9]{1,4}(-[0-9]*)?$|^[A-Za-z]+-$`)
+
 // likeEscaper escapes LIKE's wildcards with a backslash.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
@@ -150,14 +155,10 @@ func (d *DB) FindCases(ctx context.Context, u *domain.User, q CaseQuery) ([]*dom
 		where = append(where, c)
 		args = append(args, a...)
 	}
-	tuple := `(` + strings.Join(keys, ", ") + `, c.id)`
 	if q.After != nil {
-		marks := strings.Repeat("?, ", len(keys)) + "?"
-		where = append(where, tuple+` > (`+marks+`)`)
-		for _, k := range q.After.Keys {
-			args = append(args, k)
-		}
-		args = append(args, q.After.ID)
+		c, a := d.afterSQL(keys, q.After)
+		where = append(where, c)
+		args = append(args, a...)
 	}
 	// The key expressions are selected too, to make the next cursor from
 	// the last row exactly as the database computed them.
@@ -187,12 +188,41 @@ func (d *DB) FindCases(ctx context.Context, u *domain.User, q CaseQuery) ([]*dom
 	return out, nil, rows.Err()
 }
 
+// afterSQL is the condition "after the cursor" in the order keys, c.id.
+// PostgreSQL seeks a row-value comparison in the index. SQLite does not
+// seek one over indexed expressions, so it gets the same condition spelled
+// out behind a plain lower bound on the first key, which it seeks:
+// k1 >= a AND (k1 > a OR k2 > b OR (k2 = b AND c.id > id)).
+func (d *DB) afterSQL(keys []string, after *CaseCursor) (string, []any) {
+	if d.dialect.Name() == "postgres" {
+		marks := strings.Repeat("?, ", len(keys)) + "?"
+		args := make([]any, 0, len(keys)+1)
+		for _, k := range after.Keys {
+			args = append(args, k)
+		}
+		return `(` + strings.Join(keys, ", ") + `, c.id) > (` + marks + `)`, append(args, after.ID)
+	}
+	cond, args := `c.id > ?`, []any{after.ID}
+	for i := len(keys) - 1; i >= 0; i-- {
+		cond = keys[i] + ` > ? OR (` + keys[i] + ` = ? AND (` + cond + `))`
+		args = append([]any{after.Keys[i], after.Keys[i]}, args...)
+	}
+	return keys[0] + ` >= ? AND (` + cond + `)`, append([]any{after.Keys[0]}, args...)
+}
+
 // searchSQL is the condition that keeps cases whose searched text holds
 // text. On PostgreSQL, ILIKE on searchBody uses the pg_trgm GIN index; on
 // SQLite, a MATCH of the phrase in the FTS5 trigram table cases_search
 // (kept by triggers) finds the ids. Text shorter than a trigram is matched
 // with LIKE over the table.
 func (d *DB) searchSQL(text string) (string, []any) {
+	if numberLike.MatchString(text) {
+		// A case number or the start of one (BH-2026-0001…): a range of
+		// the unique index on number, the LIKE rechecking it under any
+		// collation. Numbers are upper case.
+		n := strings.ToUpper(text)
+		return `(c.number >= ? AND c.number < ? AND c.number LIKE ?)`, []any{n, n + "~", n + "%"}
+	}
 	like := "%" + likeEscaper.Replace(text) + "%"
 	if d.dialect.Name() == "postgres" {
 		return searchBody + ` ILIKE ?`, []any{like}

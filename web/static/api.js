@@ -61,9 +61,10 @@ export async function errorFromResponse(res) {
 
 /**
  * request sends one JSON request and returns the decoded body, or null for an
- * empty one; extra adds headers (If-Match for an edit).
+ * empty one; extra adds headers (If-Match for an edit); onResponse, if
+ * given, sees the successful response's headers first.
  */
-export async function request(method, path, body, extra = {}) {
+export async function request(method, path, body, extra = {}, onResponse = null) {
   const headers = { Accept: 'application/json', ...csrfHeaders(method), ...extra };
   const init = { method, headers, credentials: 'same-origin' };
   if (body !== undefined) {
@@ -82,12 +83,26 @@ export async function request(method, path, body, extra = {}) {
     if (res.status === 401 && path !== '/api/v1/auth/login') unauthorizedHandler(err);
     throw err;
   }
+  if (onResponse) onResponse(res);
   const text = await res.text();
   return text ? JSON.parse(text) : null;
 }
 
 /** get fetches a JSON resource. */
 export const get = (path) => request('GET', path);
+
+/**
+ * getPage fetches one page of a list: its items and next, the address of
+ * the next page from the Link header (rel="next", RFC 8288), '' on the last.
+ */
+export async function getPage(path) {
+  let next = '';
+  const body = await request('GET', path, undefined, {}, (res) => {
+    const m = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get('Link') || '');
+    if (m) next = m[1];
+  });
+  return { items: listOf(body), next };
+}
 
 /** post sends a state-changing request; body may be omitted for pure actions. */
 export const post = (path, body) => request('POST', path, body);

@@ -2,13 +2,19 @@
  * The case list. Applicants see "My cases", newest first, with the New case
  * button; office staff see their queue ordered by due date, soonest first,
  * overdue cases marked, so the same-day promise is visible at a glance.
- * The status filter lives in the URL (#/cases?status=…) to survive a reload.
+ * The server orders, filters and searches (GET /api/v1/cases: sort, status,
+ * q) and pages with a cursor; the list loads the next page (its Link
+ * rel="next") when its end scrolls into view. Search, status and order live
+ * in the URL (#/cases?q=…&status=…&sort=…) to survive a reload.
  */
-import { enc, get, listOf } from '../api.js';
+import { enc, getPage } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
 import { dateTime } from '../format.js';
 import { t } from '../i18n.js';
 import { STATUSES, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
+
+const PAGE = 50;
+const SORTS = ['due', 'newest'];
 
 /** render draws the list for ctx.user's role into view. */
 export async function render(view, ctx) {
@@ -16,29 +22,47 @@ export async function render(view, ctx) {
   const title = t(applicant ? 'cases.mine' : 'cases.queue');
   document.title = `${title} · ${t('app.title')}`;
   const status = STATUSES.includes(ctx.query.get('status')) ? ctx.query.get('status') : '';
+  const sort = SORTS.includes(ctx.query.get('sort')) ? ctx.query.get('sort') : (applicant ? 'newest' : 'due');
+  const q = (ctx.query.get('q') || '').trim();
 
-  const filter = h('select', {
-    id: 'status-filter',
-    onchange: () => ctx.navigate(filter.value ? `#/cases?status=${enc(filter.value)}` : '#/cases'),
-  },
-  h('option', { value: '' }, t('cases.all')),
-  STATUSES.map((s) => h('option', { value: s }, t(`status.${s}`))));
+  const go = () => {
+    const p = new URLSearchParams();
+    if (search.value.trim()) p.set('q', search.value.trim());
+    if (filter.value) p.set('status', filter.value);
+    if (order.value !== (applicant ? 'newest' : 'due')) p.set('sort', order.value);
+    const qs = p.toString();
+    ctx.navigate(qs ? `#/cases?${qs}` : '#/cases');
+  };
+  const search = h('input', { id: 'case-search', type: 'search', value: q, placeholder: t('cases.search'), 'aria-label': t('cases.search') });
+  search.addEventListener('keydown', (e) => { if (e.key === 'Enter') go(); });
+  search.addEventListener('search', go);
+  const filter = h('select', { id: 'status-filter', onchange: go },
+    h('option', { value: '' }, t('cases.all')),
+    STATUSES.map((s) => h('option', { value: s }, t(`status.${s}`))));
   filter.value = status;
+  const order = h('select', { id: 'sort-order', onchange: go },
+    SORTS.map((s) => h('option', { value: s }, t(`cases.sort.${s}`))));
+  order.value = sort;
 
   const list = h('div', { class: 'case-list', 'aria-busy': 'true' }, h('p', { class: 'muted' }, t('common.loading')));
   view.append(
     h('div', { class: 'page-head' },
       h('h1', {}, title),
       h('div', { class: 'toolbar' },
+        h('label', { class: 'filter' }, h('span', {}, t('cases.searchLabel')), search),
         h('label', { class: 'filter' }, h('span', {}, t('cases.filter')), filter),
+        h('label', { class: 'filter' }, h('span', {}, t('cases.sort')), order),
         applicant && h('a', { id: 'new-case', class: 'button primary', href: '#/cases/new' }, `+ ${t('cases.new')}`))),
     list);
 
-  let cases;
+  const params = new URLSearchParams({ limit: String(PAGE), sort });
+  if (status) params.set('status', status);
+  if (q) params.set('q', q);
+  let page;
   let types;
   try {
-    [cases, types] = await Promise.all([
-      get(`/api/v1/cases${status ? `?status=${enc(status)}` : ''}`).then(listOf),
+    [page, types] = await Promise.all([
+      getPage(`/api/v1/cases?${params}`),
       permitTypes().catch(() => []),
     ]);
   } catch (err) {
@@ -47,22 +71,51 @@ export async function render(view, ctx) {
     return;
   }
   list.removeAttribute('aria-busy');
-  if (!cases.length) {
-    fill(list, h('p', { class: 'empty' }, t(status ? 'cases.emptyFilter' : 'cases.empty')));
+  if (!page.items.length) {
+    fill(list, h('p', { class: 'empty' }, t(status || q ? 'cases.emptyFilter' : 'cases.empty')));
     return;
   }
-  sortCases(cases, applicant);
   fill(list,
     h('div', { class: 'case-row case-row-head', 'aria-hidden': 'true' },
       ['col.number', 'col.permit', 'col.site', 'col.status', 'col.due'].map((k) => h('span', {}, t(k)))),
-    cases.map((c) => row(c, types, applicant)));
+    page.items.map((c) => row(c, types, applicant)));
+  follow(list, page.next, types, applicant);
 }
 
-/** sortCases: applicants by newest; staff by due time, cases without one last. */
-function sortCases(cases, applicant) {
-  const time = (iso, missing) => (iso ? Date.parse(iso) : missing);
-  if (applicant) cases.sort((a, b) => time(b.created_at, 0) - time(a.created_at, 0));
-  else cases.sort((a, b) => time(a.due_at, Infinity) - time(b.due_at, Infinity) || time(a.created_at, 0) - time(b.created_at, 0));
+/**
+ * follow appends the pages after the first as the end of the list comes
+ * into view (infinite scroll), with a button for when it cannot observe.
+ */
+function follow(list, next, types, applicant) {
+  if (!next) return;
+  const more = h('button', { type: 'button', class: 'button more', id: 'more-cases' }, t('cases.more'));
+  list.append(more);
+  let busy = false;
+  let observer = null;
+  const load = async () => {
+    if (busy || !next) return;
+    busy = true;
+    more.disabled = true;
+    try {
+      const page = await getPage(next);
+      more.before(...page.items.map((c) => row(c, types, applicant)));
+      next = page.next;
+    } catch (err) {
+      more.before(errorBox(err));
+      next = '';
+    }
+    busy = false;
+    more.disabled = false;
+    if (!next) {
+      more.remove();
+      observer?.disconnect();
+    }
+  };
+  more.addEventListener('click', load);
+  if ('IntersectionObserver' in window) {
+    observer = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) load(); }, { rootMargin: '400px' });
+    observer.observe(more);
+  }
 }
 
 function row(c, types, applicant) {
