@@ -82,6 +82,14 @@ func TestFinishedCaseReport(t *testing.T) {
 	}
 	file := filepath.Join(dir, "report.pdf")
 	os.WriteFile(file, buf.Bytes(), 0o644)
+	// --demo signs with the demo pair it made in the data folder.
+	if sig := mustPdfsig(t, file); !strings.Contains(sig, "Signature Validation: Signature is Valid.") || !strings.Contains(sig, "Total document signed") ||
+		!strings.Contains(sig, "(demo, not trusted)") {
+		t.Errorf("pdfsig on the report said:\n%s\nwant a valid demo signature over the whole file", sig)
+	}
+	if _, err := os.Stat(filepath.Join(data, "signing", "demo-signing-cert.pem")); err != nil {
+		t.Errorf("demo signing certificate: %v", err)
+	}
 	out, err := exec.Command("pdftotext", "-layout", file, "-").Output()
 	if err != nil {
 		t.Fatalf("pdftotext: %v", err)

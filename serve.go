@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -51,8 +52,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	drainGrace := fs.String("drain-grace", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so that a load balancer checking it stops sending any; skipped when /readyz was never asked; 0 stops at once")
 	var lf liveFlags
 	lf.register(fs)
-	var df downloadFlags
-	df.register(fs)
+	var gf signFlags
+	gf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -80,10 +81,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		err4 = fmt.Errorf("--drain-grace: bad duration %q: want e.g. 5s, or 0", *drainGrace)
 	}
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return err
-	}
-	directTTL, err := df.directTTL(sf.s3Endpoint != "")
-	if err != nil {
 		return err
 	}
 	st, err := sf.open(ctx, log)
@@ -126,8 +123,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	signer, err := gf.signer(sf.data, cmp.Or(*officeName, *office), *demo, loc, log)
+	if err != nil {
+		return err
+	}
 	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, Logger: log, Jobs: max(2, *jobs),
-		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}}
+		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}, Signer: signer}
 	webFS, err := web.FS()
 	if err != nil {
 		return err
@@ -165,7 +166,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
-		Retention: st.retention, DirectDownloadTTL: directTTL,
+		Retention: st.retention,
 	})
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"siteinspect/domain"
 	"siteinspect/media"
 	"siteinspect/report"
+	"siteinspect/report/pades"
 	"siteinspect/storage/objects"
 )
 
@@ -57,6 +58,11 @@ type Reports struct {
 	// Jobs bounds the media work one report does at once (an ffmpeg pass
 	// over a video, a page image fetched); zero means 2.
 	Jobs int
+	// Signer, when set, signs every PDF report once it is made (PAdES, see
+	// report/pades), so that the copy served, the copy kept and the SHA-256
+	// the caller records are of the signed file; nil leaves reports
+	// unsigned.
+	Signer *pades.Signer
 
 	made, reused, sources, picturesReused atomic.Int64
 }
@@ -101,7 +107,7 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 	if err != nil {
 		return "", err
 	}
-	key := storedKey(d, byID, asJSON, verifyURL)
+	key := storedKey(d, byID, asJSON, verifyURL) + r.signedBy(asJSON)
 	if url, ok, err := r.writeStoredCopy(ctx, cs.ID, key, asJSON, verifyURL, w); ok || err != nil {
 		return url, err
 	}
@@ -136,6 +142,9 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 	if err == nil {
 		err = bw.Flush()
 	}
+	if err == nil && !asJSON && r.Signer != nil {
+		err = r.sign(ctx, f)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -160,6 +169,33 @@ func (r *Reports) WriteStored(ctx context.Context, cs *domain.Case, w io.Writer,
 		r.logger().Warn("report: keep a copy", "case", cs.ID, "err", err)
 	}
 	return verifyURL, nil
+}
+
+// sign replaces the PDF in f with the signed PDF.
+func (r *Reports) sign(ctx context.Context, f *os.File) error {
+	pdf, err := os.ReadFile(f.Name())
+	if err != nil {
+		return err
+	}
+	signed, err := r.Signer.Sign(ctx, pdf)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if _, err := f.WriteAt(signed, 0); err != nil { // longer: nothing is left over
+		return fmt.Errorf("report: write signature: %w", err)
+	}
+	return nil
+}
+
+// signedBy tells stored reports apart by the certificate that signed
+// them, so a new key or certificate makes new reports rather than serving
+// ones signed by the old (or unsigned ones).
+func (r *Reports) signedBy(asJSON bool) string {
+	if asJSON || r.Signer == nil || len(r.Signer.Chain) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(r.Signer.Chain[0].Raw)
+	return " signed " + hex.EncodeToString(sum[:])
 }
 
 func person(u *domain.UserRef) *report.Person {
