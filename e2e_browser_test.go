@@ -462,6 +462,7 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 	if played < 0.5 {
 		t.Fatalf("video currentTime: got %.3f s, want ≥ 0.5 s", played)
 	}
+	mustWatermark(t, b, `.evidence-row[data-evidence-id="`+ev.ID+`"] video`, "王芳 Wang Fang")
 	if got := b.statuses("/api/v1/evidence/" + ev.ID + "/playback"); !slices.Contains(got, http.StatusPartialContent) {
 		t.Fatalf("responses to the player: got statuses %v, want a 206", got)
 	}

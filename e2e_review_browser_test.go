@@ -120,6 +120,7 @@ func TestBrowserReviewAnnotation(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`.evidence-row[data-evidence-id="`+eid+`"] .ev-toggle`)),
 		chromedp.WaitVisible(chromedp.CSS("video#review-player")))
 	mustPoll[bool](t, b, "the player's metadata", `() => { const v = document.querySelector('video#review-player'); return v && v.readyState >= 1 ? true : null; }`)
+	mustWatermark(t, b, "video#review-player", "张伟 Zhang Wei")
 	at := mustRun(t, b, "seek to 3.200 s", chromedp.Evaluate[float64](fmt.Sprintf(seekJS, 3.2), chromedp.EvalAwaitPromise))
 	if math.Abs(at-3.2) > 0.001 {
 		t.Fatalf("currentTime after seeking: got %.4f, want 3.2", at)
