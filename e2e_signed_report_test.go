@@ -72,6 +72,30 @@ func mustSigningChain(tb testing.TB, dir string) (keyFile, chainFile, caFile str
 	return keyFile, chainFile, caFile
 }
 
+// mustReportCMS returns the bytes the report's signature covers (its
+// /ByteRange) and the CMS in its /Contents, without the padding.
+func mustReportCMS(tb testing.TB, pdf []byte) (signed, der []byte) {
+	tb.Helper()
+	m := regexp.MustCompile(`/ByteRange \[0 (\d+) (\d+) (\d+)\]`).FindSubmatch(pdf)
+	if m == nil {
+		tb.Fatal("no /ByteRange in the report")
+	}
+	a, _ := strconv.Atoi(string(m[1]))
+	b, _ := strconv.Atoi(string(m[2]))
+	if c, _ := strconv.Atoi(string(m[3])); b+c != len(pdf) || a >= b {
+		tb.Fatalf("/ByteRange %s: want it to end at the file's end, %d", m[0], len(pdf))
+	}
+	padded, err := hex.DecodeString(string(pdf[a+1 : b-1]))
+	if err != nil {
+		tb.Fatalf("/Contents: %v", err)
+	}
+	var cms asn1.RawValue
+	if _, err := asn1.Unmarshal(padded, &cms); err != nil {
+		tb.Fatalf("/Contents: %v", err)
+	}
+	return append(bytes.Clone(pdf[:a]), pdf[b:]...), cms.FullBytes
+}
+
 // mustPdfsig runs poppler's pdfsig on the PDF at path.
 func mustPdfsig(tb testing.TB, path string) string {
 	tb.Helper()
@@ -147,28 +171,11 @@ func TestSignedReport(t *testing.T) {
 
 	// The CMS carries the whole chain: openssl verifies it up to the CA,
 	// over the bytes the /ByteRange names.
-	m := regexp.MustCompile(`/ByteRange \[0 (\d+) (\d+) (\d+)\]`).FindSubmatch(pdf)
-	if m == nil {
-		t.Fatal("no /ByteRange in the report")
-	}
-	a, _ := strconv.Atoi(string(m[1]))
-	b, _ := strconv.Atoi(string(m[2]))
-	if c, _ := strconv.Atoi(string(m[3])); b+c != len(pdf) || a >= b {
-		t.Fatalf("/ByteRange %s: want it to end at the file's end, %d", m[0], len(pdf))
-	}
-	padded, err := hex.DecodeString(string(pdf[a+1 : b-1]))
-	if err != nil {
-		t.Fatalf("/Contents: %v", err)
-	}
-	var cms asn1.RawValue
-	if _, err := asn1.Unmarshal(padded, &cms); err != nil {
-		t.Fatalf("/Contents: %v", err)
-	}
-	der := cms.FullBytes
+	signed, der := mustReportCMS(t, pdf)
 	sig := filepath.Join(dir, "sig.der")
 	content := filepath.Join(dir, "signed-bytes")
 	os.WriteFile(sig, der, 0o644)
-	os.WriteFile(content, append(bytes.Clone(pdf[:a]), pdf[b:]...), 0o644)
+	os.WriteFile(content, signed, 0o644)
 	if out, err := exec.Command("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", sig, "-content", content,
 		"-CAfile", caFile, "-purpose", "any", "-out", os.DevNull).CombinedOutput(); err != nil {
 		t.Errorf("openssl cms -verify against the CA: %v\n%s", err, out)
