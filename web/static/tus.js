@@ -319,6 +319,8 @@ export class TusUpload {
   metadata() {
     const meta = [`filename ${base64(this.file.name)}`];
     if (this.file.type) meta.push(`filetype ${base64(this.file.type)}`);
+    // Extra keys the caller names (owed_item: the owed material it delivers).
+    for (const [k, v] of Object.entries(this.opts.metadata || {})) meta.push(`${k} ${base64(v)}`);
     return meta.join(',');
   }
 

@@ -36,10 +36,14 @@ export function uploadsFor(caseId) {
   return [...entries.values()].filter((e) => e.caseId === caseId);
 }
 
-/** addFiles queues files for a case; choosing a file again resumes its earlier upload. */
-export function addFiles(caseId, files) {
+/**
+ * addFiles queues files for a case; choosing a file again resumes its
+ * earlier upload. opts.owedItem delivers the files as that owed material
+ * of an approved case (承诺办: Upload-Metadata owed_item).
+ */
+export function addFiles(caseId, files, opts = {}) {
   for (const file of files) {
-    const key = fingerprint(caseId, file);
+    const key = fingerprint(opts.owedItem ? `${caseId}/owed/${opts.owedItem}` : caseId, file);
     const old = entries.get(key);
     if (old && old.state !== 'done') {
       if (old.state === 'paused' || (old.state === 'error' && !old.error?.local)) resume(old);
@@ -48,13 +52,14 @@ export function addFiles(caseId, files) {
     if (old) remove(old);
     const entry = {
       key, caseId, file, state: 'queued', sent: 0, total: file.size,
-      samples: [], info: {}, error: null, evidenceId: null,
+      samples: [], info: {}, error: null, evidenceId: null, owedItem: opts.owedItem || null,
     };
     entry.checking = true;
     entry.tus = new TusUpload(file, {
       endpoint: `/api/v1/cases/${enc(caseId)}/uploads`,
       fingerprint: key,
       caseId,
+      metadata: opts.owedItem ? { owed_item: opts.owedItem } : undefined,
       parallel: PARALLEL_PARTS,
       headers: csrfHeaders,
       onState: (state, info) => onState(entry, state, info),

@@ -17,6 +17,7 @@ import { placeLink } from './evmeta.js';
 import { WORKSPACE_STATUSES, isOfficer } from './review/common.js';
 import { caseEvents } from './review/live.js';
 import { applicantOutcome, reportLink } from './review/record.js';
+import { commitmentPanel } from './owed.js';
 import { uploadPanel } from './uploadpanel.js';
 
 /** render draws the case page for ctx.params.id into view. */
@@ -146,6 +147,8 @@ export async function render(view, ctx) {
       h('ul', {}, type.checklist.map((item) => h('li', {}, pick(item.text)))))
     : null;
   const outcome = role === 'applicant' ? applicantOutcome(id) : null;
+  // 承诺办: the applicant signs the commitment on the draft, before submitting.
+  const commitment = role === 'applicant' && type?.commitment_allowed && c.status === 'draft' ? commitmentPanel(id, type) : null;
   const livePanel = officer ? liveSessions({ user: ctx.user, c }) : null;
   if (officer) {
     ws = reviewWorkspace({
@@ -168,10 +171,11 @@ export async function render(view, ctx) {
   ctx.onCleanup(live.close);
 
   paint();
-  fill(view, back, head, actions, message, outcome?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
+  fill(view, back, head, actions, message, outcome?.el, commitment?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
   evidence.refresh();
   livePanel?.refresh();
   outcome?.refresh(c);
+  commitment?.refresh(c).catch((err) => fill(message, errorBox(err)));
 }
 
 /** header shows number, status and the facts an officer or applicant looks for first. */
@@ -192,6 +196,7 @@ function header(c, types) {
       fact(t('case.due'), [dateTime(c.due_at), overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], overdue ? 'is-overdue' : ''),
       c.owed_open > 0 && fact(t('case.owed'), [t('case.owedCount', { n: c.owed_open, at: date(c.owed_due_at) }),
         c.owed_overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], c.owed_overdue ? 'is-overdue owed-fact' : 'owed-fact'),
+      c.owed_closed_at && fact(t('case.owed'), t('case.owedClosed', { at: dateTime(c.owed_closed_at) }), 'owed-fact owed-closed'),
       fact(t('case.created'), dateTime(c.created_at)),
       c.submitted_at && fact(t('case.submittedAt'), dateTime(c.submitted_at)),
       fact(t('case.applicant'), person(c.applicant)),

@@ -8,11 +8,12 @@
  */
 import { enc, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
-import { dayFromNow, endOfDay } from '../../format.js';
+import { dayFromNow, dayValue, endOfDay } from '../../format.js';
 import { t, pick } from '../../i18n.js';
 import { can } from '../../model.js';
 import { missingFindings } from './checklist.js';
 import { decisionItem, loadRecord, owedList, reportLink } from './record.js';
+import { closedNotice, commitmentView } from '../owed.js';
 
 const OUTCOMES = ['approve', 'reject', 'request_supplement'];
 
@@ -24,6 +25,8 @@ export function decisionPanel({ user, type, findings, onDone }) {
     h('h2', { id: 'decision-title' }, t('decision.title')), act, history);
   let c = null;
   let pending = null;
+  let commitment = null;
+  let slots = null;
 
   async function refresh(next) {
     c = next;
@@ -35,9 +38,14 @@ export function decisionPanel({ user, type, findings, onDone }) {
       return;
     }
     pending = c.status === 'pending_countersign' ? [...rec.decisions].reverse().find((d) => !d.countersigned_at) : null;
+    commitment = rec.commitment;
+    slots?.cleanup?.();
+    slots = owedList(rec.owed, { c, onChange: () => { refresh(c); onDone(); } });
     fill(history,
       reportLink(c),
-      rec.owed.length > 0 && h('div', { class: 'owed' }, h('h3', {}, t('record.owed')), owedList(rec.owed)),
+      rec.owed.length > 0 && h('div', { class: 'owed' }, h('h3', {}, t('record.owed')), slots),
+      closedNotice(c),
+      commitmentView(commitment),
       rec.decisions.length
         ? h('ol', { class: 'decision-list' }, [...rec.decisions].reverse().map(decisionItem))
         : h('p', { class: 'muted small' }, t('decision.none')));
@@ -75,6 +83,13 @@ export function decisionPanel({ user, type, findings, onDone }) {
       const o = outcome();
       owedBox.hidden = !(o === 'request_supplement' || (o === 'approve' && commitment));
       owedBox.querySelector('.owed-note').textContent = o === 'approve' ? t('decision.owedCommitment') : t('decision.owedRequired');
+      // Approving a case whose applicant signed a commitment: the committed
+      // materials and their due date, to keep or change.
+      if (o === 'approve' && commitment?.items?.length && !owed.value.trim()) {
+        owed.value = commitment.items.map((it) => it.material.zh).join('\n');
+        due.value = dayValue(commitment.items[0].due_at);
+        owedBox.querySelector('.owed-note').textContent = `${t('decision.owedCommitment')} ${t('decision.fromCommitment')}`;
+      }
     }
     const outcome = () => radios.map((r) => r.querySelector('input')).find((i) => i.checked)?.value || '';
 

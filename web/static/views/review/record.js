@@ -6,9 +6,10 @@
  */
 import { enc, get, listOf } from '../../api.js';
 import { errorBox, fill, h } from '../../dom.js';
-import { date, dateTime } from '../../format.js';
+import { dateTime } from '../../format.js';
 import { t } from '../../i18n.js';
 import { personName } from './common.js';
+import { closedNotice, commitmentView, loadCommitment, owedSlots } from '../owed.js';
 
 export const FINAL = new Set(['approved', 'rejected']);
 
@@ -19,15 +20,13 @@ export function reportLink(c) {
     `⤓ ${t('record.report')}`);
 }
 
-/** owedList shows owed materials: text, due date, overdue or handed in. */
-export function owedList(items) {
-  if (!items.length) return null;
-  return h('ul', { class: 'owed-list' }, items.map((o) => h('li', {
-    class: `owed-item${o.overdue ? ' is-overdue' : ''}${o.fulfilled_at ? ' is-fulfilled' : ''}`, dataset: { owedId: o.id },
-  },
-  h('span', { class: 'owed-text' }, o.text),
-  h('span', { class: 'owed-due' }, o.fulfilled_at ? t('record.fulfilled', { at: date(o.fulfilled_at) }) : t('record.dueBy', { at: date(o.due_at) })),
-  o.overdue && h('span', { class: 'badge overdue' }, t('cases.overdue')))));
+/**
+ * owedList shows owed materials: text, state, due date, overdue or handed
+ * in; given {c, onChange} also the controls its user may use now
+ * (owed.js owedSlots).
+ */
+export function owedList(items, opts) {
+  return owedSlots(items, opts);
 }
 
 /** outcomeText names a decision round's outcome, and the countersignature if any. */
@@ -44,13 +43,14 @@ export function decisionItem(d) {
     d.comment && h('p', { class: 'small decision-comment' }, `${t('record.comment')}${t('common.colon')}${d.comment}`));
 }
 
-/** loadRecord fetches decision rounds and owed materials. */
+/** loadRecord fetches decision rounds, owed materials and the commitment (or null). */
 export async function loadRecord(caseId) {
-  const [decisions, owed] = await Promise.all([
+  const [decisions, owed, commitment] = await Promise.all([
     get(`/api/v1/cases/${enc(caseId)}/decisions`).then(listOf),
     get(`/api/v1/cases/${enc(caseId)}/owed`).then(listOf),
+    loadCommitment(caseId),
   ]);
-  return { decisions, owed };
+  return { decisions, owed, commitment };
 }
 
 /**
@@ -62,6 +62,7 @@ export function applicantOutcome(caseId) {
   const body = h('div', {});
   const el = h('section', { id: 'applicant-outcome', class: 'panel outcome-panel', 'aria-labelledby': 'outcome-title', hidden: true },
     h('h2', { id: 'outcome-title' }, t('record.title')), body);
+  let slots = null;
 
   async function refresh(c) {
     let rec;
@@ -72,11 +73,13 @@ export function applicantOutcome(caseId) {
       fill(body, errorBox(err));
       return;
     }
-    const { decisions, owed } = rec;
+    const { decisions, owed, commitment } = rec;
     const open = owed.filter((o) => !o.fulfilled_at);
+    slots?.cleanup?.();
+    slots = owedSlots(owed, { c, onChange: () => refresh(c) });
     const request = c.status === 'supplement_requested' ? [...decisions].reverse().find((d) => d.outcome === 'request_supplement') : null;
     const final = FINAL.has(c.status) ? [...decisions].reverse().find((d) => d.agree) : null;
-    el.hidden = !request && !final && !owed.length;
+    el.hidden = !request && !final && !owed.length && !(commitment && c.status !== 'draft');
     fill(body,
       request && h('div', { class: 'notice supplement-request', role: 'note' },
         h('h3', {}, t('record.supplementAsked')),
@@ -89,7 +92,10 @@ export function applicantOutcome(caseId) {
         reportLink(c)),
       owed.length > 0 && h('div', { class: 'owed' },
         h('h3', {}, open.length ? t('record.owedOpen', { n: open.length }) : t('record.owed')),
-        owedList(owed)));
+        open.length > 0 && c.status === 'approved' && h('p', { class: 'muted small' }, t('owed.deliverHint')),
+        slots),
+      closedNotice(c),
+      c.status !== 'draft' && commitmentView(commitment));
   }
   return { el, refresh };
 }
