@@ -252,6 +252,7 @@ var demoUsers = []struct {
 	{"applicant2", "applicant", "李强 Li Qiang", "Tianjin Seal Works Ltd."},
 	{"inspector", "inspector", "张伟 Zhang Wei", ""},
 	{"reviewer", "reviewer", "刘洋 Liu Yang", ""},
+	{"supervisor", "supervisor", "陈静 Chen Jing", ""},
 	{"admin", "admin", "系统管理员 Admin", ""},
 }
 

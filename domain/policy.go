@@ -380,19 +380,22 @@ const (
 	ActionReadStats OfficeAction = "read_stats"
 )
 
+// CodeOfficeNotPermitted is the refusal of an office action.
+const CodeOfficeNotPermitted = "office_not_permitted"
+
 // OfficePolicy grants each office action to roles: supervisors for their
 // own office (their Org), admins for any. Officers and applicants are
-// refused the figures (403 not_permitted): they compare the officers, which
-// is the supervisors' to read.
+// refused the figures (403 office_not_permitted): they compare the
+// officers, which is the supervisors' to read.
 var OfficePolicy = map[OfficeAction][]Role{
 	ActionReadStats: {RoleSupervisor, RoleAdmin},
 }
 
 // AuthorizeOffice is the check before an office action on office: nil when
-// OfficePolicy grants it to u, else ErrForbidden with CodeNotPermitted.
+// OfficePolicy grants it to u, else ErrForbidden with CodeOfficeNotPermitted.
 func AuthorizeOffice(u *User, action OfficeAction, office string) error {
 	if u != nil && slices.Contains(OfficePolicy[action], u.Role) && (u.Role == RoleAdmin || u.Org == office) {
 		return nil
 	}
-	return Coded(ErrForbidden, CodeNotPermitted, fmt.Sprintf("you may not %s of this office", actionWords(Action(action))))
+	return Coded(ErrForbidden, CodeOfficeNotPermitted, fmt.Sprintf("you may not %s of this office", actionWords(Action(action))))
 }

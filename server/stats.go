@@ -18,7 +18,7 @@ type statsReader interface {
 // handleStats answers GET /api/v1/stats?from=YYYY-MM-DD&to=YYYY-MM-DD: the
 // supervision figures of the office for those office days (both included,
 // in the office's zone loc). Supervisors of the office and admins may read
-// them (domain.OfficePolicy); anyone else gets 403 not_permitted.
+// them (domain.OfficePolicy); anyone else gets 403 office_not_permitted.
 func handleStats(db statsReader, office string, loc *time.Location) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := domain.AuthorizeOffice(currentUser(c), domain.ActionReadStats, office); err != nil {

@@ -301,7 +301,7 @@ func TestStatsHandCount(t *testing.T) {
 
 // TestStatsAccess: supervisors of the office and admins read the figures;
 // officers, applicants and another office's supervisor are refused with
-// not_permitted; a bad period is stats_period_invalid. The supervisor
+// office_not_permitted; a bad period is stats_period_invalid. The supervisor
 // lists every case its office holds, drafts excepted.
 func TestStatsAccess(t *testing.T) {
 	e := newStatsEnv(t)
@@ -313,7 +313,7 @@ func TestStatsAccess(t *testing.T) {
 		code, body := e.get(user, "/api/v1/stats?from=2026-03-10&to=2026-03-10")
 		var ae apiError
 		json.Unmarshal(body, &ae)
-		if code != want || (want == 403 && ae.Error.Code != domain.CodeNotPermitted) {
+		if code != want || (want == 403 && ae.Error.Code != domain.CodeOfficeNotPermitted) {
 			t.Errorf("stats as %s: got %d %s, want %d", user, code, ae.Error.Code, want)
 		}
 	}

@@ -58,6 +58,7 @@ const views = {
   newCase: () => import('./views/newcase.js'),
   live: () => import('./views/live.js'),
   join: () => import('./views/join.js'),
+  stats: () => import('./views/stats.js'),
   login: async () => loginView,
 };
 
@@ -106,6 +107,7 @@ function parseRoute() {
   const query = new URLSearchParams(qs);
   if (parts.length === 0 || (parts[0] === 'cases' && parts.length === 1)) return { view: 'cases', params: {}, query };
   if (parts[0] === 'login' && parts.length === 1) return { view: 'login', params: {}, query };
+  if (parts[0] === 'stats' && parts.length === 1) return { view: 'stats', params: {}, query };
   if (parts[0] === 'cases' && parts.length === 2) {
     if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
     return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
@@ -266,6 +268,7 @@ function paintHeader() {
   select.value = lang();
   const signedIn = user && [
     h('a', { class: 'nav', href: '#/cases' }, t(user.role === 'applicant' ? 'cases.mine' : 'cases.queue')),
+    (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/stats' }, t('stats.nav')),
     h('span', { class: 'who', title: user.org || '' },
       h('span', { class: 'who-name' }, user.display_name || user.username),
       h('span', { class: 'who-role' }, t(`role.${user.role}`))),
