@@ -39,6 +39,7 @@ var copyTables = []copyTable{
 	{"evidence", "id"},
 	{"uploads", "id"},
 	{"upload_parts", "upload_id, number"},
+	{"timestamps", "id"},
 	{"jobs", "id"},
 	{"audit_events", "seq"},
 	{"annotations", "id"},

@@ -18,15 +18,18 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
+	"siteinspect/internal/tsatest"
 )
 
 // mustFullOffice runs a server on a SQLite file, makes every kind of
 // record through the API (and a live annotation through storage, as the
-// live room would), stops it, and returns the file's path.
+// live room would), stops it, and returns the file's path. A test TSA
+// time-stamps its evidence and decisions.
 func mustFullOffice(t *testing.T) string {
 	t.Helper()
 	data := t.TempDir()
-	p := startServer(t, append([]string{"--data", data, "--jobs", "1", "--part-size-mib", "5"}, s3Args(t)...)...)
+	tsa := tsatest.Start(t)
+	p := startServer(t, append([]string{"--data", data, "--jobs", "1", "--part-size-mib", "5", "--tsa-url", tsa.URL, "--tsa-ca", tsa.CAFile}, s3Args(t)...)...)
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
 	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
 	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])

@@ -54,6 +54,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	lf.register(fs)
 	var gf signFlags
 	gf.register(fs)
+	var tf tsaFlags
+	tf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -83,11 +85,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
+	tsa, tsaRetry, err := tf.client()
+	if err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer st.db.Close()
+	if tsa != nil {
+		st.db.EnableTimestamps()
+		log.Info("time-stamping originals, recordings and decisions", "tsa", tsa.URL())
+	}
 	if err := st.db.SeedPermitTypes(ctx); err != nil {
 		return err
 	}
@@ -119,6 +129,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// short and taken over after their lease.
 		StopGrace: 25 * time.Second,
 		Media:     media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc},
+
+		// RFC 3161 tokens over originals, recordings and the audit head.
+		Timestamps: tsa, TimestampRetry: tsaRetry,
 	})
 	if err != nil {
 		return err

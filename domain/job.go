@@ -13,9 +13,12 @@ const JobProcessEvidence = "process_evidence"
 
 // Job is a unit of background work.
 type Job struct {
-	ID          string
-	Kind        string
-	EvidenceID  string
+	ID   string
+	Kind string
+	// EvidenceID is the item a media job processes (kind process_evidence).
+	EvidenceID string
+	// TimestampID is the time-stamp a timestamp job obtains.
+	TimestampID string
 	Attempts    int
 	MaxAttempts int
 	LastError   string

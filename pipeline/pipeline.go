@@ -17,6 +17,7 @@ import (
 	"siteinspect/domain"
 	"siteinspect/media"
 	"siteinspect/storage/objects"
+	"siteinspect/timestamp"
 )
 
 // WorkerRecords is what the worker needs from the records: the job queue
@@ -35,6 +36,8 @@ type WorkerRecords interface {
 	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
 	// SetEvidenceResult records what the pipeline made of an item.
 	SetEvidenceResult(ctx context.Context, id, status, reason string, m *domain.Media, der *domain.Derived) error
+	// TimestampRecords are the time-stamps that time-stamp jobs obtain.
+	TimestampRecords
 }
 
 // Config is what the worker needs.
@@ -67,6 +70,16 @@ type Config struct {
 	// after a restart or on another replica once their lease runs out.
 	// Zero cancels them at once.
 	StopGrace time.Duration
+	// Timestamps obtains the RFC 3161 tokens that time-stamp jobs ask for;
+	// nil fails such jobs (no --tsa-url).
+	Timestamps *timestamp.Client
+	// TimestampRetry is the wait before a failed time-stamp's second
+	// attempt; it doubles with each further attempt, up to ten minutes.
+	// Zero means RetryBase.
+	TimestampRetry time.Duration
+	// HeadTimestampEvery is how often, while audit events arrive, the audit
+	// chain's head is time-stamped besides at decisions; zero means hourly.
+	HeadTimestampEvery time.Duration
 }
 
 // Worker runs evidence-processing jobs.
@@ -92,6 +105,12 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = 10 * time.Second
+	}
+	if cfg.TimestampRetry <= 0 {
+		cfg.TimestampRetry = cfg.RetryBase
+	}
+	if cfg.HeadTimestampEvery <= 0 {
+		cfg.HeadTimestampEvery = time.Hour
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -137,6 +156,9 @@ func (w *Worker) Run(ctx context.Context) {
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if w.cfg.Timestamps != nil {
+		wg.Go(func() { w.stampHeads(ctx) })
+	}
 	tick := time.NewTicker(w.cfg.Poll)
 	defer tick.Stop()
 	for {
@@ -203,6 +225,10 @@ func (w *Worker) run(ctx context.Context, job *domain.Job) {
 		return // shutting down: the job runs again after the restart
 	}
 	bg := context.WithoutCancel(ctx)
+	if job.Kind == domain.JobTimestamp {
+		w.finishTimestamp(bg, job, err, time.Since(start))
+		return
+	}
 	var un *media.Unprocessable
 	switch {
 	case err == nil:
@@ -234,8 +260,12 @@ func (w *Worker) safeProcess(ctx context.Context, job *domain.Job) (err error) {
 	return w.process(ctx, job)
 }
 
-// process makes the derived files of one evidence item.
+// process makes the derived files of one evidence item, or obtains a
+// time-stamp.
 func (w *Worker) process(ctx context.Context, job *domain.Job) error {
+	if job.Kind == domain.JobTimestamp {
+		return w.obtainTimestamp(ctx, job)
+	}
 	ev, err := w.cfg.DB.Evidence(ctx, job.EvidenceID)
 	if err != nil {
 		return err

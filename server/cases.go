@@ -23,6 +23,10 @@ type caseJSON struct {
 	Overdue        bool            `json:"overdue"`
 	OwedOverdue    bool            `json:"owed_overdue"`
 	AllowedActions []domain.Action `json:"allowed_actions"`
+	// TimestampPending says whether an RFC 3161 token over the case's
+	// evidence or decisions is still being obtained; only GET of one case
+	// reads it (other answers leave it out).
+	TimestampPending *bool `json:"timestamp_pending,omitempty"`
 }
 
 func showCase(c *domain.Case, u *domain.User) caseJSON {
@@ -66,6 +70,9 @@ type caseStore interface {
 	WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error)
 	AssignCase(ctx context.Context, c *domain.Case, actor *domain.User, inspectorID, reviewerID string) (*domain.Case, error)
 	ReleaseReview(ctx context.Context, c *domain.Case, actor *domain.User) (*domain.Case, error)
+	// TimestampPending reports whether any of the case's time-stamps still
+	// waits for its token.
+	TimestampPending(ctx context.Context, caseID string) (bool, error)
 }
 
 func handleListPermitTypes(db caseStore) echo.HandlerFunc {
@@ -175,7 +182,13 @@ func handleGetCase(db caseStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
+		out := showCase(cs, currentUser(c))
+		pending, err := db.TimestampPending(c.Request().Context(), cs.ID)
+		if err != nil {
+			return err
+		}
+		out.TimestampPending = &pending
+		return c.JSON(http.StatusOK, out)
 	}
 }
 

@@ -22,6 +22,11 @@ type Audit struct {
 type wtx struct {
 	*sql.Tx
 	audits []*domain.AuditEvent
+	// timestamps is whether this database requests time-stamps
+	// (EnableTimestamps); stampHead names the case whose action asked for
+	// one over the chain's head once tx's events are chained.
+	timestamps bool
+	stampHead  string
 }
 
 // appendAudit records an event in tx, so that the change it records and its
@@ -73,6 +78,9 @@ func (d *DB) chainAudits(ctx context.Context, tx *wtx) error {
 		prev = e.Hash
 	}
 	tx.audits = nil
+	if tx.stampHead != "" {
+		return requestTimestamp(ctx, tx, domain.Timestamp{Kind: domain.TimestampAuditHead, CaseID: tx.stampHead, AuditSeq: seq, Digest: prev}, d.now())
+	}
 	return nil
 }
 

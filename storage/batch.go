@@ -45,7 +45,7 @@ func (d *DB) runGroup(ctx context.Context, batch []groupWrite) []error {
 	if err != nil {
 		return fail(err)
 	}
-	tx := &wtx{Tx: t}
+	tx := &wtx{Tx: t, timestamps: d.timestamps}
 	for i, w := range batch {
 		if err := w.ctx.Err(); err != nil {
 			errs[i] = err

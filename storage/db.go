@@ -53,6 +53,9 @@ type DB struct {
 	// peers tells other replicas on the same PostgreSQL database what
 	// changed, and Listen hears theirs (peers.go).
 	peers peers
+	// timestamps is whether uploads, recordings, decisions and
+	// countersigns request RFC 3161 time-stamps (EnableTimestamps).
+	timestamps bool
 }
 
 // stmt returns the statement for q, prepared once. Parsing and planning a
@@ -295,7 +298,7 @@ func (d *DB) tx(ctx context.Context, fn func(*wtx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &wtx{Tx: t}
+	tx := &wtx{Tx: t, timestamps: d.timestamps}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err

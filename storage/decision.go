@@ -190,6 +190,7 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 		if len(owed) > 0 {
 			data["owed"], data["owed_due"] = owed, due.Format(time.RFC3339)
 		}
+		tx.stampHead = cs.ID
 		return moveCase(ctx, tx, cs, by, to, now, data, "")
 	})
 	if err != nil {
@@ -254,6 +255,7 @@ func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, 
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "case.status",
 			Data: map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(domain.StatusPendingCountersign), "to": string(to)}})
+		tx.stampHead = cs.ID
 		return err
 	})
 	if err != nil {

@@ -247,6 +247,9 @@ func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action strin
 	if err := enqueueJob(ctx, tx, domain.JobProcessEvidence, ev.ID, ev.CreatedAt); err != nil {
 		return err
 	}
+	if err := timestampEvidence(ctx, tx, ev); err != nil {
+		return err
+	}
 	data := map[string]any{"filename": ev.Filename, "kind": ev.Kind, "size": ev.Size, "sha256": ev.SHA256}
 	for k, v := range extra {
 		data[k] = v

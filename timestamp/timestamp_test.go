@@ -150,6 +150,18 @@ func TestVerifyRefuses(t *testing.T) {
 		t.Errorf("Verify of a token with a flipped signature bit: got %v, want ErrUntrusted", err)
 	}
 
+	// Without a CA only the token's integrity can be checked: a genuine
+	// token passes, a changed digest or token does not.
+	if info, err := timestamp.VerifyIntegrity(tok.DER, digest); err != nil || !info.GenTime.Equal(tok.GenTime) {
+		t.Errorf("VerifyIntegrity: got %v, %v; want genTime %s", info.GenTime, err, tok.GenTime)
+	}
+	if _, err := timestamp.VerifyIntegrity(tok.DER, digestOf("audit head 43")); !errors.Is(err, timestamp.ErrMismatch) {
+		t.Errorf("VerifyIntegrity over another digest: got %v, want ErrMismatch", err)
+	}
+	if _, err := timestamp.VerifyIntegrity(forged, digest); !errors.Is(err, timestamp.ErrUntrusted) {
+		t.Errorf("VerifyIntegrity of a token with a flipped signature bit: got %v, want ErrUntrusted", err)
+	}
+
 	// A client configured with the other CA refuses what the TSA gives it.
 	_, err := mustClient(t, tsa.URL, mustRoots(t, other), 0).Timestamp(context.Background(), digest)
 	if !errors.Is(err, timestamp.ErrInvalidResponse) || !errors.Is(err, timestamp.ErrUntrusted) {

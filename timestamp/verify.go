@@ -42,27 +42,9 @@ func Verify(token, digest []byte, roots *x509.CertPool) (Info, error) {
 	if roots == nil {
 		return Info{}, fmt.Errorf("%w: no TSA CA configured", ErrUntrusted)
 	}
-	p7, err := pkcs7.Parse(token)
+	p7, ts, signer, err := parseSigned(token)
 	if err != nil {
-		return Info{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if len(p7.Certificates) == 0 {
-		return Info{}, fmt.Errorf("%w: the token carries no TSA certificate", ErrUntrusted)
-	}
-	// The signature alone first (no chain yet: that is checked at genTime,
-	// which is inside the signed content), so that a forged or damaged
-	// signature reads as untrusted and only an undecodable TSTInfo as
-	// malformed.
-	if err := p7.Verify(); err != nil {
-		return Info{}, fmt.Errorf("%w: %w", ErrUntrusted, err)
-	}
-	ts, err := dts.Parse(token)
-	if err != nil {
-		return Info{}, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	signer := p7.GetOnlySigner()
-	if signer == nil {
-		return Info{}, fmt.Errorf("%w: want exactly one signer with its certificate in the token", ErrUntrusted)
+		return Info{}, err
 	}
 	intermediates := x509.NewCertPool()
 	for _, c := range p7.Certificates {
@@ -80,6 +62,51 @@ func Verify(token, digest []byte, roots *x509.CertPool) (Info, error) {
 	if err := checkTSACert(signer); err != nil {
 		return Info{}, fmt.Errorf("%w: signer %q: %w", ErrUntrusted, signer.Subject.CommonName, err)
 	}
+	return checkImprint(ts, signer, digest)
+}
+
+// VerifyIntegrity is Verify without deciding who signed: it checks the CMS
+// signature by the certificate the token carries and that the imprint is
+// SHA-256 over digest, so it catches a token or a digest changed since,
+// but anyone can make a token that passes it. Only Verify, with the TSA's
+// CA, shows that a trusted TSA vouches for the time.
+func VerifyIntegrity(token, digest []byte) (Info, error) {
+	_, ts, signer, err := parseSigned(token)
+	if err != nil {
+		return Info{}, err
+	}
+	return checkImprint(ts, signer, digest)
+}
+
+// parseSigned decodes a token that carries its signer's certificate and
+// checks its signature by that certificate.
+func parseSigned(token []byte) (*pkcs7.PKCS7, *dts.Timestamp, *x509.Certificate, error) {
+	p7, err := pkcs7.Parse(token)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if len(p7.Certificates) == 0 {
+		return nil, nil, nil, fmt.Errorf("%w: the token carries no TSA certificate", ErrUntrusted)
+	}
+	// The signature alone first (no chain yet: that is checked at genTime,
+	// which is inside the signed content), so that a forged or damaged
+	// signature reads as untrusted and only an undecodable TSTInfo as
+	// malformed.
+	if err := p7.Verify(); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
+	}
+	ts, err := dts.Parse(token)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	signer := p7.GetOnlySigner()
+	if signer == nil {
+		return nil, nil, nil, fmt.Errorf("%w: want exactly one signer with its certificate in the token", ErrUntrusted)
+	}
+	return p7, ts, signer, nil
+}
+
+func checkImprint(ts *dts.Timestamp, signer *x509.Certificate, digest []byte) (Info, error) {
 	if ts.HashAlgorithm != crypto.SHA256 || !bytes.Equal(ts.HashedMessage, digest) {
 		return Info{}, fmt.Errorf("%w: token imprint %s %x, want SHA-256 %x", ErrMismatch, ts.HashAlgorithm, ts.HashedMessage, digest)
 	}

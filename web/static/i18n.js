@@ -52,6 +52,8 @@ const messages = {
   'cases.sort.newest': { zh: '最新', en: 'Newest' },
   'cases.more': { zh: '加载更多', en: 'Load more' },
   'cases.overdue': { zh: '已逾期', en: 'Overdue' },
+  'case.timestampPending': { zh: '可信时间戳待取得', en: 'Timestamp pending' },
+  'case.timestampPendingHint': { zh: '时间戳服务暂不可达，恢复后自动补取', en: 'The time-stamping authority cannot be reached; the tokens are obtained once it is back' },
   'col.number': { zh: '编号', en: 'Number' },
   'col.permit': { zh: '许可事项', en: 'Permit type' },
   'col.site': { zh: '场所', en: 'Site' },

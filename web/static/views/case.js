@@ -186,7 +186,8 @@ function header(c, types) {
   return [
     h('h1', { class: 'case-title' },
       h('span', { id: 'case-number' }, c.number || c.id),
-      statusBadge(c.status, { id: 'case-status' })),
+      statusBadge(c.status, { id: 'case-status' }),
+      c.timestamp_pending && h('span', { class: 'badge timestamp-pending', id: 'case-timestamp-pending', title: t('case.timestampPendingHint') }, t('case.timestampPending'))),
     h('p', { class: 'case-permit' }, permitName(types, c.permit_type)),
     h('dl', { class: 'facts' },
       fact(t('case.site'), c.site_name || t('common.none')),
