@@ -51,10 +51,11 @@ func waitVideo(t *testing.T, v *testenv.Viewer, within time.Duration) time.Durat
 // B, which takes the session over; a viewer joining through B receives
 // video again within 5 s. Then B is stopped (SIGTERM) while a third
 // replica C runs: B hands the session over, and the phone continues
-// through C. The end makes one ready recording of the segments stored by
-// A and B and recorded by C, covering what was published less the
-// segment in flight when A died; or all of it when A, started again on
-// its folder meanwhile, has stored that segment for the owner.
+// through C. Segments rotate every second. The end makes one ready
+// recording of the segments stored by A and B and recorded by C, covering
+// what was published less the segment in flight when A died; or all of
+// it when A, started again on its folder meanwhile, has stored that
+// segment for the owner.
 func TestLiveTwoReplicas(t *testing.T) {
 	for _, aReturns := range []bool{false, true} {
 		t.Run(map[bool]string{false: "A stays dead", true: "A comes back"}[aReturns], func(t *testing.T) { liveReplicas(t, aReturns) })
@@ -64,7 +65,9 @@ func TestLiveTwoReplicas(t *testing.T) {
 func liveReplicas(t *testing.T, aReturns bool) {
 	pg := testenv.PostgresURL(t)
 	media := testenv.MustRTCMedia(t)
-	common := append([]string{"--db", pg, "--webrtc-loopback"}, s3Args(t)...)
+	// Segments of about a second: a replica that dies loses at most the
+	// one it was writing.
+	common := append([]string{"--db", pg, "--webrtc-loopback", "--live-segment", "1s"}, s3Args(t)...)
 	// A runs no media jobs: the recording is processed after A is gone.
 	aArgs := append(common, "--data", t.TempDir(), "--replica-id", "replica-a", "--jobs", "0")
 	a := startServer(t, aArgs...)
@@ -206,16 +209,16 @@ func liveReplicas(t *testing.T, aReturns bool) {
 	}
 	got := time.Duration(*rec.Media.DurationMS) * time.Millisecond
 	published := sent1 + sent2 + sent3 + sent4
-	t.Logf("published %s (%s stored by A, %s in flight on A when it died, %s on B, %s on C); A came back: %v; recording lasts %s", published, sent1, sent2, sent3, sent4, aReturns, got)
-	want, segments := published-1500*time.Millisecond, 4.0
-	if !aReturns {
-		want, segments = published-sent2-1500*time.Millisecond, 3
-	}
+	t.Logf("published %s (%s and then %s through A, killed then, %s on B, %s on C); A came back: %v; recording lasts %s", published, sent1, sent2, sent3, sent4, aReturns, got)
 	// All of it when A's segment in flight came back with A, less what its
 	// buffers held when it was killed (about a second); else less that
-	// segment.
+	// segment too (at most about 2 s: from a keyframe past 1 s to the next).
+	want := published - 1500*time.Millisecond
+	if !aReturns {
+		want = published - 3500*time.Millisecond
+	}
 	if got < want || got > published+published/20 {
-		t.Errorf("recording lasts %s; want at least %s of the %s published (%s in flight when A died), at most %s", got, want, published, sent2, published)
+		t.Errorf("recording lasts %s; want at least %s of the %s published, at most %s", got, want, published, published)
 	}
 
 	// One recording evidence item for the session, of two segments.
@@ -238,8 +241,9 @@ func liveReplicas(t *testing.T, aReturns bool) {
 				Segments float64 `json:"segments"`
 			}
 			json.Unmarshal(e.Data, &d)
-			if d.Segments != segments {
-				t.Errorf("recorded segments: got %v, want %v (A's, B's, C's)", d.Segments, segments)
+			// About a segment a second from each of A, B and C.
+			if d.Segments < 8 {
+				t.Errorf("recorded segments: got %v, want at least 8 (1 s segments from A, B and C)", d.Segments)
 			}
 		}
 	}

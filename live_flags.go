@@ -32,6 +32,7 @@ type liveFlags struct {
 	failedAfter       string
 	replicaID         string
 	internalURL       string
+	segmentStr        string
 }
 
 func (lf *liveFlags) register(fs *flag.FlagSet) {
@@ -45,6 +46,7 @@ func (lf *liveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.ttlStr, "live-token-ttl", "2h", "how long a join link works before the applicant first publishes")
 	fs.StringVar(&lf.disconnectedAfter, "webrtc-disconnected-timeout", "5s", "silence after which a peer counts as disconnected")
 	fs.StringVar(&lf.failedAfter, "webrtc-failed-timeout", "25s", "silence after which a peer's connection fails and a publisher's recording segment is closed")
+	fs.StringVar(&lf.segmentStr, "live-segment", "30s", "start a new recording segment at the first keyframe after this long, so that each is stored at once and a crashed replica loses at most the last (0: one segment per connection)")
 	fs.StringVar(&lf.replicaID, "replica-id", "", "this replica's id among several sharing the database, the same after a restart (default: the host name and the --listen port; with port 0, the host name and a hash of --data)")
 	fs.StringVar(&lf.internalURL, "internal-url", "", "where the other replicas reach this one, http://host:port (default: from --listen and the port it got; an unspecified host is the host name)")
 }
@@ -118,7 +120,11 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	disc, err3 := parseDuration(lf.disconnectedAfter)
 	ice, err4 := parseICEServers(lf.ice)
 	failed, err5 := parseDuration(lf.failedAfter)
-	for _, err := range []error{err1, err2, err3, err4, err5} {
+	segment, err6 := time.ParseDuration(lf.segmentStr)
+	if err6 != nil || segment < 0 {
+		err6 = fmt.Errorf("--live-segment: bad duration %q: want e.g. 30s, or 0", lf.segmentStr)
+	}
+	for _, err := range []error{err1, err2, err3, err4, err5, err6} {
 		if err != nil {
 			return nil, signaling.Config{}, err
 		}
@@ -130,6 +136,7 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	cfg := signaling.Config{
 		IncludeLoopback: lf.loopback, UDPMuxPort: lf.udpPort, ICETCPPort: lf.tcpPort, ICEServers: ice,
 		ICEDisconnectedTimeout: disc, ICEFailedTimeout: failed, RecordDir: dir, Logger: log.With("component", "live"),
+		MaxSegment: segment,
 	}
 	if lf.natIPs != "" {
 		cfg.NAT1To1IPs = strings.Split(lf.natIPs, ",")

@@ -83,6 +83,12 @@ type Config struct {
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// RecordDir holds recordings while sessions run: RecordDir/{session}/.
 	RecordDir string
+	// MaxSegment, when positive, ends a recording segment and starts the
+	// next at the first keyframe after a segment has run this long, so
+	// that each finished segment can be stored (OnSegment) while the
+	// publisher stays connected: a crash then loses at most the segment
+	// being written. Zero makes one segment per publisher connection.
+	MaxSegment time.Duration
 	// Logger receives connection and recording events; nil discards them.
 	Logger *slog.Logger
 }

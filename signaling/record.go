@@ -140,6 +140,14 @@ type recorder struct {
 	failed   bool
 	final    time.Duration   // the segment's duration, once closed
 	waiters  []chan keyframe // Snapshot calls waiting for the next keyframe
+
+	// maxSegment, when positive, starts a new segment file at the first
+	// keyframe after the current one has run this long (rotation);
+	// onRotate receives each segment so finished, under r.mu, so it must
+	// not block. rotated holds them, in order, until the recorder closes.
+	maxSegment time.Duration
+	onRotate   func(*segment)
+	rotated    []*segment
 }
 
 func newRecorder(log *slog.Logger, video *webrtc.RTPCodecParameters, hasAudio bool, path func(string) string, needKeyframe func()) *recorder {
@@ -259,6 +267,15 @@ func (r *recorder) writeVideo(s *media.Sample) {
 		}
 		if err := r.open(at, data); err != nil {
 			r.log.Error("recording: open segment", "err", err)
+			r.failed = true
+			return
+		}
+	}
+	if r.maxSegment > 0 && at.Sub(r.start) >= r.maxSegment {
+		if !key {
+			r.needKeyframe()
+		} else if err := r.rotate(at, data); err != nil {
+			r.log.Error("recording: rotate segment", "err", err)
 			r.failed = true
 			return
 		}
@@ -427,8 +444,50 @@ func (r *recorder) open(start time.Time, keyframe []byte) error {
 	return nil
 }
 
+// finish finalizes the current file (closing the last track's writer
+// blocks until its cues and duration are written) and returns it as a
+// segment. The caller holds r.mu.
+func (r *recorder) finish() *segment {
+	for _, w := range []webm.BlockWriteCloser{r.vw, r.aw} {
+		if w != nil {
+			w.Close()
+		}
+	}
+	if r.step == 0 || r.step > time.Second {
+		r.step = 20 * time.Millisecond // audio only, or a single video frame
+	}
+	d := r.last + r.step
+	r.log.Info("recording: segment finished", "path", r.file, "duration", d)
+	return &segment{path: r.file, contentType: r.ctype, duration: d, start: r.start}
+}
+
+// rotate finishes the current file at keyframe (at, data) and starts the
+// next one with it, so that a segment never runs much longer than
+// maxSegment: each finished segment can be stored at once, and a crash
+// loses at most the one being written. The caller holds r.mu.
+func (r *recorder) rotate(at time.Time, data []byte) error {
+	seg := r.finish()
+	// The next file starts at this keyframe: its segment begins where
+	// this one ends, so the joined recording has no gap or overlap.
+	seg.duration = max(at.Sub(r.start), 0)
+	r.rotated = append(r.rotated, seg)
+	r.vw, r.aw, r.file, r.lastMS, r.last, r.prevV = nil, nil, "", nil, 0, 0
+	if r.onRotate != nil {
+		r.onRotate(seg) // it must not block: it hands seg to a goroutine
+	}
+	return r.open(at, data)
+}
+
+// rotatedSegments returns the segments finished by rotation so far.
+func (r *recorder) rotatedSegments() []*segment {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*segment(nil), r.rotated...)
+}
+
 // close flushes the frames the samplebuilders still hold and finalizes
 // the file (cues, duration). It returns nil if no media was recorded.
+// Segments finished by rotation before are in rotatedSegments.
 func (r *recorder) close() *segment {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -454,22 +513,17 @@ func (r *recorder) close() *segment {
 			r.writeAudio(s)
 		}
 	}
-	// Closing the last track's writer blocks until the file is finalized.
-	for _, w := range []webm.BlockWriteCloser{r.vw, r.aw} {
-		if w != nil {
-			w.Close()
-		}
-	}
 	if r.file == "" {
+		for _, w := range []webm.BlockWriteCloser{r.vw, r.aw} {
+			if w != nil {
+				w.Close()
+			}
+		}
 		return nil
 	}
-	if r.step == 0 || r.step > time.Second {
-		r.step = 20 * time.Millisecond // audio only, or a single video frame
-	}
-	d := r.last + r.step
-	r.final = d
-	r.log.Info("recording: segment finished", "path", r.file, "duration", d)
-	return &segment{path: r.file, contentType: r.ctype, duration: d, start: r.start}
+	seg := r.finish()
+	r.final = seg.duration
+	return seg
 }
 
 // segmentPath names segment n of a session's recording.

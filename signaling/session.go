@@ -29,6 +29,9 @@ type session struct {
 	dir string
 
 	nextSeg atomic.Int32
+	// storing counts rotated segments still being handed to OnSegment;
+	// end waits for them before joining.
+	storing sync.WaitGroup
 
 	mu       sync.Mutex
 	pub      *publisher
@@ -111,6 +114,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	p := &publisher{s: s, id: newResourceID(), info: info, segDone: make(chan struct{})}
 	p.pli.interval = keyframeInterval
 	p.rec = newRecorder(s.m.log.With("session", s.id), info.video, info.hasAudio, s.segmentPath, p.requestKeyframe)
+	p.rec.maxSegment, p.rec.onRotate = s.m.cfg.MaxSegment, s.rotated
 	pc, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection, st stats.Getter) error {
 		p.pc = pc
 		p.quality.start(st, time.Now())
@@ -232,6 +236,7 @@ func (s *session) closePublisher(p *publisher) {
 	s.mu.Lock()
 	first := !p.accounted
 	if first {
+		s.segments = append(s.segments, p.rec.rotatedSegments()...)
 		if seg != nil {
 			s.segments = append(s.segments, seg)
 		}
@@ -242,13 +247,31 @@ func (s *session) closePublisher(p *publisher) {
 		<-p.segDone
 		return
 	}
-	if fn := s.m.onSegment.Load(); seg != nil && fn != nil && *fn != nil {
-		(*fn)(s.id, Segment{Path: seg.path, ContentType: seg.contentType, Start: seg.start, Duration: seg.duration})
+	if seg != nil {
+		s.onSegment(seg)
 	}
 	close(p.segDone)
 	s.mu.Lock()
 	delete(s.closing, p)
 	s.mu.Unlock()
+}
+
+// onSegment hands a finished segment to Manager.OnSegment's function.
+func (s *session) onSegment(seg *segment) {
+	if fn := s.m.onSegment.Load(); fn != nil && *fn != nil {
+		(*fn)(s.id, Segment{Path: seg.path, ContentType: seg.contentType, Start: seg.start, Duration: seg.duration})
+	}
+}
+
+// rotated takes a segment a recorder finished by rotation (under the
+// recorder's lock, so without blocking) and hands it to OnSegment on a
+// goroutine that end waits for.
+func (s *session) rotated(seg *segment) {
+	s.storing.Add(1)
+	go func() {
+		defer s.storing.Done()
+		s.onSegment(seg)
+	}()
 }
 
 func (s *session) unpublish(resourceID string) error {
@@ -299,6 +322,7 @@ func (s *session) end() (*Recording, error) {
 	for _, v := range viewers {
 		v.close()
 	}
+	s.storing.Wait()
 	s.mu.Lock()
 	segs := s.segments
 	s.segments = nil

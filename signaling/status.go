@@ -114,17 +114,34 @@ func (s *session) recordingTimeLocked(now, before time.Time) (open bool, d time.
 		}
 	}
 	for p := range s.closing {
+		if p.accounted {
+			continue // its segments are in s.segments already (OnSegment runs)
+		}
+		d += rotatedTime(p.rec, counts)
 		if start, dur, _, ok := p.rec.elapsed(now, true); ok && counts(start) {
 			d += dur
 		}
 	}
 	if s.pub != nil {
+		d += rotatedTime(s.pub.rec, counts)
 		if start, dur, isOpen, ok := s.pub.rec.elapsed(now, false); ok && counts(start) {
 			d += dur
 			open = isOpen
 		}
 	}
 	return open, d
+}
+
+// rotatedTime adds up the segments r has finished by rotation that
+// counts.
+func rotatedTime(r *recorder, counts func(time.Time) bool) time.Duration {
+	var d time.Duration
+	for _, seg := range r.rotatedSegments() {
+		if counts(seg.start) {
+			d += seg.duration
+		}
+	}
+	return d
 }
 
 // qualityMinInterval is the shortest interval rates are measured over:
