@@ -138,14 +138,22 @@ func requestedRange(header string) objects.Range {
 	return objects.Range{Start: start, Length: end - start + 1}
 }
 
-// copyBufSize is the size of each read from the store and write to the
-// client: at a gigabyte a second, 32 KiB copies (io.Copy's) are 32,000
-// system call pairs a second.
+// copyBufSize is the size of each buffer of a relayed download: at a
+// gigabyte a second, 32 KiB copies (io.Copy's) are 32,000 system call
+// pairs a second.
 const copyBufSize = 1 << 20
 
+// copyFill is how much a read from the store gathers before the writer may
+// send it on: a read from a socket returns what has arrived, often a few
+// tens of KiB.
+const copyFill = copyBufSize / 4
+
 // bufferedWriter is a response whose ReadFrom copies through a pooled
-// copyBufSize buffer. Neither side of the copy is allowed to offer its own
-// ReadFrom or WriteTo, which would pick a smaller buffer.
+// copyBufSize buffer, each write waiting for at least copyFill bytes.
+// Neither side may offer its own ReadFrom or WriteTo, which would pick a
+// smaller buffer. (Reading the next buffer in another goroutine while the
+// last is written cost more CPU and was no faster on a loaded 2-core
+// machine: docs/BENCHMARKS.md.)
 type bufferedWriter struct {
 	http.ResponseWriter
 	bufs *sync.Pool
@@ -155,5 +163,35 @@ type bufferedWriter struct {
 func (w bufferedWriter) ReadFrom(r io.Reader) (int64, error) {
 	bp := w.bufs.Get().(*[]byte)
 	defer w.bufs.Put(bp)
-	return io.CopyBuffer(struct{ io.Writer }{w.ResponseWriter}, struct{ io.Reader }{r}, *bp)
+	var written int64
+	for {
+		n, rerr := fill(r, *bp, copyFill)
+		if n > 0 {
+			m, err := w.ResponseWriter.Write((*bp)[:n])
+			written += int64(m)
+			if err == nil && m < n {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				return written, err
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
+}
+
+// fill reads into p until it holds at least min bytes, p is full, or r
+// fails.
+func fill(r io.Reader, p []byte, min int) (n int, err error) {
+	for n < min && err == nil {
+		var k int
+		k, err = r.Read(p[n:])
+		n += k
+	}
+	return n, err
 }

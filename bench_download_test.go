@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+	"siteinspect/storage/objects"
+)
+
+// BenchmarkDownload1GiB measures downloads of one 1 GiB original against a
+// direct minio-go GetObject of the same object, side by side in one run:
+//
+//   - relayed: GET /api/v1/evidence/{id}/content through the server
+//     (MinIO → server → client);
+//   - redirect: the same GET on a server started with --direct-downloads,
+//     which answers 307 to a presigned URL that the client follows to
+//     MinIO;
+//
+// plus the relaying server's peak RSS (VmHWM) before and after its
+// downloads. The object is uploaded once through tus; the relaying server
+// is then stopped and the redirecting one started on the same data. Direct
+// and ours alternate, SITEINSPECT_BENCH_ROUNDS times each (default 3), and
+// each ratio compares best runs of one phase. SITEINSPECT_BENCH_MIB changes
+// the size; SITEINSPECT_BENCH_PERF=FILE records the relaying server with
+// `perf record -g` during its downloads.
+func BenchmarkDownload1GiB(b *testing.B) {
+	if testing.Short() {
+		b.Skip("moves several GiB; not in -short")
+	}
+	size := int64(1) << 30
+	if v := os.Getenv("SITEINSPECT_BENCH_MIB"); v != "" {
+		mib, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mib < 1 {
+			b.Fatalf("SITEINSPECT_BENCH_MIB=%q: want a whole number of MiB", v)
+		}
+		size = mib << 20
+	}
+	rounds := 3
+	if v := os.Getenv("SITEINSPECT_BENCH_ROUNDS"); v != "" {
+		if rounds, _ = strconv.Atoi(v); rounds < 1 {
+			b.Fatalf("SITEINSPECT_BENCH_ROUNDS=%q: want a positive number", v)
+		}
+	}
+	tmp := b.TempDir()
+	src, srcSum := makeBenchSource(b, tmp, size)
+	cfg := testenv.MinIOConfig(b)
+	data := filepath.Join(tmp, "data")
+	s3 := []string{"--data", data, "--s3-endpoint", cfg.Endpoint, "--s3-access-key", cfg.AccessKey, "--s3-secret-key", cfg.SecretKey, "--s3-bucket", cfg.Bucket}
+	srv := startServer(b, s3...)
+	direct, err := objects.NewMinIO(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	minioPID := findMinIOPID(cfg.Endpoint)
+	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
+	app.http = &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 20, ReadBufferSize: 1 << 20}}
+	cs := app.newCase()
+	id := tusUploadFile(b, app, cs.ID, src, size, size)
+	if ev := settleEvidence(b, app, id); ev.Size != size || ev.SHA256 != srcSum {
+		b.Fatalf("evidence %s: size %d sha256 %s, want %d %s", ev.ID, ev.Size, ev.SHA256, size, srcSum)
+	}
+	key := domain.EvidenceKey(cs.ID, id)
+	path := "/api/v1/evidence/" + id + "/content"
+
+	buf := make([]byte, 1<<20)
+	directGet := func() {
+		obj, err := direct.Client().GetObject(context.Background(), direct.Bucket(), key, minio.GetObjectOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer obj.Close()
+		if n, err := io.CopyBuffer(discard{}, obj, buf); err != nil || n != size {
+			b.Fatalf("direct GetObject: read %d bytes, %v; want %d", n, err, size)
+		}
+	}
+	ours := func(c *client, what string) func() {
+		return func() {
+			resp := c.do("GET", path, nil, nil)
+			defer resp.Body.Close()
+			n, err := io.CopyBuffer(discard{}, resp.Body, buf)
+			if resp.StatusCode != http.StatusOK || err != nil || n != size {
+				b.Fatalf("%s: %d, read %d bytes, %v; want 200 with %d", what, resp.StatusCode, n, err, size)
+			}
+		}
+	}
+
+	// Phase 1: relayed.
+	relay := &benchMeter{b: b, pid: srv.cmd.Process.Pid, minioPID: minioPID, size: size}
+	rssBefore := procStatusKiB(b, srv.cmd.Process.Pid, "VmHWM")
+	stopPerf := perfRecord(b, srv.cmd.Process.Pid)
+	for r := 1; r <= rounds; r++ {
+		relay.measure("direct-GetObject", directGet)
+		relay.measure("relayed-GET-content", ours(app, "relayed GET content"))
+	}
+	stopPerf()
+	rssAfter := procStatusKiB(b, srv.cmd.Process.Pid, "VmHWM")
+	srv.stop(b)
+
+	// Phase 2: redirected to a presigned URL.
+	srv2 := startServer(b, append(s3, "--direct-downloads", "--direct-download-ttl", "60s")...)
+	app2 := login(b, srv2.URL, "applicant", srv2.Demo["applicant"])
+	// A browser sends no Authorization to another origin (MinIO's port);
+	// Go's client would, as the host is the same, and MinIO refuses a
+	// request signed twice.
+	app2.http = &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 20, ReadBufferSize: 1 << 20},
+		CheckRedirect: func(r *http.Request, _ []*http.Request) error { r.Header.Del("Authorization"); return nil }}
+	redir := &benchMeter{b: b, pid: srv2.cmd.Process.Pid, minioPID: minioPID, size: size}
+	for r := 1; r <= rounds; r++ {
+		redir.measure("direct-GetObject", directGet)
+		redir.measure("redirect-GET-content", ours(app2, "redirected GET content"))
+	}
+
+	ratioRelay := relay.best("relayed-GET-content").mibps() / relay.best("direct-GetObject").mibps()
+	ratioRedir := redir.best("redirect-GET-content").mibps() / redir.best("direct-GetObject").mibps()
+	w := &strings.Builder{}
+	fmt.Fprintf(w, "\ndownloads vs direct minio-go GetObject, %d MiB object, same MinIO, %d CPUs, %s, %s\n",
+		size>>20, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "%-8s %-22s %-24s %6s %6s %-10s %7s %7s %7s\n", "phase", "path", "runs MiB/s", "best", "ratio", "target", "server", "MinIO", "client")
+	for _, ph := range []struct {
+		name, ours string
+		m          *benchMeter
+		ratio      float64
+		target     float64
+	}{{"relayed", "relayed-GET-content", relay, ratioRelay, 0.95}, {"redirect", "redirect-GET-content", redir, ratioRedir, 0.98}} {
+		for _, name := range ph.m.order {
+			var each []string
+			for _, r := range ph.m.runs[name] {
+				each = append(each, fmt.Sprintf("%.0f", r.mibps()))
+			}
+			best := ph.m.best(name)
+			ratio, target := "", ""
+			if name == ph.ours {
+				ratio, target = fmt.Sprintf("%.2f", ph.ratio), fmt.Sprintf("≥%.2f %s", ph.target, verdict(ph.ratio >= ph.target))
+			}
+			fmt.Fprintf(w, "%-8s %-22s %-24s %6.0f %6s %-10s %7.1f %7.1f %7.1f\n", ph.name, name, strings.Join(each, " "), best.mibps(), ratio, target, best.server, best.minio, best.client)
+		}
+	}
+	fmt.Fprintf(w, "relaying server peak RSS (VmHWM): %.1f MiB before its downloads, %.1f MiB after\n", float64(rssBefore)/1024, float64(rssAfter)/1024)
+	fmt.Fprintf(w, "best = fastest run; ratio = ours/direct best MiB/s within the phase; server, MinIO, client = CPU seconds of each process in that run\n\n")
+	fmt.Print(w.String())
+	b.ReportMetric(ratioRelay, "relayed-ratio")
+	b.ReportMetric(ratioRedir, "redirect-ratio")
+	b.ReportMetric(float64(rssAfter)/1024, "relay-peak-RSS-MiB")
+}
+
+// perfRecord starts `perf record -g` on pid when SITEINSPECT_BENCH_PERF
+// names an output file, and returns what stops it.
+func perfRecord(tb testing.TB, pid int) func() {
+	out := os.Getenv("SITEINSPECT_BENCH_PERF")
+	if out == "" {
+		return func() {}
+	}
+	cmd := exec.Command("perf", "record", "-g", "-o", out, "-p", strconv.Itoa(pid))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("perf record: %v", err)
+	}
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+}
