@@ -48,9 +48,19 @@ var copyTables = []copyTable{
 	{"findings", "case_id, checklist_item"},
 	{"decisions", "id"},
 	{"owed_items", "id"},
+	{"commitments", "case_id"},
 	{"live_sessions", "id"},
+	{"live_segments", "session_id, object_key"},
 	{"live_annotations", "id"},
 	{"login_attempts", "scope, username, address"},
+}
+
+// notCopied are tables the target makes for itself: the replicas'
+// membership (each replica writes its own row while it runs) and SQLite's
+// full-text index of cases (cases_search and the tables FTS5 keeps for it),
+// which the target's triggers fill as the cases go in.
+func notCopied(name string) bool {
+	return name == "schema_migrations" || name == "replicas" || name == "cases_search" || strings.HasPrefix(name, "cases_search_")
 }
 
 // copyBatchRows bounds the rows of one INSERT; copyBatchParams keeps a
@@ -339,7 +349,7 @@ func checkTableSet(ctx context.Context, db *storage.DB) error {
 		if err := rows.Scan(&name); err != nil {
 			return fmt.Errorf("list tables: %w", err)
 		}
-		if name != "schema_migrations" && !slices.ContainsFunc(copyTables, func(t copyTable) bool { return t.name == name }) {
+		if !notCopied(name) && !slices.ContainsFunc(copyTables, func(t copyTable) bool { return t.name == name }) {
 			unknown = append(unknown, name)
 		}
 	}

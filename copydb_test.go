@@ -19,6 +19,7 @@ import (
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
 	"siteinspect/internal/tsatest"
+	"siteinspect/storage"
 )
 
 // mustFullOffice runs a server on a SQLite file, makes every kind of
@@ -81,6 +82,8 @@ func mustFullOffice(t *testing.T) string {
 	back := app.newCase()
 	app.mustUploadFile(back.ID, pdf)
 	path = "/api/v1/cases/" + back.ID
+	// 承诺办: the applicant signs the commitment before submitting.
+	app.mustJSON("POST", path+"/commitment", map[string]any{"items": []string{"营业执照"}, "signer_name": "张三", "agree": true}, http.StatusCreated, nil)
 	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
 	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
 	var ls liveSession
@@ -102,6 +105,11 @@ func mustFullOffice(t *testing.T) string {
 	}
 	if _, err := db.AddLiveAnnotation(ctx, cs, lsess, u, domain.AnnotationInput{Body: "门口有障碍物", Severity: "info"}, 1500); err != nil {
 		t.Fatalf("live annotation: %v", err)
+	}
+	// A segment of the session's recording that a replica stored.
+	if err := db.AddLiveSegment(ctx, storage.LiveSegment{SessionID: ls.ID, ObjectKey: "cases/" + back.ID + "/live/" + ls.ID + "/segment-1.webm",
+		Replica: "replica-a", ContentType: "video/webm", StartedAt: time.Now(), Duration: 3 * time.Second}); err != nil {
+		t.Fatalf("live segment: %v", err)
 	}
 	db.Close()
 	due := time.Now().Add(10 * 24 * time.Hour)
