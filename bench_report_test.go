@@ -45,7 +45,7 @@ func BenchmarkReport100Frames(b *testing.B) {
 	var ids []string
 	var frames []int64
 	for j := range notes {
-		frame := int64(5 + j*17) // spread over the 1798 frames
+		frame := int64(5 + j*17)      // spread over the 1798 frames
 		ms := (frame*1001 + 500) / 30 // the middle of the frame
 		var a domain.Annotation
 		insp.mustJSON("POST", "/api/v1/evidence/"+id+"/annotations", map[string]any{"body": fmt.Sprintf("note %d: 消防通道检查", j), "start_ms": ms,

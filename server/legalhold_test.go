@@ -28,8 +28,8 @@ func TestLegalHoldOverHTTP(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, user, method, body string
-		wantStatus              int
-		wantCode                string
+		wantStatus               int
+		wantCode                 string
 	}{
 		{"no reason", "insp", "POST", `{}`, http.StatusBadRequest, storage.CodeHoldReasonRequired},
 		{"applicant", "appA", "POST", `{"reason":"x"}`, http.StatusForbidden, domain.CodeNotPermitted},

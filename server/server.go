@@ -129,7 +129,7 @@ type Config struct {
 	// store valid this long, so the bytes do not pass through us. Zero
 	// relays them.
 	DirectDownloadTTL time.Duration
-	Retention RetentionService
+	Retention         RetentionService
 }
 
 // RateLimit is a number of events allowed per window.
