@@ -159,8 +159,27 @@ type bufferedWriter struct {
 	bufs *sync.Pool
 }
 
-// ReadFrom implements io.ReaderFrom.
+// ReadFrom implements io.ReaderFrom. When r is a range of an object that
+// can splice (objects.Splicer: MinIO on plain HTTP), the bytes go from the
+// store's socket to the client's without a copy through user space.
 func (w bufferedWriter) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if s, ok := lr.R.(objects.Splicer); ok {
+			var dst io.Writer = w.ResponseWriter
+			er, isEcho := w.ResponseWriter.(*echo.Response)
+			if isEcho {
+				dst = er.Writer // its ReadFrom (net/http's) splices
+			}
+			n, ok, err := s.SpliceTo(dst, lr.N)
+			if ok {
+				lr.N -= n
+				if isEcho {
+					er.Size += n
+				}
+				return n, err
+			}
+		}
+	}
 	bp := w.bufs.Get().(*[]byte)
 	defer w.bufs.Put(bp)
 	var written int64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,8 @@ func (e *env) derivedEvidence(user, caseID string) (id string, original, poster,
 
 // TestDownloadRanges: a first, a middle and a suffix range of an original,
 // a poster and a proxy (playback) come back exact with 206 and
-// Content-Range, relayed by the server and through the redirect to a
+// Content-Range, relayed by the server (to a recorder, and over TCP where
+// the body is spliced) and through the redirect to a
 // presigned URL (the Range header sent again to the store, as browsers
 // and players do); the whole file too.
 func TestDownloadRanges(t *testing.T) {
@@ -88,6 +90,8 @@ func TestDownloadRanges(t *testing.T) {
 	cs := e.newCase("appA")
 	id, original, poster, proxy := e.derivedEvidence("appA", cs.ID)
 	direct := e.directServer(time.Minute)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
 	for _, target := range []struct {
 		path, contentType string
 		data              []byte
@@ -122,6 +126,15 @@ func TestDownloadRanges(t *testing.T) {
 			}
 			if ct := resp.Header.Get("Content-Type"); ct != target.contentType {
 				t.Errorf("relayed %s: Content-Type %q, want %q", target.path, ct, target.contentType)
+			}
+			// Over a real connection the relay splices the body from
+			// MinIO's socket to the client's.
+			hdr["Authorization"] = "Bearer " + e.tokens["appA"]
+			resp, body = getURL(t, ts.URL+target.path, hdr)
+			delete(hdr, "Authorization")
+			if resp.StatusCode != wantStatus || resp.Header.Get("Content-Range") != wantCR || !bytes.Equal(body, want) {
+				t.Errorf("relayed over TCP %s %q: got %d, Content-Range %q, %d bytes (equal %v); want %d, %q, %d bytes",
+					target.path, rg.header, resp.StatusCode, resp.Header.Get("Content-Range"), len(body), bytes.Equal(body, want), wantStatus, wantCR, len(want))
 			}
 
 			redirect := e.reqOn(direct, "appA", target.path, hdr)

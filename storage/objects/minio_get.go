@@ -3,6 +3,7 @@ package objects
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,7 +14,9 @@ import (
 )
 
 // OpenRange implements RangeOpener with one GET, ranged as asked; the
-// size comes from its Content-Range or Content-Length. A range MinIO
+// size comes from its Content-Range or Content-Length. On plain HTTP the GET
+// has a connection of its own, so that a relay can splice its body
+// (Splicer). A range MinIO
 // cannot satisfy (past the end) opens the object at its end instead.
 func (m *MinIO) OpenRange(ctx context.Context, key string, r Range) (Object, error) {
 	var opts minio.GetObjectOptions
@@ -25,7 +28,13 @@ func (m *MinIO) OpenRange(ctx context.Context, key string, r Range) (Object, err
 	case r.Start > 0:
 		opts.SetRange(r.Start, 0)
 	}
-	body, st, h, err := m.core.GetObject(ctx, m.bucket, key, opts)
+	var body io.ReadCloser
+	rb, st, h, ok, err := m.rawGet(ctx, key, opts.Header().Get("Range"))
+	if ok {
+		body = rb
+	} else if err == nil {
+		body, st, h, err = m.core.GetObject(ctx, m.bucket, key, opts)
+	}
 	if err != nil {
 		if resp := minio.ToErrorResponse(err); resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
 			info, err := m.Stat(ctx, key)

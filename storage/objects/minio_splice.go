@@ -1,0 +1,158 @@
+package objects
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"siteinspect/domain"
+)
+
+// Splicer is implemented by objects that can send bytes straight from the
+// store's socket into a writer's ReadFrom, which for an HTTP response on a
+// TCP connection is splice(2): the bytes never enter user space. ok false
+// means nothing was sent and the caller copies as usual.
+type Splicer interface {
+	SpliceTo(w io.Writer, n int64) (written int64, ok bool, err error)
+}
+
+// spliceGetTTL is how long the presigned URL of a spliceable GET works;
+// it is used once, at once.
+const spliceGetTTL = 15 * time.Minute
+
+// rawGet sends a GET for key, with the Range header rng unless it is
+// empty, on a TCP connection of its own, so that the body can later be
+// spliced from that socket. It works only with plain HTTP: ok false (and
+// no error) asks the caller to use minio-go, as for TLS, a proxy, or a
+// response without a Content-Length.
+func (m *MinIO) rawGet(ctx context.Context, key, rng string) (body *rawBody, st minio.ObjectInfo, h http.Header, ok bool, err error) {
+	if m.core.Client.EndpointURL().Scheme != "http" {
+		return nil, st, nil, false, nil
+	}
+	u, err := m.core.Client.PresignedGetObject(ctx, m.bucket, key, spliceGetTTL, nil)
+	if err != nil {
+		return nil, st, nil, false, translate(err, "presign "+key)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, st, nil, false, fmt.Errorf("get object %s: %w", key, err)
+	}
+	conn := c.(*net.TCPConn)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	closeAll := func() { stop(); conn.Close() }
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		closeAll()
+		return nil, st, nil, false, fmt.Errorf("get object %s: %w", key, err)
+	}
+	if rng != "" {
+		req.Header.Set("Range", rng)
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	if err := req.Write(conn); err != nil {
+		closeAll()
+		return nil, st, nil, false, fmt.Errorf("get object %s: %w", key, err)
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		closeAll()
+		return nil, st, nil, false, fmt.Errorf("get object %s: %w", key, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		closeAll()
+		return nil, st, nil, false, fmt.Errorf("get object %s: %w", key, domain.ErrNotFound)
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		closeAll()
+		return nil, st, nil, false, minio.ErrorResponse{Code: "InvalidRange", StatusCode: resp.StatusCode}
+	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent,
+		resp.ContentLength < 0, len(resp.TransferEncoding) > 0:
+		closeAll()
+		return nil, st, nil, false, nil
+	}
+	st.Size = resp.ContentLength
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		st.LastModified = t
+	}
+	return &rawBody{conn: conn, br: br, left: resp.ContentLength, stop: stop}, st, resp.Header, true, nil
+}
+
+// rawBody is the body of a rawGet, read through br (which holds what
+// arrived with the headers) and then from conn.
+type rawBody struct {
+	conn *net.TCPConn
+	br   *bufio.Reader
+	left int64
+	stop func() bool
+}
+
+func (b *rawBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	if err == io.EOF && b.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *rawBody) Close() error {
+	b.stop()
+	return b.conn.Close()
+}
+
+// spliceTo sends n bytes of the body to w: those already buffered, then
+// the rest from the socket through w's ReadFrom.
+func (b *rawBody) spliceTo(w io.Writer, n int64) (int64, error) {
+	var written int64
+	if k := min(int64(b.br.Buffered()), n); k > 0 {
+		p, _ := b.br.Peek(int(k))
+		m, err := w.Write(p)
+		b.br.Discard(m)
+		written, b.left = int64(m), b.left-int64(m)
+		if err != nil {
+			return written, err
+		}
+	}
+	if written == n {
+		return written, nil
+	}
+	var m int64
+	var err error
+	src := io.LimitReader(b.conn, n-written)
+	if rf, ok := w.(io.ReaderFrom); ok {
+		m, err = rf.ReadFrom(src)
+	} else {
+		m, err = io.Copy(w, src)
+	}
+	written, b.left = written+m, b.left-m
+	if err == nil && written < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return written, err
+}
+
+// SpliceTo implements Splicer when the object's body came from rawGet and
+// holds the n bytes from the current offset.
+func (o *minioObject) SpliceTo(w io.Writer, n int64) (int64, bool, error) {
+	rb, ok := o.body.(*rawBody)
+	if !ok || o.bodyOff != o.off || o.off+n > o.bodyEnd {
+		return 0, false, nil
+	}
+	written, err := rb.spliceTo(w, n)
+	o.off += written
+	o.bodyOff = o.off
+	return written, true, err
+}
