@@ -109,6 +109,17 @@ func liveReplicas(t *testing.T, aReturns bool) {
 			t.Errorf("room through B: got members %v, want the officer and the phone", m["members"])
 		}
 	}
+	// A publish that claims to be forwarded runs no media on a replica
+	// that does not own the session: the header proves nothing.
+	req, _ := http.NewRequest("POST", b.URL+ls.PublishURL, strings.NewReader("v=0\r\n"))
+	req.Header.Set("Authorization", "Bearer "+ls.PublishToken)
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("X-Siteinspect-Forwarded", "someone")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("WHIP POST to B marked as forwarded while A owns the session: got %d, want 503 with Retry-After", resp.StatusCode)
+	}
 	// A trickle PATCH through B reaches A's publisher resource.
 	if resp, body := sdpPost(t, "PATCH", b.URL+pub2.Resource, ls.PublishToken, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("WHIP PATCH through B: got %d %s, want 204", resp.StatusCode, body)

@@ -26,10 +26,21 @@ const forwardedHeader = "X-Siteinspect-Forwarded"
 func (l *liveService) owned(takeOver bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			ctx := c.Request().Context()
 			if c.Request().Header.Get(forwardedHeader) != "" {
+				// A publish runs media here only if this replica owns the
+				// session (the header proves nothing: a client may send
+				// it); the owner changed since the forwarding replica
+				// looked, or never was this one: the client tries again.
+				if takeOver {
+					ls, err := l.db.LiveSession(ctx, c.Param("lid"))
+					if err == nil && ls.Status == domain.LiveOpen && ls.Owner != l.svc.Replica().ID {
+						c.Response().Header().Set("Retry-After", "1")
+						return newCodedError(http.StatusServiceUnavailable, "unavailable", "the live inspection is changing servers: try again")
+					}
+				}
 				return next(c)
 			}
-			ctx := c.Request().Context()
 			for range 3 {
 				ls, err := l.db.LiveSession(ctx, c.Param("lid"))
 				if err != nil || ls.Status != domain.LiveOpen || ls.Owner == l.svc.Replica().ID {
@@ -54,7 +65,8 @@ func (l *liveService) owned(takeOver bool) echo.MiddlewareFunc {
 				}
 				// Another replica took it meanwhile: route to that one.
 			}
-			return newError(http.StatusServiceUnavailable, "the live inspection is changing servers: try again")
+			c.Response().Header().Set("Retry-After", "1")
+			return newCodedError(http.StatusServiceUnavailable, "unavailable", "the live inspection is changing servers: try again")
 		}
 	}
 }
