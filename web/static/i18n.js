@@ -86,6 +86,7 @@ const messages = {
   'owed.returnReason': { zh: '请写明退回原因', en: 'Say why it goes back' },
   'owed.returnSend': { zh: '退回申请人', en: 'Return to the applicant' },
   'owed.closed': { zh: '承诺材料已全部补齐，案件于 {at} 办结。', en: 'Every material owed has been handed in; the case closed on {at}.' },
+  'case.owedDelivered': { zh: '{n} 项，已提交待确认', en: '{n}, delivered, awaiting confirmation' },
   'case.owedClosed': { zh: '已全部补齐（{at}）', en: 'All handed in ({at})' },
   'decision.fromCommitment': { zh: '已按申请人的承诺书预填。', en: 'Filled in from the applicant\'s commitment.' },
   'newcase.commitNo': { zh: '不适用承诺办，需一次提交全部材料。', en: 'Commitment-based approval is not available: all materials are required up front.' },

@@ -195,7 +195,7 @@ function header(c, types) {
       Number.isFinite(c.site_lat) && Number.isFinite(c.site_lon)
         && fact(t('case.coords'), placeLink({ lat: c.site_lat, lon: c.site_lon }), 'site-coords'),
       fact(t('case.due'), [dateTime(c.due_at), overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], overdue ? 'is-overdue' : ''),
-      c.owed_open > 0 && fact(t('case.owed'), [t('case.owedCount', { n: c.owed_open, at: date(c.owed_due_at) }),
+      c.owed_open > 0 && fact(t('case.owed'), [c.owed_due_at ? t('case.owedCount', { n: c.owed_open, at: date(c.owed_due_at) }) : t('case.owedDelivered', { n: c.owed_open }),
         c.owed_overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], c.owed_overdue ? 'is-overdue owed-fact' : 'owed-fact'),
       c.owed_closed_at && fact(t('case.owed'), t('case.owedClosed', { at: dateTime(c.owed_closed_at) }), 'owed-fact owed-closed'),
       fact(t('case.created'), dateTime(c.created_at)),

@@ -44,7 +44,9 @@ export function commitmentPanel(caseId, type) {
     const cm = await loadCommitment(caseId);
     el.hidden = !signable && !cm;
     if (el.hidden) return;
-    fill(body, commitmentView(cm), signable && form(c, cm));
+    // Once signed, signing again (other materials, another name) folds away.
+    const f = signable && form(c, cm);
+    fill(body, commitmentView(cm), cm && f ? h('details', { class: 'commitment-resign' }, h('summary', {}, t('commit.resign')), f) : f);
   }
 
   function form(c, cm) {
@@ -116,7 +118,7 @@ export function owedSlots(items, { c = null, onChange = () => {} } = {}) {
         addFiles(c.id, [...input.files], { owedItem: o.id });
         input.value = '';
       });
-      fill(controls, h('label', { class: 'button secondary owed-upload', for: input.id }, t('owed.upload')), input, status);
+      fill(controls, input, h('label', { class: 'button secondary owed-upload', for: input.id }, t('owed.upload')), status);
     }
     if (confirm && o.state === 'delivered') fill(controls, reviewControls(o));
     return li;
@@ -129,6 +131,7 @@ export function owedSlots(items, { c = null, onChange = () => {} } = {}) {
       fill(msg);
       try {
         await post(`/api/v1/cases/${enc(c.id)}/owed/${enc(o.id)}/${path}`, body);
+        fill(box);
         onChange();
       } catch (err) { fill(msg, errorBox(err)); }
     });
@@ -160,7 +163,13 @@ export function owedSlots(items, { c = null, onChange = () => {} } = {}) {
   return list;
 }
 
-/** closedNotice says that nothing is owed any more on an approved case. */
-export function closedNotice(c) {
-  return c.owed_closed_at ? h('p', { id: 'owed-closed', class: 'notice success' }, t('owed.closed', { at: dateTime(c.owed_closed_at) })) : null;
+/**
+ * closedNotice says that nothing is owed any more on an approved case. It
+ * reads the owed list, fresher than a case object a panel may hold; the
+ * time is the case's owed_closed_at, else the last acceptance.
+ */
+export function closedNotice(c, owed) {
+  if (c.status !== 'approved' || !owed.length || !owed.every((o) => o.fulfilled_at)) return null;
+  const at = c.owed_closed_at || owed.map((o) => o.fulfilled_at).sort().at(-1);
+  return h('p', { id: 'owed-closed', class: 'notice success' }, t('owed.closed', { at: dateTime(at) }));
 }

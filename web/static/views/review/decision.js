@@ -6,7 +6,7 @@
  * with a comment). The findings and notes it rests on are shown read-only
  * in the checklist panel and the annotation list beside it.
  */
-import { enc, post } from '../../api.js';
+import { enc, get, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
 import { dayFromNow, dayValue, endOfDay } from '../../format.js';
 import { t, pick } from '../../i18n.js';
@@ -39,12 +39,16 @@ export function decisionPanel({ user, type, findings, onDone }) {
     }
     pending = c.status === 'pending_countersign' ? [...rec.decisions].reverse().find((d) => !d.countersigned_at) : null;
     commitment = rec.commitment;
+    // A return being written survives the record's refreshes (others'
+    // notes, evidence becoming ready).
+    if (history.querySelector('.owed-return-reason')) return;
     slots?.cleanup?.();
-    slots = owedList(rec.owed, { c, onChange: () => { refresh(c); onDone(); } });
+    // A confirmation may close the case (owed_closed_at): redraw from the case as it is now.
+    slots = owedList(rec.owed, { c, onChange: () => get(`/api/v1/cases/${enc(c.id)}`).then((next) => { refresh(next); onDone(); }) });
     fill(history,
       reportLink(c),
       rec.owed.length > 0 && h('div', { class: 'owed' }, h('h3', {}, t('record.owed')), slots),
-      closedNotice(c),
+      closedNotice(c, rec.owed),
       commitmentView(commitment),
       rec.decisions.length
         ? h('ol', { class: 'decision-list' }, [...rec.decisions].reverse().map(decisionItem))

@@ -76,7 +76,7 @@ export function applicantOutcome(caseId) {
     const { decisions, owed, commitment } = rec;
     const open = owed.filter((o) => !o.fulfilled_at);
     slots?.cleanup?.();
-    slots = owedSlots(owed, { c, onChange: () => refresh(c) });
+    slots = owedSlots(owed, { c, onChange: () => get(`/api/v1/cases/${enc(caseId)}`).then(refresh) });
     const request = c.status === 'supplement_requested' ? [...decisions].reverse().find((d) => d.outcome === 'request_supplement') : null;
     const final = FINAL.has(c.status) ? [...decisions].reverse().find((d) => d.agree) : null;
     el.hidden = !request && !final && !owed.length && !(commitment && c.status !== 'draft');
@@ -94,7 +94,7 @@ export function applicantOutcome(caseId) {
         h('h3', {}, open.length ? t('record.owedOpen', { n: open.length }) : t('record.owed')),
         open.length > 0 && c.status === 'approved' && h('p', { class: 'muted small' }, t('owed.deliverHint')),
         slots),
-      closedNotice(c),
+      closedNotice(c, owed),
       c.status !== 'draft' && commitmentView(commitment));
   }
   return { el, refresh };

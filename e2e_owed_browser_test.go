@@ -1,0 +1,124 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+)
+
+// TestBrowserOwedLoop is 承诺办 through the pages: the applicant ticks a
+// material, signs the commitment with their name and submits; after the
+// approval with that material owed the applicant uploads a PDF into its
+// slot; the inspector returns it with a reason, the applicant uploads
+// again, the inspector confirms it (确认已补交) and the case shows closed.
+func TestBrowserOwedLoop(t *testing.T) {
+	p := startServer(t, append(s3Args(t), "--data", t.TempDir())...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	ins := login(t, p.URL, "inspector", p.Demo["inspector"])
+	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
+	cs := app.newCase()
+	app.mustUploadFile(cs.ID, testenv.MakeMP4(t, t.TempDir(), 2, "320x240"))
+	path := "/api/v1/cases/" + cs.ID
+	pdf := filepath.Join(t.TempDir(), "营业执照.pdf")
+	if err := os.WriteFile(pdf, []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The applicant signs the commitment on the draft.
+	a := mustBrowser(t)
+	a.mustLogin(t, p.URL, "applicant", p.Demo["applicant"])
+	a.mustDo(t, "open the draft", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID), chromedp.WaitVisible(chromedp.ID("commitment-form")))
+	a.mustDo(t, "sign the commitment",
+		chromedp.Click(chromedp.CSS(`#commitment-form input[value="营业执照"]`)),
+		chromedp.SendKeys(chromedp.ID("commitment-name"), "王芳"),
+		chromedp.Click(chromedp.ID("commitment-agree")),
+		chromedp.Click(chromedp.ID("commitment-sign")),
+		chromedp.WaitVisible(chromedp.CSS("#commitment .commitment-signed")))
+	a.mustScreenshot(t, "owed-commitment-signed.png")
+	var cm domain.Commitment
+	app.mustJSON("GET", path+"/commitment", nil, http.StatusOK, &cm)
+	if cm.SignerName != "王芳" || len(cm.Items) != 1 || cm.Items[0].Material.ZH != "营业执照" {
+		t.Fatalf("commitment signed in the page: got %+v, want 王芳 owing 营业执照", cm)
+	}
+
+	// Submitted, reviewed and approved with the committed material owed.
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	ins.mustJSON("POST", path+"/assign", map[string]any{}, http.StatusOK, nil)
+	rev.mustJSON("POST", path+"/assign", map[string]any{}, http.StatusOK, nil)
+	for _, item := range []string{"cctv-entrances", "fire-exits", "guest-registration", "valuables-storage"} {
+		ins.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
+	}
+	ins.mustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "现场符合要求", "owed": []string{"营业执照"}}, http.StatusOK, nil)
+	rev.mustJSON("POST", path+"/countersign", map[string]any{"agree": true}, http.StatusOK, nil)
+
+	deliver := func(what string) {
+		t.Helper()
+		a.mustDo(t, what,
+			chromedp.Navigate(p.URL+"/#/cases/"+cs.ID+"?r="+what),
+			chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="open"] .owed-upload`)),
+			chromedp.SetUploadFiles(chromedp.CSS(`.owed-item[data-state="open"] input.owed-file`), []string{pdf}),
+			chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="delivered"]`)))
+	}
+	deliver("deliver")
+	a.mustScreenshot(t, "owed-delivered.png")
+
+	// The inspector returns it with a reason; the slot opens again.
+	in := mustNamedBrowser(t, "inspector", deskWidth, deskHeight, browserBudget)
+	in.mustLogin(t, p.URL, "inspector", p.Demo["inspector"])
+	const reason = "扫描件不清晰，请重新上传"
+	in.mustDo(t, "open the approved case", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID))
+	// The record redraws as the page's panels load: click what is there when it is.
+	mustPoll[bool](t, in, "the return button", clickJS, `.owed-item[data-state="delivered"] .owed-return`)
+	in.mustDo(t, "return the material",
+		chromedp.SendKeys(chromedp.CSS(".owed-return-reason"), reason),
+		chromedp.Click(chromedp.CSS(".owed-return-send")),
+		chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="open"]`)))
+	var owed []domain.Owed
+	app.mustJSON("GET", path+"/owed", nil, http.StatusOK, &owed)
+	if len(owed) != 1 || owed[0].State != domain.OwedOpen || owed[0].ReturnReason != reason {
+		t.Fatalf("returned in the page: got %+v, want the open slot with the reason", owed)
+	}
+
+	// Delivered again (the applicant sees the reason), confirmed: closed.
+	a.mustDo(t, "see the reason", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID+"?r=reason"), chromedp.WaitVisible(chromedp.CSS(".owed-returned")))
+	a.mustWaitAttr(t, ".owed-item .owed-returned", "text", "已于 "+owedTime(owed[0].ReturnedAt)+" 退回："+reason)
+	deliver("again")
+	in.mustDo(t, "open the case again", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID+"?r=confirm"))
+	mustPoll[bool](t, in, "the confirm button", clickJS, `.owed-item[data-state="delivered"] .owed-accept`)
+	in.mustDo(t, "confirm the material",
+		chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="accepted"]`)),
+		chromedp.WaitVisible(chromedp.ID("owed-closed")))
+	in.mustScreenshot(t, "owed-closed-inspector.png")
+	var c domain.Case
+	app.mustJSON("GET", path, nil, http.StatusOK, &c)
+	if c.OwedOpen != 0 || c.OwedClosedAt == nil {
+		t.Fatalf("after the confirmation: got owed_open %d closed %v, want 0 and closed", c.OwedOpen, c.OwedClosedAt)
+	}
+	a.mustDo(t, "the applicant sees it closed", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID+"?r=closed"), chromedp.WaitVisible(chromedp.ID("owed-closed")))
+	a.mustScreenshot(t, "owed-closed-applicant.png")
+}
+
+// clickJS clicks the element sel once it is in the page and settled (the
+// same element over two polls), and reports whether it did.
+const clickJS = `(sel) => {
+	const el = document.querySelector(sel);
+	if (!el || window.__owedLast !== el) { window.__owedLast = el; return false; }
+	el.click();
+	return true;
+}`
+
+// owedTime is a time as the page shows it (dateTime in format.js: the
+// office's zone, Asia/Shanghai for the demo).
+func owedTime(at *time.Time) string {
+	if at == nil {
+		return ""
+	}
+	return at.In(time.FixedZone("CST", 8*3600)).Format("2006年1月2日 15:04")
+}
