@@ -54,6 +54,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	lf.register(fs)
 	var gf signFlags
 	gf.register(fs)
+	var df downloadFlags
+	df.register(fs)
 	var tf tsaFlags
 	tf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -83,6 +85,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		err4 = fmt.Errorf("--drain-grace: bad duration %q: want e.g. 5s, or 0", *drainGrace)
 	}
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	directTTL, err := df.directTTL(sf.s3Endpoint != "")
+	if err != nil {
 		return err
 	}
 	tsa, tsaRetry, err := tf.client()
@@ -182,7 +188,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
-		Retention: st.retention,
+		Retention: st.retention, DirectDownloadTTL: directTTL,
 	})
 	if err != nil {
 		return err
