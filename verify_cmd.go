@@ -6,15 +6,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"siteinspect/domain"
 	"siteinspect/server"
+	"siteinspect/timestamp"
 )
 
 // runVerifyBundle checks a case bundle (GET /api/v1/cases/{id}/bundle.zip)
@@ -23,18 +26,26 @@ import (
 // recorded. It fails naming the first thing that does not hold.
 func runVerifyBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", stderr)
+	tsaCA := fs.String("tsa-ca", "", "PEM file of the time-stamping authority's CA: the tokens' signers are checked against it (without it, each token's signature and what it covers are still checked)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: siteinspect verify BUNDLE.zip")
+		return fmt.Errorf("usage: siteinspect verify [--tsa-ca CA.pem] BUNDLE.zip")
+	}
+	var roots *x509.CertPool
+	if *tsaCA != "" {
+		var err error
+		if roots, err = timestamp.LoadRoots(*tsaCA); err != nil {
+			return fmt.Errorf("--tsa-ca: %w", err)
+		}
 	}
 	zr, err := zip.OpenReader(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("open bundle: %w", err)
 	}
 	defer zr.Close()
-	sum, err := verifyBundle(ctx, &zr.Reader, stderr)
+	sum, err := verifyBundle(ctx, &zr.Reader, roots, stderr)
 	if err != nil {
 		return fmt.Errorf("bundle %s fails: %w", fs.Arg(0), err)
 	}
@@ -61,7 +72,7 @@ const bigBundle = 16 << 20
 // verifyBundle runs the checks in the order that names the cause rather
 // than a consequence: the manifest, the events' chain, the events file,
 // then each file.
-func verifyBundle(ctx context.Context, zr *zip.Reader, stderr io.Writer) (string, error) {
+func verifyBundle(ctx context.Context, zr *zip.Reader, roots *x509.CertPool, stderr io.Writer) (string, error) {
 	entries := map[string]*zip.File{}
 	for _, f := range zr.File {
 		if _, dup := entries[f.Name]; dup {
@@ -162,8 +173,68 @@ func verifyBundle(ctx context.Context, zr *zip.Reader, stderr io.Writer) (string
 	if err := checkReportHead(entries["report.json"], recorded); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("bundle intact: case %s, %d files (%d bytes) match the manifest and their audit events; %d events, head %d %s",
-		m.CaseNumber, len(m.Files), total, m.Events.Count, m.Events.HeadSeq, m.Events.HeadHash), nil
+	stamps, err := checkTimestamps(entries, listed, &m, recorded, roots)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("bundle intact: case %s, %d files (%d bytes) match the manifest and their audit events; %d events, head %d %s; %s",
+		m.CaseNumber, len(m.Files), total, m.Events.Count, m.Events.HeadSeq, m.Events.HeadHash, stamps), nil
+}
+
+// checkTimestamps checks each time-stamp token of the bundle: that it
+// covers what the manifest says (an original's SHA-256 as its audit event
+// recorded it, or an audit event's hash as events.jsonl holds it), that its
+// signature holds, and, with roots, that its signer chains to the TSA's CA
+// at the time it vouches for. Each token file was already checked against
+// the manifest.
+func checkTimestamps(entries map[string]*zip.File, listed map[string]server.BundleFile, m *server.BundleManifest, rec *recordedHashes, roots *x509.CertPool) (string, error) {
+	for _, ts := range m.Timestamps {
+		if _, ok := listed[ts.Path]; !ok || entries[ts.Path] == nil {
+			return "", fail(ts.Path, "a time-stamp the manifest names but the bundle does not hold")
+		}
+		var want, what string
+		switch ts.Kind {
+		case domain.TimestampEvidence, domain.TimestampRecording:
+			want, what = rec.evidence[ts.EvidenceID], "evidence "+ts.EvidenceID
+		case domain.TimestampAuditHead:
+			want, what = rec.events[ts.AuditSeq], fmt.Sprintf("audit event %d", ts.AuditSeq)
+		default:
+			return "", fail(ts.Path, "covers %q, a kind this program does not know", ts.Kind)
+		}
+		if want == "" {
+			return "", fail(ts.Path, "covers %s, which the bundle's events do not record", what)
+		}
+		if ts.Digest != want {
+			return "", fail(ts.Path, "the manifest says it covers %s, but %s is %s", ts.Digest, what, want)
+		}
+		token, err := readEntry(entries[ts.Path])
+		if err != nil {
+			return "", err
+		}
+		digest, err := hex.DecodeString(want)
+		if err != nil {
+			return "", fail(ts.Path, "the hash it covers is not hex: %v", err)
+		}
+		var info timestamp.Info
+		if roots != nil {
+			info, err = timestamp.Verify(token, digest, roots)
+		} else {
+			info, err = timestamp.VerifyIntegrity(token, digest)
+		}
+		if err != nil {
+			return "", fail(ts.Path, "the time-stamp token over %s does not hold: %v", what, err)
+		}
+		if !info.GenTime.Truncate(time.Millisecond).Equal(ts.GenTime.Truncate(time.Millisecond)) {
+			return "", fail(ts.Path, "vouches for %s, the manifest says %s", info.GenTime.UTC().Format(time.RFC3339), ts.GenTime.Format(time.RFC3339))
+		}
+	}
+	switch {
+	case len(m.Timestamps) == 0:
+		return "no time-stamp tokens", nil
+	case roots == nil:
+		return fmt.Sprintf("%d time-stamp tokens hold (their signers not checked: give --tsa-ca)", len(m.Timestamps)), nil
+	}
+	return fmt.Sprintf("%d time-stamp tokens hold, signed under the given TSA CA", len(m.Timestamps)), nil
 }
 
 // recordedHashes are the SHA-256s that the audit events recorded: of each

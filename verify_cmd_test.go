@@ -13,8 +13,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"siteinspect/domain"
+	"siteinspect/internal/tsatest"
 	"siteinspect/server"
 )
 
@@ -322,6 +324,106 @@ func TestVerifyBundleReportHead(t *testing.T) {
 		err := checkReportHead(zr.File[0], &recordedHashes{events: tc.events})
 		if tc.ok && err != nil || !tc.ok && (err == nil || !strings.HasPrefix(err.Error(), "report.json: its audit head, event 7 aaaa")) {
 			t.Errorf("events %v: got %v, want ok=%v (a failure naming report.json)", tc.events, err, tc.ok)
+		}
+	}
+}
+
+// TestVerifyBundleTimestamps: a case whose original and decision were
+// time-stamped by a real (openssl) TSA gives a bundle holding the tokens;
+// `siteinspect verify` checks each against what it covers, with and
+// without the TSA's CA, and names the token when it, the manifest's claim
+// about it, or the CA does not hold.
+func TestVerifyBundleTimestamps(t *testing.T) {
+	tsa := tsatest.Start(t)
+	other := tsatest.Start(t) // another authority, whose CA signed nothing here
+	p := startServer(t, "--jobs", "1", "--tsa-url", tsa.URL, "--tsa-ca", tsa.CAFile)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.newCase()
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "plan.pdf")
+	if err := os.WriteFile(pdf, minimalPDF(1, "Floor plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pdfID := app.mustUploadFile(cs.ID, pdf)
+	path := "/api/v1/cases/" + cs.ID
+	waitFor(t, time.Minute, "the original's time-stamp", func() bool {
+		var c struct {
+			TimestampPending *bool `json:"timestamp_pending"`
+		}
+		app.mustJSON("GET", path, nil, http.StatusOK, &c)
+		return c.TimestampPending != nil && !*c.TimestampPending
+	})
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+
+	resp := insp.do("GET", path+"/bundle.zip", nil, nil)
+	bundle := filepath.Join(dir, "bundle.zip")
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("bundle: %d %v", resp.StatusCode, err)
+	}
+	if err := os.WriteFile(bundle, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, entries := readBundle(t, bundle)
+	if len(m.Timestamps) != 1 || m.Timestamps[0].EvidenceID != pdfID || m.Timestamps[0].Kind != domain.TimestampEvidence {
+		t.Fatalf("manifest time-stamps: got %+v, want the PDF's", m.Timestamps)
+	}
+	tok := m.Timestamps[0].Path
+	verify := func(file string, args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append(append([]string{"verify"}, args...), file), func(string) string { return "" }, strings.NewReader(""), &out, &errb)
+		return out.String(), err
+	}
+	if out, err := verify(bundle, "--tsa-ca", tsa.CAFile); err != nil || !strings.Contains(out, "1 time-stamp tokens hold, signed under the given TSA CA") {
+		t.Fatalf("intact bundle with the TSA's CA: got %q, %v", out, err)
+	}
+	if out, err := verify(bundle); err != nil || !strings.Contains(out, "signers not checked") {
+		t.Fatalf("intact bundle without a CA: got %q, %v", out, err)
+	}
+	if _, err := verify(bundle, "--tsa-ca", other.CAFile); err == nil || !strings.Contains(err.Error(), tok+": ") {
+		t.Errorf("another authority's CA: got %v, want a failure naming %s", err, tok)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(e map[string][]byte)
+	}{
+		{"a byte of the token's signature", func(e map[string][]byte) {
+			t := bytes.Clone(e[tok])
+			t[len(t)-10] ^= 0x01
+			e[tok] = t
+			// The manifest vouches for the changed file: only the token's
+			// own check can catch it.
+			mm := m
+			mm.Files = slices.Clone(m.Files)
+			for i := range mm.Files {
+				if mm.Files[i].Path == tok {
+					mm.Files[i].SHA256 = bundleSHA256(t)
+					mm.Files[i].Size = int64(len(t))
+				}
+			}
+			e[server.BundleManifestName], _ = json.Marshal(mm)
+		}},
+		{"the digest the manifest claims", func(e map[string][]byte) {
+			mm := m
+			mm.Timestamps = slices.Clone(m.Timestamps)
+			mm.Timestamps[0].Digest = strings.Repeat("0", 64)
+			e[server.BundleManifestName], _ = json.Marshal(mm)
+		}},
+	} {
+		changed := map[string][]byte{}
+		for k, v := range entries {
+			changed[k] = v
+		}
+		tc.change(changed)
+		file := filepath.Join(dir, "changed.zip")
+		writeBundle(t, file, changed, bundleOrder(t, bundle))
+		if _, err := verify(file, "--tsa-ca", tsa.CAFile); err == nil || !strings.Contains(err.Error(), tok+": ") {
+			t.Errorf("%s: got %v, want a failure naming %s", tc.name, err, tok)
+		} else {
+			t.Logf("%s: %v", tc.name, err)
 		}
 	}
 }

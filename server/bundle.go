@@ -40,6 +40,23 @@ type BundleManifest struct {
 	CreatedAt  time.Time    `json:"created_at"`
 	Files      []BundleFile `json:"files"`
 	Events     BundleEvents `json:"events"`
+	// Timestamps are the case's RFC 3161 tokens, each a file of Files
+	// (timestamps/ID.tst, DER, with the TSA's certificate in it).
+	Timestamps []BundleTimestamp `json:"timestamps,omitempty"`
+}
+
+// BundleTimestamp is one time-stamp token of a bundle and what it covers:
+// the SHA-256 of an original or recording (EvidenceID), or the hash of
+// audit event AuditSeq (the chain's head at a decision or countersign).
+// Digest is that hash, in hex, as the token's message imprint holds it.
+type BundleTimestamp struct {
+	Path       string    `json:"path"`
+	Kind       string    `json:"kind"`
+	EvidenceID string    `json:"evidence_id,omitempty"`
+	AuditSeq   int64     `json:"audit_seq,omitempty"`
+	Digest     string    `json:"digest"`
+	GenTime    time.Time `json:"gen_time"`
+	TSA        string    `json:"tsa,omitempty"`
 }
 
 // BundleFile is one file of a bundle. EvidenceID is set for originals
@@ -67,6 +84,8 @@ type bundleStore interface {
 	auditRecorder
 	auditReader
 	ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error)
+	// CaseTimestamps lists the case's time-stamps, obtained or not.
+	CaseTimestamps(ctx context.Context, caseID string) ([]*domain.Timestamp, error)
 }
 
 // handleBundle streams a case's evidence bundle: the originals, the
@@ -173,6 +192,27 @@ func writeBundle(c echo.Context, db bundleStore, objects objects.ObjectStore, re
 		}
 	}
 	done(BundleFile{Path: BundleEventsName}, hw)
+	// The tokens obtained so far (one still pending is not in the bundle).
+	stamps, err := db.CaseTimestamps(ctx, cs.ID)
+	if err != nil {
+		return err
+	}
+	for _, ts := range stamps {
+		if ts.State != domain.TimestampDone || len(ts.Token) == 0 || ts.GenTime == nil {
+			continue
+		}
+		name := "timestamps/" + ts.ID + ".tst"
+		hw, err := entry(name, zip.Deflate)
+		if err != nil {
+			return err
+		}
+		if _, err := hw.Write(ts.Token); err != nil {
+			return fmt.Errorf("write time-stamp %s: %w", ts.ID, err)
+		}
+		done(BundleFile{Path: name}, hw)
+		m.Timestamps = append(m.Timestamps, BundleTimestamp{Path: name, Kind: ts.Kind, EvidenceID: ts.EvidenceID, AuditSeq: ts.AuditSeq,
+			Digest: ts.Digest, GenTime: ts.GenTime.UTC(), TSA: ts.TSA})
+	}
 	m.Events.Count = len(events)
 	if n := len(events); n > 0 {
 		m.Events.HeadSeq, m.Events.HeadHash = events[n-1].Seq, events[n-1].Hash
