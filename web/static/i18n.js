@@ -664,6 +664,7 @@ const codes = {
   // still reads a sentence, never the protocol's wording.
   invalid: { zh: '请求未被接受，请检查填写的内容后重试。', en: 'The request was not accepted. Check what you entered and try again.' },
   conflict: { zh: '操作与当前情况冲突，请刷新后重试。', en: 'This clashes with the current state. Reload and try again.' },
+  locked: { zh: '他人正在写入此文件，请稍候自动重试。', en: 'Someone else is writing this upload. It retries by itself in a moment.' },
   invalid_state: { zh: '当前状态不允许此操作，请刷新后查看。', en: 'This is not allowed in the current state. Reload to see where it stands.' },
   gone: { zh: '该内容已过期。', en: 'This has expired.' },
   precondition_failed: { zh: '内容已被修改，请刷新后重试。', en: 'It changed meanwhile. Reload and try again.' },
