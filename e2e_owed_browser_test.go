@@ -86,6 +86,14 @@ func TestBrowserOwedLoop(t *testing.T) {
 		t.Fatalf("returned in the page: got %+v, want the open slot with the reason", owed)
 	}
 
+	// The office's list: nothing overdue yet; with ?all=1 the open slot.
+	in.mustDo(t, "the office's overdue list",
+		chromedp.Navigate(p.URL+"/#/owed"), chromedp.WaitVisible(chromedp.CSS("#owedlist-toggle")), chromedp.WaitVisible(chromedp.CSS(".empty")))
+	in.mustDo(t, "every material owed",
+		chromedp.Click(chromedp.ID("owedlist-toggle")),
+		chromedp.WaitVisible(chromedp.CSS(`.owed-row[data-owed-id="`+owed[0].ID+`"]`)))
+	in.mustScreenshot(t, "owed-office-list.png")
+
 	// Delivered again (the applicant sees the reason), confirmed: closed.
 	a.mustDo(t, "see the reason", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID+"?r=reason"), chromedp.WaitVisible(chromedp.CSS(".owed-returned")))
 	a.mustWaitAttr(t, ".owed-item .owed-returned", "text", "已于 "+owedTime(owed[0].ReturnedAt)+" 退回："+reason)

@@ -59,6 +59,7 @@ const views = {
   live: () => import('./views/live.js'),
   join: () => import('./views/join.js'),
   stats: () => import('./views/stats.js'),
+  owed: () => import('./views/owedlist.js'),
   login: async () => loginView,
 };
 
@@ -108,6 +109,7 @@ function parseRoute() {
   if (parts.length === 0 || (parts[0] === 'cases' && parts.length === 1)) return { view: 'cases', params: {}, query };
   if (parts[0] === 'login' && parts.length === 1) return { view: 'login', params: {}, query };
   if (parts[0] === 'stats' && parts.length === 1) return { view: 'stats', params: {}, query };
+  if (parts[0] === 'owed' && parts.length === 1) return { view: 'owed', params: {}, query };
   if (parts[0] === 'cases' && parts.length === 2) {
     if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
     return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
@@ -269,6 +271,7 @@ function paintHeader() {
   const signedIn = user && [
     h('a', { class: 'nav', href: '#/cases' }, t(user.role === 'applicant' ? 'cases.mine' : 'cases.queue')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/stats' }, t('stats.nav')),
+    user.role !== 'applicant' && h('a', { class: 'nav', href: '#/owed', id: 'nav-owed' }, t('owedlist.nav')),
     h('span', { class: 'who', title: user.org || '' },
       h('span', { class: 'who-name' }, user.display_name || user.username),
       h('span', { class: 'who-role' }, t(`role.${user.role}`))),
