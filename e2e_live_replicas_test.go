@@ -298,3 +298,64 @@ func TestLiveRestartAfterReconnect(t *testing.T) {
 		t.Errorf("recording lasts %s; %s was sent", got, sent)
 	}
 }
+
+// TestLiveIdleSweepOwner: with two replicas, B's idle sweeper leaves alone
+// a session A runs (its publisher connected, longer than --live-idle),
+// and ends it once A is dead and the idle time has passed since A's last
+// heartbeat, with a recording of the segments A stored.
+func TestLiveIdleSweepOwner(t *testing.T) {
+	pg := testenv.PostgresURL(t)
+	media := testenv.MustRTCMedia(t)
+	common := append([]string{"--db", pg, "--webrtc-loopback", "--live-segment", "1s", "--live-idle", "4s"}, s3Args(t)...)
+	a := startServer(t, append(common, "--replica-id", "replica-a", "--jobs", "0")...)
+	b := startServer(t, append(common, "--replica-id", "replica-b", "--jobs", "1")...)
+	_, insp, caseID := liveCase(t, &proc{URL: a.URL, Demo: b.Demo})
+	inspB := login(t, b.URL, "inspector", b.Demo["inspector"])
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, a.URL, ls))
+	defer pub.PC.Close()
+	sent := pub.Send(t, media, 3*time.Second)
+	time.Sleep(5 * time.Second) // connected, sending nothing: A's, not idle
+	var got liveSession
+	inspB.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &got)
+	if got.Status != "open" || !got.Publishing {
+		t.Fatalf("after 8 s with A's publisher connected: got %+v, want open and publishing (B must leave A's session alone)", got)
+	}
+	a.kill()
+	killed := time.Now()
+	for got.Status == "open" {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("B did not end the dead replica's session within 30 s")
+		}
+		time.Sleep(500 * time.Millisecond)
+		// 503 while B still forwards to A (its heartbeat not yet expired).
+		code, body, err := tryJSON(http.DefaultClient, b.URL, inspB.token, "GET", "/api/v1/live/"+ls.ID, nil)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case code == http.StatusOK:
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatal(err)
+			}
+		case code != http.StatusServiceUnavailable:
+			t.Fatalf("GET the session through B: got %d %s, want 200 or 503", code, body)
+		}
+	}
+	t.Logf("B ended the session %s after A was killed", time.Since(killed))
+	if got.EndReason != "idle" || got.EvidenceID == nil {
+		t.Fatalf("after A died: got %+v, want ended idle with a recording", got)
+	}
+	if d := time.Since(killed); d < 4*time.Second {
+		t.Errorf("ended %s after A died, want no sooner than --live-idle (4 s)", d)
+	}
+	rec := inspB.mustEvidenceDone(*got.EvidenceID, 2*time.Minute)
+	if rec.Status != domain.EvidenceReady {
+		t.Fatalf("recording: %s (%s)", rec.Status, rec.StatusReason)
+	}
+	dur := time.Duration(*rec.Media.DurationMS) * time.Millisecond
+	t.Logf("sent %s through A; the stored segments make %s", sent, dur)
+	if dur < sent-2500*time.Millisecond || dur > sent+sent/20 {
+		t.Errorf("recording lasts %s; %s was sent, less at most the segment in flight", dur, sent)
+	}
+}

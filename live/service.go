@@ -86,6 +86,7 @@ type Service struct {
 	stored  map[string]bool                 // object keys of the segments this process stored
 	offsets map[string]time.Duration        // session → recording stored elsewhere before this process ran it
 	closed  bool
+	created time.Time // when New made the service
 	stop    chan struct{}
 	running sync.WaitGroup
 }
@@ -101,7 +102,7 @@ func New(cfg Config) (*Service, error) {
 		db: cfg.DB, objects: cfg.Objects, mgr: cfg.Media, log: cfg.Logger, notify: cfg.Notify, idle: cfg.Idle, replica: cfg.Replica,
 		rooms: map[string]*signaling.Room{}, ending: map[string]bool{}, pending: map[string]*signaling.Recording{},
 		viewers: map[string]viewerRef{}, talkers: map[string]string{}, whips: map[string]string{},
-		stored: map[string]bool{}, offsets: map[string]time.Duration{}, stop: make(chan struct{}),
+		stored: map[string]bool{}, offsets: map[string]time.Duration{}, stop: make(chan struct{}), created: time.Now(),
 	}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -287,7 +288,9 @@ func (l *Service) sweep() {
 			since = st.LastPublishEnd
 		default:
 			since = ls.CreatedAt
-			for _, t := range []*time.Time{ls.ScheduledAt, ls.StartedAt, &ownerSeen} {
+			// A session this process never ran (its replica died, or
+			// this one restarted) has --live-idle from now on at least.
+			for _, t := range []*time.Time{ls.ScheduledAt, ls.StartedAt, &ownerSeen, &l.created} {
 				if t != nil && t.After(since) {
 					since = *t
 				}
