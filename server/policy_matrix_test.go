@@ -273,17 +273,30 @@ func (m *matrix) do(user, method, path string) (int, string, string) {
 	for k, v := range hdr {
 		r.Header.Set(k, v)
 	}
-	limit := 10 * time.Second
-	if strings.HasSuffix(path, "/events") {
-		limit = 100 * time.Millisecond // the stream has answered by then; end it
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), limit)
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	w := httptest.NewRecorder()
+	var w http.ResponseWriter = httptest.NewRecorder()
+	rec := w.(*httptest.ResponseRecorder)
+	if strings.HasSuffix(path, "/events") {
+		// The stream has answered once its status is out: end it then.
+		w = &cancelOnHeader{ResponseRecorder: rec, cancel: cancel}
+	}
 	m.s.ServeHTTP(w, r.WithContext(ctx))
 	var e apiError
-	json.Unmarshal(w.Body.Bytes(), &e)
-	return w.Code, e.Error.Code, e.Error.Message
+	json.Unmarshal(rec.Body.Bytes(), &e)
+	return rec.Code, e.Error.Code, e.Error.Message
+}
+
+// cancelOnHeader ends a request (an event stream) as soon as its status
+// has been written, however long the machine took to get there.
+type cancelOnHeader struct {
+	*httptest.ResponseRecorder
+	cancel func()
+}
+
+func (c *cancelOnHeader) WriteHeader(code int) {
+	c.ResponseRecorder.WriteHeader(code)
+	c.cancel()
 }
 
 // auditLen counts the case's audit events other than refusals, which a

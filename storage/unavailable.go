@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"siteinspect/domain"
 	"siteinspect/storage/objects"
@@ -20,6 +21,10 @@ func Classify(err error) error {
 		return nil
 	case errors.As(err, &se):
 		return err // it has a kind already
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// The request ended or ran out of time: no dependency is to blame
+		// (a context error also passes for a net.Error timeout).
+		return err
 	case diskFull(err):
 		return domain.Coded(domain.ErrInsufficientStorage, domain.CodeDiskFull, "the server's disk is full; retry after space is freed (what was acknowledged is kept)")
 	case databaseDown(err):
