@@ -214,6 +214,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 					log.Info("expired abandoned uploads", "count", n)
 				}
 				st.db.DeleteExpiredSessions(ctx)
+				// 承诺办: a reminder a day for each owed material past due.
+				if n, err := st.db.RemindOverdueOwed(ctx, 24*time.Hour); err != nil {
+					log.Error("remind overdue owed materials", "err", err)
+				} else if n > 0 {
+					log.Info("reminded of overdue owed materials", "count", n)
+				}
 				// Withdrawn cases past their retention, not held.
 				if n, err := st.retention.Sweep(ctx); err != nil {
 					log.Error("purge withdrawn cases", "err", err)

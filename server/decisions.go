@@ -164,7 +164,7 @@ func handleFulfillOwed(db decisionStore) echo.HandlerFunc {
 func applicantSees(e *domain.AuditEvent) bool {
 	switch e.Action {
 	case "case.status", "case.created", "evidence.uploaded",
-		"case.commitment_signed", "owed.delivered", "owed.fulfilled", "owed.returned", "case.owed_closed":
+		"case.commitment_signed", "owed.delivered", "owed.fulfilled", "owed.returned", "owed.reminder", "case.owed_closed":
 		return true
 	}
 	return false

@@ -208,6 +208,19 @@ func TestOwedLoop(t *testing.T) {
 	if p := owed()["平面图"]; !p.Overdue || p.State != domain.OwedOpen {
 		t.Fatalf("past due: got %+v, want overdue", p)
 	}
+	// The daily reminder: once per overdue item and day.
+	remind := func(at time.Time, want int) {
+		t.Helper()
+		e.db.SetClock(func() time.Time { return at })
+		n, err := e.db.RemindOverdueOwed(context.Background(), 24*time.Hour)
+		if err != nil || n != want {
+			t.Fatalf("reminders at %v: got %d (%v), want %d", at, n, err, want)
+		}
+	}
+	remind(later, 1)
+	remind(later.Add(time.Hour), 0)
+	remind(later.Add(25*time.Hour), 1)
+	e.db.SetClock(func() time.Time { return later })
 	e.json("insp", "GET", path, nil, http.StatusOK, &c)
 	if c.OwedDueAt == nil || !c.OwedDueAt.Equal(plan.DueAt) || !c.OwedOverdue(later) {
 		t.Fatalf("the case of an overdue item: got owed_due_at %v, want %v (overdue)", c.OwedDueAt, plan.DueAt)
@@ -254,7 +267,8 @@ func TestOwedLoop(t *testing.T) {
 	if code, ec, _ := e.uploadOwed("appA", cs.ID, plan.ID, "more.pdf", pdf); code != http.StatusUnprocessableEntity || ec != domain.CodeOwedItemNotOpen {
 		t.Fatalf("delivery to a closed case: got %d %s, want 422 %s", code, ec, domain.CodeOwedItemNotOpen)
 	}
-	want := []string{"case.commitment_signed", "owed.delivered", "owed.returned", "owed.delivered", "owed.fulfilled", "owed.delivered", "owed.fulfilled", "case.owed_closed"}
+	want := []string{"case.commitment_signed", "owed.delivered", "owed.returned", "owed.delivered", "owed.fulfilled",
+		"owed.reminder", "owed.reminder", "owed.delivered", "owed.fulfilled", "case.owed_closed"}
 	var seen []string
 	for _, a := range e.auditActions(cs.ID) {
 		if strings.HasPrefix(a, "owed.") || a == "case.commitment_signed" || a == "case.owed_closed" {
