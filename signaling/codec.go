@@ -29,8 +29,16 @@ var (
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
 		PayloadType:        111,
 	}
+	// videoFeedback is what the answer's video m-line agrees to. Session
+	// code pins the video codec with SetCodecPreferences and these
+	// parameters, so they must carry transport-cc themselves: without it
+	// the video m-line loses the TWCC feedback that the interceptor
+	// (ConfigureTWCCSender) sends, and a browser's send-side bandwidth
+	// estimate never leaves its start bitrate (draft-holmer-rmcat-
+	// transport-wide-cc-extensions-01 §1). No goog-remb: nothing here
+	// generates REMB, and offering it invites a browser to wait for it.
 	videoFeedback = []webrtc.RTCPFeedback{
-		{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBTransportCC}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
 	}
 )
 
