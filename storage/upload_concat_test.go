@@ -223,7 +223,9 @@ func TestConcatTypeCheckedOnJoinedBytes(t *testing.T) {
 // like any upload, complete or not, their bytes removed; a final upload
 // naming one then hears ErrGone.
 func TestConcatPartialsExpire(t *testing.T) {
-	f := newFixture(t, "minio", func(c *domain.UploadConfig) { c.TTL = 300 * time.Millisecond })
+	// Long enough that the set-up below ends before it on a loaded machine.
+	const ttl = 5 * time.Second
+	f := newFixture(t, "minio", func(c *domain.UploadConfig) { c.TTL = ttl })
 	ctx := context.Background()
 	data := mp4Bytes(partSize+10, 11)
 	done := f.mustPartials(t, data, partSize+10)
@@ -241,7 +243,7 @@ func TestConcatPartialsExpire(t *testing.T) {
 	if keys := objectKeys(t, f.minio); len(keys) != 2 || !strings.Contains(keys[0]+keys[1], open.ID+"/tail-") {
 		t.Fatalf("bucket before expiry: got %q, want the complete partial's object and the open one's tail", keys)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(ttl + 100*time.Millisecond)
 	if n, err := f.ups.Sweep(ctx); err != nil || n != 2 {
 		t.Fatalf("sweep: got %d, %v; want 2 expired", n, err)
 	}
