@@ -226,13 +226,13 @@ func (m *MinIO) AbortMultipart(ctx context.Context, key, uploadID string) error 
 	return err
 }
 
-// Open implements ObjectStore with OpenRange of the whole object: one GET
-// and no Stat before it. The object reads straight from the response body
+// Open implements ObjectStore with one GET of the whole object on
+// minio-go's pooled connections, and no Stat before it. The object reads straight from the response body
 // (minio-go's own Object hands every Read to a goroutine, which costs a
 // third of the throughput at a gigabyte a second); a Read away from where
 // the body is asks for a new ranged GET from there.
 func (m *MinIO) Open(ctx context.Context, key string) (Object, error) {
-	return m.OpenRange(ctx, key, Range{})
+	return m.openRange(ctx, key, Range{}, false)
 }
 
 type minioObject struct {

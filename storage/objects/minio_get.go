@@ -14,11 +14,18 @@ import (
 )
 
 // OpenRange implements RangeOpener with one GET, ranged as asked; the
-// size comes from its Content-Range or Content-Length. On plain HTTP the GET
-// has a connection of its own, so that a relay can splice its body
-// (Splicer). A range MinIO
-// cannot satisfy (past the end) opens the object at its end instead.
+// size comes from its Content-Range or Content-Length. On plain HTTP the
+// GET has a connection of its own, so that a relay can splice its body
+// (Splicer). A range MinIO cannot satisfy (past the end) opens the object
+// at its end instead.
 func (m *MinIO) OpenRange(ctx context.Context, key string, r Range) (Object, error) {
+	return m.openRange(ctx, key, r, true)
+}
+
+// openRange is OpenRange; spliceable asks for the connection of its own
+// (rawGet), which is only worth it for a relay: Open (reports, bundles,
+// joins of many parts) keeps minio-go's pooled connections.
+func (m *MinIO) openRange(ctx context.Context, key string, r Range, spliceable bool) (Object, error) {
 	var opts minio.GetObjectOptions
 	switch {
 	case r.Suffix > 0:
@@ -29,10 +36,17 @@ func (m *MinIO) OpenRange(ctx context.Context, key string, r Range) (Object, err
 		opts.SetRange(r.Start, 0)
 	}
 	var body io.ReadCloser
-	rb, st, h, ok, err := m.rawGet(ctx, key, opts.Header().Get("Range"))
-	if ok {
-		body = rb
-	} else if err == nil {
+	var st minio.ObjectInfo
+	var h http.Header
+	var err error
+	ok := false
+	if spliceable {
+		var rb *rawBody
+		if rb, st, h, ok, err = m.rawGet(ctx, key, opts.Header().Get("Range")); ok {
+			body = rb
+		}
+	}
+	if !ok && err == nil {
 		body, st, h, err = m.core.GetObject(ctx, m.bucket, key, opts)
 	}
 	if err != nil {
