@@ -264,7 +264,7 @@ func TestConcatPartialsExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(ttl + 100*time.Millisecond)
 	if n, err := f.ups.Sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep of the final upload: got %d, %v; want 1 expired", n, err)
 	}
@@ -289,7 +289,7 @@ func TestConcatPartialsExpire(t *testing.T) {
 	if err != nil || ev == nil {
 		t.Fatalf("finish: got %v, %v; want evidence", ev, err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(ttl + 100*time.Millisecond)
 	if _, err := f.ups.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
