@@ -130,3 +130,52 @@ func owedTime(at *time.Time) string {
 	}
 	return at.In(time.FixedZone("CST", 8*3600)).Format("2006年1月2日 15:04")
 }
+
+// TestBrowserDecisionSummary: the decision dialog lists the failed item
+// and refuses to approve until the officer confirms the findings and
+// writes why they approve although an item failed; the reason is part of
+// the decision's summary.
+func TestBrowserDecisionSummary(t *testing.T) {
+	p := startServer(t, append(s3Args(t), "--data", t.TempDir())...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	ins := login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.newCase()
+	app.mustUploadFile(cs.ID, testenv.MakeMP4(t, t.TempDir(), 2, "320x240"))
+	path := "/api/v1/cases/" + cs.ID
+	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	ins.mustJSON("POST", path+"/assign", map[string]any{}, http.StatusOK, nil)
+	for _, item := range []string{"cctv-entrances", "guest-registration", "valuables-storage"} {
+		ins.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
+	}
+	ins.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": "fire-exits", "result": "fail", "note": "纸箱堵塞通道"}, http.StatusCreated, nil)
+
+	b := mustNamedBrowser(t, "inspector", deskWidth, deskHeight, browserBudget)
+	b.mustLogin(t, p.URL, "inspector", p.Demo["inspector"])
+	b.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID))
+	mustPoll[bool](t, b, "the decision button", clickJS, "#decide-open")
+	b.mustDo(t, "choose approve",
+		chromedp.WaitVisible(chromedp.CSS(`#decision-dialog .review-fails li[data-checklist-item="fire-exits"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="decision-outcome"][value="approve"]`)),
+		chromedp.WaitVisible(chromedp.ID("decision-fail-reason")),
+		chromedp.SendKeys(chromedp.ID("decision-summary"), "经复查可予批准"),
+		chromedp.Click(chromedp.ID("decision-submit")))
+	b.mustWaitAttr(t, "#decision-dialog .notice.error", "text", "请先核对审查结果摘要并勾选确认。")
+	b.mustDo(t, "confirm the findings", chromedp.Click(chromedp.ID("decision-confirm")), chromedp.Click(chromedp.ID("decision-submit")))
+	b.mustWaitAttr(t, "#decision-dialog .notice.error", "text", "存在不合格项时批准，必须写明理由。")
+	var c domain.Case
+	ins.mustJSON("GET", path, nil, http.StatusOK, &c)
+	if c.Status != domain.StatusInReview {
+		t.Fatalf("refused in the page: got status %q, want in_review", c.Status)
+	}
+	const reason = "通道已当场清理，现场复查合格"
+	b.mustDo(t, "give the reason and decide",
+		chromedp.SendKeys(chromedp.ID("decision-fail-reason"), reason),
+		chromedp.Click(chromedp.ID("decision-submit")),
+		chromedp.WaitNotPresent(chromedp.ID("decision-dialog")))
+	b.mustScreenshot(t, "decision-with-reason.png")
+	var ds []domain.Decision
+	ins.mustJSON("GET", path+"/decisions", nil, http.StatusOK, &ds)
+	if len(ds) != 1 || ds[0].Outcome != "approve" || ds[0].Summary != "经复查可予批准\n\n【存在不合格项仍予批准的理由】"+reason {
+		t.Fatalf("decision: got %+v, want an approval whose summary carries the reason", ds)
+	}
+}

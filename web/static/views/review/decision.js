@@ -6,7 +6,7 @@
  * with a comment). The findings and notes it rests on are shown read-only
  * in the checklist panel and the annotation list beside it.
  */
-import { enc, get, post } from '../../api.js';
+import { enc, get, listOf, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
 import { dayFromNow, dayValue, endOfDay } from '../../format.js';
 import { t, pick } from '../../i18n.js';
@@ -16,6 +16,32 @@ import { decisionItem, loadRecord, owedList, reportLink } from './record.js';
 import { closedNotice, commitmentView } from '../owed.js';
 
 const OUTCOMES = ['approve', 'reject', 'request_supplement'];
+
+/**
+ * reviewSummary is what the officer confirms against before deciding or
+ * countersigning: the checklist items that failed and the violations
+ * still open. {el, fails, confirm} — confirm is the checkbox to tick.
+ */
+function reviewSummary(caseId, type, findings, id) {
+  const fails = findings.filter((f) => f.result === 'fail');
+  const label = (f) => pick((type?.checklist || []).find((c) => c.id === f.checklist_item)?.text) || f.checklist_item;
+  const violations = h('p', { class: 'small review-violations' }, t('common.loading'));
+  get(`/api/v1/cases/${enc(caseId)}/annotations`).then(listOf).then((list) => {
+    const open = list.filter((a) => a.severity === 'violation' && !a.resolved);
+    fill(violations, open.length ? t('summary.violations', { n: open.length }) : t('summary.noViolations'));
+    if (open.length) violations.classList.add('is-overdue');
+  }).catch(() => fill(violations));
+  const confirm = h('input', { type: 'checkbox', id, class: 'review-confirm' });
+  const el = h('div', { class: `notice review-summary${fails.length ? ' has-failures' : ''}`, role: 'note' },
+    h('h4', {}, t('summary.title')),
+    fails.length
+      ? h('div', {}, h('p', { class: 'small' }, t('summary.fails', { n: fails.length })),
+        h('ul', { class: 'review-fails' }, fails.map((f) => h('li', { dataset: { checklistItem: f.checklist_item } }, label(f), f.note && h('span', { class: 'muted small' }, ` — ${f.note}`)))))
+      : h('p', { class: 'small' }, t('summary.noFails')),
+    violations,
+    h('label', { class: 'decision-choice', for: id }, confirm, t('summary.confirm')));
+  return { el, fails, confirm };
+}
 
 /** decisionPanel returns {el, refresh(c)}; onDone runs after a decision or countersignature. */
 export function decisionPanel({ user, type, findings, onDone }) {
@@ -82,9 +108,14 @@ export function decisionPanel({ user, type, findings, onDone }) {
       h('p', { class: 'muted small owed-note' }),
       h('label', { for: 'decision-due' }, t('decision.due')), due);
     const submit = h('button', { id: 'decision-submit', type: 'submit', class: 'primary' }, t('decision.submit'));
+    const review = reviewSummary(c.id, type, findings(), 'decision-confirm');
+    const reason = h('textarea', { id: 'decision-fail-reason', rows: 3, maxlength: 5000 });
+    const reasonBox = h('div', { class: 'decision-fail-reason', hidden: true },
+      h('label', { for: 'decision-fail-reason' }, t('summary.reason')), reason);
 
     function sync() {
       const o = outcome();
+      reasonBox.hidden = !(o === 'approve' && review.fails.length > 0);
       owedBox.hidden = !(o === 'request_supplement' || (o === 'approve' && commitment));
       owedBox.querySelector('.owed-note').textContent = o === 'approve' ? t('decision.owedCommitment') : t('decision.owedRequired');
       // Approving a case whose applicant signed a commitment: the committed
@@ -102,7 +133,19 @@ export function decisionPanel({ user, type, findings, onDone }) {
       fill(msg);
       const o = outcome();
       if (!o) { fill(msg, h('p', { class: 'notice error small' }, t('decision.pickOutcome'))); return; }
+      if (o !== 'request_supplement' && !review.confirm.checked) {
+        fill(msg, h('p', { class: 'notice error small' }, t('summary.confirmFirst')));
+        review.confirm.focus();
+        return;
+      }
+      if (!reasonBox.hidden && !reason.value.trim()) {
+        fill(msg, h('p', { class: 'notice error small' }, t('summary.reasonRequired')));
+        reason.focus();
+        return;
+      }
       const body = { outcome: o, summary: summary.value.trim() };
+      // Approving over a failed item: the written reason is part of the decision.
+      if (!reasonBox.hidden) body.summary = `${body.summary}\n\n${t('summary.reasonHead')}${reason.value.trim()}`;
       if (!owedBox.hidden) {
         body.owed = owed.value.split('\n').map((s) => s.trim()).filter(Boolean);
         // The picked day ends at 23:59:59 in the office's zone, not the device's.
@@ -123,9 +166,10 @@ export function decisionPanel({ user, type, findings, onDone }) {
 
     return h('form', { id: 'decision-dialog', class: 'decision-dialog', role: 'dialog', 'aria-labelledby': 'decision-dialog-title', onsubmit: send },
       h('h3', { id: 'decision-dialog-title' }, t('decision.open')),
+      review.el,
       h('fieldset', { class: 'decision-outcomes' }, h('legend', {}, t('decision.outcome')), radios),
       h('label', { for: 'decision-summary' }, t('decision.summary')), summary,
-      owedBox, msg,
+      reasonBox, owedBox, msg,
       h('div', { class: 'actions' }, submit,
         h('button', { type: 'button', class: 'secondary', onclick: paintAct }, t('review.cancel'))));
   }
@@ -133,8 +177,14 @@ export function decisionPanel({ user, type, findings, onDone }) {
   function countersign() {
     const msg = h('div', { 'aria-live': 'assertive' });
     const comment = h('textarea', { id: 'countersign-comment', rows: 3, maxlength: 5000 });
+    const review = reviewSummary(c.id, type, findings(), 'countersign-confirm');
     const send = (agree, button) => busy(button, async () => {
       fill(msg);
+      if (agree && !review.confirm.checked) {
+        fill(msg, h('p', { class: 'notice error small' }, t('summary.confirmFirst')));
+        review.confirm.focus();
+        return;
+      }
       if (!agree && !comment.value.trim()) {
         fill(msg, h('p', { class: 'notice error small' }, t('countersign.needComment')));
         comment.focus();
@@ -150,6 +200,7 @@ export function decisionPanel({ user, type, findings, onDone }) {
     return h('div', { id: 'countersign', class: 'countersign' },
       h('h3', {}, t('countersign.title')),
       pending ? h('ol', { class: 'decision-list proposed' }, decisionItem(pending)) : h('p', { class: 'muted' }, t('decision.none')),
+      review.el,
       h('p', { class: 'muted small' }, t('countersign.hint')),
       h('label', { for: 'countersign-comment' }, t('countersign.comment')), comment,
       msg,
