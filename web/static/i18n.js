@@ -474,6 +474,8 @@ const messages = {
   'live.noteSend': { zh: '添加批注', en: 'Add note' },
   'live.noNotes': { zh: '尚无现场批注。', en: 'No live notes yet.' },
   'live.qualityNone': { zh: '暂无连接质量数据', en: 'No quality data yet' },
+  'live.resolution': { zh: '收到的画面分辨率', en: 'Resolution of the picture received' },
+  'live.resolutionLow': { zh: '画面只有 {size}，低于 1280×720，证照和标签可能看不清，多为网络带宽不足。', en: 'The picture is only {size}, below 1280×720: licences and labels may not be legible (usually too little bandwidth on the way).' },
   'live.kbps': { zh: '{n} kbps', en: '{n} kbps' },
   'live.loss': { zh: '丢包 {n}%', en: 'loss {n}%' },
   'live.rtt': { zh: '往返 {n} 毫秒', en: 'RTT {n} ms' },

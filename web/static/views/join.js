@@ -26,7 +26,7 @@ import { livePath, memberItems, messageItem, messageLog, qualityLevel, sendText,
 import { localRecording } from './live/recorder.js';
 import { recordingPanel } from './live/recupload.js';
 import { liveRoom } from './live/room.js';
-import { iceServersOf, rtcLink } from './live/rtc.js';
+import { iceServersOf, keepResolution, rtcLink } from './live/rtc.js';
 
 const PAGE_STATE = { idle: 'idle', connecting: 'connecting', waiting: 'connecting', live: 'live', reconnecting: 'reconnecting', stopped: 'stopped' };
 
@@ -166,6 +166,7 @@ export async function render(view, ctx) {
     setup(pc) {
       const stream = cam.stream();
       videoTx = pc.addTransceiver(cam.video(), { direction: 'sendonly', streams: [stream] });
+      keepResolution(videoTx.sender);
       // sendrecv: the answer sends the inspector's voice back on this m-line.
       audioTx = pc.addTransceiver(cam.audio() || 'audio', { direction: 'sendrecv', streams: [stream] });
       pc.ontrack = (e) => { if (e.track.kind === 'audio') playVoice(e.track); };

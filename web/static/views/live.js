@@ -17,6 +17,7 @@ import { isOfficer } from './review/common.js';
 import { liveNotes } from './live/notes.js';
 import { livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sendText, sessionClock, words } from './live/parts.js';
 import { liveRoom } from './live/room.js';
+import { resolutionWatch } from './live/resolution.js';
 import { iceServersOf, resourceId, rtcLink } from './live/rtc.js';
 import { snapshotStrip } from './live/snapshots.js';
 import { talkButton } from './live/talk.js';
@@ -75,8 +76,9 @@ export async function render(view, ctx) {
   const stateEl = h('span', { id: 'live-state', class: 'join-state' });
   const qualityEl = h('span', { id: 'live-quality', class: 'live-quality' });
   const talkNote = h('p', { id: 'live-talk-note', class: 'join-talk', hidden: true });
+  const sharpness = resolutionWatch({ pc: () => link.pc() });
   const stage = h('div', { class: 'live-stage' }, video, overlay,
-    h('div', { class: 'join-top' }, stateEl, clock.el, qualityEl), talkNote);
+    h('div', { class: 'join-top' }, stateEl, clock.el, sharpness.el, qualityEl), talkNote);
 
   // The controls.
   const talk = talkButton({ onChange: setTalk });
@@ -104,7 +106,7 @@ export async function render(view, ctx) {
     h('h1', { class: 'case-title' }, w.text(h('span'), () => t('live.title')),
       c && h('span', { class: 'muted live-case' }, [c.number, c.site_name].filter(Boolean).join(' · '))),
     h('div', { class: 'live-grid' },
-      h('div', { class: 'live-main' }, stage, controls, micNote, endSlot, message, shots.el),
+      h('div', { class: 'live-main' }, stage, sharpness.warning, controls, micNote, endSlot, message, shots.el),
       h('div', { class: 'live-side' },
         h('section', { class: 'panel', 'aria-labelledby': 'live-people-title' },
           w.text(h('h2', { id: 'live-people-title' }), () => t('live.people')), presence),
@@ -149,6 +151,8 @@ export async function render(view, ctx) {
   function setState(next) {
     state = next;
     root.dataset.state = ended ? 'ended' : state;
+    if (state === 'live' && !ended) sharpness.start();
+    else sharpness.stop();
     paint();
   }
 
@@ -351,6 +355,7 @@ export async function render(view, ctx) {
     room.close();
     mic?.stop();
     clock.stop();
+    sharpness.stop();
     clearTimeout(snapTimer);
   });
   ctx.keepOnLangChange(() => {
@@ -358,6 +363,7 @@ export async function render(view, ctx) {
     w.redo();
     notes.repaint();
     shots.repaint();
+    sharpness.repaint();
     paint();
   });
 

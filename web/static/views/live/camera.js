@@ -37,6 +37,9 @@ export function camera({ onEnded = () => {} } = {}) {
     if (video) video.removeEventListener('ended', ended);
     if (video && stream) stream.removeTrack(video);
     video = track;
+    // 'detail': the encoder keeps edges and text sharp (labels, licences)
+    // rather than motion smooth.
+    if ('contentHint' in video) video.contentHint = 'detail';
     torch = false;
     video.addEventListener('ended', ended);
     stream.addTrack(video);

@@ -75,7 +75,7 @@ function retryable(err) {
  * releaseStale DELETEs the resource a reconnect replaces (WHEP: the
  * server would otherwise keep forwarding to it until ICE times out; WHIP
  * needs no such thing, the new POST replaces the publisher).
- * Returns {start, stop, state(), resource()}.
+ * Returns {start, stop, state(), resource(), pc()}.
  */
 export function rtcLink({ url, iceServers, headers, credentials = 'same-origin', setup, onState, onResource = () => {}, releaseStale = false }) {
   let pc = null;
@@ -208,7 +208,46 @@ export function rtcLink({ url, iceServers, headers, credentials = 'same-origin',
     },
     state: () => state,
     resource: () => resource,
+    /** pc is the current RTCPeerConnection (null between attempts), for its statistics. */
+    pc: () => pc,
   };
+}
+
+// The most the phone's video may use: 720p of a site, detailed enough to
+// read a label, at about what a phone on 4G sustains upwards.
+const MAX_VIDEO_BITRATE = 2_500_000;
+
+/**
+ * keepResolution asks the video sender to hold its resolution and give up
+ * frame rate first when the link is short ('maintain-resolution'), up to
+ * MAX_VIDEO_BITRATE: a sharp picture at fewer frames reads a licence or a
+ * label, a fluid 320×180 does not. Browsers without the setting keep their
+ * default. Call it right after adding the track, before the offer.
+ */
+export async function keepResolution(sender) {
+  try {
+    const params = sender.getParameters();
+    const encodings = params.encodings?.length ? params.encodings : [{}];
+    await sender.setParameters({
+      ...params,
+      degradationPreference: 'maintain-resolution',
+      encodings: encodings.map((e) => ({ ...e, maxBitrate: MAX_VIDEO_BITRATE })),
+    });
+  } catch {
+    // An older browser refuses the preference: it sends as it would anyway.
+  }
+}
+
+/**
+ * inboundVideoSize reads the received video's frame size from a
+ * connection's statistics (inbound-rtp frameWidth/frameHeight), or null.
+ */
+export async function inboundVideoSize(pc) {
+  if (!pc) return null;
+  for (const s of (await pc.getStats()).values()) {
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.frameWidth) return { width: s.frameWidth, height: s.frameHeight };
+  }
+  return null;
 }
 
 /** resourceId is the last path segment of a resource URL (the WHEP viewer id). */
