@@ -121,15 +121,15 @@ type Config struct {
 	// TrustProxy takes the client address from X-Forwarded-For; only
 	// behind a proxy that sets it, or anyone can dodge the login limit.
 	TrustProxy bool
-	// Retention holds and tells the cases' retention (*storage.Retention);
-	// nil keeps originals DefaultRetention with the DB and Objects above.
 	// DirectDownloadTTL, when positive and Objects can presign (S3),
 	// answers downloads of evidence and derived files, after the same
 	// authorisation and audit, with a redirect to a presigned URL of the
 	// store valid this long, so the bytes do not pass through us. Zero
 	// relays them.
 	DirectDownloadTTL time.Duration
-	Retention         RetentionService
+	// Retention holds and tells the cases' retention (*storage.Retention);
+	// nil keeps originals DefaultRetention with the DB and Objects above.
+	Retention RetentionService
 }
 
 // RateLimit is a number of events allowed per window.
