@@ -58,7 +58,8 @@ type outboundVideo struct {
 // 10 s, and checks that the stored recording holds 1280×720 from 5 s on:
 // the phone asks for 720p and keeps the resolution, and the server's
 // congestion-control feedback lets the browser's bitrate climb. The
-// inspector's page shows the incoming resolution without a warning.
+// inspector's page shows the incoming resolution without a warning, and
+// warns once the phone's picture has been a quarter of that for 3 s.
 func TestLiveBrowserResolution(t *testing.T) {
 	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
 	_, insp, caseID := liveCase(t, p)
@@ -121,7 +122,25 @@ func TestLiveBrowserResolution(t *testing.T) {
 		t.Errorf("inspector's resolution: got %v, want ≥ 1280 wide, data-low false, the text naming it", shown)
 	}
 
-	time.Sleep(time.Until(live.Add(10 * time.Second)))
+	// The phone's picture drops to a quarter: within a few seconds more
+	// than the 3 s allowed, the inspector's page warns.
+	mustRun(t, phone, "scale the phone's video down", chromedp.Evaluate[bool](`(async () => {
+		const s = window.__pcs.at(-1).getSenders().find((x) => x.track && x.track.kind === 'video');
+		const p = s.getParameters();
+		p.encodings[0].scaleResolutionDownBy = 4;
+		await s.setParameters(p);
+		return true;
+	})()`, chromedp.EvalAwaitPromise))
+	dropped := time.Now()
+	warned := mustPoll[map[string]string](t, ib, "the low-resolution warning",
+		`() => { const el = document.getElementById('live-resolution'), w = document.getElementById('live-resolution-low');
+			return el.dataset.low === 'true' && !w.hidden ? { size: el.textContent, warning: w.textContent } : null; }`)
+	t.Logf("the inspector's page warned %s after the drop: %q, %q", time.Since(dropped).Round(100*time.Millisecond), warned["size"], warned["warning"])
+	if since := time.Since(dropped); since < 3*time.Second || !strings.Contains(warned["warning"], "1280×720") || !strings.Contains(warned["warning"], warned["size"]) {
+		t.Errorf("low-resolution warning: got %v after %s, want it after more than 3 s, naming %s and 1280×720", warned, since, warned["size"])
+	}
+	sharpUntil := dropped.Sub(live).Seconds() - 0.5
+
 	var ended liveSession
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
 	var sess liveSession
@@ -173,7 +192,7 @@ func TestLiveBrowserResolution(t *testing.T) {
 		if pts >= 6 && at6s == "" {
 			at6s = size
 		}
-		if pts >= 5 {
+		if pts >= 5 && pts < sharpUntil {
 			late++
 			if f.Width < 1280 || f.Height < 720 {
 				small++
@@ -182,6 +201,6 @@ func TestLiveBrowserResolution(t *testing.T) {
 	}
 	t.Logf("recording: %d frames, sizes %v, at 6 s %s", len(probe.Frames), sizes, at6s)
 	if late == 0 || small > 0 {
-		t.Errorf("recording from 5 s on: got %d of %d frames below 1280x720 (sizes %v), want none and some frames", small, late, sizes)
+		t.Errorf("recording from 5 s to the drop at %.1f s: got %d of %d frames below 1280x720 (sizes %v), want none and some frames", sharpUntil, small, late, sizes)
 	}
 }
