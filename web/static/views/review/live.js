@@ -24,6 +24,11 @@ const PARTS = {
   'case.assigned': ['case'],
   'evidence.uploaded': ['evidence'],
   'owed.fulfilled': ['record', 'case'],
+  'owed.delivered': ['record', 'case', 'evidence'],
+  'owed.returned': ['record', 'case'],
+  'owed.reminder': ['record'],
+  'case.owed_closed': ['record', 'case'],
+  'case.commitment_signed': ['record'],
 };
 
 /** caseEvents calls onParts(Set of part names) as changes arrive; close() ends it. */
