@@ -133,6 +133,10 @@ func TestTimestamps(t *testing.T) {
 	if err := db.SQL().QueryRowContext(ctx, `SELECT id, evidence_id FROM timestamps WHERE kind = 'evidence' ORDER BY created_at LIMIT 1`).Scan(&evTS, &evID); err != nil {
 		t.Fatal(err)
 	}
+	var evSHA string
+	if err := db.SQL().QueryRowContext(ctx, `SELECT sha256 FROM evidence WHERE id = ?`, evID).Scan(&evSHA); err != nil {
+		t.Fatal(err)
+	}
 	mustExec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := db.SQL().ExecContext(ctx, q, args...); err != nil {
@@ -153,6 +157,25 @@ func TestTimestamps(t *testing.T) {
 	out, errb, err = runCmd(t, "audit", "verify", "--data", data, "--tsa-ca", tsa.CAFile)
 	if err == nil || !strings.Contains(err.Error(), evTS) || !strings.Contains(err.Error(), evID) {
 		t.Errorf("audit verify after changing evidence %s's hash: got err %v (stdout %q, stderr %q), want an error naming time-stamp %s", evID, err, out, errb, evTS)
+	}
+	mustExec(`UPDATE evidence SET sha256 = ? WHERE id = ?`, evSHA, evID)
+	if _, _, err := runCmd(t, "audit", "verify", "--data", data, "--tsa-ca", tsa.CAFile); err != nil {
+		t.Fatalf("audit verify with everything put back: %v", err)
+	}
+	// Cutting off the chain's end leaves a chain that verifies on its own;
+	// the last head time-stamp, which vouches for an event that is gone,
+	// gives it away.
+	var lastHead string
+	var lastSeq int64
+	if err := db.SQL().QueryRowContext(ctx, `SELECT id, audit_seq FROM timestamps WHERE kind = 'audit_head' ORDER BY audit_seq DESC LIMIT 1`).Scan(&lastHead, &lastSeq); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(`DELETE FROM audit_events WHERE seq >= ?`, lastSeq)
+	out, errb, err = runCmd(t, "audit", "verify", "--data", data, "--tsa-ca", tsa.CAFile)
+	if err == nil || !strings.Contains(err.Error(), lastHead) || !strings.Contains(out, "audit chain intact") {
+		t.Errorf("audit verify after cutting the chain at %d: got err %v (stdout %q, stderr %q), want the chain itself intact and an error naming time-stamp %s", lastSeq, err, out, errb, lastHead)
+	} else {
+		t.Logf("the chain cut at %d: %v", lastSeq, err)
 	}
 	db.Close()
 }
