@@ -37,6 +37,8 @@ type ReportRecords interface {
 	Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error)
 	// OwedItems returns what the applicant owes (and owed) on a case.
 	OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error)
+	// Commitment returns the case's signed commitment, or nil.
+	Commitment(ctx context.Context, caseID string) (*domain.Commitment, error)
 	// CaseAudit returns a case's events in order after seq after, at most
 	// limit.
 	CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*domain.AuditEvent, error)
@@ -243,6 +245,10 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[
 	if err != nil {
 		return nil, nil, err
 	}
+	commitment, err := db.Commitment(ctx, cs.ID)
+	if err != nil {
+		return nil, nil, err
+	}
 	events, err := db.CaseAudit(ctx, cs.ID, 0, 1<<30)
 	if err != nil {
 		return nil, nil, err
@@ -324,6 +330,14 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[
 	}
 	for _, o := range owed {
 		d.Owed = append(d.Owed, report.Owed{Text: o.Text, DueAt: r.local(o.DueAt), Fulfilled: o.FulfilledAt != nil, Overdue: o.Overdue})
+	}
+	if cm := commitment; cm != nil {
+		rc := &report.Commitment{StatementZH: cm.Statement.ZH, StatementEN: cm.Statement.EN, SignerName: cm.SignerName,
+			Signer: *person(cm.Signer), SignedAt: r.local(cm.SignedAt)}
+		for _, it := range cm.Items {
+			rc.Items = append(rc.Items, report.CommitmentItem{MaterialZH: it.Material.ZH, MaterialEN: it.Material.EN, DueAt: r.local(it.DueAt)})
+		}
+		d.Commitment = rc
 	}
 	return d, byID, nil
 }

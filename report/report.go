@@ -28,6 +28,8 @@ type Data struct {
 	Decisions []Decision `json:"decisions"`
 	// Owed are the materials still owed (or handed in late) on a commitment basis.
 	Owed []Owed `json:"owed"`
+	// Commitment is the applicant's signed commitment (承诺书), if any.
+	Commitment *Commitment `json:"commitment,omitempty"`
 	// AuditHeadSeq and AuditHeadHash identify the newest audit event of the case when
 	// the report was made: anyone holding the chain can check the record against it.
 	AuditHeadSeq  int64     `json:"audit_head_seq"`
@@ -157,6 +159,25 @@ type Owed struct {
 	DueAt     time.Time `json:"due_at"`
 	Fulfilled bool      `json:"fulfilled"`
 	Overdue   bool      `json:"overdue"`
+}
+
+// Commitment is the applicant's signed commitment (承诺书): the materials
+// that follow later and by when, the statement as signed, the signer's
+// name and the time.
+type Commitment struct {
+	Items       []CommitmentItem `json:"items"`
+	StatementZH string           `json:"statement_zh"`
+	StatementEN string           `json:"statement_en"`
+	SignerName  string           `json:"signer_name"`
+	Signer      Person           `json:"signer"`
+	SignedAt    time.Time        `json:"signed_at"`
+}
+
+// CommitmentItem is one committed material and its due date.
+type CommitmentItem struct {
+	MaterialZH string    `json:"material_zh"`
+	MaterialEN string    `json:"material_en"`
+	DueAt      time.Time `json:"due_at"`
 }
 
 // ImageRef names the picture behind an annotation in the JSON report: the evidence

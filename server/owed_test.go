@@ -267,6 +267,22 @@ func TestOwedLoop(t *testing.T) {
 	if code, ec, _ := e.uploadOwed("appA", cs.ID, plan.ID, "more.pdf", pdf); code != http.StatusUnprocessableEntity || ec != domain.CodeOwedItemNotOpen {
 		t.Fatalf("delivery to a closed case: got %d %s, want 422 %s", code, ec, domain.CodeOwedItemNotOpen)
 	}
+	// The report's JSON carries the commitment as signed.
+	e.withReports(nil)
+	var rep struct {
+		Commitment *struct {
+			Items []struct {
+				MaterialZH string `json:"material_zh"`
+			} `json:"items"`
+			StatementZH string `json:"statement_zh"`
+			SignerName  string `json:"signer_name"`
+		} `json:"commitment"`
+	}
+	e.json("appA", "GET", path+"/report.json", nil, http.StatusOK, &rep)
+	if rep.Commitment == nil || rep.Commitment.SignerName != "张三" || len(rep.Commitment.Items) != 2 || rep.Commitment.Items[0].MaterialZH != "营业执照" ||
+		rep.Commitment.StatementZH != domain.CommitmentStatement.ZH {
+		t.Fatalf("report.json commitment: got %+v, want the one 张三 signed", rep.Commitment)
+	}
 	want := []string{"case.commitment_signed", "owed.delivered", "owed.returned", "owed.delivered", "owed.fulfilled",
 		"owed.reminder", "owed.reminder", "owed.delivered", "owed.fulfilled", "case.owed_closed"}
 	var seen []string
