@@ -41,6 +41,17 @@ func TestMigrationsPerDialect(t *testing.T) {
 	if len(sqlite) < 9 {
 		t.Fatalf("got %d SQLite migrations, want at least 9", len(sqlite))
 	}
+	seen := map[int]string{}
+	for _, name := range sqlite {
+		n, ok := migrationNumber(name)
+		if !ok {
+			t.Fatalf("migration %s is not named NNNN_what.sql", name)
+		}
+		if other, dup := seen[n]; dup {
+			t.Errorf("migrations %s and %s share the number %04d: give the later one the next free number", other, name, n)
+		}
+		seen[n] = name
+	}
 	if !slices.Equal(sqlite, pg) {
 		t.Fatalf("migrations differ:\n sqlite   %v\n postgres %v\nwrite storage/migrations/postgres/NNNN_*.sql beside each SQLite one", sqlite, pg)
 	}
