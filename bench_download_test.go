@@ -41,20 +41,7 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	if testing.Short() {
 		b.Skip("moves several GiB; not in -short")
 	}
-	size := int64(1) << 30
-	if v := os.Getenv("SITEINSPECT_BENCH_MIB"); v != "" {
-		mib, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || mib < 1 {
-			b.Fatalf("SITEINSPECT_BENCH_MIB=%q: want a whole number of MiB", v)
-		}
-		size = mib << 20
-	}
-	rounds := 3
-	if v := os.Getenv("SITEINSPECT_BENCH_ROUNDS"); v != "" {
-		if rounds, _ = strconv.Atoi(v); rounds < 1 {
-			b.Fatalf("SITEINSPECT_BENCH_ROUNDS=%q: want a positive number", v)
-		}
-	}
+	size, rounds := benchSizeAndRounds(b, 3)
 	tmp := b.TempDir()
 	src, srcSum := makeBenchSource(b, tmp, size)
 	cfg := testenv.MinIOConfig(b)

@@ -46,20 +46,7 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	if testing.Short() {
 		b.Skip("moves several GiB; not in -short")
 	}
-	size := int64(1) << 30
-	if v := os.Getenv("SITEINSPECT_BENCH_MIB"); v != "" {
-		mib, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || mib < 1 {
-			b.Fatalf("SITEINSPECT_BENCH_MIB=%q: want a whole number of MiB", v)
-		}
-		size = mib << 20
-	}
-	rounds := 2
-	if v := os.Getenv("SITEINSPECT_BENCH_ROUNDS"); v != "" {
-		if rounds, _ = strconv.Atoi(v); rounds < 1 {
-			b.Fatalf("SITEINSPECT_BENCH_ROUNDS=%q: want a positive number", v)
-		}
-	}
+	size, rounds := benchSizeAndRounds(b, 2)
 	const chunk = 32 << 20
 
 	tmp := b.TempDir()
@@ -444,4 +431,25 @@ func findMinIOPID(endpoint string) int {
 		return 0
 	}
 	return pids[0]
+}
+
+// benchSizeAndRounds reads the size (SITEINSPECT_BENCH_MIB, default 1 GiB)
+// and the runs of each path (SITEINSPECT_BENCH_ROUNDS, default rounds) of
+// the transfer benchmarks.
+func benchSizeAndRounds(b *testing.B, rounds int) (int64, int) {
+	b.Helper()
+	size := int64(1) << 30
+	if v := os.Getenv("SITEINSPECT_BENCH_MIB"); v != "" {
+		mib, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mib < 1 {
+			b.Fatalf("SITEINSPECT_BENCH_MIB=%q: want a whole number of MiB", v)
+		}
+		size = mib << 20
+	}
+	if v := os.Getenv("SITEINSPECT_BENCH_ROUNDS"); v != "" {
+		if rounds, _ = strconv.Atoi(v); rounds < 1 {
+			b.Fatalf("SITEINSPECT_BENCH_ROUNDS=%q: want a positive number", v)
+		}
+	}
+	return size, rounds
 }
