@@ -31,7 +31,9 @@ type copyTable struct {
 // migrations add and this list lacks makes copy-db refuse to run
 // (checkTableSet), so a new table cannot be left behind silently.
 var copyTables = []copyTable{
+	{"units", "id"},
 	{"users", "id"},
+	{"office_settings", "office"},
 	{"sessions", "token_hash"},
 	{"permit_types", "code"},
 	{"case_counters", "prefix, year"},

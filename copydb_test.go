@@ -111,6 +111,18 @@ func mustFullOffice(t *testing.T) string {
 		Replica: "replica-a", ContentType: "video/webm", StartedAt: time.Now(), Duration: 3 * time.Second}); err != nil {
 		t.Fatalf("live segment: %v", err)
 	}
+	// A unit the inspector belongs to and the case is routed to, and the
+	// office's settings as an admin changed them.
+	for _, q := range []string{
+		`INSERT INTO units (id, office, name_zh, name_en, created_at) VALUES ('unit-1', 'demo', '一分中心', 'Unit 1', 1)`,
+		`UPDATE users SET unit_id = 'unit-1' WHERE id = '` + me.ID + `'`,
+		`UPDATE cases SET unit_id = 'unit-1' WHERE id = '` + back.ID + `'`,
+		`INSERT INTO office_settings (office, name_zh, name_en, timezone, retention_days, updated_at, updated_by) VALUES ('demo', '示范办', 'Demo office', 'Asia/Shanghai', 3650, 1, '` + me.ID + `')`,
+	} {
+		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 	db.Close()
 	due := time.Now().Add(10 * 24 * time.Hour)
 	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "request_supplement", "summary": "补充材料", "supplement_due": due, "owed": []string{"营业执照复印件"}}, http.StatusOK, nil)
