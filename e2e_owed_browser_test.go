@@ -140,7 +140,7 @@ func TestBrowserDecisionSummary(t *testing.T) {
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
 	ins := login(t, p.URL, "inspector", p.Demo["inspector"])
 	cs := app.newCase()
-	app.mustUploadFile(cs.ID, testenv.MakeMP4(t, t.TempDir(), 2, "320x240"))
+	video := app.mustUploadFile(cs.ID, testenv.MakeMP4(t, t.TempDir(), 2, "320x240"))
 	path := "/api/v1/cases/" + cs.ID
 	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
 	ins.mustJSON("POST", path+"/assign", map[string]any{}, http.StatusOK, nil)
@@ -153,6 +153,8 @@ func TestBrowserDecisionSummary(t *testing.T) {
 	b.mustLogin(t, p.URL, "inspector", p.Demo["inspector"])
 	b.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID))
 	mustPoll[bool](t, b, "the decision button", clickJS, "#decide-open")
+	// Nobody has opened the video yet: the summary names it.
+	b.mustWaitAttr(t, `#decision-dialog .review-unopened li`, "data-evidence-id", video)
 	b.mustDo(t, "choose approve",
 		chromedp.WaitVisible(chromedp.CSS(`#decision-dialog .review-fails li[data-checklist-item="fire-exits"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="decision-outcome"][value="approve"]`)),
@@ -175,7 +177,32 @@ func TestBrowserDecisionSummary(t *testing.T) {
 	b.mustScreenshot(t, "decision-with-reason.png")
 	var ds []domain.Decision
 	ins.mustJSON("GET", path+"/decisions", nil, http.StatusOK, &ds)
-	if len(ds) != 1 || ds[0].Outcome != "approve" || ds[0].Summary != "经复查可予批准\n\n【存在不合格项仍予批准的理由】"+reason {
-		t.Fatalf("decision: got %+v, want an approval whose summary carries the reason", ds)
+	if len(ds) != 1 || ds[0].Outcome != "approve" || ds[0].Summary != "经复查可予批准" || ds[0].Reason != reason {
+		t.Fatalf("decision: got %+v, want an approval with the reason kept beside its summary", ds)
+	}
+
+	// The reviewer agrees only with a reason of their own; having played
+	// the video, it is no longer listed as unopened for them.
+	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
+	resp := rev.do("GET", "/api/v1/evidence/"+video+"/content", nil, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reviewer opens the video: got %d, want 200", resp.StatusCode)
+	}
+	r := mustNamedBrowser(t, "reviewer", deskWidth, deskHeight, browserBudget)
+	r.mustLogin(t, p.URL, "reviewer", p.Demo["reviewer"])
+	r.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID))
+	r.mustDo(t, "the countersign view", chromedp.WaitVisible(chromedp.ID("countersign-reason")))
+	r.mustWaitAttr(t, "#countersign .review-unopened-head", "text", "全部 1 份材料您均已打开查看。")
+	r.mustDo(t, "confirm and agree", chromedp.Click(chromedp.ID("countersign-confirm")), chromedp.Click(chromedp.ID("countersign-agree")))
+	r.mustWaitAttr(t, "#countersign .notice.error", "text", "存在不合格项时批准，必须写明理由。")
+	const agreed = "清理照片已核对"
+	r.mustDo(t, "give the reason and agree",
+		chromedp.SendKeys(chromedp.ID("countersign-reason"), agreed),
+		chromedp.Click(chromedp.ID("countersign-agree")),
+		chromedp.WaitNotPresent(chromedp.ID("countersign")))
+	ins.mustJSON("GET", path+"/decisions", nil, http.StatusOK, &ds)
+	if len(ds) != 1 || ds[0].CountersignReason != agreed || ds[0].Agree == nil || !*ds[0].Agree {
+		t.Fatalf("countersigned: got %+v, want agreement with the reviewer's reason", ds)
 	}
 }

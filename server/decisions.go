@@ -21,7 +21,10 @@ type decisionStore interface {
 	SetFinding(ctx context.Context, cs *domain.Case, by *domain.User, f domain.Finding) (*domain.Finding, error)
 	Findings(ctx context.Context, caseID string) ([]*domain.Finding, error)
 	Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *time.Location, in domain.DecisionInput) (*domain.Case, error)
-	Countersign(ctx context.Context, cs *domain.Case, by *domain.User, agree bool, comment string) (*domain.Case, error)
+	CountersignReason(ctx context.Context, cs *domain.Case, by *domain.User, agree bool, comment, reason string) (*domain.Case, error)
+	// ReviewSummary is what userID confirms against before deciding or
+	// countersigning: failed items, open violations, evidence not opened.
+	ReviewSummary(ctx context.Context, caseID, userID string) (*domain.ReviewSummary, error)
 	Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error)
 	OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error)
 	FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, owedID string) error
@@ -93,6 +96,7 @@ func handleCountersign(db decisionStore) echo.HandlerFunc {
 		var req struct {
 			Agree   *bool  `json:"agree"`
 			Comment string `json:"comment"`
+			Reason  string `json:"reason"`
 		}
 		if err := bindJSON(c, &req); err != nil {
 			return err
@@ -100,10 +104,26 @@ func handleCountersign(db decisionStore) echo.HandlerFunc {
 		if req.Agree == nil {
 			return newCodedError(http.StatusBadRequest, "agree_required", "agree (true or false) is required")
 		}
-		if cs, err = db.Countersign(c.Request().Context(), cs, u, *req.Agree, req.Comment); err != nil {
+		if cs, err = db.CountersignReason(c.Request().Context(), cs, u, *req.Agree, req.Comment, req.Reason); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
+	}
+}
+
+// handleReviewSummary answers what the signed-in officer confirms against
+// before deciding or countersigning (domain.ReviewSummary).
+func handleReviewSummary(db decisionStore) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cs, err := loadCaseFor(c, db, "id", domain.ActionReadNotes)
+		if err != nil {
+			return err
+		}
+		s, err := db.ReviewSummary(c.Request().Context(), cs.ID, currentUser(c).ID)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, s)
 	}
 }
 

@@ -103,6 +103,13 @@ func handlePage(db derivedStore, dl *downloads) echo.HandlerFunc {
 			return newCodedError(http.StatusNotFound, "no_such_page", "no page "+c.Param("n")+"; this PDF has "+strconv.Itoa(ev.Derived.Pages))
 		}
 		thumb := c.QueryParam("thumb") != ""
+		// Reading a page is opening the PDF (the decision's summary asks
+		// which evidence an officer has opened); thumbnails are not.
+		if !thumb {
+			if err := auditRead(c, db, ev, dl.presign != nil); err != nil {
+				return err
+			}
+		}
 		name := domain.DerivedPage(n, thumb)
 		return dl.serve(c, domain.DerivedKey(ev.CaseID, ev.ID, name), "image/png", derivedETag(ev.SHA256, name), "")
 	}

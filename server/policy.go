@@ -48,6 +48,7 @@ var routeActions = map[string]domain.Action{
 	"POST /api/v1/cases/:id/decision":          domain.ActionDecide,
 	"POST /api/v1/cases/:id/countersign":       domain.ActionCountersign,
 	"GET /api/v1/cases/:id/decisions":          domain.ActionReadProgress,
+	"GET /api/v1/cases/:id/review-summary":     domain.ActionReadNotes,
 	"GET /api/v1/cases/:id/owed":               domain.ActionReadOwed,
 	"POST /api/v1/cases/:id/owed/:oid/fulfill": domain.ActionConfirmOwed,
 	"POST /api/v1/cases/:id/owed/:oid/return":  domain.ActionConfirmOwed,

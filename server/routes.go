@@ -89,6 +89,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/decision", handleDecide(db, cfg.Location))
 	authed.POST("/cases/:id/countersign", handleCountersign(db))
 	authed.GET("/cases/:id/decisions", handleListDecisions(db))
+	authed.GET("/cases/:id/review-summary", handleReviewSummary(db))
 	authed.GET("/cases/:id/owed", handleListOwed(db))
 	authed.POST("/cases/:id/owed/:oid/fulfill", handleFulfillOwed(db))
 	authed.POST("/cases/:id/owed/:oid/return", handleReturnOwed(db))

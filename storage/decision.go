@@ -152,6 +152,10 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 	default:
 		return nil, domain.Coded(domain.ErrInvalid, "outcome_invalid", "outcome must be approve, reject or request_supplement")
 	}
+	in.Reason = strings.TrimSpace(in.Reason)
+	if utf8.RuneCountInString(in.Reason) > 5000 {
+		return nil, domain.Coded(domain.ErrInvalid, "reason_too_long", "reason must have at most 5000 characters")
+	}
 	due := domain.DueAt(now, 0, loc).AddDate(0, 0, pt.SupplementDays)
 	if in.SupplementDue != nil {
 		if !in.SupplementDue.After(now) {
@@ -176,9 +180,18 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 				return domain.Coded(domain.ErrInvalidState, "live_session_open", "end the live inspection before deciding: its recording joins the evidence first")
 			}
 		}
+		// What the inspector confirmed against, read under the case's lock:
+		// approving over a failed item or an open violation needs a reason.
+		review, err := reviewSummary(ctx, tx, cs.ID, by.ID)
+		if err != nil {
+			return err
+		}
+		if in.Outcome == "approve" && review.NeedsReason() && in.Reason == "" {
+			return domain.Coded(domain.ErrInvalid, domain.CodeApproveReasonRequired, approveReasonMessage(review))
+		}
 		id := domain.NewID()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (id, case_id, outcome, summary, inspector_id, decided_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, cs.ID, in.Outcome, in.Summary, by.ID, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (id, case_id, outcome, summary, reason, inspector_id, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id, cs.ID, in.Outcome, in.Summary, in.Reason, by.ID, ms(now)); err != nil {
 			return err
 		}
 		for _, o := range owed {
@@ -187,6 +200,12 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 			}
 		}
 		data := map[string]any{"decision_id": id, "outcome": in.Outcome, "summary": in.Summary}
+		if in.Outcome != "request_supplement" {
+			data["review"] = reviewAuditData(review)
+		}
+		if in.Reason != "" {
+			data["reason"] = in.Reason
+		}
 		if len(owed) > 0 {
 			data["owed"], data["owed_due"] = owed, due.Format(time.RFC3339)
 		}
@@ -206,10 +225,20 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 // it again together with the slot, so a countersign racing an assignment
 // records the reviewer who held the slot when it committed.
 func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, agree bool, comment string) (*domain.Case, error) {
+	return d.CountersignReason(ctx, cs, by, agree, comment, "")
+}
+
+// CountersignReason is Countersign with the reviewer's written reason,
+// which agreeing to an approval over a failed checklist item or an open
+// violation needs (domain.CodeApproveReasonRequired otherwise).
+func (d *DB) CountersignReason(ctx context.Context, cs *domain.Case, by *domain.User, agree bool, comment, reason string) (*domain.Case, error) {
 	if err := cs.Authorize(by, domain.ActionCountersign); err != nil {
 		return nil, err
 	}
-	comment = strings.TrimSpace(comment)
+	comment, reason = strings.TrimSpace(comment), strings.TrimSpace(reason)
+	if utf8.RuneCountInString(reason) > 5000 {
+		return nil, domain.Coded(domain.ErrInvalid, "reason_too_long", "reason must have at most 5000 characters")
+	}
 	if !agree && comment == "" {
 		return nil, domain.Coded(domain.ErrInvalid, "comment_required", "say why the decision goes back (comment)")
 	}
@@ -221,6 +250,13 @@ func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, 
 		var decID, outcome string
 		if err := tx.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
 			return notFound(err, "pending decision")
+		}
+		review, err := reviewSummary(ctx, tx, cs.ID, by.ID)
+		if err != nil {
+			return err
+		}
+		if agree && outcome == "approve" && review.NeedsReason() && reason == "" {
+			return domain.Coded(domain.ErrInvalid, domain.CodeApproveReasonRequired, approveReasonMessage(review))
 		}
 		to := domain.StatusInReview
 		if agree {
@@ -250,11 +286,15 @@ func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, 
 				return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another reviewer holds this case's countersign")
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE decisions SET reviewer_id = ?, countersigned_at = ?, agree = ?, comment = ? WHERE id = ?`, by.ID, ms(now), agree, comment, decID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE decisions SET reviewer_id = ?, countersigned_at = ?, agree = ?, comment = ?, countersign_reason = ? WHERE id = ?`, by.ID, ms(now), agree, comment, reason, decID); err != nil {
 			return err
 		}
-		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "case.status",
-			Data: map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(domain.StatusPendingCountersign), "to": string(to)}})
+		data := map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(domain.StatusPendingCountersign), "to": string(to),
+			"review": reviewAuditData(review)}
+		if reason != "" {
+			data["reason"] = reason
+		}
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "case.status", Data: data})
 		tx.stampHead = cs.ID
 		return err
 	})
@@ -266,7 +306,7 @@ func (d *DB) Countersign(ctx context.Context, cs *domain.Case, by *domain.User, 
 
 // Decisions returns a case's decision rounds, oldest first.
 func (d *DB) Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error) {
-	rows, err := d.query(ctx, `SELECT d.id, d.outcome, d.summary, i.id, i.username, i.display_name, i.org, d.decided_at,
+	rows, err := d.query(ctx, `SELECT d.id, d.outcome, d.summary, d.reason, d.countersign_reason, i.id, i.username, i.display_name, i.org, d.decided_at,
 		r.id, r.username, r.display_name, r.org, d.countersigned_at, d.agree, d.comment
 		FROM decisions d JOIN users i ON i.id = d.inspector_id LEFT JOIN users r ON r.id = d.reviewer_id
 		WHERE d.case_id = ? ORDER BY d.decided_at`, caseID)
@@ -282,7 +322,7 @@ func (d *DB) Decisions(ctx context.Context, caseID string) ([]*domain.Decision, 
 		var decided int64
 		var signed sql.NullInt64
 		var agree sql.NullBool
-		if err := rows.Scan(&dc.ID, &dc.Outcome, &dc.Summary, &i.ID, &i.Username, &i.DisplayName, &i.Org, &decided, &r[0], &r[1], &r[2], &r[3], &signed, &agree, &dc.Comment); err != nil {
+		if err := rows.Scan(&dc.ID, &dc.Outcome, &dc.Summary, &dc.Reason, &dc.CountersignReason, &i.ID, &i.Username, &i.DisplayName, &i.Org, &decided, &r[0], &r[1], &r[2], &r[3], &signed, &agree, &dc.Comment); err != nil {
 			return nil, err
 		}
 		dc.Inspector, dc.DecidedAt, dc.Reviewer, dc.CountersignedAt = &i, time.UnixMilli(decided).UTC(), refFrom(r), fromMS(signed)
@@ -344,4 +384,27 @@ func (d *DB) FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, 
 		}
 		return closeIfNothingOwed(ctx, tx, cs.ID, by, now)
 	})
+}
+
+// approveReasonMessage says what the approval goes over.
+func approveReasonMessage(r *domain.ReviewSummary) string {
+	return fmt.Sprintf("approving over %d failed checklist item(s) and %d open violation(s) needs a written reason", len(r.Failed), len(r.OpenViolations))
+}
+
+// reviewAuditData is the part of a review summary the decision's audit
+// event keeps: what the officer confirmed against.
+func reviewAuditData(r *domain.ReviewSummary) map[string]any {
+	failed := make([]string, 0, len(r.Failed))
+	for _, f := range r.Failed {
+		failed = append(failed, f.ChecklistItem)
+	}
+	violations := make([]string, 0, len(r.OpenViolations))
+	for _, v := range r.OpenViolations {
+		violations = append(violations, v.ID)
+	}
+	unopened := make([]string, 0, len(r.Unopened))
+	for _, e := range r.Unopened {
+		unopened = append(unopened, e.ID)
+	}
+	return map[string]any{"failed": failed, "open_violations": violations, "unopened": unopened, "evidence_total": r.EvidenceTotal}
 }

@@ -19,28 +19,42 @@ const OUTCOMES = ['approve', 'reject', 'request_supplement'];
 
 /**
  * reviewSummary is what the officer confirms against before deciding or
- * countersigning: the checklist items that failed and the violations
- * still open. {el, fails, confirm} — confirm is the checkbox to tick.
+ * countersigning, as the server reads it for this officer
+ * (/review-summary): the checklist items that failed, the violations still
+ * open and the evidence they have not opened (the audit log's reads).
+ * {el, confirm, needsReason()}: confirm is the checkbox to tick; onLoad
+ * runs when the summary arrives (a failure asks for a reason).
  */
-function reviewSummary(caseId, type, findings, id) {
-  const fails = findings.filter((f) => f.result === 'fail');
-  const label = (f) => pick((type?.checklist || []).find((c) => c.id === f.checklist_item)?.text) || f.checklist_item;
-  const violations = h('p', { class: 'small review-violations' }, t('common.loading'));
-  get(`/api/v1/cases/${enc(caseId)}/annotations`).then(listOf).then((list) => {
-    const open = list.filter((a) => a.severity === 'violation' && !a.resolved);
-    fill(violations, open.length ? t('summary.violations', { n: open.length }) : t('summary.noViolations'));
-    if (open.length) violations.classList.add('is-overdue');
-  }).catch(() => fill(violations));
+function reviewSummary(caseId, type, id, onLoad) {
+  const label = (item) => pick((type?.checklist || []).find((c) => c.id === item)?.text) || item;
+  let needs = false;
+  const body = h('div', { class: 'review-summary-body' }, h('p', { class: 'muted small' }, t('common.loading')));
   const confirm = h('input', { type: 'checkbox', id, class: 'review-confirm' });
-  const el = h('div', { class: `notice review-summary${fails.length ? ' has-failures' : ''}`, role: 'note' },
-    h('h4', {}, t('summary.title')),
-    fails.length
-      ? h('div', {}, h('p', { class: 'small' }, t('summary.fails', { n: fails.length })),
-        h('ul', { class: 'review-fails' }, fails.map((f) => h('li', { dataset: { checklistItem: f.checklist_item } }, label(f), f.note && h('span', { class: 'muted small' }, ` — ${f.note}`)))))
-      : h('p', { class: 'small' }, t('summary.noFails')),
-    violations,
+  const el = h('div', { class: 'notice review-summary', role: 'note' },
+    h('h4', {}, t('summary.title')), body,
     h('label', { class: 'decision-choice', for: id }, confirm, t('summary.confirm')));
-  return { el, fails, confirm };
+  const evLink = (evId, text) => h('a', { href: `#/cases/${enc(caseId)}?ev=${enc(evId)}` }, text);
+  get(`/api/v1/cases/${enc(caseId)}/review-summary`).then((s) => {
+    needs = s.failed.length > 0 || s.open_violations.length > 0;
+    el.classList.toggle('has-failures', needs);
+    fill(body,
+      s.failed.length
+        ? h('div', {}, h('p', { class: 'small' }, t('summary.fails', { n: s.failed.length })),
+          h('ul', { class: 'review-fails' }, s.failed.map((f) => h('li', { dataset: { checklistItem: f.checklist_item } },
+            label(f.checklist_item), f.note && h('span', { class: 'muted small' }, ` — ${f.note}`)))))
+        : h('p', { class: 'small' }, t('summary.noFails')),
+      s.open_violations.length
+        ? h('div', {}, h('p', { class: 'small review-violations is-overdue' }, t('summary.violations', { n: s.open_violations.length })),
+          h('ul', { class: 'review-open-violations' }, s.open_violations.map((v) => h('li', { dataset: { annotationId: v.id } },
+            evLink(v.evidence_id, v.body), v.checklist_item && h('span', { class: 'muted small' }, ` — ${label(v.checklist_item)}`)))))
+        : h('p', { class: 'small review-violations' }, t('summary.noViolations')),
+      s.unopened.length
+        ? h('div', {}, h('p', { class: 'small review-unopened-head is-overdue' }, t('summary.unopened', { n: s.unopened.length, total: s.evidence_total })),
+          h('ul', { class: 'review-unopened' }, s.unopened.map((e) => h('li', { dataset: { evidenceId: e.id } }, evLink(e.id, e.filename)))))
+        : h('p', { class: 'small review-unopened-head' }, t('summary.allOpened', { total: s.evidence_total })));
+    onLoad?.();
+  }).catch((err) => fill(body, errorBox(err)));
+  return { el, confirm, needsReason: () => needs };
 }
 
 /** decisionPanel returns {el, refresh(c)}; onDone runs after a decision or countersignature. */
@@ -108,14 +122,14 @@ export function decisionPanel({ user, type, findings, onDone }) {
       h('p', { class: 'muted small owed-note' }),
       h('label', { for: 'decision-due' }, t('decision.due')), due);
     const submit = h('button', { id: 'decision-submit', type: 'submit', class: 'primary' }, t('decision.submit'));
-    const review = reviewSummary(c.id, type, findings(), 'decision-confirm');
+    const review = reviewSummary(c.id, type, 'decision-confirm', () => sync());
     const reason = h('textarea', { id: 'decision-fail-reason', rows: 3, maxlength: 5000 });
     const reasonBox = h('div', { class: 'decision-fail-reason', hidden: true },
       h('label', { for: 'decision-fail-reason' }, t('summary.reason')), reason);
 
     function sync() {
       const o = outcome();
-      reasonBox.hidden = !(o === 'approve' && review.fails.length > 0);
+      reasonBox.hidden = !(o === 'approve' && review.needsReason());
       owedBox.hidden = !(o === 'request_supplement' || (o === 'approve' && commitment));
       owedBox.querySelector('.owed-note').textContent = o === 'approve' ? t('decision.owedCommitment') : t('decision.owedRequired');
       // Approving a case whose applicant signed a commitment: the committed
@@ -144,8 +158,9 @@ export function decisionPanel({ user, type, findings, onDone }) {
         return;
       }
       const body = { outcome: o, summary: summary.value.trim() };
-      // Approving over a failed item: the written reason is part of the decision.
-      if (!reasonBox.hidden) body.summary = `${body.summary}\n\n${t('summary.reasonHead')}${reason.value.trim()}`;
+      // Approving over a failed item or an open violation: the written
+      // reason is kept with the decision (the server asks for it too).
+      if (!reasonBox.hidden) body.reason = reason.value.trim();
       if (!owedBox.hidden) {
         body.owed = owed.value.split('\n').map((s) => s.trim()).filter(Boolean);
         // The picked day ends at 23:59:59 in the office's zone, not the device's.
@@ -177,12 +192,23 @@ export function decisionPanel({ user, type, findings, onDone }) {
   function countersign() {
     const msg = h('div', { 'aria-live': 'assertive' });
     const comment = h('textarea', { id: 'countersign-comment', rows: 3, maxlength: 5000 });
-    const review = reviewSummary(c.id, type, findings(), 'countersign-confirm');
+    const reason = h('textarea', { id: 'countersign-reason', rows: 3, maxlength: 5000 });
+    const reasonBox = h('div', { class: 'decision-fail-reason', hidden: true },
+      h('label', { for: 'countersign-reason' }, t('summary.agreeReason')), reason);
+    // Agreeing to an approval over a failure needs the reviewer's own reason.
+    const review = reviewSummary(c.id, type, 'countersign-confirm', () => {
+      reasonBox.hidden = !(pending?.outcome === 'approve' && review.needsReason());
+    });
     const send = (agree, button) => busy(button, async () => {
       fill(msg);
       if (agree && !review.confirm.checked) {
         fill(msg, h('p', { class: 'notice error small' }, t('summary.confirmFirst')));
         review.confirm.focus();
+        return;
+      }
+      if (agree && !reasonBox.hidden && !reason.value.trim()) {
+        fill(msg, h('p', { class: 'notice error small' }, t('summary.reasonRequired')));
+        reason.focus();
         return;
       }
       if (!agree && !comment.value.trim()) {
@@ -191,7 +217,9 @@ export function decisionPanel({ user, type, findings, onDone }) {
         return;
       }
       try {
-        await post(`/api/v1/cases/${enc(c.id)}/countersign`, { agree, comment: comment.value.trim() });
+        const body = { agree, comment: comment.value.trim() };
+        if (agree && !reasonBox.hidden) body.reason = reason.value.trim();
+        await post(`/api/v1/cases/${enc(c.id)}/countersign`, body);
         onDone();
       } catch (err) { fill(msg, errorBox(err)); }
     });
@@ -201,6 +229,7 @@ export function decisionPanel({ user, type, findings, onDone }) {
       h('h3', {}, t('countersign.title')),
       pending ? h('ol', { class: 'decision-list proposed' }, decisionItem(pending)) : h('p', { class: 'muted' }, t('decision.none')),
       review.el,
+      reasonBox,
       h('p', { class: 'muted small' }, t('countersign.hint')),
       h('label', { for: 'countersign-comment' }, t('countersign.comment')), comment,
       msg,
