@@ -27,6 +27,15 @@ import (
 //   - Returned: countersigns that disagreed (the case went back to review).
 //   - LiveInspections: live inspections that went live (the site's phone
 //     published) in the period.
+//   - Rated, RatedBad: the applicants' ratings (好差评, event case.rated),
+//     and those of level 4 (不满意) or worse; an officer's are the ratings
+//     of the cases they decided or countersigned.
+//   - FollowupsOpened, FollowupsClosed: the follow-ups (整改) of bad
+//     ratings opened and closed; an officer's are those of their rated cases.
+//   - UrgentReceived: cases marked urgent (特事特办, case.urgent_set) for the
+//     first time; UrgentDecided: final decisions of cases urgent at the
+//     time; UrgentWithinTarget: of those, decided within the target hours
+//     counted from the marking.
 //   - Overdue: commitments (approvals with materials owed, countersigned by
 //     the period's end) with items still open past their due time at the
 //     period's end, or now if that is earlier.
@@ -43,6 +52,10 @@ type Stats struct {
 	End   time.Time `json:"end"`
 	// Totals are the office's figures.
 	Totals StatsFigures `json:"totals"`
+	// Units are the figures per unit (分中心) of the office: the counts of
+	// the cases routed to the unit (cases.unit_id), by unit id; cases of
+	// no unit are counted in Totals only.
+	Units []UnitStats `json:"units"`
 	// Officers are the figures per officer who decided, countersigned or
 	// held a live inspection in the period (or has overdue commitments),
 	// by username.
@@ -63,7 +76,29 @@ type StatsFigures struct {
 	Countersigned              int       `json:"countersigned"`
 	Returned                   int       `json:"returned"`
 	LiveInspections            int       `json:"live_inspections"`
+	Rated                      int       `json:"rated"`
+	RatedBad                   int       `json:"rated_bad"`
+	// BadRate is RatedBad / Rated, 0 when nothing was rated.
+	BadRate            float64 `json:"bad_rate"`
+	FollowupsOpened    int     `json:"followups_opened"`
+	FollowupsClosed    int     `json:"followups_closed"`
+	UrgentReceived     int     `json:"urgent_received"`
+	UrgentDecided      int     `json:"urgent_decided"`
+	UrgentWithinTarget int     `json:"urgent_within_target"`
 }
+
+// UnitStats are the figures of the cases routed to one unit.
+type UnitStats struct {
+	ID     string `json:"id"`
+	NameZh string `json:"name_zh"`
+	NameEn string `json:"name_en"`
+	StatsFigures
+	OverdueCommitments int `json:"overdue_commitments"`
+}
+
+// RatingBad is the level from which a rating counts as 不满意 or worse
+// (4 不满意, 5 非常不满意).
+const RatingBad = 4
 
 // Durations summarises hours: how many, their median and 90th percentile
 // (linear interpolation between the closest ranks), 0 when there are none.

@@ -1,0 +1,142 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// statsDays are the tallies of the office days of [start, end) in loc: the
+// closed days' (before today) from stats_days, those missing there counted
+// from the chain once and kept, and the open days' (today, and any later)
+// counted from the chain every time.
+func (d *DB) statsDays(ctx context.Context, office string, loc *time.Location, start, end time.Time) (map[string]*statsDay, error) {
+	now := d.now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	closedEnd := end
+	if today.Before(closedEnd) {
+		closedEnd = today
+	}
+	days := map[string]*statsDay{}
+	if closedEnd.After(start) {
+		kept, err := d.keptStatsDays(ctx, office, loc, start, closedEnd)
+		if err != nil {
+			return nil, err
+		}
+		var missing []time.Time
+		for t := start; t.Before(closedEnd); t = nextDay(t, loc) {
+			if day, ok := kept[t.Format(time.DateOnly)]; ok {
+				days[t.Format(time.DateOnly)] = day
+			} else {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			// One scan from the first missing day to the last: the kept
+			// days in between are counted again, cheaper than a scan each.
+			counted, err := d.statsScan(ctx, office, loc, missing[0], nextDay(missing[len(missing)-1], loc))
+			if err != nil {
+				return nil, err
+			}
+			fresh := map[string]*statsDay{}
+			for _, t := range missing {
+				key := t.Format(time.DateOnly)
+				day := counted[key]
+				if day == nil {
+					day = newStatsDay()
+				}
+				days[key], fresh[key] = day, day
+			}
+			if err := d.keepStatsDays(ctx, office, loc, fresh); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if end.After(closedEnd) {
+		from := closedEnd
+		if start.After(from) {
+			from = start
+		}
+		counted, err := d.statsScan(ctx, office, loc, from, end)
+		if err != nil {
+			return nil, err
+		}
+		for key, day := range counted {
+			days[key] = day
+		}
+	}
+	return days, nil
+}
+
+// nextDay is the midnight in loc after the day of t's midnight.
+func nextDay(t time.Time, loc *time.Location) time.Time {
+	y, m, dd := t.In(loc).Date()
+	return time.Date(y, m, dd+1, 0, 0, 0, 0, loc)
+}
+
+// keptStatsDays reads the kept tallies of the closed days of [start, end).
+func (d *DB) keptStatsDays(ctx context.Context, office string, loc *time.Location, start, end time.Time) (map[string]*statsDay, error) {
+	rows, err := d.query(ctx, `SELECT day, tallies FROM stats_days WHERE office = ? AND zone = ? AND day >= ? AND day < ?`,
+		office, loc.String(), start.Format(time.DateOnly), end.Format(time.DateOnly))
+	if err != nil {
+		return nil, fmt.Errorf("kept stats days: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*statsDay{}
+	for rows.Next() {
+		var key string
+		var data []byte
+		if err := rows.Scan(&key, &data); err != nil {
+			return nil, fmt.Errorf("kept stats days: %w", err)
+		}
+		day := newStatsDay()
+		if err := json.Unmarshal(data, day); err != nil {
+			return nil, fmt.Errorf("kept stats day %s: %w", key, err)
+		}
+		if day.Total == nil {
+			day.Total = &statsTally{}
+		}
+		out[key] = day
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("kept stats days: %w", err)
+	}
+	return out, nil
+}
+
+// keepStatsDays stores the tallies of closed days. Two replicas counting
+// the same day count the same events, so the first row written stays.
+func (d *DB) keepStatsDays(ctx context.Context, office string, loc *time.Location, days map[string]*statsDay) error {
+	const batch = 100
+	var marks []string
+	var args []any
+	flush := func() error {
+		if len(marks) == 0 {
+			return nil
+		}
+		_, err := d.exec(ctx, `INSERT INTO stats_days (office, zone, day, tallies, computed_at) VALUES `+strings.Join(marks, ", ")+
+			` ON CONFLICT (office, zone, day) DO NOTHING`, args...)
+		marks, args = marks[:0], args[:0]
+		if err != nil {
+			return fmt.Errorf("keep stats days: %w", err)
+		}
+		return nil
+	}
+	now := ms(d.now())
+	for key, day := range days {
+		data, err := json.Marshal(day)
+		if err != nil {
+			return fmt.Errorf("keep stats day %s: %w", key, err)
+		}
+		marks = append(marks, "(?, ?, ?, ?, ?)")
+		args = append(args, office, loc.String(), key, string(data), now)
+		if len(marks) == batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
