@@ -115,7 +115,7 @@ func (d *DB) statsScan(ctx context.Context, office string, loc *time.Location, s
 const statsActions = `'case.status', 'live.published', 'case.rated', 'followup.opened', 'followup.closed', 'case.urgent_set', 'case.urgent_cleared'`
 
 // statsCaseUnit is the unit of the case of the event, '' for none.
-const statsCaseUnit = `''`
+const statsCaseUnit = `COALESCE(c.unit_id, '')`
 
 // statsReport fills st from the days' tallies and the overdue commitments
 // at the period's end.
@@ -150,7 +150,8 @@ func (d *DB) statsReport(ctx context.Context, office string, end time.Time, st *
 
 // unitNames fills in the unit's names.
 func (d *DB) unitNames(ctx context.Context, u *domain.UnitStats) error {
-	return nil
+	err := d.queryRow(ctx, `SELECT name_zh, name_en FROM units WHERE id = ?`, u.ID).Scan(&u.NameZh, &u.NameEn)
+	return notFound(err, "stats unit "+u.ID)
 }
 
 // overdue adds the commitments with items open past due at the period's
