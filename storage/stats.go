@@ -114,7 +114,7 @@ func (d *DB) statsScan(ctx context.Context, office string, loc *time.Location, s
 // statsActions are the audit actions the figures count.
 const statsActions = `'case.status', 'live.published', 'case.rated', 'followup.opened', 'followup.closed', 'case.urgent_set', 'case.urgent_cleared'`
 
-// statsCaseUnit is the unit of the case of the event, '' for none.
+// statsCaseUnit is the unit of the case of the event, ” for none.
 const statsCaseUnit = `COALESCE(c.unit_id, '')`
 
 // statsReport fills st from the days' tallies and the overdue commitments
@@ -144,7 +144,9 @@ func (d *DB) statsReport(ctx context.Context, office string, end time.Time, st *
 		}
 		st.Units = append(st.Units, us)
 	}
-	slices.SortFunc(st.Units, func(a, b domain.UnitStats) int { return cmp.Or(cmp.Compare(a.NameZh, b.NameZh), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(st.Units, func(a, b domain.UnitStats) int {
+		return cmp.Or(cmp.Compare(a.NameZh, b.NameZh), cmp.Compare(a.ID, b.ID))
+	})
 	return nil
 }
 
