@@ -114,7 +114,7 @@ func (d *DB) statsScan(ctx context.Context, office string, loc *time.Location, s
 // statsActions are the audit actions the figures count.
 const statsActions = `'case.status', 'live.published', 'case.rated', 'followup.opened', 'followup.closed', 'case.urgent_set', 'case.urgent_cleared'`
 
-// statsCaseUnit is the unit of the case of the event, ” for none.
+// statsCaseUnit is the unit of the case of the event, empty for none.
 const statsCaseUnit = `COALESCE(c.unit_id, '')`
 
 // statsReport fills st from the days' tallies and the overdue commitments
