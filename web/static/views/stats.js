@@ -1,14 +1,15 @@
 /**
  * The supervision figures (#/stats?from=YYYY-MM-DD&to=YYYY-MM-DD): what the
  * office received and decided over a period of office days, the 马上办 rate,
- * how long decisions and countersigns took, per officer, and the
- * commitments past due. The numbers come from GET /api/v1/stats; the charts
+ * how long decisions and countersigns took, the applicants' ratings (好差评)
+ * and their follow-ups, urgent cases (特事特办) apart, per unit and per
+ * officer, and the commitments past due. The numbers come from GET /api/v1/stats; the charts
  * are drawn here as inline SVG, and every number charted is also in the
  * table below it.
  */
 import { enc, get } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
-import { t } from '../i18n.js';
+import { lang, t } from '../i18n.js';
 import { dayFromNow, number, timeZone } from '../format.js';
 
 const NS = 'http://www.w3.org/2000/svg';
@@ -73,13 +74,37 @@ function figures(st) {
     card(t('stats.toCountersign'), hours(tot.decision_to_countersign_hours.median), t('stats.p90', { v: hours(tot.decision_to_countersign_hours.p90) })),
     card(t('stats.returned'), number(tot.returned), t('stats.returnedOf', { of: tot.countersigned })),
     card(t('stats.live'), number(tot.live_inspections)),
+    card(t('stats.rated'), number(tot.rated), tot.rated ? t('stats.badOf', { pct: pct(tot.bad_rate), n: tot.rated_bad }) : null),
+    card(t('stats.followups'), number(tot.followups_opened), t('stats.followupsClosed', { n: tot.followups_closed })),
+    card(t('stats.urgent'), number(tot.urgent_received),
+      t('stats.urgentDecided', { n: tot.urgent_decided, within: tot.urgent_within_target })),
     card(t('stats.overdue'), number(st.overdue.commitments),
       st.overdue.items ? t('stats.overdueDays', { items: st.overdue.items, median: number(st.overdue.days.median, 1), max: number(st.overdue.days.max, 1) }) : null));
   const inspectors = st.officers.filter((o) => o.decided > 0 || o.live_inspections > 0 || o.overdue_commitments > 0);
   const reviewers = st.officers.filter((o) => o.countersigned > 0);
   const name = (o) => o.display_name || o.username;
+  const units = st.units || [];
+  const unitName = (u) => (lang() === 'en' ? u.name_en || u.name_zh : u.name_zh || u.name_en) || u.id;
+  const rated = st.officers.filter((o) => o.rated > 0);
   return [
     cards,
+    h('h2', {}, t('stats.byUnit')),
+    units.length === 0 ? h('p', { class: 'muted' }, t('stats.noUnits')) : [
+      chart(t('stats.chartUnitDecided'), units.map((u) => ({ label: unitName(u), bars: [
+        { v: u.received, cls: 'bar-c', text: number(u.received) },
+        { v: u.decided, cls: 'bar-a', text: number(u.decided) },
+        { v: u.decided_same_day, cls: 'bar-b', text: number(u.decided_same_day) }] })),
+      [t('stats.received'), t('stats.decided'), t('stats.sameDayCount')]),
+      chart(t('stats.chartUnitRatings'), units.filter((u) => u.rated).map((u) => ({ label: unitName(u), bars: [
+        { v: u.bad_rate * 100, cls: 'bar-c', text: `${pct(u.bad_rate)} (${u.rated_bad}/${u.rated})` }] })),
+      [t('stats.badShare')]),
+      chart(t('stats.chartUrgent'), units.filter((u) => u.urgent_received || u.urgent_decided).map((u) => ({ label: unitName(u), bars: [
+        { v: u.urgent_received, cls: 'bar-c', text: number(u.urgent_received) },
+        { v: u.urgent_decided, cls: 'bar-a', text: number(u.urgent_decided) },
+        { v: u.urgent_within_target, cls: 'bar-b', text: number(u.urgent_within_target) }] })),
+      [t('stats.urgentReceived'), t('stats.urgentDecidedShort'), t('stats.urgentWithin')]),
+      table(units, t('stats.unit'), unitName, true),
+    ],
     h('h2', {}, t('stats.byOfficer')),
     st.officers.length === 0 ? h('p', { class: 'muted' }, t('stats.none')) : [
       chart(t('stats.chartDecided'), inspectors.map((o) => ({ label: name(o), bars: [
@@ -94,7 +119,11 @@ function figures(st) {
         { v: o.countersigned, cls: 'bar-a', text: number(o.countersigned) },
         { v: o.returned, cls: 'bar-c', text: number(o.returned) }] })),
       [t('stats.countersigned'), t('stats.returned')]),
-      table(st.officers),
+      chart(t('stats.chartRatings'), rated.map((o) => ({ label: name(o), bars: [
+        { v: o.rated, cls: 'bar-a', text: number(o.rated) },
+        { v: o.rated_bad, cls: 'bar-c', text: `${number(o.rated_bad)} (${pct(o.bad_rate)})` }] })),
+      [t('stats.rated'), t('stats.ratedBad')]),
+      table(st.officers, t('stats.officer'), name, false),
     ],
   ];
 }
@@ -133,21 +162,31 @@ function chart(title, rows, legend) {
     svg('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': title }, items));
 }
 
-/** table lists every officer's figures. */
-function table(officers) {
+/**
+ * table lists the figures of every unit or officer: label heads the first
+ * column, name gives a row's name; a unit's table has its received cases.
+ */
+function table(rows, label, name, received) {
+  const span = (d) => (d.count ? `${hours(d.median)} / ${hours(d.p90)}` : '—');
   const cols = [
-    [t('stats.officer'), (o) => o.display_name || o.username],
+    [label, name],
+    received && [t('stats.received'), (o) => number(o.received)],
     [t('stats.decided'), (o) => number(o.decided)],
     [t('stats.sameDayCount'), (o) => number(o.decided_same_day)],
-    [t('stats.toDecision'), (o) => (o.submit_to_decision_hours.count ? `${hours(o.submit_to_decision_hours.median)} / ${hours(o.submit_to_decision_hours.p90)}` : '—')],
+    [t('stats.toDecision'), (o) => span(o.submit_to_decision_hours)],
     [t('stats.countersigned'), (o) => number(o.countersigned)],
     [t('stats.returned'), (o) => number(o.returned)],
-    [t('stats.toCountersign'), (o) => (o.decision_to_countersign_hours.count ? `${hours(o.decision_to_countersign_hours.median)} / ${hours(o.decision_to_countersign_hours.p90)}` : '—')],
+    [t('stats.toCountersign'), (o) => span(o.decision_to_countersign_hours)],
     [t('stats.live'), (o) => number(o.live_inspections)],
+    [t('stats.rated'), (o) => number(o.rated)],
+    [t('stats.badShare'), (o) => (o.rated ? pct(o.bad_rate) : '—')],
+    [t('stats.followups'), (o) => `${number(o.followups_opened)} / ${number(o.followups_closed)}`],
+    received && [t('stats.urgentReceived'), (o) => number(o.urgent_received)],
+    [t('stats.urgentDecidedShort'), (o) => `${number(o.urgent_decided)} / ${number(o.urgent_within_target)}`],
     [t('stats.overdue'), (o) => number(o.overdue_commitments)],
-  ];
+  ].filter(Boolean);
   return h('div', { class: 'table-scroll' }, h('table', { class: 'stats-table' },
     h('caption', { class: 'muted' }, t('stats.tableNote')),
-    h('thead', {}, h('tr', {}, cols.map(([label]) => h('th', { scope: 'col' }, label)))),
-    h('tbody', {}, officers.map((o) => h('tr', {}, cols.map(([, cell], i) => (i === 0 ? h('th', { scope: 'row' }, cell(o)) : h('td', {}, cell(o)))))))));
+    h('thead', {}, h('tr', {}, cols.map(([l]) => h('th', { scope: 'col' }, l)))),
+    h('tbody', {}, rows.map((o) => h('tr', {}, cols.map(([, cell], i) => (i === 0 ? h('th', { scope: 'row' }, cell(o)) : h('td', {}, cell(o)))))))));
 }
