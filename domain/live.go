@@ -76,4 +76,6 @@ type LiveAnnotation struct {
 	RecordingMS   int64     `json:"recording_ms"`
 	CreatedAt     time.Time `json:"at"`
 	AnnotationID  *string   `json:"annotation_id"`
+	// Shot marks a guided-filming mark "this is <ChecklistItem>".
+	Shot bool `json:"shot"`
 }

@@ -69,11 +69,7 @@ func showEvidence(ev *domain.Evidence, cs *domain.Case, warnMeters float64) evid
 
 // haversine is the great-circle distance in metres.
 func haversine(lat1, lon1, lat2, lon2 float64) float64 {
-	const r = 6371008.8 // mean Earth radius
-	rad := math.Pi / 180
-	dlat, dlon := (lat2-lat1)*rad, (lon2-lon1)*rad
-	a := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dlon/2)*math.Sin(dlon/2)
-	return 2 * r * math.Asin(math.Sqrt(a))
+	return domain.DistanceM(lat1, lon1, lat2, lon2)
 }
 
 // evidenceStore is what the evidence handlers need from the records.

@@ -39,6 +39,11 @@ type liveStore interface {
 	AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64) (*domain.LiveAnnotation, error)
 	RecordLiveInstruction(ctx context.Context, ls *domain.LiveSession, actorID, text string, recordingMS int64) (string, error)
 	UserByID(ctx context.Context, id string) (*domain.User, error)
+	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
+	AddShotMark(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, item string, recordingMS int64) (*domain.LiveAnnotation, error)
+	AddLivePosition(ctx context.Context, ls *domain.LiveSession, p domain.Position) (bool, error)
+	LiveTrack(ctx context.Context, sessionID string) ([]domain.Position, error)
 }
 
 // liveService serves the live-inspection API: it maps requests onto the
@@ -54,11 +59,14 @@ type liveService struct {
 	notify  func()
 	ice     []webrtc.ICEServer
 	ttl     time.Duration
+	// warnM is how far from the site the phone's track may go before the
+	// inspector is warned (--location-warn-km).
+	warnM float64
 }
 
 func newLiveService(cfg Config, m *metrics, notify func()) *liveService {
 	l := &liveService{db: cfg.DB, svc: cfg.Live, mgr: cfg.Live.Media(), ups: cfg.Uploads, metrics: m, log: cfg.Logger, notify: notify,
-		ice: cfg.LiveICEServers, ttl: cfg.LiveTokenTTL}
+		ice: cfg.LiveICEServers, ttl: cfg.LiveTokenTTL, warnM: cfg.LocationWarnMeters}
 	if l.ttl <= 0 {
 		l.ttl = 2 * time.Hour
 	}

@@ -361,6 +361,16 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 					Data: map[string]any{"live_session": ls.ID, "case_status": string(cs.Status), "rule": string(domain.ActionAddLiveEvidence)}})
 				return err
 			}
+			// Shot marks of a continuous take are checked before its bytes come.
+			if meta, err := parseMetadata(c.Request().Header.Get("Upload-Metadata")); err == nil && meta[domain.MetaShots] != "" {
+				pt, err := l.db.PermitType(ctx, cs.PermitType)
+				if err != nil {
+					return err
+				}
+				if _, err := domain.ParseShotMarks(meta[domain.MetaShots], pt.Checklist); err != nil {
+					return err
+				}
+			}
 		}
 		applicant, err := l.db.UserByID(ctx, cs.Applicant.ID)
 		if err != nil {

@@ -35,6 +35,14 @@ type roomMessage struct {
 	Shape         *domain.Shape `json:"shape"`
 	On            *bool         `json:"on"`
 	Viewer        string        `json:"viewer"`
+	// Lat, Lon and Accuracy are a position message's (the phone's GPS).
+	Lat      *float64 `json:"lat"`
+	Lon      *float64 `json:"lon"`
+	Accuracy *float64 `json:"accuracy"`
+	// Upload names the phone's finished tus upload of a still.
+	Upload string `json:"upload"`
+	// Request is the take_still command a still answers.
+	Request string `json:"request"`
 }
 
 // roomError is the error message sent back for a refused client message.
@@ -112,7 +120,9 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		l.log.Error("live room: list notes", "session", ls.ID, "err", err)
 		notes = nil
 	}
-	room.SendTo(m, encode(map[string]any{"type": "hello", "you": who, "members": room.Members(), "session": l.show(ls), "annotations": notes}))
+	hello := map[string]any{"type": "hello", "you": who, "members": room.Members(), "session": l.show(ls), "annotations": notes}
+	l.guidedHello(ctx, ls, cs, hello)
+	room.SendTo(m, encode(hello))
 	room.SendTo(m, encode(l.svc.StateMessage(ls)))
 	room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
 	for {
@@ -209,6 +219,9 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 					code = k.code
 				}
 			}
+			if se.Code != "" {
+				code = se.Code
+			}
 		case errors.As(err, &he):
 			code, text = he.code, he.message
 		default:
@@ -274,7 +287,9 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 			return
 		}
 		room.Send(encode(map[string]any{"type": "talk", "from": m.Presence, "on": *msg.On}))
+	case "shot", "position", "take_still", "still":
+		l.guidedMessage(ctx, ls, cs, user, officer, m, room, msg, fail)
 	default:
-		fail(newError(http.StatusBadRequest, "unknown message type: use instruction, annotation, snapshot, talk or ping"))
+		fail(newError(http.StatusBadRequest, "unknown message type: use instruction, annotation, snapshot, talk, shot, position, take_still, still or ping"))
 	}
 }

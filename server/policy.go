@@ -61,6 +61,7 @@ var routeActions = map[string]domain.Action{
 	"GET /api/v1/cases/:id/bundle.zip":         domain.ActionReadNotes,
 	"POST /api/v1/cases/:id/live":              domain.ActionStartLive,
 	"GET /api/v1/cases/:id/live":               domain.ActionReadNotes,
+	"GET /api/v1/cases/:id/coverage":           domain.ActionReadNotes,
 	"POST /api/v1/live/:lid/end":               domain.ActionJoinLive,
 	"POST /api/v1/live/:lid/snapshots":         domain.ActionJoinLive,
 	"POST /api/v1/live/:lid/whep":              domain.ActionJoinLive,

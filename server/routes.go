@@ -97,6 +97,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/cases/:id/commitment", handleGetCommitment(db))
 	authed.GET("/owed", handleOfficeOwed(db))
 	authed.GET("/cases/:id/audit", handleCaseAudit(db))
+	authed.GET("/cases/:id/coverage", handleCaseCoverage(db, cfg.LocationWarnMeters))
 	authed.GET("/cases/:id/events", handleCaseEvents(db, s.ready.streams.Done()))
 	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false, cfg.PublicURL))
 	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true, cfg.PublicURL))

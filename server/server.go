@@ -48,6 +48,7 @@ type Records interface {
 	verifyStore
 	liveStore
 	statsReader
+	coverageStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

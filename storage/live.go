@@ -260,6 +260,12 @@ func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action strin
 
 // AddLiveAnnotation stores a live annotation by an officer of the case.
 func (d *DB) AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64) (*domain.LiveAnnotation, error) {
+	return d.addLiveAnnotation(ctx, cs, ls, author, in, recordingMS, false)
+}
+
+// addLiveAnnotation stores a live annotation, or a shot mark (shot), with
+// its audit event in one transaction.
+func (d *DB) addLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64, shot bool) (*domain.LiveAnnotation, error) {
 	if ls.Status != domain.LiveOpen {
 		return nil, domain.Coded(domain.ErrInvalidState, "live_ended", "this live inspection has ended")
 	}
@@ -277,17 +283,21 @@ func (d *DB) AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	la := &domain.LiveAnnotation{ID: domain.NewID(), SessionID: ls.ID, Author: &domain.UserRef{ID: author.ID, Username: author.Username, DisplayName: author.DisplayName, Org: author.Org},
-		Body: in.Body, Shape: in.Shape, ChecklistItem: in.ChecklistItem, Severity: in.Severity, RecordingMS: recordingMS, CreatedAt: now}
+		Body: in.Body, Shape: in.Shape, ChecklistItem: in.ChecklistItem, Severity: in.Severity, RecordingMS: recordingMS, CreatedAt: now, Shot: shot}
 	var shape any
 	if in.Shape != nil {
 		shape = in.Shape
 	}
 	err = d.tx(ctx, func(tx *wtx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO live_annotations (id, session_id, author_id, body, shape, checklist_item, severity, recording_ms, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, la.ID, ls.ID, author.ID, la.Body, jsonOrNull(shape), la.ChecklistItem, la.Severity, recordingMS, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO live_annotations (id, session_id, author_id, body, shape, checklist_item, severity, recording_ms, created_at, shot)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, la.ID, ls.ID, author.ID, la.Body, jsonOrNull(shape), la.ChecklistItem, la.Severity, recordingMS, ms(now), boolInt(shot)); err != nil {
 			return err
 		}
-		_, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "live.annotation", Target: la.ID,
+		action := "live.annotation"
+		if shot {
+			action = "live.shot"
+		}
+		_, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: action, Target: la.ID,
 			Data: map[string]any{"live_session": ls.ID, "recording_ms": recordingMS, "annotation": in}})
 		return err
 	})
@@ -299,8 +309,8 @@ func (d *DB) AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.
 
 // ListLiveAnnotations returns a session's live annotations in recording order.
 func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*domain.LiveAnnotation, error) {
-	rows, err := d.query(ctx, `SELECT l.id, l.session_id, u.id, u.username, u.display_name, u.org, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, l.created_at, l.annotation_id
-		FROM live_annotations l JOIN users u ON u.id = l.author_id WHERE l.session_id = ? ORDER BY l.recording_ms, l.created_at, l.id`, sessionID)
+	rows, err := d.query(ctx, `SELECT l.id, l.session_id, u.id, u.username, u.display_name, u.org, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, l.created_at, l.annotation_id, l.shot
+		FROM live_annotations l JOIN users u ON u.id = l.author_id WHERE l.session_id = ? AND l.evidence_id IS NULL ORDER BY l.recording_ms, l.created_at, l.id`, sessionID)
 	if err != nil {
 		return nil, err
 	}
@@ -311,10 +321,11 @@ func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*doma
 		var u domain.UserRef
 		var shape, ann sql.NullString
 		var created int64
-		if err := rows.Scan(&la.ID, &la.SessionID, &u.ID, &u.Username, &u.DisplayName, &u.Org, &la.Body, &shape, &la.ChecklistItem, &la.Severity, &la.RecordingMS, &created, &ann); err != nil {
+		var shot int
+		if err := rows.Scan(&la.ID, &la.SessionID, &u.ID, &u.Username, &u.DisplayName, &u.Org, &la.Body, &shape, &la.ChecklistItem, &la.Severity, &la.RecordingMS, &created, &ann, &shot); err != nil {
 			return nil, err
 		}
-		la.Author, la.CreatedAt = &u, time.UnixMilli(created).UTC()
+		la.Author, la.CreatedAt, la.Shot = &u, time.UnixMilli(created).UTC(), shot != 0
 		if shape.Valid {
 			la.Shape = &domain.Shape{}
 			if err := json.Unmarshal([]byte(shape.String), la.Shape); err != nil {
@@ -331,12 +342,14 @@ func (d *DB) ListLiveAnnotations(ctx context.Context, sessionID string) ([]*doma
 
 // materializeLiveAnnotations turns the live annotations of the session whose
 // recording is ev into ordinary annotations on it, at their recording
-// position (clamped into the recording) and the frame shown there. It runs
-// when the pipeline marks the recording ready, in that transaction.
+// position (clamped into the recording) and the frame shown there; and the
+// shot marks an upload carried (live_annotations.evidence_id = ev). It runs
+// when the pipeline marks the evidence ready, in that transaction.
 func materializeLiveAnnotations(ctx context.Context, tx *wtx, ev *domain.Evidence, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT l.id, l.author_id, l.body, l.shape, l.checklist_item, l.severity, l.recording_ms, s.case_id
 		FROM live_annotations l JOIN live_sessions s ON s.id = l.session_id
-		WHERE s.evidence_id = ? AND l.annotation_id IS NULL ORDER BY l.recording_ms, l.id`, ev.ID)
+		WHERE (l.evidence_id = ? OR (l.evidence_id IS NULL AND s.evidence_id = ?)) AND l.annotation_id IS NULL
+		ORDER BY l.recording_ms, l.id`, ev.ID, ev.ID)
 	if err != nil {
 		return err
 	}

@@ -701,6 +701,19 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: domain.EvidenceProcessing, UploadedBy: up.UserID,
 		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.ObjectKey,
 	}
+	// The phone's continuous take may carry its shot marks (guided filming).
+	var checklist []domain.ChecklistItem
+	if up.LiveSessionID != "" && up.Metadata[domain.MetaShots] != "" {
+		cs, err := a.s.db.CaseCore(ctx, up.CaseID)
+		if err != nil {
+			return nil, err
+		}
+		pt, err := a.s.db.PermitType(ctx, cs.PermitType)
+		if err != nil {
+			return nil, err
+		}
+		checklist = pt.Checklist
+	}
 	err := a.s.db.tx(ctx, func(tx *wtx) error {
 		var extra map[string]any
 		if up.LiveSessionID != "" {
@@ -708,6 +721,11 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		}
 		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.Rule()); err != nil {
 			return err
+		}
+		if checklist != nil {
+			if err := addUploadShots(ctx, tx, up, ev, checklist); err != nil {
+				return err
+			}
 		}
 		if up.Rule() == domain.ActionDeliverOwed {
 			if err := deliverOwed(ctx, tx, up, ev); err != nil {
