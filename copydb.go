@@ -36,6 +36,7 @@ var copyTables = []copyTable{
 	{"office_settings", "office"},
 	{"sessions", "token_hash"},
 	{"permit_types", "code"},
+	{"permit_type_versions", "code, version"},
 	{"case_counters", "prefix, year"},
 	{"cases", "id"},
 	{"evidence", "id"},

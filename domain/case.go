@@ -52,10 +52,14 @@ type UserRef struct {
 
 // Case is one inspection case.
 type Case struct {
-	ID            string     `json:"id"`
-	Number        string     `json:"number"`
-	Office        string     `json:"office"`
-	PermitType    string     `json:"permit_type"`
+	ID         string `json:"id"`
+	Number     string `json:"number"`
+	Office     string `json:"office"`
+	PermitType string `json:"permit_type"`
+	// PermitVersion is the version of the permit type the case was opened
+	// with; its checklist, findings, decision and report keep to it
+	// whatever an admin publishes later.
+	PermitVersion int        `json:"permit_version"`
 	Status        Status     `json:"status"`
 	Applicant     *UserRef   `json:"applicant"`
 	Inspector     *UserRef   `json:"inspector"`

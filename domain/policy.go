@@ -378,6 +378,10 @@ const (
 	// ActionReadStats reads the office's supervision figures
 	// (GET /api/v1/stats).
 	ActionReadStats OfficeAction = "read_stats"
+	// ActionManageCatalogue creates permit types, publishes new versions
+	// of them and retires or reactivates them (/api/v1/admin/permit-types,
+	// docs/CATALOGUE.md). Audited with the version.
+	ActionManageCatalogue OfficeAction = "manage_catalogue"
 )
 
 // CodeOfficeNotPermitted is the refusal of an office action.
@@ -389,6 +393,8 @@ const CodeOfficeNotPermitted = "office_not_permitted"
 // officers, which is the supervisors' to read.
 var OfficePolicy = map[OfficeAction][]Role{
 	ActionReadStats: {RoleSupervisor, RoleAdmin},
+	// The catalogue is the whole office's rules: admins only.
+	ActionManageCatalogue: {RoleAdmin},
 }
 
 // AuthorizeOffice is the check before an office action on office: nil when

@@ -25,8 +25,9 @@ import (
 // ReportRecords is what a report needs from the records: everything it
 // shows of a case besides the case itself.
 type ReportRecords interface {
-	// PermitType returns one type or ErrNotFound.
-	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+	// CasePermitType returns the version of its permit type the case was
+	// opened with, or ErrNotFound.
+	CasePermitType(ctx context.Context, c *domain.Case) (*domain.PermitType, error)
 	// ListEvidence returns a case's evidence, oldest first.
 	ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error)
 	// ListAnnotations returns live annotations in playback order.
@@ -221,7 +222,7 @@ func (r *Reports) localPtr(t *time.Time) *time.Time {
 // adds them), and the case's evidence by id.
 func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[string]*domain.Evidence, error) {
 	db := r.DB
-	pt, err := db.PermitType(ctx, cs.PermitType)
+	pt, err := db.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -257,7 +258,7 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[
 		Case: report.Case{Number: cs.Number, Status: string(cs.Status), SiteName: cs.SiteName, SiteAddress: cs.SiteAddress, Description: cs.Description,
 			Office: cs.Office, Applicant: *person(cs.Applicant), Inspector: person(cs.Inspector), Reviewer: person(cs.Reviewer),
 			CreatedAt: r.local(cs.CreatedAt), SubmittedAt: r.localPtr(cs.SubmittedAt), DueAt: r.localPtr(cs.DueAt)},
-		PermitType:  report.PermitType{Code: pt.Code, NameZH: pt.Name.ZH, NameEN: pt.Name.EN, CommitmentAllowed: pt.CommitmentAllowed},
+		PermitType:  report.PermitType{Code: pt.Code, NameZH: pt.Name.ZH, NameEN: pt.Name.EN, CommitmentAllowed: pt.CommitmentAllowed, Version: pt.Version},
 		GeneratedAt: r.local(time.Now()),
 	}
 	if n := len(events); n > 0 {

@@ -74,6 +74,9 @@ type PermitType struct {
 	NameZH            string `json:"name_zh"`
 	NameEN            string `json:"name_en"`
 	CommitmentAllowed bool   `json:"commitment_allowed"`
+	// Version is the version of the type the case was opened with, whose
+	// checklist the report lists (docs/CATALOGUE.md).
+	Version int `json:"version,omitempty"`
 }
 
 // Evidence is one uploaded or recorded file. Kind is video, image, pdf or recording;

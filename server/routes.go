@@ -39,6 +39,11 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/me", handleMe())
 	authed.GET("/permit-types", handleListPermitTypes(db))
 	authed.GET("/stats", handleStats(db, cfg.Office, cfg.Location))
+	authed.GET("/admin/permit-types", handleAdminCatalogue(db))
+	authed.POST("/admin/permit-types", handleCreatePermitType(db))
+	authed.POST("/admin/permit-types/:code/versions", handlePublishPermitType(db))
+	authed.POST("/admin/permit-types/:code/retire", handleRetirePermitType(db, true))
+	authed.POST("/admin/permit-types/:code/reactivate", handleRetirePermitType(db, false))
 
 	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, cfg.Location))
 	authed.GET("/cases", handleListCases(db, cfg.Location))

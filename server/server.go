@@ -49,6 +49,7 @@ type Records interface {
 	liveStore
 	statsReader
 	coverageStore
+	catalogueStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

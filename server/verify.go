@@ -149,7 +149,7 @@ type verifyStore interface {
 	auditReader
 	CaseCore(ctx context.Context, id string) (*domain.Case, error)
 	Decisions(ctx context.Context, caseID string) ([]*domain.Decision, error)
-	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+	CasePermitType(ctx context.Context, c *domain.Case) (*domain.PermitType, error)
 }
 
 // handleVerify answers, without a login, whether a report with this code
@@ -217,7 +217,7 @@ func lookupReport(c echo.Context, db verifyStore, code string) (*verifyAnswer, e
 	if found == nil {
 		return nil, nil
 	}
-	pt, err := db.PermitType(ctx, cs.PermitType)
+	pt, err := db.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}

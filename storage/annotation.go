@@ -24,7 +24,7 @@ func jsonOrNull(v any) sql.NullString {
 
 // CreateAnnotation adds an annotation by author on ev.
 func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.Evidence, author *domain.User, in domain.AnnotationInput) (*domain.Annotation, error) {
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +342,7 @@ func (d *DB) loadReplies(ctx context.Context, list []*domain.Annotation) error {
 // UpdateAnnotation replaces an annotation's content if its version is
 // still ifVersion (ErrPrecondition otherwise), keeping the old version.
 func (d *DB) UpdateAnnotation(ctx context.Context, a *domain.Annotation, ev *domain.Evidence, cs *domain.Case, editor *domain.User, ifVersion int, in domain.AnnotationInput) (*domain.Annotation, error) {
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}

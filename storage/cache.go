@@ -28,8 +28,9 @@ const (
 	// between machines); a burst of requests, as the UI sends when it
 	// opens a case, reads the database once.
 	sharedSessionCacheTTL = time.Second
-	// permitTypeCacheTTL: the catalogue is seeded once and not edited
-	// through the API; an edit by hand shows within this time.
+	// permitTypeCacheTTL: an admin's edit of the catalogue through this DB
+	// shows at once; one made through another replica (or by hand) within
+	// this time. Published versions never change.
 	permitTypeCacheTTL = 10 * time.Second
 	// cacheMax bounds each cache; past it the cache starts over.
 	cacheMax = 10_000
@@ -42,7 +43,7 @@ type caches struct {
 	// sessionGen counts drops, so that a lookup that read the database
 	// before a logout does not put the ended session back afterwards.
 	sessionGen uint64
-	permits    map[string]cachedPermit // code → permit type
+	permits    map[string]cachedPermit // code or code@version → permit type
 	// users maps id → UserRef. Users are never renamed or deleted (only
 	// their password changes), so a ref once read stays true.
 	users map[string]domain.UserRef
@@ -142,9 +143,11 @@ func (c *caches) dropSessionLocal(hash string) {
 	delete(c.sessions, hash)
 }
 
-func (c *caches) permit(code string) (*domain.PermitType, bool) {
+// permit returns the cached permit type under key: a code (its current
+// version) or code@version.
+func (c *caches) permit(key string) (*domain.PermitType, bool) {
 	c.mu.Lock()
-	e, ok := c.permits[code]
+	e, ok := c.permits[key]
 	c.mu.Unlock()
 	if !ok || time.Now().After(e.until) {
 		return nil, false
@@ -153,13 +156,13 @@ func (c *caches) permit(code string) (*domain.PermitType, bool) {
 	return &p, true
 }
 
-func (c *caches) putPermit(p *domain.PermitType) {
+func (c *caches) putPermit(key string, p *domain.PermitType) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.permits == nil || len(c.permits) >= cacheMax {
 		c.permits = map[string]cachedPermit{}
 	}
-	c.permits[p.Code] = cachedPermit{p: *p, until: time.Now().Add(permitTypeCacheTTL)}
+	c.permits[key] = cachedPermit{p: *p, until: time.Now().Add(permitTypeCacheTTL)}
 }
 
 func (c *caches) dropPermits() {

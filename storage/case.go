@@ -28,13 +28,17 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 		in.SiteLat != nil && (*in.SiteLat < -90 || *in.SiteLat > 90 || *in.SiteLon < -180 || *in.SiteLon > 180) {
 		return nil, domain.Coded(domain.ErrInvalid, "site_coordinates_invalid", "site_lat and site_lon go together, within ±90 and ±180 degrees")
 	}
-	if _, err := d.PermitType(ctx, in.PermitType); err != nil {
+	pt, err := d.PermitType(ctx, in.PermitType)
+	if err != nil {
 		return nil, domain.Coded(domain.ErrInvalid, "unknown_permit_type", fmt.Sprintf("unknown permit type %q", in.PermitType))
+	}
+	if pt.RetiredAt != nil {
+		return nil, domain.Coded(domain.ErrInvalid, domain.CodePermitTypeRetired, fmt.Sprintf("permit type %q takes no new applications", in.PermitType))
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	id := domain.NewID()
 	year := now.In(loc).Year()
-	err := d.tx(ctx, func(tx *wtx) error {
+	err = d.tx(ctx, func(tx *wtx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO case_counters (prefix, year, last) VALUES (?, ?, 1)
 			ON CONFLICT (prefix, year) DO UPDATE SET last = case_counters.last + 1 RETURNING last`, prefix, year).Scan(&seq)
@@ -42,15 +46,18 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 			return fmt.Errorf("next case number: %w", err)
 		}
 		number := fmt.Sprintf("%s-%d-%06d", prefix, year, seq)
-		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, site_lat, site_lon, description, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, number, office, in.PermitType, string(domain.StatusDraft), applicant.ID, applicant.Org,
+		// The case keeps the version current now (a version published
+		// meanwhile by another replica may be up to permitTypeCacheTTL
+		// newer): docs/CATALOGUE.md.
+		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, permit_version, status, applicant_id, applicant_org, site_name, site_address, site_lat, site_lon, description, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, number, office, in.PermitType, pt.Version, string(domain.StatusDraft), applicant.ID, applicant.Org,
 			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.SiteLat, in.SiteLon, in.Description, ms(now), ms(now))
 		if err != nil {
 			return err
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: id, ActorID: applicant.ID, Action: "case.created",
-			Data: map[string]any{"number": number, "permit_type": in.PermitType, "site_name": in.SiteName, "site_address": in.SiteAddress}})
+			Data: map[string]any{"number": number, "permit_type": in.PermitType, "permit_version": pt.Version, "site_name": in.SiteName, "site_address": in.SiteAddress}})
 		return err
 	})
 	if err != nil {
@@ -61,7 +68,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 
 const (
 	caseColumns = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
-	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at,
+	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version,
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
 	r.id, r.username, r.display_name, r.org,
@@ -88,7 +95,7 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	var lat, lon sql.NullFloat64
 	var owedDue, owedClosed sql.NullInt64
 	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
-		&created, &updated, &submitted, &due, &owedClosed,
+		&created, &updated, &submitted, &due, &owedClosed, &c.PermitVersion,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
 		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount, &c.OwedOpen, &owedDue)
 	if err != nil {
@@ -193,7 +200,7 @@ func (d *DB) SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User,
 	if c.EvidenceCount == 0 {
 		return nil, domain.Coded(domain.ErrInvalidState, "no_evidence", "upload at least one video, photo or PDF before submitting")
 	}
-	pt, err := d.PermitType(ctx, c.PermitType)
+	pt, err := d.CasePermitType(ctx, c)
 	if err != nil {
 		return nil, err
 	}

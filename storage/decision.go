@@ -16,7 +16,7 @@ func (d *DB) SetFinding(ctx context.Context, cs *domain.Case, by *domain.User, f
 	if err := cs.Authorize(by, domain.ActionRecordFinding); err != nil {
 		return nil, err
 	}
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 	if err := cs.Authorize(by, domain.ActionDecide); err != nil {
 		return nil, err
 	}
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}

@@ -269,7 +269,7 @@ func (d *DB) addLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.
 	if ls.Status != domain.LiveOpen {
 		return nil, domain.Coded(domain.ErrInvalidState, "live_ended", "this live inspection has ended")
 	}
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}

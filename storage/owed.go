@@ -76,7 +76,7 @@ func (d *DB) SignCommitment(ctx context.Context, cs *domain.Case, by *domain.Use
 	if err := cs.Authorize(by, domain.ActionSignCommitment); err != nil {
 		return nil, err
 	}
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}
