@@ -12,7 +12,7 @@ import (
 // coverageStore is what the coverage handler needs from the records.
 type coverageStore interface {
 	caseLoader
-	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+	CasePermitType(ctx context.Context, c *domain.Case) (*domain.PermitType, error)
 	CaseShots(ctx context.Context, caseID string) ([]domain.ShotPlace, error)
 	ListLiveSessions(ctx context.Context, caseID string) ([]*domain.LiveSession, error)
 	LiveTrack(ctx context.Context, sessionID string) ([]domain.Position, error)
@@ -35,7 +35,7 @@ func handleCaseCoverage(db coverageStore, warnM float64) echo.HandlerFunc {
 			return err
 		}
 		ctx := c.Request().Context()
-		pt, err := db.PermitType(ctx, cs.PermitType)
+		pt, err := db.CasePermitType(ctx, cs)
 		if err != nil {
 			return err
 		}

@@ -39,7 +39,7 @@ type liveStore interface {
 	AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64) (*domain.LiveAnnotation, error)
 	RecordLiveInstruction(ctx context.Context, ls *domain.LiveSession, actorID, text string, recordingMS int64) (string, error)
 	UserByID(ctx context.Context, id string) (*domain.User, error)
-	PermitType(ctx context.Context, code string) (*domain.PermitType, error)
+	CasePermitType(ctx context.Context, c *domain.Case) (*domain.PermitType, error)
 	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
 	AddShotMark(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, item string, recordingMS int64) (*domain.LiveAnnotation, error)
 	AddLivePosition(ctx context.Context, ls *domain.LiveSession, p domain.Position) (bool, error)

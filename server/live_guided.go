@@ -15,7 +15,7 @@ import (
 // coordinates, the track so far and how it stands to the site.
 func (l *liveService) guidedHello(ctx context.Context, ls *domain.LiveSession, cs *domain.Case, hello map[string]any) {
 	checklist := []domain.ChecklistItem{}
-	if pt, err := l.db.PermitType(ctx, cs.PermitType); err == nil {
+	if pt, err := l.db.CasePermitType(ctx, cs); err == nil {
 		checklist = pt.Checklist
 	} else {
 		l.log.Error("live room: permit type", "session", ls.ID, "err", err)

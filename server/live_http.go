@@ -363,7 +363,7 @@ func (l *liveService) phoneUploads(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			// Shot marks of a continuous take are checked before its bytes come.
 			if meta, err := parseMetadata(c.Request().Header.Get("Upload-Metadata")); err == nil && meta[domain.MetaShots] != "" {
-				pt, err := l.db.PermitType(ctx, cs.PermitType)
+				pt, err := l.db.CasePermitType(ctx, cs)
 				if err != nil {
 					return err
 				}

@@ -23,7 +23,7 @@ func boolInt(b bool) int {
 // annotation on the recording when it is ready. Audited as live.shot.
 // An item not on the case's checklist is ErrInvalid (CodeShotItemUnknown).
 func (d *DB) AddShotMark(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, item string, recordingMS int64) (*domain.LiveAnnotation, error) {
-	pt, err := d.PermitType(ctx, cs.PermitType)
+	pt, err := d.CasePermitType(ctx, cs)
 	if err != nil {
 		return nil, err
 	}

@@ -168,13 +168,6 @@ func insertVersion(ctx context.Context, tx *wtx, p *domain.PermitType, now time.
 	return nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // SeedPermitTypes inserts the built-in catalogue, as version 1 of each
 // type, when the table is empty, so that an admin's later edits are never
 // overwritten on restart.

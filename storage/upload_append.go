@@ -708,7 +708,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		if err != nil {
 			return nil, err
 		}
-		pt, err := a.s.db.PermitType(ctx, cs.PermitType)
+		pt, err := a.s.db.CasePermitType(ctx, cs)
 		if err != nil {
 			return nil, err
 		}
