@@ -58,6 +58,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	df.register(fs)
 	var tf tsaFlags
 	tf.register(fs)
+	var nf notifyFlags
+	nf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -95,6 +97,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	sender, err := nf.sender(loc, *publicURL)
+	if err != nil {
+		return err
+	}
 	st, err := sf.open(ctx, log)
 	if err != nil {
 		return err
@@ -103,6 +109,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if tsa != nil {
 		st.db.EnableTimestamps()
 		log.Info("time-stamping originals, recordings and decisions", "tsa", tsa.URL())
+	}
+	if email, sms := sender.Channels(); email || sms {
+		st.db.EnableNotifyChannels(email, sms)
+		log.Info("notifying by e-mail and SMS besides the app", "email", email, "sms", sms)
 	}
 	if err := st.db.SeedPermitTypes(ctx); err != nil {
 		return err
@@ -138,6 +148,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 		// RFC 3161 tokens over originals, recordings and the audit head.
 		Timestamps: tsa, TimestampRetry: tsaRetry,
+
+		// E-mail and SMS, retried while the mail server or gateway is down.
+		Notifications: st.db, Notifier: sender,
 	})
 	if err != nil {
 		return err

@@ -19,9 +19,12 @@ type Job struct {
 	EvidenceID string
 	// TimestampID is the time-stamp a timestamp job obtains.
 	TimestampID string
-	Attempts    int
-	MaxAttempts int
-	LastError   string
+	// NotificationID is the notification a delivery job sends (kinds
+	// notify_email, notify_sms).
+	NotificationID string
+	Attempts       int
+	MaxAttempts    int
+	LastError      string
 }
 
 // DefaultJobAttempts is how often a job is tried before it fails for good.

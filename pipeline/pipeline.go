@@ -80,6 +80,11 @@ type Config struct {
 	// HeadTimestampEvery is how often, while audit events arrive, the audit
 	// chain's head is time-stamped besides at decisions; zero means hourly.
 	HeadTimestampEvery time.Duration
+	// Notifications are the records delivery jobs read; nil, like a nil
+	// Notifier, fails such jobs.
+	Notifications NotificationRecords
+	// Notifier sends notifications by e-mail and SMS (package notify).
+	Notifier Notifier
 }
 
 // Worker runs evidence-processing jobs.
@@ -229,6 +234,10 @@ func (w *Worker) run(ctx context.Context, job *domain.Job) {
 		w.finishTimestamp(bg, job, err, time.Since(start))
 		return
 	}
+	if channelOf(job.Kind) != "" {
+		w.finishDelivery(bg, job, err, time.Since(start))
+		return
+	}
 	var un *media.Unprocessable
 	switch {
 	case err == nil:
@@ -265,6 +274,9 @@ func (w *Worker) safeProcess(ctx context.Context, job *domain.Job) (err error) {
 func (w *Worker) process(ctx context.Context, job *domain.Job) error {
 	if job.Kind == domain.JobTimestamp {
 		return w.obtainTimestamp(ctx, job)
+	}
+	if channelOf(job.Kind) != "" {
+		return w.deliver(ctx, job)
 	}
 	ev, err := w.cfg.DB.Evidence(ctx, job.EvidenceID)
 	if err != nil {

@@ -88,7 +88,7 @@ func (l *liveService) handleCreate(c echo.Context) error {
 	}
 	out := l.show(ls)
 	out.Token = token
-	out.JoinURL = "/#/join/" + ls.ID + "?token=" + token
+	out.JoinURL = domain.LiveJoinPath(ls.ID, token)
 	out.ICEServers = l.iceServers()
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/live/"+ls.ID)
 	return c.JSON(http.StatusCreated, out)

@@ -109,4 +109,9 @@ var routesWithoutCase = map[string]string{
 	"HEAD /api/v1/live/:lid/uploads/:uid":              "publish token, that session's case's upload",
 	"PATCH /api/v1/live/:lid/uploads/:uid":             "publish token; the upload's rule re-checked in storage (TestPhoneUploadAfterDecision)",
 	"DELETE /api/v1/live/:lid/uploads/:uid":            "publish token, that session's case's upload",
+	"GET /api/v1/me/contact":                           "the caller's own contact (TestNotificationInbox)",
+	"PUT /api/v1/me/contact":                           "the caller's own contact (TestNotificationInbox)",
+	"GET /api/v1/notifications":                        "the caller's own notifications, by user_id in SQL (TestNotificationInbox)",
+	"POST /api/v1/notifications/read":                  "the caller's own notifications; others' ids change nothing (TestNotificationInbox)",
+	"GET /api/v1/notifications/events":                 "the caller's own unread count (TestNotificationInbox)",
 }

@@ -50,6 +50,7 @@ type Records interface {
 	statsReader
 	coverageStore
 	catalogueStore
+	notificationStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

@@ -27,6 +27,9 @@ type wtx struct {
 	// one over the chain's head once tx's events are chained.
 	timestamps bool
 	stampHead  string
+	// joinLink is the live session's join link (with its publish token)
+	// that the invitation notification of a live.created event carries.
+	joinLink string
 }
 
 // appendAudit records an event in tx, so that the change it records and its

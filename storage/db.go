@@ -56,6 +56,9 @@ type DB struct {
 	// timestamps is whether uploads, recordings, decisions and
 	// countersigns request RFC 3161 time-stamps (EnableTimestamps).
 	timestamps bool
+	// notify is which delivery channels notifications are enqueued for
+	// (EnableNotifyChannels).
+	notify notifyChannels
 }
 
 // stmt returns the statement for q, prepared once. Parsing and planning a
@@ -306,6 +309,10 @@ func (d *DB) tx(ctx context.Context, fn func(*wtx) error) error {
 	var last *domain.AuditEvent
 	if n := len(tx.audits); n > 0 {
 		last = tx.audits[n-1]
+	}
+	if err := d.notifyAudits(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
 	}
 	if err := d.chainAudits(ctx, tx); err != nil {
 		tx.Rollback()

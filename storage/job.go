@@ -24,8 +24,8 @@ func enqueueJob(ctx context.Context, tx *wtx, kind, evidenceID string, now time.
 func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*domain.Job, error) {
 	now := d.now()
 	var j domain.Job
-	var evidenceID, timestampID sql.NullString
-	q := `SELECT id, kind, evidence_id, timestamp_id, attempts, max_attempts, last_error FROM jobs
+	var evidenceID, timestampID, notificationID sql.NullString
+	q := `SELECT id, kind, evidence_id, timestamp_id, notification_id, attempts, max_attempts, last_error FROM jobs
 			WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)
 			ORDER BY run_after, created_at LIMIT 1`
 	// Workers of other replicas pass over a job being claimed instead of
@@ -33,11 +33,11 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*
 	q += d.dialect.SkipLocked()
 	err := d.tx(ctx, func(tx *wtx) error {
 		err := tx.QueryRowContext(ctx, q, domain.JobQueued, ms(now), domain.JobRunning, ms(now)).
-			Scan(&j.ID, &j.Kind, &evidenceID, &timestampID, &j.Attempts, &j.MaxAttempts, &j.LastError)
+			Scan(&j.ID, &j.Kind, &evidenceID, &timestampID, &notificationID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {
 			return err
 		}
-		j.EvidenceID, j.TimestampID = evidenceID.String, timestampID.String
+		j.EvidenceID, j.TimestampID, j.NotificationID = evidenceID.String, timestampID.String, notificationID.String
 		j.Attempts++
 		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempts = ?, lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?`,
 			domain.JobRunning, j.Attempts, owner, ms(now.Add(lease)), ms(now), j.ID)

@@ -54,6 +54,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.
 		if scheduledAt != nil {
 			data["scheduled_at"] = scheduledAt.Format(time.RFC3339)
 		}
+		tx.joinLink = domain.LiveJoinPath(ls.ID, token)
 		_, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: by.ID, Action: "live.created", Target: ls.ID, Data: data})
 		return err
 	})

@@ -15,7 +15,7 @@ import (
 // It returns how many it recorded.
 func (d *DB) RemindOverdueOwed(ctx context.Context, every time.Duration) (int, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
-	rows, err := d.query(ctx, `SELECT o.id, o.case_id, o.text, o.due_at FROM owed_items o JOIN cases c ON c.id = o.case_id
+	rows, err := d.query(ctx, `SELECT o.id, o.case_id, o.text, o.due_at, o.reminded_at IS NULL FROM owed_items o JOIN cases c ON c.id = o.case_id
 		WHERE o.fulfilled_at IS NULL AND o.evidence_id IS NULL AND o.due_at < ? AND c.status IN (?, ?)
 		AND (o.reminded_at IS NULL OR o.reminded_at <= ?) ORDER BY o.due_at LIMIT 1000`,
 		ms(now), string(domain.StatusApproved), string(domain.StatusSupplementRequested), ms(now.Add(-every)))
@@ -25,11 +25,12 @@ func (d *DB) RemindOverdueOwed(ctx context.Context, every time.Duration) (int, e
 	type item struct {
 		id, caseID, text string
 		due              int64
+		first            bool
 	}
 	var due []item
 	for rows.Next() {
 		var it item
-		if err := rows.Scan(&it.id, &it.caseID, &it.text, &it.due); err != nil {
+		if err := rows.Scan(&it.id, &it.caseID, &it.text, &it.due, &it.first); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("scan overdue owed item: %w", err)
 		}
@@ -53,7 +54,7 @@ func (d *DB) RemindOverdueOwed(ctx context.Context, every time.Duration) (int, e
 			sent++
 			dueAt := time.UnixMilli(it.due).UTC()
 			_, err = appendAudit(ctx, tx, now, Audit{CaseID: it.caseID, Action: "owed.reminder", Target: it.id,
-				Data: map[string]any{"text": it.text, "due_at": dueAt.Format(time.RFC3339), "days_overdue": int(now.Sub(dueAt).Hours() / 24)}})
+				Data: map[string]any{"text": it.text, "due_at": dueAt.Format(time.RFC3339), "days_overdue": int(now.Sub(dueAt).Hours() / 24), "first": it.first}})
 			return err
 		})
 		if err != nil {

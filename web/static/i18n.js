@@ -722,6 +722,11 @@ const codes = {
   not_a_partial_upload: { zh: '上传出错，请重新上传该文件。', en: 'The upload went wrong; upload the file again.' },
   schema_too_new: { zh: '数据库版本高于本程序，请联系管理员升级。', en: 'The database is newer than this program; ask the administrator to upgrade.' },
 
+  contact_email_invalid: { zh: '电子邮箱地址无效，请检查后重新填写。', en: 'The e-mail address is not valid; check it and enter it again.' },
+  contact_phone_invalid: { zh: '手机号码无效：请填写 5 至 20 位数字，可带国际区号 +。', en: 'The phone number is not valid: 5 to 20 digits, with a leading + for the country code if needed.' },
+  notification_ids_missing: { zh: '请选择要标为已读的通知。', en: 'Choose the notifications to mark read.' },
+  limit_invalid: { zh: '每页条数须为 1 至 100。', en: 'A page holds 1 to 100 entries.' },
+
   // Class codes: a client program handles these; a person who meets one
   // still reads a sentence, never the protocol's wording.
   invalid: { zh: '请求未被接受，请检查填写的内容后重试。', en: 'The request was not accepted. Check what you entered and try again.' },
