@@ -318,8 +318,14 @@ func TestLiveBrowserInspection(t *testing.T) {
 	// (this one did not, so it is sent on request): over tus with the
 	// publish token, it becomes video evidence of the case.
 	phone.mustWaitAttr(t, "#live-join", "data-local-recording", "ready")
+	// One statement on the end screen: the recording still on the phone,
+	// not "saved with the case" beside "not sent" (issue #15).
+	phone.mustWaitAttr(t, "#live-join", "data-end", "local")
+	phone.mustWaitAttr(t, "#join-end", "text", "本次视频踏勘已结束，感谢配合。本机录像还需上传到案件，进度见下方；上传完成前请不要关闭此页面。")
 	phone.mustDo(t, "upload the phone's recording", chromedp.Click(chromedp.ID("join-upload-recording")))
 	phone.mustWaitAttr(t, "#live-join", "data-local-recording", "uploaded")
+	phone.mustWaitAttr(t, "#live-join", "data-end", "saved")
+	phone.mustWaitAttr(t, "#join-end", "text", "本次视频踏勘已结束，感谢配合。录像已保存到案件中。")
 	localID := mustPoll[string](t, phone, "the uploaded recording's evidence id",
 		`() => (document.getElementById('live-join').dataset.uploadEvidence || '').split(',')[0] || null`)
 

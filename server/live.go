@@ -30,6 +30,9 @@ type liveStore interface {
 	sessionFinder
 	auditRecorder
 	CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.User, scheduledAt *time.Time, ttl time.Duration) (*domain.LiveSession, string, error)
+	// ReissueLiveToken replaces an open session's publish token (the old
+	// join link stops working); an ended session is ErrInvalidState.
+	ReissueLiveToken(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, by *domain.User, ttl time.Duration) (*domain.LiveSession, string, error)
 	LiveSession(ctx context.Context, id string) (*domain.LiveSession, error)
 	ListLiveSessions(ctx context.Context, caseID string) ([]*domain.LiveSession, error)
 	CheckPublishToken(ls *domain.LiveSession, token string) error

@@ -94,6 +94,27 @@ func (l *liveService) handleCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, out)
 }
 
+// handleReissueLink gives the applicant a fresh join link for an open
+// session: the inspector lost the one shown at creation, or it went to the
+// wrong person. The old link is revoked.
+func (l *liveService) handleReissueLink(c echo.Context) error {
+	ls, cs, err := l.loadLiveFor(c, domain.ActionStartLive)
+	if err != nil {
+		return err
+	}
+	if ls.Status != domain.LiveOpen {
+		return newCodedError(http.StatusUnprocessableEntity, "live_ended", "this live inspection has already ended")
+	}
+	ls, token, err := l.db.ReissueLiveToken(c.Request().Context(), cs, ls, currentUser(c), l.ttl)
+	if err != nil {
+		return err
+	}
+	out := l.show(ls)
+	out.Token = token
+	out.JoinURL = "/#/join/" + ls.ID + "?token=" + token
+	return c.JSON(http.StatusOK, out)
+}
+
 func (l *liveService) handleList(c echo.Context) error {
 	cs, err := loadCaseFor(c, l.db, "id", domain.ActionReadNotes)
 	if err != nil {

@@ -63,6 +63,7 @@ var routeActions = map[string]domain.Action{
 	"GET /api/v1/cases/:id/live":               domain.ActionReadNotes,
 	"GET /api/v1/cases/:id/coverage":           domain.ActionReadNotes,
 	"POST /api/v1/live/:lid/end":               domain.ActionJoinLive,
+	"POST /api/v1/live/:lid/link":              domain.ActionStartLive,
 	"POST /api/v1/live/:lid/snapshots":         domain.ActionJoinLive,
 	"POST /api/v1/live/:lid/whep":              domain.ActionJoinLive,
 	"PATCH /api/v1/live/:lid/whep/:rid":        domain.ActionJoinLive,

@@ -84,6 +84,8 @@ export async function render(view, ctx) {
 
   let state = 'idle';
   let ended = session.status === 'ended';
+  let savedOnServer = false; // the server kept the stream's recording (paintEnd)
+  let endShown = ''; // the end message on screen
   let you = null;
   let members = [];
   let viewers = session.viewers || 0;
@@ -125,6 +127,7 @@ export async function render(view, ctx) {
     lid, token, rec, root,
     onBusy: (on) => { if (on) keepAwake(); else if (state !== 'live') letSleep(); },
     onUploaded: () => { broke = false; },
+    onPaint: () => { if (ended) paintEnd(); },
   });
 
   // Instructions and the reply box.
@@ -326,15 +329,36 @@ export async function render(view, ctx) {
     setState('stopped');
   }
 
+  /**
+   * paintEnd says where the recording is once the session has ended, one
+   * statement at a time: while the phone still holds its own recording
+   * (or is sending it) the message says so and points at the upload's
+   * progress; once it has arrived, or when there was none and the server
+   * kept the stream's, the recording is with the case.
+   */
+  function paintEnd() {
+    const local = root.dataset.localRecording;
+    let key = savedOnServer ? 'join.endedThanks' : 'join.ended';
+    if (local === 'recording' || local === 'ready' || local === 'uploading' || local === 'error') key = 'join.endedLocal';
+    else if (local === 'uploaded') key = 'join.endedThanks';
+    root.dataset.end = key === 'join.endedLocal' ? 'local' : key === 'join.endedThanks' ? 'saved' : 'none';
+    if (endShown === key) return;
+    endShown = key;
+    fill(message, h('p', { id: 'join-end', class: 'notice', role: 'status' }, t(key)));
+    // The upload's progress is what matters now: bring it into view.
+    if (key === 'join.endedLocal') panel.el.scrollIntoView?.({ block: 'nearest', behavior: 'smooth' });
+  }
+
   /** finish is the end of the session: nothing more to send, nothing to reconnect. */
   function finish(recorded) {
     if (ended) return;
     ended = true;
+    savedOnServer = recorded;
     link.stop({ release: false });
     room.close();
     cam.stop();
     preview.srcObject = null;
-    fill(message, h('p', { class: 'notice', role: 'status' }, recorded ? t('join.endedThanks') : t('join.ended')));
+    paintEnd();
     setState('stopped');
   }
 
@@ -452,14 +476,17 @@ export async function render(view, ctx) {
     document.title = `${t('join.title')} · ${t('app.title')}`;
     w.redo();
     paint();
+    endShown = '';
     panel.paint();
+    if (ended) paintEnd();
   });
 
   // A recording an earlier visit of this link left on the phone (a reload, a crashed tab).
   rec.load().then(() => { if (ctx.alive() && !rec.recording()) panel.offerEarlier(); });
   clock.sync(session.recording_ms, false);
   if (ended) {
-    fill(message, h('p', { class: 'notice', role: 'status' }, t('join.ended')));
+    savedOnServer = Boolean(session.evidence_id);
+    paintEnd();
     setState('stopped');
     return;
   }

@@ -49,10 +49,11 @@ function fileName(lid, part) {
  * recordingPanel builds the panel. rec is the page's localRecording, root
  * the page element that carries the data attributes; onBusy(true|false)
  * brackets an upload (keep the screen on), onUploaded runs when everything
- * pending has arrived. Returns {el, paint, offer, offerEarlier, hold,
+ * pending has arrived, onPaint(state) after each repaint (the page's end
+ * message follows the recording's state). Returns {el, paint, offer, offerEarlier, hold,
  * cleanup}.
  */
-export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUploaded = () => {} }) {
+export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUploaded = () => {}, onPaint = () => {} }) {
   let mode = 'idle'; // idle | countdown | uploading | error | done
   let left = 0; // seconds of the countdown
   let ticker = 0;
@@ -171,6 +172,7 @@ export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUpl
     send.textContent = t('join.rec.upload');
     cancel.hidden = mode !== 'countdown';
     cancel.textContent = t('join.rec.cancel');
+    onPaint(s);
   }
 
   function track(sent) {

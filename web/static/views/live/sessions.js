@@ -4,7 +4,9 @@
  * while the case is in review a button that opens one. The answer carries
  * the applicant's link with the publish token, which the server shows only
  * once, so it goes up at once with a copy button and a ready-made message
- * for the applicant.
+ * for the applicant. This tab keeps the link (sessionStorage) so it can be
+ * shown and copied again while the session is open; the inspector may also
+ * issue a fresh link (POST /live/{lid}/link), which revokes the old one.
  */
 import { enc, get, listOf, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
@@ -14,8 +16,27 @@ import { can } from '../../model.js';
 
 // Links opened since the page loaded, by case id. The token cannot be
 // fetched again, and a language switch or a status change redraws the
-// case page; this keeps the link on screen until the page is left.
+// case page; this keeps the link on screen until the page is left, and
+// sessionStorage keeps it for this tab across reloads.
 const opened = new Map();
+const storeKey = (lid) => `siteinspect.live-link.${lid}`;
+
+/** remember keeps a session's link for this page and this tab. */
+function remember(caseId, s) {
+  opened.set(caseId, s);
+  try {
+    sessionStorage.setItem(storeKey(s.id), JSON.stringify({ id: s.id, join_url: s.join_url, token_expires_at: s.token_expires_at }));
+  } catch { /* storage refused (private mode): the link stays until the page is left */ }
+}
+
+/** recalled is the link this tab kept for the session lid, or null. */
+function recalled(lid) {
+  try {
+    return JSON.parse(sessionStorage.getItem(storeKey(lid)) || 'null');
+  } catch {
+    return null;
+  }
+}
 
 /** joinURL is the full address the applicant opens on the phone. */
 export const joinURL = (s) => new URL(s.join_url, window.location.origin).href;
@@ -58,7 +79,7 @@ export function liveSessions({ user, c }) {
     await busy(start, async () => {
       try {
         const s = await post(`/api/v1/cases/${enc(c.id)}/live`, body);
-        opened.set(c.id, s);
+        remember(c.id, s);
         schedule.value = '';
         paintInvite();
         await refresh();
@@ -69,10 +90,46 @@ export function liveSessions({ user, c }) {
     });
   }
 
+  let confirming = false; // the reissue's "the old link stops working" step is on screen
+
+  /** reissue asks for a fresh link; the old one is revoked on the server. */
+  async function reissue(button, lid) {
+    fill(message);
+    await busy(button, async () => {
+      try {
+        const s = await post(`/api/v1/live/${enc(lid)}/link`, {});
+        remember(c.id, s);
+        confirming = false;
+        paintInvite();
+        fill(message, h('p', { class: 'notice small', role: 'status' }, t('live.reissued')));
+      } catch (err) {
+        fill(message, errorBox(err));
+        if (err.status === 422) refresh();
+      }
+    });
+  }
+
+  /** reissueControls is the button that offers a fresh link, with its confirmation step. */
+  function reissueControls(lid) {
+    if (!mayStart()) return null;
+    if (!confirming) {
+      return h('button', { id: 'live-link-reissue', type: 'button', class: 'secondary small', onclick: () => { confirming = true; paintInvite(); } }, t('live.reissue'));
+    }
+    const yes = h('button', { id: 'live-link-reissue-confirm', type: 'button', class: 'primary small', onclick: () => reissue(yes, lid) }, t('live.reissueConfirm'));
+    return h('div', { class: 'notice small live-reissue-confirm', role: 'alert' },
+      h('p', {}, t('live.reissueWarn')),
+      h('div', { class: 'actions' }, yes,
+        h('button', { type: 'button', class: 'secondary small', onclick: () => { confirming = false; paintInvite(); } }, t('review.cancel'))));
+  }
+
   function paintInvite() {
-    const s = opened.get(c.id);
+    const live = sessions.find((x) => x.status === 'open');
+    let s = opened.get(c.id);
+    if (live && (!s || s.id !== live.id)) s = recalled(live.id);
     if (!s || sessions.some((x) => x.id === s.id && x.status === 'ended')) {
-      fill(invite);
+      // An open session whose link this tab does not hold: offer a fresh one.
+      fill(invite, live && mayStart() && h('div', { class: 'live-invite notice', dataset: { liveId: live.id } },
+        h('p', { class: 'small' }, t('live.linkLost')), reissueControls(live.id)));
       return;
     }
     const url = joinURL(s);
@@ -94,6 +151,7 @@ export function liveSessions({ user, c }) {
     fill(invite, h('div', { class: 'live-invite notice', dataset: { liveId: s.id } },
       h('h3', {}, t('live.inviteTitle')),
       h('p', { class: 'small' }, t('live.inviteOnce')),
+      reissueControls(s.id),
       h('label', { for: 'live-join-url' }, t('live.joinLink')),
       h('div', { class: 'live-copy-row' }, link,
         h('button', { id: 'live-join-copy', type: 'button', class: 'secondary small', onclick: () => copy(link) }, t('live.copy'))),
