@@ -27,6 +27,10 @@ type caseJSON struct {
 	// evidence or decisions is still being obtained; only GET of one case
 	// reads it (other answers leave it out).
 	TimestampPending *bool `json:"timestamp_pending,omitempty"`
+	// Permit is the version of the permit type the case was opened with
+	// (its checklist and materials, which may differ from the current
+	// catalogue's); only GET of one case reads it.
+	Permit *domain.PermitType `json:"permit,omitempty"`
 }
 
 func showCase(c *domain.Case, u *domain.User) caseJSON {
@@ -64,6 +68,8 @@ func loadCaseFor(c echo.Context, db caseLoader, param string, action domain.Acti
 type caseStore interface {
 	caseLoader
 	PermitTypes(ctx context.Context) ([]domain.PermitType, error)
+	// CasePermitType is the version of its type the case was opened with.
+	CasePermitType(ctx context.Context, c *domain.Case) (*domain.PermitType, error)
 	CreateCase(ctx context.Context, applicant *domain.User, office, prefix string, loc *time.Location, in domain.NewCase) (*domain.Case, error)
 	FindCases(ctx context.Context, u *domain.User, q storage.CaseQuery) ([]*domain.Case, *storage.CaseCursor, error)
 	SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User, loc *time.Location) (*domain.Case, error)
@@ -188,6 +194,9 @@ func handleGetCase(db caseStore) echo.HandlerFunc {
 			return err
 		}
 		out.TimestampPending = &pending
+		if out.Permit, err = db.CasePermitType(c.Request().Context(), cs); err != nil {
+			return err
+		}
 		return c.JSON(http.StatusOK, out)
 	}
 }

@@ -51,7 +51,9 @@ export async function render(view, ctx) {
   const actions = h('div', { class: 'actions' });
   const message = h('div', { 'aria-live': 'polite' });
   const uploadSlot = h('div');
-  const type = types.find((p) => p.code === c.permit_type);
+  // The case's own version of its type (its checklist stays as it was
+  // when the case was opened); the catalogue's for an older server.
+  const type = c.permit || types.find((p) => p.code === c.permit_type);
   const officer = isOfficer(ctx.user) && WORKSPACE_STATUSES.has(c.status);
   let ws = null;
   const evidence = evidenceList(id, officer ? {

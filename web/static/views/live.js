@@ -45,7 +45,7 @@ export async function render(view, ctx) {
       permitTypes().catch(() => []),
     ]);
     c = kase;
-    type = types.find((p) => p.code === c?.permit_type) || null;
+    type = c?.permit || types.find((p) => p.code === c?.permit_type) || null;
   } catch (err) {
     if (ctx.alive()) fill(view, back, errorBox(err));
     return;

@@ -20,7 +20,8 @@ export async function render(view, ctx) {
   }
   let types;
   try {
-    types = await permitTypes();
+    // A retired type takes no new applications (docs/CATALOGUE.md).
+    types = (await permitTypes()).filter((p) => !p.retired_at);
   } catch (err) {
     view.append(errorBox(err));
     return;
