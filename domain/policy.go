@@ -80,6 +80,18 @@ const (
 	// ActionAddLiveEvidence is a live inspection's material joining the
 	// case: its recording, a snapshot, the phone's own recording.
 	ActionAddLiveEvidence Action = "add_live_evidence"
+	// ActionRate is the applicant rating the service after the final
+	// decision (好差评). Storage also checks that the rater is the person
+	// who applied and that the decision was not rated yet.
+	ActionRate Action = "rate"
+	// ActionReadRating reads the case's rating and its follow-up: the
+	// company, the office's supervisors and admins, never the case's
+	// officers (they see only their own aggregate, not who rated).
+	ActionReadRating Action = "read_rating"
+	// ActionMarkUrgent sets or clears the case's urgent mark (特事特办):
+	// the office's officers who see the case and its supervisors, the one
+	// change a supervisor may make to a case (issue #20).
+	ActionMarkUrgent Action = "mark_urgent"
 )
 
 // Relation is how a person stands to a case. One person may stand in
@@ -160,7 +172,8 @@ var Policy = []Rule{
 	{ActionReadOwed, []Relation{RelInspector, RelReviewer}, withOffice},
 	{ActionReadOwed, []Relation{RelOpenInspectorSlot, RelOpenReviewerSlot}, openToOffice},
 	// The supervisor reads everything the office holds and changes nothing:
-	// these five rows are all it is granted (TestPolicyInvariants).
+	// these five rows, ActionReadRating and ActionMarkUrgent below are all
+	// it is granted (TestPolicyInvariants).
 	{ActionView, supervisors, withOffice},
 	{ActionReadNotes, supervisors, withOffice},
 	{ActionReadProgress, supervisors, withOffice},
@@ -193,13 +206,22 @@ var Policy = []Rule{
 	// The case's officers and an administrator hold its evidence once the
 	// office has it, withdrawn cases included (their purge waits).
 	{ActionLegalHold, []Relation{RelInspector, RelReviewer, RelAdmin}, withOffice},
+
+	// 好差评: the company rates after the final decision and reads its
+	// rating; supervisors and admins read it; the case's officers never.
+	{ActionRate, []Relation{RelCompany}, decided},
+	{ActionReadRating, []Relation{RelCompany, RelAdmin}, allStates},
+	{ActionReadRating, supervisors, withOffice},
+	// An urgent case heads the queue until the countersign.
+	{ActionMarkUrgent, []Relation{RelInspector, RelReviewer, RelOpenInspectorSlot, RelOpenReviewerSlot, RelSupervisor}, beforeCountersign},
 }
 
 // Actions lists every action, for the matrix test and allowed_actions.
 var Actions = []Action{ActionView, ActionReadNotes, ActionReadProgress, ActionReadOutcome, ActionReadOwed,
 	ActionSubmit, ActionWithdraw, ActionUpload, ActionSignCommitment, ActionDeliverOwed, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign,
 	ActionAnnotate, ActionRecordFinding, ActionDecide, ActionCountersign, ActionConfirmOwed,
-	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence, ActionLegalHold}
+	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence, ActionLegalHold,
+	ActionRate, ActionReadRating, ActionMarkUrgent}
 
 // Relations returns how u stands to c. A nil user has none.
 func (c *Case) Relations(u *User) []Relation {
@@ -382,6 +404,15 @@ const (
 	// of them and retires or reactivates them (/api/v1/admin/permit-types,
 	// docs/CATALOGUE.md). Audited with the version.
 	ActionManageCatalogue OfficeAction = "manage_catalogue"
+	// ActionReadFollowUps lists the office's follow-ups of bad ratings
+	// (GET /api/v1/followups).
+	ActionReadFollowUps OfficeAction = "read_followups"
+	// ActionCloseFollowUp closes a follow-up with its outcome
+	// (POST /api/v1/followups/:fid/close): the office's supervisors.
+	ActionCloseFollowUp OfficeAction = "close_followup"
+	// ActionReadOwnRatings reads the caller's own rating aggregate
+	// (GET /api/v1/me/ratings): the office's inspectors and reviewers.
+	ActionReadOwnRatings OfficeAction = "read_own_ratings"
 )
 
 // CodeOfficeNotPermitted is the refusal of an office action.
@@ -395,6 +426,9 @@ var OfficePolicy = map[OfficeAction][]Role{
 	ActionReadStats: {RoleSupervisor, RoleAdmin},
 	// The catalogue is the whole office's rules: admins only.
 	ActionManageCatalogue: {RoleAdmin},
+	ActionReadFollowUps:   {RoleSupervisor, RoleAdmin},
+	ActionCloseFollowUp:   {RoleSupervisor},
+	ActionReadOwnRatings:  {RoleInspector, RoleReviewer},
 }
 
 // AuthorizeOffice is the check before an office action on office: nil when

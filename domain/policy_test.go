@@ -13,8 +13,10 @@ var allStates = []domain.Status{domain.StatusDraft, domain.StatusSubmitted, doma
 var allRelations = []domain.Relation{domain.RelCompany, domain.RelPublisher, domain.RelInspector, domain.RelReviewer,
 	domain.RelOpenInspectorSlot, domain.RelOpenReviewerSlot, domain.RelAdmin, domain.RelSupervisor}
 
-// reads are the actions that change nothing: all a supervisor is granted.
-var reads = []domain.Action{domain.ActionView, domain.ActionReadNotes, domain.ActionReadProgress, domain.ActionReadOutcome, domain.ActionReadOwed}
+// reads are the actions that change nothing: all a supervisor is granted,
+// but for marking a case urgent.
+var reads = []domain.Action{domain.ActionView, domain.ActionReadNotes, domain.ActionReadProgress, domain.ActionReadOutcome, domain.ActionReadOwed,
+	domain.ActionReadRating}
 
 // TestPolicyInvariants pins what the table must never say, whatever rows
 // are added to it: the matrix test checks that the code follows the table,
@@ -41,7 +43,8 @@ func TestPolicyInvariants(t *testing.T) {
 			// The company never does the office's work nor reads its notes.
 			if rel == domain.RelCompany || rel == domain.RelPublisher {
 				for _, a := range []domain.Action{domain.ActionAnnotate, domain.ActionDecide, domain.ActionCountersign, domain.ActionRecordFinding,
-					domain.ActionTake, domain.ActionTakeReview, domain.ActionAssign, domain.ActionReadNotes, domain.ActionConfirmOwed, domain.ActionJoinLive} {
+					domain.ActionTake, domain.ActionTakeReview, domain.ActionAssign, domain.ActionReadNotes, domain.ActionConfirmOwed, domain.ActionJoinLive,
+					domain.ActionMarkUrgent} {
 					if domain.Grants(a, rels, s) {
 						t.Errorf("%s may %s on a %s case", rel, a, s)
 					}
@@ -54,13 +57,26 @@ func TestPolicyInvariants(t *testing.T) {
 					t.Errorf("%s may %s on a %s case it does not see", rel, a, s)
 				}
 			}
-			// The supervisor reads all the office holds and changes nothing.
+			// The supervisor reads all the office holds and changes nothing
+			// but a case's urgent mark (特事特办, issue #20) before the
+			// countersign.
 			if rel == domain.RelSupervisor {
+				beforeCountersign := []domain.Status{domain.StatusSubmitted, domain.StatusInReview, domain.StatusSupplementRequested, domain.StatusPendingCountersign}
 				for _, a := range domain.Actions {
-					if got, want := domain.Grants(a, rels, s), slices.Contains(reads, a) && s != domain.StatusDraft; got != want {
+					want := slices.Contains(reads, a) && s != domain.StatusDraft ||
+						a == domain.ActionMarkUrgent && slices.Contains(beforeCountersign, s)
+					if got := domain.Grants(a, rels, s); got != want {
 						t.Errorf("supervisor %s on a %s case: granted %v, want %v", a, s, got, want)
 					}
 				}
+			}
+			// The case's officers never read its rating (who rated, the
+			// comment); only the company rates, and only once decided.
+			if rel != domain.RelCompany && rel != domain.RelAdmin && rel != domain.RelSupervisor && domain.Grants(domain.ActionReadRating, rels, s) {
+				t.Errorf("%s may read the rating of a %s case", rel, s)
+			}
+			if domain.Grants(domain.ActionRate, rels, s) && (rel != domain.RelCompany || s != domain.StatusApproved && s != domain.StatusRejected) {
+				t.Errorf("%s may rate a %s case", rel, s)
 			}
 			// Officers never see a draft; nobody but the company changes one.
 			if s == domain.StatusDraft && rel != domain.RelCompany && rel != domain.RelAdmin && domain.Grants(domain.ActionView, rels, s) {
