@@ -51,6 +51,8 @@ var copyTables = []copyTable{
 	{"findings", "case_id, checklist_item"},
 	{"decisions", "id"},
 	{"owed_items", "id"},
+	{"ratings", "id"},
+	{"followups", "id"},
 	{"commitments", "case_id"},
 	{"live_sessions", "id"},
 	{"live_segments", "session_id, object_key"},

@@ -83,6 +83,8 @@ type Case struct {
 	// lifecycle below does not change); nil while anything is owed, and on
 	// cases that never owed anything after approval.
 	OwedClosedAt *time.Time `json:"owed_closed_at"`
+	// Urgent is the case's urgent mark (特事特办), nil when it has none.
+	Urgent *Urgent `json:"urgent"`
 }
 
 // OwedOverdue reports whether owed materials are past their due date.

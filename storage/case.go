@@ -69,6 +69,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 const (
 	caseColumns = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
 	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version,
+	c.urgent_reason, c.urgent_hours, c.urgent_set_at, c.urgent_until,
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
 	r.id, r.username, r.display_name, r.org,
@@ -94,8 +95,11 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	var i, r [4]sql.NullString
 	var lat, lon sql.NullFloat64
 	var owedDue, owedClosed sql.NullInt64
+	var urgentReason string
+	var urgentHours, urgentSet, urgentUntil sql.NullInt64
 	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
 		&created, &updated, &submitted, &due, &owedClosed, &c.PermitVersion,
+		&urgentReason, &urgentHours, &urgentSet, &urgentUntil,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
 		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount, &c.OwedOpen, &owedDue)
 	if err != nil {
@@ -110,6 +114,11 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 		c.SiteLat, c.SiteLon = &lat.Float64, &lon.Float64
 	}
 	c.Inspector, c.Reviewer = refFrom(i), refFrom(r)
+	if urgentSet.Valid {
+		set := time.UnixMilli(urgentSet.Int64).UTC()
+		c.Urgent = &domain.Urgent{Reason: urgentReason, TargetHours: int(urgentHours.Int64), SetAt: set,
+			TargetAt: set.Add(time.Duration(urgentHours.Int64) * time.Hour), Active: urgentUntil.Valid}
+	}
 	return &c, nil
 }
 
@@ -136,7 +145,8 @@ func (d *DB) CaseCore(ctx context.Context, id string) (*domain.Case, error) {
 }
 
 // ListCases returns the cases u may see (the same rule as VisibleTo, in
-// SQL), optionally only those with the given status, soonest due first.
+// SQL), optionally only those with the given status, urgent first (soonest
+// target first), then soonest due.
 func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status, limit int) ([]*domain.Case, error) {
 	cond, args := visibilitySQL(u)
 	where := []string{cond}
@@ -148,7 +158,7 @@ func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY CASE WHEN c.due_at IS NULL THEN 1 ELSE 0 END, c.due_at, c.created_at DESC LIMIT ?`
+	q += ` ORDER BY COALESCE(c.urgent_until, 9223372036854775807), CASE WHEN c.due_at IS NULL THEN 1 ELSE 0 END, c.due_at, c.created_at DESC LIMIT ?`
 	args = append(args, limit)
 	rows, err := d.query(ctx, q, args...)
 	if err != nil {
@@ -227,7 +237,10 @@ func (d *DB) WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.Use
 		return nil, err
 	}
 	now := d.now().UTC()
-	if err := d.tx(ctx, func(tx *wtx) error { return moveCase(ctx, tx, c, actor, domain.StatusWithdrawn, now, nil, "") }); err != nil {
+	// A withdrawn case leaves the queue, urgent or not.
+	if err := d.tx(ctx, func(tx *wtx) error {
+		return moveCase(ctx, tx, c, actor, domain.StatusWithdrawn, now, nil, `, urgent_until = NULL`)
+	}); err != nil {
 		return nil, err
 	}
 	return d.Case(ctx, c.ID)

@@ -21,7 +21,8 @@ import (
 // Each order is a tuple of integer expressions ending with c.id, all
 // ascending, so that "after the cursor" is one row-value comparison that
 // both databases answer from the expression indexes of the migration
-// (storage/migrations/*/0013_case_search.sql) — the same text here and
+// (storage/migrations/*/0013_case_search.sql, the queue's redone in
+// 0019_ratings_urgent.sql) — the same text here and
 // there, or the planner will not match it.
 
 // CaseSort names an order of the case list.
@@ -29,8 +30,9 @@ type CaseSort string
 
 // The orders of the case list.
 const (
-	// SortDue is the queue's order: soonest due first, cases without a
-	// due time (drafts) last, then newest first.
+	// SortDue is the queue's order: urgent cases first (soonest target
+	// first), then soonest due, cases without a due time (drafts) last,
+	// then newest first.
 	SortDue CaseSort = "due"
 	// SortNewest is newest first, by the time the case was opened.
 	SortNewest CaseSort = "newest"
@@ -38,7 +40,7 @@ const (
 
 // sortKeys is each order's key expressions, before the final c.id.
 var sortKeys = map[CaseSort][]string{
-	SortDue:    {`COALESCE(c.due_at, 9223372036854775807)`, `(-c.created_at)`},
+	SortDue:    {`COALESCE(c.urgent_until, 9223372036854775807)`, `COALESCE(c.due_at, 9223372036854775807)`, `(-c.created_at)`},
 	SortNewest: {`(-c.created_at)`},
 }
 

@@ -289,6 +289,12 @@ func (d *DB) CountersignReason(ctx context.Context, cs *domain.Case, by *domain.
 		if _, err := tx.ExecContext(ctx, `UPDATE decisions SET reviewer_id = ?, countersigned_at = ?, agree = ?, comment = ?, countersign_reason = ? WHERE id = ?`, by.ID, ms(now), agree, comment, reason, decID); err != nil {
 			return err
 		}
+		if agree {
+			// Decided: an urgent case leaves the head of the queue.
+			if _, err := tx.ExecContext(ctx, `UPDATE cases SET urgent_until = NULL WHERE id = ?`, cs.ID); err != nil {
+				return err
+			}
+		}
 		data := map[string]any{"decision_id": decID, "agree": agree, "comment": comment, "from": string(domain.StatusPendingCountersign), "to": string(to),
 			"review": reviewAuditData(review)}
 		if reason != "" {
