@@ -49,6 +49,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run")
 	mediaMemMiB := fs.Int64("media-memory-mib", 2048, "address-space limit of each media tool, in MiB")
 	warnKM := fs.Float64("location-warn-km", 1, "flag evidence captured farther than this from the case's site")
+	followUpDays := fs.Int("followup-days", 5, "working days the office gives itself to close the follow-up (整改) of a rating of 不满意 or worse")
 	drainGrace := fs.String("drain-grace", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so that a load balancer checking it stops sending any; skipped when /readyz was never asked; 0 stops at once")
 	var lf liveFlags
 	lf.register(fs)
@@ -86,7 +87,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err4 != nil || grace < 0 {
 		err4 = fmt.Errorf("--drain-grace: bad duration %q: want e.g. 5s, or 0", *drainGrace)
 	}
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	var err5 error
+	if *followUpDays < 1 || *followUpDays > 60 {
+		err5 = fmt.Errorf("--followup-days: %d is not 1 to 60 working days", *followUpDays)
+	}
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
 	directTTL, err := df.directTTL(sf.s3Endpoint != "")
@@ -201,7 +206,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
-		Retention: st.retention, DirectDownloadTTL: directTTL,
+		Retention: st.retention, DirectDownloadTTL: directTTL, FollowUpDays: *followUpDays,
 	})
 	if err != nil {
 		return err

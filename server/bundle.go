@@ -180,6 +180,7 @@ func writeBundle(c echo.Context, db bundleStore, objects objects.ObjectStore, re
 	if err != nil {
 		return err
 	}
+	events = hideRatings(events, cs, currentUser(c))
 	hw, err := entry(BundleEventsName, zip.Deflate)
 	if err != nil {
 		return err

@@ -184,7 +184,8 @@ func handleFulfillOwed(db decisionStore) echo.HandlerFunc {
 func applicantSees(e *domain.AuditEvent) bool {
 	switch e.Action {
 	case "case.status", "case.created", "evidence.uploaded",
-		"case.commitment_signed", "owed.delivered", "owed.fulfilled", "owed.returned", "owed.reminder", "case.owed_closed":
+		"case.commitment_signed", "owed.delivered", "owed.fulfilled", "owed.returned", "owed.reminder", "case.owed_closed",
+		"case.rated", "followup.opened", "followup.closed":
 		return true
 	}
 	return false
@@ -216,7 +217,7 @@ func handleCaseAudit(db caseEventStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, list)
+		return c.JSON(http.StatusOK, hideRatings(list, cs, currentUser(c)))
 	}
 }
 
@@ -233,6 +234,7 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 		}
 		// The company sees its case's progress; the office the whole trail.
 		whole := cs.Authorize(currentUser(c), domain.ActionReadNotes) == nil
+		ratings := cs.Authorize(currentUser(c), domain.ActionReadRating) == nil
 		after, _ := strconv.ParseInt(strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")), 10, 64)
 		if v := c.QueryParam("after"); v != "" {
 			after, _ = strconv.ParseInt(v, 10, 64)
@@ -256,6 +258,9 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 			for _, e := range events {
 				after = e.Seq
 				if !whole && !applicantSees(e) {
+					continue
+				}
+				if ratingEvent(e) && !ratings {
 					continue
 				}
 				b, _ := json.Marshal(e)

@@ -51,6 +51,7 @@ type Records interface {
 	coverageStore
 	catalogueStore
 	notificationStore
+	ratingStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus
@@ -133,6 +134,10 @@ type Config struct {
 	// Retention holds and tells the cases' retention (*storage.Retention);
 	// nil keeps originals DefaultRetention with the DB and Objects above.
 	Retention RetentionService
+	// FollowUpDays is the office's deadline for a follow-up (整改) that a
+	// rating of 不满意 or worse opens, in working days (Saturdays and
+	// Sundays excluded, domain.DueAt); zero means 5.
+	FollowUpDays int
 }
 
 // RateLimit is a number of events allowed per window.
@@ -174,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.LoginLimit.Failures <= 0 {
 		cfg.LoginLimit = RateLimit{Failures: 5, Window: 15 * time.Minute}
+	}
+	if cfg.FollowUpDays <= 0 {
+		cfg.FollowUpDays = 5
 	}
 	if cfg.LocationWarnMeters <= 0 {
 		cfg.LocationWarnMeters = 1000

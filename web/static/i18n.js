@@ -727,6 +727,12 @@ const codes = {
   partial_upload_incomplete: { zh: '大文件的分段尚未传完，请稍后重试。', en: 'Not every part of this large file has arrived yet; try again shortly.' },
   not_a_partial_upload: { zh: '上传出错，请重新上传该文件。', en: 'The upload went wrong; upload the file again.' },
   schema_too_new: { zh: '数据库版本高于本程序，请联系管理员升级。', en: 'The database is newer than this program; ask the administrator to upgrade.' },
+  rating_exists: { zh: '您已对本次办理结果作出评价，每次决定只能评价一次。', en: 'You have rated this decision already; each decision is rated once.' },
+  rating_level_invalid: { zh: '请选择一项评价：非常满意、满意、基本满意、不满意或非常不满意。', en: 'Choose a rating: very satisfied, satisfied, fair, dissatisfied or very dissatisfied.' },
+  rating_applicant_only: { zh: '只有本案件的申请人可以评价。', en: 'Only the person who applied may rate this case.' },
+  followup_closed: { zh: '该整改已办结。', en: 'This follow-up has been closed already.' },
+  urgent_target_invalid: { zh: '办理时限须为 1 至 720 小时。', en: 'The target is 1 to 720 hours.' },
+  case_not_urgent: { zh: '本案件未标记为加急。', en: 'This case is not marked urgent.' },
 
   contact_email_invalid: { zh: '电子邮箱地址无效，请检查后重新填写。', en: 'The e-mail address is not valid; check it and enter it again.' },
   contact_phone_invalid: { zh: '手机号码无效：请填写 5 至 20 位数字，可带国际区号 +。', en: 'The phone number is not valid: 5 to 20 digits, with a leading + for the country code if needed.' },
