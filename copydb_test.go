@@ -118,6 +118,11 @@ func mustFullOffice(t *testing.T) string {
 		`UPDATE users SET unit_id = 'unit-1' WHERE id = '` + me.ID + `'`,
 		`UPDATE cases SET unit_id = 'unit-1' WHERE id = '` + back.ID + `'`,
 		`INSERT INTO office_settings (office, name_zh, name_en, timezone, retention_days, updated_at, updated_by) VALUES ('demo', '示范办', 'Demo office', 'Asia/Shanghai', 3650, 1, '` + me.ID + `')`,
+		// A rating of a decision (written under the API: this case is not
+		// decided) and the follow-up it opened, closed.
+		`INSERT INTO decisions (id, case_id, outcome, summary, inspector_id, decided_at) VALUES ('dec-rated', '` + back.ID + `', 'reject', '不予批准', '` + me.ID + `', 2)`,
+		`INSERT INTO ratings (id, case_id, decision_id, rater_id, office, inspector_id, level, comment, rated_at) VALUES ('rating-1', '` + back.ID + `', 'dec-rated', '` + back.Applicant.ID + `', 'demo', '` + me.ID + `', 5, '太慢', 3)`,
+		`INSERT INTO followups (id, rating_id, case_id, office, opened_at, due_at, closed_at, closed_by, outcome) VALUES ('fu-1', 'rating-1', '` + back.ID + `', 'demo', 3, 4, 5, '` + me.ID + `', '已整改')`,
 	} {
 		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
