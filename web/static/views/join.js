@@ -17,6 +17,12 @@
  * each arrived instruction is an element with the class live-instruction;
  * data-local-recording and data-upload-evidence follow the phone's own
  * recording (see live/recupload.js).
+ * Guided filming: the case's checklist is a shot list (live/shots.js) whose
+ * marks go to the room; with the applicant's consent the position goes to
+ * the room every few seconds (live/track.js); an officer's take_still makes
+ * the phone photograph, stamp and upload a full-resolution still
+ * (live/still.js). data-stills counts the stills uploaded, data-still-size
+ * is the last one's width×height.
  */
 import { ApiError, errorFromResponse } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
@@ -27,6 +33,9 @@ import { localRecording } from './live/recorder.js';
 import { recordingPanel } from './live/recupload.js';
 import { liveRoom } from './live/room.js';
 import { iceServersOf, keepResolution, rtcLink } from './live/rtc.js';
+import { shotGuide } from './live/shots.js';
+import { takeStill } from './live/still.js';
+import { positionSharing } from './live/track.js';
 
 const PAGE_STATE = { idle: 'idle', connecting: 'connecting', waiting: 'connecting', live: 'live', reconnecting: 'reconnecting', stopped: 'stopped' };
 
@@ -64,7 +73,7 @@ export async function render(view, ctx) {
   // A token never holds a space: one here is a '+' that a form decoder turned into one.
   const token = (ctx.query.get('token') || '').replace(/ /g, '+');
   const w = words();
-  const root = h('section', { id: 'live-join', class: 'live-join', dataset: { state: 'idle', instructions: '0', localRecording: 'none' } });
+  const root = h('section', { id: 'live-join', class: 'live-join', dataset: { state: 'idle', instructions: '0', localRecording: 'none', stills: '0' } });
   const title = w.text(h('h1', { class: 'join-title' }), () => t('join.title'));
   view.append(root);
   document.title = `${t('join.title')} · ${t('app.title')}`;
@@ -120,6 +129,12 @@ export async function render(view, ctx) {
   const retryCamera = w.text(h('button', { id: 'join-camera-retry', type: 'button', class: 'secondary', hidden: true, onclick: () => busy(retryCamera, openCamera) }), () => t('join.cameraRetry'));
   const sound = w.text(h('button', { id: 'join-sound', type: 'button', class: 'secondary', hidden: true, onclick: () => { sound.hidden = true; voice.play().catch(() => {}); } }), () => t('join.sound'));
   const message = h('div', { id: 'join-msg', 'aria-live': 'polite' });
+  const stillNote = h('p', { id: 'join-still', class: 'notice small', role: 'status', hidden: true });
+
+  // Guided filming and the position, both through the room.
+  const guide = shotGuide({ w, send: (msg) => room.send(msg), onError: (err) => fill(message, errorBox(err)) });
+  const sharing = positionSharing({ w, send: (msg) => room.send(msg) });
+  let stills = 0;
 
   // The phone's own recording, and its upload after the call.
   const rec = localRecording(lid, { onChange: () => { if (ctx.alive()) panel.paint(); } });
@@ -146,6 +161,9 @@ export async function render(view, ctx) {
   fill(root, title, stage,
     h('div', { class: 'join-controls' }, start, stop, flip, torch, sound, retryCamera),
     message,
+    stillNote,
+    guide.el,
+    sharing.el,
     panel.el,
     h('section', { class: 'panel join-messages', 'aria-labelledby': 'join-messages-title' },
       w.text(h('h2', { id: 'join-messages-title' }), () => t('join.instructions')),
@@ -354,12 +372,34 @@ export async function render(view, ctx) {
     if (ended) return;
     ended = true;
     savedOnServer = recorded;
+    guide.close();
+    sharing.stop();
     link.stop({ release: false });
     room.close();
     cam.stop();
     preview.srcObject = null;
     paintEnd();
     setState('stopped');
+  }
+
+  /** still answers an officer's take_still: photograph, stamp, upload, announce. */
+  async function still(cmd) {
+    stillNote.hidden = false;
+    stillNote.textContent = t('still.asked', { name: cmd.by?.name || '' });
+    try {
+      const r = await takeStill({ lid, token, track: cam.video(), video: preview, position: sharing.latest, request: cmd.id || '' });
+      if (!ctx.alive()) return;
+      room.send({ type: 'still', upload: r.uploadId, request: cmd.id || '' });
+      stills++;
+      root.dataset.stills = String(stills);
+      root.dataset.stillSize = `${r.width}x${r.height}`;
+      root.dataset.stillHow = r.how;
+      stillNote.textContent = t('still.sent', { w: r.width, h: r.height });
+    } catch (err) {
+      if (!ctx.alive()) return;
+      stillNote.hidden = true;
+      fill(message, errorBox(err?.code ? err : new Error(t('still.failed'))));
+    }
   }
 
   function sendReply() {
@@ -372,7 +412,14 @@ export async function render(view, ctx) {
         you = msg.you || null;
         members = msg.members || [];
         if (msg.session) sync(msg.session);
+        guide.load(msg.checklist, msg.annotations);
         break;
+      case 'shot':
+        guide.mark(msg.annotation);
+        return;
+      case 'take_still':
+        if (!ended) still(msg);
+        return;
       case 'presence':
         members = msg.members || [];
         for (const id of talking.keys()) if (!members.some((m) => m.id === id)) talking.delete(id);
@@ -466,6 +513,7 @@ export async function render(view, ctx) {
     link.stop({ keepalive: true });
     room.close();
     rec.stop();
+    sharing.stop();
     panel.cleanup();
     cam.stop();
     clock.stop();
@@ -479,6 +527,8 @@ export async function render(view, ctx) {
     endShown = '';
     panel.paint();
     if (ended) paintEnd();
+    guide.repaint();
+    sharing.repaint();
   });
 
   // A recording an earlier visit of this link left on the phone (a reload, a crashed tab).

@@ -7,9 +7,13 @@
  * m-line is sendrecv with the officer's microphone when there is one (it
  * reaches the phone only while they talk), else recvonly. WHEP answers
  * 409 until the applicant has started; the page asks again every 2 s.
+ * Guided filming: the checklist's coverage (which items have footage,
+ * marked on the phone or here), the phone's GPS trail against the site,
+ * and 拍照, which makes the phone upload a full-resolution still
+ * (data-stills counts those that arrived).
  * The page is not rebuilt on a language switch, so the call goes on.
  */
-import { csrfHeaders, enc, get, post } from '../api.js';
+import { csrfHeaders, enc, evidencePath, get, post } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { permitTypes } from '../model.js';
@@ -21,8 +25,11 @@ import { resolutionWatch } from './live/resolution.js';
 import { iceServersOf, resourceId, rtcLink } from './live/rtc.js';
 import { snapshotStrip } from './live/snapshots.js';
 import { talkButton } from './live/talk.js';
+import { coverage } from './live/shots.js';
+import { trackView } from './live/track.js';
 
 const SNAPSHOT_WAIT_MS = 10000;
+const STILL_WAIT_MS = 30000;
 
 /** render draws the live page for ctx.params.lid. */
 export async function render(view, ctx) {
@@ -66,6 +73,8 @@ export async function render(view, ctx) {
   let mic = null; // the officer's microphone, enabled only while talking
   let viewer = ''; // the WHEP resource id, named in talk messages
   let snapTimer = 0;
+  let stillTimer = 0;
+  let stills = 0;
   const talkers = new Map();
   const log = messageLog();
 
@@ -83,9 +92,11 @@ export async function render(view, ctx) {
   // The controls.
   const talk = talkButton({ onChange: setTalk });
   const snap = w.text(h('button', { id: 'live-snapshot', type: 'button', class: 'secondary', onclick: snapshot }), () => t('live.snapshot'));
+  const stillBtn = w.text(h('button', { id: 'live-still', type: 'button', class: 'secondary', onclick: askStill }), () => t('still.take'));
+  const stillNote = h('p', { id: 'live-still-note', class: 'muted small', role: 'status', hidden: true });
   const unmute = w.text(h('button', { id: 'live-unmute', type: 'button', class: 'secondary', hidden: true, onclick: () => { video.muted = false; unmute.hidden = true; video.play().catch(() => {}); } }), () => t('live.unmute'));
   const end = w.text(h('button', { id: 'live-end', type: 'button', class: 'danger secondary', onclick: confirmEnd }), () => t('live.end'));
-  const controls = h('div', { class: 'actions live-controls' }, talk.el, snap, unmute, end);
+  const controls = h('div', { class: 'actions live-controls' }, talk.el, snap, stillBtn, unmute, end);
   const endSlot = h('div', { id: 'live-end-slot' });
   const micNote = h('p', { class: 'muted small', hidden: true });
   const message = h('div', { id: 'live-msg', 'aria-live': 'polite' });
@@ -101,12 +112,15 @@ export async function render(view, ctx) {
   const instructionForm = h('form', { class: 'join-reply', onsubmit: (e) => { e.preventDefault(); sendInstruction(); } }, input, sendBtn);
   const notes = liveNotes({ type, w, send: (msg) => room.send(msg), onError: (err) => fill(message, errorBox(err)), you: () => you });
   const shots = snapshotStrip({ w });
+  const cover = coverage({ w, send: (msg) => room.send(msg), onError: (err) => fill(message, errorBox(err)),
+    href: (m) => `${caseHash}?ev=${enc(m.evidence_id)}` });
+  const trail = trackView({ w });
 
-  const root = h('section', { id: 'live-page', class: 'live-page', dataset: { state, publishing: String(publishing) } },
+  const root = h('section', { id: 'live-page', class: 'live-page', dataset: { state, publishing: String(publishing), stills: '0' } },
     h('h1', { class: 'case-title' }, w.text(h('span'), () => t('live.title')),
       c && h('span', { class: 'muted live-case' }, [c.number, c.site_name].filter(Boolean).join(' · '))),
     h('div', { class: 'live-grid' },
-      h('div', { class: 'live-main' }, stage, sharpness.warning, controls, micNote, endSlot, message, shots.el),
+      h('div', { class: 'live-main' }, stage, sharpness.warning, controls, stillNote, micNote, endSlot, message, shots.el),
       h('div', { class: 'live-side' },
         h('section', { class: 'panel', 'aria-labelledby': 'live-people-title' },
           w.text(h('h2', { id: 'live-people-title' }), () => t('live.people')), presence),
@@ -114,6 +128,8 @@ export async function render(view, ctx) {
           w.text(h('h2', { id: 'live-convo-title' }), () => t('live.instructions')), roomNote,
           instructionForm,
           convo),
+        cover.el,
+        trail.el,
         notes.el)));
   fill(view, back, root);
 
@@ -180,9 +196,13 @@ export async function render(view, ctx) {
     micNote.hidden = Boolean(mic) || ended;
     micNote.textContent = t('live.noMic');
     snap.disabled = ended || !publishing || Boolean(snapTimer);
+    stillBtn.disabled = ended || !members.some((m) => m.role === 'phone') || Boolean(stillTimer);
     controls.hidden = ended;
     instructionForm.hidden = ended;
-    if (ended) notes.close();
+    if (ended) {
+      notes.close();
+      cover.close();
+    }
     fill(presence, memberItems(members, you));
     if (!members.length) presence.append(h('li', { class: 'muted small' }, t('live.viewers', { n: viewers })));
     fill(convo, [...log.items()].reverse().map((m) => messageItem(m, 'live-message')));
@@ -224,6 +244,19 @@ export async function render(view, ctx) {
         fill(message, errorBox(err));
       }
     });
+  }
+
+  /** askStill asks the phone for a full-resolution photo; it arrives as a still message. */
+  function askStill() {
+    fill(message);
+    if (!room.send({ type: 'take_still' })) {
+      fill(message, errorBox(new Error(t('live.roomDown'))));
+      return;
+    }
+    stillNote.hidden = false;
+    stillNote.textContent = t('still.waiting');
+    stillTimer = setTimeout(() => { stillTimer = 0; stillNote.hidden = true; paint(); }, STILL_WAIT_MS);
+    paint();
   }
 
   function sendInstruction() {
@@ -276,7 +309,36 @@ export async function render(view, ctx) {
         members = msg.members || [];
         if (msg.session) sync(msg.session);
         notes.load(msg.annotations);
+        cover.load(msg.checklist, msg.annotations);
+        trail.set({ site: msg.site, points: msg.track, warnM: msg.track_summary?.warn_m });
         break;
+      case 'shot':
+        cover.mark(msg.annotation);
+        notes.add(msg.annotation);
+        return;
+      case 'position':
+        trail.add(msg.position, msg.warn_m);
+        return;
+      case 'take_still':
+        return;
+      case 'still': {
+        shots.add(msg);
+        stills++;
+        root.dataset.stills = String(stills);
+        root.dataset.stillEvidence = msg.evidence?.id || '';
+        clearTimeout(stillTimer);
+        stillTimer = 0;
+        // The size is the photo's own, read from the original as it loads.
+        const img = new Image();
+        img.onload = () => {
+          if (!ctx.alive()) return;
+          root.dataset.stillSize = `${img.naturalWidth}x${img.naturalHeight}`;
+          stillNote.hidden = false;
+          stillNote.textContent = t('still.arrived', { w: img.naturalWidth, h: img.naturalHeight });
+        };
+        if (msg.evidence?.id) img.src = evidencePath(msg.evidence.id, 'content');
+        break;
+      }
       case 'presence':
         members = msg.members || [];
         break;
@@ -357,12 +419,15 @@ export async function render(view, ctx) {
     clock.stop();
     sharpness.stop();
     clearTimeout(snapTimer);
+    clearTimeout(stillTimer);
   });
   ctx.keepOnLangChange(() => {
     document.title = `${t('live.title')} · ${t('app.title')}`;
     w.redo();
     notes.repaint();
     shots.repaint();
+    cover.repaint();
+    trail.repaint();
     sharpness.repaint();
     paint();
   });

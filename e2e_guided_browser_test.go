@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	_ "image/jpeg" // the still is a JPEG
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+)
+
+// geolocation overrides the browser's position (Chromium's DevTools
+// emulation), as if the phone stood there.
+func geolocation(lat, lon, accuracy float64) chromedp.Action[chromedp.Void] {
+	return call(emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{Latitude: &lat, Longitude: &lon, Accuracy: &accuracy})
+}
+
+// TestLiveBrowserGuidedFilming runs guided filming in two Chromiums: the
+// phone (a 1280×720 fake camera, its position emulated) shares its
+// location after the applicant's tap and marks the next shot; the
+// inspector marks another remotely, sees the coverage and the trail, and
+// presses 拍照: the phone takes a photo of the camera's full resolution,
+// stamps it and uploads it, and the inspector's page shows it arriving.
+// Moving the phone 2 km away makes the trail warn.
+func TestLiveBrowserGuidedFilming(t *testing.T) {
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback", "--location-warn-km", "1"}, s3Args(t)...)...)
+	_, insp, caseID := guidedCase(t, p)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+
+	y4m := filepath.Join(t.TempDir(), "camera.y4m")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "2", "-pix_fmt", "yuv420p", y4m)
+	phone := mustInspectionBrowser(t, "phone", phoneWidth, phoneHeight,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-video-capture", y4m))
+	phone.mustDo(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
+	phone.mustDo(t, "allow the location",
+		call(cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: cdpbrowser.PermissionSettingGranted}),
+		geolocation(guidedLat+0.0005, guidedLon, 10))
+	phone.mustDo(t, "open the join link", chromedp.Navigate(p.URL+ls.JoinURL), chromedp.WaitVisible(chromedp.ID("join-start")))
+	mustPoll[bool](t, phone, "the camera in the preview",
+		`() => { const v = document.getElementById('join-preview'); return v.srcObject !== null && v.videoWidth > 0 && !document.getElementById('join-start').disabled; }`)
+	phone.mustDo(t, "start publishing", chromedp.Click(chromedp.ID("join-start")))
+	phone.mustWaitAttr(t, "#live-join", "data-state", "live")
+
+	// The shot list is the hotel's checklist; nothing is shared before the tap.
+	if got := mustRun(t, phone, "the shot list", chromedp.Evaluate[string](`document.getElementById('join-shot-mark').dataset.item`)); got != "fire-exits" {
+		t.Errorf("next shot: got %q, want fire-exits (the checklist's first item)", got)
+	}
+	phone.mustWaitAttr(t, ".join-location", "data-state", "off")
+	phone.mustDo(t, "share the location", chromedp.Click(chromedp.ID("join-location")))
+	mustPoll[bool](t, phone, "a position sent", `() => Number(document.querySelector('.join-location').dataset.sent) >= 1`)
+
+	ib := mustInspectionBrowser(t, "inspector", deskWidth, deskHeight,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true))
+	ib.mustDo(t, "use a desktop window", chromedp.EmulateViewport(deskWidth, deskHeight))
+	ib.mustLogin(t, p.URL, "inspector", p.Demo["inspector"])
+	ib.mustDo(t, "open the live page", chromedp.Navigate(p.URL+"/#/live/"+ls.ID), chromedp.WaitVisible(chromedp.ID("live-video")))
+	mustPoll[bool](t, ib, "the trail with the phone's position",
+		`() => { const el = document.getElementById('live-track'); return Number(el.dataset.points) >= 1 && el.dataset.warning === 'false' && !!el.querySelector('svg polyline'); }`)
+
+	// The phone marks the next shot; the inspector marks another remotely.
+	phone.mustDo(t, "mark the next shot", chromedp.Click(chromedp.ID("join-shot-mark")))
+	mustPoll[bool](t, ib, "the phone's mark in the coverage",
+		`() => document.querySelector('#live-coverage-items li[data-item="fire-exits"]')?.dataset.marks === '1'`)
+	ib.mustDo(t, "mark CCTV remotely", chromedp.Click(chromedp.CSS(`#live-coverage-items li[data-item="cctv-entrances"] button`)))
+	mustPoll[bool](t, phone, "the inspector's mark on the phone",
+		`() => document.querySelector('#join-shots li[data-item="cctv-entrances"]')?.dataset.marks === '1' && document.getElementById('join-shot-mark').dataset.item === 'guest-registration'`)
+	if got := mustRun(t, ib, "coverage", chromedp.Evaluate[string](`document.getElementById('live-coverage').dataset.covered + '/' + document.getElementById('live-coverage').dataset.total`)); got != "2/4" {
+		t.Errorf("coverage on the inspector's page: got %s, want 2/4", got)
+	}
+
+	// 拍照: a photo of the camera's full resolution arrives.
+	mustPoll[bool](t, ib, "拍照 enabled", `() => !document.getElementById('live-still').disabled`)
+	ib.mustDo(t, "press 拍照", chromedp.Click(chromedp.ID("live-still")))
+	arrived := mustPoll[map[string]string](t, ib, "the still on the inspector's page",
+		`() => { const el = document.getElementById('live-page'); return el.dataset.stillSize ? { id: el.dataset.stillEvidence, size: el.dataset.stillSize } : null; }`)
+	how := mustRun(t, phone, "how the phone took it", chromedp.Evaluate[string](`document.getElementById('live-join').dataset.stillHow + ' ' + document.getElementById('live-join').dataset.stillSize`))
+	t.Logf("still: inspector saw %v; phone: %s", arrived, how)
+	if arrived["size"] != "1280x720" {
+		t.Errorf("still on the inspector's page: got %s, want 1280x720", arrived["size"])
+	}
+	resp := insp.do("GET", "/api/v1/evidence/"+arrived["id"]+"/content", nil, nil)
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("download the still: %d %v", resp.StatusCode, err)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil || format != "jpeg" || cfg.Width != 1280 || cfg.Height != 720 {
+		t.Errorf("the still decodes as %s %dx%d (%v), want a 1280x720 JPEG", format, cfg.Width, cfg.Height, err)
+	}
+	var ev domain.Evidence
+	insp.mustJSON("GET", "/api/v1/evidence/"+arrived["id"], nil, http.StatusOK, &ev)
+	if ev.Kind != domain.KindImage || ev.CaseID != caseID {
+		t.Errorf("the still's evidence: got %+v, want an image of case %s", ev, caseID)
+	}
+
+	// The phone walks 2 km away: within a report or two the trail warns.
+	phone.mustDo(t, "move the phone 2 km north", geolocation(guidedLat+0.018, guidedLon, 10))
+	warned := mustPoll[string](t, ib, "the distance warning",
+		`() => { const el = document.getElementById('live-track'); return el.dataset.warning === 'true' ? el.querySelector('.track-summary').textContent : ''; }`)
+	t.Logf("trail warning: %q", warned)
+
+	var cov struct {
+		Items  []domain.ItemCoverage `json:"items"`
+		Tracks []struct {
+			Points  []domain.Position   `json:"points"`
+			Summary domain.TrackSummary `json:"summary"`
+		} `json:"tracks"`
+	}
+	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/coverage", nil, http.StatusOK, &cov)
+	if len(cov.Tracks) != 1 || len(cov.Tracks[0].Points) < 2 || !cov.Tracks[0].Summary.Warning || cov.Tracks[0].Points[0].Accuracy == nil {
+		t.Errorf("stored track: got %+v, want ≥ 2 points with accuracy and a warning", cov.Tracks)
+	}
+	if len(cov.Items) != 4 || len(cov.Items[0].Marks) != 1 || len(cov.Items[2].Marks) != 1 || len(cov.Items[1].Marks) != 0 {
+		t.Errorf("stored coverage: got %+v, want fire-exits and cctv-entrances marked", cov.Items)
+	}
+	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, nil)
+}
