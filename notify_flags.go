@@ -14,6 +14,7 @@ type notifyFlags struct {
 	smtpAddr, smtpFrom, smtpUser, smtpPassword string
 	smtpStartTLS                               bool
 	smsURL, smsSecret                          string
+	retry                                      time.Duration
 }
 
 func (nf *notifyFlags) register(fs *flag.FlagSet) {
@@ -23,6 +24,7 @@ func (nf *notifyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&nf.smtpPassword, "smtp-password", "", "SMTP password (better: SITEINSPECT_SMTP_PASSWORD)")
 	fs.BoolVar(&nf.smtpStartTLS, "smtp-starttls", false, "refuse to send unless the SMTP server offers STARTTLS (it is used whenever offered)")
 	fs.StringVar(&nf.smsURL, "sms-webhook", "", "URL of the office's SMS gateway, which receives POSTs of {to, text, notification_id}; empty sends no SMS")
+	fs.DurationVar(&nf.retry, "notify-retry", 10*time.Second, "wait before a failed e-mail or SMS is tried again; it doubles with each attempt, up to ten minutes, for about five hours")
 	fs.StringVar(&nf.smsSecret, "sms-webhook-secret", "", "key of the HMAC-SHA256 signature over each SMS webhook body (better: SITEINSPECT_SMS_WEBHOOK_SECRET)")
 }
 

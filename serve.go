@@ -155,7 +155,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Timestamps: tsa, TimestampRetry: tsaRetry,
 
 		// E-mail and SMS, retried while the mail server or gateway is down.
-		Notifications: st.db, Notifier: sender,
+		Notifications: st.db, Notifier: sender, NotifyRetry: nf.retry,
 	})
 	if err != nil {
 		return err

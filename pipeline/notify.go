@@ -89,7 +89,7 @@ func (w *Worker) finishDelivery(ctx context.Context, job *domain.Job, err error,
 	}
 	var p interface{ Permanent() bool }
 	retry := !(errors.As(err, &p) && p.Permanent()) && !errors.Is(err, domain.ErrNotFound)
-	backoff := min(w.cfg.RetryBase<<min(job.Attempts-1, 12), maxNotifyBackoff)
+	backoff := min(w.cfg.NotifyRetry<<min(job.Attempts-1, 12), maxNotifyBackoff)
 	state, _ := w.cfg.DB.FinishJob(ctx, job, w.owner, err, retry, backoff)
 	w.cfg.Logger.Warn("notification not delivered", "notification", job.NotificationID, "job", job.Kind, "attempt", job.Attempts, "err", err, "next", state, "retry_in", backoff)
 }

@@ -85,6 +85,10 @@ type Config struct {
 	Notifications NotificationRecords
 	// Notifier sends notifications by e-mail and SMS (package notify).
 	Notifier Notifier
+	// NotifyRetry is the wait before a failed delivery's second attempt;
+	// it doubles with each further attempt, up to ten minutes. Zero means
+	// RetryBase.
+	NotifyRetry time.Duration
 }
 
 // Worker runs evidence-processing jobs.
@@ -113,6 +117,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.TimestampRetry <= 0 {
 		cfg.TimestampRetry = cfg.RetryBase
+	}
+	if cfg.NotifyRetry <= 0 {
+		cfg.NotifyRetry = cfg.RetryBase
 	}
 	if cfg.HeadTimestampEvery <= 0 {
 		cfg.HeadTimestampEvery = time.Hour
