@@ -145,7 +145,8 @@ func Summarize(d []time.Duration) Durations {
 	for i, v := range d {
 		h[i] = v.Hours()
 	}
-	return Durations{Count: len(h), Median: Round2(Percentile(h, 50)), P90: Round2(Percentile(h, 90))}
+	slices.Sort(h)
+	return Durations{Count: len(h), Median: Round2(percentileSorted(h, 50)), P90: Round2(percentileSorted(h, 90))}
 }
 
 // Percentile is the p-th percentile of v (0 ≤ p ≤ 100) by linear
@@ -158,6 +159,14 @@ func Percentile(v []float64, p float64) float64 {
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
+	return percentileSorted(s, p)
+}
+
+// percentileSorted is Percentile of s sorted in increasing order.
+func percentileSorted(s []float64, p float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
 	pos := p / 100 * float64(len(s)-1)
 	lo := int(math.Floor(pos))
 	if lo >= len(s)-1 {

@@ -303,21 +303,21 @@ func (s *statsDay) merge(o *statsDay) {
 // statsTally is what is counted for the office, an officer or a unit;
 // durations are in milliseconds, in the order of the events.
 type statsTally struct {
-	Received           int     `json:"rc,omitempty"`
-	Decided            int     `json:"d,omitempty"`
-	SameDay            int     `json:"sd,omitempty"`
-	Countersigned      int     `json:"cs,omitempty"`
-	Returned           int     `json:"rt,omitempty"`
-	Live               int     `json:"l,omitempty"`
-	Rated              int     `json:"r,omitempty"`
-	RatedBad           int     `json:"rb,omitempty"`
-	FollowupsOpened    int     `json:"fo,omitempty"`
-	FollowupsClosed    int     `json:"fc,omitempty"`
-	UrgentReceived     int     `json:"ur,omitempty"`
-	UrgentDecided      int     `json:"ud,omitempty"`
-	UrgentWithinTarget int     `json:"uw,omitempty"`
-	ToDecision         []int64 `json:"td,omitempty"`
-	ToCountersign      []int64 `json:"tc,omitempty"`
+	Received           int    `json:"rc,omitempty"`
+	Decided            int    `json:"d,omitempty"`
+	SameDay            int    `json:"sd,omitempty"`
+	Countersigned      int    `json:"cs,omitempty"`
+	Returned           int    `json:"rt,omitempty"`
+	Live               int    `json:"l,omitempty"`
+	Rated              int    `json:"r,omitempty"`
+	RatedBad           int    `json:"rb,omitempty"`
+	FollowupsOpened    int    `json:"fo,omitempty"`
+	FollowupsClosed    int    `json:"fc,omitempty"`
+	UrgentReceived     int    `json:"ur,omitempty"`
+	UrgentDecided      int    `json:"ud,omitempty"`
+	UrgentWithinTarget int    `json:"uw,omitempty"`
+	ToDecision         msList `json:"td,omitempty"`
+	ToCountersign      msList `json:"tc,omitempty"`
 	// overdue depends on the period's end: never kept.
 	overdue int
 }
