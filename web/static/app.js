@@ -60,6 +60,7 @@ const views = {
   join: () => import('./views/join.js'),
   stats: () => import('./views/stats.js'),
   owed: () => import('./views/owedlist.js'),
+  adminCatalogue: () => import('./views/admincatalogue.js'),
   login: async () => loginView,
 };
 
@@ -110,6 +111,7 @@ function parseRoute() {
   if (parts[0] === 'login' && parts.length === 1) return { view: 'login', params: {}, query };
   if (parts[0] === 'stats' && parts.length === 1) return { view: 'stats', params: {}, query };
   if (parts[0] === 'owed' && parts.length === 1) return { view: 'owed', params: {}, query };
+  if (parts[0] === 'admin' && parts[1] === 'catalogue' && parts.length === 2) return { view: 'adminCatalogue', params: {}, query };
   if (parts[0] === 'cases' && parts.length === 2) {
     if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
     return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
