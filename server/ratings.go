@@ -128,7 +128,7 @@ func handleSetUrgent(db ratingStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, cs)
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 
@@ -142,7 +142,7 @@ func handleClearUrgent(db ratingStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, cs)
+		return c.JSON(http.StatusOK, showCase(cs, currentUser(c)))
 	}
 }
 

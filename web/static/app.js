@@ -61,6 +61,7 @@ const views = {
   stats: () => import('./views/stats.js'),
   owed: () => import('./views/owedlist.js'),
   adminCatalogue: () => import('./views/admincatalogue.js'),
+  followups: () => import('./views/followups.js'),
   login: async () => loginView,
 };
 
@@ -112,6 +113,7 @@ function parseRoute() {
   if (parts[0] === 'stats' && parts.length === 1) return { view: 'stats', params: {}, query };
   if (parts[0] === 'owed' && parts.length === 1) return { view: 'owed', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'catalogue' && parts.length === 2) return { view: 'adminCatalogue', params: {}, query };
+  if (parts[0] === 'followups' && parts.length === 1) return { view: 'followups', params: {}, query };
   if (parts[0] === 'cases' && parts.length === 2) {
     if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
     return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
@@ -274,6 +276,7 @@ function paintHeader() {
     h('a', { class: 'nav', href: '#/cases' }, t(user.role === 'applicant' ? 'cases.mine' : 'cases.queue')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/stats' }, t('stats.nav')),
     user.role !== 'applicant' && h('a', { class: 'nav', href: '#/owed', id: 'nav-owed' }, t('owedlist.nav')),
+    (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/followups', id: 'nav-followups' }, t('followups.nav')),
     h('span', { class: 'who', title: user.org || '' },
       h('span', { class: 'who-name' }, user.display_name || user.username),
       h('span', { class: 'who-role' }, t(`role.${user.role}`))),

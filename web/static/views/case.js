@@ -19,6 +19,7 @@ import { caseEvents } from './review/live.js';
 import { applicantOutcome, reportLink } from './review/record.js';
 import { commitmentPanel } from './owed.js';
 import { uploadPanel } from './uploadpanel.js';
+import { ratingPanel, urgentBadge, urgentControls } from './rating.js';
 
 /** render draws the case page for ctx.params.id into view. */
 export async function render(view, ctx) {
@@ -51,6 +52,7 @@ export async function render(view, ctx) {
   const actions = h('div', { class: 'actions' });
   const message = h('div', { 'aria-live': 'polite' });
   const uploadSlot = h('div');
+  const urgentSlot = h('div');
   // The case's own version of its type (its checklist stays as it was
   // when the case was opened); the catalogue's for an older server.
   const type = c.permit || types.find((p) => p.code === c.permit_type);
@@ -113,6 +115,8 @@ export async function render(view, ctx) {
       const release = h('button', { id: 'case-release-review', type: 'button', class: 'secondary', onclick: () => act(release, 'release') }, t('case.releaseReview'));
       list.push(release);
     }
+    // 特事特办: officers of the office and supervisors mark or clear.
+    list.push(...urgentControls(c, urgentSlot, (next) => { c = next; paint(); }));
     if (role !== 'applicant') list.push(reportLink(c));
     return list;
   }
@@ -149,6 +153,8 @@ export async function render(view, ctx) {
       h('ul', {}, type.checklist.map((item) => h('li', {}, pick(item.text)))))
     : null;
   const outcome = role === 'applicant' ? applicantOutcome(id) : null;
+  // 好差评: the applicant rates the final decision and reads the follow-up.
+  const rating = role === 'applicant' ? ratingPanel(id) : null;
   // 承诺办: the applicant signs the commitment on the draft, before submitting.
   const commitment = role === 'applicant' && type?.commitment_allowed && c.status === 'draft' ? commitmentPanel(id, type) : null;
   const livePanel = officer ? liveSessions({ user: ctx.user, c }) : null;
@@ -168,15 +174,17 @@ export async function render(view, ctx) {
     if (parts.has('evidence')) evidence.refresh();
     if (parts.has('evidence') || parts.has('case')) livePanel?.refresh();
     if (parts.has('record')) outcome?.refresh(c);
+    if (parts.has('rating') || parts.has('case')) rating?.refresh(c).catch(() => {});
     ws?.refresh(parts);
   });
   ctx.onCleanup(live.close);
 
   paint();
-  fill(view, back, head, actions, message, outcome?.el, commitment?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
+  fill(view, back, head, actions, urgentSlot, message, outcome?.el, rating?.el, commitment?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
   evidence.refresh();
   livePanel?.refresh();
   outcome?.refresh(c);
+  rating?.refresh(c);
   commitment?.refresh(c).catch((err) => fill(message, errorBox(err)));
 }
 
@@ -189,6 +197,7 @@ function header(c, types) {
     h('h1', { class: 'case-title' },
       h('span', { id: 'case-number' }, c.number || c.id),
       statusBadge(c.status, { id: 'case-status' }),
+      urgentBadge(c),
       c.timestamp_pending && h('span', { class: 'badge timestamp-pending', id: 'case-timestamp-pending', title: t('case.timestampPendingHint') }, t('case.timestampPending'))),
     h('p', { class: 'case-permit' }, permitName(types, c.permit_type)),
     h('dl', { class: 'facts' },
@@ -197,6 +206,7 @@ function header(c, types) {
       Number.isFinite(c.site_lat) && Number.isFinite(c.site_lon)
         && fact(t('case.coords'), placeLink({ lat: c.site_lat, lon: c.site_lon }), 'site-coords'),
       fact(t('case.due'), [dateTime(c.due_at), overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], overdue ? 'is-overdue' : ''),
+      c.urgent?.active && fact(t('urgent.badge'), [t('urgent.fact', { reason: c.urgent.reason, at: dateTime(c.urgent.target_at), h: c.urgent.target_hours })], 'urgent-fact'),
       c.owed_open > 0 && fact(t('case.owed'), [c.owed_due_at ? t('case.owedCount', { n: c.owed_open, at: date(c.owed_due_at) }) : t('case.owedDelivered', { n: c.owed_open }),
         c.owed_overdue && h('span', { class: 'badge overdue' }, t('cases.overdue'))], c.owed_overdue ? 'is-overdue owed-fact' : 'owed-fact'),
       c.owed_closed_at && fact(t('case.owed'), t('case.owedClosed', { at: dateTime(c.owed_closed_at) }), 'owed-fact owed-closed'),

@@ -1,7 +1,8 @@
 /**
  * The case list. Applicants see "My cases", newest first, with the New case
  * button; office staff see their queue ordered by due date, soonest first,
- * overdue cases marked, so the same-day promise is visible at a glance.
+ * overdue cases marked, so the same-day promise is visible at a glance;
+ * urgent cases (特事特办) head it with a countdown to their target.
  * The server orders, filters and searches (GET /api/v1/cases: sort, status,
  * q) and pages with a cursor; the list loads the next page (its Link
  * rel="next") when its end scrolls into view. Search, status and order live
@@ -12,6 +13,7 @@ import { errorBox, fill, h } from '../dom.js';
 import { dateTime } from '../format.js';
 import { t } from '../i18n.js';
 import { STATUSES, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
+import { myRatings, urgentBadge } from './rating.js';
 
 const PAGE = 50;
 const SORTS = ['due', 'newest'];
@@ -53,6 +55,8 @@ export async function render(view, ctx) {
         h('label', { class: 'filter' }, h('span', {}, t('cases.filter')), filter),
         h('label', { class: 'filter' }, h('span', {}, t('cases.sort')), order),
         applicant && h('a', { id: 'new-case', class: 'button primary', href: '#/cases/new' }, `+ ${t('cases.new')}`))),
+    // An officer's own 好差评 aggregate: counts only, never who rated.
+    (ctx.user.role === 'inspector' || ctx.user.role === 'reviewer') && myRatings(),
     list);
 
   const params = new URLSearchParams({ limit: String(PAGE), sort });
@@ -121,8 +125,9 @@ function follow(list, next, types, applicant) {
 function row(c, types, applicant) {
   const overdue = isOverdue(c);
   const who = !applicant && c.applicant ? (c.applicant.org || c.applicant.display_name || c.applicant.username) : '';
-  return h('a', { class: `case-row${overdue ? ' overdue' : ''}`, href: `#/cases/${enc(c.id)}`, dataset: { caseId: c.id } },
-    h('span', { class: 'c-number' }, c.number || c.id),
+  const urgent = c.urgent?.active;
+  return h('a', { class: `case-row${overdue ? ' overdue' : ''}${urgent ? ' urgent' : ''}`, href: `#/cases/${enc(c.id)}`, dataset: { caseId: c.id } },
+    h('span', { class: 'c-number' }, c.number || c.id, urgentBadge(c)),
     h('span', { class: 'c-permit' }, permitName(types, c.permit_type)),
     h('span', { class: 'c-site' }, c.site_name || t('common.none'), who && h('small', {}, who)),
     h('span', { class: 'c-status' }, statusBadge(c.status)),

@@ -29,6 +29,11 @@ const PARTS = {
   'owed.reminder': ['record'],
   'case.owed_closed': ['record', 'case'],
   'case.commitment_signed': ['record'],
+  'case.rated': ['rating'],
+  'followup.opened': ['rating'],
+  'followup.closed': ['rating'],
+  'case.urgent_set': ['case'],
+  'case.urgent_cleared': ['case'],
 };
 
 /** caseEvents calls onParts(Set of part names) as changes arrive; close() ends it. */
