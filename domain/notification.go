@@ -33,8 +33,12 @@ const (
 	// NotifyOwedEscalated: an owed material became overdue; told once to
 	// the office's supervisors and the case's inspector.
 	NotifyOwedEscalated = "owed.escalated"
-	// NotifyFollowup: a follow-up was opened on the case.
+	// NotifyFollowup: a dissatisfied rating opened a follow-up; told to
+	// the office's supervisors, who close it.
 	NotifyFollowup = "followup.opened"
+	// NotifyFollowupClosed: a supervisor closed the follow-up; told to the
+	// applicant, with the outcome.
+	NotifyFollowupClosed = "followup.closed"
 )
 
 // The delivery channels besides the in-app inbox.

@@ -135,9 +135,13 @@ func Render(d *domain.Delivery, loc *time.Location, publicURL string) Message {
 		zh = fmt.Sprintf("案件 %s%s 承诺补交的材料“%s”已逾期（应于 %s 前提交），已提醒申请人。", num, site, f.Text, when(f.DueAt))
 		en = fmt.Sprintf("The material owed on case %s%s, “%s”, is overdue (due %s); the applicant has been reminded.", num, siteEn, f.Text, when(f.DueAt))
 	case domain.NotifyFollowup:
-		subZh, subEn = "新的跟进事项", "follow-up opened"
-		zh = fmt.Sprintf("案件 %s%s 有新的跟进事项，请登录查看。", num, site)
-		en = fmt.Sprintf("A follow-up was opened on case %s%s: sign in to see it.", num, siteEn)
+		subZh, subEn = "不满意评价待跟进", "follow-up opened"
+		zh = fmt.Sprintf("申请人对案件 %s%s 的办理作出了不满意评价，请在 %s 前跟进处理。", num, site, when(f.DueAt))
+		en = fmt.Sprintf("The applicant rated the handling of case %s%s as unsatisfactory: follow it up by %s.", num, siteEn, when(f.DueAt))
+	case domain.NotifyFollowupClosed:
+		subZh, subEn = "评价跟进已办结", "follow-up closed"
+		zh = fmt.Sprintf("您对案件 %s%s 的评价已跟进处理：%s", num, site, f.Outcome)
+		en = fmt.Sprintf("Your rating of case %s%s was followed up: %s", num, siteEn, f.Outcome)
 	default:
 		subZh, subEn = "案件动态", "case update"
 		zh = fmt.Sprintf("案件 %s 有新的动态。", num)

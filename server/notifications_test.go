@@ -229,4 +229,24 @@ func TestNotificationOwedEscalation(t *testing.T) {
 			t.Fatalf("%s's inbox: got %v, want %v", user, got, want)
 		}
 	}
+
+	// A dissatisfied rating: the office head hears of the follow-up, and
+	// the applicant of its outcome.
+	rated := later.Add(72 * time.Hour)
+	e.db.SetClock(func() time.Time { return rated })
+	var r domain.Rating
+	e.json("appA", "POST", "/api/v1/cases/"+cs.ID+"/rating", map[string]any{"level": domain.LevelDissatisfied, "comment": "等了太久"}, http.StatusCreated, &r)
+	if r.FollowUp == nil {
+		t.Fatalf("rating %d: got no follow-up, want one", domain.LevelDissatisfied)
+	}
+	if got, _, _ := e.inbox("head"); !slices.Equal(got, []string{domain.NotifyFollowup, domain.NotifyOwedEscalated}) {
+		t.Fatalf("head's inbox after the rating: got %v, want the follow-up first", got)
+	}
+	e.json("head", "POST", "/api/v1/followups/"+r.FollowUp.ID+"/close", map[string]any{"outcome": "已约谈承办人"}, http.StatusOK, nil)
+	kinds, _, items = e.inbox("appA")
+	var closed struct{ Outcome string }
+	json.Unmarshal(items[0].Data, &closed)
+	if kinds[0] != domain.NotifyFollowupClosed || closed.Outcome != "已约谈承办人" {
+		t.Fatalf("applicant's newest after closing: got %s %+v, want %s with the outcome", kinds[0], closed, domain.NotifyFollowupClosed)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -59,6 +60,9 @@ type DB struct {
 	// notify is which delivery channels notifications are enqueued for
 	// (EnableNotifyChannels).
 	notify notifyChannels
+	// lastNotification keeps the ids of notifications written by this
+	// process increasing (notificationID).
+	lastNotification atomic.Int64
 }
 
 // stmt returns the statement for q, prepared once. Parsing and planning a

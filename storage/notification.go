@@ -38,7 +38,7 @@ func (d *DB) notifyAudits(ctx context.Context, tx *wtx) error {
 
 func notifiable(action string) bool {
 	switch action {
-	case "case.status", "live.created", "owed.reminder", "followup.opened":
+	case "case.status", "live.created", "owed.reminder", "followup.opened", "followup.closed":
 		return true
 	}
 	return false
@@ -123,7 +123,16 @@ func (d *DB) notifyEvent(ctx context.Context, tx *wtx, e *domain.AuditEvent) err
 		}
 		return d.addNotifications(ctx, tx, e, domain.NotifyOwedEscalated, data, append(sup, p.inspector), false)
 	case "followup.opened":
-		kind, to = domain.NotifyFollowup, []string{p.applicant}
+		// A dissatisfied rating: the office's supervisors follow it up.
+		sup, err := officeSupervisors(ctx, d, tx, p.office)
+		if err != nil {
+			return err
+		}
+		kind, to = domain.NotifyFollowup, sup
+		data["due_at"] = ev["due_at"]
+	case "followup.closed":
+		kind, to = domain.NotifyFollowupClosed, []string{p.applicant}
+		data["outcome"] = ev["outcome"]
 	}
 	return d.addNotifications(ctx, tx, e, kind, data, to, self)
 }
@@ -169,7 +178,7 @@ func (d *DB) addNotifications(ctx context.Context, tx *wtx, e *domain.AuditEvent
 		if err != nil {
 			return fmt.Errorf("recipient %s: %w", uid, err)
 		}
-		id := domain.NewID()
+		id := d.notificationID()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, user_id, case_id, kind, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			id, uid, nullString(e.CaseID), kind, string(b), ms(e.At)); err != nil {
 			return fmt.Errorf("insert notification: %w", err)
@@ -186,6 +195,24 @@ func (d *DB) addNotifications(ctx context.Context, tx *wtx, e *domain.AuditEvent
 		}
 	}
 	return nil
+}
+
+// notificationID is an id that sorts in the order notifications were
+// written (nanoseconds of the real clock, never repeated in one process,
+// then randomness): the inbox lists by created_at, whose milliseconds two
+// changes in a row often share, and then by id.
+func (d *DB) notificationID() string {
+	n := time.Now().UnixNano()
+	for {
+		last := d.lastNotification.Load()
+		if n <= last {
+			n = last + 1
+		}
+		if d.lastNotification.CompareAndSwap(last, n) {
+			break
+		}
+	}
+	return fmt.Sprintf("%016x", n) + domain.NewID()[:10]
 }
 
 func enqueueNotifyJob(ctx context.Context, d *DB, tx *wtx, kind, notificationID string, now time.Time) error {
