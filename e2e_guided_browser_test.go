@@ -127,4 +127,13 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 		t.Errorf("stored coverage: got %+v, want fire-exits and cctv-entrances marked", cov.Items)
 	}
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, nil)
+
+	// The case's page shows the same coverage and the trail with its warning.
+	ib.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+caseID))
+	got := mustPoll[string](t, ib, "coverage and trail on the case page",
+		`() => { const c = document.getElementById('case-coverage'), tr = document.getElementById('case-track-0');
+			return c && tr && c.closest('.live-guided') && !c.closest('.live-guided').hidden ? c.dataset.covered + '/' + c.dataset.total + ' ' + tr.dataset.warning : null; }`)
+	if got != "2/4 true" {
+		t.Errorf("case page: got coverage and warning %q, want \"2/4 true\"", got)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -235,6 +236,26 @@ func TestLiveGuidedFilming(t *testing.T) {
 	}
 	if len(cov.Track) != 1 || len(cov.Track[0].Points) != 2 || !cov.Track[0].Summary.Warning || *cov.Track[0].Summary.MaxDistanceM != 2224 {
 		t.Errorf("tracks: got %+v, want one of 2 points reaching 2224 m with a warning", cov.Track)
+	}
+	// The report carries the track and its distance.
+	var rep struct {
+		Tracks []struct {
+			SessionID    string   `json:"session_id"`
+			Points       []any    `json:"points"`
+			MaxDistanceM *float64 `json:"max_distance_m"`
+			Warning      bool     `json:"warning"`
+		} `json:"tracks"`
+	}
+	insp.mustJSON("GET", "/api/v1/cases/"+caseID+"/report.json", nil, http.StatusOK, &rep)
+	if len(rep.Tracks) != 1 || rep.Tracks[0].SessionID != ls.ID || len(rep.Tracks[0].Points) != 2 || rep.Tracks[0].MaxDistanceM == nil ||
+		*rep.Tracks[0].MaxDistanceM != 2224 || !rep.Tracks[0].Warning {
+		t.Errorf("report tracks: got %+v, want the session's 2 points, 2224 m, a warning", rep.Tracks)
+	}
+	resp := insp.do("GET", "/api/v1/cases/"+caseID+"/report.pdf", nil, nil)
+	pdf, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(pdf, []byte("%PDF")) {
+		t.Errorf("report.pdf with a track: got %d, %d bytes", resp.StatusCode, len(pdf))
 	}
 	other := login(t, p.URL, "applicant2", p.Demo["applicant2"])
 	other.mustJSON("GET", "/api/v1/cases/"+caseID+"/coverage", nil, http.StatusNotFound, nil)

@@ -168,7 +168,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		timestampSignatures(signer, tsa, log) // PAdES-B-T: the TSA's token in each signature
 	}
 	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, Logger: log, Jobs: max(2, *jobs),
-		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}, Signer: signer}
+		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}, Signer: signer,
+		LocationWarnM: *warnKM * 1000}
 	webFS, err := web.FS()
 	if err != nil {
 		return err

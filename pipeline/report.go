@@ -43,6 +43,10 @@ type ReportRecords interface {
 	// CaseAudit returns a case's events in order after seq after, at most
 	// limit.
 	CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*domain.AuditEvent, error)
+	// ListLiveSessions returns a case's live sessions, newest first.
+	ListLiveSessions(ctx context.Context, caseID string) ([]*domain.LiveSession, error)
+	// LiveTrack returns a session's GPS positions in time order.
+	LiveTrack(ctx context.Context, sessionID string) ([]domain.Position, error)
 }
 
 // Reports assembles a case's inspection report from the records, with the
@@ -66,6 +70,9 @@ type Reports struct {
 	// the caller records are of the signed file; nil leaves reports
 	// unsigned.
 	Signer *pades.Signer
+	// LocationWarnM is how far from the site a live track may go before
+	// the report warns (--location-warn-km); zero means 1000 m.
+	LocationWarnM float64
 
 	made, reused, sources, picturesReused atomic.Int64
 }
@@ -210,6 +217,36 @@ func person(u *domain.UserRef) *report.Person {
 
 func (r *Reports) local(t time.Time) time.Time { return t.In(r.Location) }
 
+// tracks gathers the GPS track of each of the case's live sessions that has
+// one, oldest session first, measured against the case's site.
+func (r *Reports) tracks(ctx context.Context, cs *domain.Case) ([]report.Track, error) {
+	sessions, err := r.DB.ListLiveSessions(ctx, cs.ID)
+	if err != nil {
+		return nil, fmt.Errorf("live sessions of case %s: %w", cs.ID, err)
+	}
+	warnM := r.LocationWarnM
+	if warnM <= 0 {
+		warnM = 1000
+	}
+	var out []report.Track
+	for i := len(sessions) - 1; i >= 0; i-- {
+		pts, err := r.DB.LiveTrack(ctx, sessions[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("track of live session %s: %w", sessions[i].ID, err)
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		sum := domain.SummarizeTrack(pts, cs.SiteLat, cs.SiteLon, warnM)
+		t := report.Track{SessionID: sessions[i].ID, SiteLat: cs.SiteLat, SiteLon: cs.SiteLon, MaxDistanceM: sum.MaxDistanceM, WarnM: warnM, Warning: sum.Warning}
+		for _, p := range pts {
+			t.Points = append(t.Points, report.TrackPoint{At: r.local(p.At), Lat: p.Lat, Lon: p.Lon, Accuracy: p.Accuracy})
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
 func (r *Reports) localPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
@@ -254,12 +291,17 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[
 	if err != nil {
 		return nil, nil, err
 	}
+	tracks, err := r.tracks(ctx, cs)
+	if err != nil {
+		return nil, nil, err
+	}
 	d := &report.Data{
 		Case: report.Case{Number: cs.Number, Status: string(cs.Status), SiteName: cs.SiteName, SiteAddress: cs.SiteAddress, Description: cs.Description,
 			Office: cs.Office, Applicant: *person(cs.Applicant), Inspector: person(cs.Inspector), Reviewer: person(cs.Reviewer),
 			CreatedAt: r.local(cs.CreatedAt), SubmittedAt: r.localPtr(cs.SubmittedAt), DueAt: r.localPtr(cs.DueAt)},
 		PermitType:  report.PermitType{Code: pt.Code, NameZH: pt.Name.ZH, NameEN: pt.Name.EN, CommitmentAllowed: pt.CommitmentAllowed, Version: pt.Version},
 		GeneratedAt: r.local(time.Now()),
+		Tracks:      tracks,
 	}
 	if n := len(events); n > 0 {
 		d.AuditHeadSeq, d.AuditHeadHash = events[n-1].Seq, events[n-1].Hash

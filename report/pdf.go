@@ -60,6 +60,7 @@ func WritePDF(w io.Writer, d *Data) error {
 	l.newPage()
 	l.title()
 	l.evidence()
+	l.tracks()
 	l.checklist()
 	l.decisions()
 	l.owed()

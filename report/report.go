@@ -30,6 +30,8 @@ type Data struct {
 	Owed []Owed `json:"owed"`
 	// Commitment is the applicant's signed commitment (承诺书), if any.
 	Commitment *Commitment `json:"commitment,omitempty"`
+	// Tracks are the phone's GPS tracks of the case's live inspections.
+	Tracks []Track `json:"tracks,omitempty"`
 	// AuditHeadSeq and AuditHeadHash identify the newest audit event of the case when
 	// the report was made: anyone holding the chain can check the record against it.
 	AuditHeadSeq  int64     `json:"audit_head_seq"`

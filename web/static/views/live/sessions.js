@@ -7,12 +7,18 @@
  * for the applicant. This tab keeps the link (sessionStorage) so it can be
  * shown and copied again while the session is open; the inspector may also
  * issue a fresh link (POST /live/{lid}/link), which revokes the old one.
+ * Below the sessions: guided filming's coverage (which checklist items
+ * have footage, linked to their moment in the recording or take) and the
+ * phone's GPS trail against the site (GET /cases/{id}/coverage).
  */
 import { enc, get, listOf, post } from '../../api.js';
 import { busy, errorBox, fill, h } from '../../dom.js';
 import { dateTime, fromDateTimeValue } from '../../format.js';
 import { t } from '../../i18n.js';
 import { can } from '../../model.js';
+import { words } from './parts.js';
+import { coverage } from './shots.js';
+import { trackView } from './track.js';
 
 // Links opened since the page loaded, by case id. The token cannot be
 // fetched again, and a language switch or a status change redraws the
@@ -53,6 +59,11 @@ export function liveSessions({ user, c }) {
     h('p', { class: 'muted small' }, t('live.sectionHint')),
     starter, invite, message, list);
   const mayStart = () => can(c, 'start_live');
+  const w = words();
+  const cover = coverage({ w, id: 'case-coverage', href: (m) => `#/cases/${enc(c.id)}?ev=${enc(m.evidence_id)}` });
+  const trails = h('div', { id: 'case-tracks' });
+  const guided = h('div', { class: 'live-guided', hidden: true }, cover.el, trails);
+  el.append(guided);
 
   const schedule = h('input', { id: 'live-schedule', type: 'datetime-local' });
   const start = h('button', { id: 'live-start', type: 'button', class: 'primary', onclick: () => open() }, t('live.start'));
@@ -198,6 +209,31 @@ export function liveSessions({ user, c }) {
       return;
     }
     paint();
+    await paintGuided();
+  }
+
+  /** paintGuided shows the coverage and the tracks once the case has had a live inspection. */
+  async function paintGuided() {
+    if (!sessions.length) {
+      guided.hidden = true;
+      return;
+    }
+    let res;
+    try {
+      res = await get(`/api/v1/cases/${enc(c.id)}/coverage`);
+    } catch {
+      guided.hidden = true; // the sessions above still show; coverage is an addition
+      return;
+    }
+    const marks = [];
+    for (const it of res.items || []) for (const m of it.marks || []) marks.push({ ...m, item: it.id });
+    cover.load(res.items || [], marks);
+    fill(trails, (res.tracks || []).map((tr, i) => {
+      const v = trackView({ w, id: `case-track-${i}` });
+      v.set({ site: res.site, points: tr.points, warnM: tr.summary?.warn_m });
+      return v.el;
+    }));
+    guided.hidden = false;
   }
 
   return { el, refresh };
