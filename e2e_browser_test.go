@@ -392,13 +392,25 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 
 	// A new case through the form.
 	const site = "滨海港湾酒店"
-	b.mustDo(t, "fill the new case form",
-		chromedp.Click(chromedp.ID("new-case")),
-		chromedp.WaitVisible(chromedp.ID("case-permit-type")),
+	b.mustDo(t, "open the new case form", chromedp.Click(chromedp.ID("new-case")), chromedp.WaitVisible(chromedp.ID("case-permit-type")))
+	// No permit type is chosen for the applicant.
+	if v := mustRun(t, b, "the permit type's first value", chromedp.Evaluate[string](`document.getElementById('case-permit-type').value`)); v != "" {
+		t.Fatalf("permit type before choosing: got %q, want the placeholder", v)
+	}
+	b.mustDo(t, "fill the new case form with a wrong credit code",
 		chromedp.SetValue(chromedp.ID("case-permit-type"), "hotel"),
+		chromedp.SendKeys(chromedp.ID("case-credit-code"), "914403001922038217"),
 		chromedp.SendKeys(chromedp.ID("case-site-name"), site),
 		chromedp.SendKeys(chromedp.ID("case-site-address"), "天津市滨海新区港湾路1号"),
+		chromedp.SendKeys(chromedp.ID("case-contact-name"), "王芳"),
+		chromedp.SendKeys(chromedp.ID("case-contact-phone"), "13800138000"),
 		chromedp.SendKeys(chromedp.ID("case-description"), "新开业酒店，申请特种行业许可。"),
+		chromedp.Click(chromedp.ID("case-create")))
+	// The check character is wrong (…7, not …6): refused in the page.
+	mustPoll[bool](t, b, "the credit code refused", `() => document.getElementById('case-credit-code').validationMessage === '统一社会信用代码有误（应为 18 位，校验位需正确），请核对营业执照。'`)
+	b.mustDo(t, "correct the credit code and create",
+		chromedp.Evaluate[chromedp.Void](`(() => { const el = document.getElementById('case-credit-code'); el.value = ''; el.dispatchEvent(new Event('input')); })()`),
+		chromedp.SendKeys(chromedp.ID("case-credit-code"), "914403001922038216"),
 		chromedp.Click(chromedp.ID("case-create")),
 		chromedp.WaitVisible(chromedp.ID("case-number")))
 	b.mustWaitAttr(t, "#case-status", "data-status", "draft")
@@ -410,8 +422,16 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
 	var cs domain.Case
 	app.mustJSON("GET", "/api/v1/cases/"+caseID, nil, http.StatusOK, &cs)
-	if cs.PermitType != "hotel" || cs.SiteName != site || cs.Status != domain.StatusDraft {
-		t.Fatalf("created case: got permit %q, site %q, status %q; want hotel, %q, draft", cs.PermitType, cs.SiteName, cs.Status, site)
+	if cs.PermitType != "hotel" || cs.SiteName != site || cs.Status != domain.StatusDraft ||
+		cs.CreditCode != "914403001922038216" || cs.ContactName != "王芳" || cs.ContactPhone != "13800138000" {
+		t.Fatalf("created case: got permit %q, site %q, status %q, credit code %q, contact %q %q; want hotel, %q, draft, 914403001922038216, 王芳 13800138000",
+			cs.PermitType, cs.SiteName, cs.Status, cs.CreditCode, cs.ContactName, cs.ContactPhone, site)
+	}
+	// Submit comes after the upload area, and waits for a file.
+	below := mustRun(t, b, "where submit sits", chromedp.Evaluate[bool](
+		`(() => { const s = document.getElementById('case-submit'), u = document.getElementById('upload-input'); return Boolean(s && u && s.disabled && (u.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_FOLLOWING)); })()`))
+	if !below {
+		t.Fatalf("submit before any upload: want it disabled and after the upload area")
 	}
 
 	// The upload, through the page's tus client.
@@ -479,8 +499,15 @@ func TestBrowserApplicantUploadsVideo(t *testing.T) {
 	b.mustWaitAttr(t, "#case-status", "text", "草稿")
 
 	// Submit: the case leaves the applicant's hands.
+	mustPoll[bool](t, b, "submit enabled by the upload", `() => { const s = document.getElementById('case-submit'); return s && !s.disabled; }`)
 	b.mustDo(t, "submit the case", chromedp.Click(chromedp.ID("case-submit")))
 	b.mustWaitAttr(t, "#case-status", "data-status", "submitted")
+	// The receipt: the case number, the office, when it is due.
+	b.mustWaitAttr(t, "#receipt-number", "text", cs.Number)
+	mustPoll[bool](t, b, "the receipt's office and due date", `() => {
+		const o = document.getElementById('receipt-office'), d = document.getElementById('receipt-due');
+		return Boolean(o && d && o.textContent && o.textContent !== '加载中…' && d.textContent);
+	}`)
 	b.mustDo(t, "wait for the upload panel to close",
 		chromedp.WaitNotPresent(chromedp.ID("upload-input")),
 		chromedp.WaitNotPresent(chromedp.ID("case-submit")))

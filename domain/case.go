@@ -59,7 +59,13 @@ type Case struct {
 	// PermitVersion is the version of the permit type the case was opened
 	// with; its checklist, findings, decision and report keep to it
 	// whatever an admin publishes later.
-	PermitVersion int        `json:"permit_version"`
+	PermitVersion int `json:"permit_version"`
+	// CreditCode is the applicant company's 统一社会信用代码; ContactName
+	// and ContactPhone whom the office calls about the case. Empty on
+	// cases opened before the form asked for them.
+	CreditCode    string     `json:"credit_code"`
+	ContactName   string     `json:"contact_name"`
+	ContactPhone  string     `json:"contact_phone"`
 	Status        Status     `json:"status"`
 	Applicant     *UserRef   `json:"applicant"`
 	Inspector     *UserRef   `json:"inspector"`
@@ -103,12 +109,18 @@ func (c *Case) Overdue(now time.Time) bool {
 
 // NewCase is what an applicant fills in.
 type NewCase struct {
-	PermitType  string   `json:"permit_type"`
-	SiteName    string   `json:"site_name"`
-	SiteAddress string   `json:"site_address"`
-	SiteLat     *float64 `json:"site_lat"`
-	SiteLon     *float64 `json:"site_lon"`
-	Description string   `json:"description"`
+	PermitType string `json:"permit_type"`
+	// CreditCode (统一社会信用代码, checked by CheckCreditCode), ContactName
+	// and ContactPhone (CheckContactPhone) are optional in the API, for
+	// older clients; the UI asks for each.
+	CreditCode   string   `json:"credit_code"`
+	ContactName  string   `json:"contact_name"`
+	ContactPhone string   `json:"contact_phone"`
+	SiteName     string   `json:"site_name"`
+	SiteAddress  string   `json:"site_address"`
+	SiteLat      *float64 `json:"site_lat"`
+	SiteLon      *float64 `json:"site_lon"`
+	Description  string   `json:"description"`
 }
 
 func CheckText(field, v string, required bool, max int) error {

@@ -28,6 +28,24 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 		in.SiteLat != nil && (*in.SiteLat < -90 || *in.SiteLat > 90 || *in.SiteLon < -180 || *in.SiteLon > 180) {
 		return nil, domain.Coded(domain.ErrInvalid, "site_coordinates_invalid", "site_lat and site_lon go together, within ±90 and ±180 degrees")
 	}
+	if in.CreditCode != "" {
+		code, err := domain.CheckCreditCode(in.CreditCode)
+		if err != nil {
+			return nil, err
+		}
+		in.CreditCode = code
+	}
+	if err := domain.CheckText("contact_name", in.ContactName, false, 100); err != nil {
+		return nil, err
+	}
+	in.ContactName = strings.TrimSpace(in.ContactName)
+	if in.ContactPhone != "" {
+		phone, err := domain.CheckContactPhone(in.ContactPhone)
+		if err != nil {
+			return nil, err
+		}
+		in.ContactPhone = phone
+	}
 	pt, err := d.PermitType(ctx, in.PermitType)
 	if err != nil {
 		return nil, domain.Coded(domain.ErrInvalid, "unknown_permit_type", fmt.Sprintf("unknown permit type %q", in.PermitType))
@@ -49,15 +67,17 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 		// The case keeps the version current now (a version published
 		// meanwhile by another replica may be up to permitTypeCacheTTL
 		// newer): docs/CATALOGUE.md.
-		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, permit_version, status, applicant_id, applicant_org, site_name, site_address, site_lat, site_lon, description, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO cases (id, number, office, permit_type, permit_version, status, applicant_id, applicant_org, site_name, site_address, site_lat, site_lon, description, created_at, updated_at, credit_code, contact_name, contact_phone)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, number, office, in.PermitType, pt.Version, string(domain.StatusDraft), applicant.ID, applicant.Org,
-			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.SiteLat, in.SiteLon, in.Description, ms(now), ms(now))
+			strings.TrimSpace(in.SiteName), strings.TrimSpace(in.SiteAddress), in.SiteLat, in.SiteLon, in.Description, ms(now), ms(now),
+			in.CreditCode, in.ContactName, in.ContactPhone)
 		if err != nil {
 			return err
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: id, ActorID: applicant.ID, Action: "case.created",
-			Data: map[string]any{"number": number, "permit_type": in.PermitType, "permit_version": pt.Version, "site_name": in.SiteName, "site_address": in.SiteAddress}})
+			Data: map[string]any{"number": number, "permit_type": in.PermitType, "permit_version": pt.Version, "site_name": in.SiteName, "site_address": in.SiteAddress,
+				"credit_code": in.CreditCode, "contact_name": in.ContactName, "contact_phone": in.ContactPhone}})
 		return err
 	})
 	if err != nil {
@@ -68,7 +88,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 
 const (
 	caseColumns = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
-	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version,
+	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version, c.credit_code, c.contact_name, c.contact_phone,
 	c.urgent_reason, c.urgent_hours, c.urgent_set_at, c.urgent_until,
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
@@ -98,7 +118,7 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	var urgentReason string
 	var urgentHours, urgentSet, urgentUntil sql.NullInt64
 	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
-		&created, &updated, &submitted, &due, &owedClosed, &c.PermitVersion,
+		&created, &updated, &submitted, &due, &owedClosed, &c.PermitVersion, &c.CreditCode, &c.ContactName, &c.ContactPhone,
 		&urgentReason, &urgentHours, &urgentSet, &urgentUntil,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
 		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount, &c.OwedOpen, &owedDue)

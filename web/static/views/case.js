@@ -18,6 +18,7 @@ import { WORKSPACE_STATUSES, isOfficer } from './review/common.js';
 import { caseEvents } from './review/live.js';
 import { applicantOutcome, reportLink } from './review/record.js';
 import { commitmentPanel } from './owed.js';
+import { receipt } from './receipt.js';
 import { uploadPanel } from './uploadpanel.js';
 import { ratingPanel, urgentBadge, urgentControls } from './rating.js';
 
@@ -53,6 +54,11 @@ export async function render(view, ctx) {
   const message = h('div', { 'aria-live': 'polite' });
   const uploadSlot = h('div');
   const urgentSlot = h('div');
+  // The applicant's submit sits below the files it hands in, apart from
+  // 撤回申请 at the top; the receipt follows a submission.
+  const submitSlot = h('div', { id: 'case-submit-area' });
+  const receiptSlot = h('div');
+  const SUBMITTED_KEY = 'siteinspect.submitted';
   // The case's own version of its type (its checklist stays as it was
   // when the case was opened); the catalogue's for an older server.
   const type = c.permit || types.find((p) => p.code === c.permit_type);
@@ -91,17 +97,36 @@ export async function render(view, ctx) {
     fill(head, header(c, types));
     fill(actions, buttons());
     paintUploads();
+    paintSubmit();
+    if (role === 'applicant') fill(receiptSlot, receipt(c, types, { open: c.status === 'submitted' }));
+  }
+
+  /** paintSubmit draws submit under the files, enabled once there is at least one. */
+  function paintSubmit() {
+    // The server's policy says what this user may do now (allowed_actions).
+    if (!can(c, 'submit')) {
+      fill(submitSlot);
+      return;
+    }
+    const ready = c.evidence_count > 0;
+    const submit = h('button', { id: 'case-submit', type: 'button', class: 'primary', disabled: !ready,
+      'aria-describedby': 'case-submit-note',
+      onclick: () => {
+        // The page is drawn afresh for the new status: it then shows the receipt.
+        try { sessionStorage.setItem(SUBMITTED_KEY, id); } catch { /* private mode */ }
+        return act(submit, 'submit');
+      } }, t('case.submit'));
+    fill(submitSlot, h('div', { class: 'panel submit-panel' },
+      h('p', { id: 'case-submit-note', class: `small ${ready ? '' : 'muted'}` }, ready ? t('case.submitReady') : t('case.submitNeedsFiles')),
+      h('div', { class: 'actions' }, submit)));
   }
 
   function buttons() {
     const list = [];
-    // The server's policy says what this user may do now (allowed_actions).
-    if (can(c, 'submit')) {
-      const submit = h('button', { id: 'case-submit', type: 'button', class: 'primary', onclick: () => act(submit, 'submit') }, t('case.submit'));
-      list.push(submit);
-    }
     if (can(c, 'withdraw')) {
-      list.push(h('button', { id: 'case-withdraw', type: 'button', class: 'danger secondary', onclick: confirmWithdraw }, t('case.withdraw')));
+      // Apart from submit (which sits under the files) and not red: a
+      // quiet way out, confirmed inline.
+      list.push(h('button', { id: 'case-withdraw', type: 'button', class: 'secondary', onclick: confirmWithdraw }, t('case.withdraw')));
     }
     if (can(c, 'take') && !c.inspector) {
       const take = h('button', { id: 'case-take', type: 'button', class: 'primary', onclick: () => act(take, 'assign', {}) }, t('case.take'));
@@ -139,7 +164,8 @@ export async function render(view, ctx) {
       return;
     }
     if (!panel) {
-      panel = uploadPanel(id, { onDone: () => evidence.refresh() });
+      // A finished upload changes the case's file count, which enables submit.
+      panel = uploadPanel(id, { onDone: () => { evidence.refresh(); reload().catch(() => {}); } });
       fill(uploadSlot,
         h('p', { class: 'muted small' }, t('case.submitHint')),
         panel.el);
@@ -180,7 +206,13 @@ export async function render(view, ctx) {
   ctx.onCleanup(live.close);
 
   paint();
-  fill(view, back, head, actions, urgentSlot, message, outcome?.el, rating?.el, commitment?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el);
+  fill(view, back, head, actions, urgentSlot, message, receiptSlot, outcome?.el, rating?.el, commitment?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el, submitSlot);
+  let submitted = null;
+  try { submitted = sessionStorage.getItem(SUBMITTED_KEY); } catch { /* private mode */ }
+  if (submitted === id && c.status !== 'draft') {
+    try { sessionStorage.removeItem(SUBMITTED_KEY); } catch { /* private mode */ }
+    document.getElementById('case-receipt')?.scrollIntoView({ block: 'start' });
+  }
   evidence.refresh();
   livePanel?.refresh();
   outcome?.refresh(c);
@@ -213,6 +245,8 @@ function header(c, types) {
       fact(t('case.created'), dateTime(c.created_at)),
       c.submitted_at && fact(t('case.submittedAt'), dateTime(c.submitted_at)),
       fact(t('case.applicant'), person(c.applicant)),
+      c.credit_code && fact(t('newcase.creditCode'), c.credit_code, 'credit-code'),
+      c.contact_name && fact(t('newcase.contactName'), [c.contact_name, c.contact_phone].filter(Boolean).join(' · '), 'contact'),
       fact(t('case.inspector'), person(c.inspector))),
     c.description && h('div', { class: 'description' }, h('h2', {}, t('case.description')), h('p', {}, c.description)),
   ];

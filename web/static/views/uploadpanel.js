@@ -103,7 +103,13 @@ export function uploadPanel(caseId, { onDone }) {
   const unsubscribe = uploads.subscribe((entry, kind) => {
     if (entry.caseId !== caseId) return;
     const r = rows.get(entry.key);
-    if (kind === 'added') { addRow(entry); paintPending(); return; }
+    if (kind === 'added') {
+      addRow(entry);
+      paintPending();
+      // On a phone the rows are below the fold: bring the progress into view.
+      rows.get(entry.key)?.el.scrollIntoView?.({ block: 'nearest', behavior: 'smooth' });
+      return;
+    }
     if (!r) return;
     if (kind === 'removed') { r.el.remove(); rows.delete(entry.key); paintPending(); return; }
     if (kind === 'progress') {
