@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"siteinspect/domain"
+	"siteinspect/internal/pgtest"
 )
 
 // catalogueDB is a seeded database with an admin, an applicant and an
@@ -279,4 +281,76 @@ func errCode(err error) string {
 		return e.Code
 	}
 	return ""
+}
+
+// Migration 0018 makes the catalogue as it stood version 1 of every type
+// and sets every existing case to version 1. The database is put back to
+// its shape before 0018 (the migration's table and columns dropped, its
+// record removed) with a case in it, and opened again.
+func TestPermitVersionsMigration(t *testing.T) {
+	ctx := context.Background()
+	dsn := filepath.Join(t.TempDir(), "test.db")
+	if pgtest.Selected() {
+		dsn = pgtest.URL(t)
+	}
+	d, err := OpenDB(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SeedPermitTypes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	app, err := d.CreateUser(ctx, "app", "password-app", domain.RoleApplicant, "", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := d.CreateCase(ctx, app, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "bank-security", SiteName: "Bank", SiteAddress: "1 Rd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A checklist edited by hand before versions existed is what version
+	// 1 must hold.
+	for _, q := range []string{
+		`DROP TABLE permit_type_versions`,
+		`ALTER TABLE permit_types DROP COLUMN version`,
+		`ALTER TABLE permit_types DROP COLUMN retired_at`,
+		`ALTER TABLE cases DROP COLUMN permit_version`,
+		`DELETE FROM schema_migrations WHERE version = '0018_permit_versions'`,
+		`UPDATE permit_types SET checklist = '[{"id":"vault-doors","text":{"zh":"金库门","en":"Vault doors"}}]' WHERE code = 'bank-security'`,
+	} {
+		if _, err := d.SQL().ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	d.Close()
+	if d, err = OpenDB(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	got, err := d.Case(ctx, cs.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PermitVersion != 1 {
+		t.Errorf("existing case: got version %d, want 1", got.PermitVersion)
+	}
+	pt, err := d.CasePermitType(ctx, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := itemIDs(pt.Checklist); !slices.Equal(ids, []string{"vault-doors"}) || pt.TargetDays != 5 {
+		t.Errorf("its version 1: got items %v target %d, want [vault-doors] and 5", ids, pt.TargetDays)
+	}
+	cat, err := d.Catalogue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat) != len(domain.Catalogue) {
+		t.Fatalf("types after the migration: got %d, want %d", len(cat), len(domain.Catalogue))
+	}
+	for _, e := range cat {
+		if e.Current.Version != 1 || len(e.Versions) != 1 || e.Versions[0].Version != 1 || e.Versions[0].CreatedBy != nil || e.Current.RetiredAt != nil {
+			t.Errorf("%s after the migration: got current version %d, %d versions, retired %v; want version 1 only, by nobody, offered", e.Current.Code, e.Current.Version, len(e.Versions), e.Current.RetiredAt)
+		}
+	}
 }
