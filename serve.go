@@ -138,6 +138,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	// An admin's retention setting for the office overrides the flag.
+	st.retention.Office = *office
 	if *demo {
 		if err := createDemoUsers(ctx, st.db, *office, filepath.Join(sf.data, "demo-passwords.json"), stdout); err != nil {
 			return err
@@ -204,7 +206,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	srv, err := server.New(server.Config{
 		DB: st.db, Objects: st.objects, Uploads: st.uploads, Web: webFS, Logger: log,
 		Registry: prometheus.NewRegistry(), Office: *office, OfficeName: *officeName, NumberPrefix: *prefix, Location: loc,
-		SessionTTL: sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
+		RetentionDays: sf.retentionDays,
+		SessionTTL:    sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
 		Retention: st.retention, DirectDownloadTTL: directTTL, FollowUpDays: *followUpDays,

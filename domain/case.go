@@ -91,6 +91,10 @@ type Case struct {
 	OwedClosedAt *time.Time `json:"owed_closed_at"`
 	// Urgent is the case's urgent mark (特事特办), nil when it has none.
 	Urgent *Urgent `json:"urgent"`
+	// UnitID is the unit (分中心) the case is routed to: set by an admin,
+	// or when an inspector of a unit takes an unrouted case; empty while
+	// the case belongs to the whole office (see Case.Relations).
+	UnitID string `json:"unit_id,omitempty"`
 }
 
 // OwedOverdue reports whether owed materials are past their due date.

@@ -49,6 +49,9 @@ const (
 	ActionReleaseReview Action = "release_review"
 	// ActionAssign is an admin setting either slot (audited).
 	ActionAssign Action = "assign"
+	// ActionRoute is an admin routing the case to a unit (分中心) of the
+	// office, or back to the whole office (audited).
+	ActionRoute Action = "route"
 	// ActionAnnotate writes annotations and replies.
 	ActionAnnotate Action = "annotate"
 	// ActionRecordFinding records a checklist finding.
@@ -190,6 +193,7 @@ var Policy = []Rule{
 	{ActionTakeReview, []Relation{RelOpenReviewerSlot, RelReviewer}, beforeCountersign},
 	{ActionReleaseReview, []Relation{RelReviewer}, beforeCountersign},
 	{ActionAssign, []Relation{RelAdmin}, beforeCountersign},
+	{ActionRoute, []Relation{RelAdmin}, beforeCountersign},
 
 	{ActionAnnotate, caseOfficers, underReview},
 	{ActionRecordFinding, []Relation{RelInspector}, []Status{StatusInReview}},
@@ -218,7 +222,7 @@ var Policy = []Rule{
 
 // Actions lists every action, for the matrix test and allowed_actions.
 var Actions = []Action{ActionView, ActionReadNotes, ActionReadProgress, ActionReadOutcome, ActionReadOwed,
-	ActionSubmit, ActionWithdraw, ActionUpload, ActionSignCommitment, ActionDeliverOwed, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign,
+	ActionSubmit, ActionWithdraw, ActionUpload, ActionSignCommitment, ActionDeliverOwed, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign, ActionRoute,
 	ActionAnnotate, ActionRecordFinding, ActionDecide, ActionCountersign, ActionConfirmOwed,
 	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence, ActionLegalHold,
 	ActionRate, ActionReadRating, ActionMarkUrgent}
@@ -243,6 +247,13 @@ func (c *Case) Relations(u *User) []Relation {
 		if c.Office != u.Org {
 			return nil
 		}
+		// The open slots go per unit (分中心): a case routed to a unit is
+		// open only to that unit's officers, so the two officers of a
+		// routed case (the inspector, and the reviewer who countersigns)
+		// are both of its unit; an unrouted case is open to every officer
+		// of the office. An officer keeps the cases they hold whatever
+		// their or the case's unit.
+		open := c.UnitID == "" || c.UnitID == u.UnitID
 		var out []Relation
 		if c.Inspector != nil && c.Inspector.ID == u.ID {
 			out = append(out, RelInspector)
@@ -250,10 +261,10 @@ func (c *Case) Relations(u *User) []Relation {
 		if c.Reviewer != nil && c.Reviewer.ID == u.ID {
 			out = append(out, RelReviewer)
 		}
-		if u.Role == RoleInspector && c.Inspector == nil {
+		if u.Role == RoleInspector && c.Inspector == nil && open {
 			out = append(out, RelOpenInspectorSlot)
 		}
-		if u.Role == RoleReviewer && c.Reviewer == nil {
+		if u.Role == RoleReviewer && c.Reviewer == nil && open {
 			out = append(out, RelOpenReviewerSlot)
 		}
 		return out
@@ -413,6 +424,14 @@ const (
 	// ActionReadOwnRatings reads the caller's own rating aggregate
 	// (GET /api/v1/me/ratings): the office's inspectors and reviewers.
 	ActionReadOwnRatings OfficeAction = "read_own_ratings"
+	// ActionManageUsers lists, creates, edits, disables and enables
+	// accounts and sets temporary passwords (/api/v1/admin/users).
+	ActionManageUsers OfficeAction = "manage_users"
+	// ActionManageUnits creates and renames the office's units (分中心).
+	ActionManageUnits OfficeAction = "manage_units"
+	// ActionManageSettings changes the office's name, time zone and
+	// default retention (/api/v1/admin/settings).
+	ActionManageSettings OfficeAction = "manage_settings"
 )
 
 // CodeOfficeNotPermitted is the refusal of an office action.
@@ -429,6 +448,11 @@ var OfficePolicy = map[OfficeAction][]Role{
 	ActionReadFollowUps:   {RoleSupervisor, RoleAdmin},
 	ActionCloseFollowUp:   {RoleSupervisor},
 	ActionReadOwnRatings:  {RoleInspector, RoleReviewer},
+	// Administration (docs/ADMIN.md): admins only. Admins manage the
+	// office and decide no case (they hold no officer relation).
+	ActionManageUsers:    {RoleAdmin},
+	ActionManageUnits:    {RoleAdmin},
+	ActionManageSettings: {RoleAdmin},
 }
 
 // AuthorizeOffice is the check before an office action on office: nil when

@@ -40,6 +40,11 @@ type User struct {
 	DisplayName string    `json:"display_name"`
 	Org         string    `json:"org"`
 	CreatedAt   time.Time `json:"created_at"`
+	// UnitID is the unit (分中心) an officer belongs to; empty for none.
+	UnitID string `json:"unit_id,omitempty"`
+	// DisabledAt is when an admin disabled the account; nil while it may
+	// log in.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
 }
 
 // MinPasswordLength is the shortest password accepted for a new account.

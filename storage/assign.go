@@ -63,6 +63,10 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 			// Taking a submitted case starts its review.
 			set += `, status = CASE WHEN status = ? THEN ? ELSE status END`
 			args = append(args, string(domain.StatusSubmitted), string(domain.StatusInReview))
+			// An unrouted case goes to the unit of the inspector who
+			// takes it (none: it stays the office's).
+			set += `, unit_id = COALESCE(unit_id, ?)`
+			args = append(args, nullString(actor.UnitID))
 		}
 		free := column + ` IS NULL`
 		args = append(args, c.ID)
@@ -72,9 +76,11 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 			args = append(args, actor.ID, string(domain.StatusSubmitted))
 		}
 		args = append(args, sargs...)
-		args = append(args, actor.ID)
+		args = append(args, actor.ID, actor.UnitID, actor.ID)
+		// The unit rule of Case.Relations, re-checked here against a
+		// routing that committed since the case was read.
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET `+set+` WHERE id = ? AND `+free+` AND `+
-			`status IN `+states+` AND (`+other+` IS NULL OR `+other+` <> ?)`, args...)
+			`status IN `+states+` AND (`+other+` IS NULL OR `+other+` <> ?) AND (unit_id IS NULL OR unit_id = ? OR `+column+` = ?)`, args...)
 		if err != nil {
 			return fmt.Errorf("take %s of case %s: %w", column, c.ID, err)
 		}
@@ -84,6 +90,9 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 				return err
 			}
 			data := map[string]any{strings.TrimSuffix(column, "_id") + "_id": actor.ID, "by": "self"}
+			if action == domain.ActionTake && c.UnitID == "" && actor.UnitID != "" {
+				data["unit_id"] = actor.UnitID
+			}
 			if _, err := appendAudit(ctx, tx, now, Audit{CaseID: c.ID, ActorID: actor.ID, Action: "case.assigned", Data: data}); err != nil {
 				return err
 			}

@@ -44,9 +44,11 @@ type caches struct {
 	// before a logout does not put the ended session back afterwards.
 	sessionGen uint64
 	permits    map[string]cachedPermit // code or code@version → permit type
-	// users maps id → UserRef. Users are never renamed or deleted (only
-	// their password changes), so a ref once read stays true.
+	// users maps id → UserRef. Users are never deleted; an admin's
+	// rename drops the map (dropSessionLocal("*")) on every replica.
 	users map[string]domain.UserRef
+	// settings are the offices' settings (settings.go).
+	settings settingsCache
 
 	// shared is set on PostgreSQL (shareSessions): tell announces the
 	// sessions this process ends, and listening says whether it hears
@@ -137,7 +139,10 @@ func (c *caches) dropSessionLocal(hash string) {
 	defer c.mu.Unlock()
 	c.sessionGen++
 	if hash == "*" {
-		c.sessions = nil
+		// "*" is also an admin's change (admin.go, settings.go): the
+		// users' names and the office's settings are read again too.
+		c.sessions, c.users = nil, nil
+		c.settings.drop()
 		return
 	}
 	delete(c.sessions, hash)

@@ -88,7 +88,7 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 
 const (
 	caseColumns = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
-	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version, c.credit_code, c.contact_name, c.contact_phone,
+	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version, c.credit_code, c.contact_name, c.contact_phone, c.unit_id,
 	c.urgent_reason, c.urgent_hours, c.urgent_set_at, c.urgent_until,
 	a.id, a.username, a.display_name, a.org,
 	i.id, i.username, i.display_name, i.org,
@@ -115,10 +115,11 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	var i, r [4]sql.NullString
 	var lat, lon sql.NullFloat64
 	var owedDue, owedClosed sql.NullInt64
+	var unit sql.NullString
 	var urgentReason string
 	var urgentHours, urgentSet, urgentUntil sql.NullInt64
 	err := row.Scan(&c.ID, &c.Number, &c.Office, &c.PermitType, &c.Status, &c.SiteName, &c.SiteAddress, &lat, &lon, &c.Description,
-		&created, &updated, &submitted, &due, &owedClosed, &c.PermitVersion, &c.CreditCode, &c.ContactName, &c.ContactPhone,
+		&created, &updated, &submitted, &due, &owedClosed, &c.PermitVersion, &c.CreditCode, &c.ContactName, &c.ContactPhone, &unit,
 		&urgentReason, &urgentHours, &urgentSet, &urgentUntil,
 		&a.ID, &a.Username, &a.DisplayName, &a.Org,
 		&i[0], &i[1], &i[2], &i[3], &r[0], &r[1], &r[2], &r[3], &c.EvidenceCount, &c.OwedOpen, &owedDue)
@@ -129,6 +130,7 @@ func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
 	c.UpdatedAt = time.UnixMilli(updated).UTC()
 	c.SubmittedAt, c.DueAt = fromMS(submitted), fromMS(due)
 	c.Applicant = &a
+	c.UnitID = unit.String
 	c.OwedDueAt, c.OwedClosedAt = fromMS(owedDue), fromMS(owedClosed)
 	if lat.Valid && lon.Valid {
 		c.SiteLat, c.SiteLon = &lat.Float64, &lon.Float64

@@ -85,6 +85,8 @@ type CaseQuery struct {
 	PermitType string
 	// Officer keeps cases whose inspector or reviewer is this user id.
 	Officer string
+	// Unit keeps cases routed to this unit id (分中心).
+	Unit string
 	// From and To keep cases opened at or after From and before To.
 	From, To time.Time
 	// Text keeps cases whose number, company, site name or site address
@@ -144,6 +146,10 @@ func (d *DB) FindCases(ctx context.Context, u *domain.User, q CaseQuery) ([]*dom
 	if q.Officer != "" {
 		where = append(where, `(c.inspector_id = ? OR c.reviewer_id = ?)`)
 		args = append(args, q.Officer, q.Officer)
+	}
+	if q.Unit != "" {
+		where = append(where, `c.unit_id = ?`)
+		args = append(args, q.Unit)
 	}
 	if !q.From.IsZero() {
 		where = append(where, `c.created_at >= ?`)

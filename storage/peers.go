@@ -31,7 +31,9 @@ import (
 //     nothing that was not serialised already.
 //   - siteinspect_sessions: a logout ("<origin> <token hash>") or a
 //     password reset ("<origin> *") drops the ended sessions from every
-//     replica's session cache.
+//     replica's session cache. An admin's change of a user or of the
+//     office's settings sends "*" too, which also drops the cached user
+//     names and office settings (docs/ADMIN.md).
 //
 // origin is a random id of the sending DB handle; a handle ignores its own
 // notifications (it acted on the change when it made it).

@@ -109,6 +109,65 @@ func TestPeersSessionEndedAcrossHandles(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// An admin's disabling and password reset (storage/admin.go).
+	admin, err := a.CreateUser(ctx, "peer-admin", "a long password", domain.RoleAdmin, "", "binhai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	ended("disabled by an admin", func(string) {
+		if _, err := a.UpdateUser(ctx, admin, u.ID, domain.UserEdit{Disabled: &yes}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := a.UpdateUser(ctx, admin, u.ID, domain.UserEdit{Disabled: &no}); err != nil {
+		t.Fatal(err)
+	}
+	ended("reset by an admin", func(string) {
+		if err := a.ResetPassword(ctx, admin, u.ID, "a temporary password"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestPeersOfficeSettingsAcrossHandles: B has the office's settings
+// cached; an admin's change through A shows on B well within its cache's
+// 2 s TTL (B heard of it).
+func TestPeersOfficeSettingsAcrossHandles(t *testing.T) {
+	dsn := testenv.PostgresURL(t)
+	a, b := testenv.OpenDBAt(t, dsn), testenv.OpenDBAt(t, dsn)
+	a.SetPasswordCost(4)
+	listening(t, b)
+	ctx := context.Background()
+	admin, err := a.CreateUser(ctx, "settings-admin", "a long password", domain.RoleAdmin, "", "binhai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := b.OfficeSettings(ctx, "binhai"); err != nil || s.Timezone != "" {
+		t.Fatalf("B before: got %+v, %v, want no zone set", s, err)
+	}
+	began := time.Now()
+	if _, err := a.SaveOfficeSettings(ctx, admin, domain.OfficeSettings{Office: "binhai", Timezone: "Asia/Urumqi"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		s, err := b.OfficeSettings(ctx, "binhai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Timezone == "Asia/Urumqi" {
+			break
+		}
+		if time.Since(began) > 3*time.Second {
+			t.Fatalf("B still reads zone %q 3 s after A's change", s.Timezone)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(began)
+	t.Logf("settings changed on A: B reads them after %v", took)
+	if took >= 500*time.Millisecond {
+		t.Fatalf("B read the new settings after %v, want < 500 ms (a notification, not the 2 s TTL)", took)
+	}
 }
 
 // BenchmarkSessionLookup measures what the session cache saves on

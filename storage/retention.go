@@ -210,8 +210,12 @@ type Retention struct {
 	// Objects is the object store; a Holder (MinIO with locking) gets the
 	// legal holds on its objects, a Purger is purged by Sweep.
 	Objects objects.ObjectStore
-	// Default is how long originals are kept (--retention-days).
+	// Default is how long originals are kept (--retention-days), unless
+	// an admin set the office's retention (OfficeSettings of Office).
 	Default time.Duration
+	// Office is the office whose settings may override Default; "" uses
+	// Default alone.
+	Office string
 	// ByPermitType overrides Default for a permit type's cases.
 	ByPermitType map[string]time.Duration
 	// Logger gets what Sweep does; nil discards it.
@@ -222,6 +226,13 @@ type Retention struct {
 func (r *Retention) Period(permitType string) time.Duration {
 	if d, ok := r.ByPermitType[permitType]; ok && d > 0 {
 		return d
+	}
+	if r.Office != "" && r.DB != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if st, err := r.DB.OfficeSettings(ctx, r.Office); err == nil && st.RetentionDays > 0 {
+			return time.Duration(st.RetentionDays) * 24 * time.Hour
+		}
 	}
 	return r.Default
 }

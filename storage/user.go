@@ -36,46 +36,90 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"
 // CreateUser adds an account. It returns ErrConflict when the username is
 // taken and ErrInvalid for a bad role, username or short password.
 func (d *DB) CreateUser(ctx context.Context, username, password string, role domain.Role, displayName, org string) (*domain.User, error) {
+	u, hash, err := d.newUser(username, password, role, displayName, org)
+	if err != nil {
+		return nil, err
+	}
+	_, err = d.exec(ctx, insertUser, u.ID, u.Username, hash, string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt), nullString(u.UnitID))
+	return u, userInsertError(d.dialect, err, u.Username)
+}
+
+const insertUser = `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at, unit_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// userInsertError translates the refusal of a taken username (SQLSTATE
+// 23505, SQLite's constraint code) into username_taken.
+func userInsertError(dialect Dialect, err error, username string) error {
+	if err == nil {
+		return nil
+	}
+	if dialect.IsUniqueViolation(err) {
+		return domain.Coded(domain.ErrConflict, "username_taken", fmt.Sprintf("username %q is taken", username))
+	}
+	return fmt.Errorf("create user: %w", err)
+}
+
+// newUser checks a new account's fields and hashes its password.
+func (d *DB) newUser(username, password string, role domain.Role, displayName, org string) (*domain.User, string, error) {
 	username = strings.TrimSpace(username)
 	switch {
 	case !role.Valid():
-		return nil, domain.Coded(domain.ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer, supervisor or admin", role))
+		return nil, "", domain.Coded(domain.ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer, supervisor or admin", role))
 	case username == "" || utf8.RuneCountInString(username) > 64 || strings.ContainsAny(username, " \t\r\n/"):
-		return nil, domain.Coded(domain.ErrInvalid, "username_invalid", "username must be 1 to 64 characters without spaces or slashes")
-	case utf8.RuneCountInString(password) < domain.MinPasswordLength:
-		return nil, domain.Coded(domain.ErrInvalid, "password_length", fmt.Sprintf("password must have at least %d characters", domain.MinPasswordLength))
-	case len(password) > 72:
-		return nil, domain.Coded(domain.ErrInvalid, "password_length", "password must have at most 72 bytes")
+		return nil, "", domain.Coded(domain.ErrInvalid, "username_invalid", "username must be 1 to 64 characters without spaces or slashes")
+	}
+	if err := checkPassword(password); err != nil {
+		return nil, "", err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return nil, "", fmt.Errorf("hash password: %w", err)
 	}
 	if displayName == "" {
 		displayName = username
 	}
 	u := &domain.User{ID: domain.NewID(), Username: username, Role: role, DisplayName: displayName, Org: org, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
-	_, err = d.exec(ctx, `INSERT INTO users (id, username, password_hash, role, display_name, org, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Username, string(hash), string(u.Role), u.DisplayName, u.Org, ms(u.CreatedAt))
-	if err != nil {
-		if d.dialect.IsUniqueViolation(err) {
-			return nil, domain.Coded(domain.ErrConflict, "username_taken", fmt.Sprintf("username %q is taken", username))
-		}
-		return nil, fmt.Errorf("create user: %w", err)
-	}
-	return u, nil
+	return u, string(hash), nil
 }
 
-const userColumns = `id, username, role, display_name, org, created_at`
+// checkPassword refuses a password bcrypt would cut (over 72 bytes) or
+// shorter than domain.MinPasswordLength.
+func checkPassword(password string) error {
+	switch {
+	case utf8.RuneCountInString(password) < domain.MinPasswordLength:
+		return domain.Coded(domain.ErrInvalid, "password_length", fmt.Sprintf("password must have at least %d characters", domain.MinPasswordLength))
+	case len(password) > 72:
+		return domain.Coded(domain.ErrInvalid, "password_length", "password must have at most 72 bytes")
+	}
+	return nil
+}
+
+const userColumns = `id, username, role, display_name, org, created_at, unit_id, disabled_at`
+
+// userScan is where a row of userColumns goes; done finishes u.
+type userScan struct {
+	u        domain.User
+	created  int64
+	unit     sql.NullString
+	disabled sql.NullInt64
+}
+
+func (s *userScan) dest() []any {
+	return []any{&s.u.ID, &s.u.Username, &s.u.Role, &s.u.DisplayName, &s.u.Org, &s.created, &s.unit, &s.disabled}
+}
+
+func (s *userScan) done() *domain.User {
+	s.u.CreatedAt = time.UnixMilli(s.created).UTC()
+	s.u.UnitID = s.unit.String
+	s.u.DisabledAt = fromMS(s.disabled)
+	return &s.u
+}
 
 func scanUser(row interface{ Scan(...any) error }) (*domain.User, error) {
-	var u domain.User
-	var created int64
-	if err := row.Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created); err != nil {
+	var s userScan
+	if err := row.Scan(s.dest()...); err != nil {
 		return nil, err
 	}
-	u.CreatedAt = time.UnixMilli(created).UTC()
-	return &u, nil
+	return s.done(), nil
 }
 
 // UserByID returns the user or ErrNotFound.
@@ -95,10 +139,9 @@ func (d *DB) UserCount(ctx context.Context) (int, error) {
 // unknown user both return ErrNotFound, after the same amount of work.
 func (d *DB) Authenticate(ctx context.Context, username, password string) (*domain.User, error) {
 	var hash string
-	var created int64
-	var u domain.User
+	var us userScan
 	err := d.queryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
-		Scan(&u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created, &hash)
+		Scan(append(us.dest(), &hash)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return nil, domain.Coded(domain.ErrNotFound, "bad_credentials", "wrong username or password")
@@ -109,8 +152,13 @@ func (d *DB) Authenticate(ctx context.Context, username, password string) (*doma
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
 		return nil, domain.Coded(domain.ErrNotFound, "bad_credentials", "wrong username or password")
 	}
-	u.CreatedAt = time.UnixMilli(created).UTC()
-	return &u, nil
+	u := us.done()
+	// Told only to who knows the password: the account exists but an
+	// admin disabled it.
+	if u.DisabledAt != nil {
+		return nil, domain.Coded(domain.ErrForbidden, domain.CodeAccountDisabled, "this account is disabled; ask the office's administrator")
+	}
+	return u, nil
 }
 
 func randomToken() string {
@@ -155,17 +203,18 @@ func (d *DB) SessionByToken(ctx context.Context, token string) (*domain.Session,
 		return s, nil
 	}
 	s = &domain.Session{}
-	var u domain.User
-	var expires, created int64
-	err := d.queryRow(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?`,
-		hash, ms(now)).Scan(&s.CSRFToken, &expires, &u.ID, &u.Username, &u.Role, &u.DisplayName, &u.Org, &created)
+	var us userScan
+	var expires int64
+	// A disabled user's sessions are deleted when they are disabled; the
+	// condition keeps a session made in a race with that out as well.
+	err := d.queryRow(ctx, `SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.display_name, u.org, u.created_at, u.unit_id, u.disabled_at
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL`,
+		hash, ms(now)).Scan(append([]any{&s.CSRFToken, &expires}, us.dest()...)...)
 	if err != nil {
 		return nil, notFound(err, "session")
 	}
 	s.ExpiresAt = time.UnixMilli(expires).UTC()
-	u.CreatedAt = time.UnixMilli(created).UTC()
-	s.User = &u
+	s.User = us.done()
 	d.cache.putSession(hash, s, gen)
 	return s, nil
 }

@@ -8,6 +8,10 @@ import (
 // The policy itself is domain.Policy (domain/policy.go); this is the
 // part of it that only SQL can say.
 
+// openToUnit is Case.Relations' unit rule for the open slots: the case is
+// unrouted or routed to the officer's unit (the argument, "" for none).
+const openToUnit = `(c.unit_id IS NULL OR c.unit_id = ?)`
+
 // visibilitySQL is ActionView's rows as a WHERE condition on cases c for u,
 // built from the table so that the list and VisibleTo cannot disagree.
 func visibilitySQL(u *domain.User) (string, []any) {
@@ -33,9 +37,9 @@ func visibilitySQL(u *domain.User) (string, []any) {
 			case rel == domain.RelReviewer && u.Role == domain.RoleReviewer:
 				cond, a = `c.office = ? AND c.reviewer_id = ?`, []any{u.Org, u.ID}
 			case rel == domain.RelOpenInspectorSlot && u.Role == domain.RoleInspector:
-				cond, a = `c.office = ? AND c.inspector_id IS NULL`, []any{u.Org}
+				cond, a = `c.office = ? AND c.inspector_id IS NULL AND `+openToUnit, []any{u.Org, u.UnitID}
 			case rel == domain.RelOpenReviewerSlot && u.Role == domain.RoleReviewer:
-				cond, a = `c.office = ? AND c.reviewer_id IS NULL`, []any{u.Org}
+				cond, a = `c.office = ? AND c.reviewer_id IS NULL AND `+openToUnit, []any{u.Org, u.UnitID}
 			case rel == domain.RelSupervisor && u.Role == domain.RoleSupervisor:
 				cond, a = `c.office = ?`, []any{u.Org}
 			default:
