@@ -91,8 +91,9 @@ func handleListPermitTypes(db caseStore) echo.HandlerFunc {
 	}
 }
 
-func handleCreateCase(db caseStore, office, prefix string, loc *time.Location) echo.HandlerFunc {
+func handleCreateCase(db caseStore, office, prefix string, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		u := currentUser(c)
 		if u.Role != domain.RoleApplicant {
 			return newCodedError(http.StatusForbidden, "applicants_only", "only applicants open cases")
@@ -116,11 +117,12 @@ func handleCreateCase(db caseStore, office, prefix string, loc *time.Location) e
 // (storage.FindCases), so every case is reached once however deep the
 // list, and cases opened meanwhile never repeat a row. Dates in from and
 // to are days in the office's zone, both included.
-func handleListCases(db caseStore, loc *time.Location) echo.HandlerFunc {
+func handleListCases(db caseStore, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		params := c.QueryParams()
 		q := storage.CaseQuery{Limit: 500, Sort: storage.CaseSort(c.QueryParam("sort")),
-			PermitType: c.QueryParam("permit_type"), Officer: c.QueryParam("officer"), Text: c.QueryParam("q")}
+			PermitType: c.QueryParam("permit_type"), Officer: c.QueryParam("officer"), Unit: c.QueryParam("unit"), Text: c.QueryParam("q")}
 		for _, v := range params["status"] {
 			for _, st := range strings.Split(v, ",") {
 				status := domain.Status(st)
@@ -201,8 +203,9 @@ func handleGetCase(db caseStore) echo.HandlerFunc {
 	}
 }
 
-func handleSubmitCase(db caseStore, loc *time.Location) echo.HandlerFunc {
+func handleSubmitCase(db caseStore, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		cs, err := loadCaseFor(c, db, "id", domain.ActionSubmit)
 		if err != nil {
 			return err

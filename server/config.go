@@ -20,7 +20,10 @@ type publicConfig struct {
 
 type publicOffice struct {
 	Code string `json:"code"`
-	Name string `json:"name"`
+	// Name is NameZh, for clients that show one name.
+	Name   string `json:"name"`
+	NameZh string `json:"name_zh"`
+	NameEn string `json:"name_en"`
 }
 
 // publicLimits are sizes in bytes: the largest upload of any kind and the
@@ -31,19 +34,18 @@ type publicLimits struct {
 }
 
 // handleConfig answers GET /api/v1/config. It holds nothing a visitor
-// may not know, so it needs no login.
-func handleConfig(cfg Config) echo.HandlerFunc {
-	name := cfg.OfficeName
-	if name == "" {
-		name = cfg.Office
-	}
-	body := publicConfig{
-		Office:    publicOffice{Code: cfg.Office, Name: name},
-		Timezone:  cfg.Location.String(),
-		Languages: []string{"zh", "en"},
-		Limits:    publicLimits{MaxUploadBytes: cfg.Uploads.MaxSize(), PerKind: cfg.Uploads.Limits()},
-	}
+// may not know, so it needs no login. The office's name and zone are the
+// settings in force (an admin's, else the flags'), read per request.
+func handleConfig(cfg Config, off *office) echo.HandlerFunc {
+	limits := publicLimits{MaxUploadBytes: cfg.Uploads.MaxSize(), PerKind: cfg.Uploads.Limits()}
 	return func(c echo.Context) error {
+		v := off.current(c.Request().Context())
+		body := publicConfig{
+			Office:    publicOffice{Code: v.Code, Name: v.NameZh, NameZh: v.NameZh, NameEn: v.NameEn},
+			Timezone:  v.Location.String(),
+			Languages: []string{"zh", "en"},
+			Limits:    limits,
+		}
 		c.Response().Header().Set("Cache-Control", "no-cache")
 		return c.JSON(http.StatusOK, body)
 	}

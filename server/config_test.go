@@ -54,8 +54,8 @@ func TestConfigServedWithoutLogin(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 				t.Fatalf("decode %s: %v", w.Body, err)
 			}
-			if got.Office != (publicOffice{Code: "binhai", Name: tc.wantName}) {
-				t.Errorf("office: got %+v, want code binhai, name %q", got.Office, tc.wantName)
+			if got.Office != (publicOffice{Code: "binhai", Name: tc.wantName, NameZh: tc.wantName, NameEn: tc.wantName}) {
+				t.Errorf("office: got %+v, want code binhai, name, name_zh and name_en %q", got.Office, tc.wantName)
 			}
 			if got.Timezone != "Asia/Shanghai" {
 				t.Errorf("timezone: got %q, want Asia/Shanghai", got.Timezone)

@@ -68,8 +68,9 @@ func handleListFindings(db decisionStore) echo.HandlerFunc {
 	}
 }
 
-func handleDecide(db decisionStore, loc *time.Location) echo.HandlerFunc {
+func handleDecide(db decisionStore, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		cs, err := loadCaseFor(c, db, "id", domain.ActionDecide)
 		if err != nil {
 			return err

@@ -23,8 +23,9 @@ type owedStore interface {
 
 // handleSignCommitment is the applicant signing the commitment (承诺书) on
 // a draft case.
-func handleSignCommitment(db owedStore, loc *time.Location) echo.HandlerFunc {
+func handleSignCommitment(db owedStore, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		cs, err := loadCaseFor(c, db, "id", domain.ActionSignCommitment)
 		if err != nil {
 			return err

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"io/fs"
 	"net/http"
 	"siteinspect/domain"
+	"siteinspect/storage"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -16,6 +19,9 @@ func (s *Server) routes(cfg Config) error {
 	if notify == nil {
 		notify = func() {}
 	}
+	off := &office{code: cfg.Office, name: cmp.Or(cfg.OfficeName, cfg.Office), loc: cfg.Location,
+		retentionDays: cmp.Or(cfg.RetentionDays, int(storage.DefaultRetention/(24*time.Hour))), db: db, log: cfg.Logger}
+	zone := zoneFunc(off.zone)
 	e.Pre(tusMethodOverride)
 	e.Use(m.middleware)
 	e.Use(securityHeaders)
@@ -25,7 +31,7 @@ func (s *Server) routes(cfg Config) error {
 	e.GET("/readyz", handleReady(s.ready))
 	e.GET("/metrics", m.handler())
 	e.GET("/api/v1/openapi.yaml", handleOpenAPI())
-	e.GET("/api/v1/config", handleConfig(cfg))
+	e.GET("/api/v1/config", handleConfig(cfg, off))
 	e.GET("/verify/:code", handleVerify(db, newAddressLimiter(verifyRate, verifyBurst)))
 
 	api := e.Group("/api/v1")
@@ -43,20 +49,30 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/notifications/read", handleReadNotifications(db))
 	authed.GET("/notifications/events", handleNotificationEvents(db, s.ready.streams.Done()))
 	authed.GET("/permit-types", handleListPermitTypes(db))
-	authed.GET("/stats", handleStats(db, cfg.Office, cfg.Location))
+	authed.GET("/stats", handleStats(db, cfg.Office, zone))
 	authed.GET("/admin/permit-types", handleAdminCatalogue(db))
 	authed.POST("/admin/permit-types", handleCreatePermitType(db))
 	authed.POST("/admin/permit-types/:code/versions", handlePublishPermitType(db))
 	authed.POST("/admin/permit-types/:code/retire", handleRetirePermitType(db, true))
 	authed.POST("/admin/permit-types/:code/reactivate", handleRetirePermitType(db, false))
+	authed.GET("/units", handleListUnits(db, cfg.Office))
+	authed.GET("/admin/users", handleListUsers(db, cfg.Office))
+	authed.POST("/admin/users", handleCreateUser(db, cfg.Office))
+	authed.PATCH("/admin/users/:uid", handleUpdateUser(db, cfg.Office))
+	authed.POST("/admin/users/:uid/password", handleResetPassword(db, cfg.Office))
+	authed.POST("/admin/units", handleCreateUnit(db, cfg.Office))
+	authed.PATCH("/admin/units/:unit", handleRenameUnit(db, cfg.Office))
+	authed.GET("/admin/settings", handleGetSettings(db, off))
+	authed.PUT("/admin/settings", handleSaveSettings(db, off))
 
-	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, cfg.Location))
-	authed.GET("/cases", handleListCases(db, cfg.Location))
+	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, zone))
+	authed.GET("/cases", handleListCases(db, zone))
 	authed.GET("/cases/:id", handleGetCase(db))
-	authed.POST("/cases/:id/submit", handleSubmitCase(db, cfg.Location))
+	authed.POST("/cases/:id/submit", handleSubmitCase(db, zone))
 	authed.POST("/cases/:id/withdraw", handleWithdrawCase(db))
 	authed.POST("/cases/:id/assign", handleAssignCase(db))
 	authed.POST("/cases/:id/release", handleReleaseReview(db))
+	authed.POST("/cases/:id/route", handleRouteCase(db))
 	if cfg.Retention != nil {
 		authed.POST("/cases/:id/legal-hold", handleLegalHold(db, cfg.Retention, true))
 		authed.DELETE("/cases/:id/legal-hold", handleLegalHold(db, cfg.Retention, false))
@@ -96,14 +112,14 @@ func (s *Server) routes(cfg Config) error {
 
 	authed.POST("/cases/:id/findings", handleSetFinding(db))
 	authed.GET("/cases/:id/findings", handleListFindings(db))
-	authed.POST("/cases/:id/decision", handleDecide(db, cfg.Location))
+	authed.POST("/cases/:id/decision", handleDecide(db, zone))
 	authed.POST("/cases/:id/countersign", handleCountersign(db))
 	authed.GET("/cases/:id/decisions", handleListDecisions(db))
 	authed.GET("/cases/:id/review-summary", handleReviewSummary(db))
 	authed.GET("/cases/:id/owed", handleListOwed(db))
 	authed.POST("/cases/:id/owed/:oid/fulfill", handleFulfillOwed(db))
 	authed.POST("/cases/:id/owed/:oid/return", handleReturnOwed(db))
-	authed.POST("/cases/:id/commitment", handleSignCommitment(db, cfg.Location))
+	authed.POST("/cases/:id/commitment", handleSignCommitment(db, zone))
 	authed.GET("/cases/:id/commitment", handleGetCommitment(db))
 	authed.GET("/owed", handleOfficeOwed(db))
 	authed.POST("/cases/:id/rating", handleRateCase(db, cfg.Location, cfg.FollowUpDays))

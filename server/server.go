@@ -52,6 +52,8 @@ type Records interface {
 	catalogueStore
 	notificationStore
 	ratingStore
+	settingsReader
+	adminStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus
@@ -85,8 +87,11 @@ type Config struct {
 	// NumberPrefix starts every case number (BH-2026-000042).
 	NumberPrefix string
 	// Location is the office's time zone, for case numbers' years and due
-	// dates.
+	// dates, unless an admin set another (docs/ADMIN.md).
 	Location *time.Location
+	// RetentionDays is --retention-days, shown to admins as the default an
+	// office setting overrides; 0 shows storage.DefaultRetention.
+	RetentionDays int
 	// SessionTTL is how long a login lasts.
 	SessionTTL time.Duration
 	// LoginLimit bounds failed logins, counted in the database so every
@@ -190,7 +195,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	if db, ok := cfg.DB.(*storage.DB); ok && cfg.Retention == nil {
-		cfg.Retention = &storage.Retention{DB: db, Objects: cfg.Objects, Default: storage.DefaultRetention, Logger: cfg.Logger}
+		cfg.Retention = &storage.Retention{DB: db, Objects: cfg.Objects, Default: storage.DefaultRetention, Office: cfg.Office, Logger: cfg.Logger}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -19,8 +19,9 @@ type statsReader interface {
 // supervision figures of the office for those office days (both included,
 // in the office's zone loc). Supervisors of the office and admins may read
 // them (domain.OfficePolicy); anyone else gets 403 office_not_permitted.
-func handleStats(db statsReader, office string, loc *time.Location) echo.HandlerFunc {
+func handleStats(db statsReader, office string, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		if err := domain.AuthorizeOffice(currentUser(c), domain.ActionReadStats, office); err != nil {
 			return err
 		}
