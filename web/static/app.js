@@ -62,6 +62,7 @@ const views = {
   owed: () => import('./views/owedlist.js'),
   adminCatalogue: () => import('./views/admincatalogue.js'),
   followups: () => import('./views/followups.js'),
+  admin: () => import('./views/admin.js'),
   login: async () => loginView,
 };
 
@@ -114,6 +115,8 @@ function parseRoute() {
   if (parts[0] === 'owed' && parts.length === 1) return { view: 'owed', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'catalogue' && parts.length === 2) return { view: 'adminCatalogue', params: {}, query };
   if (parts[0] === 'followups' && parts.length === 1) return { view: 'followups', params: {}, query };
+  // #/admin/catalogue (permit types) is its own view.
+  if (parts[0] === 'admin' && parts.length <= 2 && parts[1] !== 'catalogue') return { view: 'admin', params: { section: parts[1] || 'users' }, query };
   if (parts[0] === 'cases' && parts.length === 2) {
     if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
     return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
@@ -277,6 +280,7 @@ function paintHeader() {
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/stats' }, t('stats.nav')),
     user.role !== 'applicant' && h('a', { class: 'nav', href: '#/owed', id: 'nav-owed' }, t('owedlist.nav')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/followups', id: 'nav-followups' }, t('followups.nav')),
+    user.role === 'admin' && h('a', { class: 'nav', href: '#/admin', id: 'nav-admin' }, t('admin.nav')),
     h('span', { class: 'who', title: user.org || '' },
       h('span', { class: 'who-name' }, user.display_name || user.username),
       h('span', { class: 'who-role' }, t(`role.${user.role}`))),

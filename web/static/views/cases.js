@@ -4,14 +4,14 @@
  * overdue cases marked, so the same-day promise is visible at a glance;
  * urgent cases (特事特办) head it with a countdown to their target.
  * The server orders, filters and searches (GET /api/v1/cases: sort, status,
- * q) and pages with a cursor; the list loads the next page (its Link
+ * q, unit) and pages with a cursor; the list loads the next page (its Link
  * rel="next") when its end scrolls into view. Search, status and order live
- * in the URL (#/cases?q=…&status=…&sort=…) to survive a reload.
+ * in the URL (#/cases?q=…&status=…&unit=…&sort=…) to survive a reload.
  */
-import { enc, getPage } from '../api.js';
+import { enc, get, getPage, listOf } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
 import { dateTime } from '../format.js';
-import { t } from '../i18n.js';
+import { lang, t } from '../i18n.js';
 import { STATUSES, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
 import { myRatings, urgentBadge } from './rating.js';
 
@@ -26,11 +26,13 @@ export async function render(view, ctx) {
   const status = STATUSES.includes(ctx.query.get('status')) ? ctx.query.get('status') : '';
   const sort = SORTS.includes(ctx.query.get('sort')) ? ctx.query.get('sort') : (applicant ? 'newest' : 'due');
   const q = (ctx.query.get('q') || '').trim();
+  const unit = applicant ? '' : (ctx.query.get('unit') || '');
 
   const go = () => {
     const p = new URLSearchParams();
     if (search.value.trim()) p.set('q', search.value.trim());
     if (filter.value) p.set('status', filter.value);
+    if (unitFilter.value) p.set('unit', unitFilter.value);
     if (order.value !== (applicant ? 'newest' : 'due')) p.set('sort', order.value);
     const qs = p.toString();
     ctx.navigate(qs ? `#/cases?${qs}` : '#/cases');
@@ -45,6 +47,18 @@ export async function render(view, ctx) {
   const order = h('select', { id: 'sort-order', onchange: go },
     SORTS.map((s) => h('option', { value: s }, t(`cases.sort.${s}`))));
   order.value = sort;
+  // The units (分中心) of the office, for the office's people; hidden while
+  // the office has none.
+  const unitFilter = h('select', { id: 'unit-filter', onchange: go }, h('option', { value: '' }, t('cases.allUnits')));
+  const unitLabel = h('label', { class: 'filter', hidden: true }, h('span', {}, t('cases.unit')), unitFilter);
+  if (!applicant) {
+    get('/api/v1/units').then(listOf).then((units) => {
+      if (!units.length || !ctx.alive()) return;
+      unitFilter.append(...units.map((u) => h('option', { value: u.id }, lang() === 'zh' ? u.name_zh : u.name_en)));
+      unitFilter.value = unit;
+      unitLabel.hidden = false;
+    }).catch(() => { /* the list works without the filter */ });
+  }
 
   const list = h('div', { class: 'case-list', 'aria-busy': 'true' }, h('p', { class: 'muted' }, t('common.loading')));
   view.append(
@@ -53,6 +67,7 @@ export async function render(view, ctx) {
       h('div', { class: 'toolbar' },
         h('label', { class: 'filter' }, h('span', {}, t('cases.searchLabel')), search),
         h('label', { class: 'filter' }, h('span', {}, t('cases.filter')), filter),
+        unitLabel,
         h('label', { class: 'filter' }, h('span', {}, t('cases.sort')), order),
         applicant && h('a', { id: 'new-case', class: 'button primary', href: '#/cases/new' }, `+ ${t('cases.new')}`))),
     // An officer's own 好差评 aggregate: counts only, never who rated.
@@ -62,6 +77,7 @@ export async function render(view, ctx) {
   const params = new URLSearchParams({ limit: String(PAGE), sort });
   if (status) params.set('status', status);
   if (q) params.set('q', q);
+  if (unit) params.set('unit', unit);
   let page;
   let types;
   try {
@@ -76,7 +92,7 @@ export async function render(view, ctx) {
   }
   list.removeAttribute('aria-busy');
   if (!page.items.length) {
-    fill(list, h('p', { class: 'empty' }, t(status || q ? 'cases.emptyFilter' : 'cases.empty')));
+    fill(list, h('p', { class: 'empty' }, t(status || q || unit ? 'cases.emptyFilter' : 'cases.empty')));
     return;
   }
   fill(list,
