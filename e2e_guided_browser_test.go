@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
@@ -22,6 +23,11 @@ import (
 func geolocation(lat, lon, accuracy float64) chromedp.Action[chromedp.Void] {
 	return call(emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{Latitude: &lat, Longitude: &lon, Accuracy: &accuracy})
 }
+
+// guidedBudget bounds each browser of TestLiveBrowserGuidedFilming: it
+// walks more steps than TestLiveBrowserInspection (a still, a take's
+// upload and processing, the case page) on the same two shared cores.
+const guidedBudget = 180 * time.Second
 
 // TestLiveBrowserGuidedFilming runs guided filming in two Chromiums: the
 // phone (a 1280×720 fake camera, its position emulated) shares its
@@ -38,7 +44,8 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 
 	y4m := filepath.Join(t.TempDir(), "camera.y4m")
 	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "2", "-pix_fmt", "yuv420p", y4m)
-	phone := mustInspectionBrowser(t, "phone", phoneWidth, phoneHeight,
+	phone := mustNamedBrowser(t, "phone", phoneWidth, phoneHeight, guidedBudget,
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-file-for-fake-video-capture", y4m))
@@ -60,7 +67,8 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 	phone.mustDo(t, "share the location", chromedp.Click(chromedp.ID("join-location")))
 	mustPoll[bool](t, phone, "a position sent", `() => Number(document.querySelector('.join-location').dataset.sent) >= 1`)
 
-	ib := mustInspectionBrowser(t, "inspector", deskWidth, deskHeight,
+	ib := mustNamedBrowser(t, "inspector", deskWidth, deskHeight, guidedBudget,
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true))
 	ib.mustDo(t, "use a desktop window", chromedp.EmulateViewport(deskWidth, deskHeight))
@@ -125,6 +133,20 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 	}
 	if len(cov.Items) != 4 || len(cov.Items[0].Marks) != 1 || len(cov.Items[2].Marks) != 1 || len(cov.Items[1].Marks) != 0 {
 		t.Errorf("stored coverage: got %+v, want fire-exits and cctv-entrances marked", cov.Items)
+	}
+
+	// The phone's own recording is the continuous take: it carries the
+	// phone's mark (the inspector's remote one is not the phone's) and gets
+	// it as an annotation at its offset.
+	phone.mustDo(t, "stop publishing", chromedp.Click(chromedp.ID("join-stop")))
+	phone.mustDo(t, "send the phone's recording", chromedp.WaitVisible(chromedp.ID("join-upload-recording")), chromedp.Click(chromedp.ID("join-upload-recording")))
+	takeID := mustPoll[string](t, phone, "the take uploaded", `() => document.getElementById('live-join').dataset.uploadEvidence || ''`)
+	take := insp.mustEvidenceDone(takeID, 2*time.Minute)
+	var notes []domain.Annotation
+	insp.mustJSON("GET", "/api/v1/evidence/"+take.ID+"/annotations", nil, http.StatusOK, &notes)
+	if take.Media == nil || take.Media.DurationMS == nil || len(notes) != 1 || notes[0].ChecklistItem != "fire-exits" || notes[0].StartMS == nil ||
+		*notes[0].StartMS < 1000 || *notes[0].StartMS > *take.Media.DurationMS {
+		t.Errorf("the take's annotations: got %+v (media %+v), want one fire-exits mark inside it", notes, take.Media)
 	}
 	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, nil)
 

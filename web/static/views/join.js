@@ -132,7 +132,7 @@ export async function render(view, ctx) {
   const stillNote = h('p', { id: 'join-still', class: 'notice small', role: 'status', hidden: true });
 
   // Guided filming and the position, both through the room.
-  const guide = shotGuide({ w, send: (msg) => room.send(msg), onError: (err) => fill(message, errorBox(err)) });
+  const guide = shotGuide({ w, send: (msg) => room.send(msg), onMark: (item) => rec.mark(item), onError: (err) => fill(message, errorBox(err)) });
   const sharing = positionSharing({ w, send: (msg) => room.send(msg) });
   let stills = 0;
 

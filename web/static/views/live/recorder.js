@@ -16,6 +16,10 @@
  * Every slice (SLICE_MS) is kept in memory and also written to IndexedDB
  * (recstore.js), so a reload or a crashed tab loses at most the last one.
  * If IndexedDB fails the recording goes on in memory only.
+ *
+ * Guided filming's marks made while a part records are kept with it as
+ * {item, ms} (ms from the part's start) and sent with its upload, so the
+ * continuous take (一镜到底) gets them as annotations at their offsets.
  */
 import { purgeRecordings, recordingStore } from './recstore.js';
 
@@ -99,7 +103,7 @@ export function localRecording(lid, { onChange = () => {} } = {}) {
     const live = tracks.filter((track) => track && track.readyState === 'live');
     if (!live.some((track) => track.kind === 'video')) return false;
     const id = Math.max(Date.now(), lastId + 1);
-    const part = { id, type, startedAt: Date.now(), size: 0, stored: 0, chunks: [], earlier: false };
+    const part = { id, type, startedAt: Date.now(), size: 0, stored: 0, chunks: [], earlier: false, shots: [] };
     let seq = 0;
     let recorder;
     try {
@@ -170,6 +174,17 @@ export function localRecording(lid, { onChange = () => {} } = {}) {
       parts.delete(part.id);
       await store.drop(part.id);
       onChange();
+    },
+    /**
+     * mark keeps a shot mark "this is item" at the running part's current
+     * position; it returns that position in ms, or null when nothing records.
+     */
+    mark(item) {
+      if (!current) return null;
+      const ms = Math.max(0, Date.now() - current.part.startedAt);
+      current.part.shots.push({ item, ms });
+      onChange();
+      return ms;
     },
     /** persisting is false once storage failed: then only this page holds the recording. */
     persisting: () => persisting,

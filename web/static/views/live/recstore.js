@@ -7,7 +7,7 @@
  * would grow without end. Each session's records sit in its own key range
  * instead, keyed by the session id first:
  *
- *   parts  [lid, part]       {lid, id, type, startedAt, size}   one per recorder run
+ *   parts  [lid, part]       {lid, id, type, startedAt, size, shots}   one per recorder run
  *   chunks [lid, part, seq]  {lid, part, seq, data}             the recorder's slices
  *
  * data is an ArrayBuffer (every browser stores those; some older Safaris
@@ -99,7 +99,7 @@ export function recordingStore(lid) {
     saveChunk(part, seq, data) {
       return write((tx) => {
         tx.objectStore('chunks').put({ lid, part: part.id, seq, data });
-        tx.objectStore('parts').put({ lid, id: part.id, type: part.type, startedAt: part.startedAt, size: part.stored });
+        tx.objectStore('parts').put({ lid, id: part.id, type: part.type, startedAt: part.startedAt, size: part.stored, shots: part.shots || [] });
       });
     },
 
@@ -109,7 +109,7 @@ export function recordingStore(lid) {
       if (!db) return [];
       try {
         const found = await result(db.transaction('parts').objectStore('parts').getAll(sessionRange(lid)));
-        return found.filter((p) => p.size > 0).map((p) => ({ id: p.id, type: p.type, startedAt: p.startedAt, size: p.size }))
+        return found.filter((p) => p.size > 0).map((p) => ({ id: p.id, type: p.type, startedAt: p.startedAt, size: p.size, shots: p.shots || [] }))
           .sort((a, b) => a.id - b.id);
       } catch {
         return [];

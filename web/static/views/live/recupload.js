@@ -192,6 +192,8 @@ export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUpl
         endpoint: livePath(lid, 'uploads'),
         fingerprint: fingerprintOf(lid, part, file.size),
         headers: () => ({ Authorization: `Bearer ${token}` }),
+        // Guided filming's marks made while this part recorded (docs/LIVE.md).
+        metadata: part.shots?.length ? { shots: JSON.stringify(part.shots) } : {},
         onState: (next, i) => {
           if (run !== runs || next !== 'uploading') return;
           info = i || {};

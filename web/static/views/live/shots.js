@@ -19,9 +19,9 @@ export function itemText(item) {
 /**
  * shotGuide returns {el, load(checklist, annotations), mark(annotation),
  * repaint(), close()} for the phone; send(msg) returns false while the room
- * is down.
+ * is down; onMark(itemId) also keeps the mark with the phone's recording.
  */
-export function shotGuide({ w, send, onError = () => {} }) {
+export function shotGuide({ w, send, onMark = () => null, onError = () => {} }) {
   let items = [];
   const marks = new Map(); // item id → [recording_ms]
   let closed = false;
@@ -31,9 +31,21 @@ export function shotGuide({ w, send, onError = () => {} }) {
   const el = h('section', { class: 'panel join-shot-panel', 'aria-labelledby': 'join-shots-title', hidden: true, dataset: { covered: '0', total: '0' } },
     w.text(h('h2', { id: 'join-shots-title' }), () => t('shots.title')), next, progress, list);
 
+  /**
+   * mark sends the mark to the room and hands it to onMark (the phone's own
+   * recording keeps it, returning its position there, or null). Without the
+   * room, a mark the recording kept still counts here.
+   */
   function mark(item) {
     if (closed) return;
-    if (!send({ type: 'shot', checklist_item: item.id })) onError(new Error(t('live.roomDown')));
+    const sent = send({ type: 'shot', checklist_item: item.id });
+    const kept = onMark(item.id);
+    if (sent) return;
+    if (kept === null || kept === undefined) onError(new Error(t('live.roomDown')));
+    else {
+      add({ shot: true, checklist_item: item.id, recording_ms: kept });
+      paint();
+    }
   }
 
   function paint() {
