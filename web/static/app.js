@@ -15,6 +15,7 @@ import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
 import { setTimeZone } from './format.js';
 import { errorText, lang, onLangChange, setLang, t } from './i18n.js';
+import { bell, stopBell } from './notifybell.js';
 import { setViewer } from './session.js';
 // The login form is every signed-out route's page and the first thing most
 // visits show, so it comes with this module (index.html preloads it).
@@ -63,6 +64,7 @@ const views = {
   adminCatalogue: () => import('./views/admincatalogue.js'),
   followups: () => import('./views/followups.js'),
   admin: () => import('./views/admin.js'),
+  notifications: () => import('./views/notifications.js'),
   login: async () => loginView,
 };
 
@@ -117,6 +119,7 @@ function parseRoute() {
   if (parts[0] === 'followups' && parts.length === 1) return { view: 'followups', params: {}, query };
   // #/admin/catalogue (permit types) is its own view.
   if (parts[0] === 'admin' && parts.length <= 2 && parts[1] !== 'catalogue') return { view: 'admin', params: { section: parts[1] || 'users' }, query };
+  if (parts[0] === 'notifications' && parts.length === 1) return { view: 'notifications', params: {}, query };
   if (parts[0] === 'cases' && parts.length === 2) {
     if (parts[1] === 'new') return { view: 'newCase', params: {}, query };
     return { view: 'case', params: { id: decodeURIComponent(parts[1]) }, query };
@@ -281,6 +284,7 @@ function paintHeader() {
     user.role !== 'applicant' && h('a', { class: 'nav', href: '#/owed', id: 'nav-owed' }, t('owedlist.nav')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/followups', id: 'nav-followups' }, t('followups.nav')),
     user.role === 'admin' && h('a', { class: 'nav', href: '#/admin', id: 'nav-admin' }, t('admin.nav')),
+    bell(),
     h('span', { class: 'who', title: user.org || '' },
       h('span', { class: 'who-name' }, user.display_name || user.username),
       h('span', { class: 'who-role' }, t(`role.${user.role}`))),
@@ -293,6 +297,7 @@ function paintHeader() {
 
 async function signOut() {
   try { await logout(); } catch { /* signed out locally either way */ }
+  stopBell();
   forgetApiCache();
   user = null;
   navigate('#/cases');
@@ -324,6 +329,7 @@ async function boot() {
   onLangChange(rerenderKeepingInput);
   onUnauthorized(() => {
     if (!user) return;
+    stopBell();
     forgetApiCache();
     user = null;
     noticeKey = 'login.expired';

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+)
+
+// TestBrowserNotifications: the applicant's bell counts what happens to
+// their case as it happens (the event stream, no reload), the inbox words
+// each change in Chinese with the office's time (the browser on New York
+// time), marking all read clears the badge, and the contact form refuses a
+// bad address in Chinese and saves a good one.
+func TestBrowserNotifications(t *testing.T) {
+	office, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "--jobs", "1", "--timezone", "Asia/Shanghai")
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	ins := login(t, p.URL, "inspector", p.Demo["inspector"])
+	b := journeyBrowser(t, "notifications", "America/New_York")
+	b.mustLogin(t, p.URL, "applicant", p.Demo["applicant"])
+	const badgeJS = `() => { const c = document.getElementById('bell-count'); return c && !c.hidden ? c.textContent : (c ? '0' : ''); }`
+	if got := mustPoll[string](t, b, "the bell", badgeJS); got != "0" {
+		t.Fatalf("badge at sign-in: got %q, want 0", got)
+	}
+
+	cs := app.newCase()
+	app.mustUploadFile(cs.ID, testenv.MakeMP4(t, t.TempDir(), 1, "160x120"))
+	app.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/submit", nil, http.StatusOK, &cs)
+	if got := mustPoll[string](t, b, "the badge after submitting", `() => document.getElementById('bell-count')?.hidden === false && document.getElementById('bell-count').textContent`); got != "1" {
+		t.Fatalf("badge after the receipt: got %q, want 1", got)
+	}
+	ins.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/assign", map[string]any{}, http.StatusOK, nil)
+	if got := mustPoll[string](t, b, "the badge after the claim", `() => document.getElementById('bell-count')?.textContent === '2' && '2'`); got != "2" {
+		t.Fatalf("badge after the claim: got %q, want 2", got)
+	}
+
+	b.mustDo(t, "open the inbox", chromedp.Click(chromedp.ID("nav-bell")), chromedp.WaitVisible(chromedp.CSS(`#notification-list li.notification`)))
+	texts := mustPoll[[]string](t, b, "the inbox's two notifications", `() => { const l = [...document.querySelectorAll('#notification-list li.notification .notif-text')].map((x) => x.textContent); return l.length === 2 && l; }`)
+	if !strings.Contains(texts[0], cs.Number) || !strings.Contains(texts[0], "已由踏勘人员受理审查") {
+		t.Errorf("newest notification: got %q, want the claim of %s in Chinese", texts[0], cs.Number)
+	}
+	due := cs.DueAt.In(office)
+	if !strings.Contains(texts[1], "已提交") || !strings.Contains(texts[1], zhDate(due)) || !strings.Contains(texts[1], zhTime(due)) {
+		t.Errorf("receipt: got %q, want 已提交 with the office's due %s %s", texts[1], zhDate(due), zhTime(due))
+	}
+	b.mustDo(t, "mark all read", chromedp.Click(chromedp.ID("notif-mark-all")))
+	mustPoll[bool](t, b, "the badge cleared and no unread left", `() => document.getElementById('bell-count').hidden && !document.querySelector('#notification-list .unread')`)
+
+	b.mustDo(t, "a bad address", chromedp.WaitVisible(chromedp.ID("contact-email")),
+		chromedp.SendKeys(chromedp.ID("contact-email"), "wang@"), chromedp.Click(chromedp.ID("contact-save")))
+	// The browser's own check of type=email stops the form first; the
+	// server's code is met through an address the browser accepts.
+	b.mustDo(t, "an address the browser takes but the server refuses",
+		chromedp.SetValue(chromedp.ID("contact-email"), "wang@harbour"), chromedp.Click(chromedp.ID("contact-save")))
+	if msg := mustPoll[string](t, b, "the refusal", `() => document.querySelector('#contact-message .error')?.textContent`); msg != "电子邮箱地址无效，请检查后重新填写。" {
+		t.Fatalf("refusal: got %q, want the Chinese sentence of contact_email_invalid", msg)
+	}
+	b.mustDo(t, "a good address and phone",
+		chromedp.SetValue(chromedp.ID("contact-email"), "wang.fang@harbour.example"),
+		chromedp.SetValue(chromedp.ID("contact-phone"), "138 0013 8000"), chromedp.Click(chromedp.ID("contact-save")))
+	mustPoll[bool](t, b, "saved", `() => !!document.querySelector('#contact-message .ok')`)
+	var ct domain.Contact
+	app.mustJSON("GET", "/api/v1/me/contact", nil, http.StatusOK, &ct)
+	if ct.Email != "wang.fang@harbour.example" || ct.Phone != "13800138000" || !ct.NotifyEmail || !ct.NotifySMS {
+		t.Fatalf("contact saved from the page: got %+v", ct)
+	}
+}
