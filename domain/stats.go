@@ -96,10 +96,6 @@ type UnitStats struct {
 	OverdueCommitments int `json:"overdue_commitments"`
 }
 
-// RatingBad is the level from which a rating counts as 不满意 or worse
-// (4 不满意, 5 非常不满意).
-const RatingBad = 4
-
 // Durations summarises hours: how many, their median and 90th percentile
 // (linear interpolation between the closest ranks), 0 when there are none.
 type Durations struct {

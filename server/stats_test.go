@@ -334,3 +334,76 @@ func TestStatsAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsRatingsAndUrgent counts through the real calls of 好差评 and
+// 特事特办 (storage/rating.go), so that the figures read the events as they
+// are written: a case marked urgent (4 h) by the supervisor at 09:10,
+// decided 11:00 and agreed 12:00 on 03-10 (within target); rated 5 by the
+// applicant on 03-11 10:00, which opens a follow-up the supervisor closes
+// on 03-12 09:00. A second case is marked urgent (1 h) on 03-11 23:30,
+// cleared, marked again (2 h) on 03-12 00:10 and decided 03-12 03:00: urgent
+// once, not within target.
+func TestStatsRatingsAndUrgent(t *testing.T) {
+	e := newStatsEnv(t)
+	ctx := context.Background()
+	cs := e.submit("2026-03-10", "09:00")
+	e.at("2026-03-10", "09:10")
+	_, err := e.db.SetUrgent(ctx, e.reload(cs), e.users["sup"], domain.UrgentInput{Reason: "防汛", TargetHours: 4})
+	e.must(err)
+	e.take(cs, "insp")
+	e.decide(cs, "insp", "2026-03-10", "11:00", "approve", nil, nil)
+	e.countersign(cs, "rev", "2026-03-10", "12:00", true)
+	e.at("2026-03-11", "10:00")
+	r, err := e.db.RateCase(ctx, e.reload(cs), e.users["appA"], e.loc, 5, domain.RatingInput{Level: 5, Comment: "太慢"})
+	e.must(err)
+	if r.FollowUp == nil {
+		t.Fatalf("a rating of 5: got no follow-up, want one")
+	}
+	cs2 := e.submit("2026-03-11", "23:00")
+	e.at("2026-03-11", "23:30")
+	_, err = e.db.SetUrgent(ctx, e.reload(cs2), e.users["sup"], domain.UrgentInput{Reason: "抢险", TargetHours: 1})
+	e.must(err)
+	e.at("2026-03-11", "23:40")
+	_, err = e.db.ClearUrgent(ctx, e.reload(cs2), e.users["sup"])
+	e.must(err)
+	e.at("2026-03-12", "00:10")
+	_, err = e.db.SetUrgent(ctx, e.reload(cs2), e.users["sup"], domain.UrgentInput{Reason: "抢险", TargetHours: 2})
+	e.must(err)
+	e.take(cs2, "insp2")
+	e.decide(cs2, "insp2", "2026-03-12", "02:00", "approve", nil, nil)
+	e.countersign(cs2, "rev2", "2026-03-12", "03:00", true)
+	e.at("2026-03-12", "09:00")
+	_, err = e.db.CloseFollowUp(ctx, e.users["sup"], r.FollowUp.ID, "已约谈并整改")
+	e.must(err)
+	e.at("2026-03-13", "09:00")
+
+	type counts struct{ rated, bad, opened, closed, urgent, urgentDecided, within int }
+	of := func(f domain.StatsFigures) counts {
+		return counts{f.Rated, f.RatedBad, f.FollowupsOpened, f.FollowupsClosed, f.UrgentReceived, f.UrgentDecided, f.UrgentWithinTarget}
+	}
+	for _, c := range []struct {
+		from, to string
+		want     counts
+	}{
+		{"2026-03-10", "2026-03-10", counts{urgent: 1, urgentDecided: 1, within: 1}},
+		{"2026-03-11", "2026-03-11", counts{rated: 1, bad: 1, opened: 1, urgent: 1}},
+		{"2026-03-12", "2026-03-12", counts{closed: 1, urgentDecided: 1}},
+		{"2026-03-10", "2026-03-13", counts{rated: 1, bad: 1, opened: 1, closed: 1, urgent: 2, urgentDecided: 2, within: 1}},
+	} {
+		st := e.stats(c.from, c.to)
+		if got := of(st.Totals); got != c.want {
+			t.Errorf("%s..%s totals: got %+v, want %+v", c.from, c.to, got, c.want)
+		}
+		if c.from == "2026-03-10" && c.to == "2026-03-13" {
+			if got, want := of(officer(st, "insp").StatsFigures), (counts{rated: 1, bad: 1, opened: 1, closed: 1, urgentDecided: 1, within: 1}); got != want {
+				t.Errorf("insp: got %+v, want %+v", got, want)
+			}
+			if got, want := of(officer(st, "rev").StatsFigures), (counts{rated: 1, bad: 1, opened: 1, closed: 1}); got != want {
+				t.Errorf("rev: got %+v, want %+v", got, want)
+			}
+			if got := officer(st, "sup"); got.ID != "" {
+				t.Errorf("the supervisor who marked and closed: got a row %+v, want none", got)
+			}
+		}
+	}
+}

@@ -405,7 +405,7 @@ func (c *statsCounter) add(ev statsEvent) {
 		if in {
 			for _, t := range c.tallies(ev, data.InspectorID, data.ReviewerID) {
 				t.Rated++
-				if data.Level >= domain.RatingBad {
+				if domain.OpensFollowUp(data.Level) {
 					t.RatedBad++
 				}
 			}

@@ -334,7 +334,7 @@ func TestStatsKeptEqualsScan(t *testing.T) {
 		if r.IntN(2) == 0 {
 			level := 1 + r.IntN(5)
 			add(minute(r.IntN(3000)), func(at time.Time) { s.rated(id, at, level, in, rv) })
-			if level >= domain.RatingBad {
+			if domain.OpensFollowUp(level) {
 				add(0, func(at time.Time) { s.event(id, "", "followup.opened", "F"+id, at, `{}`) })
 				if r.IntN(2) == 0 {
 					add(minute(r.IntN(3000)), func(at time.Time) { s.event(id, rv.ID, "followup.closed", "F"+id, at, `{}`) })
