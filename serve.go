@@ -26,6 +26,7 @@ import (
 	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/server"
+	"siteinspect/storage"
 	"siteinspect/web"
 )
 
@@ -252,6 +253,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}()
 
+	// The supervision figures' closed days, kept ahead of the first
+	// request for a year (storage/stats_days.go): at start, then hourly.
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if n, err := st.db.FillStatsDays(ctx, *office, loc, storage.MaxStatsDays); err != nil && ctx.Err() == nil {
+				log.Error("keep the supervision figures' closed days", "err", err)
+			} else if n > 0 {
+				log.Info("kept the supervision figures' closed days", "days", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
@@ -286,6 +308,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Error("ending live sessions", "err", lerr)
 	}
 	<-sweepDone
+	<-statsDone
 	<-workerDone
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)

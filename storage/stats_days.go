@@ -72,6 +72,70 @@ func (d *DB) statsDays(ctx context.Context, office string, loc *time.Location, s
 	return days, nil
 }
 
+// FillStatsDays keeps the tallies of the closed office days among the
+// last days (today excluded) that are not kept yet, counting them from the
+// chain a month at a time, oldest first, so that a year's figures read kept
+// days only. A server runs it at start and then hourly; it is cheap when
+// nothing is missing (the kept days' names are read, not their tallies).
+// It returns how many days it kept.
+func (d *DB) FillStatsDays(ctx context.Context, office string, loc *time.Location, days int) (int, error) {
+	now := d.now().In(loc)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	start := time.Date(now.Year(), now.Month(), now.Day()-days, 0, 0, 0, 0, loc)
+	rows, err := d.query(ctx, `SELECT day FROM stats_days WHERE office = ? AND zone = ? AND day >= ? AND day < ?`,
+		office, loc.String(), start.Format(time.DateOnly), today.Format(time.DateOnly))
+	if err != nil {
+		return 0, fmt.Errorf("kept stats days: %w", err)
+	}
+	kept := map[string]bool{}
+	for rows.Next() {
+		var day string
+		if err := rows.Scan(&day); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("kept stats days: %w", err)
+		}
+		kept[day] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("kept stats days: %w", err)
+	}
+	var missing []time.Time
+	for t := start; t.Before(today); t = nextDay(t, loc) {
+		if !kept[t.Format(time.DateOnly)] {
+			missing = append(missing, t)
+		}
+	}
+	n := 0
+	for len(missing) > 0 {
+		// A month from the oldest missing day, each window one scan.
+		limit := time.Date(missing[0].Year(), missing[0].Month(), missing[0].Day()+31, 0, 0, 0, 0, loc)
+		i := 0
+		for i < len(missing) && missing[i].Before(limit) {
+			i++
+		}
+		window := missing[:i]
+		missing = missing[i:]
+		counted, err := d.statsScan(ctx, office, loc, window[0], nextDay(window[len(window)-1], loc))
+		if err != nil {
+			return n, err
+		}
+		fresh := map[string]*statsDay{}
+		for _, t := range window {
+			key := t.Format(time.DateOnly)
+			fresh[key] = counted[key]
+			if fresh[key] == nil {
+				fresh[key] = newStatsDay()
+			}
+		}
+		if err := d.keepStatsDays(ctx, office, loc, fresh); err != nil {
+			return n, err
+		}
+		n += len(window)
+	}
+	return n, nil
+}
+
 // nextDay is the midnight in loc after the day of t's midnight.
 func nextDay(t time.Time, loc *time.Location) time.Time {
 	y, m, dd := t.In(loc).Date()

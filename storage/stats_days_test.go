@@ -367,6 +367,23 @@ func TestStatsKeptEqualsScan(t *testing.T) {
 	if err := s.d.SQL().QueryRow(`SELECT COUNT(*) FROM stats_days`).Scan(&kept); err != nil || kept != 33 {
 		t.Errorf("kept days: got %d (%v), want 33 (02-20 to 03-24)", kept, err)
 	}
+	// The job a server runs: it keeps the 40 days before today a month at
+	// a time, and nothing the second time.
+	if _, err := s.d.exec(ctx, `DELETE FROM stats_days`); err != nil {
+		t.Fatal(err)
+	}
+	for round, want := range []int{40, 0} {
+		if n, err := s.d.FillStatsDays(ctx, "binhai", s.loc, 40); err != nil || n != want {
+			t.Errorf("FillStatsDays round %d: got %d (%v), want %d", round, n, err, want)
+		}
+	}
+	if err := s.d.SQL().QueryRow(`SELECT COUNT(*) FROM stats_days`).Scan(&kept); err != nil || kept != 40 {
+		t.Errorf("kept days after the fill: got %d (%v), want 40 (02-13 to 03-24)", kept, err)
+	}
+	full := statsJSON(t)(s.d.statsFullScan(ctx, "binhai", s.loc, day("2026-03-01"), day("2026-03-31")))
+	if got := statsJSON(t)(s.d.Stats(ctx, "binhai", s.loc, day("2026-03-01"), day("2026-03-31"))); got != full {
+		t.Errorf("after the fill: kept tallies differ from the chain:\n got %s\nwant %s", got, full)
+	}
 	st, err := s.d.Stats(ctx, "binhai", s.loc, day("2026-03-01"), day("2026-03-31"))
 	if err != nil {
 		t.Fatal(err)
