@@ -139,6 +139,11 @@ func TestBrowserReviewAnnotation(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("annotation-checklist"), "fire-exits"),
 		chromedp.Click(chromedp.ID("annotation-save")))
 	aid := mustPoll[string](t, b, "the new note in the list", rowJS, body)
+	// The form starts the next note afresh: no item, the first severity.
+	if got := mustRun(t, b, "the form after saving", chromedp.Evaluate[string](
+		`document.getElementById('annotation-severity').value + '|' + document.getElementById('annotation-checklist').value`)); got != "info|" {
+		t.Fatalf("severity|checklist item after saving: got %q, want %q", got, "info|")
+	}
 
 	// The server has it on frame 96, with the rectangle that was dragged.
 	var list []domain.Annotation

@@ -170,7 +170,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if signer != nil && tsa != nil {
 		timestampSignatures(signer, tsa, log) // PAdES-B-T: the TSA's token in each signature
 	}
-	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, Logger: log, Jobs: max(2, *jobs),
+	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, OfficeName: *officeName, Logger: log, Jobs: max(2, *jobs),
 		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}, Signer: signer,
 		LocationWarnM: *warnKM * 1000}
 	webFS, err := web.FS()

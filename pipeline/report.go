@@ -60,6 +60,10 @@ type Reports struct {
 	WorkDir string
 	// Location is the office's time zone, in which the report prints times.
 	Location *time.Location
+	// OfficeName is the office's name as people read it (--office-name),
+	// printed at the head of the report and in its seal box; empty prints
+	// the case's office code.
+	OfficeName string
 	// Logger hears of pictures that could not be made.
 	Logger *slog.Logger
 	// Jobs bounds the media work one report does at once (an ffmpeg pass
@@ -297,7 +301,7 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[
 	}
 	d := &report.Data{
 		Case: report.Case{Number: cs.Number, Status: string(cs.Status), SiteName: cs.SiteName, SiteAddress: cs.SiteAddress, Description: cs.Description,
-			Office: cs.Office, Applicant: *person(cs.Applicant), Inspector: person(cs.Inspector), Reviewer: person(cs.Reviewer),
+			Office: cs.Office, OfficeName: r.OfficeName, Applicant: *person(cs.Applicant), Inspector: person(cs.Inspector), Reviewer: person(cs.Reviewer),
 			CreatedAt: r.local(cs.CreatedAt), SubmittedAt: r.localPtr(cs.SubmittedAt), DueAt: r.localPtr(cs.DueAt)},
 		PermitType:  report.PermitType{Code: pt.Code, NameZH: pt.Name.ZH, NameEN: pt.Name.EN, CommitmentAllowed: pt.CommitmentAllowed, Version: pt.Version},
 		GeneratedAt: r.local(time.Now()),

@@ -64,6 +64,7 @@ func WritePDF(w io.Writer, d *Data) error {
 	l.checklist()
 	l.decisions()
 	l.owed()
+	l.signatures()
 	l.auditHead()
 	l.footers()
 	if l.ts.err != nil {

@@ -48,12 +48,15 @@ type Data struct {
 
 // Case is the inspection case and the site it is about.
 type Case struct {
-	Number      string     `json:"number"`
-	Status      string     `json:"status"`
-	SiteName    string     `json:"site_name"`
-	SiteAddress string     `json:"site_address"`
-	Description string     `json:"description,omitempty"`
-	Office      string     `json:"office,omitempty"`
+	Number      string `json:"number"`
+	Status      string `json:"status"`
+	SiteName    string `json:"site_name"`
+	SiteAddress string `json:"site_address"`
+	Description string `json:"description,omitempty"`
+	Office      string `json:"office,omitempty"`
+	// OfficeName is the office as people read it (--office-name); the
+	// report's heading prints it, or Office (its code) when empty.
+	OfficeName  string     `json:"office_name,omitempty"`
 	Applicant   Person     `json:"applicant"`
 	Inspector   *Person    `json:"inspector,omitempty"`
 	Reviewer    *Person    `json:"reviewer,omitempty"`

@@ -93,7 +93,7 @@ func testData(tb testing.TB, dir string) *Data {
 		Case: Case{
 			Number: "BH-2026-000123", Status: "approved", SiteName: "海滨假日酒店",
 			SiteAddress: "天津市滨海新区中心大道 88 号", Description: "新开业酒店特种行业许可现场踏勘",
-			Office: "天津市滨海新区公安局行政审批科", Applicant: Person{Name: "张伟", Org: "天津海滨假日酒店管理有限公司"},
+			Office: "binhai", OfficeName: "天津市滨海新区公安局行政审批科", Applicant: Person{Name: "张伟", Org: "天津海滨假日酒店管理有限公司"},
 			Inspector: &inspector, Reviewer: &reviewer, CreatedAt: t0,
 			SubmittedAt: ptr(t0.Add(time.Hour)), DueAt: ptr(t0.Add(8 * time.Hour)),
 		},
@@ -158,7 +158,9 @@ func TestWritePDF(t *testing.T) {
 	squeezed := strings.Join(strings.Fields(text), "")
 	want := []string{"现场踏勘检查报告", "Site Inspection Report", "BH-2026-000123", "旅馆业特种行业许可",
 		"天津海滨假日酒店管理有限公司", "不合格", "合格", "李明", "王芳", "00:03.203–00:04.500", "第96帧",
-		"已逾期", d.AuditHeadHash, d.VerifyURL}
+		"已逾期", d.AuditHeadHash, d.VerifyURL,
+		// The office by its name, and the boxes to sign and seal in.
+		"天津市滨海新区公安局行政审批科", "承办人（签名）", "复核人（签名）", "审批机关（盖章）", "日期："}
 	for _, it := range d.Checklist {
 		want = append(want, it.TextZH, it.Note, strings.ReplaceAll(it.TextEN, " ", ""))
 	}
@@ -169,6 +171,9 @@ func TestWritePDF(t *testing.T) {
 		if !strings.Contains(squeezed, strings.Join(strings.Fields(w), "")) {
 			t.Errorf("pdftotext lacks %q; got:\n%s", w, text)
 		}
+	}
+	if strings.Contains(text, "binhai") {
+		t.Errorf("pdftotext shows the office's code %q; want its name only", "binhai")
 	}
 	if !strings.Contains(text, "Page 1 /") {
 		t.Errorf("pdftotext lacks the footer %q", "Page 1 /")

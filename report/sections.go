@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -13,8 +14,8 @@ func (l *layout) title() {
 		title = lang.l("现场踏勘检查报告", "Site Inspection Report")
 	}
 	l.line(marginL, 18, colText, title)
-	if d.Case.Office != "" {
-		l.line(marginL, 10, colMuted, d.Case.Office)
+	if office := cmp.Or(d.Case.OfficeName, d.Case.Office); office != "" {
+		l.line(marginL, 10, colMuted, office)
 	}
 	l.y += 4
 	l.rule(colText, 1.2)
@@ -254,4 +255,45 @@ func (l *layout) auditHead() {
 	for _, s := range explain {
 		l.para(marginL, contentW, 8.5, colMuted, s)
 	}
+}
+
+// signatures draws the boxes the officers sign and the office seals in
+// on the printed report: the inspector and the reviewer by name, the
+// office by its name, each with a line for the date.
+func (l *layout) signatures() {
+	lang, d := l.lang, l.d
+	const boxH, gap = 78.0, 10.0
+	w := (contentW - 2*gap) / 3
+	l.need(lineHeight(13) + 26 + boxH + lineHeight(9) + 8)
+	l.heading("签章", "Signatures and seal")
+	name := func(p *Person) string {
+		if p == nil {
+			return ""
+		}
+		return p.Name
+	}
+	boxes := []struct{ label, who string }{
+		{lang.l("承办人（签名）", "Inspector (signature)"), name(d.Case.Inspector)},
+		{lang.l("复核人（签名）", "Reviewer (signature)"), name(d.Case.Reviewer)},
+		{lang.l("审批机关（盖章）", "Office (seal)"), cmp.Or(d.Case.OfficeName, d.Case.Office)},
+	}
+	top := l.y
+	l.pdf.SetStrokeColor(colRule[0], colRule[1], colRule[2])
+	l.pdf.SetLineWidth(0.8)
+	for i, b := range boxes {
+		x := marginL + float64(i)*(w+gap)
+		l.pdf.RectFromUpperLeftWithStyle(x, top, w, boxH, "D")
+		l.pdf.SetTextColor(colMuted[0], colMuted[1], colMuted[2])
+		l.ts.size = 8.5
+		l.ts.draw(x+5, top+12, b.label)
+		if b.who != "" {
+			l.pdf.SetTextColor(colText[0], colText[1], colText[2])
+			l.ts.size = 9.5
+			l.ts.draw(x+5, top+26, b.who)
+		}
+		l.pdf.SetTextColor(colMuted[0], colMuted[1], colMuted[2])
+		l.ts.size = 8.5
+		l.ts.draw(x+5, top+boxH-8, lang.l("日期：", "Date:"))
+	}
+	l.y = top + boxH + 8
 }

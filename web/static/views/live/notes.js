@@ -53,6 +53,9 @@ export function liveNotes({ type, w, send, onError, you = () => null }) {
     }
     pending.push({ body: text, severity: msg.severity, checklist_item: msg.checklist_item || '' });
     body.value = '';
+    // The next note names its own item and severity (not the last one's).
+    checklist.value = '';
+    severity.selectedIndex = 0;
     paint();
   }
 

@@ -81,6 +81,12 @@ export function annotationForm({ type, current, onSaved }) {
       try {
         const a = await post(evidencePath(cur.item.id, 'annotations'), input);
         body.value = '';
+        // Each note says its own item and severity: the next one starts
+        // from none and the first severity, so a 合格 note is not saved as
+        // the last one's 违规.
+        checklist.value = '';
+        severity.value = SEVERITIES[0];
+        cur.stage.overlay?.setColor(SEVERITY_COLORS[severity.value]);
         cur.stage.overlay?.clearDraft();
         cur.stage.afterSave();
         drafted(null);
