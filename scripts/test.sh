@@ -10,7 +10,7 @@ go=${GO:-go}
 # One PostgreSQL cluster for the whole run (see below).
 [ -n "${SITEINSPECT_TEST_PG_URL:-}" ] || exec scripts/with-postgres.sh "$PWD/scripts/test.sh" "$@"
 race=(./storage/ ./server/ ./pipeline/ ./signaling/)
-pg_e2e='^(TestLiveInspection|TestLiveGuidedFilming|TestLiveReconnectH264|TestLiveIdleAndExpiry|TestLiveServerRestart|TestLivePhoneRecordingUpload|TestLivePublisherKilled|TestLiveWHIPClientInterop|TestMediaBurst|TestPhotoAndPDFBecomeReviewable|TestTranscodeSurvivesKill|TestFinishedCaseReport|TestAnnotatedFrameIsThePlayersFrame|TestTusOverrideAndConcatOwnership|TestTusDeferLengthGrowingFile|TestTusJSClientInterop|TestUploadInterruptedAtSeveralOffsets|TestConcurrentPatchConflict|TestGracefulShutdownFinishesUpload|TestServeUploadAndPlayback)$'
+pg_e2e='^(TestLiveInspection|TestLiveGuidedFilming|TestLiveReconnectH264|TestLiveIdleAndExpiry|TestLiveServerRestart|TestLivePhoneRecordingUpload|TestLivePublisherKilled|TestLiveWHIPClientInterop|TestMediaBurst|TestPhotoAndPDFBecomeReviewable|TestTranscodeSurvivesKill|TestFinishedCaseReport|TestAnnotatedFrameIsThePlayersFrame|TestTusOverrideAndConcatOwnership|TestTusDeferLengthGrowingFile|TestTusJSClientInterop|TestUploadInterruptedAtSeveralOffsets|TestConcurrentPatchConflict|TestGracefulShutdownFinishesUpload|TestServeUploadAndPlayback|TestNotificationDelivery)$'
 mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
 # PostgreSQL (scripts/with-postgres.sh) for every pass: the
 # tests that compare the two databases run in the first pass, copy-db and

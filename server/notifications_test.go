@@ -143,6 +143,26 @@ func TestNotificationInbox(t *testing.T) {
 	if _, n, items := e.inbox("appA"); marked.Marked != 3 || n != 0 || items[3].ReadAt == nil {
 		t.Fatalf("mark all: got %+v, inbox unread %d, want 3 marked, 0 unread", marked, n)
 	}
+	// A live invitation carries the join link with its publish token.
+	sub := e.newCase("appA")
+	e.upload("appA", sub.ID, "walk.mp4", video(2000))
+	e.json("appA", "POST", "/api/v1/cases/"+sub.ID+"/submit", nil, http.StatusOK, nil)
+	e.json("insp", "POST", "/api/v1/cases/"+sub.ID+"/assign", nil, http.StatusOK, &sub)
+	ls, token, err := e.db.CreateLiveSession(context.Background(), &sub, e.users["insp"], nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds, _, inv := e.inbox("appA")
+	var joined struct {
+		JoinLink string `json:"join_link"`
+		Expires  string `json:"token_expires_at"`
+	}
+	json.Unmarshal(inv[0].Data, &joined)
+	if kinds[0] != domain.NotifyLiveInvite || joined.JoinLink != domain.LiveJoinPath(ls.ID, token) || joined.Expires == "" {
+		t.Fatalf("live invitation: got %s %+v, want %s with link %s", kinds[0], joined, domain.NotifyLiveInvite, domain.LiveJoinPath(ls.ID, token))
+	}
+	e.json("appA", "POST", "/api/v1/notifications/read", map[string]any{"all": true}, http.StatusOK, nil)
+
 	var page inboxPage
 	e.json("appA", "GET", "/api/v1/notifications?limit=2&before="+items[1].ID, nil, http.StatusOK, &page)
 	if len(page.Items) != 2 || page.Items[0].ID != items[2].ID || page.Items[1].ID != items[3].ID {
