@@ -25,8 +25,9 @@ type ratingStore interface {
 
 // handleRateCase is the applicant rating the case's final decision
 // (好差评): 201 with the rating and the follow-up it opened, if any.
-func handleRateCase(db ratingStore, loc *time.Location, followUpDays int) echo.HandlerFunc {
+func handleRateCase(db ratingStore, zone zoneFunc, followUpDays int) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		loc := zone(c.Request().Context())
 		cs, err := loadCaseFor(c, db, "id", domain.ActionRate)
 		if err != nil {
 			return err

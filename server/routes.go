@@ -122,7 +122,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/cases/:id/commitment", handleSignCommitment(db, zone))
 	authed.GET("/cases/:id/commitment", handleGetCommitment(db))
 	authed.GET("/owed", handleOfficeOwed(db))
-	authed.POST("/cases/:id/rating", handleRateCase(db, cfg.Location, cfg.FollowUpDays))
+	authed.POST("/cases/:id/rating", handleRateCase(db, zone, cfg.FollowUpDays))
 	authed.GET("/cases/:id/rating", handleGetRating(db))
 	authed.POST("/cases/:id/urgent", handleSetUrgent(db))
 	authed.DELETE("/cases/:id/urgent", handleClearUrgent(db))
