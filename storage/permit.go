@@ -242,6 +242,9 @@ func (d *DB) CreatePermitType(ctx context.Context, actor *domain.User, in domain
 			return err
 		}
 		if err := insertPermitType(ctx, tx, &in, pos); err != nil {
+			if d.dialect.IsUniqueViolation(err) { // created meanwhile by another replica
+				return domain.Coded(domain.ErrConflict, domain.CodePermitTypeExists, fmt.Sprintf("permit type %q exists; publish a new version of it instead", in.Code))
+			}
 			return fmt.Errorf("insert permit type %s: %w", in.Code, err)
 		}
 		if err := insertVersion(ctx, tx, &in, now, actor.ID); err != nil {

@@ -354,3 +354,37 @@ func TestPermitVersionsMigration(t *testing.T) {
 		}
 	}
 }
+
+// Two admins publishing from the same version at once: one wins, the
+// other is told (permit_version_conflict), and there is one version 2.
+func TestPermitPublishRace(t *testing.T) {
+	ctx := context.Background()
+	d, u := catalogueDB(t)
+	next := hotelV2(t, d)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := d.PublishPermitType(ctx, u["admin"], "hotel", 1, next)
+			errs <- err
+		}()
+	}
+	won, lost := 0, 0
+	for range 4 {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case errCode(err) == domain.CodePermitVersionConflict:
+			lost++
+		default:
+			t.Errorf("publish: got %v, want success or %s", err, domain.CodePermitVersionConflict)
+		}
+	}
+	cat, err := d.Catalogue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(cat, func(e domain.CatalogueEntry) bool { return e.Current.Code == "hotel" })
+	if won != 1 || lost != 3 || cat[i].Current.Version != 2 || len(cat[i].Versions) != 2 {
+		t.Errorf("got %d won, %d refused, current version %d, %d versions; want 1, 3, 2, 2", won, lost, cat[i].Current.Version, len(cat[i].Versions))
+	}
+}
