@@ -97,7 +97,7 @@ func testData(tb testing.TB, dir string) *Data {
 			Inspector: &inspector, Reviewer: &reviewer, CreatedAt: t0,
 			SubmittedAt: ptr(t0.Add(time.Hour)), DueAt: ptr(t0.Add(8 * time.Hour)),
 		},
-		PermitType: PermitType{Code: "hotel", NameZH: "旅馆业特种行业许可", NameEN: "Hotel special-trade licence", CommitmentAllowed: true},
+		PermitType: PermitType{Code: "hotel", NameZH: "旅馆业特种行业许可", NameEN: "Hotel special-trade licence", CommitmentAllowed: true, Version: 2},
 		Evidence: []Evidence{
 			{ID: "ev1", Filename: "前台与监控室.mp4", Kind: "video", SHA256: strings.Repeat("0123456789abcdef", 4), Size: 48_213_552, DurationMS: 5005, CapturedAt: "2026-03-02 08:50", Location: "39.0255,117.7136", UploadedAt: t0},
 			{ID: "ev2", Filename: "消防通道.png", Kind: "image", SHA256: strings.Repeat("fedcba9876543210", 4), Size: 2_345_678, UploadedAt: t0},
@@ -159,6 +159,8 @@ func TestWritePDF(t *testing.T) {
 	want := []string{"现场踏勘检查报告", "Site Inspection Report", "BH-2026-000123", "旅馆业特种行业许可",
 		"天津海滨假日酒店管理有限公司", "不合格", "合格", "李明", "王芳", "00:03.203–00:04.500", "第96帧",
 		"已逾期", d.AuditHeadHash, d.VerifyURL,
+		// The version of the permit type whose checklist the report lists.
+		"旅馆业特种行业许可/Hotelspecial-tradelicence(hotel)·第2版",
 		// The office by its name, and the boxes to sign and seal in.
 		"天津市滨海新区公安局行政审批科", "承办人（签名）", "复核人（签名）", "审批机关（盖章）", "日期："}
 	for _, it := range d.Checklist {

@@ -25,6 +25,10 @@ func (l *layout) title() {
 	if d.PermitType.Code != "" {
 		permit += " (" + d.PermitType.Code + ")"
 	}
+	if v := d.PermitType.Version; v > 0 {
+		// The checklist below is this version's (docs/CATALOGUE.md).
+		permit += " · " + lang.l(fmt.Sprintf("第 %d 版", v), fmt.Sprintf("version %d", v))
+	}
 	if d.PermitType.CommitmentAllowed {
 		permit += " · " + lang.l("承诺办", "commitment-based")
 	}
