@@ -47,6 +47,15 @@ export function onUnauthorized(fn) {
   unauthorizedHandler = fn;
 }
 
+/**
+ * sessionLost tells the app that a request made outside this module (a tus
+ * upload) found the session gone: the page shows itself signed out, as
+ * for any other 401.
+ */
+export function sessionLost(err) {
+  unauthorizedHandler(err);
+}
+
 /** errorFromResponse turns a failed response into an ApiError with the server's message. */
 export async function errorFromResponse(res) {
   let code = `http_${res.status}`;

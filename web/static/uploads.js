@@ -8,7 +8,7 @@
  * per-connection cap (4G, a proxy) PARALLEL_PARTS connections carry it
  * faster than one (tus concatenation; docs/BENCHMARKS.md measures it).
  */
-import { csrfHeaders, enc } from './api.js';
+import { csrfHeaders, enc, sessionLost } from './api.js';
 import { TusUpload } from './tus.js';
 import { fingerprint } from './uploadstore.js';
 
@@ -177,6 +177,10 @@ function onState(entry, state, info) {
   entry.info = info;
   entry.samples = [];
   if (state === 'error') entry.error = info.error;
+  // The session ended under the upload: the page shows itself signed out.
+  // The entry stays here, in error, so after signing in again the case's
+  // page shows it with 重试 and it resumes where it stopped.
+  if (state === 'error' && info.error?.status === 401) sessionLost(info.error);
   if (state === 'done') {
     entry.evidenceId = info.evidenceId;
     entry.sent = entry.total;
