@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,9 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 	// The shot list is the hotel's checklist; nothing is shared before the tap.
 	if got := mustRun(t, phone, "the shot list", chromedp.Evaluate[string](`document.getElementById('join-shot-mark').dataset.item`)); got != "fire-exits" {
 		t.Errorf("next shot: got %q, want fire-exits (the checklist's first item)", got)
+	}
+	if got := mustRun(t, phone, "the shot's hint", chromedp.Evaluate[string](`document.getElementById('join-next-shot-hint')?.textContent || ''`)); !strings.Contains(got, "安全出口") {
+		t.Errorf("next shot's hint: got %q, want the fire exits' hint in Chinese", got)
 	}
 	phone.mustWaitAttr(t, ".join-location", "data-state", "off")
 	phone.mustDo(t, "share the location", chromedp.Click(chromedp.ID("join-location")))

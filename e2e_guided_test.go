@@ -91,8 +91,8 @@ func TestLiveGuidedFilming(t *testing.T) {
 	var shotList []domain.ChecklistItem
 	b, _ := json.Marshal(hello["checklist"])
 	json.Unmarshal(b, &shotList)
-	if len(shotList) != 4 || shotList[0].ID != "fire-exits" || shotList[3].ID != "valuables-storage" {
-		t.Fatalf("hello checklist: got %v, want the hotel's four items in order", hello["checklist"])
+	if len(shotList) != 4 || shotList[0].ID != "fire-exits" || shotList[3].ID != "valuables-storage" || shotList[0].Hint == nil || shotList[0].Hint.EN == "" {
+		t.Fatalf("hello checklist: got %v, want the hotel's four items in order, with shot hints", hello["checklist"])
 	}
 	if site, _ := hello["site"].(map[string]any); site["lat"] != guidedLat || site["lon"] != guidedLon {
 		t.Errorf("hello site: got %v, want %v,%v", hello["site"], guidedLat, guidedLon)

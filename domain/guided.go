@@ -134,6 +134,7 @@ func SummarizeTrack(track []Position, siteLat, siteLon *float64, warnM float64) 
 type ItemCoverage struct {
 	ID    string      `json:"id"`
 	Text  Text        `json:"text"`
+	Hint  *Text       `json:"hint,omitempty"`
 	Marks []ShotPlace `json:"marks"`
 }
 
@@ -154,7 +155,7 @@ type ShotPlace struct {
 func Coverage(checklist []ChecklistItem, marks []ShotPlace) []ItemCoverage {
 	out := make([]ItemCoverage, 0, len(checklist))
 	for _, it := range checklist {
-		c := ItemCoverage{ID: it.ID, Text: it.Text, Marks: []ShotPlace{}}
+		c := ItemCoverage{ID: it.ID, Text: it.Text, Hint: it.Hint, Marks: []ShotPlace{}}
 		for _, m := range marks {
 			if m.Item == it.ID {
 				c.Marks = append(c.Marks, m)

@@ -99,3 +99,33 @@ func TestCoverage(t *testing.T) {
 		t.Errorf("got %+v, want a:1 b:0 c:2 in order", cov)
 	}
 }
+
+// TestChecklistHintValidation: a shot hint is optional, trimmed, and when
+// given it is in both languages.
+func TestChecklistHintValidation(t *testing.T) {
+	mk := func(h *Text) PermitType {
+		return PermitType{Code: "x", Name: Text{"许可", "Permit"}, Checklist: []ChecklistItem{{ID: "door", Text: Text{"门", "Door"}, Hint: h}}}
+	}
+	p := mk(&Text{"  拍门  ", " Film the door "})
+	if err := p.Validate(); err != nil || p.Checklist[0].Hint == nil || *p.Checklist[0].Hint != (Text{"拍门", "Film the door"}) {
+		t.Errorf("a hint in both languages: got %v %+v, want it kept, trimmed", err, p.Checklist[0].Hint)
+	}
+	p = mk(&Text{" ", ""})
+	if err := p.Validate(); err != nil || p.Checklist[0].Hint != nil {
+		t.Errorf("a blank hint: got %v %+v, want no hint", err, p.Checklist[0].Hint)
+	}
+	p = mk(&Text{"拍门", ""})
+	var de *Error
+	if err := p.Validate(); !errors.As(err, &de) || de.Code != CodeChecklistItemInvalid {
+		t.Errorf("a hint in Chinese only: got %v, want %s", err, CodeChecklistItemInvalid)
+	}
+	for _, pt := range Catalogue {
+		if pt.Code == "hotel" {
+			for _, it := range pt.Checklist {
+				if it.Hint == nil || it.Hint.ZH == "" || it.Hint.EN == "" {
+					t.Errorf("hotel item %s: got hint %+v, want one in both languages", it.ID, it.Hint)
+				}
+			}
+		}
+	}
+}

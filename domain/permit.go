@@ -19,6 +19,9 @@ type Text struct {
 type ChecklistItem struct {
 	ID   string `json:"id"`
 	Text Text   `json:"text"`
+	// Hint tells the person filming what the shot of this item should show
+	// (guided filming, docs/LIVE.md); optional.
+	Hint *Text `json:"hint,omitempty"`
 }
 
 // PermitType is one kind of licence or filing the office handles, as one
@@ -142,6 +145,16 @@ func (p *PermitType) Validate() error {
 		trim(&it.Text)
 		if !ValidPermitCode(it.ID) || !named(it.Text, 500) {
 			return Coded(ErrInvalid, CodeChecklistItemInvalid, fmt.Sprintf("checklist item %d needs an id of lower-case letters, digits and hyphens and a text in Chinese and in English (at most 500 characters)", i+1))
+		}
+		if it.Hint != nil {
+			h := *it.Hint // a copy: the pointer may be a cached version's
+			trim(&h)
+			it.Hint = &h
+			if h.ZH == "" && h.EN == "" {
+				it.Hint = nil
+			} else if !named(h, 500) {
+				return Coded(ErrInvalid, CodeChecklistItemInvalid, fmt.Sprintf("checklist item %d's shot hint needs a text in Chinese and in English (at most 500 characters)", i+1))
+			}
 		}
 		if seen[it.ID] {
 			return Coded(ErrInvalid, CodeChecklistItemDuplicate, fmt.Sprintf("checklist item id %q is used twice", it.ID))

@@ -16,6 +16,11 @@ export function itemText(item) {
   return (lang() === 'en' ? item?.text?.en : item?.text?.zh) || item?.text?.zh || item?.id || '';
 }
 
+/** hintText is a checklist item's shot hint in the UI's language ('' without one). */
+export function hintText(item) {
+  return (lang() === 'en' ? item?.hint?.en : item?.hint?.zh) || item?.hint?.zh || '';
+}
+
 /**
  * shotGuide returns {el, load(checklist, annotations), mark(annotation),
  * repaint(), close()} for the phone; send(msg) returns false while the room
@@ -58,6 +63,7 @@ export function shotGuide({ w, send, onMark = () => null, onError = () => {} }) 
     fill(next, todo
       ? [h('p', { class: 'small muted' }, t('shots.next')),
         h('p', { class: 'join-next-shot-text' }, itemText(todo)),
+        todo.hint ? h('p', { id: 'join-next-shot-hint', class: 'small join-next-shot-hint' }, hintText(todo)) : null,
         h('button', { id: 'join-shot-mark', type: 'button', class: 'primary join-big', disabled: closed, dataset: { item: todo.id }, onclick: () => mark(todo) },
           t('shots.thisIs', { item: itemText(todo) }))]
       : h('p', { class: 'notice small' }, t('shots.allDone')));
