@@ -180,7 +180,7 @@ func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY COALESCE(c.urgent_until, 9223372036854775807), CASE WHEN c.due_at IS NULL THEN 1 ELSE 0 END, c.due_at, c.created_at DESC LIMIT ?`
+	q += ` ORDER BY COALESCE(c.urgent_until - 4611686018427387904, c.due_at, 9223372036854775807), c.created_at DESC LIMIT ?`
 	args = append(args, limit)
 	rows, err := d.query(ctx, q, args...)
 	if err != nil {

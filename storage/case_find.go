@@ -32,7 +32,11 @@ type CaseSort string
 const (
 	// SortDue is the queue's order: urgent cases first (soonest target
 	// first), then soonest due, cases without a due time (drafts) last,
-	// then newest first.
+	// then newest first. The urgent cases' targets are shifted down by
+	// 2^62 into one key with the due times, rather than a key of their
+	// own: SQLite seeks a cursor on its first key only, and a first key
+	// that is the same for nearly every case would make a deep page read
+	// every row before it (measured at 1M cases: 525 ms against 1 ms).
 	SortDue CaseSort = "due"
 	// SortNewest is newest first, by the time the case was opened.
 	SortNewest CaseSort = "newest"
@@ -40,7 +44,7 @@ const (
 
 // sortKeys is each order's key expressions, before the final c.id.
 var sortKeys = map[CaseSort][]string{
-	SortDue:    {`COALESCE(c.urgent_until, 9223372036854775807)`, `COALESCE(c.due_at, 9223372036854775807)`, `(-c.created_at)`},
+	SortDue:    {`COALESCE(c.urgent_until - 4611686018427387904, c.due_at, 9223372036854775807)`, `(-c.created_at)`},
 	SortNewest: {`(-c.created_at)`},
 }
 

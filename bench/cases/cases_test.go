@@ -119,9 +119,9 @@ func benchCases(b *testing.B, db *storage.DB, n int) {
 	// would.
 	deep := min(250000, n-100)
 	var cur storage.CaseCursor
-	cur.Sort, cur.Keys = storage.SortDue, make([]int64, 3)
-	err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(c.urgent_until, 9223372036854775807), COALESCE(c.due_at, 9223372036854775807), (-c.created_at), c.id FROM cases c
-		ORDER BY COALESCE(c.urgent_until, 9223372036854775807), COALESCE(c.due_at, 9223372036854775807), (-c.created_at), c.id LIMIT 1 OFFSET `+strconv.Itoa(deep-1)).Scan(&cur.Keys[0], &cur.Keys[1], &cur.Keys[2], &cur.ID)
+	cur.Sort, cur.Keys = storage.SortDue, make([]int64, 2)
+	err = db.SQL().QueryRowContext(ctx, `SELECT COALESCE(c.urgent_until - 4611686018427387904, c.due_at, 9223372036854775807), (-c.created_at), c.id FROM cases c
+		ORDER BY COALESCE(c.urgent_until - 4611686018427387904, c.due_at, 9223372036854775807), (-c.created_at), c.id LIMIT 1 OFFSET `+strconv.Itoa(deep-1)).Scan(&cur.Keys[0], &cur.Keys[1], &cur.ID)
 	if err != nil {
 		b.Fatal(err)
 	}

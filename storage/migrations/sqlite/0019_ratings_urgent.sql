@@ -32,11 +32,13 @@ CREATE TABLE followups (
 );
 CREATE INDEX followups_office ON followups(office, closed_at, due_at);
 
--- 特事特办: a case's urgent mark. urgent_until (the target time) is the
--- queue's first key while the case is with the office, NULL otherwise.
+-- 特事特办: a case's urgent mark. urgent_until (the target time) orders
+-- the queue while the case is with the office, NULL otherwise: the queue's
+-- first key is the target shifted down by 2^62 (before every due time),
+-- else the due time (storage/case_find.go, SortDue).
 ALTER TABLE cases ADD COLUMN urgent_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN urgent_hours INTEGER;
 ALTER TABLE cases ADD COLUMN urgent_set_at BIGINT;
 ALTER TABLE cases ADD COLUMN urgent_until BIGINT;
 DROP INDEX cases_queue;
-CREATE INDEX cases_queue ON cases (COALESCE(urgent_until, 9223372036854775807), COALESCE(due_at, 9223372036854775807), (-created_at), id);
+CREATE INDEX cases_queue ON cases (COALESCE(urgent_until - 4611686018427387904, due_at, 9223372036854775807), (-created_at), id);
