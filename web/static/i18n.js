@@ -105,7 +105,7 @@ const messages = {
   'rating.mine': { zh: '我的服务评价：共 {n} 条，平均 {avg} 分（1 为非常满意），不满意及以下占 {share}%。', en: 'My ratings: {n}, average {avg} (1 is very satisfied), {share}% dissatisfied or worse.' },
   'rating.mineNone': { zh: '我的服务评价：暂无。', en: 'My ratings: none yet.' },
   'notif.bell': { zh: '通知', en: 'Notifications' },
-  'notif.bellCount': { zh: '通知（{n} 条未读）', en: 'Notifications ({n} unread)' },
+  'notif.bellUnread': { zh: '条未读', en: 'unread' },
   'notif.title': { zh: '通知', en: 'Notifications' },
   'notif.none': { zh: '暂无通知。', en: 'No notifications.' },
   'notif.unread': { zh: '未读', en: 'Unread' },

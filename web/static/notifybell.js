@@ -22,17 +22,22 @@ export function setUnread(n) {
 }
 
 function paint(link) {
+  // The accessible name is the link's own text ("通知 2 条未读"): the
+  // visible count is part of it, the words around it are for screen
+  // readers only.
   const badge = link.querySelector('.bell-count');
   badge.textContent = unread > 99 ? '99+' : String(unread);
   badge.hidden = unread === 0;
-  link.setAttribute('aria-label', unread ? t('notif.bellCount', { n: unread }) : t('notif.bell'));
+  link.querySelector('.bell-unread').textContent = unread ? ` ${t('notif.bellUnread')}` : '';
 }
 
 /** bell returns the header's bell link, listening while someone is signed in. */
 export function bell() {
   const link = h('a', { class: 'nav bell', href: '#/notifications', id: 'nav-bell' },
     h('span', { 'aria-hidden': 'true' }, '🔔'),
-    h('span', { class: 'bell-count', id: 'bell-count', hidden: true }, '0'));
+    h('span', { class: 'visually-hidden' }, `${t('notif.bell')} `),
+    h('span', { class: 'bell-count', id: 'bell-count', hidden: true }, '0'),
+    h('span', { class: 'visually-hidden bell-unread' }));
   for (const b of bells) if (!b.isConnected) bells.delete(b);
   bells.add(link);
   paint(link);
