@@ -113,12 +113,21 @@ func TestBrowserReviewAnnotation(t *testing.T) {
 	t.Logf("setup took %s", time.Since(started).Round(time.Millisecond))
 
 	b := mustBrowser(t)
-	b.mustDo(t, "use a desktop window", chromedp.EmulateViewport(deskWidth, deskHeight))
+	b.mustDo(t, "use a 1440 × 900 desk", chromedp.EmulateViewport(1440, deskHeight))
 	b.mustLogin(t, p.URL, "inspector", p.Demo["inspector"])
 	b.mustOpenCase(t, cs.ID)
 	b.mustDo(t, "open the video in the workspace",
 		chromedp.Click(chromedp.CSS(`.evidence-row[data-evidence-id="`+eid+`"] .ev-toggle`)),
 		chromedp.WaitVisible(chromedp.CSS("video#review-player")))
+	// Two columns: the evidence list beside the player, both on the first screen.
+	layout := mustRun(t, b, "the workspace's columns", chromedp.Evaluate[string](`(() => {
+		const ev = document.querySelector('.case-ws-evidence .evidence-row').getBoundingClientRect();
+		const st = document.getElementById('review-stage').getBoundingClientRect();
+		return [ev.right <= st.left, ev.top < innerHeight, st.top < innerHeight].join(',');
+	})()`))
+	if layout != "true,true,true" {
+		t.Fatalf("evidence left of the stage, evidence and stage on the first screen: got %s, want true,true,true", layout)
+	}
 	mustPoll[bool](t, b, "the player's metadata", `() => { const v = document.querySelector('video#review-player'); return v && v.readyState >= 1 ? true : null; }`)
 	mustWatermark(t, b, "video#review-player", "张伟 Zhang Wei")
 	at := mustRun(t, b, "seek to 3.200 s", chromedp.Evaluate[float64](fmt.Sprintf(seekJS, 3.2), chromedp.EvalAwaitPromise))

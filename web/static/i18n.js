@@ -235,6 +235,7 @@ const messages = {
   'case.description': { zh: '说明', en: 'Description' },
   'case.coords': { zh: '现场坐标', en: 'Site coordinates' },
   'case.checklist': { zh: '踏勘要点', en: 'Inspection checklist' },
+  'review.evidenceColumn': { zh: '案件材料', en: 'Case evidence' },
   'receipt.title': { zh: '受理回执', en: 'Receipt' },
   'receipt.heading': { zh: '行政许可申请受理回执', en: 'Acknowledgement of the application' },
   'receipt.number': { zh: '案件编号', en: 'Case number' },

@@ -206,7 +206,14 @@ export async function render(view, ctx) {
   ctx.onCleanup(live.close);
 
   paint();
-  fill(view, back, head, actions, urgentSlot, message, receiptSlot, outcome?.el, rating?.el, commitment?.el, livePanel?.el, ws?.el, ws?.panels, checklist, uploadSlot, evidence.el, submitSlot);
+  // An officer's workspace is two columns on a desk: the case's evidence
+  // beside the stage, not under it at the foot of a long page.
+  const body = ws
+    ? h('div', { id: 'case-workspace-layout', class: 'case-ws-layout' },
+      h('aside', { class: 'case-ws-evidence', 'aria-label': t('review.evidenceColumn') }, evidence.el),
+      h('div', { class: 'case-ws-main' }, ws.el, ws.panels))
+    : [ws?.el, ws?.panels, checklist, uploadSlot, evidence.el, submitSlot];
+  fill(view, back, head, actions, urgentSlot, message, receiptSlot, outcome?.el, rating?.el, commitment?.el, livePanel?.el, body);
   let submitted = null;
   try { submitted = sessionStorage.getItem(SUBMITTED_KEY); } catch { /* private mode */ }
   if (submitted === id && c.status !== 'draft') {
