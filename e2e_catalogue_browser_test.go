@@ -69,6 +69,12 @@ func TestBrowserCatalogueEdit(t *testing.T) {
 	if cur := cat[i].Current; cur.Version != 2 || cur.TargetDays != 3 || !slices.Equal(ids, want) || len(cat[i].Versions) != 2 {
 		t.Errorf("published in the page: got version %d target %d items %v (%d versions), want 2, 3, %v (2 versions)", cur.Version, cur.TargetDays, ids, len(cat[i].Versions), want)
 	}
+	// The edit keeps the shot hints of the items it did not touch; the new item has none.
+	for _, it := range cat[i].Current.Checklist {
+		if hasHint := it.Hint != nil && it.Hint.ZH != "" && it.Hint.EN != ""; hasHint != (it.ID != "smoke-detectors") {
+			t.Errorf("item %s after the edit: got hint %+v, want one unless it is the new item", it.ID, it.Hint)
+		}
+	}
 	var kept struct {
 		PermitVersion int               `json:"permit_version"`
 		Permit        domain.PermitType `json:"permit"`

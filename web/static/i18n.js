@@ -655,6 +655,8 @@ const messages = {
   'catalogue.itemId': { zh: '代码', en: 'Id' },
   'catalogue.zh': { zh: '中文', en: 'Chinese' },
   'catalogue.en': { zh: '英文', en: 'English' },
+  'catalogue.hintZh': { zh: '拍摄提示（中文，可不填）', en: 'Shot hint in Chinese (optional)' },
+  'catalogue.hintEn': { zh: '拍摄提示（英文，可不填）', en: 'Shot hint in English (optional)' },
   'catalogue.create': { zh: '创建', en: 'Create' },
   'catalogue.publish': { zh: '发布为第 {n} 版', en: 'Publish as version {n}' },
   'catalogue.created': { zh: '已创建“{name}”（第 {n} 版）。', en: 'Created “{name}” (version {n}).' },

@@ -106,7 +106,8 @@ export async function render(view, ctx) {
       commitment_allowed: p?.commitment_allowed || false,
       supplement_days: p?.supplement_days ?? 15,
       target_days: p?.target_days ?? 0,
-      checklist: (p?.checklist || []).map((it) => ({ id: it.id, text: { ...it.text } })),
+      // The shot hint (guided filming) rides along, so an edit keeps it; blank is none.
+      checklist: (p?.checklist || []).map((it) => ({ id: it.id, text: { ...it.text }, hint: { zh: it.hint?.zh || '', en: it.hint?.en || '' } })),
       materials: (p?.materials || []).map((m) => ({ ...m })),
     };
     if (creating) draft.checklist.push({ id: 'item-1', text: { zh: '', en: '' } });
@@ -132,6 +133,8 @@ export async function render(view, ctx) {
       text(t('catalogue.itemId'), it.id, (v) => { it.id = v.trim(); }, { class: 'item-id', pattern: '[a-z0-9][a-z0-9-]*' }),
       text(t('catalogue.zh'), it.text.zh, (v) => { it.text.zh = v; }, { class: 'item-zh', lang: 'zh' }),
       text(t('catalogue.en'), it.text.en, (v) => { it.text.en = v; }, { class: 'item-en', lang: 'en' }),
+      text(t('catalogue.hintZh'), it.hint?.zh || '', (v) => { it.hint = { ...it.hint, zh: v }; }, { class: 'item-hint-zh', lang: 'zh' }),
+      text(t('catalogue.hintEn'), it.hint?.en || '', (v) => { it.hint = { ...it.hint, en: v }; }, { class: 'item-hint-en', lang: 'en' }),
       rowTools(draft.checklist, i, paintItems))));
     const paintMaterials = () => fill(materials, draft.materials.map((m, i) => h('li', { class: 'catalogue-row' },
       text(t('catalogue.zh'), m.zh, (v) => { m.zh = v; }, { class: 'material-zh', lang: 'zh' }),
