@@ -2,7 +2,10 @@ package main
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -33,6 +36,29 @@ func TestBrowserAdmin(t *testing.T) {
 	admin.mustJSON("GET", "/api/v1/units", nil, http.StatusOK, &units)
 	if len(units) != 1 || units[0].NameEn != "Unit One" {
 		t.Fatalf("units after the page: got %+v, want Unit One", units)
+	}
+
+	// Routing a submitted case to the unit from the case page.
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+	pdf := filepath.Join(t.TempDir(), "plan.pdf")
+	if err := os.WriteFile(pdf, minimalPDF(1, "Plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app.mustUploadFile(cs.ID, pdf)
+	app.mustJSON("POST", "/api/v1/cases/"+cs.ID+"/submit", nil, http.StatusOK, nil)
+	b.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID), chromedp.WaitVisible(chromedp.ID("case-route-unit")),
+		chromedp.SetValue(chromedp.ID("case-route-unit"), units[0].ID), chromedp.Click(chromedp.ID("case-route")))
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var got domain.Case
+		admin.mustJSON("GET", "/api/v1/cases/"+cs.ID, nil, http.StatusOK, &got)
+		if got.UnitID == units[0].ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("case routed in the page: got unit %q after 20 s, want %q", got.UnitID, units[0].ID)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	b.mustDo(t, "open users", chromedp.Navigate(p.URL+"/#/admin/users"), chromedp.WaitVisible(chromedp.ID("admin-users")))

@@ -21,6 +21,7 @@ import { commitmentPanel } from './owed.js';
 import { receipt } from './receipt.js';
 import { uploadPanel } from './uploadpanel.js';
 import { ratingPanel, urgentBadge, urgentControls } from './rating.js';
+import { routeControl } from './route.js';
 
 /** render draws the case page for ctx.params.id into view. */
 export async function render(view, ctx) {
@@ -142,6 +143,8 @@ export async function render(view, ctx) {
     }
     // 特事特办: officers of the office and supervisors mark or clear.
     list.push(...urgentControls(c, urgentSlot, (next) => { c = next; paint(); }));
+    // An admin routes the case to a unit (分中心) of the office.
+    list.push(routeControl(c, (next) => { c = next; paint(); }));
     if (role !== 'applicant') list.push(reportLink(c));
     return list;
   }
