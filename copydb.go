@@ -63,9 +63,11 @@ var copyTables = []copyTable{
 // notCopied are tables the target makes for itself: the replicas'
 // membership (each replica writes its own row while it runs) and SQLite's
 // full-text index of cases (cases_search and the tables FTS5 keeps for it),
-// which the target's triggers fill as the cases go in.
+// which the target's triggers fill as the cases go in; and the supervision
+// figures' kept days (stats_days), counted again from the copied audit
+// chain when first asked for.
 func notCopied(name string) bool {
-	return name == "schema_migrations" || name == "replicas" || name == "cases_search" || strings.HasPrefix(name, "cases_search_")
+	return name == "schema_migrations" || name == "replicas" || name == "stats_days" || name == "cases_search" || strings.HasPrefix(name, "cases_search_")
 }
 
 // copyBatchRows bounds the rows of one INSERT; copyBatchParams keeps a
