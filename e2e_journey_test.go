@@ -208,9 +208,12 @@ func TestBrowserJourneyChineseErrors(t *testing.T) {
 
 	mustSniffAgree(t, b)
 
-	b.mustDo(t, "submit without evidence", chromedp.Click(chromedp.ID("case-submit")))
-	mustChinese(t, "submit without evidence", mustPoll[string](t, b, "the submit error", alertJS, "#main"),
-		"请先上传至少一个视频、照片或 PDF，再提交。")
+	// Submit waits for a file (the refused one is not one), and says so in Chinese.
+	if disabled := mustRun(t, b, "submit's state", chromedp.Evaluate[bool](`document.getElementById('case-submit').disabled`)); !disabled {
+		t.Errorf("submit without evidence: got it enabled, want disabled until a file is uploaded")
+	}
+	mustChinese(t, "submit without evidence", mustRun(t, b, "submit's note", chromedp.Evaluate[string](`document.getElementById('case-submit-note').textContent`)),
+		"请先上传至少一个文件，才能提交。")
 
 	// A failed finding without a note, as the inspector.
 	cs := app.newCase()
@@ -226,9 +229,27 @@ func TestBrowserJourneyChineseErrors(t *testing.T) {
 		chromedp.Navigate(p.URL+"/#/cases/"+cs.ID),
 		chromedp.WaitVisible(chromedp.CSS(row+` input[value="fail"]`)),
 		chromedp.Click(chromedp.CSS(row+` input[value="fail"]`)),
-		chromedp.Click(chromedp.CSS(row+` .finding-save`)))
+		chromedp.Click(chromedp.ID("findings-save")))
 	mustChinese(t, "failed finding without a note", mustPoll[string](t, ib, "the finding error", alertJS, row),
 		"核查结果为不符合时，请在说明中写明不符合之处。")
+	// One 保存结论 saves every item: the failed one with its note now, and
+	// the three others marked pass.
+	ib.mustDo(t, "write the note, pass the rest and save once",
+		chromedp.SendKeys(chromedp.CSS(row+` textarea.finding-note`), "安全出口被纸箱堵塞"),
+		chromedp.Click(chromedp.CSS(`.finding-row[data-checklist-item="cctv-entrances"] input[value="pass"]`)),
+		chromedp.Click(chromedp.CSS(`.finding-row[data-checklist-item="guest-registration"] input[value="pass"]`)),
+		chromedp.Click(chromedp.CSS(`.finding-row[data-checklist-item="valuables-storage"] input[value="pass"]`)),
+		chromedp.Click(chromedp.ID("findings-save")))
+	ib.mustWaitAttr(t, row, "data-result", "fail")
+	var fs []domain.Finding
+	ins.mustJSON("GET", "/api/v1/cases/"+cs.ID+"/findings", nil, http.StatusOK, &fs)
+	got := map[string]string{}
+	for _, f := range fs {
+		got[f.ChecklistItem] = f.Result
+	}
+	if len(fs) != 4 || got["fire-exits"] != "fail" || got["cctv-entrances"] != "pass" || got["guest-registration"] != "pass" || got["valuables-storage"] != "pass" {
+		t.Fatalf("findings after one save: got %v, want fire-exits fail and the three others pass", got)
+	}
 }
 
 // sniffJS loads the page's upload module (already imported by the case

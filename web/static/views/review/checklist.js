@@ -1,8 +1,9 @@
 /**
  * The checklist panel: each item of the permit type with its finding
  * (pass / fail / n.a., a note, and the annotations on that item that
- * support it). The assigned inspector edits and saves one item at a time
- * while the case is in review; everyone else reads. A row someone is
+ * support it). The assigned inspector edits any items and saves them all
+ * with the panel's one 保存结论 while the case is in review (each item is
+ * its own finding and audit event); everyone else reads. A row someone is
  * editing is not redrawn by live refreshes until it is saved.
  */
 import { enc, post } from '../../api.js';
@@ -24,11 +25,53 @@ export function checklistPanel({ caseId, type, editable, onSelect, onSaved }) {
   let findings = [];
   let annotations = [];
   const list = h('ol', { class: 'finding-list' });
+  const saveMsg = h('div', { 'aria-live': 'polite' });
+  const saveAll = h('button', { id: 'findings-save', type: 'button', class: 'primary', onclick: () => submitAll() }, t('findings.save'));
+  const saveBar = h('div', { class: 'findings-save-bar', hidden: true }, saveMsg, h('div', { class: 'actions' }, saveAll));
   const el = h('section', { id: 'checklist-panel', class: 'panel checklist-panel', 'aria-labelledby': 'checklist-title' },
     h('h2', { id: 'checklist-title' }, t('findings.title')),
-    items.length ? list : h('p', { class: 'muted' }, t('findings.noChecklist')));
+    items.length ? [list, saveBar] : h('p', { class: 'muted' }, t('findings.noChecklist')));
+
+  /** submitAll saves every edited item, one finding after another; a refused one keeps its edits and says why. */
+  async function submitAll() {
+    fill(saveMsg);
+    const dirty = items.map((item) => rows.get(item.id)).filter((row) => row?.dirty && row.collect);
+    if (!dirty.length) {
+      fill(saveMsg, h('p', { class: 'muted small', role: 'status' }, t('findings.nothingToSave')));
+      return;
+    }
+    await busy(saveAll, async () => {
+      let saved = 0;
+      let failed = 0;
+      for (const row of dirty) {
+        fill(row.msg);
+        const body = row.collect();
+        if (!body) {
+          failed++;
+          fill(row.msg, h('p', { class: 'notice error small', role: 'alert' }, t('findings.pickResult')));
+          continue;
+        }
+        try {
+          const f = await post(`/api/v1/cases/${enc(caseId)}/findings`, body);
+          row.dirty = false;
+          row.el.classList.remove('is-dirty');
+          findings = [...findings.filter((x) => x.checklist_item !== body.checklist_item), f || body];
+          row.sig = '';
+          saved++;
+        } catch (err) {
+          failed++;
+          fill(row.msg, errorBox(err));
+        }
+      }
+      paint();
+      fill(saveMsg, h('p', { class: `notice small${failed ? ' error' : ''}`, role: 'status' },
+        failed ? t('findings.savedSome', { n: saved, failed }) : t('findings.savedN', { n: saved })));
+      if (saved) onSaved();
+    });
+  }
 
   function paint() {
+    saveBar.hidden = !editable();
     for (const item of items) {
       let row = rows.get(item.id);
       if (!row) {
@@ -70,34 +113,15 @@ export function checklistPanel({ caseId, type, editable, onSelect, onSaved }) {
     const linked = new Set(f?.annotation_ids || []);
     const boxes = onItem.map((a) => h('label', { class: 'finding-link' },
       h('input', { type: 'checkbox', value: a.id, checked: linked.has(a.id), onchange: touch }), severityBadge(a.severity), ' ', annLabel(a)));
-    const save = h('button', { type: 'button', class: 'small finding-save', onclick: () => submit() }, t('findings.save'));
-
-    async function submit() {
-      fill(row.msg);
+    // What the panel's save sends for this item; null until a result is chosen.
+    row.collect = () => {
       const result = row.el.querySelector(`input[name="${name}"]:checked`)?.value;
-      if (!result) {
-        fill(row.msg, h('p', { class: 'notice error small' }, t('findings.pickResult')));
-        return;
-      }
-      const body = {
+      if (!result) return null;
+      return {
         checklist_item: item.id, result, note: note.value.trim(),
         annotation_ids: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
       };
-      await busy(save, async () => {
-        try {
-          const saved = await post(`/api/v1/cases/${enc(caseId)}/findings`, body);
-          row.dirty = false;
-          row.el.classList.remove('is-dirty');
-          findings = [...findings.filter((x) => x.checklist_item !== item.id), saved || body];
-          row.sig = '';
-          paint();
-          fill(row.msg, h('p', { class: 'notice small', role: 'status' }, t('findings.saved')));
-          onSaved();
-        } catch (err) {
-          fill(row.msg, errorBox(err));
-        }
-      });
-    }
+    };
 
     return [
       h('div', { class: 'finding-head' },
@@ -109,7 +133,6 @@ export function checklistPanel({ caseId, type, editable, onSelect, onSaved }) {
         h('p', { class: 'muted small' }, onItem.length ? t('findings.supporting') : t('findings.noNotesOnItem')),
         boxes),
       row.msg,
-      h('div', { class: 'actions' }, save),
     ];
   }
 
