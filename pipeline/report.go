@@ -373,7 +373,8 @@ func (r *Reports) data(ctx context.Context, cs *domain.Case) (*report.Data, map[
 	}
 	for _, dc := range decisions {
 		d.Decisions = append(d.Decisions, report.Decision{Outcome: dc.Outcome, Summary: dc.Summary, Inspector: *person(dc.Inspector),
-			DecidedAt: r.local(dc.DecidedAt), Reviewer: person(dc.Reviewer), CountersignedAt: r.localPtr(dc.CountersignedAt), Agree: dc.Agree, Comment: dc.Comment})
+			DecidedAt: r.local(dc.DecidedAt), Reviewer: person(dc.Reviewer), CountersignedAt: r.localPtr(dc.CountersignedAt), Agree: dc.Agree, Comment: dc.Comment,
+			Reason: dc.Reason, CountersignReason: dc.CountersignReason})
 	}
 	for _, o := range owed {
 		d.Owed = append(d.Owed, report.Owed{Text: o.Text, DueAt: r.local(o.DueAt), Fulfilled: o.FulfilledAt != nil, Overdue: o.Overdue})

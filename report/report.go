@@ -159,6 +159,11 @@ type Decision struct {
 	CountersignedAt *time.Time `json:"countersigned_at,omitempty"`
 	Agree           *bool      `json:"agree,omitempty"`
 	Comment         string     `json:"comment,omitempty"`
+	// Reason is the inspector's written reason for approving over a failed
+	// item or an open violation; CountersignReason the reviewer's for
+	// agreeing to it.
+	Reason            string `json:"reason,omitempty"`
+	CountersignReason string `json:"countersign_reason,omitempty"`
 }
 
 // Owed is a material the applicant committed to hand in later.

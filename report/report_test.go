@@ -123,7 +123,8 @@ func testData(tb testing.TB, dir string) *Data {
 		},
 		Decisions: []Decision{
 			{Outcome: "approve", Summary: "承诺办：准予许可，消防验收意见书盖章页 60 日内补交。", Inspector: inspector, DecidedAt: t0.Add(5 * time.Hour),
-				Reviewer: &reviewer, CountersignedAt: ptr(t0.Add(6 * time.Hour)), Agree: ptr(true), Comment: "同意。"},
+				Reviewer: &reviewer, CountersignedAt: ptr(t0.Add(6 * time.Hour)), Agree: ptr(true), Comment: "同意。",
+				Reason: "安全出口已当场清理", CountersignReason: "已核对清理后的照片"},
 		},
 		Owed: []Owed{
 			{Text: "消防验收意见书（盖章页）", DueAt: t0.AddDate(0, 0, 60)},
@@ -162,7 +163,9 @@ func TestWritePDF(t *testing.T) {
 		// The version of the permit type whose checklist the report lists.
 		"旅馆业特种行业许可/Hotelspecial-tradelicence(hotel)·第2版",
 		// The office by its name, and the boxes to sign and seal in.
-		"天津市滨海新区公安局行政审批科", "承办人（签名）", "复核人（签名）", "审批机关（盖章）", "日期："}
+		"天津市滨海新区公安局行政审批科", "承办人（签名）", "复核人（签名）", "审批机关（盖章）", "日期：",
+		// The reasons for approving over a failed item.
+		"仍予批准理由", "安全出口已当场清理", "复核同意理由", "已核对清理后的照片"}
 	for _, it := range d.Checklist {
 		want = append(want, it.TextZH, it.Note, strings.ReplaceAll(it.TextEN, " ", ""))
 	}

@@ -179,6 +179,9 @@ func (l *layout) decisions() {
 		if dc.Summary != "" {
 			l.field(lang.l("理由", "Summary"), dc.Summary)
 		}
+		if dc.Reason != "" {
+			l.field(lang.l("仍予批准理由", "Why approved"), dc.Reason)
+		}
 		l.field(lang.l("承办人", "Inspector"), person(&dc.Inspector)+" · "+stamp(dc.DecidedAt))
 		review := lang.l("待复核", "Pending")
 		if dc.Agree != nil && *dc.Agree {
@@ -189,6 +192,9 @@ func (l *layout) decisions() {
 		l.field(lang.l("复核人", "Reviewer"), person(dc.Reviewer)+" · "+stampPtr(dc.CountersignedAt)+" · "+review)
 		if dc.Comment != "" {
 			l.field(lang.l("复核意见", "Comment"), dc.Comment)
+		}
+		if dc.CountersignReason != "" {
+			l.field(lang.l("复核同意理由", "Why agreed"), dc.CountersignReason)
 		}
 		l.y += 4
 	}
