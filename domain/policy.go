@@ -432,6 +432,10 @@ const (
 	// ActionManageSettings changes the office's name, time zone and
 	// default retention (/api/v1/admin/settings).
 	ActionManageSettings OfficeAction = "manage_settings"
+	// ActionReadAudit searches and exports the office's audit trail
+	// (GET /api/v1/audit, /api/v1/audit.csv); each search is itself
+	// audited.
+	ActionReadAudit OfficeAction = "read_audit"
 )
 
 // CodeOfficeNotPermitted is the refusal of an office action.
@@ -453,6 +457,7 @@ var OfficePolicy = map[OfficeAction][]Role{
 	ActionManageUsers:    {RoleAdmin},
 	ActionManageUnits:    {RoleAdmin},
 	ActionManageSettings: {RoleAdmin},
+	ActionReadAudit:      {RoleSupervisor, RoleAdmin},
 }
 
 // AuthorizeOffice is the check before an office action on office: nil when

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -172,9 +171,7 @@ func handleListCases(db caseStore, zone zoneFunc) echo.HandlerFunc {
 			return err
 		}
 		if next != nil {
-			params.Set("cursor", next.String())
-			u := url.URL{Path: c.Request().URL.Path, RawQuery: params.Encode()}
-			c.Response().Header().Set("Link", "<"+u.String()+`>; rel="next"`)
+			setNextLink(c, "cursor", next.String())
 		}
 		out := make([]caseJSON, len(cases))
 		for i, cs := range cases {

@@ -97,6 +97,8 @@ var routesWithoutCase = map[string]string{
 	"POST /api/v1/admin/permit-types/:code/versions":   "admins: domain.OfficePolicy ActionManageCatalogue (TestCatalogueAdminOnly)",
 	"POST /api/v1/admin/permit-types/:code/retire":     "admins: domain.OfficePolicy ActionManageCatalogue (TestCatalogueAdminOnly)",
 	"POST /api/v1/admin/permit-types/:code/reactivate": "admins: domain.OfficePolicy ActionManageCatalogue (TestCatalogueAdminOnly)",
+	"GET /api/v1/audit":                                "supervisors of the office and admins: domain.OfficePolicy; itself audited (TestOfficeAudit*)",
+	"GET /api/v1/audit.csv":                            "supervisors of the office and admins: domain.OfficePolicy; itself audited (TestOfficeAudit*)",
 	"GET /api/v1/owed":                                 "the office head (supervisor) and officers their office's owed items, admins all, applicants 403 (TestOwedLoop)",
 	"GET /api/v1/followups":                            "supervisors of the office and admins: domain.OfficePolicy (TestRatingsAPI)",
 	"POST /api/v1/followups/:fid/close":                "supervisors of the follow-up's office: domain.OfficePolicy, another office's 404 (TestRatingsAPI)",

@@ -64,6 +64,8 @@ func (s *Server) routes(cfg Config) error {
 	authed.PATCH("/admin/units/:unit", handleRenameUnit(db, cfg.Office))
 	authed.GET("/admin/settings", handleGetSettings(db, off))
 	authed.PUT("/admin/settings", handleSaveSettings(db, off))
+	authed.GET("/audit", handleOfficeAudit(db, cfg.Office, zone))
+	authed.GET("/audit.csv", handleOfficeAuditCSV(db, cfg.Office, zone))
 
 	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, zone))
 	authed.GET("/cases", handleListCases(db, zone))

@@ -54,6 +54,7 @@ type Records interface {
 	ratingStore
 	settingsReader
 	adminStore
+	officeAuditStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

@@ -60,6 +60,7 @@ const views = {
   live: () => import('./views/live.js'),
   join: () => import('./views/join.js'),
   stats: () => import('./views/stats.js'),
+  audit: () => import('./views/audit.js'),
   owed: () => import('./views/owedlist.js'),
   adminCatalogue: () => import('./views/admincatalogue.js'),
   followups: () => import('./views/followups.js'),
@@ -114,6 +115,7 @@ function parseRoute() {
   if (parts.length === 0 || (parts[0] === 'cases' && parts.length === 1)) return { view: 'cases', params: {}, query };
   if (parts[0] === 'login' && parts.length === 1) return { view: 'login', params: {}, query };
   if (parts[0] === 'stats' && parts.length === 1) return { view: 'stats', params: {}, query };
+  if (parts[0] === 'audit' && parts.length === 1) return { view: 'audit', params: {}, query };
   if (parts[0] === 'owed' && parts.length === 1) return { view: 'owed', params: {}, query };
   if (parts[0] === 'admin' && parts[1] === 'catalogue' && parts.length === 2) return { view: 'adminCatalogue', params: {}, query };
   if (parts[0] === 'followups' && parts.length === 1) return { view: 'followups', params: {}, query };
@@ -281,6 +283,7 @@ function paintHeader() {
   const signedIn = user && [
     h('a', { class: 'nav', href: '#/cases' }, t(user.role === 'applicant' ? 'cases.mine' : 'cases.queue')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/stats' }, t('stats.nav')),
+    (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/audit', id: 'nav-audit' }, t('audit.nav')),
     user.role !== 'applicant' && h('a', { class: 'nav', href: '#/owed', id: 'nav-owed' }, t('owedlist.nav')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/followups', id: 'nav-followups' }, t('followups.nav')),
     user.role === 'admin' && h('a', { class: 'nav', href: '#/admin', id: 'nav-admin' }, t('admin.nav')),
