@@ -70,6 +70,7 @@ func TestBrowserStatsUnits(t *testing.T) {
 		exec(`INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, description,
 			created_at, updated_at, unit_id) VALUES (?, ?, 'binhai', 'hotel', 'approved', ?, 'Acme', 's', 'a', '', 0, 0, ?)`, id, "BH-"+id, users["app"].ID, c.unit)
 		sub := y.Add(time.Duration(i) * time.Hour)
+		event(id, users["sup"].ID, "case.routed", sub.Add(-time.Minute), `{"from":"","to":"`+c.unit+`"}`)
 		event(id, users["app"].ID, "case.status", sub, `{"from":"draft","to":"submitted"}`)
 		if c.urgent {
 			event(id, users[c.insp].ID, "case.urgent_set", sub.Add(time.Minute), `{"reason":"flood","target_hours":4}`)

@@ -52,9 +52,11 @@ type Stats struct {
 	End   time.Time `json:"end"`
 	// Totals are the office's figures.
 	Totals StatsFigures `json:"totals"`
-	// Units are the figures per unit (分中心) of the office: the counts of
-	// the cases routed to the unit (cases.unit_id), by unit id; cases of
-	// no unit are counted in Totals only.
+	// Units are the figures per unit (分中心) of the office: the events of
+	// the cases routed to the unit at the time of the event (case.routed,
+	// or case.assigned to an inspector of the unit), by unit id; the events
+	// of a case of no unit then are counted in Totals only. Overdue
+	// commitments go to the case's unit now.
 	Units []UnitStats `json:"units"`
 	// Officers are the figures per officer who decided, countersigned or
 	// held a live inspection in the period (or has overdue commitments),

@@ -83,9 +83,8 @@ func statsPeriod(office string, loc *time.Location, from, to time.Time) (st *dom
 // urgent and who a rating was about.
 func (d *DB) statsScan(ctx context.Context, office string, loc *time.Location, start, end time.Time) (map[string]*statsDay, error) {
 	c := newStatsCounter(loc, start, end)
-	rows, err := d.query(ctx, `SELECT e.case_id, COALESCE(e.actor_id, ''), e.action, e.target, e.data, e.at, `+statsCaseUnit+` FROM audit_events e
-		JOIN cases c ON c.id = e.case_id
-		WHERE e.at < ? AND e.action IN (`+statsActions+`, 'live.created') AND e.case_id IN (
+	rows, err := d.query(ctx, `SELECT e.case_id, COALESCE(e.actor_id, ''), e.action, e.target, e.data, e.at FROM audit_events e
+		WHERE e.at < ? AND e.action IN (`+statsActions+`, 'live.created', 'case.routed', 'case.assigned') AND e.case_id IN (
 			SELECT x.case_id FROM audit_events x JOIN cases c ON c.id = x.case_id
 			WHERE c.office = ? AND x.at >= ? AND x.at < ? AND x.action IN (`+statsActions+`))
 		ORDER BY e.seq`, ms(end), office, ms(start), ms(end))
@@ -96,7 +95,7 @@ func (d *DB) statsScan(ctx context.Context, office string, loc *time.Location, s
 	for rows.Next() {
 		var ev statsEvent
 		var at int64
-		if err := rows.Scan(&ev.caseID, &ev.actor, &ev.action, &ev.target, &ev.data, &at, &ev.unit); err != nil {
+		if err := rows.Scan(&ev.caseID, &ev.actor, &ev.action, &ev.target, &ev.data, &at); err != nil {
 			return nil, fmt.Errorf("stats events: %w", err)
 		}
 		ev.at = time.UnixMilli(at)
@@ -114,7 +113,8 @@ func (d *DB) statsScan(ctx context.Context, office string, loc *time.Location, s
 // statsActions are the audit actions the figures count.
 const statsActions = `'case.status', 'live.published', 'case.rated', 'followup.opened', 'followup.closed', 'case.urgent_set', 'case.urgent_cleared'`
 
-// statsCaseUnit is the unit of the case of the event, empty for none.
+// statsCaseUnit is the unit a case is routed to now, empty for none: the
+// overdue commitments' unit (the events' is the unit at the event's time).
 const statsCaseUnit = `COALESCE(c.unit_id, '')`
 
 // statsReport fills st from the days' tallies and the overdue commitments
@@ -250,6 +250,8 @@ type statsCounter struct {
 	urgentOnce map[string]bool
 	// ratedBy are the officers of each case's last rating.
 	ratedBy map[string][2]string
+	// unitOf is the unit each case is routed to, as the events go.
+	unitOf map[string]string
 	// days are the tallies per office day (YYYY-MM-DD).
 	days map[string]*statsDay
 }
@@ -344,7 +346,7 @@ func (t *statsTally) merge(o *statsTally) {
 func newStatsCounter(loc *time.Location, start, end time.Time) *statsCounter {
 	return &statsCounter{loc: loc, start: start, end: end, submitted: map[string]time.Time{}, decisions: map[string]statsDecision{},
 		liveBy: map[string]string{}, published: map[string]bool{}, urgent: map[string]statsUrgent{}, urgentOnce: map[string]bool{},
-		ratedBy: map[string][2]string{}, days: map[string]*statsDay{}}
+		ratedBy: map[string][2]string{}, unitOf: map[string]string{}, days: map[string]*statsDay{}}
 }
 
 // day is the office day of t.
@@ -381,6 +383,21 @@ type statsData struct {
 
 func (c *statsCounter) add(ev statsEvent) {
 	in := !ev.at.Before(c.start) && ev.at.Before(c.end)
+	// The case's unit at the time of the event: routed by an admin, or
+	// to the unit of the inspector who took it unrouted (storage/admin.go,
+	// storage/assign.go). Not cases.unit_id, which changes after the fact
+	// and would change the kept days' figures.
+	switch ev.action {
+	case "case.routed":
+		c.unitOf[ev.caseID] = jsonString(ev.data, "to")
+		return
+	case "case.assigned":
+		if u := jsonString(ev.data, "unit_id"); u != "" {
+			c.unitOf[ev.caseID] = u
+		}
+		return
+	}
+	ev.unit = c.unitOf[ev.caseID]
 	var data statsData
 	switch ev.action {
 	case "case.rated", "case.urgent_set":

@@ -75,7 +75,8 @@ func (s *statsSeed) unit(id, zh, en string) {
 	s.exec(`INSERT INTO units (id, office, name_zh, name_en, created_at) VALUES (?, 'binhai', ?, ?, 0)`, id, zh, en)
 }
 
-// newCase is a case of unit ("" for none); its events come from event.
+// newCase is a case routed to unit ("" for none) on 2026-01-01 (a
+// case.routed event); its other events come from event.
 func (s *statsSeed) newCase(id, unit string) {
 	s.tb.Helper()
 	var u any
@@ -84,6 +85,9 @@ func (s *statsSeed) newCase(id, unit string) {
 	}
 	s.exec(`INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, description,
 		created_at, updated_at, unit_id) VALUES (?, ?, 'binhai', 'hotel', 'submitted', ?, 'Acme', 's', 'a', '', 0, 0, ?)`, id, "BH-"+id, s.app.ID, u)
+	if unit != "" {
+		s.event(id, s.app.ID, "case.routed", unit, s.at("2026-01-01", "00:00"), `{"from":"","to":"`+unit+`"}`)
+	}
 }
 
 // event appends an audit event of the case.
@@ -306,6 +310,15 @@ func TestStatsKeptEqualsScan(t *testing.T) {
 			if r.IntN(3) == 0 {
 				add(minute(r.IntN(60)), func(at time.Time) { s.event(id, in.ID, "case.urgent_cleared", "", at, `{}`) })
 			}
+		}
+		switch i % 5 {
+		case 1: // routed elsewhere after the submission: later events count there
+			to := units[(i+1)%3]
+			add(minute(r.IntN(300)), func(at time.Time) { s.event(id, s.app.ID, "case.routed", to, at, `{"from":"x","to":"`+to+`"}`) })
+		case 2: // taken unrouted by an inspector of a unit
+			add(minute(r.IntN(300)), func(at time.Time) {
+				s.event(id, in.ID, "case.assigned", "", at, `{"by":"self","inspector_id":"x","unit_id":"u2"}`)
+			})
 		}
 		add(minute(1+r.IntN(600)), func(at time.Time) { s.status(id, in.ID, at, domain.StatusSubmitted, domain.StatusInReview, "") })
 		if r.IntN(3) == 0 {
