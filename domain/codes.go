@@ -5,6 +5,9 @@ const (
 	CodeSlotTaken           = "slot_taken"
 	CodeReviewerIsInspector = "reviewer_is_inspector"
 	CodeInspectorPicksNone  = "inspector_cannot_pick_reviewer"
+	// CodeOtherUnit: the case is routed to a unit (分中心) the officer is
+	// not of, so its open slot is not theirs to take or to countersign.
+	CodeOtherUnit = "case_in_other_unit"
 )
 
 // The stable codes of the errors Classify returns.

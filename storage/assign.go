@@ -103,9 +103,9 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 			return err
 		}
 		// Why not: read the row as it is now.
-		var holder, otherHolder sql.NullString
+		var holder, otherHolder, unit sql.NullString
 		var st domain.Status
-		if err := tx.QueryRowContext(ctx, `SELECT `+column+`, `+other+`, status FROM cases WHERE id = ?`, c.ID).Scan(&holder, &otherHolder, &st); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT `+column+`, `+other+`, status, unit_id FROM cases WHERE id = ?`, c.ID).Scan(&holder, &otherHolder, &st, &unit); err != nil {
 			return notFound(err, "case "+c.ID)
 		}
 		switch {
@@ -115,6 +115,8 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 			return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
 		case holder.Valid:
 			return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
+		case unit.Valid && unit.String != actor.UnitID:
+			return domain.Coded(domain.ErrConflict, domain.CodeOtherUnit, "the case is routed to another unit; its open slots go to that unit's officers")
 		}
 		return (&domain.Case{ID: c.ID, Status: st}).StateRefusal(action)
 	})

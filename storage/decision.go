@@ -265,16 +265,21 @@ func (d *DB) CountersignReason(ctx context.Context, cs *domain.Case, by *domain.
 				to = domain.StatusApproved
 			}
 		}
+		// The unit rule of Case.Relations, checked again here: a reviewer
+		// who does not hold the slot countersigns only a case of their unit
+		// (or an unrouted one), whatever routing committed since the case
+		// was read.
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, reviewer_id = ?, updated_at = ?
-			WHERE id = ? AND status = ? AND (reviewer_id IS NULL OR reviewer_id = ?) AND inspector_id IS NOT NULL AND inspector_id <> ?`,
-			string(to), by.ID, ms(now), cs.ID, string(domain.StatusPendingCountersign), by.ID, by.ID)
+			WHERE id = ? AND status = ? AND (reviewer_id = ? OR (reviewer_id IS NULL AND (unit_id IS NULL OR unit_id = ?)))
+			AND inspector_id IS NOT NULL AND inspector_id <> ?`,
+			string(to), by.ID, ms(now), cs.ID, string(domain.StatusPendingCountersign), by.ID, by.UnitID, by.ID)
 		if err != nil {
 			return fmt.Errorf("countersign case %s: %w", cs.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			var ins, rev sql.NullString
+			var ins, rev, unit sql.NullString
 			var st domain.Status
-			if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`, cs.ID).Scan(&ins, &rev, &st); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status, unit_id FROM cases WHERE id = ?`, cs.ID).Scan(&ins, &rev, &st, &unit); err != nil {
 				return notFound(err, "case "+cs.ID)
 			}
 			switch {
@@ -282,6 +287,8 @@ func (d *DB) CountersignReason(ctx context.Context, cs *domain.Case, by *domain.
 				return (&domain.Case{ID: cs.ID, Status: st}).StateRefusal(domain.ActionCountersign)
 			case ins.String == by.ID:
 				return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector cannot countersign their own decision")
+			case !rev.Valid && unit.Valid && unit.String != by.UnitID:
+				return domain.Coded(domain.ErrConflict, domain.CodeOtherUnit, "the case is routed to another unit; its countersign goes to that unit's reviewers")
 			default:
 				return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another reviewer holds this case's countersign")
 			}

@@ -863,6 +863,7 @@ const codes = {
   case_not_accepting_evidence: { zh: '案件已不再接收材料（已提交或已作出决定），本次上传未保存。', en: 'The case no longer takes files (it was submitted or decided); this upload was not kept.' },
   slot_taken: { zh: '该岗位已由其他人员承担。', en: 'Another officer holds this slot.' },
   reviewer_is_inspector: { zh: '审查人和复核人必须是两个人（双人监督）。', en: 'The inspector and the countersigning reviewer must be two people.' },
+  case_in_other_unit: { zh: '该案件已分派给其他分中心，请刷新。', en: 'The case is routed to another unit; reload it.' },
   inspector_cannot_pick_reviewer: { zh: '审查人不能指定自己的复核人，由复核人自行承担或由管理员分配。', en: 'The inspector does not choose the reviewer: a reviewer takes it, or an admin assigns one.' },
   live_session_open: { zh: '请先结束在线踏勘，录像归档后再作决定。', en: 'End the live inspection first: its recording joins the evidence before the decision.' },
   chunk_exceeds_length: { zh: '上传的数据超过了文件长度，已拒收，请重试。', en: 'More bytes arrived than the file has; they were refused. Please retry.' },
