@@ -247,7 +247,7 @@ func TestReportStoredUntilTheCaseChanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := rc.db.Decide(ctx, cs, rc.insp, time.UTC, domain.DecisionInput{Outcome: "approve", Summary: "整改后符合条件"}); err != nil {
+			if _, err := rc.db.Decide(ctx, cs, rc.insp, time.UTC, domain.DecisionInput{Outcome: "approve", Summary: "整改后符合条件", Reason: "纸箱已当场清除，消防通道畅通"}); err != nil {
 				t.Fatal(err)
 			}
 		}, 0, 2},
