@@ -10,12 +10,18 @@ import (
 	"time"
 )
 
+// statsGrace is how long after midnight a day still counts as open: an
+// event is stamped when its transaction starts writing and becomes
+// visible when it commits, so one stamped 23:59:59.999 may appear a
+// moment after midnight; a day is kept only once that moment is past.
+const statsGrace = 5 * time.Minute
+
 // statsDays are the tallies of the office days of [start, end) in loc: the
 // closed days' (before today) from stats_days, those missing there counted
 // from the chain once and kept, and the open days' (today, and any later)
 // counted from the chain every time.
 func (d *DB) statsDays(ctx context.Context, office string, loc *time.Location, start, end time.Time) (map[string]*statsDay, error) {
-	now := d.now().In(loc)
+	now := d.now().Add(-statsGrace).In(loc)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	closedEnd := end
 	if today.Before(closedEnd) {
@@ -79,7 +85,7 @@ func (d *DB) statsDays(ctx context.Context, office string, loc *time.Location, s
 // nothing is missing (the kept days' names are read, not their tallies).
 // It returns how many days it kept.
 func (d *DB) FillStatsDays(ctx context.Context, office string, loc *time.Location, days int) (int, error) {
-	now := d.now().In(loc)
+	now := d.now().Add(-statsGrace).In(loc)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	start := time.Date(now.Year(), now.Month(), now.Day()-days, 0, 0, 0, 0, loc)
 	rows, err := d.query(ctx, `SELECT day FROM stats_days WHERE office = ? AND zone = ? AND day >= ? AND day < ?`,

@@ -269,6 +269,23 @@ func TestStatsNewFiguresHandCount(t *testing.T) {
 	if full := statsJSON(t)(s.d.statsFullScan(ctx, "binhai", s.loc, from, to)); full != statsJSON(t)(st, nil) {
 		t.Errorf("kept tallies differ from the chain:\n kept %s\n full %s", statsJSON(t)(st, nil), full)
 	}
+	// Until five minutes past midnight the day before is still open (an
+	// event stamped before midnight may commit after it): not kept.
+	if _, err := s.d.exec(ctx, `DELETE FROM stats_days`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		hm   string
+		want int
+	}{{"00:03", 1}, {"00:06", 2}} {
+		now = s.at("2026-03-12", c.hm)
+		if _, err := s.d.Stats(ctx, "binhai", s.loc, from, to); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.d.SQL().QueryRow(`SELECT COUNT(*) FROM stats_days`).Scan(&kept); err != nil || kept != c.want {
+			t.Errorf("kept days at 03-12 %s: got %d (%v), want %d", c.hm, kept, err, c.want)
+		}
+	}
 }
 
 // TestStatsKeptEqualsScan: over a month of generated cases (returns, live
