@@ -70,8 +70,10 @@ func TestFinishedCaseReport(t *testing.T) {
 		insp.mustJSON("POST", path+"/findings", f, http.StatusCreated, nil)
 	}
 	app.mustJSON("GET", path+"/report.pdf", nil, http.StatusUnprocessableEntity, nil) // not before the decision is final
-	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "现场整改后符合旅馆业特种行业许可条件"}, http.StatusOK, nil)
-	rev.mustJSON("POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK, nil)
+	// Approving over the failed fire-exits item needs a written reason, from
+	// the inspector and from the reviewer who agrees.
+	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "现场整改后符合旅馆业特种行业许可条件", "reason": "纸箱已当场清除，消防通道畅通"}, http.StatusOK, nil)
+	rev.mustJSON("POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意", "reason": "已查看整改视频"}, http.StatusOK, nil)
 
 	resp := app.do("GET", path+"/report.pdf", nil, nil)
 	defer resp.Body.Close()
