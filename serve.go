@@ -211,7 +211,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		SessionTTL:    sttl, SecureCookies: *secure, TrustProxy: *trustProxy, Notify: worker.Notify,
 		LocationWarnMeters: *warnKM * 1000, Reports: reports, PublicURL: *publicURL,
 		Live: liveSvc, LiveICEServers: lcfg.ICEServers, LiveTokenTTL: lf.tokenTTL,
-		Retention: st.retention, DirectDownloadTTL: directTTL, FollowUpDays: *followUpDays,
+		Retention: st.retention, DirectDownloadTTL: directTTL, NotificationWords: sender, FollowUpDays: *followUpDays,
 	})
 	if err != nil {
 		return err

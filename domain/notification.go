@@ -69,6 +69,9 @@ type Notification struct {
 	Data      json.RawMessage `json:"data"`
 	CreatedAt time.Time       `json:"created_at"`
 	ReadAt    *time.Time      `json:"read_at"`
+	// Text is what the notification says, in both languages with times in
+	// the office's zone, as the e-mail and SMS say it; set by the API.
+	Text *Text `json:"text,omitempty"`
 }
 
 // Contact is how a user is reached outside the app, and which channels

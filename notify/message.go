@@ -23,6 +23,8 @@ type Message struct {
 	// SMS is the short text for the SMS gateway: both languages, no
 	// greeting.
 	SMS string
+	// Text is the sentence in each language (what the inbox shows).
+	Text domain.Text
 }
 
 // facts is what a notification's data holds.
@@ -79,7 +81,7 @@ func Render(d *domain.Delivery, loc *time.Location, publicURL string) Message {
 		}
 	case domain.NotifyClaimed:
 		subZh, subEn = "案件已受理审查", "review started"
-		zh = fmt.Sprintf("案件 %s%s 已由检查员受理审查。", num, site)
+		zh = fmt.Sprintf("案件 %s%s 已由踏勘人员受理审查。", num, site)
 		en = fmt.Sprintf("An inspector is now reviewing case %s%s.", num, siteEn)
 	case domain.NotifySupplement:
 		subZh, subEn = "需要补充材料", "more material needed"
@@ -91,7 +93,7 @@ func Render(d *domain.Delivery, loc *time.Location, publicURL string) Message {
 		if f.Outcome == "approve" {
 			oz, oe = "准予许可", "approve"
 		}
-		zh = fmt.Sprintf("检查员已对案件 %s%s 作出结论（%s），待复核人复核。", num, site, oz)
+		zh = fmt.Sprintf("踏勘人员已对案件 %s%s 作出结论（%s），待复核人员复核。", num, site, oz)
 		en = fmt.Sprintf("The inspector decided case %s%s (%s); a reviewer countersigns next.", num, siteEn, oe)
 	case domain.NotifyCountersigned:
 		oz, oe := "不予许可", "rejected"
@@ -103,7 +105,7 @@ func Render(d *domain.Delivery, loc *time.Location, publicURL string) Message {
 		en = fmt.Sprintf("Case %s%s is decided after countersign: %s.", num, siteEn, oe)
 	case domain.NotifyReturned:
 		subZh, subEn = "结论被退回", "decision returned"
-		zh = fmt.Sprintf("复核人退回了案件 %s%s 的结论：%s", num, site, f.Comment)
+		zh = fmt.Sprintf("复核人员退回了案件 %s%s 的结论：%s", num, site, f.Comment)
 		en = fmt.Sprintf("The reviewer returned the decision on case %s%s: %s", num, siteEn, f.Comment)
 	case domain.NotifyWithdrawn:
 		subZh, subEn = "案件已撤回", "case withdrawn"
@@ -147,7 +149,7 @@ func Render(d *domain.Delivery, loc *time.Location, publicURL string) Message {
 		zh = fmt.Sprintf("案件 %s 有新的动态。", num)
 		en = fmt.Sprintf("There is news on case %s.", num)
 	}
-	m := Message{Subject: fmt.Sprintf("%s %s / Case %s: %s", num, subZh, num, subEn), SMS: zh + " " + en}
+	m := Message{Subject: fmt.Sprintf("%s %s / Case %s: %s", num, subZh, num, subEn), SMS: zh + " " + en, Text: domain.Text{ZH: zh, EN: en}}
 	var b strings.Builder
 	if d.Recipient != "" {
 		fmt.Fprintf(&b, "%s，您好：\n\n", d.Recipient)

@@ -27,6 +27,16 @@ type Sender struct {
 // Channels reports which channels are configured.
 func (s *Sender) Channels() (email, sms bool) { return s.Mail != nil, s.SMS != nil }
 
+// Words is what n says in each language, as its e-mail says it (the
+// inbox shows it).
+func (s *Sender) Words(n *domain.Notification) domain.Text {
+	loc := s.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return Render(&domain.Delivery{Notification: *n}, loc, s.PublicURL).Text
+}
+
 // Send delivers d by channel. A failure marked Permanent (see IsPermanent)
 // is not worth retrying.
 func (s *Sender) Send(ctx context.Context, channel string, d *domain.Delivery) error {

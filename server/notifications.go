@@ -33,6 +33,12 @@ type notificationStore interface {
 	Changed() <-chan struct{}
 }
 
+// NotificationWords words a notification in both languages (notify.Sender).
+type NotificationWords interface {
+	// Words is what n says, with times in the office's zone.
+	Words(n *domain.Notification) domain.Text
+}
+
 // inbox is a page of the caller's notifications.
 type inbox struct {
 	Items  []*domain.Notification `json:"items"`
@@ -41,7 +47,7 @@ type inbox struct {
 
 // handleListNotifications is the caller's own inbox, newest first
 // (?before=ID pages on, ?limit= up to 100).
-func handleListNotifications(db notificationStore) echo.HandlerFunc {
+func handleListNotifications(db notificationStore, words NotificationWords) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		limit := 30
 		if v := c.QueryParam("limit"); v != "" {
@@ -54,6 +60,12 @@ func handleListNotifications(db notificationStore) echo.HandlerFunc {
 		items, unread, err := db.Notifications(c.Request().Context(), currentUser(c).ID, c.QueryParam("before"), limit)
 		if err != nil {
 			return err
+		}
+		if words != nil {
+			for _, n := range items {
+				w := words.Words(n)
+				n.Text = &w
+			}
 		}
 		return c.JSON(http.StatusOK, inbox{Items: items, Unread: unread})
 	}

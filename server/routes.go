@@ -45,7 +45,7 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/me", handleMe())
 	authed.GET("/me/contact", handleGetContact(db))
 	authed.PUT("/me/contact", handleSetContact(db))
-	authed.GET("/notifications", handleListNotifications(db))
+	authed.GET("/notifications", handleListNotifications(db, cfg.NotificationWords))
 	authed.POST("/notifications/read", handleReadNotifications(db))
 	authed.GET("/notifications/events", handleNotificationEvents(db, s.ready.streams.Done()))
 	authed.GET("/permit-types", handleListPermitTypes(db))

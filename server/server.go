@@ -144,6 +144,10 @@ type Config struct {
 	// rating of 不满意 or worse opens, in working days (Saturdays and
 	// Sundays excluded, domain.DueAt); zero means 5.
 	FollowUpDays int
+	// NotificationWords words the inbox's notifications as their e-mail
+	// does (*notify.Sender); nil leaves their text out and the UI says
+	// only that something happened on the case.
+	NotificationWords NotificationWords
 }
 
 // RateLimit is a number of events allowed per window.

@@ -15,7 +15,6 @@ import { csrfToken, get, logout, onUnauthorized } from './api.js';
 import { errorBox, fill, h } from './dom.js';
 import { setTimeZone } from './format.js';
 import { errorText, lang, onLangChange, setLang, t } from './i18n.js';
-import { bell, stopBell } from './notifybell.js';
 import { setViewer } from './session.js';
 // The login form is every signed-out route's page and the first thing most
 // visits show, so it comes with this module (index.html preloads it).
@@ -273,6 +272,19 @@ function focusHeading(view, alive) {
   else stop();
 }
 
+let bellModule = null;
+
+function bellSlot() {
+  const slot = h('span', { class: 'bell-slot' });
+  bellModule ||= import('./notifybell.js');
+  bellModule.then((m) => { if (user) slot.replaceChildren(m.bell()); }, () => { /* offline: no bell */ });
+  return slot;
+}
+
+function stopBell() {
+  bellModule?.then((m) => m.stopBell(), () => {});
+}
+
 /** paintHeader draws brand, navigation, the user, sign-out and the language switch. */
 function paintHeader() {
   setViewer(user);
@@ -287,7 +299,7 @@ function paintHeader() {
     user.role !== 'applicant' && h('a', { class: 'nav', href: '#/owed', id: 'nav-owed' }, t('owedlist.nav')),
     (user.role === 'supervisor' || user.role === 'admin') && h('a', { class: 'nav', href: '#/followups', id: 'nav-followups' }, t('followups.nav')),
     user.role === 'admin' && h('a', { class: 'nav', href: '#/admin', id: 'nav-admin' }, t('admin.nav')),
-    bell(),
+    bellSlot(),
     h('span', { class: 'who', title: user.org || '' },
       h('span', { class: 'who-name' }, user.display_name || user.username),
       h('span', { class: 'who-role' }, t(`role.${user.role}`))),

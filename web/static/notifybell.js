@@ -35,7 +35,7 @@ function paint(link) {
 export function bell() {
   const link = h('a', { class: 'nav bell', href: '#/notifications', id: 'nav-bell' },
     h('span', { 'aria-hidden': 'true' }, '🔔'),
-    h('span', { class: 'visually-hidden' }, `${t('notif.bell')} `),
+    h('span', { class: 'visually-hidden' }, `${t('notif.title')} `),
     h('span', { class: 'bell-count', id: 'bell-count', hidden: true }, '0'),
     h('span', { class: 'visually-hidden bell-unread' }));
   for (const b of bells) if (!b.isConnected) bells.delete(b);

@@ -3,30 +3,19 @@
  * their cases (status changes, live invitations with the join link,
  * overdue reminders and escalations, follow-ups), newest first, unread ones
  * marked. Opening one marks it read; "mark all read" clears the badge. The
- * words come from the notification's kind and data, in the person's
- * language, with every time in the office's zone. Below: their e-mail,
+ * words are the server's (those of the e-mail), in the person's language,
+ * with every time in the office's zone. Below: their e-mail,
  * phone and channel choices (PUT /api/v1/me/contact).
  */
 import { enc, get, post, request } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { dateTime } from '../format.js';
-import { t } from '../i18n.js';
+import { pick, t } from '../i18n.js';
 import { setUnread } from '../notifybell.js';
 
-/** text words one notification in the current language. */
+/** text is what a notification says, as the server words it (in both languages, the office's times). */
 export function text(n) {
-  const d = n.data || {};
-  const params = {
-    number: d.case_number || '', site: d.site_name || '', comment: d.comment || '', text: d.text || '',
-    due: d.due_at ? dateTime(d.due_at) : t('common.none'),
-    expires: d.token_expires_at ? dateTime(d.token_expires_at) : t('common.none'),
-    days: d.days_overdue ?? '',
-    outcome: n.kind === 'followup.closed' ? (d.outcome || '') : t(`notif.outcome.${d.outcome === 'approve' ? 'approve' : 'reject'}`),
-    result: t(`notif.result.${d.to === 'approved' ? 'approved' : 'rejected'}`),
-  };
-  const key = `notif.${n.kind}`;
-  const s = t(key, params);
-  return s === key ? t('notif.other', params) : s;
+  return pick(n.text) || n.data?.case_number || '';
 }
 
 /** render draws the inbox and the contact form. */
@@ -34,13 +23,11 @@ export async function render(view, ctx) {
   document.title = `${t('notif.title')} · ${t('app.title')}`;
   const list = h('ul', { id: 'notification-list', class: 'notification-list', 'aria-live': 'polite' });
   const status = h('div', { 'aria-live': 'polite' });
-  const more = h('button', { type: 'button', class: 'secondary small', id: 'notif-more', hidden: true }, t('notif.more'));
   const markAll = h('button', { type: 'button', class: 'secondary small', id: 'notif-mark-all' }, t('notif.markAll'));
   const contact = h('section', { class: 'panel contact', id: 'contact' });
   view.append(
     h('div', { class: 'notif-head' }, h('h1', {}, t('notif.title')), markAll),
-    status, list, more, contact);
-  let last = '';
+    status, list, contact);
 
   const markRead = async (ids) => {
     const r = await post('/api/v1/notifications/read', ids ? { ids } : { all: true });
@@ -48,36 +35,24 @@ export async function render(view, ctx) {
     return r;
   };
 
+  // Following a notification's link marks it read. A live invitation's
+  // link is the phone's join page.
   const item = (n) => {
-    const li = h('li', { class: `notification${n.read_at ? '' : ' unread'}`, dataset: { notificationId: n.id, kind: n.kind } });
-    const read = h('button', { type: 'button', class: 'link small notif-read' }, t('notif.markRead'));
     const onOpen = () => { if (!n.read_at) markRead([n.id]).catch(() => { /* the badge catches up */ }); };
-    read.addEventListener('click', () => busy(read, async () => {
-      try {
-        await markRead([n.id]);
-        n.read_at = new Date().toISOString();
-        li.classList.remove('unread');
-        read.remove();
-      } catch (err) {
-        fill(status, errorBox(err));
-      }
-    }));
-    const link = n.kind === 'live.invited' && n.data?.join_link
-      ? h('a', { href: n.data.join_link, class: 'notif-link', onclick: onOpen }, t('notif.join'))
-      : n.case_id && h('a', { href: `#/cases/${enc(n.case_id)}`, class: 'notif-link', onclick: onOpen }, t('notif.open'));
-    li.append(
+    const href = n.kind === 'live.invited' && n.data?.join_link ? n.data.join_link : n.case_id && `#/cases/${enc(n.case_id)}`;
+    return h('li', { class: `notification${n.read_at ? '' : ' unread'}`, dataset: { notificationId: n.id, kind: n.kind } },
       h('div', { class: 'notif-meta muted small' },
         !n.read_at && h('span', { class: 'badge notif-unread' }, t('notif.unread')),
         h('time', { datetime: n.created_at }, dateTime(n.created_at))),
       h('p', { class: 'notif-text' }, text(n)),
-      h('div', { class: 'notif-actions' }, link, !n.read_at && read));
-    return li;
+      href && h('a', { href, class: 'notif-link', onclick: onOpen }, t('notif.open')));
   };
 
-  const load = async (before) => {
+  // The newest hundred: older ones have long been acted on.
+  const load = async () => {
     let page;
     try {
-      page = await get(`/api/v1/notifications?limit=30${before ? `&before=${enc(before)}` : ''}`);
+      page = await get('/api/v1/notifications?limit=100');
     } catch (err) {
       if (ctx.alive()) fill(status, errorBox(err));
       return;
@@ -85,26 +60,22 @@ export async function render(view, ctx) {
     if (!ctx.alive()) return;
     fill(status);
     setUnread(page.unread);
-    if (!before && !page.items.length) fill(list, h('li', { class: 'empty muted' }, t('notif.none')));
+    if (!page.items.length) fill(list, h('li', { class: 'empty muted' }, t('notif.none')));
     list.append(...page.items.map(item));
-    last = page.items.length ? page.items[page.items.length - 1].id : last;
-    more.hidden = page.items.length < 30;
   };
-  more.addEventListener('click', () => busy(more, () => load(last)));
   markAll.addEventListener('click', () => busy(markAll, async () => {
     try {
       await markRead(null);
       for (const li of list.querySelectorAll('.unread')) {
         li.classList.remove('unread');
         li.querySelector('.notif-unread')?.remove();
-        li.querySelector('.notif-read')?.remove();
       }
     } catch (err) {
       fill(status, errorBox(err));
     }
   }));
 
-  await Promise.all([load(''), renderContact(contact, ctx)]);
+  await Promise.all([load(), renderContact(contact, ctx)]);
 }
 
 /** renderContact draws the e-mail, phone and channel form. */
@@ -122,7 +93,7 @@ async function renderContact(box, ctx) {
   const byEmail = h('input', { type: 'checkbox', id: 'contact-notify-email', checked: c.notify_email });
   const bySMS = h('input', { type: 'checkbox', id: 'contact-notify-sms', checked: c.notify_sms });
   const message = h('div', { 'aria-live': 'polite', id: 'contact-message' });
-  const save = h('button', { type: 'submit', class: 'primary', id: 'contact-save' }, t('contact.save'));
+  const save = h('button', { type: 'submit', class: 'primary', id: 'contact-save' }, t('admin.save'));
   const form = h('form', { class: 'contact-form' },
     h('label', { class: 'field' }, h('span', {}, t('contact.email')), email),
     h('label', { class: 'field' }, h('span', {}, t('contact.phone')), phone),
@@ -143,5 +114,5 @@ async function renderContact(box, ctx) {
       }
     });
   });
-  fill(box, h('h2', {}, t('contact.title')), h('p', { class: 'muted small' }, t('contact.intro')), form);
+  fill(box, h('h2', {}, t('contact.title')), form);
 }
