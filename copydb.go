@@ -39,6 +39,7 @@ var copyTables = []copyTable{
 	{"permit_type_versions", "code, version"},
 	{"case_counters", "prefix, year"},
 	{"cases", "id"},
+	{"notifications", "id"}, // before jobs: a job may deliver one
 	{"evidence", "id"},
 	{"uploads", "id"},
 	{"upload_parts", "upload_id, number"},
@@ -56,6 +57,8 @@ var copyTables = []copyTable{
 	{"commitments", "case_id"},
 	{"live_sessions", "id"},
 	{"live_segments", "session_id, object_key"},
+	// No primary key: ordered by every column, so a dump compares.
+	{"live_positions", "session_id, at, lat, lon"},
 	{"live_annotations", "id"},
 	{"login_attempts", "scope, username, address"},
 }

@@ -123,6 +123,12 @@ func mustFullOffice(t *testing.T) string {
 		`INSERT INTO decisions (id, case_id, outcome, summary, inspector_id, decided_at) VALUES ('dec-rated', '` + back.ID + `', 'reject', '不予批准', '` + me.ID + `', 2)`,
 		`INSERT INTO ratings (id, case_id, decision_id, rater_id, office, inspector_id, level, comment, rated_at) VALUES ('rating-1', '` + back.ID + `', 'dec-rated', '` + back.Applicant.ID + `', 'demo', '` + me.ID + `', 5, '太慢', 3)`,
 		`INSERT INTO followups (id, rating_id, case_id, office, opened_at, due_at, closed_at, closed_by, outcome) VALUES ('fu-1', 'rating-1', '` + back.ID + `', 'demo', 3, 4, 5, '` + me.ID + `', '已整改')`,
+		// A notification the inspector read and was e-mailed, and the
+		// phone's track during the live session (one point without an
+		// accuracy).
+		`INSERT INTO notifications (id, user_id, case_id, kind, data, created_at, read_at, email_sent_at) VALUES ('notif-1', '` + me.ID + `', '` + back.ID + `', 'case.claimed', '{"number":"` + back.Number + `"}', 6, 7, 8)`,
+		`INSERT INTO live_positions (session_id, at, lat, lon, accuracy) VALUES ('` + ls.ID + `', 1500, 39.0842, 117.2009, 12.5)`,
+		`INSERT INTO live_positions (session_id, at, lat, lon) VALUES ('` + ls.ID + `', 4500, 39.0843, 117.201)`,
 	} {
 		if _, err := db.SQL().ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
