@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -253,13 +252,6 @@ func (d *DB) searchSQL(ctx context.Context, text string) (string, []any, error) 
 	}
 	like := "%" + likeEscaper.Replace(text) + "%"
 	if d.dialect.Name() == "postgres" {
-		if a, b, ok := d.rareTrigramsPG(ctx, text); ok {
-			// The whole text is rechecked with strpos, which the index
-			// does not serve: an ILIKE would hand its trigrams to the
-			// index scan too.
-			return searchBody + ` ILIKE ? AND ` + searchBody + ` ILIKE ? AND strpos(lower(` + searchBody + `), lower(?)) > 0`,
-				[]any{"%" + likeEscaper.Replace(a) + "%", "%" + likeEscaper.Replace(b) + "%", text}, nil
-		}
 		return searchBody + ` ILIKE ?`, []any{like}, nil
 	}
 	if len([]rune(text)) < searchMin {
@@ -367,62 +359,6 @@ func rarePair(counts, pos []int) (first, second int, ok bool) {
 		}
 	}
 	return first, second, true
-}
-
-// rareSamplePG is about how many cases rareTrigramsPG samples, and
-// rareSmallPG the table size below which it does not: a small table is
-// searched fast whatever the trigrams.
-const (
-	rareSamplePG = 500
-	rareSmallPG  = 20000
-)
-
-// rareTrigramsPG is rareTrigrams for PostgreSQL: the GIN index answers
-// ILIKE by reading the posting lists of every trigram of the pattern, and
-// those of a company name's 有限公司 list nearly every case (measured at
-// 1M cases: 43 ms and 627 buffers of a 63 ms search; with the two rarest
-// trigrams, 0.3 ms and 13 buffers). It picks the two rarest of text's
-// trigrams by how many of a sample of about rareSamplePG cases hold each
-// (TABLESAMPLE SYSTEM: whole pages picked at random, the same pages each
-// time), so that the index reads only their lists; the caller rechecks
-// the whole text. The newest cases would be a cheaper sample but a biased
-// one: a run of new cases from a few companies hides the rest.
-func (d *DB) rareTrigramsPG(ctx context.Context, text string) (string, string, bool) {
-	grams, pos := trigrams(text)
-	if len(grams) <= 2 {
-		return "", "", false
-	}
-	var rows float64
-	if err := d.queryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'cases'::regclass`).Scan(&rows); err != nil || rows < rareSmallPG {
-		return "", "", false
-	}
-	sel := make([]string, len(grams))
-	args := make([]any, len(grams))
-	counts := make([]int, len(grams)+1)
-	dest := make([]any, len(grams)+1)
-	// strpos in the lowered text, not ILIKE, which lowers both sides at
-	// every comparison: measured 3x the time.
-	for i, g := range grams {
-		sel[i] = `COUNT(*) FILTER (WHERE strpos(b, lower(?)) > 0)`
-		args[i], dest[i] = g, &counts[i]
-	}
-	dest[len(grams)] = &counts[len(grams)]
-	err := d.queryRow(ctx, `SELECT `+strings.Join(sel, ", ")+`, COUNT(*) FROM (SELECT lower(`+searchBody+`) AS b FROM cases c
-		TABLESAMPLE SYSTEM (`+strconv.FormatFloat(100*rareSamplePG/rows, 'f', 6, 64)+`) REPEATABLE (0)) s`, args...).Scan(dest...)
-	sampled := counts[len(grams)]
-	counts = counts[:len(grams)]
-	if err != nil || sampled == 0 {
-		return "", "", false // the whole pattern is right, only slower
-	}
-	// The cap is a tenth of the sample, as of the window on SQLite.
-	for i := range counts {
-		counts[i] = min(counts[i]*rareWindow/sampled, rareCap)
-	}
-	first, second, ok := rarePair(counts, pos)
-	if !ok {
-		return "", "", false
-	}
-	return grams[first], grams[second], true
 }
 
 // keyScanner scans the sort keys that FindCases selects before the case's
