@@ -46,6 +46,9 @@ type Evidence struct {
 	Media        *Media    `json:"media"`
 	Derived      *Derived  `json:"derived"`
 	ObjectKey    string    `json:"-"`
+	// Slot is the permit type material (its Chinese name) the applicant
+	// filed the item under, or empty.
+	Slot string `json:"slot"`
 }
 
 // Evidence statuses: processing until the media pipeline has made the item

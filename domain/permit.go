@@ -35,6 +35,10 @@ type PermitType struct {
 	TargetDays        int             `json:"target_days"`
 	Checklist         []ChecklistItem `json:"checklist"`
 	Materials         []Text          `json:"materials"`
+	// SlotsRequired makes every material a document slot that must hold a
+	// file (or be owed under a signed commitment) before submission. Off
+	// by default: an office turns it on per type by publishing a version.
+	SlotsRequired bool `json:"slots_required"`
 	// RetentionDays overrides --retention-days for this type's originals
 	// (0 keeps the default); a case's evidence is kept at least this long.
 	RetentionDays int `json:"retention_days,omitempty"`

@@ -38,6 +38,9 @@ const (
 	ActionWithdraw Action = "withdraw"
 	// ActionUpload adds the company's evidence (tus uploads).
 	ActionUpload Action = "upload"
+	// ActionEditEvidence files a draft's evidence under a document slot or
+	// removes it (soft: the original stays in the store).
+	ActionEditEvidence Action = "edit_evidence"
 	// ActionTake is an inspector taking the inspector slot of an open case.
 	ActionTake Action = "take"
 	// ActionTakeReview is a reviewer taking the countersigning slot. The
@@ -186,6 +189,7 @@ var Policy = []Rule{
 	{ActionSubmit, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
 	{ActionWithdraw, []Relation{RelCompany}, []Status{StatusDraft, StatusSubmitted}},
 	{ActionUpload, []Relation{RelCompany}, []Status{StatusDraft, StatusSupplementRequested}},
+	{ActionEditEvidence, []Relation{RelCompany}, []Status{StatusDraft}},
 	{ActionSignCommitment, []Relation{RelCompany}, []Status{StatusDraft}},
 	{ActionDeliverOwed, []Relation{RelCompany}, []Status{StatusApproved}},
 
@@ -222,7 +226,7 @@ var Policy = []Rule{
 
 // Actions lists every action, for the matrix test and allowed_actions.
 var Actions = []Action{ActionView, ActionReadNotes, ActionReadProgress, ActionReadOutcome, ActionReadOwed,
-	ActionSubmit, ActionWithdraw, ActionUpload, ActionSignCommitment, ActionDeliverOwed, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign, ActionRoute,
+	ActionSubmit, ActionWithdraw, ActionUpload, ActionEditEvidence, ActionSignCommitment, ActionDeliverOwed, ActionTake, ActionTakeReview, ActionReleaseReview, ActionAssign, ActionRoute,
 	ActionAnnotate, ActionRecordFinding, ActionDecide, ActionCountersign, ActionConfirmOwed,
 	ActionStartLive, ActionJoinLive, ActionAddLiveEvidence, ActionLegalHold,
 	ActionRate, ActionReadRating, ActionMarkUrgent}
@@ -374,6 +378,9 @@ func (c *Case) authorize(rels []Relation, action Action) error {
 func (c *Case) StateRefusal(action Action) error {
 	if action == ActionUpload || action == ActionAddLiveEvidence || action == ActionDeliverOwed {
 		return Coded(ErrInvalidState, CodeNotAcceptingEvidence, fmt.Sprintf("a %s case takes no more evidence", c.Status))
+	}
+	if action == ActionEditEvidence {
+		return Coded(ErrInvalidState, CodeEvidenceLocked, fmt.Sprintf("a %s case's files can no longer be removed or refiled", c.Status))
 	}
 	return Coded(ErrInvalidState, CodeWrongState, fmt.Sprintf("a %s case does not allow this (%s)", c.Status, actionWords(action)))
 }

@@ -34,11 +34,13 @@ type permitTypeInput struct {
 	TargetDays        int                    `json:"target_days"`
 	Checklist         []domain.ChecklistItem `json:"checklist"`
 	Materials         []domain.Text          `json:"materials"`
+	SlotsRequired     bool                   `json:"slots_required"`
 }
 
 func (in permitTypeInput) permitType() domain.PermitType {
 	return domain.PermitType{Code: in.Code, Name: in.Name, CommitmentAllowed: in.CommitmentAllowed,
-		SupplementDays: in.SupplementDays, TargetDays: in.TargetDays, Checklist: in.Checklist, Materials: in.Materials}
+		SupplementDays: in.SupplementDays, TargetDays: in.TargetDays, Checklist: in.Checklist, Materials: in.Materials,
+		SlotsRequired: in.SlotsRequired}
 }
 
 // catalogueAdmin refuses anyone but an admin (domain.OfficePolicy's

@@ -27,6 +27,8 @@ var routeActions = map[string]domain.Action{
 	"POST /api/v1/cases/:id/uploads":           domain.ActionUpload,
 	"PATCH /api/v1/uploads/:uid":               domain.ActionUpload,
 	"GET /api/v1/cases/:id/evidence":           domain.ActionView,
+	"PATCH /api/v1/cases/:id/evidence/:eid":    domain.ActionEditEvidence,
+	"DELETE /api/v1/cases/:id/evidence/:eid":   domain.ActionEditEvidence,
 	"GET /api/v1/evidence/:eid":                domain.ActionView,
 	"GET /api/v1/evidence/:eid/content":        domain.ActionView,
 	"GET /api/v1/evidence/:eid/playback":       domain.ActionView,

@@ -88,6 +88,8 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/uploads/:uid", handleGetUpload(ups))
 
 	authed.GET("/cases/:id/evidence", handleListEvidence(db, cfg.LocationWarnMeters))
+	authed.PATCH("/cases/:id/evidence/:eid", handleSetEvidenceSlot(db))
+	authed.DELETE("/cases/:id/evidence/:eid", handleRemoveEvidence(db))
 	authed.GET("/evidence/:eid", handleGetEvidence(db, cfg.LocationWarnMeters))
 	dl := newDownloads(cfg.Objects, cfg.DirectDownloadTTL, cfg.Logger)
 	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, dl))

@@ -55,6 +55,7 @@ type Records interface {
 	settingsReader
 	adminStore
 	officeAuditStore
+	slotStore
 }
 
 // UploadStore is what the routes need from the resumable uploads: the tus

@@ -99,7 +99,7 @@ const (
 	JOIN users a ON a.id = c.applicant_id
 	LEFT JOIN users i ON i.id = c.inspector_id
 	LEFT JOIN users r ON r.id = c.reviewer_id`
-	caseSelect = caseColumns + `(SELECT COUNT(*) FROM evidence e WHERE e.case_id = c.id),
+	caseSelect = caseColumns + `(SELECT COUNT(*) FROM evidence e WHERE e.case_id = c.id AND e.removed_at IS NULL),
 	(SELECT COUNT(*) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL),
 	(SELECT MIN(o.due_at) FROM owed_items o WHERE o.case_id = c.id AND o.fulfilled_at IS NULL AND o.evidence_id IS NULL)` + caseFrom
 	// caseCoreSelect is caseSelect without the counts of evidence and owed
@@ -236,9 +236,20 @@ func (d *DB) SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User,
 	if err != nil {
 		return nil, err
 	}
+	var commitment *domain.Commitment
+	if pt.SlotsRequired && c.Status == domain.StatusDraft {
+		if commitment, err = d.Commitment(ctx, c.ID); err != nil {
+			return nil, err
+		}
+	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	due := domain.DueAt(now, pt.TargetDays, loc)
 	err = d.tx(ctx, func(tx *wtx) error {
+		if c.Status == domain.StatusDraft {
+			if err := checkSlots(ctx, tx, c.ID, pt, commitment); err != nil {
+				return err
+			}
+		}
 		if c.Status == domain.StatusSupplementRequested {
 			// Resubmitting answers the supplement request.
 			if _, err := tx.ExecContext(ctx, `UPDATE owed_items SET fulfilled_at = ? WHERE case_id = ? AND fulfilled_at IS NULL`, ms(now), c.ID); err != nil {

@@ -43,22 +43,22 @@ func insertEvidence(ctx context.Context, tx *wtx, e *domain.Evidence) error {
 		b, _ := json.Marshal(e.Media)
 		media = sql.NullString{String: string(b), Valid: true}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO evidence (id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.CaseID, string(e.Kind), e.Filename, e.ContentType, e.Size, e.SHA256, e.Status, e.StatusReason, e.ObjectKey, e.UploadedBy, ms(e.CreatedAt), media)
+	_, err := tx.ExecContext(ctx, `INSERT INTO evidence (id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media, slot)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.CaseID, string(e.Kind), e.Filename, e.ContentType, e.Size, e.SHA256, e.Status, e.StatusReason, e.ObjectKey, e.UploadedBy, ms(e.CreatedAt), media, e.Slot)
 	if err != nil {
 		return fmt.Errorf("insert evidence %s: %w", e.ID, err)
 	}
 	return nil
 }
 
-const evidenceColumns = `id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media, derived`
+const evidenceColumns = `id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media, derived, slot`
 
 func scanEvidence(row interface{ Scan(...any) error }) (*domain.Evidence, error) {
 	var e domain.Evidence
 	var created int64
 	var media, derived sql.NullString
-	if err := row.Scan(&e.ID, &e.CaseID, &e.Kind, &e.Filename, &e.ContentType, &e.Size, &e.SHA256, &e.Status, &e.StatusReason, &e.ObjectKey, &e.UploadedBy, &created, &media, &derived); err != nil {
+	if err := row.Scan(&e.ID, &e.CaseID, &e.Kind, &e.Filename, &e.ContentType, &e.Size, &e.SHA256, &e.Status, &e.StatusReason, &e.ObjectKey, &e.UploadedBy, &created, &media, &derived, &e.Slot); err != nil {
 		return nil, err
 	}
 	if derived.Valid {
@@ -84,9 +84,10 @@ func (d *DB) Evidence(ctx context.Context, id string) (*domain.Evidence, error) 
 	return e, notFound(err, "evidence "+id)
 }
 
-// ListEvidence returns a case's evidence, oldest first.
+// ListEvidence returns a case's evidence, oldest first, without the items
+// removed from its draft (RemoveEvidence).
 func (d *DB) ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error) {
-	rows, err := d.query(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE case_id = ? ORDER BY created_at, id`, caseID)
+	rows, err := d.query(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE case_id = ? AND removed_at IS NULL ORDER BY created_at, id`, caseID)
 	if err != nil {
 		return nil, fmt.Errorf("list evidence: %w", err)
 	}

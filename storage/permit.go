@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const permitColumns = `code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials, version`
+const permitColumns = `code, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials, version, slots_required`
 
 // PermitTypes returns the catalogue's current versions in display order,
 // retired types included (with RetiredAt): a case of a retired type still
@@ -128,17 +128,17 @@ func (d *DB) Catalogue(ctx context.Context) ([]domain.CatalogueEntry, error) {
 
 func scanPermitType(row interface{ Scan(...any) error }, withRetired bool, extra ...any) (*domain.PermitType, error) {
 	var p domain.PermitType
-	var commitment int
+	var commitment, slots int
 	var checklist, materials string
 	var retired sql.NullInt64
-	dest := []any{&p.Code, &p.Name.ZH, &p.Name.EN, &commitment, &p.SupplementDays, &p.TargetDays, &checklist, &materials, &p.Version}
+	dest := []any{&p.Code, &p.Name.ZH, &p.Name.EN, &commitment, &p.SupplementDays, &p.TargetDays, &checklist, &materials, &p.Version, &slots}
 	if withRetired {
 		dest = append(dest, &retired)
 	}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
-	p.CommitmentAllowed = commitment != 0
+	p.CommitmentAllowed, p.SlotsRequired = commitment != 0, slots != 0
 	p.RetiredAt = fromMS(retired)
 	if err := json.Unmarshal([]byte(checklist), &p.Checklist); err != nil {
 		return nil, fmt.Errorf("permit type %s checklist: %w", p.Code, err)
@@ -159,9 +159,9 @@ func insertVersion(ctx context.Context, tx *wtx, p *domain.PermitType, now time.
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO permit_type_versions (code, version, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials, created_at, created_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Code, p.Version, p.Name.ZH, p.Name.EN, boolInt(p.CommitmentAllowed), p.SupplementDays, p.TargetDays, string(cl), string(mt), ms(now), nullString(by))
+	_, err = tx.ExecContext(ctx, `INSERT INTO permit_type_versions (code, version, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials, created_at, created_by, slots_required)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Code, p.Version, p.Name.ZH, p.Name.EN, boolInt(p.CommitmentAllowed), p.SupplementDays, p.TargetDays, string(cl), string(mt), ms(now), nullString(by), boolInt(p.SlotsRequired))
 	if err != nil {
 		return fmt.Errorf("record permit type %s version %d: %w", p.Code, p.Version, err)
 	}
@@ -208,8 +208,8 @@ func insertPermitType(ctx context.Context, tx *wtx, p *domain.PermitType, positi
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO permit_types (code, position, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Code, position, p.Name.ZH, p.Name.EN, boolInt(p.CommitmentAllowed), p.SupplementDays, p.TargetDays, string(cl), string(mt), p.Version)
+	_, err = tx.ExecContext(ctx, `INSERT INTO permit_types (code, position, name_zh, name_en, commitment_allowed, supplement_days, target_days, checklist, materials, version, slots_required) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Code, position, p.Name.ZH, p.Name.EN, boolInt(p.CommitmentAllowed), p.SupplementDays, p.TargetDays, string(cl), string(mt), p.Version, boolInt(p.SlotsRequired))
 	return err
 }
 
@@ -298,9 +298,9 @@ func (d *DB) PublishPermitType(ctx context.Context, actor *domain.User, code str
 		}
 		// The version in the condition makes a concurrent publish of the
 		// same base lose here even where nothing locked the row we read.
-		res, err := tx.ExecContext(ctx, `UPDATE permit_types SET name_zh = ?, name_en = ?, commitment_allowed = ?, supplement_days = ?, target_days = ?, checklist = ?, materials = ?, version = ?
+		res, err := tx.ExecContext(ctx, `UPDATE permit_types SET name_zh = ?, name_en = ?, commitment_allowed = ?, supplement_days = ?, target_days = ?, checklist = ?, materials = ?, version = ?, slots_required = ?
 			WHERE code = ? AND version = ?`,
-			in.Name.ZH, in.Name.EN, boolInt(in.CommitmentAllowed), in.SupplementDays, in.TargetDays, string(cl), string(mt), in.Version, code, old.Version)
+			in.Name.ZH, in.Name.EN, boolInt(in.CommitmentAllowed), in.SupplementDays, in.TargetDays, string(cl), string(mt), in.Version, boolInt(in.SlotsRequired), code, old.Version)
 		if err != nil {
 			return fmt.Errorf("update permit type %s: %w", code, err)
 		}

@@ -316,6 +316,12 @@ func TestPermitVersionsMigration(t *testing.T) {
 		`ALTER TABLE permit_types DROP COLUMN retired_at`,
 		`ALTER TABLE cases DROP COLUMN permit_version`,
 		`DELETE FROM schema_migrations WHERE version = '0018_permit_versions'`,
+		// 0025 adds a column to the versions table: it runs again too.
+		`ALTER TABLE permit_types DROP COLUMN slots_required`,
+		`ALTER TABLE evidence DROP COLUMN slot`,
+		`ALTER TABLE evidence DROP COLUMN removed_at`,
+		`ALTER TABLE evidence DROP COLUMN removed_by`,
+		`DELETE FROM schema_migrations WHERE version = '0025_slots'`,
 		`UPDATE permit_types SET checklist = '[{"id":"vault-doors","text":{"zh":"金库门","en":"Vault doors"}}]' WHERE code = 'bank-security'`,
 	} {
 		if _, err := d.SQL().ExecContext(ctx, q); err != nil {

@@ -74,7 +74,7 @@ func reviewSummary(ctx context.Context, q queryer, caseID, userID string) (*doma
 	// page) as evidence.read.
 	rows, err = q.QueryContext(ctx, `SELECT e.id, e.filename, e.kind,
 		NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.case_id = e.case_id AND a.actor_id = ? AND a.action = 'evidence.read' AND a.target = e.id)
-		FROM evidence e WHERE e.case_id = ? AND e.status <> ? ORDER BY e.created_at, e.id`, userID, caseID, domain.EvidenceFailed)
+		FROM evidence e WHERE e.case_id = ? AND e.removed_at IS NULL AND e.status <> ? ORDER BY e.created_at, e.id`, userID, caseID, domain.EvidenceFailed)
 	if err != nil {
 		return nil, fmt.Errorf("unopened evidence: %w", err)
 	}

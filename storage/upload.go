@@ -126,6 +126,13 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 			return nil, err
 		}
 	}
+	if slot := metadata[domain.MetaSlot]; slot != "" {
+		zh, err := s.db.caseSlot(ctx, c, slot)
+		if err != nil {
+			return nil, err
+		}
+		metadata[domain.MetaSlot] = zh
+	}
 	now := s.db.now().UTC().Truncate(time.Millisecond)
 	up := &domain.Upload{
 		ID: domain.NewID(), CaseID: c.ID, UserID: u.ID, EvidenceID: domain.NewID(), Filename: name, Filetype: metadata["filetype"],

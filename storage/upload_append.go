@@ -699,7 +699,7 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 	ev := &domain.Evidence{
 		ID: up.EvidenceID, CaseID: up.CaseID, Kind: up.Kind, Filename: up.Filename, ContentType: up.ContentType,
 		Size: up.Length, SHA256: hex.EncodeToString(a.hash.Sum(nil)), Status: domain.EvidenceProcessing, UploadedBy: up.UserID,
-		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.ObjectKey,
+		CreatedAt: a.s.db.now().UTC().Truncate(time.Millisecond), ObjectKey: up.ObjectKey, Slot: up.Metadata[domain.MetaSlot],
 	}
 	// The phone's continuous take may carry its shot marks (guided filming).
 	var checklist []domain.ChecklistItem
