@@ -39,11 +39,13 @@ export function uploadsFor(caseId) {
 /**
  * addFiles queues files for a case; choosing a file again resumes its
  * earlier upload. opts.owedItem delivers the files as that owed material
- * of an approved case (承诺办: Upload-Metadata owed_item).
+ * of an approved case (承诺办: Upload-Metadata owed_item); opts.slot
+ * files them under that document slot of a draft (Upload-Metadata slot).
  */
 export function addFiles(caseId, files, opts = {}) {
   for (const file of files) {
-    const key = fingerprint(opts.owedItem ? `${caseId}/owed/${opts.owedItem}` : caseId, file);
+    const scope = opts.owedItem ? `${caseId}/owed/${opts.owedItem}` : opts.slot ? `${caseId}/slot/${opts.slot}` : caseId;
+    const key = fingerprint(scope, file);
     const old = entries.get(key);
     if (old && old.state !== 'done') {
       if (old.state === 'paused' || (old.state === 'error' && !old.error?.local)) resume(old);
@@ -52,14 +54,14 @@ export function addFiles(caseId, files, opts = {}) {
     if (old) remove(old);
     const entry = {
       key, caseId, file, state: 'queued', sent: 0, total: file.size,
-      samples: [], info: {}, error: null, evidenceId: null, owedItem: opts.owedItem || null,
+      samples: [], info: {}, error: null, evidenceId: null, owedItem: opts.owedItem || null, slot: opts.slot || null,
     };
     entry.checking = true;
     entry.tus = new TusUpload(file, {
       endpoint: `/api/v1/cases/${enc(caseId)}/uploads`,
       fingerprint: key,
       caseId,
-      metadata: opts.owedItem ? { owed_item: opts.owedItem } : undefined,
+      metadata: opts.owedItem ? { owed_item: opts.owedItem } : opts.slot ? { slot: opts.slot } : undefined,
       parallel: PARALLEL_PARTS,
       headers: csrfHeaders,
       onState: (state, info) => onState(entry, state, info),

@@ -20,6 +20,7 @@ import { applicantOutcome, reportLink } from './review/record.js';
 import { commitmentPanel } from './owed.js';
 import { receipt } from './receipt.js';
 import { uploadPanel } from './uploadpanel.js';
+import { slotPanel } from './slots.js';
 import { ratingPanel, urgentBadge, urgentControls } from './rating.js';
 import { routeControl } from './route.js';
 
@@ -71,6 +72,12 @@ export async function render(view, ctx) {
   } : {});
   ctx.onCleanup(evidence.cleanup);
   let panel = null;
+  // The permit type's document slots, for the applicant.
+  const slots = role === 'applicant' && type?.materials?.length
+    ? slotPanel(c, type, { onChange: () => { evidence.refresh(); reload().catch(() => {}); } })
+    : null;
+  if (slots) ctx.onCleanup(slots.cleanup);
+  const refreshSlots = () => slots?.refresh().then(paintSubmit).catch((err) => fill(message, errorBox(err)));
   // What the page is built for; when it changes the page is drawn afresh.
   const stageOf = (x) => JSON.stringify([x.status, x.inspector?.id || '', x.reviewer?.id || '']);
   const stage = stageOf(c);
@@ -98,6 +105,7 @@ export async function render(view, ctx) {
     fill(head, header(c, types));
     fill(actions, buttons());
     paintUploads();
+    slots?.setCase(c);
     paintSubmit();
     if (role === 'applicant') fill(receiptSlot, receipt(c, types, { open: c.status === 'submitted' }));
   }
@@ -109,7 +117,11 @@ export async function render(view, ctx) {
       fill(submitSlot);
       return;
     }
-    const ready = c.evidence_count > 0;
+    const missing = slots ? slots.missing() : [];
+    const ready = c.evidence_count > 0 && missing.length === 0;
+    const note = missing.length
+      ? t('slots.submitMissing', { list: missing.map((m) => pick(m)).join(t('slots.listSep')) })
+      : ready ? t('case.submitReady') : t('case.submitNeedsFiles');
     const submit = h('button', { id: 'case-submit', type: 'button', class: 'primary', disabled: !ready,
       'aria-describedby': 'case-submit-note',
       onclick: () => {
@@ -118,7 +130,7 @@ export async function render(view, ctx) {
         return act(submit, 'submit');
       } }, t('case.submit'));
     fill(submitSlot, h('div', { class: 'panel submit-panel' },
-      h('p', { id: 'case-submit-note', class: `small ${ready ? '' : 'muted'}` }, ready ? t('case.submitReady') : t('case.submitNeedsFiles')),
+      h('p', { id: 'case-submit-note', class: `small ${ready ? '' : 'muted'}` }, note),
       h('div', { class: 'actions' }, submit)));
   }
 
@@ -168,7 +180,7 @@ export async function render(view, ctx) {
     }
     if (!panel) {
       // A finished upload changes the case's file count, which enables submit.
-      panel = uploadPanel(id, { onDone: () => { evidence.refresh(); reload().catch(() => {}); } });
+      panel = uploadPanel(id, { onDone: () => { evidence.refresh(); refreshSlots(); reload().catch(() => {}); } });
       fill(uploadSlot,
         h('p', { class: 'muted small' }, t('case.submitHint')),
         panel.el);
@@ -200,7 +212,7 @@ export async function render(view, ctx) {
   const live = caseEvents(id, (parts) => {
     if (!ctx.alive()) return;
     if (parts.has('case') || parts.has('record')) reload().catch(() => {});
-    if (parts.has('evidence')) evidence.refresh();
+    if (parts.has('evidence')) { evidence.refresh(); refreshSlots(); }
     if (parts.has('evidence') || parts.has('case')) livePanel?.refresh();
     if (parts.has('record')) outcome?.refresh(c);
     if (parts.has('rating') || parts.has('case')) rating?.refresh(c).catch(() => {});
@@ -215,7 +227,7 @@ export async function render(view, ctx) {
     ? h('div', { id: 'case-workspace-layout', class: 'case-ws-layout' },
       h('aside', { class: 'case-ws-evidence', 'aria-label': t('review.evidenceColumn') }, evidence.el),
       h('div', { class: 'case-ws-main' }, ws.el, ws.panels))
-    : [ws?.el, ws?.panels, checklist, uploadSlot, evidence.el, submitSlot];
+    : [ws?.el, ws?.panels, checklist, slots?.el, uploadSlot, evidence.el, submitSlot];
   fill(view, back, head, actions, urgentSlot, message, receiptSlot, outcome?.el, rating?.el, commitment?.el, livePanel?.el, body);
   let submitted = null;
   try { submitted = sessionStorage.getItem(SUBMITTED_KEY); } catch { /* private mode */ }
@@ -224,6 +236,7 @@ export async function render(view, ctx) {
     document.getElementById('case-receipt')?.scrollIntoView({ block: 'start' });
   }
   evidence.refresh();
+  refreshSlots();
   livePanel?.refresh();
   outcome?.refresh(c);
   rating?.refresh(c);
