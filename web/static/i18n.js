@@ -638,6 +638,7 @@ const messages = {
   'catalogue.targetHint': { zh: '从提交之日起计算的工作日数。', en: 'Working days from submission.' },
   'catalogue.supplementDays': { zh: '补交材料期限（天）', en: 'Days to hand in owed materials' },
   'catalogue.commitment': { zh: '允许承诺办（先批后补）', en: 'Commitment-based approval allowed (materials handed in later)' },
+  'catalogue.slotsRequired': { zh: '每项申请材料须上传文件（或承诺后补）才能提交', en: 'Each material needs a file (or a commitment) before submission' },
   'catalogue.edit': { zh: '编辑', en: 'Edit' },
   'catalogue.history': { zh: '版本记录', en: 'Version history' },
   'catalogue.retire': { zh: '停止受理', en: 'Retire' },

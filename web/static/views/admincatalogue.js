@@ -104,6 +104,7 @@ export async function render(view, ctx) {
       code: p?.code || '',
       name: { zh: p?.name.zh || '', en: p?.name.en || '' },
       commitment_allowed: p?.commitment_allowed || false,
+      slots_required: p?.slots_required || false,
       supplement_days: p?.supplement_days ?? 15,
       target_days: p?.target_days ?? 0,
       // The shot hint (guided filming) rides along, so an edit keeps it; blank is none.
@@ -165,7 +166,7 @@ export async function render(view, ctx) {
         name: draft.name, commitment_allowed: draft.commitment_allowed,
         supplement_days: Number.isFinite(draft.supplement_days) ? draft.supplement_days : -1,
         target_days: Number.isFinite(draft.target_days) ? draft.target_days : -1,
-        checklist: draft.checklist, materials: draft.materials,
+        checklist: draft.checklist, materials: draft.materials, slots_required: draft.slots_required,
       };
       await busy(publish, async () => {
         try {
@@ -192,6 +193,9 @@ export async function render(view, ctx) {
       h('input', { type: 'checkbox', id: 'catalogue-commitment', checked: draft.commitment_allowed, onchange: (ev) => { draft.commitment_allowed = ev.target.checked; } }),
       t('catalogue.commitment')),
     days(t('catalogue.supplementDays'), 'supplement_days', 'catalogue-supplement-days'),
+    h('label', { class: 'commitment-choice' },
+      h('input', { type: 'checkbox', id: 'catalogue-slots-required', checked: draft.slots_required, onchange: (ev) => { draft.slots_required = ev.target.checked; } }),
+      t('catalogue.slotsRequired')),
     h('h3', {}, t('catalogue.checklist')),
     items,
     h('button', { type: 'button', id: 'catalogue-add-item', class: 'secondary', onclick: addItem }, t('catalogue.addItem')),
