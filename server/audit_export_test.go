@@ -14,15 +14,16 @@ import (
 	"time"
 )
 
-// TestOfficeAuditExportStreams exports a trail of a million events
-// (SITEINSPECT_AUDIT_EXPORT_EVENTS, default 1,000,000), written straight
-// into the database, through a real HTTP server, and holds the export to
-// flat memory: the heap, sampled every 20 ms while the file is read, never
-// grows by more than 32 MiB over its level before the request, though the
-// file is well over 100 MiB; and the first row arrives long before the
-// last (streamed, not built and then sent).
+// TestOfficeAuditExportStreams exports a trail of 400,000 events
+// (SITEINSPECT_AUDIT_EXPORT_EVENTS; 1,000,000 gives the 174 MiB file in
+// BENCHMARKS.md, and takes a minute on PostgreSQL, too long for make test),
+// written straight into the database, through a real HTTP server, and holds
+// the export to flat memory: the heap, sampled every 20 ms while the file is
+// read, never grows by more than 32 MiB over its level before the request,
+// though the file is about 70 MiB, so a built-then-sent export fails; and the
+// first row arrives long before the last (streamed, not built and then sent).
 func TestOfficeAuditExportStreams(t *testing.T) {
-	n := 1000000
+	n := 400000
 	if v := os.Getenv("SITEINSPECT_AUDIT_EXPORT_EVENTS"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil {
@@ -119,8 +120,8 @@ func TestOfficeAuditExportStreams(t *testing.T) {
 	t.Logf("%d events, %.1f MiB of CSV in %s (first row after %s); heap %.1f MiB before, peak %.1f MiB (+%.1f MiB)",
 		n, float64(size)/(1<<20), total.Round(time.Millisecond), first.Round(time.Millisecond),
 		float64(base)/(1<<20), float64(peak.Load())/(1<<20), float64(growth)/(1<<20))
-	if n >= 1000000 && size < 100<<20 {
-		t.Errorf("got %d bytes of CSV, want over 100 MiB for a million events (is the fixture right?)", size)
+	if n >= 400000 && size < 64<<20 {
+		t.Errorf("got %d bytes of CSV, want over 64 MiB (twice the heap bound) for %d events (is the fixture right?)", size, n)
 	}
 	if growth > 32<<20 {
 		t.Errorf("heap grew by %.1f MiB during the export, want at most 32 MiB (memory must stay flat)", float64(growth)/(1<<20))
