@@ -163,3 +163,82 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 		t.Errorf("case page: got coverage and warning %q, want \"2/4 true\"", got)
 	}
 }
+
+// TestLiveBrowserGuidedTake records a take without streaming (一镜到底):
+// from the join link the phone presses 只录制, marks the next shot twice a
+// couple of seconds apart and presses 停止并上传; nothing is published, and
+// the uploaded take carries the two marks as annotations tied to their
+// checklist items at the moments they were made (within 1.5 s).
+func TestLiveBrowserGuidedTake(t *testing.T) {
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
+	_, insp, caseID := guidedCase(t, p)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+
+	phone := mustNamedBrowser(t, "phone", phoneWidth, phoneHeight, guidedBudget,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true))
+	phone.mustDo(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
+	phone.mustDo(t, "open the join link", chromedp.Navigate(p.URL+ls.JoinURL), chromedp.WaitVisible(chromedp.ID("join-take")))
+	mustPoll[bool](t, phone, "the camera and the shot list",
+		`() => { const v = document.getElementById('join-preview'), b = document.getElementById('join-take');
+			return v.srcObject !== null && v.videoWidth > 0 && !b.disabled && !!document.getElementById('join-shot-mark'); }`)
+	if got := mustRun(t, phone, "the take button's label", chromedp.Evaluate[string](`document.getElementById('join-take').textContent`)); !strings.Contains(got, "一镜到底") {
+		t.Errorf("take button: got %q, want the Chinese label with 一镜到底", got)
+	}
+	mustRun(t, phone, "press 只录制", chromedp.Evaluate[bool](`window.takeT0 = Date.now(); document.getElementById('join-take').click(); true`))
+	phone.mustWaitAttr(t, "#live-join", "data-state", "taking")
+	phone.mustWaitAttr(t, "#live-join", "data-local-recording", "recording")
+
+	// mark waits until the take is atMS old, then marks the next shot and
+	// returns its item and the moment (ms since 只录制).
+	mark := func(atMS int) (string, int) {
+		mustPoll[bool](t, phone, "the take running", `(at) => Date.now() - window.takeT0 >= at`, atMS)
+		got := mustRun(t, phone, "mark the next shot", chromedp.Evaluate[map[string]any](
+			`(() => { const b = document.getElementById('join-shot-mark'); const item = b.dataset.item; const ms = Date.now() - window.takeT0; b.click(); return { item, ms }; })()`))
+		item, _ := got["item"].(string)
+		ms, _ := got["ms"].(float64)
+		return item, int(ms)
+	}
+	item1, ms1 := mark(1500)
+	mustPoll[bool](t, phone, "the first mark kept on the phone", `(item) => document.querySelector('#join-shots li[data-item="' + item + '"]')?.dataset.marks === '1'`, item1)
+	item2, ms2 := mark(3500)
+	if item1 != "fire-exits" || item2 == "" || item2 == item1 {
+		t.Fatalf("marked items: got %q then %q, want fire-exits then the next item", item1, item2)
+	}
+	mustPoll[bool](t, phone, "the take running", `() => Date.now() - window.takeT0 >= 5000`)
+	phone.mustDo(t, "press 停止并上传", chromedp.Click(chromedp.ID("join-take-stop")))
+	takeID := mustPoll[string](t, phone, "the take uploaded", `() => document.getElementById('live-join').dataset.uploadEvidence || ''`)
+
+	var s liveSession
+	insp.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &s)
+	if s.Publishing || s.Status == "live" {
+		t.Errorf("session after a take without streaming: got status %q publishing %v, want never published", s.Status, s.Publishing)
+	}
+	take := insp.mustEvidenceDone(takeID, 2*time.Minute)
+	var notes []domain.Annotation
+	insp.mustJSON("GET", "/api/v1/evidence/"+take.ID+"/annotations", nil, http.StatusOK, &notes)
+	for _, n := range notes {
+		if n.StartMS != nil {
+			t.Logf("annotation %s at %d ms (marks made at %d ms for %s, %d ms for %s)", n.ChecklistItem, *n.StartMS, ms1, item1, ms2, item2)
+		}
+	}
+	if take.Media == nil || take.Media.DurationMS == nil || *take.Media.DurationMS < 4000 {
+		t.Fatalf("the take's media: got %+v, want a video of about 5 s", take.Media)
+	}
+	want := map[string]int{item1: ms1, item2: ms2}
+	if len(notes) != 2 {
+		t.Fatalf("the take's annotations: got %d (%+v), want 2", len(notes), notes)
+	}
+	for _, n := range notes {
+		at, ok := want[n.ChecklistItem]
+		if !ok || n.StartMS == nil {
+			t.Errorf("annotation %+v: want one tied to %s or %s with a start", n, item1, item2)
+			continue
+		}
+		if d := *n.StartMS - int64(at); d < -1500 || d > 1500 {
+			t.Errorf("annotation for %s: got start %d ms, want %d ms ± 1500", n.ChecklistItem, *n.StartMS, at)
+		}
+		delete(want, n.ChecklistItem)
+	}
+}

@@ -23,6 +23,12 @@
  * the phone photograph, stamp and upload a full-resolution still
  * (live/still.js). data-stills counts the stills uploaded, data-still-size
  * is the last one's width×height.
+ * A take without streaming (一镜到底, docs/LIVE.md): 只录制 records the
+ * camera with the phone's own recorder and publishes nothing; the shot
+ * list's marks are kept with the take only (not sent to the room, so the
+ * session's coverage counts them once, from the take), and 停止并上传 ends
+ * the take and uploads it at once with its marks. data-state is taking
+ * meanwhile.
  */
 import { ApiError, errorFromResponse } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
@@ -107,6 +113,7 @@ export async function render(view, ctx) {
   let publishing = false; // from Start until publishing stops: the phone records meanwhile
   let wasLive = false;
   let broke = false; // the call broke up since the last upload: send the phone's recording
+  let taking = false; // a take recorded without streaming (一镜到底)
 
   // The picture and what lies over it.
   const preview = h('video', { id: 'join-preview', class: 'join-preview', autoplay: true, playsinline: true });
@@ -123,6 +130,8 @@ export async function render(view, ctx) {
 
   // The controls under the picture.
   const start = w.text(h('button', { id: 'join-start', type: 'button', class: 'primary join-big', onclick: () => startPublishing() }), () => t('join.start'));
+  const take = w.text(h('button', { id: 'join-take', type: 'button', class: 'secondary join-big', onclick: () => startTake() }), () => t('join.take'));
+  const takeStop = w.text(h('button', { id: 'join-take-stop', type: 'button', class: 'danger join-big', hidden: true, onclick: () => stopTake() }), () => t('join.takeStop'));
   const stop = w.text(h('button', { id: 'join-stop', type: 'button', class: 'danger join-big', hidden: true, onclick: () => stopPublishing() }), () => t('join.stop'));
   const flip = w.text(h('button', { id: 'join-switch', type: 'button', class: 'secondary', hidden: true, onclick: () => busy(flip, switchCamera) }), () => t('join.switch'));
   const torch = h('button', { id: 'join-torch', type: 'button', class: 'secondary', hidden: true, 'aria-pressed': 'false', onclick: () => busy(torch, toggleTorch) });
@@ -132,7 +141,7 @@ export async function render(view, ctx) {
   const stillNote = h('p', { id: 'join-still', class: 'notice small', role: 'status', hidden: true });
 
   // Guided filming and the position, both through the room.
-  const guide = shotGuide({ w, send: (msg) => room.send(msg), onMark: (item) => rec.mark(item), onError: (err) => fill(message, errorBox(err)) });
+  const guide = shotGuide({ w, send: (msg) => !taking && room.send(msg), onMark: (item) => rec.mark(item), onError: (err) => fill(message, errorBox(err)) });
   const sharing = positionSharing({ w, send: (msg) => room.send(msg) });
   let stills = 0;
 
@@ -159,7 +168,7 @@ export async function render(view, ctx) {
     presence);
 
   fill(root, title, stage,
-    h('div', { class: 'join-controls' }, start, stop, flip, torch, sound, retryCamera),
+    h('div', { class: 'join-controls' }, start, take, takeStop, stop, flip, torch, sound, retryCamera),
     message,
     stillNote,
     guide.el,
@@ -212,7 +221,7 @@ export async function render(view, ctx) {
     state = next;
     root.dataset.state = state;
     clock.run(state === 'live');
-    if (state === 'live') keepAwake();
+    if (state === 'live' || state === 'taking') keepAwake();
     if (state === 'stopped' || state === 'idle') letSleep();
     paint();
   }
@@ -221,8 +230,11 @@ export async function render(view, ctx) {
     stateEl.textContent = ended ? t('join.stateEnded') : t(`join.state.${state}`);
     stateEl.dataset.state = state;
     const sending = state === 'connecting' || state === 'live' || state === 'reconnecting';
-    start.hidden = sending || ended;
+    start.hidden = sending || taking || ended;
     start.disabled = !cam.video();
+    take.hidden = sending || taking || ended || !rec.supported;
+    take.disabled = !cam.video();
+    takeStop.hidden = !taking;
     stop.hidden = !sending;
     flip.hidden = ended || !cam.video() || !cam.canSwitch();
     torch.hidden = ended || !cam.hasTorch();
@@ -265,7 +277,7 @@ export async function render(view, ctx) {
       preview.srcObject = await cam.open();
       preview.play().catch(() => {});
       await useTracks();
-      if (publishing) await record();
+      if (publishing || taking) await record();
     } catch (err) {
       fill(message, errorBox(cameraError(err)));
       retryCamera.hidden = false;
@@ -283,7 +295,7 @@ export async function render(view, ctx) {
       fill(message, errorBox(new Error(t('join.switchFailed'))));
     }
     await useTracks();
-    if (publishing) await record();
+    if (publishing || taking) await record();
     preview.srcObject = cam.stream();
     preview.play().catch(() => {});
     paint();
@@ -323,6 +335,32 @@ export async function render(view, ctx) {
     panel.hold();
     record();
     link.start();
+  }
+
+  /** startTake records the camera without publishing: a take of its own (一镜到底). */
+  async function startTake() {
+    if (ended || !cam.video() || state === 'connecting' || state === 'live' || state === 'reconnecting') return;
+    fill(message);
+    taking = true;
+    panel.hold();
+    setState('taking');
+    if (!await rec.start([cam.video(), cam.audio()])) {
+      taking = false;
+      fill(message, errorBox(new Error(t('join.takeFailed'))));
+      setState('idle');
+      return;
+    }
+    if (ctx.alive()) panel.paint();
+  }
+
+  /** stopTake ends the take and uploads it (with its marks) at once. */
+  async function stopTake() {
+    if (!taking) return;
+    taking = false;
+    await rec.stop();
+    if (!ctx.alive()) return;
+    setState('stopped');
+    panel.offer({ now: true });
   }
 
   /** record starts a part of the phone's own recording from the current camera and microphone. */
@@ -372,6 +410,7 @@ export async function render(view, ctx) {
     if (ended) return;
     ended = true;
     savedOnServer = recorded;
+    stopTake();
     guide.close();
     sharing.stop();
     link.stop({ release: false });

@@ -292,10 +292,11 @@ export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUpl
 
   /**
    * offer shows what the phone holds after publishing stopped or the
-   * session ended; auto starts the upload after the countdown, broke says
-   * why (the call broke up).
+   * session ended; auto starts the upload after the countdown, now at
+   * once (a take recorded without streaming), broke says why (the call
+   * broke up).
    */
-  function offer({ auto = false, broke: why = false } = {}) {
+  function offer({ auto = false, now = false, broke: why = false } = {}) {
     if (mode === 'uploading' || rec.recording()) {
       paint();
       return;
@@ -304,6 +305,10 @@ export function recordingPanel({ lid, token, rec, root, onBusy = () => {}, onUpl
     broke = why;
     earlier = false;
     if (rec.pending().length) mode = 'idle';
+    if (now && rec.pending().length) {
+      upload();
+      return;
+    }
     if (auto && rec.pending().length) {
       mode = 'countdown';
       left = COUNTDOWN_S;
