@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -384,4 +385,51 @@ func TestStaticServiceWorkerShell(t *testing.T) {
 	if got := staticGet(t, site, http.MethodGet, "/sw.js").Header().Get("Cache-Control"); got != "no-cache" {
 		t.Errorf("GET /sw.js Cache-Control: got %q, want no-cache", got)
 	}
+}
+
+// TestStaticBigFileBestBrotli: a big module (i18n.js, which every first
+// visit loads) is served at brotli's best level, smaller than the usual
+// level gives, and still decodes to the file.
+func TestStaticBigFileBestBrotli(t *testing.T) {
+	fsys, err := web.FS()
+	if err != nil {
+		t.Fatalf("web.FS(): %v", err)
+	}
+	body, err := fs.ReadFile(fsys, "i18n.js")
+	if err != nil {
+		t.Fatalf("read i18n.js: %v", err)
+	}
+	if len(body) < staticBigFile {
+		t.Fatalf("i18n.js: got %d bytes, want ≥ %d for this test to mean anything", len(body), staticBigFile)
+	}
+	f, err := newStaticFile("i18n.js", "", body)
+	if err != nil {
+		t.Fatalf("newStaticFile: %v", err)
+	}
+	var usual bytes.Buffer
+	bw := brotli.NewWriterLevel(&usual, staticBrotliLevel)
+	if _, err := bw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.br) == 0 || len(f.br) >= usual.Len() {
+		t.Errorf("i18n.js brotli: got %d bytes, want fewer than level %d's %d", len(f.br), staticBrotliLevel, usual.Len())
+	}
+	got, err := io.ReadAll(brotli.NewReader(bytes.NewReader(f.br)))
+	if err != nil {
+		t.Fatalf("decode i18n.js brotli: %v", err)
+	}
+	if !bytes.Equal(got, body) {
+		t.Errorf("i18n.js brotli decodes to %d bytes, want the file's %d", len(got), len(body))
+	}
+	again, err := newStaticFile("i18n.js", "", body)
+	if err != nil {
+		t.Fatalf("newStaticFile again: %v", err)
+	}
+	if !bytes.Equal(again.br, f.br) {
+		t.Errorf("second start: got a different brotli copy (%d bytes), want the cached %d", len(again.br), len(f.br))
+	}
+	t.Logf("i18n.js: %d bytes, brotli %d (level %d would give %d)", len(body), len(f.br), staticBrotliLevel, usual.Len())
 }
