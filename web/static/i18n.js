@@ -77,24 +77,6 @@ const messages = {
   'owed.state.delivered': { zh: '已提交，待确认', en: 'Delivered, awaiting confirmation' },
   'owed.state.accepted': { zh: '已确认补交', en: 'Accepted' },
   'owed.upload': { zh: '上传补交材料', en: 'Upload this material' },
-  'slots.title': { zh: '申请材料', en: 'Application materials' },
-  'slots.hint': { zh: '把每个文件放入对应的材料栏目，审查人员据此核对。', en: 'Put each file into its material slot; the officer checks them slot by slot.' },
-  'slots.requiredHint': { zh: '每项材料都需上传文件（或在承诺书中列明后补交），才能提交。', en: 'Every material needs a file (or must be named in the commitment to follow later) before you can submit.' },
-  'slots.state.filled': { zh: '已上传', en: 'Uploaded' },
-  'slots.state.empty': { zh: '未上传', en: 'Not uploaded' },
-  'slots.state.owed': { zh: '承诺后补', en: 'Follows later (committed)' },
-  'slots.upload': { zh: '上传', en: 'Upload' },
-  'slots.replace': { zh: '更换', en: 'Replace' },
-  'slots.none': { zh: '（未归入栏目）', en: '(no slot)' },
-  'slots.move': { zh: '{name} 所属材料栏目', en: 'Material slot of {name}' },
-  'slots.remove': { zh: '删除', en: 'Remove' },
-  'slots.removeFile': { zh: '删除 {name}', en: 'Remove {name}' },
-  'slots.removeAsk': { zh: '从申请中删除此文件？', en: 'Remove this file from the application?' },
-  'slots.removeYes': { zh: '确认删除', en: 'Remove it' },
-  'slots.removeNo': { zh: '取消', en: 'Cancel' },
-  'slots.unfiled': { zh: '未归入栏目的文件', en: 'Files in no slot' },
-  'slots.submitMissing': { zh: '以下材料尚未上传：{list}。上传后才能提交。', en: 'Still missing: {list}. Upload them to submit.' },
-  'slots.listSep': { zh: '、', en: ', ' },
   'owed.uploading': { zh: '正在上传 {p}%', en: 'Uploading {p}%' },
   'owed.deliverHint': { zh: '请将每项材料上传到对应的栏目中，审查人员确认后即视为补交。', en: 'Upload each material into its own slot; it counts as handed in once the officer confirms it.' },
   'owed.returned': { zh: '已于 {at} 退回：{reason}', en: 'Returned on {at}: {reason}' },
@@ -642,7 +624,6 @@ const messages = {
   'catalogue.targetHint': { zh: '从提交之日起计算的工作日数。', en: 'Working days from submission.' },
   'catalogue.supplementDays': { zh: '补交材料期限（天）', en: 'Days to hand in owed materials' },
   'catalogue.commitment': { zh: '允许承诺办（先批后补）', en: 'Commitment-based approval allowed (materials handed in later)' },
-  'catalogue.slotsRequired': { zh: '每项申请材料须上传文件（或承诺后补）才能提交', en: 'Each material needs a file (or a commitment) before submission' },
   'catalogue.edit': { zh: '编辑', en: 'Edit' },
   'catalogue.history': { zh: '版本记录', en: 'Version history' },
   'catalogue.retire': { zh: '停止受理', en: 'Retire' },
@@ -848,6 +829,14 @@ export function t(key, params = {}) {
   const entry = messages[key];
   const text = entry ? entry[current] : key;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/**
+ * addMessages adds the words of a view that loads after sign-in, so that
+ * they stay off the login page's first load; a key already here wins.
+ */
+export function addMessages(table) {
+  for (const [key, entry] of Object.entries(table)) if (!(key in messages)) messages[key] = entry;
 }
 
 /**

@@ -10,7 +10,11 @@
 import { enc, get, post } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { dateTime } from '../format.js';
-import { pick, t } from '../i18n.js';
+import { addMessages, pick, t } from '../i18n.js';
+
+addMessages({
+  'catalogue.slotsRequired': { zh: '每项申请材料须上传文件（或承诺后补）才能提交', en: 'Each material needs a file (or a commitment) before submission' },
+});
 
 const BASE = '/api/v1/admin/permit-types';
 

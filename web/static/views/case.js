@@ -20,7 +20,6 @@ import { applicantOutcome, reportLink } from './review/record.js';
 import { commitmentPanel } from './owed.js';
 import { receipt } from './receipt.js';
 import { uploadPanel } from './uploadpanel.js';
-import { slotPanel } from './slots.js';
 import { ratingPanel, urgentBadge, urgentControls } from './rating.js';
 import { routeControl } from './route.js';
 
@@ -35,12 +34,16 @@ export async function render(view, ctx) {
     ? Promise.all([import('./review/workspace.js'), import('./live/sessions.js')])
     : null;
   officerCode?.catch(() => {}); // awaited below only on a workspace page
+  // The document slots are the applicant's alone: off the shell's first load.
+  const slotCode = ctx.user.role === 'applicant' ? import('./slots.js') : null;
+  let slotPanel = null;
   let c;
   let types;
   let reviewWorkspace;
   let liveSessions;
   try {
     [c, types] = await Promise.all([get(`/api/v1/cases/${enc(id)}`), permitTypes().catch(() => [])]);
+    if (slotCode) ({ slotPanel } = await slotCode);
     if (officerCode && WORKSPACE_STATUSES.has(c.status)) {
       [{ reviewWorkspace }, { liveSessions }] = await officerCode;
     }
@@ -73,7 +76,7 @@ export async function render(view, ctx) {
   ctx.onCleanup(evidence.cleanup);
   let panel = null;
   // The permit type's document slots, for the applicant.
-  const slots = role === 'applicant' && type?.materials?.length
+  const slots = slotPanel && type?.materials?.length
     ? slotPanel(c, type, { onChange: () => { evidence.refresh(); reload().catch(() => {}); } })
     : null;
   if (slots) ctx.onCleanup(slots.cleanup);

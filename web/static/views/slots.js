@@ -8,11 +8,33 @@
  */
 import { del, enc, get, listOf, patch } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
-import { pick, t } from '../i18n.js';
+import { addMessages, pick, t } from '../i18n.js';
 import { can } from '../model.js';
 import { addFiles, subscribe } from '../uploads.js';
 
 const ACCEPT = 'application/pdf,image/*,video/*';
+
+// The words of this panel, loaded with it rather than with the login page.
+addMessages({
+  'slots.title': { zh: '申请材料', en: 'Application materials' },
+  'slots.hint': { zh: '把每个文件放入对应的材料栏目，审查人员据此核对。', en: 'Put each file into its material slot; the officer checks them slot by slot.' },
+  'slots.requiredHint': { zh: '每项材料都需上传文件（或在承诺书中列明后补交），才能提交。', en: 'Every material needs a file (or must be named in the commitment to follow later) before you can submit.' },
+  'slots.state.filled': { zh: '已上传', en: 'Uploaded' },
+  'slots.state.empty': { zh: '未上传', en: 'Not uploaded' },
+  'slots.state.owed': { zh: '承诺后补', en: 'Follows later (committed)' },
+  'slots.upload': { zh: '上传', en: 'Upload' },
+  'slots.replace': { zh: '更换', en: 'Replace' },
+  'slots.none': { zh: '（未归入栏目）', en: '(no slot)' },
+  'slots.move': { zh: '{name} 所属材料栏目', en: 'Material slot of {name}' },
+  'slots.remove': { zh: '删除', en: 'Remove' },
+  'slots.removeFile': { zh: '删除 {name}', en: 'Remove {name}' },
+  'slots.removeAsk': { zh: '从申请中删除此文件？', en: 'Remove this file from the application?' },
+  'slots.removeYes': { zh: '确认删除', en: 'Remove it' },
+  'slots.removeNo': { zh: '取消', en: 'Cancel' },
+  'slots.unfiled': { zh: '未归入栏目的文件', en: 'Files in no slot' },
+  'slots.submitMissing': { zh: '以下材料尚未上传：{list}。上传后才能提交。', en: 'Still missing: {list}. Upload them to submit.' },
+  'slots.listSep': { zh: '、', en: ', ' },
+});
 
 /**
  * slotPanel builds the panel for case c of permit type version type;
@@ -64,23 +86,27 @@ export function slotPanel(c, type, { onChange }) {
     return select;
   }
 
+  // The file whose removal is being confirmed: a repaint (an upload done,
+  // another tab's change) keeps the question on screen.
+  let confirming = null;
+
   function removeButton(item) {
-    const button = h('button', { type: 'button', class: 'secondary small slot-remove', 'aria-label': t('slots.removeFile', { name: item.filename }),
-      onclick: () => {
-        const yes = h('button', { type: 'button', class: 'danger small slot-remove-yes', onclick: () => busy(yes, async () => {
-          try {
-            await del(`/api/v1/cases/${enc(c.id)}/evidence/${enc(item.id)}`);
-            await refresh();
-            onChange();
-          } catch (err) {
-            fill(message, errorBox(err));
-          }
-        }) }, t('slots.removeYes'));
-        const no = h('button', { type: 'button', class: 'secondary small', onclick: paint }, t('slots.removeNo'));
-        button.replaceWith(h('span', { class: 'confirm', role: 'alertdialog' }, t('slots.removeAsk'), ' ', yes, ' ', no));
-        yes.focus();
-      } }, t('slots.remove'));
-    return button;
+    if (confirming !== item.id) {
+      return h('button', { type: 'button', class: 'secondary small slot-remove', 'aria-label': t('slots.removeFile', { name: item.filename }),
+        onclick: () => { confirming = item.id; paint(); el.querySelector('.slot-remove-yes')?.focus(); } }, t('slots.remove'));
+    }
+    const yes = h('button', { type: 'button', class: 'danger small slot-remove-yes', onclick: () => busy(yes, async () => {
+      try {
+        await del(`/api/v1/cases/${enc(c.id)}/evidence/${enc(item.id)}`);
+        confirming = null;
+        await refresh();
+        onChange();
+      } catch (err) {
+        fill(message, errorBox(err));
+      }
+    }) }, t('slots.removeYes'));
+    const no = h('button', { type: 'button', class: 'secondary small slot-remove-no', onclick: () => { confirming = null; paint(); } }, t('slots.removeNo'));
+    return h('span', { class: 'confirm', role: 'alertdialog' }, t('slots.removeAsk'), ' ', yes, ' ', no);
   }
 
   function fileRow(item) {
