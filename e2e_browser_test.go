@@ -198,6 +198,26 @@ func (b *browser) mustDo(tb testing.TB, what string, actions ...chromedp.Action[
 	}
 }
 
+// mustSetUploadFiles chooses files in the file input sel. A page that
+// repaints (an upload finishing, an event from the server) can replace the
+// input between the query that found it and the command that sets its
+// files; Chromium then answers that the node is gone, no file was chosen,
+// and the step is tried again on the input now on the page.
+func (b *browser) mustSetUploadFiles(tb testing.TB, what, sel string, files []string) {
+	tb.Helper()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := b.step()
+		err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(sel), files))
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "node with given id") {
+			tb.Fatalf("%s: %v (attempt %d)", what, err, attempt)
+		}
+	}
+}
+
 // mustRun runs one time-limited action and returns its value.
 func mustRun[T any](tb testing.TB, b *browser, what string, a chromedp.Action[T]) T {
 	tb.Helper()

@@ -62,9 +62,9 @@ func TestBrowserOwedLoop(t *testing.T) {
 		t.Helper()
 		a.mustDo(t, what,
 			chromedp.Navigate(p.URL+"/#/cases/"+cs.ID+"?r="+what),
-			chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="open"] .owed-upload`)),
-			chromedp.SetUploadFiles(chromedp.CSS(`.owed-item[data-state="open"] input.owed-file`), []string{pdf}),
-			chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="delivered"]`)))
+			chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="open"] .owed-upload`)))
+		a.mustSetUploadFiles(t, what, `.owed-item[data-state="open"] input.owed-file`, []string{pdf})
+		a.mustDo(t, what+" (delivered)", chromedp.WaitVisible(chromedp.CSS(`.owed-item[data-state="delivered"]`)))
 	}
 	deliver("deliver")
 	a.mustScreenshot(t, "owed-delivered.png")

@@ -54,9 +54,9 @@ func TestBrowserDocumentSlots(t *testing.T) {
 
 	upload := func(zh, file string) {
 		t.Helper()
-		b.mustDo(t, "upload into "+zh,
-			chromedp.WaitVisible(chromedp.CSS(slot(zh)+" .slot-upload")),
-			chromedp.SetUploadFiles(chromedp.CSS(slot(zh)+" input.slot-input"), []string{file}))
+		b.mustDo(t, "the upload button of "+zh, chromedp.WaitVisible(chromedp.CSS(slot(zh)+" .slot-upload")))
+		b.mustSetUploadFiles(t, "upload into "+zh, slot(zh)+" input.slot-input", []string{file})
+		b.mustWaitAttr(t, slot(zh)+" .slot-file:last-child .name", "text", filepath.Base(file))
 	}
 	upload("营业执照", pdf("licence-old.pdf"))
 	b.mustWaitAttr(t, slot("营业执照")+" .slot-file .name", "text", "licence-old.pdf")
