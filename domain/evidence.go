@@ -62,6 +62,11 @@ const (
 // Derived lists what the pipeline made from an original; each file lives at
 // DerivedKey(case, evidence, name).
 type Derived struct {
+	// Playable says a browser can play the video now: the original once
+	// the probe found it playable, else the proxy once it is stored. The
+	// pipeline records it before it makes the poster and filmstrip, so an
+	// item may be playable while still processing.
+	Playable bool `json:"playable,omitempty"`
 	// Poster is a JPEG frame of a video, or the preview of an image.
 	Poster bool `json:"poster,omitempty"`
 	// Proxy is an H.264/AAC MP4 made because the original does not play in

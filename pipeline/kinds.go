@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,7 +48,9 @@ func mediaOf(in *media.Info) *domain.Media {
 }
 
 // video probes a video, makes its poster and filmstrip, and a proxy when
-// browsers cannot play the original.
+// browsers cannot play the original. What makes it playable comes first
+// and is recorded at once (the original after the probe, else the proxy),
+// so that an officer can watch it while the pictures are still being made.
 func (r *result) video(ctx context.Context, orig string) error {
 	run := r.w.cfg.Media
 	info, err := run.ProbeVideo(ctx, orig)
@@ -57,16 +60,8 @@ func (r *result) video(ctx context.Context, orig string) error {
 	r.media = mediaOf(info)
 	if info.VideoCodec == "" {
 		// A sound recording: nothing to picture, and browsers play it.
+		r.derived.Playable = true
 		return nil
-	}
-	poster := filepath.Join(r.dir, domain.DerivedPoster)
-	if err := run.Poster(ctx, orig, poster, info); err != nil {
-		return err
-	}
-	strip := filepath.Join(r.dir, domain.DerivedFilmstrip)
-	fs, err := run.Filmstrip(ctx, orig, strip, info)
-	if err != nil {
-		return err
 	}
 	if !media.Playable(info) {
 		proxy := filepath.Join(r.dir, domain.DerivedProxy)
@@ -78,6 +73,18 @@ func (r *result) video(ctx context.Context, orig string) error {
 		}
 		r.derived.Proxy = true
 	}
+	if err := r.markPlayable(ctx); err != nil {
+		return err
+	}
+	poster := filepath.Join(r.dir, domain.DerivedPoster)
+	if err := run.Poster(ctx, orig, poster, info); err != nil {
+		return err
+	}
+	strip := filepath.Join(r.dir, domain.DerivedFilmstrip)
+	fs, err := run.Filmstrip(ctx, orig, strip, info)
+	if err != nil {
+		return err
+	}
 	if err := r.w.put(ctx, r.ev, domain.DerivedPoster, poster, "image/jpeg"); err != nil {
 		return err
 	}
@@ -86,6 +93,19 @@ func (r *result) video(ctx context.Context, orig string) error {
 	}
 	r.derived.Poster = true
 	r.derived.Filmstrip = &domain.Filmstrip{IntervalMS: fs.IntervalMS, Columns: fs.Columns, Rows: fs.Rows, TileWidth: fs.TileWidth, TileHeight: fs.TileHeight, Count: fs.Count}
+	return nil
+}
+
+// markPlayable records that the item plays in a browser while it is still
+// processing. An item that is no longer processing (a retried job whose
+// item another run finished) is left as it is.
+func (r *result) markPlayable(ctx context.Context) error {
+	r.derived.Playable = true
+	der := r.derived
+	err := r.w.cfg.DB.SetEvidencePlayable(ctx, r.ev.ID, r.media, &der)
+	if err != nil && !errors.Is(err, domain.ErrConflict) {
+		return fmt.Errorf("mark %s playable: %w", r.ev.ID, err)
+	}
 	return nil
 }
 

@@ -36,6 +36,9 @@ type WorkerRecords interface {
 	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
 	// SetEvidenceResult records what the pipeline made of an item.
 	SetEvidenceResult(ctx context.Context, id, status, reason string, m *domain.Media, der *domain.Derived) error
+	// SetEvidencePlayable records that a browser can play an item that is
+	// still processing; ErrConflict once it is no longer processing.
+	SetEvidencePlayable(ctx context.Context, id string, m *domain.Media, der *domain.Derived) error
 	// TimestampRecords are the time-stamps that time-stamp jobs obtain.
 	TimestampRecords
 }

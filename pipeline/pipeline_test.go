@@ -3,11 +3,15 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +35,7 @@ type env struct {
 	work    string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*pipeline.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{db: testenv.NewDB(t), objects: testenv.NewMinIO(t), work: filepath.Join(t.TempDir(), "work")}
@@ -39,7 +43,11 @@ func newEnv(t *testing.T) *env {
 	if e.ups, err = storage.NewUploads(e.db, e.objects, domain.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: objects.MinPartSize}); err != nil {
 		t.Fatal(err)
 	}
-	if e.worker, err = pipeline.New(pipeline.Config{DB: e.db, Objects: e.objects, WorkDir: e.work, Poll: 50 * time.Millisecond}); err != nil {
+	cfg := pipeline.Config{DB: e.db, Objects: e.objects, WorkDir: e.work, Poll: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if e.worker, err = pipeline.New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	if e.user, err = e.db.CreateUser(ctx, "applicant", "correct horse battery", domain.RoleApplicant, "", "Acme"); err != nil {
@@ -198,6 +206,140 @@ func TestPlayableVideoNeedsNoProxy(t *testing.T) {
 	ev := e.waitDone(t, e.upload(t, testenv.MakeMP4(t, t.TempDir(), 2, "320x240")).ID)
 	if ev.Status != domain.EvidenceReady || ev.Derived == nil || ev.Derived.Proxy || !ev.Derived.Poster || ev.Media.VideoCodec != "h264" || ev.Media.AudioCodec != "aac" {
 		t.Fatalf("got status %q derived %+v media %+v, want ready h264/aac with a poster and no proxy", ev.Status, ev.Derived, ev.Media)
+	}
+}
+
+// playableAtPoster is what the records and the store said when the
+// pipeline started making an item's poster.
+type playableAtPoster struct {
+	status   string
+	playable bool
+	poster   bool
+	proxy    bool
+	stored   []string // of original, poster, proxy: those in the store
+}
+
+// TestVideoIsPlayableBeforeItsPoster: an H.264/AAC MP4 is marked playable
+// (on its original) as soon as the probe has found it playable, and an
+// HEVC MOV as soon as its proxy is stored; both before their poster is
+// even begun. The order is taken from the pipeline's own ffmpeg calls: at
+// the moment the poster's command starts, the item is still processing,
+// says playable, and its poster does not exist.
+func TestVideoIsPlayableBeforeItsPoster(t *testing.T) {
+	var e *env
+	var mu sync.Mutex
+	seen := map[string]playableAtPoster{} // evidence id → state at its poster
+	trace := func(name string, args []string) {
+		// The poster's command is the one that takes a single frame as
+		// JPEG (it writes to a temporary name, renamed afterwards).
+		if name != "ffmpeg" || !slices.Contains(args, "mjpeg") || !slices.Contains(args, "-frames:v") {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// The work folder is named after the job; the evidence is found
+		// by the only processing item whose poster is being made.
+		ctx := context.Background()
+		items, err := e.db.ListEvidence(ctx, e.cs.ID)
+		if err != nil {
+			t.Errorf("list evidence: %v", err)
+			return
+		}
+		for _, ev := range items {
+			if _, done := seen[ev.ID]; done || ev.Status != domain.EvidenceProcessing {
+				continue
+			}
+			st := playableAtPoster{status: ev.Status}
+			if ev.Derived != nil {
+				st.playable, st.poster, st.proxy = ev.Derived.Playable, ev.Derived.Poster, ev.Derived.Proxy
+			}
+			for _, k := range []struct{ name, key string }{
+				{"original", ev.ObjectKey},
+				{"poster", domain.DerivedKey(ev.CaseID, ev.ID, domain.DerivedPoster)},
+				{"proxy", domain.DerivedKey(ev.CaseID, ev.ID, domain.DerivedProxy)},
+			} {
+				if _, err := e.objects.Stat(ctx, k.key); err == nil {
+					st.stored = append(st.stored, k.name)
+				}
+			}
+			seen[ev.ID] = st
+		}
+	}
+	e = newEnv(t, func(c *pipeline.Config) { c.Media.Trace = trace })
+	dir := t.TempDir()
+	mp4 := testenv.MakeMP4(t, dir, 2, "320x240")
+	mov := filepath.Join(dir, "hevc.mov")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+		"-t", "2", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-c:a", "aac", mov)
+	for _, c := range []struct {
+		path      string
+		wantProxy bool
+		wantStore string
+	}{
+		{mp4, false, "original"},
+		{mov, true, "original proxy"},
+	} {
+		ev := e.waitDone(t, e.upload(t, c.path).ID)
+		if ev.Status != domain.EvidenceReady || ev.Derived == nil || !ev.Derived.Playable || !ev.Derived.Poster || ev.Derived.Proxy != c.wantProxy {
+			t.Fatalf("%s at the end: got %q derived %+v, want ready, playable, a poster, proxy %t", filepath.Base(c.path), ev.Status, ev.Derived, c.wantProxy)
+		}
+		mu.Lock()
+		got, ok := seen[ev.ID]
+		mu.Unlock()
+		if !ok {
+			t.Fatalf("%s: no poster command seen", filepath.Base(c.path))
+		}
+		want := playableAtPoster{status: domain.EvidenceProcessing, playable: true, proxy: c.wantProxy, stored: strings.Fields(c.wantStore)}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s when its poster began: got %+v, want %+v", filepath.Base(c.path), got, want)
+		}
+	}
+}
+
+// TestPlayableOnlyWhileProcessing: marking an item playable is refused
+// once it is ready (the pipeline's last word stands) and for an unknown
+// item; while processing it records the media facts with it.
+func TestPlayableOnlyWhileProcessing(t *testing.T) {
+	e := newEnv(t, func(c *pipeline.Config) { c.Poll = time.Hour })
+	ctx := context.Background()
+	// The worker sleeps (an hour's poll, never notified): the item stays
+	// processing until this test says otherwise.
+	f, err := os.Open(testenv.MakeMP4(t, t.TempDir(), 1, "160x120"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	up, err := e.ups.CreateUpload(ctx, e.cs, e.user, st.Size(), map[string]string{"filename": "a.mp4"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ev, err := e.ups.Append(ctx, up.ID, 0, f, nil)
+	if err != nil || ev == nil {
+		t.Fatalf("upload: got %v, %v; want evidence", ev, err)
+	}
+	dur := int64(1000)
+	if err := e.db.SetEvidencePlayable(ctx, ev.ID, &domain.Media{DurationMS: &dur, VideoCodec: "h264"}, &domain.Derived{Playable: true}); err != nil {
+		t.Fatalf("mark processing item playable: %v", err)
+	}
+	got, err := e.db.Evidence(ctx, ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != domain.EvidenceProcessing || got.Derived == nil || !got.Derived.Playable || got.Media == nil || got.Media.VideoCodec != "h264" {
+		t.Fatalf("after marking: got %q derived %+v media %+v, want processing, playable, h264", got.Status, got.Derived, got.Media)
+	}
+	if err := e.db.SetEvidenceResult(ctx, ev.ID, domain.EvidenceReady, "", got.Media, &domain.Derived{Playable: true, Poster: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetEvidencePlayable(ctx, ev.ID, nil, &domain.Derived{Playable: true}); !errors.Is(err, domain.ErrConflict) {
+		t.Errorf("mark a ready item playable: got %v, want ErrConflict", err)
+	}
+	if got, _ := e.db.Evidence(ctx, ev.ID); got.Derived == nil || !got.Derived.Poster || got.Media == nil {
+		t.Errorf("ready item after a refused mark: got derived %+v media %+v, want both kept", got.Derived, got.Media)
+	}
+	if err := e.db.SetEvidencePlayable(ctx, "nosuch", nil, &domain.Derived{Playable: true}); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("mark an unknown item playable: got %v, want ErrNotFound", err)
 	}
 }
 

@@ -62,7 +62,9 @@ func handleDerived(db derivedStore, dl *downloads, what, name, contentType strin
 }
 
 // handlePlayback serves what a browser can play: the proxy when one was
-// made, else the original (which the pipeline found playable).
+// made, else the original (which the pipeline found playable). It does so
+// once the item is ready, or earlier, while its poster and filmstrip are
+// still being made, once the pipeline has marked it playable.
 func handlePlayback(db derivedStore, dl *downloads) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ev, err := loadEvidence(c, db)
@@ -72,7 +74,8 @@ func handlePlayback(db derivedStore, dl *downloads) echo.HandlerFunc {
 		if ev.Kind != domain.KindVideo && ev.Kind != domain.KindRecording {
 			return newError(http.StatusNotFound, "only videos have a playback rendition")
 		}
-		if ev.Status != domain.EvidenceReady {
+		early := ev.Status == domain.EvidenceProcessing && ev.Derived != nil && ev.Derived.Playable
+		if ev.Status != domain.EvidenceReady && !early {
 			return notReady(ev, "playable rendition")
 		}
 		if err := auditRead(c, db, ev, dl.presign != nil); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"siteinspect/domain"
 	"time"
@@ -34,6 +35,40 @@ func (d *DB) SetEvidenceResult(ctx context.Context, id, status, reason string, m
 		// A live session's recording: its live annotations land on it now
 		// that its length and frame rate are known.
 		return materializeLiveAnnotations(ctx, tx, &domain.Evidence{ID: id, Media: m}, d.now().UTC().Truncate(time.Millisecond))
+	})
+}
+
+// SetEvidencePlayable records, while an item is still processing, that a
+// browser can already play it (der.Playable) and what the probe found, so
+// that it can be watched before its poster and filmstrip exist. It returns
+// ErrNotFound for an unknown item and ErrConflict once the item is no
+// longer processing (ready or failed: SetEvidenceResult has the last word).
+func (d *DB) SetEvidencePlayable(ctx context.Context, id string, m *domain.Media, der *domain.Derived) error {
+	if der == nil || !der.Playable {
+		return fmt.Errorf("evidence %s: playable without Derived.Playable: %w", id, domain.ErrInvalid)
+	}
+	var media sql.NullString
+	if m != nil {
+		b, _ := json.Marshal(m)
+		media = sql.NullString{String: string(b), Valid: true}
+	}
+	b, _ := json.Marshal(der)
+	return d.tx(ctx, func(tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE evidence SET media = ?, derived = ? WHERE id = ? AND status = ?`, media, string(b), id, domain.EvidenceProcessing)
+		if err != nil {
+			return fmt.Errorf("mark evidence %s playable: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM evidence WHERE id = ?`, id).Scan(&status); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("evidence %s: %w", id, domain.ErrNotFound)
+			}
+			return fmt.Errorf("evidence %s status: %w", id, err)
+		}
+		return fmt.Errorf("evidence %s is %s, not processing: %w", id, status, domain.ErrConflict)
 	})
 }
 

@@ -250,6 +250,7 @@ const messages = {
   'evidence.download': { zh: '下载原件', en: 'Download original' },
   'evidence.unplayable': { zh: '此浏览器无法播放该视频，请下载原件查看。', en: 'This browser cannot play the video; download the original instead.' },
   'evidence.processing': { zh: '处理中…', en: 'Processing…' },
+  'evidence.processingPlayable': { zh: '已可播放；封面和缩略图仍在生成…', en: 'Playable now; the poster and thumbnails are still being made…' },
   'evidence.failedReason': { zh: '处理失败：{reason}', en: 'Failed: {reason}' },
   'evidence.pages': { zh: '{n} 页', en: '{n} pages' },
   'evidence.fps': { zh: '{n} 帧/秒', en: '{n} fps' },

@@ -10,7 +10,7 @@ import { enc, evidencePath, get, listOf } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
 import { bytes, dateTime } from '../format.js';
 import { t } from '../i18n.js';
-import { capture, lengthLabel, spinner, stateNote, summary, thumbURL } from './evmeta.js';
+import { capture, lengthLabel, spinner, stateNote, summary, thumbURL, viewState } from './evmeta.js';
 import { openViewer } from './viewer.js';
 
 // While the pipeline works on a file the list asks again this often; once
@@ -142,7 +142,7 @@ function update(row, item) {
   fill(row.info, info(item, row));
   paintToggles(row);
   // A viewer opened while the file was processing shows the finished one now.
-  if (row.viewer && before.status !== item.status) row.open();
+  if (row.viewer && viewState(before) !== viewState(item)) row.open();
   return true;
 }
 

@@ -12,6 +12,17 @@ import { t } from '../i18n.js';
 /** isVideo says whether the item plays as a video (uploads and live recordings). */
 export const isVideo = (item) => item.kind === 'video' || item.kind === 'recording';
 
+/**
+ * playsNow says whether a video can be played now: once ready, or while its
+ * poster and filmstrip are still being made, once the pipeline has found it
+ * (or its proxy) playable.
+ */
+export const playsNow = (item) => isVideo(item) &&
+  (item.status === 'ready' || (item.status === 'processing' && Boolean(item.derived?.playable)));
+
+/** viewState is what decides how an item is shown: its status, and whether it plays yet. */
+export const viewState = (item) => `${item.status}${playsNow(item) ? '+playable' : ''}`;
+
 /** pageCount is a PDF's number of page images (or, before they exist, its pages). */
 export function pageCount(item) {
   return item.derived?.pages || item.media?.pages || 0;
@@ -81,7 +92,8 @@ export function spinner() {
 /** stateNote is "processing…" with a spinner, or "failed: reason" in red; null once ready. */
 export function stateNote(item) {
   if (item.status === 'processing') {
-    return h('p', { class: 'ev-state ev-processing', role: 'status' }, spinner(), t('evidence.processing'));
+    const words = playsNow(item) ? t('evidence.processingPlayable') : t('evidence.processing');
+    return h('p', { class: 'ev-state ev-processing', role: 'status' }, spinner(), words);
   }
   if (item.status === 'failed') {
     const reason = item.status_reason || t('error.generic');

@@ -4,14 +4,15 @@
  * shows the poster until the first frame. Under the player a filmstrip bar
  * lets the officer skim: the tile under the pointer (or finger) appears with
  * its time, and a click or tap seeks there. While the file is still being
- * processed the poster (if made yet) and the state are shown instead. The
+ * processed the poster (if made yet) and the state are shown instead, until
+ * the pipeline finds it playable (then it plays, with the state under it). The
  * viewer's name and the office time lie over the picture (watermark.js).
  */
 import { evidencePath } from '../api.js';
 import { h } from '../dom.js';
 import { clock } from '../format.js';
 import { t } from '../i18n.js';
-import { durationMs, spinner, stateNote, techLine } from './evmeta.js';
+import { durationMs, playsNow, spinner, stateNote, techLine } from './evmeta.js';
 import { watermark } from './watermark.js';
 
 const BAR_HEIGHT = 44; // px; the tiles in the bar are scaled to this height
@@ -20,7 +21,7 @@ const BAR_HEIGHT = 44; // px; the tiles in the bar are scaled to this height
 export function videoPlayer(item) {
   const poster = item.derived?.poster ? evidencePath(item.id, 'poster') : null;
   const tech = techLine(item);
-  if (item.status !== 'ready') {
+  if (!playsNow(item)) {
     const el = h('div', { class: 'viewer player' },
       h('div', { class: 'player-stage is-waiting' },
         poster ? h('img', { src: poster, alt: '' }) : h('div', { class: 'player-blank' }),
@@ -42,6 +43,7 @@ export function videoPlayer(item) {
   const el = h('div', { class: 'viewer player' },
     stage,
     note,
+    stateNote(item),
     strip?.el,
     tech && h('p', { class: 'player-tech' }, tech));
 

@@ -10,7 +10,7 @@
 import { enc, evidencePath, get, listOf } from '../../api.js';
 import { errorBox, fill, h } from '../../dom.js';
 import { t } from '../../i18n.js';
-import { isVideo } from '../evmeta.js';
+import { isVideo, viewState } from '../evmeta.js';
 import { openViewer } from '../viewer.js';
 import { annotationForm } from './annform.js';
 import { annotationList } from './annlist.js';
@@ -96,7 +96,7 @@ export function reviewWorkspace({ user, c: initial, type, items, onOpen, onDecid
 
   /** open puts an evidence item on the stage (a no-op when it is there already). */
   function open(item) {
-    if (cur && cur.item.id === item.id && cur.item.status === item.status) return cur;
+    if (cur && cur.item.id === item.id && viewState(cur.item) === viewState(item)) return cur;
     cur?.stage.cleanup();
     let stage;
     if (item.status !== 'ready') stage = plainStage(item);
@@ -154,7 +154,7 @@ export function reviewWorkspace({ user, c: initial, type, items, onOpen, onDecid
     },
     /** itemChanged reopens the stage when its item finished processing. */
     itemChanged(item) {
-      if (cur && cur.item.id === item.id && cur.item.status !== item.status) open(item);
+      if (cur && cur.item.id === item.id && viewState(cur.item) !== viewState(item)) open(item);
       list.repaint(); // rows name their item
     },
     cleanup() { cur?.stage.cleanup(); },
