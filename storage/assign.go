@@ -161,6 +161,9 @@ func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User
 	if inspectorID == "" && reviewerID == "" {
 		return nil, domain.Coded(domain.ErrInvalid, "assignee_required", "name inspector_id or reviewer_id")
 	}
+	// units holds the unit (分中心) of each officer named, for the unit
+	// rule checked below against the case's routing as it is at commit.
+	units := map[string]string{}
 	check := func(id string, role domain.Role) error {
 		if id == "" {
 			return nil
@@ -169,6 +172,7 @@ func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User
 		if err != nil || u.Role != role || u.Org != c.Office {
 			return domain.Coded(domain.ErrInvalid, "assignee_not_in_office", fmt.Sprintf("%s is not a %s of office %s", id, role, c.Office))
 		}
+		units[id] = u.UnitID
 		return nil
 	}
 	if err := check(inspectorID, domain.RoleInspector); err != nil {
@@ -179,10 +183,17 @@ func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *wtx) error {
-		var ins, rev sql.NullString
+		var ins, rev, unit sql.NullString
 		var st domain.Status
-		if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status FROM cases WHERE id = ?`+d.dialect.LockRows(), c.ID).Scan(&ins, &rev, &st); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT inspector_id, reviewer_id, status, unit_id FROM cases WHERE id = ?`+d.dialect.LockRows(), c.ID).Scan(&ins, &rev, &st, &unit); err != nil {
 			return notFound(err, "case "+c.ID)
+		}
+		// A case routed to a unit is open only to that unit's officers,
+		// whoever hands it out: route it elsewhere first.
+		for id, u := range units {
+			if unit.Valid && u != unit.String {
+				return domain.Coded(domain.ErrConflict, domain.CodeOtherUnit, fmt.Sprintf("the case is routed to another unit than %s's; route it to their unit first", id))
+			}
 		}
 		newIns, newRev := ins, rev
 		if inspectorID != "" {

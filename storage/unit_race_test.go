@@ -13,8 +13,8 @@ import (
 // unit one after an officer of unit two read it, when its slot was open to
 // them; the inspector's take, the reviewer's take and the countersign each
 // check the unit in the statement that changes the case, so each refuses
-// with case_in_other_unit and leaves the case as it was, while unit one's
-// reviewer countersigns it.
+// with case_in_other_unit and leaves the case as it was, as does an admin
+// assigning unit two's reviewer, while unit one's reviewer countersigns it.
 func TestUnitRuleInTheTransaction(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
 		ctx := context.Background()
@@ -103,6 +103,11 @@ func TestUnitRuleInTheTransaction(t *testing.T) {
 		_, err = db.Countersign(ctx, pending, revTwo, true, "")
 		wantCode(t, "unit two's reviewer countersigning a case routed to unit one meanwhile", err, domain.ErrConflict, domain.CodeOtherUnit)
 		unchanged("after the refused countersign", pending.ID, domain.StatusPendingCountersign, "")
+		// Nor can an admin hand it to unit two's reviewer: it must be
+		// routed to their unit first.
+		_, err = db.AssignCase(ctx, pending, admin, "", revTwo.ID)
+		wantCode(t, "an admin assigning unit two's reviewer to a case routed to unit one", err, domain.ErrConflict, domain.CodeOtherUnit)
+		unchanged("after the refused assignment", pending.ID, domain.StatusPendingCountersign, "")
 		if got := len(caseEvents(t, db, pending.ID, "case.assigned")); got != 1 {
 			t.Errorf("case.assigned events: got %d, want 1 (the inspector's take only)", got)
 		}
