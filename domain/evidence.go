@@ -49,6 +49,10 @@ type Evidence struct {
 	// Slot is the permit type material (its Chinese name) the applicant
 	// filed the item under, or empty.
 	Slot string `json:"slot"`
+	// RemovedAt is when the applicant removed the item from their draft:
+	// it is no longer part of the case (lists, counts, the API by id), and
+	// its original stays stored for the audit trail.
+	RemovedAt *time.Time `json:"removed_at,omitempty"`
 }
 
 // Evidence statuses: processing until the media pipeline has made the item

@@ -30,7 +30,7 @@ func loadEvidenceForNotes(c echo.Context, db notesLoader) (*domain.Evidence, *do
 	if err != nil {
 		return nil, nil, err
 	}
-	if !cs.VisibleTo(currentUser(c)) {
+	if !cs.VisibleTo(currentUser(c)) || ev.RemovedAt != nil {
 		return nil, nil, newError(http.StatusNotFound, "no such evidence")
 	}
 	return ev, cs, nil

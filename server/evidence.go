@@ -39,7 +39,8 @@ func loadEvidenceCase(c echo.Context, db evidenceLoader) (*domain.Evidence, *dom
 	if err != nil {
 		return nil, nil, err
 	}
-	if !cs.VisibleTo(currentUser(c)) {
+	// A file removed from its draft is no longer the case's, for anyone.
+	if !cs.VisibleTo(currentUser(c)) || ev.RemovedAt != nil {
 		return nil, nil, newError(http.StatusNotFound, "no such evidence")
 	}
 	return ev, cs, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,6 +118,15 @@ func TestDocumentSlots(t *testing.T) {
 	if w = e.req("appA", "DELETE", path+"/evidence/"+licence, nil, nil); w.Code != http.StatusNotFound {
 		t.Fatalf("remove twice: got %d %s, want 404", w.Code, w.Body)
 	}
+	// The removed file is no longer the case's by its id either, for the
+	// applicant or the office.
+	for _, who := range []string{"appA", "admin"} {
+		for _, sub := range []string{"", "/content", "/annotations"} {
+			if w = e.req(who, "GET", "/api/v1/evidence/"+licence+sub, nil, nil); w.Code != http.StatusNotFound {
+				t.Fatalf("%s GET the removed file%s: got %d %s, want 404", who, sub, w.Code, w.Body)
+			}
+		}
+	}
 	if got := slotsOf(); len(got) != 2 || got[licence2] != "营业执照" || got[walk] != "平面图" {
 		t.Fatalf("evidence after the replacement: got %v, want %s in 营业执照 and %s in 平面图 only", got, licence2, walk)
 	}
@@ -149,9 +159,20 @@ func TestDocumentSlots(t *testing.T) {
 	if refiled == nil || data(refiled)["slot"] != "平面图" {
 		t.Fatalf("audit of the refile: got %+v, want evidence.slot_set of %s to 平面图", refiled, walk)
 	}
-	// The removed original stays in the store (it may be WORM-locked).
-	if w = e.req("appA", "GET", "/api/v1/evidence/"+licence+"/content", nil, nil); w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), pdf) {
-		t.Fatalf("removed original: got %d (%d bytes), want 200 with its %d bytes still stored", w.Code, w.Body.Len(), len(pdf))
+	// The removed original stays in the store (it may be WORM-locked), out
+	// of the case's reach.
+	removedEv, err := e.db.Evidence(context.Background(), licence)
+	if err != nil || removedEv.RemovedAt == nil {
+		t.Fatalf("the removed item's record: got %+v, %v; want it kept with its removal time", removedEv, err)
+	}
+	obj, err := e.objects.Open(context.Background(), removedEv.ObjectKey)
+	if err != nil {
+		t.Fatalf("removed original in the store: %v", err)
+	}
+	stored, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(stored, pdf) {
+		t.Fatalf("removed original in the store: got %d bytes (%v), want its %d bytes", len(stored), err, len(pdf))
 	}
 
 	// Still two slots empty; one is named in the commitment, one filled.

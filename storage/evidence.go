@@ -87,14 +87,19 @@ func insertEvidence(ctx context.Context, tx *wtx, e *domain.Evidence) error {
 	return nil
 }
 
-const evidenceColumns = `id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media, derived, slot`
+const evidenceColumns = `id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media, derived, slot, removed_at`
 
 func scanEvidence(row interface{ Scan(...any) error }) (*domain.Evidence, error) {
 	var e domain.Evidence
 	var created int64
 	var media, derived sql.NullString
-	if err := row.Scan(&e.ID, &e.CaseID, &e.Kind, &e.Filename, &e.ContentType, &e.Size, &e.SHA256, &e.Status, &e.StatusReason, &e.ObjectKey, &e.UploadedBy, &created, &media, &derived, &e.Slot); err != nil {
+	var removed sql.NullInt64
+	if err := row.Scan(&e.ID, &e.CaseID, &e.Kind, &e.Filename, &e.ContentType, &e.Size, &e.SHA256, &e.Status, &e.StatusReason, &e.ObjectKey, &e.UploadedBy, &created, &media, &derived, &e.Slot, &removed); err != nil {
 		return nil, err
+	}
+	if removed.Valid {
+		at := time.UnixMilli(removed.Int64).UTC()
+		e.RemovedAt = &at
 	}
 	if derived.Valid {
 		e.Derived = new(domain.Derived)
@@ -112,8 +117,8 @@ func scanEvidence(row interface{ Scan(...any) error }) (*domain.Evidence, error)
 	return &e, nil
 }
 
-// Evidence returns one item or ErrNotFound. Callers check the case's
-// visibility.
+// Evidence returns one item, removed from its draft or not (RemovedAt), or
+// ErrNotFound. Callers check the case's visibility.
 func (d *DB) Evidence(ctx context.Context, id string) (*domain.Evidence, error) {
 	e, err := scanEvidence(d.queryRow(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE id = ?`, id))
 	return e, notFound(err, "evidence "+id)
