@@ -85,13 +85,10 @@ func handleCreateAnnotation(db annotationStore) echo.HandlerFunc {
 // annotationFilter reads ?checklist_item=&severity=&state=open|resolved
 // and the page: limit (1–5000, default 1000) and offset.
 func annotationFilter(c echo.Context) (domain.AnnotationFilter, error) {
-	f := domain.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity"), Limit: 1000}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 5000 {
-			return f, newError(http.StatusBadRequest, "limit must be a number from 1 to 5000")
-		}
-		f.Limit = n
+	f := domain.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity")}
+	var err error
+	if f.Limit, err = queryLimit(c, 1000, 5000); err != nil {
+		return f, err
 	}
 	if v := c.QueryParam("from"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

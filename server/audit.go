@@ -103,13 +103,8 @@ func handleOfficeAudit(db officeAuditStore, office string, zone zoneFunc) echo.H
 		if err != nil {
 			return err
 		}
-		q.Limit = auditPageDefault
-		if v := c.QueryParam("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > auditPageMax {
-				return newCodedError(http.StatusBadRequest, "bad_limit", fmt.Sprintf("limit must be a number from 1 to %d", auditPageMax))
-			}
-			q.Limit = n
+		if q.Limit, err = queryLimit(c, auditPageDefault, auditPageMax); err != nil {
+			return err
 		}
 		if v := c.QueryParam("cursor"); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)

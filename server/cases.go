@@ -138,9 +138,9 @@ func handleListCases(db caseStore, zone zoneFunc) echo.HandlerFunc {
 			return newCodedError(http.StatusBadRequest, "bad_sort", "sort is due or newest")
 		}
 		if v := c.QueryParam("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 5000 {
-				return newError(http.StatusBadRequest, "limit must be a number from 1 to 5000")
+			n, err := queryLimit(c, 0, 5000)
+			if err != nil {
+				return err
 			}
 			q.Limit = n
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,13 +48,9 @@ type inbox struct {
 // (?before=ID pages on, ?limit= up to 100).
 func handleListNotifications(db notificationStore, words NotificationWords) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		limit := 30
-		if v := c.QueryParam("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 100 {
-				return newCodedError(http.StatusBadRequest, "limit_invalid", "limit must be a number from 1 to 100")
-			}
-			limit = n
+		limit, err := queryLimit(c, 30, 100)
+		if err != nil {
+			return err
 		}
 		items, unread, err := db.Notifications(c.Request().Context(), currentUser(c).ID, c.QueryParam("before"), limit)
 		if err != nil {

@@ -294,6 +294,20 @@ func newCodedError(status int, code, message string) error {
 	return &httpError{status: status, code: code, message: message}
 }
 
+// queryLimit reads a list's page size, ?limit=, a number from 1 to max;
+// def when it is absent. Every list answers a bad one with bad_limit.
+func queryLimit(c echo.Context, def, max int) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, newCodedError(http.StatusBadRequest, "bad_limit", fmt.Sprintf("limit must be a number from 1 to %d", max))
+	}
+	return n, nil
+}
+
 // errorHandler writes every error as API.md's JSON shape. Errors of no
 // known kind are logged with their cause; the client sees only "internal
 // error".

@@ -354,3 +354,30 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("basic auth: got %d, want 401", w.Code)
 	}
 }
+
+// TestListLimits: every list answers a page size outside its range with
+// the one code bad_limit, and takes the largest it allows.
+func TestListLimits(t *testing.T) {
+	e := newEnv(t)
+	cs := e.newCase("appA")
+	ev := e.upload("appA", cs.ID, "walk.mp4", video(1000))
+	for _, tc := range []struct {
+		path string
+		max  int
+	}{
+		{"/api/v1/cases", 5000},
+		{"/api/v1/cases/" + cs.ID + "/annotations", 5000},
+		{"/api/v1/evidence/" + ev + "/annotations", 5000},
+		{"/api/v1/notifications", 100},
+	} {
+		for _, bad := range []string{"0", "-1", "x", strconv.Itoa(tc.max + 1)} {
+			w := e.req("admin", "GET", tc.path+"?limit="+bad, nil, nil)
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `"code":"bad_limit"`) {
+				t.Errorf("GET %s?limit=%s: got %d %s, want 400 bad_limit", tc.path, bad, w.Code, w.Body)
+			}
+		}
+		if w := e.req("admin", "GET", tc.path+"?limit="+strconv.Itoa(tc.max), nil, nil); w.Code != http.StatusOK {
+			t.Errorf("GET %s?limit=%d: got %d %s, want 200", tc.path, tc.max, w.Code, w.Body)
+		}
+	}
+}

@@ -902,7 +902,7 @@ const codes = {
   bad_sort: { zh: '未知的排序方式。', en: 'Unknown sort order.' },
   bad_date: { zh: '日期格式应为 年-月-日。', en: 'Dates are written YYYY-MM-DD.' },
   bad_time: { zh: '时间应为 年-月-日 或 RFC 3339 时间。', en: 'Times are written YYYY-MM-DD or as an RFC 3339 time.' },
-  bad_limit: { zh: '每页条数超出范围。', en: 'The page size is out of range.' },
+  bad_limit: { zh: '每页条数超出范围，请刷新后重试。', en: 'The page size is out of range; reload and try again.' },
   status_change_refused: { zh: '案件当前状态不允许此操作，请刷新后查看。', en: 'The case\'s current status does not allow this. Reload to see where it stands.' },
   case_changed: { zh: '案件刚被他人修改，请刷新后重试。', en: 'Someone changed the case meanwhile. Reload and try again.' },
   assignee_required: { zh: '请选择踏勘人员或复核人员。', en: 'Choose an inspector or a reviewer.' },
@@ -997,7 +997,6 @@ const codes = {
   contact_email_invalid: { zh: '电子邮箱地址无效。', en: 'The e-mail address is not valid.' },
   contact_phone_invalid: { zh: '手机号码无效。', en: 'The phone number is not valid.' },
   notification_ids_missing: { zh: '请选择要标为已读的通知。', en: 'Choose the notifications to mark read.' },
-  limit_invalid: { zh: '每页条数须为 1 至 100。', en: 'A page holds 1 to 100 entries.' },
 
   // Class codes: a client program handles these; a person who meets one
   // still reads a sentence, never the protocol's wording.
