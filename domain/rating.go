@@ -96,6 +96,26 @@ type RatingAggregate struct {
 	// of Count (0…1).
 	Dissatisfied int     `json:"dissatisfied"`
 	Share        float64 `json:"share"`
+	// Withheld says the figures are hidden because fewer than MinCount
+	// ratings stand behind them (WithholdFew); Count still shows.
+	Withheld bool `json:"withheld"`
+	MinCount int  `json:"min_count"`
+}
+
+// RatingAggregateMin is how many ratings an officer's own figure needs
+// before it shows: with fewer, a mean read after each decision would tell
+// the officer how the last applicant rated them.
+const RatingAggregateMin = 5
+
+// WithholdFew is the aggregate as its officer may read it: the count, and
+// the figures only once at least RatingAggregateMin ratings stand behind
+// them.
+func (a RatingAggregate) WithholdFew() RatingAggregate {
+	a.MinCount = RatingAggregateMin
+	if a.Count < RatingAggregateMin {
+		a.Average, a.Dissatisfied, a.Share, a.Withheld = 0, 0, 0, true
+	}
+	return a
 }
 
 // UrgentInput is an officer or supervisor marking a case urgent

@@ -97,7 +97,8 @@ func handleCloseFollowUp(db ratingStore) echo.HandlerFunc {
 }
 
 // handleMyRatings answers the calling officer's own rating aggregate:
-// counts and the mean, never who rated nor what they wrote.
+// counts and the mean, never who rated nor what they wrote, and the mean
+// only over at least domain.RatingAggregateMin ratings.
 func handleMyRatings(db ratingStore, office string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := currentUser(c)
@@ -108,7 +109,7 @@ func handleMyRatings(db ratingStore, office string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, a)
+		return c.JSON(http.StatusOK, a.WithholdFew())
 	}
 }
 

@@ -107,8 +107,11 @@ func TestRatingsAPI(t *testing.T) {
 		b := m.expectCall(who, "GET", "/api/v1/me/ratings", "", http.StatusOK, "")
 		var a map[string]any
 		json.Unmarshal(b, &a)
-		if len(a) != 4 || a["count"] != float64(1) || a["average"] != float64(5) || a["dissatisfied"] != float64(1) || a["share"] != float64(1) {
-			t.Errorf("%s's aggregate: got %s, want count 1, average 5, dissatisfied 1, share 1 and nothing else", who, b)
+		// One rating: its level would tell who rated how, so only the
+		// count shows.
+		if len(a) != 6 || a["count"] != float64(1) || a["average"] != float64(0) || a["dissatisfied"] != float64(0) || a["share"] != float64(0) ||
+			a["withheld"] != true || a["min_count"] != float64(domain.RatingAggregateMin) {
+			t.Errorf("%s's aggregate: got %s, want count 1, the figures withheld below %d ratings, and nothing else", who, b, domain.RatingAggregateMin)
 		}
 		for _, leak := range []string{m.users["appA"].ID, "appA", "等了太久", f.cs.ID, f.cs.Number} {
 			if strings.Contains(string(b), leak) {
@@ -160,8 +163,16 @@ func TestRatingsAPI(t *testing.T) {
 	if r.FollowUp != nil {
 		t.Errorf("a rating of 2 opened a follow-up: %+v", r.FollowUp)
 	}
-	if b := m.expectCall("insp", "GET", "/api/v1/me/ratings", "", http.StatusOK, ""); !strings.Contains(string(b), `"count":2,"average":3.5,"dissatisfied":1,"share":0.5`) {
-		t.Errorf("the inspector's aggregate after a 2: got %s, want count 2, average 3.5, share 0.5", b)
+	if b := m.expectCall("insp", "GET", "/api/v1/me/ratings", "", http.StatusOK, ""); !strings.Contains(string(b), `"count":2,"average":0,"dissatisfied":0,"share":0,"withheld":true`) {
+		t.Errorf("the inspector's aggregate after a 2: got %s, want count 2 and the figures withheld", b)
+	}
+	// From the fifth rating on the figures show: 5, 2, 1, 1, 1.
+	for i := 0; i < 3; i++ {
+		g := m.build(domain.StatusApproved)
+		m.expectCall("appA", "POST", "/api/v1/cases/"+g.cs.ID+"/rating", `{"level":1}`, http.StatusCreated, "")
+	}
+	if b := m.expectCall("insp", "GET", "/api/v1/me/ratings", "", http.StatusOK, ""); !strings.Contains(string(b), `"count":5,"average":2,"dissatisfied":1,"share":0.2,"withheld":false`) {
+		t.Errorf("the inspector's aggregate after five ratings: got %s, want count 5, average 2, dissatisfied 1, share 0.2", b)
 	}
 }
 

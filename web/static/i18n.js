@@ -104,6 +104,7 @@ const messages = {
   'rating.followupClosed': { zh: '整改已于 {at} 办结，结果如下：', en: 'The follow-up closed on {at}. Its outcome:' },
   'rating.mine': { zh: '我的服务评价：共 {n} 条，平均 {avg} 分（1 为非常满意），不满意及以下占 {share}%。', en: 'My ratings: {n}, average {avg} (1 is very satisfied), {share}% dissatisfied or worse.' },
   'rating.mineNone': { zh: '我的服务评价：暂无。', en: 'My ratings: none yet.' },
+  'rating.mineFew': { zh: '我的服务评价：共 {n} 条，满 {min} 条后显示平均分。', en: 'My ratings: {n}; the average shows from {min} ratings on.' },
   'notif.bellUnread': { zh: '条未读', en: 'unread' },
   'notif.title': { zh: '通知', en: 'Notifications' },
   'notif.none': { zh: '暂无通知。', en: 'No notifications.' },

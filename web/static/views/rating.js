@@ -189,6 +189,10 @@ export function myRatings() {
       fill(el, t('rating.mineNone'));
       return;
     }
+    if (a.withheld) {
+      fill(el, t('rating.mineFew', { n: a.count, min: a.min_count }));
+      return;
+    }
     fill(el, t('rating.mine', {
       n: a.count,
       avg: number(a.average, 1),
