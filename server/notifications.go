@@ -93,6 +93,10 @@ func handleReadNotifications(db notificationStore) echo.HandlerFunc {
 	}
 }
 
+// notificationRecount is the least time between two counts of one
+// stream's unread notifications: the badge follows within it.
+const notificationRecount = 300 * time.Millisecond
+
 // handleNotificationEvents streams the caller's unread count as Server-Sent
 // Events ("notification", {"unread": n}): once at the start and whenever it
 // changes, so the header's badge follows without polling.
@@ -110,7 +114,24 @@ func handleNotificationEvents(db notificationStore, ending <-chan struct{}) echo
 		heartbeat := time.NewTicker(15 * time.Second)
 		defer heartbeat.Stop()
 		last := -1
+		var counted time.Time
 		for {
+			// Every write to the database signals a change; a burst of
+			// them (an inspector's notes, an import) is counted at most
+			// once per notificationRecount for each open badge.
+			if wait := notificationRecount - time.Since(counted); wait > 0 {
+				pause := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					pause.Stop()
+					return nil
+				case <-ending:
+					pause.Stop()
+					return nil
+				case <-pause.C:
+				}
+			}
+			counted = time.Now()
 			changed := db.Changed()
 			n, err := db.UnreadNotifications(ctx, u.ID)
 			if err != nil {
