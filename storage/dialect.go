@@ -45,6 +45,11 @@ type Dialect interface {
 	// LockMigrations keeps processes that start together from applying
 	// the same migration twice; held until tx ends.
 	LockMigrations(ctx context.Context, tx *sql.Tx) error
+	// TryTask claims the named background task (one that every replica
+	// runs, such as keeping the figures' days) for this process, without
+	// waiting: ok is false while another process holds it. release gives
+	// it back; it is held until then, across transactions.
+	TryTask(ctx context.Context, db *sql.DB, task string) (release func(), ok bool, err error)
 	// IsUniqueViolation reports whether err is the refusal of a duplicate
 	// key (a UNIQUE constraint, an index or the primary key).
 	IsUniqueViolation(err error) bool

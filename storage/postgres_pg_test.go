@@ -691,3 +691,34 @@ func BenchmarkDialectRecordAudit(b *testing.B) {
 		})
 	}
 }
+
+// TestStatsDaysKeptByOneReplica (PostgreSQL): while one replica keeps the
+// figures' closed days, another's FillStatsDays does none of the work and
+// returns at once; once the first lets go, the second keeps them, and a
+// third call finds nothing missing.
+func TestStatsDaysKeptByOneReplica(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
+		if db.Dialect() != "postgres" {
+			t.Skip("one process owns a SQLite database")
+		}
+		ctx := context.Background()
+		other := testenv.OpenDBAt(t, dsn)
+		release, ok, err := other.TryTaskForTest(ctx, "stats days binhai")
+		if err != nil || !ok {
+			t.Fatalf("the other replica claiming the task: got %v, %v; want it claimed", ok, err)
+		}
+		if _, again, err := db.TryTaskForTest(ctx, "stats days binhai"); err != nil || again {
+			t.Fatalf("claiming a held task: got %v, %v; want refused", again, err)
+		}
+		if n, err := db.FillStatsDays(ctx, "binhai", time.UTC, 30); err != nil || n != 0 {
+			t.Fatalf("FillStatsDays while the other replica keeps the days: got %d, %v; want 0, nil", n, err)
+		}
+		release()
+		if n, err := db.FillStatsDays(ctx, "binhai", time.UTC, 30); err != nil || n != 30 {
+			t.Fatalf("FillStatsDays once released: got %d, %v; want 30, nil", n, err)
+		}
+		if n, err := other.FillStatsDays(ctx, "binhai", time.UTC, 30); err != nil || n != 0 {
+			t.Fatalf("FillStatsDays on the other replica afterwards: got %d, %v; want 0 (all kept), nil", n, err)
+		}
+	})
+}

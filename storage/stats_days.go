@@ -84,7 +84,15 @@ func (d *DB) statsDays(ctx context.Context, office string, loc *time.Location, s
 // days only. A server runs it at start and then hourly; it is cheap when
 // nothing is missing (the kept days' names are read, not their tallies).
 // It returns how many days it kept.
+//
+// Replicas share the work: while one keeps the days, the others' calls
+// return 0 at once, and the days it keeps are read by all.
 func (d *DB) FillStatsDays(ctx context.Context, office string, loc *time.Location, days int) (int, error) {
+	release, ok, err := d.dialect.TryTask(ctx, d.sql, "stats days "+office)
+	if err != nil || !ok {
+		return 0, err
+	}
+	defer release()
 	now := d.now().Add(-statsGrace).In(loc)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
 	start := time.Date(now.Year(), now.Month(), now.Day()-days, 0, 0, 0, 0, loc)

@@ -116,6 +116,39 @@ func (Dialect) LockMigrations(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// TryTask takes a session-level advisory lock keyed by the task's name
+// ("siteinspect task: " + task, hashed by PostgreSQL's hashtext) on a
+// connection of its own, which it keeps until release unlocks it and
+// returns it to the pool. A replica that dies drops its connection and with
+// it the lock.
+func (Dialect) TryTask(ctx context.Context, db *sql.DB, task string) (func(), bool, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("claim task %s: %w", task, err)
+	}
+	key := "siteinspect task: " + task
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&ok); err != nil {
+		conn.Close()
+		return nil, false, fmt.Errorf("claim task %s: %w", task, err)
+	}
+	if !ok {
+		conn.Close()
+		return nil, false, nil
+	}
+	return func() {
+		// A fresh context: the unlock must run even when the task's was
+		// cancelled (shutdown); if it fails, closing the connection drops
+		// the lock with the session.
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtext($1))`, key); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+	}, true, nil
+}
+
 // sqlstate is err's SQLSTATE, or "".
 func sqlstate(err error) string {
 	var pe *pgconn.PgError

@@ -85,6 +85,11 @@ func (*Dialect) LockChain(context.Context, *sql.Tx) error { return nil }
 // LockMigrations does nothing: the transaction is the only writer.
 func (*Dialect) LockMigrations(context.Context, *sql.Tx) error { return nil }
 
+// TryTask always claims the task: one process owns a SQLite database.
+func (*Dialect) TryTask(context.Context, *sql.DB, string) (func(), bool, error) {
+	return func() {}, true, nil
+}
+
 // code is err's SQLite primary result code, or 0.
 func code(err error) int {
 	var se *sqlite.Error
