@@ -1,20 +1,11 @@
 package main
 
 import (
-	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"siteinspect/domain"
-	"siteinspect/internal/testenv"
-	"siteinspect/server"
-	"siteinspect/storage"
-	"siteinspect/storage/objects"
-	"siteinspect/web"
 )
 
 // TestBrowserOfficeAudit: the supervisor's #/audit page on a phone lists
@@ -25,62 +16,20 @@ import (
 // 150 logins are written straight into the database at 23:00 Shanghai,
 // one a second, 120 by 张三 (zhang) and 30 by insp2.
 func TestBrowserOfficeAudit(t *testing.T) {
-	ctx := context.Background()
-	db := testenv.NewDB(t)
-	loc, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SeedPermitTypes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	users := map[string]*domain.User{}
-	for _, u := range []struct{ name, role, display string }{{"sup", "supervisor", "监督员"}, {"zhang", "inspector", "张三"}, {"insp2", "inspector", ""}} {
-		usr, err := db.CreateUser(ctx, u.name, "password-"+u.name, domain.Role(u.role), u.display, "binhai")
-		if err != nil {
-			t.Fatal(err)
-		}
-		users[u.name] = usr
-	}
-	var seq int64
-	if err := db.SQL().QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2026, 3, 10, 23, 0, 0, 0, loc)
+	o := newSeededOffice(t, nil, []seedUser{{"sup", "supervisor", "监督员"}, {"zhang", "inspector", "张三"}, {"insp2", "inspector", ""}})
+	at := time.Date(2026, 3, 10, 23, 0, 0, 0, o.loc)
 	for i := 0; i < 150; i++ {
-		actor := users["zhang"].ID
+		actor := o.users["zhang"].ID
 		if i%5 == 0 {
-			actor = users["insp2"].ID
+			actor = o.users["insp2"].ID
 		}
-		seq++
-		if _, err := db.SQL().ExecContext(ctx, `INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash)
-			VALUES (?, NULL, ?, 'auth.login', '', '{}', ?, '', '')`, seq, actor, at.Add(time.Duration(i)*time.Second).UnixMilli()); err != nil {
-			t.Fatal(err)
-		}
+		o.event("", actor, "auth.login", at.Add(time.Duration(i)*time.Second), "{}")
 	}
-	disk, err := objects.NewDisk(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ups, err := storage.NewUploads(db, disk, domain.UploadConfig{SpoolDir: t.TempDir(), PartSize: objects.MinPartSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	webFS, err := web.FS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DB: db, Objects: disk, Uploads: ups, Web: webFS, Office: "binhai", NumberPrefix: "BH", Location: loc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	url := o.serve()
 
 	b := mustNamedBrowser(t, "supervisor", phoneWidth, phoneHeight, browserBudget)
 	b.mustDo(t, "emulate a phone", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile))
-	b.mustLogin(t, ts.URL, "sup", "password-sup")
+	b.mustLogin(t, url, "sup", "password-sup")
 	b.mustDo(t, "open the audit trail from the header", chromedp.Click(chromedp.ID("nav-audit")),
 		chromedp.WaitVisible(chromedp.CSS(".audit-row[data-seq]")))
 	// The newest is the supervisor's own login; then the last seeded

@@ -1,20 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"siteinspect/domain"
-	"siteinspect/internal/testenv"
-	"siteinspect/server"
-	"siteinspect/storage"
-	"siteinspect/storage/objects"
-	"siteinspect/web"
 )
 
 // TestBrowserStatsUnits: the supervision figures page draws the units'
@@ -24,43 +15,12 @@ import (
 // (office time, Asia/Shanghai): three cases of 东区分中心 (one urgent and
 // decided within its target, one rated 5), one of 西区分中心 rated 2.
 func TestBrowserStatsUnits(t *testing.T) {
-	ctx := context.Background()
-	db := testenv.NewDB(t)
-	loc, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SeedPermitTypes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	users := map[string]*domain.User{}
-	for _, u := range []struct{ name, role, unit string }{
-		{"sup", "supervisor", ""}, {"insp1", "inspector", "u1"}, {"insp2", "inspector", "u2"}, {"rev1", "reviewer", "u1"}, {"app", "applicant", ""},
-	} {
-		usr, err := db.CreateUser(ctx, u.name, "password-"+u.name, domain.Role(u.role), "", "binhai")
-		if err != nil {
-			t.Fatal(err)
-		}
-		users[u.name] = usr
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.SQL().ExecContext(ctx, q, args...); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
-	exec(`INSERT INTO units (id, office, name_zh, name_en, created_at) VALUES ('u1', 'binhai', '东区分中心', 'East unit', 0), ('u2', 'binhai', '西区分中心', 'West unit', 0)`)
-	var seq int64
-	if err := db.SQL().QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
-		t.Fatal(err)
-	}
+	o := newSeededOffice(t, [][3]string{{"u1", "东区分中心", "East unit"}, {"u2", "西区分中心", "West unit"}}, []seedUser{
+		{"sup", "supervisor", ""}, {"insp1", "inspector", ""}, {"insp2", "inspector", ""}, {"rev1", "reviewer", ""}, {"app", "applicant", ""},
+	})
+	users, exec, event, loc := o.users, o.exec, o.event, o.loc
 	now := time.Now().In(loc)
 	y := time.Date(now.Year(), now.Month(), now.Day()-1, 9, 0, 0, 0, loc)
-	event := func(caseID, actor, action string, at time.Time, data string) {
-		seq++
-		exec(`INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, '', ?, ?, '', '')`,
-			seq, caseID, actor, action, data, at.UnixMilli())
-	}
 	for i, c := range []struct {
 		unit, insp string
 		rated      int
@@ -83,30 +43,12 @@ func TestBrowserStatsUnits(t *testing.T) {
 		}
 	}
 
-	disk, err := objects.NewDisk(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ups, err := storage.NewUploads(db, disk, domain.UploadConfig{SpoolDir: t.TempDir(), PartSize: objects.MinPartSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	webFS, err := web.FS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DB: db, Objects: disk, Uploads: ups, Web: webFS, Office: "binhai", NumberPrefix: "BH", Location: loc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
+	url := o.serve()
 
 	b := mustNamedBrowser(t, "supervisor", deskWidth, deskHeight, browserBudget)
-	b.mustLogin(t, ts.URL, "sup", "password-sup")
+	b.mustLogin(t, url, "sup", "password-sup")
 	day := y.Format(time.DateOnly)
-	b.mustDo(t, "open the figures", chromedp.Navigate(ts.URL+"/#/stats?from="+day+"&to="+day),
+	b.mustDo(t, "open the figures", chromedp.Navigate(url+"/#/stats?from="+day+"&to="+day),
 		chromedp.WaitVisible(chromedp.CSS(".stats-table tbody tr")))
 	// The first table is the units', sorted by Chinese name.
 	b.mustWaitAttr(t, ".stats-table tbody tr:nth-child(1) th", "text", "东区分中心")
