@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"siteinspect/domain"
 	"time"
 
@@ -42,6 +43,13 @@ type MinIO struct {
 	retention RetentionFunc
 	// locking says the bucket has object locking (and so versioning).
 	locking bool
+	// partClient sends parts spooled to files (putPartFile), on the same
+	// connection pool as minio-go; nil over TLS, where parts go through
+	// minio-go.
+	partClient *http.Client
+	// presignHook, when set by a test, makes the part URLs instead of
+	// presignPart.
+	presignHook func(ctx context.Context, key, uploadID string, n int) (*url.URL, error)
 }
 
 // NewMinIO connects to the server and makes sure the bucket exists.
@@ -49,9 +57,14 @@ func NewMinIO(ctx context.Context, cfg MinIOConfig) (*MinIO, error) {
 	if cfg.Endpoint == "" || cfg.Bucket == "" {
 		return nil, fmt.Errorf("minio: endpoint and bucket are required: %w", domain.ErrInvalid)
 	}
+	tr, err := minio.DefaultTransport(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("minio transport: %w", err)
+	}
 	c, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: cfg.TLS,
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:    cfg.TLS,
+		Transport: tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("minio client: %w", err)
@@ -71,6 +84,9 @@ func NewMinIO(ctx context.Context, cfg MinIOConfig) (*MinIO, error) {
 		}
 	}
 	m := &MinIO{core: minio.Core{Client: c}, bucket: cfg.Bucket, retention: cfg.Retention}
+	if !cfg.TLS {
+		m.partClient = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
 	if m.locking, err = m.bucketLocking(ctx); err != nil {
 		return nil, err
 	}
@@ -110,8 +126,13 @@ func (m *MinIO) CreateMultipart(ctx context.Context, key, contentType string) (s
 	return id, m.translateWrite(err, key, "create multipart "+key)
 }
 
-// PutPart implements ObjectStore.
+// PutPart implements ObjectStore. A part read from a regular file (the
+// upload spool) is sent with sendfile through a presigned URL
+// (putPartFile); any other reader through minio-go.
 func (m *MinIO) PutPart(ctx context.Context, key, uploadID string, n int, r io.Reader, size int64) (string, error) {
+	if f, ok := m.sendsFile(r); ok {
+		return m.putPartFile(ctx, key, uploadID, n, f, size)
+	}
 	p, err := m.core.PutObjectPart(ctx, m.bucket, key, uploadID, n, r, size, minio.PutObjectPartOptions{DisableContentSha256: true})
 	if err != nil {
 		return "", translate(err, fmt.Sprintf("put part %d of %s", n, key))
