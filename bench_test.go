@@ -159,6 +159,8 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 			if r, ok := ratioOf[name]; ok {
 				b.ReportMetric(r, "ratio")
 				b.ReportMetric(best.server, "server-CPU-s")
+				b.ReportMetric(best.server/(float64(best.size)/(1<<30)), "server-CPU-s/GiB")
+				b.ReportMetric(m.meanServerPerGiB(name), "mean-server-CPU-s/GiB")
 			}
 			if r, ok := ratioUnsigned[name]; ok {
 				b.ReportMetric(r, "ratio-vs-unsigned")
@@ -230,6 +232,17 @@ func (m *benchMeter) measure(name string, f func()) {
 		m.order = append(m.order, name)
 	}
 	m.runs[name] = append(m.runs[name], r)
+}
+
+// meanServerPerGiB is the server's CPU seconds per GiB over every run of
+// a path: the figure that load disturbs least.
+func (m *benchMeter) meanServerPerGiB(name string) float64 {
+	var cpu, bytes float64
+	for _, r := range m.runs[name] {
+		cpu += r.server
+		bytes += float64(r.size)
+	}
+	return cpu / (bytes / (1 << 30))
 }
 
 // best is the fastest run of a path.
