@@ -12,7 +12,7 @@ run: deps-run
 test: deps-test check
 	scripts/with-minio.sh scripts/test.sh
 
-## bench: upload/download vs direct minio-go, media time to ready, annotation latency, live fan-out, the report of 100 frames (docs/BENCHMARKS.md)
+## bench: upload/download vs direct minio-go, media time to ready and to playable, annotation latency, live fan-out, the report of 100 frames; ends with one table of every figure against its target (docs/BENCHMARKS.md)
 bench: deps-test
 	scripts/with-minio.sh scripts/with-postgres.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
 

@@ -357,6 +357,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 	}
 	fmt.Fprintf(w, "targets: 50 viewers < 60%% of one core: %.1f%% (%s); added p99 < 10 ms: %.2f ms (%s)\n",
 		last.cpu*100, verdict(last.cpu < 0.6), ms(last.p99-last.d99), added)
+	fanoutTargets(b, rows)
 	b.ReportMetric(last.cpu*100, "cpu%@50")
 	b.ReportMetric(ms(last.p99-last.d99), "added-p99-ms@50")
 }

@@ -66,6 +66,7 @@ func BenchmarkAnnotations10k(b *testing.B) {
 	for _, d := range dialects {
 		if f, ok := figs[d]; ok {
 			fmt.Printf("  %-9s %10.1f / %7.1f %10.0f %10.1f / %7.1f %10.0f %10.1f\n", d, f.createP50, f.createP99, f.createRate, f.listP50, f.listP99, f.listRate, f.report)
+			annotationTargets(b, d, f)
 		}
 	}
 }

@@ -29,7 +29,7 @@ import (
 	"siteinspect/storage/objects"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(withFigures{m}) }
 
 var (
 	buildOnce sync.Once

@@ -37,8 +37,9 @@ var (
 )
 
 // Main runs the package's tests and stops any MinIO this package started.
-// Call it from TestMain.
-func Main(m *testing.M) {
+// Call it from TestMain with its *testing.M, or with a wrapper whose Run
+// does more around m.Run (the main package prints its benchmarks' summary).
+func Main(m interface{ Run() int }) {
 	code := m.Run()
 	removeRTCMedia()
 	if server != nil {
