@@ -107,20 +107,22 @@ func timeToPlayable(b *testing.B, c *client, caseID, path string) (string, time.
 }
 
 // benchH264Clip makes (once, cached in the temp folder) a 60 s 1080p30
-// H.264/AAC MP4, as an Android phone records.
+// H.264/AAC MP4 with a 440 Hz tone, as an Android phone records.
 func benchH264Clip(tb testing.TB) string {
-	return benchClip(tb, "h264-1080p-60s.mp4", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac")
+	return benchClip(tb, "h264-1080p-60s.mp4", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440",
+		"-t", "60", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac")
 }
 
 // benchHEVCMovClip makes (once, cached) a 60 s 1080p30 HEVC/AAC QuickTime
-// file, as an iPhone records; browsers other than Safari cannot play it.
+// file, as an iPhone records (browsers other than Safari cannot play it):
+// benchHEVCClip's streams, copied into a MOV.
 func benchHEVCMovClip(tb testing.TB) string {
-	return benchClip(tb, "hevc-1080p-60s.mov", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-c:a", "aac")
+	return benchClip(tb, "hevc-1080p-60s.mov", "-i", benchHEVCClip(tb), "-c", "copy")
 }
 
 // benchClip makes (once, cached in the temp folder beside benchHEVCClip's)
-// a 60 s 1080p30 clip with a 440 Hz tone, encoded with codec.
-func benchClip(tb testing.TB, name string, codec ...string) string {
+// the file name with ffmpeg and args (its inputs and codecs).
+func benchClip(tb testing.TB, name string, args ...string) string {
 	tb.Helper()
 	dir := filepath.Join(os.TempDir(), "siteinspect-bench")
 	p := filepath.Join(dir, name)
@@ -131,8 +133,7 @@ func benchClip(tb testing.TB, name string, codec ...string) string {
 		tb.Fatal(err)
 	}
 	tmp := filepath.Join(dir, "part-"+name)
-	args := append([]string{"-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "60"}, codec...)
-	if out, err := exec.Command("ffmpeg", append(args, tmp)...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ffmpeg", append(append([]string{"-v", "error", "-y"}, args...), tmp)...).CombinedOutput(); err != nil {
 		tb.Fatalf("make %s: %v\n%s", name, err, out)
 	}
 	if err := os.Rename(tmp, p); err != nil {
