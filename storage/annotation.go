@@ -40,7 +40,7 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 	if in.Shape != nil {
 		shape = in.Shape
 	}
-	err = d.groupTx(ctx, func(ctx context.Context, tx *wtx) error {
+	err = d.groupTx(ctx, cs.ID, func(ctx context.Context, tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionAnnotate); err != nil {
 			return err
 		}

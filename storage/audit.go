@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"siteinspect/domain"
+	"strings"
 	"time"
 )
 
@@ -73,12 +74,28 @@ func (d *DB) chainAudits(ctx context.Context, tx *wtx) error {
 		seq++
 		e.Seq, e.PrevHash = seq, prev
 		e.Hash = domain.ChainHash(e.PrevHash, e.Canonical())
-		_, err := d.txExec(ctx, tx, `INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
-		if err != nil {
+		prev = e.Hash
+	}
+	// One statement per event on SQLite, where a statement is a call in
+	// process; on PostgreSQL each is a round trip to the server made while
+	// holding the chain lock, so a batch's events go in a few multi-row
+	// INSERTs.
+	per := 1
+	if d.writer == nil {
+		per = auditRowsPerInsert
+	}
+	for rest := tx.audits; len(rest) > 0; {
+		chunk := rest[:min(per, len(rest))]
+		rest = rest[len(chunk):]
+		args := make([]any, 0, 9*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.Seq, nullString(e.CaseID), nullString(e.ActorID), e.Action, e.Target, string(e.Data), ms(e.At), e.PrevHash, e.Hash)
+		}
+		q := `INSERT INTO audit_events (seq, case_id, actor_id, action, target, data, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` +
+			strings.Repeat(`, (?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(chunk)-1)
+		if _, err := d.txExec(ctx, tx, q, args...); err != nil {
 			return fmt.Errorf("append audit: %w", err)
 		}
-		prev = e.Hash
 	}
 	tx.audits = nil
 	if tx.stampHead != "" {
@@ -86,6 +103,11 @@ func (d *DB) chainAudits(ctx context.Context, tx *wtx) error {
 	}
 	return nil
 }
+
+// auditRowsPerInsert bounds the rows of one INSERT into audit_events where
+// they are sent together (PostgreSQL): 9 parameters each, far below the
+// protocol's 65,535, and few enough distinct statements for pgx's cache.
+const auditRowsPerInsert = 32
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 

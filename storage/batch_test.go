@@ -26,7 +26,7 @@ func TestGroupTx(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = d.groupTx(ctx, func(ctx context.Context, tx *wtx) error {
+			errs[i] = d.groupTx(ctx, strconv.Itoa(i%5), func(ctx context.Context, tx *wtx) error {
 				if _, err := appendAudit(ctx, tx, d.now(), Audit{Action: "test", Target: strconv.Itoa(i)}); err != nil {
 					return err
 				}

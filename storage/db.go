@@ -40,9 +40,14 @@ type DB struct {
 	// writer admits one write transaction at a time where the dialect
 	// has a single writer (SQLite); nil on PostgreSQL.
 	writer sync.Locker
-	// group queues writes that may share a transaction (see groupTx);
-	// used with a writer only.
+	// group queues writes that may share a transaction (groupTx).
 	group sqlite.Group[groupWrite]
+	// batchLead admits one batch of group at a time where there is no
+	// writer (PostgreSQL): the batches of one process would only queue at
+	// the chain lock anyway, and one at a time they grow with the load.
+	batchLead sync.Mutex
+	// batchStats counts the batches run without a writer (runBatch).
+	batchStats batchStats
 	// heavyReads admits long reads (pages of annotations) a few at a time
 	// and in arrival order: a blocked channel send is served first come,
 	// first served, where database/sql hands a free connection to a random
@@ -310,19 +315,7 @@ func (d *DB) tx(ctx context.Context, fn func(*wtx) error) error {
 		tx.Rollback()
 		return err
 	}
-	var last *domain.AuditEvent
-	if n := len(tx.audits); n > 0 {
-		last = tx.audits[n-1]
-	}
-	if err := d.notifyAudits(ctx, tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := d.chainAudits(ctx, tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := d.announceChange(ctx, tx, last); err != nil {
+	if err := d.finishTx(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -66,3 +66,11 @@ func (g *Group[W]) Do(w W, writer sync.Locker, run func(batch []W) []error) erro
 	g.mu.Unlock()
 	return (<-e.done).err
 }
+
+// Queued is how many writes wait for a batch, or run in the one that has
+// not taken them yet (its leader's own included).
+func (g *Group[W]) Queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
