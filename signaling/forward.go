@@ -1,7 +1,7 @@
 package signaling
 
 import (
-	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,23 +11,32 @@ import (
 )
 
 // forwarder feeds one kind of media (video or audio) from whichever
-// publisher is current to every viewer of a session through a single
-// TrackLocalStaticRTP; pion fans it out to each viewer's binding.
+// publisher is current to every viewer of a session.
 //
 // Viewers outlive publishers: when a publisher reconnects, its new SSRC
 // starts at a random sequence number and timestamp (RFC 3550 §5.1), so the
 // forwarder rewrites both to continue where the previous publisher stopped.
 // A viewer's decoder then sees one stream with a gap, not a new stream.
 //
-// A packet goes to every viewer one after another, and a keyframe is
-// dozens of packets arriving together, so with many viewers the last
-// ones wait for the rest: the viewers are spread over shards (one per
-// core), each its own track, and the shards are written in parallel.
+// The publisher's read loop only rewrites the header and puts the packet
+// in each viewer's sendQueue; every viewer's own goroutine encrypts and
+// sends it. A keyframe is dozens of packets arriving together, and one
+// viewer's writes (SRTP, then a sendto that on loopback runs the
+// receiver's network stack too, or a TCP connection that stalls) then
+// never wait behind another's, nor hold up the publisher's reads and the
+// recording.
+//
+// The talkback forwarder (a viewer's microphone to the publishers) has
+// track instead: it is bound to the publishers that asked for audio, at
+// most a couple, and written in the caller's goroutine.
 type forwarder struct {
-	track  *webrtc.TrackLocalStaticRTP // the first shard
-	shards []*webrtc.TrackLocalStaticRTP
-	next   atomic.Uint32 // round robin over the shards for new viewers
-	clock  uint32
+	codec    webrtc.RTPCodecCapability
+	kind     string
+	streamID string
+	track    *webrtc.TrackLocalStaticRTP // written directly; nil for a fan-out forwarder
+
+	sinkMu sync.Mutex                   // serializes changes to sinks
+	sinks  atomic.Pointer[[]*sendQueue] // copied on change, read per packet without a lock
 
 	mu      sync.Mutex
 	source  string // resource id of the publisher allowed to write
@@ -40,26 +49,44 @@ type forwarder struct {
 	lastAt  time.Time
 }
 
-func newForwarder(codec webrtc.RTPCodecCapability, kind, streamID string, shards int) (*forwarder, error) {
-	f := &forwarder{clock: codec.ClockRate}
-	for i := 0; i < max(shards, 1); i++ {
+// newForwarder returns a forwarder of codec. With direct it writes to its
+// own track (talkback); without, to the sendQueues added to it.
+func newForwarder(codec webrtc.RTPCodecCapability, kind, streamID string, direct bool) (*forwarder, error) {
+	f := &forwarder{codec: codec, kind: kind, streamID: streamID}
+	if direct {
 		track, err := webrtc.NewTrackLocalStaticRTP(codec, kind, streamID)
 		if err != nil {
 			return nil, err
 		}
-		f.shards = append(f.shards, track)
+		f.track = track
 	}
-	f.track = f.shards[0]
+	f.sinks.Store(&[]*sendQueue{})
 	return f, nil
 }
 
-// fanoutShards is how many shards a session's video and audio forwarders
-// have: one per core the process may use, at most 8.
-func fanoutShards() int { return min(runtime.GOMAXPROCS(0), 8) }
+// newTrack returns a track of the forwarder's codec for one viewer.
+func (f *forwarder) newTrack() (*webrtc.TrackLocalStaticRTP, error) {
+	return webrtc.NewTrackLocalStaticRTP(f.codec, f.kind, f.streamID)
+}
 
-// pick returns the shard for a new viewer.
-func (f *forwarder) pick() *webrtc.TrackLocalStaticRTP {
-	return f.shards[int(f.next.Add(1)-1)%len(f.shards)]
+// add makes q receive every packet written from now on, unless q is
+// closed already.
+func (f *forwarder) add(q *sendQueue) {
+	f.sinkMu.Lock()
+	defer f.sinkMu.Unlock()
+	if q.isClosed() {
+		return
+	}
+	next := append(slices.Clone(*f.sinks.Load()), q)
+	f.sinks.Store(&next)
+}
+
+// remove stops q receiving packets; it is idempotent.
+func (f *forwarder) remove(q *sendQueue) {
+	f.sinkMu.Lock()
+	defer f.sinkMu.Unlock()
+	next := slices.DeleteFunc(slices.Clone(*f.sinks.Load()), func(s *sendQueue) bool { return s == q })
+	f.sinks.Store(&next)
 }
 
 // setSource makes publisher id the only one whose packets are forwarded,
@@ -75,8 +102,8 @@ func (f *forwarder) setSource(id string) {
 // own write only, so errors are not returned: the next packet goes out anyway.
 func (f *forwarder) write(src string, pkt *rtp.Packet) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if src != f.source {
-		f.mu.Unlock()
 		return
 	}
 	if pkt.SSRC != f.ssrc {
@@ -84,12 +111,15 @@ func (f *forwarder) write(src string, pkt *rtp.Packet) {
 		// advanced by the wall time in between so the gap plays as a gap.
 		f.ssrc = pkt.SSRC
 		if f.started {
-			gap := uint32(time.Since(f.lastAt).Seconds() * float64(f.clock))
+			gap := uint32(time.Since(f.lastAt).Seconds() * float64(f.codec.ClockRate))
 			f.seqOff = f.lastSeq + 1 - pkt.SequenceNumber
 			f.tsOff = f.lastTS + gap + 1 - pkt.Timestamp
 		}
 	}
-	out := *pkt // header copy; the payload is shared, never written
+	// A header copy shared by every viewer's queue: pion's track copies
+	// it again before setting its SSRC and payload type, and the payload
+	// is only ever read.
+	out := &rtp.Packet{Header: pkt.Header, Payload: pkt.Payload, PaddingSize: pkt.PaddingSize}
 	// Header extension ids were agreed with the publisher, not with each
 	// viewer (Chromium's transport-cc id can be a pion viewer's
 	// repaired-stream id, which makes it drop every packet); each viewer's
@@ -101,24 +131,15 @@ func (f *forwarder) write(src string, pkt *rtp.Packet) {
 		f.lastSeq, f.lastTS, f.lastAt = out.SequenceNumber, out.Timestamp, time.Now()
 	}
 	f.started = true
-	f.mu.Unlock()
 
-	if len(f.shards) == 1 {
-		_ = f.track.WriteRTP(&out)
-		return
+	// Under f.mu, so that packets reach the queues in the order written
+	// even while a replaced publisher's reader is still running.
+	if f.track != nil {
+		_ = f.track.WriteRTP(out)
 	}
-	// Every shard copies the header before changing it, and the payload
-	// is only read, so they can share out.
-	var wg sync.WaitGroup
-	for _, t := range f.shards[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = t.WriteRTP(&out)
-		}()
+	for _, q := range *f.sinks.Load() {
+		q.push(out)
 	}
-	_ = f.track.WriteRTP(&out)
-	wg.Wait()
 }
 
 // keyframeThrottle spaces keyframe requests to one per interval per

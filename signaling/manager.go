@@ -21,7 +21,9 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/stats"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -96,15 +98,18 @@ type Config struct {
 // Manager holds the live sessions of this process. It is safe for
 // concurrent use.
 type Manager struct {
-	cfg  Config
-	log  *slog.Logger
-	api  *webrtc.API
-	mux  ice.UDPMux
-	udp  net.PacketConn
-	tcp  ice.TCPMux
-	mu   sync.Mutex
-	sess map[string]*session
-	done bool
+	cfg Config
+	log *slog.Logger
+	api *webrtc.API // publishers
+	// viewAPI is the viewers' stack: only the interceptors a sending
+	// peer needs (viewerInterceptors).
+	viewAPI *webrtc.API
+	mux     ice.UDPMux
+	udp     net.PacketConn
+	tcp     ice.TCPMux
+	mu      sync.Mutex
+	sess    map[string]*session
+	done    bool
 
 	// stats holds each new PeerConnection's RTP statistics (pion's stats
 	// interceptor) by PeerConnection id until the session code claims it.
@@ -112,6 +117,12 @@ type Manager struct {
 	stats   map[string]stats.Getter
 
 	onSegment atomic.Pointer[func(sessionID string, seg Segment)]
+
+	// Tests only: queueLen, when positive, replaces the viewers' send
+	// queue lengths; wrapWrite, when set, wraps each new viewer track's
+	// write (to stall one viewer).
+	queueLen  int
+	wrapWrite func(kind webrtc.RTPCodecType, write func(*rtp.Packet) error) func(*rtp.Packet) error
 }
 
 // OnSegment sets fn to be called with each recording segment as it is
@@ -191,6 +202,15 @@ func NewManager(cfg Config) (*Manager, error) {
 		se.SetNetworkTypes(append(networks, webrtc.NetworkTypeTCP4))
 	}
 	m.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	vme := &webrtc.MediaEngine{}
+	if err := registerCodecs(vme); err != nil {
+		return nil, err
+	}
+	vreg, err := m.viewerInterceptors(vme)
+	if err != nil {
+		return nil, err
+	}
+	m.viewAPI = webrtc.NewAPI(webrtc.WithMediaEngine(vme), webrtc.WithInterceptorRegistry(vreg), webrtc.WithSettingEngine(se))
 	return m, nil
 }
 
@@ -212,9 +232,48 @@ func (m *Manager) interceptors(me *webrtc.MediaEngine) (*interceptor.Registry, e
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		return nil, fmt.Errorf("signaling: interceptors: %w", err)
 	}
+	if err := m.addStats(reg); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureTWCCSender(me, reg); err != nil {
+		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+	}
+	return reg, nil
+}
+
+// viewerInterceptors builds the viewers' interceptor set, which runs on
+// every packet to every viewer: the NACK responder (loss recovery from
+// its buffer of sent packets, RFC 4585 §6.2.1), RTCP sender and receiver
+// reports (the viewer lines audio and video up by our sender reports;
+// the officer's microphone gets receiver reports), and the statistics
+// Status reads. Not the NACK generator and the TWCC feedback sender:
+// they act on received media only (a viewer sends us at most its
+// microphone's Opus, which negotiates neither) yet each runs a 100 ms
+// ticker goroutine per connection; nor the simulcast header extensions,
+// which only a publisher sends.
+func (m *Manager) viewerInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	reg := &interceptor.Registry{}
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("signaling: viewer interceptors: %w", err)
+	}
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	reg.Add(responder)
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, fmt.Errorf("signaling: viewer interceptors: %w", err)
+	}
+	if err := m.addStats(reg); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// addStats adds a statistics interceptor whose getters takeStats hands out.
+func (m *Manager) addStats(reg *interceptor.Registry) error {
 	st, err := stats.NewInterceptor()
 	if err != nil {
-		return nil, fmt.Errorf("signaling: interceptors: %w", err)
+		return fmt.Errorf("signaling: stats interceptor: %w", err)
 	}
 	st.OnNewPeerConnection(func(id string, g stats.Getter) {
 		m.statsMu.Lock()
@@ -222,10 +281,7 @@ func (m *Manager) interceptors(me *webrtc.MediaEngine) (*interceptor.Registry, e
 		m.statsMu.Unlock()
 	})
 	reg.Add(st)
-	if err := webrtc.ConfigureTWCCSender(me, reg); err != nil {
-		return nil, fmt.Errorf("signaling: interceptors: %w", err)
-	}
-	return reg, nil
+	return nil
 }
 
 // takeStats returns the statistics of PeerConnection id and forgets them

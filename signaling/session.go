@@ -66,7 +66,12 @@ func newResourceID() string {
 // gathering finishes before we reply. setup runs between the remote and
 // the local description (codec preferences, tracks).
 func (s *session) newPeerConnection(ctx context.Context, offer string, setup func(*webrtc.PeerConnection, stats.Getter) error) (*webrtc.PeerConnection, string, error) {
-	pc, err := s.m.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.m.cfg.ICEServers})
+	return s.newPeerConnectionWith(ctx, s.m.api, offer, setup)
+}
+
+// newPeerConnectionWith is newPeerConnection on api (the viewers' stack).
+func (s *session) newPeerConnectionWith(ctx context.Context, api *webrtc.API, offer string, setup func(*webrtc.PeerConnection, stats.Getter) error) (*webrtc.PeerConnection, string, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: s.m.cfg.ICEServers})
 	if err != nil {
 		return nil, "", fmt.Errorf("signaling: new peer connection: %w", err)
 	}
@@ -104,7 +109,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 	}
 	s.mu.Lock()
 	if s.talk == nil {
-		s.talk, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-talkback-"+s.id, 1)
+		s.talk, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-talkback-"+s.id, true)
 	}
 	talk := s.talk
 	s.mu.Unlock()
@@ -152,7 +157,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 		s.closing[old] = struct{}{}
 	}
 	var stale []*viewer
-	if info.video != nil && (s.video == nil || s.video.track.Codec().MimeType != info.video.MimeType) {
+	if info.video != nil && (s.video == nil || s.video.codec.MimeType != info.video.MimeType) {
 		// A new video codec needs a new track; viewers bound to the old
 		// one cannot switch and must View again.
 		if s.video != nil {
@@ -160,7 +165,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 				stale = append(stale, v)
 			}
 		}
-		if s.video, err = newForwarder(info.video.RTPCodecCapability, "video", "siteinspect-"+s.id, fanoutShards()); err != nil {
+		if s.video, err = newForwarder(info.video.RTPCodecCapability, "video", "siteinspect-"+s.id, false); err != nil {
 			s.pub = old
 			delete(s.closing, old)
 			s.mu.Unlock()
@@ -169,7 +174,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 		}
 	}
 	if info.hasAudio && s.audio == nil {
-		if s.audio, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-"+s.id, fanoutShards()); err != nil {
+		if s.audio, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-"+s.id, false); err != nil {
 			s.pub = old
 			delete(s.closing, old)
 			s.mu.Unlock()

@@ -19,30 +19,51 @@ type viewer struct {
 	quality qualityMeter
 	// ssrcs are the viewer's outgoing streams, video first when it has one.
 	ssrcs []uint32
+	// outs are the viewer's send queues and the forwarders feeding them.
+	outs []viewerOut
 }
 
+// viewerOut is one of a viewer's tracks: its queue and the forwarder
+// that fills it.
+type viewerOut struct {
+	f *forwarder
+	q *sendQueue
+}
+
+// close stops the viewer's queues and closes its connection; it is
+// idempotent.
 func (v *viewer) close() {
-	v.once.Do(func() { _ = v.pc.Close() })
+	v.once.Do(func() {
+		// Closed before removed: forwarder.add skips a closed queue, so
+		// one added concurrently cannot stay behind.
+		for _, o := range v.outs {
+			o.q.close()
+			o.f.remove(o.q)
+		}
+		if v.pc != nil {
+			_ = v.pc.Close()
+		}
+	})
 }
 
 func (s *session) view(ctx context.Context, offer string) (string, string, error) {
 	s.mu.Lock()
-	tracks := []*webrtc.TrackLocalStaticRTP{}
+	var fwds []*forwarder
 	for _, f := range []*forwarder{s.video, s.audio} {
 		if f != nil {
-			tracks = append(tracks, f.pick())
+			fwds = append(fwds, f)
 		}
 	}
 	talk := s.talk
 	s.mu.Unlock()
-	if len(tracks) == 0 {
+	if len(fwds) == 0 {
 		return "", "", ErrNoPublisher
 	}
 	if _, err := parseOffer(offer); err != nil && !isNoCodec(err) {
 		return "", "", err
 	}
 	v := &viewer{id: newResourceID()}
-	_, answer, err := s.newPeerConnection(ctx, offer, func(pc *webrtc.PeerConnection, st stats.Getter) error {
+	_, answer, err := s.newPeerConnectionWith(ctx, s.m.viewAPI, offer, func(pc *webrtc.PeerConnection, st stats.Getter) error {
 		v.pc = pc
 		v.quality.start(st, time.Now())
 		// Only an offer whose audio is sendrecv brings a track: the
@@ -57,7 +78,11 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 				go s.removeViewer(v)
 			}
 		})
-		for _, t := range tracks {
+		for _, f := range fwds {
+			t, err := f.newTrack()
+			if err != nil {
+				return fmt.Errorf("signaling: %s track: %w", f.kind, err)
+			}
 			sender, err := pc.AddTrack(t)
 			if err != nil {
 				return fmt.Errorf("signaling: add %s track: %w", t.Kind(), err)
@@ -65,17 +90,42 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 			if enc := sender.GetParameters().Encodings; len(enc) > 0 {
 				v.ssrcs = append(v.ssrcs, uint32(enc[0].SSRC))
 			}
+			v.outs = append(v.outs, viewerOut{f: f, q: s.m.newViewerQueue(f, t, s.requestKeyframe)})
 			go s.readViewerRTCP(sender)
 		}
 		return nil
 	})
 	if err != nil {
+		v.close()
 		return "", "", err
 	}
 	s.mu.Lock()
 	s.viewers[v.id] = v
 	s.mu.Unlock()
+	// The queues start filling once the answer is ready; pion drops what
+	// a track is given before the connection is up.
+	for _, o := range v.outs {
+		go o.q.run()
+		o.f.add(o.q)
+	}
 	return answer, v.id, nil
+}
+
+// newViewerQueue returns a send queue from f to one viewer's track t,
+// asking for a keyframe (needKeyframe) when its video overflows.
+func (m *Manager) newViewerQueue(f *forwarder, t *webrtc.TrackLocalStaticRTP, needKeyframe func()) *sendQueue {
+	n, key := audioQueueLen, keyframeStart(f.codec.MimeType)
+	if key != nil {
+		n = videoQueueLen
+	}
+	if m.queueLen > 0 {
+		n = m.queueLen
+	}
+	write := t.WriteRTP
+	if m.wrapWrite != nil {
+		write = m.wrapWrite(t.Kind(), write)
+	}
+	return newSendQueue(n, write, key, needKeyframe)
 }
 
 func isNoCodec(err error) bool { return err == ErrNoCodec }
