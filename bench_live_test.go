@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,17 +110,7 @@ func directPeer(tb testing.TB, api *webrtc.API, onVideo func(uint16)) (testenv.S
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			pkt, _, err := t.ReadRTP()
-			if err != nil {
-				return
-			}
-			if t.Kind() == webrtc.RTPCodecTypeVideo {
-				onVideo(pkt.SequenceNumber)
-			}
-		}
-	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { readCheap(t, onVideo, nil) })
 	return func(offer string) (string, string, error) {
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 			return "", "", err
@@ -134,6 +126,79 @@ func directPeer(tb testing.TB, api *webrtc.API, onVideo func(uint16)) (testenv.S
 		<-done
 		return pc.LocalDescription().SDP, "direct", nil
 	}, func() { pc.Close() }
+}
+
+// readCheap reads t until it ends into one reused buffer, taking only the
+// sequence number from each packet's header (RFC 3550 §5.1, bytes 2-3):
+// 200 receivers in this process must cost little next to the server.
+// onVideo gets each video packet's number; count, if set, counts packets.
+func readCheap(t *webrtc.TrackRemote, onVideo func(uint16), count *atomic.Int64) {
+	buf := make([]byte, 1500)
+	video := t.Kind() == webrtc.RTPCodecTypeVideo && onVideo != nil
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if video && n >= 4 {
+			onVideo(uint16(buf[2])<<8 | uint16(buf[3]))
+		}
+		if count != nil {
+			count.Add(1)
+		}
+	}
+}
+
+// cheapViewer is testenv.ViewWith with readCheap's receivers.
+func cheapViewer(tb testing.TB, api *webrtc.API, signal testenv.Signal, onVideo func(uint16)) *testenv.Viewer {
+	tb.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := &testenv.Viewer{PC: pc}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		n := &v.AudioPackets
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			n = &v.VideoPackets
+		}
+		readCheap(t, onVideo, n)
+	})
+	answer, id, err := signal(testenv.Offer(tb, pc))
+	if err != nil {
+		pc.Close()
+		tb.Fatalf("view: %v", err)
+	}
+	v.Resource = id
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// fanoutPoints are the viewer counts of BenchmarkLiveFanout:
+// SITEINSPECT_FANOUT_VIEWERS (comma-separated, e.g. "0,1,50") or the
+// whole curve. 0 always comes first: it is the baseline of CPU per viewer.
+func fanoutPoints(tb testing.TB) []int {
+	points := []int{0, 1, 10, 50, 100, 200}
+	if env := os.Getenv("SITEINSPECT_FANOUT_VIEWERS"); env != "" {
+		points = []int{0}
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 {
+				tb.Fatalf("SITEINSPECT_FANOUT_VIEWERS=%q: want counts separated by commas", env)
+			}
+			if n > 0 {
+				points = append(points, n)
+			}
+		}
+	}
+	return points
 }
 
 // sendLoop sends the IVF and OGG over and over until stop is closed.
@@ -213,7 +278,8 @@ type fanoutRow struct {
 
 // BenchmarkLiveFanout measures the live forwarding path on loopback: one
 // publisher (VP8 about 1.5 Mbps + Opus) through a siteinspect server
-// process to N Go WHEP viewers, N = 0, 1, 10, 50. For each N it reports the
+// process to N Go WHEP viewers, N = 0, 1, 10, 50, 100, 200 (or
+// SITEINSPECT_FANOUT_VIEWERS, see fanoutPoints). For each N it reports the
 // server process's CPU (share of one core, and per viewer over N = 0, which
 // is ingest and recording alone), the RTP packets it forwards per second,
 // and the latency from the publisher's send to a viewer's read (p50/p99,
@@ -227,8 +293,13 @@ type fanoutRow struct {
 // would). The server's added latency is the difference: the extra hop,
 // decrypting and encrypting again, and the server process's scheduling.
 // Receivers and publisher share the machine's 2 cores with the server in
-// both, so both include the receivers' own cost. Targets: 50 viewers
-// < 60 % of one core, added p99 < 10 ms.
+// both, so both include the receivers' own cost. Targets: server CPU per
+// viewer at most 0.3 % of a core at 50 and at 200 viewers (LiveKit's
+// figure is about 0.5 %), added p99 < 5 ms at 50 viewers. Each N's
+// per-viewer CPU and added p50/p99 are reported as metrics
+// (cpu%/viewer@N, added-p50-ms@N, added-p99-ms@N) and printed as a table
+// with each target's verdict; the load average is printed before and
+// after, since on a shared machine the p99s measure the neighbours.
 func BenchmarkLiveFanout(b *testing.B) {
 	if testing.Short() {
 		b.Skip("streams for about three minutes; not in -short")
@@ -268,7 +339,9 @@ func BenchmarkLiveFanout(b *testing.B) {
 
 	// The baselines first, each N on its own: the publisher straight to N peers.
 	directs := map[int][2]time.Duration{}
-	for _, n := range []int{1, 10, 50} {
+	points := fanoutPoints(b)
+	load0 := loadAverage()
+	for _, n := range points[1:] {
 		clock := &sendClock{}
 		lat := &latencies{clock: clock}
 		video, audio, closeAll := directFanout(b, testenv.ClientAPI(b, testenv.CodecVP8, stampFactory{clock}), bare, n, lat.record)
@@ -289,10 +362,10 @@ func BenchmarkLiveFanout(b *testing.B) {
 	defer func() { close(stop); wg.Wait(); pub.PC.Close() }()
 	var rows []fanoutRow
 	pid := srv.cmd.Process.Pid
-	for _, n := range []int{0, 1, 10, 50} {
+	for _, n := range points {
 		viewers := make([]*testenv.Viewer, n)
 		for i := range viewers {
-			viewers[i] = testenv.ViewWith(b, bare, whep(b, srv.URL, ls.ID, insp.token), lat.record)
+			viewers[i] = cheapViewer(b, bare, whep(b, srv.URL, ls.ID, insp.token), lat.record)
 		}
 		// counts are the packets each viewer has read so far, video then audio.
 		counts := func() [][2]int64 {
@@ -336,7 +409,8 @@ func BenchmarkLiveFanout(b *testing.B) {
 	}
 
 	w := os.Stderr
-	fmt.Fprintf(w, "\nlive fan-out on loopback: publisher VP8 %.2f Mbps + Opus, %s windows; server CPU from /proc (share of one core)\n", bitrate, window)
+	fmt.Fprintf(w, "\nlive fan-out on loopback: publisher VP8 %.2f Mbps + Opus, %s windows; server CPU from /proc (share of one core); load average %s before, %s after\n",
+		bitrate, window, load0, loadAverage())
 	fmt.Fprintf(w, "%7s %10s %10s %13s | %17s | %17s | %12s %12s %10s\n", "viewers", "server CPU", "CPU/viewer", "packets out/s",
 		"via server p50/p99", "direct p50/p99", "added p50", "added p99", "client CPU")
 	for _, r := range rows {
@@ -346,20 +420,36 @@ func BenchmarkLiveFanout(b *testing.B) {
 			via = fmt.Sprintf("%.2f / %.2f ms", ms(r.p50), ms(r.p99))
 			direct = fmt.Sprintf("%.2f / %.2f ms", ms(r.d50), ms(r.d99))
 			a50, a99 = fmt.Sprintf("%.2f ms", ms(r.p50-r.d50)), fmt.Sprintf("%.2f ms", ms(r.p99-r.d99))
+			b.ReportMetric((r.cpu-rows[0].cpu)/float64(r.n)*100, fmt.Sprintf("cpu%%/viewer@%d", r.n))
+			b.ReportMetric(ms(r.p50-r.d50), fmt.Sprintf("added-p50-ms@%d", r.n))
+			b.ReportMetric(ms(r.p99-r.d99), fmt.Sprintf("added-p99-ms@%d", r.n))
 		}
 		fmt.Fprintf(w, "%7d %9.1f%% %10s %13.0f | %17s | %17s | %12s %12s %9.1f%%\n", r.n, r.cpu*100, per, r.pps, via, direct, a50, a99, r.clients*100)
 	}
-	last := rows[len(rows)-1]
-	added := verdict(last.p99-last.d99 < 10*time.Millisecond)
-	if last.p99 < last.d99 {
-		// The baseline cannot be slower than the server but for noise.
-		added = "no verdict: the direct p99 is above the server's, the machine was too busy"
+	for _, r := range rows {
+		if r.n != 50 && r.n != 200 {
+			continue
+		}
+		per := (r.cpu - rows[0].cpu) / float64(r.n)
+		fmt.Fprintf(w, "target: %d viewers, server CPU per viewer <= 0.30 %% of a core: %.2f %% (%s)\n", r.n, per*100, metOrMissed(per <= 0.003))
+		if r.n == 50 {
+			added := metOrMissed(r.p99-r.d99 < 5*time.Millisecond)
+			if r.p99 < r.d99 {
+				// The baseline cannot be slower than the server but for noise.
+				added = "no verdict: the direct p99 is above the server's, the machine was too busy"
+			}
+			fmt.Fprintf(w, "target: 50 viewers, added p99 < 5 ms: %.2f ms (%s)\n", ms(r.p99-r.d99), added)
+		}
 	}
-	fmt.Fprintf(w, "targets: 50 viewers < 60%% of one core: %.1f%% (%s); added p99 < 10 ms: %.2f ms (%s)\n",
-		last.cpu*100, verdict(last.cpu < 0.6), ms(last.p99-last.d99), added)
 	fanoutTargets(b, rows)
-	b.ReportMetric(last.cpu*100, "cpu%@50")
-	b.ReportMetric(ms(last.p99-last.d99), "added-p99-ms@50")
+}
+
+// metOrMissed names a target's verdict.
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
