@@ -55,7 +55,7 @@ func target(b *testing.B, name string, got float64, op string, want float64, uni
 // testing.B wants one word.
 func metricUnit(name, unit string) string {
 	s := strings.Join(strings.Fields(name+" "+unit), "-")
-	return strings.NewReplacer("%", "pct", "/", "-per-", "(", "", ")", "", ",", "").Replace(s)
+	return strings.NewReplacer("%", "pct", "/", "-per-", "(", "", ")", "", ",", "", ":", "").Replace(s)
 }
 
 // fanoutTargets puts the live fan-out's figures at 50 and 200 viewers
