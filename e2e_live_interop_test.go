@@ -165,7 +165,11 @@ func mustWhipWhep(t *testing.T) string {
 	if err != nil || !installed(tmp) {
 		t.Fatalf("whip-whep@%s is not in %s and npm could not install it (run scripts/deps.sh test where the registry is reachable): %v\n%s", whipWhepVersion, cache, err, out)
 	}
-	os.RemoveAll(cache) // a broken or other-version leftover
+	// A broken or other-version leftover goes; a copy another test
+	// process installed meanwhile, perhaps in use, stays.
+	if !installed(cache) {
+		os.RemoveAll(cache)
+	}
 	if err := os.Rename(tmp, cache); err != nil && !installed(cache) {
 		t.Fatalf("install whip-whep into %s: %v", cache, err)
 	}

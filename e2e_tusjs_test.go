@@ -117,7 +117,11 @@ func mustTusJS(tb testing.TB) string {
 	if err != nil || !installed(tmp) {
 		tb.Fatalf("npm install tus-js-client@%s: %v\n%s", tusJSVersion, err, out)
 	}
-	os.RemoveAll(cache) // a broken or other-version leftover
+	// A broken or other-version leftover goes; a copy another test
+	// process installed meanwhile, perhaps in use, stays.
+	if !installed(cache) {
+		os.RemoveAll(cache)
+	}
 	if err := os.Rename(tmp, cache); err != nil && !installed(cache) {
 		tb.Fatalf("install tus-js-client into %s: %v", cache, err)
 	}

@@ -3,7 +3,8 @@
 # detector runs on the packages with concurrency of their own (upload
 # engine, HTTP layer, job worker); the others mostly wait on ffmpeg, MinIO
 # and Chromium, where it would only cost time. Both halves always run, and
-# then every fuzz target for 3 s each (~40 s; `make fuzz` runs them longer).
+# then every fuzz target for 3 s each (~40 s; `make fuzz` runs them longer)
+# beside the last pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 go=${GO:-go}
@@ -24,17 +25,27 @@ $go test -race -count=1 -timeout 20m ./storage/ & s=$!
 $go test -count=1 -timeout 20m ./server/ ./pipeline/; p=$?
 wait $s; p=$((p | $?))
 unset SITEINSPECT_TEST_DB
-$go test -count=1 -timeout 20m "${rest[@]}"; b=$?
-# The API end-to-end tests again with every server on PostgreSQL
-# (startServer gives each --data folder its own database). Left out: tests
-# that open the SQLite file under --data themselves (bundle memory, fault
-# injection on SQLite's lock, the CLI's audit verify on a data folder), the
-# browser tests (the UI does not depend on the database), and
-# TestUploadResumesAfterKill, whose restarted server meets the killed
-# one's upload lease until it expires on a shared database (the cluster
-# test covers resuming through another replica).
-export SITEINSPECT_TEST_DB=postgres
-$go test -count=1 -timeout 20m -run "$pg_e2e" .; e=$?
-unset SITEINSPECT_TEST_DB
-GO=$go scripts/fuzz.sh 3s; c=$?
-exit $((a | p | b | c | e))
+# The last pass, the root package's end-to-end tests with the other
+# packages, is the longest (~10 min) and mostly waits on ffmpeg, Chromium,
+# MinIO and timers. Beside it run the API end-to-end tests again with
+# every server on PostgreSQL (startServer gives each --data folder its own
+# database), then every fuzz target for 3 s; their output follows the
+# last pass's. Left out of the PostgreSQL run: tests that open the SQLite
+# file under --data themselves (bundle memory, fault injection on SQLite's
+# lock, the CLI's audit verify on a data folder), the browser tests (the
+# UI does not depend on the database), and TestUploadResumesAfterKill,
+# whose restarted server meets the killed one's upload lease until it
+# expires on a shared database (the cluster test covers resuming through
+# another replica).
+side_log=$(mktemp)
+(
+	SITEINSPECT_TEST_DB=postgres $go test -count=1 -timeout 30m -run "$pg_e2e" .; e=$?
+	GO=$go scripts/fuzz.sh 3s; c=$?
+	exit $((e | c))
+) >"$side_log" 2>&1 &
+side=$!
+$go test -count=1 -timeout 30m "${rest[@]}"; b=$?
+wait $side; e=$?
+cat "$side_log"
+rm -f "$side_log"
+exit $((a | p | b | e))
