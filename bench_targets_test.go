@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -151,11 +152,14 @@ func countTargets(figs []benchFigure) int {
 	return n
 }
 
-// formatFigure prints a figure with the digits that matter: 0.953, 12.4, 1830.
+// formatFigure prints a figure with the digits that matter: 0.953, 12.40,
+// 1830, and a whole number (most targets) as one: 20.
 func formatFigure(v float64) string {
 	switch a := max(v, -v); {
 	case a == 0:
 		return "0"
+	case v == math.Trunc(v) && a < 1e15:
+		return fmt.Sprintf("%.0f", v)
 	case a < 1:
 		return fmt.Sprintf("%.3f", v)
 	case a < 100:
@@ -175,7 +179,7 @@ func TestBenchSummaryTable(t *testing.T) {
 		{name: "time to playable, HEVC", got: 41.5, unit: "s", met: true},
 	})
 	for _, want := range []string{
-		"time to playable, MP4  | 0.730 s     | < 2.00 s      | met\n",
+		"time to playable, MP4  | 0.730 s     | < 2 s         | met\n",
 		"downloads relayed      | 0.912 ratio | ≥ 0.950 ratio | MISSED\n",
 		"time to playable, HEVC | 41.50 s     | report        | —\n",
 		"1 of 2 targets missed\n",
