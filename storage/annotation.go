@@ -41,14 +41,17 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 		shape = in.Shape
 	}
 	err = d.groupTx(ctx, cs.ID, func(ctx context.Context, tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionAnnotate); err != nil {
-			return err
-		}
-		_, err := d.txExec(ctx, tx, `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
-			id, cs.ID, ev.ID, author.ID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), ms(now))
+		// One statement checks the case's state, takes its row's lock
+		// until the commit (LockRows; on SQLite the writer excludes
+		// everyone already) and inserts: lockCaseFor's rule without its
+		// UPDATE, one round trip less for each write of a batch.
+		cond, args := statesFor(domain.ActionAnnotate, append(annotationArgs(id, cs.ID, ev.ID, author.ID, in, shape, now), cs.ID))
+		res, err := d.txExec(ctx, tx, annotationInsertSQL+cond+d.dialect.LockRows(), args...)
 		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return stateRefusal(ctx, tx, cs.ID, domain.ActionAnnotate)
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
 		return err
@@ -63,6 +66,18 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 	// read it. The cache gets its own copy, as it would from the database.
 	d.annCache.put(annKey{version: 1, updated: ms(now), resolved: -1}, domain.CloneAnnotation(a))
 	return a, nil
+}
+
+// annotationInsertSQL inserts an annotation if its case (a row of cases
+// locked with the dialect's LockRows) is in a state that allows
+// annotating: its arguments are annotationArgs, then the case's id and
+// the states (statesFor).
+const annotationInsertSQL = `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
+	SELECT ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), 1, CAST(? AS BIGINT), CAST(? AS BIGINT)
+	FROM cases WHERE id = ? AND `
+
+func annotationArgs(id, caseID, evidenceID, authorID string, in domain.AnnotationInput, shape any, now time.Time) []any {
+	return []any{id, caseID, evidenceID, authorID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), ms(now)}
 }
 
 // annotationSelect reads live annotations (its users add "deleted_at IS

@@ -18,21 +18,32 @@ import (
 // between the check and the commit. Who may act was checked by the caller
 // against the same table; the state is what can change meanwhile.
 func lockCaseFor(ctx context.Context, tx *wtx, caseID string, action domain.Action) error {
-	states := domain.StatesFor(action)
-	args := make([]any, 0, len(states)+1)
-	args = append(args, caseID)
-	marks := make([]string, len(states))
-	for i, s := range states {
-		marks[i] = "?"
-		args = append(args, string(s))
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE cases SET status = status WHERE id = ? AND status IN (`+strings.Join(marks, ", ")+`)`, args...)
+	in, args := statesFor(action, []any{caseID})
+	res, err := tx.ExecContext(ctx, `UPDATE cases SET status = status WHERE id = ? AND `+in, args...)
 	if err != nil {
 		return fmt.Errorf("lock case %s: %w", caseID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
 	}
+	return stateRefusal(ctx, tx, caseID, action)
+}
+
+// statesFor is the condition "status IN (…)" on the states in which the
+// policy grants action to someone, and args followed by those states.
+func statesFor(action domain.Action, args []any) (string, []any) {
+	states := domain.StatesFor(action)
+	marks := make([]string, len(states))
+	for i, s := range states {
+		marks[i] = "?"
+		args = append(args, string(s))
+	}
+	return `status IN (` + strings.Join(marks, ", ") + `)`, args
+}
+
+// stateRefusal is the refusal of action on a case whose state, read in tx,
+// does not allow it (ErrNotFound if there is no such case).
+func stateRefusal(ctx context.Context, tx *wtx, caseID string, action domain.Action) error {
 	var now domain.Status
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&now); err != nil {
 		return notFound(err, "case "+caseID)
