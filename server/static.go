@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"math/bits"
 	"mime"
 	"net/http"
 	"path"
@@ -355,7 +356,12 @@ func brotliBody(body []byte, sum [32]byte) ([]byte, error) {
 		level = staticBrotliBestLevel
 	}
 	var br bytes.Buffer
-	bw := brotli.NewWriterLevel(&br, level)
+	// A window no larger than the file: the same bytes out, and a quarter
+	// of the memory at the best level (i18n.js: 11 MiB allocated instead
+	// of 41 MiB with the default 4 MiB window), which would otherwise stay
+	// in the server's peak RSS.
+	lgwin := min(max(bits.Len(uint(len(body)+16)), 10), 24)
+	bw := brotli.NewWriterOptions(&br, brotli.WriterOptions{Quality: level, LGWin: lgwin})
 	if _, err := bw.Write(body); err != nil {
 		return nil, fmt.Errorf("brotli: %w", err)
 	}
