@@ -137,13 +137,11 @@ func handleListCases(db caseStore, zone zoneFunc) echo.HandlerFunc {
 		if !q.Sort.Valid() {
 			return newCodedError(http.StatusBadRequest, "bad_sort", "sort is due or newest")
 		}
-		if v := c.QueryParam("limit"); v != "" {
-			n, err := queryLimit(c, 0, 5000)
-			if err != nil {
-				return err
-			}
-			q.Limit = n
+		n, err := queryLimit(c, q.Limit, 5000)
+		if err != nil {
+			return err
 		}
+		q.Limit = n
 		for _, d := range []struct {
 			name  string
 			into  *time.Time
