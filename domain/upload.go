@@ -26,6 +26,11 @@ type UploadConfig struct {
 	// at once while the next ones are received. It also bounds the spool:
 	// at most PartConcurrency+2 parts of an upload wait on disk.
 	PartConcurrency int
+	// PartTimeout bounds one part's trip to the object store, a part sent
+	// while its bytes arrive included (a client that stalls mid-part fails
+	// that PUT after it; the part is then sent again from the spool). Zero
+	// means 10 minutes.
+	PartTimeout time.Duration
 	// Limits is the largest file of each kind, in bytes.
 	Limits map[Kind]int64
 	// TTL is how long an upload may stay untouched before it expires and its
@@ -203,3 +208,12 @@ const CodeChunkPastLength = "chunk_exceeds_length"
 // (chunked transfer encoding). It is appended whole or not at all, so that
 // a body running past the upload's length leaves nothing behind.
 type UnsizedBody struct{ io.Reader }
+
+// SizedBody marks a PATCH body whose length the client declared
+// (Content-Length): it yields exactly Size bytes unless it breaks off.
+// Knowing where the body ends lets Append send a part to the object store
+// while its bytes arrive, when the body covers the whole part.
+type SizedBody struct {
+	io.Reader
+	Size int64
+}

@@ -414,6 +414,10 @@ func appendBody(c echo.Context, ups tusStore, m *metrics, id string, offset int6
 		// Chunked: its end is known only when it comes, so it is appended
 		// whole or not at all (a body past Upload-Length keeps nothing).
 		body = domain.UnsizedBody{Reader: body}
+	} else if req.ContentLength > 0 {
+		// Its end is known: parts it covers whole can be stored while
+		// their bytes arrive.
+		body = domain.SizedBody{Reader: body, Size: req.ContentLength}
 	}
 	return ups.Append(req.Context(), id, offset, body, sum)
 }

@@ -48,6 +48,9 @@ func NewUploads(db *DB, store objects.ObjectStore, cfg domain.UploadConfig) (*Up
 	if cfg.PartConcurrency < 1 {
 		cfg.PartConcurrency = 2
 	}
+	if cfg.PartTimeout <= 0 {
+		cfg.PartTimeout = partTimeout
+	}
 	if cfg.Limits == nil {
 		cfg.Limits = domain.DefaultLimits
 	}

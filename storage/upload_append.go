@@ -56,6 +56,17 @@ type appender struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	flushErr error
+
+	// streamer, when the store has one, takes parts while their bytes
+	// arrive (upload_stream.go); bodyStart and bodyEnd are the offsets
+	// where this request's body begins and ends (bodyEnd -1: unknown).
+	streamer           partStreamer
+	bodyStart, bodyEnd int64
+	// cur is the part being streamed by the receiving loop; streams
+	// counts the streamed parts' goroutines, slots bounds them.
+	cur     *partStream
+	streams sync.WaitGroup
+	slots   chan struct{}
 }
 
 func (a *appender) spoolPath(n int) string {
@@ -262,8 +273,10 @@ func (a *appender) startFlushing() {
 	}
 }
 
-// waitFlushed stops the workers and returns the first part that failed.
+// waitFlushed waits for the streamed parts, stops the workers and returns
+// the first part that failed.
 func (a *appender) waitFlushed() error {
+	a.streams.Wait()
 	if a.todo != nil {
 		close(a.todo)
 		a.wg.Wait()
@@ -315,7 +328,7 @@ func (a *appender) queue(ctx context.Context, n int) error {
 // flushPart stores spool file n as part n and records it. It runs even if
 // the client has gone: the bytes are ours to keep.
 func (a *appender) flushPart(n int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), partTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.s.cfg.PartTimeout)
 	defer cancel()
 	f, err := os.Open(a.spoolPath(n))
 	if err != nil {
@@ -327,7 +340,13 @@ func (a *appender) flushPart(n int) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.s.db.exec(ctx, `INSERT INTO upload_parts (upload_id, number, etag, size) VALUES (?, ?, ?, ?)
+	return a.recordPart(ctx, n, etag, size)
+}
+
+// recordPart records part n, stored with etag, drops its spool file and
+// commits what the stored parts now cover.
+func (a *appender) recordPart(ctx context.Context, n int, etag string, size int64) error {
+	_, err := a.s.db.exec(ctx, `INSERT INTO upload_parts (upload_id, number, etag, size) VALUES (?, ?, ?, ?)
 		ON CONFLICT (upload_id, number) DO UPDATE SET etag = excluded.etag, size = excluded.size`, a.up.ID, n, etag, size)
 	if err != nil {
 		return fmt.Errorf("record part %d: %w", n, err)
@@ -360,6 +379,19 @@ func (a *appender) advance(ctx context.Context) error {
 		return nil
 	}
 	return a.commitLocked(ctx, to, state, nil, 0)
+}
+
+// keepState records the hash state over the bytes received so far as
+// part n's, to commit once the part is stored.
+func (a *appender) keepState(n int) error {
+	state, err := a.hashState()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.states[n] = state
+	a.mu.Unlock()
+	return nil
 }
 
 // hashState is the hash state over the bytes received so far.
@@ -486,6 +518,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 	up := a.up
 	end := a.end()
 	defer a.waitFlushed() // no flusher outlives the request
+	defer a.abortStream() // before waiting: a stream cut short ends
 	// Full parts left over from an interrupted request go first.
 	for n := 1; int64(n)*up.PartSize <= up.Offset && up.Offset < end; n++ {
 		if !a.done(n) {
@@ -503,6 +536,14 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 	// or not at all: its full parts wait for the end of the body.
 	_, unsized := body.(domain.UnsizedBody)
 	whole := sum != nil || unsized
+	a.bodyStart, a.bodyEnd = up.Offset, -1
+	if sb, ok := body.(domain.SizedBody); ok {
+		a.bodyEnd = up.Offset + sb.Size
+	}
+	if ps, ok := a.s.objects.(partStreamer); ok && ps.CanStreamParts() {
+		a.streamer = ps
+		a.slots = make(chan struct{}, a.s.cfg.PartConcurrency)
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -547,15 +588,36 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 					return nil, err
 				}
 			}
-			if up.Offset == int64(n)*up.PartSize && up.Offset < end {
+			// Part n has all its bytes: it is full, or the upload's last.
+			ends := up.Offset == int64(n)*up.PartSize || (!up.LengthDeferred && up.Offset == up.Length)
+			streamed := false
+			if a.cur != nil || a.canStream(n, whole) {
+				if ends {
+					// Its state is in place before its PUT can end.
+					if err := a.keepState(n); err != nil {
+						return nil, err
+					}
+				}
+				if a.cur == nil {
+					// This chunk is in the spool: the PUT starts with it.
+					if err := a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize); err != nil {
+						return nil, err
+					}
+				} else {
+					a.cur.send(buf[:k])
+				}
+				if ends {
+					streamed = a.endStream()
+				}
+			}
+			if streamed {
+				f.Close()
+				f = nil
+			} else if up.Offset == int64(n)*up.PartSize && up.Offset < end {
 				// Part n is full; its bytes count once it is stored.
-				state, err := a.hashState()
-				if err != nil {
+				if err := a.keepState(n); err != nil {
 					return nil, err
 				}
-				a.mu.Lock()
-				a.states[n] = state
-				a.mu.Unlock()
 				if whole {
 					full = append(full, n)
 				} else if err := a.queue(ctx, n); err != nil {
@@ -573,6 +635,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 			break
 		}
 	}
+	a.abortStream()
 	if readErr == nil && up.Offset == end && !up.LengthDeferred {
 		// The upload is full; a body that still has bytes is longer than
 		// the upload (tus: 413). Nothing of it is committed: the next

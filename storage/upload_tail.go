@@ -105,7 +105,7 @@ func (s *Uploads) purgeTails(ctx context.Context, caseID, id string) {
 // storeTail stores bytes [from, to) of spool part n as a new tail segment
 // and returns its id. It runs even if the client has gone.
 func (a *appender) storeTail(ctx context.Context, n int, from, to int64) (string, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), partTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.s.cfg.PartTimeout)
 	defer cancel()
 	f, err := os.Open(a.spoolPath(n))
 	if err != nil {
