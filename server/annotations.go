@@ -13,20 +13,19 @@ import (
 )
 
 // notesLoader is what loadEvidenceForNotes needs from the records: an
-// evidence item and its case without counts.
+// evidence item and its case without counts, read together (one round
+// trip), and a case without counts.
 type notesLoader interface {
-	Evidence(ctx context.Context, id string) (*domain.Evidence, error)
+	// EvidenceWithCase returns the item and its case, or ErrNotFound.
+	EvidenceWithCase(ctx context.Context, id string) (*domain.Evidence, *domain.Case, error)
+	// CaseCore returns a case without its counts, or ErrNotFound.
 	CaseCore(ctx context.Context, id string) (*domain.Case, error)
 }
 
 // loadEvidenceForNotes is loadEvidenceCase for the annotation hot paths:
 // the case comes without its counts, which they neither check nor show.
 func loadEvidenceForNotes(c echo.Context, db notesLoader) (*domain.Evidence, *domain.Case, error) {
-	ev, err := db.Evidence(c.Request().Context(), c.Param("eid"))
-	if err != nil {
-		return nil, nil, err
-	}
-	cs, err := db.CaseCore(c.Request().Context(), ev.CaseID)
+	ev, cs, err := db.EvidenceWithCase(c.Request().Context(), c.Param("eid"))
 	if err != nil {
 		return nil, nil, err
 	}

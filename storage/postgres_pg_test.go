@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -395,6 +396,44 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 			f.events += 2
 		}
 		verifyChain(t, b, f.events+n) // the fixture's, then one per evidence added
+	})
+}
+
+// EvidenceWithCase reads, in one statement, exactly what Evidence and
+// CaseCore read one after the other, and ErrNotFound for no such item.
+func TestDialectEvidenceWithCase(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn string, a *storage.DB) {
+		ctx := context.Background()
+		f := newInReview(t, a)
+		ev := f.addEvidence(t, a, 1, f.inspector)[0]
+		dur := int64(60_000)
+		if err := a.SetEvidenceResult(ctx, ev.ID, domain.EvidenceReady, "", &domain.Media{DurationMS: &dur}, &domain.Derived{}); err != nil {
+			t.Fatal(err)
+		}
+		wantEv, err := a.Evidence(ctx, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCase, err := a.CaseCore(ctx, wantEv.CaseID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantCase.Inspector == nil || wantEv.Media == nil || wantEv.Derived == nil {
+			t.Fatalf("fixture: inspector %v, media %v, derived %v; want all three set", wantCase.Inspector, wantEv.Media, wantEv.Derived)
+		}
+		gotEv, gotCase, err := a.EvidenceWithCase(ctx, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(gotEv, wantEv) {
+			t.Errorf("evidence: got %+v, want %+v", gotEv, wantEv)
+		}
+		if !reflect.DeepEqual(gotCase, wantCase) {
+			t.Errorf("case: got %+v, want %+v", gotCase, wantCase)
+		}
+		if _, _, err := a.EvidenceWithCase(ctx, domain.NewID()); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("no such evidence: got %v, want ErrNotFound", err)
+		}
 	})
 }
 
