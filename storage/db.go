@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"siteinspect/domain"
 	"siteinspect/storage/sqlite"
@@ -56,6 +57,9 @@ type DB struct {
 	heavyReads chan struct{}
 	// annCache keeps annotations as pages list them (annotation_cache.go).
 	annCache annotationCache
+	// stopCheckpoints ends the SQLite checkpointer (sqlite.Checkpoints)
+	// and waits for it; nil on PostgreSQL.
+	stopCheckpoints func()
 	// peers tells other replicas on the same PostgreSQL database what
 	// changed, and Listen hears theirs (peers.go).
 	peers peers
@@ -189,6 +193,15 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	d.joinPeers(dsn)
+	if _, ok := dl.(*sqlite.Dialect); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sqlite.Checkpoints(ctx, db, sqlite.CheckpointEvery, func(err error) { slog.Default().Warn("sqlite wal", "err", err) })
+		}()
+		d.stopCheckpoints = func() { cancel(); <-done }
+	}
 	return d, nil
 }
 
@@ -196,7 +209,12 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 func (d *DB) Dialect() string { return d.dialect.Name() }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.sql.Close() }
+func (d *DB) Close() error {
+	if d.stopCheckpoints != nil {
+		d.stopCheckpoints()
+	}
+	return d.sql.Close()
+}
 
 // Ping checks the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
