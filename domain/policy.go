@@ -281,9 +281,14 @@ func (c *Case) Relations(u *User) []Relation {
 // inspector to reviewer still sees the open reviewer slot of their case).
 var fourEyes = []Action{ActionTakeReview, ActionCountersign}
 
+// FourEyes reports whether action is one the case's inspector never
+// performs, whatever other relation they hold: the part of the policy
+// outside the table, which the storage transactions check again too.
+func FourEyes(action Action) bool { return slices.Contains(fourEyes, action) }
+
 // excluded reports whether the four-eyes rule refuses action to rels.
 func excluded(action Action, rels []Relation) bool {
-	return slices.Contains(fourEyes, action) && slices.Contains(rels, RelInspector)
+	return FourEyes(action) && slices.Contains(rels, RelInspector)
 }
 
 // Grants reports whether the table grants action to someone in one of rels

@@ -41,17 +41,19 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 		shape = in.Shape
 	}
 	err = d.groupTx(ctx, cs.ID, func(ctx context.Context, tx *wtx) error {
-		// One statement checks the case's state, takes its row's lock
-		// until the commit (LockRows; on SQLite the writer excludes
-		// everyone already) and inserts: lockCaseFor's rule without its
-		// UPDATE, one round trip less for each write of a batch.
-		cond, args := statesFor(domain.ActionAnnotate, append(annotationArgs(id, cs.ID, ev.ID, author.ID, in, shape, now), cs.ID))
+		// One statement checks the case's state and the author's
+		// relation to it (still its inspector or reviewer), takes its
+		// row's lock until the commit (LockRows; on SQLite the writer
+		// excludes everyone already) and inserts: lockCaseFor's rule
+		// without its UPDATE, one round trip less for each write of a
+		// batch.
+		cond, args := caseGrant(author, domain.ActionAnnotate, append(annotationArgs(id, cs.ID, ev.ID, author.ID, in, shape, now), cs.ID))
 		res, err := d.txExec(ctx, tx, annotationInsertSQL+cond+d.dialect.LockRows(), args...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return stateRefusal(ctx, tx, cs.ID, domain.ActionAnnotate)
+			return caseRefusal(ctx, tx, cs.ID, author, domain.ActionAnnotate)
 		}
 		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
 		return err
@@ -68,13 +70,13 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 	return a, nil
 }
 
-// annotationInsertSQL inserts an annotation if its case (a row of cases
-// locked with the dialect's LockRows) is in a state that allows
-// annotating: its arguments are annotationArgs, then the case's id and
-// the states (statesFor).
+// annotationInsertSQL inserts an annotation if the policy lets its author
+// annotate its case (a row of cases c locked with the dialect's LockRows):
+// its arguments are annotationArgs, then the case's id and the condition's
+// (caseGrant).
 const annotationInsertSQL = `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
 	SELECT ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), 1, CAST(? AS BIGINT), CAST(? AS BIGINT)
-	FROM cases WHERE id = ? AND `
+	FROM cases c WHERE c.id = ? AND `
 
 func annotationArgs(id, caseID, evidenceID, authorID string, in domain.AnnotationInput, shape any, now time.Time) []any {
 	return []any{id, caseID, evidenceID, authorID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), ms(now)}
@@ -370,7 +372,7 @@ func (d *DB) UpdateAnnotation(ctx context.Context, a *domain.Annotation, ev *dom
 		shape = in.Shape
 	}
 	err = d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, editor, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		// The conditional UPDATE first: of two edits of one version, the
@@ -424,7 +426,7 @@ func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *dom
 	now := d.now().UTC()
 	defer d.annCache.drop(a.ID)
 	return d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, by, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE annotations SET deleted_at = ?, deleted_by = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(now), by.ID, ms(now), a.ID); err != nil {
@@ -439,7 +441,7 @@ func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *dom
 func (d *DB) ResolveAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, resolved bool) (*domain.Annotation, error) {
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, by, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		var at sql.NullInt64
@@ -469,7 +471,7 @@ func (d *DB) AddReply(ctx context.Context, a *domain.Annotation, by *domain.User
 	}
 	r := &domain.Reply{ID: domain.NewID(), Author: &domain.UserRef{ID: by.ID, Username: by.Username, DisplayName: by.DisplayName, Org: by.Org}, Body: body, CreatedAt: d.now().UTC().Truncate(time.Millisecond)}
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, a.CaseID, domain.ActionAnnotate); err != nil {
+		if err := lockCaseFor(ctx, tx, a.CaseID, by, domain.ActionAnnotate); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO annotation_replies (id, annotation_id, author_id, body, created_at) VALUES (?, ?, ?, ?, ?)`, r.ID, a.ID, by.ID, body, ms(r.CreatedAt)); err != nil {

@@ -17,7 +17,7 @@ import (
 // annotatable adds a case in review of f's applicant, taken by f's
 // inspector, with one ready 10-minute video, and returns the case and the
 // video. A case made by newInReview gets its video here too.
-func annotatable(t *testing.T, db *storage.DB, f *inReview, cs *domain.Case) (*domain.Case, *domain.Evidence) {
+func annotatable(t testing.TB, db *storage.DB, f *inReview, cs *domain.Case) (*domain.Case, *domain.Evidence) {
 	t.Helper()
 	ctx := context.Background()
 	if cs == nil {

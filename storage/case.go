@@ -198,20 +198,36 @@ func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status
 	return out, rows.Err()
 }
 
-// moveCase changes status from → to inside tx, failing with ErrInvalidState
-// when the lifecycle forbids it or another request moved the case first.
-func moveCase(ctx context.Context, tx *wtx, c *domain.Case, actor *domain.User, to domain.Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
+// moveCase changes status from → to inside tx for actor's action, failing
+// with ErrInvalidState when the lifecycle forbids it or another request
+// moved the case first, and with the policy's refusal when actor lost
+// their relation to the case meanwhile (an inspector replaced by an admin
+// since the case was read): the statement that moves the case checks both
+// (grantSQL), on the row it locks.
+func moveCase(ctx context.Context, tx *wtx, c *domain.Case, actor *domain.User, action domain.Action, to domain.Status, now time.Time, data map[string]any, extra string, extraArgs ...any) error {
 	if !domain.CanMove(c.Status, to) {
 		return domain.Coded(domain.ErrInvalidState, "status_change_refused", fmt.Sprintf("a %s case cannot become %s", c.Status, to))
 	}
+	cond, condArgs := grantSQL(actor, action)
 	args := append([]any{string(to), ms(now)}, extraArgs...)
-	args = append(args, c.ID, string(c.Status))
-	res, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ?`+extra+` WHERE id = ? AND status = ?`, args...)
+	args = append(append(args, c.ID, string(c.Status)), condArgs...)
+	res, err := tx.ExecContext(ctx, `UPDATE cases AS c SET status = ?, updated_at = ?`+extra+` WHERE c.id = ? AND c.status = ? AND `+cond, args...)
 	if err != nil {
 		return fmt.Errorf("update case %s: %w", c.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
+		changed := domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
+		now, err := scanCase(tx.QueryRowContext(ctx, caseCoreSelect+` WHERE c.id = ?`, c.ID))
+		if err != nil {
+			return notFound(err, "case "+c.ID)
+		}
+		if now.Status != c.Status {
+			return changed
+		}
+		if err := now.Authorize(actor, action); err != nil {
+			return err
+		}
+		return changed
 	}
 	if data == nil {
 		data = map[string]any{}
@@ -256,7 +272,7 @@ func (d *DB) SubmitCase(ctx context.Context, c *domain.Case, actor *domain.User,
 				return err
 			}
 		}
-		return moveCase(ctx, tx, c, actor, domain.StatusSubmitted, now, map[string]any{"due_at": due.Format(time.RFC3339)}, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
+		return moveCase(ctx, tx, c, actor, domain.ActionSubmit, domain.StatusSubmitted, now, map[string]any{"due_at": due.Format(time.RFC3339)}, `, submitted_at = ?, due_at = ?`, ms(now), ms(due))
 	})
 	if err != nil {
 		return nil, err
@@ -272,7 +288,7 @@ func (d *DB) WithdrawCase(ctx context.Context, c *domain.Case, actor *domain.Use
 	now := d.now().UTC()
 	// A withdrawn case leaves the queue, urgent or not.
 	if err := d.tx(ctx, func(tx *wtx) error {
-		return moveCase(ctx, tx, c, actor, domain.StatusWithdrawn, now, nil, `, urgent_until = NULL`)
+		return moveCase(ctx, tx, c, actor, domain.ActionWithdraw, domain.StatusWithdrawn, now, nil, `, urgent_until = NULL`)
 	}); err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func (d *DB) SetFinding(ctx context.Context, cs *domain.Case, by *domain.User, f
 	now := d.now().UTC().Truncate(time.Millisecond)
 	ids, _ := json.Marshal(f.AnnotationIDs)
 	err = d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionRecordFinding); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionRecordFinding); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO findings (case_id, checklist_item, result, note, annotation_ids, author_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -210,7 +210,7 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 			data["owed"], data["owed_due"] = owed, due.Format(time.RFC3339)
 		}
 		tx.stampHead = cs.ID
-		return moveCase(ctx, tx, cs, by, to, now, data, "")
+		return moveCase(ctx, tx, cs, by, domain.ActionDecide, to, now, data, "")
 	})
 	if err != nil {
 		return nil, err
@@ -375,7 +375,7 @@ func (d *DB) FulfillOwed(ctx context.Context, cs *domain.Case, by *domain.User, 
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	return d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionConfirmOwed); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionConfirmOwed); err != nil {
 			return err
 		}
 		var evID sql.NullString

@@ -36,7 +36,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.
 	ls := &domain.LiveSession{ID: domain.LiveIDPrefix + domain.NewID(), CaseID: cs.ID, CreatedBy: by.ID, Status: domain.LiveOpen, ScheduledAt: scheduledAt,
 		TokenExpiresAt: from.Add(ttl), CreatedAt: now, TokenHash: tokenHash(token)}
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionStartLive); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionStartLive); err != nil {
 			return err
 		}
 		var open int
@@ -237,9 +237,11 @@ func (d *DB) AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence)
 // addEvidence inserts ev, queues its media job and appends the audit event
 // action, whose data always carries the file's name, kind, size and hash.
 // It is the one way evidence joins a case, and it checks, in tx, that the
-// case's state still allows rule (ActionUpload or ActionAddLiveEvidence).
+// case's state still allows rule (ActionUpload or ActionAddLiveEvidence):
+// who added it (a token's holder, an upload checked when it began) has no
+// relation to check again.
 func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action string, extra map[string]any, rule domain.Action) error {
-	if err := lockCaseFor(ctx, tx, ev.CaseID, rule); err != nil {
+	if err := lockCaseFor(ctx, tx, ev.CaseID, nil, rule); err != nil {
 		return err
 	}
 	if err := insertEvidence(ctx, tx, ev); err != nil {

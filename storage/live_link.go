@@ -26,7 +26,7 @@ func (d *DB) ReissueLiveToken(ctx context.Context, cs *domain.Case, ls *domain.L
 	token := randomToken()
 	hash, expires := tokenHash(token), from.Add(ttl)
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionStartLive); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionStartLive); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE live_sessions SET token_hash = ?, token_expires_at = ? WHERE id = ? AND case_id = ? AND status = ?`,

@@ -115,7 +115,7 @@ func (d *DB) SignCommitment(ctx context.Context, cs *domain.Case, by *domain.Use
 	}
 	items, _ := json.Marshal(c.Items)
 	err = d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionSignCommitment); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionSignCommitment); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO commitments (case_id, items, statement_zh, statement_en, signer_name, signer_id, signed_at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -201,7 +201,7 @@ func (d *DB) ReturnOwed(ctx context.Context, cs *domain.Case, by *domain.User, o
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	return d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionConfirmOwed); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionConfirmOwed); err != nil {
 			return err
 		}
 		var ev sql.NullString

@@ -8,25 +8,63 @@ import (
 	"strings"
 )
 
-// lockCaseFor re-checks, inside tx, that the case is in a state in which the
-// policy grants action to someone, so that a request that passed its check
-// before the case moved on (a PATCH that completes after the decision, an
-// annotation racing the countersign) cannot change the record of a case
-// that no longer allows it. The check is a conditional UPDATE: on SQLite
-// every write transaction already runs alone, and on PostgreSQL the UPDATE
-// holds the case's row lock until tx ends, so the state cannot change
-// between the check and the commit. Who may act was checked by the caller
-// against the same table; the state is what can change meanwhile.
-func lockCaseFor(ctx context.Context, tx *wtx, caseID string, action domain.Action) error {
-	in, args := statesFor(action, []any{caseID})
-	res, err := tx.ExecContext(ctx, `UPDATE cases SET status = status WHERE id = ? AND `+in, args...)
+// lockCaseFor re-checks, inside tx, that the policy grants action to u on
+// the case as it is now: its state, and u's relation to it (still its
+// inspector, its reviewer, of its company), so that a request that passed
+// its check before the case moved on (a PATCH that completes after the
+// decision, an annotation racing the countersign) or before its officer
+// was replaced (an admin's reassignment) cannot change the record of a
+// case that no longer allows it. The check is a conditional UPDATE: on
+// SQLite every write transaction already runs alone, and on PostgreSQL the
+// UPDATE holds the case's row lock until tx ends (a reassignment that
+// commits while it waits for the lock is seen: the condition is evaluated
+// again on the row it locks), so neither can change between the check and
+// the commit. A nil u (a live session's publisher, the system) re-checks
+// the state alone. The refusal is the policy's own (caseRefusal).
+func lockCaseFor(ctx context.Context, tx *wtx, caseID string, u *domain.User, action domain.Action) error {
+	cond, args := caseGrant(u, action, []any{caseID})
+	res, err := tx.ExecContext(ctx, `UPDATE cases AS c SET status = c.status WHERE c.id = ? AND `+cond, args...)
 	if err != nil {
 		return fmt.Errorf("lock case %s: %w", caseID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
 	}
-	return stateRefusal(ctx, tx, caseID, action)
+	return caseRefusal(ctx, tx, caseID, u, action)
+}
+
+// caseGrant is the condition on cases c under which lockCaseFor lets u
+// do action (grantSQL; statesFor when u is nil), and args followed by its
+// arguments.
+func caseGrant(u *domain.User, action domain.Action, args []any) (string, []any) {
+	if u == nil {
+		return statesFor(action, args)
+	}
+	cond, more := grantSQL(u, action)
+	return cond, append(args, more...)
+}
+
+// caseRefusal is the refusal of action to u on a case that failed
+// caseGrant in tx: Case.Authorize on the row as tx reads it, so a lost
+// relation gets the code the policy gives it before any transaction
+// (ErrNotFound for an officer who no longer sees the case, not_permitted
+// for one who sees it but may not do this), and a state the code of the
+// state. With a nil u it is the state's refusal alone.
+func caseRefusal(ctx context.Context, tx *wtx, caseID string, u *domain.User, action domain.Action) error {
+	if u == nil {
+		return stateRefusal(ctx, tx, caseID, action)
+	}
+	now, err := scanCase(tx.QueryRowContext(ctx, caseCoreSelect+` WHERE c.id = ?`, caseID))
+	if err != nil {
+		return notFound(err, "case "+caseID)
+	}
+	if err := now.Authorize(u, action); err != nil {
+		return err
+	}
+	// The table grants it on the row, the statement did not: only the
+	// applicant's company can differ (the statement reads the company the
+	// case was filed by, Relations the applicant's company now).
+	return domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
 }
 
 // statesFor is the condition "status IN (…)" on the states in which the
@@ -38,7 +76,7 @@ func statesFor(action domain.Action, args []any) (string, []any) {
 		marks[i] = "?"
 		args = append(args, string(s))
 	}
-	return `status IN (` + strings.Join(marks, ", ") + `)`, args
+	return `c.status IN (` + strings.Join(marks, ", ") + `)`, args
 }
 
 // stateRefusal is the refusal of action on a case whose state, read in tx,

@@ -44,7 +44,7 @@ func forDialects(t *testing.T, fn func(t *testing.T, dsn string, db *storage.DB)
 var dialects = []string{"sqlite", "postgres"}
 
 // freshDSN names an empty database of the dialect, gone after the test.
-func freshDSN(t *testing.T, dialect string) string {
+func freshDSN(t testing.TB, dialect string) string {
 	if dialect == "postgres" {
 		return testenv.PostgresURL(t)
 	}
@@ -58,7 +58,7 @@ type inReview struct {
 	events               int64 // audit events so far
 }
 
-func newInReview(t *testing.T, db *storage.DB) *inReview {
+func newInReview(t testing.TB, db *storage.DB) *inReview {
 	t.Helper()
 	ctx := context.Background()
 	var f inReview
@@ -100,7 +100,7 @@ func newInReview(t *testing.T, db *storage.DB) *inReview {
 
 // addEvidence records n stored objects as evidence of f's case, added by
 // the user.
-func (f *inReview) addEvidence(t *testing.T, db *storage.DB, n int, by *domain.User) []*domain.Evidence {
+func (f *inReview) addEvidence(t testing.TB, db *storage.DB, n int, by *domain.User) []*domain.Evidence {
 	t.Helper()
 	var out []*domain.Evidence
 	for i := range n {

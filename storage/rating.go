@@ -33,7 +33,7 @@ func (d *DB) RateCase(ctx context.Context, cs *domain.Case, by *domain.User, loc
 	now := d.now().UTC().Truncate(time.Millisecond)
 	r := &domain.Rating{ID: domain.NewID(), CaseID: cs.ID, Level: in.Level, Comment: in.Comment, RatedAt: now}
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionRate); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionRate); err != nil {
 			return err
 		}
 		// The case is decided, so its last countersigned decision is the
@@ -228,7 +228,7 @@ func (d *DB) SetUrgent(ctx context.Context, cs *domain.Case, by *domain.User, in
 	now := d.now().UTC().Truncate(time.Millisecond)
 	until := now.Add(time.Duration(in.TargetHours) * time.Hour)
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionMarkUrgent); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionMarkUrgent); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE cases SET urgent_reason = ?, urgent_hours = ?, urgent_set_at = ?, urgent_until = ?, updated_at = ? WHERE id = ?`,
@@ -255,7 +255,7 @@ func (d *DB) ClearUrgent(ctx context.Context, cs *domain.Case, by *domain.User) 
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionMarkUrgent); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionMarkUrgent); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET urgent_reason = '', urgent_hours = NULL, urgent_set_at = NULL, urgent_until = NULL, updated_at = ?

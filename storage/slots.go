@@ -44,7 +44,7 @@ func (d *DB) SetEvidenceSlot(ctx context.Context, cs *domain.Case, by *domain.Us
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err = d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionEditEvidence); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionEditEvidence); err != nil {
 			return err
 		}
 		var old string
@@ -76,7 +76,7 @@ func (d *DB) RemoveEvidence(ctx context.Context, cs *domain.Case, by *domain.Use
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	return d.tx(ctx, func(tx *wtx) error {
-		if err := lockCaseFor(ctx, tx, cs.ID, domain.ActionEditEvidence); err != nil {
+		if err := lockCaseFor(ctx, tx, cs.ID, by, domain.ActionEditEvidence); err != nil {
 			return err
 		}
 		var name, slot, sum string
