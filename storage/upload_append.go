@@ -600,7 +600,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 				}
 				if a.cur == nil {
 					// This chunk is in the spool: the PUT starts with it.
-					if err := a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize); err != nil {
+					if err := a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize, buf[:k]); err != nil {
 						return nil, err
 					}
 				} else {

@@ -6,51 +6,38 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 
 	"siteinspect/domain"
+	"siteinspect/storage/objects"
 )
 
 // partStreamer is the object store's side of a part sent while its bytes
 // arrive (objects.MinIO.StreamPart).
 type partStreamer interface {
 	CanStreamParts() bool
-	StreamPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (string, error)
+	StreamPart(ctx context.Context, key, uploadID string, n int, size int64) (*objects.PartWriter, error)
 }
 
-var (
-	// errBodyEnded ends a streamed part's body when the request's body
-	// ended (or broke off) before the part did.
-	errBodyEnded = errors.New("the request body ended before the part")
-	// errStreamOver fails writes into a streamed part whose PUT has ended.
-	errStreamOver = errors.New("the part's PUT has ended")
-)
+// errBodyEnded fails a streamed part's PUT when the request's body ended
+// (or broke off) before the part did.
+var errBodyEnded = errors.New("the request body ended before the part")
 
 // partStream is a part on its way to the object store while its bytes
 // arrive. The receiving loop writes each chunk to the part's spool file
-// first and then into pw; the PUT reads the spool's earlier bytes of the
-// part (prefix) and then pr. So the spool always holds what the PUT was
+// first and then into w, so the spool always holds what the PUT was
 // given, and a part whose PUT fails is sent again from there.
 type partStream struct {
 	n    int
 	size int64
-	pw   *io.PipeWriter
-	pr   *io.PipeReader
-	body io.Reader
-	// taken counts the bytes the PUT has read: all of them (size) means
-	// every write into pw succeeded, so the loop counts on the stream to
-	// store the part and the stream, if its PUT then fails, sends the part
-	// again from the spool.
-	taken atomic.Int64
-	// failed says a write into pw failed (the PUT ended early): the loop
-	// stops writing and the part goes the old way, from the spool once full.
+	w    *objects.PartWriter
+	// failed says a write into w failed: the loop stops writing and the
+	// part goes the old way, from the spool once full.
 	failed bool
-}
-
-func (st *partStream) Read(p []byte) (int, error) {
-	k, err := st.body.Read(p)
-	st.taken.Add(int64(k))
-	return k, err
+	// whole receives, once, the loop's verdict: true when every byte of
+	// the part was written into w (the stream then owns the part and, if
+	// its PUT fails, sends it again from the spool), false when the part
+	// goes the old way or stays in the spool.
+	whole chan bool
 }
 
 // send writes p, already in the spool, into the PUT.
@@ -58,8 +45,9 @@ func (st *partStream) send(p []byte) {
 	if st.failed {
 		return
 	}
-	if _, err := st.pw.Write(p); err != nil {
+	if _, err := st.w.Write(p); err != nil {
 		st.failed = true
+		st.whole <- false
 	}
 }
 
@@ -83,11 +71,12 @@ func (a *appender) canStream(n int, whole bool) bool {
 	return start >= a.bodyStart && end <= a.bodyEnd && (end < up.Length || a.bodyEnd == up.Length)
 }
 
-// startStream starts part n's PUT, giving it first the have bytes already
-// in its spool file; the loop then sends the rest through the stream. It
-// waits for a free slot while PartConcurrency parts are in flight, which
-// slows the client down as queue does.
-func (a *appender) startStream(ctx context.Context, n int, have int64) error {
+// startStream starts part n's PUT and sends it the have bytes already in
+// its spool file (the last of which are chunk, usually all of them); the
+// loop then sends the rest. It waits for a free slot while
+// PartConcurrency parts are in flight, which slows the client down as
+// queue does.
+func (a *appender) startStream(ctx context.Context, n int, have int64, chunk []byte) error {
 	a.mu.Lock()
 	err := a.flushErr
 	a.mu.Unlock()
@@ -102,38 +91,39 @@ func (a *appender) startStream(ctx context.Context, n int, have int64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	f, err := os.Open(a.spoolPath(n))
-	if err != nil {
-		<-a.slots
-		return fmt.Errorf("spool: %w", err)
-	}
-	pr, pw := io.Pipe()
-	st := &partStream{n: n, size: a.partLen(n), pw: pw, pr: pr}
-	st.body = io.MultiReader(io.NewSectionReader(f, 0, have), pr)
-	a.cur = st
-	key, mp := a.up.ObjectKey, a.up.MultipartID
+	size := a.partLen(n)
 	// The PUT ends with the request (its context) or after the part
 	// timeout: a client that stalls mid-part does not hold it open.
 	pctx, cancel := context.WithTimeout(ctx, a.s.cfg.PartTimeout)
+	w, err := a.streamer.StreamPart(pctx, a.up.ObjectKey, a.up.MultipartID, n, size)
+	if err != nil {
+		// The part goes the old way.
+		cancel()
+		<-a.slots
+		a.s.cfg.Logger.Info("streamed part not started", "upload", a.up.ID, "part", n, "err", err)
+		a.cur = &partStream{n: n, size: size, failed: true}
+		return nil
+	}
+	st := &partStream{n: n, size: size, w: w, whole: make(chan bool, 1)}
+	a.cur = st
 	a.streams.Add(1)
 	go func() {
 		defer a.streams.Done()
 		defer func() { <-a.slots }()
-		defer f.Close()
-		etag, err := a.streamer.StreamPart(pctx, key, mp, n, st, st.size)
+		etag, err := w.Wait()
 		cancel()
-		pr.CloseWithError(errStreamOver)
+		whole := <-st.whole
 		switch {
-		case err == nil:
-			err = a.recordPart(context.WithoutCancel(ctx), n, etag, st.size)
-		case st.taken.Load() == st.size:
+		case err == nil && whole:
+			err = a.recordPart(context.WithoutCancel(ctx), n, etag, size)
+		case whole:
 			// Every byte was sent and the loop has moved on: send the
 			// part again from the spool (sendfile, with retries).
 			a.s.cfg.Logger.Info("streamed part failed; sending it from the spool", "upload", a.up.ID, "part", n, "err", err)
 			err = a.flushPart(n)
 		default:
-			// The loop saw its write fail, or the body ended first: the
-			// part stays in the spool and goes the old way.
+			// The loop saw a write fail, or the body ended first: the part
+			// stays in the spool and goes the old way.
 			a.s.cfg.Logger.Info("streamed part abandoned", "upload", a.up.ID, "part", n, "err", err)
 			return
 		}
@@ -145,25 +135,53 @@ func (a *appender) startStream(ctx context.Context, n int, have int64) error {
 			a.mu.Unlock()
 		}
 	}()
+	if int64(len(chunk)) == have {
+		st.send(chunk)
+		return nil
+	}
+	f, err := os.Open(a.spoolPath(n))
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for off := int64(0); off < have && !st.failed; {
+		k, err := f.ReadAt(buf[:min(int64(len(buf)), have-off)], off)
+		if k > 0 {
+			st.send(buf[:k])
+			off += int64(k)
+		}
+		if err != nil && !(err == io.EOF && off == have) {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
 	return nil
 }
 
-// endStream closes the current part's stream once the part's last byte
-// was written into it, and says whether the stream carries the part (no
-// write into it failed); if not, the part goes the old way.
+// endStream ends the current part's stream once the part's last byte was
+// written into it, and says whether the stream carries the part (no write
+// into it failed); if not, the part goes the old way.
 func (a *appender) endStream() bool {
 	st := a.cur
 	a.cur = nil
-	st.pw.Close()
-	return !st.failed
+	if st.failed {
+		return false
+	}
+	st.whole <- true
+	return true
 }
 
 // abortStream fails the current part's PUT when the body ended before the
 // part did: its bytes stay in the spool, as a body that broke off leaves
 // them without a stream.
 func (a *appender) abortStream() {
-	if a.cur != nil {
-		a.cur.pw.CloseWithError(errBodyEnded)
-		a.cur = nil
+	st := a.cur
+	a.cur = nil
+	if st == nil || st.failed {
+		return
 	}
+	st.w.Abort(errBodyEnded)
+	st.whole <- false
 }

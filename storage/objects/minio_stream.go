@@ -1,12 +1,15 @@
 package objects
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/url"
+	"strconv"
+	"sync"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -14,20 +17,28 @@ import (
 // CanStreamParts says whether m takes parts through StreamPart: only on
 // plain http, as putPartFile (over TLS a part goes through minio-go,
 // whose retries need a body it can read again).
-func (m *MinIO) CanStreamParts() bool { return m.partClient != nil }
+func (m *MinIO) CanStreamParts() bool {
+	return m.partClient != nil && m.core.Client.EndpointURL().Scheme == "http"
+}
 
-// StreamPart stores part n (1-based) of size bytes read from body, with
-// one PUT to a presigned UploadPart URL, and returns its ETag. The upload
-// path hands it a body that yields the part's bytes as the client sends
-// them, so that storing a part overlaps receiving it instead of following
-// it. It makes one attempt and never retries, since body cannot be read
-// twice: the caller keeps a copy to retry from (PutPart from its spool
-// file). A body that fails or ends early fails the part, and S3 keeps
-// nothing of it. ctx bounds the whole PUT, a stalled body included.
-func (m *MinIO) StreamPart(ctx context.Context, key, uploadID string, n int, body io.Reader, size int64) (string, error) {
+// errPartAnswered fails writes into a PartWriter whose PUT has its answer.
+var errPartAnswered = errors.New("the part's PUT was answered before its body was sent")
+
+// StreamPart starts storing part n (1-based) of size bytes whose body the
+// caller then writes, as it arrives, into the returned PartWriter: one PUT
+// to a presigned UploadPart URL on a TCP connection of its own, so that
+// storing a part overlaps receiving it instead of following it, and each
+// chunk goes from the caller's buffer to the socket in one write (through
+// net/http it would go through a pipe and 32 KiB copies). It makes one
+// attempt and never retries, since the body cannot be read twice: the
+// caller keeps a copy to retry from (PutPart from its spool file). A body
+// that ends early (Abort) fails the part, and S3 keeps nothing of it. ctx
+// bounds the whole PUT, a stalled body included: when it ends, the
+// connection is closed.
+func (m *MinIO) StreamPart(ctx context.Context, key, uploadID string, n int, size int64) (*PartWriter, error) {
 	what := fmt.Sprintf("stream part %d of %s", n, key)
-	if m.partClient == nil {
-		return "", fmt.Errorf("%s: not on plain http", what)
+	if !m.CanStreamParts() {
+		return nil, fmt.Errorf("%s: not on plain http", what)
 	}
 	presign := m.presignPart
 	if m.presignHook != nil {
@@ -35,28 +46,115 @@ func (m *MinIO) StreamPart(ctx context.Context, key, uploadID string, n int, bod
 	}
 	u, err := presign(ctx, key, uploadID, n)
 	if err != nil {
-		return "", fmt.Errorf("%s: presign: %w", what, err)
+		return nil, fmt.Errorf("%s: presign: %w", what, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), io.NopCloser(body))
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	req.ContentLength = size
-	resp, err := m.partClient.Do(req)
+	conn := c.(*net.TCPConn)
+	w := &PartWriter{what: what, conn: conn, left: size, done: make(chan struct{})}
+	w.stop = context.AfterFunc(ctx, func() { w.fail(ctx.Err()) })
+	head := "PUT " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: siteinspect\r\nContent-Length: " + strconv.FormatInt(size, 10) + "\r\n\r\n"
+	if _, err := io.WriteString(conn, head); err != nil {
+		w.fail(err)
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	go w.readAnswer()
+	return w, nil
+}
+
+// PartWriter is the body of a part being stored by StreamPart.
+type PartWriter struct {
+	what string
+	conn *net.TCPConn
+	left int64 // bytes of the body still to write
+	stop func() bool
+	done chan struct{}
+
+	mu   sync.Mutex
+	err  error // first failure
+	etag string
+}
+
+// fail records err, unless a failure came first, and closes the connection.
+func (w *PartWriter) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil && w.etag == "" {
+		w.err = err
+	}
+	w.mu.Unlock()
+	w.conn.Close()
+}
+
+// readAnswer waits for the PUT's answer. An answer that comes before the
+// whole body was written is a refusal: the connection is closed so that
+// the writer's next write fails instead of waiting.
+func (w *PartWriter) readAnswer() {
+	defer close(w.done)
+	defer w.stop()
+	resp, err := http.ReadResponse(bufio.NewReaderSize(w.conn, 4<<10), &http.Request{Method: http.MethodPut})
 	if err != nil {
-		// Not the url.Error: its presigned URL would be a usable credential in a log.
-		if ue := (*url.Error)(nil); errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", fmt.Errorf("%s: %w", what, err)
+		w.fail(err)
+		return
 	}
 	etag, err, _ := readPartResponse(resp)
 	var me minio.ErrorResponse
 	if errors.As(err, &me) {
-		return "", translate(me, fmt.Sprintf("%s (HTTP %d %s)", what, me.StatusCode, me.Code))
+		err = translate(me, fmt.Sprintf("%s (HTTP %d %s)", w.what, me.StatusCode, me.Code))
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
+		w.fail(err)
+		return
 	}
-	return etag, nil
+	w.mu.Lock()
+	w.etag = etag
+	early := w.left > 0
+	w.mu.Unlock()
+	if early {
+		w.fail(errPartAnswered)
+		return
+	}
+	w.conn.Close()
+}
+
+// Write sends p as the next bytes of the part's body. It fails once the
+// PUT has failed, been answered, or would get more than its size.
+func (w *PartWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	err, left := w.err, w.left
+	w.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", w.what, err)
+	}
+	if int64(len(p)) > left {
+		err := fmt.Errorf("%s: %d bytes past the part's end", w.what, int64(len(p))-left)
+		w.fail(err)
+		return 0, err
+	}
+	k, err := w.conn.Write(p)
+	w.mu.Lock()
+	w.left -= int64(k)
+	w.mu.Unlock()
+	if err != nil {
+		w.fail(err)
+		return k, fmt.Errorf("%s: %w", w.what, err)
+	}
+	return k, nil
+}
+
+// Abort fails the PUT: S3 gets a body shorter than announced and keeps
+// nothing of the part.
+func (w *PartWriter) Abort(cause error) { w.fail(cause) }
+
+// Wait returns the part's ETag once S3 has answered, or the PUT's failure.
+func (w *PartWriter) Wait() (string, error) {
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return "", fmt.Errorf("%s: %w", w.what, w.err)
+	}
+	return w.etag, nil
 }
