@@ -66,6 +66,30 @@ func waitQueued(t *testing.T, db *storage.DB, n int) {
 	}
 }
 
+// oneBatch runs n annotation creates by who on case A and one on case B
+// as one batch: it holds db's batches until all n+1 are queued, then runs
+// meanwhile (the change that commits between the creates' checks and
+// their transaction) and lets the batch go. It returns the creates'
+// errors, case B's last.
+func oneBatch(t *testing.T, db *storage.DB, who *domain.User, csA *domain.Case, evA *domain.Evidence, csB *domain.Case, evB *domain.Evidence, n int, meanwhile func()) []error {
+	t.Helper()
+	ctx := context.Background()
+	release := storage.HoldBatches(db)
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = db.CreateAnnotation(ctx, csA, evA, who, annotationInput(i)) })
+	}
+	wg.Go(func() { _, errs[n] = db.CreateAnnotation(ctx, csB, evB, who, annotationInput(n)) })
+	waitQueued(t, db, n+1)
+	func() {
+		defer release()
+		meanwhile()
+	}()
+	wg.Wait()
+	return errs
+}
+
 func annotationInput(i int) domain.AnnotationInput {
 	start := int64(i) * 1000
 	return domain.AnnotationInput{Body: strconv.Itoa(i), StartMS: &start, Severity: "info"}
@@ -88,22 +112,13 @@ func TestBatchRuleBreakFailsOnlyThatWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		const n = 5
-		release := storage.HoldBatches(db)
-		errs := make([]error, n+1)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { _, errs[i] = db.CreateAnnotation(ctx, csA, evA, f.inspector, annotationInput(i)) })
-		}
-		wg.Go(func() { _, errs[n] = db.CreateAnnotation(ctx, csB, evB, f.inspector, annotationInput(n)) })
-		waitQueued(t, db, n+1)
-		// Case B is decided meanwhile (as the countersign on another
-		// replica would): the request was checked against the old state.
-		if _, err := db.SQL().ExecContext(ctx, `UPDATE cases SET status = ? WHERE id = ?`, string(domain.StatusApproved), csB.ID); err != nil {
-			release()
-			t.Fatal(err)
-		}
-		release()
-		wg.Wait()
+		errs := oneBatch(t, db, f.inspector, csA, evA, csB, evB, n, func() {
+			// Case B is decided meanwhile (as the countersign on another
+			// replica would): the request was checked against the old state.
+			if _, err := db.SQL().ExecContext(ctx, `UPDATE cases SET status = ? WHERE id = ?`, string(domain.StatusApproved), csB.ID); err != nil {
+				t.Fatal(err)
+			}
+		})
 		for i := range n {
 			if errs[i] != nil {
 				t.Errorf("annotation %d on the case in review: got %v, want no error", i, errs[i])

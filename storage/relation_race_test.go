@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,22 +43,16 @@ func TestRelationInTheTransaction(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
 		ctx := context.Background()
 		f := newInReview(t, db)
-		admin, err := db.CreateUser(ctx, "root", "root password", domain.RoleAdmin, "Root", "binhai")
-		if err != nil {
-			t.Fatal(err)
+		user := func(name string, role domain.Role) *domain.User {
+			t.Helper()
+			u, err := db.CreateUser(ctx, name, "correct horse battery", role, "", "binhai")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
 		}
-		ins2, err := db.CreateUser(ctx, "ins2", "correct horse battery", domain.RoleInspector, "", "binhai")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rev1, err := db.CreateUser(ctx, "rev1", "correct horse battery", domain.RoleReviewer, "", "binhai")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rev2, err := db.CreateUser(ctx, "rev2", "correct horse battery", domain.RoleReviewer, "", "binhai")
-		if err != nil {
-			t.Fatal(err)
-		}
+		admin, ins2 := user("root", domain.RoleAdmin), user("ins2", domain.RoleInspector)
+		rev1, rev2 := user("rev1", domain.RoleReviewer), user("rev2", domain.RoleReviewer)
 		// The other replica, where the admin works.
 		other := testenv.OpenDBAt(t, dsn)
 		reassign := func(cs *domain.Case, inspectorID, reviewerID string) {
@@ -90,17 +83,7 @@ func TestRelationInTheTransaction(t *testing.T) {
 			t.Fatalf("fixture: f's inspector may not annotate case B: %v", err)
 		}
 		const n = 4
-		release := storage.HoldBatches(db)
-		errs := make([]error, n+1)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { _, errs[i] = db.CreateAnnotation(ctx, csA, evA, f.inspector, annotationInput(i)) })
-		}
-		wg.Go(func() { _, errs[n] = db.CreateAnnotation(ctx, csB, evB, f.inspector, annotationInput(n)) })
-		waitQueued(t, db, n+1)
-		reassign(csB, ins2.ID, "")
-		release()
-		wg.Wait()
+		errs := oneBatch(t, db, f.inspector, csA, evA, csB, evB, n, func() { reassign(csB, ins2.ID, "") })
 		for i := range n {
 			if errs[i] != nil {
 				t.Errorf("annotation %d on case A, still f's inspector's: got %v, want no error", i, errs[i])
