@@ -110,7 +110,7 @@ func directPeer(tb testing.TB, api *webrtc.API, onVideo func(uint16)) (testenv.S
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { readCheap(t, onVideo, nil) })
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { testenv.ReadTrack(t, onVideo, nil) })
 	return func(offer string) (string, string, error) {
 		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 			return "", "", err
@@ -126,59 +126,6 @@ func directPeer(tb testing.TB, api *webrtc.API, onVideo func(uint16)) (testenv.S
 		<-done
 		return pc.LocalDescription().SDP, "direct", nil
 	}, func() { pc.Close() }
-}
-
-// readCheap reads t until it ends into one reused buffer, taking only the
-// sequence number from each packet's header (RFC 3550 §5.1, bytes 2-3):
-// 200 receivers in this process must cost little next to the server.
-// onVideo gets each video packet's number; count, if set, counts packets.
-func readCheap(t *webrtc.TrackRemote, onVideo func(uint16), count *atomic.Int64) {
-	buf := make([]byte, 1500)
-	video := t.Kind() == webrtc.RTPCodecTypeVideo && onVideo != nil
-	for {
-		n, _, err := t.Read(buf)
-		if err != nil {
-			return
-		}
-		if video && n >= 4 {
-			onVideo(uint16(buf[2])<<8 | uint16(buf[3]))
-		}
-		if count != nil {
-			count.Add(1)
-		}
-	}
-}
-
-// cheapViewer is testenv.ViewWith with readCheap's receivers.
-func cheapViewer(tb testing.TB, api *webrtc.API, signal testenv.Signal, onVideo func(uint16)) *testenv.Viewer {
-	tb.Helper()
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v := &testenv.Viewer{PC: pc}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		n := &v.AudioPackets
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			n = &v.VideoPackets
-		}
-		readCheap(t, onVideo, n)
-	})
-	answer, id, err := signal(testenv.Offer(tb, pc))
-	if err != nil {
-		pc.Close()
-		tb.Fatalf("view: %v", err)
-	}
-	v.Resource = id
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		tb.Fatal(err)
-	}
-	return v
 }
 
 // fanoutPoints are the viewer counts of BenchmarkLiveFanout:
@@ -365,7 +312,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 	for _, n := range points {
 		viewers := make([]*testenv.Viewer, n)
 		for i := range viewers {
-			viewers[i] = cheapViewer(b, bare, whep(b, srv.URL, ls.ID, insp.token), lat.record)
+			viewers[i] = testenv.ViewWith(b, bare, whep(b, srv.URL, ls.ID, insp.token), lat.record)
 		}
 		// counts are the packets each viewer has read so far, video then audio.
 		counts := func() [][2]int64 {
