@@ -17,8 +17,6 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"siteinspect/domain"
-	"siteinspect/internal/testenv"
-	"siteinspect/storage/objects"
 )
 
 // BenchmarkDownload1GiB measures downloads of one 1 GiB original against a
@@ -44,18 +42,10 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	size, rounds := benchSizeAndRounds(b, 3)
 	tmp := b.TempDir()
 	src, srcSum := makeBenchSource(b, tmp, size)
-	cfg := testenv.MinIOConfig(b)
-	data := filepath.Join(tmp, "data")
-	s3 := []string{"--data", data, "--s3-endpoint", cfg.Endpoint, "--s3-access-key", cfg.AccessKey, "--s3-secret-key", cfg.SecretKey, "--s3-bucket", cfg.Bucket}
-	srv := startServer(b, s3...)
-	direct, err := objects.NewMinIO(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	minioPID := findMinIOPID(cfg.Endpoint)
-	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
+	mb := startMinIOBench(b, filepath.Join(tmp, "data"))
+	srv, app, cs := mb.srv, mb.app, mb.cs
+	direct, minioPID := mb.directMinIO(b)
 	app.http = &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 20, ReadBufferSize: 1 << 20}}
-	cs := app.newCase()
 	id := tusUploadFile(b, app, cs.ID, src, size, size)
 	if ev := settleEvidence(b, app, id); ev.Size != size || ev.SHA256 != srcSum {
 		b.Fatalf("evidence %s: size %d sha256 %s, want %d %s", ev.ID, ev.Size, ev.SHA256, size, srcSum)
@@ -98,7 +88,7 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	srv.stop(b)
 
 	// Phase 2: redirected to a presigned URL.
-	srv2 := startServer(b, append(s3, "--direct-downloads", "--direct-download-ttl", "60s")...)
+	srv2 := startServer(b, append(mb.flags, "--direct-downloads", "--direct-download-ttl", "60s")...)
 	app2 := login(b, srv2.URL, "applicant", srv2.Demo["applicant"])
 	// A browser sends no Authorization to another origin (MinIO's port);
 	// Go's client would, as the host is the same, and MinIO refuses a

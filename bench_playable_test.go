@@ -29,9 +29,8 @@ func BenchmarkTimeToPlayable(b *testing.B) {
 		{"MP4 H.264/AAC", benchH264Clip(b), "video/mp4"},
 		{"MOV HEVC", benchHEVCMovClip(b), "video/quicktime"},
 	}
-	srv := startServer(b, append([]string{"--jobs", "1"}, s3Args(b)...)...)
-	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
-	cs := app.newCase()
+	mb := startMinIOBench(b, b.TempDir(), "--jobs", "1")
+	app, cs := mb.app, mb.cs
 	fmt.Printf("\ntime to playable, 60 s 1080p, one media job, MinIO on loopback; load average before %s\n", loadAverage())
 	b.ResetTimer()
 	for range b.N {
@@ -58,30 +57,8 @@ func timeToPlayable(b *testing.B, c *client, caseID, path string) (string, time.
 	if err != nil {
 		b.Fatal(err)
 	}
-	const chunk = 32 << 20
-	size := st.Size()
-	loc := c.createUpload(caseID, filepath.Base(path), size)
-	var id string
-	for off := int64(0); off < size; off += chunk {
-		n := min(chunk, size-off)
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			b.Fatal(err)
-		}
-		resp := c.patch(loc, off, io.LimitReader(f, n), n)
-		f.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			b.Fatalf("PATCH at %d: got %d, want 204", off, resp.StatusCode)
-		}
-		id = resp.Header.Get("Evidence-Id")
-	}
+	id := tusUploadFile(b, c, caseID, path, st.Size(), 32<<20)
 	start := time.Now()
-	if id == "" {
-		b.Fatal("last PATCH: no Evidence-Id")
-	}
 	var playable time.Duration
 	for deadline := start.Add(20 * time.Minute); playable == 0; {
 		resp := c.do("GET", "/api/v1/evidence/"+id+"/playback", nil, map[string]string{"Range": "bytes=0-1023"})

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,20 +53,12 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	tmp := b.TempDir()
 	src, srcSum := makeBenchSource(b, tmp, size)
 
-	cfg := testenv.MinIOConfig(b)
-	srv := startServer(b, "--data", filepath.Join(tmp, "data"),
-		"--s3-endpoint", cfg.Endpoint, "--s3-access-key", cfg.AccessKey, "--s3-secret-key", cfg.SecretKey, "--s3-bucket", cfg.Bucket)
+	mb := startMinIOBench(b, filepath.Join(tmp, "data"))
+	srv, app, cs := mb.srv, mb.app, mb.cs
 	pid := srv.cmd.Process.Pid
-	direct, err := objects.NewMinIO(context.Background(), cfg) // the server made the bucket
-	if err != nil {
-		b.Fatal(err)
-	}
+	direct, minioPID := mb.directMinIO(b)
 	mc, bucket := direct.Client(), direct.Bucket()
-	minioPID := findMinIOPID(cfg.Endpoint)
-
-	app := login(b, srv.URL, "applicant", srv.Demo["applicant"])
 	app.http = &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 20, ReadBufferSize: 1 << 20}}
-	cs := app.newCase()
 	idleRSS := procStatusKiB(b, pid, "VmHWM")
 
 	m := &benchMeter{b: b, pid: pid, minioPID: minioPID, size: size}
@@ -306,7 +299,7 @@ func verdict(ok bool) string {
 // file at its offset, so the client streams from disk.
 func tusUploadFile(tb testing.TB, c *client, caseID, path string, size, chunk int64) string {
 	tb.Helper()
-	loc := c.createUpload(caseID, "bench.mp4", size)
+	loc := c.createUpload(caseID, filepath.Base(path), size)
 	for off := int64(0); off < size; off += chunk {
 		n := min(chunk, size-off)
 		f, err := os.Open(path)
@@ -334,6 +327,43 @@ func tusUploadFile(tb testing.TB, c *client, caseID, path string, size, chunk in
 	}
 	tb.Fatal("upload did not complete")
 	return ""
+}
+
+// minioBench is what a benchmark that moves files through one server on
+// the test MinIO starts from: the server, the flags that put its records
+// in its data folder and its files in MinIO (for a second server on the
+// same data), that MinIO, and the demo applicant logged in, with a case of
+// theirs.
+type minioBench struct {
+	srv   *proc
+	flags []string
+	cfg   objects.MinIOConfig
+	app   *client
+	cs    domain.Case
+}
+
+// startMinIOBench starts a minioBench's server on the data folder with
+// extra flags ("--jobs", "1"), logs the applicant in and opens the case.
+func startMinIOBench(tb testing.TB, data string, extra ...string) *minioBench {
+	tb.Helper()
+	m := &minioBench{cfg: testenv.MinIOConfig(tb)}
+	m.flags = append([]string{"--data", data}, s3Flags(m.cfg)...)
+	m.srv = startServer(tb, append(slices.Clip(m.flags), extra...)...)
+	m.app = login(tb, m.srv.URL, "applicant", m.srv.Demo["applicant"])
+	m.cs = m.app.newCase()
+	return m
+}
+
+// directMinIO is a minio-go client of the server's MinIO and bucket (the
+// server made it) and the MinIO process's id: the baseline of the
+// benchmarks that compare our path with MinIO's.
+func (m *minioBench) directMinIO(tb testing.TB) (*objects.MinIO, int) {
+	tb.Helper()
+	direct, err := objects.NewMinIO(context.Background(), m.cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return direct, findMinIOPID(m.cfg.Endpoint)
 }
 
 // makeBenchSource writes a file of size bytes that starts with a real MP4

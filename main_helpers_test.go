@@ -177,8 +177,10 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 }
 
 // s3Args are the serve flags that put objects into a fresh test bucket.
-func s3Args(tb testing.TB) []string {
-	c := testenv.MinIOConfig(tb)
+func s3Args(tb testing.TB) []string { return s3Flags(testenv.MinIOConfig(tb)) }
+
+// s3Flags are the serve flags that put objects into c's bucket.
+func s3Flags(c objects.MinIOConfig) []string {
 	return []string{"--s3-endpoint", c.Endpoint, "--s3-access-key", c.AccessKey, "--s3-secret-key", c.SecretKey, "--s3-bucket", c.Bucket}
 }
 
