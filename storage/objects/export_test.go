@@ -14,3 +14,6 @@ func SetPartPresigner(m *MinIO, f func(ctx context.Context, key, uploadID string
 func PresignPart(ctx context.Context, m *MinIO, key, uploadID string, n int) (*url.URL, error) {
 	return m.presignPart(ctx, key, uploadID, n)
 }
+
+// SpliceLowat is the receive low-water mark of a long spliced body.
+const SpliceLowat = spliceLowat
