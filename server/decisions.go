@@ -184,7 +184,7 @@ func handleFulfillOwed(db decisionStore) echo.HandlerFunc {
 // progress and their uploads, not the office's working notes.
 func applicantSees(e *domain.AuditEvent) bool {
 	switch e.Action {
-	case "case.status", "case.created", "evidence.uploaded",
+	case "case.status", "case.created", "evidence.uploaded", "evidence.playable",
 		"case.commitment_signed", "owed.delivered", "owed.fulfilled", "owed.returned", "owed.reminder", "case.owed_closed",
 		"case.rated", "followup.opened", "followup.closed":
 		return true

@@ -41,9 +41,12 @@ func (d *DB) SetEvidenceResult(ctx context.Context, id, status, reason string, m
 
 // SetEvidencePlayable records, while an item is still processing, that a
 // browser can already play it (der.Playable) and what the probe found, so
-// that it can be watched before its poster and filmstrip exist. It returns
-// ErrNotFound for an unknown item and ErrConflict once the item is no
-// longer processing (ready or failed: SetEvidenceResult has the last word).
+// that it can be watched before its poster and filmstrip exist. The case's
+// trail gets an evidence.playable event (no actor: the pipeline's) in the
+// same transaction, so the case's event stream tells an open case page
+// the moment the item plays, on every replica. It returns ErrNotFound for
+// an unknown item and ErrConflict once the item is no longer processing
+// (ready or failed: SetEvidenceResult has the last word).
 func (d *DB) SetEvidencePlayable(ctx context.Context, id string, m *domain.Media, der *domain.Derived) error {
 	if der == nil || !der.Playable {
 		return fmt.Errorf("evidence %s: playable without Derived.Playable: %w", id, domain.ErrInvalid)
@@ -60,7 +63,13 @@ func (d *DB) SetEvidencePlayable(ctx context.Context, id string, m *domain.Media
 			return fmt.Errorf("mark evidence %s playable: %w", id, err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return nil
+			var caseID string
+			if err := tx.QueryRowContext(ctx, `SELECT case_id FROM evidence WHERE id = ?`, id).Scan(&caseID); err != nil {
+				return fmt.Errorf("evidence %s case: %w", id, err)
+			}
+			_, err := appendAudit(ctx, tx, d.now().UTC().Truncate(time.Millisecond), Audit{CaseID: caseID, Action: "evidence.playable", Target: id,
+				Data: map[string]any{"proxy": der.Proxy}})
+			return err
 		}
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM evidence WHERE id = ?`, id).Scan(&status); err != nil {

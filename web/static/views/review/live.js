@@ -23,6 +23,9 @@ const PARTS = {
   'case.status': ['case', 'record'],
   'case.assigned': ['case'],
   'evidence.uploaded': ['evidence'],
+  // The pipeline found a video playable (or stored its proxy): its row
+  // plays now, before the 2.5 s poll would have noticed.
+  'evidence.playable': ['evidence'],
   'owed.fulfilled': ['record', 'case'],
   'owed.delivered': ['record', 'case', 'evidence'],
   'owed.returned': ['record', 'case'],
