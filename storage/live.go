@@ -261,7 +261,9 @@ func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action strin
 	return err
 }
 
-// AddLiveAnnotation stores a live annotation by an officer of the case.
+// AddLiveAnnotation stores a live annotation by an officer of the case,
+// who must still be one (the policy's join_live, checked again in its
+// transaction: the policy's refusal if not).
 func (d *DB) AddLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.LiveSession, author *domain.User, in domain.AnnotationInput, recordingMS int64) (*domain.LiveAnnotation, error) {
 	return d.addLiveAnnotation(ctx, cs, ls, author, in, recordingMS, false)
 }
@@ -292,6 +294,15 @@ func (d *DB) addLiveAnnotation(ctx context.Context, cs *domain.Case, ls *domain.
 		shape = in.Shape
 	}
 	err = d.tx(ctx, func(tx *wtx) error {
+		// An officer's note: the room let them in when they joined, which
+		// may be minutes ago; the case's officers may have changed since.
+		// (A shot mark may be the phone's, whose applicant the table
+		// grants nothing live: the room decides those.)
+		if !shot {
+			if err := lockCaseFor(ctx, tx, cs.ID, author, domain.ActionJoinLive); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO live_annotations (id, session_id, author_id, body, shape, checklist_item, severity, recording_ms, created_at, shot)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, la.ID, ls.ID, author.ID, la.Body, jsonOrNull(shape), la.ChecklistItem, la.Severity, recordingMS, ms(now), boolInt(shot)); err != nil {
 			return err

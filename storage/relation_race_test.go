@@ -32,7 +32,8 @@ func wantPolicyRefusal(t *testing.T, db *storage.DB, what string, err error, cas
 }
 
 // TestRelationInTheTransaction (both databases): the policy is checked
-// against a case read before the transaction; an admin replacing the
+// against a case read before the transaction (or, in a live room, when the
+// officer joined); an admin replacing the
 // case's inspector or reviewer, or the reviewer releasing their slot, in
 // between is seen by the statement that writes, which refuses with the
 // policy's own refusal on the case as it now is, and writes nothing. In a
@@ -112,6 +113,14 @@ func TestRelationInTheTransaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A live inspection, whose room f's inspector joined.
+		liveA, _, err := db.CreateLiveSession(ctx, csA, f.inspector, nil, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddLiveAnnotation(ctx, csA, liveA, f.inspector, annotationInput(14), 500); err != nil {
+			t.Fatalf("f's inspector's note in the live room: got %v, want no error", err)
+		}
 		reassign(csA, ins2.ID, "")
 		_, err = db.CreateAnnotation(ctx, csA, evA, f.inspector, annotationInput(10))
 		wantPolicyRefusal(t, db, "the replaced inspector's annotation", err, csA.ID, f.inspector, domain.ActionAnnotate)
@@ -123,6 +132,8 @@ func TestRelationInTheTransaction(t *testing.T) {
 		wantPolicyRefusal(t, db, "the replaced inspector resolving", err, csA.ID, f.inspector, domain.ActionAnnotate)
 		err = db.DeleteAnnotation(ctx, a, f.inspector)
 		wantPolicyRefusal(t, db, "the replaced inspector deleting", err, csA.ID, f.inspector, domain.ActionAnnotate)
+		_, err = db.AddLiveAnnotation(ctx, csA, liveA, f.inspector, annotationInput(15), 1000)
+		wantPolicyRefusal(t, db, "the replaced inspector's note in the live room", err, csA.ID, f.inspector, domain.ActionJoinLive)
 		pt, err := db.PermitType(ctx, "hotel")
 		if err != nil {
 			t.Fatal(err)
@@ -148,6 +159,13 @@ func TestRelationInTheTransaction(t *testing.T) {
 		}
 		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM findings WHERE case_id = ?`, csA.ID).Scan(&findings); err != nil {
 			t.Fatal(err)
+		}
+		var notes int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM live_annotations WHERE session_id = ?`, liveA.ID).Scan(&notes); err != nil {
+			t.Fatal(err)
+		}
+		if notes != 1 {
+			t.Errorf("live notes: got %d, want 1 (the one before the reassignment)", notes)
 		}
 		if replies != 0 || findings != 0 {
 			t.Errorf("replies, findings on case A: got %d, %d, want 0, 0", replies, findings)
