@@ -44,12 +44,16 @@ func TestSlotsAndRemoval(t *testing.T) {
 		if err != nil || !v.SlotsRequired {
 			t.Fatalf("case's version: got %+v, %v, want slots required", v, err)
 		}
+		// Each file a millisecond after the last: the list is in upload
+		// order, and two in the same millisecond would go by random id.
+		at := time.Now().UnixMilli()
 		add := func(slot string) string {
 			t.Helper()
 			id := domain.NewID()
+			at++
 			if _, err := db.SQL().ExecContext(ctx, `INSERT INTO evidence (id, case_id, kind, filename, content_type, size, sha256, status, object_key, uploaded_by, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, cs.ID, string(domain.KindPDF), slot+".pdf", "application/pdf", 1000, fmt.Sprintf("%064x", 0),
-				domain.EvidenceReady, "k/"+id, app.ID, time.Now().UnixMilli()); err != nil {
+				domain.EvidenceReady, "k/"+id, app.ID, at); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.SetEvidenceSlot(ctx, cs, app, id, slot); err != nil {
