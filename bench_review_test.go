@@ -220,6 +220,11 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 		}
 	}
 	bufs := make([]bytes.Buffer, clients)
+	// CPU seconds of the server process and of this one (the load
+	// generator: its clients' requests, decoding and checks) per phase:
+	// both run on the same 2 cores.
+	pid := srv.cmd.Process.Pid
+	cpu0, gen0 := procCPU(pid), selfCPU()
 	b.ResetTimer()
 	created, ctook := load(perClient, func(i, j int) time.Duration {
 		o := officers[i]
@@ -236,6 +241,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	for _, o := range officers {
 		slices.SortFunc(o.made, func(x, y benchNote) int { return int(*x.StartMS - *y.StartMS) })
 	}
+	cpu1, gen1 := procCPU(pid), selfCPU()
 	listed, ltook := load(pages, func(i, _ int) time.Duration {
 		o := officers[i]
 		from := int64(rand.IntN(19_000))
@@ -271,6 +277,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 		}
 		return d
 	})
+	cpu2, gen2 := procCPU(pid), selfCPU()
 	b.StopTimer()
 	pct := func(l []time.Duration, p int) float64 { return float64(l[len(l)*p/100].Microseconds()) / 1000 }
 	total := clients * perClient
@@ -282,6 +289,9 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	fmt.Printf("  create %d: p50 %.1f ms, p99 %.1f ms (target < 30: %s), %.0f/s\n", total, pct(created, 50), pct(created, 99), verdict(pct(created, 99) < 30), float64(total)/ctook.Seconds())
 	fmt.Printf("  list 100 of %d a case: p50 %.1f ms, p99 %.1f ms (target < 50: %s), %.0f/s; %d of %d pages checked byte for byte, the rest decoded\n",
 		perClient, pct(listed, 50), pct(listed, 99), verdict(pct(listed, 99) < 50), float64(clients*pages)/ltook.Seconds(), pagesByBytes.Load(), clients*pages)
+	fmt.Printf("  CPU seconds, server / load generator: creates %.2f / %.2f, pages %.2f / %.2f\n", cpu1-cpu0, gen1-gen0, cpu2-cpu1, gen2-gen1)
+	b.ReportMetric(cpu2-cpu1, "list-server-CPU-s")
+	b.ReportMetric(gen2-gen1, "list-loadgen-CPU-s")
 	if failures.Load() > 0 {
 		b.Fatalf("%d requests got wrong answers", failures.Load())
 	}
