@@ -29,7 +29,11 @@ import (
 //     MinIO;
 //
 // plus the relaying server's peak RSS (VmHWM) before and after its
-// downloads. The object is uploaded once through tus; the relaying server
+// downloads. The relay phase also fetches a presigned URL straight from
+// MinIO with our client (direct-plain-GET: the client code held equal),
+// and SITEINSPECT_BENCH_BASELINE_BIN names another build of the server
+// (an older commit's) that relays on the same records, alternating with
+// this one. The object is uploaded once through tus; the relaying server
 // is then stopped and the redirecting one started on the same data. Direct
 // and ours alternate, SITEINSPECT_BENCH_ROUNDS times each (default 3), and
 // each ratio compares best runs of one phase. SITEINSPECT_BENCH_MIB changes
@@ -75,6 +79,33 @@ func BenchmarkDownload1GiB(b *testing.B) {
 		}
 	}
 
+	// The same client code as ours, straight to MinIO: what the hop costs
+	// with the client held equal (minio-go's GetObject reads differently).
+	plainGet := func() {
+		u, err := direct.Client().PresignedGetObject(context.Background(), direct.Bucket(), key, time.Minute, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := app.http.Get(u.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if n, err := io.CopyBuffer(discard{}, resp.Body, buf); resp.StatusCode != http.StatusOK || err != nil || n != size {
+			b.Fatalf("direct presigned GET: %d, read %d bytes, %v; want 200 with %d", resp.StatusCode, n, err, size)
+		}
+	}
+	// SITEINSPECT_BENCH_BASELINE_BIN: another build of the server (say an
+	// older commit's) relays too, on the same records, alternating with
+	// this one.
+	var base *proc
+	var baseApp *client
+	if bin := os.Getenv("SITEINSPECT_BENCH_BASELINE_BIN"); bin != "" {
+		base = startServerBinary(b, bin, mb.flags...)
+		baseApp = login(b, base.URL, "applicant", base.Demo["applicant"])
+		baseApp.http = app.http
+	}
+
 	// Phase 1: relayed.
 	relay := &benchMeter{b: b, pid: srv.cmd.Process.Pid, minioPID: minioPID, size: size}
 	rssBefore := procStatusKiB(b, srv.cmd.Process.Pid, "VmHWM")
@@ -82,8 +113,17 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	for r := 1; r <= rounds; r++ {
 		relay.measure("direct-GetObject", directGet)
 		relay.measure("relayed-GET-content", ours(app, "relayed GET content"))
+		relay.measure("direct-plain-GET", plainGet)
+		if base != nil {
+			relay.pid = base.cmd.Process.Pid
+			relay.measure("relayed-by-baseline", ours(baseApp, "relayed GET content (baseline)"))
+			relay.pid = srv.cmd.Process.Pid
+		}
 	}
 	stopPerf()
+	if base != nil {
+		base.stop(b)
+	}
 	rssAfter := procStatusKiB(b, srv.cmd.Process.Pid, "VmHWM")
 	srv.stop(b)
 
@@ -126,6 +166,11 @@ func BenchmarkDownload1GiB(b *testing.B) {
 			fmt.Fprintf(w, "%-8s %-22s %-24s %6.0f %6s %-10s %7.1f %7.1f %7.1f\n", ph.name, name, strings.Join(each, " "), best.mibps(), ratio, target, best.server, best.minio, best.client)
 		}
 	}
+	fmt.Fprintf(w, "relaying server CPU-s per GiB, mean of its runs: %.3f", relay.meanServerPerGiB("relayed-GET-content"))
+	if base != nil {
+		fmt.Fprintf(w, "; baseline build: %.3f", relay.meanServerPerGiB("relayed-by-baseline"))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "relaying server peak RSS (VmHWM): %.1f MiB before its downloads, %.1f MiB after\n", float64(rssBefore)/1024, float64(rssAfter)/1024)
 	fmt.Fprintf(w, "best = fastest run; ratio = ours/direct best MiB/s within the phase; server, MinIO, client = CPU seconds of each process in that run\n\n")
 	fmt.Print(w.String())

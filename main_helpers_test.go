@@ -76,12 +76,19 @@ var demoRE = regexp.MustCompile(`^\s+\w+\s+(\S+)\s+password: (\S+)$`)
 // its URL and stops it (SIGTERM) at cleanup.
 func startServer(tb testing.TB, args ...string) *proc {
 	tb.Helper()
+	return startServerBinary(tb, mustBinary(tb), args...)
+}
+
+// startServerBinary is startServer with the server binary bin (another
+// commit's build, for a benchmark that compares two).
+func startServerBinary(tb testing.TB, bin string, args ...string) *proc {
+	tb.Helper()
 	if !slices.Contains(args, "--data") {
 		// Never the shared ./data: each server gets its own records.
 		args = append([]string{"--data", tb.TempDir()}, args...)
 	}
 	args = append(args, postgresFor(tb, args)...)
-	cmd := exec.Command(mustBinary(tb), append([]string{"serve", "--listen", "127.0.0.1:0", "--demo"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--demo"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
