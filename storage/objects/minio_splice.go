@@ -172,10 +172,11 @@ func (b *rawBody) spliceTo(w io.Writer, n int64) (int64, error) {
 // spliceLowat is the receive low-water mark (SO_RCVLOWAT) of the store's
 // socket while a long body is spliced: the relay is woken when this much
 // has arrived rather than at every segment, so that the store, the relay
-// and the client take fewer and longer turns on the CPUs (on 2 cores it
-// about halved the relay's context switches: docs/BENCHMARKS.md). The
-// kernel raises the socket's receive buffer to twice the mark.
-const spliceLowat = 512 << 10
+// and the client take fewer and longer turns on the CPUs (on 2 cores
+// 512 KiB about halved the relay's context switches and 1 MiB cut its CPU
+// a little more: docs/BENCHMARKS.md). The kernel raises the socket's
+// receive buffer to twice the mark; Go's splice moves up to 1 MiB a call.
+const spliceLowat = 1 << 20
 
 // setLowat sets the socket's SO_RCVLOWAT to n bytes; b.lowat records it
 // when it took. A mark that could not be raised only costs wake-ups.
