@@ -67,6 +67,9 @@ type appender struct {
 	cur     *partStream
 	streams sync.WaitGroup
 	slots   chan struct{}
+	// tried is the last part this request tried to stream: a part whose
+	// PUT could not start is not tried again.
+	tried int
 }
 
 func (a *appender) spoolPath(n int) string {
@@ -590,29 +593,35 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 			}
 			// Part n has all its bytes: it is full, or the upload's last.
 			ends := up.Offset == int64(n)*up.PartSize || (!up.LengthDeferred && up.Offset == up.Length)
-			streamed := false
-			if a.cur != nil || a.canStream(n, whole) {
+			streamed := a.cur != nil
+			if !streamed && a.canStream(n, whole) {
 				if ends {
 					// Its state is in place before its PUT can end.
 					if err := a.keepState(n); err != nil {
 						return nil, err
 					}
 				}
-				if a.cur == nil {
-					// This chunk is in the spool: the PUT starts with it.
-					if err := a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize, buf[:k]); err != nil {
+				// This chunk is in the spool: the PUT starts with it.
+				var err error
+				if streamed, err = a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize); err != nil {
+					return nil, err
+				}
+			} else if streamed {
+				if ends {
+					if err := a.keepState(n); err != nil {
 						return nil, err
 					}
-				} else {
-					a.cur.send(buf[:k])
 				}
-				if ends {
-					streamed = a.endStream()
-				}
+				a.cur.grow(int64(k))
+			}
+			if streamed && ends {
+				a.endStream()
 			}
 			if streamed {
-				f.Close()
-				f = nil
+				if ends {
+					f.Close()
+					f = nil
+				}
 			} else if up.Offset == int64(n)*up.PartSize && up.Offset < end {
 				// Part n is full; its bytes count once it is stored.
 				if err := a.keepState(n); err != nil {

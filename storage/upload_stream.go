@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"sync"
 
 	"siteinspect/domain"
 	"siteinspect/storage/objects"
@@ -23,33 +23,32 @@ type partStreamer interface {
 var errBodyEnded = errors.New("the request body ended before the part")
 
 // partStream is a part on its way to the object store while its bytes
-// arrive. The receiving loop writes each chunk to the part's spool file
-// first and then into w, so the spool always holds what the PUT was
-// given, and a part whose PUT fails is sent again from there.
+// arrive. The receiving loop writes each chunk to the part's spool file and
+// then tells the stream (grow); the stream's goroutine sends what the
+// spool holds beyond what it sent, with sendfile, as it comes. The spool
+// decouples the two (the loop never waits for the object store), holds
+// everything the PUT was given, and is what a failed part is sent again
+// from. The goroutine owns the part: the loop never queues it.
 type partStream struct {
-	n    int
-	size int64
-	w    *objects.PartWriter
-	// failed says a write into w failed: the loop stops writing and the
-	// part goes the old way, from the spool once full.
-	failed bool
-	// whole receives, once, the loop's verdict: true when every byte of
-	// the part was written into w (the stream then owns the part and, if
-	// its PUT fails, sends it again from the spool), false when the part
-	// goes the old way or stays in the spool.
-	whole chan bool
+	mu   sync.Mutex
+	cond *sync.Cond
+	// spooled is how many of the part's bytes are in the spool; ended says
+	// the part is complete there, aborted that the body ended before it
+	// did (the part stays in the spool, as without streaming); timedOut
+	// that the PUT's context ended.
+	spooled                  int64
+	ended, aborted, timedOut bool
 }
 
-// send writes p, already in the spool, into the PUT.
-func (st *partStream) send(p []byte) {
-	if st.failed {
-		return
-	}
-	if _, err := st.w.Write(p); err != nil {
-		st.failed = true
-		st.whole <- false
-	}
+func (st *partStream) set(f func()) {
+	st.mu.Lock()
+	f()
+	st.mu.Unlock()
+	st.cond.Broadcast()
 }
+
+// grow says k more bytes of the part are in the spool.
+func (st *partStream) grow(k int64) { st.set(func() { st.spooled += k }) }
 
 // canStream says whether part n goes to the object store while its bytes
 // arrive: the store can take it so, the body's length is known and it
@@ -68,28 +67,33 @@ func (a *appender) canStream(n int, whole bool) bool {
 		return false
 	}
 	start, end := int64(n-1)*up.PartSize, a.partEnd(n)
-	return start >= a.bodyStart && end <= a.bodyEnd && (end < up.Length || a.bodyEnd == up.Length)
+	return n > a.tried && start >= a.bodyStart && end <= a.bodyEnd && (end < up.Length || a.bodyEnd == up.Length)
 }
 
-// startStream starts part n's PUT and sends it the have bytes already in
-// its spool file (the last of which are chunk, usually all of them); the
-// loop then sends the rest. It waits for a free slot while
-// PartConcurrency parts are in flight, which slows the client down as
-// queue does.
-func (a *appender) startStream(ctx context.Context, n int, have int64, chunk []byte) error {
+// startStream starts part n's PUT, of which the spool file holds the first
+// have bytes. It waits for a free slot while PartConcurrency parts are in
+// flight, which slows the client down as queue does. When the PUT cannot
+// start, the part goes the old way (false).
+func (a *appender) startStream(ctx context.Context, n int, have int64) (bool, error) {
+	a.tried = n
 	a.mu.Lock()
 	err := a.flushErr
 	a.mu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := a.ensureMultipart(ctx); err != nil {
-		return err
+		return false, err
 	}
 	select {
 	case a.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
+	}
+	f, err := os.Open(a.spoolPath(n))
+	if err != nil {
+		<-a.slots
+		return false, fmt.Errorf("spool: %w", err)
 	}
 	size := a.partLen(n)
 	// The PUT ends with the request (its context) or after the part
@@ -97,91 +101,102 @@ func (a *appender) startStream(ctx context.Context, n int, have int64, chunk []b
 	pctx, cancel := context.WithTimeout(ctx, a.s.cfg.PartTimeout)
 	w, err := a.streamer.StreamPart(pctx, a.up.ObjectKey, a.up.MultipartID, n, size)
 	if err != nil {
-		// The part goes the old way.
 		cancel()
+		f.Close()
 		<-a.slots
 		a.s.cfg.Logger.Info("streamed part not started", "upload", a.up.ID, "part", n, "err", err)
-		a.cur = &partStream{n: n, size: size, failed: true}
-		return nil
+		return false, nil
 	}
-	st := &partStream{n: n, size: size, w: w, whole: make(chan bool, 1)}
+	st := &partStream{spooled: have}
+	st.cond = sync.NewCond(&st.mu)
+	stop := context.AfterFunc(pctx, func() { st.set(func() { st.timedOut = true }) })
 	a.cur = st
 	a.streams.Add(1)
 	go func() {
 		defer a.streams.Done()
 		defer func() { <-a.slots }()
-		etag, err := w.Wait()
-		cancel()
-		whole := <-st.whole
-		switch {
-		case err == nil && whole:
-			err = a.recordPart(context.WithoutCancel(ctx), n, etag, size)
-		case whole:
-			// Every byte was sent and the loop has moved on: send the
-			// part again from the spool (sendfile, with retries).
-			a.s.cfg.Logger.Info("streamed part failed; sending it from the spool", "upload", a.up.ID, "part", n, "err", err)
-			err = a.flushPart(n)
-		default:
-			// The loop saw a write fail, or the body ended first: the part
-			// stays in the spool and goes the old way.
+		defer f.Close()
+		defer cancel()
+		defer stop()
+		err := a.sendStream(st, w, f, size)
+		if err == nil {
+			var etag string
+			if etag, err = w.Wait(); err == nil {
+				err = a.recordPart(context.WithoutCancel(ctx), n, etag, size)
+				a.failFlush(err)
+				return
+			}
+		} else {
+			w.Abort(err)
+		}
+		// The part goes from the spool once it is complete there.
+		st.mu.Lock()
+		for !st.ended && !st.aborted {
+			st.cond.Wait()
+		}
+		ended := st.ended
+		st.mu.Unlock()
+		if !ended {
 			a.s.cfg.Logger.Info("streamed part abandoned", "upload", a.up.ID, "part", n, "err", err)
 			return
 		}
-		if err != nil {
-			a.mu.Lock()
-			if a.flushErr == nil {
-				a.flushErr = err
-			}
-			a.mu.Unlock()
-		}
+		a.s.cfg.Logger.Info("streamed part failed; sending it from the spool", "upload", a.up.ID, "part", n, "err", err)
+		a.failFlush(a.flushPart(n))
 	}()
-	if int64(len(chunk)) == have {
-		st.send(chunk)
-		return nil
-	}
-	f, err := os.Open(a.spoolPath(n))
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	for off := int64(0); off < have && !st.failed; {
-		k, err := f.ReadAt(buf[:min(int64(len(buf)), have-off)], off)
-		if k > 0 {
-			st.send(buf[:k])
-			off += int64(k)
+	return true, nil
+}
+
+// sendStream sends the part's bytes from the spool as they arrive there,
+// until all size are sent, the body ends before the part does, or the PUT
+// fails or times out.
+func (a *appender) sendStream(st *partStream, w *objects.PartWriter, f *os.File, size int64) error {
+	var sent int64
+	for sent < size {
+		st.mu.Lock()
+		for st.spooled == sent && !st.aborted && !st.timedOut {
+			st.cond.Wait()
 		}
-		if err != nil && !(err == io.EOF && off == have) {
-			return fmt.Errorf("spool: %w", err)
+		have, aborted, timedOut := st.spooled, st.aborted, st.timedOut
+		st.mu.Unlock()
+		switch {
+		case aborted:
+			return errBodyEnded
+		case timedOut:
+			return context.DeadlineExceeded
 		}
+		if err := w.SendFrom(f, have-sent); err != nil {
+			return err
+		}
+		sent = have
 	}
 	return nil
 }
 
-// endStream ends the current part's stream once the part's last byte was
-// written into it, and says whether the stream carries the part (no write
-// into it failed); if not, the part goes the old way.
-func (a *appender) endStream() bool {
+// failFlush keeps err, if any, as the first failure of a part.
+func (a *appender) failFlush(err error) {
+	if err == nil {
+		return
+	}
+	a.mu.Lock()
+	if a.flushErr == nil {
+		a.flushErr = err
+	}
+	a.mu.Unlock()
+}
+
+// endStream says the current part is complete in the spool.
+func (a *appender) endStream() {
 	st := a.cur
 	a.cur = nil
-	if st.failed {
-		return false
-	}
-	st.whole <- true
-	return true
+	st.set(func() { st.ended = true })
 }
 
 // abortStream fails the current part's PUT when the body ended before the
 // part did: its bytes stay in the spool, as a body that broke off leaves
 // them without a stream.
 func (a *appender) abortStream() {
-	st := a.cur
-	a.cur = nil
-	if st == nil || st.failed {
-		return
+	if st := a.cur; st != nil {
+		a.cur = nil
+		st.set(func() { st.aborted = true })
 	}
-	st.w.Abort(errBodyEnded)
-	st.whole <- false
 }

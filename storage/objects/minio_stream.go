@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 
@@ -25,11 +26,12 @@ func (m *MinIO) CanStreamParts() bool {
 var errPartAnswered = errors.New("the part's PUT was answered before its body was sent")
 
 // StreamPart starts storing part n (1-based) of size bytes whose body the
-// caller then writes, as it arrives, into the returned PartWriter: one PUT
-// to a presigned UploadPart URL on a TCP connection of its own, so that
-// storing a part overlaps receiving it instead of following it, and each
-// chunk goes from the caller's buffer to the socket in one write (through
-// net/http it would go through a pipe and 32 KiB copies). It makes one
+// caller then sends, as it arrives, through the returned PartWriter: one
+// PUT to a presigned UploadPart URL on a TCP connection of its own, so
+// that storing a part overlaps receiving it instead of following it, and
+// the caller sends each stretch of the body from its spool file with
+// sendfile (SendFrom; through net/http the body would go through a pipe
+// and 32 KiB copies). It makes one
 // attempt and never retries, since the body cannot be read twice: the
 // caller keeps a copy to retry from (PutPart from its spool file). A body
 // that ends early (Abort) fails the part, and S3 keeps nothing of it. ctx
@@ -119,29 +121,34 @@ func (w *PartWriter) readAnswer() {
 	w.conn.Close()
 }
 
-// Write sends p as the next bytes of the part's body. It fails once the
-// PUT has failed, been answered, or would get more than its size.
-func (w *PartWriter) Write(p []byte) (int, error) {
+// SendFrom sends the next n bytes of the part's body from f, from f's
+// offset on (which it advances), with sendfile(2): the bytes go from the
+// page cache to the socket without a copy through user space. It fails
+// once the PUT has failed, been answered, or would get more than its size.
+func (w *PartWriter) SendFrom(f *os.File, n int64) error {
 	w.mu.Lock()
 	err, left := w.err, w.left
 	w.mu.Unlock()
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", w.what, err)
+		return fmt.Errorf("%s: %w", w.what, err)
 	}
-	if int64(len(p)) > left {
-		err := fmt.Errorf("%s: %d bytes past the part's end", w.what, int64(len(p))-left)
+	if n > left {
+		err := fmt.Errorf("%s: %d bytes past the part's end", w.what, n-left)
 		w.fail(err)
-		return 0, err
+		return err
 	}
-	k, err := w.conn.Write(p)
+	k, err := w.conn.ReadFrom(&io.LimitedReader{R: f, N: n})
 	w.mu.Lock()
-	w.left -= int64(k)
+	w.left -= k
 	w.mu.Unlock()
+	if err == nil && k < n {
+		err = fmt.Errorf("%w: sent %d of %d bytes", errPartFileShort, k, n)
+	}
 	if err != nil {
 		w.fail(err)
-		return k, fmt.Errorf("%s: %w", w.what, err)
+		return fmt.Errorf("%s: %w", w.what, err)
 	}
-	return k, nil
+	return nil
 }
 
 // Abort fails the PUT: S3 gets a body shorter than announced and keeps
