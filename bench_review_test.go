@@ -286,9 +286,11 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	b.ReportMetric(pct(listed, 50), "list-p50-ms")
 	b.ReportMetric(pct(listed, 99), "list-p99-ms")
 	fmt.Printf("\nannotations on %s, %d inspectors (own user and login each) on their own cases, on loopback; load average %s:\n", dialect, clients, loadAverage())
-	fmt.Printf("  create %d: p50 %.1f ms, p99 %.1f ms (target < 30: %s), %.0f/s\n", total, pct(created, 50), pct(created, 99), verdict(pct(created, 99) < 30), float64(total)/ctook.Seconds())
-	fmt.Printf("  list 100 of %d a case: p50 %.1f ms, p99 %.1f ms (target < 50: %s), %.0f/s; %d of %d pages checked byte for byte, the rest decoded\n",
-		perClient, pct(listed, 50), pct(listed, 99), verdict(pct(listed, 99) < 50), float64(clients*pages)/ltook.Seconds(), pagesByBytes.Load(), clients*pages)
+	// The targets are annotationTargets': the summary table puts these
+	// p99s against them.
+	fmt.Printf("  create %d: p50 %.1f ms, p99 %.1f ms, %.0f/s\n", total, pct(created, 50), pct(created, 99), float64(total)/ctook.Seconds())
+	fmt.Printf("  list 100 of %d a case: p50 %.1f ms, p99 %.1f ms, %.0f/s; %d of %d pages checked byte for byte, the rest decoded\n",
+		perClient, pct(listed, 50), pct(listed, 99), float64(clients*pages)/ltook.Seconds(), pagesByBytes.Load(), clients*pages)
 	fmt.Printf("  CPU seconds, server / load generator: creates %.2f / %.2f, pages %.2f / %.2f\n", cpu1-cpu0, gen1-gen0, cpu2-cpu1, gen2-gen1)
 	b.ReportMetric(cpu2-cpu1, "list-server-CPU-s")
 	b.ReportMetric(gen2-gen1, "list-loadgen-CPU-s")

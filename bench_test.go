@@ -268,7 +268,7 @@ func printBenchTable(m *benchMeter, size int64, ratioOf, ratioUnsigned map[strin
 		best := m.best(name)
 		ratio, target, vsUnsigned := "", "", ""
 		if r, ok := ratioOf[name]; ok {
-			ratio, target = fmt.Sprintf("%.2f", r), "≥0.85 "+verdict(r >= 0.85)
+			ratio, target = fmt.Sprintf("%.2f", r), "≥0.95 "+verdict(r >= 0.95)
 		}
 		if r, ok := ratioUnsigned[name]; ok {
 			vsUnsigned = fmt.Sprintf("%.2f", r)
