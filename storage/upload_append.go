@@ -594,31 +594,26 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 			// Part n has all its bytes: it is full, or the upload's last.
 			ends := up.Offset == int64(n)*up.PartSize || (!up.LengthDeferred && up.Offset == up.Length)
 			streamed := a.cur != nil
-			if !streamed && a.canStream(n, whole) {
+			if streamed || a.canStream(n, whole) {
 				if ends {
 					// Its state is in place before its PUT can end.
 					if err := a.keepState(n); err != nil {
 						return nil, err
 					}
 				}
-				// This chunk is in the spool: the PUT starts with it.
-				var err error
-				if streamed, err = a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize); err != nil {
-					return nil, err
-				}
-			} else if streamed {
-				if ends {
-					if err := a.keepState(n); err != nil {
+				if streamed {
+					a.cur.grow(int64(k))
+				} else {
+					// This chunk is in the spool: the PUT starts with it.
+					var err error
+					if streamed, err = a.startStream(ctx, n, up.Offset-int64(n-1)*up.PartSize); err != nil {
 						return nil, err
 					}
 				}
-				a.cur.grow(int64(k))
-			}
-			if streamed && ends {
-				a.endStream()
 			}
 			if streamed {
 				if ends {
+					a.endStream()
 					f.Close()
 					f = nil
 				}
