@@ -216,18 +216,14 @@ func moveCase(ctx context.Context, tx *wtx, c *domain.Case, actor *domain.User, 
 		return fmt.Errorf("update case %s: %w", c.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		changed := domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
-		now, err := scanCase(tx.QueryRowContext(ctx, caseCoreSelect+` WHERE c.id = ?`, c.ID))
+		now, err := caseInTx(ctx, tx, c.ID)
 		if err != nil {
-			return notFound(err, "case "+c.ID)
-		}
-		if now.Status != c.Status {
-			return changed
-		}
-		if err := now.Authorize(actor, action); err != nil {
 			return err
 		}
-		return changed
+		if now.Status != c.Status {
+			return errCaseChanged
+		}
+		return refusalOn(now, actor, action)
 	}
 	if data == nil {
 		data = map[string]any{}

@@ -54,17 +54,37 @@ func caseRefusal(ctx context.Context, tx *wtx, caseID string, u *domain.User, ac
 	if u == nil {
 		return stateRefusal(ctx, tx, caseID, action)
 	}
-	now, err := scanCase(tx.QueryRowContext(ctx, caseCoreSelect+` WHERE c.id = ?`, caseID))
+	now, err := caseInTx(ctx, tx, caseID)
 	if err != nil {
-		return notFound(err, "case "+caseID)
+		return err
 	}
+	return refusalOn(now, u, action)
+}
+
+// caseInTx reads a case without its counts as tx sees it.
+func caseInTx(ctx context.Context, tx *wtx, caseID string) (*domain.Case, error) {
+	c, err := scanCase(tx.QueryRowContext(ctx, caseCoreSelect+` WHERE c.id = ?`, caseID))
+	if err != nil {
+		return nil, notFound(err, "case "+caseID)
+	}
+	return c, nil
+}
+
+// errCaseChanged is the refusal of a write whose case changed between the
+// caller's read and the write's statement.
+var errCaseChanged = domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
+
+// refusalOn is the refusal of action to u on now, a case that a statement
+// checking grantSQL did not change: the policy's own (Case.Authorize), or
+// case_changed when the table grants it on the row and the statement did
+// not. Only the applicant's company can differ so (the statement reads
+// the company the case was filed by, Relations the applicant's company
+// now).
+func refusalOn(now *domain.Case, u *domain.User, action domain.Action) error {
 	if err := now.Authorize(u, action); err != nil {
 		return err
 	}
-	// The table grants it on the row, the statement did not: only the
-	// applicant's company can differ (the statement reads the company the
-	// case was filed by, Relations the applicant's company now).
-	return domain.Coded(domain.ErrInvalidState, "case_changed", "the case changed meanwhile; reload it")
+	return errCaseChanged
 }
 
 // statesFor is the condition "status IN (…)" on the states in which the
