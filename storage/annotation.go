@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"siteinspect/domain"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"siteinspect/domain"
 )
 
 func jsonOrNull(v any) sql.NullString {
@@ -48,14 +51,20 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 		// without its UPDATE, one round trip less for each write of a
 		// batch.
 		cond, args := caseGrant(author, domain.ActionAnnotate, append(annotationArgs(id, cs.ID, ev.ID, author.ID, in, shape, now), cs.ID))
-		res, err := d.txExec(ctx, tx, annotationInsertSQL+cond+d.dialect.LockRows(), args...)
-		if err != nil {
-			return err
+		if tx.notes != nil {
+			// A batch on PostgreSQL: its creates go in together at its
+			// end, under the same rule (flushNotes).
+			tx.notes.add(cs.ID, annotationFromCase+cond, args)
+		} else {
+			res, err := d.txExec(ctx, tx, annotationInsertSQL+cond+d.dialect.LockRows(), args...)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return caseRefusal(ctx, tx, cs.ID, author, domain.ActionAnnotate)
+			}
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return caseRefusal(ctx, tx, cs.ID, author, domain.ActionAnnotate)
-		}
-		_, err = appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
+		_, err := appendAudit(ctx, tx, now, Audit{CaseID: cs.ID, ActorID: author.ID, Action: "annotation.created", Target: id, Data: map[string]any{"evidence_id": ev.ID, "annotation": in}})
 		return err
 	})
 	if err != nil {
@@ -74,9 +83,79 @@ func (d *DB) CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.E
 // annotate its case (a row of cases c locked with the dialect's LockRows):
 // its arguments are annotationArgs, then the case's id and the condition's
 // (caseGrant).
-const annotationInsertSQL = `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
-	SELECT ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), 1, CAST(? AS BIGINT), CAST(? AS BIGINT)
+const annotationInsertSQL = annotationInsertInto + annotationFromCase
+
+// annotationInsertInto and annotationFromCase are annotationInsertSQL's
+// two halves: flushNotes puts several of the second, joined by UNION ALL,
+// after one of the first.
+const (
+	annotationInsertInto = `INSERT INTO annotations (id, case_id, evidence_id, author_id, body, start_ms, end_ms, start_frame, end_frame, page, shape, checklist_item, severity, position, version, created_at, updated_at)
+	`
+	annotationFromCase = `SELECT ?, ?, ?, ?, CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), 1, CAST(? AS BIGINT), CAST(? AS BIGINT)
 	FROM cases c WHERE c.id = ? AND `
+)
+
+// noteInserts are the annotation creates of one batch on PostgreSQL
+// (runBatch), which flushNotes inserts with two statements at the batch's
+// end instead of one round trip each while the batch holds the process's
+// batch lead: on two cores shared with the database's processes, each
+// round trip was 0.2–0.4 ms (docs/BENCHMARKS.md).
+type noteInserts struct {
+	cases   []string // the case of each create
+	selects []string // annotationFromCase and the rule's condition, each
+	args    []any    // all of their arguments, in order
+}
+
+func (n *noteInserts) add(caseID, sel string, args []any) {
+	n.cases = append(n.cases, caseID)
+	n.selects = append(n.selects, sel)
+	n.args = append(n.args, args...)
+}
+
+// errNotesRefused is a batch's folded insert that inserted fewer rows than
+// it had creates: a case's state or an author's relation changed after
+// its request was checked. runBatch then runs each write alone, where the
+// refused one gets its own code (caseRefusal).
+var errNotesRefused = errors.New("a batched annotation create was refused")
+
+// flushNotes inserts tx's batched creates: it locks their cases' rows in
+// id order, as a create alone does with LockRows (so no decision or
+// reassignment commits between the rule's check and the commit), then
+// inserts them all with one INSERT … SELECT … UNION ALL …, each arm the
+// statement a create alone runs, its rule included. If any arm inserts
+// nothing, the batch fails with errNotesRefused.
+func (d *DB) flushNotes(ctx context.Context, tx *wtx) error {
+	n := tx.notes
+	if n == nil || len(n.selects) == 0 {
+		return nil
+	}
+	ids := slices.Clone(n.cases)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	lockArgs := make([]any, len(ids))
+	for i, id := range ids {
+		lockArgs[i] = id
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM cases WHERE id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`) ORDER BY id`+d.dialect.LockRows(), lockArgs...)
+	if err != nil {
+		return fmt.Errorf("lock the cases: %w", err)
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock the cases: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, annotationInsertInto+strings.Join(n.selects, "\n\tUNION ALL "), n.args...)
+	if err != nil {
+		return err
+	}
+	if got, err := res.RowsAffected(); err != nil || got != int64(len(n.selects)) {
+		return errNotesRefused
+	}
+	n.cases, n.selects, n.args = n.cases[:0], n.selects[:0], n.args[:0]
+	return nil
+}
 
 func annotationArgs(id, caseID, evidenceID, authorID string, in domain.AnnotationInput, shape any, now time.Time) []any {
 	return []any{id, caseID, evidenceID, authorID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), ms(now)}

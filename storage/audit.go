@@ -31,6 +31,9 @@ type wtx struct {
 	// joinLink is the live session's join link (with its publish token)
 	// that the invitation notification of a live.created event carries.
 	joinLink string
+	// notes, in a batch on PostgreSQL only, gathers its annotation
+	// creates for flushNotes.
+	notes *noteInserts
 }
 
 // appendAudit records an event in tx, so that the change it records and its
@@ -107,7 +110,7 @@ func (d *DB) chainAudits(ctx context.Context, tx *wtx) error {
 // auditRowsPerInsert bounds the rows of one INSERT into audit_events where
 // they are sent together (PostgreSQL): 9 parameters each, far below the
 // protocol's 65,535, and few enough distinct statements for pgx's cache.
-const auditRowsPerInsert = 32
+const auditRowsPerInsert = 64
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 

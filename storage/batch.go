@@ -122,16 +122,27 @@ func (d *DB) runBatch(ctx context.Context, batch []groupWrite) []error {
 	// must not roll back the others' writes.
 	txCtx := context.WithoutCancel(ctx)
 	err := func() error {
-		t, err := d.sql.BeginTx(txCtx, nil)
+		if d.batchConn == nil {
+			c, err := d.sql.Conn(txCtx)
+			if err != nil {
+				return err
+			}
+			d.batchConn = c
+		}
+		t, err := d.batchConn.BeginTx(txCtx, nil)
 		if err != nil {
 			return err
 		}
-		tx := &wtx{Tx: t, timestamps: d.timestamps}
+		tx := &wtx{Tx: t, timestamps: d.timestamps, notes: &noteInserts{}}
 		for _, i := range live {
 			if err := batch[i].fn(txCtx, tx); err != nil {
 				tx.Rollback()
 				return err
 			}
+		}
+		if err := d.flushNotes(txCtx, tx); err != nil {
+			tx.Rollback()
+			return err
 		}
 		if err := d.finishTx(txCtx, tx); err != nil {
 			tx.Rollback()
@@ -145,6 +156,11 @@ func (d *DB) runBatch(ctx context.Context, batch []groupWrite) []error {
 		return errs
 	}
 	d.batchStats.add(len(live), true)
+	if d.batchConn != nil {
+		// It may be the connection that failed.
+		d.batchConn.Close()
+		d.batchConn = nil
+	}
 	for _, i := range live {
 		errs[i] = d.runAlone(batch[i])
 	}

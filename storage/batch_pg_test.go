@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -235,6 +236,82 @@ func TestBatchesFromTwoProcesses(t *testing.T) {
 			if got := [3]int64{batches, writes, fallbacks}; got != want {
 				t.Errorf("process %d: batches, writes, fallbacks: got %v, want %v", p, got, want)
 			}
+		}
+	})
+}
+
+// One batch of annotation creates of every shape (a moment, a range with
+// frames, a shape tied to a checklist item, several cases): each is stored
+// exactly as its create answered, and on PostgreSQL the batch committed
+// whole, without falling back (its creates went in together, flushNotes).
+func TestBatchedCreatesStoredWhole(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
+		ctx := context.Background()
+		f := newInReview(t, db)
+		csA, evA := annotatable(t, db, f, f.cs)
+		csB, evB := annotatable(t, db, f, nil)
+		ms := func(v int64) *int64 { return &v }
+		inputs := []domain.AnnotationInput{
+			{Body: "出口堵塞 a moment", StartMS: ms(1500), Severity: "violation"},
+			{Body: "a range", StartMS: ms(2000), EndMS: ms(9000), StartFrame: ms(60), EndFrame: ms(270), Severity: "concern"},
+			{Body: "with a shape", StartMS: ms(3000), ChecklistItem: "fire-exits", Severity: "info",
+				Shape: &domain.Shape{Type: "rect", Points: [][2]float64{{0.1, 0.2}, {0.5, 0.75}}}},
+			{Body: "it's \"quoted\" ? and ;", StartMS: ms(0), Severity: "info"},
+		}
+		release := storage.HoldBatches(db)
+		got := make([]*domain.Annotation, 2*len(inputs))
+		errs := make([]error, len(got))
+		var wg sync.WaitGroup
+		for i := range got {
+			cs, ev := csA, evA
+			if i%2 == 1 {
+				cs, ev = csB, evB
+			}
+			wg.Go(func() { got[i], errs[i] = db.CreateAnnotation(ctx, cs, ev, f.inspector, inputs[i/2]) })
+		}
+		waitQueued(t, db, len(got))
+		release()
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("create %d: %v", i, err)
+			}
+		}
+		stored := map[string]*domain.Annotation{}
+		for _, c := range []struct {
+			cs *domain.Case
+			ev *domain.Evidence
+		}{{csA, evA}, {csB, evB}} {
+			list, err := db.ListAnnotations(ctx, domain.AnnotationFilter{CaseID: c.cs.ID, EvidenceID: c.ev.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != len(inputs) {
+				t.Errorf("case %s: got %d annotations, want %d", c.cs.Number, len(list), len(inputs))
+			}
+			for _, a := range list {
+				stored[a.ID] = a
+			}
+		}
+		for i, a := range got {
+			s := stored[a.ID]
+			if s == nil {
+				t.Errorf("create %d (%s): not stored", i, a.ID)
+				continue
+			}
+			want, _ := json.Marshal(a)
+			have, _ := json.Marshal(s)
+			if string(want) != string(have) {
+				t.Errorf("create %d stored as\n%s\nwant\n%s", i, have, want)
+			}
+		}
+		batches, writes, fallbacks := storage.BatchStats(db)
+		want := [3]int64{0, 0, 0} // SQLite: savepoints in one transaction
+		if db.Dialect() == "postgres" {
+			want = [3]int64{1, int64(len(got)), 0}
+		}
+		if got := [3]int64{batches, writes, fallbacks}; got != want {
+			t.Errorf("batches, writes, fallbacks: got %v, want %v", got, want)
 		}
 	})
 }

@@ -761,3 +761,16 @@ func TestStatsDaysKeptByOneReplica(t *testing.T) {
 		}
 	})
 }
+
+// WarmPool leaves the connections it opened in the pool, idle and ready,
+// on both databases.
+func TestWarmPool(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
+		if err := db.WarmPool(context.Background(), 8); err != nil {
+			t.Fatal(err)
+		}
+		if s := db.SQL().Stats(); s.OpenConnections < 8 || s.Idle < 8 {
+			t.Errorf("after WarmPool(8): %d open, %d idle; want at least 8 of each", s.OpenConnections, s.Idle)
+		}
+	})
+}
