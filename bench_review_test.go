@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,23 @@ func BenchmarkAnnotations10k(b *testing.B) {
 			annotationTargets(b, d, f)
 		}
 	}
+}
+
+// postgresCPU is the user+system CPU seconds of every process of this
+// machine named postgres (the server and its backends), from /proc.
+func postgresCPU() float64 {
+	dirs, _ := os.ReadDir("/proc")
+	var sum float64
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			sum += procCPU(pid)
+		}
+	}
+	return sum
 }
 
 // annotationFigures are what one run of benchAnnotations measured.
@@ -224,7 +242,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	// generator: its clients' requests, decoding and checks) per phase:
 	// both run on the same 2 cores.
 	pid := srv.cmd.Process.Pid
-	cpu0, gen0 := procCPU(pid), selfCPU()
+	cpu0, gen0, pg0 := procCPU(pid), selfCPU(), postgresCPU()
 	b.ResetTimer()
 	created, ctook := load(perClient, func(i, j int) time.Duration {
 		o := officers[i]
@@ -241,7 +259,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	for _, o := range officers {
 		slices.SortFunc(o.made, func(x, y benchNote) int { return int(*x.StartMS - *y.StartMS) })
 	}
-	cpu1, gen1 := procCPU(pid), selfCPU()
+	cpu1, gen1, pg1 := procCPU(pid), selfCPU(), postgresCPU()
 	listed, ltook := load(pages, func(i, _ int) time.Duration {
 		o := officers[i]
 		from := int64(rand.IntN(19_000))
@@ -277,7 +295,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 		}
 		return d
 	})
-	cpu2, gen2 := procCPU(pid), selfCPU()
+	cpu2, gen2, pg2 := procCPU(pid), selfCPU(), postgresCPU()
 	b.StopTimer()
 	pct := func(l []time.Duration, p int) float64 { return float64(l[len(l)*p/100].Microseconds()) / 1000 }
 	total := clients * perClient
@@ -292,6 +310,9 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	fmt.Printf("  list 100 of %d a case: p50 %.1f ms, p99 %.1f ms, %.0f/s; %d of %d pages checked byte for byte, the rest decoded\n",
 		perClient, pct(listed, 50), pct(listed, 99), float64(clients*pages)/ltook.Seconds(), pagesByBytes.Load(), clients*pages)
 	fmt.Printf("  CPU seconds, server / load generator: creates %.2f / %.2f, pages %.2f / %.2f\n", cpu1-cpu0, gen1-gen0, cpu2-cpu1, gen2-gen1)
+	if dialect == "postgres" {
+		fmt.Printf("  CPU seconds of PostgreSQL's processes (on the same 2 cores): creates %.2f, pages %.2f\n", pg1-pg0, pg2-pg1)
+	}
 	b.ReportMetric(cpu2-cpu1, "list-server-CPU-s")
 	b.ReportMetric(gen2-gen1, "list-loadgen-CPU-s")
 	if failures.Load() > 0 {

@@ -112,6 +112,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.db.Close()
+	if err := st.db.WarmPool(ctx, 64); err != nil {
+		return err
+	}
 	if tsa != nil {
 		st.db.EnableTimestamps()
 		log.Info("time-stamping originals, recordings and decisions", "tsa", tsa.URL())
