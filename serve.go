@@ -112,8 +112,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.db.Close()
-	if err := st.db.WarmPool(ctx, 64); err != nil {
-		return err
+	if st.db.Dialect() == "postgres" {
+		// A new PostgreSQL connection is a new server process: the first
+		// burst of requests would wait for them (docs/BENCHMARKS.md). On
+		// SQLite a connection opens in the process, and warming each
+		// added ~2 MiB to the embedded default's peak memory.
+		if err := st.db.WarmPool(ctx, 24); err != nil {
+			return err
+		}
 	}
 	if tsa != nil {
 		st.db.EnableTimestamps()
