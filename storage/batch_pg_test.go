@@ -54,6 +54,15 @@ func annotatable(t testing.TB, db *storage.DB, f *inReview, cs *domain.Case) (*d
 	return cs, ev
 }
 
+// twoAnnotatable is annotatable for f's own case (A) and for a new one
+// (B) of f's applicant, taken by f's inspector.
+func twoAnnotatable(t testing.TB, db *storage.DB, f *inReview) (csA *domain.Case, evA *domain.Evidence, csB *domain.Case, evB *domain.Evidence) {
+	t.Helper()
+	csA, evA = annotatable(t, db, f, f.cs)
+	csB, evB = annotatable(t, db, f, nil)
+	return csA, evA, csB, evB
+}
+
 // waitQueued waits until n grouped writes of db are queued behind
 // HoldBatches.
 func waitQueued(t *testing.T, db *storage.DB, n int) {
@@ -106,8 +115,7 @@ func TestBatchRuleBreakFailsOnlyThatWrite(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
 		ctx := context.Background()
 		f := newInReview(t, db)
-		csA, evA := annotatable(t, db, f, f.cs)
-		csB, evB := annotatable(t, db, f, nil)
+		csA, evA, csB, evB := twoAnnotatable(t, db, f)
 		before, _, err := db.AuditHead(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -248,8 +256,7 @@ func TestBatchedCreatesStoredWhole(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
 		ctx := context.Background()
 		f := newInReview(t, db)
-		csA, evA := annotatable(t, db, f, f.cs)
-		csB, evB := annotatable(t, db, f, nil)
+		csA, evA, csB, evB := twoAnnotatable(t, db, f)
 		ms := func(v int64) *int64 { return &v }
 		inputs := []domain.AnnotationInput{
 			{Body: "出口堵塞 a moment", StartMS: ms(1500), Severity: "violation"},

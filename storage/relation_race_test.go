@@ -78,8 +78,7 @@ func TestRelationInTheTransaction(t *testing.T) {
 		// A batch of grouped creates, checked against the cases as read:
 		// f's inspector on case A, and on case B, whose inspector the
 		// admin replaces (on the other replica) while the batch waits.
-		csA, evA := annotatable(t, db, f, f.cs)
-		csB, evB := annotatable(t, db, f, nil)
+		csA, evA, csB, evB := twoAnnotatable(t, db, f)
 		if err := csB.Authorize(f.inspector, domain.ActionAnnotate); err != nil {
 			t.Fatalf("fixture: f's inspector may not annotate case B: %v", err)
 		}
