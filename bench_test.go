@@ -53,7 +53,7 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	tmp := b.TempDir()
 	src, srcSum := makeBenchSource(b, tmp, size)
 
-	mb := startMinIOBench(b, filepath.Join(tmp, "data"), strings.Fields(os.Getenv("SRV_ARGS"))...)
+	mb := startMinIOBench(b, filepath.Join(tmp, "data"))
 	srv, app, cs := mb.srv, mb.app, mb.cs
 	pid := srv.cmd.Process.Pid
 	direct, minioPID := mb.directMinIO(b)
