@@ -117,7 +117,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// burst of requests would wait for them (docs/BENCHMARKS.md). On
 		// SQLite a connection opens in the process, and warming each
 		// added ~2 MiB to the embedded default's peak memory.
-		if err := st.db.WarmPool(ctx, 24); err != nil {
+		if err := st.db.WarmPool(ctx); err != nil {
 			return err
 		}
 	}

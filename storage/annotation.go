@@ -136,7 +136,7 @@ func (d *DB) flushNotes(ctx context.Context, tx *wtx) error {
 	for i, id := range ids {
 		lockArgs[i] = id
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM cases WHERE id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`) ORDER BY id`+d.dialect.LockRows(), lockArgs...)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM cases WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id`+d.dialect.LockRows(), lockArgs...)
 	if err != nil {
 		return fmt.Errorf("lock the cases: %w", err)
 	}
@@ -153,9 +153,11 @@ func (d *DB) flushNotes(ctx context.Context, tx *wtx) error {
 	if got, err := res.RowsAffected(); err != nil || got != int64(len(n.selects)) {
 		return errNotesRefused
 	}
-	n.cases, n.selects, n.args = n.cases[:0], n.selects[:0], n.args[:0]
 	return nil
 }
+
+// placeholders is n parameters for an IN list: "?, ?, …" (n ≥ 1).
+func placeholders(n int) string { return "?" + strings.Repeat(", ?", n-1) }
 
 func annotationArgs(id, caseID, evidenceID, authorID string, in domain.AnnotationInput, shape any, now time.Time) []any {
 	return []any{id, caseID, evidenceID, authorID, in.Body, in.StartMS, in.EndMS, in.StartFrame, in.EndFrame, in.Page, jsonOrNull(shape), in.ChecklistItem, in.Severity, in.Position(), ms(now), ms(now)}
@@ -343,7 +345,7 @@ func (d *DB) ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]
 // single prepared query, padded with repeated ids.
 const annotationsByID = 50
 
-var annotationsByIDQuery = annotationSelect + ` WHERE a.deleted_at IS NULL AND a.id IN (?` + strings.Repeat(`, ?`, annotationsByID-1) + `)`
+var annotationsByIDQuery = annotationSelect + ` WHERE a.deleted_at IS NULL AND a.id IN (` + placeholders(annotationsByID) + `)`
 
 // readAnnotations reads the live annotations of ids whole, with their
 // authors and threads, and caches them.
@@ -406,7 +408,7 @@ func (d *DB) loadReplies(ctx context.Context, list []*domain.Annotation) error {
 	q := `SELECT r.id, r.annotation_id, u.id, u.username, u.display_name, u.org, r.body, r.created_at FROM annotation_replies r JOIN users u ON u.id = r.author_id`
 	var args []any
 	if len(list) <= 200 {
-		q += ` WHERE r.annotation_id IN (?` + strings.Repeat(`, ?`, len(list)-1) + `)`
+		q += ` WHERE r.annotation_id IN (` + placeholders(len(list)) + `)`
 		for _, a := range list {
 			args = append(args, a.ID)
 		}

@@ -227,15 +227,15 @@ func (d *DB) Close() error {
 	return d.sql.Close()
 }
 
-// WarmPool opens up to n of the pool's connections at once and readies
+// WarmPool opens every connection the pool may hold at once and readies
 // each (SQLite reads its schema; PostgreSQL starts its server process), so
 // that the first burst of requests after the server starts does not wait
 // while the pool grows: in BenchmarkAnnotations10k, where 50 clients start
 // at once, their first requests took up to 40–120 ms that way. The pool
 // keeps them (sqlite.Open and postgres.Open keep their idle connections).
 // For serve; commands that make one request skip it.
-func (d *DB) WarmPool(ctx context.Context, n int) error {
-	n = min(n, d.sql.Stats().MaxOpenConnections)
+func (d *DB) WarmPool(ctx context.Context) error {
+	n := d.sql.Stats().MaxOpenConnections
 	conns := make([]*sql.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
