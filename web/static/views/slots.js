@@ -126,8 +126,16 @@ export function slotPanel(c, type, { onChange }) {
     return [input, h('label', { class: 'button secondary small slot-upload', for: input.id }, files.length ? t('slots.replace') : t('slots.upload'))];
   }
 
+  // What the panel shows, as last painted: a refresh that changes none of
+  // it (a file's processing moving on) leaves the buttons in place, so a
+  // click is never lost to a repaint under the pointer.
+  let painted = '';
+
   function paint() {
     if (stopped) return;
+    const shown = JSON.stringify([items.map((i) => [i.id, i.filename, i.slot]), [...owed], confirming, editable()]);
+    if (shown === painted) return;
+    painted = shown;
     const rows = materials.map((m) => {
       const files = items.filter((i) => i.slot === m.zh);
       const state = files.length ? 'filled' : owed.has(m.zh) ? 'owed' : 'empty';
