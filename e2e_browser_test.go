@@ -198,6 +198,27 @@ func (b *browser) mustDo(tb testing.TB, what string, actions ...chromedp.Action[
 	}
 }
 
+// mustClickUntil clicks sel until an element matching then is on the page.
+// A page that repaints (an upload finishing, an event from the server)
+// can move or replace the button between the query that found it and the
+// mouse's press and release, and the click is lost; a person clicks again,
+// and so does this, within one step.
+func (b *browser) mustClickUntil(tb testing.TB, what, sel, then string) {
+	tb.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	var err error
+	for ctx.Err() == nil {
+		try, stop := context.WithTimeout(ctx, 3*time.Second)
+		err = chromedp.Do(try, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitReady(chromedp.CSS(then)))
+		stop()
+		if err == nil {
+			return
+		}
+	}
+	tb.Fatalf("%s: %v (%s still not on the page)", what, err, then)
+}
+
 // mustSetUploadFiles chooses files in the file input sel. A page that
 // repaints (an upload finishing, an event from the server) can replace the
 // input between the query that found it and the command that sets its

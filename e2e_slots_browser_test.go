@@ -70,9 +70,8 @@ func TestBrowserDocumentSlots(t *testing.T) {
 	// A file in the wrong slot is removed after confirming.
 	upload("平面图", pdf("wrong.pdf"))
 	b.mustWaitAttr(t, slot("平面图")+" .slot-file .name", "text", "wrong.pdf")
-	b.mustDo(t, "remove the wrong file",
-		chromedp.Click(chromedp.CSS(slot("平面图")+" .slot-remove")),
-		chromedp.Click(chromedp.CSS(slot("平面图")+" .slot-remove-yes")))
+	b.mustClickUntil(t, "remove the wrong file", slot("平面图")+" .slot-remove", slot("平面图")+" .slot-remove-yes")
+	b.mustClickUntil(t, "confirm the removal", slot("平面图")+" .slot-remove-yes", slot("平面图")+`[data-state="empty"]`)
 	b.mustWaitAttr(t, slot("平面图")+" .slot-state", "text", "未上传")
 
 	upload("平面图", pdf("plan.pdf"))
