@@ -94,8 +94,12 @@ export function decisionPanel({ user, type, findings, onDone }) {
         ? h('ol', { class: 'decision-list' }, [...rec.decisions].reverse().map(decisionItem))
         : h('p', { class: 'muted small' }, t('decision.none')));
     // A refresh (another officer's note, the evidence becoming ready) keeps
-    // a decision being written while it may still be made.
-    if (!(act.querySelector('#decision-dialog') && can(c, 'decide'))) paintAct();
+    // a decision or a countersignature being written while it may still be
+    // made: repainting would drop the typed text and the ticked confirmation
+    // under the reviewer's pointer.
+    const writing = (act.querySelector('#decision-dialog') && can(c, 'decide')) ||
+      (act.querySelector('#countersign') && can(c, 'countersign') && act.dataset.pending === (pending?.id || ''));
+    if (!writing) paintAct();
   }
 
   function paintAct() {
@@ -103,6 +107,7 @@ export function decisionPanel({ user, type, findings, onDone }) {
       const open = h('button', { id: 'decide-open', type: 'button', class: 'primary', onclick: () => fill(act, dialog()) }, t('decision.open'));
       fill(act, open);
     } else if (can(c, 'countersign')) {
+      act.dataset.pending = pending?.id || '';
       fill(act, countersign());
     } else {
       fill(act);
