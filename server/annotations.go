@@ -48,9 +48,29 @@ func loadEvidenceForNotesFor(c echo.Context, db notesLoader, action domain.Actio
 	return ev, cs, nil
 }
 
+// loadEvidenceForCreate is loadEvidenceForNotesFor for CreateAnnotation,
+// which checks the case's state and the author's relation again in the
+// transaction that inserts: it starts from the records' recent copy of
+// the item and its case where that copy allows the action, and reads
+// afresh where there is none or it refuses, so that a change it has not
+// seen (an officer assigned, a state entered) never refuses a create the
+// database would allow. See storage/evidence_copy.go.
+func loadEvidenceForCreate(c echo.Context, db annotationStore) (*domain.Evidence, *domain.Case, error) {
+	if ev, cs, ok := db.RecentEvidenceWithCase(c.Param("eid")); ok {
+		if u := currentUser(c); cs.VisibleTo(u) && cs.Authorize(u, domain.ActionAnnotate) == nil {
+			return ev, cs, nil
+		}
+	}
+	return loadEvidenceForNotesFor(c, db, domain.ActionAnnotate)
+}
+
 // annotationStore is what the annotation handlers need from the records.
 type annotationStore interface {
 	notesLoader
+	// RecentEvidenceWithCase is a copy of what EvidenceWithCase last read
+	// for a ready item past its case's draft, if recent; the case may
+	// have changed since (loadEvidenceForCreate).
+	RecentEvidenceWithCase(id string) (*domain.Evidence, *domain.Case, bool)
 	annotationLoader
 	CreateAnnotation(ctx context.Context, cs *domain.Case, ev *domain.Evidence, author *domain.User, in domain.AnnotationInput) (*domain.Annotation, error)
 	ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error)
@@ -63,7 +83,7 @@ type annotationStore interface {
 
 func handleCreateAnnotation(db annotationStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ev, cs, err := loadEvidenceForNotesFor(c, db, domain.ActionAnnotate)
+		ev, cs, err := loadEvidenceForCreate(c, db)
 		if err != nil {
 			return err
 		}

@@ -62,6 +62,9 @@ type DB struct {
 	heavyReads chan struct{}
 	// annCache keeps annotations as pages list them (annotation_cache.go).
 	annCache annotationCache
+	// evCopies are the evidence items and cases EvidenceWithCase read,
+	// which annotation creates may start from (evidence_copy.go).
+	evCopies evidenceCopies
 	// stopCheckpoints ends the SQLite checkpointer (sqlite.Checkpoints)
 	// and waits for it; nil on PostgreSQL.
 	stopCheckpoints func()

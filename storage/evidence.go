@@ -159,6 +159,7 @@ func (d *DB) EvidenceWithCase(ctx context.Context, id string) (*domain.Evidence,
 	if err != nil {
 		return nil, nil, notFound(err, "evidence "+id)
 	}
+	d.evCopies.keep(ev, cs, time.Now())
 	return ev, cs, nil
 }
 
