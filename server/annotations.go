@@ -146,7 +146,9 @@ func handleListEvidenceAnnotations(db annotationStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		f.EvidenceID = ev.ID
+		// The case too: the index of a case's pages serves one item's
+		// (migration 0026).
+		f.CaseID, f.EvidenceID = ev.CaseID, ev.ID
 		list, err := db.ListAnnotations(c.Request().Context(), f)
 		if err != nil {
 			return err

@@ -256,9 +256,10 @@ func (d *DB) Annotation(ctx context.Context, id string) (*domain.Annotation, err
 	return a, d.fillAnnotations(ctx, list, threads)
 }
 
-// ListAnnotations returns live annotations in playback order: by evidence,
-// then time or page, then creation.
-func (d *DB) ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error) {
+// annotationPageQuery is ListAnnotations' query of the keys of f's
+// annotations, in order. With a case (and an item of it) it is served by
+// the covering index annotations_order.
+func annotationPageQuery(f domain.AnnotationFilter) (string, []any) {
 	where := []string{"a.deleted_at IS NULL"}
 	var args []any
 	for _, c := range []struct{ col, v string }{{"a.case_id", f.CaseID}, {"a.evidence_id", f.EvidenceID}, {"a.checklist_item", f.ChecklistItem}, {"a.severity", f.Severity}} {
@@ -283,6 +284,13 @@ func (d *DB) ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]
 		q += ` LIMIT ? OFFSET ?`
 		args = append(args, f.Limit, f.Offset)
 	}
+	return q, args
+}
+
+// ListAnnotations returns live annotations in playback order: by evidence,
+// then time or page, then creation.
+func (d *DB) ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error) {
+	q, args := annotationPageQuery(f)
 	select {
 	case d.heavyReads <- struct{}{}:
 	case <-ctx.Done():

@@ -5,9 +5,12 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"siteinspect/domain"
 	"siteinspect/internal/pgtest"
+	"siteinspect/storage/sqlite"
 )
 
 // openTestDB opens a fresh database for a test inside the package: a
@@ -54,5 +57,39 @@ func TestMigrationsPerDialect(t *testing.T) {
 	}
 	if !slices.Equal(sqlite, pg) {
 		t.Fatalf("migrations differ:\n sqlite   %v\n postgres %v\nwrite storage/migrations/postgres/NNNN_*.sql beside each SQLite one", sqlite, pg)
+	}
+}
+
+// A page of one item's annotations names its case too (server: the list
+// of an item), and SQLite serves it from the covering index of a case's
+// pages, the index that migration 0026 left as the only one leading with
+// the annotation's place.
+func TestItemPageUsesCaseIndex(t *testing.T) {
+	db, err := openTestDB(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, ok := db.dialect.(*sqlite.Dialect); !ok {
+		t.Skip("a query plan of SQLite's")
+	}
+	from := int64(5000)
+	q, args := annotationPageQuery(domain.AnnotationFilter{CaseID: "c", EvidenceID: "e", FromPosition: &from, Limit: 100})
+	rows, err := db.sql.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) != 1 || !strings.Contains(plan[0], "COVERING INDEX annotations_order (case_id=? AND evidence_id=? AND position>?)") {
+		t.Fatalf("plan of an item's page: got %q, want one search of the covering index annotations_order by case, item and position", plan)
 	}
 }
