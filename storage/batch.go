@@ -85,7 +85,7 @@ func (d *DB) runGroup(ctx context.Context, batch []groupWrite) []error {
 			return fail(fmt.Errorf("release savepoint: %w", err))
 		}
 	}
-	if err := d.chainAudits(txCtx, tx); err != nil {
+	if err := d.finishTx(txCtx, tx); err != nil {
 		tx.Rollback()
 		return fail(err)
 	}
