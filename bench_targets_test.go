@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -106,9 +108,13 @@ func annotationTargets(b *testing.B, dialect string, f annotationFigures) {
 // every figure against its target.
 type withFigures struct{ m *testing.M }
 
-// Run runs m and prints the summary.
+// Run runs m and prints the summary. It removes the binary that
+// mustBinary built (50 MB a run, left in the temp folder before).
 func (w withFigures) Run() int {
 	code := w.m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
 	benchFigures.Lock()
 	defer benchFigures.Unlock()
 	if len(benchFigures.list) > 0 {
