@@ -18,19 +18,28 @@ import (
 //   - The item: a copy is kept only of an item that is ready, on a case
 //     past its draft. After that, what a create reads of it never changes:
 //     items are removed and re-slotted only in a draft (ActionEditEvidence),
-//     a case never returns to draft, and the pipeline sets media only while
-//     an item is processing. Its case never changes either.
+//     a case never returns to draft, and the pipeline sets an item's media
+//     as it makes it ready (a job run again after a lost lease finds the
+//     same; one that then fails for good clears them, which makes the
+//     copy's checks of a time stricter, not looser). Its case never
+//     changes either.
 //   - The case: its state and officers may have changed since. A copy that
 //     allows the create is checked again by the insert; a copy that refuses
 //     is never believed (RecentEvidenceWithCase's callers read afresh).
 //
 // So a copy can neither let through a create that the database would
 // refuse, nor refuse one that it would allow; no replica has to tell the
-// others when a case changes. evidenceCopyTTL only bounds how old the case
-// shown in a refusal's place can be (none is shown) and the memory.
+// others when a case changes. Nothing depends on how fresh a copy is:
+// evidenceCopyTTL and evidenceCopiesMax only bound the memory.
 
-// evidenceCopyTTL is how long a copy is kept.
-const evidenceCopyTTL = 30 * time.Second
+const (
+	// evidenceCopyTTL is how long a copy is kept.
+	evidenceCopyTTL = 30 * time.Second
+	// evidenceCopiesMax bounds the copies (an item and its case each);
+	// past it they start over. Enough for the items a city's inspectors
+	// annotate within evidenceCopyTTL.
+	evidenceCopiesMax = 2048
+)
 
 type evidenceCopy struct {
 	ev  domain.Evidence
@@ -51,7 +60,7 @@ func (c *evidenceCopies) keep(ev *domain.Evidence, cs *domain.Case, now time.Tim
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= cacheMax {
+	if c.m == nil || len(c.m) >= evidenceCopiesMax {
 		c.m = make(map[string]evidenceCopy)
 	}
 	c.m[ev.ID] = evidenceCopy{ev: *ev, cs: *cs, exp: now.Add(evidenceCopyTTL)}
