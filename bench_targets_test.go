@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"text/tabwriter"
+
+	"siteinspect/internal/smtptest"
 )
 
 // benchFigure is one figure a benchmark measured against its target.
@@ -108,13 +110,15 @@ func annotationTargets(b *testing.B, dialect string, f annotationFigures) {
 // every figure against its target.
 type withFigures struct{ m *testing.M }
 
-// Run runs m and prints the summary. It removes the binary that
-// mustBinary built (50 MB a run, left in the temp folder before).
+// Run runs m and prints the summary. It removes the binaries that
+// mustBinary and smtptest built (50 and 8 MB a run, left in the temp
+// folder before).
 func (w withFigures) Run() int {
 	code := w.m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
+	smtptest.RemoveBinary()
 	benchFigures.Lock()
 	defer benchFigures.Unlock()
 	if len(benchFigures.list) > 0 {

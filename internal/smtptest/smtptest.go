@@ -72,6 +72,15 @@ func binary() (string, error) {
 	return binPath, buildErr
 }
 
+// RemoveBinary deletes the smtpd command that Start built, if it did; a
+// test process calls it as it ends (TestMain), so that runs leave nothing
+// in the temp folder.
+func RemoveBinary() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
 // Start builds and starts a server on a free loopback port; it stops when
 // tb ends. user and password, when not empty, are required (AUTH PLAIN).
 func Start(tb testing.TB, user, password string) *Server {
