@@ -87,10 +87,13 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 }
 
 const (
+	// caseColumns: the applicant's company is the one the case was filed
+	// by (cases.applicant_org), which the statements' rules read too
+	// (visibilitySQL, grantSQL), not the applicant's company now.
 	caseColumns = `SELECT c.id, c.number, c.office, c.permit_type, c.status, c.site_name, c.site_address, c.site_lat, c.site_lon, c.description,
 	c.created_at, c.updated_at, c.submitted_at, c.due_at, c.owed_closed_at, c.permit_version, c.credit_code, c.contact_name, c.contact_phone, c.unit_id,
 	c.urgent_reason, c.urgent_hours, c.urgent_set_at, c.urgent_until,
-	a.id, a.username, a.display_name, a.org,
+	a.id, a.username, a.display_name, c.applicant_org,
 	i.id, i.username, i.display_name, i.org,
 	r.id, r.username, r.display_name, r.org,
 	`

@@ -230,8 +230,8 @@ func (d *DB) ReturnOwed(ctx context.Context, cs *domain.Case, by *domain.User, o
 // an officer's of their own office; overdueOnly keeps those past due with
 // nothing delivered (the escalation list).
 func (d *DB) OfficeOwed(ctx context.Context, u *domain.User, overdueOnly bool, limit int) ([]*domain.OwedEntry, error) {
-	q := `SELECT ` + owedColumns + `, c.id, c.number, c.permit_type, c.site_name, c.status, a.org, i.id, i.username, i.display_name, i.org
-		FROM owed_items o JOIN cases c ON c.id = o.case_id JOIN users a ON a.id = c.applicant_id LEFT JOIN users i ON i.id = c.inspector_id
+	q := `SELECT ` + owedColumns + `, c.id, c.number, c.permit_type, c.site_name, c.status, c.applicant_org, i.id, i.username, i.display_name, i.org
+		FROM owed_items o JOIN cases c ON c.id = o.case_id LEFT JOIN users i ON i.id = c.inspector_id
 		WHERE o.fulfilled_at IS NULL AND c.status IN (?, ?)`
 	now := d.now().UTC()
 	args := []any{string(domain.StatusApproved), string(domain.StatusSupplementRequested)}

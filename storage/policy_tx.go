@@ -77,9 +77,7 @@ var errCaseChanged = domain.Coded(domain.ErrInvalidState, "case_changed", "the c
 // refusalOn is the refusal of action to u on now, a case that a statement
 // checking grantSQL did not change: the policy's own (Case.Authorize), or
 // case_changed when the table grants it on the row and the statement did
-// not. Only the applicant's company can differ so (the statement reads
-// the company the case was filed by, Relations the applicant's company
-// now).
+// not (the row changed between the statement and this read).
 func refusalOn(now *domain.Case, u *domain.User, action domain.Action) error {
 	if err := now.Authorize(u, action); err != nil {
 		return err
