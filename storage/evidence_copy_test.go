@@ -90,3 +90,20 @@ func TestRecentEvidenceWithCase(t *testing.T) {
 		}
 	})
 }
+
+// What lets a copy of a ready item be trusted (evidence_copy.go): items
+// change only in a draft, and a case never returns to its draft. If the
+// lifecycle or the policy ever changes either, this fails, and the copy's
+// rule must be looked at again.
+func TestEvidenceCopyAssumptions(t *testing.T) {
+	all := []domain.Status{domain.StatusDraft, domain.StatusSubmitted, domain.StatusInReview, domain.StatusSupplementRequested,
+		domain.StatusPendingCountersign, domain.StatusApproved, domain.StatusRejected, domain.StatusWithdrawn}
+	for _, s := range all {
+		if domain.CanMove(s, domain.StatusDraft) {
+			t.Errorf("a case may move from %s back to draft", s)
+		}
+	}
+	if got := domain.StatesFor(domain.ActionEditEvidence); len(got) != 1 || got[0] != domain.StatusDraft {
+		t.Errorf("states in which evidence may be removed or re-slotted: got %v, want draft only", got)
+	}
+}
