@@ -182,9 +182,18 @@ func BenchmarkDownload1GiB(b *testing.B) {
 // perfRecord starts `perf record -g` on pid when SITEINSPECT_BENCH_PERF
 // names an output file, and returns what stops it.
 func perfRecord(tb testing.TB, pid int) func() {
+	return perfRecordTo(tb, pid, "")
+}
+
+// perfRecordTo is perfRecord to SITEINSPECT_BENCH_PERF's file with suffix
+// after a dot, one file per recorded run.
+func perfRecordTo(tb testing.TB, pid int, suffix string) func() {
 	out := os.Getenv("SITEINSPECT_BENCH_PERF")
 	if out == "" {
 		return func() {}
+	}
+	if suffix != "" {
+		out += "." + suffix
 	}
 	cmd := exec.Command("perf", "record", "-g", "-o", out, "-p", strconv.Itoa(pid))
 	cmd.Stderr = os.Stderr

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sys/unix"
 
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
@@ -62,16 +64,34 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	idleRSS := procStatusKiB(b, pid, "VmHWM")
 
 	m := &benchMeter{b: b, pid: pid, minioPID: minioPID, size: size}
+	// Every upload starts with MinIO's files out of the page cache, as the
+	// first did: with the pages the uploads before it left cached, every
+	// write into the page cache costs more (server and MinIO alike, up to
+	// a third more CPU per GiB by the fourth GiB; docs/BENCHMARKS.md, "The
+	// later uploads of a run"), which the paths measured later would pay.
+	storeDir := minioDataDir(minioPID)
+	if storeDir == "" {
+		b.Log("MinIO's data directory is not known: its pages stay cached between uploads")
+	}
+	m.before = func() { evictPageCache(b, storeDir) }
 
 	// Uploads: direct (minio-go's defaults, then with an unsigned payload
 	// as our server sends it), ours in one PATCH, the same two direct, ours
-	// in 32 MiB PATCHes; rounds times.
+	// in 32 MiB PATCHes; rounds times, the two modes in turn first:
+	// should anything of an earlier upload still slow a later one (see
+	// before, above), a mode always second would pay for it in every round.
+	type uploadMode struct {
+		name  string
+		chunk int64
+	}
+	modes := []uploadMode{{"tus-1-PATCH", size}, {"tus-32MiB-PATCHes", chunk}}
 	var lastEvidence string
 	for r := 1; r <= rounds; r++ {
-		for _, mode := range []struct {
-			name  string
-			chunk int64
-		}{{"tus-1-PATCH", size}, {"tus-32MiB-PATCHes", chunk}} {
+		order := modes
+		if r%2 == 0 {
+			order = []uploadMode{modes[1], modes[0]}
+		}
+		for _, mode := range order {
 			for _, d := range []struct {
 				name     string
 				unsigned bool
@@ -92,9 +112,11 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			stop := perfRecordTo(b, pid, fmt.Sprintf("upload-%s-%d", mode.name, r))
 			m.measure("upload/"+mode.name, func() {
 				lastEvidence = tusUploadFile(b, app, cs.ID, src, size, mode.chunk)
 			})
+			stop()
 			ev := settleEvidence(b, app, lastEvidence)
 			if ev.Size != size || ev.SHA256 != srcSum {
 				b.Fatalf("evidence %s: size %d sha256 %s, want %d %s", ev.ID, ev.Size, ev.SHA256, size, srcSum)
@@ -102,6 +124,7 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 		}
 	}
 	uploadRSS := procStatusKiB(b, pid, "VmHWM")
+	m.before = nil // downloads read what the page cache holds, both paths alike
 
 	// Downloads of the last evidence item: direct, ours; twice.
 	key := domain.EvidenceKey(cs.ID, lastEvidence)
@@ -208,12 +231,17 @@ type benchMeter struct {
 	size          int64
 	order         []string
 	runs          map[string][]benchRun
+	// before, if set, runs before each timed run, after the sync.
+	before func()
 }
 
 func (m *benchMeter) measure(name string, f func()) {
 	// Let the previous run's dirty pages reach the disk first, so its
 	// writeback does not slow this one.
 	syscall.Sync()
+	if m.before != nil {
+		m.before()
+	}
 	runtime.GC()
 	s0, n0, c0 := procCPU(m.pid), procCPU(m.minioPID), selfCPU()
 	start := time.Now()
@@ -476,6 +504,52 @@ func findMinIOPID(endpoint string) int {
 		return 0
 	}
 	return pids[0]
+}
+
+// minioDataDir is the directory the MinIO process pid serves (the first
+// argument after "server" that is not a flag), or "" if unknown.
+func minioDataDir(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	args := strings.Split(string(cmd), "\x00")
+	for i, a := range args {
+		if a == "server" {
+			for _, d := range args[i+1:] {
+				if d != "" && !strings.HasPrefix(d, "-") {
+					return d
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// evictPageCache drops the cached pages of every file under dir
+// (posix_fadvise DONTNEED: clean pages go; the sync before makes them
+// clean). It needs only read access to the files.
+func evictPageCache(tb testing.TB, dir string) {
+	if dir == "" {
+		return
+	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil // a file removed meanwhile, or not a file
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+	if err != nil {
+		tb.Fatalf("evict the page cache of %s: %v", dir, err)
+	}
 }
 
 // benchSizeAndRounds reads the size (SITEINSPECT_BENCH_MIB, default 1 GiB)
