@@ -66,9 +66,10 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	m := &benchMeter{b: b, pid: pid, minioPID: minioPID, size: size}
 	// Every upload starts with MinIO's files out of the page cache, as the
 	// first did: with the pages the uploads before it left cached, every
-	// write into the page cache costs more (server and MinIO alike, up to
-	// a third more CPU per GiB by the fourth GiB; docs/BENCHMARKS.md, "The
-	// later uploads of a run"), which the paths measured later would pay.
+	// write into the page cache costs more (the second of our uploads took
+	// a fifth to a quarter more CPU per GiB, server and MinIO alike;
+	// docs/BENCHMARKS.md, "The later uploads of a run"), which the paths
+	// measured later would pay.
 	storeDir := minioDataDir(minioPID)
 	if storeDir == "" {
 		b.Log("MinIO's data directory is not known: its pages stay cached between uploads")
@@ -507,7 +508,8 @@ func findMinIOPID(endpoint string) int {
 }
 
 // minioDataDir is the directory the MinIO process pid serves (the first
-// argument after "server" that is not a flag), or "" if unknown.
+// argument after "server" that does not start with "-", as
+// scripts/with-minio.sh starts it), or "" if unknown.
 func minioDataDir(pid int) string {
 	if pid == 0 {
 		return ""
