@@ -112,15 +112,9 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	rssBefore := procStatusKiB(b, srv.cmd.Process.Pid, "VmHWM")
 	stopPerf := perfRecord(b, srv.cmd.Process.Pid)
 	for r := 1; r <= rounds; r++ {
-		// Direct first in odd rounds, ours in even ones: neither always
-		// gets the store's pages first.
-		if r%2 == 1 {
-			relay.measure("direct-GetObject", directGet)
-		}
-		relay.measure("relayed-GET-content", ours(app, "relayed GET content"))
-		if r%2 == 0 {
-			relay.measure("direct-GetObject", directGet)
-		}
+		inTurn(r,
+			func() { relay.measure("direct-GetObject", directGet) },
+			func() { relay.measure("relayed-GET-content", ours(app, "relayed GET content")) })
 		relay.measure("direct-plain-GET", plainGet)
 		if base != nil {
 			relay.pid = base.cmd.Process.Pid
@@ -145,13 +139,9 @@ func BenchmarkDownload1GiB(b *testing.B) {
 		CheckRedirect: func(r *http.Request, _ []*http.Request) error { r.Header.Del("Authorization"); return nil }}
 	redir := &benchMeter{b: b, pid: srv2.cmd.Process.Pid, minioPID: minioPID, size: size}
 	for r := 1; r <= rounds; r++ {
-		if r%2 == 1 {
-			redir.measure("direct-GetObject", directGet)
-		}
-		redir.measure("redirect-GET-content", ours(app2, "redirected GET content"))
-		if r%2 == 0 {
-			redir.measure("direct-GetObject", directGet)
-		}
+		inTurn(r,
+			func() { redir.measure("direct-GetObject", directGet) },
+			func() { redir.measure("redirect-GET-content", ours(app2, "redirected GET content")) })
 	}
 
 	ratioRelay := relay.best("relayed-GET-content").mibps() / relay.best("direct-GetObject").mibps()
@@ -190,6 +180,16 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	target(b, "downloads relayed, ours/direct", ratioRelay, ">=", 0.95, "ratio")
 	target(b, "downloads redirected, ours/direct", ratioRedir, ">=", 0.98, "ratio")
 	b.ReportMetric(float64(rssAfter)/1024, "relay-peak-RSS-MiB")
+}
+
+// inTurn runs a then b in odd rounds r, b then a in even ones, so that
+// neither always comes first (and gets the store's pages first).
+func inTurn(r int, a, b func()) {
+	if r%2 == 0 {
+		a, b = b, a
+	}
+	a()
+	b()
 }
 
 // perfRecord starts `perf record -g` on pid when SITEINSPECT_BENCH_PERF

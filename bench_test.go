@@ -507,9 +507,9 @@ func findMinIOPID(endpoint string) int {
 	return pids[0]
 }
 
-// minioDataDir is the directory the MinIO process pid serves (the first
-// argument after "server" that does not start with "-", as
-// scripts/with-minio.sh starts it), or "" if unknown.
+// minioDataDir is the directory the MinIO process pid serves, or "" if
+// unknown: the argument after "server" in the command line findMinIOPID
+// matched ("minio server DIR …", as scripts/with-minio.sh starts it).
 func minioDataDir(pid int) string {
 	if pid == 0 {
 		return ""
@@ -519,16 +519,10 @@ func minioDataDir(pid int) string {
 		return ""
 	}
 	args := strings.Split(string(cmd), "\x00")
-	for i, a := range args {
-		if a == "server" {
-			for _, d := range args[i+1:] {
-				if d != "" && !strings.HasPrefix(d, "-") {
-					return d
-				}
-			}
-		}
+	if len(args) < 3 || args[1] != "server" || strings.HasPrefix(args[2], "-") {
+		return ""
 	}
-	return ""
+	return args[2]
 }
 
 // evictPageCache drops the cached pages of every file under dir
