@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -339,9 +338,7 @@ func TestLiveInspection(t *testing.T) {
 		t.Errorf("recording SHA-256 %x, evidence says %s", sum, rec.SHA256)
 	}
 	os.WriteFile(file, b, 0o644)
-	if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
-		t.Errorf("recording does not decode cleanly: %v %s", err, out)
-	}
+	testenv.MustDecodeClean(t, file)
 
 	// The live annotation is now an ordinary annotation on the recording.
 	var notes []domain.Annotation

@@ -243,15 +243,6 @@ func mustProbe(tb testing.TB, path string) probe {
 	return p
 }
 
-// mustDecodeClean decodes the whole file and fails on any ffmpeg error.
-func mustDecodeClean(tb testing.TB, path string) {
-	tb.Helper()
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(out) > 0 {
-		tb.Errorf("decoding %s: err %v, output %q; want none", path, err, out)
-	}
-}
-
 // waitConnected waits for ch (a peer's connected signal) for up to 10 s.
 func waitConnected(tb testing.TB, ch chan struct{}, who string) {
 	tb.Helper()

@@ -22,6 +22,8 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"siteinspect/internal/testenv"
 )
 
 // Concurrent snapshots wait for the same next keyframe, decode it to a
@@ -402,7 +404,7 @@ func TestSenderReportSync(t *testing.T) {
 			if gap < tc.minGap || gap > tc.maxG {
 				t.Errorf("got first audio and video blocks %v apart, want %v..%v", gap, tc.minGap, tc.maxG)
 			}
-			mustDecodeClean(t, path)
+			testenv.MustDecodeClean(t, path)
 		})
 	}
 }
@@ -566,7 +568,7 @@ func TestICETCP(t *testing.T) {
 	if !within(p.duration(), published, 0.1) {
 		t.Errorf("got duration %v, want %v ± 10%%", p.duration(), published)
 	}
-	mustDecodeClean(t, rec.Path)
+	testenv.MustDecodeClean(t, rec.Path)
 
 	// Close releases the port.
 	if err := m.Close(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"siteinspect/internal/testenv"
 )
 
 // TestRotation: with MaxSegment, one publisher connection is recorded in
@@ -63,5 +65,5 @@ func TestRotation(t *testing.T) {
 	if !within(p.duration(), published, 0.05) {
 		t.Errorf("got duration %v, want %v ± 5%%", p.duration(), published)
 	}
-	mustDecodeClean(t, rec.Path)
+	testenv.MustDecodeClean(t, rec.Path)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"siteinspect/internal/testenv"
 )
 
 // publishFiles sends video and audio at real time for up to limit and
@@ -83,7 +85,7 @@ func TestPublishViewRecordVP8(t *testing.T) {
 	if !codecs["vp8"] || !codecs["opus"] {
 		t.Errorf("got codecs %v, want vp8 and opus", codecs)
 	}
-	mustDecodeClean(t, rec.Path)
+	testenv.MustDecodeClean(t, rec.Path)
 }
 
 func TestPublishRecordH264(t *testing.T) {
@@ -122,7 +124,7 @@ func TestPublishRecordH264(t *testing.T) {
 	if !within(p.duration(), published, 0.05) {
 		t.Errorf("got duration %v, want %v ± 5%%", p.duration(), published)
 	}
-	mustDecodeClean(t, rec.Path)
+	testenv.MustDecodeClean(t, rec.Path)
 }
 
 func TestErrors(t *testing.T) {
@@ -211,7 +213,7 @@ func TestPublisherDropAndReconnect(t *testing.T) {
 	if gap := maxVideoGap(t, rec.Path); gap > outage {
 		t.Errorf("got a %v gap between video frames, want at most the outage %v", gap, outage)
 	}
-	mustDecodeClean(t, rec.Path)
+	testenv.MustDecodeClean(t, rec.Path)
 }
 
 // maxVideoGap is the largest step between consecutive video packet times.

@@ -464,3 +464,31 @@ func removeRTCMedia() {
 		os.RemoveAll(filepath.Dir(rtcMedia.m.IVF))
 	}
 }
+
+// MustDecodeClean decodes every frame of the recording at path with ffmpeg
+// and fails tb on any error or warning, keeping a copy of the file in
+// tb.ArtifactDir() to look at.
+//
+// It decodes at the file's own millisecond timestamps (-enc_time_base -1).
+// A plain `-f null -` first rounds each frame's time to 1/fps of the rate
+// it guesses, 30 or 29.97 for a 30 fps recording, and reports two frames
+// that land on one tick as "non monotonically increasing dts": about its
+// own output, not the file. A recording's frames come 33 or 34 ms apart,
+// and a browser's capture jitter, or the recorder moving video by a few
+// ms when it lines the tracks up at the first sender reports, lands some
+// of them on one tick; a copy of a recording with its frames after the
+// 30th moved by 21 ms gives that message three times at 29.97. The
+// recorder writes each track's timestamps strictly increasing; at the
+// file's time base the null output still checks that they do.
+func MustDecodeClean(tb testing.TB, path string) {
+	tb.Helper()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-enc_time_base", "-1", "-f", "null", "-").CombinedOutput()
+	if err == nil && len(out) == 0 {
+		return
+	}
+	keep := filepath.Join(tb.ArtifactDir(), filepath.Base(path))
+	if b, rerr := os.ReadFile(path); rerr == nil && os.WriteFile(keep, b, 0o644) == nil {
+		tb.Logf("recording kept: %s", keep)
+	}
+	tb.Errorf("decoding %s: got %v and %q, want no error and no output", path, err, out)
+}
