@@ -58,18 +58,16 @@ func (d *DB) SetEvidencePlayable(ctx context.Context, id string, m *domain.Media
 	}
 	b, _ := json.Marshal(der)
 	return d.tx(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE evidence SET media = ?, derived = ? WHERE id = ? AND status = ?`, media, string(b), id, domain.EvidenceProcessing)
-		if err != nil {
-			return fmt.Errorf("mark evidence %s playable: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			var caseID string
-			if err := tx.QueryRowContext(ctx, `SELECT case_id FROM evidence WHERE id = ?`, id).Scan(&caseID); err != nil {
-				return fmt.Errorf("evidence %s case: %w", id, err)
-			}
+		var caseID string
+		err := tx.QueryRowContext(ctx, `UPDATE evidence SET media = ?, derived = ? WHERE id = ? AND status = ? RETURNING case_id`,
+			media, string(b), id, domain.EvidenceProcessing).Scan(&caseID)
+		if err == nil {
 			_, err := appendAudit(ctx, tx, d.now().UTC().Truncate(time.Millisecond), Audit{CaseID: caseID, Action: "evidence.playable", Target: id,
 				Data: map[string]any{"proxy": der.Proxy}})
 			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("mark evidence %s playable: %w", id, err)
 		}
 		var status string
 		if err := tx.QueryRowContext(ctx, `SELECT status FROM evidence WHERE id = ?`, id).Scan(&status); err != nil {
