@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"siteinspect/domain"
+	"siteinspect/internal/pdftest"
 	"siteinspect/internal/testenv"
 )
 
@@ -276,32 +277,22 @@ func countTools(pids []int) int {
 // minimalPDF writes a PDF of n pages, each with one line of text, with a
 // correct cross-reference table.
 func minimalPDF(n int, text string) []byte {
-	var b bytes.Buffer
-	var offsets []int
-	obj := func(body string) {
-		offsets = append(offsets, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offsets), body)
-	}
-	b.WriteString("%PDF-1.4\n")
 	kids := ""
 	for i := 0; i < n; i++ {
 		kids += fmt.Sprintf("%d 0 R ", 4+2*i)
 	}
-	obj("<< /Type /Catalog /Pages 2 0 R >>")
-	obj(fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", kids, n))
-	obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", kids, n),
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+	}
 	for i := 0; i < n; i++ {
 		stream := fmt.Sprintf("BT /F1 24 Tf 72 720 Td (%s page %d) Tj ET", text, i+1)
-		obj(fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>", 5+2*i))
-		obj(fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream))
+		objs = append(objs,
+			fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>", 5+2*i),
+			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream))
 	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offsets)+1)
-	for _, o := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offsets)+1, xref)
-	return b.Bytes()
+	return pdftest.PDF(objs, "")
 }
 
 // TestPhotoAndPDFBecomeReviewable: a phone photo taken 110 km from the

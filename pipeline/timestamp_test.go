@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"siteinspect/domain"
+	"siteinspect/internal/pdftest"
 	"siteinspect/internal/testenv"
 	"siteinspect/internal/tsatest"
 	"siteinspect/pipeline"
@@ -270,18 +271,5 @@ func minimalPDF(text string) []byte {
 	}
 	stream := "BT /F1 12 Tf 20 100 Td (" + text + ") Tj ET"
 	objs = append(objs, fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(stream), stream))
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
+	return pdftest.PDF(objs, "")
 }

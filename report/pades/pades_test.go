@@ -21,6 +21,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"siteinspect/internal/pdftest"
 	"siteinspect/internal/tsatest"
 	"siteinspect/report"
 	"siteinspect/timestamp"
@@ -498,20 +499,7 @@ func minimalPDF() []byte {
 		"[8 0 R]",
 		"<< /Type /Annot /Subtype /Widget /FT /Tx /T (Name\\051) /V (a \\(b\\) c) /Rect [10 10 100 30] /P 3 0 R >>",
 	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offs := make([]int, len(objs))
-	for i, o := range objs {
-		offs[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f\r\n", len(objs)+1)
-	for _, off := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n\r\n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R /ID [<0102> <0102>] >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
+	return pdftest.PDF(objs, " /ID [<0102> <0102>]")
 }
 
 func TestSignKeepsExistingFormAndAnnotations(t *testing.T) {
