@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +64,33 @@ func TestBrowserOfficeAudit(t *testing.T) {
 	b.mustWaitAttr(t, "h1", "text", "The office’s audit trail")
 	b.mustWaitAttr(t, "#audit-export", "text", "Export CSV")
 	b.mustScreenshot(t, "audit-phone-en.png")
+}
+
+// TestBrowserCasesNextPage: the supervisor's case list (sorted by due
+// date) shows its first 50 cases, then the next 10 as the list's end
+// scrolls into view, each case once, with no button left. 60 approved
+// cases are written straight into the database, a day apart.
+func TestBrowserCasesNextPage(t *testing.T) {
+	o := newSeededOffice(t, nil, []seedUser{{"sup", "supervisor", ""}, {"app", "applicant", ""}})
+	day := time.Date(2026, 3, 1, 9, 0, 0, 0, o.loc)
+	for i := 0; i < 60; i++ {
+		id := fmt.Sprintf("P%02d", i)
+		at := day.AddDate(0, 0, i).UnixMilli()
+		o.exec(`INSERT INTO cases (id, number, office, permit_type, status, applicant_id, applicant_org, site_name, site_address, description,
+			created_at, updated_at) VALUES (?, ?, 'binhai', 'hotel', 'approved', ?, 'Acme', ?, 'a', '', ?, ?)`, id, "BH-"+id, o.users["app"].ID, "site "+id, at, at)
+	}
+	url := o.serve()
+
+	b := mustNamedBrowser(t, "supervisor", deskWidth, deskHeight, browserBudget)
+	b.mustLogin(t, url, "sup", "password-sup")
+	b.mustDo(t, "open the case list", chromedp.Navigate(url+"/#/cases"), chromedp.WaitVisible(chromedp.CSS(".case-row[data-case-id]")))
+	rows := `[...document.querySelectorAll('.case-row[data-case-id]')].map((r) => r.dataset.caseId)`
+	if got := mustRun(t, b, "read the first page", chromedp.Evaluate[[]string](rows)); len(got) != 50 {
+		t.Errorf("first page: got %d cases, want 50", len(got))
+	}
+	b.mustDo(t, "scroll to the end", chromedp.ScrollIntoView(chromedp.ID("more-cases")))
+	mustPoll[bool](t, b, "the second page", `() => document.querySelectorAll('.case-row[data-case-id]').length === 60 && !document.getElementById('more-cases')`)
+	if got := mustRun(t, b, "read both pages", chromedp.Evaluate[[]string](rows)); len(slices.Compact(slices.Sorted(slices.Values(got)))) != 60 {
+		t.Errorf("both pages: got %d cases, %d of them different; want 60 different", len(got), len(slices.Compact(slices.Sorted(slices.Values(got)))))
+	}
 }

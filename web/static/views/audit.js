@@ -11,6 +11,7 @@ import { enc, getPage } from '../api.js';
 import { errorBox, fill, h } from '../dom.js';
 import { t, lang } from '../i18n.js';
 import { timeZone, wallClock } from '../format.js';
+import { follow } from './follow.js';
 
 const PAGE = 100;
 const FILTERS = ['actor', 'action', 'case', 'from', 'to'];
@@ -82,43 +83,7 @@ export async function render(view, ctx) {
     h('div', { class: 'audit-row audit-row-head', 'aria-hidden': 'true' },
       ['audit.colTime', 'audit.colActor', 'audit.colAction', 'audit.colCase', 'audit.colDetail'].map((k) => h('span', {}, t(k)))),
     page.items.map(row));
-  follow(list, page.next);
-}
-
-/**
- * follow appends the pages after the first as the end of the list comes
- * into view (infinite scroll), with a button for when it cannot observe.
- */
-function follow(list, next) {
-  if (!next) return;
-  const more = h('button', { type: 'button', class: 'button more', id: 'audit-more' }, t('audit.more'));
-  list.append(more);
-  let busy = false;
-  let observer = null;
-  const load = async () => {
-    if (busy || !next) return;
-    busy = true;
-    more.disabled = true;
-    try {
-      const page = await getPage(next);
-      more.before(...page.items.map(row));
-      next = page.next;
-    } catch (err) {
-      more.before(errorBox(err));
-      next = '';
-    }
-    busy = false;
-    more.disabled = false;
-    if (!next) {
-      more.remove();
-      observer?.disconnect();
-    }
-  };
-  more.addEventListener('click', load);
-  if ('IntersectionObserver' in window) {
-    observer = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) load(); }, { rootMargin: '400px' });
-    observer.observe(more);
-  }
+  follow(list, page.next, { id: 'audit-more', label: 'audit.more', row });
 }
 
 /** row is one event: when (office zone), who, what, on which case, and its details. */

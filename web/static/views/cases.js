@@ -13,6 +13,7 @@ import { errorBox, fill, h } from '../dom.js';
 import { dateTime } from '../format.js';
 import { lang, t } from '../i18n.js';
 import { STATUSES, isOverdue, permitName, permitTypes, statusBadge } from '../model.js';
+import { follow } from './follow.js';
 import { myRatings, urgentBadge } from './rating.js';
 
 const PAGE = 50;
@@ -99,43 +100,7 @@ export async function render(view, ctx) {
     h('div', { class: 'case-row case-row-head', 'aria-hidden': 'true' },
       ['col.number', 'col.permit', 'col.site', 'col.status', 'col.due'].map((k) => h('span', {}, t(k)))),
     page.items.map((c) => row(c, types, applicant)));
-  follow(list, page.next, types, applicant);
-}
-
-/**
- * follow appends the pages after the first as the end of the list comes
- * into view (infinite scroll), with a button for when it cannot observe.
- */
-function follow(list, next, types, applicant) {
-  if (!next) return;
-  const more = h('button', { type: 'button', class: 'button more', id: 'more-cases' }, t('cases.more'));
-  list.append(more);
-  let busy = false;
-  let observer = null;
-  const load = async () => {
-    if (busy || !next) return;
-    busy = true;
-    more.disabled = true;
-    try {
-      const page = await getPage(next);
-      more.before(...page.items.map((c) => row(c, types, applicant)));
-      next = page.next;
-    } catch (err) {
-      more.before(errorBox(err));
-      next = '';
-    }
-    busy = false;
-    more.disabled = false;
-    if (!next) {
-      more.remove();
-      observer?.disconnect();
-    }
-  };
-  more.addEventListener('click', load);
-  if ('IntersectionObserver' in window) {
-    observer = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) load(); }, { rootMargin: '400px' });
-    observer.observe(more);
-  }
+  follow(list, page.next, { id: 'more-cases', label: 'cases.more', row: (c) => row(c, types, applicant) });
 }
 
 function row(c, types, applicant) {
