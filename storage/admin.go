@@ -64,20 +64,7 @@ func (d *DB) ListUsers(ctx context.Context, f UserFilter) ([]*domain.User, error
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	rows, err := d.query(ctx, q+` ORDER BY username LIMIT ?`, append(args, f.Limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	out := []*domain.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d, "list users", scanUser, q+` ORDER BY username LIMIT ?`, append(args, f.Limit)...)
 }
 
 // NewUserInput is an account an admin creates.
@@ -413,18 +400,5 @@ func (d *DB) RouteCase(ctx context.Context, c *domain.Case, actor *domain.User, 
 // first, at most limit. Administration is rare, so it reads the chain
 // without an index of its own.
 func (d *DB) TargetAudit(ctx context.Context, target string, limit int) ([]*domain.AuditEvent, error) {
-	rows, err := d.query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE target = ? ORDER BY seq LIMIT ?`, target, limit)
-	if err != nil {
-		return nil, fmt.Errorf("audit of %s: %w", target, err)
-	}
-	defer rows.Close()
-	out := []*domain.AuditEvent{}
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("audit of %s: %w", target, err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d, "audit of "+target, scanAudit, `SELECT `+auditColumns+` FROM audit_events WHERE target = ? ORDER BY seq LIMIT ?`, target, limit)
 }

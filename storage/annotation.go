@@ -181,13 +181,13 @@ const annotationKeySelect = `SELECT a.id, a.version, a.updated_at, a.resolved_at
 
 // scanAnnotation reads a row of annotationSelect; the author has only its
 // id until fillAnnotations.
-func scanAnnotation(row interface{ Scan(...any) error }) (a *domain.Annotation, hasReplies bool, err error) {
+func scanAnnotation(row scanner) (a *domain.Annotation, hasReplies bool, err error) {
 	a, k, err := scanAnnotationKey(row)
 	return a, k.replies > 0, err
 }
 
 // scanAnnotationKey is scanAnnotation that also tells the row's annKey.
-func scanAnnotationKey(row interface{ Scan(...any) error }) (a *domain.Annotation, k annKey, err error) {
+func scanAnnotationKey(row scanner) (a *domain.Annotation, k annKey, err error) {
 	a = &domain.Annotation{Author: &domain.UserRef{}, Replies: []domain.Reply{}}
 	var startMS, endMS, startF, endF, page, resolved sql.NullInt64
 	var shape sql.NullString

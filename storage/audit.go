@@ -126,12 +126,12 @@ func (d *DB) RecordAudit(ctx context.Context, a Audit) (*domain.AuditEvent, erro
 	return e, err
 }
 
-func scanAudit(rows *sql.Rows) (*domain.AuditEvent, error) {
+func scanAudit(row scanner) (*domain.AuditEvent, error) {
 	var e domain.AuditEvent
 	var caseID, actor sql.NullString
 	var data string
 	var at int64
-	if err := rows.Scan(&e.Seq, &caseID, &actor, &e.Action, &e.Target, &data, &at, &e.PrevHash, &e.Hash); err != nil {
+	if err := row.Scan(&e.Seq, &caseID, &actor, &e.Action, &e.Target, &data, &at, &e.PrevHash, &e.Hash); err != nil {
 		return nil, err
 	}
 	e.CaseID, e.ActorID, e.Data, e.At = caseID.String, actor.String, json.RawMessage(data), time.UnixMilli(at).UTC()
@@ -143,20 +143,7 @@ const auditColumns = `seq, case_id, actor_id, action, target, data, at, prev_has
 // CaseAudit returns a case's events in order, after seq `after` (0 for all),
 // at most limit.
 func (d *DB) CaseAudit(ctx context.Context, caseID string, after int64, limit int) ([]*domain.AuditEvent, error) {
-	rows, err := d.query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?`, caseID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("case audit: %w", err)
-	}
-	defer rows.Close()
-	out := []*domain.AuditEvent{}
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d, "case audit", scanAudit, `SELECT `+auditColumns+` FROM audit_events WHERE case_id = ? AND seq > ? ORDER BY seq LIMIT ?`, caseID, after, limit)
 }
 
 // AuditHead returns the newest event's seq and hash (0 and the genesis

@@ -110,7 +110,7 @@ const (
 	caseCoreSelect = caseColumns + `0, 0, NULL` + caseFrom
 )
 
-func scanCase(row interface{ Scan(...any) error }) (*domain.Case, error) {
+func scanCase(row scanner) (*domain.Case, error) {
 	var c domain.Case
 	var created, updated int64
 	var submitted, due sql.NullInt64
@@ -185,20 +185,7 @@ func (d *DB) ListCases(ctx context.Context, u *domain.User, status domain.Status
 	}
 	q += ` ORDER BY COALESCE(c.urgent_until - 4611686018427387904, c.due_at, 9223372036854775807), c.created_at DESC LIMIT ?`
 	args = append(args, limit)
-	rows, err := d.query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list cases: %w", err)
-	}
-	defer rows.Close()
-	out := []*domain.Case{}
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list cases: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d, "list cases", scanCase, q, args...)
 }
 
 // moveCase changes status from → to inside tx for actor's action, failing

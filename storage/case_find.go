@@ -364,7 +364,7 @@ func rarePair(counts, pos []int) (first, second int, ok bool) {
 // keyScanner scans the sort keys that FindCases selects before the case's
 // columns, then hands the rest to scanCase.
 type keyScanner struct {
-	row  interface{ Scan(...any) error }
+	row  scanner
 	keys []int64
 }
 

@@ -158,6 +158,32 @@ func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 	return st.QueryContext(ctx, args...)
 }
 
+// scanner is a row to scan: *sql.Row, *sql.Rows or a wrapper.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs q through query and scans every row it returns with scan,
+// all of them or none: an error of any step is wrapped as what failed
+// ("list users").
+func queryAll[T any](ctx context.Context, d *DB, what string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := d.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // exec runs one write statement outside a transaction.
 func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if d.writer != nil {

@@ -349,21 +349,9 @@ func (d *DB) Decisions(ctx context.Context, caseID string) ([]*domain.Decision, 
 
 // OwedItems returns what the applicant owes (and owed) on a case.
 func (d *DB) OwedItems(ctx context.Context, caseID string) ([]*domain.Owed, error) {
-	rows, err := d.query(ctx, `SELECT `+owedColumns+` FROM owed_items o WHERE o.case_id = ? ORDER BY o.due_at, o.created_at`, caseID)
-	if err != nil {
-		return nil, fmt.Errorf("owed items: %w", err)
-	}
-	defer rows.Close()
 	now := d.now()
-	out := []*domain.Owed{}
-	for rows.Next() {
-		o, err := scanOwed(rows, now)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d, "owed items", func(row scanner) (*domain.Owed, error) { return scanOwed(row, now) },
+		`SELECT `+owedColumns+` FROM owed_items o WHERE o.case_id = ? ORDER BY o.due_at, o.created_at`, caseID)
 }
 
 // FulfillOwed marks an owed item as handed in (确认已补交): the material

@@ -97,7 +97,7 @@ func insertEvidence(ctx context.Context, tx *wtx, e *domain.Evidence) error {
 
 const evidenceColumns = `id, case_id, kind, filename, content_type, size, sha256, status, status_reason, object_key, uploaded_by, created_at, media, derived, slot, removed_at`
 
-func scanEvidence(row interface{ Scan(...any) error }) (*domain.Evidence, error) {
+func scanEvidence(row scanner) (*domain.Evidence, error) {
 	var e domain.Evidence
 	var created int64
 	var media, derived sql.NullString
@@ -169,18 +169,5 @@ func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 // ListEvidence returns a case's evidence, oldest first, without the items
 // removed from its draft (RemoveEvidence).
 func (d *DB) ListEvidence(ctx context.Context, caseID string) ([]*domain.Evidence, error) {
-	rows, err := d.query(ctx, `SELECT `+evidenceColumns+` FROM evidence WHERE case_id = ? AND removed_at IS NULL ORDER BY created_at, id`, caseID)
-	if err != nil {
-		return nil, fmt.Errorf("list evidence: %w", err)
-	}
-	defer rows.Close()
-	out := []*domain.Evidence{}
-	for rows.Next() {
-		e, err := scanEvidence(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d, "list evidence", scanEvidence, `SELECT `+evidenceColumns+` FROM evidence WHERE case_id = ? AND removed_at IS NULL ORDER BY created_at, id`, caseID)
 }

@@ -66,7 +66,7 @@ func (d *DB) CreateLiveSession(ctx context.Context, cs *domain.Case, by *domain.
 
 const liveColumns = `id, case_id, created_by, status, scheduled_at, token_hash, token_expires_at, started_at, ended_at, end_reason, evidence_id, created_at, owner`
 
-func scanLive(row interface{ Scan(...any) error }) (*domain.LiveSession, error) {
+func scanLive(row scanner) (*domain.LiveSession, error) {
 	var ls domain.LiveSession
 	var sched, started, ended sql.NullInt64
 	var expires, created int64
@@ -100,20 +100,7 @@ func (d *DB) ListLiveSessions(ctx context.Context, caseID string) ([]*domain.Liv
 	if caseID == "" {
 		q, arg = `SELECT `+liveColumns+` FROM live_sessions WHERE status = ? ORDER BY created_at`, domain.LiveOpen
 	}
-	rows, err := d.query(ctx, q, arg)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	list := []*domain.LiveSession{}
-	for rows.Next() {
-		ls, err := scanLive(rows)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, ls)
-	}
-	return list, rows.Err()
+	return queryAll(ctx, d, "live sessions", scanLive, q, arg)
 }
 
 // CheckPublishToken checks token against the session's: it must match, the

@@ -226,7 +226,7 @@ func enqueueNotifyJob(ctx context.Context, d *DB, tx *wtx, kind, notificationID 
 
 const notificationColumns = `id, user_id, case_id, kind, data, created_at, read_at`
 
-func scanNotification(row interface{ Scan(...any) error }) (*domain.Notification, error) {
+func scanNotification(row scanner) (*domain.Notification, error) {
 	var n domain.Notification
 	var caseID sql.NullString
 	var data string

@@ -19,8 +19,6 @@ import (
 // owedColumns are the owed_items columns scanOwed reads, aliased o.
 const owedColumns = `o.id, o.text, o.due_at, o.created_at, o.fulfilled_at, o.evidence_id, o.delivered_at, o.returned_at, o.return_reason`
 
-type scanner interface{ Scan(...any) error }
-
 // scanOwed reads owedColumns (and any columns after them into rest).
 func scanOwed(row scanner, now time.Time, rest ...any) (*domain.Owed, error) {
 	var o domain.Owed

@@ -126,7 +126,7 @@ func (d *DB) Catalogue(ctx context.Context) ([]domain.CatalogueEntry, error) {
 	return out, nil
 }
 
-func scanPermitType(row interface{ Scan(...any) error }, withRetired bool, extra ...any) (*domain.PermitType, error) {
+func scanPermitType(row scanner, withRetired bool, extra ...any) (*domain.PermitType, error) {
 	var p domain.PermitType
 	var commitment, slots int
 	var checklist, materials string

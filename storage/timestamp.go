@@ -54,7 +54,7 @@ func timestampEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence) error 
 
 const timestampColumns = `t.id, t.kind, t.case_id, t.evidence_id, t.audit_seq, t.digest, t.state, t.token, t.gen_time, t.tsa_url, t.last_error, t.created_at`
 
-func scanTimestamp(row interface{ Scan(...any) error }, extra ...any) (*domain.Timestamp, error) {
+func scanTimestamp(row scanner, extra ...any) (*domain.Timestamp, error) {
 	var t domain.Timestamp
 	var caseID, evID sql.NullString
 	var seq, gen sql.NullInt64
@@ -132,22 +132,14 @@ func (d *DB) AllTimestamps(ctx context.Context) ([]*domain.Timestamp, error) {
 }
 
 func (d *DB) listTimestamps(ctx context.Context, q string, args ...any) ([]*domain.Timestamp, error) {
-	rows, err := d.query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list time-stamps: %w", err)
-	}
-	defer rows.Close()
-	out := []*domain.Timestamp{}
-	for rows.Next() {
+	return queryAll(ctx, d, "list time-stamps", func(row scanner) (*domain.Timestamp, error) {
 		var covered string
-		t, err := scanTimestamp(rows, &covered)
-		if err != nil {
-			return nil, fmt.Errorf("list time-stamps: %w", err)
+		t, err := scanTimestamp(row, &covered)
+		if t != nil {
+			t.Covered = covered
 		}
-		t.Covered = covered
-		out = append(out, t)
-	}
-	return out, rows.Err()
+		return t, err
+	}, q, args...)
 }
 
 // TimestampHeadIfStale requests a token over the audit chain's head when

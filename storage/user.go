@@ -114,7 +114,7 @@ func (s *userScan) done() *domain.User {
 	return &s.u
 }
 
-func scanUser(row interface{ Scan(...any) error }) (*domain.User, error) {
+func scanUser(row scanner) (*domain.User, error) {
 	var s userScan
 	if err := row.Scan(s.dest()...); err != nil {
 		return nil, err
