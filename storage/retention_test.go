@@ -197,10 +197,13 @@ func TestRetentionSweepPurgesOnlyWhatItMay(t *testing.T) {
 }
 
 // TestLegalHoldReachesLaterOriginals: an original written while its case
-// is held is held from its first byte.
+// is held is held from its first byte. Its retention is an hour: with a
+// second, a starved machine took longer than that from Lock to MinIO's
+// check and MinIO refused the upload ("the retain until date must be in
+// the future"); nothing here waits for the retention to pass.
 func TestLegalHoldReachesLaterOriginals(t *testing.T) {
 	ctx := context.Background()
-	f := newRetentionFixture(t, time.Second)
+	f := newRetentionFixture(t, time.Hour)
 	cs, _ := f.caseWithEvidence(t, true) // a draft cannot be held; a withdrawn case can
 	if _, err := f.ret.SetLegalHold(ctx, cs, f.admin, true, "marked as evidence"); err != nil {
 		t.Fatal(err)
