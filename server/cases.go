@@ -78,6 +78,8 @@ type caseStore interface {
 	// TimestampPending reports whether any of the case's time-stamps still
 	// waits for its token.
 	TimestampPending(ctx context.Context, caseID string) (bool, error)
+	// AuditHead is the newest audit event's seq (and hash).
+	AuditHead(ctx context.Context) (int64, string, error)
 }
 
 func handleListPermitTypes(db caseStore) echo.HandlerFunc {
@@ -179,12 +181,23 @@ func handleListCases(db caseStore, zone zoneFunc) echo.HandlerFunc {
 	}
 }
 
+// handleGetCase answers GET /api/v1/cases/:id. Its X-Events-After header
+// is the audit chain's head, read before the case: every event up to it
+// is in what the page reads from here on, so the page opens the case's
+// event stream with ?after= it and is told only of later changes,
+// instead of the whole history replayed (and every part reloaded) on
+// connect. An event committed meanwhile is above it and still comes.
 func handleGetCase(db caseStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		head, _, err := db.AuditHead(c.Request().Context())
+		if err != nil {
+			return err
+		}
 		cs, err := loadCase(c, db, "id")
 		if err != nil {
 			return err
 		}
+		c.Response().Header().Set("X-Events-After", strconv.FormatInt(head, 10))
 		out := showCase(cs, currentUser(c))
 		pending, err := db.TimestampPending(c.Request().Context(), cs.ID)
 		if err != nil {

@@ -224,9 +224,11 @@ func handleCaseAudit(db caseEventStore) echo.HandlerFunc {
 
 // handleCaseEvents streams the case's events as Server-Sent Events. Each
 // event's id is its audit seq, so a client that reconnects with
-// Last-Event-ID (browsers do so by themselves) misses nothing. The stream
-// ends when ending is closed (the server shuts down): the client goes on
-// from another replica.
+// Last-Event-ID (browsers do so by themselves) misses nothing. A client
+// that has just read the case starts with ?after= its X-Events-After
+// (handleGetCase); on reconnection its Last-Event-ID, when sent, wins over
+// that start. The stream ends when ending is closed (the server shuts
+// down): the client goes on from another replica.
 func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cs, err := loadCaseFor(c, db, "id", domain.ActionReadProgress)
@@ -236,8 +238,8 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 		// The company sees its case's progress; the office the whole trail.
 		whole := cs.Authorize(currentUser(c), domain.ActionReadNotes) == nil
 		ratings := cs.Authorize(currentUser(c), domain.ActionReadRating) == nil
-		after, _ := strconv.ParseInt(strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")), 10, 64)
-		if v := c.QueryParam("after"); v != "" {
+		after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
+		if v := strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")); v != "" {
 			after, _ = strconv.ParseInt(v, 10, 64)
 		}
 		w := c.Response()

@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"siteinspect/domain"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -316,6 +318,58 @@ func TestCaseEventsStream(t *testing.T) {
 	}
 	if !seen["live one"] {
 		t.Fatal("resumed stream skipped an event after Last-Event-ID")
+	}
+}
+
+// TestCaseEventsAfterTheCaseRead: GET of a case names in X-Events-After
+// the events its page has read; a stream opened with ?after= that sends
+// none of them, only what happens next, and a reconnection's
+// Last-Event-ID wins over ?after=.
+func TestCaseEventsAfterTheCaseRead(t *testing.T) {
+	e := newEnv(t)
+	r := e.reviewCase()
+	ts := newHTTPServer(t, e)
+	w := e.req("rev", "GET", r.path, nil, nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET the case: got %d", w.Code)
+	}
+	after, err := strconv.ParseInt(w.Header().Get("X-Events-After"), 10, 64)
+	if err != nil || after < 3 {
+		t.Fatalf("X-Events-After: got %q, want the seq of the case's events so far", w.Header().Get("X-Events-After"))
+	}
+	open := func(query, lastID string) func() string {
+		req, _ := http.NewRequest("GET", ts+r.path+"/events"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens["rev"])
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		next := sseReader(t, resp)
+		return func() string { // the next event, past the retry block
+			for {
+				if ev := next(); strings.Contains(ev, "event: ") {
+					return ev
+				}
+			}
+		}
+	}
+	next := open(fmt.Sprintf("?after=%d", after), "")
+	e.json("insp", "POST", "/api/v1/evidence/"+r.video+"/annotations", map[string]any{"body": "after the read", "start_ms": 10}, http.StatusCreated, nil)
+	ev := next()
+	if !strings.Contains(ev, "event: annotation.created") || !strings.Contains(ev, "after the read") {
+		t.Fatalf("first event after X-Events-After %d: got %q, want the new annotation", after, ev)
+	}
+	id, _ := strconv.ParseInt(sseID(ev), 10, 64)
+	if id <= after {
+		t.Errorf("new event's id %d, want above %d", id, after)
+	}
+	again := open(fmt.Sprintf("?after=%d", id), strconv.FormatInt(id-1, 10))
+	if got, _ := strconv.ParseInt(sseID(again()), 10, 64); got != id {
+		t.Errorf("reconnection with Last-Event-ID %d and ?after=%d: first event %d, want %d", id-1, id, got, id)
 	}
 }
 

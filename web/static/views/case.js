@@ -7,7 +7,7 @@
  * stream keeps the page current; a change of status or of the officers on
  * the case redraws the page for the new stage.
  */
-import { enc, get, post } from '../api.js';
+import { enc, get, post, request } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { date, dateTime } from '../format.js';
 import { pick, t } from '../i18n.js';
@@ -41,8 +41,15 @@ export async function render(view, ctx) {
   let types;
   let reviewWorkspace;
   let liveSessions;
+  // The events the page has seen: what it reads from here on holds all of
+  // them, so the event stream starts after them rather than replaying the
+  // case's history (and reloading every part) on connect.
+  let eventsAfter = '';
   try {
-    [c, types] = await Promise.all([get(`/api/v1/cases/${enc(id)}`), permitTypes().catch(() => [])]);
+    [c, types] = await Promise.all([
+      request('GET', `/api/v1/cases/${enc(id)}`, undefined, {}, (res) => { eventsAfter = res.headers.get('X-Events-After') || ''; }),
+      permitTypes().catch(() => []),
+    ]);
     if (slotCode) ({ slotPanel } = await slotCode);
     if (officerCode && WORKSPACE_STATUSES.has(c.status)) {
       [{ reviewWorkspace }, { liveSessions }] = await officerCode;
@@ -212,7 +219,7 @@ export async function render(view, ctx) {
   }
 
   // Others' changes arrive as events; each names the parts to reload.
-  const live = caseEvents(id, (parts) => {
+  const live = caseEvents(id, eventsAfter, (parts) => {
     if (!ctx.alive()) return;
     if (parts.has('case') || parts.has('record')) reload().catch(() => {});
     if (parts.has('evidence')) { evidence.refresh(); refreshSlots(); }

@@ -2,9 +2,10 @@
  * Live updates of an open case: the server's Server-Sent Events stream (one
  * event per audit entry, named by its action, id = audit seq). The browser
  * reconnects by itself with Last-Event-ID, so nothing is missed after a
- * dropped connection. Events arriving together are gathered for a moment
- * and reported once as the set of parts to refresh, so a burst (or the
- * history the stream replays on connect) costs one reload per part.
+ * dropped connection. It starts after the events the page has already
+ * read (the case's X-Events-After), so opening a case reloads nothing.
+ * Events arriving together are gathered for a moment and reported once as
+ * the set of parts to refresh, so a burst costs one reload per part.
  */
 import { enc } from '../../api.js';
 
@@ -39,10 +40,15 @@ const PARTS = {
   'case.urgent_cleared': ['case'],
 };
 
-/** caseEvents calls onParts(Set of part names) as changes arrive; close() ends it. */
-export function caseEvents(caseId, onParts) {
+/**
+ * caseEvents calls onParts(Set of part names) as changes arrive after the
+ * event seq after (the case's X-Events-After; '' for its whole history);
+ * close() ends it.
+ */
+export function caseEvents(caseId, after, onParts) {
   if (typeof EventSource !== 'function') return { close() {} };
-  const source = new EventSource(`/api/v1/cases/${enc(caseId)}/events`, { withCredentials: true });
+  const from = after ? `?after=${enc(after)}` : '';
+  const source = new EventSource(`/api/v1/cases/${enc(caseId)}/events${from}`, { withCredentials: true });
   const pending = new Set();
   let timer = 0;
   let closed = false;
