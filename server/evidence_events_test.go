@@ -27,14 +27,8 @@ func TestEvidencePlayableEvent(t *testing.T) {
 	ts := newHTTPServer(t, e)
 	open := func(user string) (*http.Response, func() string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", ts+"/api/v1/cases/"+cs.ID+"/events", nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens[user])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, next := openEvents(t, ts+"/api/v1/cases/"+cs.ID+"/events", e.tokens[user], "")
 		t.Cleanup(func() { resp.Body.Close() })
-		next := sseReader(t, resp)
 		for { // the history, up to the upload
 			if ev := next(); strings.Contains(ev, "event: evidence.uploaded") && strings.Contains(ev, id) {
 				return resp, next

@@ -272,16 +272,7 @@ func TestCaseEventsStream(t *testing.T) {
 	r := e.reviewCase()
 	ts := newHTTPServer(t, e)
 	get := func(lastID string) (*http.Response, func() string) {
-		req, _ := http.NewRequest("GET", ts+r.path+"/events", nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens["rev"])
-		if lastID != "" {
-			req.Header.Set("Last-Event-ID", lastID)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, sseReader(t, resp)
+		return openEvents(t, ts+r.path+"/events", e.tokens["rev"], lastID)
 	}
 	resp, next := get("")
 	var lastID string
@@ -338,17 +329,8 @@ func TestCaseEventsAfterTheCaseRead(t *testing.T) {
 		t.Fatalf("X-Events-After: got %q, want the seq of the case's events so far", w.Header().Get("X-Events-After"))
 	}
 	open := func(query, lastID string) func() string {
-		req, _ := http.NewRequest("GET", ts+r.path+"/events"+query, nil)
-		req.Header.Set("Authorization", "Bearer "+e.tokens["rev"])
-		if lastID != "" {
-			req.Header.Set("Last-Event-ID", lastID)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, next := openEvents(t, ts+r.path+"/events"+query, e.tokens["rev"], lastID)
 		t.Cleanup(func() { resp.Body.Close() })
-		next := sseReader(t, resp)
 		return func() string { // the next event, past the retry block
 			for {
 				if ev := next(); strings.Contains(ev, "event: ") {

@@ -20,6 +20,22 @@ func newHTTPServer(t *testing.T, e *env) string {
 	return ts.URL
 }
 
+// openEvents opens an event stream at url with a bearer token, resuming
+// after lastID when it is not "", and returns the response and its reader.
+func openEvents(t *testing.T, url, token, lastID string) (*http.Response, func() string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, sseReader(t, resp)
+}
+
 // sseReader returns a function that reads the next event block, failing
 // the test if none arrives within 5 s.
 func sseReader(t *testing.T, resp *http.Response) func() string {
