@@ -135,10 +135,11 @@ func (d *DB) listTimestamps(ctx context.Context, q string, args ...any) ([]*doma
 	return queryAll(ctx, d, "list time-stamps", func(row scanner) (*domain.Timestamp, error) {
 		var covered string
 		t, err := scanTimestamp(row, &covered)
-		if t != nil {
-			t.Covered = covered
+		if err != nil {
+			return nil, err
 		}
-		return t, err
+		t.Covered = covered
+		return t, nil
 	}, q, args...)
 }
 
