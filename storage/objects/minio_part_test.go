@@ -200,7 +200,13 @@ func TestPutPartPresignRefused(t *testing.T) {
 			}
 			q := u.Query()
 			sig := []byte(q.Get("X-Amz-Signature"))
-			sig[0] = "01"[sig[0]&1] // still hex, another value
+			// Still hex, another value: the first character was '0' or
+			// '1' in one run of eight when this kept bit 0 of it.
+			if sig[0] == '0' {
+				sig[0] = '1'
+			} else {
+				sig[0] = '0'
+			}
 			q.Set("X-Amz-Signature", string(sig))
 			u.RawQuery = q.Encode()
 			return u, nil
