@@ -21,7 +21,14 @@ func openTestDB(tb testing.TB) (*DB, error) {
 	if pgtest.Selected() {
 		dsn = pgtest.URL(tb)
 	}
-	return OpenDB(context.Background(), dsn)
+	d, err := OpenDB(context.Background(), dsn)
+	if err == nil {
+		// bcrypt's minimum, as testenv.OpenDBAt sets: at cost 11 one
+		// hash took over a second under the race detector, and the stats
+		// tests make a dozen users each.
+		d.SetPasswordCost(4)
+	}
+	return d, err
 }
 
 // Every SQLite migration has its PostgreSQL translation under the same
