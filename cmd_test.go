@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"siteinspect/domain"
 	"siteinspect/storage"
 )
@@ -37,6 +39,29 @@ func TestUserAdd(t *testing.T) {
 	if err != nil || u.Role != domain.RoleInspector || u.Org != "binhai" || u.DisplayName != "张伟" {
 		t.Fatalf("authenticate: got %+v, %v; want inspector zhang of binhai", u, err)
 	}
+	// The password's bcrypt cost: the default, then --password-cost's.
+	cost := func(username string) int {
+		t.Helper()
+		var hash string
+		if err := db.SQL().QueryRowContext(context.Background(), `SELECT password_hash FROM users WHERE username = ?`, username).Scan(&hash); err != nil {
+			t.Fatal(err)
+		}
+		c, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := cost("zhang"); c != storage.DefaultPasswordCost {
+		t.Errorf("zhang's password: cost %d, want the default %d", c, storage.DefaultPasswordCost)
+	}
+	if err := run(context.Background(), []string{"user", "add", "--data", dir, "--username", "wang", "--role", "reviewer", "--password-cost", "5"},
+		func(string) string { return "" }, strings.NewReader("a long enough password\n"), &out, &errb); err != nil {
+		t.Fatalf("user add --password-cost 5: %v", err)
+	}
+	if c := cost("wang"); c != 5 {
+		t.Errorf("wang's password: cost %d, want 5", c)
+	}
 	for _, tt := range []struct {
 		name  string
 		args  []string
@@ -44,6 +69,8 @@ func TestUserAdd(t *testing.T) {
 		want  string
 	}{
 		{"taken", []string{"--username", "zhang", "--role", "inspector"}, "another long password\n", "taken"},
+		{"cost too low", []string{"--username", "li", "--role", "admin", "--password-cost", "3"}, "another long password\n", "--password-cost must be 4 to 31"},
+		{"cost too high", []string{"--username", "li", "--role", "admin", "--password-cost", "32"}, "another long password\n", "--password-cost must be 4 to 31"},
 		{"bad role", []string{"--username", "li", "--role", "mayor"}, "another long password\n", "unknown role"},
 		{"short password", []string{"--username", "li", "--role", "admin"}, "short\n", "at least"},
 		{"no password", []string{"--username", "li", "--role", "admin"}, "", "standard input"},

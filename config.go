@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"siteinspect/domain"
 	"siteinspect/storage"
 	"siteinspect/storage/objects"
@@ -31,6 +33,7 @@ type storageFlags struct {
 	maxPDF              int64
 	uploadTTL, leaseTTL string
 	retentionDays       int
+	passwordCost        int
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet) {
@@ -48,6 +51,8 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxPDF, "max-pdf-size", domain.DefaultLimits[domain.KindPDF], "largest PDF in bytes")
 	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
 	fs.StringVar(&f.leaseTTL, "upload-lease", "6s", "how long a writer that died mid-PATCH blocks its upload (several replicas on PostgreSQL; on SQLite a restart frees it); renewed every third of it")
+	fs.IntVar(&f.passwordCost, "password-cost", storage.DefaultPasswordCost,
+		"bcrypt work factor of passwords set from now on, 4 to 31 (each step doubles the work of a login; 11 took 50 to 300 ms of one core on the machines we tested); existing passwords keep theirs until changed")
 	fs.IntVar(&f.retentionDays, "retention-days", int(storage.DefaultRetention/(24*time.Hour)),
 		"days every original is kept at least (on MinIO locked in COMPLIANCE mode: nobody can delete it sooner); a permit type's retention_days overrides it; withdrawn cases are purged after it")
 }
@@ -96,10 +101,14 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 	if err := mkdirAll(f.data); err != nil {
 		return nil, err
 	}
+	if f.passwordCost < bcrypt.MinCost || f.passwordCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("--password-cost must be %d to %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, f.passwordCost)
+	}
 	db, err := storage.OpenDB(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}
+	db.SetPasswordCost(f.passwordCost)
 	st := &stores{db: db, kind: "local directory " + filepath.Join(f.data, "objects")}
 	if f.retentionDays < 1 {
 		db.Close()

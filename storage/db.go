@@ -35,8 +35,9 @@ type DB struct {
 	changed chan struct{}
 
 	passwordCost int
-	stmts        sync.Map // query → *sql.Stmt
-	cache        caches   // sessions, permit types, user refs (cache.go)
+	dummy        atomic.Pointer[costHash] // see dummyHash
+	stmts        sync.Map                 // query → *sql.Stmt
+	cache        caches                   // sessions, permit types, user refs (cache.go)
 
 	// writer admits one write transaction at a time where the dialect
 	// has a single writer (SQLite); nil on PostgreSQL.
@@ -220,7 +221,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DB{sql: db, dialect: dl, writer: dl.Writer(), now: time.Now, changed: make(chan struct{}), passwordCost: bcryptCost,
+	d := &DB{sql: db, dialect: dl, writer: dl.Writer(), now: time.Now, changed: make(chan struct{}), passwordCost: DefaultPasswordCost,
 		heavyReads: make(chan struct{}, heavyReaders)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()

@@ -2,11 +2,14 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"siteinspect/domain"
 	"siteinspect/internal/pgtest"
@@ -96,5 +99,30 @@ func TestItemPageUsesCaseIndex(t *testing.T) {
 	}
 	if len(plan) != 1 || !strings.Contains(plan[0], "COVERING INDEX annotations_order (case_id=? AND evidence_id=? AND position>?)") {
 		t.Fatalf("plan of an item's page: got %q, want one search of the covering index annotations_order by case, item and position", plan)
+	}
+}
+
+// TestUnknownUserCostsAsMuch: a login with an unknown username is checked
+// against a stand-in hash at the DB's password cost, so it takes as long
+// as a wrong password for a real user, whatever the cost is set to.
+func TestUnknownUserCostsAsMuch(t *testing.T) {
+	ctx := context.Background()
+	d, err := openTestDB(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, cost := range []int{4, 6} {
+		d.SetPasswordCost(cost)
+		if _, err := d.Authenticate(ctx, "nobody", "any password at all"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("unknown user: got %v, want ErrNotFound", err)
+		}
+		h := d.dummy.Load()
+		if h == nil {
+			t.Fatal("no stand-in hash after an unknown user's login")
+		}
+		if got, err := bcrypt.Cost(h.hash); err != nil || got != cost || h.cost != cost {
+			t.Errorf("stand-in hash at cost %d (recorded %d, %v), want %d", got, h.cost, err, cost)
+		}
 	}
 }

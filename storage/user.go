@@ -17,21 +17,39 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// bcryptCost is bcrypt's work factor: about 50 ms per hash on this class of
-// machine, which makes offline guessing slow and keeps memory flat (argon2id
-// would need tens of MiB per concurrent login).
-const bcryptCost = 11
+// DefaultPasswordCost is bcrypt's work factor unless the deployment sets
+// another (serve --password-cost): about 50 ms per hash on this class of
+// machine, which makes offline guessing slow and keeps memory flat
+// (argon2id would need tens of MiB per concurrent login).
+const DefaultPasswordCost = 11
 
 // SetPasswordCost sets bcrypt's work factor for passwords set from now on
-// (existing hashes keep theirs). Tests lower it: under the race detector a
-// cost-11 hash takes over a second.
+// (existing hashes keep theirs) and for the stand-in hash an unknown
+// username is checked against. Call it before the DB serves logins.
+// Tests lower it: under the race detector a cost-11 hash takes over a
+// second.
 func (d *DB) SetPasswordCost(cost int) {
 	d.passwordCost = max(bcrypt.MinCost, min(cost, bcrypt.MaxCost))
 }
 
 // dummyHash is compared against when the username is unknown so that a
-// failed login takes as long whether or not the user exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"), bcryptCost)
+// failed login takes as long whether or not the user exists: a hash at
+// the DB's cost, made at the first such login (not when the program
+// starts, which every server and test binary paid for).
+func (d *DB) dummyHash() []byte {
+	if h := d.dummy.Load(); h != nil && h.cost == d.passwordCost {
+		return h.hash
+	}
+	hash, _ := bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"), d.passwordCost)
+	d.dummy.Store(&costHash{cost: d.passwordCost, hash: hash})
+	return hash
+}
+
+// costHash is a bcrypt hash with the cost it was made at.
+type costHash struct {
+	cost int
+	hash []byte
+}
 
 // CreateUser adds an account. It returns ErrConflict when the username is
 // taken and ErrInvalid for a bad role, username or short password.
@@ -143,7 +161,7 @@ func (d *DB) Authenticate(ctx context.Context, username, password string) (*doma
 	err := d.queryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
 		Scan(append(us.dest(), &hash)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(d.dummyHash(), []byte(password))
 		return nil, domain.Coded(domain.ErrNotFound, "bad_credentials", "wrong username or password")
 	}
 	if err != nil {
