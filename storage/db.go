@@ -35,9 +35,9 @@ type DB struct {
 	changed chan struct{}
 
 	passwordCost int
-	dummy        atomic.Pointer[costHash] // see dummyHash
-	stmts        sync.Map                 // query → *sql.Stmt
-	cache        caches                   // sessions, permit types, user refs (cache.go)
+	dummy        atomic.Pointer[[]byte] // see dummyHash
+	stmts        sync.Map               // query → *sql.Stmt
+	cache        caches                 // sessions, permit types, user refs (cache.go)
 
 	// writer admits one write transaction at a time where the dialect
 	// has a single writer (SQLite); nil on PostgreSQL.

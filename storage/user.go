@@ -37,18 +37,14 @@ func (d *DB) SetPasswordCost(cost int) {
 // the DB's cost, made at the first such login (not when the program
 // starts, which every server and test binary paid for).
 func (d *DB) dummyHash() []byte {
-	if h := d.dummy.Load(); h != nil && h.cost == d.passwordCost {
-		return h.hash
+	if h := d.dummy.Load(); h != nil {
+		if cost, _ := bcrypt.Cost(*h); cost == d.passwordCost {
+			return *h
+		}
 	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"), d.passwordCost)
-	d.dummy.Store(&costHash{cost: d.passwordCost, hash: hash})
+	d.dummy.Store(&hash)
 	return hash
-}
-
-// costHash is a bcrypt hash with the cost it was made at.
-type costHash struct {
-	cost int
-	hash []byte
 }
 
 // CreateUser adds an account. It returns ErrConflict when the username is
