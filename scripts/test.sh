@@ -18,10 +18,9 @@ race=(./storage/ ./server/ ./pipeline/ ./signaling/)
 # instrumented; the race runtime still sees its locks, which are Go's.
 racegc=(-gcflags='modernc.org/sqlite/lib=-race=false' -gcflags='modernc.org/libc/...=-race=false')
 # Two volume tests, one goroutine each, run without the race detector:
-# under it SQLite (modernc, C translated to Go) runs every statement
-# instrumented, and they took 120 and 133 s of the first pass's ~6 min,
-# against 4 and 6 s without it (2026-12-06). They run at the end of the
-# second pass, on both databases.
+# under it they took 17 and 27 s even with SQLite uninstrumented (120 and
+# 133 s before), against 4 and 6 s without it (2026-12-06). They run at
+# the end of the second pass, on both databases.
 unraced='^(TestCaseSearchRareTrigrams|TestOfficeAuditExportStreams)$'
 pg_e2e='^(TestLiveInspection|TestLiveGuidedFilming|TestLiveReconnectH264|TestLiveIdleAndExpiry|TestLiveServerRestart|TestLivePhoneRecordingUpload|TestLivePublisherKilled|TestLiveWHIPClientInterop|TestMediaBurst|TestPhotoAndPDFBecomeReviewable|TestTranscodeSurvivesKill|TestFinishedCaseReport|TestAnnotatedFrameIsThePlayersFrame|TestTusOverrideAndConcatOwnership|TestTusDeferLengthGrowingFile|TestTusJSClientInterop|TestUploadInterruptedAtSeveralOffsets|TestConcurrentPatchConflict|TestGracefulShutdownFinishesUpload|TestServeUploadAndPlayback|TestNotificationDelivery)$'
 mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
@@ -30,8 +29,8 @@ mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/p
 # the two-server test in the last. The second pass runs the storage, server
 # and pipeline packages again with PostgreSQL as their database, storage
 # with -race beside the other two without it (the first pass raced them):
-# ~215 s, the other two taking ~130 s of it, then the unraced tests (on
-# the shared 2 cores, 2026-12-06).
+# storage 157-168 s, the other two 130-145 s beside it, then the unraced
+# tests (on the shared 2 cores, 2026-12-06).
 $go test -race "${racegc[@]}" -count=1 -timeout 20m -skip "$unraced" "${race[@]}"; a=$?
 export SITEINSPECT_TEST_DB=postgres
 $go test -race "${racegc[@]}" -count=1 -timeout 20m -skip "$unraced" ./storage/ & s=$!
