@@ -277,7 +277,9 @@ func TestLegalHoldOutlivesRetention(t *testing.T) {
 // passes the original goes too.
 func TestPurgeRemovesOnlyWhatItMay(t *testing.T) {
 	ctx := context.Background()
-	m := lockedStore(t, 3*time.Second, func(key string) bool { return objects.CaseOfKey(key) == "held" })
+	// 5 s: the first Purge must come before the retention passes even on
+	// a machine starved by other tests.
+	m := lockedStore(t, 5*time.Second, func(key string) bool { return objects.CaseOfKey(key) == "held" })
 	a, other, held := domain.EvidenceKey("a", "e1"), domain.EvidenceKey("b", "e1"), domain.EvidenceKey("held", "e1")
 	mustPut(t, m, a, "a footage")
 	mustPut(t, m, other, "b footage")
@@ -297,7 +299,12 @@ func TestPurgeRemovesOnlyWhatItMay(t *testing.T) {
 	if want := []string{a, rec}; res.Removed != 2 || !slices.Equal(res.Kept, want) {
 		t.Errorf("purge before the retention: got %+v, want 2 removed (the proxy's versions), kept %v", res, want)
 	}
-	time.Sleep(3500 * time.Millisecond)
+	// The recording was the last of case a's originals written.
+	until, err := m.RetainUntil(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(until) + 1500*time.Millisecond)
 	if res, err = m.Purge(ctx, objects.CasePrefix("a")); err != nil {
 		t.Fatal(err)
 	}
