@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 go=${GO:-go}
 # One PostgreSQL cluster for the whole run (see below).
 [ -n "${SITEINSPECT_TEST_PG_URL:-}" ] || exec scripts/with-postgres.sh "$PWD/scripts/test.sh" "$@"
-# signaling first: its last tests mostly wait (ICE and idle timeouts, at
-# ~10 % of the machine for ~40 s), which `go test` then overlaps with
-# storage's and server's work instead of leaving the pass's tail idle.
+# signaling first: listed last, it ran alone at the end of this pass for
+# ~40 s with the machine 7-16 % busy (make test, 2026-12-06); first, that
+# waiting overlaps storage's and server's work.
 race=(./signaling/ ./storage/ ./server/ ./pipeline/)
 # The race detector instruments our code and the Go libraries, not SQLite:
 # modernc's SQLite is C translated to Go, whose every statement ran
