@@ -21,7 +21,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -242,8 +241,8 @@ func (m *Manager) interceptors(me *webrtc.MediaEngine) (*interceptor.Registry, e
 }
 
 // viewerInterceptors builds the viewers' interceptor set, which runs on
-// every packet to every viewer: the NACK responder (loss recovery from
-// its buffer of sent packets, RFC 4585 §6.2.1), RTCP sender and receiver
+// every packet to every viewer: our NACK responder (loss recovery from
+// its ring of sent packets, RFC 4585 §6.2.1; nack.go), RTCP sender and receiver
 // reports (the viewer lines audio and video up by our sender reports;
 // the officer's microphone gets receiver reports), and the statistics
 // Status reads. Not the NACK generator and the TWCC feedback sender:
@@ -253,13 +252,9 @@ func (m *Manager) interceptors(me *webrtc.MediaEngine) (*interceptor.Registry, e
 // which only a publisher sends.
 func (m *Manager) viewerInterceptors(me *webrtc.MediaEngine) (*interceptor.Registry, error) {
 	reg := &interceptor.Registry{}
-	responder, err := nack.NewResponderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("signaling: viewer interceptors: %w", err)
-	}
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	me.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
-	reg.Add(responder)
+	reg.Add(nackResponderFactory{})
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, fmt.Errorf("signaling: viewer interceptors: %w", err)
 	}

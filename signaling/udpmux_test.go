@@ -28,6 +28,10 @@ func TestUDPMux(t *testing.T) {
 	for _, v := range views {
 		defer v.pc.Close()
 	}
+	waitConnected(t, pub.connected, "publisher")
+	for _, v := range views {
+		waitConnected(t, v.connected, "viewer")
+	}
 	published := publishFiles(t, pub, codecVP8, 3*time.Second)
 	for i, pc := range []*webrtc.PeerConnection{pub.pc, views[0].pc, views[1].pc} {
 		pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
