@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -246,7 +247,10 @@ type fanoutRow struct {
 // per-viewer CPU and added p50/p99 are reported as metrics
 // (cpu%/viewer@N, added-p50-ms@N, added-p99-ms@N) and printed as a table
 // with each target's verdict; the load average is printed before and
-// after, since on a shared machine the p99s measure the neighbours.
+// after, since on a shared machine the p99s measure the neighbours. With
+// SITEINSPECT_FANOUT_UDP_MUX set, the server serves all media on one UDP
+// port (--webrtc-udp-port, as deploy/ runs it) instead of a port per
+// connection.
 func BenchmarkLiveFanout(b *testing.B) {
 	if testing.Short() {
 		b.Skip("streams for about three minutes; not in -short")
@@ -260,7 +264,17 @@ func BenchmarkLiveFanout(b *testing.B) {
 	fi, _ := os.Stat(ivf)
 	bitrate := float64(fi.Size()*8) / 20 / 1e6
 
-	srv := startServer(b, "--jobs", "0", "--webrtc-loopback")
+	args := []string{"--jobs", "0", "--webrtc-loopback"}
+	if os.Getenv("SITEINSPECT_FANOUT_UDP_MUX") != "" {
+		u, err := net.ListenUDP("udp", &net.UDPAddr{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		u.Close()
+		args = append(args, "--webrtc-udp-port", strconv.Itoa(port))
+	}
+	srv := startServer(b, args...)
 	_, insp, caseID := liveCase(b, srv)
 	var ls liveSession
 	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
