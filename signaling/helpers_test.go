@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"siteinspect/internal/testenv"
@@ -285,4 +286,51 @@ func settleGoroutines(want int, d time.Duration) int {
 	var n int
 	waitFor(d, func() bool { n = runtime.NumGoroutine(); return n <= want })
 	return n
+}
+
+// mustViewVia connects a receive-only viewer made by api (the test's own
+// pion stack) to session sessionID, handing every RTP packet it reads to
+// onPacket, and returns its connection and resource id. The connection
+// closes when the test ends.
+func mustViewVia(tb testing.TB, m *Manager, sessionID string, api *webrtc.API, onPacket func(webrtc.RTPCodecType, *rtp.Packet)) (*webrtc.PeerConnection, string) {
+	tb.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pc.Close() })
+	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, recv); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			onPacket(tr.Kind(), p)
+		}
+	})
+	answer, id, err := m.View(context.Background(), sessionID, mustOffer(tb, pc))
+	if err != nil {
+		tb.Fatalf("View: %v", err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		tb.Fatal(err)
+	}
+	return pc, id
+}
+
+// publishFor publishes the test media from p for up to limit in the
+// background; the returned function waits for it to end.
+func publishFor(t *testing.T, p *testPublisher, limit time.Duration) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		publishFiles(t, p, codecVP8, limit)
+	}()
+	return func() { <-done }
 }

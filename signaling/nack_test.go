@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"bytes"
-	"context"
 	"slices"
 	"strconv"
 	"sync"
@@ -43,54 +42,24 @@ func TestNackResendsTheSamePacket(t *testing.T) {
 	// again as replays (RFC 3711 §3.3.2), where a lost packet's resend
 	// is new to it.
 	api := clientAPIWith(t, codecVP8, func(se *webrtc.SettingEngine) { se.DisableSRTPReplayProtection(true) })
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, recv); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var mismatch []string
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
+	pc, _ := mustViewVia(t, m, "nack", api, func(kind webrtc.RTPCodecType, p *rtp.Packet) {
+		if kind != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ssrc = p.SSRC
+		if s := got[p.SequenceNumber]; s == nil {
+			got[p.SequenceNumber] = &seen{ts: p.Timestamp, marker: p.Marker, payload: bytes.Clone(p.Payload), at: time.Now(), times: 1}
+		} else {
+			s.times++
+			if s.ts != p.Timestamp || s.marker != p.Marker || !bytes.Equal(s.payload, p.Payload) {
+				mismatch = append(mismatch, "packet "+strconv.Itoa(int(p.SequenceNumber))+" came again different")
 			}
-			if tr.Kind() != webrtc.RTPCodecTypeVideo {
-				continue
-			}
-			mu.Lock()
-			ssrc = p.SSRC
-			if s := got[p.SequenceNumber]; s == nil {
-				got[p.SequenceNumber] = &seen{ts: p.Timestamp, marker: p.Marker, payload: bytes.Clone(p.Payload), at: time.Now(), times: 1}
-			} else {
-				s.times++
-				if s.ts != p.Timestamp || s.marker != p.Marker || !bytes.Equal(s.payload, p.Payload) {
-					mismatch = append(mismatch, "packet "+strconv.Itoa(int(p.SequenceNumber))+" came again different")
-				}
-			}
-			mu.Unlock()
 		}
 	})
-	answer, _, err := m.View(context.Background(), "nack", mustOffer(t, pc))
-	if err != nil {
-		t.Fatalf("View: %v", err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		publishFiles(t, pub, codecVP8, 4*time.Second)
-	}()
-	defer func() { <-done }()
+	defer publishFor(t, pub, 4*time.Second)()
 
 	// Wait until video has been read for 1.5 s, then ask again for every
 	// other packet read between 0.7 and 0.5 s ago.

@@ -1,13 +1,13 @@
 package signaling
 
 import (
-	"context"
 	"encoding/binary"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"siteinspect/internal/testenv"
@@ -49,38 +49,9 @@ func TestViewerQualityFromReceiverReports(t *testing.T) {
 	pub := mustPublish(t, m, "q", codecVP8)
 	defer pub.pc.Close()
 
-	pc, err := testenv.ClientAPIWith(t, codecVP8, nil, dropTenthFactory{}).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, recv); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			if _, _, err := tr.ReadRTP(); err != nil {
-				return
-			}
-		}
-	})
-	answer, id, err := m.View(context.Background(), "q", mustOffer(t, pc))
-	if err != nil {
-		t.Fatalf("View: %v", err)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatal(err)
-	}
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		publishFiles(t, pub, codecVP8, 6*time.Second)
-	}()
-	defer func() { <-done }()
+	api := testenv.ClientAPIWith(t, codecVP8, nil, dropTenthFactory{})
+	_, id := mustViewVia(t, m, "q", api, func(webrtc.RTPCodecType, *rtp.Packet) {})
+	defer publishFor(t, pub, 6*time.Second)()
 	var q PeerQuality
 	ok := waitFor(10*time.Second, func() bool {
 		st, err := m.Status("q")
