@@ -215,7 +215,10 @@ func TestFaultDatabaseLocked(t *testing.T) {
 	app := login(t, p.URL, "applicant", p.Demo["applicant"])
 	app.newCase()
 
-	lock, err := sql.Open("sqlite", "file:"+filepath.Join(data, "siteinspect.db")+"?_pragma=busy_timeout(0)")
+	// The test's own connection waits its turn (the server may be
+	// writing, a login or a job, when it asks); once it holds the lock,
+	// the server's write must fail fast and cleanly.
+	lock, err := sql.Open("sqlite", "file:"+filepath.Join(data, "siteinspect.db")+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
