@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,42 +35,18 @@ func (v *recordingViewer) arrivals() []arrival {
 
 func mustRecordingViewer(tb testing.TB, m *Manager, sessionID string) *recordingViewer {
 	tb.Helper()
-	pc, err := clientAPI(tb, codecVP8).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { pc.Close() })
-	v := &recordingViewer{pc: pc}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			tb.Fatal(err)
+	v := &recordingViewer{}
+	v.pc, v.resourceID = mustViewVia(tb, m, sessionID, clientAPI(tb, codecVP8), func(kind webrtc.RTPCodecType, pkt *rtp.Packet) {
+		if kind != webrtc.RTPCodecTypeVideo {
+			return
 		}
-	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			pkt, _, err := t.ReadRTP()
-			if err != nil {
-				return
-			}
-			if t.Kind() != webrtc.RTPCodecTypeVideo {
-				continue
-			}
-			var vp8 codecs.VP8Packet
-			payload, err := vp8.Unmarshal(pkt.Payload)
-			key := err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&1 == 0
-			v.mu.Lock()
-			v.video = append(v.video, arrival{at: time.Now(), seq: pkt.SequenceNumber, keyHead: key})
-			v.mu.Unlock()
-		}
+		var vp8 codecs.VP8Packet
+		payload, err := vp8.Unmarshal(pkt.Payload)
+		key := err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&1 == 0
+		v.mu.Lock()
+		v.video = append(v.video, arrival{at: time.Now(), seq: pkt.SequenceNumber, keyHead: key})
+		v.mu.Unlock()
 	})
-	answer, id, err := m.View(context.Background(), sessionID, mustOffer(tb, pc))
-	if err != nil {
-		tb.Fatalf("View: %v", err)
-	}
-	v.resourceID = id
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		tb.Fatal(err)
-	}
 	return v
 }
 
