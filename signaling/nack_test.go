@@ -117,7 +117,7 @@ func TestNackResendsTheSamePacket(t *testing.T) {
 	t.Logf("asked again for %d packets; read %d distinct video packets", len(asked), len(got))
 }
 
-// The responder alone, through an interceptor chain: what it sends again
+// The responder alone, its writer and RTCP reader driven directly: what it sends again
 // and what it does not.
 func TestNackResponderKeepsAndResends(t *testing.T) {
 	r, err := nackResponderFactory{}.NewInterceptor("viewer")
