@@ -222,12 +222,12 @@ func TestStaticHashFollowsImports(t *testing.T) {
 // the same bytes, and caches are told the answer depends on the header.
 func TestStaticEncodings(t *testing.T) {
 	site := mustStaticSite(t)
-	f := site.byPath["i18n.js"]
+	f := site.byPath["strings.js"]
 	if f == nil || f.br == nil || f.gz == nil {
-		t.Fatalf("i18n.js: got %+v, want brotli and gzip copies", f)
+		t.Fatalf("strings.js: got %+v, want brotli and gzip copies", f)
 	}
 	if len(f.br) >= len(f.gz) || len(f.gz) >= len(f.body)/2 {
-		t.Errorf("i18n.js sizes: got br %d, gzip %d, identity %d; want br < gzip < identity/2", len(f.br), len(f.gz), len(f.body))
+		t.Errorf("strings.js sizes: got br %d, gzip %d, identity %d; want br < gzip < identity/2", len(f.br), len(f.gz), len(f.body))
 	}
 	for _, tc := range []struct {
 		accept, want string
@@ -394,22 +394,22 @@ func TestStaticServiceWorkerShell(t *testing.T) {
 	}
 }
 
-// TestStaticBigFileBestBrotli: a big module (i18n.js, which every first
-// visit loads) is served at brotli's best level, smaller than the usual
+// TestStaticBigFileBestBrotli: a big module (strings.js, which every page
+// after the login form loads) is served at brotli's best level, smaller than the usual
 // level gives, and still decodes to the file.
 func TestStaticBigFileBestBrotli(t *testing.T) {
 	fsys, err := web.FS()
 	if err != nil {
 		t.Fatalf("web.FS(): %v", err)
 	}
-	body, err := fs.ReadFile(fsys, "i18n.js")
+	body, err := fs.ReadFile(fsys, "strings.js")
 	if err != nil {
-		t.Fatalf("read i18n.js: %v", err)
+		t.Fatalf("read strings.js: %v", err)
 	}
 	if len(body) < staticBigFile {
-		t.Fatalf("i18n.js: got %d bytes, want ≥ %d for this test to mean anything", len(body), staticBigFile)
+		t.Fatalf("strings.js: got %d bytes, want ≥ %d for this test to mean anything", len(body), staticBigFile)
 	}
-	f, err := newStaticFile("i18n.js", "", body)
+	f, err := newStaticFile("strings.js", "", body)
 	if err != nil {
 		t.Fatalf("newStaticFile: %v", err)
 	}
@@ -422,21 +422,21 @@ func TestStaticBigFileBestBrotli(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(f.br) == 0 || len(f.br) >= usual.Len() {
-		t.Errorf("i18n.js brotli: got %d bytes, want fewer than level %d's %d", len(f.br), staticBrotliLevel, usual.Len())
+		t.Errorf("strings.js brotli: got %d bytes, want fewer than level %d's %d", len(f.br), staticBrotliLevel, usual.Len())
 	}
 	got, err := io.ReadAll(brotli.NewReader(bytes.NewReader(f.br)))
 	if err != nil {
-		t.Fatalf("decode i18n.js brotli: %v", err)
+		t.Fatalf("decode strings.js brotli: %v", err)
 	}
 	if !bytes.Equal(got, body) {
-		t.Errorf("i18n.js brotli decodes to %d bytes, want the file's %d", len(got), len(body))
+		t.Errorf("strings.js brotli decodes to %d bytes, want the file's %d", len(got), len(body))
 	}
-	again, err := newStaticFile("i18n.js", "", body)
+	again, err := newStaticFile("strings.js", "", body)
 	if err != nil {
 		t.Fatalf("newStaticFile again: %v", err)
 	}
 	if !bytes.Equal(again.br, f.br) {
 		t.Errorf("second start: got a different brotli copy (%d bytes), want the cached %d", len(again.br), len(f.br))
 	}
-	t.Logf("i18n.js: %d bytes, brotli %d (level %d would give %d)", len(body), len(f.br), staticBrotliLevel, usual.Len())
+	t.Logf("strings.js: %d bytes, brotli %d (level %d would give %d)", len(body), len(f.br), staticBrotliLevel, usual.Len())
 }

@@ -3,6 +3,8 @@
  * header and the error shape ({"error":{"code","message"}}) are handled the
  * same way by every view. The bearer token from login is deliberately never
  * stored: the HttpOnly session cookie is out of reach of any injected script.
+ * It also knows who is signed in, for the few modules that are not handed a
+ * view's context (the watermark over evidence video names the viewer).
  */
 import { t } from './i18n.js';
 
@@ -22,6 +24,21 @@ export class ApiError extends Error {
 // cookie cannot be read (it is the same value).
 let csrfFromLogin = '';
 let unauthorizedHandler = () => {};
+
+let viewer = '';
+
+/**
+ * setViewer records the signed-in user (null when signed out). app.js calls
+ * it whenever it draws the header, which it does on every change of user.
+ */
+export function setViewer(user) {
+  viewer = user ? (user.display_name || user.username || '') : '';
+}
+
+/** viewerName is the signed-in person's display name, or '' when none. */
+export function viewerName() {
+  return viewer;
+}
 
 /** csrfToken returns the value of the JS-readable CSRF cookie the server set at login. */
 export function csrfToken() {

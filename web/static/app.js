@@ -11,11 +11,9 @@
  * only its own few modules (index.html preloads them) and the session check
  * starts as soon as this module runs, in parallel with the view's import.
  */
-import { csrfToken, get, logout, onUnauthorized } from './api.js';
+import { csrfToken, get, logout, onUnauthorized, setViewer } from './api.js';
 import { errorBox, fill, h } from './dom.js';
-import { setTimeZone } from './format.js';
-import { errorText, lang, onLangChange, setLang, t } from './i18n.js';
-import { setViewer } from './session.js';
+import { errorText, lang, loadStrings, onLangChange, setLang, t } from './i18n.js';
 // The login form is every signed-out route's page and the first thing most
 // visits show, so it comes with this module (index.html preloads it).
 import * as loginView from './views/login.js';
@@ -28,21 +26,19 @@ const session = csrfToken() ? get('/api/v1/me').then((me) => ({ me }), (err) => 
 // The office's settings (its time zone above all: every time shown or
 // typed is the office's clock time) come once: with the session check when
 // there is a session, else with the first page after the login form, which
-// shows no time and so never waits for them. The last zone seen is kept,
-// so a phone with no signal shows the same times.
-const ZONE_KEY = 'siteinspect.timezone';
-try { setTimeZone(localStorage.getItem(ZONE_KEY) || 'Asia/Shanghai'); } catch { /* private mode */ }
+// shows no time and so never waits for them, nor for format.js, which
+// keeps the zone (and the last one seen, for a phone with no signal).
 let officeConfig = null;
 
 /** loadOfficeConfig fetches GET /api/v1/config once and applies its zone; it never rejects. */
 function loadOfficeConfig() {
-  officeConfig ||= fetch('/api/v1/config', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
-    .then((res) => (res.ok ? res.json() : null))
-    .then((cfg) => {
-      if (cfg?.timezone) {
-        setTimeZone(cfg.timezone);
-        try { localStorage.setItem(ZONE_KEY, cfg.timezone); } catch { /* private mode */ }
-      }
+  officeConfig ||= Promise.all([
+    fetch('/api/v1/config', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      .then((res) => (res.ok ? res.json() : null)),
+    import('./format.js'),
+  ])
+    .then(([cfg, format]) => {
+      if (cfg?.timezone) format.setTimeZone(cfg.timezone);
       return cfg;
     })
     .catch(() => null);
@@ -191,7 +187,10 @@ async function render() {
   let mod = null;
   if (name) {
     try {
-      [mod] = await Promise.all([views[name](), name === 'login' ? null : loadPageStyles(), name === 'login' ? null : loadOfficeConfig()]);
+      // Every page after the login form needs its stylesheets, the office's
+      // settings and its words (strings.js), fetched beside its module.
+      const later = name !== 'login';
+      [mod] = await Promise.all([views[name](), later && loadPageStyles(), later && loadOfficeConfig(), later && loadStrings()]);
     } catch (err) {
       if (!alive()) return undefined;
       // The service worker answered with the page of an earlier release,
@@ -356,6 +355,7 @@ async function boot() {
     const route = parseRoute();
     if (route && views[route.view]) views[route.view]().catch(() => {});
     loadPageStyles();
+    loadStrings().catch(() => { /* render says so if it is still missing */ });
     const [{ me, err }] = await Promise.all([session, loadOfficeConfig()]);
     if (me) user = me.user || me;
     else if (err.status !== 401) noticeText = errorText(err);

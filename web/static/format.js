@@ -41,19 +41,33 @@ function parse(iso) {
 // The office's time zone (GET /api/v1/config). Every time the UI shows or
 // takes is in it, whatever the device's clock says: a deadline reads the
 // same on an inspector's laptop abroad as in the office's report.
+// The last zone the office's settings gave is kept, so a phone with no
+// signal shows the same times.
+const ZONE_KEY = 'siteinspect.timezone';
 let zone = 'Asia/Shanghai';
+try { useZone(localStorage.getItem(ZONE_KEY) || zone); } catch { /* private mode */ }
 
-/** setTimeZone sets the office's zone (an IANA name); an unknown name is ignored. */
-export function setTimeZone(tz) {
-  // The zone in use was checked already. Checking builds a formatter, which
-  // loads the time zone data: on a slow phone that is 60-120 ms of the
-  // start-up (app.js sets the remembered zone, usually this default, before
-  // the first page), so it happens only for a new zone.
-  if (tz === zone) return;
+/**
+ * useZone makes tz the zone if it is a zone's name, and says whether it is
+ * now. The zone in use was checked already. Checking builds a formatter,
+ * which loads the time zone data: on a slow phone that is 60-120 ms, so it
+ * happens only for a new zone, and this module stays off the login page.
+ */
+function useZone(tz) {
+  if (tz === zone) return true;
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
-    zone = tz;
-  } catch { /* keep the previous zone */ }
+  } catch {
+    return false; // keep the previous zone
+  }
+  zone = tz;
+  return true;
+}
+
+/** setTimeZone sets the office's zone (an IANA name) and remembers it; an unknown name is ignored. */
+export function setTimeZone(tz) {
+  if (!useZone(tz)) return;
+  try { localStorage.setItem(ZONE_KEY, tz); } catch { /* private mode: this visit only */ }
 }
 
 /** timeZone is the office's zone, the one every formatter here uses. */

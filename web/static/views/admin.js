@@ -243,7 +243,6 @@ async function settings(out, ctx) {
           });
           // Every time on these pages is in the office's zone: use the new one now.
           setTimeZone(next.effective.timezone);
-          try { localStorage.setItem('siteinspect.timezone', next.effective.timezone); } catch { /* private mode */ }
           fill(msg, h('p', { class: 'notice' }, t('admin.settings.saved', { zone: timeZone() })));
         } catch (err) { fill(msg, errorBox(err)); }
       });

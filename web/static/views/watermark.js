@@ -14,7 +14,7 @@
 import { h } from '../dom.js';
 import { wallClock } from '../format.js';
 import { t } from '../i18n.js';
-import { viewerName } from '../session.js';
+import { viewerName } from '../api.js';
 
 /**
  * watermark lays the viewer's name and time over video inside stage (the
