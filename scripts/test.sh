@@ -25,6 +25,8 @@ racegc=(-gcflags='modernc.org/sqlite/lib=-race=false' -gcflags='modernc.org/libc
 # 133 s before), against 4 and 6 s without it (2026-12-06). They run at
 # the end of the second pass, on both databases.
 unraced='^(TestCaseSearchRareTrigrams|TestOfficeAuditExportStreams)$'
+# Measured with nothing else running, at the very end (see there).
+alone='^TestFrontendSlowPhone$'
 pg_e2e='^(TestLiveInspection|TestLiveGuidedFilming|TestLiveReconnectH264|TestLiveIdleAndExpiry|TestLiveServerRestart|TestLivePhoneRecordingUpload|TestLivePublisherKilled|TestLiveWHIPClientInterop|TestMediaBurst|TestPhotoAndPDFBecomeReviewable|TestTranscodeSurvivesKill|TestFinishedCaseReport|TestAnnotatedFrameIsThePlayersFrame|TestTusOverrideAndConcatOwnership|TestTusDeferLengthGrowingFile|TestTusJSClientInterop|TestUploadInterruptedAtSeveralOffsets|TestConcurrentPatchConflict|TestGracefulShutdownFinishesUpload|TestServeUploadAndPlayback|TestNotificationDelivery)$'
 mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
 # PostgreSQL (scripts/with-postgres.sh) for every pass: the
@@ -62,8 +64,13 @@ side_log=$(mktemp)
 	exit $((e | c))
 ) >"$side_log" 2>&1 &
 side=$!
-$go test -count=1 -timeout 30m "${rest[@]}"; b=$?
+$go test -count=1 -timeout 30m -skip "$alone" "${rest[@]}"; b=$?
 wait $side; e=$?
 cat "$side_log"
 rm -f "$side_log"
-exit $((a | p | b | e))
+# Last and alone, the slow phone's page-load budgets: Chromium slows the
+# page's CPU 4x on top of whatever else the 2 cores run, so beside the last
+# pass it measured the busy machine, not the page (CI, 2026-12-06: warm
+# 566 ms median against 414 ms alone, same code). ~35 s.
+$go test -count=1 -timeout 5m -run "$alone" .; f=$?
+exit $((a | p | b | e | f))
