@@ -103,8 +103,7 @@ type Manager struct {
 	// viewAPI is the viewers' stack: only the interceptors a sending
 	// peer needs (viewerInterceptors).
 	viewAPI *webrtc.API
-	mux     ice.UDPMux
-	udp     net.PacketConn
+	mux     ice.UDPMux // owns its socket: Close frees the port (TestUDPMux)
 	tcp     ice.TCPMux
 	mu      sync.Mutex
 	sess    map[string]*session
@@ -181,7 +180,6 @@ func NewManager(cfg Config) (*Manager, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signaling: UDP mux port %d: %w", cfg.UDPMuxPort, err)
 		}
-		m.udp = udp
 		m.mux = webrtc.NewICEUDPMux(nil, udp)
 		se.SetICEUDPMux(m.mux)
 		se.SetNetworkTypes(networks)
