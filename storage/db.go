@@ -35,7 +35,7 @@ type DB struct {
 	changed chan struct{}
 
 	passwordCost int
-	dummy        atomic.Pointer[[]byte] // see dummyHash
+	dummy        atomic.Pointer[[]byte] // see checkUnknownUser
 	stmts        sync.Map               // query → *sql.Stmt
 	cache        caches                 // sessions, permit types, user refs (cache.go)
 

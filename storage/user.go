@@ -32,19 +32,21 @@ func (d *DB) SetPasswordCost(cost int) {
 	d.passwordCost = max(bcrypt.MinCost, min(cost, bcrypt.MaxCost))
 }
 
-// dummyHash is compared against when the username is unknown so that a
-// failed login takes as long whether or not the user exists: a hash at
-// the DB's cost, made at the first such login (not when the program
-// starts, which every server and test binary paid for).
-func (d *DB) dummyHash() []byte {
+// checkUnknownUser spends on an unknown username the work of one
+// password check at the DB's cost, so that a failed login takes as long
+// whether or not the user exists. It compares against a stand-in hash,
+// made at the first such login (not when the program starts, which every
+// server and test binary paid for); making it is that login's one check,
+// as bcrypt's cost is the same one key expansion either way.
+func (d *DB) checkUnknownUser(password string) {
 	if h := d.dummy.Load(); h != nil {
 		if cost, _ := bcrypt.Cost(*h); cost == d.passwordCost {
-			return *h
+			bcrypt.CompareHashAndPassword(*h, []byte(password))
+			return
 		}
 	}
 	hash, _ := bcrypt.GenerateFromPassword([]byte("siteinspect-no-such-user"), d.passwordCost)
 	d.dummy.Store(&hash)
-	return hash
 }
 
 // CreateUser adds an account. It returns ErrConflict when the username is
@@ -157,7 +159,7 @@ func (d *DB) Authenticate(ctx context.Context, username, password string) (*doma
 	err := d.queryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username = ?`, username).
 		Scan(append(us.dest(), &hash)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(d.dummyHash(), []byte(password))
+		d.checkUnknownUser(password)
 		return nil, domain.Coded(domain.ErrNotFound, "bad_credentials", "wrong username or password")
 	}
 	if err != nil {
