@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -266,13 +265,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 
 	args := []string{"--jobs", "0", "--webrtc-loopback"}
 	if os.Getenv("SITEINSPECT_FANOUT_UDP_MUX") != "" {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		u.Close()
-		args = append(args, "--webrtc-udp-port", strconv.Itoa(port))
+		args = append(args, "--webrtc-udp-port", strconv.Itoa(testenv.FreeUDPPort(b)))
 	}
 	srv := startServer(b, args...)
 	_, insp, caseID := liveCase(b, srv)

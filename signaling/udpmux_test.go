@@ -6,19 +6,16 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"siteinspect/internal/testenv"
 )
 
 // TestUDPMux runs a live session on one UDP port (--webrtc-udp-port, as
 // deploy/ does): the publisher and two viewers connect to that port, the
-// viewers get video and audio through the batched socket, the recording
+// viewers get video and audio through it, the recording
 // decodes, and Close frees the port.
 func TestUDPMux(t *testing.T) {
-	u, err := net.ListenUDP("udp", &net.UDPAddr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := u.LocalAddr().(*net.UDPAddr).Port
-	u.Close()
+	port := testenv.FreeUDPPort(t)
 	m := mustManagerWith(t, Config{UDPMuxPort: port})
 	mustMedia(t)
 	udp4 := func(se *webrtc.SettingEngine) { se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4}) }
@@ -60,7 +57,7 @@ func TestUDPMux(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	u, err = net.ListenUDP("udp", &net.UDPAddr{Port: port})
+	u, err := net.ListenUDP("udp", &net.UDPAddr{Port: port})
 	if err != nil {
 		t.Errorf("port %d after Close: %v, want free", port, err)
 	} else {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,18 @@ var (
 	CodecOpus = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 		SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
 )
+
+// FreeUDPPort returns a UDP port nobody uses right now, for a server's
+// --webrtc-udp-port (Config.UDPMuxPort).
+func FreeUDPPort(tb testing.TB) int {
+	tb.Helper()
+	u, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer u.Close()
+	return u.LocalAddr().(*net.UDPAddr).Port
+}
 
 // RTCMedia is media for test publishers, made once per process with ffmpeg:
 // 10 s of VP8 (IVF) and H.264 (Annex B, baseline) at 30 fps with a
