@@ -59,10 +59,10 @@ func TestViewerQualityFromReceiverReports(t *testing.T) {
 			return false
 		}
 		q = st.ViewerQuality[id]
-		return q.BitrateKbps >= 100 && q.PacketLoss >= 0.03 && q.PacketLoss <= 0.25 && q.RTTMS > 0 && q.JitterMS >= 0
+		return q.BitrateKbps >= 100 && q.PacketLoss >= 0.03 && q.PacketLoss <= 0.25 && q.RTTMS > 0 && q.JitterMS > 0
 	})
 	t.Logf("viewer quality %+v", q)
 	if !ok {
-		t.Errorf("got viewer quality %+v, want bitrate over 100 kbps, loss near 0.1 from its receiver reports, a round trip", q)
+		t.Errorf("got viewer quality %+v, want bitrate over 100 kbps, loss near 0.1 from its receiver reports, a jitter and a round trip", q)
 	}
 }
