@@ -2,6 +2,8 @@ package signaling
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -200,5 +202,97 @@ func TestNackResponderKeepsAndResends(t *testing.T) {
 	r.UnbindLocalStream(video)
 	if got := nack(1, last-1); len(got) != 0 {
 		t.Errorf("NACK after the stream ended: resent %d, want 0", len(got))
+	}
+}
+
+// malformedRTCP is an RTCP packet whose framing and destination parse,
+// so that SRTCP delivers it to the stream it names, but whose body does
+// not: a transport-cc feedback (RFC 8888's predecessor, draft-holmer)
+// claiming 100 packet statuses and carrying no chunks.
+type malformedRTCP struct{ media uint32 }
+
+func (p malformedRTCP) Marshal() ([]byte, error) {
+	b := []byte{0x8f, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[8:], p.media)
+	return b, nil
+}
+func (p malformedRTCP) Unmarshal([]byte) error    { return errors.New("not for reading") }
+func (p malformedRTCP) DestinationSSRC() []uint32 { return []uint32{p.media} }
+func (p malformedRTCP) MarshalSize() int          { return 20 }
+
+// TestViewerRTCPGoesOnAfterMalformed: a viewer's RTCP packet that does not
+// parse is skipped; the viewer's NACKs after it are still answered.
+func TestViewerRTCPGoesOnAfterMalformed(t *testing.T) {
+	m := mustManager(t)
+	mustMedia(t)
+	pub := mustPublish(t, m, "malformed", codecVP8)
+	defer pub.pc.Close()
+
+	var (
+		mu    sync.Mutex
+		times = map[uint16]int{}
+		first = map[uint16]time.Time{}
+		ssrc  uint32
+	)
+	api := clientAPIWith(t, codecVP8, func(se *webrtc.SettingEngine) { se.DisableSRTPReplayProtection(true) })
+	pc, _ := mustViewVia(t, m, "malformed", api, func(kind webrtc.RTPCodecType, p *rtp.Packet) {
+		if kind != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ssrc = p.SSRC
+		if times[p.SequenceNumber]++; times[p.SequenceNumber] == 1 {
+			first[p.SequenceNumber] = time.Now()
+		}
+	})
+	defer publishFor(t, pub, 4*time.Second)()
+
+	if !waitFor(5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(times) > 0 && ssrc != 0
+	}) {
+		t.Fatal("no video packets")
+	}
+	mu.Lock()
+	media := ssrc
+	mu.Unlock()
+	if err := pc.WriteRTCP([]rtcp.Packet{malformedRTCP{media: media}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // read and skipped by now
+
+	// Ask again for three packets read 100 to 300 ms ago.
+	var asked []uint16
+	mu.Lock()
+	for seq, at := range first {
+		if age := time.Since(at); age > 100*time.Millisecond && age < 300*time.Millisecond && len(asked) < 3 {
+			asked = append(asked, seq)
+		}
+	}
+	mu.Unlock()
+	if len(asked) == 0 {
+		t.Fatal("no video packets read 100 to 300 ms ago")
+	}
+	slices.Sort(asked)
+	if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: media, Nacks: rtcp.NackPairsFromSequenceNumbers(asked)}}); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(3*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, seq := range asked {
+			if times[seq] < 2 {
+				return false
+			}
+		}
+		return true
+	}) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, seq := range asked {
+			t.Errorf("packet %d: read %d times, want it again after the NACK that followed a malformed packet", seq, times[seq])
+		}
 	}
 }

@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -139,7 +142,7 @@ func (s *session) publish(ctx context.Context, offer string) (string, string, er
 				}
 			}
 			if tr.Kind() == webrtc.RTPCodecTypeAudio && info.talkbackMid != "" && tr.Mid() == info.talkbackMid && tr.Sender() == nil {
-				if err := attachTalkback(s.m.api, tr, talk.track); err != nil {
+				if err := attachTalkback(s.m.api, s.m.log, tr, talk.track); err != nil {
 					return err
 				}
 			}
@@ -392,15 +395,42 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 // readRTCP passes the track's sender reports to the recorder, which
 // lines audio and video up by them. It ends when the connection closes.
 func (p *publisher) readRTCP(kind webrtc.RTPCodecType, receiver *webrtc.RTPReceiver) {
-	for {
-		pkts, _, err := receiver.ReadRTCP()
-		if err != nil {
-			return
-		}
+	readRTCP(p.s.m.log, receiver.ReadRTCP, func(pkts []rtcp.Packet) {
 		for _, pkt := range pkts {
 			if sr, ok := pkt.(*rtcp.SenderReport); ok {
 				p.rec.senderReport(kind, sr.NTPTime, sr.RTPTime)
 			}
+		}
+	})
+}
+
+// maxRTCPErrors is how many failed RTCP reads in a row end a reader.
+const maxRTCPErrors = 100
+
+// readRTCP reads one RTP sender's or receiver's RTCP until its
+// connection closes, handing each compound packet to handle (nil: the
+// interceptors' reading is all that is wanted). A packet that does not
+// parse (the interceptors and ReadRTCP return its error) is skipped: one
+// malformed report from a peer must not end the answers to its NACKs and
+// PLIs, nor the recorder's sender reports. maxRTCPErrors failures in a
+// row end it too, so that an error that does not go away cannot spin.
+func readRTCP(log *slog.Logger, read func() ([]rtcp.Packet, interceptor.Attributes, error), handle func([]rtcp.Packet)) {
+	for failed := 0; ; {
+		pkts, _, err := read()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+		if err != nil {
+			if failed++; failed == maxRTCPErrors {
+				log.Warn("RTCP unreadable, no longer read", "err", err)
+				return
+			}
+			log.Debug("RTCP packet skipped", "err", err)
+			continue
+		}
+		failed = 0
+		if handle != nil {
+			handle(pkts)
 		}
 	}
 }

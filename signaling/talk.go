@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -41,7 +42,7 @@ func (s *session) setTalker(id string) error {
 // attachTalkback makes the publisher's sendrecv audio transceiver send
 // track: the answer then carries sendrecv on that same m-line, as
 // RFC 9725 publishers that want the inspector's voice expect.
-func attachTalkback(api *webrtc.API, tr *webrtc.RTPTransceiver, track webrtc.TrackLocal) error {
+func attachTalkback(api *webrtc.API, log *slog.Logger, tr *webrtc.RTPTransceiver, track webrtc.TrackLocal) error {
 	sender, err := api.NewRTPSender(track, tr.Receiver().Transport())
 	if err != nil {
 		return fmt.Errorf("signaling: talkback sender: %w", err)
@@ -50,19 +51,10 @@ func attachTalkback(api *webrtc.API, tr *webrtc.RTPTransceiver, track webrtc.Tra
 		_ = sender.Stop()
 		return fmt.Errorf("signaling: talkback sender: %w", err)
 	}
-	go drainRTCP(sender)
+	// Read so that the interceptors see it: NACKs answered, receiver
+	// reports taken into the statistics.
+	go readRTCP(log, sender.ReadRTCP, nil)
 	return nil
-}
-
-// drainRTCP reads a sender's RTCP so that the interceptors see it (NACKs
-// answered, receiver reports taken into the statistics). It ends when
-// the connection closes.
-func drainRTCP(sender *webrtc.RTPSender) {
-	for {
-		if _, _, err := sender.ReadRTCP(); err != nil {
-			return
-		}
-	}
 }
 
 // readMicrophone forwards a viewer's incoming audio to the publisher

@@ -134,18 +134,14 @@ func isNoCodec(err error) bool { return err == ErrNoCodec }
 // are answered from the responder's buffer) and passes picture loss on to
 // the publisher. It ends when the connection closes.
 func (s *session) readViewerRTCP(sender *webrtc.RTPSender) {
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
-		}
+	readRTCP(s.m.log, sender.ReadRTCP, func(pkts []rtcp.Packet) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				s.requestKeyframe()
 			}
 		}
-	}
+	})
 }
 
 func (s *session) removeViewer(v *viewer) {
