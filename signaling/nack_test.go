@@ -27,51 +27,18 @@ func TestNackResendsTheSamePacket(t *testing.T) {
 	mustMedia(t)
 	pub := mustPublish(t, m, "nack", codecVP8)
 	defer pub.pc.Close()
-
-	type seen struct {
-		ts      uint32
-		marker  bool
-		payload []byte
-		at      time.Time
-		times   int
-	}
-	var (
-		mu   sync.Mutex
-		got  = map[uint16]*seen{}
-		ssrc uint32
-	)
-	// The viewer read these packets already: its SRTP would drop them
-	// again as replays (RFC 3711 §3.3.2), where a lost packet's resend
-	// is new to it.
-	api := clientAPIWith(t, codecVP8, func(se *webrtc.SettingEngine) { se.DisableSRTPReplayProtection(true) })
-	var mismatch []string
-	pc, _ := mustViewVia(t, m, "nack", api, func(kind webrtc.RTPCodecType, p *rtp.Packet) {
-		if kind != webrtc.RTPCodecTypeVideo {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		ssrc = p.SSRC
-		if s := got[p.SequenceNumber]; s == nil {
-			got[p.SequenceNumber] = &seen{ts: p.Timestamp, marker: p.Marker, payload: bytes.Clone(p.Payload), at: time.Now(), times: 1}
-		} else {
-			s.times++
-			if s.ts != p.Timestamp || s.marker != p.Marker || !bytes.Equal(s.payload, p.Payload) {
-				mismatch = append(mismatch, "packet "+strconv.Itoa(int(p.SequenceNumber))+" came again different")
-			}
-		}
-	})
+	v := mustReplayViewer(t, m, "nack")
 	defer publishFor(t, pub, 4*time.Second)()
 
 	// Wait until video has been read for 1.5 s, then ask again for every
 	// other packet read between 0.7 and 0.5 s ago.
 	var asked []uint16
 	if !waitFor(5*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+		v.mu.Lock()
+		defer v.mu.Unlock()
 		asked = asked[:0]
 		var first time.Time
-		for _, s := range got {
+		for _, s := range v.got {
 			if first.IsZero() || s.at.Before(first) {
 				first = s.at
 			}
@@ -79,7 +46,7 @@ func TestNackResendsTheSamePacket(t *testing.T) {
 		if first.IsZero() || time.Since(first) < 1500*time.Millisecond {
 			return false
 		}
-		for seq, s := range got {
+		for seq, s := range v.got {
 			if age := time.Since(s.at); age > 500*time.Millisecond && age < 700*time.Millisecond && seq%2 == 0 {
 				asked = append(asked, seq)
 			}
@@ -88,35 +55,100 @@ func TestNackResendsTheSamePacket(t *testing.T) {
 	}) {
 		t.Fatal("no video packets to ask for again")
 	}
-	mu.Lock()
-	media := ssrc
-	mu.Unlock()
-	slices.Sort(asked) // so that they pair up
-	if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: media, Nacks: rtcp.NackPairsFromSequenceNumbers(asked)}}); err != nil {
+	v.mustNack(t, asked)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, s := range v.mismatch {
+		t.Error(s)
+	}
+	t.Logf("asked again for %d packets; read %d distinct video packets", len(asked), len(v.got))
+}
+
+// replayViewer is a Go WHEP viewer that keeps every video packet it reads
+// by sequence number and notes any that comes again different. Its SRTP
+// replay protection is off: a packet sent again after a NACK is one it
+// read already, which SRTP would drop as a replay (RFC 3711 §3.3.2),
+// where a lost packet's resend is new to it.
+type replayViewer struct {
+	pc       *webrtc.PeerConnection
+	mu       sync.Mutex
+	got      map[uint16]*seenPacket
+	ssrc     uint32 // of the video, once read
+	mismatch []string
+}
+
+// seenPacket is one video packet a replayViewer read, and how often.
+type seenPacket struct {
+	ts      uint32
+	marker  bool
+	payload []byte
+	at      time.Time // first read
+	times   int
+}
+
+func mustReplayViewer(t *testing.T, m *Manager, sessionID string) *replayViewer {
+	t.Helper()
+	v := &replayViewer{got: map[uint16]*seenPacket{}}
+	api := clientAPIWith(t, codecVP8, func(se *webrtc.SettingEngine) { se.DisableSRTPReplayProtection(true) })
+	v.pc, _ = mustViewVia(t, m, sessionID, api, func(kind webrtc.RTPCodecType, p *rtp.Packet) {
+		if kind != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.ssrc = p.SSRC
+		if s := v.got[p.SequenceNumber]; s == nil {
+			v.got[p.SequenceNumber] = &seenPacket{ts: p.Timestamp, marker: p.Marker, payload: bytes.Clone(p.Payload), at: time.Now(), times: 1}
+		} else {
+			s.times++
+			if s.ts != p.Timestamp || s.marker != p.Marker || !bytes.Equal(s.payload, p.Payload) {
+				v.mismatch = append(v.mismatch, "packet "+strconv.Itoa(int(p.SequenceNumber))+" came again different")
+			}
+		}
+	})
+	return v
+}
+
+// videoSSRC waits for the first video packet and returns its SSRC.
+func (v *replayViewer) videoSSRC(t *testing.T) uint32 {
+	t.Helper()
+	var ssrc uint32
+	if !waitFor(5*time.Second, func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		ssrc = v.ssrc
+		return ssrc != 0
+	}) {
+		t.Fatal("no video packets")
+	}
+	return ssrc
+}
+
+// mustNack sends a NACK for asked and wants each of them read again
+// within 3 s.
+func (v *replayViewer) mustNack(t *testing.T, asked []uint16) {
+	t.Helper()
+	asked = slices.Sorted(slices.Values(asked)) // so that they pair up
+	if err := v.pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: v.videoSSRC(t), Nacks: rtcp.NackPairsFromSequenceNumbers(asked)}}); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(3*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
+	if waitFor(3*time.Second, func() bool {
+		v.mu.Lock()
+		defer v.mu.Unlock()
 		for _, seq := range asked {
-			if got[seq].times < 2 {
+			if v.got[seq].times < 2 {
 				return false
 			}
 		}
 		return true
 	}) {
-		mu.Lock()
-		for _, seq := range asked {
-			t.Errorf("packet %d: read %d times, want it again after the NACK", seq, got[seq].times)
-		}
-		mu.Unlock()
+		return
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, s := range mismatch {
-		t.Error(s)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, seq := range asked {
+		t.Errorf("packet %d: read %d times, want it again after the NACK", seq, v.got[seq].times)
 	}
-	t.Logf("asked again for %d packets; read %d distinct video packets", len(asked), len(got))
 }
 
 // The responder alone, its writer and RTCP reader driven directly: what it sends again
@@ -227,72 +259,25 @@ func TestViewerRTCPGoesOnAfterMalformed(t *testing.T) {
 	mustMedia(t)
 	pub := mustPublish(t, m, "malformed", codecVP8)
 	defer pub.pc.Close()
-
-	var (
-		mu    sync.Mutex
-		times = map[uint16]int{}
-		first = map[uint16]time.Time{}
-		ssrc  uint32
-	)
-	api := clientAPIWith(t, codecVP8, func(se *webrtc.SettingEngine) { se.DisableSRTPReplayProtection(true) })
-	pc, _ := mustViewVia(t, m, "malformed", api, func(kind webrtc.RTPCodecType, p *rtp.Packet) {
-		if kind != webrtc.RTPCodecTypeVideo {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		ssrc = p.SSRC
-		if times[p.SequenceNumber]++; times[p.SequenceNumber] == 1 {
-			first[p.SequenceNumber] = time.Now()
-		}
-	})
+	v := mustReplayViewer(t, m, "malformed")
 	defer publishFor(t, pub, 4*time.Second)()
 
-	if !waitFor(5*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(times) > 0 && ssrc != 0
-	}) {
-		t.Fatal("no video packets")
-	}
-	mu.Lock()
-	media := ssrc
-	mu.Unlock()
-	if err := pc.WriteRTCP([]rtcp.Packet{malformedRTCP{media: media}}); err != nil {
+	if err := v.pc.WriteRTCP([]rtcp.Packet{malformedRTCP{media: v.videoSSRC(t)}}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // read and skipped by now
 
-	// Ask again for three packets read 100 to 300 ms ago.
+	// Ask again for up to three packets read 100 to 300 ms ago.
 	var asked []uint16
-	mu.Lock()
-	for seq, at := range first {
-		if age := time.Since(at); age > 100*time.Millisecond && age < 300*time.Millisecond && len(asked) < 3 {
+	v.mu.Lock()
+	for seq, s := range v.got {
+		if age := time.Since(s.at); age > 100*time.Millisecond && age < 300*time.Millisecond && len(asked) < 3 {
 			asked = append(asked, seq)
 		}
 	}
-	mu.Unlock()
+	v.mu.Unlock()
 	if len(asked) == 0 {
 		t.Fatal("no video packets read 100 to 300 ms ago")
 	}
-	slices.Sort(asked)
-	if err := pc.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: media, Nacks: rtcp.NackPairsFromSequenceNumbers(asked)}}); err != nil {
-		t.Fatal(err)
-	}
-	if !waitFor(3*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, seq := range asked {
-			if times[seq] < 2 {
-				return false
-			}
-		}
-		return true
-	}) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, seq := range asked {
-			t.Errorf("packet %d: read %d times, want it again after the NACK that followed a malformed packet", seq, times[seq])
-		}
-	}
+	v.mustNack(t, asked)
 }
