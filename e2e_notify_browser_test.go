@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"siteinspect/domain"
@@ -72,5 +73,48 @@ func TestBrowserNotifications(t *testing.T) {
 	app.mustJSON("GET", "/api/v1/me/contact", nil, http.StatusOK, &ct)
 	if ct.Email != "wang.fang@harbour.example" || ct.Phone != "13800138000" || !ct.NotifyEmail || !ct.NotifySMS {
 		t.Fatalf("contact saved from the page: got %+v", ct)
+	}
+}
+
+// TestBrowserBellWaitsForItsWords: a signed-in page whose words
+// (strings.js) do not come, with no service worker to answer for them,
+// says so and shows no bell, where the bell's label would be a bare key;
+// with the file back, the reloaded page has the bell, labelled in Chinese.
+func TestBrowserBellWaitsForItsWords(t *testing.T) {
+	p := startServer(t)
+	b := journeyBrowser(t, "bellwords", "Asia/Shanghai")
+	b.mustLogin(t, p.URL, "applicant", p.Demo["applicant"])
+	const bellJS = `() => { const b = document.getElementById('nav-bell'); return b ? b.textContent : ''; }`
+	if got := mustPoll[string](t, b, "the bell", bellJS); !strings.Contains(got, "通知") {
+		t.Fatalf("bell with its words: got %q, want 通知 in its label", got)
+	}
+	block := func(patterns ...string) chromedp.Action[chromedp.Void] {
+		ps := []*network.BlockPattern{}
+		for _, u := range patterns {
+			ps = append(ps, &network.BlockPattern{URLPattern: u, Block: true})
+		}
+		return call(network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: ps})
+	}
+	// A page missing a module first reloads itself once, in case a new
+	// release replaced it (app.js, reloadForRelease); marked as done
+	// already, this page says what is wrong at once.
+	mustRun(t, b, "mark the reload done", chromedp.Evaluate[bool](`sessionStorage.setItem('siteinspect.reloadedForRelease', '1'), true`))
+	b.mustDo(t, "reload with strings.js unreachable and no service worker",
+		call(network.Enable, network.EnableParams{}),
+		call(network.SetBypassServiceWorker, network.SetBypassServiceWorkerParams{Bypass: true}),
+		call(network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}),
+		block(p.URL+"/strings.*"), // its name carries a hash
+		chromedp.Reload())
+	mustPoll[bool](t, b, "the error box", `() => !!document.querySelector('main .notice.error')`)
+	time.Sleep(500 * time.Millisecond) // the bell's import has long settled
+	if got := mustRun(t, b, "read the header", chromedp.Evaluate[string](`document.querySelector('header')?.textContent || ''`)); strings.Contains(got, "notif.") {
+		t.Errorf("header without strings.js: got %q, want no bare keys", got)
+	}
+	if got := mustRun(t, b, "look for the bell", chromedp.Evaluate[bool](`!!document.getElementById('nav-bell')`)); got {
+		t.Errorf("header without strings.js: got a bell, want none until its words load")
+	}
+	b.mustDo(t, "reload with strings.js back", block(), chromedp.Reload())
+	if got := mustPoll[string](t, b, "the bell again", bellJS); !strings.Contains(got, "通知") {
+		t.Fatalf("bell after strings.js came back: got %q, want 通知 in its label", got)
 	}
 }

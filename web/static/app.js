@@ -275,8 +275,15 @@ let bellModule = null;
 
 function bellSlot() {
   const slot = h('span', { class: 'bell-slot' });
-  bellModule ||= import('./notifybell.js');
-  bellModule.then((m) => { if (user) slot.replaceChildren(m.bell()); }, () => { /* offline: no bell */ });
+  // A failed import is tried again at the next header.
+  bellModule ||= import('./notifybell.js').catch((err) => {
+    bellModule = null;
+    throw err;
+  });
+  // The bell's words are in strings.js: with no signal before the service
+  // worker has it, the header shows no bell rather than bare keys.
+  Promise.all([bellModule, loadStrings()])
+    .then(([m]) => { if (user) slot.replaceChildren(m.bell()); }, () => { /* offline: no bell */ });
   return slot;
 }
 
