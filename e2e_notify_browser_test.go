@@ -78,7 +78,7 @@ func TestBrowserNotifications(t *testing.T) {
 
 // TestBrowserBellWaitsForItsWords: a signed-in page whose words
 // (strings.js) do not come, with no service worker to answer for them,
-// says so and shows no bell, where the bell's label would be a bare key;
+// says so in its own language and shows no bell, where the bell's label would be a bare key;
 // with the file back, the reloaded page has the bell, labelled in Chinese.
 func TestBrowserBellWaitsForItsWords(t *testing.T) {
 	p := startServer(t)
@@ -105,7 +105,11 @@ func TestBrowserBellWaitsForItsWords(t *testing.T) {
 		call(network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}),
 		block(p.URL+"/strings.*"), // its name carries a hash
 		chromedp.Reload())
-	mustPoll[bool](t, b, "the error box", `() => !!document.querySelector('main .notice.error')`)
+	// In the page's language, not the browser's "Failed to fetch
+	// dynamically imported module".
+	if got := mustPoll[string](t, b, "the error box", `() => document.querySelector('main .notice.error')?.textContent`); got != "网络连接中断，请检查网络后重试。" {
+		t.Errorf("error box without strings.js: got %q, want the Chinese sentence of network", got)
+	}
 	time.Sleep(500 * time.Millisecond) // the bell's import has long settled
 	if got := mustRun(t, b, "read the header", chromedp.Evaluate[string](`document.querySelector('header')?.textContent || ''`)); strings.Contains(got, "notif.") {
 		t.Errorf("header without strings.js: got %q, want no bare keys", got)

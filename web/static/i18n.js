@@ -169,6 +169,10 @@ const codes = {
 export function errorText(err) {
   const entry = err && codes[err.code];
   if (entry) return entry[current];
+  // A file or request the browser could not fetch (no signal, a module not
+  // cached yet) fails with a TypeError in the browser's own words and
+  // language: "Failed to fetch dynamically imported module", "Load failed".
+  if (err instanceof TypeError && /fetch|import|load/i.test(err.message)) return codes.network[current];
   // A local error (no code, no status) carries a sentence the UI wrote itself.
   if (err && !err.code && !err.status && err.message) return err.message;
   const status = Number(err?.status) || 0;
