@@ -161,6 +161,8 @@ const codes = {
   error: { zh: '操作失败，请稍后重试。', en: 'That did not work. Please try again.' },
 };
 
+const FETCH_FAILED = /^(Failed to fetch|NetworkError when attempting to fetch|error loading dynamically imported module|Importing a module script failed|Load failed)/i;
+
 /**
  * errorText is what a person reads for an API error: its code in their
  * language. A code the table lacks (a newer server) still gives a sentence
@@ -171,8 +173,9 @@ export function errorText(err) {
   if (entry) return entry[current];
   // A file or request the browser could not fetch (no signal, a module not
   // cached yet) fails with a TypeError in the browser's own words and
-  // language: "Failed to fetch dynamically imported module", "Load failed".
-  if (err instanceof TypeError && /fetch|import|load/i.test(err.message)) return codes.network[current];
+  // language (Chromium, Firefox, Safari); any other TypeError is a bug and
+  // keeps its message.
+  if (err instanceof TypeError && FETCH_FAILED.test(err.message)) return codes.network[current];
   // A local error (no code, no status) carries a sentence the UI wrote itself.
   if (err && !err.code && !err.status && err.message) return err.message;
   const status = Number(err?.status) || 0;
