@@ -135,6 +135,22 @@ func TestEveryMessageKeyIsTranslated(t *testing.T) {
 			}
 		}
 	}
+	// errorText falls back on codes of its own table by name: each must be
+	// in it, or the login page's error would be a TypeError.
+	codeRE := regexp.MustCompile(`(?m)^  (\w+): \{ zh: '[^']+', en: '[^']+' \},$`)
+	own := map[string]bool{}
+	for _, m := range codeRE.FindAllStringSubmatch(table, -1) {
+		own[m[1]] = true
+	}
+	used := regexp.MustCompile(`\bcodes\.(\w+)\[`).FindAllStringSubmatch(table, -1)
+	if len(used) < 5 {
+		t.Fatalf("got %d codes.<name>[…] uses in i18n.js, want errorText's fallbacks: is the scan broken?", len(used))
+	}
+	for _, m := range used {
+		if !own[m[1]] {
+			t.Errorf("i18n.js uses codes.%s, which its own table lacks", m[1])
+		}
+	}
 	// Keys built at run time from API values must cover every value the API sends.
 	for _, prefix := range []string{"status.", "role.", "evidence.kind.", "evidence.status.", "upload.state."} {
 		found := 0
