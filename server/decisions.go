@@ -192,6 +192,43 @@ func applicantSees(e *domain.AuditEvent) bool {
 	return false
 }
 
+// applicantEvent is e as the company sees it: a case.status event keeps
+// only what the company is told of the move (the notifications say as
+// much), not the office's working record of it. The inspector's summary,
+// reason and review (failed items, open violations, files never opened)
+// stay with the office until a countersign agrees; a reviewer's comment
+// when returning the decision stays with the office always. A request for
+// supplements is the company's to read whole: it is addressed to them.
+// Any other event is returned as it is. The projected event carries no
+// hashes: they covered the whole record, which only the office reads.
+func applicantEvent(e *domain.AuditEvent) *domain.AuditEvent {
+	if e.Action != "case.status" {
+		return e
+	}
+	var data map[string]any
+	if err := json.Unmarshal(e.Data, &data); err != nil {
+		data = map[string]any{}
+	}
+	keep := []string{"from", "to", "due_at", "decision_id", "outcome"}
+	switch {
+	case data["outcome"] == "request_supplement":
+		keep = append(keep, "summary", "owed", "owed_due")
+	case data["agree"] == true:
+		// The final round, as GET …/decisions shows it to the company.
+		keep = append(keep, "agree", "comment", "reason")
+	}
+	shown := map[string]any{}
+	for _, k := range keep {
+		if v, ok := data[k]; ok {
+			shown[k] = v
+		}
+	}
+	out := *e
+	out.Data, _ = json.Marshal(shown)
+	out.PrevHash, out.Hash = "", ""
+	return &out
+}
+
 // auditReader is what readers of a case's audit events need from the
 // records: the events after a sequence number, in chain order.
 type auditReader interface {
@@ -203,6 +240,7 @@ type auditReader interface {
 type caseEventStore interface {
 	caseLoader
 	auditReader
+	sessionFinder
 	// Changed is closed at the next committed change.
 	Changed() <-chan struct{}
 }
@@ -235,9 +273,7 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 		if err != nil {
 			return err
 		}
-		// The company sees its case's progress; the office the whole trail.
-		whole := cs.Authorize(currentUser(c), domain.ActionReadNotes) == nil
-		ratings := cs.Authorize(currentUser(c), domain.ActionReadRating) == nil
+		access := streamAccessOf(cs, currentUser(c))
 		after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
 		if v := strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")); v != "" {
 			after, _ = strconv.ParseInt(v, 10, 64)
@@ -258,12 +294,24 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 			if err != nil {
 				return nil
 			}
+			if len(events) > 0 {
+				// Who may read what is decided again before anything is
+				// sent: the session may have ended, the user been
+				// disabled or the case given to another officer since the
+				// stream began.
+				if access, err = recheckStream(c, db, cs.ID); err != nil {
+					return nil
+				}
+			}
 			for _, e := range events {
 				after = e.Seq
-				if !whole && !applicantSees(e) {
-					continue
+				if !access.whole {
+					if !applicantSees(e) {
+						continue
+					}
+					e = applicantEvent(e)
 				}
-				if ratingEvent(e) && !ratings {
+				if ratingEvent(e) && !access.ratings {
 					continue
 				}
 				b, _ := json.Marshal(e)
@@ -280,8 +328,44 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 				return nil
 			case <-changed: // on PostgreSQL, other replicas' commits too (storage.DB.Listen)
 			case <-heartbeat.C:
+				if _, err := recheckStream(c, db, cs.ID); err != nil {
+					return nil
+				}
 				fmt.Fprintf(w, ": keep-alive\n\n")
 			}
 		}
 	}
+}
+
+// streamAccess is what a case's event stream may send its reader: the
+// whole trail (the office) or the case's progress (the company), with or
+// without the service ratings.
+type streamAccess struct{ whole, ratings bool }
+
+func streamAccessOf(cs *domain.Case, u *domain.User) streamAccess {
+	return streamAccess{
+		whole:   cs.Authorize(u, domain.ActionReadNotes) == nil,
+		ratings: cs.Authorize(u, domain.ActionReadRating) == nil,
+	}
+}
+
+// recheckStream reads the stream's session and case afresh and decides
+// again what the stream may send; an error (the session ended, the user
+// may no longer read the case) ends the stream. A browser's EventSource
+// then reconnects and is refused.
+func recheckStream(c echo.Context, db caseEventStore, caseID string) (streamAccess, error) {
+	ctx := c.Request().Context()
+	token, _ := c.Get("token").(string)
+	sess, err := db.SessionByToken(ctx, token)
+	if err != nil {
+		return streamAccess{}, err
+	}
+	cs, err := db.Case(ctx, caseID)
+	if err != nil {
+		return streamAccess{}, err
+	}
+	if err := cs.Authorize(sess.User, domain.ActionReadProgress); err != nil {
+		return streamAccess{}, err
+	}
+	return streamAccessOf(cs, sess.User), nil
 }
