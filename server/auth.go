@@ -93,6 +93,14 @@ func login(c echo.Context, db sessionFinder) error {
 	return nil
 }
 
+// sessionNow reads the request's session afresh, for a stream that
+// outlives the check authenticate made when it opened: ErrNotFound once
+// the session was logged out, expired or its user disabled.
+func sessionNow(c echo.Context, db sessionFinder) (*domain.Session, error) {
+	token, _ := c.Get("token").(string)
+	return db.SessionByToken(c.Request().Context(), token)
+}
+
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }

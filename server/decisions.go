@@ -354,13 +354,11 @@ func streamAccessOf(cs *domain.Case, u *domain.User) streamAccess {
 // may no longer read the case) ends the stream. A browser's EventSource
 // then reconnects and is refused.
 func recheckStream(c echo.Context, db caseEventStore, caseID string) (streamAccess, error) {
-	ctx := c.Request().Context()
-	token, _ := c.Get("token").(string)
-	sess, err := db.SessionByToken(ctx, token)
+	sess, err := sessionNow(c, db)
 	if err != nil {
 		return streamAccess{}, err
 	}
-	cs, err := db.Case(ctx, caseID)
+	cs, err := db.Case(c.Request().Context(), caseID)
 	if err != nil {
 		return streamAccess{}, err
 	}

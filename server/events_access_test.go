@@ -133,3 +133,50 @@ func TestStreamEndsWithAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestBadgeStreamEndsAtLogout: the notification badge's stream of a
+// session logged out since it opened sends no more counts and ends.
+func TestBadgeStreamEndsAtLogout(t *testing.T) {
+	e := newEnv(t)
+	ts := newHTTPServer(t, e)
+	req, _ := http.NewRequest("GET", ts+"/api/v1/notifications/events", nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens["appA"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open the badge's stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	counts := make(chan string, 100)
+	go func() {
+		defer close(counts)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				counts <- v
+			}
+		}
+	}()
+	next := func() (string, bool) {
+		select {
+		case v, ok := <-counts:
+			return v, ok
+		case <-time.After(5 * time.Second):
+			t.Fatal("the badge's stream neither sent nor ended within 5 s")
+			return "", false
+		}
+	}
+	if v, _ := next(); v != `{"unread":0}` {
+		t.Fatalf("first count: got %s, want 0 unread", v)
+	}
+	cs := e.newCase("appA")
+	e.upload("appA", cs.ID, "walk.mp4", video(1000))
+	e.json("appA", "POST", "/api/v1/cases/"+cs.ID+"/submit", nil, http.StatusOK, nil)
+	if v, _ := next(); v != `{"unread":1}` {
+		t.Fatalf("after the submission: got %s, want 1 unread (the receipt)", v)
+	}
+	e.json("appA", "POST", "/api/v1/auth/logout", nil, http.StatusNoContent, nil)
+	e.json("insp", "POST", "/api/v1/cases/"+cs.ID+"/assign", nil, http.StatusOK, nil)
+	if v, ok := next(); ok {
+		t.Fatalf("after logging out: the stream sent %s, want it ended", v)
+	}
+}

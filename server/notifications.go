@@ -14,6 +14,7 @@ import (
 
 // notificationStore is what the inbox and contact routes need.
 type notificationStore interface {
+	sessionFinder
 	// Notifications returns the user's newest notifications (older than
 	// before when set) and their unread count.
 	Notifications(ctx context.Context, userID, before string, limit int) ([]*domain.Notification, int, error)
@@ -138,6 +139,11 @@ func handleNotificationEvents(db notificationStore, ending <-chan struct{}) echo
 				return nil
 			}
 			if n != last {
+				// The badge is the session's: one logged out (or whose
+				// user was disabled) since the stream opened gets no more.
+				if _, err := sessionNow(c, db); err != nil {
+					return nil
+				}
 				last = n
 				b, _ := json.Marshal(map[string]int{"unread": n})
 				fmt.Fprintf(w, "event: notification\ndata: %s\n\n", b)
@@ -150,6 +156,9 @@ func handleNotificationEvents(db notificationStore, ending <-chan struct{}) echo
 				return nil
 			case <-changed:
 			case <-heartbeat.C:
+				if _, err := sessionNow(c, db); err != nil {
+					return nil
+				}
 				fmt.Fprintf(w, ": keep-alive\n\n")
 				w.Flush()
 			}
