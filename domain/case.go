@@ -134,10 +134,16 @@ func CheckText(field, v string, required bool, max int) error {
 	if utf8.RuneCountInString(v) > max {
 		return Coded(ErrInvalid, "field_too_long", fmt.Sprintf("%s must have at most %d characters", field, max))
 	}
-	if !utf8.ValidString(v) {
-		return Coded(ErrInvalid, "field_not_utf8", field+" is not valid UTF-8")
+	if !ValidText(v) {
+		return Coded(ErrInvalid, "field_not_utf8", field+" is not valid UTF-8 or holds a NUL character")
 	}
 	return nil
+}
+
+// ValidText reports whether s is UTF-8 without a NUL character: text that
+// either database stores as it is.
+func ValidText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // DueAt is the end of the working day targetDays working days after t in

@@ -18,6 +18,11 @@ const (
 	CodeDatabaseUnavailable = "database_unavailable"
 	// CodeDiskFull: the server's disk (or the object store's) is full.
 	CodeDiskFull = "disk_full"
+	// CodeTextInvalid: the request's address, query or JSON holds a NUL
+	// character or bytes that are not UTF-8, which no text field may
+	// store (PostgreSQL refuses them; SQLite would keep what PostgreSQL
+	// then could not copy).
+	CodeTextInvalid = "text_invalid"
 )
 
 // CodeSchemaTooNew is the code of the error OpenDB returns for a database

@@ -25,6 +25,7 @@ func (s *Server) routes(cfg Config) error {
 	e.Pre(tusMethodOverride)
 	e.Use(m.middleware)
 	e.Use(securityHeaders)
+	e.Use(refuseBadText)
 
 	e.GET("/healthz", handleHealth(cfg.DB, cfg.Objects))
 	s.ready = newReadiness(cfg.DB, cfg.Objects)
@@ -189,6 +190,27 @@ func (s *Server) routes(cfg Config) error {
 // guessing types and limits what a page may load and run to our own origin
 // (contentSecurityPolicy). A handler may replace the policy with a stricter
 // one (an inline PDF gets "sandbox").
+// refuseBadText answers 400 text_invalid to a request whose path or query
+// holds a NUL character or bytes that are not UTF-8: no id, filter or
+// search text may, and PostgreSQL would refuse them with an error that is
+// not the client's to read (bindJSON does the same for JSON bodies).
+func refuseBadText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		ok := domain.ValidText(r.URL.Path)
+		for k, vs := range r.URL.Query() {
+			ok = ok && domain.ValidText(k)
+			for _, v := range vs {
+				ok = ok && domain.ValidText(v)
+			}
+		}
+		if !ok {
+			return domain.Coded(domain.ErrInvalid, domain.CodeTextInvalid, "the address or its query holds a NUL character or bytes that are not UTF-8")
+		}
+		return next(c)
+	}
+}
+
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()

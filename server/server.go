@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -380,13 +381,17 @@ func bindJSON(c echo.Context, v any) error {
 	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
 		return newError(http.StatusUnsupportedMediaType, "send JSON with Content-Type: application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxJSONBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxJSONBody))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return newError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the JSON body exceeds %d bytes", maxJSONBody))
 		}
+		return newError(http.StatusBadRequest, "the request body broke off: "+err.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return newError(http.StatusBadRequest, "the request body is empty; send a JSON object")
 		}
@@ -397,7 +402,30 @@ func bindJSON(c echo.Context, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return newError(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
 	}
+	if jsonHoldsNUL(body) {
+		return domain.Coded(domain.ErrInvalid, domain.CodeTextInvalid, "the JSON holds a NUL character (\\u0000), which no text may store")
+	}
 	return nil
+}
+
+// jsonHoldsNUL reports whether a string of the valid JSON body (a key or
+// a value) holds a NUL. JSON can carry one only escaped, so a body without
+// the escape is passed at once. (Bytes that are not UTF-8 need no check:
+// the decoder turns them into U+FFFD.)
+func jsonHoldsNUL(body []byte) bool {
+	if !bytes.Contains(body, []byte(`\u0000`)) {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if s, ok := tok.(string); ok && strings.ContainsRune(s, 0) {
+			return true
+		}
+	}
 }
 
 // bindOptionalJSON is bindJSON for endpoints whose body may be empty.

@@ -58,6 +58,9 @@ type Dialect interface {
 	Unavailable(err error) bool
 	// DiskFull reports whether err says the database's disk is full.
 	DiskFull(err error) bool
+	// BadText reports whether err is the refusal of text the database
+	// cannot store (a NUL character, bytes that are not UTF-8).
+	BadText(err error) bool
 }
 
 // dialectFor picks the adapter for dsn: a postgres:// URL, or a SQLite

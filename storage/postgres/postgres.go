@@ -177,6 +177,14 @@ func (Dialect) Unavailable(err error) bool {
 // DiskFull reports SQLSTATE 53100 (disk_full).
 func (Dialect) DiskFull(err error) bool { return sqlstate(err) == "53100" }
 
+// BadText reports SQLSTATE 22021 (character_not_in_repertoire: a NUL or
+// bytes that are not UTF-8 in a text value) and 22P05
+// (untranslatable_character: \u0000 in a JSON value).
+func (Dialect) BadText(err error) bool {
+	s := sqlstate(err)
+	return s == "22021" || s == "22P05"
+}
+
 // connector makes conns from the pool's connections.
 type connector struct {
 	base driver.Connector

@@ -121,6 +121,9 @@ func (*Dialect) Unavailable(err error) bool {
 	return false
 }
 
+// BadText is false: SQLite stores any bytes it is given as text.
+func (*Dialect) BadText(error) bool { return false }
+
 // DiskFull reports SQLITE_FULL.
 func (*Dialect) DiskFull(err error) bool { return code(err) == sqlite3.SQLITE_FULL }
 
