@@ -23,8 +23,8 @@ func TestNULAndBrokenUTF8Refused(t *testing.T) {
 	note := a.ID
 	for _, tt := range []struct {
 		name, user, method, path, body string
-		want                            int
-		code                            string
+		want                           int
+		code                           string
 	}{
 		{"NUL in an id", "appA", "GET", "/api/v1/cases/a%00b", "", 400, "text_invalid"},
 		{"not UTF-8 in a search", "insp", "GET", "/api/v1/cases?q=%ff", "", 400, "text_invalid"},
