@@ -18,6 +18,35 @@ type Shape struct {
 	Color  string       `json:"color,omitempty"`
 }
 
+// UnmarshalJSON reads a shape, each of whose points must be exactly two
+// numbers, [x, y]: a point of one number (or three) is refused, not
+// filled with zeros (or cut) as a [2]float64 would be. Unknown fields are
+// refused, as for the request around it.
+func (s *Shape) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Type   string      `json:"type"`
+		Points [][]float64 `json:"points"`
+		Color  string      `json:"color,omitempty"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf("shape: %w", err)
+	}
+	pts := make([][2]float64, len(raw.Points))
+	for i, p := range raw.Points {
+		if len(p) != 2 {
+			return fmt.Errorf("shape: point %d has %d numbers; a point is [x, y]", i+1, len(p))
+		}
+		pts[i] = [2]float64{p[0], p[1]}
+	}
+	if raw.Points == nil {
+		pts = nil
+	}
+	*s = Shape{Type: raw.Type, Points: pts, Color: raw.Color}
+	return nil
+}
+
 // Severities of an annotation.
 const (
 	SeverityInfo      = "info"

@@ -76,7 +76,7 @@ type annotationStore interface {
 	ListAnnotations(ctx context.Context, f domain.AnnotationFilter) ([]*domain.Annotation, error)
 	UpdateAnnotation(ctx context.Context, a *domain.Annotation, ev *domain.Evidence, cs *domain.Case, editor *domain.User, ifVersion int, in domain.AnnotationInput) (*domain.Annotation, error)
 	AnnotationVersions(ctx context.Context, id string) ([]json.RawMessage, error)
-	DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User) error
+	DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, ifVersion int) error
 	ResolveAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, resolved bool) (*domain.Annotation, error)
 	AddReply(ctx context.Context, a *domain.Annotation, by *domain.User, body string) (*domain.Reply, error)
 }
@@ -279,7 +279,17 @@ func handleDeleteAnnotation(db annotationStore) echo.HandlerFunc {
 		if a.Author.ID != u.ID {
 			return newCodedError(http.StatusForbidden, "not_annotation_author", "only the author deletes an annotation")
 		}
-		if err := db.DeleteAnnotation(c.Request().Context(), a, u); err != nil {
+		// If-Match is optional here (a delete loses no edit of the
+		// caller's own), but when sent it must name the version now.
+		version := 0
+		if im := strings.Trim(c.Request().Header.Get("If-Match"), `" `); im != "" && im != "*" {
+			v, err := strconv.Atoi(strings.TrimPrefix(im, "W/"))
+			if err != nil || v < 1 {
+				return newError(http.StatusBadRequest, "If-Match must be the annotation's version number")
+			}
+			version = v
+		}
+		if err := db.DeleteAnnotation(c.Request().Context(), a, u, version); err != nil {
 			return err
 		}
 		return c.NoContent(http.StatusNoContent)

@@ -75,6 +75,10 @@ func TestAnnotations(t *testing.T) {
 		{"body": "x", "start_ms": 1, "shape": map[string]any{"type": "star", "points": [][2]float64{{0.1, 0.2}}}},
 		{"body": "x", "start_ms": 1, "shape": map[string]any{"type": "point", "points": [][2]float64{{1.5, 0.2}}}},
 		{"body": "x", "start_ms": 1, "shape": map[string]any{"type": "point", "points": [][2]float64{{0.5, 0.2}}, "color": "red"}},
+		// A point is two numbers: not one (which would read as [x, 0]) nor three.
+		{"body": "x", "start_ms": 1, "shape": map[string]any{"type": "rect", "points": [][]float64{{0.5}, {0.7}}}},
+		{"body": "x", "start_ms": 1, "shape": map[string]any{"type": "rect", "points": [][]float64{{0, 0, 0}, {1, 1}}}},
+		{"body": "x", "start_ms": 1, "shape": map[string]any{"type": "point", "points": [][2]float64{{0.5, 0.2}}, "size": 3}},
 	} {
 		e.json("insp", "POST", vpath, bad, http.StatusBadRequest, nil)
 	}
@@ -128,6 +132,14 @@ func TestAnnotations(t *testing.T) {
 	// Delete: soft, by the author only, audited.
 	if w := e.req("rev", "DELETE", apath, nil, nil); w.Code != http.StatusForbidden {
 		t.Fatalf("delete by another officer: got %d, want 403", w.Code)
+	}
+	// A delete that names a version (If-Match) deletes only that version:
+	// the edit made since version 1 is not thrown away unseen.
+	if w := e.req("insp", "DELETE", apath, nil, map[string]string{"If-Match": `"1"`}); w.Code != http.StatusPreconditionFailed || !strings.Contains(w.Body.String(), "annotation_changed") {
+		t.Fatalf("delete of a stale version: got %d %s, want 412 annotation_changed", w.Code, w.Body)
+	}
+	if w := e.req("insp", "DELETE", apath, nil, map[string]string{"If-Match": `"one"`}); w.Code != http.StatusBadRequest {
+		t.Fatalf("delete with If-Match \"one\": got %d, want 400", w.Code)
 	}
 	if w := e.req("insp", "DELETE", apath, nil, nil); w.Code != http.StatusNoContent {
 		t.Fatalf("delete: got %d, want 204", w.Code)

@@ -511,17 +511,34 @@ func (d *DB) AnnotationVersions(ctx context.Context, id string) ([]json.RawMessa
 }
 
 // DeleteAnnotation hides an annotation; the row stays for the record.
-func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User) error {
+//
+// ifVersion, when not 0, is the version the caller read (If-Match): an
+// annotation edited since is not deleted (ErrPrecondition,
+// annotation_changed), so that nobody deletes an edit they never saw.
+func (d *DB) DeleteAnnotation(ctx context.Context, a *domain.Annotation, by *domain.User, ifVersion int) error {
 	now := d.now().UTC()
 	defer d.annCache.drop(a.ID)
 	return d.tx(ctx, func(tx *wtx) error {
 		if err := lockCaseFor(ctx, tx, a.CaseID, by, domain.ActionAnnotate); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE annotations SET deleted_at = ?, deleted_by = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(now), by.ID, ms(now), a.ID); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE annotations SET deleted_at = ?, deleted_by = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL AND (? = 0 OR version = ?)`,
+			ms(now), by.ID, ms(now), a.ID, ifVersion, ifVersion)
+		if err != nil {
 			return err
 		}
-		_, err := appendAudit(ctx, tx, now, Audit{CaseID: a.CaseID, ActorID: by.ID, Action: "annotation.deleted", Target: a.ID})
+		if n, _ := res.RowsAffected(); n != 1 {
+			var version int
+			var deleted sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT version, deleted_at FROM annotations WHERE id = ?`, a.ID).Scan(&version, &deleted); err != nil {
+				return notFound(err, "annotation "+a.ID)
+			}
+			if deleted.Valid {
+				return fmt.Errorf("annotation %s: %w", a.ID, domain.ErrNotFound)
+			}
+			return domain.Coded(domain.ErrPrecondition, "annotation_changed", fmt.Sprintf("the annotation is at version %d, not %d; reload it", version, ifVersion))
+		}
+		_, err = appendAudit(ctx, tx, now, Audit{CaseID: a.CaseID, ActorID: by.ID, Action: "annotation.deleted", Target: a.ID})
 		return err
 	})
 }

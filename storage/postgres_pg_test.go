@@ -512,7 +512,7 @@ func TestDialectAnnotations(t *testing.T) {
 		if res.ResolvedAt == nil {
 			t.Fatalf("resolved annotation has no resolved_at")
 		}
-		if err := a.DeleteAnnotation(ctx, made[1], f.inspector); err != nil {
+		if err := a.DeleteAnnotation(ctx, made[1], f.inspector, 0); err != nil {
 			t.Fatal(err)
 		}
 		list, err := b.ListAnnotations(ctx, domain.AnnotationFilter{CaseID: f.cs.ID, EvidenceID: ev.ID})

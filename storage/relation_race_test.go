@@ -129,7 +129,7 @@ func TestRelationInTheTransaction(t *testing.T) {
 		wantPolicyRefusal(t, db, "the replaced inspector's reply", err, csA.ID, f.inspector, domain.ActionAnnotate)
 		_, err = db.ResolveAnnotation(ctx, a, f.inspector, true)
 		wantPolicyRefusal(t, db, "the replaced inspector resolving", err, csA.ID, f.inspector, domain.ActionAnnotate)
-		err = db.DeleteAnnotation(ctx, a, f.inspector)
+		err = db.DeleteAnnotation(ctx, a, f.inspector, 0)
 		wantPolicyRefusal(t, db, "the replaced inspector deleting", err, csA.ID, f.inspector, domain.ActionAnnotate)
 		_, err = db.AddLiveAnnotation(ctx, csA, liveA, f.inspector, annotationInput(15), 1000)
 		wantPolicyRefusal(t, db, "the replaced inspector's note in the live room", err, csA.ID, f.inspector, domain.ActionJoinLive)
