@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -84,11 +85,62 @@ func (d *downloads) serve(c echo.Context, key, contentType string, etag func(obj
 	if fixedETag == "" {
 		h.Set("ETag", `"`+etag(obj.Info())+`"`)
 	}
+	if rng := c.Request().Header.Get("Range"); rng != "" && c.Request().Header.Get("If-Range") == "" && !satisfiable(rng, obj.Info().Size) {
+		// http.ServeContent would answer in plain text (and a suffix of
+		// 0 bytes with a 206 whose Content-Range runs backwards).
+		for _, k := range []string{"ETag", echo.HeaderContentType, "Cache-Control", "Content-Disposition"} {
+			h.Del(k)
+		}
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", obj.Info().Size))
+		return newError(http.StatusRequestedRangeNotSatisfiable, "the Range header asks for no byte of this file ("+strconv.FormatInt(obj.Info().Size, 10)+" bytes) or cannot be read; ask for bytes=first-last within it")
+	}
 	// http.ServeContent answers Range (206, multi-range, 416), If-Range and
 	// the other conditions; it copies through ReadFrom, which bufferedWriter
 	// turns into copies of copyBufSize.
 	http.ServeContent(bufferedWriter{c.Response(), &d.bufs}, c.Request(), "", obj.Info().ModTime, obj)
 	return nil
+}
+
+// satisfiable says whether a Range header names, in a form http.ServeContent
+// reads, at least one byte of a file of size bytes (RFC 9110 §14.1.2: a
+// suffix of zero bytes names none).
+func satisfiable(header string, size int64) bool {
+	specs, ok := strings.CutPrefix(header, "bytes=")
+	if !ok {
+		return false
+	}
+	any := false
+	for _, spec := range strings.Split(specs, ",") {
+		spec = strings.TrimSpace(spec)
+		if spec == "" {
+			continue
+		}
+		first, last, ok := strings.Cut(spec, "-")
+		if !ok {
+			return false
+		}
+		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+		if first == "" {
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n < 0 || last[0] == '-' {
+				return false
+			}
+			any = any || (n > 0 && size > 0)
+			continue
+		}
+		start, err := strconv.ParseInt(first, 10, 64)
+		if err != nil || start < 0 {
+			return false
+		}
+		if last != "" {
+			end, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || end < start {
+				return false
+			}
+		}
+		any = any || start < size
+	}
+	return any
 }
 
 // etagListHas says whether an If-None-Match value names the strong ETag

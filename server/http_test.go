@@ -102,6 +102,11 @@ func TestContentRanges(t *testing.T) {
 		{"bytes=99990-", 206, 99990, size - 1, fmt.Sprintf("bytes 99990-%d/%d", size-1, size)},
 		{"bytes=99990-200000", 206, 99990, size - 1, fmt.Sprintf("bytes 99990-%d/%d", size-1, size)},
 		{fmt.Sprintf("bytes=%d-", size), 416, 0, -1, fmt.Sprintf("bytes */%d", size)},
+		// Refusals are the API's JSON; a suffix of no bytes names none
+		// (RFC 9110 §14.1.2), and a range that runs backwards is no range.
+		{"bytes=-0", 416, 0, -1, fmt.Sprintf("bytes */%d", size)},
+		{"bytes=10-5", 416, 0, -1, fmt.Sprintf("bytes */%d", size)},
+		{"bytes=abc", 416, 0, -1, fmt.Sprintf("bytes */%d", size)},
 	} {
 		hdr := map[string]string{}
 		if tt.rng != "" {
@@ -114,6 +119,9 @@ func TestContentRanges(t *testing.T) {
 		}
 		if tt.wantHeader != "" && w.Header().Get("Content-Range") != tt.wantHeader {
 			t.Errorf("Range %q: Content-Range %q, want %q", tt.rng, w.Header().Get("Content-Range"), tt.wantHeader)
+		}
+		if tt.want == 416 && (w.Header().Get("Content-Type") != "application/json" || !strings.Contains(w.Body.String(), `"code":"range_not_satisfiable"`)) {
+			t.Errorf("Range %q: got %s %q, want JSON with the code range_not_satisfiable", tt.rng, w.Header().Get("Content-Type"), w.Body)
 		}
 		if tt.want < 300 && !bytes.Equal(w.Body.Bytes(), data[tt.from:tt.to+1]) {
 			t.Errorf("Range %q: got %d bytes, want bytes %d-%d", tt.rng, w.Body.Len(), tt.from, tt.to)
