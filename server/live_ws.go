@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -86,6 +88,9 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	}
 	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
+	}
+	if err := checkWebSocketRequest(c.Request()); err != nil {
+		return err
 	}
 	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
 	if err != nil {
@@ -292,4 +297,35 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 	default:
 		fail(newError(http.StatusBadRequest, "unknown message type: use instruction, annotation, snapshot, talk, shot, position, take_still, still or ping"))
 	}
+}
+
+// checkWebSocketRequest refuses, in the API's JSON, the requests that
+// websocket.Accept would refuse in plain text: one that asks for no
+// WebSocket (426 websocket_required) and one sent from a page of another
+// origin (403 origin_not_allowed; Accept's own rule: the Origin's host is
+// the request's Host).
+func checkWebSocketRequest(r *http.Request) error {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return newCodedError(http.StatusUpgradeRequired, "websocket_required", "this address is a WebSocket: connect with Connection: Upgrade and Upgrade: websocket")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return newCodedError(http.StatusForbidden, "origin_not_allowed", "a page of another site may not open this live room")
+		}
+	}
+	return nil
+}
+
+// headerHasToken says whether the comma-separated header name holds token,
+// in any case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -780,6 +780,8 @@ addCodes({
   field_required: { zh: '请填写所有必填项。', en: 'Fill in every required field.' },
   field_too_long: { zh: '填写的内容过长，请缩短。', en: 'A field is too long; please shorten it.' },
   field_not_utf8: { zh: '填写的内容含有无法识别的字符。', en: 'A field holds characters that cannot be read.' },
+  websocket_required: { zh: '此地址须以 WebSocket 连接。', en: 'This address takes a WebSocket connection only.' },
+  origin_not_allowed: { zh: '其他网站的页面不能打开此现场连线。', en: 'A page of another site may not open this live room.' },
   text_invalid: { zh: '请求中含有无法保存的字符（如空字符），请检查后重试。', en: 'The request holds a character that cannot be stored (such as a NUL); check it and try again.' },
   site_coordinates_invalid: { zh: '场所坐标无效：纬度在 ±90、经度在 ±180 度以内，且须同时填写。', en: 'The site\'s coordinates are not valid: latitude within ±90 and longitude within ±180 degrees, both or neither.' },
   unknown_permit_type: { zh: '未知的许可事项，请重新选择。', en: 'Unknown permit type; choose one again.' },
