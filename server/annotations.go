@@ -105,6 +105,11 @@ func handleCreateAnnotation(db annotationStore) echo.HandlerFunc {
 // and the page: limit (1–5000, default 1000) and offset.
 func annotationFilter(c echo.Context) (domain.AnnotationFilter, error) {
 	f := domain.AnnotationFilter{ChecklistItem: c.QueryParam("checklist_item"), Severity: c.QueryParam("severity")}
+	switch f.Severity {
+	case "", domain.SeverityInfo, domain.SeverityConcern, domain.SeverityViolation:
+	default:
+		return f, newCodedError(http.StatusBadRequest, "bad_filter", "severity must be info, concern or violation")
+	}
 	var err error
 	if f.Limit, err = queryLimit(c, 1000, 5000); err != nil {
 		return f, err

@@ -59,3 +59,45 @@ func TestNULAndBrokenUTF8Refused(t *testing.T) {
 		t.Errorf("a site name that reads a\\u0000b: got %d %q", w.Code, made.SiteName)
 	}
 }
+
+// TestBadQueryParametersRefused: a filter or cursor that means nothing is
+// 400 with its code, not an empty page or the first one.
+func TestBadQueryParametersRefused(t *testing.T) {
+	e := newEnv(t)
+	r := e.reviewCase()
+	for _, tt := range []struct{ name, user, path, code string }{
+		{"a notification cursor never given", "appA", "/api/v1/notifications?before=garbage", "bad_cursor"},
+		{"another user's notification as cursor", "insp", "/api/v1/notifications?before=" + e.firstNotification("appA"), "bad_cursor"},
+		{"an unknown severity", "insp", r.path + "/annotations?severity=bogus", "bad_filter"},
+		{"a seq that is not a number", "insp", r.path + "/audit?after=garbage", "bad_cursor"},
+		{"a negative seq on the stream", "insp", r.path + "/events?after=-1", "bad_cursor"},
+	} {
+		w := e.req(tt.user, "GET", tt.path, nil, nil)
+		var got struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		json.Unmarshal(w.Body.Bytes(), &got)
+		if w.Code != http.StatusBadRequest || got.Error.Code != tt.code {
+			t.Errorf("%s: got %d %.200s, want 400 %s", tt.name, w.Code, w.Body, tt.code)
+		}
+	}
+	var page struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	e.json("appA", "GET", "/api/v1/notifications?before="+e.firstNotification("appA"), nil, http.StatusOK, &page)
+}
+
+// firstNotification is the id of the user's newest notification.
+func (e *env) firstNotification(user string) string {
+	e.t.Helper()
+	var page struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	e.json(user, "GET", "/api/v1/notifications", nil, http.StatusOK, &page)
+	if len(page.Items) == 0 {
+		e.t.Fatalf("%s has no notification", user)
+	}
+	return page.Items[0].ID
+}

@@ -251,7 +251,10 @@ func handleCaseAudit(db caseEventStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
+		after, err := queryAfter(c)
+		if err != nil {
+			return err
+		}
 		list, err := db.CaseAudit(c.Request().Context(), cs.ID, after, 10000)
 		if err != nil {
 			return err
@@ -274,7 +277,10 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 			return err
 		}
 		access := streamAccessOf(cs, currentUser(c))
-		after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
+		after, err := queryAfter(c)
+		if err != nil {
+			return err
+		}
 		if v := strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")); v != "" {
 			after, _ = strconv.ParseInt(v, 10, 64)
 		}
@@ -335,6 +341,20 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 			}
 		}
 	}
+}
+
+// queryAfter reads ?after=, the seq of the last event a reader has (0 when
+// absent): a number ≥ 0, else 400 bad_cursor.
+func queryAfter(c echo.Context) (int64, error) {
+	v := c.QueryParam("after")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, newCodedError(http.StatusBadRequest, "bad_cursor", "after is the seq of an event, a number ≥ 0")
+	}
+	return n, nil
 }
 
 // streamAccess is what a case's event stream may send its reader: the

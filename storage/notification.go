@@ -245,6 +245,12 @@ func scanNotification(row scanner) (*domain.Notification, error) {
 func (d *DB) Notifications(ctx context.Context, userID, before string, limit int) ([]*domain.Notification, int, error) {
 	q, args := `SELECT `+notificationColumns+` FROM notifications WHERE user_id = ?`, []any{userID}
 	if before != "" {
+		var one int
+		if err := d.queryRow(ctx, `SELECT 1 FROM notifications WHERE id = ? AND user_id = ?`, before, userID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, domain.Coded(domain.ErrInvalid, "bad_cursor", "before names no notification of yours; start from the first page")
+		} else if err != nil {
+			return nil, 0, fmt.Errorf("notifications: %w", err)
+		}
 		q += ` AND (created_at, id) < (SELECT created_at, id FROM notifications WHERE id = ? AND user_id = ?)`
 		args = append(args, before, userID)
 	}
