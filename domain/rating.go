@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,6 +28,13 @@ const (
 	CodeRatingExists = "rating_exists"
 	// CodeRatingLevelInvalid: the level is not one of 1…5.
 	CodeRatingLevelInvalid = "rating_level_invalid"
+	// CodeRatingScoreInvalid: the score is not one of 1…5.
+	CodeRatingScoreInvalid = "rating_score_invalid"
+	// CodeRatingScoreRequired: the body gives neither score nor level.
+	CodeRatingScoreRequired = "rating_score_required"
+	// CodeRatingScoreConflict: the body gives a score and a level that
+	// disagree (level = 6 − score).
+	CodeRatingScoreConflict = "rating_score_level_conflict"
 	// CodeRatingApplicantOnly: only the person who applied rates the case.
 	CodeRatingApplicantOnly = "rating_applicant_only"
 	// CodeFollowUpClosed: the follow-up was closed already.
@@ -37,7 +45,48 @@ const (
 	CodeCaseNotUrgent = "case_not_urgent"
 )
 
-// RatingInput is what the applicant sends.
+// ScoreOf is the contract's score (API.md: 5 非常满意 … 1 非常不满意) of a
+// level (1 非常满意 … 5 非常不满意), and LevelOf its inverse: each is
+// 6 minus the other, so a score ≤ 2 is a level ≥ 4 (OpensFollowUp).
+func ScoreOf(level int) int { return 6 - level }
+
+// LevelOf is the level of a score; see ScoreOf.
+func LevelOf(score int) int { return 6 - score }
+
+// RatingRequest is the body of POST /api/v1/cases/{id}/rating: the
+// contract's score (API.md, 5 best), or the level our own pages send (1
+// best), or both when they agree.
+type RatingRequest struct {
+	Score   *int   `json:"score"`
+	Level   *int   `json:"level"`
+	Comment string `json:"comment"`
+}
+
+// Input is the request as a RatingInput: the level given, or that of the
+// score. Neither is rating_score_required, a score outside 1…5
+// rating_score_invalid, a score and a level that disagree
+// rating_score_level_conflict; the level and comment are checked by
+// RatingInput.Check.
+func (r RatingRequest) Input() (RatingInput, error) {
+	in := RatingInput{Comment: r.Comment}
+	switch {
+	case r.Score == nil && r.Level == nil:
+		return in, Coded(ErrInvalid, CodeRatingScoreRequired, "give score, 5 (非常满意) to 1 (非常不满意)")
+	case r.Score == nil:
+		in.Level = *r.Level
+		return in, nil
+	}
+	if *r.Score < 1 || *r.Score > 5 {
+		return in, Coded(ErrInvalid, CodeRatingScoreInvalid, "score is 5 (非常满意) to 1 (非常不满意)")
+	}
+	in.Level = LevelOf(*r.Score)
+	if r.Level != nil && *r.Level != in.Level {
+		return in, Coded(ErrInvalid, CodeRatingScoreConflict, fmt.Sprintf("score %d is level %d, not %d (level = 6 − score); give one of them", *r.Score, in.Level, *r.Level))
+	}
+	return in, nil
+}
+
+// RatingInput is what the applicant sends, as a level.
 type RatingInput struct {
 	Level   int    `json:"level"`
 	Comment string `json:"comment"`
@@ -61,11 +110,20 @@ type Rating struct {
 	CaseID     string    `json:"case_id"`
 	DecisionID string    `json:"decision_id"`
 	Level      int       `json:"level"`
+	Score      int       `json:"score"` // ScoreOf(Level), API.md's figure (5 best); MarshalJSON sets it
 	Comment    string    `json:"comment"`
 	RatedAt    time.Time `json:"rated_at"`
 	// FollowUp is the follow-up the rating opened, nil for a rating of
 	// 基本满意 or better.
 	FollowUp *FollowUp `json:"followup"`
+}
+
+// MarshalJSON writes the rating with its score beside its level.
+func (r Rating) MarshalJSON() ([]byte, error) {
+	type plain Rating
+	p := plain(r)
+	p.Score = ScoreOf(r.Level)
+	return json.Marshal(p)
 }
 
 // FollowUp is the office's answer to a bad rating (整改): open until a
@@ -76,6 +134,7 @@ type FollowUp struct {
 	CaseNumber string     `json:"case_number,omitempty"`
 	Office     string     `json:"office"`
 	Level      int        `json:"level"`
+	Score      int        `json:"score"` // ScoreOf(Level); MarshalJSON sets it
 	Comment    string     `json:"comment"`
 	OpenedAt   time.Time  `json:"opened_at"`
 	DueAt      time.Time  `json:"due_at"`
@@ -84,6 +143,14 @@ type FollowUp struct {
 	Outcome    string     `json:"outcome"`
 	// Overdue is whether it is open past DueAt when read.
 	Overdue bool `json:"overdue"`
+}
+
+// MarshalJSON writes the follow-up with its score beside its level.
+func (f FollowUp) MarshalJSON() ([]byte, error) {
+	type plain FollowUp
+	p := plain(f)
+	p.Score = ScoreOf(f.Level)
+	return json.Marshal(p)
 }
 
 // RatingAggregate is an officer's own figure: how the cases they inspected

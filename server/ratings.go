@@ -24,7 +24,9 @@ type ratingStore interface {
 }
 
 // handleRateCase is the applicant rating the case's final decision
-// (好差评): 201 with the rating and the follow-up it opened, if any.
+// (好差评): 201 with the rating and the follow-up it opened, if any. The
+// body gives the contract's score (5 best) or our pages' level (1 best),
+// or both when they agree (domain.RatingRequest).
 func handleRateCase(db ratingStore, zone zoneFunc, followUpDays int) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		loc := zone(c.Request().Context())
@@ -32,8 +34,12 @@ func handleRateCase(db ratingStore, zone zoneFunc, followUpDays int) echo.Handle
 		if err != nil {
 			return err
 		}
-		var in domain.RatingInput
-		if err := bindJSON(c, &in); err != nil {
+		var req domain.RatingRequest
+		if err := bindJSON(c, &req); err != nil {
+			return err
+		}
+		in, err := req.Input()
+		if err != nil {
 			return err
 		}
 		r, err := db.RateCase(c.Request().Context(), cs, currentUser(c), loc, followUpDays, in)

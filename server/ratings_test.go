@@ -238,3 +238,73 @@ func TestUrgentAPI(t *testing.T) {
 		t.Errorf("urgent events: got\n%s\nwant\n%s", strings.Join(actions, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestRatingScoreContract: POST …/rating takes API.md's score (5 非常满意
+// … 1 非常不满意) as well as our pages' level (1 非常满意 … 5 非常不满意),
+// level = 6 − score; a score ≤ 2 opens a follow-up; a body with neither,
+// a score out of range, or a score and level that disagree is refused with
+// its own code; the rating and its follow-up carry score beside level.
+func TestRatingScoreContract(t *testing.T) {
+	m := newMatrix(t)
+	f := m.build(domain.StatusRejected)
+	path := "/api/v1/cases/" + f.cs.ID + "/rating"
+	for _, c := range []struct{ body, code string }{
+		{`{}`, "rating_score_required"},
+		{`{"comment":"没有分数"}`, "rating_score_required"},
+		{`{"score":null,"level":null}`, "rating_score_required"},
+		{`{"score":0}`, "rating_score_invalid"},
+		{`{"score":6}`, "rating_score_invalid"},
+		{`{"score":1,"level":1}`, "rating_score_level_conflict"},
+		{`{"score":5,"level":5}`, "rating_score_level_conflict"},
+		{`{"level":0}`, domain.CodeRatingLevelInvalid},
+		{`{"level":6}`, domain.CodeRatingLevelInvalid},
+	} {
+		m.expectCall("appA", "POST", path, c.body, http.StatusBadRequest, c.code)
+	}
+	// figures reads score and level of a rating's JSON and of its follow-up.
+	figures := func(b []byte) (score, level any, followup map[string]any) {
+		t.Helper()
+		var r map[string]any
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("rating %s: %v", b, err)
+		}
+		fu, _ := r["followup"].(map[string]any)
+		return r["score"], r["level"], fu
+	}
+	// A score of 1 is level 5 and opens a follow-up; both given, agreeing.
+	b := m.expectCall("appA", "POST", path, `{"score":1,"level":5,"comment":"等了太久"}`, http.StatusCreated, "")
+	score, level, fu := figures(b)
+	if score != float64(1) || level != float64(5) || fu == nil || fu["score"] != float64(1) || fu["level"] != float64(5) {
+		t.Fatalf("score 1: got %s, want score 1, level 5 and a follow-up with score 1, level 5", b)
+	}
+	b = m.expectCall("appA", "GET", path, "", http.StatusOK, "")
+	if score, level, fu := figures(b); score != float64(1) || level != float64(5) || fu == nil || fu["score"] != float64(1) {
+		t.Errorf("the applicant's read of the rating: got %s, want score 1, level 5, the follow-up's score 1", b)
+	}
+	var list []map[string]any
+	json.Unmarshal(m.expectCall("sup", "GET", "/api/v1/followups", "", http.StatusOK, ""), &list)
+	if len(list) != 1 || list[0]["score"] != float64(1) || list[0]["level"] != float64(5) {
+		t.Errorf("the supervisor's follow-ups: got %v, want one with score 1, level 5", list)
+	}
+	m.expectCall("appA", "POST", path, `{"score":5}`, http.StatusConflict, domain.CodeRatingExists)
+
+	for _, c := range []struct {
+		body         string
+		score, level int
+		followUp     bool
+	}{
+		{`{"score":2}`, 2, 4, true},
+		{`{"score":3,"comment":"还行"}`, 3, 3, false},
+		{`{"score":4}`, 4, 2, false},
+		{`{"score":5,"level":1}`, 5, 1, false},
+		{`{"level":4}`, 2, 4, true},
+		{`{"level":1,"comment":"很好"}`, 5, 1, false},
+	} {
+		g := m.build(domain.StatusApproved)
+		b := m.expectCall("appA", "POST", "/api/v1/cases/"+g.cs.ID+"/rating", c.body, http.StatusCreated, "")
+		score, level, fu := figures(b)
+		if score != float64(c.score) || level != float64(c.level) || (fu != nil) != c.followUp {
+			t.Errorf("%s: got %s, want score %d, level %d, a follow-up %v", c.body, b, c.score, c.level, c.followUp)
+		}
+	}
+}
