@@ -64,6 +64,70 @@ type Stats struct {
 	Officers []OfficerStats `json:"officers"`
 	// Overdue is the office's open commitments past due.
 	Overdue OverdueStats `json:"overdue"`
+
+	// The figures under API.md's names ("Office"), for outside clients:
+	// the same numbers as Totals, Overdue and Officers, set by Contract.
+	Received    int     `json:"received"`
+	Decided     int     `json:"decided"`
+	SameDay     int     `json:"same_day"`
+	SameDayRate float64 `json:"same_day_rate"` // SameDay / Decided, a fraction 0…1 to 0.01
+	// HoursToDecision and HoursToCountersign are
+	// Totals.SubmitToDecisionHours and Totals.DecisionToCountersignHours.
+	HoursToDecision         Percentiles `json:"hours_to_decision"`
+	HoursToCountersign      Percentiles `json:"hours_to_countersign"`
+	ReturnedByCountersigner int         `json:"returned_by_countersigner"`
+	LiveSessions            int         `json:"live_sessions"`
+	// OverdueOwed is Overdue.Items: the owed items of commitments open
+	// past due at the period's end (or now).
+	OverdueOwed int              `json:"overdue_owed"`
+	ByOfficer   []OfficerSummary `json:"by_officer"`
+	Ratings     RatingCounts     `json:"ratings"`
+}
+
+// Percentiles are hours' median (p50) and 90th percentile, as API.md
+// names them; 0 when there are none.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+}
+
+// OfficerSummary is an officer's row of Stats.ByOfficer: User is the
+// username; the figures are those of OfficerStats.
+type OfficerSummary struct {
+	User            string      `json:"user"`
+	UserID          string      `json:"user_id"`
+	DisplayName     string      `json:"display_name"`
+	Role            Role        `json:"role"`
+	Decided         int         `json:"decided"`
+	SameDay         int         `json:"same_day"`
+	HoursToDecision Percentiles `json:"hours_to_decision"`
+}
+
+// RatingCounts are the period's ratings and of those the bad ones: score
+// ≤ 2, that is level ≥ 4 (Totals.Rated and Totals.RatedBad).
+type RatingCounts struct {
+	Count int `json:"count"`
+	Bad   int `json:"bad"`
+}
+
+// percentiles are d's median and p90.
+func (d Durations) percentiles() Percentiles { return Percentiles{P50: d.Median, P90: d.P90} }
+
+// Contract sets the figures under API.md's names from Totals, Overdue and
+// Officers, once those are complete.
+func (st *Stats) Contract() {
+	t := st.Totals
+	st.Received, st.Decided, st.SameDay, st.SameDayRate = t.Received, t.Decided, t.DecidedSameDay, t.SameDayRate
+	st.HoursToDecision = t.SubmitToDecisionHours.percentiles()
+	st.HoursToCountersign = t.DecisionToCountersignHours.percentiles()
+	st.ReturnedByCountersigner, st.LiveSessions = t.Returned, t.LiveInspections
+	st.OverdueOwed = st.Overdue.Items
+	st.Ratings = RatingCounts{Count: t.Rated, Bad: t.RatedBad}
+	st.ByOfficer = make([]OfficerSummary, 0, len(st.Officers))
+	for _, o := range st.Officers {
+		st.ByOfficer = append(st.ByOfficer, OfficerSummary{User: o.Username, UserID: o.ID, DisplayName: o.DisplayName, Role: o.Role,
+			Decided: o.Decided, SameDay: o.DecidedSameDay, HoursToDecision: o.SubmitToDecisionHours.percentiles()})
+	}
 }
 
 // StatsFigures are the counts and durations of the office or one officer.

@@ -407,3 +407,122 @@ func TestStatsRatingsAndUrgent(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsContract reads GET /api/v1/stats as API.md's clients do: the
+// top-level received, decided, same_day, same_day_rate (a fraction),
+// hours_to_decision and hours_to_countersign {p50, p90} in hours,
+// returned_by_countersigner, live_sessions, overdue_owed, by_officer and
+// ratings {count, bad} (bad = score ≤ 2), beside the totals our pages read.
+//
+// Office day 2026-03-10 in Asia/Shanghai:
+//
+//	A  submitted 09:00, insp decides 11:00, rev agrees 15:00: same day; 2 h, 4 h; live 10:05; rated score 2 at 16:00 (bad)
+//	D  submitted 10:00, insp decides 10:30, rev returns 12:00, insp decides 13:00, rev agrees 14:00:
+//	   same day; 3 h; answers 1.5 h and 1 h; rated score 5 at 16:30
+//	E  submitted 03-05, approved owing a certificate due 03-07 10:00, never handed in: one owed item overdue
+//
+// hours to decision 2, 3: p50 2.5, p90 2.9; hours to countersign 1, 1.5,
+// 4: p50 1.5, p90 3.5.
+func TestStatsContract(t *testing.T) {
+	e := newStatsEnv(t)
+	ctx := context.Background()
+	csE := e.submit("2026-03-05", "09:00")
+	e.take(csE, "insp")
+	dueE := time.Date(2026, 3, 7, 10, 0, 0, 0, e.loc)
+	e.decide(csE, "insp", "2026-03-05", "10:00", "approve", []string{"fire certificate"}, &dueE)
+	e.countersign(csE, "rev", "2026-03-05", "11:00", true)
+	csA := e.submit("2026-03-10", "09:00")
+	e.take(csA, "insp")
+	e.at("2026-03-10", "10:00")
+	ls, _, err := e.db.CreateLiveSession(ctx, e.reload(csA), e.users["insp"], nil, time.Hour)
+	e.must(err)
+	e.at("2026-03-10", "10:05")
+	e.must(e.db.MarkLivePublishing(ctx, ls, "h264", false))
+	e.at("2026-03-10", "10:20")
+	_, _, err = e.db.EndLiveSession(ctx, ls, e.users["insp"].ID, "test", nil)
+	e.must(err)
+	e.decide(csA, "insp", "2026-03-10", "11:00", "approve", nil, nil)
+	e.countersign(csA, "rev", "2026-03-10", "15:00", true)
+	csD := e.submit("2026-03-10", "10:00")
+	e.take(csD, "insp")
+	e.decide(csD, "insp", "2026-03-10", "10:30", "approve", nil, nil)
+	e.countersign(csD, "rev", "2026-03-10", "12:00", false)
+	e.decide(csD, "insp", "2026-03-10", "13:00", "approve", nil, nil)
+	e.countersign(csD, "rev", "2026-03-10", "14:00", true)
+	rate := func(cs *domain.Case, hm, body string) {
+		t.Helper()
+		e.at("2026-03-10", hm)
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/cases/"+cs.ID+"/rating", bytes.NewReader([]byte(body)))
+		r.Header.Set("Authorization", "Bearer "+e.tokens["appA"])
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		e.s.ServeHTTP(w, r)
+		if w.Code != http.StatusCreated {
+			t.Fatalf("rating %s: got %d %s, want 201", body, w.Code, w.Body)
+		}
+	}
+	rate(csA, "16:00", `{"score":2,"comment":"太慢"}`)
+	rate(csD, "16:30", `{"level":1}`)
+	e.at("2026-03-12", "09:00")
+
+	code, body := e.get("sup", "/api/v1/stats?from=2026-03-10&to=2026-03-10")
+	if code != http.StatusOK {
+		t.Fatalf("stats: got %d %s, want 200", code, body)
+	}
+	var got map[string]any
+	e.must(json.Unmarshal(body, &got))
+	pcts := func(p50, p90 float64) map[string]any { return map[string]any{"p50": p50, "p90": p90} }
+	for k, want := range map[string]any{
+		"received": 2.0, "decided": 2.0, "same_day": 2.0, "same_day_rate": 1.0,
+		"hours_to_decision": pcts(2.5, 2.9), "hours_to_countersign": pcts(1.5, 3.5),
+		"returned_by_countersigner": 1.0, "live_sessions": 1.0, "overdue_owed": 1.0,
+		"ratings": map[string]any{"count": 2.0, "bad": 1.0},
+	} {
+		if g, ok := got[k]; !ok || !equalJSON(g, want) {
+			t.Errorf("stats %s: got %v (present %v), want %v", k, g, ok, want)
+		}
+	}
+	byOfficer, _ := got["by_officer"].([]any)
+	rows := map[string]map[string]any{}
+	for _, r := range byOfficer {
+		if m, ok := r.(map[string]any); ok {
+			u, _ := m["user"].(string)
+			rows[u] = m
+		}
+	}
+	for user, want := range map[string]map[string]any{
+		"insp": {"decided": 2.0, "same_day": 2.0, "hours_to_decision": pcts(2.5, 2.9)},
+		"rev":  {"decided": 0.0, "same_day": 0.0, "hours_to_decision": pcts(0, 0)},
+	} {
+		for k, w := range want {
+			if g, ok := rows[user][k]; !ok || !equalJSON(g, w) {
+				t.Errorf("by_officer %s %s: got %v, want %v (rows %v)", user, k, g, w, byOfficer)
+			}
+		}
+	}
+	if len(byOfficer) != 2 {
+		t.Errorf("by_officer: got %d rows, want 2 (insp, rev): %v", len(byOfficer), byOfficer)
+	}
+	// What our pages read stays.
+	var st domain.Stats
+	e.must(json.Unmarshal(body, &st))
+	if st.Totals.Received != 2 || st.Totals.DecidedSameDay != 2 || st.Totals.SameDayRate != 1 || st.Totals.Rated != 2 || st.Totals.RatedBad != 1 ||
+		st.Totals.BadRate != 0.5 || st.Overdue.Commitments != 1 || st.Overdue.Items != 1 || len(st.Officers) != 2 ||
+		st.Totals.DecisionToCountersignHours != (domain.Durations{Count: 3, Median: 1.5, P90: 3.5}) {
+		t.Errorf("the figures our pages read: got totals %+v, overdue %+v, %d officers", st.Totals, st.Overdue, len(st.Officers))
+	}
+	// An empty period: zeros and an empty list, not nulls.
+	_, body = e.get("sup", "/api/v1/stats?from=2026-02-01&to=2026-02-01")
+	got = nil
+	e.must(json.Unmarshal(body, &got))
+	if l, ok := got["by_officer"].([]any); !ok || len(l) != 0 || !equalJSON(got["hours_to_decision"], pcts(0, 0)) || !equalJSON(got["ratings"], map[string]any{"count": 0.0, "bad": 0.0}) {
+		t.Errorf("an empty period: got by_officer %v, hours_to_decision %v, ratings %v; want [], zeros", got["by_officer"], got["hours_to_decision"], got["ratings"])
+	}
+}
+
+// equalJSON compares two decoded JSON values.
+func equalJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}

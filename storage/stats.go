@@ -147,6 +147,7 @@ func (d *DB) statsReport(ctx context.Context, office string, end time.Time, st *
 	slices.SortFunc(st.Units, func(a, b domain.UnitStats) int {
 		return cmp.Or(cmp.Compare(a.NameZh, b.NameZh), cmp.Compare(a.ID, b.ID))
 	})
+	st.Contract()
 	return nil
 }
 
