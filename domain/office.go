@@ -28,12 +28,15 @@ type OfficeSettings struct {
 }
 
 // UserEdit is an admin's change to an account; a nil field is left as it
-// is. UnitID "" takes the user out of their unit.
+// is. UnitID "" takes the user out of their unit. Password, when set, is a
+// temporary password the admin hands over (as ResetPassword), set in the
+// same transaction as the other fields.
 type UserEdit struct {
 	DisplayName *string `json:"display_name"`
 	Role        *Role   `json:"role"`
 	UnitID      *string `json:"unit_id"`
 	Disabled    *bool   `json:"disabled"`
+	Password    *string `json:"password"`
 }
 
 // The codes of administration refusals (docs/ERRORS.md).

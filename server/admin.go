@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"siteinspect/domain"
 	"siteinspect/storage"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -27,8 +31,9 @@ type adminStore interface {
 	Units(ctx context.Context, office string) ([]*domain.Unit, error)
 	// CreateUnit adds a unit; ErrConflict unit_name_taken.
 	CreateUnit(ctx context.Context, actor *domain.User, office, nameZh, nameEn string) (*domain.Unit, error)
-	// RenameUnit renames a unit; ErrNotFound, ErrConflict unit_name_taken.
-	RenameUnit(ctx context.Context, actor *domain.User, office, id, nameZh, nameEn string) (*domain.Unit, error)
+	// PatchUnit renames a unit, keeping a nil name as it is; ErrNotFound,
+	// ErrInvalid unit_name_invalid, ErrConflict unit_name_taken.
+	PatchUnit(ctx context.Context, actor *domain.User, office, id string, nameZh, nameEn *string) (*domain.Unit, error)
 	// SaveOfficeSettings changes the office's settings; ErrInvalid
 	// bad_timezone, bad_retention.
 	SaveOfficeSettings(ctx context.Context, actor *domain.User, in domain.OfficeSettings) (domain.OfficeSettings, error)
@@ -90,16 +95,21 @@ func handleCreateUser(db adminStore, office string) echo.HandlerFunc {
 	}
 }
 
-// handleUpdateUser answers PATCH /api/v1/admin/users/:uid with any of
-// display_name, role, unit_id ("" for none) and disabled.
+// handleUpdateUser answers PATCH /api/v1/users/:uid and PATCH
+// /api/v1/admin/users/:uid, a JSON Merge Patch (RFC 7396) of any of
+// display_name, role, unit_id, disabled and password (userEdit).
 func handleUpdateUser(db adminStore, office string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := currentUser(c)
 		if err := domain.AuthorizeOffice(u, domain.ActionManageUsers, office); err != nil {
 			return err
 		}
-		var e domain.UserEdit
-		if err := bindJSON(c, &e); err != nil {
+		patch, err := readMergePatch(c)
+		if err != nil {
+			return err
+		}
+		e, err := userEdit(patch)
+		if err != nil {
 			return err
 		}
 		updated, err := db.UpdateUser(c.Request().Context(), u, c.Param("uid"), e)
@@ -108,6 +118,44 @@ func handleUpdateUser(db adminStore, office string) echo.HandlerFunc {
 		}
 		return c.JSON(http.StatusOK, updated)
 	}
+}
+
+// userEdit reads a merge patch on an account. A member left out stays as
+// it is; null removes what is optional: "unit_id": null takes the user out
+// of their unit (as ""), "disabled": null enables the account (as false).
+// The display name, role and password cannot be removed: null is refused
+// with the field's own code. "password" sets a temporary password as POST
+// /api/v1/admin/users/:uid/password does, in the same transaction.
+func userEdit(patch map[string]any) (domain.UserEdit, error) {
+	var e domain.UserEdit
+	doc := make(map[string]any, len(patch))
+	for k, v := range patch {
+		if v == nil {
+			switch k {
+			case "unit_id":
+				v = ""
+			case "disabled":
+				v = false
+			case "display_name":
+				return e, newCodedError(http.StatusBadRequest, "display_name_invalid", "the display name cannot be removed")
+			case "role":
+				return e, newCodedError(http.StatusBadRequest, "unknown_role", "the role cannot be removed")
+			case "password":
+				return e, newCodedError(http.StatusBadRequest, "password_length", "the password cannot be removed; send a new one")
+			}
+		}
+		doc[k] = v
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return e, fmt.Errorf("user patch to JSON: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return e, newError(http.StatusBadRequest, "the patch is not valid: "+err.Error())
+	}
+	return e, nil
 }
 
 // handleResetPassword answers POST /api/v1/admin/users/:uid/password
@@ -170,18 +218,32 @@ func handleCreateUnit(db adminStore, office string) echo.HandlerFunc {
 	}
 }
 
-// handleRenameUnit answers PATCH /api/v1/admin/units/:unit.
+// handleRenameUnit answers PATCH /api/v1/admin/units/:unit, a JSON Merge
+// Patch of name_zh and name_en: a name left out stays as it is; both are
+// required, so null is refused (unit_name_invalid).
 func handleRenameUnit(db adminStore, office string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u := currentUser(c)
 		if err := domain.AuthorizeOffice(u, domain.ActionManageUnits, office); err != nil {
 			return err
 		}
-		var in unitInput
-		if err := bindJSON(c, &in); err != nil {
+		patch, err := readMergePatch(c)
+		if err != nil {
 			return err
 		}
-		unit, err := db.RenameUnit(c.Request().Context(), u, office, c.Param("unit"), in.NameZh, in.NameEn)
+		var names [2]*string
+		for k, v := range patch {
+			i := slices.Index([]string{"name_zh", "name_en"}, k)
+			if i < 0 {
+				return newError(http.StatusBadRequest, fmt.Sprintf("a unit has no field %q; send name_zh or name_en", k))
+			}
+			name, ok := v.(string)
+			if !ok {
+				return newCodedError(http.StatusBadRequest, "unit_name_invalid", k+" is a name (a string) and cannot be removed")
+			}
+			names[i] = &name
+		}
+		unit, err := db.PatchUnit(c.Request().Context(), u, office, c.Param("unit"), names[0], names[1])
 		if err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func readMergePatch(c echo.Context) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&patch); err != nil || patch == nil {
-		return nil, newError(http.StatusBadRequest, "malformed JSON: a merge patch on an annotation is a JSON object")
+		return nil, newError(http.StatusBadRequest, "malformed JSON: a merge patch is a JSON object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, newError(http.StatusBadRequest, "malformed JSON: unexpected data after the object")

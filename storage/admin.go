@@ -126,7 +126,9 @@ func checkUnit(ctx context.Context, tx *wtx, unitID, office string) error {
 // field's before and after). A disabled user's sessions are deleted at
 // once, on every replica. It refuses cannot_disable_self (an admin
 // disabling their own account) and last_admin (the change would leave no
-// enabled admin). Changing nothing records nothing.
+// enabled admin). Changing nothing records nothing. A password in the edit
+// is a reset as ResetPassword's (audited "user.password_reset", the
+// user's sessions end), in the same transaction.
 func (d *DB) UpdateUser(ctx context.Context, actor *domain.User, id string, e domain.UserEdit) (*domain.User, error) {
 	if e.Role != nil && !e.Role.Valid() {
 		return nil, domain.Coded(domain.ErrInvalid, "unknown_role", fmt.Sprintf("unknown role %q: want applicant, inspector, reviewer, supervisor or admin", *e.Role))
@@ -140,6 +142,16 @@ func (d *DB) UpdateUser(ctx context.Context, actor *domain.User, id string, e do
 	}
 	if e.Disabled != nil && *e.Disabled && id == actor.ID {
 		return nil, domain.Coded(domain.ErrForbidden, domain.CodeSelfDisable, "you cannot disable your own account")
+	}
+	var hash []byte
+	if e.Password != nil {
+		if err := checkPassword(*e.Password); err != nil {
+			return nil, err
+		}
+		var err error
+		if hash, err = bcrypt.GenerateFromPassword([]byte(*e.Password), d.passwordCost); err != nil {
+			return nil, fmt.Errorf("hash password: %w", err)
+		}
 	}
 	changed := false
 	err := d.tx(ctx, func(tx *wtx) error {
@@ -176,6 +188,21 @@ func (d *DB) UpdateUser(ctx context.Context, actor *domain.User, id string, e do
 		diff("role", string(old.Role), string(nu.Role))
 		diff("unit_id", old.UnitID, nu.UnitID)
 		diff("disabled", old.DisabledAt != nil, nu.DisabledAt != nil)
+		if hash != nil {
+			// A reset in the same edit: audited as ResetPassword's is,
+			// without the password, and the sessions end below.
+			changed = true
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, string(hash), id); err != nil {
+				return fmt.Errorf("reset password of %s: %w", id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
+				return fmt.Errorf("end the sessions of user %s: %w", id, err)
+			}
+			if _, err := appendAudit(ctx, tx, now, Audit{ActorID: actor.ID, Action: "user.password_reset", Target: id,
+				Data: map[string]any{"username": old.Username}}); err != nil {
+				return err
+			}
+		}
 		if len(after) == 0 {
 			return nil
 		}
@@ -328,12 +355,20 @@ func unitNameError(dialect Dialect, err error, name string) error {
 // RenameUnit is an admin renaming one of office's units (audited
 // "unit.updated" with the names before and after).
 func (d *DB) RenameUnit(ctx context.Context, actor *domain.User, office, id, nameZh, nameEn string) (*domain.Unit, error) {
-	zh, en, err := checkUnitNames(nameZh, nameEn)
-	if err != nil {
-		return nil, err
+	return d.PatchUnit(ctx, actor, office, id, &nameZh, &nameEn)
+}
+
+// PatchUnit is RenameUnit of the names given: a nil name keeps the unit's
+// own, read under the row's lock, so two admins each changing one name
+// at once both keep theirs.
+func (d *DB) PatchUnit(ctx context.Context, actor *domain.User, office, id string, nameZh, nameEn *string) (*domain.Unit, error) {
+	if nameZh != nil && nameEn != nil {
+		if _, _, err := checkUnitNames(*nameZh, *nameEn); err != nil {
+			return nil, err
+		}
 	}
 	var u domain.Unit
-	err = d.tx(ctx, func(tx *wtx) error {
+	err := d.tx(ctx, func(tx *wtx) error {
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT id, office, name_zh, name_en, created_at FROM units WHERE id = ? AND office = ?`+d.dialect.LockRows(), id, office).
 			Scan(&u.ID, &u.Office, &u.NameZh, &u.NameEn, &created)
@@ -341,6 +376,16 @@ func (d *DB) RenameUnit(ctx context.Context, actor *domain.User, office, id, nam
 			return notFound(err, "unit "+id)
 		}
 		u.CreatedAt = time.UnixMilli(created).UTC()
+		zh, en := u.NameZh, u.NameEn
+		if nameZh != nil {
+			zh = *nameZh
+		}
+		if nameEn != nil {
+			en = *nameEn
+		}
+		if zh, en, err = checkUnitNames(zh, en); err != nil {
+			return err
+		}
 		if u.NameZh == zh && u.NameEn == en {
 			return nil
 		}
