@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"siteinspect/domain"
+	"slices"
 	"testing"
 )
 
@@ -122,5 +124,98 @@ func TestAdminMergePatch(t *testing.T) {
 	}
 	if code, ecode, _ := m.send("admin", "PATCH", "/api/v1/admin/users/"+insp, []byte(`{"password":"short"}`), mergePatchHeader); code != http.StatusBadRequest || ecode != "password_length" {
 		t.Errorf("PATCH with a short password: got %d %s, want 400 password_length", code, ecode)
+	}
+}
+
+// TestAdminContractRoutes: API.md's addresses GET and POST /api/v1/users,
+// PATCH /api/v1/users/{id} (disable, role, reset password) and PUT
+// /api/v1/permit-types/{code} answer as the admin routes do, to admins
+// only.
+func TestAdminContractRoutes(t *testing.T) {
+	m := newMatrix(t)
+	ctx := context.Background()
+	insp := m.users["insp"].ID
+	hotel := hotelV2Body(t, m, 1)
+	refused := []struct {
+		method, path string
+		body         []byte
+		code         string
+	}{
+		{"GET", "/api/v1/users", nil, domain.CodeOfficeNotPermitted},
+		{"POST", "/api/v1/users", []byte(`{"username":"x1","password":"long enough pw","role":"inspector"}`), domain.CodeOfficeNotPermitted},
+		{"PATCH", "/api/v1/users/" + insp, []byte(`{"disabled":true}`), domain.CodeOfficeNotPermitted},
+		{"PUT", "/api/v1/permit-types/hotel", hotel, domain.CodeCatalogueAdminsOnly},
+	}
+	head, _, err := m.db.AuditHead(ctx)
+	m.must(err)
+	for _, user := range []string{"appA", "insp", "rev", "sup"} {
+		for _, r := range refused {
+			if code, ecode, w := m.send(user, r.method, r.path, r.body, jsonHeader); code != http.StatusForbidden || ecode != r.code {
+				t.Errorf("%s %s as %s: got %d %s %s, want 403 %s", r.method, r.path, user, code, ecode, w.Body, r.code)
+			}
+		}
+	}
+	if code, _, _ := m.send("", "GET", "/api/v1/users", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("GET /api/v1/users without a login: got %d, want 401", code)
+	}
+	if after, _, err := m.db.AuditHead(ctx); err != nil || after != head {
+		t.Errorf("audit head after the refusals: got %d %v, want %d", after, err, head)
+	}
+
+	var list []domain.User
+	m.adminJSON("admin", "GET", "/api/v1/users?role=inspector", nil, http.StatusOK, &list)
+	if len(list) == 0 || list[0].Role != domain.RoleInspector {
+		t.Errorf("GET /api/v1/users?role=inspector: got %+v, want inspectors", list)
+	}
+	var created domain.User
+	m.adminJSON("admin", "POST", "/api/v1/users", map[string]any{"username": "newinsp", "password": "first password", "role": "inspector",
+		"display_name": "New Inspector", "org": "binhai"}, http.StatusCreated, &created)
+	if created.Username != "newinsp" || created.Org != "binhai" {
+		t.Errorf("POST /api/v1/users: got %+v", created)
+	}
+	if code, _, _ := m.login("newinsp", "first password"); code != http.StatusOK {
+		t.Errorf("login of the created user: got %d, want 200", code)
+	}
+	// Roles, disabling and a password reset.
+	var u domain.User
+	m.patch("admin", "/api/v1/users/"+created.ID, `{"role":"reviewer"}`, http.StatusOK, &u)
+	if u.Role != domain.RoleReviewer {
+		t.Errorf("role after PATCH: got %s, want reviewer", u.Role)
+	}
+	m.patch("admin", "/api/v1/users/"+created.ID, `{"disabled":true}`, http.StatusOK, nil)
+	if code, ecode, _ := m.login("newinsp", "first password"); code != http.StatusForbidden || ecode != domain.CodeAccountDisabled {
+		t.Errorf("login of the disabled user: got %d %s, want 403 %s", code, ecode, domain.CodeAccountDisabled)
+	}
+	m.patch("admin", "/api/v1/users/"+created.ID, `{"disabled":false,"password":"second password"}`, http.StatusOK, nil)
+	if code, _, _ := m.login("newinsp", "second password"); code != http.StatusOK {
+		t.Errorf("login with the reset password after enabling: got %d, want 200", code)
+	}
+	if code, _, _ := m.login("newinsp", "first password"); code != http.StatusUnauthorized {
+		t.Errorf("login with the old password: got %d, want 401", code)
+	}
+
+	// PUT /api/v1/permit-types/hotel publishes version 2.
+	code, ecode, w := m.send("admin", "PUT", "/api/v1/permit-types/hotel", hotel, jsonHeader)
+	if code != http.StatusCreated {
+		t.Fatalf("PUT /api/v1/permit-types/hotel: got %d %s %s, want 201", code, ecode, w.Body)
+	}
+	pt, err := m.db.PermitType(ctx, "hotel")
+	m.must(err)
+	if pt.Version != 2 || pt.TargetDays != 3 || !slices.ContainsFunc(pt.Checklist, func(it domain.ChecklistItem) bool { return it.ID == "smoke-detectors" }) {
+		t.Errorf("hotel after PUT: got version %d target %d checklist %v, want version 2 with smoke-detectors and 3 days", pt.Version, pt.TargetDays, pt.Checklist)
+	}
+	if et := w.Header().Get("ETag"); et != `"2"` {
+		t.Errorf("ETag after PUT: got %q, want \"2\"", et)
+	}
+	// The base by If-Match: a stale one is 412, the current one publishes.
+	noBase := bytes.Replace(hotelV2Body(t, m, 0), []byte(`"base_version":0,`), nil, 1)
+	if code, ecode, w := m.send("admin", "PUT", "/api/v1/permit-types/hotel", noBase, map[string]string{"Content-Type": "application/json", "If-Match": `"1"`}); code != http.StatusPreconditionFailed || ecode != domain.CodePermitVersionConflict {
+		t.Errorf("PUT with a stale If-Match: got %d %s %s, want 412 %s", code, ecode, w.Body, domain.CodePermitVersionConflict)
+	}
+	if code, ecode, w := m.send("admin", "PUT", "/api/v1/permit-types/hotel", noBase, map[string]string{"Content-Type": "application/json", "If-Match": `"2"`}); code != http.StatusCreated {
+		t.Errorf("PUT with If-Match 2: got %d %s %s, want 201", code, ecode, w.Body)
+	}
+	if code, _, w := m.send("admin", "PUT", "/api/v1/permit-types/nope", noBase, jsonHeader); code != http.StatusNotFound {
+		t.Errorf("PUT on an unknown type: got %d %s, want 404", code, w.Body)
 	}
 }

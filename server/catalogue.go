@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"siteinspect/domain"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -81,11 +84,23 @@ func handleCreatePermitType(db catalogueStore) echo.HandlerFunc {
 	}
 }
 
+// handlePublishPermitType answers POST
+// /api/v1/admin/permit-types/:code/versions and PUT
+// /api/v1/permit-types/:code: the type's next version, after the version
+// the admin edited, named by the body's base_version or by If-Match (RFC
+// 9110 §13.1.1; both, when given, must agree). A stale base named by
+// If-Match is 412, by base_version 409 (permit_version_conflict both).
 func handlePublishPermitType(db catalogueStore) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		u, err := catalogueAdmin(c)
 		if err != nil {
 			return err
+		}
+		ifMatch := 0
+		if im := strings.Trim(strings.TrimPrefix(strings.TrimSpace(c.Request().Header.Get("If-Match")), "W/"), `"`); im != "" {
+			if ifMatch, err = strconv.Atoi(im); err != nil || ifMatch < 1 {
+				return newError(http.StatusBadRequest, "If-Match must be the type's version number")
+			}
 		}
 		var in permitTypeInput
 		if err := bindJSON(c, &in); err != nil {
@@ -95,10 +110,21 @@ func handlePublishPermitType(db catalogueStore) echo.HandlerFunc {
 		if in.Code != "" && in.Code != code {
 			return newCodedError(http.StatusBadRequest, domain.CodePermitCodeInvalid, "a type's code does not change; create a new type instead")
 		}
+		if ifMatch != 0 {
+			if in.BaseVersion != 0 && in.BaseVersion != ifMatch {
+				return newError(http.StatusBadRequest, "If-Match and base_version name different versions")
+			}
+			in.BaseVersion = ifMatch
+		}
 		pt, err := db.PublishPermitType(c.Request().Context(), u, code, in.BaseVersion, in.permitType())
+		var de *domain.Error
+		if ifMatch != 0 && errors.As(err, &de) && de.Code == domain.CodePermitVersionConflict {
+			return newCodedError(http.StatusPreconditionFailed, de.Code, de.Message)
+		}
 		if err != nil {
 			return err
 		}
+		c.Response().Header().Set("ETag", `"`+strconv.Itoa(pt.Version)+`"`)
 		return c.JSON(http.StatusCreated, pt)
 	}
 }

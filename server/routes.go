@@ -56,11 +56,17 @@ func (s *Server) routes(cfg Config) error {
 	authed.POST("/admin/permit-types/:code/versions", handlePublishPermitType(db))
 	authed.POST("/admin/permit-types/:code/retire", handleRetirePermitType(db, true))
 	authed.POST("/admin/permit-types/:code/reactivate", handleRetirePermitType(db, false))
+	// API.md's address of the same publish (If-Match may carry the base).
+	authed.PUT("/permit-types/:code", handlePublishPermitType(db))
 	authed.GET("/units", handleListUnits(db, cfg.Office))
 	authed.GET("/admin/users", handleListUsers(db, cfg.Office))
 	authed.POST("/admin/users", handleCreateUser(db, cfg.Office))
 	authed.PATCH("/admin/users/:uid", handleUpdateUser(db, cfg.Office))
 	authed.POST("/admin/users/:uid/password", handleResetPassword(db, cfg.Office))
+	// API.md's addresses of the same account routes.
+	authed.GET("/users", handleListUsers(db, cfg.Office))
+	authed.POST("/users", handleCreateUser(db, cfg.Office))
+	authed.PATCH("/users/:uid", handleUpdateUser(db, cfg.Office))
 	authed.POST("/admin/units", handleCreateUnit(db, cfg.Office))
 	authed.PATCH("/admin/units/:unit", handleRenameUnit(db, cfg.Office))
 	authed.GET("/admin/settings", handleGetSettings(db, off))
