@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,9 +92,16 @@ func filterData(c echo.Context, extra map[string]any) map[string]any {
 // header (RFC 8288, section 3: `<uri>; rel="next"`). Supervisors of the
 // office and admins may search (domain.OfficePolicy); every search is
 // itself an audit event (audit.searched), recorded before the page is
-// sent, so nobody reads the trail unrecorded.
+// sent, so nobody reads the trail unrecorded. A client whose Accept
+// prefers text/csv (acceptsCSV) gets the same filters' events streamed as
+// CSV, as GET /api/v1/audit.csv (handleOfficeAuditCSV).
 func handleOfficeAudit(db officeAuditStore, office string, zone zoneFunc) echo.HandlerFunc {
+	asCSV := handleOfficeAuditCSV(db, office, zone)
 	return func(c echo.Context) error {
+		c.Response().Header().Add("Vary", "Accept")
+		if acceptsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
+			return asCSV(c)
+		}
 		loc := zone(c.Request().Context())
 		u := currentUser(c)
 		if err := domain.AuthorizeOffice(u, domain.ActionReadAudit, office); err != nil {
@@ -135,6 +143,53 @@ func handleOfficeAudit(db officeAuditStore, office string, zone zoneFunc) echo.H
 	}
 }
 
+// acceptsCSV tells whether an Accept header (RFC 9110 §12.5.1) prefers
+// text/csv to application/json: each type takes the q of the most
+// specific range that matches it (text/csv over text/* over */*), and CSV
+// wins when its q is higher, or equal and named while JSON is only
+// matched by a wildcard. No Accept, */* or a tie otherwise: JSON.
+func acceptsCSV(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	csvQ, csvSpec := acceptQ(accept, "text", "csv")
+	jsonQ, jsonSpec := acceptQ(accept, "application", "json")
+	return csvQ > 0 && (csvQ > jsonQ || csvQ == jsonQ && csvSpec == 3 && jsonSpec < 3)
+}
+
+// acceptQ is the q that accept gives the type typ/sub, and how specific
+// its range is (3 typ/sub, 2 typ/*, 1 */*, 0 none: q 0).
+func acceptQ(accept, typ, sub string) (float64, int) {
+	q, spec := 0.0, 0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		t, st, _ := strings.Cut(mt, "/")
+		s := 0
+		switch {
+		case t == typ && st == sub:
+			s = 3
+		case t == typ && st == "*":
+			s = 2
+		case t == "*" && st == "*":
+			s = 1
+		}
+		if s <= spec {
+			continue
+		}
+		v := 1.0
+		if qs, ok := params["q"]; ok {
+			if v, err = strconv.ParseFloat(qs, 64); err != nil || v < 0 || v > 1 {
+				continue
+			}
+		}
+		q, spec = v, s
+	}
+	return q, spec
+}
+
 // setNextLink sets the Link header (RFC 8288, section 3) of a paged list:
 // the request's own address with param set to cursor, rel="next".
 func setNextLink(c echo.Context, param, cursor string) {
@@ -162,10 +217,11 @@ func csvSafe(s string) string {
 	return s
 }
 
-// handleOfficeAuditCSV answers GET /api/v1/audit.csv: every event of the
-// same filters as GET /api/v1/audit (no cursor, no limit), newest first,
-// as CSV (RFC 4180) in UTF-8 with a byte-order mark, so that Excel reads
-// Chinese right; times in the office's zone. It is streamed: a page of
+// handleOfficeAuditCSV answers GET /api/v1/audit.csv, and GET
+// /api/v1/audit with Accept: text/csv: every event of the same filters as
+// GET /api/v1/audit (no limit; from below the cursor when one is given),
+// newest first, as CSV (RFC 4180) in UTF-8 with a byte-order mark, so
+// that Excel reads Chinese right; times in the office's zone. It is streamed: a page of
 // events is read, written and flushed before the next is read, so memory
 // stays flat for any length of trail and the first rows arrive at once.
 // The export is itself audited (audit.exported) before its first row.
@@ -184,6 +240,14 @@ func handleOfficeAuditCSV(db officeAuditStore, office string, zone zoneFunc) ech
 		if c.QueryParam("lang") == "en" {
 			lang = "en"
 		}
+		// A cursor (from a page of GET /api/v1/audit) starts the file
+		// below it; without one, at the newest event.
+		var below int64
+		if v := c.QueryParam("cursor"); v != "" {
+			if below, err = strconv.ParseInt(v, 10, 64); err != nil || below < 1 {
+				return newCodedError(http.StatusBadRequest, "bad_cursor", "the cursor is not one this server gave; start from the first page")
+			}
+		}
 		ctx := c.Request().Context()
 		ev, err := db.RecordAudit(ctx, storage.Audit{ActorID: u.ID, Action: "audit.exported",
 			Data: filterData(c, map[string]any{"office": office, "format": "csv"})})
@@ -193,6 +257,9 @@ func handleOfficeAuditCSV(db officeAuditStore, office string, zone zoneFunc) ech
 		// The export ends at the trail as it was when it was asked for:
 		// below its own event.
 		q.Before, q.Limit = ev.Seq, auditExportPage
+		if below != 0 && below < q.Before {
+			q.Before = below
+		}
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="audit-%s-%s.csv"`, url.PathEscape(office), time.Now().In(loc).Format("20060102-150405")))
