@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -145,7 +146,7 @@ func newFuzzEnv(tb testing.TB, live bool) *fuzzEnv {
 	}
 	tb.Cleanup(func() { srv.Close(context.Background()) })
 	e := &fuzzEnv{srv: srv, db: db, tokens: map[string]string{}, users: map[string]*domain.User{}}
-	for _, u := range []struct{ name, role, org string }{{"app", "applicant", "Acme"}, {"insp", "inspector", "binhai"}} {
+	for _, u := range []struct{ name, role, org string }{{"app", "applicant", "Acme"}, {"insp", "inspector", "binhai"}, {"insp2", "inspector", "binhai"}, {"admin", "admin", ""}} {
 		usr, err := db.CreateUser(ctx, u.name, "password-"+u.name, domain.Role(u.role), "", u.org)
 		if err != nil {
 			tb.Fatal(err)
@@ -351,60 +352,8 @@ func FuzzRoomMessage(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	e := newFuzzEnv(f, true)
-	ctx := context.Background()
-	caseID := e.newCase(f)
-	b64 := base64.StdEncoding.EncodeToString
-	data := bytes.Repeat([]byte("0123456789abcdef"), 64)
-	copy(data, "\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomavc1")
-	w := e.mustDo(f, "app", "POST", "/api/v1/cases/"+caseID+"/uploads", map[string]string{
-		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.Itoa(len(data)),
-		"Upload-Metadata": "filename " + b64([]byte("site.mp4")) + ",filetype " + b64([]byte("video/mp4")),
-	}, nil, http.StatusCreated)
-	e.mustDo(f, "app", "PATCH", w.Header().Get("Location"), map[string]string{
-		"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, data, http.StatusNoContent)
-	e.mustDo(f, "app", "POST", "/api/v1/cases/"+caseID+"/submit", nil, nil, http.StatusOK)
-	e.mustDo(f, "insp", "POST", "/api/v1/cases/"+caseID+"/assign", map[string]string{"Content-Type": "application/json"}, []byte(`{}`), http.StatusOK)
-	w = e.mustDo(f, "insp", "POST", "/api/v1/cases/"+caseID+"/live", nil, nil, http.StatusCreated)
-	var created struct{ ID string }
-	if err := json.Unmarshal(w.Body.Bytes(), &created); err != nil || created.ID == "" {
-		f.Fatalf("create live session: got %s (%v)", w.Body, err)
-	}
-	cs, err := e.db.Case(ctx, caseID)
-	if err != nil {
-		f.Fatal(err)
-	}
-	l := e.srv.live
-	user := e.users["insp"]
-	room := l.svc.Room(created.ID, true)
-	m, err := room.Join(livesvc.PresenceOf(user), roomQueue)
-	if err != nil {
-		f.Fatal(err)
-	}
-	// replies hands msg to the room, then a ping, and returns what came
-	// back before the last of pongs pongs.
-	replies := func(t *testing.T, msg []byte, pongs int) []map[string]any {
-		l.roomMessage(ctx, created.ID, cs, user, m, room, msg)
-		l.roomMessage(ctx, created.ID, cs, user, m, room, []byte(`{"type":"ping"}`))
-		var got []map[string]any
-		for {
-			select {
-			case b := <-m.Out():
-				var r map[string]any
-				if err := json.Unmarshal(b, &r); err != nil {
-					t.Fatalf("room sent %q, not JSON: %v", b, err)
-				}
-				if r["type"] == "pong" {
-					if pongs--; pongs == 0 {
-						return got
-					}
-				}
-				got = append(got, r)
-			case <-time.After(10 * time.Second):
-				t.Fatalf("no pong within 10 s after %q", msg)
-			}
-		}
-	}
+	rf := newRoomFixture(f)
+	replies := rf.replies
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		if len(msg) > maxRoomMessage {
 			return // the WebSocket read limit refuses it before the handler
@@ -445,4 +394,104 @@ func FuzzRoomMessage(f *testing.F) {
 			t.Fatalf("message %q: got no reply, want an answer or an error", msg)
 		}
 	})
+}
+
+// roomFixture is the live room of a case in review, its inspector in it,
+// for tests that hand the room messages directly (roomMessage).
+type roomFixture struct {
+	e    *fuzzEnv
+	ctx  context.Context
+	lsID string
+	// cs is the case as it was when the inspector joined.
+	cs   *domain.Case
+	user *domain.User
+	m    *signaling.Member
+	room *signaling.Room
+}
+
+func newRoomFixture(tb testing.TB) *roomFixture {
+	tb.Helper()
+	e := newFuzzEnv(tb, true)
+	ctx := context.Background()
+	caseID := e.newCase(tb)
+	b64 := base64.StdEncoding.EncodeToString
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64)
+	copy(data, "\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomavc1")
+	w := e.mustDo(tb, "app", "POST", "/api/v1/cases/"+caseID+"/uploads", map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.Itoa(len(data)),
+		"Upload-Metadata": "filename " + b64([]byte("site.mp4")) + ",filetype " + b64([]byte("video/mp4")),
+	}, nil, http.StatusCreated)
+	e.mustDo(tb, "app", "PATCH", w.Header().Get("Location"), map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, data, http.StatusNoContent)
+	e.mustDo(tb, "app", "POST", "/api/v1/cases/"+caseID+"/submit", nil, nil, http.StatusOK)
+	e.mustDo(tb, "insp", "POST", "/api/v1/cases/"+caseID+"/assign", map[string]string{"Content-Type": "application/json"}, []byte(`{}`), http.StatusOK)
+	w = e.mustDo(tb, "insp", "POST", "/api/v1/cases/"+caseID+"/live", nil, nil, http.StatusCreated)
+	var created struct{ ID string }
+	if err := json.Unmarshal(w.Body.Bytes(), &created); err != nil || created.ID == "" {
+		tb.Fatalf("create live session: got %s (%v)", w.Body, err)
+	}
+	cs, err := e.db.Case(ctx, caseID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l := e.srv.live
+	user := e.users["insp"]
+	room := l.svc.Room(created.ID, true)
+	m, err := room.Join(livesvc.PresenceOf(user), roomQueue)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &roomFixture{e: e, ctx: ctx, lsID: created.ID, cs: cs, user: user, m: m, room: room}
+}
+
+// replies hands msg to the room, then a ping, and returns what came back
+// before the last of pongs pongs.
+func (rf *roomFixture) replies(t *testing.T, msg []byte, pongs int) []map[string]any {
+	t.Helper()
+	l, ctx, m, room := rf.e.srv.live, rf.ctx, rf.m, rf.room
+	l.roomMessage(ctx, rf.lsID, rf.cs, rf.user, m, room, msg)
+	l.roomMessage(ctx, rf.lsID, rf.cs, rf.user, m, room, []byte(`{"type":"ping"}`))
+	var got []map[string]any
+	for {
+		select {
+		case b := <-m.Out():
+			var r map[string]any
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatalf("room sent %q, not JSON: %v", b, err)
+			}
+			if r["type"] == "pong" {
+				if pongs--; pongs == 0 {
+					return got
+				}
+			}
+			got = append(got, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no pong within 10 s after %q", msg)
+		}
+	}
+}
+
+// TestRoomOfficerCheckedPerMessage: an inspector who joined the room and
+// whom an admin then replaced is no longer an officer there: their talk-back
+// is refused as anyone's would be, where before it went on to look for
+// their viewer (the room knew the case only as it was at their join).
+func TestRoomOfficerCheckedPerMessage(t *testing.T) {
+	rf := newRoomFixture(t)
+	talk := []byte(`{"type":"talk","on":true,"viewer":"nobody"}`)
+	errorOf := func(got []map[string]any) string {
+		for _, r := range got {
+			if er, ok := r["error"].(map[string]any); ok {
+				return fmt.Sprint(er["message"])
+			}
+		}
+		return ""
+	}
+	if msg := errorOf(rf.replies(t, talk, 1)); !strings.Contains(msg, "viewer must name") {
+		t.Fatalf("the inspector's talk-back to no viewer: got %q, want the viewer refused", msg)
+	}
+	rf.e.mustDo(t, "admin", "POST", "/api/v1/cases/"+rf.cs.ID+"/assign", map[string]string{"Content-Type": "application/json"},
+		[]byte(`{"inspector_id":"`+rf.e.users["insp2"].ID+`"}`), http.StatusOK)
+	if msg := errorOf(rf.replies(t, talk, 1)); !strings.Contains(msg, "talk needs an officer") {
+		t.Fatalf("the replaced inspector's talk-back: got %q, want it refused as not an officer's", msg)
+	}
 }

@@ -211,7 +211,18 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 		room.SendTo(m, roomError("internal", "internal error"))
 		return
 	}
-	officer := user != nil && liveOfficer(user, cs)
+	officer := false
+	if user != nil {
+		// The case as it is now, not as it was when the user joined: an
+		// officer an admin replaced meanwhile takes no more snapshots,
+		// stills or talk-back (notes are checked again when stored).
+		now, err := l.db.Case(ctx, cs.ID)
+		if err != nil {
+			room.SendTo(m, roomError("internal", "internal error"))
+			return
+		}
+		officer = liveOfficer(user, now)
+	}
 	fail := func(err error) {
 		code, text := "internal", "internal error"
 		var se *domain.Error
