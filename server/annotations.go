@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -230,13 +229,12 @@ func handleUpdateAnnotation(db annotationStore) echo.HandlerFunc {
 		if a.Author.ID != u.ID {
 			return newCodedError(http.StatusForbidden, "not_annotation_author", "only the author edits an annotation; reply instead")
 		}
-		im := strings.Trim(c.Request().Header.Get("If-Match"), `" `)
-		if im == "" {
-			return newError(http.StatusBadRequest, "send If-Match with the version you are editing")
-		}
-		version, err := strconv.Atoi(strings.TrimPrefix(im, "W/"))
+		version, err := ifMatchVersion(c, "the annotation")
 		if err != nil {
-			return newError(http.StatusBadRequest, "If-Match must be the annotation's version number")
+			return err
+		}
+		if version == 0 {
+			return newError(http.StatusBadRequest, "send If-Match with the version you are editing")
 		}
 		if version != a.Version {
 			return newCodedError(http.StatusPreconditionFailed, "annotation_changed", "the annotation changed (now version "+strconv.Itoa(a.Version)+"); reload it")
@@ -286,13 +284,9 @@ func handleDeleteAnnotation(db annotationStore) echo.HandlerFunc {
 		}
 		// If-Match is optional here (a delete loses no edit of the
 		// caller's own), but when sent it must name the version now.
-		version := 0
-		if im := strings.Trim(c.Request().Header.Get("If-Match"), `" `); im != "" && im != "*" {
-			v, err := strconv.Atoi(strings.TrimPrefix(im, "W/"))
-			if err != nil || v < 1 {
-				return newError(http.StatusBadRequest, "If-Match must be the annotation's version number")
-			}
-			version = v
+		version, err := ifMatchVersion(c, "the annotation")
+		if err != nil {
+			return err
 		}
 		if err := db.DeleteAnnotation(c.Request().Context(), a, u, version); err != nil {
 			return err

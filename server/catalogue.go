@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"siteinspect/domain"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -96,11 +95,9 @@ func handlePublishPermitType(db catalogueStore) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		ifMatch := 0
-		if im := strings.Trim(strings.TrimPrefix(strings.TrimSpace(c.Request().Header.Get("If-Match")), "W/"), `"`); im != "" {
-			if ifMatch, err = strconv.Atoi(im); err != nil || ifMatch < 1 {
-				return newError(http.StatusBadRequest, "If-Match must be the type's version number")
-			}
+		ifMatch, err := ifMatchVersion(c, "the type")
+		if err != nil {
+			return err
 		}
 		var in permitTypeInput
 		if err := bindJSON(c, &in); err != nil {

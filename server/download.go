@@ -109,7 +109,7 @@ func satisfiable(header string, size int64) bool {
 	if !ok {
 		return false
 	}
-	any := false
+	some := false
 	for _, spec := range strings.Split(specs, ",") {
 		spec = strings.TrimSpace(spec)
 		if spec == "" {
@@ -125,7 +125,7 @@ func satisfiable(header string, size int64) bool {
 			if err != nil || n < 0 || last[0] == '-' {
 				return false
 			}
-			any = any || (n > 0 && size > 0)
+			some = some || (n > 0 && size > 0)
 			continue
 		}
 		start, err := strconv.ParseInt(first, 10, 64)
@@ -138,9 +138,9 @@ func satisfiable(header string, size int64) bool {
 				return false
 			}
 		}
-		any = any || start < size
+		some = some || start < size
 	}
-	return any
+	return some
 }
 
 // etagListHas says whether an If-None-Match value names the strong ETag

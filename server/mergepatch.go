@@ -45,8 +45,8 @@ func readMergePatch(c echo.Context) (map[string]any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, newError(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
 	}
-	if jsonHoldsNUL(body) {
-		return nil, domain.Coded(domain.ErrInvalid, domain.CodeTextInvalid, "the JSON holds a NUL character (\\u0000), which no text may store")
+	if err := checkJSONText(body); err != nil {
+		return nil, err
 	}
 	return patch, nil
 }

@@ -192,10 +192,6 @@ func (s *Server) routes(cfg Config) error {
 	return nil
 }
 
-// securityHeaders keeps our pages out of frames, stops browsers from
-// guessing types and limits what a page may load and run to our own origin
-// (contentSecurityPolicy). A handler may replace the policy with a stricter
-// one (an inline PDF gets "sandbox").
 // refuseBadText answers 400 text_invalid to a request whose path or query
 // holds a NUL character or bytes that are not UTF-8: no id, filter or
 // search text may, and PostgreSQL would refuse them with an error that is
@@ -217,6 +213,10 @@ func refuseBadText(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// securityHeaders keeps our pages out of frames, stops browsers from
+// guessing types and limits what a page may load and run to our own origin
+// (contentSecurityPolicy). A handler may replace the policy with a stricter
+// one (an inline PDF gets "sandbox").
 func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()

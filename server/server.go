@@ -402,30 +402,42 @@ func bindJSON(c echo.Context, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return newError(http.StatusBadRequest, "malformed JSON: unexpected data after the object")
 	}
-	if jsonHoldsNUL(body) {
-		return domain.Coded(domain.ErrInvalid, domain.CodeTextInvalid, "the JSON holds a NUL character (\\u0000), which no text may store")
-	}
-	return nil
+	return checkJSONText(body)
 }
 
-// jsonHoldsNUL reports whether a string of the valid JSON body (a key or
-// a value) holds a NUL. JSON can carry one only escaped, so a body without
-// the escape is passed at once. (Bytes that are not UTF-8 need no check:
-// the decoder turns them into U+FFFD.)
-func jsonHoldsNUL(body []byte) bool {
+// checkJSONText refuses (400 text_invalid) a valid JSON body one of whose
+// strings (a key or a value) holds a NUL. JSON can carry one only escaped,
+// so a body without the escape is passed at once. (Bytes that are not
+// UTF-8 need no check: the decoder turns them into U+FFFD.)
+func checkJSONText(body []byte) error {
 	if !bytes.Contains(body, []byte(`\u0000`)) {
-		return false
+		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return false
+			return nil
 		}
 		if s, ok := tok.(string); ok && strings.ContainsRune(s, 0) {
-			return true
+			return domain.Coded(domain.ErrInvalid, domain.CodeTextInvalid, "the JSON holds a NUL character (\\u0000), which no text may store")
 		}
 	}
+}
+
+// ifMatchVersion reads If-Match (RFC 9110 §13.1.1) as the version number
+// of what the client edits: 0 when there is none (or "*", any version),
+// 400 when it names no version of what.
+func ifMatchVersion(c echo.Context, what string) (int, error) {
+	im := strings.Trim(strings.TrimPrefix(strings.TrimSpace(c.Request().Header.Get("If-Match")), "W/"), `"`)
+	if im == "" || im == "*" {
+		return 0, nil
+	}
+	v, err := strconv.Atoi(im)
+	if err != nil || v < 1 {
+		return 0, newError(http.StatusBadRequest, "If-Match must be "+what+"'s version number")
+	}
+	return v, nil
 }
 
 // bindOptionalJSON is bindJSON for endpoints whose body may be empty.
