@@ -145,12 +145,9 @@ func (d *DB) UpdateUser(ctx context.Context, actor *domain.User, id string, e do
 	}
 	var hash []byte
 	if e.Password != nil {
-		if err := checkPassword(*e.Password); err != nil {
-			return nil, err
-		}
 		var err error
-		if hash, err = bcrypt.GenerateFromPassword([]byte(*e.Password), d.passwordCost); err != nil {
-			return nil, fmt.Errorf("hash password: %w", err)
+		if hash, err = d.tempPasswordHash(*e.Password); err != nil {
+			return nil, err
 		}
 	}
 	changed := false
@@ -189,17 +186,9 @@ func (d *DB) UpdateUser(ctx context.Context, actor *domain.User, id string, e do
 		diff("unit_id", old.UnitID, nu.UnitID)
 		diff("disabled", old.DisabledAt != nil, nu.DisabledAt != nil)
 		if hash != nil {
-			// A reset in the same edit: audited as ResetPassword's is,
-			// without the password, and the sessions end below.
+			// A reset in the same edit, as ResetPassword's.
 			changed = true
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, string(hash), id); err != nil {
-				return fmt.Errorf("reset password of %s: %w", id, err)
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
-				return fmt.Errorf("end the sessions of user %s: %w", id, err)
-			}
-			if _, err := appendAudit(ctx, tx, now, Audit{ActorID: actor.ID, Action: "user.password_reset", Target: id,
-				Data: map[string]any{"username": old.Username}}); err != nil {
+			if err := resetPasswordTx(ctx, tx, now, actor, id, old.Username, hash); err != nil {
 				return err
 			}
 		}
@@ -263,33 +252,50 @@ func (d *DB) UpdateUser(ctx context.Context, actor *domain.User, id string, e do
 // (audited "user.password_reset", without the password); the user's
 // sessions end at once on every replica.
 func (d *DB) ResetPassword(ctx context.Context, actor *domain.User, id, password string) error {
-	if err := checkPassword(password); err != nil {
-		return err
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
+	hash, err := d.tempPasswordHash(password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	err = d.tx(ctx, func(tx *wtx) error {
 		var username string
 		if err := tx.QueryRowContext(ctx, `SELECT username FROM users WHERE id = ?`+d.dialect.LockRows(), id).Scan(&username); err != nil {
 			return notFound(err, "user "+id)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, string(hash), id); err != nil {
-			return fmt.Errorf("reset password of %s: %w", id, err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
-			return fmt.Errorf("end the sessions of user %s: %w", id, err)
-		}
-		_, err = appendAudit(ctx, tx, d.now(), Audit{ActorID: actor.ID, Action: "user.password_reset", Target: id,
-			Data: map[string]any{"username": username}})
-		return err
+		return resetPasswordTx(ctx, tx, d.now(), actor, id, username, hash)
 	})
 	if err != nil {
 		return err
 	}
 	d.cache.dropSession("")
 	return nil
+}
+
+// tempPasswordHash checks a temporary password an admin sets
+// (password_length) and hashes it.
+func (d *DB) tempPasswordHash(password string) ([]byte, error) {
+	if err := checkPassword(password); err != nil {
+		return nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), d.passwordCost)
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	return hash, nil
+}
+
+// resetPasswordTx sets the password hash of user id (username), ends their
+// sessions and audits the reset ("user.password_reset", without the
+// password) in tx.
+func resetPasswordTx(ctx context.Context, tx *wtx, now time.Time, actor *domain.User, id, username string, hash []byte) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, string(hash), id); err != nil {
+		return fmt.Errorf("reset password of %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
+		return fmt.Errorf("end the sessions of user %s: %w", id, err)
+	}
+	_, err := appendAudit(ctx, tx, now, Audit{ActorID: actor.ID, Action: "user.password_reset", Target: id,
+		Data: map[string]any{"username": username}})
+	return err
 }
 
 // Units returns the office's units by Chinese name.
