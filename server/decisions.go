@@ -294,13 +294,16 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 		ctx := c.Request().Context()
 		heartbeat := time.NewTicker(15 * time.Second)
 		defer heartbeat.Stop()
+		// fresh: access was decided by this request's own reads (the
+		// first round needs no second look).
+		fresh := true
 		for {
 			changed := db.Changed()
 			events, err := db.CaseAudit(ctx, cs.ID, after, 500)
 			if err != nil {
 				return nil
 			}
-			if len(events) > 0 {
+			if len(events) > 0 && !fresh {
 				// Who may read what is decided again before anything is
 				// sent: the session may have ended, the user been
 				// disabled or the case given to another officer since the
@@ -309,6 +312,7 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 					return nil
 				}
 			}
+			fresh = false
 			for _, e := range events {
 				after = e.Seq
 				if !access.whole {

@@ -221,7 +221,8 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 			room.SendTo(m, roomError("internal", "internal error"))
 			return
 		}
-		officer = liveOfficer(user, now)
+		cs = now
+		officer = liveOfficer(user, cs)
 	}
 	fail := func(err error) {
 		code, text := "internal", "internal error"
