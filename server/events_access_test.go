@@ -80,21 +80,7 @@ func TestStreamEndsWithAccess(t *testing.T) {
 	e := newEnv(t)
 	r := e.reviewCase()
 	ts := newHTTPServer(t, e)
-	req, _ := http.NewRequest("GET", ts+r.path+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+e.tokens["insp"])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("open the stream: %v %v", resp, err)
-	}
-	defer resp.Body.Close()
-	lines := make(chan string, 1000)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	lines := streamLines(t, ts+r.path+"/events", e.tokens["insp"])
 	read := func(until string) {
 		t.Helper()
 		for deadline := time.After(5 * time.Second); ; {
@@ -139,30 +125,22 @@ func TestStreamEndsWithAccess(t *testing.T) {
 func TestBadgeStreamEndsAtLogout(t *testing.T) {
 	e := newEnv(t)
 	ts := newHTTPServer(t, e)
-	req, _ := http.NewRequest("GET", ts+"/api/v1/notifications/events", nil)
-	req.Header.Set("Authorization", "Bearer "+e.tokens["appA"])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("open the badge's stream: %v %v", resp, err)
-	}
-	defer resp.Body.Close()
-	counts := make(chan string, 100)
-	go func() {
-		defer close(counts)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				counts <- v
-			}
-		}
-	}()
+	lines := streamLines(t, ts+"/api/v1/notifications/events", e.tokens["appA"])
+	// next is the next count, false once the stream has ended.
 	next := func() (string, bool) {
-		select {
-		case v, ok := <-counts:
-			return v, ok
-		case <-time.After(5 * time.Second):
-			t.Fatal("the badge's stream neither sent nor ended within 5 s")
-			return "", false
+		for deadline := time.After(5 * time.Second); ; {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return "", false
+				}
+				if v, ok := strings.CutPrefix(l, "data: "); ok {
+					return v, true
+				}
+			case <-deadline:
+				t.Fatal("the badge's stream neither sent nor ended within 5 s")
+				return "", false
+			}
 		}
 	}
 	if v, _ := next(); v != `{"unread":0}` {
@@ -179,4 +157,26 @@ func TestBadgeStreamEndsAtLogout(t *testing.T) {
 	if v, ok := next(); ok {
 		t.Fatalf("after logging out: the stream sent %s, want it ended", v)
 	}
+}
+
+// streamLines opens an event stream with token and hands on its lines; the
+// channel closes when the server ends the stream.
+func streamLines(t *testing.T, url, token string) <-chan string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open the stream %s: %v %v", url, resp, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
 }
