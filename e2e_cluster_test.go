@@ -45,6 +45,20 @@ type cluster struct {
 	sql      *sql.DB
 }
 
+// haproxyBinary is HAProxy's path, or the test fails saying how to
+// install it.
+func haproxyBinary(tb testing.TB) string {
+	tb.Helper()
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		haproxy = "/usr/sbin/haproxy" // Debian's, off a non-root PATH
+		if _, err := os.Stat(haproxy); err != nil {
+			tb.Fatal("haproxy is not installed: run scripts/deps.sh test")
+		}
+	}
+	return haproxy
+}
+
 // freePort returns a loopback port nobody listens on right now.
 func freePort(tb testing.TB) int {
 	tb.Helper()
@@ -61,13 +75,7 @@ func freePort(tb testing.TB) int {
 // in front of them.
 func startCluster(t testing.TB, n int, extra ...string) *cluster {
 	t.Helper()
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		haproxy = "/usr/sbin/haproxy" // Debian's, off a non-root PATH
-		if _, err := os.Stat(haproxy); err != nil {
-			t.Fatal("haproxy is not installed: run scripts/deps.sh test")
-		}
-	}
+	haproxy := haproxyBinary(t)
 	c := &cluster{t: t, pg: testenv.PostgresURL(t)}
 	// A replica told to stop fails /readyz for --drain-grace while it still
 	// serves, so that the balancer's checks (every 300 ms, out after 2
