@@ -129,6 +129,8 @@ func (l *liveService) setLinks(h http.Header) {
 // signalingError maps signaling's errors onto HTTP.
 func signalingError(err error, noPublisher int) error {
 	switch {
+	case errors.Is(err, signaling.ErrNoMedia):
+		return newCodedError(http.StatusBadRequest, "offer_no_media", "the offer has no audio or video media section: offer at least one audio or video track")
 	case errors.Is(err, signaling.ErrBadSDP):
 		return newError(http.StatusBadRequest, "malformed SDP: "+strings.TrimPrefix(err.Error(), signaling.ErrBadSDP.Error()+": "))
 	case errors.Is(err, signaling.ErrNoCodec):

@@ -195,6 +195,11 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// A refused offer (no media section, no codec we take) is answered
+	// before anything is made or noted for it.
+	if err := signaling.CheckOffer(offer); err != nil {
+		return signalingError(err, http.StatusNotFound)
+	}
 	before, serr := l.mgr.Status(ls.ID)
 	reconnect := serr == nil && before.Publishing
 	if serr != nil {

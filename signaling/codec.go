@@ -63,6 +63,15 @@ type offerInfo struct {
 	talkbackMid string
 }
 
+// CheckOffer refuses an offer Publish would refuse before negotiating:
+// ErrBadSDP when it is not SDP, ErrNoMedia when it has no audio or video
+// section, ErrNoCodec when it offers no codec we take. The HTTP layer
+// calls it before doing anything for the offer.
+func CheckOffer(offer string) error {
+	_, err := parseOffer(offer)
+	return err
+}
+
 // parseOffer checks that offer is SDP and picks the video codec the
 // publisher prefers among those we accept. Negotiating exactly one video
 // codec means the forwarding tracks and the recorder know it before the
@@ -72,8 +81,13 @@ func parseOffer(offer string) (offerInfo, error) {
 	if err := d.UnmarshalString(offer); err != nil {
 		return offerInfo{}, fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	if len(d.MediaDescriptions) == 0 {
-		return offerInfo{}, fmt.Errorf("%w: no media sections", ErrBadSDP)
+	// An offer without audio or video (none at all, or a data channel
+	// only) has nothing to publish or watch: refused before anything is
+	// made for it.
+	if !slices.ContainsFunc(d.MediaDescriptions, func(md *sdp.MediaDescription) bool {
+		return md.MediaName.Media == "audio" || md.MediaName.Media == "video"
+	}) {
+		return offerInfo{}, ErrNoMedia
 	}
 	var info offerInfo
 	for _, md := range d.MediaDescriptions {

@@ -31,6 +31,10 @@ var (
 	// ErrBadSDP means an offer or a trickle fragment could not be parsed or
 	// applied (HTTP 400).
 	ErrBadSDP = errors.New("signaling: malformed SDP")
+	// ErrNoMedia means an offer has no audio or video media section (no
+	// m= line at all, or only a data channel): there is nothing to
+	// publish or to receive (HTTP 400). It is an ErrBadSDP too.
+	ErrNoMedia = fmt.Errorf("%w: the offer has no audio or video media section", ErrBadSDP)
 	// ErrNoSession means no live session has that id (HTTP 404).
 	ErrNoSession = errors.New("signaling: no such live session")
 	// ErrNoPublisher means the session has never had a publisher, so there
@@ -315,11 +319,20 @@ func (m *Manager) session(id string, create bool) (*session, error) {
 // same token); its recording continues as the next segment. resourceID
 // names the publisher in the WHIP resource URL (the Location header).
 func (m *Manager) Publish(ctx context.Context, sessionID, offerSDP string) (answerSDP, resourceID string, err error) {
+	// The offer is checked (after the id) before the session is made, so
+	// a refused offer leaves nothing behind.
+	if !sessionIDPattern.MatchString(sessionID) {
+		return "", "", ErrInvalidID
+	}
+	info, err := parseOffer(offerSDP)
+	if err != nil {
+		return "", "", err
+	}
 	s, err := m.session(sessionID, true)
 	if err != nil {
 		return "", "", err
 	}
-	return s.publish(ctx, offerSDP)
+	return s.publish(ctx, offerSDP, info)
 }
 
 // Trickle applies an RFC 8840 trickle-ice-sdpfrag (a WHIP PATCH,

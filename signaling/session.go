@@ -105,11 +105,8 @@ func (s *session) newPeerConnectionWith(ctx context.Context, api *webrtc.API, of
 	return pc, pc.LocalDescription().SDP, nil
 }
 
-func (s *session) publish(ctx context.Context, offer string) (string, string, error) {
-	info, err := parseOffer(offer)
-	if err != nil {
-		return "", "", err
-	}
+func (s *session) publish(ctx context.Context, offer string, info offerInfo) (string, string, error) {
+	var err error
 	s.mu.Lock()
 	if s.talk == nil {
 		s.talk, err = newForwarder(codecOpus.RTPCodecCapability, "audio", "siteinspect-talkback-"+s.id, true)

@@ -860,6 +860,7 @@ addCodes({
   shot_marks_invalid: { zh: '随录像上传的镜头标记有误，请重新录制。', en: 'The shot marks sent with the recording are not valid; record again.' },
   position_invalid: { zh: '定位数据无效，未予记录。', en: 'The position was not valid and was not recorded.' },
   still_not_found: { zh: '未找到这张照片的上传，请重新拍照。', en: 'This photo\'s upload was not found; take the photo again.' },
+  offer_no_media: { zh: '连线请求中没有音频或视频，请允许使用摄像头或麦克风后重试。', en: 'The connection request carries no audio or video; allow the camera or microphone and try again.' },
   no_publisher: { zh: '现场尚未开始直播。', en: 'Nobody is streaming from the site yet.' },
   shutting_down: { zh: '服务器正在重启，请稍后重试。', en: 'The server is restarting; try again shortly.' },
   reports_disabled: { zh: '本系统未启用踏勘报告。', en: 'Reports are not enabled here.' },
