@@ -156,10 +156,18 @@ func (d *DB) Decide(ctx context.Context, cs *domain.Case, by *domain.User, loc *
 	if utf8.RuneCountInString(in.Reason) > 5000 {
 		return nil, domain.Coded(domain.ErrInvalid, "reason_too_long", "reason must have at most 5000 characters")
 	}
-	due := domain.DueAt(now, 0, loc).AddDate(0, 0, pt.SupplementDays)
+	// The default counts the permit type's supplement_days from today's
+	// office day; a date the inspector picks may go as far as the longest
+	// period the catalogue allows a type (a year), counted the same way,
+	// so a slip of the year (2062 for 2026) is refused, not owed for decades.
+	today := domain.DueAt(now, 0, loc)
+	due := today.AddDate(0, 0, pt.SupplementDays)
 	if in.SupplementDue != nil {
 		if !in.SupplementDue.After(now) {
 			return nil, domain.Coded(domain.ErrInvalid, "due_in_past", "supplement_due must be in the future")
+		}
+		if latest := today.In(loc).AddDate(0, 0, domain.MaxPermitDays); in.SupplementDue.After(latest) {
+			return nil, domain.Coded(domain.ErrInvalid, "due_too_far", fmt.Sprintf("supplement_due may be at most %d days ahead: %s at the latest", domain.MaxPermitDays, latest.Format(time.RFC3339)))
 		}
 		due = in.SupplementDue.UTC().Truncate(time.Millisecond)
 	}

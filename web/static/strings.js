@@ -832,6 +832,7 @@ addCodes({
   owed_needs_commitment: { zh: '只有承诺办事项才能在材料未齐时批准。', en: 'Only a commitment-based permit may be approved with materials owed.' },
   owed_required: { zh: '请列出申请人需要补交的材料。', en: 'List the materials the applicant must supply.' },
   outcome_invalid: { zh: '请选择决定：批准、不予批准或要求补正。', en: 'Choose a decision: approve, reject or request a supplement.' },
+  due_too_far: { zh: '补正期限最长为自今日起 365 天，请选择更早的日期。', en: 'The supplement\'s due date may be at most 365 days from today; choose an earlier date.' },
   due_in_past: { zh: '补正期限必须是将来的日期。', en: 'The supplement\'s due date must be in the future.' },
   comment_too_long: { zh: '意见不能超过 5000 个字符。', en: 'The comment may have at most 5000 characters.' },
   commitment_not_allowed: { zh: '该许可事项不适用承诺办，需一次提交全部材料。', en: 'This permit type is not commitment-based: hand in every material before submitting.' },

@@ -121,7 +121,7 @@ export function decisionPanel({ user, type, findings, onDone }) {
       h('input', { type: 'radio', name: 'decision-outcome', value: o, onchange: sync }), t(`outcome.${o}`)));
     const summary = h('textarea', { id: 'decision-summary', rows: 4, maxlength: 10000, required: true });
     const owed = h('textarea', { id: 'decision-owed', rows: 3, placeholder: t('decision.owedHint') });
-    const due = h('input', { id: 'decision-due', type: 'date', min: dayFromNow(1), value: dayFromNow(type?.supplement_days || 60) });
+    const due = h('input', { id: 'decision-due', type: 'date', min: dayFromNow(1), max: dayFromNow(365), value: dayFromNow(type?.supplement_days || 60) });
     const owedBox = h('div', { class: 'decision-owed', hidden: true },
       h('label', { for: 'decision-owed' }, t('decision.owed')), owed,
       h('p', { class: 'muted small owed-note' }),
