@@ -278,6 +278,23 @@ func bindOnce(ct string, body []byte, v any) error {
 	return bindJSON(echo.New().NewContext(req, httptest.NewRecorder()), v)
 }
 
+// jsonTypeOracle is what bindJSON takes for JSON, said another way than
+// isJSONMediaType: before any ';', case and spaces aside, the type is
+// application and the subtype json or a non-empty token ending in +json.
+func jsonTypeOracle(ct string) bool {
+	base, _, _ := strings.Cut(ct, ";")
+	sub, ok := strings.CutPrefix(strings.TrimSpace(strings.ToLower(base)), "application/")
+	if !ok || sub != "json" && (!strings.HasSuffix(sub, "+json") || sub == "+json") {
+		return false
+	}
+	for _, r := range sub {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?=`, r) {
+			return false
+		}
+	}
+	return true
+}
+
 // FuzzBindJSON decodes request bodies into the real request structs.
 // Beyond not panicking: a refusal is a 400, 413 or 415 (415 exactly when
 // the Content-Type is not JSON); an accepted body is one JSON value and
@@ -289,6 +306,8 @@ func FuzzBindJSON(f *testing.F) {
 	f.Add(byte(3), "application/json", []byte(`{"body":"crack","start_ms":1000,"end_ms":2000,"shape":{"type":"rect","points":[[0.1,0.2],[0.3,0.4]]},"severity":"concern"}`))
 	f.Add(byte(4), "application/json", []byte(`{"outcome":"request_supplement","summary":"s","supplement_due":"2026-06-01T00:00:00+08:00","owed":["plan"]}`))
 	f.Add(byte(0), "text/plain", []byte(`{}`))
+	f.Add(byte(0), "application/jsonx", []byte(`{}`))
+	f.Add(byte(0), "application/merge-patch+json; charset=utf-8", []byte(`{}`))
 	f.Add(byte(0), "application/json", []byte(`{"username":"a","extra":1}`))
 	f.Add(byte(0), "application/json", []byte(`{"username":"a"}]`))
 	f.Add(byte(3), "application/json", []byte(`{"start_ms":1e30}`))
@@ -297,7 +316,7 @@ func FuzzBindJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which byte, ct string, body []byte) {
 		v := bindTargets[int(which)%len(bindTargets)]()
 		err := bindOnce(ct, body, v)
-		notJSON := ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON)
+		notJSON := ct != "" && !jsonTypeOracle(ct)
 		if err != nil {
 			var he *httpError
 			if !errors.As(err, &he) || !slices.Contains([]int{400, 413, 415}, he.status) {

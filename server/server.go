@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -374,11 +375,29 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 // maxJSONBody bounds JSON request bodies.
 const maxJSONBody = 1 << 20
 
+// isJSONMediaType reports whether a Content-Type names JSON:
+// application/json, or a structured syntax suffix application/<x>+json
+// (RFC 6839 §3.1, such as application/merge-patch+json), with any
+// parameters (charset), which do not matter here. Names that merely begin
+// with "application/json" (application/jsonx, application/json-seq) are
+// other types.
+func isJSONMediaType(ct string) bool {
+	base, _, _ := strings.Cut(ct, ";")
+	mt, _, err := mime.ParseMediaType(base)
+	if err != nil {
+		return false
+	}
+	if mt == echo.MIMEApplicationJSON {
+		return true
+	}
+	sub, ok := strings.CutPrefix(mt, "application/")
+	return ok && len(sub) > len("+json") && strings.HasSuffix(sub, "+json")
+}
+
 // bindJSON decodes a JSON body strictly: malformed JSON, unknown fields,
 // trailing data or an oversize body are 400s with a clear message.
 func bindJSON(c echo.Context, v any) error {
-	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !isJSONMediaType(ct) {
 		return newError(http.StatusUnsupportedMediaType, "send JSON with Content-Type: application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxJSONBody))
