@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,38 @@ func newHTTPServer(t *testing.T, e *env) string {
 	ts := httptest.NewServer(e.srv)
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// reqStatus is e.req for a request that may open an event stream where a
+// refusal is wanted: the request ends as soon as its status is written,
+// so such a stream shows as a 200 at once rather than a request that never
+// returns (and 10 s bound the whole request anyway).
+func (e *env) reqStatus(user, method, path string, hdr map[string]string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := httptest.NewRequest(method, path, nil).WithContext(ctx)
+	if user != "" {
+		r.Header.Set("Authorization", "Bearer "+e.tokens[user])
+	}
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	w := &cancelOnStatus{ResponseRecorder: httptest.NewRecorder(), cancel: cancel}
+	e.srv.ServeHTTP(w, r)
+	return w.ResponseRecorder
+}
+
+// cancelOnStatus ends its request (an event stream) once the status is
+// written, however long the machine took to get there.
+type cancelOnStatus struct {
+	*httptest.ResponseRecorder
+	cancel func()
+}
+
+func (c *cancelOnStatus) WriteHeader(code int) {
+	c.ResponseRecorder.WriteHeader(code)
+	c.cancel()
 }
 
 // openEvents opens an event stream at url with a bearer token, resuming
