@@ -61,20 +61,29 @@ func TestNULAndBrokenUTF8Refused(t *testing.T) {
 }
 
 // TestBadQueryParametersRefused: a filter or cursor that means nothing is
-// 400 with its code, not an empty page or the first one.
+// 400 with its code, not an empty page or the first one; on the event
+// stream (?after= or Last-Event-ID), not the whole trail from its start.
 func TestBadQueryParametersRefused(t *testing.T) {
 	e := newEnv(t)
 	r := e.reviewCase()
-	for _, tt := range []struct{ name, user, path, code string }{
-		{"a notification cursor never given", "appA", "/api/v1/notifications?before=garbage", "bad_cursor"},
-		{"another user's notification as cursor", "insp", "/api/v1/notifications?before=" + e.firstNotification("appA"), "bad_cursor"},
-		{"an unknown severity", "insp", r.path + "/annotations?severity=bogus", "bad_filter"},
-		{"a seq that is not a number", "insp", r.path + "/audit?after=garbage", "bad_cursor"},
-		{"a negative seq on the stream", "insp", r.path + "/events?after=-1", "bad_cursor"},
+	for _, tt := range []struct {
+		name, user, path, lastEventID, code string
+	}{
+		{"a notification cursor never given", "appA", "/api/v1/notifications?before=garbage", "", "bad_cursor"},
+		{"another user's notification as cursor", "insp", "/api/v1/notifications?before=" + e.firstNotification("appA"), "", "bad_cursor"},
+		{"an unknown severity", "insp", r.path + "/annotations?severity=bogus", "", "bad_filter"},
+		{"a seq that is not a number", "insp", r.path + "/audit?after=garbage", "", "bad_cursor"},
+		{"a negative seq on the stream", "insp", r.path + "/events?after=-1", "", "bad_cursor"},
+		{"an unreadable Last-Event-ID", "insp", r.path + "/events", "garbage", "bad_cursor"},
+		{"a negative Last-Event-ID", "insp", r.path + "/events?after=1", "-5", "bad_cursor"},
 	} {
+		hdr := map[string]string{}
+		if tt.lastEventID != "" {
+			hdr["Last-Event-ID"] = tt.lastEventID
+		}
 		// A stream opened where a refusal is wanted answers 200 at once
 		// (reqStatus), instead of a request that never returns.
-		w := e.reqStatus(tt.user, "GET", tt.path, nil)
+		w := e.reqStatus(tt.user, "GET", tt.path, hdr)
 		var got struct {
 			Error struct {
 				Code string `json:"code"`

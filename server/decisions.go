@@ -268,7 +268,8 @@ func handleCaseAudit(db caseEventStore) echo.HandlerFunc {
 // Last-Event-ID (browsers do so by themselves) misses nothing. A client
 // that has just read the case starts with ?after= its X-Events-After
 // (handleGetCase); on reconnection its Last-Event-ID, when sent, wins over
-// that start. The stream ends when ending is closed (the server shuts
+// that start; one that is not a seq is refused as such an ?after= is. The
+// stream ends when ending is closed (the server shuts
 // down): the client goes on from another replica.
 func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -282,7 +283,9 @@ func handleCaseEvents(db caseEventStore, ending <-chan struct{}) echo.HandlerFun
 			return err
 		}
 		if v := strings.TrimSpace(c.Request().Header.Get("Last-Event-ID")); v != "" {
-			after, _ = strconv.ParseInt(v, 10, 64)
+			if after, err = eventSeq(v, "Last-Event-ID"); err != nil {
+				return err
+			}
 		}
 		w := c.Response()
 		w.Header().Set(echo.HeaderContentType, "text/event-stream")
@@ -354,9 +357,17 @@ func queryAfter(c echo.Context) (int64, error) {
 	if v == "" {
 		return 0, nil
 	}
+	return eventSeq(v, "after")
+}
+
+// eventSeq reads the seq of the last event a reader has, given as ?after=
+// or Last-Event-ID (named by what): a number ≥ 0, else 400 bad_cursor.
+// What cannot be read is refused, never taken as 0: that would send the
+// whole trail again as if it were new.
+func eventSeq(v, what string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
-		return 0, newCodedError(http.StatusBadRequest, "bad_cursor", "after is the seq of an event, a number ≥ 0")
+		return 0, newCodedError(http.StatusBadRequest, "bad_cursor", what+" is the seq of an event, a number ≥ 0")
 	}
 	return n, nil
 }
