@@ -255,9 +255,16 @@ func (d *DB) CountersignReason(ctx context.Context, cs *domain.Case, by *domain.
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
 	err := d.tx(ctx, func(tx *wtx) error {
-		var decID, outcome string
-		if err := tx.QueryRowContext(ctx, `SELECT id, outcome FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome); err != nil {
+		var decID, outcome, author string
+		if err := tx.QueryRowContext(ctx, `SELECT id, outcome, inspector_id FROM decisions WHERE case_id = ? AND countersigned_at IS NULL ORDER BY decided_at DESC LIMIT 1`, cs.ID).Scan(&decID, &outcome, &author); err != nil {
 			return notFound(err, "pending decision")
+		}
+		// The four-eyes rule holds for the decision, not only the case's
+		// inspector slot now: an inspector made a reviewer, whose case
+		// an admin handed to another inspector, never countersigns the
+		// decision they made (TestDecisionAuthorNeverCountersigns).
+		if author == by.ID {
+			return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector cannot countersign their own decision")
 		}
 		review, err := reviewSummary(ctx, tx, cs.ID, by.ID)
 		if err != nil {
