@@ -105,10 +105,21 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Request().Context()))
 	defer cancel()
+	// A member who logged in is one for as long as their session lasts:
+	// read afresh before each of their messages and at each ping, so a
+	// logout or a disabled account ends the connection
+	// (TestRoomEndsWithSession). A failed read keeps them.
+	sessionOver := func() bool {
+		if user == nil {
+			return false
+		}
+		_, err := sessionNow(c, l.db)
+		return errors.Is(err, domain.ErrNotFound)
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		l.writeRoom(ctx, conn, m)
+		l.writeRoom(ctx, conn, m, sessionOver)
 	}()
 	defer func() {
 		room.Leave(m)
@@ -139,13 +150,25 @@ func (l *liveService) handleRoom(c echo.Context) error {
 			room.SendTo(m, roomError("invalid", "send JSON text messages"))
 			continue
 		}
+		if user != nil {
+			s, err := sessionNow(c, l.db)
+			if errors.Is(err, domain.ErrNotFound) {
+				conn.Close(websocket.StatusPolicyViolation, "the session has ended; log in again")
+				return nil
+			}
+			if err != nil {
+				room.SendTo(m, roomError("internal", "internal error"))
+				continue
+			}
+			user = s.User
+		}
 		l.roomMessage(ctx, ls.ID, cs, user, m, room, data)
 	}
 }
 
-// writeRoom sends m's queue to the connection until m leaves or a write
-// stalls for 10 s.
-func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *signaling.Member) {
+// writeRoom sends m's queue to the connection until m leaves, a write
+// stalls for 10 s or, at a ping, over says the member's session ended.
+func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *signaling.Member, over func() bool) {
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
 	for {
@@ -159,6 +182,10 @@ func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *si
 				return
 			}
 		case <-ping.C:
+			if over() {
+				conn.Close(websocket.StatusPolicyViolation, "the session has ended; log in again")
+				return
+			}
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := conn.Ping(pctx)
 			cancel()

@@ -2,8 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"siteinspect/domain"
 )
@@ -41,5 +47,72 @@ func TestDecisionAuthorNeverCountersigns(t *testing.T) {
 	// Another reviewer still may.
 	if got, code, w := m.send("rev", "POST", "/api/v1/cases/"+f.cs.ID+"/countersign", []byte(`{"agree":true}`), js); got != http.StatusOK {
 		t.Errorf("another reviewer countersigning: got %d %s %s, want 200", got, code, w.Body)
+	}
+}
+
+// An officer in the live room whose session ended (logged out, or the
+// account disabled by an admin) acts there no more: before, the room
+// checked the session once, at the handshake, and went on storing the
+// officer's notes and relaying the room's messages to them for as long as
+// the connection lasted.
+func TestRoomEndsWithSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(rf *roomFixture)
+	}{
+		{"logout", func(rf *roomFixture) {
+			rf.e.mustDo(t, "insp", "POST", "/api/v1/auth/logout", nil, nil, http.StatusNoContent)
+		}},
+		{"disabled", func(rf *roomFixture) {
+			rf.e.mustDo(t, "admin", "PATCH", "/api/v1/users/"+rf.e.users["insp"].ID, map[string]string{"Content-Type": "application/json"},
+				[]byte(`{"disabled":true}`), http.StatusOK)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rf := newRoomFixture(t)
+			ts := httptest.NewServer(rf.e.srv)
+			t.Cleanup(ts.Close)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/api/v1/live/"+rf.lsID+"/ws",
+				&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + rf.e.tokens["insp"]}}})
+			if err != nil {
+				t.Fatalf("dial the room: %v", err)
+			}
+			defer conn.CloseNow()
+			conn.SetReadLimit(1 << 20)
+			// hello, state, presence.
+			for i := 0; i < 3; i++ {
+				if _, _, err := conn.Read(ctx); err != nil {
+					t.Fatalf("read the room's greeting: %v", err)
+				}
+			}
+			tc.end(rf)
+			note := []byte(`{"type":"annotation","body":"written after the session ended","severity":"info"}`)
+			if err := conn.Write(ctx, websocket.MessageText, note); err != nil {
+				t.Fatalf("send a note: %v", err)
+			}
+			if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)); err == nil {
+				for {
+					_, b, err := conn.Read(ctx)
+					if err != nil {
+						break // closed: what we want
+					}
+					var msg map[string]any
+					json.Unmarshal(b, &msg)
+					if msg["type"] == "pong" {
+						t.Errorf("the room still answers a member whose session ended")
+						break
+					}
+				}
+			}
+			notes, err := rf.e.db.ListLiveAnnotations(context.Background(), rf.lsID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range notes {
+				t.Errorf("note stored after the session ended: %q by %s", n.Body, n.Author.Username)
+			}
+		})
 	}
 }
