@@ -105,21 +105,31 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Request().Context()))
 	defer cancel()
-	// A member who logged in is one for as long as their session lasts:
-	// read afresh before each of their messages and at each ping, so a
-	// logout or a disabled account ends the connection
-	// (TestRoomEndsWithSession). A failed read keeps them.
-	sessionOver := func() bool {
-		if user == nil {
-			return false
+	// A member is one for as long as what let them in lasts: a logged-in
+	// member's session, the phone's publish token (which a reissued link
+	// revokes). Both are read afresh before each of the member's messages
+	// and at each ping, and the connection ends with them
+	// (TestRoomEndsWithSession, TestRoomEndsWithRevokedLink); a failed
+	// read keeps the member. now is the logged-in member as they are now.
+	token, phone := c.QueryParam("token"), user == nil
+	stillIn := func() (now *domain.User, ok bool) {
+		if phone {
+			fresh, err := l.db.LiveSession(ctx, ls.ID)
+			if err != nil {
+				return nil, !errors.Is(err, domain.ErrNotFound)
+			}
+			return nil, !errors.Is(l.db.CheckPublishToken(fresh, token), domain.ErrBadToken)
 		}
-		_, err := sessionNow(c, l.db)
-		return errors.Is(err, domain.ErrNotFound)
+		s, err := sessionNow(c, l.db)
+		if err != nil {
+			return nil, !errors.Is(err, domain.ErrNotFound)
+		}
+		return s.User, true
 	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		l.writeRoom(ctx, conn, m, sessionOver)
+		l.writeRoom(ctx, conn, m, func() bool { _, ok := stillIn(); return !ok })
 	}()
 	defer func() {
 		room.Leave(m)
@@ -150,24 +160,21 @@ func (l *liveService) handleRoom(c echo.Context) error {
 			room.SendTo(m, roomError("invalid", "send JSON text messages"))
 			continue
 		}
-		if user != nil {
-			s, err := sessionNow(c, l.db)
-			if errors.Is(err, domain.ErrNotFound) {
-				conn.Close(websocket.StatusPolicyViolation, "the session has ended; log in again")
-				return nil
-			}
-			if err != nil {
-				room.SendTo(m, roomError("internal", "internal error"))
-				continue
-			}
-			user = s.User
+		now, ok := stillIn()
+		if !ok {
+			conn.Close(websocket.StatusPolicyViolation, "the session or join link has ended")
+			return nil
 		}
-		l.roomMessage(ctx, ls.ID, cs, user, m, room, data)
+		if now == nil {
+			now = user // the phone, or a session not read just now
+		}
+		l.roomMessage(ctx, ls.ID, cs, now, m, room, data)
 	}
 }
 
 // writeRoom sends m's queue to the connection until m leaves, a write
-// stalls for 10 s or, at a ping, over says the member's session ended.
+// stalls for 10 s or, at a ping, over says the member's session or join
+// link ended.
 func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *signaling.Member, over func() bool) {
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
@@ -183,7 +190,7 @@ func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *si
 			}
 		case <-ping.C:
 			if over() {
-				conn.Close(websocket.StatusPolicyViolation, "the session has ended; log in again")
+				conn.Close(websocket.StatusPolicyViolation, "the session or join link has ended")
 				return
 			}
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

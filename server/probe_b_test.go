@@ -116,3 +116,63 @@ func TestRoomEndsWithSession(t *testing.T) {
 		})
 	}
 }
+
+// A phone in the live room whose join link the inspector reissued (the
+// link went to the wrong person; "the old link is revoked") is in the room
+// no more: before, the revoked token was checked only at the handshake,
+// and its holder went on hearing the room and sending positions, shot
+// marks and instructions for as long as the connection lasted.
+func TestRoomEndsWithRevokedLink(t *testing.T) {
+	rf := newRoomFixture(t)
+	reissue := func() string {
+		w := rf.e.mustDo(t, "insp", "POST", "/api/v1/live/"+rf.lsID+"/link", nil, nil, http.StatusOK)
+		var out struct {
+			Token string `json:"publish_token"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || out.Token == "" {
+			t.Fatalf("reissue the link: got %s (%v)", w.Body, err)
+		}
+		return out.Token
+	}
+	old := reissue()
+	ts := httptest.NewServer(rf.e.srv)
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/api/v1/live/"+rf.lsID+"/ws?token="+old, nil)
+	if err != nil {
+		t.Fatalf("dial the room with the link: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	for i := 0; i < 3; i++ {
+		if _, _, err := conn.Read(ctx); err != nil {
+			t.Fatalf("read the room's greeting: %v", err)
+		}
+	}
+	reissue()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"position","lat":39.0,"lon":117.7}`)); err != nil {
+		t.Fatalf("send a position: %v", err)
+	}
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)); err == nil {
+		for {
+			_, b, err := conn.Read(ctx)
+			if err != nil {
+				break // closed: what we want
+			}
+			var msg map[string]any
+			json.Unmarshal(b, &msg)
+			if msg["type"] == "pong" {
+				t.Errorf("the room still answers the holder of a revoked link")
+				break
+			}
+		}
+	}
+	track, err := rf.e.db.LiveTrack(context.Background(), rf.lsID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(track) != 0 {
+		t.Errorf("positions stored from a revoked link: %+v", track)
+	}
+}
