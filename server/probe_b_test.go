@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,29 @@ func TestRoomEndsWithRevokedLink(t *testing.T) {
 	}
 	if len(track) != 0 {
 		t.Errorf("positions stored from a revoked link: %+v", track)
+	}
+}
+
+// A request's method is a label of the request metrics only when it is
+// one of HTTP's own: before, anyone (no login needed) could send requests
+// with made-up methods, each of which added series to the process's
+// memory and to every /metrics answer for good.
+func TestMetricsMethodLabelBounded(t *testing.T) {
+	e := newFuzzEnv(t, false)
+	for i := 0; i < 200; i++ {
+		e.do("", "X"+strconv.Itoa(i), "/api/v1/cases", nil, nil)
+	}
+	body := e.do("", "GET", "/metrics", nil, nil).Body.String()
+	methods := map[string]bool{}
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "siteinspect_http_requests_total{") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `method="`)
+		m, _, _ := strings.Cut(rest, `"`)
+		methods[m] = true
+	}
+	if len(methods) > 12 {
+		t.Errorf("siteinspect_http_requests_total has %d method labels after 200 made-up methods, want a bounded set", len(methods))
 	}
 }
