@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -199,5 +200,61 @@ func TestMetricsMethodLabelBounded(t *testing.T) {
 	}
 	if len(methods) > 12 {
 		t.Errorf("siteinspect_http_requests_total has %d method labels after 200 made-up methods, want a bounded set", len(methods))
+	}
+}
+
+// A supervisor reads what the office holds, never the company's drafts
+// (the policy's supervisor rows start at submission): the office's audit
+// search and its CSV export leave out the events of a case that is still
+// a draft, whose site, credit code and contact they showed before while
+// GET of the case answered 404. An admin, who sees drafts, still reads
+// them; once submitted, the case's whole trail is the office's.
+func TestOfficeAuditHidesDrafts(t *testing.T) {
+	m := newMatrix(t)
+	f := m.build(domain.StatusDraft)
+	if got, _, _ := m.send("sup", "GET", "/api/v1/cases/"+f.cs.ID, nil, nil); got != http.StatusNotFound {
+		t.Fatalf("the supervisor reading the draft: got %d, want 404", got)
+	}
+	count := func(user, path string) int {
+		t.Helper()
+		got, code, w := m.send(user, "GET", path, nil, nil)
+		if got != http.StatusOK {
+			t.Fatalf("%s GET %s: got %d %s", user, path, got, code)
+		}
+		n := 0
+		if strings.Contains(path, ".csv") {
+			rows, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(w.Body.String(), "\uFEFF"))).ReadAll()
+			m.must(err)
+			for _, r := range rows {
+				if r[7] == f.cs.ID {
+					n++
+				}
+			}
+			return n
+		}
+		var events []struct {
+			CaseID string `json:"case_id"`
+		}
+		m.must(json.Unmarshal(w.Body.Bytes(), &events))
+		for _, e := range events {
+			if e.CaseID == f.cs.ID {
+				n++
+			}
+		}
+		return n
+	}
+	for _, path := range []string{"/api/v1/audit?case=" + f.cs.ID, "/api/v1/audit?limit=1000", "/api/v1/audit.csv"} {
+		if n := count("sup", path); n != 0 {
+			t.Errorf("supervisor GET %s: the draft's id appears %d times, want none", path, n)
+		}
+		if n := count("admin", path); n == 0 {
+			t.Errorf("admin GET %s: the draft's events missing", path)
+		}
+	}
+	if got, code, _ := m.send("appA", "POST", "/api/v1/cases/"+f.cs.ID+"/submit", nil, nil); got != http.StatusOK {
+		t.Fatalf("submit: got %d %s", got, code)
+	}
+	if n := count("sup", "/api/v1/audit?case="+f.cs.ID); n == 0 {
+		t.Errorf("supervisor after the submission: no events of the case, want its whole trail")
 	}
 }

@@ -38,6 +38,10 @@ type AuditQuery struct {
 	Before int64
 	// Limit is the page size (at least 1).
 	Limit int
+	// HideDrafts leaves out the events of cases that are drafts now: the
+	// company's, which the policy shows to no one of the office but an
+	// admin (a supervisor's rows start at submission).
+	HideDrafts bool
 }
 
 // OfficeAuditEvent is an event of the office's trail with the names a
@@ -76,6 +80,10 @@ func (d *DB) EachAudit(ctx context.Context, q AuditQuery, fn func(*OfficeAuditEv
 	// its people, by admins or by the system.
 	where := []string{`(c.office = ? OR (e.case_id IS NULL AND (e.actor_id IS NULL OR u.org = ? OR u.role = ?)))`}
 	args := []any{q.Office, q.Office, string(domain.RoleAdmin)}
+	if q.HideDrafts {
+		where = append(where, `(c.id IS NULL OR c.status <> ?)`)
+		args = append(args, string(domain.StatusDraft))
+	}
 	if q.Actor != "" {
 		where = append(where, `e.actor_id IN (SELECT id FROM users WHERE id = ? OR username = ?)`)
 		args = append(args, q.Actor, q.Actor)
