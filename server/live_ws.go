@@ -106,19 +106,19 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.Request().Context()))
 	defer cancel()
 	// A member is one for as long as what let them in lasts: a logged-in
-	// member's session, the phone's publish token (which a reissued link
-	// revokes). Both are read afresh before each of the member's messages
-	// and at each ping, and the connection ends with them
+	// member's session, the phone's publish token (until a reissued link
+	// revokes it). Both are read afresh before each of the member's
+	// messages and at each ping, and the connection ends with them
 	// (TestRoomEndsWithSession, TestRoomEndsWithRevokedLink); a failed
 	// read keeps the member. now is the logged-in member as they are now.
-	token, phone := c.QueryParam("token"), user == nil
+	phone := user == nil
 	stillIn := func() (now *domain.User, ok bool) {
 		if phone {
 			fresh, err := l.db.LiveSession(ctx, ls.ID)
 			if err != nil {
 				return nil, !errors.Is(err, domain.ErrNotFound)
 			}
-			return nil, !errors.Is(l.db.CheckPublishToken(fresh, token), domain.ErrBadToken)
+			return nil, fresh.TokenHash == ls.TokenHash
 		}
 		s, err := sessionNow(c, l.db)
 		if err != nil {
