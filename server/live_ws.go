@@ -27,6 +27,17 @@ const (
 	roomQueue      = 128
 )
 
+// A member's messages are limited to roomRate a second after a burst of
+// roomBurst: an instruction, a note or a shot is an event of the audit
+// chain, which every write of the office waits for, and a position a row;
+// a person, or a phone sending its position every few seconds, never
+// comes near it. Past it, a message gets a rate_limited error and changes
+// nothing (TestRoomMessagesRateLimited).
+const (
+	roomRate  = 10
+	roomBurst = 60
+)
+
 // roomMessage is any message a client sends; Type says which fields count.
 type roomMessage struct {
 	Type          string        `json:"type"`
@@ -151,11 +162,20 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	room.SendTo(m, encode(hello))
 	room.SendTo(m, encode(l.svc.StateMessage(ls)))
 	room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
+	allowance, last := float64(roomBurst), time.Now()
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
 			return nil // closed, too big (1009, sent by the library) or gone
 		}
+		at := time.Now()
+		allowance = min(roomBurst, allowance+at.Sub(last).Seconds()*roomRate)
+		last = at
+		if allowance < 1 {
+			room.SendTo(m, roomError("rate_limited", "too many messages; wait a moment"))
+			continue
+		}
+		allowance--
 		if typ != websocket.MessageText {
 			room.SendTo(m, roomError("invalid", "send JSON text messages"))
 			continue

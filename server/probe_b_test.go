@@ -258,3 +258,65 @@ func TestOfficeAuditHidesDrafts(t *testing.T) {
 		t.Errorf("supervisor after the submission: no events of the case, want its whole trail")
 	}
 }
+
+// A member of the live room cannot flood it: each instruction is an event
+// of the hash-chained audit trail (and a line of the case's bundle), and
+// every write of the office waits for the chain, so a member sending them
+// as fast as the socket carries them (the phone, or a company user who
+// joined with their login) held up the office and grew the trail without
+// bound. Past a burst, a member's messages are refused (rate_limited)
+// until their allowance refills.
+func TestRoomMessagesRateLimited(t *testing.T) {
+	rf := newRoomFixture(t)
+	ts := httptest.NewServer(rf.e.srv)
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/api/v1/live/"+rf.lsID+"/ws",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + rf.e.tokens["app"]}}})
+	if err != nil {
+		t.Fatalf("dial the room as the company: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	go func() { // drain
+		for {
+			if _, _, err := conn.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	const sent = 400
+	for i := 0; i < sent; i++ {
+		if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"instruction","text":"flood `+strconv.Itoa(i)+`"}`)); err != nil {
+			t.Fatalf("send instruction %d: %v", i, err)
+		}
+	}
+	// Let the room handle what it read.
+	deadline := time.Now().Add(10 * time.Second)
+	last, stable := -1, 0
+	for time.Now().Before(deadline) && stable < 5 {
+		time.Sleep(200 * time.Millisecond)
+		n := 0
+		list, err := rf.e.db.CaseAudit(context.Background(), rf.cs.ID, 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range list {
+			if ev.Action == "live.instruction" {
+				n++
+			}
+		}
+		if n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
+	if last > sent/2 {
+		t.Errorf("%d of %d instructions sent at once entered the audit trail, want the flood cut short", last, sent)
+	}
+	if last == 0 {
+		t.Errorf("no instruction entered the audit trail, want the first ones to")
+	}
+}
