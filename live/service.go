@@ -179,6 +179,21 @@ func (l *Service) TakeWhip(rid, session string) bool {
 	return issued
 }
 
+// TakeWhips forgets the WHIP resources this process issued for session
+// and returns them: a reissued join link stops its old holder's stream.
+func (l *Service) TakeWhips(session string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for rid, sid := range l.whips {
+		if sid == session {
+			out = append(out, rid)
+			delete(l.whips, rid)
+		}
+	}
+	return out
+}
+
 // AddViewer notes that WHEP resource rid is user watching session.
 func (l *Service) AddViewer(rid, session, user string) {
 	l.mu.Lock()

@@ -96,7 +96,8 @@ func (l *liveService) handleCreate(c echo.Context) error {
 
 // handleReissueLink gives the applicant a fresh join link for an open
 // session: the inspector lost the one shown at creation, or it went to the
-// wrong person. The old link is revoked.
+// wrong person. The old link is revoked, and the stream it is publishing,
+// if any, stops.
 func (l *liveService) handleReissueLink(c echo.Context) error {
 	ls, cs, err := l.loadLiveFor(c, domain.ActionStartLive)
 	if err != nil {
@@ -108,6 +109,18 @@ func (l *liveService) handleReissueLink(c echo.Context) error {
 	ls, token, err := l.db.ReissueLiveToken(c.Request().Context(), cs, ls, currentUser(c), l.ttl)
 	if err != nil {
 		return err
+	}
+	// The old link's stream stops with it: its holder (the wrong person)
+	// publishes no more into the recording, and the right one publishes
+	// again with the new link (TestLiveLinkReissueStopsPublisher). The
+	// route runs on the replica that owns the session's media.
+	for _, rid := range l.svc.TakeWhips(ls.ID) {
+		if err := l.mgr.Unpublish(ls.ID, rid); err != nil && !errors.Is(err, signaling.ErrNoPublisher) && !errors.Is(err, signaling.ErrNoSession) {
+			l.log.Warn("stop the old link's publisher", "session", ls.ID, "err", err)
+		}
+	}
+	if r := l.svc.Room(ls.ID, false); r != nil {
+		r.Send(encode(l.svc.StateMessage(ls)))
 	}
 	out := l.show(ls)
 	out.Token = token

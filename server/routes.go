@@ -159,7 +159,7 @@ func (s *Server) routes(cfg Config) error {
 		api.GET("/live/:lid", l.handleGet, owner)
 		api.GET("/live/:lid/ws", l.handleRoom, owner)
 		authed.POST("/live/:lid/end", l.handleEnd, owner)
-		authed.POST("/live/:lid/link", l.handleReissueLink)
+		authed.POST("/live/:lid/link", l.handleReissueLink, owner)
 		authed.POST("/live/:lid/snapshots", l.handleSnapshot, owner)
 		whip := api.Group("/live/:lid/whip", whipCORS)
 		whip.OPTIONS("", l.handleWHIPOptions)
