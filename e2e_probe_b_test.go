@@ -45,3 +45,41 @@ func TestLiveLinkReissueStopsPublisher(t *testing.T) {
 	}
 	<-done
 }
+
+// TestLiveViewerEndsWithSession: an officer watching a live inspection
+// (WHEP) who logs out stops receiving it within the recheck interval.
+// Before, the officer's login was checked once, at the WHEP offer, and the
+// video and sound of the company's premises went on flowing to a session
+// that had ended (or a disabled account, or an officer an admin had
+// replaced) for as long as the connection lasted.
+func TestLiveViewerEndsWithSession(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, "--jobs", "0", "--webrtc-loopback")
+	_, insp, caseID := liveCase(t, p)
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
+	defer pub.PC.Close()
+	go pub.Send(t, media, 40*time.Second)
+	time.Sleep(time.Second)
+	viewer := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
+	defer viewer.PC.Close()
+	phone := &client{tb: t, base: p.URL, token: a.PublishToken, http: http.DefaultClient}
+	viewers := func() int {
+		var ls struct {
+			Viewers int `json:"viewers"`
+		}
+		phone.mustJSON("GET", "/api/v1/live/"+a.ID, nil, http.StatusOK, &ls)
+		return ls.Viewers
+	}
+	if n := viewers(); n != 1 {
+		t.Fatalf("viewers while the officer watches: got %d, want 1", n)
+	}
+	insp.mustJSON("POST", "/api/v1/auth/logout", nil, http.StatusNoContent, nil)
+	for end := time.Now().Add(25 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		if viewers() == 0 {
+			return
+		}
+	}
+	t.Errorf("the logged-out officer still watches the live inspection 25 s after the logout")
+}

@@ -179,6 +179,9 @@ func (l *Service) TakeWhip(rid, session string) bool {
 	return issued
 }
 
+// Stopping is closed when the service closes.
+func (l *Service) Stopping() <-chan struct{} { return l.stop }
+
 // TakeWhips forgets the WHIP resources this process issued for session
 // and returns them: a reissued join link stops its old holder's stream.
 func (l *Service) TakeWhips(session string) []string {

@@ -316,10 +316,67 @@ func (l *liveService) handleWHEP(c echo.Context) error {
 	}
 	u := currentUser(c)
 	l.svc.AddViewer(rid, ls.ID, u.ID)
+	token, _ := c.Get("token").(string)
+	go l.watchViewer(token, ls, u.ID, rid)
 	if _, err := l.db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: ls.CaseID, ActorID: u.ID, Action: "live.watched", Target: ls.ID}); err != nil {
 		l.log.Error("record live watch", "session", ls.ID, "err", err)
 	}
 	return l.sdpAnswer(c, "/api/v1/live/"+ls.ID+"/whep/"+rid, answer)
+}
+
+// viewerRecheck is how often a WHEP viewer's login and relation to the
+// case are read again.
+const viewerRecheck = 15 * time.Second
+
+// watchViewer stops viewer rid of session ls once what let the officer
+// watch is gone: their login session (logged out, expired, the account
+// disabled) or the policy's join_live on the case as it is now (an admin
+// replaced them). The media flows without any request, so it is weighed
+// again every viewerRecheck, as the case's event stream is at its
+// heartbeat (TestLiveViewerEndsWithSession). A failed read keeps the
+// viewer; it returns once the viewer is gone or the service closes.
+func (l *liveService) watchViewer(token string, ls *domain.LiveSession, userID, rid string) {
+	t := time.NewTicker(viewerRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.svc.Stopping():
+			return
+		case <-t.C:
+		}
+		if !l.svc.IsViewer(rid, ls.ID, userID) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		keep := l.mayWatch(ctx, token, ls.CaseID)
+		cancel()
+		if keep {
+			continue
+		}
+		l.svc.StopTalking(ls.ID, userID)
+		l.svc.RemoveViewer(rid)
+		if err := l.mgr.StopViewing(ls.ID, rid); err != nil && !errors.Is(err, signaling.ErrNoViewer) && !errors.Is(err, signaling.ErrNoSession) {
+			l.log.Warn("stop a viewer whose access ended", "session", ls.ID, "err", err)
+		}
+		if r := l.svc.Room(ls.ID, false); r != nil {
+			r.Send(encode(l.svc.StateMessage(ls)))
+		}
+		return
+	}
+}
+
+// mayWatch reports whether the login session token still lets its user
+// watch the case's live inspection; false only on a definite no.
+func (l *liveService) mayWatch(ctx context.Context, token, caseID string) bool {
+	s, err := l.db.SessionByToken(ctx, token)
+	if err != nil {
+		return !errors.Is(err, domain.ErrNotFound)
+	}
+	cs, err := l.db.Case(ctx, caseID)
+	if err != nil {
+		return !errors.Is(err, domain.ErrNotFound)
+	}
+	return liveOfficer(s.User, cs)
 }
 
 // ownViewer checks that the WHEP resource :rid belongs to the caller.
