@@ -36,6 +36,11 @@ func TestDecisionAuthorNeverCountersigns(t *testing.T) {
 	if got, code, w := m.send("admin", "POST", "/api/v1/cases/"+f.cs.ID+"/assign", []byte(`{"inspector_id":"`+m.users["insp2"].ID+`"}`), js); got != http.StatusOK {
 		t.Fatalf("admin hands the case to insp2: got %d %s %s", got, code, w.Body)
 	}
+	// Nor takes its countersigning slot, which would keep it from every
+	// other reviewer.
+	if got, code, _ := m.send("insp", "POST", "/api/v1/cases/"+f.cs.ID+"/assign", nil, nil); got != http.StatusForbidden || code != domain.CodeReviewerIsInspector {
+		t.Errorf("the decision's author taking its countersign slot: got %d %s, want 403 %s", got, code, domain.CodeReviewerIsInspector)
+	}
 	got, code, _ := m.send("insp", "POST", "/api/v1/cases/"+f.cs.ID+"/countersign", []byte(`{"agree":true}`), js)
 	if got != http.StatusForbidden || code != domain.CodeReviewerIsInspector {
 		t.Errorf("the decision's author countersigning it: got %d %s, want 403 %s", got, code, domain.CodeReviewerIsInspector)

@@ -77,10 +77,18 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 		}
 		args = append(args, sargs...)
 		args = append(args, actor.ID, actor.UnitID, actor.ID)
+		// The officer who made the pending decision never countersigns
+		// it (CountersignReason), so never holds its slot either, whoever
+		// holds the inspector slot now (TestDecisionAuthorNeverCountersigns).
+		author := ``
+		if action == domain.ActionTakeReview {
+			author = ` AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.case_id = cases.id AND d.countersigned_at IS NULL AND d.inspector_id = ?)`
+			args = append(args, actor.ID)
+		}
 		// The unit rule of Case.Relations, re-checked here against a
 		// routing that committed since the case was read.
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET `+set+` WHERE id = ? AND `+free+` AND `+
-			`status IN `+states+` AND (`+other+` IS NULL OR `+other+` <> ?) AND (unit_id IS NULL OR unit_id = ? OR `+column+` = ?)`, args...)
+			`status IN `+states+` AND (`+other+` IS NULL OR `+other+` <> ?) AND (unit_id IS NULL OR unit_id = ? OR `+column+` = ?)`+author, args...)
 		if err != nil {
 			return fmt.Errorf("take %s of case %s: %w", column, c.ID, err)
 		}
@@ -108,10 +116,16 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 		if err := tx.QueryRowContext(ctx, `SELECT `+column+`, `+other+`, status, unit_id FROM cases WHERE id = ?`, c.ID).Scan(&holder, &otherHolder, &st, &unit); err != nil {
 			return notFound(err, "case "+c.ID)
 		}
+		var authored int
+		if action == domain.ActionTakeReview {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions WHERE case_id = ? AND countersigned_at IS NULL AND inspector_id = ?`, c.ID, actor.ID).Scan(&authored); err != nil {
+				return err
+			}
+		}
 		switch {
-		case holder.Valid && holder.String == actor.ID:
+		case holder.Valid && holder.String == actor.ID && authored == 0:
 			return nil // already theirs: an idempotent re-take records nothing
-		case otherHolder.Valid && otherHolder.String == actor.ID:
+		case otherHolder.Valid && otherHolder.String == actor.ID, authored > 0:
 			return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
 		case holder.Valid:
 			return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
