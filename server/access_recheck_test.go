@@ -16,7 +16,7 @@ import (
 	"siteinspect/domain"
 )
 
-// The second probe's findings (an applicant, an outsider, an officer
+// Findings of a security review (an applicant, an outsider, an officer
 // beyond their assignment), each replayed over HTTP. Each failed on the
 // code before its fix.
 
