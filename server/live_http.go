@@ -124,7 +124,7 @@ func (l *liveService) handleReissueLink(c echo.Context) error {
 	}
 	out := l.show(ls)
 	out.Token = token
-	out.JoinURL = "/#/join/" + ls.ID + "?token=" + token
+	out.JoinURL = domain.LiveJoinPath(ls.ID, token)
 	return c.JSON(http.StatusOK, out)
 }
 
