@@ -104,6 +104,12 @@ func handleBundle(db bundleStore, objects objects.ObjectStore, reports reportWri
 		if err != nil {
 			return err
 		}
+		// The status goes out before the archive's first byte: a store
+		// that does not answer is refused here (503 storage_unavailable),
+		// not sent as a 200 with a cut archive, and nothing is recorded.
+		if err := objects.Ping(ctx); err != nil {
+			return err
+		}
 		if _, err := db.RecordAudit(ctx, storage.Audit{CaseID: cs.ID, ActorID: currentUser(c).ID, Action: "bundle.downloaded",
 			Data: map[string]any{"evidence": len(evidence)}}); err != nil {
 			return err

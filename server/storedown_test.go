@@ -1,0 +1,122 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
+	"siteinspect/storage"
+	"siteinspect/storage/objects"
+)
+
+// tcpFront forwards TCP connections to the test's MinIO until stop, which
+// closes them and the listener: from then on the store's address refuses
+// connections, as when MinIO is stopped.
+type tcpFront struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newTCPFront(t *testing.T, target string) *tcpFront {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &tcpFront{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, up)
+			f.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(f.stop)
+	return f
+}
+
+func (f *tcpFront) stop() {
+	f.ln.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.Close()
+	}
+	f.conns = nil
+}
+
+// newEnvStoppable is newEnv (with reports) whose MinIO is reached through
+// a tcpFront, so the test can stop the store under the server.
+func newEnvStoppable(t *testing.T) (*env, *tcpFront) {
+	t.Helper()
+	cfg := testenv.MinIOConfig(t)
+	front := newTCPFront(t, cfg.Endpoint)
+	cfg.Endpoint = front.ln.Addr().String()
+	m, err := objects.NewMinIO(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.objects = m
+	if e.ups, err = storage.NewUploads(e.db, m, domain.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool-front"), PartSize: objects.MinPartSize}); err != nil {
+		t.Fatal(err)
+	}
+	e.withReports(m)
+	return e, front
+}
+
+// TestBundleStoreDown: with the object store down, a bundle is refused
+// with 503 storage_unavailable before its status goes out, not answered
+// 200 with an archive cut short; and neither its download nor the reports
+// in it are recorded as issued.
+func TestBundleStoreDown(t *testing.T) {
+	e, front := newEnvStoppable(t)
+	cs, _ := e.decidedCase()
+	actions := func() map[string]int {
+		events, err := e.db.CaseAudit(context.Background(), cs.ID, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, ev := range events {
+			n[ev.Action]++
+		}
+		return n
+	}
+	before := actions()
+	front.stop()
+	w := e.req("lijian", "GET", "/api/v1/cases/"+cs.ID+"/bundle.zip", nil, nil)
+	var got struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.Unmarshal(w.Body.Bytes(), &got)
+	if w.Code != http.StatusServiceUnavailable || got.Error.Code != domain.CodeStorageUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("bundle with the store down: got %d %.200q (Retry-After %q), want 503 %s with Retry-After",
+			w.Code, w.Body, w.Header().Get("Retry-After"), domain.CodeStorageUnavailable)
+	}
+	after := actions()
+	for _, a := range []string{"bundle.downloaded", "report.issued"} {
+		if after[a] != before[a] {
+			t.Errorf("%s events: got %d after the refused bundle, want %d as before", a, after[a], before[a])
+		}
+	}
+}
