@@ -260,6 +260,12 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 		room.SendTo(m, roomError("invalid", "malformed message: send one JSON object with a type"))
 		return
 	}
+	// As over HTTP (bindJSON): no text may hold a NUL.
+	var te *domain.Error
+	if errors.As(checkJSONText(data), &te) {
+		room.SendTo(m, roomError(te.Code, te.Message))
+		return
+	}
 	ls, err := l.db.LiveSession(ctx, sessionID)
 	if err != nil {
 		room.SendTo(m, roomError("internal", "internal error"))
