@@ -17,6 +17,7 @@ import (
 	"siteinspect/domain"
 	"siteinspect/live"
 	"siteinspect/signaling"
+	"siteinspect/storage"
 )
 
 // Room limits: a message is at most maxRoomMessage bytes (a larger one
@@ -266,28 +267,16 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 		room.SendTo(m, roomError(te.Code, te.Message))
 		return
 	}
-	ls, err := l.db.LiveSession(ctx, sessionID)
-	if err != nil {
-		room.SendTo(m, roomError("internal", "internal error"))
-		return
-	}
-	officer := false
-	if user != nil {
-		// The case as it is now, not as it was when the user joined: an
-		// officer an admin replaced meanwhile takes no more snapshots,
-		// stills or talk-back (notes are checked again when stored).
-		now, err := l.db.Case(ctx, cs.ID)
-		if err != nil {
-			room.SendTo(m, roomError("internal", "internal error"))
-			return
-		}
-		cs = now
-		officer = liveOfficer(user, cs)
-	}
 	fail := func(err error) {
 		code, text := "internal", "internal error"
 		var se *domain.Error
 		var he *httpError
+		if !errors.As(err, &se) && !errors.As(err, &he) {
+			// A dependency's failure: logged with its cause and answered
+			// with the code HTTP gives it (database_unavailable, …).
+			l.log.Error("live room", "session", sessionID, "type", msg.Type, "err", err)
+			err = storage.Classify(err)
+		}
 		switch {
 		case errors.As(err, &se):
 			code, text = "invalid", se.Message
@@ -301,10 +290,26 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 			}
 		case errors.As(err, &he):
 			code, text = he.code, he.message
-		default:
-			l.log.Error("live room", "session", sessionID, "type", msg.Type, "err", err)
 		}
 		room.SendTo(m, roomError(code, text))
+	}
+	ls, err := l.db.LiveSession(ctx, sessionID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	officer := false
+	if user != nil {
+		// The case as it is now, not as it was when the user joined: an
+		// officer an admin replaced meanwhile takes no more snapshots,
+		// stills or talk-back (notes are checked again when stored).
+		now, err := l.db.Case(ctx, cs.ID)
+		if err != nil {
+			fail(err)
+			return
+		}
+		cs = now
+		officer = liveOfficer(user, cs)
 	}
 	switch msg.Type {
 	case "ping":

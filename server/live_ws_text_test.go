@@ -1,8 +1,12 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"testing"
+
+	"siteinspect/domain"
+	"siteinspect/internal/testenv"
 )
 
 // TestRoomRefusesNULText: a room message whose text holds a NUL (an
@@ -24,5 +28,34 @@ func TestRoomRefusesNULText(t *testing.T) {
 		if code != "text_invalid" {
 			t.Errorf("%s: got error code %q, want text_invalid", msg, code)
 		}
+	}
+}
+
+// TestRoomDatabaseBusy: a room message the database cannot take for now
+// (another process holds SQLite's write lock) is refused with the code
+// HTTP gives, database_unavailable, not "internal".
+func TestRoomDatabaseBusy(t *testing.T) {
+	if testenv.OnPostgres() {
+		t.Skip("SQLite's write lock")
+	}
+	rf := newRoomFixture(t)
+	ctx := context.Background()
+	conn, err := rf.e.db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("take the write lock: %v", err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	code := ""
+	for _, r := range rf.replies(t, []byte(`{"type":"instruction","text":"show the fire exit"}`), 1) {
+		if er, ok := r["error"].(map[string]any); ok {
+			code = fmt.Sprint(er["code"])
+		}
+	}
+	if code != domain.CodeDatabaseUnavailable {
+		t.Errorf("instruction with the database locked: got error code %q, want %s", code, domain.CodeDatabaseUnavailable)
 	}
 }
