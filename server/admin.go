@@ -48,7 +48,11 @@ func handleListUsers(db adminStore, office string) echo.HandlerFunc {
 		if err := domain.AuthorizeOffice(currentUser(c), domain.ActionManageUsers, office); err != nil {
 			return err
 		}
-		f := storage.UserFilter{Text: c.QueryParam("q"), Role: domain.Role(c.QueryParam("role")), Unit: c.QueryParam("unit")}
+		text, err := searchParam(c, "q")
+		if err != nil {
+			return err
+		}
+		f := storage.UserFilter{Text: text, Role: domain.Role(c.QueryParam("role")), Unit: c.QueryParam("unit")}
 		switch c.QueryParam("disabled") {
 		case "":
 		case "true", "1":

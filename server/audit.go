@@ -40,8 +40,12 @@ const (
 // loc, both included: from's midnight to the midnight after to) or RFC
 // 3339 instants (both included, to the millisecond).
 func auditFilter(c echo.Context, office string, loc *time.Location) (storage.AuditQuery, error) {
+	action, err := searchParam(c, "action")
+	if err != nil {
+		return storage.AuditQuery{}, err
+	}
 	q := storage.AuditQuery{Office: office, Actor: strings.TrimSpace(c.QueryParam("actor")),
-		Action: strings.TrimSpace(c.QueryParam("action")), Case: strings.TrimSpace(c.QueryParam("case")),
+		Action: strings.TrimSpace(action), Case: strings.TrimSpace(c.QueryParam("case")),
 		// The company's drafts are an admin's to read, not a
 		// supervisor's (TestOfficeAuditHidesDrafts).
 		HideDrafts: currentUser(c).Role != domain.RoleAdmin}

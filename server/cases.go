@@ -122,8 +122,12 @@ func handleListCases(db caseStore, zone zoneFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		loc := zone(c.Request().Context())
 		params := c.QueryParams()
+		text, err := searchParam(c, "q")
+		if err != nil {
+			return err
+		}
 		q := storage.CaseQuery{Limit: 500, Sort: storage.CaseSort(c.QueryParam("sort")),
-			PermitType: c.QueryParam("permit_type"), Officer: c.QueryParam("officer"), Unit: c.QueryParam("unit"), Text: c.QueryParam("q")}
+			PermitType: c.QueryParam("permit_type"), Officer: c.QueryParam("officer"), Unit: c.QueryParam("unit"), Text: text}
 		for _, v := range params["status"] {
 			for _, st := range strings.Split(v, ",") {
 				status := domain.Status(st)

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/pion/webrtc/v4"
@@ -308,6 +309,23 @@ func queryLimit(c echo.Context, def, max int) (int, error) {
 		return 0, newCodedError(http.StatusBadRequest, "bad_limit", fmt.Sprintf("limit must be a number from 1 to %d", max))
 	}
 	return n, nil
+}
+
+// maxSearchText is the most characters of a search text (a list's q, the
+// office audit's action prefix): more than the longest text it can match
+// (a case's number, company, site name and address), and far below
+// SQLite's limit on a LIKE pattern (50,000 bytes), past which the query
+// fails.
+const maxSearchText = 1000
+
+// searchParam reads the search text of query parameter name: 400
+// search_too_long when it has more than maxSearchText characters.
+func searchParam(c echo.Context, name string) (string, error) {
+	v := c.QueryParam(name)
+	if utf8.RuneCountInString(v) > maxSearchText {
+		return "", newCodedError(http.StatusBadRequest, "search_too_long", fmt.Sprintf("%s may have at most %d characters", name, maxSearchText))
+	}
+	return v, nil
 }
 
 // errorHandler writes every error as API.md's JSON shape. Errors of no

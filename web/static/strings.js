@@ -801,6 +801,7 @@ addCodes({
   bad_date: { zh: '日期格式应为 年-月-日。', en: 'Dates are written YYYY-MM-DD.' },
   bad_time: { zh: '时间应为 年-月-日 或 RFC 3339 时间。', en: 'Times are written YYYY-MM-DD or as an RFC 3339 time.' },
   bad_limit: { zh: '每页条数超出范围，请刷新后重试。', en: 'The page size is out of range; reload and try again.' },
+  search_too_long: { zh: '搜索内容过长（最多 1000 个字符），请缩短后重试。', en: 'The search text is too long (at most 1000 characters); shorten it and try again.' },
   status_change_refused: { zh: '案件当前状态不允许此操作，请刷新后查看。', en: 'The case\'s current status does not allow this. Reload to see where it stands.' },
   case_changed: { zh: '案件刚被他人修改，请刷新后重试。', en: 'Someone changed the case meanwhile. Reload and try again.' },
   assignee_required: { zh: '请选择踏勘人员或复核人员。', en: 'Choose an inspector or a reviewer.' },
