@@ -408,7 +408,8 @@ func annotationsOf(d *report.Data) []*report.Annotation {
 // frames of one video in one ffmpeg pass (media.Runner.Frames), page images
 // and previews fetched, Jobs at a time. One that cannot be made is logged
 // and leaves its annotations without a picture rather than failing the
-// report; missing counts them.
+// report; missing counts them. When the object store does not answer,
+// though, the report fails with its error.
 func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[string]*domain.Evidence, notes []*report.Annotation) (missing int, err error) {
 	type key struct {
 		ev    string
@@ -491,6 +492,14 @@ func (r *Reports) pictures(ctx context.Context, dir, caseID string, byID map[str
 		}()
 	}
 	wg.Wait()
+	if len(made) < len(need) && r.Objects != nil {
+		// A picture the store did not give is not one that cannot be
+		// made: while the store does not answer, the report is refused
+		// (503 storage_unavailable) rather than issued without it.
+		if err := r.Objects.Ping(ctx); err != nil {
+			return 0, err
+		}
+	}
 	for k, notes := range need {
 		p, ok := made[k]
 		if !ok {

@@ -120,3 +120,33 @@ func TestBundleStoreDown(t *testing.T) {
 		}
 	}
 }
+
+// TestReportStoreDown: a report whose pictures cannot be fetched because
+// the object store is down is refused 503 storage_unavailable, not issued
+// without them (a code recorded for a report the next try would draw
+// whole); one whose picture cannot be made while the store answers (here:
+// its page image is missing) is still served without it.
+func TestReportStoreDown(t *testing.T) {
+	e, front := newEnvStoppable(t)
+	r := e.reviewCase()
+	e.json("insp", "POST", "/api/v1/evidence/"+r.pdf+"/annotations", map[string]any{"body": "消防通道未标注", "page": 2, "checklist_item": "fire-exits",
+		"shape": map[string]any{"type": "rect", "points": [][2]float64{{0.1, 0.2}, {0.4, 0.6}}}}, http.StatusCreated, nil)
+	path := r.path + "/report.pdf"
+	if w := e.req("insp", "GET", path, nil, nil); w.Code != http.StatusOK {
+		t.Fatalf("report with the store up: got %d %.200q, want 200", w.Code, w.Body)
+	}
+	issued := len(e.issuedEvents(r.cs.ID))
+	front.stop()
+	w := e.req("insp", "GET", path, nil, nil)
+	var got struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.Unmarshal(w.Body.Bytes(), &got)
+	if w.Code != http.StatusServiceUnavailable || got.Error.Code != domain.CodeStorageUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("report with the store down: got %d %.200q (Retry-After %q), want 503 %s with Retry-After",
+			w.Code, w.Body, w.Header().Get("Retry-After"), domain.CodeStorageUnavailable)
+	}
+	if n := len(e.issuedEvents(r.cs.ID)); n != issued {
+		t.Errorf("report.issued events: got %d after the refused report, want %d as before", n, issued)
+	}
+}
