@@ -8,6 +8,7 @@ import (
 	"siteinspect/domain"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Login limits.
@@ -59,18 +60,23 @@ const (
 // loginKey is the username as counted: case-folded, so that case variants
 // of one name share its counters, and bounded, since anyone can send one.
 func loginKey(username string) string {
-	k := strings.ToLower(username)
-	if len(k) > 128 {
-		k = k[:128]
-	}
-	return k
+	return cutBytes(strings.ToLower(username), 128)
 }
 
 func addressKey(address string) string {
-	if len(address) > 64 {
-		return address[:64]
+	return cutBytes(address, 64)
+}
+
+// cutBytes cuts s to at most n bytes, between characters: a character cut
+// in two is not UTF-8, which PostgreSQL refuses to store.
+func cutBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return address
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // loginReserve counts one attempt for a key unless its limit refuses: the
