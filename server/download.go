@@ -85,6 +85,14 @@ func (d *downloads) serve(c echo.Context, key, contentType string, etag func(obj
 	if fixedETag == "" {
 		h.Set("ETag", `"`+etag(obj.Info())+`"`)
 	}
+	if preconditionFailed(c.Request(), h.Get("ETag"), obj.Info().ModTime) {
+		// http.ServeContent would answer with no body, labelled as the
+		// file's type.
+		for _, k := range []string{"ETag", echo.HeaderContentType, "Cache-Control", "Content-Disposition"} {
+			h.Del(k)
+		}
+		return newError(http.StatusPreconditionFailed, "If-Match or If-Unmodified-Since names another version of this file")
+	}
 	if rng := c.Request().Header.Get("Range"); rng != "" && c.Request().Header.Get("If-Range") == "" && !satisfiable(rng, obj.Info().Size) {
 		// http.ServeContent would answer in plain text (and a suffix of
 		// 0 bytes with a 206 whose Content-Range runs backwards).
@@ -153,6 +161,22 @@ func etagListHas(list, tag string) bool {
 		}
 	}
 	return false
+}
+
+// preconditionFailed says whether If-Match (strong comparison with etag,
+// quoted) or, without it, If-Unmodified-Since refuses the file stored at
+// modtime, as RFC 9110 §13.2.2 (and http.ServeContent) evaluate them.
+func preconditionFailed(r *http.Request, etag string, modtime time.Time) bool {
+	if im := r.Header.Get("If-Match"); im != "" {
+		for _, t := range strings.Split(im, ",") {
+			if t = strings.TrimSpace(t); t == "*" || t == etag {
+				return false
+			}
+		}
+		return true
+	}
+	ius, err := http.ParseTime(r.Header.Get("If-Unmodified-Since"))
+	return err == nil && !modtime.IsZero() && modtime.Truncate(time.Second).After(ius)
 }
 
 // requestedRange is the range a Range header starts with, so that the
