@@ -93,7 +93,7 @@ func (d *downloads) serve(c echo.Context, key, contentType string, etag func(obj
 		}
 		return newError(http.StatusPreconditionFailed, "If-Match or If-Unmodified-Since names another version of this file")
 	}
-	if rng := c.Request().Header.Get("Range"); rng != "" && c.Request().Header.Get("If-Range") == "" && !satisfiable(rng, obj.Info().Size) {
+	if rng := c.Request().Header.Get("Range"); rng != "" && ifRangeHolds(c.Request(), h.Get("ETag"), obj.Info().ModTime) && !satisfiable(rng, obj.Info().Size) {
 		// http.ServeContent would answer in plain text (and a suffix of
 		// 0 bytes with a 206 whose Content-Range runs backwards).
 		for _, k := range []string{"ETag", echo.HeaderContentType, "Cache-Control", "Content-Disposition"} {
@@ -177,6 +177,22 @@ func preconditionFailed(r *http.Request, etag string, modtime time.Time) bool {
 	}
 	ius, err := http.ParseTime(r.Header.Get("If-Unmodified-Since"))
 	return err == nil && !modtime.IsZero() && modtime.Truncate(time.Second).After(ius)
+}
+
+// ifRangeHolds says whether the Range header applies: there is no
+// If-Range, or it names this file by etag (strong comparison, quoted) or
+// by its time to the second, as http.ServeContent decides. When it does
+// not hold the whole file is sent, and no Range is refused.
+func ifRangeHolds(r *http.Request, etag string, modtime time.Time) bool {
+	ir := strings.TrimSpace(r.Header.Get("If-Range"))
+	if ir == "" {
+		return true
+	}
+	if strings.HasPrefix(ir, `"`) || strings.HasPrefix(ir, "W/") {
+		return ir == etag
+	}
+	t, err := http.ParseTime(ir)
+	return err == nil && !modtime.IsZero() && t.Unix() == modtime.Unix()
 }
 
 // requestedRange is the range a Range header starts with, so that the
