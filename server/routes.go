@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"siteinspect/domain"
 	"siteinspect/storage"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -184,7 +185,15 @@ func (s *Server) routes(cfg Config) error {
 		if err != nil {
 			return err
 		}
-		e.GET("/*", echo.WrapHandler(static))
+		ui := echo.WrapHandler(static)
+		e.GET("/*", func(c echo.Context) error {
+			// An address under /api/ that is no route (another version, a
+			// typo) is the API's: its 404 is JSON, not the UI's text.
+			if p := c.Request().URL.Path; p == "/api" || strings.HasPrefix(p, "/api/") {
+				return echo.ErrNotFound
+			}
+			return ui(c)
+		})
 		if _, err := fs.Stat(cfg.Web, "index.html"); err != nil {
 			return err
 		}
