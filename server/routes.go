@@ -43,6 +43,7 @@ func (s *Server) routes(cfg Config) error {
 	api.OPTIONS("/uploads/:uid", handleTusOptions(ups), tusRequest)
 
 	authed := api.Group("", authenticate(db))
+	authed.RouteNotFound("/*", routeNotFound(e))
 	authed.POST("/auth/logout", handleLogout(db))
 	authed.GET("/me", handleMe())
 	authed.GET("/me/contact", handleGetContact(db))
@@ -163,6 +164,7 @@ func (s *Server) routes(cfg Config) error {
 		authed.POST("/live/:lid/link", l.handleReissueLink, owner)
 		authed.POST("/live/:lid/snapshots", l.handleSnapshot, owner)
 		whip := api.Group("/live/:lid/whip", whipCORS)
+		whip.RouteNotFound("/*", routeNotFound(e))
 		whip.OPTIONS("", l.handleWHIPOptions)
 		whip.POST("", l.handleWHIP, l.owned(true))
 		whip.OPTIONS("/:rid", l.handleWHIPOptions)
@@ -173,6 +175,7 @@ func (s *Server) routes(cfg Config) error {
 		authed.DELETE("/live/:lid/whep/:rid", l.handleWHEPDelete, owner)
 		// The phone's own recording, by tus with the publish token.
 		phone := api.Group("/live/:lid/uploads", tusRequest, l.phoneUploads)
+		phone.RouteNotFound("/*", routeNotFound(e))
 		phone.OPTIONS("", handleTusOptions(ups))
 		phone.POST("", l.handlePhoneUpload)
 		phone.HEAD("/:uid", handleHeadUpload(ups))
@@ -199,6 +202,32 @@ func (s *Server) routes(cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// routeNotFound answers a request that no route takes: 405
+// method_not_allowed, with Allow, when routes of other methods take its
+// path, else 404. Echo gives a group with middleware a catch-all of its
+// own, which would answer 404 to both.
+func routeNotFound(e *echo.Echo) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == req.Method {
+				continue
+			}
+			probe := e.NewContext(req, nil)
+			e.Router().Find(m, echo.GetPath(req), probe)
+			if p := probe.Path(); p != "" && !strings.HasSuffix(p, "/*") {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			return echo.ErrNotFound
+		}
+		c.Response().Header().Set("Allow", strings.Join(allow, ", "))
+		return echo.ErrMethodNotAllowed
+	}
 }
 
 // refuseBadText answers 400 text_invalid to a request whose path or query
