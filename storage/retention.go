@@ -256,7 +256,8 @@ func (r *Retention) Lock(ctx context.Context, key string) (objects.Lock, error) 
 // hold objects, every original of the case is held or released, and the
 // change is recorded in the audit chain with who and why. Objects are held
 // before the record (a failure leaves them held, never unrecorded-free)
-// and released after it.
+// and released after it; a lift of a case not held releases them too (and
+// is refused), so a lift tried again after a failed release converges.
 func (r *Retention) SetLegalHold(ctx context.Context, c *domain.Case, actor *domain.User, on bool, reason string) (LegalHold, error) {
 	if err := c.Authorize(actor, domain.ActionLegalHold); err != nil {
 		return LegalHold{}, err
@@ -286,6 +287,15 @@ func (r *Retention) SetLegalHold(ctx context.Context, c *domain.Case, actor *dom
 		}
 	}
 	h, err := r.DB.SetLegalHold(ctx, c, actor, on, reason, len(keys))
+	var se *domain.Error
+	if !on && errors.As(err, &se) && se.Code == CodeHoldNotSet {
+		// A lift recorded before its release failed (the store did not
+		// answer) left originals held that no later lift would reach:
+		// release them, and still tell that the case is not held.
+		if rerr := apply(false); rerr != nil {
+			return LegalHold{}, rerr
+		}
+	}
 	if err != nil {
 		return LegalHold{}, err
 	}
