@@ -3,11 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"siteinspect/domain"
@@ -16,61 +13,13 @@ import (
 	"siteinspect/storage/objects"
 )
 
-// tcpFront forwards TCP connections to the test's MinIO until stop, which
-// closes them and the listener: from then on the store's address refuses
-// connections, as when MinIO is stopped.
-type tcpFront struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newTCPFront(t *testing.T, target string) *tcpFront {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &tcpFront{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			f.mu.Lock()
-			f.conns = append(f.conns, c, up)
-			f.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *tcpFront) stop() {
-	f.ln.Close()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, c := range f.conns {
-		c.Close()
-	}
-	f.conns = nil
-}
-
 // newEnvStoppable is newEnv (with reports) whose MinIO is reached through
-// a tcpFront, so the test can stop the store under the server.
-func newEnvStoppable(t *testing.T) (*env, *tcpFront) {
+// a testenv.Front, so the test can stop the store under the server.
+func newEnvStoppable(t *testing.T) (*env, *testenv.Front) {
 	t.Helper()
 	cfg := testenv.MinIOConfig(t)
-	front := newTCPFront(t, cfg.Endpoint)
-	cfg.Endpoint = front.ln.Addr().String()
+	front := testenv.NewFront(t, cfg.Endpoint)
+	cfg.Endpoint = front.Addr()
 	m, err := objects.NewMinIO(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +52,7 @@ func TestBundleStoreDown(t *testing.T) {
 		return n
 	}
 	before := actions()
-	front.stop()
+	front.Stop()
 	w := e.req("lijian", "GET", "/api/v1/cases/"+cs.ID+"/bundle.zip", nil, nil)
 	var got struct {
 		Error struct{ Code string } `json:"error"`
@@ -136,7 +85,7 @@ func TestReportStoreDown(t *testing.T) {
 		t.Fatalf("report with the store up: got %d %.200q, want 200", w.Code, w.Body)
 	}
 	issued := len(e.issuedEvents(r.cs.ID))
-	front.stop()
+	front.Stop()
 	w := e.req("insp", "GET", path, nil, nil)
 	var got struct {
 		Error struct{ Code string } `json:"error"`
