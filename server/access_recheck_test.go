@@ -99,20 +99,7 @@ func TestRoomEndsWithSession(t *testing.T) {
 			if err := conn.Write(ctx, websocket.MessageText, note); err != nil {
 				t.Fatalf("send a note: %v", err)
 			}
-			if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)); err == nil {
-				for {
-					_, b, err := conn.Read(ctx)
-					if err != nil {
-						break // closed: what we want
-					}
-					var msg map[string]any
-					json.Unmarshal(b, &msg)
-					if msg["type"] == "pong" {
-						t.Errorf("the room still answers a member whose session ended")
-						break
-					}
-				}
-			}
+			expectRoomClosed(ctx, t, conn, "a member whose session ended")
 			notes, err := rf.e.db.ListLiveAnnotations(context.Background(), rf.lsID)
 			if err != nil {
 				t.Fatal(err)
@@ -161,20 +148,7 @@ func TestRoomEndsWithRevokedLink(t *testing.T) {
 	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"position","lat":39.0,"lon":117.7}`)); err != nil {
 		t.Fatalf("send a position: %v", err)
 	}
-	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)); err == nil {
-		for {
-			_, b, err := conn.Read(ctx)
-			if err != nil {
-				break // closed: what we want
-			}
-			var msg map[string]any
-			json.Unmarshal(b, &msg)
-			if msg["type"] == "pong" {
-				t.Errorf("the room still answers the holder of a revoked link")
-				break
-			}
-		}
-	}
+	expectRoomClosed(ctx, t, conn, "the holder of a revoked link")
 	track, err := rf.e.db.LiveTrack(context.Background(), rf.lsID)
 	if err != nil {
 		t.Fatal(err)
@@ -323,5 +297,27 @@ func TestRoomMessagesRateLimited(t *testing.T) {
 	}
 	if last == 0 {
 		t.Errorf("no instruction entered the audit trail, want the first ones to")
+	}
+}
+
+// expectRoomClosed pings the room on conn and fails the test if it
+// answers with a pong before it closes the connection: who, whose access
+// has ended, is still a member.
+func expectRoomClosed(ctx context.Context, t *testing.T, conn *websocket.Conn, who string) {
+	t.Helper()
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)); err != nil {
+		return // already closed
+	}
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return // closed: what we want
+		}
+		var msg map[string]any
+		json.Unmarshal(b, &msg)
+		if msg["type"] == "pong" {
+			t.Errorf("the room still answers %s", who)
+			return
+		}
 	}
 }
