@@ -51,6 +51,10 @@ func TestDecisionAuthorNeverCountersigns(t *testing.T) {
 	if d.CountersignedAt != nil {
 		t.Errorf("decision by %s countersigned by %+v, want it pending", d.Inspector.Username, d.Reviewer)
 	}
+	// Nor may an admin make them its countersigner.
+	if got, code, _ := m.send("admin", "POST", "/api/v1/cases/"+f.cs.ID+"/assign", []byte(`{"reviewer_id":"`+m.users["insp"].ID+`"}`), js); got != http.StatusBadRequest || code != domain.CodeReviewerIsInspector {
+		t.Errorf("admin assigning the decision's author as its reviewer: got %d %s, want 400 %s", got, code, domain.CodeReviewerIsInspector)
+	}
 	// Another reviewer still may.
 	if got, code, w := m.send("rev", "POST", "/api/v1/cases/"+f.cs.ID+"/countersign", []byte(`{"agree":true}`), js); got != http.StatusOK {
 		t.Errorf("another reviewer countersigning: got %d %s %s, want 200", got, code, w.Body)

@@ -116,16 +116,17 @@ func (d *DB) takeSlot(ctx context.Context, c *domain.Case, actor *domain.User, a
 		if err := tx.QueryRowContext(ctx, `SELECT `+column+`, `+other+`, status, unit_id FROM cases WHERE id = ?`, c.ID).Scan(&holder, &otherHolder, &st, &unit); err != nil {
 			return notFound(err, "case "+c.ID)
 		}
-		var authored int
+		authored := false
 		if action == domain.ActionTakeReview {
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions WHERE case_id = ? AND countersigned_at IS NULL AND inspector_id = ?`, c.ID, actor.ID).Scan(&authored); err != nil {
+			var err error
+			if authored, err = decidedPending(ctx, tx, c.ID, actor.ID); err != nil {
 				return err
 			}
 		}
 		switch {
-		case holder.Valid && holder.String == actor.ID && authored == 0:
+		case holder.Valid && holder.String == actor.ID && !authored:
 			return nil // already theirs: an idempotent re-take records nothing
-		case otherHolder.Valid && otherHolder.String == actor.ID, authored > 0:
+		case otherHolder.Valid && otherHolder.String == actor.ID, authored:
 			return domain.Coded(domain.ErrForbidden, domain.CodeReviewerIsInspector, "the inspector and the countersigning reviewer are two people")
 		case holder.Valid:
 			return domain.Coded(domain.ErrConflict, domain.CodeSlotTaken, "another officer holds this slot; it changes only when they release it or an admin reassigns it")
@@ -219,6 +220,18 @@ func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User
 		if newIns.Valid && newRev.Valid && newIns.String == newRev.String {
 			return domain.Coded(domain.ErrInvalid, domain.CodeReviewerIsInspector, "the reviewer must not be the inspector")
 		}
+		// Nor may an admin make the pending decision's author its
+		// countersigner: the countersign would refuse them, and the case
+		// would wait on them for nothing.
+		if newRev.Valid && newRev != rev {
+			authored, err := decidedPending(ctx, tx, c.ID, newRev.String)
+			if err != nil {
+				return err
+			}
+			if authored {
+				return domain.Coded(domain.ErrInvalid, domain.CodeReviewerIsInspector, "this reviewer made the decision awaiting countersign; another officer countersigns it")
+			}
+		}
 		if newIns == ins && newRev == rev {
 			return nil
 		}
@@ -249,6 +262,15 @@ func (d *DB) adminAssign(ctx context.Context, c *domain.Case, actor *domain.User
 		return nil, err
 	}
 	return d.Case(ctx, c.ID)
+}
+
+// decidedPending reports whether userID made the decision of case caseID
+// that awaits its countersign: the four-eyes rule keeps them from its
+// countersign and its countersigning slot.
+func decidedPending(ctx context.Context, tx *wtx, caseID, userID string) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM decisions WHERE case_id = ? AND countersigned_at IS NULL AND inspector_id = ?`, caseID, userID).Scan(&n)
+	return n > 0, err
 }
 
 // inStates is "(?, ?, …)" and its arguments.
