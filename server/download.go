@@ -88,17 +88,13 @@ func (d *downloads) serve(c echo.Context, key, contentType string, etag func(obj
 	if preconditionFailed(c.Request(), h.Get("ETag"), obj.Info().ModTime) {
 		// http.ServeContent would answer with no body, labelled as the
 		// file's type.
-		for _, k := range []string{"ETag", echo.HeaderContentType, "Cache-Control", "Content-Disposition"} {
-			h.Del(k)
-		}
+		dropFileHeaders(h)
 		return newError(http.StatusPreconditionFailed, "If-Match or If-Unmodified-Since names another version of this file")
 	}
 	if rng := c.Request().Header.Get("Range"); rng != "" && ifRangeHolds(c.Request(), h.Get("ETag"), obj.Info().ModTime) && !satisfiable(rng, obj.Info().Size) {
 		// http.ServeContent would answer in plain text (and a suffix of
 		// 0 bytes with a 206 whose Content-Range runs backwards).
-		for _, k := range []string{"ETag", echo.HeaderContentType, "Cache-Control", "Content-Disposition"} {
-			h.Del(k)
-		}
+		dropFileHeaders(h)
 		h.Set("Content-Range", fmt.Sprintf("bytes */%d", obj.Info().Size))
 		return newError(http.StatusRequestedRangeNotSatisfiable, "the Range header asks for no byte of this file ("+strconv.FormatInt(obj.Info().Size, 10)+" bytes) or cannot be read; ask for bytes=first-last within it")
 	}
@@ -107,6 +103,14 @@ func (d *downloads) serve(c echo.Context, key, contentType string, etag func(obj
 	// turns into copies of copyBufSize.
 	http.ServeContent(bufferedWriter{c.Response(), &d.bufs}, c.Request(), "", obj.Info().ModTime, obj)
 	return nil
+}
+
+// dropFileHeaders takes back the headers set for the file from a response
+// that will carry an error instead.
+func dropFileHeaders(h http.Header) {
+	for _, k := range []string{"ETag", echo.HeaderContentType, "Cache-Control", "Content-Disposition"} {
+		h.Del(k)
+	}
 }
 
 // satisfiable says whether a Range header names, in a form http.ServeContent
