@@ -236,9 +236,9 @@ func routeNotFound(e *echo.Echo) echo.HandlerFunc {
 // not the client's to read (bindJSON does the same for JSON bodies).
 func refuseBadText(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		ok := domain.ValidText(r.URL.Path)
-		for k, vs := range r.URL.Query() {
+		// c.QueryParams parses the query once for the handlers too.
+		ok := domain.ValidText(c.Request().URL.Path)
+		for k, vs := range c.QueryParams() {
 			ok = ok && domain.ValidText(k)
 			for _, v := range vs {
 				ok = ok && domain.ValidText(v)
