@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -324,4 +325,83 @@ func expectRoomClosed(ctx context.Context, t *testing.T, conn *websocket.Conn, w
 			return
 		}
 	}
+}
+
+// An upload finishes only while its uploader may still upload to the case
+// (the policy's upload, the code its creation would get): before, the
+// PATCH checked that the caller created the upload and the completion
+// checked the case's state, so an applicant whose role an admin changed
+// mid-upload still added the rest of the file to the company's case. The
+// relation is checked before the PATCH reads a byte and again in the
+// transaction that attaches the evidence (here the role changes while the
+// last PATCH's body is still arriving).
+func TestUploadRechecksUploaderRole(t *testing.T) {
+	js := map[string]string{"Content-Type": "application/json"}
+	demote := func(t *testing.T, m *matrix) {
+		t.Helper()
+		if got, code, w := m.send("admin", "PATCH", "/api/v1/users/"+m.users["appA"].ID, []byte(`{"role":"inspector"}`), js); got != http.StatusOK {
+			t.Fatalf("admin makes appA an inspector: got %d %s %s", got, code, w.Body)
+		}
+	}
+	refused := func(t *testing.T, m *matrix, f fixture, got int, code string, w *httptest.ResponseRecorder) {
+		t.Helper()
+		if got != http.StatusNotFound || code != "not_found" {
+			t.Errorf("PATCH after the role changed: got %d %s %s, want 404 not_found", got, code, w.Body)
+		}
+		if id := w.Header().Get("Evidence-Id"); id != "" {
+			t.Errorf("refused PATCH answered Evidence-Id %q", id)
+		}
+		if n := m.evidenceCount(f.cs.ID); n != 1 {
+			t.Errorf("evidence of the case: got %d, want the fixture's 1", n)
+		}
+		if n := m.audited(f.cs.ID, "evidence.refused"); n != 1 {
+			t.Errorf("evidence.refused events: got %d, want 1", n)
+		}
+	}
+	t.Run("before the PATCH", func(t *testing.T) {
+		m := newMatrix(t)
+		f := m.build(domain.StatusDraft)
+		demote(t, m)
+		got, code, w := m.send("appA", "PATCH", "/api/v1/uploads/"+f.upload, mp4(2000)[100:], tusPatch(100))
+		refused(t, m, f, got, code, w)
+	})
+	t.Run("while the last bytes arrive", func(t *testing.T) {
+		m := newMatrix(t)
+		f := m.build(domain.StatusDraft)
+		rest := mp4(2000)[100:]
+		pr, pw := io.Pipe()
+		r := httptest.NewRequest("PATCH", "/api/v1/uploads/"+f.upload, pr)
+		r.ContentLength = int64(len(rest))
+		r.Header.Set("Authorization", "Bearer "+m.tokens["appA"])
+		for k, v := range tusPatch(100) {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		done := make(chan struct{})
+		go func() { defer close(done); m.s.ServeHTTP(w, r) }()
+		// The handler has checked the PATCH once this half is read.
+		if _, err := pw.Write(rest[:len(rest)/2]); err != nil {
+			t.Fatal(err)
+		}
+		demote(t, m)
+		if _, err := pw.Write(rest[len(rest)/2:]); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		<-done
+		var e apiError
+		json.Unmarshal(w.Body.Bytes(), &e)
+		refused(t, m, f, w.Code, e.Error.Code, w)
+	})
+	t.Run("still an applicant", func(t *testing.T) {
+		m := newMatrix(t)
+		f := m.build(domain.StatusDraft)
+		got, code, w := m.send("appA", "PATCH", "/api/v1/uploads/"+f.upload, mp4(2000)[100:], tusPatch(100))
+		if got != http.StatusNoContent || w.Header().Get("Evidence-Id") == "" {
+			t.Fatalf("PATCH completing the upload: got %d %s %s, Evidence-Id %q; want 204 and the evidence", got, code, w.Body, w.Header().Get("Evidence-Id"))
+		}
+		if n := m.evidenceCount(f.cs.ID); n != 2 {
+			t.Errorf("evidence of the case: got %d, want 2", n)
+		}
+	})
 }

@@ -172,7 +172,7 @@ func (d *DB) EndLiveSession(ctx context.Context, ls *domain.LiveSession, by, rea
 		if rec != nil {
 			ev = &domain.Evidence{ID: domain.NewID(), CaseID: ls.CaseID, Kind: domain.KindRecording, Filename: rec.Filename, ContentType: rec.ContentType,
 				Size: rec.Size, SHA256: rec.SHA256, Status: domain.EvidenceProcessing, UploadedBy: ls.CreatedBy, CreatedAt: now, ObjectKey: rec.ObjectKey}
-			err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}, domain.ActionAddLiveEvidence)
+			err := addEvidence(ctx, tx, ev, "evidence.recorded", map[string]any{"live_session": ls.ID, "segments": rec.Segments, "duration_ms": rec.DurationMS}, domain.ActionAddLiveEvidence, nil)
 			switch {
 			case refusedEvidence(err):
 				// The case no longer takes evidence (withdrawn meanwhile):
@@ -213,7 +213,7 @@ func (d *DB) AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence)
 	ev := &domain.Evidence{ID: domain.NewID(), CaseID: in.CaseID, Kind: in.Kind, Filename: in.Filename, ContentType: in.ContentType, Size: in.Size,
 		SHA256: in.SHA256, Status: domain.EvidenceProcessing, UploadedBy: in.By, CreatedAt: d.now().UTC().Truncate(time.Millisecond), ObjectKey: in.ObjectKey}
 	err := d.tx(ctx, func(tx *wtx) error {
-		return addEvidence(ctx, tx, ev, "evidence.captured", in.Data, domain.ActionAddLiveEvidence)
+		return addEvidence(ctx, tx, ev, "evidence.captured", in.Data, domain.ActionAddLiveEvidence, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("add evidence: %w", err)
@@ -224,11 +224,13 @@ func (d *DB) AddObjectEvidence(ctx context.Context, in domain.NewObjectEvidence)
 // addEvidence inserts ev, queues its media job and appends the audit event
 // action, whose data always carries the file's name, kind, size and hash.
 // It is the one way evidence joins a case, and it checks, in tx, that the
-// case's state still allows rule (ActionUpload or ActionAddLiveEvidence):
-// who added it (a token's holder, an upload checked when it began) has no
-// relation to check again.
-func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action string, extra map[string]any, rule domain.Action) error {
-	if err := lockCaseFor(ctx, tx, ev.CaseID, nil, rule); err != nil {
+// policy still grants rule (ActionUpload, ActionDeliverOwed or
+// ActionAddLiveEvidence) to by on the case as it is now: its state, and
+// by's relation to it (an uploader whose role an admin changed meanwhile
+// is refused as the upload's creation would be). A nil by (a token's
+// holder, the system) re-checks the state alone.
+func addEvidence(ctx context.Context, tx *wtx, ev *domain.Evidence, action string, extra map[string]any, rule domain.Action, by *domain.User) error {
+	if err := lockCaseFor(ctx, tx, ev.CaseID, by, rule); err != nil {
 		return err
 	}
 	if err := insertEvidence(ctx, tx, ev); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding"
 	"encoding/hex"
 	"errors"
@@ -786,7 +787,11 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		if up.LiveSessionID != "" {
 			extra = map[string]any{"live_session": up.LiveSessionID}
 		}
-		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.Rule()); err != nil {
+		by, err := uploaderOf(func(q string, args ...any) *sql.Row { return tx.QueryRowContext(ctx, q, args...) }, up)
+		if err != nil {
+			return err
+		}
+		if err := addEvidence(ctx, tx, ev, "evidence.uploaded", extra, up.Rule(), by); err != nil {
 			return err
 		}
 		if checklist != nil {
@@ -812,9 +817,10 @@ func (a *appender) finish(ctx context.Context) (*domain.Evidence, error) {
 		}
 		return nil
 	})
-	if refusedEvidence(err) {
-		// The case stopped taking evidence while the last bytes arrived:
-		// nothing of the upload is kept, the object included.
+	if refusedEvidence(err) || refusedUploader(err) {
+		// The case stopped taking evidence, or the uploader lost the right
+		// to add to it, while the last bytes arrived: nothing of the upload
+		// is kept, the object included.
 		if derr := a.s.objects.Delete(ctx, up.ObjectKey); derr != nil {
 			a.s.cfg.Logger.Warn("delete refused upload's object", "upload", up.ID, "err", derr)
 		}

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"siteinspect/domain"
 	"slices"
@@ -19,19 +21,69 @@ func (s *Uploads) MarkLive(ctx context.Context, id, sessionID string) error {
 	return nil
 }
 
-// checkAccepting refuses, before any byte is read, an upload whose case no
-// longer takes evidence under the upload's rule; the refused upload is
-// discarded (its parts aborted, its spool removed) and the refusal audited.
-// The completion transaction checks again (lockCaseFor).
+// checkAccepting refuses, before any byte is read, an upload that the
+// policy no longer lets join its case under the upload's rule: the case's
+// state, and the uploader's relation to it (an applicant an admin made an
+// officer, or disabled, since the upload began gets the refusal its
+// creation would get now). The refused upload is discarded (its parts
+// aborted, its spool removed) and the refusal audited. The completion
+// transaction checks again (addEvidence).
 func (s *Uploads) checkAccepting(ctx context.Context, up *domain.Upload) error {
-	st, err := s.db.caseStatus(ctx, up.CaseID)
+	by, err := uploaderOf(func(q string, args ...any) *sql.Row { return s.db.queryRow(ctx, q, args...) }, up)
+	if err != nil {
+		if refusedUploader(err) {
+			return s.refuse(ctx, up, err)
+		}
+		return err
+	}
+	if by == nil {
+		st, err := s.db.caseStatus(ctx, up.CaseID)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(domain.StatesFor(up.Rule()), st) {
+			return nil
+		}
+		return s.refuse(ctx, up, (&domain.Case{ID: up.CaseID, Status: st}).StateRefusal(up.Rule()))
+	}
+	cs, err := s.db.CaseCore(ctx, up.CaseID)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(domain.StatesFor(up.Rule()), st) {
-		return nil
+	if err := cs.Authorize(by, up.Rule()); err != nil {
+		return s.refuse(ctx, up, err)
 	}
-	return s.refuse(ctx, up, (&domain.Case{ID: up.CaseID, Status: st}).StateRefusal(up.Rule()))
+	return nil
+}
+
+// rowFunc reads one row, in a transaction or not.
+type rowFunc func(q string, args ...any) *sql.Row
+
+// uploaderOf is the user whose relation to the case the policy checks
+// for up, as row reads the account now: nil for the phone's recording
+// (its rule is the state's alone), and a refusal for an account an admin
+// disabled since the upload began (it stands in no relation to any case:
+// the policy's not_found, as for an outsider).
+func uploaderOf(row rowFunc, up *domain.Upload) (*domain.User, error) {
+	if up.Rule() == domain.ActionAddLiveEvidence {
+		return nil, nil
+	}
+	u, err := scanUser(row(`SELECT `+userColumns+` FROM users WHERE id = ?`, up.UserID))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && u.DisabledAt != nil) {
+		return nil, domain.Errorf(domain.ErrNotFound, "no such case")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read uploader %s: %w", up.UserID, err)
+	}
+	return u, nil
+}
+
+// refusedUploader reports whether err is the policy's refusal of a
+// person rather than of the case's state: not_found for who no longer
+// sees the case, forbidden for who sees it but may not add to it.
+func refusedUploader(err error) bool {
+	var se *domain.Error
+	return errors.As(err, &se) && (se.Kind == domain.ErrNotFound || se.Kind == domain.ErrForbidden)
 }
 
 // refuse discards a refused upload and records the refusal in the case's
