@@ -36,17 +36,18 @@ func handleReport(db reportStore, reports reportWriter, asJSON bool, publicURL s
 		if reports == nil {
 			return newCodedError(http.StatusNotFound, "reports_disabled", "reports are not configured")
 		}
-		h := c.Response().Header()
-		h.Set("Cache-Control", "no-store")
-		if asJSON {
-			h.Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
-		} else {
-			h.Set(echo.HeaderContentType, "application/pdf")
-			h.Set("Content-Disposition", contentDisposition("inline", "inspection-report-"+cs.Number+".pdf"))
-		}
-		// The status goes out with the first byte, so an error while the
-		// data is gathered still gets a proper JSON error.
-		pw := &lazyWriter{c: c}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		// The status and the report's headers go out with the first byte,
+		// which issueReport writes only once the report is on record, so an
+		// error while it is made or recorded still gets a proper JSON error.
+		pw := &lazyWriter{c: c, header: func(h http.Header) {
+			if asJSON {
+				h.Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+			} else {
+				h.Set(echo.HeaderContentType, "application/pdf")
+				h.Set("Content-Disposition", contentDisposition("inline", "inspection-report-"+cs.Number+".pdf"))
+			}
+		}}
 		if _, err := issueReport(c, db, reports, cs, pw, asJSON, publicURL); err != nil {
 			if pw.started {
 				return nil // headers are gone; the client sees a cut-off file
@@ -54,22 +55,31 @@ func handleReport(db reportStore, reports reportWriter, asJSON bool, publicURL s
 			return err
 		}
 		if !pw.started {
-			c.Response().WriteHeader(http.StatusOK)
+			pw.start()
 		}
 		return nil
 	}
 }
 
-// lazyWriter sends the 200 status with the first byte written.
+// lazyWriter sends header's headers and the 200 status with the first
+// byte written.
 type lazyWriter struct {
 	c       echo.Context
+	header  func(http.Header)
 	started bool
+}
+
+func (l *lazyWriter) start() {
+	l.started = true
+	if l.header != nil {
+		l.header(l.c.Response().Header())
+	}
+	l.c.Response().WriteHeader(http.StatusOK)
 }
 
 func (l *lazyWriter) Write(p []byte) (int, error) {
 	if !l.started {
-		l.started = true
-		l.c.Response().WriteHeader(http.StatusOK)
+		l.start()
 	}
 	return l.c.Response().Write(p)
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -76,36 +77,51 @@ type storedReportWriter interface {
 
 // issueReport writes cs's report to w with a fresh verification code on
 // it (or, from a storedReportWriter, the stored copy of an unchanged case
-// with the code it was first issued with) and, once the whole report is
-// written, appends its code and SHA-256 to the audit chain as a
-// "report.issued" event.
+// with the code it was first issued with). The report is made whole in a
+// spool file first and its code and SHA-256 are committed to the audit
+// chain as a "report.issued" event before any byte of it reaches w: a
+// report whose event cannot be written is never sent (the caller answers
+// the error), so every report a client holds is one /verify knows.
 func issueReport(c echo.Context, db auditRecorder, reports reportWriter, cs *domain.Case, w io.Writer, asJSON bool, publicURL string) (*issuedReport, error) {
+	ctx := c.Request().Context()
 	code := cs.ID + "-" + domain.NewID()
 	base := strings.TrimRight(publicURL, "/")
 	if base == "" {
 		base = c.Scheme() + "://" + c.Request().Host
 	}
-	hw := &hashWriter{w: w, h: sha256.New()}
+	spool, err := os.CreateTemp("", "report-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool the report: %w", err)
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	hw := &hashWriter{w: spool, h: sha256.New()}
 	if sw, ok := reports.(storedReportWriter); ok {
 		// A stored copy carries the code it was first issued with.
-		printed, err := sw.WriteStored(c.Request().Context(), cs, hw, asJSON, base+"/verify/"+code)
+		printed, err := sw.WriteStored(ctx, cs, hw, asJSON, base+"/verify/"+code)
 		if err != nil {
 			return nil, err
 		}
 		code = printed[strings.LastIndex(printed, "/")+1:]
-	} else if err := reports.Write(c.Request().Context(), cs, hw, asJSON, base+"/verify/"+code); err != nil {
+	} else if err := reports.Write(ctx, cs, hw, asJSON, base+"/verify/"+code); err != nil {
 		return nil, err
 	}
 	ir := &issuedReport{Code: code, Format: "pdf", SHA256: hex.EncodeToString(hw.h.Sum(nil)), Size: hw.n, Status: cs.Status}
 	if asJSON {
 		ir.Format = "json"
 	}
-	// The whole report has gone out: record it even if the client hangs
-	// up now.
-	_, err := db.RecordAudit(context.WithoutCancel(c.Request().Context()), storage.Audit{CaseID: cs.ID, ActorID: currentUser(c).ID, Action: reportIssuedAction,
-		Target: ir.Format, Data: ir})
-	if err != nil {
+	if _, err := db.RecordAudit(ctx, storage.Audit{CaseID: cs.ID, ActorID: currentUser(c).ID, Action: reportIssuedAction,
+		Target: ir.Format, Data: ir}); err != nil {
 		return nil, fmt.Errorf("record issued report: %w", err)
+	}
+	// On record: now it may go out.
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewind the report: %w", err)
+	}
+	if _, err := io.Copy(w, spool); err != nil {
+		return nil, fmt.Errorf("send the report: %w", err)
 	}
 	return ir, nil
 }
