@@ -118,6 +118,14 @@ func (d *DB) SetLegalHold(ctx context.Context, c *domain.Case, actor *domain.Use
 		action = AuditLegalHoldSet
 	}
 	err := d.tx(ctx, func(tx *wtx) error {
+		// The case's row lock (and the policy again, on the case as it is
+		// now) before the hold is read: a concurrent set or lift waits
+		// here, then reads the event this one appends, so the trail
+		// alternates set, lifted, … (on SQLite the writer lock already
+		// does this).
+		if err := lockCaseFor(ctx, tx, c.ID, actor, domain.ActionLegalHold); err != nil {
+			return err
+		}
 		cur, err := legalHold(ctx, tx, c.ID)
 		if err != nil {
 			return err
