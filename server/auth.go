@@ -23,6 +23,10 @@ const (
 
 const ctxSession = "session"
 
+// ctxFromCookie is set (true) when the session came from the session
+// cookie rather than an Authorization header.
+const ctxFromCookie = "from_cookie"
+
 // sessionFinder is what authenticate needs from the records: the session a
 // token names.
 type sessionFinder interface {
@@ -90,7 +94,32 @@ func login(c echo.Context, db sessionFinder) error {
 	}
 	c.Set(ctxSession, s)
 	c.Set("token", token)
+	c.Set(ctxFromCookie, fromCookie)
 	return nil
+}
+
+// sameSiteOnly guards the GET routes that record an audit event in the
+// caller's name or make something costly (a report, a bundle, an evidence
+// download, an audit search or export): with the session cookie, a
+// request the browser marks as coming from another site (Sec-Fetch-Site:
+// cross-site, W3C Fetch Metadata Request Headers) is refused with 403
+// cross_site_request before the handler runs, so nothing is recorded or
+// made. SameSite=Lax sends the cookie on another site's top-level link,
+// and the CSRF header only guards requests that change state; a link an
+// applicant sends an officer would otherwise issue a report, or log a
+// reading, as the officer. same-origin (the UI), same-site, none (the
+// address bar, a bookmark) and no header at all (a client that is not a
+// browser) pass, as does a bearer token, which no other site can attach.
+func sameSiteOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cookie, _ := c.Get(ctxFromCookie).(bool)
+		site := strings.TrimSpace(c.Request().Header.Get("Sec-Fetch-Site"))
+		if cookie && strings.EqualFold(site, "cross-site") {
+			return newCodedError(http.StatusForbidden, "cross_site_request",
+				"a link or page on another site may not open this with your session; open it from siteinspect itself")
+		}
+		return next(c)
+	}
 }
 
 // sessionNow reads the request's session afresh, for a stream that

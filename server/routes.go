@@ -44,6 +44,10 @@ func (s *Server) routes(cfg Config) error {
 
 	authed := api.Group("", authenticate(db))
 	authed.RouteNotFound("/*", routeNotFound(e))
+	// auditedGET is a GET that records an audit event in the caller's name
+	// or makes something costly (a report, a bundle): sameSiteOnly refuses
+	// it to a cookie session when another site's link or page asked for it.
+	auditedGET := func(path string, h echo.HandlerFunc) { authed.GET(path, h, sameSiteOnly) }
 	authed.POST("/auth/logout", handleLogout(db))
 	authed.GET("/me", handleMe())
 	authed.GET("/me/contact", handleGetContact(db))
@@ -73,8 +77,8 @@ func (s *Server) routes(cfg Config) error {
 	authed.PATCH("/admin/units/:unit", handleRenameUnit(db, cfg.Office))
 	authed.GET("/admin/settings", handleGetSettings(db, off))
 	authed.PUT("/admin/settings", handleSaveSettings(db, off))
-	authed.GET("/audit", handleOfficeAudit(db, cfg.Office, zone))
-	authed.GET("/audit.csv", handleOfficeAuditCSV(db, cfg.Office, zone))
+	auditedGET("/audit", handleOfficeAudit(db, cfg.Office, zone))
+	auditedGET("/audit.csv", handleOfficeAuditCSV(db, cfg.Office, zone))
 
 	authed.POST("/cases", handleCreateCase(db, cfg.Office, cfg.NumberPrefix, zone))
 	authed.GET("/cases", handleListCases(db, zone))
@@ -101,8 +105,8 @@ func (s *Server) routes(cfg Config) error {
 	authed.DELETE("/cases/:id/evidence/:eid", handleRemoveEvidence(db))
 	authed.GET("/evidence/:eid", handleGetEvidence(db, cfg.LocationWarnMeters))
 	dl := newDownloads(cfg.Objects, cfg.DirectDownloadTTL, cfg.Logger)
-	authed.GET("/evidence/:eid/content", handleEvidenceContent(db, dl))
-	authed.GET("/evidence/:eid/playback", handlePlayback(db, dl))
+	auditedGET("/evidence/:eid/content", handleEvidenceContent(db, dl))
+	auditedGET("/evidence/:eid/playback", handlePlayback(db, dl))
 	authed.GET("/evidence/:eid/poster", handleDerived(db, dl, "poster", domain.DerivedPoster, "image/jpeg",
 		func(d *domain.Derived) bool { return d.Poster }))
 	authed.GET("/evidence/:eid/thumbnails", handleDerived(db, dl, "filmstrip", domain.DerivedFilmstrip, "image/jpeg",
@@ -111,7 +115,7 @@ func (s *Server) routes(cfg Config) error {
 		func(d *domain.Derived) bool { return d.Thumbnail }))
 	authed.GET("/evidence/:eid/text", handleDerived(db, dl, "text", domain.DerivedText, "application/json",
 		func(d *domain.Derived) bool { return d.Text }))
-	authed.GET("/evidence/:eid/pages/:n", handlePage(db, dl))
+	auditedGET("/evidence/:eid/pages/:n", handlePage(db, dl))
 
 	authed.POST("/evidence/:eid/annotations", handleCreateAnnotation(db))
 	authed.GET("/evidence/:eid/annotations", handleListEvidenceAnnotations(db))
@@ -145,9 +149,9 @@ func (s *Server) routes(cfg Config) error {
 	authed.GET("/cases/:id/audit", handleCaseAudit(db))
 	authed.GET("/cases/:id/coverage", handleCaseCoverage(db, cfg.LocationWarnMeters))
 	authed.GET("/cases/:id/events", handleCaseEvents(db, s.ready.streams.Done()))
-	authed.GET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false, cfg.PublicURL))
-	authed.GET("/cases/:id/report.json", handleReport(db, cfg.Reports, true, cfg.PublicURL))
-	authed.GET("/cases/:id/bundle.zip", handleBundle(db, cfg.Objects, cfg.Reports, cfg.PublicURL))
+	auditedGET("/cases/:id/report.pdf", handleReport(db, cfg.Reports, false, cfg.PublicURL))
+	auditedGET("/cases/:id/report.json", handleReport(db, cfg.Reports, true, cfg.PublicURL))
+	auditedGET("/cases/:id/bundle.zip", handleBundle(db, cfg.Objects, cfg.Reports, cfg.PublicURL))
 
 	if cfg.Live != nil {
 		l := newLiveService(cfg, m, notify)

@@ -782,6 +782,7 @@ addCodes({
   field_not_utf8: { zh: '填写的内容含有无法识别的字符。', en: 'A field holds characters that cannot be read.' },
   websocket_required: { zh: '此地址须以 WebSocket 连接。', en: 'This address takes a WebSocket connection only.' },
   origin_not_allowed: { zh: '其他网站的页面不能打开此现场连线。', en: 'A page of another site may not open this live room.' },
+  cross_site_request: { zh: '此链接来自其他网站，不能以您的登录身份打开，请在本系统内重新打开。', en: 'This link came from another site and cannot be opened with your session; open it again from within siteinspect.' },
   text_invalid: { zh: '请求中含有无法保存的字符（如空字符），请检查后重试。', en: 'The request holds a character that cannot be stored (such as a NUL); check it and try again.' },
   site_coordinates_invalid: { zh: '场所坐标无效：纬度在 ±90、经度在 ±180 度以内，且须同时填写。', en: 'The site\'s coordinates are not valid: latitude within ±90 and longitude within ±180 degrees, both or neither.' },
   unknown_permit_type: { zh: '未知的许可事项，请重新选择。', en: 'Unknown permit type; choose one again.' },
