@@ -147,7 +147,7 @@ func writeBundle(c echo.Context, db bundleStore, objects objects.ObjectStore, re
 	}
 	for _, ev := range evidence {
 		// Media is compressed already: stored, not deflated.
-		name := "evidence/" + ev.ID + "-" + bundleName(ev.Filename)
+		name := "evidence/" + ev.ID + "-" + downloadName(bundleName(ev.Filename), ev.ContentType)
 		hw, err := entry(name, zip.Store)
 		if err != nil {
 			return err

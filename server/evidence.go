@@ -7,7 +7,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -126,7 +128,7 @@ func handleEvidenceContent(db evidenceStore, dl *downloads) echo.HandlerFunc {
 		if c.QueryParam("download") != "" {
 			disposition = "attachment"
 		}
-		h.Set("Content-Disposition", contentDisposition(disposition, ev.Filename))
+		h.Set("Content-Disposition", contentDisposition(disposition, downloadName(ev.Filename, ev.ContentType)))
 		// A PDF could carry script; keep it from running with our origin.
 		if ev.Kind == domain.KindPDF {
 			h.Set("Content-Security-Policy", "sandbox")
@@ -160,6 +162,50 @@ func auditRead(c echo.Context, db auditRecorder, ev *domain.Evidence, redirected
 	_, err := db.RecordAudit(c.Request().Context(), storage.Audit{CaseID: ev.CaseID, ActorID: u.ID, Action: "evidence.read", Target: ev.ID,
 		Data: data})
 	return err
+}
+
+// typeExtensions are the extensions a file of a sniffed type may be saved
+// under (lower case), the first the one added when the name has none of
+// them. Every one opens in a viewer; none runs.
+var typeExtensions = map[string][]string{
+	"image/jpeg":       {".jpg", ".jpeg"},
+	"image/png":        {".png"},
+	"image/heic":       {".heic", ".heif"},
+	"application/pdf":  {".pdf"},
+	"video/mp4":        {".mp4", ".m4v", ".mov", ".3gp"},
+	"video/x-m4v":      {".m4v", ".mp4", ".mov"},
+	"video/quicktime":  {".mov", ".mp4", ".m4v"},
+	"video/webm":       {".webm", ".mkv"},
+	"video/x-matroska": {".mkv", ".webm"},
+}
+
+// downloadName is the name an evidence file is offered under (downloads,
+// the bundle): the applicant's name, with bidirectional and other
+// invisible format controls replaced (U+202E makes "x\u202Efdp.exe" read
+// "xexe.pdf"), and ending in an extension of the type the bytes were
+// sniffed as. The name is the applicant's to choose but the bytes are
+// only ever an image, a video or a PDF: a PDF-sniffing HTML page named
+// "invoice.hta" or "page.html" must not be saved, or unpacked from the
+// bundle, under a name the officer's system would run or open in a
+// browser. An unknown type keeps the name's extension.
+func downloadName(name, contentType string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r) {
+			return '_'
+		}
+		return r
+	}, name)
+	exts := typeExtensions[contentType]
+	if len(exts) == 0 {
+		return name
+	}
+	ext := strings.ToLower(path.Ext(name))
+	for _, e := range exts {
+		if ext == e {
+			return name
+		}
+	}
+	return name + exts[0]
 }
 
 // contentDisposition names the file safely: an ASCII fallback with anything
