@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"siteinspect/domain"
 )
@@ -41,6 +42,7 @@ func dispositionNames(t *testing.T, cd string) (ascii, utf string) {
 func TestDownloadNameMatchesType(t *testing.T) {
 	e := newEnv(t)
 	cs := e.newCase("appA")
+	direct := e.directServer(time.Minute)
 	polyglot := []byte("<html><!-- %PDF-1.7 --><script>alert(document.domain)</script></html>\n")
 	for _, tt := range []struct {
 		name, want string
@@ -63,6 +65,13 @@ func TestDownloadNameMatchesType(t *testing.T) {
 			ascii, utf := dispositionNames(t, w.Header().Get("Content-Disposition"))
 			if utf != tt.want || !strings.HasSuffix(ascii, tt.want[strings.LastIndex(tt.want, "."):]) {
 				t.Errorf("%q%s: Content-Disposition %q names %q / %q, want %q", tt.name, q, w.Header().Get("Content-Disposition"), ascii, utf, tt.want)
+			}
+			// Direct downloads: the store answers with the same name (and,
+			// MinIO's own, nosniff).
+			redirect := e.reqOn(direct, "appA", "/api/v1/evidence/"+ev+"/content"+q, nil)
+			resp, _ := getURL(t, redirect.Header.Get("Location"), nil)
+			if _, got := dispositionNames(t, resp.Header.Get("Content-Disposition")); got != tt.want || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%q%s direct: the store names %q (nosniff %q), want %q", tt.name, q, got, resp.Header.Get("X-Content-Type-Options"), tt.want)
 			}
 		}
 	}
