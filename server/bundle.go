@@ -238,11 +238,13 @@ func writeBundle(c echo.Context, db bundleStore, objects objects.ObjectStore, re
 }
 
 // bundleName makes a file name safe inside a zip: no directories, no
-// control characters, nothing that climbs out of the folder it unpacks to.
+// control characters, nothing that climbs out of the folder it unpacks to,
+// and none of the characters Windows refuses in a file name (its Explorer
+// stops at such an entry).
 func bundleName(name string) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
 	name = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '/' || r == ':' {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(`/:<>"|?*`, r) {
 			return '_'
 		}
 		return r

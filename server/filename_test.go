@@ -87,7 +87,7 @@ func TestBundleNamesMatchType(t *testing.T) {
 	e.json("zhouapp", "POST", "/api/v1/cases", map[string]string{"permit_type": "hotel", "site_name": "港湾大酒店", "site_address": "滨海新区港湾路88号"}, http.StatusCreated, &cs)
 	polyglot := []byte("<html><!-- %PDF-1.7 --><script>alert(1)</script></html>\n")
 	names := map[string]string{}
-	for _, n := range []string{"invoice.hta", `..\..\evil\run.bat`, "a\u202Egnp.js", "walk.mp4"} {
+	for _, n := range []string{"invoice.hta", `..\..\evil\run.bat`, "a\u202Egnp.js", "walk.mp4", `q<1>|"a"?*.pdf`} {
 		data := polyglot
 		if strings.HasSuffix(n, ".mp4") {
 			data = video(5000)
@@ -111,7 +111,10 @@ func TestBundleNamesMatchType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"invoice.hta": "invoice.hta.pdf", `..\..\evil\run.bat`: "run.bat.pdf", "a\u202Egnp.js": "a_gnp.js.pdf", "walk.mp4": "walk.mp4"}
+	want := map[string]string{"invoice.hta": "invoice.hta.pdf", `..\..\evil\run.bat`: "run.bat.pdf", "a\u202Egnp.js": "a_gnp.js.pdf", "walk.mp4": "walk.mp4",
+		// Characters Windows refuses in a file name: Explorer would stop
+		// at the entry.
+		`q<1>|"a"?*.pdf`: "q_1___a___.pdf"}
 	seen := 0
 	for _, f := range zr.File {
 		rest, ok := strings.CutPrefix(f.Name, "evidence/")
