@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/signintech/gopdf"
 )
@@ -44,8 +45,8 @@ func WritePDF(w io.Writer, d *Data) error {
 	pdf.Start(gopdf.Config{PageSize: *gopdf.PageSizeA4, Unit: gopdf.UnitPT})
 	lang := labeler(d.Lang)
 	pdf.SetInfo(gopdf.PdfInfo{
-		Title:        lang.l("现场踏勘检查报告", "Site Inspection Report") + " " + d.Case.Number,
-		Subject:      d.Case.SiteName,
+		Title:        infoText(lang.l("现场踏勘检查报告", "Site Inspection Report") + " " + d.Case.Number),
+		Subject:      infoText(d.Case.SiteName),
 		Creator:      "siteinspect",
 		Producer:     "siteinspect",
 		CreationDate: d.GeneratedAt,
@@ -252,4 +253,17 @@ func (l *layout) footers() {
 				l.d.AuditHeadSeq, l.d.AuditHeadHash))
 		}
 	}
+}
+
+// infoText prepares a string for the Info dictionary, which gopdf writes as
+// UTF-16 in hex one code point at a time: a character beyond U+FFFF (an
+// emoji in a site name the applicant typed) would come out as five hex
+// digits and garble everything after it, so it becomes U+FFFD.
+func infoText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r > 0xFFFF {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
