@@ -52,6 +52,9 @@ func TestDownloadNameMatchesType(t *testing.T) {
 		{"report\u202Efdp.exe", "report_fdp.exe.pdf"},
 		{"plan.PDF", "plan.PDF"},
 		{"no extension", "no extension.pdf"},
+		// Quotes, CR LF and a header after them stay inside the name.
+		{"a\"b\r\nX-Evil: 1; c.pdf", "a\"b__X-Evil: 1; c.pdf"},
+		{"工地\u00a0照片.pdf", "工地\u00a0照片.pdf"},
 	} {
 		ev := e.upload("appA", cs.ID, tt.name, polyglot)
 		for _, q := range []string{"", "?download=1"} {
@@ -61,6 +64,9 @@ func TestDownloadNameMatchesType(t *testing.T) {
 			}
 			if csp := w.Header().Get("Content-Security-Policy"); csp != "sandbox" || w.Header().Get("X-Content-Type-Options") != "nosniff" {
 				t.Errorf("%q: CSP %q nosniff %q, want sandbox and nosniff", tt.name, csp, w.Header().Get("X-Content-Type-Options"))
+			}
+			if w.Header().Get("X-Evil") != "" || len(w.Header().Values("Content-Disposition")) != 1 {
+				t.Errorf("%q: the name added a header: %v", tt.name, w.Header())
 			}
 			ascii, utf := dispositionNames(t, w.Header().Get("Content-Disposition"))
 			if utf != tt.want || !strings.HasSuffix(ascii, tt.want[strings.LastIndex(tt.want, "."):]) {
