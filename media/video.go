@@ -130,12 +130,18 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 	if info.FPS > 240 {
 		info.FPS = 0 // a time base (WebM's 1000/1), not a frame rate
 	}
+	if err := checkVideoSize(info); err != nil {
+		return nil, err
+	}
 	if info.DurationMS == 0 {
 		d, err := r.scanDuration(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		info.DurationMS, info.Unindexed = d, true
+	}
+	if err := checkVideoWork(info); err != nil {
+		return nil, err
 	}
 	info.Container = container(p.Format.FormatName, p.Format.Tags["major_brand"], info)
 	tags := p.Format.Tags
@@ -147,6 +153,55 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		}
 	}
 	return info, nil
+}
+
+// Limits on what a video may ask of the pipeline, checked on what ffprobe
+// reads from the header, before anything is decoded.
+const (
+	// MaxVideoPixels is the largest frame accepted: DCI 8K (8192×4320).
+	MaxVideoPixels = 8192 * 4320
+	// MaxVideoWork bounds the pixels the pipeline decodes and, for a proxy,
+	// encodes: width × height × frame rate × duration. 10^12 is four and a
+	// half hours of 1080p or an hour of 4K at 30 fps; a tiny file claiming
+	// ten hours would otherwise be decoded for the filmstrip and, with its
+	// frames duplicated to the claimed rate, transcoded into a proxy.
+	MaxVideoWork = 1e12
+	// assumedFPS stands in for a frame rate ffprobe does not know.
+	assumedFPS = 30
+)
+
+// Codes at the start of an *Unprocessable reason (status_reason of the
+// evidence) when a video exceeds the limits above (docs/ERRORS.md).
+const (
+	CodeVideoTooLarge = "video_too_large"
+	CodeVideoTooLong  = "video_too_long"
+)
+
+// checkVideoSize refuses a frame larger than MaxVideoPixels.
+func checkVideoSize(info *Info) error {
+	if info.VideoCodec != "" && int64(info.Width)*int64(info.Height) > MaxVideoPixels {
+		return unprocessable("%s: the video's frames are %d×%d pixels; at most %d pixels (8192×4320) are accepted",
+			CodeVideoTooLarge, info.Width, info.Height, MaxVideoPixels)
+	}
+	return nil
+}
+
+// checkVideoWork refuses a video whose size, frame rate and duration ask
+// more than MaxVideoWork pixels to be decoded.
+func checkVideoWork(info *Info) error {
+	if info.VideoCodec == "" {
+		return nil
+	}
+	fps := info.FPS
+	if fps <= 0 {
+		fps = assumedFPS
+	}
+	work := float64(info.Width) * float64(info.Height) * fps * float64(info.DurationMS) / 1000
+	if work > MaxVideoWork {
+		return unprocessable("%s: %s of %d×%d at %g frames a second is more than the server decodes for one file (%.0f×10^9 pixels; at most %.0f×10^9: about 4½ hours of 1080p or an hour of 4K at 30 fps)",
+			CodeVideoTooLong, time.Duration(info.DurationMS)*time.Millisecond, info.Width, info.Height, fps, work/1e9, float64(MaxVideoWork)/1e9)
+	}
+	return nil
 }
 
 // scanDuration reads a file through once, demuxing only, for the time of

@@ -7,7 +7,7 @@
 import { evidencePath } from '../api.js';
 import { h } from '../dom.js';
 import { clock, dateTime, distance, latLon, mapURL, number } from '../format.js';
-import { t } from '../i18n.js';
+import { errorText, t } from '../i18n.js';
 
 /** isVideo says whether the item plays as a video (uploads and live recordings). */
 export const isVideo = (item) => item.kind === 'video' || item.kind === 'recording';
@@ -96,7 +96,11 @@ export function stateNote(item) {
     return h('p', { class: 'ev-state ev-processing', role: 'status' }, spinner(), words);
   }
   if (item.status === 'failed') {
-    const reason = item.status_reason || t('error.generic');
+    // A limit the pipeline enforces names its code first ("video_too_long: …"):
+    // the person reads the code's sentence in their language.
+    const coded = /^([a-z_]+): /.exec(item.status_reason || '');
+    const known = coded && errorText({ code: coded[1] });
+    const reason = (coded && known !== errorText({}) ? known : item.status_reason) || t('error.generic');
     return h('p', { class: 'ev-state ev-failed' }, t('evidence.failedReason', { reason }));
   }
   return null;
