@@ -17,6 +17,16 @@ const (
 	thumbMaxSide   = 320
 )
 
+// MaxImagePixels is the largest photo accepted: 200 megapixels, the largest
+// phone camera's. Checked on exiftool's reading of the header, before any
+// decoder allocates the picture: a PNG of 16000×16000 flat pixels is under
+// a megabyte and took ffmpeg a minute of both cores and 900 MB.
+const MaxImagePixels = 200_000_000
+
+// CodeImageTooLarge starts the *Unprocessable reason of a photo over
+// MaxImagePixels (docs/ERRORS.md).
+const CodeImageTooLarge = "image_too_large"
+
 // exifFacts is exiftool's JSON (-n: numbers, signed GPS) for the tags we read.
 type exifFacts struct {
 	FileType           string
@@ -54,6 +64,10 @@ func (r Runner) imageFacts(ctx context.Context, path string) (*exifFacts, error)
 	f := &facts[0]
 	if f.Error != "" || f.ImageWidth <= 0 || f.ImageHeight <= 0 {
 		return nil, unprocessable("the file is not an image that can be read (%s)", strings.TrimSpace(f.FileType+" "+f.Error))
+	}
+	if int64(f.ImageWidth)*int64(f.ImageHeight) > MaxImagePixels {
+		return nil, unprocessable("%s: the image is %d×%d pixels; at most %d megapixels are accepted",
+			CodeImageTooLarge, f.ImageWidth, f.ImageHeight, MaxImagePixels/1_000_000)
 	}
 	return f, nil
 }

@@ -1,8 +1,15 @@
 package media
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"image"
+	"image/jpeg"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,6 +43,87 @@ func TestVideoBombsRefused(t *testing.T) {
 			}
 			if !strings.HasPrefix(un.Reason, tc.code+": ") {
 				t.Fatalf("reason %q, want it to start with %q", un.Reason, tc.code+": ")
+			}
+		})
+	}
+}
+
+// writeBlackPNG writes a w×h RGB PNG of black rows through zlib, so that a
+// picture of hundreds of megapixels takes under a megabyte and no memory.
+func writeBlackPNG(tb testing.TB, path string, w, h int) {
+	tb.Helper()
+	var idat bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
+	row := make([]byte, 1+3*w)
+	for y := 0; y < h; y++ {
+		zw.Write(row)
+	}
+	zw.Close()
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&out, binary.BigEndian, uint32(len(data)))
+		out.WriteString(typ)
+		out.Write(data)
+		binary.Write(&out, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr, uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = 8, 2
+	chunk("IHDR", ihdr)
+	chunk("IDAT", idat.Bytes())
+	chunk("IEND", nil)
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// writeClaimingJPEG writes a small JPEG whose frame header (SOF0) claims w×h.
+func writeClaimingJPEG(tb testing.TB, path string, w, h int) {
+	tb.Helper()
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 16, 16)), nil); err != nil {
+		tb.Fatal(err)
+	}
+	data := b.Bytes()
+	i := bytes.Index(data, []byte{0xFF, 0xC0})
+	if i < 0 {
+		tb.Fatal("no SOF0 in the JPEG")
+	}
+	binary.BigEndian.PutUint16(data[i+5:], uint16(h))
+	binary.BigEndian.PutUint16(data[i+7:], uint16(w))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestImageBombsRefused: a PNG of 16000×16000 black pixels (under 1 MB)
+// took ffmpeg a minute of both cores and 900 MB to preview; a JPEG of a
+// few hundred bytes claiming 60000×60000 failed only inside ffmpeg. Both are
+// refused from exiftool's reading of the header, with a stable code.
+func TestImageBombsRefused(t *testing.T) {
+	mustTools(t, "ffmpeg", "exiftool")
+	dir := t.TempDir()
+	png := filepath.Join(dir, "big.png")
+	writeBlackPNG(t, png, 16000, 16000)
+	jpg := filepath.Join(dir, "claims.jpg")
+	writeClaimingJPEG(t, jpg, 60000, 60000)
+	r := Runner{Timeout: time.Minute}
+	for _, in := range []string{png, jpg} {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			info, err := r.ProbeImage(context.Background(), in)
+			var un *Unprocessable
+			if !errors.As(err, &un) || !strings.HasPrefix(un.Reason, "image_too_large: ") {
+				t.Fatalf("ProbeImage = %+v, %v; want *Unprocessable image_too_large", info, err)
+			}
+			start := time.Now()
+			err = r.ImagePreview(context.Background(), in, filepath.Join(dir, "p.jpg"), filepath.Join(dir, "t.jpg"))
+			if !errors.As(err, &un) || !strings.HasPrefix(un.Reason, "image_too_large: ") {
+				t.Fatalf("ImagePreview = %v; want *Unprocessable image_too_large", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("the refusal took %v", d)
 			}
 		})
 	}
