@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/jpeg"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"siteinspect/internal/pdftest"
 )
 
 // TestVideoBombsRefused: a file of a few KB whose header claims ten hours of
@@ -127,4 +130,65 @@ func TestImageBombsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// makeSlowPDF writes a PDF of n pages that each draw the same w×w image of
+// zero bytes (one small Flate stream), so that each page costs poppler some
+// time to render while the file stays a few KB.
+func makeSlowPDF(tb testing.TB, n, w int) []byte {
+	tb.Helper()
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(make([]byte, w*w*3))
+	zw.Close()
+	content := "q 612 0 0 792 0 0 cm /Im1 Do Q"
+	kids := make([]string, n)
+	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", "",
+		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content),
+		fmt.Sprintf("<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB "+
+			"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream", w, w, z.Len(), z.String())}
+	for i := range kids {
+		objs = append(objs, "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im1 4 0 R >> >> /Contents 3 0 R >>")
+		kids[i] = fmt.Sprintf("%d 0 R", len(objs))
+	}
+	objs[1] = fmt.Sprintf("<< /Type /Pages /Kids [%s] /Count %d >>", strings.Join(kids, " "), n)
+	return pdftest.PDF(objs, "")
+}
+
+// TestPDFRenderBudget: each batch of ten pages runs under the command
+// timeout, but a PDF of up to 2000 pages whose every batch stays just
+// under it ran for 200 timeouts; and its pages, each up to 2000×2000 px of
+// PNG, all filled the work folder before being stored. RenderPDF now stops
+// a document past three command timeouts (pdf_too_slow) or past
+// PDFRenderBytes of pictures (pdf_too_large).
+func TestPDFRenderBudget(t *testing.T) {
+	mustTools(t, "pdfinfo", "pdftoppm")
+	t.Run("time", func(t *testing.T) {
+		in := mustWrite(t, "slow.pdf", makeSlowPDF(t, 600, 800))
+		r := Runner{Timeout: 10 * time.Second}
+		start := time.Now()
+		err := r.RenderPDF(context.Background(), in, t.TempDir(), 600, nil)
+		took := time.Since(start)
+		var un *Unprocessable
+		if !errors.As(err, &un) || !strings.HasPrefix(un.Reason, "pdf_too_slow: ") {
+			t.Fatalf("RenderPDF = %v after %v; want *Unprocessable pdf_too_slow", err, took)
+		}
+		t.Logf("after %v: %s", took, un.Reason)
+		if took > 45*time.Second {
+			t.Errorf("refused after %v, want about 30 s (three timeouts)", took)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		pages := make([]testPage, 40)
+		for i := range pages {
+			pages[i] = testPage{Latin: fmt.Sprintf("Page %d", i+1)}
+		}
+		in := mustWrite(t, "many.pdf", makePDF(pages, pdfOptions{}))
+		r := Runner{PDFRenderBytes: 200 << 10}
+		err := r.RenderPDF(context.Background(), in, t.TempDir(), 40, nil)
+		var un *Unprocessable
+		if !errors.As(err, &un) || !strings.HasPrefix(un.Reason, "pdf_too_large: ") {
+			t.Fatalf("RenderPDF = %v; want *Unprocessable pdf_too_large", err)
+		}
+	})
 }

@@ -51,6 +51,13 @@ func (r Runner) ProbePDF(ctx context.Context, path string) (*Info, error) {
 	return info, nil
 }
 
+// Codes at the start of an *Unprocessable reason when a PDF exceeds the
+// render limits (docs/ERRORS.md).
+const (
+	CodePDFTooSlow  = "pdf_too_slow"
+	CodePDFTooLarge = "pdf_too_large"
+)
+
 // checkPDFEnvelope looks for the %PDF- header in the first KiB and %%EOF in the last
 // KiB, which catches uploads cut short before poppler tries to repair them.
 func checkPDFEnvelope(path string) error {
@@ -90,7 +97,7 @@ func pdfFailure(err error, doing string) error {
 	stderr := ce.Stderr
 	switch {
 	case isTimeout(err):
-		return unprocessable("the PDF took too long to %s (%v); it may be built to exhaust the server", doing, ce.Err)
+		return unprocessable("%s: the PDF took too long to %s (%v); it may be built to exhaust the server", CodePDFTooSlow, doing, ce.Err)
 	case strings.Contains(stderr, "Incorrect password"):
 		return unprocessable("the PDF is password-protected; upload a copy without a password")
 	case ce.Signaled || strings.Contains(stderr, "bad_alloc") || strings.Contains(stderr, "Out of memory"):
@@ -125,7 +132,10 @@ func truncate(s string, n int) string {
 // ten. pdftoppm (under the Runner's limits) streams each batch as PPM through a pipe;
 // Go writes both PNGs from it in one pass while pdftoppm renders the next page, so
 // nothing large touches the disk and both cores work. A batch that fails makes the
-// PDF *Unprocessable, as in ProbePDF.
+// PDF *Unprocessable, as in ProbePDF. So does a document that takes more than three
+// command timeouts in all (pdf_too_slow) or whose pictures pass PDFRenderBytes
+// (pdf_too_large): each batch has a timeout of its own, and 200 batches that each
+// stay under it would otherwise hold the queue for days.
 func (r Runner) RenderPDF(ctx context.Context, in, dir string, pages int, progress func(done int)) error {
 	if pages <= 0 {
 		return fmt.Errorf("render pdf: pages = %d", pages)
@@ -134,9 +144,17 @@ func (r Runner) RenderPDF(ctx context.Context, in, dir string, pages int, progre
 	if err := os.MkdirAll(thumbs, 0o755); err != nil {
 		return fmt.Errorf("render pdf: %w", err)
 	}
+	budget := pdfBudgetTimeouts * r.timeout()
+	dctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	written := &pdfBytes{max: r.pdfRenderBytes()}
 	for first := 1; first <= pages; first += renderChunk {
 		last := min(first+renderChunk-1, pages)
-		if err := r.renderBatch(ctx, in, dir, thumbs, first, last); err != nil {
+		if err := r.renderBatch(dctx, in, dir, thumbs, first, last, written); err != nil {
+			if dctx.Err() != nil && ctx.Err() == nil {
+				return unprocessable("%s: the PDF took more than %v to render (%d of %d pages done); it may be built to exhaust the server",
+					CodePDFTooSlow, budget, first-1, pages)
+			}
 			return err
 		}
 		if progress != nil {
@@ -146,9 +164,25 @@ func (r Runner) RenderPDF(ctx context.Context, in, dir string, pages int, progre
 	return nil
 }
 
+// pdfBytes counts the bytes of pictures one document's pages made.
+type pdfBytes struct{ n, max int64 }
+
+// add counts the files at paths and refuses the document once past max.
+func (b *pdfBytes) add(paths ...string) error {
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil {
+			b.n += st.Size()
+		}
+	}
+	if b.n > b.max {
+		return unprocessable("%s: the PDF's pages make more than %d MiB of pictures; split it or reduce its pages", CodePDFTooLarge, b.max>>20)
+	}
+	return nil
+}
+
 // renderBatch renders pages first..last. The encoder cancels pdftoppm if it fails,
 // and pdftoppm's failure reaches the encoder through the pipe.
-func (r Runner) renderBatch(ctx context.Context, in, dir, thumbs string, first, last int) error {
+func (r Runner) renderBatch(ctx context.Context, in, dir, thumbs string, first, last int, written *pdfBytes) error {
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// An OS pipe handed to pdftoppm as its stdout: no copying goroutine in between.
@@ -159,7 +193,7 @@ func (r Runner) renderBatch(ctx context.Context, in, dir, thumbs string, first, 
 	defer pr.Close()
 	encoded := make(chan error, 1)
 	go func() {
-		err := encodePages(bufio.NewReaderSize(pr, 1<<20), first, last, dir, thumbs)
+		err := encodePages(bufio.NewReaderSize(pr, 1<<20), first, last, dir, thumbs, written)
 		if err != nil {
 			cancel() // pdftoppm may be blocked writing to a pipe nobody reads
 		}
@@ -181,14 +215,18 @@ func (r Runner) renderBatch(ctx context.Context, in, dir, thumbs string, first, 
 
 // encodePages reads the concatenated PPMs of pages first..last and writes each as
 // dir/N.png and thumbs/N.png.
-func encodePages(br *bufio.Reader, first, last int, dir, thumbs string) error {
+func encodePages(br *bufio.Reader, first, last int, dir, thumbs string, written *pdfBytes) error {
 	for n := first; n <= last; n++ {
 		if _, err := br.Peek(1); err == io.EOF {
 			return unprocessable("page %d of the PDF could not be rendered", n)
 		}
 		name := strconv.Itoa(n) + ".png"
-		if err := ppmToPNG(br, filepath.Join(dir, name), filepath.Join(thumbs, name), pageThumb); err != nil {
+		review, thumb := filepath.Join(dir, name), filepath.Join(thumbs, name)
+		if err := ppmToPNG(br, review, thumb, pageThumb); err != nil {
 			return fmt.Errorf("render pdf page %d: %w", n, err)
+		}
+		if err := written.add(review, thumb); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -27,6 +27,13 @@ const (
 	DefaultTimeout = 10 * time.Minute
 	// DefaultMemoryBytes is the address-space limit of one external command.
 	DefaultMemoryBytes = 2 << 30
+	// DefaultPDFRenderBytes bounds one PDF's rendered pages: 2 GiB, some
+	// 300 pages of full-colour photographs at 2000 px, or thousands of
+	// pages of text. Up to 2000 pages of noise would make about 24 GB.
+	DefaultPDFRenderBytes = 2 << 30
+	// pdfBudgetTimeouts is how many command timeouts RenderPDF may take
+	// for a whole document: each batch of ten pages has one of its own.
+	pdfBudgetTimeouts = 3
 )
 
 // maxStdout bounds what one command may print to stdout before it is cut off (ffprobe
@@ -59,6 +66,10 @@ type Runner struct {
 	// DefaultMemoryBytes. It is what stops a decompression bomb; it counts reserved
 	// virtual memory, so keep it well above what the tools actually use.
 	MemoryBytes int64
+	// PDFRenderBytes bounds the page pictures (review PNGs and thumbnails)
+	// RenderPDF writes for one document; past it the PDF is *Unprocessable
+	// (pdf_too_large). Zero means DefaultPDFRenderBytes.
+	PDFRenderBytes int64
 	// Zone is the time zone assumed for capture times that carry no offset (EXIF
 	// DateTimeOriginal without OffsetTimeOriginal); nil means UTC. The office's zone
 	// is the best guess for photos taken on site.
@@ -81,6 +92,13 @@ func (r Runner) memory() int64 {
 		return r.MemoryBytes
 	}
 	return DefaultMemoryBytes
+}
+
+func (r Runner) pdfRenderBytes() int64 {
+	if r.PDFRenderBytes > 0 {
+		return r.PDFRenderBytes
+	}
+	return DefaultPDFRenderBytes
 }
 
 func (r Runner) zone() *time.Location {
