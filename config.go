@@ -31,6 +31,8 @@ type storageFlags struct {
 	partConcurrency     int
 	maxVideo, maxImage  int64
 	maxPDF              int64
+	companyDailyBytes   int64
+	companyDailyUploads int
 	uploadTTL, leaseTTL string
 	retentionDays       int
 	passwordCost        int
@@ -50,6 +52,8 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxImage, "max-image-size", domain.DefaultLimits[domain.KindImage], "largest image in bytes")
 	fs.Int64Var(&f.maxPDF, "max-pdf-size", domain.DefaultLimits[domain.KindPDF], "largest PDF in bytes")
 	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
+	fs.Int64Var(&f.companyDailyBytes, "company-daily-bytes", domain.DefaultCompanyDailyBytes, "bytes a company's uploads of the last 24 hours may declare, over all its cases (upload_quota_exceeded past it)")
+	fs.IntVar(&f.companyDailyUploads, "company-daily-uploads", domain.DefaultCompanyDailyUploads, "uploads a company may start in 24 hours, over all its cases")
 	fs.StringVar(&f.leaseTTL, "upload-lease", "6s", "how long a writer that died mid-PATCH blocks its upload (several replicas on PostgreSQL; on SQLite a restart frees it); renewed every third of it")
 	fs.IntVar(&f.passwordCost, "password-cost", storage.DefaultPasswordCost,
 		"bcrypt work factor of passwords set from now on, 4 to 31 (each step doubles the work of a login; 11 took 50 to 300 ms of one core on the machines we tested); existing passwords keep theirs until changed")
@@ -155,9 +159,11 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 		Limits: map[domain.Kind]int64{
 			domain.KindVideo: f.maxVideo, domain.KindImage: f.maxImage, domain.KindPDF: f.maxPDF, domain.KindRecording: f.maxVideo,
 		},
-		TTL:      ttl,
-		LeaseTTL: lease,
-		Logger:   log,
+		TTL:                 ttl,
+		LeaseTTL:            lease,
+		CompanyDailyBytes:   f.companyDailyBytes,
+		CompanyDailyUploads: f.companyDailyUploads,
+		Logger:              log,
 	})
 	if err != nil {
 		db.Close()

@@ -39,9 +39,23 @@ type UploadConfig struct {
 	// LeaseTTL is how long a writer's claim on an upload lasts without
 	// renewal; a process that died holding one blocks the upload this long.
 	LeaseTTL time.Duration
+	// CompanyDailyBytes bounds the bytes a company's uploads of the last
+	// 24 hours declare, over all its cases (an upload of deferred length
+	// counts as the largest file until it names its length); zero means
+	// DefaultCompanyDailyBytes.
+	CompanyDailyBytes int64
+	// CompanyDailyUploads bounds how many uploads a company starts in 24
+	// hours; zero means DefaultCompanyDailyUploads.
+	CompanyDailyUploads int
 	// Logger receives background failures.
 	Logger *slog.Logger
 }
+
+// Default company quotas: eight of the largest videos, a thousand files.
+const (
+	DefaultCompanyDailyBytes   = 64 << 30
+	DefaultCompanyDailyUploads = 1000
+)
 
 // DefaultLimits are the default size limits per kind.
 var DefaultLimits = map[Kind]int64{KindVideo: 8 << 30, KindImage: 50 << 20, KindPDF: 500 << 20, KindRecording: 8 << 30}

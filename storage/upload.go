@@ -60,6 +60,12 @@ func NewUploads(db *DB, store objects.ObjectStore, cfg domain.UploadConfig) (*Up
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
 	}
+	if cfg.CompanyDailyBytes <= 0 {
+		cfg.CompanyDailyBytes = domain.DefaultCompanyDailyBytes
+	}
+	if cfg.CompanyDailyUploads <= 0 {
+		cfg.CompanyDailyUploads = domain.DefaultCompanyDailyUploads
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -124,6 +130,9 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 	if length > limit {
 		return nil, domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 	}
+	if err := s.checkCompanyQuota(ctx, c, length, spec.DeferLength); err != nil {
+		return nil, err
+	}
 	if owed := metadata[domain.MetaOwedItem]; owed != "" {
 		if err := s.db.checkOwedUpload(ctx, c.ID, owed); err != nil {
 			return nil, err
@@ -155,6 +164,37 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 		return nil, fmt.Errorf("create upload: %w", err)
 	}
 	return up, nil
+}
+
+// checkCompanyQuota refuses a new upload of length bytes (or of deferred
+// length) to c when the uploads c's company started in the last 24 hours,
+// over all its cases, would declare more than CompanyDailyBytes or number
+// more than CompanyDailyUploads. Expired and terminated uploads no longer
+// count; a final upload is its partial uploads, counted already. It is
+// checked at creation: creations racing each other may each pass, by at
+// most one file each.
+func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length int64, deferred bool) error {
+	if deferred {
+		length = s.MaxSize()
+	}
+	since := s.db.now().Add(-24 * time.Hour)
+	var bytes, count int64
+	err := s.db.queryRow(ctx, `SELECT COALESCE(SUM(CASE WHEN u.length > 0 THEN u.length ELSE ? END), 0), COUNT(*)
+		FROM uploads u JOIN cases c ON c.id = u.case_id
+		WHERE c.applicant_org = (SELECT applicant_org FROM cases WHERE id = ?) AND u.created_at > ? AND u.state <> ? AND u.concat <> ?`,
+		s.MaxSize(), c.ID, ms(since), domain.UploadExpired, domain.ConcatFinal).Scan(&bytes, &count)
+	if err != nil {
+		return fmt.Errorf("upload quota: %w", err)
+	}
+	switch {
+	case count+1 > int64(s.cfg.CompanyDailyUploads):
+		return domain.Coded(domain.ErrTooLarge, "upload_quota_exceeded",
+			fmt.Sprintf("the company started %d uploads in the last 24 hours; at most %d are allowed", count, s.cfg.CompanyDailyUploads))
+	case bytes+length > s.cfg.CompanyDailyBytes:
+		return domain.Coded(domain.ErrTooLarge, "upload_quota_exceeded",
+			fmt.Sprintf("the company's uploads of the last 24 hours declare %d bytes and this one %d; at most %d are allowed in 24 hours", bytes, length, s.cfg.CompanyDailyBytes))
+	}
+	return nil
 }
 
 // marshalMetadata is the uploads.metadata column: the header as sent and
