@@ -179,7 +179,7 @@ func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length 
 	}
 	since := s.db.now().Add(-24 * time.Hour)
 	var bytes, count int64
-	err := s.db.queryRow(ctx, `SELECT COALESCE(SUM(CASE WHEN u.length > 0 THEN u.length ELSE ? END), 0), COUNT(*)
+	err := s.db.queryRow(ctx, `SELECT CAST(COALESCE(SUM(CASE WHEN u.length > 0 THEN u.length ELSE ? END), 0) AS BIGINT), COUNT(*)
 		FROM uploads u JOIN cases c ON c.id = u.case_id
 		WHERE c.applicant_org = (SELECT applicant_org FROM cases WHERE id = ?) AND u.created_at > ? AND u.state <> ? AND u.concat <> ?`,
 		s.MaxSize(), c.ID, ms(since), domain.UploadExpired, domain.ConcatFinal).Scan(&bytes, &count)
