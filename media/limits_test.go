@@ -32,13 +32,18 @@ func TestVideoBombsRefused(t *testing.T) {
 	}{
 		{"ten hours claimed", CodeVideoTooLong, []string{"-f", "lavfi", "-i", "color=s=1920x1080:r=30",
 			"-frames:v", "2", "-vf", "setpts=N*36000/TB", "-c:v", "mjpeg", "-f", "matroska"}},
+		// 39 frames 1/30 s apart, a fortieth ten hours on: the average rate
+		// is tiny, but ffprobe's r_frame_rate (30) is the rate a proxy
+		// would duplicate frames to.
+		{"ten hours at a tiny average rate", CodeVideoTooLong, []string{"-f", "lavfi", "-i", "color=s=1920x1080:r=30",
+			"-frames:v", "40", "-vf", "setpts='if(eq(N,39),36000/TB,N/(30*TB))'", "-fps_mode", "passthrough", "-c:v", "mjpeg", "-f", "mov"}},
 		{"frame past 8K", CodeVideoTooLarge, []string{"-f", "lavfi", "-i", "color=s=8320x4400:r=1",
 			"-frames:v", "1", "-c:v", "mjpeg", "-f", "matroska"}},
 	}
 	r := Runner{Timeout: time.Minute}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := mustFFmpeg(t, filepath.Join(dir, string(rune('a'+i))+".mkv"), tc.args...)
+			in := mustFFmpeg(t, filepath.Join(dir, string(rune('a'+i))+"."+map[string]string{"matroska": "mkv", "mov": "mov"}[tc.args[len(tc.args)-1]]), tc.args...)
 			info, err := r.ProbeVideo(context.Background(), in)
 			var un *Unprocessable
 			if !errors.As(err, &un) {

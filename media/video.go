@@ -97,6 +97,7 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		return nil, fmt.Errorf("probe video: parse ffprobe output: %w", err)
 	}
 	info := &Info{}
+	var workFPS float64
 	if d, err := strconv.ParseFloat(p.Format.Duration, 64); err == nil && d > 0 {
 		info.DurationMS = int64(math.Round(d * 1000))
 	}
@@ -111,6 +112,9 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 			if info.FPS == 0 {
 				info.FPS = parseRate(s.RFrameRate)
 			}
+			// ffmpeg writes a proxy at the stream's base rate, duplicating
+			// frames to fill it: the work is weighed by the higher rate.
+			workFPS = max(info.FPS, parseRate(s.RFrameRate))
 			info.Rotation = streamRotation(s.Tags["rotate"], s.SideDataList)
 			if info.Rotation == 90 || info.Rotation == 270 {
 				info.Width, info.Height = info.Height, info.Width
@@ -140,7 +144,7 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		}
 		info.DurationMS, info.Unindexed = d, true
 	}
-	if err := checkVideoWork(info); err != nil {
+	if err := checkVideoWork(info, workFPS); err != nil {
 		return nil, err
 	}
 	info.Container = container(p.Format.FormatName, p.Format.Tags["major_brand"], info)
@@ -187,14 +191,15 @@ func checkVideoSize(info *Info) error {
 }
 
 // checkVideoWork refuses a video whose size, frame rate and duration ask
-// more than MaxVideoWork pixels to be decoded.
-func checkVideoWork(info *Info) error {
+// more than MaxVideoWork pixels to be decoded. fps is the higher of the
+// stream's average and base rates; one over 240 (a time base, not a rate)
+// or unknown counts as assumedFPS.
+func checkVideoWork(info *Info, fps float64) error {
 	if info.VideoCodec == "" {
 		return nil
 	}
-	fps := info.FPS
-	if fps <= 0 {
-		fps = assumedFPS
+	if fps <= 0 || fps > 240 {
+		fps = max(info.FPS, assumedFPS)
 	}
 	work := float64(info.Width) * float64(info.Height) * fps * float64(info.DurationMS) / 1000
 	if work > MaxVideoWork {
