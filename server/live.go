@@ -65,6 +65,9 @@ type liveService struct {
 	// warnM is how far from the site the phone's track may go before the
 	// inspector is warned (--location-warn-km).
 	warnM float64
+	// allowances are the members' message allowances per room, shared by
+	// each member's connections to it (live_ws.go).
+	allowances roomAllowances
 }
 
 func newLiveService(cfg Config, m *metrics, notify func()) *liveService {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,6 +39,70 @@ const (
 	roomRate  = 10
 	roomBurst = 60
 )
+
+// roomAllowances holds each member's allowance in each room while they
+// have a connection to it.
+type roomAllowances struct {
+	mu sync.Mutex
+	m  map[string]*roomAllowance
+}
+
+// roomAllowance is a token bucket of roomBurst filling at roomRate a
+// second, and how many connections share it.
+type roomAllowance struct {
+	mu        sync.Mutex
+	allowance float64
+	last      time.Time
+	conns     int
+}
+
+// take returns key's allowance, full when new, and the function that
+// counts the connection out when it ends.
+func (r *roomAllowances) take(key string) (*roomAllowance, func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]*roomAllowance{}
+	}
+	// A member who left keeps their allowance until it has filled again,
+	// so that leaving and joining again gives no fresh burst.
+	now := time.Now()
+	for k, o := range r.m {
+		o.mu.Lock()
+		idle := o.conns == 0 && now.Sub(o.last).Seconds()*roomRate >= roomBurst
+		o.mu.Unlock()
+		if idle {
+			delete(r.m, k)
+		}
+	}
+	b := r.m[key]
+	if b == nil {
+		b = &roomAllowance{allowance: roomBurst, last: time.Now()}
+		r.m[key] = b
+	}
+	b.mu.Lock()
+	b.conns++
+	b.mu.Unlock()
+	return b, func() {
+		b.mu.Lock()
+		b.conns--
+		b.mu.Unlock()
+	}
+}
+
+// allow spends one message of the allowance at time at, or says there is
+// none left.
+func (b *roomAllowance) allow(at time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.allowance = min(roomBurst, b.allowance+at.Sub(b.last).Seconds()*roomRate)
+	b.last = at
+	if b.allowance < 1 {
+		return false
+	}
+	b.allowance--
+	return true
+}
 
 // roomMessage is any message a client sends; Type says which fields count.
 type roomMessage struct {
@@ -163,20 +228,19 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	room.SendTo(m, encode(hello))
 	room.SendTo(m, encode(l.svc.StateMessage(ls)))
 	room.Send(encode(map[string]any{"type": "presence", "members": room.Members()}))
-	allowance, last := float64(roomBurst), time.Now()
+	// One allowance per member in the room, however many connections
+	// they open to it (TestRoomRateSharedAcrossConnections).
+	bucket, release := l.allowances.take(ls.ID + "/" + who.ID)
+	defer release()
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
 			return nil // closed, too big (1009, sent by the library) or gone
 		}
-		at := time.Now()
-		allowance = min(roomBurst, allowance+at.Sub(last).Seconds()*roomRate)
-		last = at
-		if allowance < 1 {
+		if !bucket.allow(time.Now()) {
 			room.SendTo(m, roomError("rate_limited", "too many messages; wait a moment"))
 			continue
 		}
-		allowance--
 		if typ != websocket.MessageText {
 			room.SendTo(m, roomError("invalid", "send JSON text messages"))
 			continue
