@@ -17,6 +17,7 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/internal/testenv"
+	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/storage"
 	"siteinspect/storage/objects"
@@ -444,5 +445,23 @@ func TestFailedJobIsRetried(t *testing.T) {
 	db.SQL().QueryRow(`SELECT attempts FROM jobs WHERE evidence_id = ?`, flaky.ID).Scan(&attempts)
 	if attempts < 2 {
 		t.Fatalf("flaky job attempts: got %d, want at least 2", attempts)
+	}
+}
+
+// TestVideoBombFailsWithItsCode: the 25 KB file claiming ten hours of
+// 1080p ends failed at once, its status_reason starting with the stable
+// code the UI translates, in one attempt (it was retried after each
+// 10-minute timeout of its proxy).
+func TestVideoBombFailsWithItsCode(t *testing.T) {
+	e := newEnv(t)
+	bomb := filepath.Join(t.TempDir(), "bomb.mkv")
+	if b, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "color=s=1920x1080:r=30",
+		"-frames:v", "2", "-vf", "setpts=N*36000/TB", "-c:v", "mjpeg", "-f", "matroska", bomb).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	start := time.Now()
+	ev := e.waitDone(t, e.upload(t, bomb).ID)
+	if ev.Status != domain.EvidenceFailed || !strings.HasPrefix(ev.StatusReason, media.CodeVideoTooLong+": ") {
+		t.Fatalf("got status %q reason %q after %v, want failed with %s", ev.Status, ev.StatusReason, time.Since(start), media.CodeVideoTooLong)
 	}
 }
