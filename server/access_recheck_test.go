@@ -277,26 +277,7 @@ func TestRoomMessagesRateLimited(t *testing.T) {
 		}
 	}
 	// Let the room handle what it read.
-	deadline := time.Now().Add(10 * time.Second)
-	last, stable := -1, 0
-	for time.Now().Before(deadline) && stable < 5 {
-		time.Sleep(200 * time.Millisecond)
-		n := 0
-		list, err := rf.e.db.CaseAudit(context.Background(), rf.cs.ID, 0, 100000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range list {
-			if ev.Action == "live.instruction" {
-				n++
-			}
-		}
-		if n == last {
-			stable++
-		} else {
-			last, stable = n, 0
-		}
-	}
+	last := settledInstructions(t, rf)
 	if last > sent/2 {
 		t.Errorf("%d of %d instructions sent at once entered the audit trail, want the flood cut short", last, sent)
 	}
@@ -404,4 +385,32 @@ func TestUploadRechecksUploaderRole(t *testing.T) {
 			t.Errorf("evidence of the case: got %d, want 2", n)
 		}
 	})
+}
+
+// settledInstructions waits (up to 10 s) until the count of rf's case's
+// live.instruction audit events has held still for a second, and returns
+// it: what the room took in of a flood it has finished reading.
+func settledInstructions(t *testing.T, rf *roomFixture) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	last, stable := -1, 0
+	for time.Now().Before(deadline) && stable < 5 {
+		time.Sleep(200 * time.Millisecond)
+		n := 0
+		list, err := rf.e.db.CaseAudit(context.Background(), rf.cs.ID, 0, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range list {
+			if ev.Action == "live.instruction" {
+				n++
+			}
+		}
+		if n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
+	return last
 }

@@ -75,26 +75,7 @@ func TestRoomRateSharedAcrossConnections(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	last, stable := -1, 0
-	for time.Now().Before(deadline) && stable < 5 {
-		time.Sleep(200 * time.Millisecond)
-		n := 0
-		list, err := rf.e.db.CaseAudit(context.Background(), rf.cs.ID, 0, 100000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range list {
-			if ev.Action == "live.instruction" {
-				n++
-			}
-		}
-		if n == last {
-			stable++
-		} else {
-			last, stable = n, 0
-		}
-	}
+	last := settledInstructions(t, rf)
 	t.Logf("%d instructions entered the audit trail", last)
 	if last > 200 {
 		t.Errorf("%d of %d instructions sent over %d connections, then 5 reconnections, entered the audit trail, want about 60 (one member's burst) and 10 a second", last, conns*each+5*each, conns)
