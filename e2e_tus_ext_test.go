@@ -346,8 +346,12 @@ func TestTusDeferLengthGrowingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The recorder: writes the file in uneven bursts, then closes it.
+	// The recorder: writes the file in uneven bursts, then closes it. It
+	// writes the next burst once the uploader has sent a PATCH since the
+	// last (or after a second): the file grows between PATCHes however
+	// long each takes on a busy machine.
 	written := make(chan struct{})
+	patched := make(chan struct{}, 1)
 	go func() {
 		defer close(written)
 		defer w.Close()
@@ -355,7 +359,10 @@ func TestTusDeferLengthGrowingFile(t *testing.T) {
 			n := min(len(src)-off, 1<<20+off%4093)
 			w.Write(src[off : off+n])
 			off += n
-			time.Sleep(5 * time.Millisecond)
+			select {
+			case <-patched:
+			case <-time.After(time.Second):
+			}
 		}
 	}()
 	resp := app.do("POST", "/api/v1/cases/"+cs.ID+"/uploads", nil, map[string]string{
@@ -408,6 +415,10 @@ func TestTusDeferLengthGrowingFile(t *testing.T) {
 			t.Fatalf("PATCH %d at %d: got %d, Upload-Offset %q; want 204, %d", patches, off, resp.StatusCode, resp.Header.Get("Upload-Offset"), end)
 		}
 		off = end
+		select {
+		case patched <- struct{}{}:
+		default:
+		}
 		if finished {
 			eid = resp.Header.Get("Evidence-Id")
 			if eid == "" {
