@@ -312,7 +312,7 @@ function paintHeader() {
     h('button', { type: 'button', class: 'secondary small', onclick: signOut }, t('header.logout')),
   ];
   fill(header, h('div', { class: 'bar' },
-    h('a', { class: 'brand', href: '#/cases' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '◉'), t('app.title')),
+    h('a', { class: 'brand', href: '#/cases' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), t('app.title')),
     h('div', { class: 'bar-end' }, signedIn, select)));
 }
 
