@@ -88,9 +88,10 @@ func TestLiveBrowserGuidedFilming(t *testing.T) {
 	ib.mustDo(t, "mark CCTV remotely", chromedp.Click(chromedp.CSS(`#live-coverage-items li[data-item="cctv-entrances"] button`)))
 	mustPoll[bool](t, phone, "the inspector's mark on the phone",
 		`() => document.querySelector('#join-shots li[data-item="cctv-entrances"]')?.dataset.marks === '1' && document.getElementById('join-shot-mark').dataset.item === 'guest-registration'`)
-	if got := mustRun(t, ib, "coverage", chromedp.Evaluate[string](`document.getElementById('live-coverage').dataset.covered + '/' + document.getElementById('live-coverage').dataset.total`)); got != "2/4" {
-		t.Errorf("coverage on the inspector's page: got %s, want 2/4", got)
-	}
+	// The inspector's page counts its own mark when the room echoes it,
+	// which may come after the phone has drawn it.
+	mustPoll[bool](t, ib, "coverage 2/4 on the inspector's page",
+		`() => { const el = document.getElementById('live-coverage'); return el.dataset.covered + '/' + el.dataset.total === '2/4'; }`)
 
 	// 拍照: a photo of the camera's full resolution arrives.
 	mustPoll[bool](t, ib, "拍照 enabled", `() => !document.getElementById('live-still').disabled`)
