@@ -58,3 +58,34 @@ func TestBrowserDownloadNameFollowsType(t *testing.T) {
 		t.Fatalf("the saved file: %v, %d bytes, want the %d uploaded", err, len(saved), len(data))
 	}
 }
+
+// TestBrowserBidiControlsShown: an applicant names a file
+// "invoice\u202Efdp.hta". U+202E (right-to-left override) would show it on
+// the case page as "invoiceath.pdf", so an inspector would read a PDF
+// where the name says a Windows program. The page shows the override as
+// U+FFFD, in the name and in its tooltip.
+func TestBrowserBidiControlsShown(t *testing.T) {
+	p := startServer(t, append(s3Args(t), "--data", t.TempDir())...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+	data := []byte("%PDF-1.4\n%%EOF\n")
+	loc := app.createUpload(cs.ID, "invoice\u202efdp.hta", int64(len(data)))
+	if resp := app.patch(loc, 0, bytes.NewReader(data), int64(len(data))); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("upload: got %d, want 204", resp.StatusCode)
+	}
+
+	b := mustBrowser(t)
+	b.mustLogin(t, p.URL, "applicant", p.Demo["applicant"])
+	b.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+cs.ID),
+		chromedp.WaitVisible(chromedp.CSS(".ev-name")))
+	type name struct {
+		Text  string `json:"text"`
+		Title string `json:"title"`
+	}
+	got := mustRun(t, b, "read the name", chromedp.Evaluate[name](
+		`(() => { const el = document.querySelector('.ev-name'); return { text: el.textContent, title: el.title }; })()`))
+	const want = "invoice\ufffdfdp.hta"
+	if got.Text != want || got.Title != want {
+		t.Fatalf("the evidence name on the page: text %+q, tooltip %+q; want %+q in both", got.Text, got.Title, want)
+	}
+}

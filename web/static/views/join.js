@@ -249,7 +249,7 @@ export async function render(view, ctx) {
     signal.textContent = state === 'live' && quality ? t(`live.signal.${level}`) : '';
     const names = [...talking.values()];
     talkNote.hidden = !names.length;
-    talkNote.textContent = names.length ? t('join.talking', { name: names.join(', ') }) : '';
+    fill(talkNote, names.length ? t('join.talking', { name: names.join(', ') }) : null);
     paintMessages();
     fill(presence, memberItems(members.filter((m) => !you || m.id !== you.id)));
     if (!presence.children.length) presence.append(h('li', { class: 'muted small' }, t('join.nobody')));

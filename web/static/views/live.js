@@ -190,7 +190,7 @@ export async function render(view, ctx) {
     qualityEl.textContent = publishing && quality ? qualityText(quality) : '';
     const names = [...talkers.values()];
     talkNote.hidden = !names.length;
-    talkNote.textContent = names.length ? t('live.othersTalking', { name: names.join(', ') }) : '';
+    fill(talkNote, names.length ? t('live.othersTalking', { name: names.join(', ') }) : null);
     talk.el.disabled = ended || !mic || !viewer || state !== 'live';
     talk.repaint();
     micNote.hidden = Boolean(mic) || ended;

@@ -104,7 +104,7 @@ export function reviewWorkspace({ user, c: initial, type, items, onOpen, onDecid
     else if (item.kind === 'pdf') stage = pdfReview(item, handlers);
     else stage = imageReview(item, handlers);
     cur = { item, stage };
-    stageTitle.textContent = item.filename || item.id;
+    fill(stageTitle, item.filename || item.id);
     fill(stageSlot, stage.el);
     stage.setAnnotations(annotations.filter(onEvidence), selected);
     form?.attach(stage);
