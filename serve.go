@@ -49,6 +49,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	jobs := fs.Int("jobs", 1, "media jobs (ffmpeg, PDF rendering) at once; each uses every core. 0 runs none: jobs wait in the queue for another process")
 	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run")
 	mediaMemMiB := fs.Int64("media-memory-mib", 2048, "address-space limit of each media tool, in MiB")
+	videoWork := fs.Float64("video-work-gpx", media.DefaultVideoWork/1e9, "billions of pixels decoded for one video at most (width × height × frame rate × seconds; video_too_long past it): 1000 is about 4.5 hours of 1080p or 1.1 hours of 4K at 30 fps")
 	warnKM := fs.Float64("location-warn-km", 1, "flag evidence captured farther than this from the case's site")
 	followUpDays := fs.Int("followup-days", 5, "working days the office gives itself to close the follow-up (整改) of a rating of 不满意 or worse")
 	drainGrace := fs.String("drain-grace", "5s", "on SIGTERM, how long /readyz answers 503 while requests are still served, so that a load balancer checking it stops sending any; skipped when /readyz was never asked; 0 stops at once")
@@ -155,13 +156,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	if *videoWork <= 0 {
+		return fmt.Errorf("--video-work-gpx: got %g, want more than 0", *videoWork)
+	}
+	mr := media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, VideoWork: *videoWork * 1e9, Zone: loc}
 	worker, err := pipeline.New(pipeline.Config{
 		DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Concurrency: *jobs, Logger: log,
 		// SIGTERM: no new job; the running ones may finish meanwhile
 		// (the drain and the HTTP shutdown take as long), then are cut
 		// short and taken over after their lease.
 		StopGrace: 25 * time.Second,
-		Media:     media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc},
+		Media:     mr,
 
 		// RFC 3161 tokens over originals, recordings and the audit head.
 		Timestamps: tsa, TimestampRetry: tsaRetry,
@@ -180,7 +185,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		timestampSignatures(signer, tsa, log) // PAdES-B-T: the TSA's token in each signature
 	}
 	reports := &pipeline.Reports{DB: st.db, Objects: st.objects, WorkDir: filepath.Join(sf.data, "work"), Location: loc, OfficeName: *officeName, Logger: log, Jobs: max(2, *jobs),
-		Media: media.Runner{Timeout: mto, MemoryBytes: *mediaMemMiB << 20, Zone: loc}, Signer: signer,
+		Media: mr, Signer: signer,
 		LocationWarnM: *warnKM * 1000}
 	webFS, err := web.FS()
 	if err != nil {

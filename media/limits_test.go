@@ -197,3 +197,24 @@ func TestPDFRenderBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestVideoWorkBound: the office's bound (serve --video-work-gpx) is the
+// one the probe holds a video to. Two seconds of 640×360 at 30 fps ask
+// 13.8 million pixels: under the default, over a bound of 10 million.
+func TestVideoWorkBound(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	in := mustFFmpeg(t, filepath.Join(t.TempDir(), "walk.mp4"), "-f", "lavfi", "-i", "testsrc2=s=640x360:r=30",
+		"-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "mp4")
+	if _, err := (Runner{Timeout: time.Minute}).ProbeVideo(context.Background(), in); err != nil {
+		t.Fatalf("under the default bound: %v, want it accepted", err)
+	}
+	_, err := (Runner{Timeout: time.Minute, VideoWork: 10e6}).ProbeVideo(context.Background(), in)
+	var un *Unprocessable
+	if !errors.As(err, &un) || !strings.HasPrefix(un.Reason, CodeVideoTooLong+": ") {
+		t.Fatalf("over a bound of 10^7 pixels: got %v, want *Unprocessable %s", err, CodeVideoTooLong)
+	}
+	// The reason says what the bound is in a phone's videos.
+	if !strings.Contains(un.Reason, "at most 0.01×10^9: about 4.5e-05 hours of 1080p") {
+		t.Errorf("reason %q, want the bound, also in hours of 1080p", un.Reason)
+	}
+}

@@ -70,6 +70,10 @@ type Runner struct {
 	// RenderPDF writes for one document; past it the PDF is *Unprocessable
 	// (pdf_too_large). Zero means DefaultPDFRenderBytes.
 	PDFRenderBytes int64
+	// VideoWork bounds the pixels decoded for one video (width × height ×
+	// frame rate × seconds); past it the video is *Unprocessable
+	// (video_too_long). Zero means DefaultVideoWork.
+	VideoWork float64
 	// Zone is the time zone assumed for capture times that carry no offset (EXIF
 	// DateTimeOriginal without OffsetTimeOriginal); nil means UTC. The office's zone
 	// is the best guess for photos taken on site.
@@ -99,6 +103,13 @@ func (r Runner) pdfRenderBytes() int64 {
 		return r.PDFRenderBytes
 	}
 	return DefaultPDFRenderBytes
+}
+
+func (r Runner) videoWork() float64 {
+	if r.VideoWork > 0 {
+		return r.VideoWork
+	}
+	return DefaultVideoWork
 }
 
 func (r Runner) zone() *time.Location {

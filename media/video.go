@@ -144,7 +144,7 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		}
 		info.DurationMS, info.Unindexed = d, true
 	}
-	if err := checkVideoWork(info, workFPS); err != nil {
+	if err := checkVideoWork(info, workFPS, r.videoWork()); err != nil {
 		return nil, err
 	}
 	info.Container = container(p.Format.FormatName, p.Format.Tags["major_brand"], info)
@@ -164,12 +164,13 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 const (
 	// MaxVideoPixels is the largest frame accepted: DCI 8K (8192×4320).
 	MaxVideoPixels = 8192 * 4320
-	// MaxVideoWork bounds the pixels the pipeline decodes and, for a proxy,
-	// encodes: width × height × frame rate × duration. 10^12 is four and a
-	// half hours of 1080p or an hour of 4K at 30 fps; a tiny file claiming
-	// ten hours would otherwise be decoded for the filmstrip and, with its
-	// frames duplicated to the claimed rate, transcoded into a proxy.
-	MaxVideoWork = 1e12
+	// DefaultVideoWork bounds the pixels the pipeline decodes and, for a
+	// proxy, encodes: width × height × frame rate × duration. 10^12 is four
+	// and a half hours of 1080p or an hour of 4K at 30 fps; a tiny file
+	// claiming ten hours would otherwise be decoded for the filmstrip and,
+	// with its frames duplicated to the claimed rate, transcoded into a
+	// proxy. Runner.VideoWork sets another bound (serve --video-work-gpx).
+	DefaultVideoWork = 1e12
 	// assumedFPS stands in for a frame rate ffprobe does not know.
 	assumedFPS = 30
 )
@@ -191,10 +192,10 @@ func checkVideoSize(info *Info) error {
 }
 
 // checkVideoWork refuses a video whose size, frame rate and duration ask
-// more than MaxVideoWork pixels to be decoded. fps is the higher of the
-// stream's average and base rates; one over 240 (a time base, not a rate)
-// or unknown counts as assumedFPS.
-func checkVideoWork(info *Info, fps float64) error {
+// more than limit pixels to be decoded. fps is the higher of the stream's
+// average and base rates; one over 240 (a time base, not a rate) or
+// unknown counts as assumedFPS.
+func checkVideoWork(info *Info, fps, limit float64) error {
 	if info.VideoCodec == "" {
 		return nil
 	}
@@ -202,9 +203,12 @@ func checkVideoWork(info *Info, fps float64) error {
 		fps = max(info.FPS, assumedFPS)
 	}
 	work := float64(info.Width) * float64(info.Height) * fps * float64(info.DurationMS) / 1000
-	if work > MaxVideoWork {
-		return unprocessable("%s: %s of %d×%d at %g frames a second is more than the server decodes for one file (%.0f×10^9 pixels; at most %.0f×10^9: about 4½ hours of 1080p or an hour of 4K at 30 fps)",
-			CodeVideoTooLong, time.Duration(info.DurationMS)*time.Millisecond, info.Width, info.Height, fps, work/1e9, float64(MaxVideoWork)/1e9)
+	if work > limit {
+		// What the limit is in the videos a phone makes.
+		hours := func(w, h float64) float64 { return limit / (w * h * 30 * 3600) }
+		return unprocessable("%s: %s of %d×%d at %g frames a second is more than the server decodes for one file (%.0f×10^9 pixels; at most %g×10^9: about %.2g hours of 1080p or %.2g hours of 4K at 30 fps)",
+			CodeVideoTooLong, time.Duration(info.DurationMS)*time.Millisecond, info.Width, info.Height, fps, work/1e9, limit/1e9,
+			hours(1920, 1080), hours(3840, 2160))
 	}
 	return nil
 }

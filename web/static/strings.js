@@ -854,7 +854,7 @@ addCodes({
   pdf_too_slow: { zh: 'PDF 渲染耗时过长，无法处理，请拆分文件或减少页数后重新上传。', en: 'The PDF takes too long to render; split it or reduce its pages and upload it again.' },
   pdf_too_large: { zh: 'PDF 页面图像总量过大，无法处理，请拆分文件或减少页数后重新上传。', en: 'The PDF\'s pages make too many pictures to process; split it or reduce its pages and upload it again.' },
   video_too_large: { zh: '视频画面过大（超过 8192×4320 像素），无法处理，请以较低分辨率重新录制或导出。', en: 'The video\'s frames are too large (over 8192×4320 pixels) to process; record or export it at a lower resolution.' },
-  video_too_long: { zh: '视频按其分辨率和帧率计时长过长，无法处理（约为 1080p 4.5 小时或 4K 1 小时以内），请分段或以较低分辨率上传。', en: 'The video is too long for its resolution and frame rate to process (about 4½ hours of 1080p or an hour of 4K at most); split it or upload it at a lower resolution.' },
+  video_too_long: { zh: '视频按其分辨率和帧率计时长过长，超出本单位可处理的上限（默认约为 1080p 4.5 小时或 4K 1 小时），请分段或以较低分辨率上传。', en: 'The video is too long for its resolution and frame rate to process (by default about 4½ hours of 1080p or an hour of 4K at most); split it or upload it at a lower resolution.' },
   original_locked: { zh: '原始证据在保存期内不可删除或替换。', en: 'An original is kept unchanged for its retention period; it cannot be deleted or replaced.' },
   bucket_not_locked: { zh: '文件存储未启用对象锁定，无法对证据设置法律保全。', en: 'The file storage has no object locking, so evidence cannot be put on legal hold.' },
   legal_hold_reason_required: { zh: '请写明设置或解除法律保全的理由。', en: 'Say why the legal hold is set or lifted.' },
