@@ -33,6 +33,7 @@ type storageFlags struct {
 	maxPDF              int64
 	companyDailyBytes   int64
 	companyDailyUploads int
+	companyDailyCases   int
 	uploadTTL, leaseTTL string
 	retentionDays       int
 	passwordCost        int
@@ -54,6 +55,7 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.uploadTTL, "upload-ttl", "24h", "how long an untouched upload is kept before it expires")
 	fs.Int64Var(&f.companyDailyBytes, "company-daily-bytes", domain.DefaultCompanyDailyBytes, "bytes a company's uploads of the last 24 hours may declare, over all its cases (upload_quota_exceeded past it)")
 	fs.IntVar(&f.companyDailyUploads, "company-daily-uploads", domain.DefaultCompanyDailyUploads, "uploads a company may start in 24 hours, over all its cases")
+	fs.IntVar(&f.companyDailyCases, "company-daily-cases", domain.DefaultCompanyDailyCases, "cases a company may open in 24 hours, drafts included (case_quota_exceeded past it)")
 	fs.StringVar(&f.leaseTTL, "upload-lease", "6s", "how long a writer that died mid-PATCH blocks its upload (several replicas on PostgreSQL; on SQLite a restart frees it); renewed every third of it")
 	fs.IntVar(&f.passwordCost, "password-cost", storage.DefaultPasswordCost,
 		"bcrypt work factor of passwords set from now on, 4 to 31 (each step doubles the work of a login; 11 took 50 to 300 ms of one core on the machines we tested); existing passwords keep theirs until changed")
@@ -113,6 +115,7 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 		return nil, err
 	}
 	db.SetPasswordCost(f.passwordCost)
+	db.SetCompanyDailyCases(f.companyDailyCases)
 	st := &stores{db: db, kind: "local directory " + filepath.Join(f.data, "objects")}
 	if f.retentionDays < 1 {
 		db.Close()

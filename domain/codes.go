@@ -28,3 +28,7 @@ const (
 // CodeSchemaTooNew is the code of the error OpenDB returns for a database
 // that a newer release has migrated.
 const CodeSchemaTooNew = "schema_too_new"
+
+// CodeCaseQuotaExceeded: the applicant's company opened the cases it may
+// open in 24 hours (serve --company-daily-cases); 429 with Retry-After.
+const CodeCaseQuotaExceeded = "case_quota_exceeded"

@@ -27,6 +27,9 @@ var (
 	ErrInvalidState = errors.New("invalid state")
 	// ErrTooLarge means a size limit was exceeded.
 	ErrTooLarge = errors.New("too large")
+	// ErrTooMany means the caller has used up a quota for now (a company's
+	// cases of the last 24 hours); Error's RetryAfter says when it frees.
+	ErrTooMany = errors.New("too many")
 	// ErrUnsupportedType means the content is not a kind siteinspect accepts.
 	ErrUnsupportedType = errors.New("unsupported media type")
 	// ErrChecksumMismatch means a chunk's declared checksum did not match its

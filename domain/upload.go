@@ -51,10 +51,12 @@ type UploadConfig struct {
 	Logger *slog.Logger
 }
 
-// Default company quotas: eight of the largest videos, a thousand files.
+// Default company quotas: eight of the largest videos, a thousand files,
+// two hundred cases (each takes a case number, drafts too).
 const (
 	DefaultCompanyDailyBytes   = 64 << 30
 	DefaultCompanyDailyUploads = 1000
+	DefaultCompanyDailyCases   = 200
 )
 
 // DefaultLimits are the default size limits per kind.

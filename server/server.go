@@ -256,6 +256,7 @@ var errorKinds = []struct {
 	{domain.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{domain.ErrInvalidState, http.StatusUnprocessableEntity, "invalid_state"},
 	{domain.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{domain.ErrTooMany, http.StatusTooManyRequests, "rate_limited"},
 	{domain.ErrUnsupportedType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{domain.ErrChecksumMismatch, statusChecksumMismatch, "checksum_mismatch"},
 	{domain.ErrGone, http.StatusGone, "gone"},

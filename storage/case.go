@@ -57,6 +57,9 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 	id := domain.NewID()
 	year := now.In(loc).Year()
 	err = d.tx(ctx, func(tx *wtx) error {
+		if err := d.checkCompanyCases(ctx, tx, applicant.Org, now); err != nil {
+			return err
+		}
 		var seq int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO case_counters (prefix, year, last) VALUES (?, ?, 1)
 			ON CONFLICT (prefix, year) DO UPDATE SET last = case_counters.last + 1 RETURNING last`, prefix, year).Scan(&seq)
@@ -84,6 +87,37 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 		return nil, fmt.Errorf("create case: %w", err)
 	}
 	return d.Case(ctx, id)
+}
+
+// SetCompanyDailyCases sets how many cases a company may open in 24 hours,
+// over all its applicants; n < 1 keeps the default.
+func (d *DB) SetCompanyDailyCases(n int) {
+	if n > 0 {
+		d.companyDailyCases = n
+	}
+}
+
+// checkCompanyCases refuses a case when the applicant's company opened
+// companyDailyCases cases in the 24 hours before now: each takes the
+// office's next case number, drafts too, and lands in every officer's
+// search. It runs in the transaction that takes the number, so on SQLite
+// (one writer) the bound is exact; on PostgreSQL creations racing each
+// other may each pass, by one case each. The refusal's Retry-After is
+// when the oldest of those cases leaves the 24 hours.
+func (d *DB) checkCompanyCases(ctx context.Context, tx *wtx, org string, now time.Time) error {
+	var n int
+	var oldest sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM cases WHERE applicant_org = ? AND created_at > ?`,
+		org, ms(now.Add(-24*time.Hour))).Scan(&n, &oldest)
+	if err != nil {
+		return fmt.Errorf("case quota: %w", err)
+	}
+	if n < d.companyDailyCases {
+		return nil
+	}
+	return &domain.Error{Kind: domain.ErrTooMany, Code: domain.CodeCaseQuotaExceeded,
+		Message:    fmt.Sprintf("the company opened %d cases in the last 24 hours; at most %d are allowed", n, d.companyDailyCases),
+		RetryAfter: max(time.UnixMilli(oldest.Int64).Add(24*time.Hour).Sub(now), time.Second)}
 }
 
 const (

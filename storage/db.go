@@ -35,9 +35,12 @@ type DB struct {
 	changed chan struct{}
 
 	passwordCost int
-	dummy        atomic.Pointer[[]byte] // see checkUnknownUser
-	stmts        sync.Map               // query → *sql.Stmt
-	cache        caches                 // sessions, permit types, user refs (cache.go)
+	// companyDailyCases bounds the cases a company opens in 24 hours
+	// (SetCompanyDailyCases).
+	companyDailyCases int
+	dummy             atomic.Pointer[[]byte] // see checkUnknownUser
+	stmts             sync.Map               // query → *sql.Stmt
+	cache             caches                 // sessions, permit types, user refs (cache.go)
 
 	// writer admits one write transaction at a time where the dialect
 	// has a single writer (SQLite); nil on PostgreSQL.
@@ -222,7 +225,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 		return nil, err
 	}
 	d := &DB{sql: db, dialect: dl, writer: dl.Writer(), now: time.Now, changed: make(chan struct{}), passwordCost: DefaultPasswordCost,
-		heavyReads: make(chan struct{}, heavyReaders)}
+		companyDailyCases: domain.DefaultCompanyDailyCases, heavyReads: make(chan struct{}, heavyReaders)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -764,6 +764,7 @@ addCodes({
   live_session_open: { zh: '请先结束在线踏勘，录像归档后再作决定。', en: 'End the live inspection first: its recording joins the evidence before the decision.' },
   too_many_streams: { zh: '您打开的页面过多，请关闭本系统的其他页面后重试。', en: 'Too many pages of this service are open; close some and try again.' },
   upload_quota_exceeded: { zh: '贵单位 24 小时内的上传已达上限，请稍后再上传或联系办理机关。', en: 'Your company has reached its upload limit for 24 hours; upload later or ask the office.' },
+  case_quota_exceeded: { zh: '贵单位 24 小时内新建的申请已达上限，请稍后再建或联系办理机关。', en: 'Your company has opened as many applications as it may in 24 hours; open this one later or ask the office.' },
   chunk_exceeds_length: { zh: '上传的数据超过了文件长度，已拒收，请重试。', en: 'More bytes arrived than the file has; they were refused. Please retry.' },
   no_evidence: { zh: '请先上传至少一个视频、照片或 PDF，再提交。', en: 'Upload at least one video, photo or PDF before submitting.' },
   slots_missing: { zh: '还有材料栏目未上传文件，请补齐或在承诺书中列明后再提交。', en: 'Some material slots have no file yet: fill them, or name them in the commitment, before submitting.' },
