@@ -170,6 +170,7 @@ func mustAuditChain(tb testing.TB, n int) string {
 	}
 	defer db.Close()
 	db.SetPasswordCost(4)
+	db.SetCompanyDailyCases(n + 1) // one company opens them all at once
 	if err := db.SeedPermitTypes(ctx); err != nil {
 		tb.Fatal(err)
 	}

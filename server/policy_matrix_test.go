@@ -41,6 +41,9 @@ type fixture struct {
 func newMatrix(t *testing.T) *matrix {
 	t.Helper()
 	db := testenv.NewDB(t)
+	// Each granted change gets a case of its own: hundreds for Acme, past
+	// its daily cases (TestCaseCompanyQuota holds that bound).
+	db.SetCompanyDailyCases(1 << 20)
 	d, err := objects.NewDisk(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
