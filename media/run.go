@@ -84,33 +84,19 @@ type Runner struct {
 	Trace func(name string, args []string)
 }
 
-func (r Runner) timeout() time.Duration {
-	if r.Timeout > 0 {
-		return r.Timeout
+// orDefault is v where it is set (positive), else def: a Runner's zero
+// fields mean the defaults.
+func orDefault[T int64 | float64 | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
 	}
-	return DefaultTimeout
+	return def
 }
 
-func (r Runner) memory() int64 {
-	if r.MemoryBytes > 0 {
-		return r.MemoryBytes
-	}
-	return DefaultMemoryBytes
-}
-
-func (r Runner) pdfRenderBytes() int64 {
-	if r.PDFRenderBytes > 0 {
-		return r.PDFRenderBytes
-	}
-	return DefaultPDFRenderBytes
-}
-
-func (r Runner) videoWork() float64 {
-	if r.VideoWork > 0 {
-		return r.VideoWork
-	}
-	return DefaultVideoWork
-}
+func (r Runner) timeout() time.Duration { return orDefault(r.Timeout, DefaultTimeout) }
+func (r Runner) memory() int64          { return orDefault(r.MemoryBytes, DefaultMemoryBytes) }
+func (r Runner) pdfRenderBytes() int64  { return orDefault(r.PDFRenderBytes, DefaultPDFRenderBytes) }
+func (r Runner) videoWork() float64     { return orDefault(r.VideoWork, DefaultVideoWork) }
 
 func (r Runner) zone() *time.Location {
 	if r.Zone != nil {
