@@ -77,11 +77,14 @@ rm -f "$side_log"
 # and CI measured 502 ms there against ~400 ms on a quiet machine (same
 # tree, 2026-12-07). So first wait, up to 60 s, for two seconds with the
 # CPUs at least 90 % idle. ~35 s.
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; } # all, idle + iowait
 settle() {
-	local start=$SECONDS idle=0
+	local start=$SECONDS idle=0 t0 i0 t1 i1
 	while ((SECONDS - start < 60)); do
-		idle=$(awk '/^cpu /{b=$2+$3+$4+$5+$6+$7+$8+$9; i=$5+$6} END{print b, i}' /proc/stat; sleep 2; awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
-		idle=$(echo $idle | awk '{d=$3-$1; print (d > 0 ? int(100*($4-$2)/d) : 0)}')
+		read -r t0 i0 < <(cpu_ticks)
+		sleep 2
+		read -r t1 i1 < <(cpu_ticks)
+		idle=$((t1 > t0 ? 100 * (i1 - i0) / (t1 - t0) : 0))
 		((idle >= 90)) && break
 	done
 	echo "settle: CPUs ${idle} % idle after $((SECONDS - start)) s"
