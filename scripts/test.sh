@@ -25,7 +25,6 @@ racegc=(-gcflags='modernc.org/sqlite/lib=-race=false' -gcflags='modernc.org/libc
 # 133 s before), against 4 and 6 s without it (2026-12-06). They run at
 # the end of the second pass, on both databases.
 unraced='^(TestCaseSearchRareTrigrams|TestOfficeAuditExportStreams)$'
-# Measured with nothing else running, at the very end (see there).
 alone='^TestFrontendSlowPhone$'
 pg_e2e='^(TestLiveInspection|TestLiveGuidedFilming|TestLiveReconnectH264|TestLiveIdleAndExpiry|TestLiveServerRestart|TestLivePhoneRecordingUpload|TestLivePublisherKilled|TestLiveWHIPClientInterop|TestMediaBurst|TestPhotoAndPDFBecomeReviewable|TestTranscodeSurvivesKill|TestFinishedCaseReport|TestAnnotatedFrameIsThePlayersFrame|TestTusOverrideAndConcatOwnership|TestTusDeferLengthGrowingFile|TestTusJSClientInterop|TestUploadInterruptedAtSeveralOffsets|TestConcurrentPatchConflict|TestGracefulShutdownFinishesUpload|TestServeUploadAndPlayback|TestNotificationDelivery)$'
 mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
@@ -36,6 +35,31 @@ mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/p
 # with -race beside the other two without it (the first pass raced them):
 # storage 157-168 s, the other two 130-145 s beside it, then the unraced
 # tests (on the shared 2 cores, 2026-12-06).
+# First and alone, the slow phone's page-load budgets: Chromium slows the
+# page's CPU 4x on top of whatever else the 2 cores run, so beside the last
+# pass it measured the busy machine, not the page (CI, 2026-12-06: warm
+# 566 ms median against 414 ms alone, same code). Alone at the end was not
+# quiet either: what the suite leaves behind (PostgreSQL's and MinIO's
+# background work after thousands of writes) came and went, and one run's
+# first seven rounds gave warm 609-1,324 ms, its last seven 350-517 ms
+# (2026-12-07). Before the suite nothing has run yet; the test waits, up
+# to 60 s, for two seconds with the CPUs at least 90 % idle (its build
+# done). ~35 s.
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; } # all, idle + iowait
+settle() {
+	local start=$SECONDS idle=0 t0 i0 t1 i1
+	while ((SECONDS - start < 60)); do
+		read -r t0 i0 < <(cpu_ticks)
+		sleep 2
+		read -r t1 i1 < <(cpu_ticks)
+		idle=$((t1 > t0 ? 100 * (i1 - i0) / (t1 - t0) : 0))
+		((idle >= 90)) && break
+	done
+	echo "settle: CPUs ${idle} % idle after $((SECONDS - start)) s"
+}
+$go test -c -o /dev/null . || exit 1 # build the root package's test first
+settle
+$go test -count=1 -timeout 5m -run "$alone" .; f=$?
 $go test -race "${racegc[@]}" -count=1 -timeout 20m -skip "$unraced" "${race[@]}"; a=$?
 export SITEINSPECT_TEST_DB=postgres
 $go test -race "${racegc[@]}" -count=1 -timeout 20m -skip "$unraced" ./storage/ & s=$!
@@ -68,27 +92,4 @@ $go test -count=1 -timeout 30m -skip "$alone" "${rest[@]}"; b=$?
 wait $side; e=$?
 cat "$side_log"
 rm -f "$side_log"
-# Last and alone, the slow phone's page-load budgets: Chromium slows the
-# page's CPU 4x on top of whatever else the 2 cores run, so beside the last
-# pass it measured the busy machine, not the page (CI, 2026-12-06: warm
-# 566 ms median against 414 ms alone, same code). Alone is not yet quiet:
-# what the suite leaves behind (PostgreSQL's and MinIO's background work
-# after thousands of writes, processes still exiting) runs on for a while,
-# and CI measured 502 ms there against ~400 ms on a quiet machine (same
-# tree, 2026-12-07). So first wait, up to 60 s, for two seconds with the
-# CPUs at least 90 % idle. ~35 s.
-cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; } # all, idle + iowait
-settle() {
-	local start=$SECONDS idle=0 t0 i0 t1 i1
-	while ((SECONDS - start < 60)); do
-		read -r t0 i0 < <(cpu_ticks)
-		sleep 2
-		read -r t1 i1 < <(cpu_ticks)
-		idle=$((t1 > t0 ? 100 * (i1 - i0) / (t1 - t0) : 0))
-		((idle >= 90)) && break
-	done
-	echo "settle: CPUs ${idle} % idle after $((SECONDS - start)) s"
-}
-settle
-$go test -count=1 -timeout 5m -run "$alone" .; f=$?
 exit $((a | p | b | e | f))
