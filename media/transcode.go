@@ -135,7 +135,8 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 	}
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		return append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
-			"-vf", vf+",setsar=1", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+			"-vf", vf+",setsar=1", "-fps_mode", "vfr", "-r", proxyRate(info),
+			"-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
 			"-pix_fmt", "yuv420p", "-profile:v", "high",
 			"-c:a", "aac", "-b:a", "128k", "-ac", "2",
 			"-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", tmp[0])
@@ -144,6 +145,28 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 		return fmt.Errorf("proxy: %w", err)
 	}
 	return nil
+}
+
+// proxyMaxFPS is the highest frame rate a proxy keeps: a faster source
+// (a phone's slow motion) loses frames beyond it, which a preview does not
+// need, and the encoder's level stays one every phone decodes.
+const proxyMaxFPS = 60
+
+// proxyRate is the proxy's frame rate for ffmpeg's -r: the source's
+// average when ffprobe knows it, or proxyMaxFPS.
+//
+// A browser's MediaRecorder writes WebM with no frame rate and timestamps
+// in milliseconds, which ffmpeg takes for 1000 frames a second. MP4 output
+// is constant-rate by default, so a 4 s phone recording of 52 frames came
+// out as 3,587 (a 1000 fps proxy at level 6.0, which phones refuse, after
+// 11 s of encoding instead of 0.8). The proxy keeps the source's frames
+// with their own times (-fps_mode vfr); -r only bounds them and tells the
+// encoder the rate it plans for.
+func proxyRate(info *Info) string {
+	if info != nil && info.FPS > 0 && info.FPS <= proxyMaxFPS {
+		return strconv.FormatFloat(info.FPS, 'g', -1, 64)
+	}
+	return strconv.Itoa(proxyMaxFPS)
 }
 
 // proxySize scales w×h down to fit 1080p either way round, keeping both even.

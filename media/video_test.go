@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -245,4 +247,53 @@ func TestUnindexedWebM(t *testing.T) {
 	if !info.Unindexed || info.DurationMS < 2900 || info.DurationMS > 3100 || Playable(info) {
 		t.Errorf("got %+v (playable %v), want unindexed, about 3000 ms, not playable as it is", info, Playable(info))
 	}
+}
+
+// TestProxyOfRecording: a browser's MediaRecorder writes WebM with
+// millisecond timestamps and no frame rate, which ffprobe reads as 1000
+// frames a second. The proxy keeps the recording's own frames (here 45, at
+// about 15 a second with a capture's jitter) instead of repeating them up to
+// 1000 a second, and the encoder's level stays one phones decode.
+func TestProxyOfRecording(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	in := mustFFmpeg(t, filepath.Join(dir, "recorded.webm"), join(redBlue, tone, []string{"-t", "3",
+		"-vf", "settb=1/1000,setpts='(N/15+random(0)*0.05)/TB'", "-fps_mode", "vfr", "-r", "1000",
+		"-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus", "-live", "1", "-f", "webm"})...)
+	if rate, frames := mustVideoStream(t, in, "r_frame_rate"), mustVideoStream(t, in, "nb_read_frames"); rate != "1000/1" || frames != "45" {
+		t.Fatalf("test recording: got %s frames at r_frame_rate %s, want 45 at 1000/1", frames, rate)
+	}
+	ctx := context.Background()
+	r := Runner{}
+	info, err := r.ProbeVideo(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := filepath.Join(dir, "proxy.mp4")
+	start := time.Now()
+	if err := r.Proxy(ctx, in, proxy, info); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	frames, level := mustVideoStream(t, proxy, "nb_read_frames"), mustVideoStream(t, proxy, "level")
+	if frames != "45" {
+		t.Errorf("proxy of 45 recorded frames: got %s frames (took %s)", frames, took)
+	}
+	// H.264 level 3.0 covers 320×180 up to 60 frames a second and more; the
+	// 1000 fps reading gave 4.2.
+	if n, err := strconv.Atoi(level); err != nil || n > 30 {
+		t.Errorf("proxy's H.264 level: got %s, want ≤ 30 (3.0)", level)
+	}
+}
+
+// mustVideoStream is one field ffprobe reports for path's first video
+// stream, frames counted.
+func mustVideoStream(tb testing.TB, path, field string) string {
+	tb.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream="+field, "-of", "default=nw=1:nk=1", path).Output()
+	if err != nil {
+		tb.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return strings.TrimSpace(string(out))
 }
