@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -596,4 +597,42 @@ func (c *client) tus(method, path string, body []byte, hdr map[string]string) *h
 	resp := c.do(method, path, r, h)
 	resp.Body.Close()
 	return resp
+}
+
+// TestTusDeferLengthQuota: an upload of deferred length counts the bytes
+// it has received against its company's daily quota, so it can be
+// created when a largest file would not fit; a PATCH that runs past the
+// quota keeps the bytes before it (HEAD says where) and answers 413
+// upload_quota_exceeded, which the next upload of the company gets too.
+func TestTusDeferLengthQuota(t *testing.T) {
+	p := startServer(t, append([]string{"--company-daily-bytes", "3000"}, s3Args(t)...)...)
+	app := login(t, p.URL, "applicant", p.Demo["applicant"])
+	cs := app.newCase()
+	resp := app.do("POST", "/api/v1/cases/"+cs.ID+"/uploads", nil, map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Defer-Length": "1", "Upload-Metadata": "filename " + b64("take.webm"),
+	})
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusCreated || loc == "" {
+		t.Fatalf("create a deferred upload under a 3000-byte quota: got %d, want 201", resp.StatusCode)
+	}
+	resp, body := app.patchBody(loc, 0, make([]byte, 5000))
+	var eb errorBody
+	json.Unmarshal(body, &eb)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || eb.Error.Code != "upload_quota_exceeded" {
+		t.Fatalf("PATCH of 5000 bytes: got %d %s, want 413 upload_quota_exceeded", resp.StatusCode, body)
+	}
+	resp = app.do("HEAD", loc, nil, map[string]string{"Tus-Resumable": "1.0.0"})
+	resp.Body.Close()
+	if got := resp.Header.Get("Upload-Offset"); got != "3000" {
+		t.Fatalf("HEAD after the refusal: got Upload-Offset %q, want 3000 (the bytes within the quota kept)", got)
+	}
+	resp = app.do("POST", "/api/v1/cases/"+cs.ID+"/uploads", nil, map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": "1", "Upload-Metadata": "filename " + b64("x.jpg"),
+	})
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "upload_quota_exceeded") {
+		t.Fatalf("one more byte: got %d %s, want 413 upload_quota_exceeded", resp.StatusCode, b)
+	}
 }

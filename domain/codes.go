@@ -32,3 +32,8 @@ const CodeSchemaTooNew = "schema_too_new"
 // CodeCaseQuotaExceeded: the applicant's company opened the cases it may
 // open in 24 hours (serve --company-daily-cases); 429 with Retry-After.
 const CodeCaseQuotaExceeded = "case_quota_exceeded"
+
+// CodeUploadQuotaExceeded: the applicant's company started the uploads, or
+// sent the bytes, it may in 24 hours (serve --company-daily-uploads,
+// --company-daily-bytes); 413.
+const CodeUploadQuotaExceeded = "upload_quota_exceeded"

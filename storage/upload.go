@@ -170,31 +170,64 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 // length) to c when the uploads c's company started in the last 24 hours,
 // over all its cases, would declare more than CompanyDailyBytes or number
 // more than CompanyDailyUploads. Expired and terminated uploads no longer
-// count; a final upload is its partial uploads, counted already. It is
-// checked at creation: creations racing each other may each pass, by at
-// most one file each.
+// count; a final upload is its partial uploads, counted already. An upload
+// of deferred length (a phone's recording while it is made) counts the
+// bytes it has received: its later bytes are held to what is left of the
+// quota as they arrive (quotaRoom), and its length when it is declared.
+// It is checked at creation: creations racing each other may each pass, by
+// at most one file each.
 func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length int64, deferred bool) error {
 	if deferred {
-		length = s.MaxSize()
+		length = 0
 	}
-	since := s.db.now().Add(-24 * time.Hour)
-	var bytes, count int64
-	err := s.db.queryRow(ctx, `SELECT CAST(COALESCE(SUM(CASE WHEN u.length > 0 THEN u.length ELSE ? END), 0) AS BIGINT), COUNT(*)
-		FROM uploads u JOIN cases c ON c.id = u.case_id
-		WHERE c.applicant_org = (SELECT applicant_org FROM cases WHERE id = ?) AND u.created_at > ? AND u.state <> ? AND u.concat <> ?`,
-		s.MaxSize(), c.ID, ms(since), domain.UploadExpired, domain.ConcatFinal).Scan(&bytes, &count)
+	bytes, count, err := s.companyUsage(ctx, c.ID, "")
 	if err != nil {
-		return fmt.Errorf("upload quota: %w", err)
+		return err
 	}
 	switch {
 	case count+1 > int64(s.cfg.CompanyDailyUploads):
-		return domain.Coded(domain.ErrTooLarge, "upload_quota_exceeded",
+		return domain.Coded(domain.ErrTooLarge, domain.CodeUploadQuotaExceeded,
 			fmt.Sprintf("the company started %d uploads in the last 24 hours; at most %d are allowed", count, s.cfg.CompanyDailyUploads))
 	case bytes+length > s.cfg.CompanyDailyBytes:
-		return domain.Coded(domain.ErrTooLarge, "upload_quota_exceeded",
+		return domain.Coded(domain.ErrTooLarge, domain.CodeUploadQuotaExceeded,
 			fmt.Sprintf("the company's uploads of the last 24 hours declare %d bytes and this one %d; at most %d are allowed in 24 hours", bytes, length, s.cfg.CompanyDailyBytes))
 	}
 	return nil
+}
+
+// companyUsage is the bytes and number of uploads the company of case
+// caseID started in the last 24 hours, leaving out the upload except (when
+// not ""). An upload counts its length, or while its length is deferred
+// the bytes it has received.
+func (s *Uploads) companyUsage(ctx context.Context, caseID, except string) (bytes, count int64, err error) {
+	since := s.db.now().Add(-24 * time.Hour)
+	err = s.db.queryRow(ctx, `SELECT CAST(COALESCE(SUM(CASE WHEN u.length_deferred <> 0 THEN u.upload_offset WHEN u.length > 0 THEN u.length ELSE ? END), 0) AS BIGINT), COUNT(*)
+		FROM uploads u JOIN cases c ON c.id = u.case_id
+		WHERE c.applicant_org = (SELECT applicant_org FROM cases WHERE id = ?) AND u.created_at > ? AND u.state <> ? AND u.concat <> ? AND u.id <> ?`,
+		s.MaxSize(), caseID, ms(since), domain.UploadExpired, domain.ConcatFinal, except).Scan(&bytes, &count)
+	if err != nil {
+		return 0, 0, fmt.Errorf("upload quota: %w", err)
+	}
+	return bytes, count, nil
+}
+
+// quotaRoom is how many bytes up, an upload of deferred length, may still
+// take before its company's uploads of the last 24 hours reach
+// CompanyDailyBytes (its own bytes received so far left out of the usage,
+// since they are in up.Offset). PATCHes to different uploads racing each
+// other may each take the room, as creations may.
+func (s *Uploads) quotaRoom(ctx context.Context, up *domain.Upload) (int64, error) {
+	bytes, _, err := s.companyUsage(ctx, up.CaseID, up.ID)
+	if err != nil {
+		return 0, err
+	}
+	return max(s.cfg.CompanyDailyBytes-bytes-up.Offset, 0), nil
+}
+
+// quotaExceeded is the refusal of bytes past the company's daily quota.
+func (s *Uploads) quotaExceeded(what string) error {
+	return domain.Coded(domain.ErrTooLarge, domain.CodeUploadQuotaExceeded,
+		fmt.Sprintf("%s: the company's uploads of the last 24 hours would pass %d bytes, the most allowed in 24 hours", what, s.cfg.CompanyDailyBytes))
 }
 
 // marshalMetadata is the uploads.metadata column: the header as sent and

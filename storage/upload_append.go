@@ -58,6 +58,12 @@ type appender struct {
 	mu       sync.Mutex
 	flushErr error
 
+	// quotaEnd, when quotaBound (an upload of deferred length), is the
+	// offset at which its company's daily quota of bytes runs out
+	// (quotaRoom).
+	quotaEnd   int64
+	quotaBound bool
+
 	// streamer, when the store has one, takes parts while their bytes
 	// arrive (upload_stream.go); bodyStart and bodyEnd are the offsets
 	// where this request's body begins and ends (bodyEnd -1: unknown).
@@ -129,6 +135,13 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 		a, err := s.resume(ctx, up, owner)
 		if err != nil {
 			return err
+		}
+		if up.LengthDeferred {
+			room, err := s.quotaRoom(ctx, up)
+			if err != nil {
+				return err
+			}
+			a.quotaEnd, a.quotaBound = up.Offset+room, true
 		}
 		ev, err = a.receive(ctx, body, sum)
 		return err
@@ -548,10 +561,16 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 		a.streamer = ps
 		a.slots = make(chan struct{}, a.s.cfg.PartConcurrency)
 	}
+	// stop is where this request stops reading: the end, or where the
+	// company's quota runs out.
+	stop := end
+	if a.quotaBound && a.quotaEnd < stop {
+		stop = a.quotaEnd
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	in := io.LimitReader(body, end-up.Offset)
+	in := io.LimitReader(body, stop-up.Offset)
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -560,7 +579,7 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 	}()
 	var full []int
 	var readErr error
-	for up.Offset < end {
+	for up.Offset < stop {
 		n := a.partOf(up.Offset)
 		if f == nil {
 			var err error
@@ -656,6 +675,19 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 			return nil, domain.Coded(domain.ErrTooLarge, domain.CodeChunkPastLength, "the body runs past Upload-Length; nothing of it was kept")
 		}
 	}
+	// A body that runs past the company's quota keeps what came before it
+	// (none, for a chunk appended whole) and is refused for the rest.
+	var overQuota error
+	if readErr == nil && up.Offset == stop && stop < end {
+		var probe [1]byte
+		if k, _ := io.ReadFull(body, probe[:]); k > 0 {
+			if whole {
+				a.waitFlushed()
+				return nil, a.s.quotaExceeded("nothing of this chunk was kept")
+			}
+			overQuota = a.s.quotaExceeded(fmt.Sprintf("the bytes up to offset %d are kept", up.Offset))
+		}
+	}
 	if whole && readErr != nil {
 		// A partial chunk cannot be verified (or may be longer than it
 		// may be): keep none of it. The next request's resume cuts the
@@ -678,6 +710,9 @@ func (a *appender) receive(ctx context.Context, body io.Reader, sum *domain.Chec
 	}
 	if readErr != nil {
 		return nil, bodyBroken(readErr, fmt.Sprintf("the bytes received are kept; resume at offset %d", up.Offset))
+	}
+	if overQuota != nil {
+		return nil, overQuota
 	}
 	if up.Offset < up.Length || up.LengthDeferred {
 		return nil, nil

@@ -57,6 +57,17 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 		if length > limit {
 			return domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 		}
+		// Bytes received are within the quota already (quotaRoom); a
+		// length past them is held to what is left of it.
+		if length > up.Offset {
+			used, _, err := s.companyUsage(ctx, up.CaseID, up.ID)
+			if err != nil {
+				return err
+			}
+			if used+length > s.cfg.CompanyDailyBytes {
+				return s.quotaExceeded(fmt.Sprintf("Upload-Length %d is refused", length))
+			}
+		}
 		res, err := s.db.exec(ctx, `UPDATE uploads SET length = ?, length_deferred = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
 			length, ms(s.db.now()), id, owner)
 		if err != nil {

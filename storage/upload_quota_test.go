@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -72,5 +73,58 @@ func TestUploadCompanyQuota(t *testing.T) {
 	}
 	if n != 999 || !errors.As(err, &de) || de.Code != "upload_quota_exceeded" {
 		t.Fatalf("small uploads: %d created then %v, want 999 (1000 with the video) then upload_quota_exceeded", n, err)
+	}
+}
+
+// TestUploadQuotaDeferredLength: an upload of deferred length (a phone's
+// recording while it is made) counts the bytes it has received, not the
+// largest file, so recordings in progress (or abandoned by a phone that
+// lost its signal) do not use up the company's day. Its bytes are held to
+// what is left of the quota as they arrive: a body that runs past it keeps
+// what came before and is refused for the rest (413 upload_quota_exceeded),
+// as is a declared length past it.
+func TestUploadQuotaDeferredLength(t *testing.T) {
+	const limit = 2*partSize + 1000
+	f := newFixture(t, "disk", func(c *domain.UploadConfig) { c.CompanyDailyBytes = limit })
+	ctx := context.Background()
+	var takes []*domain.Upload
+	for i := range 8 {
+		up, err := f.ups.Create(ctx, f.cs, f.user, domain.UploadSpec{DeferLength: true, Metadata: map[string]string{"filename": fmt.Sprintf("take%d.webm", i)}})
+		if err != nil {
+			t.Fatalf("recording %d of 8 in progress: %v", i+1, err)
+		}
+		takes = append(takes, up)
+	}
+	a, b := takes[0], takes[1]
+	data := mp4Bytes(2*partSize, 7)
+	if got, _, err := f.ups.Append(ctx, a.ID, 0, bytes.NewReader(data[:partSize]), nil); err != nil || got.Offset != partSize {
+		t.Fatalf("first recording's bytes: got %+v, %v", got, err)
+	}
+	if _, err := f.ups.CreateUpload(ctx, f.cs, f.user, partSize, map[string]string{"filename": "v.mp4"}, ""); err != nil {
+		t.Fatalf("a file that fits beside it: %v", err)
+	}
+	// 1000 bytes are left: the second recording keeps 1000 of its 4096.
+	_, _, err := f.ups.Append(ctx, b.ID, 0, bytes.NewReader(data[:4096]), nil)
+	mustQuotaExceeded(t, "bytes past the quota", err)
+	if up, err := f.ups.Upload(ctx, b.ID); err != nil || up.Offset != 1000 {
+		t.Fatalf("second recording after the refusal: got %+v (%v), want its first 1000 bytes kept", up, err)
+	}
+	_, err = f.ups.CreateUpload(ctx, f.cs, f.user, 1, map[string]string{"filename": "x.jpg"}, "")
+	mustQuotaExceeded(t, "one more byte", err)
+	_, err = f.ups.DeclareLength(ctx, a.ID, partSize+1)
+	mustQuotaExceeded(t, "a declared length past the quota", err)
+	if up, err := f.ups.DeclareLength(ctx, a.ID, partSize); err != nil || up.LengthDeferred {
+		t.Fatalf("declaring the bytes received: got %+v, %v", up, err)
+	}
+	if _, ev, err := f.ups.Append(ctx, a.ID, partSize, bytes.NewReader(nil), nil); err != nil || ev == nil {
+		t.Fatalf("completing the first recording: got %v, %v", ev, err)
+	}
+}
+
+func mustQuotaExceeded(t *testing.T, what string, err error) {
+	t.Helper()
+	var de *domain.Error
+	if !errors.Is(err, domain.ErrTooLarge) || !errors.As(err, &de) || de.Code != domain.CodeUploadQuotaExceeded {
+		t.Fatalf("%s: got %v, want ErrTooLarge %s", what, err, domain.CodeUploadQuotaExceeded)
 	}
 }
