@@ -134,9 +134,9 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 		vf = fmt.Sprintf("scale=%d:%d", w, h)
 	}
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
-		return append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
-			"-vf", vf+",setsar=1", "-fps_mode", "vfr", "-r", proxyRate(info),
-			"-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+		args := append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
+			"-vf", vf+",setsar=1")
+		return append(append(args, proxyRate(info)...), "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
 			"-pix_fmt", "yuv420p", "-profile:v", "high",
 			"-c:a", "aac", "-b:a", "128k", "-ac", "2",
 			"-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", tmp[0])
@@ -152,21 +152,27 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 // need, and the encoder's level stays one every phone decodes.
 const proxyMaxFPS = 60
 
-// proxyRate is the proxy's frame rate for ffmpeg's -r: the source's
-// average when ffprobe knows it, or proxyMaxFPS.
+// proxyRate is how the proxy keeps the source's frames in time.
 //
 // A browser's MediaRecorder writes WebM with no frame rate and timestamps
 // in milliseconds, which ffmpeg takes for 1000 frames a second. MP4 output
 // is constant-rate by default, so a 4 s phone recording of 52 frames came
 // out as 3,587 (a 1000 fps proxy at level 6.0, which phones refuse, after
 // 11 s of encoding instead of 0.8). The proxy keeps the source's frames
-// with their own times (-fps_mode vfr); -r only bounds them and tells the
-// encoder the rate it plans for.
-func proxyRate(info *Info) string {
-	if info != nil && info.FPS > 0 && info.FPS <= proxyMaxFPS {
-		return strconv.FormatFloat(info.FPS, 'g', -1, 64)
+// (-fps_mode vfr), and up to proxyMaxFPS with their exact times (the
+// source's time base), so that a mark made at a moment of a take is on the
+// same frame in the proxy; -r tells the encoder the rate to plan for (the
+// source's average, or proxyMaxFPS when ffprobe does not know it). A
+// faster source (slow motion) is brought down to proxyMaxFPS.
+func proxyRate(info *Info) []string {
+	if info != nil && info.FPS > proxyMaxFPS {
+		return []string{"-fps_mode", "vfr", "-r", strconv.Itoa(proxyMaxFPS)}
 	}
-	return strconv.Itoa(proxyMaxFPS)
+	rate := strconv.Itoa(proxyMaxFPS)
+	if info != nil && info.FPS > 0 {
+		rate = strconv.FormatFloat(info.FPS, 'g', -1, 64)
+	}
+	return []string{"-fps_mode", "vfr", "-r", rate, "-enc_time_base:v", "-1"}
 }
 
 // proxySize scales w×h down to fit 1080p either way round, keeping both even.

@@ -284,6 +284,41 @@ func TestProxyOfRecording(t *testing.T) {
 	if n, err := strconv.Atoi(level); err != nil || n > 30 {
 		t.Errorf("proxy's H.264 level: got %s, want ≤ 30 (3.0)", level)
 	}
+	// Each frame is as long as in the recording (to the millisecond), so a
+	// moment of the take is the same frame in the proxy.
+	src, got := frameGaps(t, in), frameGaps(t, proxy)
+	if len(got) != len(src) {
+		t.Fatalf("frame gaps: got %d in the proxy, %d in the recording", len(got), len(src))
+	}
+	for i := range src {
+		if d := got[i] - src[i]; d < -1 || d > 1 {
+			t.Fatalf("gap after frame %d: got %d ms in the proxy, %d in the recording", i, got[i], src[i])
+		}
+	}
+}
+
+// frameGaps is the time in ms from each video frame of path to the next,
+// in presentation order.
+func frameGaps(tb testing.TB, path string) []int {
+	tb.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "frame=pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		tb.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var ms []int
+	for _, line := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(line, ","), 64)
+		if err != nil {
+			tb.Fatalf("ffprobe %s: frame time %q", path, line)
+		}
+		ms = append(ms, int(math.Round(v*1000)))
+	}
+	var gaps []int
+	for i := 1; i < len(ms); i++ {
+		gaps = append(gaps, ms[i]-ms[i-1])
+	}
+	return gaps
 }
 
 // mustVideoStream is one field ffprobe reports for path's first video
