@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -214,11 +215,15 @@ var auditCSVHeader = map[string][]string{
 }
 
 // csvSafe defuses a cell that a spreadsheet would run as a formula (CSV
-// injection, OWASP): one starting with = + - @, a tab or a carriage
-// return gets a leading apostrophe, which Excel and LibreOffice show as
-// text and do not evaluate.
+// injection, OWASP): one whose first character, after any spaces (an
+// import that trims them would leave the rest), is = + - @ or their
+// full-width forms (what a Chinese input method types, which spreadsheets
+// may take for the same), a tab, a carriage return or a line feed gets a
+// leading apostrophe, which Excel and LibreOffice show as text and do not
+// evaluate.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	r, _ := utf8.DecodeRuneInString(strings.TrimLeft(s, " \u3000"))
+	if strings.ContainsRune("=+-@\t\r\n＝＋－＠", r) {
 		return "'" + s
 	}
 	return s

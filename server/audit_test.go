@@ -296,3 +296,28 @@ func TestOfficeAuditCSV(t *testing.T) {
 		t.Errorf("got %d %q, want 200 and the Chinese header", code, zhBody[:min(40, len(zhBody))])
 	}
 }
+
+// TestCSVSafe: cells a spreadsheet could run as a formula, also behind
+// spaces or typed full-width by a Chinese input method, get an apostrophe;
+// others are left as they are.
+func TestCSVSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"=1+1":               "'=1+1",
+		" =HYPERLINK(\"x\")": "' =HYPERLINK(\"x\")",
+		"\u3000＝1+1":         "'\u3000＝1+1",
+		"＋1":                 "'＋1",
+		"－1":                 "'－1",
+		"＠SUM(A1)":           "'＠SUM(A1)",
+		"@x":                 "'@x",
+		"\tx":                "'\tx",
+		"\nx":                "'\nx",
+		"张三":                 "张三",
+		"a=b":                "a=b",
+		"":                   "",
+		"   ":                "   ",
+	} {
+		if got := csvSafe(in); got != want {
+			t.Errorf("csvSafe(%q): got %q, want %q", in, got, want)
+		}
+	}
+}
