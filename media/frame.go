@@ -18,6 +18,15 @@ import (
 // millisecond timeline cannot land on a neighbour. This costs up to one GOP of
 // decoding, not the whole clip. A frame past the end of the video is an error.
 func (r Runner) Frame(ctx context.Context, in, out string, frame int64, fps float64) error {
+	hdr, err := r.pathHDR(ctx, in)
+	if err != nil {
+		return fmt.Errorf("frame %d of %s: %w", frame, in, err)
+	}
+	return r.frame(ctx, in, out, frame, fps, hdr)
+}
+
+// frame is Frame for a video known to be HDR or not.
+func (r Runner) frame(ctx context.Context, in, out string, frame int64, fps float64, hdr string) error {
 	if frame < 0 {
 		return fmt.Errorf("frame %d: negative", frame)
 	}
@@ -35,7 +44,7 @@ func (r Runner) Frame(ctx context.Context, in, out string, frame int64, fps floa
 	}
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		return append(append(seek, src.ffmpegArgs()...),
-			"-map", "0:v:0", "-frames:v", "1",
+			"-map", "0:v:0", "-frames:v", "1", "-vf", sdrAfter("null", hdr),
 			// The temporary name ends in .part, so the format is named, and
 			// -update stops image2 from reading "%d" in it as a sequence pattern.
 			"-f", "image2", "-update", "1", "-c:v", "png", tmp[0],

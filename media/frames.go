@@ -86,6 +86,16 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, maxWidth int
 			nums = append(nums, f.Frame)
 		}
 	}
+	if len(want) == 0 {
+		return ctx.Err()
+	}
+	hdr, err := r.pathHDR(ctx, in)
+	if err != nil {
+		for _, f := range want {
+			f.Err = fmt.Errorf("frame %d of %s: %w", f.Frame, in, err)
+		}
+		return ctx.Err()
+	}
 	made := map[int64]string{}
 	for start, end := 0, 0; start < len(nums); start = end {
 		end = start + 1
@@ -93,7 +103,7 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, maxWidth int
 			end++
 		}
 		batch := nums[start:end]
-		got, err := r.framesPass(ctx, in, fps, maxWidth, batch, filepath.Dir(want[0].Out))
+		got, err := r.framesPass(ctx, in, fps, maxWidth, batch, filepath.Dir(want[0].Out), hdr)
 		if ctx.Err() != nil {
 			return fmt.Errorf("frames of %s: %w", in, ctx.Err())
 		}
@@ -114,7 +124,7 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, maxWidth int
 	for i, f := range want {
 		p, ok := made[f.Frame]
 		if !ok {
-			f.Err = r.Frame(ctx, in, f.Out, f.Frame, fps)
+			f.Err = r.frame(ctx, in, f.Out, f.Frame, fps, hdr)
 			continue
 		}
 		if i+1 < len(want) && want[i+1].Frame == f.Frame {
@@ -135,7 +145,7 @@ func (r Runner) Frames(ctx context.Context, in string, fps float64, maxWidth int
 // framesPass runs one ffmpeg that writes the frames nums (sorted,
 // distinct) of in to a scratch folder in dir, and returns the file of each
 // frame it wrote.
-func (r Runner) framesPass(ctx context.Context, in string, fps float64, maxWidth int, nums []int64, dir string) (map[int64]string, error) {
+func (r Runner) framesPass(ctx context.Context, in string, fps float64, maxWidth int, nums []int64, dir string, hdr string) (map[int64]string, error) {
 	src, err := videoInput(ctx, in)
 	if err != nil {
 		return nil, err
@@ -174,6 +184,7 @@ func (r Runner) framesPass(ctx context.Context, in string, fps float64, maxWidth
 		// Area averaging, as the report's own box filter would shrink it.
 		filter += fmt.Sprintf(",scale=w='min(iw,%d)':h=-2:flags=area", maxWidth)
 	}
+	filter = sdrAfter(filter, hdr)
 	if err := os.WriteFile(script, []byte(filter), 0o600); err != nil {
 		os.RemoveAll(scratch)
 		return nil, err

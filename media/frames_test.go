@@ -47,9 +47,10 @@ func TestFramesExact(t *testing.T) {
 					t.Errorf("frame %d: got error %v, stat %v; want an error and no file", f.Frame, f.Err, err)
 				}
 			}
-			// Passes: 0–97, then 298–400 (past passGap); Frame retries 400 alone.
-			if runs != 3 {
-				t.Errorf("ffmpeg runs: got %d, want 3", runs)
+			// The probe for HDR; passes: 0–97, then 298–400 (past passGap);
+			// Frame retries 400 alone.
+			if runs != 4 {
+				t.Errorf("ffmpeg runs: got %d, want 4", runs)
 			}
 			var want []string
 			for _, f := range outs[:len(nums)] {

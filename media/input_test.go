@@ -51,8 +51,9 @@ func TestInputsArePinned(t *testing.T) {
 			if _, err := r.scanDuration(ctx, &input{demuxer: demuxer, url: "file:" + clip, protocols: "file,pipe"}); err != nil {
 				t.Fatal(err)
 			}
-			if len(calls) != 6 {
-				t.Fatalf("got %d commands, want 6: %q", len(calls), calls)
+			// Frame asks ffprobe whether the video is HDR first.
+			if len(calls) != 7 {
+				t.Fatalf("got %d commands, want 7: %q", len(calls), calls)
 			}
 			for _, c := range calls {
 				assertPinned(t, c, demuxer, clip)
@@ -220,15 +221,17 @@ func TestURLInput(t *testing.T) {
 	if err := r.Frame(ctx, srv.URL+"/a.mp4", filepath.Join(dir, "f.png"), 3, 30); err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 1 {
-		t.Fatalf("got %d commands, want 1: %q", len(calls), calls)
+	// ffprobe (is it HDR?), then ffmpeg.
+	if len(calls) != 2 {
+		t.Fatalf("got %d commands, want 2: %q", len(calls), calls)
 	}
-	c := calls[0]
-	in := slices.Index(c, srv.URL+"/a.mp4")
-	wl := slices.Index(c, "-protocol_whitelist")
-	f := slices.Index(c, "-f")
-	if in < 1 || c[in-1] != "-i" || wl < 0 || wl > in || c[wl+1] != "http,https,tcp,tls" || f < 0 || f > in || c[f+1] != "mov" {
-		t.Errorf("got %q, want -protocol_whitelist http,https,tcp,tls -f mov -i URL", c)
+	for i, c := range calls {
+		in := slices.Index(c, srv.URL+"/a.mp4")
+		wl := slices.Index(c, "-protocol_whitelist")
+		f := slices.Index(c, "-f")
+		if in < 1 || (i == 1 && c[in-1] != "-i") || wl < 0 || wl > in || c[wl+1] != "http,https,tcp,tls" || f < 0 || f > in || c[f+1] != "mov" {
+			t.Errorf("got %q, want -protocol_whitelist http,https,tcp,tls -f mov (-i) URL", c)
+		}
 	}
 	calls = nil
 	var un *Unprocessable

@@ -47,10 +47,14 @@ func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
 	if info != nil && info.DurationMS > 0 {
 		at = float64(info.DurationMS) / 1000 / 10
 	}
-	err = r.poster(ctx, src, out, at)
+	hdr := ""
+	if info != nil {
+		hdr = info.HDR
+	}
+	err = r.poster(ctx, src, out, at, hdr)
 	if err != nil && at > 0 && ctx.Err() == nil {
 		// Seeking past the last frame of an oddly timed file yields no frame: try the start.
-		err = r.poster(ctx, src, out, 0)
+		err = r.poster(ctx, src, out, 0, hdr)
 	}
 	if err != nil {
 		return fmt.Errorf("poster: %w", err)
@@ -58,10 +62,10 @@ func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
 	return nil
 }
 
-func (r Runner) poster(ctx context.Context, in *input, out string, at float64) error {
+func (r Runner) poster(ctx context.Context, in *input, out string, at float64, hdr string) error {
 	return r.ffmpegTo(ctx, func(tmp ...string) []string {
 		args := append([]string{"-ss", strconv.FormatFloat(at, 'f', 3, 64)}, in.ffmpegArgs()...)
-		return append(args, "-map", "0:v:0", "-frames:v", "1", "-vf", fitFilter(posterMaxSide),
+		return append(args, "-map", "0:v:0", "-frames:v", "1", "-vf", sdrAfter(fitFilter(posterMaxSide), hdr),
 			"-c:v", "mjpeg", "-q:v", "3", "-f", "image2", "-update", "1", tmp[0])
 	}, out)
 }
@@ -78,9 +82,9 @@ func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Fil
 		return nil, fmt.Errorf("filmstrip: %w", err)
 	}
 	fs := filmstripLayout(info)
-	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d,setsar=1,tile=%dx%d",
-		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64),
-		fs.TileWidth, fs.TileHeight, fs.Columns, fs.Rows)
+	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d",
+		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64), fs.TileWidth, fs.TileHeight)
+	sel = sdrAfter(sel, info.HDR) + fmt.Sprintf(",setsar=1,tile=%dx%d", fs.Columns, fs.Rows)
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		return append(src.ffmpegArgs(), "-map", "0:v:0", "-an", "-sn", "-dn",
 			"-vf", sel, "-fps_mode", "passthrough", "-frames:v", "1",
@@ -132,6 +136,9 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 	if info != nil && info.Width > 0 && info.Height > 0 {
 		w, h := proxySize(info.Width, info.Height)
 		vf = fmt.Sprintf("scale=%d:%d", w, h)
+	}
+	if info != nil {
+		vf = sdrAfter(vf, info.HDR)
 	}
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		args := append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",

@@ -45,6 +45,9 @@ type Info struct {
 	// writes WebM so): DurationMS was found by reading it through, and
 	// players cannot seek in it, so it gets a proxy.
 	Unindexed bool `json:"unindexed,omitempty"`
+	// HDR is the video's HDR transfer, "hlg" or "pq" (hdr.go), or "" for
+	// SDR: what is made from an HDR video is brought to SDR.
+	HDR string `json:"hdr,omitempty"`
 }
 
 // ffprobe's JSON, the parts we read.
@@ -55,6 +58,7 @@ type probeOutput struct {
 		Width        int               `json:"width"`
 		Height       int               `json:"height"`
 		PixFmt       string            `json:"pix_fmt"`
+		ColorTrc     string            `json:"color_transfer"`
 		AvgFrameRate string            `json:"avg_frame_rate"`
 		RFrameRate   string            `json:"r_frame_rate"`
 		Duration     string            `json:"duration"`
@@ -107,13 +111,14 @@ func (r Runner) ProbeVideo(ctx context.Context, path string) (*Info, error) {
 		case s.CodecType == "video" && s.Disposition.AttachedPic == 0 && info.VideoCodec == "":
 			info.VideoCodec = s.CodecName
 			info.PixelFormat = s.PixFmt
+			info.HDR = hdrKind(s.ColorTrc)
 			info.Width, info.Height = s.Width, s.Height
 			info.FPS = parseRate(s.AvgFrameRate)
 			if info.FPS == 0 {
 				info.FPS = parseRate(s.RFrameRate)
 			}
-			// ffmpeg writes a proxy at the stream's base rate, duplicating
-			// frames to fill it: the work is weighed by the higher rate.
+			// A variable-rate stream may reach its base rate: the work is
+			// weighed by the higher rate.
 			workFPS = max(info.FPS, parseRate(s.RFrameRate))
 			info.Rotation = streamRotation(s.Tags["rotate"], s.SideDataList)
 			if info.Rotation == 90 || info.Rotation == 270 {
