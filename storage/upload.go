@@ -130,7 +130,7 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 	if length > limit {
 		return nil, domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 	}
-	if err := s.checkCompanyQuota(ctx, c, length, spec.DeferLength); err != nil {
+	if err := s.checkCompanyQuota(ctx, c, length); err != nil {
 		return nil, err
 	}
 	if owed := metadata[domain.MetaOwedItem]; owed != "" {
@@ -166,8 +166,8 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 	return up, nil
 }
 
-// checkCompanyQuota refuses a new upload of length bytes (or of deferred
-// length) to c when the uploads c's company started in the last 24 hours,
+// checkCompanyQuota refuses a new upload of length bytes (0 for one of
+// deferred length) to c when the uploads c's company started in the last 24 hours,
 // over all its cases, would declare more than CompanyDailyBytes or number
 // more than CompanyDailyUploads. Expired and terminated uploads no longer
 // count; a final upload is its partial uploads, counted already. An upload
@@ -176,10 +176,7 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 // quota as they arrive (quotaRoom), and its length when it is declared.
 // It is checked at creation: creations racing each other may each pass, by
 // at most one file each.
-func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length int64, deferred bool) error {
-	if deferred {
-		length = 0
-	}
+func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length int64) error {
 	bytes, count, err := s.companyUsage(ctx, c.ID, "")
 	if err != nil {
 		return err

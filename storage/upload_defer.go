@@ -57,14 +57,14 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 		if length > limit {
 			return domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 		}
-		// Bytes received are within the quota already (quotaRoom); a
-		// length past them is held to what is left of it.
+		// Bytes received are within the quota already; a length past
+		// them is held to what is left of it.
 		if length > up.Offset {
-			used, _, err := s.companyUsage(ctx, up.CaseID, up.ID)
+			room, err := s.quotaRoom(ctx, up)
 			if err != nil {
 				return err
 			}
-			if used+length > s.cfg.CompanyDailyBytes {
+			if length > up.Offset+room {
 				return s.quotaExceeded(fmt.Sprintf("Upload-Length %d is refused", length))
 			}
 		}
