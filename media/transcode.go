@@ -47,10 +47,7 @@ func (r Runner) Poster(ctx context.Context, in, out string, info *Info) error {
 	if info != nil && info.DurationMS > 0 {
 		at = float64(info.DurationMS) / 1000 / 10
 	}
-	hdr := ""
-	if info != nil {
-		hdr = info.HDR
-	}
+	hdr := info.hdr()
 	err = r.poster(ctx, src, out, at, hdr)
 	if err != nil && at > 0 && ctx.Err() == nil {
 		// Seeking past the last frame of an oddly timed file yields no frame: try the start.
@@ -84,7 +81,7 @@ func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Fil
 	fs := filmstripLayout(info)
 	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d",
 		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64), fs.TileWidth, fs.TileHeight)
-	sel = sdrAfter(sel, info.HDR) + fmt.Sprintf(",setsar=1,tile=%dx%d", fs.Columns, fs.Rows)
+	sel = sdrAfter(sel, info.hdr()) + fmt.Sprintf(",setsar=1,tile=%dx%d", fs.Columns, fs.Rows)
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		return append(src.ffmpegArgs(), "-map", "0:v:0", "-an", "-sn", "-dn",
 			"-vf", sel, "-fps_mode", "passthrough", "-frames:v", "1",
@@ -137,9 +134,7 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 		w, h := proxySize(info.Width, info.Height)
 		vf = fmt.Sprintf("scale=%d:%d", w, h)
 	}
-	if info != nil {
-		vf = sdrAfter(vf, info.HDR)
-	}
+	vf = sdrAfter(vf, info.hdr())
 	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
 		args := append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
 			"-vf", vf+",setsar=1")

@@ -50,6 +50,14 @@ type Info struct {
 	HDR string `json:"hdr,omitempty"`
 }
 
+// hdr is i.HDR, or "" when there is no Info.
+func (i *Info) hdr() string {
+	if i == nil {
+		return ""
+	}
+	return i.HDR
+}
+
 // ffprobe's JSON, the parts we read.
 type probeOutput struct {
 	Streams []struct {
@@ -172,9 +180,9 @@ const (
 	// DefaultVideoWork bounds the pixels the pipeline decodes and, for a
 	// proxy, encodes: width × height × frame rate × duration. 10^12 is four
 	// and a half hours of 1080p or an hour of 4K at 30 fps; a tiny file
-	// claiming ten hours would otherwise be decoded for the filmstrip and,
-	// with its frames duplicated to the claimed rate, transcoded into a
-	// proxy. Runner.VideoWork sets another bound (serve --video-work-gpx).
+	// claiming ten hours would otherwise be decoded for the filmstrip and
+	// transcoded into a proxy. Runner.VideoWork sets another bound (serve
+	// --video-work-gpx).
 	DefaultVideoWork = 1e12
 	// assumedFPS stands in for a frame rate ffprobe does not know.
 	assumedFPS = 30
