@@ -28,13 +28,6 @@ unraced='^(TestCaseSearchRareTrigrams|TestOfficeAuditExportStreams)$'
 alone='^TestFrontendSlowPhone$'
 pg_e2e='^(TestLiveInspection|TestLiveGuidedFilming|TestLiveReconnectH264|TestLiveIdleAndExpiry|TestLiveServerRestart|TestLivePhoneRecordingUpload|TestLivePublisherKilled|TestLiveWHIPClientInterop|TestMediaBurst|TestPhotoAndPDFBecomeReviewable|TestTranscodeSurvivesKill|TestFinishedCaseReport|TestAnnotatedFrameIsThePlayersFrame|TestTusOverrideAndConcatOwnership|TestTusDeferLengthGrowingFile|TestTusJSClientInterop|TestUploadInterruptedAtSeveralOffsets|TestConcurrentPatchConflict|TestGracefulShutdownFinishesUpload|TestServeUploadAndPlayback|TestNotificationDelivery)$'
 mapfile -t rest < <($go list ./... | grep -v -e '/storage$' -e '/server$' -e '/pipeline$' -e '/signaling$')
-# PostgreSQL (scripts/with-postgres.sh) for every pass: the
-# tests that compare the two databases run in the first pass, copy-db and
-# the two-server test in the last. The second pass runs the storage, server
-# and pipeline packages again with PostgreSQL as their database, storage
-# with -race beside the other two without it (the first pass raced them):
-# storage 157-168 s, the other two 130-145 s beside it, then the unraced
-# tests (on the shared 2 cores, 2026-12-06).
 # First and alone, the slow phone's page-load budgets: Chromium slows the
 # page's CPU 4x on top of whatever else the 2 cores run, so beside the last
 # pass it measured the busy machine, not the page (CI, 2026-12-06: warm
@@ -60,6 +53,13 @@ settle() {
 $go test -c -o /dev/null . || exit 1 # build the root package's test first
 settle
 $go test -count=1 -timeout 5m -run "$alone" .; f=$?
+# PostgreSQL (scripts/with-postgres.sh) for every pass: the
+# tests that compare the two databases run in the first pass, copy-db and
+# the two-server test in the last. The second pass runs the storage, server
+# and pipeline packages again with PostgreSQL as their database, storage
+# with -race beside the other two without it (the first pass raced them):
+# storage 157-168 s, the other two 130-145 s beside it, then the unraced
+# tests (on the shared 2 cores, 2026-12-06).
 $go test -race "${racegc[@]}" -count=1 -timeout 20m -skip "$unraced" "${race[@]}"; a=$?
 export SITEINSPECT_TEST_DB=postgres
 $go test -race "${racegc[@]}" -count=1 -timeout 20m -skip "$unraced" ./storage/ & s=$!
