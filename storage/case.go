@@ -57,6 +57,9 @@ func (d *DB) CreateCase(ctx context.Context, applicant *domain.User, office, pre
 	id := domain.NewID()
 	year := now.In(loc).Year()
 	err = d.tx(ctx, func(tx *wtx) error {
+		if err := d.dialect.LockCompany(ctx, tx.Tx, applicant.Org); err != nil {
+			return err
+		}
 		if err := d.checkCompanyCases(ctx, tx, applicant.Org, now); err != nil {
 			return err
 		}
@@ -100,10 +103,10 @@ func (d *DB) SetCompanyDailyCases(n int) {
 // checkCompanyCases refuses a case when the applicant's company opened
 // companyDailyCases cases in the 24 hours before now: each takes the
 // office's next case number, drafts too, and lands in every officer's
-// search. It runs in the transaction that takes the number, so on SQLite
-// (one writer) the bound is exact; on PostgreSQL creations racing each
-// other may each pass, by one case each. The refusal's Retry-After is
-// when the oldest of those cases leaves the 24 hours.
+// search. It runs in the transaction that takes the number, under the
+// company's lock (Dialect.LockCompany), so the bound is exact on every
+// database, however many replicas take creations at once. The refusal's
+// Retry-After is when the oldest of those cases leaves the 24 hours.
 func (d *DB) checkCompanyCases(ctx context.Context, tx *wtx, org string, now time.Time) error {
 	var n int
 	var oldest sql.NullInt64

@@ -42,6 +42,11 @@ type Dialect interface {
 	// LockChain serialises appends to the audit chain: taken in a write
 	// transaction just before its events are chained, held until it ends.
 	LockChain(ctx context.Context, tx *sql.Tx) error
+	// LockCompany serialises the quota checks of one applicant company
+	// (its daily cases and upload bytes) across processes: taken in a
+	// write transaction before the company's usage is read, held until it
+	// ends, so that two requests cannot both spend what is left.
+	LockCompany(ctx context.Context, tx *sql.Tx, org string) error
 	// LockMigrations keeps processes that start together from applying
 	// the same migration twice; held until tx ends.
 	LockMigrations(ctx context.Context, tx *sql.Tx) error

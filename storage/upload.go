@@ -130,9 +130,6 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 	if length > limit {
 		return nil, domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 	}
-	if err := s.checkCompanyQuota(ctx, c, length); err != nil {
-		return nil, err
-	}
 	if owed := metadata[domain.MetaOwedItem]; owed != "" {
 		if err := s.db.checkOwedUpload(ctx, c.ID, owed); err != nil {
 			return nil, err
@@ -157,9 +154,21 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 		up.ObjectKey = domain.PartialKey(c.ID, up.ID)
 	}
 	meta := marshalMetadata(spec.RawMetadata, metadata)
-	_, err := s.db.exec(ctx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at, concat, length_deferred)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, meta, up.Length, up.PartSize, up.ObjectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt), up.Concat, up.LengthDeferred)
+	// The quota is read and the upload counted in one transaction under
+	// the company's lock: creations racing each other cannot both take
+	// what is left.
+	err := s.db.tx(ctx, func(tx *wtx) error {
+		if err := s.db.dialect.LockCompany(ctx, tx.Tx, c.Applicant.Org); err != nil {
+			return err
+		}
+		if err := s.checkCompanyQuota(ctx, tx, c, length); err != nil {
+			return err
+		}
+		_, err := s.db.txExec(ctx, tx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at, concat, length_deferred)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			up.ID, up.CaseID, up.UserID, up.EvidenceID, up.Filename, up.Filetype, meta, up.Length, up.PartSize, up.ObjectKey, up.State, ms(now), ms(now), ms(up.ExpiresAt), up.Concat, up.LengthDeferred)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create upload: %w", err)
 	}
@@ -172,12 +181,11 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 // more than CompanyDailyUploads. Expired and terminated uploads no longer
 // count; a final upload is its partial uploads, counted already. An upload
 // of deferred length (a phone's recording while it is made) counts the
-// bytes it has received: its later bytes are held to what is left of the
-// quota as they arrive (quotaRoom), and its length when it is declared.
-// It is checked at creation: creations racing each other may each pass, by
-// at most one file each.
-func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length int64) error {
-	bytes, count, err := s.companyUsage(ctx, c.ID, "")
+// bytes it has received, or while a PATCH to it runs what that PATCH
+// holds (holdQuota); its length once it is declared. It runs in tx, under
+// the company's lock (Dialect.LockCompany).
+func (s *Uploads) checkCompanyQuota(ctx context.Context, tx *wtx, c *domain.Case, length int64) error {
+	bytes, count, err := s.companyUsage(ctx, tx, c.ID, "")
 	if err != nil {
 		return err
 	}
@@ -194,11 +202,13 @@ func (s *Uploads) checkCompanyQuota(ctx context.Context, c *domain.Case, length 
 
 // companyUsage is the bytes and number of uploads the company of case
 // caseID started in the last 24 hours, leaving out the upload except (when
-// not ""). An upload counts its length, or while its length is deferred
-// the bytes it has received.
-func (s *Uploads) companyUsage(ctx context.Context, caseID, except string) (bytes, count int64, err error) {
+// not ""), read in tx. An upload counts its length, or while its length
+// is deferred the bytes it has received or the offset its running PATCH
+// holds, whichever is more.
+func (s *Uploads) companyUsage(ctx context.Context, tx *wtx, caseID, except string) (bytes, count int64, err error) {
 	since := s.db.now().Add(-24 * time.Hour)
-	err = s.db.queryRow(ctx, `SELECT CAST(COALESCE(SUM(CASE WHEN u.length_deferred <> 0 THEN u.upload_offset WHEN u.length > 0 THEN u.length ELSE ? END), 0) AS BIGINT), COUNT(*)
+	err = s.db.txQueryRow(ctx, tx, `SELECT CAST(COALESCE(SUM(CASE WHEN u.length_deferred <> 0 AND u.quota_held > u.upload_offset THEN u.quota_held
+			WHEN u.length_deferred <> 0 THEN u.upload_offset WHEN u.length > 0 THEN u.length ELSE ? END), 0) AS BIGINT), COUNT(*)
 		FROM uploads u JOIN cases c ON c.id = u.case_id
 		WHERE c.applicant_org = (SELECT applicant_org FROM cases WHERE id = ?) AND u.created_at > ? AND u.state <> ? AND u.concat <> ? AND u.id <> ?`,
 		s.MaxSize(), caseID, ms(since), domain.UploadExpired, domain.ConcatFinal, except).Scan(&bytes, &count)
@@ -208,17 +218,73 @@ func (s *Uploads) companyUsage(ctx context.Context, caseID, except string) (byte
 	return bytes, count, nil
 }
 
+// lockCompanyOf takes the quota lock of the company that filed case
+// caseID (Dialect.LockCompany) in tx. Where one writer excludes everyone
+// else (SQLite) there is nothing to take, and the company is not read.
+func (s *Uploads) lockCompanyOf(ctx context.Context, tx *wtx, caseID string) error {
+	if s.db.writer != nil {
+		return nil
+	}
+	var org string
+	if err := s.db.txQueryRow(ctx, tx, `SELECT applicant_org FROM cases WHERE id = ?`, caseID).Scan(&org); err != nil {
+		return notFound(err, "case of the upload")
+	}
+	return s.db.dialect.LockCompany(ctx, tx.Tx, org)
+}
+
 // quotaRoom is how many bytes up, an upload of deferred length, may still
 // take before its company's uploads of the last 24 hours reach
 // CompanyDailyBytes (its own bytes received so far left out of the usage,
-// since they are in up.Offset). PATCHes to different uploads racing each
-// other may each take the room, as creations may.
-func (s *Uploads) quotaRoom(ctx context.Context, up *domain.Upload) (int64, error) {
-	bytes, _, err := s.companyUsage(ctx, up.CaseID, up.ID)
+// since they are in up.Offset), read in tx under the company's lock.
+func (s *Uploads) quotaRoom(ctx context.Context, tx *wtx, up *domain.Upload) (int64, error) {
+	if err := s.lockCompanyOf(ctx, tx, up.CaseID); err != nil {
+		return 0, err
+	}
+	bytes, _, err := s.companyUsage(ctx, tx, up.CaseID, up.ID)
 	if err != nil {
 		return 0, err
 	}
 	return max(s.cfg.CompanyDailyBytes-bytes-up.Offset, 0), nil
+}
+
+// holdQuota holds for a PATCH about to append up to want bytes (−1: its
+// body's length is unknown) to up, an upload of deferred length, what is
+// left of its company's daily quota, at most want: companyUsage counts the
+// hold, so PATCHes to the company's other uploads racing this one cannot
+// spend the same bytes. It returns the offset at which the PATCH's bytes
+// must stop. releaseQuota gives back what the PATCH did not take; a hold
+// left by a process that stopped counts until the upload's next PATCH or
+// its end.
+func (s *Uploads) holdQuota(ctx context.Context, up *domain.Upload, want int64) (int64, error) {
+	var end int64
+	err := s.db.tx(ctx, func(tx *wtx) error {
+		room, err := s.quotaRoom(ctx, tx, up)
+		if err != nil {
+			return err
+		}
+		if want >= 0 {
+			room = min(room, want)
+		}
+		end = up.Offset + room
+		_, err = s.db.txExec(ctx, tx, `UPDATE uploads SET quota_held = ? WHERE id = ?`, end, up.ID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hold the company's quota for upload %s: %w", up.ID, err)
+	}
+	return end, nil
+}
+
+// releaseQuota ends the hold of holdQuota once the PATCH's bytes are
+// committed (the upload then counts its offset). It runs even when the
+// request was cancelled; if it fails, the hold counts until the upload's
+// next PATCH or its end, which errs on the company's side of the quota.
+func (s *Uploads) releaseQuota(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.db.exec(ctx, `UPDATE uploads SET quota_held = 0 WHERE id = ?`, id); err != nil {
+		slog.Warn("release an upload's hold on its company's quota", "upload", id, "err", err)
+	}
 }
 
 // quotaExceeded is the refusal of bytes past the company's daily quota.

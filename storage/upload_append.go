@@ -137,11 +137,16 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 			return err
 		}
 		if up.LengthDeferred {
-			room, err := s.quotaRoom(ctx, up)
+			want := int64(-1)
+			if sb, ok := body.(domain.SizedBody); ok && sb.Size >= 0 {
+				want = sb.Size
+			}
+			end, err := s.holdQuota(ctx, up, want)
 			if err != nil {
 				return err
 			}
-			a.quotaEnd, a.quotaBound = up.Offset+room, true
+			defer s.releaseQuota(ctx, up.ID)
+			a.quotaEnd, a.quotaBound = end, true
 		}
 		ev, err = a.receive(ctx, body, sum)
 		return err

@@ -58,26 +58,29 @@ func (s *Uploads) DeclareLength(ctx context.Context, id string, length int64) (*
 			return domain.Coded(domain.ErrTooLarge, "file_too_large", fmt.Sprintf("the file has %d bytes; the limit is %d", length, limit))
 		}
 		// Bytes received are within the quota already; a length past
-		// them is held to what is left of it.
-		if length > up.Offset {
-			room, err := s.quotaRoom(ctx, up)
+		// them is held to what is left of it, read and declared under the
+		// company's lock.
+		return s.db.tx(ctx, func(tx *wtx) error {
+			if length > up.Offset {
+				room, err := s.quotaRoom(ctx, tx, up)
+				if err != nil {
+					return err
+				}
+				if length > up.Offset+room {
+					return s.quotaExceeded(fmt.Sprintf("Upload-Length %d is refused", length))
+				}
+			}
+			res, err := s.db.txExec(ctx, tx, `UPDATE uploads SET length = ?, length_deferred = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+				length, ms(s.db.now()), id, owner)
 			if err != nil {
-				return err
+				return fmt.Errorf("declare length of upload %s: %w", id, err)
 			}
-			if length > up.Offset+room {
-				return s.quotaExceeded(fmt.Sprintf("Upload-Length %d is refused", length))
+			if n, _ := res.RowsAffected(); n != 1 {
+				return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
 			}
-		}
-		res, err := s.db.exec(ctx, `UPDATE uploads SET length = ?, length_deferred = 0, updated_at = ? WHERE id = ? AND lease_owner = ?`,
-			length, ms(s.db.now()), id, owner)
-		if err != nil {
-			return fmt.Errorf("declare length of upload %s: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return domain.Errorf(domain.ErrConflict, "lost the claim on this upload; retry")
-		}
-		up.Length, up.LengthDeferred = length, false
-		return nil
+			up.Length, up.LengthDeferred = length, false
+			return nil
+		})
 	})
 	return up, err
 }

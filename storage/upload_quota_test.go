@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"siteinspect/domain"
@@ -123,5 +126,149 @@ func mustQuotaExceeded(t *testing.T, what string, err error) {
 	var de *domain.Error
 	if !errors.Is(err, domain.ErrTooLarge) || !errors.As(err, &de) || de.Code != domain.CodeUploadQuotaExceeded {
 		t.Fatalf("%s: got %v, want ErrTooLarge %s", what, err, domain.CodeUploadQuotaExceeded)
+	}
+}
+
+// TestUploadQuotaRacing: requests of one company arriving together cannot
+// spend the same bytes of its daily quota, on any database and however
+// many run at once: creations of declared length, and PATCHes to uploads
+// of deferred length, each read what is left and take their share under
+// the company's lock. A PATCH holds the room for its body while it runs
+// and gives back what it did not take.
+func TestUploadQuotaRacing(t *testing.T) {
+	const limit, racers = 3000, 6
+	f := newFixture(t, "disk", func(c *domain.UploadConfig) { c.CompanyDailyBytes = limit })
+	ctx := context.Background()
+
+	// Creations: each declares 2000 bytes, so one fits.
+	var wg sync.WaitGroup
+	errs := make(chan error, racers)
+	for i := range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.ups.CreateUpload(ctx, f.cs, f.user, 2000, map[string]string{"filename": fmt.Sprintf("p%d.jpg", i)}, "")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	created := 0
+	for err := range errs {
+		if err == nil {
+			created++
+			continue
+		}
+		mustQuotaExceeded(t, "a creation past the quota", err)
+	}
+	if created != 1 {
+		t.Fatalf("creations of 2000 bytes racing under a quota of %d: %d created, want 1", limit, created)
+	}
+
+	// PATCHes: a second company, so the first's creation leaves it alone.
+	// Every body waits on its first read until all have started (or 2 s
+	// passed), so that each PATCH has read the quota before any byte
+	// lands.
+	other, err := f.db.CreateUser(ctx, "racer", "correct horse battery", domain.RoleApplicant, "", "Racer Co")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.db.CreateCase(ctx, other, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "r", SiteAddress: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var takes []*domain.Upload
+	for i := range racers {
+		up, err := f.ups.Create(ctx, cs, other, domain.UploadSpec{DeferLength: true, Metadata: map[string]string{"filename": fmt.Sprintf("take%d.webm", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		takes = append(takes, up)
+	}
+	started, all := make(chan struct{}, racers), make(chan struct{})
+	go func() {
+		defer close(all)
+		timeout := time.After(2 * time.Second)
+		for range racers {
+			select {
+			case <-started:
+			case <-timeout:
+				return
+			}
+		}
+	}()
+	data := mp4Bytes(2000, 3)
+	for _, up := range takes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := &barrierReader{r: bytes.NewReader(data), started: started, all: all}
+			if _, _, err := f.ups.Append(ctx, up.ID, 0, domain.SizedBody{Reader: body, Size: int64(len(data))}, nil); err != nil {
+				mustQuotaExceededAsync(t, "a PATCH past the quota", err)
+			}
+		}()
+	}
+	wg.Wait()
+	var sum int64
+	for _, up := range takes {
+		got, err := f.ups.Upload(ctx, up.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += got.Offset
+	}
+	if sum != limit {
+		t.Fatalf("bytes kept by %d PATCHes of 2000 racing under a quota of %d: %d, want %d", racers, limit, sum, limit)
+	}
+
+	// A PATCH whose body breaks off gives back the room it held: of the
+	// 2000 bytes it held it keeps 500, and its company has the rest left.
+	third, err := f.db.CreateUser(ctx, "breaker", "correct horse battery", domain.RoleApplicant, "", "Breaker Co")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs3, err := f.db.CreateCase(ctx, third, "binhai", "BH", time.UTC, domain.NewCase{PermitType: "hotel", SiteName: "b", SiteAddress: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	take, err := f.ups.Create(ctx, cs3, third, domain.UploadSpec{DeferLength: true, Metadata: map[string]string{"filename": "take.webm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := io.MultiReader(bytes.NewReader(data[:500]), iotest.ErrReader(errors.New("the phone lost its signal")))
+	if _, _, err := f.ups.Append(ctx, take.ID, 0, domain.SizedBody{Reader: broken, Size: 2000}, nil); err == nil {
+		t.Fatal("a body that broke off: got no error")
+	}
+	if got, err := f.ups.Upload(ctx, take.ID); err != nil || got.Offset != 500 {
+		t.Fatalf("the broken PATCH's upload: got %+v (%v), want its 500 bytes kept", got, err)
+	}
+	if _, err := f.ups.CreateUpload(ctx, cs3, third, limit-500, map[string]string{"filename": "rest.jpg"}, ""); err != nil {
+		t.Fatalf("a file of the %d bytes left after the broken PATCH: %v (its hold was not given back)", limit-500, err)
+	}
+}
+
+// barrierReader is a body whose first Read tells started and waits for all.
+type barrierReader struct {
+	r       io.Reader
+	started chan<- struct{}
+	all     <-chan struct{}
+	once    sync.Once
+}
+
+func (g *barrierReader) Read(p []byte) (int, error) {
+	g.once.Do(func() {
+		g.started <- struct{}{}
+		<-g.all
+	})
+	return g.r.Read(p)
+}
+
+// mustQuotaExceededAsync is mustQuotaExceeded for a goroutine other than
+// the test's: it reports with Errorf.
+func mustQuotaExceededAsync(t *testing.T, what string, err error) {
+	t.Helper()
+	var de *domain.Error
+	if !errors.Is(err, domain.ErrTooLarge) || !errors.As(err, &de) || de.Code != domain.CodeUploadQuotaExceeded {
+		t.Errorf("%s: got %v, want ErrTooLarge %s", what, err, domain.CodeUploadQuotaExceeded)
 	}
 }

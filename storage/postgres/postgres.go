@@ -93,6 +93,8 @@ func (Dialect) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 const (
 	ChainLockKey     = 0x73697465696e7370
 	MigrationLockKey = 0x736974656d696772
+	// CompanyLockClass is the first key of LockCompany's locks, "comp".
+	CompanyLockClass = 0x636f6d70
 )
 
 var (
@@ -104,6 +106,18 @@ var (
 func (Dialect) LockChain(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, lockChain); err != nil {
 		return fmt.Errorf("lock the audit chain: %w", err)
+	}
+	return nil
+}
+
+// LockCompany takes the company's transaction-scoped advisory lock: the
+// two-key form (a class of our own, the hash of the company's name),
+// whose keys never meet the one-key locks above or TryTask's. Two
+// companies whose names hash alike share a lock, which only makes one
+// wait for the other.
+func (Dialect) LockCompany(ctx context.Context, tx *sql.Tx, org string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+strconv.Itoa(CompanyLockClass)+`, hashtext($1))`, org); err != nil {
+		return fmt.Errorf("lock the company's quota: %w", err)
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ func (*Dialect) SkipLocked() string { return "" }
 // LockChain does nothing: the transaction is the only writer.
 func (*Dialect) LockChain(context.Context, *sql.Tx) error { return nil }
 
+// LockCompany does nothing: the transaction is the only writer.
+func (*Dialect) LockCompany(context.Context, *sql.Tx, string) error { return nil }
+
 // LockMigrations does nothing: the transaction is the only writer.
 func (*Dialect) LockMigrations(context.Context, *sql.Tx) error { return nil }
 
