@@ -458,6 +458,44 @@ func TestLiveIdleAndExpiry(t *testing.T) {
 	}
 }
 
+// TestLiveMaxDuration: a session ends by itself --live-max-duration after
+// its first publish, publisher connected or not (end_reason time_limit),
+// and keeps its recording: a recording is evidence that no company quota
+// counts, so its length is bounded, as its bitrate is (--live-max-kbps,
+// signaling's TestIngestBound).
+func TestLiveMaxDuration(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, "--jobs", "0", "--webrtc-loopback", "--live-max-duration", "3s")
+	_, insp, caseID := liveCase(t, p)
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
+	defer pub.PC.Close()
+	start := time.Now()
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		pub.Send(t, media, 12*time.Second)
+	}()
+	var ls liveSession
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		insp.mustJSON("GET", "/api/v1/live/"+a.ID, nil, http.StatusOK, &ls)
+		if ls.Status == "ended" {
+			break
+		}
+	}
+	took := time.Since(start)
+	if ls.Status != "ended" || ls.EndReason != "time_limit" || ls.EvidenceID == nil {
+		t.Fatalf("session publishing past --live-max-duration 3s: after %v got %+v, want ended (time_limit) with a recording", took.Round(time.Millisecond), ls)
+	}
+	// The sweep runs every 2 s: it ends the session 3–5 s after the first
+	// publish, while the publisher still sends.
+	if took < 3*time.Second || took > 8*time.Second {
+		t.Errorf("ended %v after the publish began, want 3–8 s", took.Round(time.Millisecond))
+	}
+	<-sending
+}
+
 // TestLiveServerRestart: a server shutdown (SIGTERM) finalizes an open
 // session's recording and stores it as evidence; after a crash (SIGKILL)
 // the next start finalizes what the dead process had written and stores

@@ -33,6 +33,9 @@ type liveFlags struct {
 	replicaID         string
 	internalURL       string
 	segmentStr        string
+	maxKbps           int
+	maxDurStr         string
+	maxDur            time.Duration
 }
 
 func (lf *liveFlags) register(fs *flag.FlagSet) {
@@ -47,6 +50,8 @@ func (lf *liveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.disconnectedAfter, "webrtc-disconnected-timeout", "5s", "silence after which a peer counts as disconnected")
 	fs.StringVar(&lf.failedAfter, "webrtc-failed-timeout", "25s", "silence after which a peer's connection fails and a publisher's recording segment is closed")
 	fs.StringVar(&lf.segmentStr, "live-segment", "30s", "start a new recording segment at the first keyframe after this long, so that each is stored at once and a crashed replica loses at most the last (0: one segment per connection)")
+	fs.StringVar(&lf.maxDurStr, "live-max-duration", "3h", "end a live session this long after the applicant first published, keeping its recording")
+	fs.IntVar(&lf.maxKbps, "live-max-kbps", 6000, "the most a live publisher's media may bring in, kilobits a second: packets past it are neither forwarded nor recorded (0: no bound)")
 	fs.StringVar(&lf.replicaID, "replica-id", "", "this replica's id among several sharing the database, the same after a restart (default: the host name and the --listen port; with port 0, the host name and a hash of --data)")
 	fs.StringVar(&lf.internalURL, "internal-url", "", "where the other replicas reach this one, http://host:port (default: from --listen and the port it got; an unspecified host is the host name)")
 }
@@ -124,7 +129,12 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	if err6 != nil || segment < 0 {
 		err6 = fmt.Errorf("--live-segment: bad duration %q: want e.g. 30s, or 0", lf.segmentStr)
 	}
-	for _, err := range []error{err1, err2, err3, err4, err5, err6} {
+	var err7, err8 error
+	lf.maxDur, err8 = parseDuration(lf.maxDurStr)
+	if lf.maxKbps < 0 {
+		err7 = fmt.Errorf("--live-max-kbps: %d: want a number of kilobits a second, or 0", lf.maxKbps)
+	}
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
 		if err != nil {
 			return nil, signaling.Config{}, err
 		}
@@ -136,7 +146,7 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	cfg := signaling.Config{
 		IncludeLoopback: lf.loopback, UDPMuxPort: lf.udpPort, ICETCPPort: lf.tcpPort, ICEServers: ice,
 		ICEDisconnectedTimeout: disc, ICEFailedTimeout: failed, RecordDir: dir, Logger: log.With("component", "live"),
-		MaxSegment: segment,
+		MaxSegment: segment, MaxIngestKbps: lf.maxKbps,
 	}
 	if lf.natIPs != "" {
 		cfg.NAT1To1IPs = strings.Split(lf.natIPs, ",")

@@ -207,7 +207,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer mgr.Close()
-	liveSvc, err := live.New(live.Config{DB: st.db, Objects: st.objects, Media: mgr, Replica: replica, Idle: lf.idle,
+	liveSvc, err := live.New(live.Config{DB: st.db, Objects: st.objects, Media: mgr, Replica: replica, Idle: lf.idle, MaxDuration: lf.maxDur,
 		Notify: worker.Notify, Logger: log.With("component", "live")})
 	if err != nil {
 		return err

@@ -44,6 +44,10 @@ type Store interface {
 	ListLiveSegments(ctx context.Context, sessionID string) ([]storage.LiveSegment, error)
 }
 
+// DefaultMaxDuration is Config.MaxDuration's default: at the publisher's
+// default bound of 6 Mbps, under the largest video an upload may have.
+const DefaultMaxDuration = 3 * time.Hour
+
 // Config configures a Service.
 type Config struct {
 	// DB holds the sessions (required).
@@ -58,6 +62,11 @@ type Config struct {
 	// Idle ends a session left without a publisher this long (default
 	// 10 minutes).
 	Idle time.Duration
+	// MaxDuration ends a session this long after its first publish
+	// (default 3 hours): with the publisher's bound on what it brings in
+	// (signaling.Config.MaxIngestKbps) it bounds a recording's size, which
+	// no company quota counts.
+	MaxDuration time.Duration
 	// Notify, if set, is called when new evidence waits for the media
 	// pipeline.
 	Notify func()
@@ -74,6 +83,7 @@ type Service struct {
 	log     *slog.Logger
 	notify  func()
 	idle    time.Duration
+	maxDur  time.Duration
 	replica Replica
 
 	mu      sync.Mutex
@@ -99,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("live: Config.DB, Objects and Media are required")
 	}
 	l := &Service{
-		db: cfg.DB, objects: cfg.Objects, mgr: cfg.Media, log: cfg.Logger, notify: cfg.Notify, idle: cfg.Idle, replica: cfg.Replica,
+		db: cfg.DB, objects: cfg.Objects, mgr: cfg.Media, log: cfg.Logger, notify: cfg.Notify, idle: cfg.Idle, maxDur: cfg.MaxDuration, replica: cfg.Replica,
 		rooms: map[string]*signaling.Room{}, ending: map[string]bool{}, pending: map[string]*signaling.Recording{},
 		viewers: map[string]viewerRef{}, talkers: map[string]string{}, whips: map[string]string{},
 		stored: map[string]bool{}, offsets: map[string]time.Duration{}, stop: make(chan struct{}), created: time.Now(),
@@ -112,6 +122,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if l.idle <= 0 {
 		l.idle = 10 * time.Minute
+	}
+	if l.maxDur <= 0 {
+		l.maxDur = DefaultMaxDuration
 	}
 	if l.replica.ID == "" {
 		l.replica.ID = "local"
@@ -271,7 +284,8 @@ func (l *Service) recoverAll(ctx context.Context) {
 
 // sweep ends sessions idle for longer than l.idle (no publisher since it
 // left, or since the session was created or scheduled, or since its
-// replica died) and updates rooms. Sessions that another live replica
+// replica died), and sessions that began to publish l.maxDur ago, and
+// updates rooms. Sessions that another live replica
 // owns are that one's to sweep.
 func (l *Service) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -314,7 +328,14 @@ func (l *Service) sweep() {
 				}
 			}
 		}
-		if !since.IsZero() && time.Since(since) >= l.idle {
+		reason := ""
+		switch {
+		case !since.IsZero() && time.Since(since) >= l.idle:
+			reason = "idle"
+		case ls.StartedAt != nil && now.Sub(*ls.StartedAt) >= l.maxDur:
+			reason = "time_limit"
+		}
+		if reason != "" {
 			if ls.Owner != l.replica.ID {
 				// One replica ends it: the one that takes it.
 				if ok, err := l.db.ClaimLiveSession(ctx, ls.ID, ls.Owner, l.replica.ID); err != nil || !ok {
@@ -322,9 +343,9 @@ func (l *Service) sweep() {
 				}
 				ls.Owner = l.replica.ID
 			}
-			l.log.Info("live session idle: ending it", "session", ls.ID, "since", since)
-			if _, _, err := l.End(ctx, ls, "", "idle"); err != nil {
-				l.log.Error("end idle live session", "session", ls.ID, "err", err)
+			l.log.Info("live session ends by itself", "session", ls.ID, "reason", reason, "since", since, "started", ls.StartedAt)
+			if _, _, err := l.End(ctx, ls, "", reason); err != nil {
+				l.log.Error("end live session", "session", ls.ID, "reason", reason, "err", err)
 			}
 			continue
 		}

@@ -116,7 +116,7 @@ func (s *session) publish(ctx context.Context, offer string, info offerInfo) (st
 	if err != nil {
 		return "", "", err
 	}
-	p := &publisher{s: s, id: newResourceID(), info: info, segDone: make(chan struct{})}
+	p := &publisher{s: s, id: newResourceID(), info: info, segDone: make(chan struct{}), budget: newIngestBudget(s.m.cfg.MaxIngestKbps, time.Now())}
 	p.pli.interval = keyframeInterval
 	p.rec = newRecorder(s.m.log.With("session", s.id), info.video, info.hasAudio, s.segmentPath, p.requestKeyframe)
 	p.rec.maxSegment, p.rec.onRotate = s.m.cfg.MaxSegment, s.rotated
@@ -353,6 +353,7 @@ type publisher struct {
 	closing   atomic.Bool
 	once      sync.Once
 	quality   qualityMeter
+	budget    *ingestBudget // nil: no bound
 
 	seg       *segment      // set by close
 	accounted bool          // its segment is in session.segments (or it had none); guarded by session.mu
@@ -381,6 +382,13 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 				go p.s.dropPublisher(p)
 			}
 			return
+		}
+		if ok, first := p.budget.take(len(pkt.Payload), time.Now()); !ok {
+			if first {
+				p.s.m.log.Warn("publisher sends past the ingest bound: packets past it are dropped",
+					"session", p.s.id, "publisher", p.id, "max_kbps", p.s.m.cfg.MaxIngestKbps)
+			}
+			continue
 		}
 		if fwd != nil {
 			fwd.write(p.id, pkt)

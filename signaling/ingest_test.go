@@ -1,0 +1,57 @@
+package signaling
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// TestIngestBound: a publisher sending past Config.MaxIngestKbps has the
+// packets past the bound dropped before the viewers and the recorder.
+// Over 4 s of a 190 kbps clip under a bound of 40 kbps (with 2 s of it
+// to spare), a viewer reads no more payload than the bound lets through
+// from the publisher's start, and still reads some.
+func TestIngestBound(t *testing.T) {
+	const kbps, id = 40, "flood"
+	m := mustManagerWith(t, Config{MaxIngestKbps: kbps})
+	start := time.Now()
+	pub := mustPublish(t, m, id, codecVP8)
+	defer pub.pc.Close()
+	var got atomic.Int64
+	mustViewVia(t, m, id, clientAPI(t, codecVP8), func(_ webrtc.RTPCodecType, p *rtp.Packet) {
+		got.Add(int64(len(p.Payload)))
+	})
+	frames := mustFrames(t, codecVP8)
+	sent, i := 0, 0
+	pace(time.Second/30, 4*time.Second, func() bool {
+		f := frames[i%len(frames)]
+		_ = pub.video.WriteSample(media.Sample{Data: f, Duration: time.Second / 30})
+		sent += len(f)
+		i++
+		return true
+	})
+	elapsed := time.Since(start)
+	time.Sleep(300 * time.Millisecond) // what is still on its way
+	allowed := int64(float64(kbps*1000/8) * (elapsed + ingestBurst).Seconds())
+	if int64(sent) < 2*allowed {
+		t.Fatalf("the publisher sent %d bytes, want at least twice the %d the bound allows, or the test shows nothing", sent, allowed)
+	}
+	if n := got.Load(); n > allowed || n == 0 {
+		t.Fatalf("viewer read %d bytes of payload of the %d sent in %v, want some and at most the %d a bound of %d kbps lets through",
+			n, sent, elapsed.Round(time.Millisecond), allowed, kbps)
+	}
+	s, err := m.session(id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	b := s.pub.budget
+	s.mu.Unlock()
+	if b.droppedPackets() == 0 {
+		t.Fatal("the budget counted no dropped packet")
+	}
+}
