@@ -158,7 +158,7 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 	// the company's lock: creations racing each other cannot both take
 	// what is left.
 	err := s.db.tx(ctx, func(tx *wtx) error {
-		if err := s.db.dialect.LockCompany(ctx, tx.Tx, c.Applicant.Org); err != nil {
+		if err := s.lockCompanyOf(ctx, tx, c.ID); err != nil {
 			return err
 		}
 		if err := s.checkCompanyQuota(ctx, tx, c, length); err != nil {
