@@ -247,9 +247,9 @@ func (s *Uploads) quotaRoom(ctx context.Context, tx *wtx, up *domain.Upload) (in
 	return max(s.cfg.CompanyDailyBytes-bytes-up.Offset, 0), nil
 }
 
-// holdQuota holds for a PATCH about to append up to want bytes (−1: its
-// body's length is unknown) to up, an upload of deferred length, what is
-// left of its company's daily quota, at most want: companyUsage counts the
+// holdQuota holds for a PATCH about to append up to want bytes to up, an
+// upload of deferred length, what is left of its company's daily quota,
+// at most want: companyUsage counts the
 // hold, so PATCHes to the company's other uploads racing this one cannot
 // spend the same bytes. It returns the offset at which the PATCH's bytes
 // must stop. releaseQuota gives back what the PATCH did not take; a hold
@@ -262,10 +262,7 @@ func (s *Uploads) holdQuota(ctx context.Context, up *domain.Upload, want int64) 
 		if err != nil {
 			return err
 		}
-		if want >= 0 {
-			room = min(room, want)
-		}
-		end = up.Offset + room
+		end = up.Offset + min(room, max(want, 0))
 		_, err = s.db.txExec(ctx, tx, `UPDATE uploads SET quota_held = ? WHERE id = ?`, end, up.ID)
 		return err
 	})

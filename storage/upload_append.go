@@ -137,9 +137,11 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 			return err
 		}
 		if up.LengthDeferred {
-			want := int64(-1)
+			// What the body may bring: its length when declared, and
+			// at most what the file's kind still allows.
+			want := a.end() - up.Offset
 			if sb, ok := body.(domain.SizedBody); ok && sb.Size >= 0 {
-				want = sb.Size
+				want = min(want, sb.Size)
 			}
 			end, err := s.holdQuota(ctx, up, want)
 			if err != nil {
