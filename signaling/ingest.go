@@ -10,9 +10,10 @@ import (
 // its signal came back.
 const ingestBurst = 2 * time.Second
 
-// ingestBudget bounds what a publisher's media may bring in (a token
-// bucket over its audio and video together, counting RTP payloads): the
-// packets past it are neither forwarded nor recorded. A phone's browser
+// ingestBudget bounds what a session's publishers may bring in (a token
+// bucket over audio and video together, counting RTP payloads, shared by
+// a publisher and the ones that reconnect after it): the packets past it
+// are neither forwarded nor recorded. A phone's browser
 // sends at most 2.5 Mbps (web/static/views/live/rtc.js); a client of our
 // own making could send far more, and everything it sends would be
 // recorded into the case's evidence, which the object store keeps for

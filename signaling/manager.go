@@ -94,9 +94,9 @@ type Config struct {
 	// publisher stays connected: a crash then loses at most the segment
 	// being written. Zero makes one segment per publisher connection.
 	MaxSegment time.Duration
-	// MaxIngestKbps, when positive, bounds what one publisher's media may
-	// bring in, audio and video together, in kilobits a second with
-	// ingestBurst to spare: packets past it are neither forwarded nor
+	// MaxIngestKbps, when positive, bounds what a session's publisher
+	// (and any that reconnects after it) may bring in, audio and video
+	// together, in kilobits a second with ingestBurst to spare: packets past it are neither forwarded nor
 	// recorded, so a client that floods the server cannot fill the case's
 	// evidence. Zero takes everything.
 	MaxIngestKbps int

@@ -49,12 +49,17 @@ type session struct {
 	closing map[*publisher]struct{}
 	ever    bool      // someone has published
 	lastEnd time.Time // when the session last lost its publisher
+	// budget bounds what the session's publishers bring in, one after
+	// another (Config.MaxIngestKbps): a publisher that reconnects gets
+	// no fresh burst. nil: no bound.
+	budget *ingestBudget
 }
 
 func newSession(m *Manager, id string) *session {
 	return &session{
 		m: m, id: id, dir: filepath.Join(m.cfg.RecordDir, id),
 		viewers: map[string]*viewer{}, closing: map[*publisher]struct{}{},
+		budget: newIngestBudget(m.cfg.MaxIngestKbps, time.Now()),
 	}
 }
 
@@ -116,7 +121,7 @@ func (s *session) publish(ctx context.Context, offer string, info offerInfo) (st
 	if err != nil {
 		return "", "", err
 	}
-	p := &publisher{s: s, id: newResourceID(), info: info, segDone: make(chan struct{}), budget: newIngestBudget(s.m.cfg.MaxIngestKbps, time.Now())}
+	p := &publisher{s: s, id: newResourceID(), info: info, segDone: make(chan struct{})}
 	p.pli.interval = keyframeInterval
 	p.rec = newRecorder(s.m.log.With("session", s.id), info.video, info.hasAudio, s.segmentPath, p.requestKeyframe)
 	p.rec.maxSegment, p.rec.onRotate = s.m.cfg.MaxSegment, s.rotated
@@ -353,7 +358,6 @@ type publisher struct {
 	closing   atomic.Bool
 	once      sync.Once
 	quality   qualityMeter
-	budget    *ingestBudget // nil: no bound
 
 	seg       *segment      // set by close
 	accounted bool          // its segment is in session.segments (or it had none); guarded by session.mu
@@ -383,9 +387,9 @@ func (p *publisher) onTrack(t *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 			}
 			return
 		}
-		if ok, first := p.budget.take(len(pkt.Payload), time.Now()); !ok {
+		if ok, first := p.s.budget.take(len(pkt.Payload), time.Now()); !ok {
 			if first {
-				p.s.m.log.Warn("publisher sends past the ingest bound: packets past it are dropped",
+				p.s.m.log.Warn("live session receives past the ingest bound: packets past it are dropped",
 					"session", p.s.id, "publisher", p.id, "max_kbps", p.s.m.cfg.MaxIngestKbps)
 			}
 			continue
