@@ -56,11 +56,12 @@ func TestIngestBound(t *testing.T) {
 		t.Fatalf("viewer read %d bytes of payload of the %d sent in %v, want some and at most the %d a bound of %d kbps lets through",
 			n, sent, elapsed.Round(time.Millisecond), allowed, kbps)
 	}
-	s, err := m.session(id, false)
+	// The inspector is told, in the publisher's quality.
+	st, err := m.Status(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.budget.droppedPackets() == 0 {
-		t.Fatal("the budget counted no dropped packet")
+	if st.Publisher == nil || st.Publisher.DroppedPackets == 0 {
+		t.Fatalf("publisher's quality: got %+v, want the packets dropped counted", st.Publisher)
 	}
 }

@@ -25,6 +25,10 @@ type PeerQuality struct {
 	// RTTMS is the round-trip time: from the viewer's receiver reports
 	// when they carry one, otherwise from ICE connectivity checks.
 	RTTMS float64 `json:"rtt_ms"`
+	// DroppedPackets, for the publisher, is how many packets the session
+	// has dropped so far for coming past its ingest bound
+	// (Config.MaxIngestKbps): the picture breaks up where they were.
+	DroppedPackets uint64 `json:"dropped_packets,omitempty"`
 }
 
 // Status is a live session's state, for the room's state and quality
@@ -91,6 +95,7 @@ func (s *session) status(now time.Time) Status {
 
 	if p != nil {
 		q := p.quality.publisher(p, now)
+		q.DroppedPackets = s.budget.droppedPackets()
 		st.Publisher = &q
 	}
 	st.ViewerQuality = make(map[string]PeerQuality, len(viewers))

@@ -104,7 +104,10 @@ export function qualityLevel(q) {
   return 'good';
 }
 
-/** qualityText spells a quality report out: "1,250 kbps · loss 0.4 % · RTT 80 ms · jitter 6 ms". */
+/**
+ * qualityText spells a quality report out: "1,250 kbps · loss 0.4 % · RTT 80 ms · jitter 6 ms",
+ * and the packets the server dropped for coming past its bound, if any.
+ */
 export function qualityText(q) {
   if (!q) return t('live.qualityNone');
   const parts = [];
@@ -112,6 +115,7 @@ export function qualityText(q) {
   if (Number.isFinite(q.packet_loss)) parts.push(t('live.loss', { n: number(q.packet_loss * 100, 1) }));
   if (Number.isFinite(q.rtt_ms)) parts.push(t('live.rtt', { n: number(Math.round(q.rtt_ms)) }));
   if (Number.isFinite(q.jitter_ms)) parts.push(t('live.jitter', { n: number(Math.round(q.jitter_ms)) }));
+  if (q.dropped_packets > 0) parts.push(t('live.overBound', { n: number(q.dropped_packets) }));
   return parts.join(' · ') || t('live.qualityNone');
 }
 
