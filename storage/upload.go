@@ -273,7 +273,8 @@ func (s *Uploads) holdQuota(ctx context.Context, up *domain.Upload, want int64) 
 }
 
 // releaseQuota ends the hold of holdQuota once the PATCH's bytes are
-// committed (the upload then counts its offset). It runs even when the
+// committed (the upload then counts its offset). Append calls it only
+// for a PATCH that took less than it held. It runs even when the
 // request was cancelled; if it fails, the hold counts until the upload's
 // next PATCH or its end, which errs on the company's side of the quota.
 func (s *Uploads) releaseQuota(ctx context.Context, id string) {

@@ -147,7 +147,16 @@ func (s *Uploads) Append(ctx context.Context, id string, offset int64, body io.R
 			if err != nil {
 				return err
 			}
-			defer s.releaseQuota(ctx, up.ID)
+			defer func() {
+				// A PATCH that took all it held leaves the hold: it
+				// equals the offset, and the write is saved.
+				a.commitMu.Lock()
+				took := a.committed
+				a.commitMu.Unlock()
+				if took < end {
+					s.releaseQuota(ctx, up.ID)
+				}
+			}()
 			a.quotaEnd, a.quotaBound = end, true
 		}
 		ev, err = a.receive(ctx, body, sum)
