@@ -51,7 +51,7 @@ func (lf *liveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.failedAfter, "webrtc-failed-timeout", "25s", "silence after which a peer's connection fails and a publisher's recording segment is closed")
 	fs.StringVar(&lf.segmentStr, "live-segment", "30s", "start a new recording segment at the first keyframe after this long, so that each is stored at once and a crashed replica loses at most the last (0: one segment per connection)")
 	fs.StringVar(&lf.maxDurStr, "live-max-duration", "3h", "end a live session this long after the applicant first published, keeping its recording")
-	fs.IntVar(&lf.maxKbps, "live-max-kbps", 6000, "the most a live publisher's media may bring in, kilobits a second: packets past it are neither forwarded nor recorded (0: no bound)")
+	fs.IntVar(&lf.maxKbps, "live-max-kbps", 6000, "the most a live session's publisher may bring in, kilobits a second: packets past it are neither forwarded nor recorded (0: no bound)")
 	fs.StringVar(&lf.replicaID, "replica-id", "", "this replica's id among several sharing the database, the same after a restart (default: the host name and the --listen port; with port 0, the host name and a hash of --data)")
 	fs.StringVar(&lf.internalURL, "internal-url", "", "where the other replicas reach this one, http://host:port (default: from --listen and the port it got; an unspecified host is the host name)")
 }

@@ -284,9 +284,9 @@ func (l *Service) recoverAll(ctx context.Context) {
 
 // sweep ends sessions idle for longer than l.idle (no publisher since it
 // left, or since the session was created or scheduled, or since its
-// replica died), and sessions that began to publish l.maxDur ago, and
-// updates rooms. Sessions that another live replica
-// owns are that one's to sweep.
+// replica died) and sessions whose first publish was l.maxDur ago, and
+// updates rooms. Sessions that another live replica owns are that one's
+// to sweep.
 func (l *Service) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -5,19 +5,19 @@ import (
 	"time"
 )
 
-// ingestBurst is how much more than its rate a publisher may send at
-// once, in seconds of that rate: a keyframe, or a phone catching up after
+// ingestBurst is how much more than the bound's rate a session's
+// publisher may send at once, in seconds of that rate: a keyframe, or a phone catching up after
 // its signal came back.
 const ingestBurst = 2 * time.Second
 
 // ingestBudget bounds what a session's publishers may bring in (a token
 // bucket over audio and video together, counting RTP payloads, shared by
 // a publisher and the ones that reconnect after it): the packets past it
-// are neither forwarded nor recorded. A phone's browser
-// sends at most 2.5 Mbps (web/static/views/live/rtc.js); a client of our
-// own making could send far more, and everything it sends would be
-// recorded into the case's evidence, which the object store keeps for
-// years. A nil budget takes everything.
+// are neither forwarded nor recorded. A phone's browser sends at most
+// 2.5 Mbps (web/static/views/live/rtc.js); a client of one's own making
+// could send far more, and everything it sends would be recorded into
+// the case's evidence, which the object store keeps for years. A nil
+// budget takes everything.
 type ingestBudget struct {
 	mu      sync.Mutex
 	rate    float64 // bytes a second
