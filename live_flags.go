@@ -119,18 +119,26 @@ func parseICEServers(s string) ([]webrtc.ICEServer, error) {
 
 // open builds the signaling manager.
 func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, signaling.Config, error) {
+	// Each duration flag's error names the flag.
+	duration := func(flag, v string) (time.Duration, error) {
+		d, err := parseDuration(v)
+		if err != nil {
+			return 0, fmt.Errorf("--%s: %w", flag, err)
+		}
+		return d, nil
+	}
 	var err1, err2, err3, err4, err5 error
-	lf.idle, err1 = parseDuration(lf.idleStr)
-	lf.tokenTTL, err2 = parseDuration(lf.ttlStr)
-	disc, err3 := parseDuration(lf.disconnectedAfter)
+	lf.idle, err1 = duration("live-idle", lf.idleStr)
+	lf.tokenTTL, err2 = duration("live-token-ttl", lf.ttlStr)
+	disc, err3 := duration("webrtc-disconnected-timeout", lf.disconnectedAfter)
 	ice, err4 := parseICEServers(lf.ice)
-	failed, err5 := parseDuration(lf.failedAfter)
+	failed, err5 := duration("webrtc-failed-timeout", lf.failedAfter)
 	segment, err6 := time.ParseDuration(lf.segmentStr)
 	if err6 != nil || segment < 0 {
 		err6 = fmt.Errorf("--live-segment: bad duration %q: want e.g. 30s, or 0", lf.segmentStr)
 	}
 	var err7, err8 error
-	lf.maxDur, err8 = parseDuration(lf.maxDurStr)
+	lf.maxDur, err8 = duration("live-max-duration", lf.maxDurStr)
 	if lf.maxKbps < 0 {
 		err7 = fmt.Errorf("--live-max-kbps: %d: want a number of kilobits a second, or 0", lf.maxKbps)
 	}
