@@ -249,12 +249,11 @@ func (s *Uploads) quotaRoom(ctx context.Context, tx *wtx, up *domain.Upload) (in
 
 // holdQuota holds for a PATCH about to append up to want bytes to up, an
 // upload of deferred length, what is left of its company's daily quota,
-// at most want: companyUsage counts the
-// hold, so PATCHes to the company's other uploads racing this one cannot
-// spend the same bytes. It returns the offset at which the PATCH's bytes
-// must stop. releaseQuota gives back what the PATCH did not take; a hold
-// left by a process that stopped counts until the upload's next PATCH or
-// its end.
+// at most want: companyUsage counts the hold, so PATCHes to the company's
+// other uploads racing this one cannot spend the same bytes. It returns
+// the offset at which the PATCH's bytes must stop. releaseQuota gives back
+// what the PATCH did not take; a hold left by a process that stopped
+// counts until the upload's next PATCH or its end.
 func (s *Uploads) holdQuota(ctx context.Context, up *domain.Upload, want int64) (int64, error) {
 	var end int64
 	err := s.db.tx(ctx, func(tx *wtx) error {
@@ -281,7 +280,7 @@ func (s *Uploads) releaseQuota(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := s.db.exec(ctx, `UPDATE uploads SET quota_held = 0 WHERE id = ?`, id); err != nil {
-		slog.Warn("release an upload's hold on its company's quota", "upload", id, "err", err)
+		s.cfg.Logger.Warn("release an upload's hold on its company's quota", "upload", id, "err", err)
 	}
 }
 
