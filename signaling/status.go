@@ -262,7 +262,11 @@ func (q *qualityMeter) viewer(v *viewer, now time.Time) PeerQuality {
 }
 
 // iceRTT is the round-trip time of the connection's selected ICE
-// candidate pair, from its STUN consent checks (RFC 7675), in ms.
+// candidate pair, from its STUN consent checks (RFC 7675), in ms; 0 until
+// the pair is chosen. It asks for the pair only once the transport is
+// connected: pion's ICETransport writes its gatherer while it starts (a
+// moment after SetRemoteDescription) without the lock the stats read
+// takes, so a Status right after a WHIP answer raced with it under -race.
 func iceRTT(pc *webrtc.PeerConnection) float64 {
 	sctp := pc.SCTP()
 	if sctp == nil {
@@ -274,6 +278,11 @@ func iceRTT(pc *webrtc.PeerConnection) float64 {
 	}
 	ice := dtls.ICETransport()
 	if ice == nil {
+		return 0
+	}
+	switch ice.State() {
+	case webrtc.ICETransportStateConnected, webrtc.ICETransportStateCompleted:
+	default:
 		return 0
 	}
 	st, ok := ice.GetSelectedCandidatePairStats()
