@@ -236,7 +236,7 @@ func OpenDB(ctx context.Context, dsn string) (*DB, error) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			sqlite.Checkpoints(ctx, db, sqlite.CheckpointEvery, func(err error) { slog.Default().Warn("sqlite wal", "err", err) })
+			sqlite.Checkpoints(ctx, db, dsn, sqlite.CheckpointEvery, func(err error) { slog.Default().Warn("sqlite wal", "err", err) })
 		}()
 		d.stopCheckpoints = func() { cancel(); <-done }
 	}

@@ -25,7 +25,8 @@ func BenchmarkCommitTail(b *testing.B) {
 		for _, mode := range []string{"in-commit", "beside"} {
 			b.Run(fmt.Sprintf("%s/%d", mode, round), func(b *testing.B) {
 				ctx := context.Background()
-				db, err := NewDialect().Open(ctx, filepath.Join(b.TempDir(), "x.db"))
+				path := filepath.Join(b.TempDir(), "x.db")
+				db, err := NewDialect().Open(ctx, path)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -44,7 +45,7 @@ func BenchmarkCommitTail(b *testing.B) {
 					done := make(chan struct{})
 					go func() {
 						defer close(done)
-						Checkpoints(cctx, db, CheckpointEvery, func(err error) { b.Error(err) })
+						Checkpoints(cctx, db, path, CheckpointEvery, func(err error) { b.Error(err) })
 					}()
 					defer func() { cancel(); <-done }()
 				}
