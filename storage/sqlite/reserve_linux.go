@@ -12,32 +12,36 @@ const fallocKeepSize = 0x1
 
 // reserve keeps at least logAhead/2, and after a refill logAhead, of disk
 // blocks allocated past the end of the file at path without changing its
-// size (what SQLite reads and writes is unchanged). A missing file is
-// nothing to do. It reports errors.ErrUnsupported where the file system
-// cannot allocate ahead.
-func reserve(path string) error {
+// size (what SQLite reads and writes is unchanged), while the file grows:
+// only when it is at least logGrowing larger than before (its size at the
+// previous call). A file that grows slowly or not at all, as an idle
+// server's log, gets nothing ahead. It returns the file's size; a missing
+// file is nothing to do. It reports errors.ErrUnsupported where the file
+// system cannot allocate ahead.
+func reserve(path string, before int64) (int64, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return before, err
 	}
+	size := fi.Size()
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return errors.ErrUnsupported
+		return size, errors.ErrUnsupported
 	}
-	if st.Blocks*512-fi.Size() >= logAhead/2 {
-		return nil
+	if size-before < logGrowing || st.Blocks*512-size >= logAhead/2 {
+		return size, nil
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return err
+		return size, err
 	}
 	defer f.Close()
-	err = syscall.Fallocate(int(f.Fd()), fallocKeepSize, fi.Size(), logAhead)
+	err = syscall.Fallocate(int(f.Fd()), fallocKeepSize, size, logAhead)
 	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
-		return errors.ErrUnsupported
+		return size, errors.ErrUnsupported
 	}
-	return err
+	return size, err
 }

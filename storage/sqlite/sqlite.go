@@ -146,6 +146,11 @@ const CheckpointEvery = 50 * time.Millisecond
 // annotation).
 const logAhead = 64 << 20
 
+// logGrowing is how much the log must have grown since the last tick for
+// Checkpoints to allocate ahead of it: a burst of writes, not an idle or
+// lightly used server's log (64 MiB of disk each, or of memory on tmpfs).
+const logGrowing = 1 << 20
+
 // logBudget is how much of the log may wait uncopied while writes go on
 // without a pause: then a checkpoint runs even so. PostgreSQL's default
 // (max_wal_size) lets eight times as much wait. What waits costs a reader
@@ -172,8 +177,8 @@ const logMaxAge = 10 * time.Second
 // the burst's end, and copies each page once however often the burst
 // rewrote it. Where the index cannot be read, it checkpoints every tick.
 //
-// Each tick also keeps disk blocks allocated past the end of the log,
-// without changing the log's size or contents. A commit appends to the
+// While the log grows fast, each tick also keeps disk blocks allocated
+// past its end, without changing its size or contents. A commit appends to the
 // log; where that append needs new blocks, ext4 made it wait 10–18 ms
 // whenever a sync of the log was under way; into allocated blocks it does
 // not wait. PostgreSQL writes its log into segment files made ahead for
@@ -197,16 +202,21 @@ func Checkpoints(ctx context.Context, db *sql.DB, path string, interval time.Dur
 
 // checkpointer is Checkpoints' state from tick to tick.
 type checkpointer struct {
-	db     *sql.DB
-	wal    string // the log's file
-	ahead  bool   // whether the log's file system allocates ahead
-	idx    walIndex
-	policy checkpointPolicy
+	db      *sql.DB
+	wal     string // the log's file
+	walSize int64  // its size at the last tick
+	ahead   bool   // whether the log's file system allocates ahead
+	idx     walIndex
+	policy  checkpointPolicy
 }
 
 func newCheckpointer(db *sql.DB, path string, budget int64) *checkpointer {
-	return &checkpointer{db: db, wal: path + "-wal", ahead: true, idx: walIndex{path: path + "-shm"},
+	c := &checkpointer{db: db, wal: path + "-wal", ahead: true, idx: walIndex{path: path + "-shm"},
 		policy: checkpointPolicy{budget: budget, maxAge: logMaxAge, lastAt: time.Now()}}
+	if fi, err := os.Stat(c.wal); err == nil {
+		c.walSize = fi.Size() // a log left from before has not grown
+	}
+	return c
 }
 
 func (c *checkpointer) close() { c.idx.close() }
@@ -215,7 +225,9 @@ func (c *checkpointer) close() { c.idx.close() }
 func (c *checkpointer) tick(ctx context.Context, now time.Time) error {
 	var spaceErr error
 	if c.ahead {
-		switch err := reserve(c.wal); {
+		size, err := reserve(c.wal, c.walSize)
+		c.walSize = size
+		switch {
 		case errors.Is(err, errors.ErrUnsupported):
 			c.ahead = false
 		case err != nil:
