@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,7 +171,11 @@ const liveNoteJS = `(body) => {
 // published, decodes cleanly and carries the note at that position.
 func TestLiveBrowserInspection(t *testing.T) {
 	started := time.Now()
-	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
+	// A length limit short enough that both pages say when it ends the
+	// session (they do in its last ten minutes), long enough that it does
+	// not end it during the test.
+	const maxDur = 9 * time.Minute
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback", "--live-max-duration", maxDur.String()}, s3Args(t)...)...)
 	_, insp, caseID := liveCase(t, p)
 	var ls liveSession
 	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
@@ -228,6 +233,31 @@ func TestLiveBrowserInspection(t *testing.T) {
 	ib.mustWaitAttr(t, "#live-page", "data-state", "live")
 	play := mustPoll[playing](t, ib, "the live video to play", playingJS)
 	t.Logf("the inspector's player: %dx%d, currentTime %.2f → %.2f s", play.Width, play.Height, play.From, play.To)
+
+	// Both pages say when the length limit ends the session: the office's
+	// clock time (Asia/Shanghai, whatever the browser's zone) of the first
+	// publish plus --live-max-duration, and the minutes left.
+	var cur liveSession
+	insp.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &cur)
+	if cur.StartedAt == nil {
+		t.Fatalf("live session while publishing: got %+v, want started_at", cur)
+	}
+	office, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endsAt := cur.StartedAt.Add(maxDur).In(office).Format("15:04")
+	for _, c := range []struct {
+		b  *browser
+		id string
+	}{{phone, "join-limit"}, {ib, "live-limit"}} {
+		got := mustPoll[string](t, c.b, "the length limit's notice on #"+c.id,
+			`(id) => { const el = document.getElementById(id); return el && !el.hidden && el.textContent ? el.textContent : null; }`, c.id)
+		t.Logf("#%s: %s", c.id, got)
+		if want := regexp.MustCompile(`^本次直播将于 ` + endsAt + ` 达到时长上限并自动结束，还剩约 [89] 分钟$`); !want.MatchString(got) {
+			t.Errorf("#%s: got %q, want %s", c.id, got, want)
+		}
+	}
 
 	for end := time.Now().Add(10 * time.Second); viewer.VideoPackets.Load() == 0 && time.Now().Before(end); {
 		time.Sleep(50 * time.Millisecond)

@@ -24,15 +24,16 @@ import (
 
 // liveSession is POST /cases/{id}/live's answer.
 type liveSession struct {
-	ID           string  `json:"id"`
-	CaseID       string  `json:"case_id"`
-	Status       string  `json:"status"`
-	EndReason    string  `json:"end_reason"`
-	PublishURL   string  `json:"publish_url"`
-	PublishToken string  `json:"publish_token"`
-	JoinURL      string  `json:"join_url"`
-	EvidenceID   *string `json:"evidence_id"`
-	Publishing   bool    `json:"publishing"`
+	ID           string     `json:"id"`
+	CaseID       string     `json:"case_id"`
+	Status       string     `json:"status"`
+	EndReason    string     `json:"end_reason"`
+	PublishURL   string     `json:"publish_url"`
+	PublishToken string     `json:"publish_token"`
+	JoinURL      string     `json:"join_url"`
+	EvidenceID   *string    `json:"evidence_id"`
+	Publishing   bool       `json:"publishing"`
+	StartedAt    *time.Time `json:"started_at"`
 }
 
 // liveCase makes a case in review (one photo uploaded, submitted, taken by

@@ -567,12 +567,20 @@ func PresenceOf(u *domain.User) signaling.Presence {
 }
 
 // StateMessage is the room's `state` message for ls: whether someone
-// publishes, how many watch, and the position in the recording (counting
-// segments stored by other replicas).
+// publishes, how many watch, the position in the recording (counting
+// segments stored by other replicas), and, once the session has started,
+// when its length limit (Config.MaxDuration) ends it: ends_at, and
+// ends_in_ms by the server's clock, so that a device whose clock is wrong
+// still counts down right.
 func (l *Service) StateMessage(ls *domain.LiveSession) map[string]any {
 	m := map[string]any{"type": "state", "status": ls.Status, "publishing": false, "viewers": 0, "recording_ms": l.RecordingMS(ls.ID)}
 	if st, err := l.mgr.Status(ls.ID); err == nil {
 		m["publishing"], m["viewers"] = st.Publishing, st.Viewers
+	}
+	if ls.Status == domain.LiveOpen && ls.StartedAt != nil {
+		end := ls.StartedAt.Add(l.maxDur)
+		m["ends_at"] = end.UTC().Format(time.RFC3339)
+		m["ends_in_ms"] = max(0, end.Sub(l.db.Now()).Milliseconds())
 	}
 	return m
 }

@@ -578,6 +578,7 @@ addMessages({
   'live.loss': { zh: '丢包 {n}%', en: 'loss {n}%' },
   'live.rtt': { zh: '往返 {n} 毫秒', en: 'RTT {n} ms' },
   'live.jitter': { zh: '抖动 {n} 毫秒', en: 'jitter {n} ms' },
+  'live.endsSoon': { zh: '本次直播将于 {time} 达到时长上限并自动结束，还剩约 {n} 分钟', en: 'This live session reaches its length limit and ends by itself at {time}: about {n} min left' },
   'live.overBound': { zh: '超出码率上限，已丢弃 {n} 个数据包，画面会有残缺', en: 'over the bitrate bound: {n} packets dropped, the picture breaks up' },
   'live.signal.good': { zh: '信号良好', en: 'Good signal' },
   'live.signal.fair': { zh: '信号一般', en: 'Fair signal' },

@@ -34,7 +34,7 @@ import { ApiError, errorFromResponse } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { camera, hasCamera } from './live/camera.js';
-import { livePath, memberItems, messageItem, messageLog, qualityLevel, sendText, sessionClock, words } from './live/parts.js';
+import { limitWatch, livePath, memberItems, messageItem, messageLog, qualityLevel, sendText, sessionClock, words } from './live/parts.js';
 import { localRecording } from './live/recorder.js';
 import { recordingPanel } from './live/recupload.js';
 import { liveRoom } from './live/room.js';
@@ -124,6 +124,8 @@ export async function render(view, ctx) {
   const watchers = h('span', { id: 'join-viewers', class: 'join-viewers' });
   const signal = h('span', { id: 'join-signal', class: 'join-signal' });
   const talkNote = h('p', { id: 'join-talk', class: 'join-talk', hidden: true });
+  const limit = limitWatch();
+  const limitNote = h('p', { id: 'join-limit', class: 'notice small', role: 'status', hidden: true });
   const latest = h('div', { id: 'join-latest', class: 'join-latest', 'aria-live': 'assertive', hidden: true });
   const stage = h('div', { class: 'join-stage' }, preview,
     h('div', { class: 'join-top' }, stateEl, clock.el, watchers, signal), talkNote, latest);
@@ -169,6 +171,7 @@ export async function render(view, ctx) {
 
   fill(root, title, stage,
     h('div', { class: 'join-controls' }, start, take, takeStop, stop, flip, torch, sound, retryCamera),
+    limitNote,
     message,
     stillNote,
     guide.el,
@@ -250,6 +253,8 @@ export async function render(view, ctx) {
     const names = [...talking.values()];
     talkNote.hidden = !names.length;
     fill(talkNote, names.length ? t('join.talking', { name: names.join(', ') }) : null);
+    limitNote.textContent = ended ? '' : limit.text();
+    limitNote.hidden = !limitNote.textContent;
     paintMessages();
     fill(presence, memberItems(members.filter((m) => !you || m.id !== you.id)));
     if (!presence.children.length) presence.append(h('li', { class: 'muted small' }, t('join.nobody')));
@@ -495,6 +500,7 @@ export async function render(view, ctx) {
 
   function sync(s) {
     viewers = Number.isFinite(s.viewers) ? s.viewers : viewers;
+    limit.sync(s);
     clock.sync(s.recording_ms, Boolean(s.publishing) && state === 'live');
     if (s.status === 'ended') finish(Boolean(s.evidence_id));
   }

@@ -19,7 +19,7 @@ import { t } from '../i18n.js';
 import { permitTypes } from '../model.js';
 import { isOfficer } from './review/common.js';
 import { liveNotes } from './live/notes.js';
-import { livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sendText, sessionClock, words } from './live/parts.js';
+import { limitWatch, livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sendText, sessionClock, words } from './live/parts.js';
 import { liveRoom } from './live/room.js';
 import { resolutionWatch } from './live/resolution.js';
 import { iceServersOf, resourceId, rtcLink } from './live/rtc.js';
@@ -85,6 +85,8 @@ export async function render(view, ctx) {
   const stateEl = h('span', { id: 'live-state', class: 'join-state' });
   const qualityEl = h('span', { id: 'live-quality', class: 'live-quality' });
   const talkNote = h('p', { id: 'live-talk-note', class: 'join-talk', hidden: true });
+  const limit = limitWatch();
+  const limitNote = h('p', { id: 'live-limit', class: 'notice small', role: 'status', hidden: true });
   const sharpness = resolutionWatch({ pc: () => link.pc() });
   const stage = h('div', { class: 'live-stage' }, video, overlay,
     h('div', { class: 'join-top' }, stateEl, clock.el, sharpness.el, qualityEl), talkNote);
@@ -120,7 +122,7 @@ export async function render(view, ctx) {
     h('h1', { class: 'case-title' }, w.text(h('span'), () => t('live.title')),
       c && h('span', { class: 'muted live-case' }, [c.number, c.site_name].filter(Boolean).join(' · '))),
     h('div', { class: 'live-grid' },
-      h('div', { class: 'live-main' }, stage, sharpness.warning, controls, stillNote, micNote, endSlot, message, shots.el),
+      h('div', { class: 'live-main' }, stage, sharpness.warning, limitNote, controls, stillNote, micNote, endSlot, message, shots.el),
       h('div', { class: 'live-side' },
         h('section', { class: 'panel', 'aria-labelledby': 'live-people-title' },
           w.text(h('h2', { id: 'live-people-title' }), () => t('live.people')), presence),
@@ -191,6 +193,8 @@ export async function render(view, ctx) {
     const names = [...talkers.values()];
     talkNote.hidden = !names.length;
     fill(talkNote, names.length ? t('live.othersTalking', { name: names.join(', ') }) : null);
+    limitNote.textContent = ended ? '' : limit.text();
+    limitNote.hidden = !limitNote.textContent;
     talk.el.disabled = ended || !mic || !viewer || state !== 'live';
     talk.repaint();
     micNote.hidden = Boolean(mic) || ended;
@@ -382,6 +386,7 @@ export async function render(view, ctx) {
   }
 
   function sync(s) {
+    limit.sync(s);
     publishing = Boolean(s.publishing);
     everPublished = everPublished || publishing;
     if (Number.isFinite(s.viewers)) viewers = s.viewers;

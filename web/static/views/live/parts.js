@@ -119,6 +119,32 @@ export function qualityText(q) {
   return parts.join(' · ') || t('live.qualityNone');
 }
 
+/** endsSoonMS is the last stretch of a session's length limit, in which the pages say when it ends. */
+const endsSoonMS = 10 * 60 * 1000;
+
+/**
+ * limitWatch follows the room's word on when the session's length limit
+ * ends it (state's ends_at, and ends_in_ms by the server's clock, so a
+ * device with a wrong clock counts down right) and, in the last ten
+ * minutes, words it: the office's clock time and the minutes left.
+ */
+export function limitWatch() {
+  let at = '';
+  let deadline = NaN; // performance.now() at the end
+  return {
+    sync(s) {
+      const ok = typeof s.ends_at === 'string' && Number.isFinite(s.ends_in_ms);
+      at = ok ? s.ends_at : '';
+      deadline = ok ? performance.now() + s.ends_in_ms : NaN;
+    },
+    text() {
+      const left = deadline - performance.now();
+      if (!(left <= endsSoonMS)) return '';
+      return t('live.endsSoon', { time: time(at), n: number(Math.max(1, Math.ceil(left / 60000))) });
+    },
+  };
+}
+
 /** timeOfDay shows when a message arrived, as a clock time. */
 export function timeOfDay(iso) {
   return time(iso || new Date()); // in the office's zone
