@@ -27,6 +27,18 @@ func mustWrite(tb testing.TB, db *sql.DB, n int) {
 	}
 }
 
+// mustOpen opens a new database in a temporary folder, closed when tb ends.
+func mustOpen(tb testing.TB) (*sql.DB, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "x.db")
+	db, err := NewDialect().Open(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db, path
+}
+
 func mustSize(tb testing.TB, path string) int64 {
 	tb.Helper()
 	fi, err := os.Stat(path)
@@ -40,12 +52,7 @@ func mustSize(tb testing.TB, path string) int64 {
 // long it grows (2,000 pages is twice SQLite's automatic threshold), and
 // Checkpoints copies them into the database file beside the writers.
 func TestNoCheckpointOnCommit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := NewDialect().Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := mustOpen(t)
 	var auto int
 	if err := db.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
 		t.Fatalf("wal_autocheckpoint: got %d (%v), want 0", auto, err)
@@ -79,12 +86,7 @@ func TestNoCheckpointOnCommit(t *testing.T) {
 // TestWalIndexRead: what Checkpoints reads of the log's index agrees with
 // what SQLite's own checkpoint reports, before and after it copies.
 func TestWalIndexRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := NewDialect().Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := mustOpen(t)
 	mustWrite(t, db, 300)
 	idx := &walIndex{path: path + "-shm"}
 	defer idx.close()
@@ -115,12 +117,7 @@ func TestCheckpointWaitsForPause(t *testing.T) {
 	}{{"under budget", 1 << 30}, {"over budget", 1 << 20}} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			path := filepath.Join(t.TempDir(), "x.db")
-			db, err := NewDialect().Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db, path := mustOpen(t)
 			mustWrite(t, db, 1)
 			if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 				t.Fatal(err)
@@ -199,12 +196,7 @@ func TestLogSpaceOnlyWhileGrowing(t *testing.T) {
 		t.Skip("allocation ahead is Linux's fallocate")
 	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := NewDialect().Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := mustOpen(t)
 	cp := newCheckpointer(db, path, 1<<30)
 	defer cp.close()
 	ahead := func() int64 {
