@@ -19,10 +19,13 @@ func listening(t *testing.T, b *storage.DB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	// Taken before Listen starts: its first wake-up, once it listens, may
+	// come before this goroutine runs again, and it polls no more after.
+	first := b.Changed()
 	go func() { defer close(done); b.Listen(ctx, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	select {
-	case <-b.Changed():
+	case <-first:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Listen gave no first wake-up within 10 s")
 	}
