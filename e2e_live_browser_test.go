@@ -342,6 +342,9 @@ func TestLiveBrowserInspection(t *testing.T) {
 		publishedFor.Round(time.Millisecond), ended.Sub(ending).Round(time.Millisecond), recStart.Sub(published).Round(time.Millisecond))
 	ib.mustWaitAttr(t, "#live-page", "data-state", "ended")
 	phone.mustWaitAttr(t, "#live-join", "data-state", "stopped")
+	// Both end screens say who ended it.
+	ib.mustWaitAttr(t, "#live-end-reason", "text", "检查人员结束了本次检查。")
+	phone.mustWaitAttr(t, "#join-end-reason", "text", "检查人员结束了本次检查。")
 
 	// The phone's own recording, the fallback for a call that broke up
 	// (this one did not, so it is sent on request): over tus with the

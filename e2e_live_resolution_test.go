@@ -61,7 +61,10 @@ type outboundVideo struct {
 // inspector's page shows the incoming resolution without a warning, and
 // warns once the phone's picture has been a quarter of that for 3 s.
 func TestLiveBrowserResolution(t *testing.T) {
-	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback"}, s3Args(t)...)...)
+	// The session ends by its length limit, 30 s after the first publish:
+	// well after the steps below (about 15 s), and both pages say so.
+	const maxDur = 30 * time.Second
+	p := startServer(t, append([]string{"--jobs", "1", "--webrtc-loopback", "--live-max-duration", maxDur.String()}, s3Args(t)...)...)
 	_, insp, caseID := liveCase(t, p)
 	var ls liveSession
 	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
@@ -141,12 +144,20 @@ func TestLiveBrowserResolution(t *testing.T) {
 	}
 	sharpUntil := dropped.Sub(live).Seconds() - 0.5
 
-	var ended liveSession
-	insp.mustJSON("POST", "/api/v1/live/"+ls.ID+"/end", nil, http.StatusOK, &ended)
+	if since := time.Since(live); since > maxDur-5*time.Second {
+		t.Fatalf("the steps took %s of the session's %s: too close to its end to check it", since.Round(time.Millisecond), maxDur)
+	}
+	// The length limit ends it (the server looks every 2 s); both pages
+	// say why, in the office's words.
+	time.Sleep(time.Until(live.Add(maxDur)))
+	const why = "本次直播达到时长上限，由系统自动结束。"
+	phone.mustWaitAttr(t, "#join-end-reason", "text", why)
+	ib.mustWaitAttr(t, "#live-end-reason", "text", why)
+	t.Logf("both pages showed the end by the length limit %s after the first publish", time.Since(live).Round(100*time.Millisecond))
 	var sess liveSession
 	insp.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &sess)
-	if sess.EvidenceID == nil {
-		t.Fatalf("session after the end: got %+v, want a recording", sess)
+	if sess.EvidenceID == nil || sess.EndReason != "time_limit" {
+		t.Fatalf("session after the end: got %+v, want ended by time_limit with a recording", sess)
 	}
 	rec := insp.mustEvidenceDone(*sess.EvidenceID, time.Minute)
 	if rec.Status != domain.EvidenceReady {

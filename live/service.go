@@ -582,6 +582,9 @@ func (l *Service) StateMessage(ls *domain.LiveSession) map[string]any {
 		m["ends_at"] = end.UTC().Format(time.RFC3339)
 		m["ends_in_ms"] = max(0, end.Sub(l.db.Now()).Milliseconds())
 	}
+	if ls.Status == domain.LiveEnded && ls.EndReason != "" {
+		m["end_reason"] = ls.EndReason
+	}
 	return m
 }
 

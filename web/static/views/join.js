@@ -34,7 +34,7 @@ import { ApiError, errorFromResponse } from '../api.js';
 import { busy, errorBox, fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 import { camera, hasCamera } from './live/camera.js';
-import { limitWatch, livePath, memberItems, messageItem, messageLog, qualityLevel, sendText, sessionClock, words } from './live/parts.js';
+import { endReasonText, limitWatch, livePath, memberItems, messageItem, messageLog, qualityLevel, sendText, sessionClock, words } from './live/parts.js';
 import { localRecording } from './live/recorder.js';
 import { recordingPanel } from './live/recupload.js';
 import { liveRoom } from './live/room.js';
@@ -100,6 +100,7 @@ export async function render(view, ctx) {
   let state = 'idle';
   let ended = session.status === 'ended';
   let savedOnServer = false; // the server kept the stream's recording (paintEnd)
+  let endReason = session.end_reason || ''; // why it ended, once it has
   let endShown = ''; // the end message on screen
   let you = null;
   let members = [];
@@ -403,16 +404,23 @@ export async function render(view, ctx) {
     if (local === 'recording' || local === 'ready' || local === 'uploading' || local === 'error') key = 'join.endedLocal';
     else if (local === 'uploaded') key = 'join.endedThanks';
     root.dataset.end = key === 'join.endedLocal' ? 'local' : key === 'join.endedThanks' ? 'saved' : 'none';
-    if (endShown === key) return;
-    endShown = key;
-    fill(message, h('p', { id: 'join-end', class: 'notice', role: 'status' }, t(key)));
+    const why = endReasonText(endReason);
+    if (endShown === key + why) return;
+    endShown = key + why;
+    fill(message, h('div', { class: 'notice', role: 'status' },
+      h('p', { id: 'join-end' }, t(key)),
+      why ? h('p', { id: 'join-end-reason', class: 'small', dataset: { reason: endReason } }, why) : null));
     // The upload's progress is what matters now: bring it into view.
     if (key === 'join.endedLocal') panel.el.scrollIntoView?.({ block: 'nearest', behavior: 'smooth' });
   }
 
   /** finish is the end of the session: nothing more to send, nothing to reconnect. */
-  function finish(recorded) {
-    if (ended) return;
+  function finish(recorded, reason) {
+    if (reason && !endReason) endReason = reason;
+    if (ended) {
+      paintEnd();
+      return;
+    }
     ended = true;
     savedOnServer = recorded;
     stopTake();
@@ -490,7 +498,7 @@ export async function render(view, ctx) {
         log.failLast(); // errors name no request; the reply waiting for its echo is the likely one
         break;
       case 'ended':
-        finish(Boolean(msg.evidence_id));
+        finish(Boolean(msg.evidence_id), msg.reason);
         return;
       default:
         return;
@@ -502,7 +510,7 @@ export async function render(view, ctx) {
     viewers = Number.isFinite(s.viewers) ? s.viewers : viewers;
     limit.sync(s);
     clock.sync(s.recording_ms, Boolean(s.publishing) && state === 'live');
-    if (s.status === 'ended') finish(Boolean(s.evidence_id));
+    if (s.status === 'ended') finish(Boolean(s.evidence_id), s.end_reason);
   }
 
   const room = ended ? { send: () => false, close() {} } : liveRoom(lid, {
@@ -519,7 +527,7 @@ export async function render(view, ctx) {
   async function checkSession() {
     try {
       const s = await bearerGet(livePath(lid), token);
-      if (ctx.alive() && s.status === 'ended') finish(Boolean(s.evidence_id));
+      if (ctx.alive() && s.status === 'ended') finish(Boolean(s.evidence_id), s.end_reason);
     } catch (err) {
       if (!ctx.alive() || ![401, 404, 410].includes(err.status)) return;
       if (err.status === 401) {

@@ -19,7 +19,7 @@ import { t } from '../i18n.js';
 import { permitTypes } from '../model.js';
 import { isOfficer } from './review/common.js';
 import { liveNotes } from './live/notes.js';
-import { limitWatch, livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sendText, sessionClock, words } from './live/parts.js';
+import { endReasonText, limitWatch, livePath, memberItems, messageItem, messageLog, qualityLevel, qualityText, sendText, sessionClock, words } from './live/parts.js';
 import { liveRoom } from './live/room.js';
 import { resolutionWatch } from './live/resolution.js';
 import { iceServersOf, resourceId, rtcLink } from './live/rtc.js';
@@ -64,6 +64,8 @@ export async function render(view, ctx) {
 
   let state = 'connecting';
   let ended = false;
+  let endReason = ''; // why the session ended, once it has
+  let endEvidence = null; // its recording's evidence id, once it has
   let you = null;
   let members = [];
   let publishing = Boolean(session.publishing);
@@ -280,7 +282,7 @@ export async function render(view, ctx) {
     await busy(button, async () => {
       try {
         const res = await post(livePath(lid, 'end'));
-        finish(res?.evidence?.id || res?.session?.evidence_id || null);
+        finish(res?.evidence?.id || res?.session?.evidence_id || null, res?.session?.end_reason);
       } catch (err) {
         fill(endSlot, errorBox(err));
       }
@@ -288,7 +290,9 @@ export async function render(view, ctx) {
   }
 
   /** finish shows the end: the call closed, the way back to the case and its recording. */
-  function finish(evidenceId) {
+  function finish(evidenceId, reason) {
+    if (reason && !endReason) endReason = reason;
+    if (evidenceId) endEvidence = evidenceId;
     if (!ended) {
       ended = true;
       talk.set(false);
@@ -299,11 +303,18 @@ export async function render(view, ctx) {
       video.srcObject = null;
       clock.run(false);
     }
-    const href = evidenceId ? `${caseHash}?ev=${enc(evidenceId)}` : caseHash;
-    fill(endSlot, h('div', { id: 'live-ended', class: 'notice', role: 'status' },
-      h('p', {}, t(evidenceId ? 'live.endedRecording' : 'live.endedNoRecording')),
-      h('a', { id: 'live-case-link', class: 'button secondary', href }, t(evidenceId ? 'live.openRecording' : 'live.backToCase'))));
+    paintEnded();
     setState('stopped');
+  }
+
+  /** paintEnded says the session ended, why, and where its recording is. */
+  function paintEnded() {
+    const href = endEvidence ? `${caseHash}?ev=${enc(endEvidence)}` : caseHash;
+    const why = endReasonText(endReason);
+    fill(endSlot, h('div', { id: 'live-ended', class: 'notice', role: 'status' },
+      h('p', {}, t(endEvidence ? 'live.endedRecording' : 'live.endedNoRecording')),
+      why ? h('p', { id: 'live-end-reason', class: 'small', dataset: { reason: endReason } }, why) : null,
+      h('a', { id: 'live-case-link', class: 'button secondary', href }, t(endEvidence ? 'live.openRecording' : 'live.backToCase'))));
   }
 
   function onMessage(msg) {
@@ -377,7 +388,7 @@ export async function render(view, ctx) {
         } else if (!notes.failLast()) log.failLast();
         break;
       case 'ended':
-        finish(msg.evidence_id || null);
+        finish(msg.evidence_id || null, msg.reason);
         return;
       default:
         return;
@@ -391,7 +402,7 @@ export async function render(view, ctx) {
     everPublished = everPublished || publishing;
     if (Number.isFinite(s.viewers)) viewers = s.viewers;
     clock.sync(s.recording_ms, publishing);
-    if (s.status === 'ended') finish(s.evidence_id || null);
+    if (s.status === 'ended') finish(s.evidence_id || null, s.end_reason);
   }
 
   const room = liveRoom(lid, {
@@ -409,7 +420,7 @@ export async function render(view, ctx) {
   async function checkSession() {
     try {
       const s = await get(livePath(lid));
-      if (ctx.alive() && s.status === 'ended') finish(s.evidence_id || null);
+      if (ctx.alive() && s.status === 'ended') finish(s.evidence_id || null, s.end_reason);
     } catch { /* the room keeps trying; the message area shows nothing new */ }
   }
 
@@ -434,12 +445,13 @@ export async function render(view, ctx) {
     cover.repaint();
     trail.repaint();
     sharpness.repaint();
+    if (ended) paintEnded();
     paint();
   });
 
   clock.sync(session.recording_ms, publishing);
   if (session.status === 'ended') {
-    finish(session.evidence_id || null);
+    finish(session.evidence_id || null, session.end_reason);
     return;
   }
   paint();

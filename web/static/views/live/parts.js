@@ -119,6 +119,14 @@ export function qualityText(q) {
   return parts.join(' · ') || t('live.qualityNone');
 }
 
+/** endReasons are the server's end_reason values the pages word; others (none, a future one) say nothing. */
+const endReasons = ['ended', 'time_limit', 'idle', 'restart', 'shutdown'];
+
+/** endReasonText words why a session ended ('' when the reason is unknown). */
+export function endReasonText(reason) {
+  return endReasons.includes(reason) ? t(`live.endReason.${reason}`) : '';
+}
+
 /** endsSoonMS is the last stretch of a session's length limit, in which the pages say when it ends. */
 const endsSoonMS = 10 * 60 * 1000;
 
