@@ -51,8 +51,15 @@ func TestUDPMux(t *testing.T) {
 	if err != nil || rec == nil {
 		t.Fatalf("End: %v, %v", rec, err)
 	}
-	if p := mustProbe(t, rec.Path); !within(p.duration(), published, 0.1) {
-		t.Errorf("got recording of %v, want %v ± 10%%", p.duration(), published)
+	// The recording starts at the first keyframe the server receives. This
+	// publisher sends a file (a keyframe each second) and cannot answer the
+	// recorder's keyframe request as a browser does, so on a loaded machine
+	// whose first keyframe came too early for the server, it starts a
+	// second late (make test, once: 1.98 s of 3 s). The length exactness is
+	// TestPublishViewRecordVP8's; here the recording must hold the rest.
+	const gop = time.Second
+	if d := mustProbe(t, rec.Path).duration(); d < published-gop-published/10 || d > published+published/10 {
+		t.Errorf("got recording of %v, want %v ± 10%% (or up to one keyframe interval, %v, shorter)", d, published, gop)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
