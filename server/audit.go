@@ -220,8 +220,18 @@ var auditCSVHeader = map[string][]string{
 // full-width forms (what a Chinese input method types, which spreadsheets
 // may take for the same), a tab, a carriage return or a line feed gets a
 // leading apostrophe, which Excel and LibreOffice show as text and do not
-// evaluate.
+// evaluate. Bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+// U+2066–U+2069) become U+FFFD, as the UI shows them (web/static/dom.js,
+// shown): a target named "invoice\u202Efdp.hta" would read "invoiceath.pdf"
+// in the spreadsheet, and one in the actor's name could reverse the cells
+// after it. The cells are for people; GET /api/v1/audit has the bytes.
 func csvSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
 	r, _ := utf8.DecodeRuneInString(strings.TrimLeft(s, " \u3000"))
 	if strings.ContainsRune("=+-@\t\r\n＝＋－＠", r) {
 		return "'" + s

@@ -315,6 +315,11 @@ func TestCSVSafe(t *testing.T) {
 		"a=b":                "a=b",
 		"":                   "",
 		"   ":                "   ",
+		// Bidi controls show as U+FFFD, as in the UI.
+		"invoice\u202Efdp.hta": "invoice\uFFFDfdp.hta",
+		"\u2066=1+1\u2069":     "\uFFFD=1+1\uFFFD",
+		"\u202B张三\u202C":       "\uFFFD张三\uFFFD",
+		"a\u200Db":             "a\u200Db", // a joiner, not a control of order: kept
 	} {
 		if got := csvSafe(in); got != want {
 			t.Errorf("csvSafe(%q): got %q, want %q", in, got, want)
