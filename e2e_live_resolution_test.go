@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -156,8 +157,16 @@ func TestLiveBrowserResolution(t *testing.T) {
 	t.Logf("both pages showed the end by the length limit %s after the first publish", time.Since(live).Round(100*time.Millisecond))
 	var sess liveSession
 	insp.mustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, &sess)
-	if sess.EvidenceID == nil || sess.EndReason != "time_limit" {
+	if sess.EvidenceID == nil || sess.EndReason != "time_limit" || sess.StartedAt == nil || sess.EndedAt == nil {
 		t.Fatalf("session after the end: got %+v, want ended by time_limit with a recording", sess)
+	}
+	// The case's list of sessions says it too, with how long it was live.
+	ib.mustDo(t, "open the case", chromedp.Navigate(p.URL+"/#/cases/"+caseID))
+	lasted := sess.EndedAt.Sub(*sess.StartedAt)
+	want := fmt.Sprintf("直播时长 %02d:%02d · 达到时长上限", int(lasted.Minutes()), int(lasted.Seconds())%60)
+	ib.mustWaitAttr(t, `.live-session[data-status="ended"] .live-session-end`, "text", want)
+	if lasted < maxDur || lasted > maxDur+10*time.Second {
+		t.Errorf("the session was live for %s, want the length limit, %s, and the server's next look", lasted, maxDur)
 	}
 	rec := insp.mustEvidenceDone(*sess.EvidenceID, time.Minute)
 	if rec.Status != domain.EvidenceReady {

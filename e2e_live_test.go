@@ -34,6 +34,7 @@ type liveSession struct {
 	EvidenceID   *string    `json:"evidence_id"`
 	Publishing   bool       `json:"publishing"`
 	StartedAt    *time.Time `json:"started_at"`
+	EndedAt      *time.Time `json:"ended_at"`
 }
 
 // liveCase makes a case in review (one photo uploaded, submitted, taken by

@@ -127,6 +127,15 @@ export function endReasonText(reason) {
   return endReasons.includes(reason) ? t(`live.endReason.${reason}`) : '';
 }
 
+/** endedNote is an ended session's line in a list: how long it was live and why it ended. */
+export function endedNote(s) {
+  const parts = [];
+  const from = Date.parse(s.started_at || ''), to = Date.parse(s.ended_at || '');
+  if (Number.isFinite(from) && Number.isFinite(to) && to >= from) parts.push(t('live.lasted', { d: clock(to - from) }));
+  if (endReasons.includes(s.end_reason)) parts.push(t(`live.endedWhy.${s.end_reason}`));
+  return parts.join(' · ');
+}
+
 /** endsSoonMS is the last stretch of a session's length limit, in which the pages say when it ends. */
 const endsSoonMS = 10 * 60 * 1000;
 

@@ -16,7 +16,7 @@ import { busy, errorBox, fill, h } from '../../dom.js';
 import { dateTime, fromDateTimeValue } from '../../format.js';
 import { t } from '../../i18n.js';
 import { can } from '../../model.js';
-import { words } from './parts.js';
+import { endedNote, words } from './parts.js';
 import { coverage } from './shots.js';
 import { trackView } from './track.js';
 
@@ -180,6 +180,7 @@ export function liveSessions({ user, c }) {
       h('span', { class: `badge live-status-${s.status}` }, t(s.status === 'open' ? 'live.status.open' : 'live.status.ended')),
       h('span', { class: 'live-session-when' }, dateTime(s.created_at)),
       s.scheduled_at && h('span', { class: 'muted small' }, t('live.scheduledFor', { at: dateTime(s.scheduled_at) })),
+      s.status === 'ended' && h('span', { class: 'muted small live-session-end', dataset: { reason: s.end_reason || '' } }, endedNote(s)),
       s.status === 'open'
         ? h('a', { class: 'button secondary small live-open-link', href: `#/live/${enc(s.id)}` }, t('live.openLive'))
         : recording && h('a', { class: 'live-recording-link', href: `#/cases/${enc(c.id)}?ev=${enc(recording)}` }, t('live.openRecording')));
