@@ -418,6 +418,9 @@ export async function render(view, ctx) {
   function finish(recorded, reason) {
     if (reason && !endReason) endReason = reason;
     if (ended) {
+      // A later word (the room's "ended" after a refused reconnect) may
+      // add why, or that the recording is kept.
+      if (recorded) savedOnServer = true;
       paintEnd();
       return;
     }
