@@ -26,6 +26,7 @@ import (
 func BenchmarkCluster(b *testing.B) {
 	for range b.N {
 		c := startCluster(b, 3)
+		settleCPU(b)
 		app := login(b, c.lb, "applicant", c.demo["applicant"])
 		cs := app.newCase()
 		pdfFile := filepath.Join(b.TempDir(), "plan.pdf")

@@ -126,6 +126,7 @@ func BenchmarkDownload1GiB(b *testing.B) {
 		baseApp.http = app.http
 	}
 
+	settleCPU(b)
 	// Phase 1: relayed.
 	relay := &benchMeter{b: b, pid: srv.cmd.Process.Pid, minioPID: minioPID, size: size}
 	rssBefore := procStatusKiB(b, srv.cmd.Process.Pid, "VmHWM")

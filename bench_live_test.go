@@ -291,6 +291,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 		return p50, p99
 	}
 
+	settleCPU(b)
 	// The baselines first, each N on its own: the publisher straight to N peers.
 	directs := map[int][2]time.Duration{}
 	points := fanoutPoints(b)

@@ -49,6 +49,7 @@ func BenchmarkMediaReady60sHEVC(b *testing.B) {
 
 	// By hand: the same commands, one after another, with no limits, no
 	// nice, no object store and no database.
+	settleCPU(b)
 	handStart := time.Now()
 	for _, c := range cmds {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {

@@ -32,6 +32,7 @@ func BenchmarkTimeToPlayable(b *testing.B) {
 	mb := startMinIOBench(b, b.TempDir(), "--jobs", "1")
 	app, cs := mb.app, mb.cs
 	fmt.Printf("\ntime to playable, 60 s 1080p, one media job, MinIO on loopback; load average before %s\n", loadAverage())
+	settleCPU(b)
 	b.ResetTimer()
 	for range b.N {
 		for _, clip := range clips {

@@ -56,6 +56,7 @@ func BenchmarkReport100Frames(b *testing.B) {
 		ids, frames = append(ids, a.ID), append(frames, frame)
 	}
 	insp.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": "fire-exits", "result": "fail", "note": "纸箱堵塞通道", "annotation_ids": ids}, http.StatusCreated, nil)
+	settleCPU(b)
 	// get times one report.pdf and returns it.
 	get := func(what string) ([]byte, time.Duration) {
 		start := time.Now()

@@ -242,6 +242,7 @@ func benchAnnotations(b *testing.B, dialect string) annotationFigures {
 	// generator: its clients' requests, decoding and checks) per phase:
 	// both run on the same 2 cores.
 	pid := srv.cmd.Process.Pid
+	settleCPU(b)
 	cpu0, gen0, pg0 := procCPU(pid), selfCPU(), postgresCPU()
 	b.ResetTimer()
 	created, ctook := load(perClient, func(i, j int) time.Duration {

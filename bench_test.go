@@ -87,6 +87,7 @@ func BenchmarkUploadDownload1GiB(b *testing.B) {
 	}
 	modes := []uploadMode{{"tus-1-PATCH", size}, {"tus-32MiB-PATCHes", chunk}}
 	var lastEvidence string
+	settleCPU(b)
 	for r := 1; r <= rounds; r++ {
 		order := modes
 		if r%2 == 0 {
