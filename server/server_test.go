@@ -39,6 +39,10 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, db: testenv.NewDB(t), objects: testenv.NewMinIO(t), tokens: map[string]string{}, users: map[string]*domain.User{}}
+	// As serve does: live invitations keep their join link sealed.
+	if err := e.db.LoadNotifyKey(ctx, e.objects); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	e.ups, err = storage.NewUploads(e.db, e.objects, domain.UploadConfig{SpoolDir: filepath.Join(t.TempDir(), "spool"), PartSize: objects.MinPartSize})
 	if err != nil {

@@ -35,6 +35,8 @@ type DB struct {
 	changed chan struct{}
 
 	passwordCost int
+	// notifyKey seals the join links of live invitations (LoadNotifyKey).
+	notifyKey []byte
 	// companyDailyCases bounds the cases a company opens in 24 hours
 	// (SetCompanyDailyCases).
 	companyDailyCases int

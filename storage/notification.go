@@ -105,7 +105,9 @@ func (d *DB) notifyEvent(ctx context.Context, tx *wtx, e *domain.AuditEvent) err
 		data["scheduled_at"] = ev["scheduled_at"]
 		data["token_expires_at"] = ev["token_expires_at"]
 		if tx.joinLink != "" {
-			data["join_link"] = tx.joinLink
+			if err := d.sealLink(data, tx.joinLink); err != nil {
+				return err
+			}
 		}
 	case "owed.reminder":
 		data["text"], data["due_at"], data["days_overdue"] = ev["text"], ev["due_at"], ev["days_overdue"]
@@ -265,6 +267,7 @@ func (d *DB) Notifications(ctx context.Context, userID, before string, limit int
 		if err != nil {
 			return nil, 0, fmt.Errorf("scan notification: %w", err)
 		}
+		n.Data = d.openLinks(n.Data)
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
@@ -391,7 +394,7 @@ func (d *DB) Delivery(ctx context.Context, id, channel string) (*domain.Delivery
 	if err != nil {
 		return nil, notFound(err, "notification "+id)
 	}
-	n.CaseID, n.Data, n.CreatedAt, n.ReadAt = caseID.String, json.RawMessage(data), time.UnixMilli(created).UTC(), fromMS(read)
+	n.CaseID, n.Data, n.CreatedAt, n.ReadAt = caseID.String, d.openLinks(json.RawMessage(data)), time.UnixMilli(created).UTC(), fromMS(read)
 	del.CaseNumber, del.SentAt = number.String, fromMS(sent)
 	return &del, nil
 }
