@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,11 +70,41 @@ type liveService struct {
 	// allowances are the members' message allowances per room, shared by
 	// each member's connections to it (live_ws.go).
 	allowances roomAllowances
+	// offers bounds how often a session takes a publisher's offer
+	// (admitOffer).
+	offers *addressLimiter
+}
+
+// A live session takes offerBurst WHIP offers, then one every 1/offerRate
+// seconds. Each offer makes a peer connection (ICE, DTLS, their goroutines
+// and sockets) and, once media comes, a recording segment; the old
+// publisher's close follows on its own. A phone whose network flaps
+// connects again a few times a minute, backing off
+// (web/static/views/live/rtc.js), while a client of one's own making, with
+// the join link's token, could send offers without end and run the server
+// out of them. Past the bound: 429 rate_limited with Retry-After, which
+// rtc.js waits out like any failure worth retrying
+// (TestLiveOffersRateLimited). Viewers' offers (WHEP) come from the case's
+// officers, logged in, and are not bounded here: the fan-out benchmark
+// joins 200 viewers as one officer.
+const (
+	offerRate  = 0.5
+	offerBurst = 10
+)
+
+// admitOffer spends one of key's offers, or answers 429.
+func (l *liveService) admitOffer(c echo.Context, key string) error {
+	if wait := l.offers.take(key, time.Now()); wait > 0 {
+		secs := max(1, int(math.Ceil(wait.Seconds())))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+		return newCodedError(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many connection attempts to this live inspection; try again in %d seconds", secs))
+	}
+	return nil
 }
 
 func newLiveService(cfg Config, m *metrics, notify func()) *liveService {
 	l := &liveService{db: cfg.DB, svc: cfg.Live, mgr: cfg.Live.Media(), ups: cfg.Uploads, metrics: m, log: cfg.Logger, notify: notify,
-		ice: cfg.LiveICEServers, ttl: cfg.LiveTokenTTL, warnM: cfg.LocationWarnMeters}
+		ice: cfg.LiveICEServers, ttl: cfg.LiveTokenTTL, warnM: cfg.LocationWarnMeters, offers: newAddressLimiter(offerRate, offerBurst)}
 	if l.ttl <= 0 {
 		l.ttl = 2 * time.Hour
 	}

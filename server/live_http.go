@@ -204,6 +204,9 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := l.admitOffer(c, ls.ID); err != nil {
+		return err
+	}
 	offer, err := readSDP(c, "application/sdp")
 	if err != nil {
 		return err

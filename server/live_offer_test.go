@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -84,5 +85,40 @@ func TestOfferWithoutMediaRefused(t *testing.T) {
 		if st.Viewers != 0 {
 			t.Errorf("WHEP with %s: got %d viewers, want 0", tt.name, st.Viewers)
 		}
+	}
+}
+
+// TestLiveOffersRateLimited: a session takes offerBurst WHIP offers at
+// once, then answers 429 rate_limited with a Retry-After of a second or
+// more, whatever the offer holds; another session's offers are counted
+// apart, and a wrong token spends none of a session's.
+func TestLiveOffersRateLimited(t *testing.T) {
+	m := newMatrix(t)
+	ctx := context.Background()
+	sdpHeader := map[string]string{"Content-Type": "application/sdp"}
+	bad := []byte("v=0\r\n")
+	a, tokenA, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
+	m.must(err)
+	b, tokenB, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
+	m.must(err)
+
+	for i := range offerBurst {
+		if status, code, w := m.send("token:"+tokenA, "POST", "/api/v1/live/"+a.ID+"/whip", bad, sdpHeader); status != http.StatusBadRequest {
+			t.Fatalf("offer %d of %d: got %d %s %s, want 400 (the offer is not SDP)", i+1, offerBurst, status, code, w.Body)
+		}
+	}
+	status, code, w := m.send("token:"+tokenA, "POST", "/api/v1/live/"+a.ID+"/whip", bad, sdpHeader)
+	if retry, _ := strconv.Atoi(w.Header().Get("Retry-After")); status != http.StatusTooManyRequests || code != "rate_limited" || retry < 1 {
+		t.Fatalf("offer %d: got %d %s, Retry-After %q, want 429 rate_limited with Retry-After ≥ 1", offerBurst+1, status, code, w.Header().Get("Retry-After"))
+	}
+
+	// Session b: refused tokens spend nothing; its own offers count apart.
+	for range 2 * offerBurst {
+		if status, _, _ := m.send("token:wrong", "POST", "/api/v1/live/"+b.ID+"/whip", bad, sdpHeader); status != http.StatusUnauthorized {
+			t.Fatalf("wrong token: got %d, want 401", status)
+		}
+	}
+	if status, code, w := m.send("token:"+tokenB, "POST", "/api/v1/live/"+b.ID+"/whip", bad, sdpHeader); status != http.StatusBadRequest {
+		t.Fatalf("session b's first offer: got %d %s %s, want 400", status, code, w.Body)
 	}
 }
