@@ -149,12 +149,6 @@ func (f *storageFlags) open(ctx context.Context, log *slog.Logger) (*stores, err
 		st.objects = d
 	}
 	st.retention.Objects = st.objects
-	// Live invitations keep their join link sealed under a key in the
-	// object store (storage/notify_key.go).
-	if err := db.LoadNotifyKey(ctx, st.objects); err != nil {
-		db.Close()
-		return nil, err
-	}
 	ttl, err1 := parseDuration(f.uploadTTL)
 	lease, err2 := parseDuration(f.leaseTTL)
 	if err := errors.Join(err1, err2); err != nil {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -192,4 +194,78 @@ func seen2(ns []domain.Notification) []string {
 		out = append(out, n.ID)
 	}
 	return out
+}
+
+// TestLiveInvitationSealed is a live invitation through the whole service
+// on its embedded default (SQLite, local directory): the applicant's
+// e-mail carries the join link, whose token opens the session; the inbox
+// shows the same link; and the server's database holds the token nowhere
+// in the clear, the link only sealed under the key in the object store
+// (docs/SECURITY.md, "Join links at rest").
+func TestLiveInvitationSealed(t *testing.T) {
+	smtp := smtptest.Start(t, "mailer", "mail-password")
+	data := t.TempDir()
+	p := startServer(t, "--data", data, "--jobs", "1", "--public-url", "https://permits.example.gov",
+		"--smtp-addr", smtp.Addr, "--smtp-from", "noreply@permits.example.gov", "--smtp-user", "mailer", "--smtp-password", "mail-password")
+	app, insp, caseID := liveCase(t, p)
+	app.mustJSON("PUT", "/api/v1/me/contact", map[string]any{"email": "wang.fang@harbour.example"}, http.StatusOK, nil)
+	var ls liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &ls)
+	if ls.PublishToken == "" || !strings.Contains(ls.JoinURL, ls.PublishToken) {
+		t.Fatalf("live session: got %+v, want a token and a join link with it", ls)
+	}
+
+	link := "https://permits.example.gov" + ls.JoinURL
+	msgs := smtp.WaitMessages(1, 30*time.Second)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "远程视频检查邀请") || !strings.Contains(msgs[0].Body, link) {
+		t.Fatalf("e-mail: got %d messages %v, want the invitation with %s", len(msgs), subjects(msgs), link)
+	}
+	req, _ := http.NewRequest("GET", p.URL+"/api/v1/live/"+ls.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+ls.PublishToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the e-mail's token: GET the session got %d, want 200", resp.StatusCode)
+	}
+	var inbox struct {
+		Items []struct {
+			Kind string `json:"kind"`
+			Data struct {
+				JoinLink string `json:"join_link"`
+			} `json:"data"`
+		} `json:"items"`
+	}
+	app.mustJSON("GET", "/api/v1/notifications", nil, http.StatusOK, &inbox)
+	if len(inbox.Items) == 0 || inbox.Items[0].Kind != domain.NotifyLiveInvite || inbox.Items[0].Data.JoinLink != ls.JoinURL {
+		t.Fatalf("inbox: got %+v, want the invitation first with %s", inbox.Items, ls.JoinURL)
+	}
+
+	db := testenv.OpenDBAt(t, filepath.Join(data, "siteinspect.db"))
+	rows, err := db.SQL().Query(`SELECT kind, data FROM notifications`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	sealed := 0
+	for rows.Next() {
+		var kind, data string
+		if err := rows.Scan(&kind, &data); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(data, ls.PublishToken) {
+			t.Errorf("a %s notification holds the publish token in the clear: %s", kind, data)
+		}
+		if kind == domain.NotifyLiveInvite && strings.Contains(data, `"join_link_sealed"`) {
+			sealed++
+		}
+	}
+	if sealed != 1 {
+		t.Errorf("sealed invitations in the database: got %d, want 1", sealed)
+	}
+	if key, err := os.ReadFile(filepath.Join(data, "objects", "system", "notify-key")); err != nil || len(key) != 32 {
+		t.Errorf("the key in the object store: %d bytes, %v; want 32", len(key), err)
+	}
 }

@@ -113,6 +113,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.db.Close()
+	// Live invitations keep their join link sealed under a key in the
+	// object store (storage/notify_key.go). Only a server writes them; the
+	// other commands (user, audit verify) leave the key and the rows alone.
+	if err := st.db.LoadNotifyKey(ctx, st.objects); err != nil {
+		return err
+	}
 	if st.db.Dialect() == "postgres" {
 		// A new PostgreSQL connection is a new server process: the first
 		// burst of requests would wait for them (docs/BENCHMARKS.md). On
