@@ -288,10 +288,11 @@ func renderVerify(c echo.Context, status int, ans *verifyAnswer) error {
 	return verifyPage.Execute(c.Response(), ans)
 }
 
-// addressLimiter is a token bucket per client address, in this process
-// only: each replica limits on its own, which is enough to make trying
-// 2^128 codes hopeless while a person checking reports never waits. (The
-// login limit needs the database's shared counters; this does not.)
+// addressLimiter is a token bucket per key (a client address here, a live
+// session's publish offers in live.go), in this process only: each replica
+// limits on its own, which is enough to make trying 2^128 codes hopeless
+// while a person checking reports never waits. (The login limit needs the
+// database's shared counters; this does not.)
 type addressLimiter struct {
 	rate  float64 // tokens a second
 	burst float64

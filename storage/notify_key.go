@@ -43,15 +43,13 @@ const joinLinkSealed = "join_link_sealed"
 // LoadNotifyKey reads the key that seals join links from objs, making it
 // if there is none yet, and seals the links of invitations stored before
 // there was one. Call it before serving. Replicas starting together make
-// one key: the first takes a lock in the database (PostgreSQL's advisory
-// lock; SQLite has one writer) while it looks and writes.
+// one key: each looks and writes under the start-up lock that the
+// migrations and the catalogue's seeding take (LockMigrations).
 func (d *DB) LoadNotifyKey(ctx context.Context, objs objects.ObjectStore) error {
 	var key []byte
 	err := d.tx(ctx, func(tx *wtx) error {
-		if d.Dialect() == "postgres" {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('siteinspect.notify-key'))`); err != nil {
-				return err
-			}
+		if err := d.dialect.LockMigrations(ctx, tx.Tx); err != nil {
+			return err
 		}
 		var err error
 		if key, err = readNotifyKey(ctx, objs); errors.Is(err, domain.ErrNotFound) {
@@ -155,8 +153,9 @@ func unseal(key []byte, sealed string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(sealed, sealedPrefix))
-	if err != nil || !strings.HasPrefix(sealed, sealedPrefix) || len(b) < aead.NonceSize() {
+	rest, ok := strings.CutPrefix(sealed, sealedPrefix)
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if !ok || err != nil || len(b) < aead.NonceSize() {
 		return "", errors.New("not a sealed value")
 	}
 	plain, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], []byte(joinLinkSealed))
