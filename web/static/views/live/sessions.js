@@ -176,11 +176,12 @@ export function liveSessions({ user, c }) {
 
   function row(s) {
     const recording = s.evidence_id || s.evidence?.id;
+    const ended = s.status === 'ended' ? endedNote(s) : '';
     return h('li', { class: 'live-session', dataset: { liveId: s.id, status: s.status } },
       h('span', { class: `badge live-status-${s.status}` }, t(s.status === 'open' ? 'live.status.open' : 'live.status.ended')),
       h('span', { class: 'live-session-when' }, dateTime(s.created_at)),
       s.scheduled_at && h('span', { class: 'muted small' }, t('live.scheduledFor', { at: dateTime(s.scheduled_at) })),
-      s.status === 'ended' && h('span', { class: 'muted small live-session-end', dataset: { reason: s.end_reason || '' } }, endedNote(s)),
+      ended && h('span', { class: 'muted small live-session-end', dataset: { reason: s.end_reason || '' } }, ended),
       s.status === 'open'
         ? h('a', { class: 'button secondary small live-open-link', href: `#/live/${enc(s.id)}` }, t('live.openLive'))
         : recording && h('a', { class: 'live-recording-link', href: `#/cases/${enc(c.id)}?ev=${enc(recording)}` }, t('live.openRecording')));
