@@ -357,7 +357,12 @@ func BenchmarkLiveFanout(b *testing.B) {
 		}
 		rows = append(rows, fanoutRow{n: n, cpu: (cpu1 - cpu0) / el, clients: (own1 - own0) / el, pps: float64(count()-before) / el,
 			p50: p50, p99: p99, d50: directs[n][0], d99: directs[n][1]})
+		// Each viewer leaves as the officers' page does (WHEP DELETE, then
+		// close), freeing its place under --live-max-viewers at once.
 		for _, v := range viewers {
+			if resp, body := sdpPost(b, "DELETE", srv.URL+v.Resource, insp.token, "", ""); resp.StatusCode != http.StatusOK {
+				b.Fatalf("WHEP DELETE %s: got %d %s, want 200", v.Resource, resp.StatusCode, body)
+			}
 			v.PC.Close()
 		}
 		time.Sleep(time.Second)

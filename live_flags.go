@@ -34,6 +34,7 @@ type liveFlags struct {
 	internalURL       string
 	segmentStr        string
 	maxKbps           int
+	maxViewers        int
 	maxDurStr         string
 	maxDur            time.Duration
 }
@@ -52,6 +53,7 @@ func (lf *liveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&lf.segmentStr, "live-segment", "30s", "start a new recording segment at the first keyframe after this long, so that each is stored at once and a crashed replica loses at most the last (0: one segment per connection)")
 	fs.StringVar(&lf.maxDurStr, "live-max-duration", "3h", "end a live session this long after the applicant first published, keeping its recording")
 	fs.IntVar(&lf.maxKbps, "live-max-kbps", 6000, "the most a live session's publisher may bring in, kilobits a second: packets past it are neither forwarded nor recorded (0: no bound)")
+	fs.IntVar(&lf.maxViewers, "live-max-viewers", 200, "the most viewers a live session has at once, each a WebRTC connection from an officer's page (0: no bound)")
 	fs.StringVar(&lf.replicaID, "replica-id", "", "this replica's id among several sharing the database, the same after a restart (default: the host name and the --listen port; with port 0, the host name and a hash of --data)")
 	fs.StringVar(&lf.internalURL, "internal-url", "", "where the other replicas reach this one, http://host:port (default: from --listen and the port it got; an unspecified host is the host name)")
 }
@@ -142,6 +144,9 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	if lf.maxKbps < 0 {
 		err7 = fmt.Errorf("--live-max-kbps: %d: want a number of kilobits a second, or 0", lf.maxKbps)
 	}
+	if lf.maxViewers < 0 {
+		err7 = fmt.Errorf("--live-max-viewers: %d: want a number of viewers, or 0", lf.maxViewers)
+	}
 	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
 		if err != nil {
 			return nil, signaling.Config{}, err
@@ -154,7 +159,7 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	cfg := signaling.Config{
 		IncludeLoopback: lf.loopback, UDPMuxPort: lf.udpPort, ICETCPPort: lf.tcpPort, ICEServers: ice,
 		ICEDisconnectedTimeout: disc, ICEFailedTimeout: failed, RecordDir: dir, Logger: log.With("component", "live"),
-		MaxSegment: segment, MaxIngestKbps: lf.maxKbps,
+		MaxSegment: segment, MaxIngestKbps: lf.maxKbps, MaxViewers: lf.maxViewers,
 	}
 	if lf.natIPs != "" {
 		cfg.NAT1To1IPs = strings.Split(lf.natIPs, ",")

@@ -184,6 +184,8 @@ func signalingError(err error, noPublisher int) error {
 		return newError(http.StatusNotFound, "no media for this live inspection")
 	case errors.Is(err, signaling.ErrNoViewer):
 		return newError(http.StatusNotFound, "no such viewer resource")
+	case errors.Is(err, signaling.ErrViewersFull):
+		return newCodedError(http.StatusServiceUnavailable, "live_viewers_full", "this live inspection has as many viewers as it takes (--live-max-viewers): close a viewer first")
 	case errors.Is(err, signaling.ErrClosed):
 		return newCodedError(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 	}

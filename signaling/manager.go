@@ -45,6 +45,9 @@ var (
 	// ErrNoViewer means the resource id does not name a viewer of the
 	// session (HTTP 404).
 	ErrNoViewer = errors.New("signaling: no such viewer")
+	// ErrViewersFull means the session has Config.MaxViewers viewers
+	// already (HTTP 503).
+	ErrViewersFull = errors.New("signaling: the session has as many viewers as it takes")
 	// ErrInvalidID means a session id is not a safe path element (HTTP 400).
 	ErrInvalidID = errors.New("signaling: invalid session id")
 	// ErrNoCodec means the offer carries no video or audio codec we accept
@@ -100,6 +103,11 @@ type Config struct {
 	// recorded, so a client that floods the server cannot fill the case's
 	// evidence. Zero takes everything.
 	MaxIngestKbps int
+	// MaxViewers, when positive, is the most viewers a session has at
+	// once, those still connecting included: each is a peer connection
+	// and a share of a core, so one officer's login cannot open them
+	// without end. Zero takes any number.
+	MaxViewers int
 	// Logger receives connection and recording events; nil discards them.
 	Logger *slog.Logger
 }

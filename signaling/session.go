@@ -43,6 +43,7 @@ type session struct {
 	talk     *forwarder // a viewer's microphone to the publisher (two-way audio)
 	talker   string     // the viewer whose microphone talk forwards; "" for none
 	viewers  map[string]*viewer
+	joining  int // viewers whose offer is being answered, not yet in viewers
 	segments []*segment
 	// closing holds replaced or dropped publishers whose segment is being
 	// finalized, so the recording time counts it meanwhile.

@@ -289,3 +289,79 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Errorf("got %d goroutines after 20 sessions, want at most the baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// TestViewersBounded: a session takes Config.MaxViewers viewers at once,
+// offers still being answered included: of six sent together, three are
+// answered and three refused with ErrViewersFull; a viewer that leaves
+// frees its place, a bad offer takes none, and another session counts
+// apart.
+func TestViewersBounded(t *testing.T) {
+	m := mustManagerWith(t, Config{MaxViewers: 3})
+	ctx := context.Background()
+	offer := func() string {
+		pc, err := clientAPI(t, codecVP8).NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return mustOffer(t, pc)
+	}
+	for _, id := range []string{"bounded", "other"} {
+		pub := mustPublish(t, m, id, codecVP8)
+		defer pub.pc.Close()
+	}
+
+	offers := make([]string, 6)
+	for i := range offers {
+		offers[i] = offer()
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var answered []string
+	full := 0
+	for _, o := range offers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, rid, err := m.View(ctx, "bounded", o)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				answered = append(answered, rid)
+			case errors.Is(err, ErrViewersFull):
+				full++
+			default:
+				t.Errorf("View: got %v, want an answer or ErrViewersFull", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(answered) != 3 || full != 3 {
+		t.Fatalf("six offers at once under a bound of 3: %d answered, %d refused as full; want 3 and 3", len(answered), full)
+	}
+	if _, _, err := m.View(ctx, "bounded", "garbage"); !errors.Is(err, ErrViewersFull) {
+		t.Errorf("a bad offer to a full session: got %v, want ErrViewersFull", err)
+	}
+	if _, _, err := m.View(ctx, "other", offer()); err != nil {
+		t.Errorf("another session's first viewer: got %v, want an answer", err)
+	}
+
+	if err := m.StopViewing("bounded", answered[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.View(ctx, "bounded", "garbage"); !errors.Is(err, ErrBadSDP) {
+		t.Errorf("a bad offer after a viewer left: got %v, want ErrBadSDP", err)
+	}
+	// The bad offer took no place: the next good one gets the freed one.
+	v := mustView(t, m, "bounded")
+	defer v.pc.Close()
+	if _, _, err := m.View(ctx, "bounded", offer()); !errors.Is(err, ErrViewersFull) {
+		t.Errorf("a fourth viewer: got %v, want ErrViewersFull", err)
+	}
+}

@@ -55,10 +55,24 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 		}
 	}
 	talk := s.talk
-	s.mu.Unlock()
 	if len(fwds) == 0 {
+		s.mu.Unlock()
 		return "", "", ErrNoPublisher
 	}
+	if max := s.m.cfg.MaxViewers; max > 0 && len(s.viewers)+s.joining >= max {
+		s.mu.Unlock()
+		return "", "", ErrViewersFull
+	}
+	s.joining++
+	s.mu.Unlock()
+	joined := false
+	defer func() {
+		if !joined {
+			s.mu.Lock()
+			s.joining--
+			s.mu.Unlock()
+		}
+	}()
 	if _, err := parseOffer(offer); err != nil && !isNoCodec(err) {
 		return "", "", err
 	}
@@ -100,8 +114,10 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 		return "", "", err
 	}
 	s.mu.Lock()
+	s.joining--
 	s.viewers[v.id] = v
 	s.mu.Unlock()
+	joined = true
 	// The queues start filling once the answer is ready; pion drops what
 	// a track is given before the connection is up.
 	for _, o := range v.outs {

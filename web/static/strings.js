@@ -886,6 +886,7 @@ addCodes({
   still_not_found: { zh: '未找到这张照片的上传，请重新拍照。', en: 'This photo\'s upload was not found; take the photo again.' },
   offer_no_media: { zh: '连线请求中没有音频或视频，请允许使用摄像头或麦克风后重试。', en: 'The connection request carries no audio or video; allow the camera or microphone and try again.' },
   no_publisher: { zh: '现场尚未开始直播。', en: 'Nobody is streaming from the site yet.' },
+  live_viewers_full: { zh: '本次在线踏勘的观看连接已满，请关闭其他观看页面后重试。', en: 'This live inspection has as many viewers as it takes; close another viewing page and try again.' },
   shutting_down: { zh: '服务器正在重启，请稍后重试。', en: 'The server is restarting; try again shortly.' },
   reports_disabled: { zh: '本系统未启用踏勘报告。', en: 'Reports are not enabled here.' },
   unknown_role: { zh: '未知的角色。', en: 'Unknown role.' },
