@@ -43,7 +43,8 @@ type session struct {
 	talk     *forwarder // a viewer's microphone to the publisher (two-way audio)
 	talker   string     // the viewer whose microphone talk forwards; "" for none
 	viewers  map[string]*viewer
-	joining  int // viewers whose offer is being answered, not yet in viewers
+	joining  int  // viewers whose offer is being answered, not yet in viewers
+	ended    bool // end has run: an offer answered meanwhile joins nothing
 	segments []*segment
 	// closing holds replaced or dropped publishers whose segment is being
 	// finalized, so the recording time counts it meanwhile.
@@ -157,6 +158,13 @@ func (s *session) publish(ctx context.Context, offer string, info offerInfo) (st
 	}
 
 	s.mu.Lock()
+	if s.ended {
+		// Ended while the offer was answered: End has collected the
+		// publishers and segments already.
+		s.mu.Unlock()
+		_ = pc.Close()
+		return "", "", ErrNoSession
+	}
 	old := s.pub
 	s.pub, s.ever = p, true
 	if old != nil {
@@ -311,6 +319,7 @@ func (s *session) requestKeyframe() {
 // end closes everything and joins the segments into the recording.
 func (s *session) end() (*Recording, error) {
 	s.mu.Lock()
+	s.ended = true
 	p, viewers := s.pub, s.viewers
 	s.viewers, s.talker = map[string]*viewer{}, ""
 	if s.talk != nil {

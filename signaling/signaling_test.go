@@ -365,3 +365,61 @@ func TestViewersBounded(t *testing.T) {
 		t.Errorf("a fourth viewer: got %v, want ErrViewersFull", err)
 	}
 }
+
+// TestOffersAnsweredAfterEnd: an offer answered while its session ends
+// (it found the session before End removed it) joins nothing: its peer
+// connection is closed and ErrNoSession returned, so neither a viewer
+// nor a publisher outlives the session unseen by End.
+func TestOffersAnsweredAfterEnd(t *testing.T) {
+	m := mustManager(t)
+	ctx := context.Background()
+	pub := mustPublish(t, m, "late", codecVP8)
+	defer pub.pc.Close()
+	s, err := m.session("late", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPC := func() *webrtc.PeerConnection {
+		pc, err := clientAPI(t, codecVP8).NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		return pc
+	}
+	viewPC := newPC()
+	if _, err := viewPC.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	viewOffer := mustOffer(t, viewPC)
+	pubPC := newPC()
+	track, err := webrtc.NewTrackLocalStaticSample(codecVP8.RTPCodecCapability, "video", "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pubPC.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	pubOffer := mustOffer(t, pubPC)
+	info, err := parseOffer(pubOffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	video := s.video
+	if _, err := m.End("late"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.view(ctx, viewOffer); !errors.Is(err, ErrNoSession) {
+		t.Errorf("a viewer answered after End: got %v, want ErrNoSession", err)
+	}
+	if _, _, err := s.publish(ctx, pubOffer, info); !errors.Is(err, ErrNoSession) {
+		t.Errorf("a publisher answered after End: got %v, want ErrNoSession", err)
+	}
+	s.mu.Lock()
+	viewers, current := len(s.viewers), s.pub
+	s.mu.Unlock()
+	if viewers != 0 || current != nil || len(*video.sinks.Load()) != 0 {
+		t.Errorf("after End: %d viewers, a publisher %t, %d queues fed; want none", viewers, current != nil, len(*video.sinks.Load()))
+	}
+}

@@ -115,9 +115,14 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 	}
 	s.mu.Lock()
 	s.joining--
+	joined = true
+	if s.ended {
+		s.mu.Unlock()
+		v.close()
+		return "", "", ErrNoSession
+	}
 	s.viewers[v.id] = v
 	s.mu.Unlock()
-	joined = true
 	// The queues start filling once the answer is ready; pion drops what
 	// a track is given before the connection is up.
 	for _, o := range v.outs {
