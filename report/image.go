@@ -111,17 +111,18 @@ func cachedAnnotation(a *Annotation) ([]byte, int, int, error) {
 }
 
 // renderAnnotation loads a.Image, crops a PDF page to the region, scales to at most
-// maxImageWidth, draws a.Shape and encodes the result as JPEG.
+// maxImageWidth, brings a Display P3 photo to sRGB (colour.go), draws a.Shape and
+// encodes the result as JPEG.
 func renderAnnotation(a *Annotation) ([]byte, int, int, error) {
-	f, err := os.Open(a.Image)
+	raw, err := os.ReadFile(a.Image)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	src, _, err := image.Decode(f)
-	f.Close()
+	src, format, err := image.Decode(bytes.NewReader(raw))
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("decode %s: %w", a.Image, err)
 	}
+	p3 := format == "jpeg" && isDisplayP3(jpegICC(raw))
 	b := src.Bounds()
 	var pts [][2]float64
 	if a.Shape != nil {
@@ -135,6 +136,9 @@ func renderAnnotation(a *Annotation) ([]byte, int, int, error) {
 	dst := image.NewRGBA(image.Rect(0, 0, max(1, int(math.Round(float64(crop.Dx())*scale))),
 		max(1, int(math.Round(float64(crop.Dy())*scale)))))
 	resize(dst, src, crop)
+	if p3 {
+		p3ToSRGB(dst) // before the shape, whose colour is sRGB's
+	}
 	if a.Shape != nil {
 		// Points are fractions of the whole image; map them into the crop.
 		mapped := make([][2]float64, len(pts))
