@@ -27,6 +27,9 @@ type Uploads struct {
 	db      *DB
 	objects objects.ObjectStore
 	cfg     domain.UploadConfig
+	// afterQuota, tests only, runs in a creation's transaction between its
+	// quota check and its insert: where racing creations would both pass.
+	afterQuota func()
 }
 
 // DefaultLeaseTTL is how long an upload's lease lasts without renewal
@@ -163,6 +166,9 @@ func (s *Uploads) Create(ctx context.Context, c *domain.Case, u *domain.User, sp
 		}
 		if err := s.checkCompanyQuota(ctx, tx, c, length); err != nil {
 			return err
+		}
+		if s.afterQuota != nil {
+			s.afterQuota()
 		}
 		_, err := s.db.txExec(ctx, tx, `INSERT INTO uploads (id, case_id, user_id, evidence_id, filename, filetype, metadata, length, upload_offset, part_size, object_key, state, created_at, updated_at, expires_at, concat, length_deferred)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,

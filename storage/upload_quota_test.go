@@ -140,9 +140,17 @@ func TestUploadQuotaRacing(t *testing.T) {
 	f := newFixture(t, "disk", func(c *domain.UploadConfig) { c.CompanyDailyBytes = limit })
 	ctx := context.Background()
 
-	// Creations: each declares 2000 bytes, so one fits.
+	// Creations: each declares 2000 bytes, so one fits. Each waits after
+	// its quota check until all have checked (or 2 s passed), so that
+	// creations not kept apart by the company's lock would all pass it.
 	var wg sync.WaitGroup
 	errs := make(chan error, racers)
+	checked, allChecked := barrier(racers)
+	f.ups.AfterQuotaCheck(func() {
+		checked <- struct{}{}
+		<-allChecked
+	})
+	defer f.ups.AfterQuotaCheck(nil)
 	for i := range racers {
 		wg.Add(1)
 		go func() {
@@ -152,6 +160,7 @@ func TestUploadQuotaRacing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	f.ups.AfterQuotaCheck(nil)
 	close(errs)
 	created := 0
 	for err := range errs {
@@ -185,18 +194,7 @@ func TestUploadQuotaRacing(t *testing.T) {
 		}
 		takes = append(takes, up)
 	}
-	started, all := make(chan struct{}, racers), make(chan struct{})
-	go func() {
-		defer close(all)
-		timeout := time.After(2 * time.Second)
-		for range racers {
-			select {
-			case <-started:
-			case <-timeout:
-				return
-			}
-		}
-	}()
+	started, all := barrier(racers)
 	data := mp4Bytes(2000, 3)
 	for _, up := range takes {
 		wg.Add(1)
@@ -245,6 +243,25 @@ func TestUploadQuotaRacing(t *testing.T) {
 	if _, err := f.ups.CreateUpload(ctx, cs3, third, limit-500, map[string]string{"filename": "rest.jpg"}, ""); err != nil {
 		t.Fatalf("a file of the %d bytes left after the broken PATCH: %v (its hold was not given back)", limit-500, err)
 	}
+}
+
+// barrier returns a channel that n parties send to as they arrive, and
+// one closed once all n have arrived or 2 s have passed (when a lock keeps
+// the others from arriving).
+func barrier(n int) (chan<- struct{}, <-chan struct{}) {
+	arrived, all := make(chan struct{}, n), make(chan struct{})
+	go func() {
+		defer close(all)
+		timeout := time.After(2 * time.Second)
+		for range n {
+			select {
+			case <-arrived:
+			case <-timeout:
+				return
+			}
+		}
+	}()
+	return arrived, all
 }
 
 // barrierReader is a body whose first Read tells started and waits for all.
