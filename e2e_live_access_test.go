@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"siteinspect/internal/testenv"
 )
@@ -82,4 +85,52 @@ func TestLiveViewerEndsWithSession(t *testing.T) {
 		}
 	}
 	t.Errorf("the logged-out officer still watches the live inspection 25 s after the logout")
+}
+
+// TestLiveViewersBounded: a live session takes --live-max-viewers viewers
+// at once. Past that, a WHEP offer gets 429 live_viewers_full (with
+// Retry-After) and makes no
+// viewer; once a viewer leaves (its WHEP DELETE) the next offer is
+// answered.
+func TestLiveViewersBounded(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, "--jobs", "0", "--webrtc-loopback", "--live-max-viewers", "2")
+	_, insp, caseID := liveCase(t, p)
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
+	defer pub.PC.Close()
+	go pub.Send(t, media, 20*time.Second)
+	time.Sleep(time.Second)
+	first := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
+	defer first.PC.Close()
+	second := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
+	defer second.PC.Close()
+
+	pc, err := testenv.BareAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer := testenv.Offer(t, pc)
+	resp, body := sdpPost(t, "POST", p.URL+"/api/v1/live/"+a.ID+"/whep", insp.token, "application/sdp", offer)
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal([]byte(body), &e) != nil || resp.StatusCode != http.StatusTooManyRequests || e.Error.Code != "live_viewers_full" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a third viewer under --live-max-viewers 2: got %d %s (Retry-After %q), want 429 live_viewers_full with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	if resp, body := sdpPost(t, "DELETE", p.URL+first.Resource, insp.token, "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("WHEP DELETE: got %d %s", resp.StatusCode, body)
+	}
+	third := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
+	defer third.PC.Close()
+	waitFor(t, 10*time.Second, "video to the viewer answered after another left", func() bool { return third.VideoPackets.Load() > 0 })
 }

@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"siteinspect/domain"
+	"siteinspect/internal/testenv"
 )
 
 // TestLiveLinkReissue: the inspector issues a fresh join link for an open
@@ -123,4 +125,34 @@ func TestBrowserLiveLinkAgain(t *testing.T) {
 			t.Errorf("the phone's page with %s: got %d, want %d", c.link, resp.StatusCode, c.want)
 		}
 	}
+}
+
+// TestBrowserLiveViewersFull: an officer who opens the live page while the
+// session has --live-max-viewers viewers reads why the picture waits (in
+// Chinese, live_viewers_full's sentence), the page keeps trying, and once
+// a place is free it shows the site and the sentence goes.
+func TestBrowserLiveViewersFull(t *testing.T) {
+	media := testenv.MustRTCMedia(t)
+	p := startServer(t, "--jobs", "0", "--webrtc-loopback", "--live-max-viewers", "1")
+	_, insp, caseID := liveCase(t, p)
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
+	defer pub.PC.Close()
+	go pub.Send(t, media, 90*time.Second)
+	time.Sleep(time.Second)
+	other := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
+	defer other.PC.Close()
+
+	b := mustNamedBrowser(t, "inspector", deskWidth, deskHeight, browserBudget)
+	b.mustLogin(t, p.URL, "inspector", p.Demo["inspector"])
+	b.mustDo(t, "open the live page", chromedp.Navigate(p.URL+"/#/live/"+a.ID))
+	const full = "本次在线踏勘的观看连接已满，请关闭其他观看页面后重试。"
+	mustPoll[bool](t, b, "the full session's sentence", `(want) => document.getElementById('live-msg')?.textContent.includes(want)`, full)
+	b.mustScreenshot(t, "live-viewers-full.png")
+	if resp, body := sdpPost(t, "DELETE", p.URL+other.Resource, insp.token, "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("WHEP DELETE: got %d %s", resp.StatusCode, body)
+	}
+	mustPoll[bool](t, b, "the picture once a place is free, without the sentence",
+		`() => document.getElementById('live-page')?.dataset.state === 'live' && document.getElementById('live-video')?.videoWidth > 0 && !document.getElementById('live-msg').textContent`)
 }

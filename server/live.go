@@ -185,7 +185,7 @@ func signalingError(err error, noPublisher int) error {
 	case errors.Is(err, signaling.ErrNoViewer):
 		return newError(http.StatusNotFound, "no such viewer resource")
 	case errors.Is(err, signaling.ErrViewersFull):
-		return newCodedError(http.StatusServiceUnavailable, "live_viewers_full", "this live inspection has as many viewers as it takes (--live-max-viewers): close a viewer first")
+		return newCodedError(http.StatusTooManyRequests, "live_viewers_full", "this live inspection has as many viewers as it takes (--live-max-viewers): close a viewer first")
 	case errors.Is(err, signaling.ErrClosed):
 		return newCodedError(http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 	}

@@ -315,6 +315,9 @@ func (l *liveService) handleWHEP(c echo.Context) error {
 	}
 	answer, rid, err := l.mgr.View(c.Request().Context(), ls.ID, offer)
 	if err != nil {
+		if errors.Is(err, signaling.ErrViewersFull) {
+			c.Response().Header().Set("Retry-After", "5") // until a viewer leaves; the page tries again
+		}
 		return signalingError(err, http.StatusConflict)
 	}
 	u := currentUser(c)

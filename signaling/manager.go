@@ -46,7 +46,7 @@ var (
 	// session (HTTP 404).
 	ErrNoViewer = errors.New("signaling: no such viewer")
 	// ErrViewersFull means the session has Config.MaxViewers viewers
-	// already (HTTP 503).
+	// already (HTTP 429).
 	ErrViewersFull = errors.New("signaling: the session has as many viewers as it takes")
 	// ErrInvalidID means a session id is not a safe path element (HTTP 400).
 	ErrInvalidID = errors.New("signaling: invalid session id")

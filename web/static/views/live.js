@@ -63,6 +63,7 @@ export async function render(view, ctx) {
   w.text(back, () => `← ${t('live.backToCase')}`);
 
   let state = 'connecting';
+  let full = false; // the session's viewers are at the server's bound (live_viewers_full)
   let ended = false;
   let endReason = ''; // why the session ended, once it has
   let endEvidence = null; // its recording's evidence id, once it has
@@ -163,6 +164,13 @@ export async function render(view, ctx) {
       if (err && next === 'stopped') {
         if (err.status === 404 || err.status === 410) finish(null);
         else fill(message, errorBox(err));
+      } else if (err?.code === 'live_viewers_full') {
+        // Tried again meanwhile: the officer reads why the picture waits.
+        fill(message, errorBox(err));
+        full = true;
+      } else if (full && next === 'live') {
+        fill(message);
+        full = false;
       }
       setState(next);
     },
