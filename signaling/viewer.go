@@ -59,7 +59,7 @@ func (s *session) view(ctx context.Context, offer string) (string, string, error
 		s.mu.Unlock()
 		return "", "", ErrNoPublisher
 	}
-	if max := s.m.cfg.MaxViewers; max > 0 && len(s.viewers)+s.joining >= max {
+	if limit := s.m.cfg.MaxViewers; limit > 0 && len(s.viewers)+s.joining >= limit {
 		s.mu.Unlock()
 		return "", "", ErrViewersFull
 	}
