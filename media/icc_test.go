@@ -24,9 +24,10 @@ func iccOf(tb testing.TB, path string) []byte {
 
 // TestImagePreviewKeepsColourProfile: a phone photo's colour profile
 // (Display P3 on iPhones, whose red and green reach beyond sRGB's) stays
-// in its preview and thumbnail, byte for byte, from a JPEG and from a
-// HEIC (through heif-convert), so a browser shows the colours the phone
-// took instead of reading P3 values as sRGB's (duller reds and greens).
+// in its preview and thumbnail, byte for byte, from a JPEG, a HEIC
+// (through heif-convert) and a PNG (an iPhone's screenshot), so a browser
+// shows the colours the phone took instead of reading P3 values as sRGB's
+// (duller reds and greens).
 func TestImagePreviewKeepsColourProfile(t *testing.T) {
 	mustTools(t, "ffmpeg", "exiftool", "heif-enc", "heif-convert")
 	dir := t.TempDir()
@@ -47,11 +48,13 @@ func TestImagePreviewKeepsColourProfile(t *testing.T) {
 	if got := iccOf(t, heic); !bytes.Equal(got, want) {
 		t.Fatalf("the source HEIC holds %d bytes of profile, want the %d written", len(got), len(want))
 	}
+	png := mustFFmpeg(t, filepath.Join(dir, "screenshot.png"), redBlueImage...)
+	mustExif(t, png, "-ICC_Profile<="+profile)
 	plain := mustFFmpeg(t, filepath.Join(dir, "plain.jpg"), redBlueImage...)
 	for _, tc := range []struct {
 		name, in string
 		want     []byte
-	}{{"jpeg", jpeg, want}, {"heic", heic, want}, {"untagged jpeg", plain, nil}} {
+	}{{"jpeg", jpeg, want}, {"heic", heic, want}, {"png", png, want}, {"untagged jpeg", plain, nil}} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			preview, thumb := filepath.Join(out, "preview.jpg"), filepath.Join(out, "thumb.jpg")
