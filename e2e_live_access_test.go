@@ -56,15 +56,8 @@ func TestLiveLinkReissueStopsPublisher(t *testing.T) {
 // that had ended (or a disabled account, or an officer an admin had
 // replaced) for as long as the connection lasted.
 func TestLiveViewerEndsWithSession(t *testing.T) {
-	media := testenv.MustRTCMedia(t)
 	p := startServer(t, "--jobs", "0", "--webrtc-loopback")
-	_, insp, caseID := liveCase(t, p)
-	var a liveSession
-	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
-	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
-	defer pub.PC.Close()
-	go pub.Send(t, media, 40*time.Second)
-	time.Sleep(time.Second)
+	insp, a := liveOnAir(t, p, 40*time.Second)
 	viewer := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
 	defer viewer.PC.Close()
 	phone := &client{tb: t, base: p.URL, token: a.PublishToken, http: http.DefaultClient}
@@ -93,15 +86,8 @@ func TestLiveViewerEndsWithSession(t *testing.T) {
 // viewer; once a viewer leaves (its WHEP DELETE) the next offer is
 // answered.
 func TestLiveViewersBounded(t *testing.T) {
-	media := testenv.MustRTCMedia(t)
 	p := startServer(t, "--jobs", "0", "--webrtc-loopback", "--live-max-viewers", "2")
-	_, insp, caseID := liveCase(t, p)
-	var a liveSession
-	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
-	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
-	defer pub.PC.Close()
-	go pub.Send(t, media, 20*time.Second)
-	time.Sleep(time.Second)
+	insp, a := liveOnAir(t, p, 20*time.Second)
 	first := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
 	defer first.PC.Close()
 	second := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
@@ -133,4 +119,20 @@ func TestLiveViewersBounded(t *testing.T) {
 	third := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
 	defer third.PC.Close()
 	waitFor(t, 10*time.Second, "video to the viewer answered after another left", func() bool { return third.VideoPackets.Load() > 0 })
+}
+
+// liveOnAir opens a live session on a case of p's inspector and has a
+// pion phone publish the test media into it for up to d; it returns the
+// inspector and the session. The phone hangs up when the test ends.
+func liveOnAir(t *testing.T, p *proc, d time.Duration) (*client, liveSession) {
+	t.Helper()
+	media := testenv.MustRTCMedia(t)
+	_, insp, caseID := liveCase(t, p)
+	var a liveSession
+	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
+	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
+	t.Cleanup(func() { pub.PC.Close() })
+	go pub.Send(t, media, d)
+	time.Sleep(time.Second)
+	return insp, a
 }

@@ -132,15 +132,8 @@ func TestBrowserLiveLinkAgain(t *testing.T) {
 // Chinese, live_viewers_full's sentence), the page keeps trying, and once
 // a place is free it shows the site and the sentence goes.
 func TestBrowserLiveViewersFull(t *testing.T) {
-	media := testenv.MustRTCMedia(t)
 	p := startServer(t, "--jobs", "0", "--webrtc-loopback", "--live-max-viewers", "1")
-	_, insp, caseID := liveCase(t, p)
-	var a liveSession
-	insp.mustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusCreated, &a)
-	pub := testenv.Publish(t, testenv.CodecVP8, whip(t, p.URL, a))
-	defer pub.PC.Close()
-	go pub.Send(t, media, 90*time.Second)
-	time.Sleep(time.Second)
+	insp, a := liveOnAir(t, p, 90*time.Second)
 	other := testenv.View(t, whep(t, p.URL, a.ID, insp.token))
 	defer other.PC.Close()
 
