@@ -139,15 +139,15 @@ func (lf *liveFlags) open(data string, log *slog.Logger) (*signaling.Manager, si
 	if err6 != nil || segment < 0 {
 		err6 = fmt.Errorf("--live-segment: bad duration %q: want e.g. 30s, or 0", lf.segmentStr)
 	}
-	var err7, err8 error
+	var err7, err8, err9 error
 	lf.maxDur, err8 = duration("live-max-duration", lf.maxDurStr)
 	if lf.maxKbps < 0 {
 		err7 = fmt.Errorf("--live-max-kbps: %d: want a number of kilobits a second, or 0", lf.maxKbps)
 	}
 	if lf.maxViewers < 0 {
-		err7 = fmt.Errorf("--live-max-viewers: %d: want a number of viewers, or 0", lf.maxViewers)
+		err9 = fmt.Errorf("--live-max-viewers: %d: want a number of viewers, or 0", lf.maxViewers)
 	}
-	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9} {
 		if err != nil {
 			return nil, signaling.Config{}, err
 		}

@@ -85,8 +85,9 @@ type liveService struct {
 // out of them. Past the bound: 429 rate_limited with Retry-After, which
 // rtc.js waits out like any failure worth retrying
 // (TestLiveOffersRateLimited). Viewers' offers (WHEP) come from the case's
-// officers, logged in, and are not bounded here: the fan-out benchmark
-// joins 200 viewers as one officer.
+// officers, logged in, and are not rated here: the fan-out benchmark joins
+// 200 viewers as one officer at once. What they hold open is bounded
+// instead, by --live-max-viewers (signaling.Config.MaxViewers).
 const (
 	offerRate  = 0.5
 	offerBurst = 10
