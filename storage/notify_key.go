@@ -117,11 +117,9 @@ func sealStoredLinks(ctx context.Context, tx *wtx, key []byte) error {
 		link, _ := data["join_link"].(string)
 		delete(data, "join_link")
 		if link != "" {
-			sealed, err := seal(key, link)
-			if err != nil {
+			if err := sealInto(key, data, link); err != nil {
 				return err
 			}
-			data[joinLinkSealed] = sealed
 		}
 		b, err := json.Marshal(data)
 		if err != nil {
@@ -183,7 +181,12 @@ func (d *DB) sealLink(data map[string]any, link string) error {
 		data["join_link"] = link
 		return nil
 	}
-	sealed, err := seal(d.notifyKey, link)
+	return sealInto(d.notifyKey, data, link)
+}
+
+// sealInto puts link in data sealed under key (joinLinkSealed).
+func sealInto(key []byte, data map[string]any, link string) error {
+	sealed, err := seal(key, link)
 	if err != nil {
 		return err
 	}
