@@ -93,7 +93,7 @@ func isDisplayP3(icc []byte) bool {
 			continue
 		}
 		off := int(binary.BigEndian.Uint32(e[4:]))
-		if off < 0 || off+20 > len(icc) || string(icc[off:off+4]) != "XYZ " {
+		if off+20 > len(icc) || string(icc[off:off+4]) != "XYZ " {
 			return false
 		}
 		for j, w := range want {
