@@ -33,24 +33,30 @@ func hdrKind(transfer string) string {
 	return ""
 }
 
-// hlgToSDR converts HLG to BT.709 directly: HLG is relative to the
-// display, its reference white lands on SDR white and colours SDR can show
-// come out as filmed; the highlights above it are clipped. It costs about
-// 1.6× an SDR proxy's CPU (9.1–9.6 against 5.8 CPU-s for 5 s of 1080p30).
-const hlgToSDR = "zscale=tin=arib-std-b67:pin=bt2020:min=bt2020nc:t=bt709:p=bt709:m=bt709:r=tv,format=yuv420p"
-
-// pqToSDR converts PQ, whose values are absolute luminance up to 10,000
-// cd/m², through linear light: SDR white at 100 cd/m², BT.2020 primaries to
-// BT.709, tone mapping that keeps what SDR can show and rolls off only the
-// highlights above it (mobius), then BT.709's transfer and matrix. It costs
-// about 2.8× an SDR proxy's CPU (16.1 CPU-s for 5 s of 1080p30).
-const pqToSDR = "zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p"
+// toSDR converts a video of the given HDR transfer (its ffprobe name) to
+// BT.709 through linear light, the levels of ITU-R BT.2408 holding both
+// ways: HDR reference white (diffuse white, a white wall or sheet of paper:
+// HLG 75 %, PQ 58 %, 203 cd/m²) is linear 1.0 (npl=203), so an 18 % grey
+// card (HLG and PQ 38 %, 26 cd/m²) comes out as SDR's 18 % grey (about
+// 0.42); BT.2020's primaries become BT.709's; what lies above the middle
+// of SDR's range is rolled off (mobius, knee at 0.5) instead of clipped,
+// so reference white lands near 0.9 and the highlights above it (a window,
+// the sky, a lit sign) keep their steps up to peak white; then BT.709's
+// transfer and matrix. Before, HLG went straight to BT.709, its whole top
+// third (from 100 cd/m² up, reference white among it) the same white, and
+// both took SDR white for 100 cd/m²: every tone about twice as bright as
+// filmed, an 18 % grey at 0.56–0.60 (TestHDRKeepsItsSteps). It costs about 1.5× what a straight conversion
+// does (10–11 against 7 CPU-s for a 5 s 1080p30 proxy, an SDR one 4).
+func toSDR(transfer string) string {
+	return "zscale=tin=" + transfer + ":pin=bt2020:min=bt2020nc:t=linear:npl=203:p=bt709,format=gbrpf32le," +
+		"tonemap=tonemap=mobius:param=0.5:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p"
+}
 
 // sdrAfter is filter followed by the conversion to SDR for an hdr video
 // (hdrKind), else filter. Placed after a select or a scale, the
 // conversion's work is done only on the frames kept, at the size kept.
 func sdrAfter(filter, hdr string) string {
-	chain := map[string]string{hdrHLG: hlgToSDR, hdrPQ: pqToSDR}[hdr]
+	chain := map[string]string{hdrHLG: toSDR("arib-std-b67"), hdrPQ: toSDR("smpte2084")}[hdr]
 	switch {
 	case chain == "":
 		return filter

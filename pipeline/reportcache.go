@@ -21,7 +21,7 @@ import (
 // renderVersion names the way reports and their pictures are drawn. Bump
 // it when report/ or this package changes what a report shows, so that
 // copies and pictures made by older code are not served.
-const renderVersion = "2" // 2: Display P3 photos converted to sRGB
+const renderVersion = "3" // 2: Display P3 photos converted to sRGB; 3: HDR frames at BT.2408 levels
 
 // storedKey names the report of d in one format for readers of
 // verifyURL's site: a hash of everything the report shows except what
