@@ -14,7 +14,7 @@ test: deps-test check
 
 ## bench: upload/download vs direct minio-go, media time to ready and to playable, annotation latency, live fan-out, the report of 100 frames; ends with one table of every figure against its target (docs/BENCHMARKS.md)
 bench: deps-test
-	scripts/with-minio.sh scripts/with-postgres.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m .
+	scripts/with-minio.sh scripts/with-postgres.sh $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
 
 ## fuzz: every Go fuzz target (fuzz_test.go: tus headers, JSON bodies, SDP, trickle ICE, room messages, the sniffer) for 60 s each
 fuzz:

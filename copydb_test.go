@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"siteinspect/domain"
+	"siteinspect/internal/harness"
 	"siteinspect/internal/testenv"
 	"siteinspect/internal/tsatest"
 	"siteinspect/storage"
@@ -30,64 +31,64 @@ func mustFullOffice(t *testing.T) string {
 	t.Helper()
 	data := t.TempDir()
 	tsa := tsatest.Start(t)
-	p := startServer(t, append([]string{"--data", data, "--jobs", "1", "--part-size-mib", "5", "--tsa-url", tsa.URL, "--tsa-ca", tsa.CAFile}, s3Args(t)...)...)
-	app := login(t, p.URL, "applicant", p.Demo["applicant"])
-	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
-	rev := login(t, p.URL, "reviewer", p.Demo["reviewer"])
-	var bad client = client{tb: t, base: p.URL, http: &http.Client{}}
-	bad.mustJSON("POST", "/api/v1/auth/login", map[string]string{"username": "inspector", "password": "wrong"}, http.StatusUnauthorized, nil)
+	p := harness.StartServer(t, append([]string{"--data", data, "--jobs", "1", "--part-size-mib", "5", "--tsa-url", tsa.URL, "--tsa-ca", tsa.CAFile}, harness.S3Args(t)...)...)
+	app := harness.Login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := harness.Login(t, p.URL, "inspector", p.Demo["inspector"])
+	rev := harness.Login(t, p.URL, "reviewer", p.Demo["reviewer"])
+	bad := harness.Anonymous(t, p.URL)
+	bad.MustJSON("POST", "/api/v1/auth/login", map[string]string{"username": "inspector", "password": "wrong"}, http.StatusUnauthorized, nil)
 	var me domain.User
-	insp.mustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
+	insp.MustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
 
 	pdf := filepath.Join(t.TempDir(), "plan.pdf")
-	if err := os.WriteFile(pdf, minimalPDF(2, "Floor plan"), 0o644); err != nil {
+	if err := os.WriteFile(pdf, harness.MinimalPDF(2, "Floor plan"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// A draft with a half-sent upload (one 5 MiB part stored).
-	draft := app.newCase()
+	draft := app.NewCase()
 	clip, err := os.ReadFile(testenv.MakeMP4(t, t.TempDir(), 1, "160x120"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	head := append(clip, make([]byte, 5<<20+1-len(clip))...)
-	loc := app.createUpload(draft.ID, "big.mp4", 6<<20)
-	if resp := app.patch(loc, 0, bytes.NewReader(head), int64(len(head))); resp.StatusCode != http.StatusNoContent {
+	loc := app.CreateUpload(draft.ID, "big.mp4", 6<<20)
+	if resp := app.Patch(loc, 0, bytes.NewReader(head), int64(len(head))); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("patch: got %d, want 204", resp.StatusCode)
 	}
 	// An approved, countersigned case with an annotation edited and replied to.
-	done := app.newCase()
-	pdfID := app.mustUploadFile(done.ID, pdf)
-	if ev := app.mustEvidenceDone(pdfID, 2*time.Minute); ev.Status != domain.EvidenceReady {
+	done := app.NewCase()
+	pdfID := app.MustUploadFile(done.ID, pdf)
+	if ev := app.MustEvidenceDone(pdfID, 2*time.Minute); ev.Status != domain.EvidenceReady {
 		t.Fatalf("pdf: got %q (%s), want ready", ev.Status, ev.StatusReason)
 	}
 	path := "/api/v1/cases/" + done.ID
-	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
-	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
-	rev.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	app.MustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.MustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	rev.MustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
 	var note domain.Annotation
-	insp.mustJSON("POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": "登记终端位置", "page": 2, "checklist_item": "guest-registration"}, http.StatusCreated, &note)
-	resp := insp.do("PATCH", "/api/v1/annotations/"+note.ID, strings.NewReader(`{"body": "登记终端位置已标注"}`), map[string]string{"Content-Type": "application/json", "If-Match": fmt.Sprint(note.Version)})
+	insp.MustJSON("POST", "/api/v1/evidence/"+pdfID+"/annotations", map[string]any{"body": "登记终端位置", "page": 2, "checklist_item": "guest-registration"}, http.StatusCreated, &note)
+	resp := insp.Do("PATCH", "/api/v1/annotations/"+note.ID, strings.NewReader(`{"body": "登记终端位置已标注"}`), map[string]string{"Content-Type": "application/json", "If-Match": fmt.Sprint(note.Version)})
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("edit annotation: got %d, want 200", resp.StatusCode)
 	}
-	rev.mustJSON("POST", "/api/v1/annotations/"+note.ID+"/replies", map[string]any{"body": "已核对"}, http.StatusCreated, nil)
+	rev.MustJSON("POST", "/api/v1/annotations/"+note.ID+"/replies", map[string]any{"body": "已核对"}, http.StatusCreated, nil)
 	for _, item := range []string{"fire-exits", "guest-registration", "cctv-entrances", "valuables-storage"} {
-		insp.mustJSON("POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
+		insp.MustJSON("POST", path+"/findings", map[string]any{"checklist_item": item, "result": "pass"}, http.StatusCreated, nil)
 	}
-	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "符合条件"}, http.StatusOK, nil)
-	rev.mustJSON("POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK, nil)
+	insp.MustJSON("POST", path+"/decision", map[string]any{"outcome": "approve", "summary": "符合条件"}, http.StatusOK, nil)
+	rev.MustJSON("POST", path+"/countersign", map[string]any{"agree": true, "comment": "同意"}, http.StatusOK, nil)
 	// A case sent back for materials, with a live session opened first.
-	back := app.newCase()
-	app.mustUploadFile(back.ID, pdf)
+	back := app.NewCase()
+	app.MustUploadFile(back.ID, pdf)
 	path = "/api/v1/cases/" + back.ID
 	// 承诺办: the applicant signs the commitment before submitting.
-	app.mustJSON("POST", path+"/commitment", map[string]any{"items": []string{"营业执照"}, "signer_name": "张三", "agree": true}, http.StatusCreated, nil)
-	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
-	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
-	var ls liveSession
-	insp.mustJSON("POST", path+"/live", map[string]any{}, http.StatusCreated, &ls)
+	app.MustJSON("POST", path+"/commitment", map[string]any{"items": []string{"营业执照"}, "signer_name": "张三", "agree": true}, http.StatusCreated, nil)
+	app.MustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.MustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	var ls harness.LiveSession
+	insp.MustJSON("POST", path+"/live", map[string]any{}, http.StatusCreated, &ls)
 	// The live room adds live annotations; here storage does, beside the server.
 	db := testenv.OpenDBAt(t, filepath.Join(data, "siteinspect.db"))
 	ctx := context.Background()
@@ -136,9 +137,9 @@ func mustFullOffice(t *testing.T) string {
 	}
 	db.Close()
 	due := time.Now().Add(10 * 24 * time.Hour)
-	insp.mustJSON("POST", path+"/decision", map[string]any{"outcome": "request_supplement", "summary": "补充材料", "supplement_due": due, "owed": []string{"营业执照复印件"}}, http.StatusOK, nil)
-	app.mustJSON("GET", "/api/v1/cases/"+back.ID, nil, http.StatusOK, nil)
-	p.stop(t)
+	insp.MustJSON("POST", path+"/decision", map[string]any{"outcome": "request_supplement", "summary": "补充材料", "supplement_due": due, "owed": []string{"营业执照复印件"}}, http.StatusOK, nil)
+	app.MustJSON("GET", "/api/v1/cases/"+back.ID, nil, http.StatusOK, nil)
+	p.Stop(t)
 
 	return filepath.Join(data, "siteinspect.db")
 }
@@ -262,7 +263,7 @@ func TestCopyDB(t *testing.T) {
 	}
 
 	// The program itself, as an operator runs it: exit status 1 and why.
-	cmd := exec.Command(mustBinary(t), "copy-db", "--from", src, "--to", to)
+	cmd := exec.Command(harness.MustBinary(t), "copy-db", "--from", src, "--to", to)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()
@@ -330,6 +331,6 @@ func BenchmarkCopyDB(b *testing.B) {
 			b.Fatalf("copy-db output: got %q, want at least 40,000 rows copied", out.String())
 		}
 		b.ReportMetric(rows/took.Seconds(), "rows/s")
-		fmt.Printf("copy-db: %.0f rows in %s (%.0f rows/s), load average %s\n%s", rows, took.Round(time.Millisecond), rows/took.Seconds(), loadAverage(), errb.String())
+		fmt.Printf("copy-db: %.0f rows in %s (%.0f rows/s), load average %s\n%s", rows, took.Round(time.Millisecond), rows/took.Seconds(), harness.LoadAverage(), errb.String())
 	}
 }

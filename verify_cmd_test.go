@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"siteinspect/domain"
+	"siteinspect/internal/harness"
 	"siteinspect/internal/tsatest"
 	"siteinspect/server"
 )
@@ -26,14 +27,14 @@ import (
 // an event or in the manifest, a damaged archive or a missing file each
 // fails naming that item.
 func TestVerifyBundle(t *testing.T) {
-	p := startServer(t, "--jobs", "0")
-	app := login(t, p.URL, "applicant", p.Demo["applicant"])
-	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
-	cs := app.newCase()
+	p := harness.StartServer(t, "--jobs", "0")
+	app := harness.Login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := harness.Login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.NewCase()
 	dir := t.TempDir()
 	pdf := filepath.Join(dir, "平面图.pdf")
 	big := filepath.Join(dir, "walk.mp4")
-	if err := os.WriteFile(pdf, minimalPDF(2, "Floor plan"), 0o644); err != nil {
+	if err := os.WriteFile(pdf, harness.MinimalPDF(2, "Floor plan"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	clip := make([]byte, 20<<20)
@@ -45,13 +46,13 @@ func TestVerifyBundle(t *testing.T) {
 	if err := os.WriteFile(big, clip, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	videoID := app.mustUploadFile(cs.ID, big)
-	pdfID := app.mustUploadFile(cs.ID, pdf)
+	videoID := app.MustUploadFile(cs.ID, big)
+	pdfID := app.MustUploadFile(cs.ID, pdf)
 	path := "/api/v1/cases/" + cs.ID
-	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
-	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	app.MustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.MustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
 
-	resp := insp.do("GET", path+"/bundle.zip", nil, nil)
+	resp := insp.Do("GET", path+"/bundle.zip", nil, nil)
 	bundle := filepath.Join(dir, "bundle.zip")
 	f, err := os.Create(bundle)
 	if err != nil {
@@ -336,28 +337,28 @@ func TestVerifyBundleReportHead(t *testing.T) {
 func TestVerifyBundleTimestamps(t *testing.T) {
 	tsa := tsatest.Start(t)
 	other := tsatest.Start(t) // another authority, whose CA signed nothing here
-	p := startServer(t, "--jobs", "1", "--tsa-url", tsa.URL, "--tsa-ca", tsa.CAFile)
-	app := login(t, p.URL, "applicant", p.Demo["applicant"])
-	insp := login(t, p.URL, "inspector", p.Demo["inspector"])
-	cs := app.newCase()
+	p := harness.StartServer(t, "--jobs", "1", "--tsa-url", tsa.URL, "--tsa-ca", tsa.CAFile)
+	app := harness.Login(t, p.URL, "applicant", p.Demo["applicant"])
+	insp := harness.Login(t, p.URL, "inspector", p.Demo["inspector"])
+	cs := app.NewCase()
 	dir := t.TempDir()
 	pdf := filepath.Join(dir, "plan.pdf")
-	if err := os.WriteFile(pdf, minimalPDF(1, "Floor plan"), 0o644); err != nil {
+	if err := os.WriteFile(pdf, harness.MinimalPDF(1, "Floor plan"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pdfID := app.mustUploadFile(cs.ID, pdf)
+	pdfID := app.MustUploadFile(cs.ID, pdf)
 	path := "/api/v1/cases/" + cs.ID
-	waitFor(t, time.Minute, "the original's time-stamp", func() bool {
+	harness.WaitFor(t, time.Minute, "the original's time-stamp", func() bool {
 		var c struct {
 			TimestampPending *bool `json:"timestamp_pending"`
 		}
-		app.mustJSON("GET", path, nil, http.StatusOK, &c)
+		app.MustJSON("GET", path, nil, http.StatusOK, &c)
 		return c.TimestampPending != nil && !*c.TimestampPending
 	})
-	app.mustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
-	insp.mustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
+	app.MustJSON("POST", path+"/submit", nil, http.StatusOK, nil)
+	insp.MustJSON("POST", path+"/assign", nil, http.StatusOK, nil)
 
-	resp := insp.do("GET", path+"/bundle.zip", nil, nil)
+	resp := insp.Do("GET", path+"/bundle.zip", nil, nil)
 	bundle := filepath.Join(dir, "bundle.zip")
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -54,8 +54,8 @@ fi
 # whip-whep in Chromium) and axe-core (which the accessibility test injects
 # into pages), installed where those tests look for them (the
 # OS temp folder, never the repo), so running the tests needs no registry.
-# Keep the versions in step with tusJSVersion (e2e_tusjs_test.go),
-# whipWhepVersion (e2e_live_interop_test.go) and axeVersion (e2e_frontend_test.go).
+# Keep the versions in step with tusJSVersion (e2e/tusjs_test.go),
+# whipWhepVersion (e2e/live_interop_test.go) and axeVersion (e2e/frontend_test.go).
 if [ "${1:-run}" = test ]; then
   for spec in tus-js-client@4.3.1 whip-whep@1.2.0 axe-core@4.14.1; do
     name=${spec%@*} version=${spec##*@}

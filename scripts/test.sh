@@ -50,9 +50,9 @@ settle() {
 	done
 	echo "settle: CPUs ${idle} % idle after $((SECONDS - start)) s"
 }
-$go test -c -o /dev/null . || exit 1 # build the root package's test first
+$go test -c -o /dev/null ./e2e/ || exit 1 # build the end-to-end tests first
 settle
-$go test -count=1 -timeout 5m -run "$alone" .; f=$?
+$go test -count=1 -timeout 5m -run "$alone" ./e2e/; f=$?
 # PostgreSQL (scripts/with-postgres.sh) for every pass: the
 # tests that compare the two databases run in the first pass, copy-db and
 # the two-server test in the last. The second pass runs the storage, server
@@ -69,10 +69,10 @@ for db in sqlite postgres; do
 done
 wait $s; p=$((p | $?))
 unset SITEINSPECT_TEST_DB
-# The last pass, the root package's end-to-end tests with the other
-# packages, is the longest (~10 min) and mostly waits on ffmpeg, Chromium,
-# MinIO and timers. Beside it run the API end-to-end tests again with
-# every server on PostgreSQL (startServer gives each --data folder its own
+# The last pass, the end-to-end tests (./e2e/) with the other packages,
+# is the longest (~10 min) and mostly waits on ffmpeg, Chromium, MinIO
+# and timers. Beside it run the API end-to-end tests again with
+# every server on PostgreSQL (harness.StartServer gives each --data folder its own
 # database), then every fuzz target for 3 s; their output follows the
 # last pass's. Left out of the PostgreSQL run: tests that open the SQLite
 # file under --data themselves (bundle memory, fault injection on SQLite's
@@ -83,7 +83,7 @@ unset SITEINSPECT_TEST_DB
 # another replica).
 side_log=$(mktemp)
 (
-	SITEINSPECT_TEST_DB=postgres $go test -count=1 -timeout 30m -run "$pg_e2e" .; e=$?
+	SITEINSPECT_TEST_DB=postgres $go test -count=1 -timeout 30m -run "$pg_e2e" ./e2e/; e=$?
 	GO=$go scripts/fuzz.sh 3s; c=$?
 	exit $((e | c))
 ) >"$side_log" 2>&1 &

@@ -38,7 +38,7 @@ var (
 
 // Main runs the package's tests and stops any MinIO this package started.
 // Call it from TestMain with its *testing.M, or with a wrapper whose Run
-// does more around m.Run (the main package prints its benchmarks' summary).
+// does more around m.Run (package bench prints its benchmarks' summary).
 func Main(m interface{ Run() int }) {
 	code := m.Run()
 	removeRTCMedia()
