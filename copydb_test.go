@@ -149,10 +149,10 @@ func mustFullOffice(t *testing.T) string {
 func tableDump(t *testing.T, db *sql.DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, tb := range copyTables {
-		rows, err := db.Query(`SELECT * FROM ` + tb.name + ` ORDER BY ` + tb.key)
+	for _, tb := range storage.CopiedTables() {
+		rows, err := db.Query(`SELECT * FROM ` + tb.Name + ` ORDER BY ` + tb.Key)
 		if err != nil {
-			t.Fatalf("dump %s: %v", tb.name, err)
+			t.Fatalf("dump %s: %v", tb.Name, err)
 		}
 		cols, _ := rows.Columns()
 		vals := make([]any, len(cols))
@@ -162,7 +162,7 @@ func tableDump(t *testing.T, db *sql.DB) map[string][]string {
 		}
 		for rows.Next() {
 			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatalf("dump %s: %v", tb.name, err)
+				t.Fatalf("dump %s: %v", tb.Name, err)
 			}
 			var b strings.Builder
 			for i, v := range vals {
@@ -176,10 +176,10 @@ func tableDump(t *testing.T, db *sql.DB) map[string][]string {
 				}
 				fmt.Fprintf(&b, "%s=%v;", cols[i], v)
 			}
-			out[tb.name] = append(out[tb.name], b.String())
+			out[tb.Name] = append(out[tb.Name], b.String())
 		}
 		if err := rows.Err(); err != nil {
-			t.Fatalf("dump %s: %v", tb.name, err)
+			t.Fatalf("dump %s: %v", tb.Name, err)
 		}
 		rows.Close()
 	}
@@ -201,9 +201,9 @@ func TestCopyDB(t *testing.T) {
 	src := mustFullOffice(t)
 	srcDB := testenv.OpenDBAt(t, src)
 	before := tableDump(t, srcDB.SQL())
-	for _, tb := range copyTables {
-		if len(before[tb.name]) == 0 {
-			t.Errorf("source %s: got no rows, want some (the fixture must make every kind of record)", tb.name)
+	for _, tb := range storage.CopiedTables() {
+		if len(before[tb.Name]) == 0 {
+			t.Errorf("source %s: got no rows, want some (the fixture must make every kind of record)", tb.Name)
 		}
 	}
 	srcDB.Close()
@@ -231,15 +231,15 @@ func TestCopyDB(t *testing.T) {
 	}
 	dst := testenv.OpenDBAt(t, to)
 	after := tableDump(t, dst.SQL())
-	for _, tb := range copyTables {
-		got, want := after[tb.name], before[tb.name]
+	for _, tb := range storage.CopiedTables() {
+		got, want := after[tb.Name], before[tb.Name]
 		if len(got) != len(want) {
-			t.Errorf("target %s: got %d rows, want %d", tb.name, len(got), len(want))
+			t.Errorf("target %s: got %d rows, want %d", tb.Name, len(got), len(want))
 			continue
 		}
 		for i := range want {
 			if got[i] != want[i] {
-				t.Errorf("target %s row %d:\n got %s\nwant %s", tb.name, i, got[i], want[i])
+				t.Errorf("target %s row %d:\n got %s\nwant %s", tb.Name, i, got[i], want[i])
 				break
 			}
 		}
@@ -247,7 +247,7 @@ func TestCopyDB(t *testing.T) {
 	for _, db := range []string{src, to} {
 		out, errb, err := runCmd(t, "audit", "verify", "--data", t.TempDir(), "--db", db)
 		if err != nil || !strings.HasPrefix(out, "audit chain intact: "+fmt.Sprint(len(before["audit_events"]))+" events") {
-			t.Errorf("audit verify %s: got %v %q %s, want intact with %d events", redactDSN(db), err, out, errb, len(before["audit_events"]))
+			t.Errorf("audit verify %s: got %v %q %s, want intact with %d events", storage.RedactDSN(db), err, out, errb, len(before["audit_events"]))
 		}
 	}
 
