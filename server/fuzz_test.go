@@ -468,8 +468,8 @@ func newRoomFixture(tb testing.TB) *roomFixture {
 func (rf *roomFixture) replies(t *testing.T, msg []byte, pongs int) []map[string]any {
 	t.Helper()
 	l, ctx, m, room := rf.e.srv.live, rf.ctx, rf.m, rf.room
-	l.roomMessage(ctx, rf.lsID, rf.cs, rf.user, m, room, msg)
-	l.roomMessage(ctx, rf.lsID, rf.cs, rf.user, m, room, []byte(`{"type":"ping"}`))
+	l.roomMessage(ctx, rf.lsID, nil, rf.cs, rf.user, m, room, msg)
+	l.roomMessage(ctx, rf.lsID, nil, rf.cs, rf.user, m, room, []byte(`{"type":"ping"}`))
 	var got []map[string]any
 	for {
 		select {

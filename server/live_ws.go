@@ -187,26 +187,28 @@ func (l *liveService) handleRoom(c echo.Context) error {
 	// revokes it). Both are read afresh before each of the member's
 	// messages and at each ping, and the connection ends with them
 	// (TestRoomEndsWithSession, TestRoomEndsWithRevokedLink); a failed
-	// read keeps the member. now is the logged-in member as they are now.
+	// read keeps the member. now is the logged-in member as they are now,
+	// fresh the live session as the phone's check read it (nil when it was
+	// not read: the message's handling reads it then).
 	phone := user == nil
-	stillIn := func() (now *domain.User, ok bool) {
+	stillIn := func() (now *domain.User, fresh *domain.LiveSession, ok bool) {
 		if phone {
 			fresh, err := l.db.LiveSession(ctx, ls.ID)
 			if err != nil {
-				return nil, !errors.Is(err, domain.ErrNotFound)
+				return nil, nil, !errors.Is(err, domain.ErrNotFound)
 			}
-			return nil, fresh.TokenHash == ls.TokenHash
+			return nil, fresh, fresh.TokenHash == ls.TokenHash
 		}
 		s, err := sessionNow(c, l.db)
 		if err != nil {
-			return nil, !errors.Is(err, domain.ErrNotFound)
+			return nil, nil, !errors.Is(err, domain.ErrNotFound)
 		}
-		return s.User, true
+		return s.User, nil, true
 	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		l.writeRoom(ctx, conn, m, func() bool { _, ok := stillIn(); return !ok })
+		l.writeRoom(ctx, conn, m, func() bool { _, _, ok := stillIn(); return !ok })
 	}()
 	defer func() {
 		room.Leave(m)
@@ -245,7 +247,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 			room.SendTo(m, roomError("invalid", "send JSON text messages"))
 			continue
 		}
-		now, ok := stillIn()
+		now, fresh, ok := stillIn()
 		if !ok {
 			conn.Close(websocket.StatusPolicyViolation, "the session or join link has ended")
 			return nil
@@ -253,7 +255,7 @@ func (l *liveService) handleRoom(c echo.Context) error {
 		if now == nil {
 			now = user // the phone, or a session not read just now
 		}
-		l.roomMessage(ctx, ls.ID, cs, now, m, room, data)
+		l.roomMessage(ctx, ls.ID, fresh, cs, now, m, room, data)
 	}
 }
 
@@ -308,8 +310,9 @@ func (l *liveService) writeRoom(ctx context.Context, conn *websocket.Conn, m *si
 }
 
 // roomMessage handles one client message; a bad one is answered with an
-// error message and changes nothing.
-func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *domain.Case, user *domain.User, m *signaling.Member, room *signaling.Room, data []byte) {
+// error message and changes nothing. ls is the live session as read just
+// before the message, or nil to read it here.
+func (l *liveService) roomMessage(ctx context.Context, sessionID string, ls *domain.LiveSession, cs *domain.Case, user *domain.User, m *signaling.Member, room *signaling.Room, data []byte) {
 	var msg roomMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -357,10 +360,12 @@ func (l *liveService) roomMessage(ctx context.Context, sessionID string, cs *dom
 		}
 		room.SendTo(m, roomError(code, text))
 	}
-	ls, err := l.db.LiveSession(ctx, sessionID)
-	if err != nil {
-		fail(err)
-		return
+	if ls == nil {
+		var err error
+		if ls, err = l.db.LiveSession(ctx, sessionID); err != nil {
+			fail(err)
+			return
+		}
 	}
 	officer := false
 	if user != nil {
