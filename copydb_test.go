@@ -313,24 +313,3 @@ func TestCopyDBRefusesOtherSchemaVersions(t *testing.T) {
 		t.Errorf("copy-db from a missing file: got %v, want an error about the source", err)
 	}
 }
-
-// BenchmarkCopyDB copies 20,000 cases and their 20,000 audit events from
-// SQLite into PostgreSQL and reports rows per second.
-func BenchmarkCopyDB(b *testing.B) {
-	src := filepath.Join(mustAuditChain(b, 20_000), "siteinspect.db")
-	for range b.N {
-		to := testenv.PostgresURL(b)
-		var out, errb bytes.Buffer
-		start := time.Now()
-		if err := run(context.Background(), []string{"copy-db", "--from", src, "--to", to}, func(string) string { return "" }, strings.NewReader(""), &out, &errb); err != nil {
-			b.Fatalf("copy-db: %v\n%s", err, errb.String())
-		}
-		took := time.Since(start)
-		var rows float64
-		if _, err := fmt.Sscanf(out.String(), "copied %g rows", &rows); err != nil || rows < 40_000 {
-			b.Fatalf("copy-db output: got %q, want at least 40,000 rows copied", out.String())
-		}
-		b.ReportMetric(rows/took.Seconds(), "rows/s")
-		fmt.Printf("copy-db: %.0f rows in %s (%.0f rows/s), load average %s\n%s", rows, took.Round(time.Millisecond), rows/took.Seconds(), harness.LoadAverage(), errb.String())
-	}
-}
