@@ -18,6 +18,7 @@ import (
 
 	"siteinspect/domain"
 	"siteinspect/internal/harness"
+	"siteinspect/internal/testenv"
 )
 
 // BenchmarkDownload1GiB measures downloads of one 1 GiB original against a
@@ -215,7 +216,7 @@ func BenchmarkDownload1GiB(b *testing.B) {
 // signatures name, and returns its address and pid.
 func startHAProxyRelay(tb testing.TB, endpoint string) (string, int) {
 	tb.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(tb))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(tb))
 	cfg := fmt.Sprintf(`global
   maxconn 100
 defaults

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,17 +50,6 @@ func HAProxyBinary(tb testing.TB) string {
 	return haproxy
 }
 
-// FreePort returns a loopback port nobody listens on right now.
-func FreePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // StartCluster starts n replicas (one after another: each --demo start
 // gives the demo users new passwords, so the last one's hold) and HAProxy
 // in front of them.
@@ -76,14 +64,14 @@ func StartCluster(t testing.TB, n int, extra ...string) *Cluster {
 	// most about a second of one.
 	c.Args = append(append([]string{"--db", c.PG, "--jobs", "1", "--webrtc-loopback", "--drain-grace", "1s", "--live-segment", "1s"}, S3Args(t)...), extra...)
 	for i := range n {
-		c.Ports = append(c.Ports, FreePort(t))
+		c.Ports = append(c.Ports, testenv.FreePort(t))
 		c.Data = append(c.Data, filepath.Join(t.TempDir(), fmt.Sprintf("replica-%d", i+1)))
 		c.IDs = append(c.IDs, fmt.Sprintf("r%d", i+1))
 		c.Replicas = append(c.Replicas, nil)
 		c.Start(i)
 	}
 
-	lbPort := FreePort(t)
+	lbPort := testenv.FreePort(t)
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `global
   maxconn 2000
