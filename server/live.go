@@ -71,8 +71,9 @@ type liveService struct {
 	// each member's connections to it (live_ws.go).
 	allowances roomAllowances
 	// offers bounds how often a session takes a publisher's offer
-	// (admitOffer).
-	offers *addressLimiter
+	// (admitOffer); viewerOffers how often it takes one officer's.
+	offers       *addressLimiter
+	viewerOffers *addressLimiter
 }
 
 // A live session takes offerBurst WHIP offers, then one every 1/offerRate
@@ -85,17 +86,25 @@ type liveService struct {
 // out of them. Past the bound: 429 rate_limited with Retry-After, which
 // rtc.js waits out like any failure worth retrying
 // (TestLiveOffersRateLimited). Viewers' offers (WHEP) come from the case's
-// officers, logged in, and are not rated here: the fan-out benchmark joins
-// 200 viewers as one officer at once. What they hold open is bounded
-// instead, by --live-max-viewers (signaling.Config.MaxViewers).
+// officers, logged in; what they hold open at once is bounded by
+// --live-max-viewers (signaling.Config.MaxViewers), and how often one
+// officer offers to one session by viewerOfferBurst, then two a second:
+// each offer is a peer connection's handshake and a live.watched audit
+// row, and a loop of offer and DELETE was bounded by nothing (7,200 rows
+// an hour at most now). The burst is twice the default viewer bound: the
+// fan-out benchmark joins 1, 10, 50, 100 and 200 viewers in turn as one
+// officer to one session, 361 offers in about a minute; an officer's page
+// that reconnects never comes near it.
 const (
-	offerRate  = 0.5
-	offerBurst = 10
+	offerRate        = 0.5
+	offerBurst       = 10
+	viewerOfferRate  = 2
+	viewerOfferBurst = 400
 )
 
-// admitOffer spends one of key's offers, or answers 429.
-func (l *liveService) admitOffer(c echo.Context, key string) error {
-	if wait := l.offers.take(key, time.Now()); wait > 0 {
+// admitOffer spends one of key's offers from lim, or answers 429.
+func (l *liveService) admitOffer(c echo.Context, lim *addressLimiter, key string) error {
+	if wait := lim.take(key, time.Now()); wait > 0 {
 		secs := max(1, int(math.Ceil(wait.Seconds())))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 		return newCodedError(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("too many connection attempts to this live inspection; try again in %d seconds", secs))
@@ -105,7 +114,8 @@ func (l *liveService) admitOffer(c echo.Context, key string) error {
 
 func newLiveService(cfg Config, m *metrics, notify func()) *liveService {
 	l := &liveService{db: cfg.DB, svc: cfg.Live, mgr: cfg.Live.Media(), ups: cfg.Uploads, metrics: m, log: cfg.Logger, notify: notify,
-		ice: cfg.LiveICEServers, ttl: cfg.LiveTokenTTL, warnM: cfg.LocationWarnMeters, offers: newAddressLimiter(offerRate, offerBurst)}
+		ice: cfg.LiveICEServers, ttl: cfg.LiveTokenTTL, warnM: cfg.LocationWarnMeters, offers: newAddressLimiter(offerRate, offerBurst),
+		viewerOffers: newAddressLimiter(viewerOfferRate, viewerOfferBurst)}
 	if l.ttl <= 0 {
 		l.ttl = 2 * time.Hour
 	}

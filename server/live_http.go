@@ -204,7 +204,7 @@ func (l *liveService) handleWHIP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := l.admitOffer(c, ls.ID); err != nil {
+	if err := l.admitOffer(c, l.offers, ls.ID); err != nil {
 		return err
 	}
 	offer, err := readSDP(c, "application/sdp")
@@ -308,6 +308,9 @@ func (l *liveService) handleWHEP(c echo.Context) error {
 	}
 	if ls.Status != domain.LiveOpen {
 		return newCodedError(http.StatusGone, "live_ended", "this live inspection has ended")
+	}
+	if err := l.admitOffer(c, l.viewerOffers, ls.ID+"/"+currentUser(c).ID); err != nil {
+		return err
 	}
 	offer, err := readSDP(c, "application/sdp")
 	if err != nil {

@@ -122,3 +122,31 @@ func TestLiveOffersRateLimited(t *testing.T) {
 		t.Fatalf("session b's first offer: got %d %s %s, want 400", status, code, w.Body)
 	}
 }
+
+// TestLiveViewerOffersRateLimited: one officer's WHEP offers to a session
+// are taken viewerOfferBurst at once, then answered 429 rate_limited with
+// a Retry-After of a second or more, whatever the offer holds; the same
+// officer's offers to another session count apart.
+func TestLiveViewerOffersRateLimited(t *testing.T) {
+	m := newMatrix(t)
+	ctx := context.Background()
+	sdpHeader := map[string]string{"Content-Type": "application/sdp"}
+	bad := []byte("v=0\r\n")
+	a, _, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
+	m.must(err)
+	b, _, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
+	m.must(err)
+
+	for i := range viewerOfferBurst {
+		if status, code, w := m.send("insp", "POST", "/api/v1/live/"+a.ID+"/whep", bad, sdpHeader); status == http.StatusTooManyRequests {
+			t.Fatalf("offer %d of %d: got %d %s %s, want it taken", i+1, viewerOfferBurst, status, code, w.Body)
+		}
+	}
+	status, code, w := m.send("insp", "POST", "/api/v1/live/"+a.ID+"/whep", bad, sdpHeader)
+	if retry, _ := strconv.Atoi(w.Header().Get("Retry-After")); status != http.StatusTooManyRequests || code != "rate_limited" || retry < 1 {
+		t.Fatalf("offer %d: got %d %s, Retry-After %q, want 429 rate_limited with Retry-After ≥ 1", viewerOfferBurst+1, status, code, w.Header().Get("Retry-After"))
+	}
+	if status, code, w := m.send("insp", "POST", "/api/v1/live/"+b.ID+"/whep", bad, sdpHeader); status == http.StatusTooManyRequests {
+		t.Fatalf("session b's first offer: got %d %s %s, want it taken", status, code, w.Body)
+	}
+}
