@@ -56,11 +56,16 @@ func toSDR(transfer string) string {
 // (hdrKind), else filter. Placed after a select or a scale, the
 // conversion's work is done only on the frames kept, at the size kept.
 func sdrAfter(filter, hdr string) string {
-	chain := map[string]string{hdrHLG: toSDR("arib-std-b67"), hdrPQ: toSDR("smpte2084")}[hdr]
-	switch {
-	case chain == "":
+	var chain string
+	switch hdr {
+	case hdrHLG:
+		chain = toSDR("arib-std-b67")
+	case hdrPQ:
+		chain = toSDR("smpte2084")
+	default:
 		return filter
-	case filter == "":
+	}
+	if filter == "" {
 		return chain
 	}
 	return filter + "," + chain
