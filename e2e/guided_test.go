@@ -46,7 +46,7 @@ func phoneUpload(t *testing.T, p *harness.Proc, ls harness.LiveSession, data []b
 	for k, v := range meta {
 		pairs = append(pairs, k+" "+base64.StdEncoding.EncodeToString([]byte(v)))
 	}
-	phone := &harness.Client{TB: t, Base: p.URL, Token: ls.PublishToken, HTTP: http.DefaultClient}
+	phone := harness.WithToken(t, p.URL, ls.PublishToken)
 	resp := phone.Do("POST", "/api/v1/live/"+ls.ID+"/uploads", nil, map[string]string{"Tus-Resumable": "1.0.0",
 		"Upload-Length": strconv.Itoa(len(data)), "Upload-Metadata": strings.Join(pairs, ",")})
 	resp.Body.Close()

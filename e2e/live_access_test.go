@@ -61,7 +61,7 @@ func TestLiveViewerEndsWithSession(t *testing.T) {
 	insp, a := liveOnAir(t, p, 40*time.Second)
 	viewer := testenv.View(t, harness.WHEP(t, p.URL, a.ID, insp.Token))
 	defer viewer.PC.Close()
-	phone := &harness.Client{TB: t, Base: p.URL, Token: a.PublishToken, HTTP: http.DefaultClient}
+	phone := harness.WithToken(t, p.URL, a.PublishToken)
 	viewers := func() int {
 		var ls struct {
 			Viewers int `json:"viewers"`

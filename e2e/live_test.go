@@ -118,7 +118,7 @@ func TestLiveInspection(t *testing.T) {
 	}
 	insp.MustJSON("POST", "/api/v1/cases/"+caseID+"/live", nil, http.StatusConflict, nil)
 	other.MustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusNotFound, nil)
-	phone := &harness.Client{TB: t, Base: p.URL, Token: ls.PublishToken, HTTP: http.DefaultClient}
+	phone := harness.WithToken(t, p.URL, ls.PublishToken)
 	phone.MustJSON("GET", "/api/v1/live/"+ls.ID, nil, http.StatusOK, nil)
 
 	// WHIP refuses a wrong token, a wrong type and malformed SDP.
@@ -494,7 +494,7 @@ func TestLivePhoneRecordingUpload(t *testing.T) {
 	}
 	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("现场录像 phone.webm")) + ",filetype " + base64.StdEncoding.EncodeToString([]byte("video/webm"))
 	create := func(token string) *http.Response {
-		phone := &harness.Client{TB: t, Base: p.URL, Token: token, HTTP: http.DefaultClient}
+		phone := harness.WithToken(t, p.URL, token)
 		resp := phone.Do("POST", "/api/v1/live/"+ls.ID+"/uploads", nil, map[string]string{"Tus-Resumable": "1.0.0",
 			"Upload-Length": strconv.Itoa(len(data)), "Upload-Metadata": meta})
 		resp.Body.Close()
@@ -516,13 +516,13 @@ func TestLivePhoneRecordingUpload(t *testing.T) {
 	_, insp2, case2 := harness.LiveCase(t, p)
 	var other harness.LiveSession
 	insp2.MustJSON("POST", "/api/v1/cases/"+case2+"/live", nil, http.StatusCreated, &other)
-	stranger := &harness.Client{TB: t, Base: p.URL, Token: other.PublishToken, HTTP: http.DefaultClient}
+	stranger := harness.WithToken(t, p.URL, other.PublishToken)
 	uid := loc[strings.LastIndex(loc, "/")+1:]
 	if resp := stranger.Do("HEAD", "/api/v1/live/"+other.ID+"/uploads/"+uid, nil, map[string]string{"Tus-Resumable": "1.0.0"}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("HEAD through another session: got %d, want 404", resp.StatusCode)
 	}
 
-	phone := &harness.Client{TB: t, Base: p.URL, Token: ls.PublishToken, HTTP: http.DefaultClient}
+	phone := harness.WithToken(t, p.URL, ls.PublishToken)
 	resp = phone.Patch(loc, 0, bytes.NewReader(data), int64(len(data)))
 	resp.Body.Close()
 	evID := resp.Header.Get("Evidence-Id")

@@ -93,7 +93,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	listBodies := func(k int) map[string]bool {
 		t.Helper()
 		var list []domain.Annotation
-		c := &harness.Client{TB: t, Base: srv[k].URL, Token: insp.Token, HTTP: &http.Client{}}
+		c := harness.WithToken(t, srv[k].URL, insp.Token)
 		c.MustJSON("GET", "/api/v1/evidence/"+pdfID+"/annotations", nil, http.StatusOK, &list)
 		out := map[string]bool{}
 		for _, a := range list {

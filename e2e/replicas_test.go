@@ -199,7 +199,7 @@ drain:
 
 	// A logout on A: B, which has the session cached, refuses it within 2 s.
 	rev := harness.Login(t, a.URL, "reviewer", demo["reviewer"])
-	onB := &harness.Client{TB: t, Base: b.URL, Token: rev.Token, HTTP: &http.Client{}}
+	onB := harness.WithToken(t, b.URL, rev.Token)
 	var me domain.User
 	onB.MustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)
 	onB.MustJSON("GET", "/api/v1/me", nil, http.StatusOK, &me)

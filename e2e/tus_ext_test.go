@@ -545,7 +545,7 @@ func TestTusPhoneRecordingDeferredOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone := &harness.Client{TB: t, Base: p.URL, Token: ls.PublishToken, HTTP: http.DefaultClient}
+	phone := harness.WithToken(t, p.URL, ls.PublishToken)
 	base := "/api/v1/live/" + ls.ID + "/uploads"
 	meta := "filename " + b64("phone.webm")
 	send := func(method, path string, body []byte, hdr map[string]string) *http.Response {

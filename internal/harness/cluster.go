@@ -23,17 +23,17 @@ import (
 // (nothing on one replica's disk is another's), on one PostgreSQL database
 // and one MinIO bucket, behind HAProxy in round robin with no stickiness.
 type Cluster struct {
-	T        testing.TB
-	PG       string
+	t        testing.TB
+	pg       string
 	Args     []string // every replica's flags but --listen, --data and --replica-id
 	IDs      []string // the replicas' --replica-id
 	Replicas []*Proc
-	Ports    []int
+	ports    []int
 	Data     []string
 	LB       string // the balancer's URL
-	HAProxy  *exec.Cmd
+	haproxy  *exec.Cmd
 	Demo     map[string]string
-	SQL      *sql.DB
+	sql      *sql.DB
 }
 
 // HAProxyBinary is HAProxy's path, or the test fails saying how to
@@ -56,15 +56,15 @@ func HAProxyBinary(tb testing.TB) string {
 func StartCluster(t testing.TB, n int, extra ...string) *Cluster {
 	t.Helper()
 	haproxy := HAProxyBinary(t)
-	c := &Cluster{T: t, PG: testenv.PostgresURL(t)}
+	c := &Cluster{t: t, pg: testenv.PostgresURL(t)}
 	// A replica told to stop fails /readyz for --drain-grace while it still
 	// serves, so that the balancer's checks (every 300 ms, out after 2
 	// failures) take it out before it stops accepting. Live recordings go
 	// to the object store a second at a time, so losing a replica loses at
 	// most about a second of one.
-	c.Args = append(append([]string{"--db", c.PG, "--jobs", "1", "--webrtc-loopback", "--drain-grace", "1s", "--live-segment", "1s"}, S3Args(t)...), extra...)
+	c.Args = append(append([]string{"--db", c.pg, "--jobs", "1", "--webrtc-loopback", "--drain-grace", "1s", "--live-segment", "1s"}, S3Args(t)...), extra...)
 	for i := range n {
-		c.Ports = append(c.Ports, testenv.FreePort(t))
+		c.ports = append(c.ports, testenv.FreePort(t))
 		c.Data = append(c.Data, filepath.Join(t.TempDir(), fmt.Sprintf("replica-%d", i+1)))
 		c.IDs = append(c.IDs, fmt.Sprintf("r%d", i+1))
 		c.Replicas = append(c.Replicas, nil)
@@ -92,20 +92,20 @@ backend replicas
   http-check expect status 200
   default-server inter 300ms fall 2 rise 1
 `, lbPort)
-	for i, p := range c.Ports {
+	for i, p := range c.ports {
 		fmt.Fprintf(&cfg, "  server r%d 127.0.0.1:%d check\n", i+1, p)
 	}
 	file := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(file, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c.HAProxy = exec.Command(haproxy, "-f", file, "-db")
+	c.haproxy = exec.Command(haproxy, "-f", file, "-db")
 	var out bytes.Buffer
-	c.HAProxy.Stdout, c.HAProxy.Stderr = &out, &out
-	if err := c.HAProxy.Start(); err != nil {
+	c.haproxy.Stdout, c.haproxy.Stderr = &out, &out
+	if err := c.haproxy.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.HAProxy.Process.Kill(); c.HAProxy.Wait() })
+	t.Cleanup(func() { c.haproxy.Process.Kill(); c.haproxy.Wait() })
 	c.LB = fmt.Sprintf("http://127.0.0.1:%d", lbPort)
 	WaitFor(t, 10*time.Second, "HAProxy to pass requests", func() bool {
 		resp, err := http.Get(c.LB + "/readyz")
@@ -123,13 +123,13 @@ backend replicas
 // and so ends their sessions: the last one's hold); a restart does not, as
 // a real deployment's does not.
 func (c *Cluster) Start(i int) {
-	c.T.Helper()
-	args := append([]string{"--listen", "127.0.0.1:" + strconv.Itoa(c.Ports[i]), "--data", c.Data[i], "--replica-id", c.IDs[i]}, c.Args...)
+	c.t.Helper()
+	args := append([]string{"--listen", "127.0.0.1:" + strconv.Itoa(c.ports[i]), "--data", c.Data[i], "--replica-id", c.IDs[i]}, c.Args...)
 	restart := c.Replicas[i] != nil
 	if restart {
 		args = append(args, "--demo=false")
 	}
-	c.Replicas[i] = StartServer(c.T, args...)
+	c.Replicas[i] = StartServer(c.t, args...)
 	if !restart {
 		c.Demo = c.Replicas[i].Demo
 	}
@@ -139,16 +139,16 @@ func (c *Cluster) Start(i int) {
 // the first call.
 func (c *Cluster) Handle(tb testing.TB) *sql.DB {
 	tb.Helper()
-	if c.SQL == nil {
-		db, err := sql.Open("pgx", c.PG)
+	if c.sql == nil {
+		db, err := sql.Open("pgx", c.pg)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		db.SetMaxOpenConns(2)
-		c.SQL = db
-		c.T.Cleanup(func() { db.Close() })
+		c.sql = db
+		c.t.Cleanup(func() { db.Close() })
 	}
-	return c.SQL
+	return c.sql
 }
 
 // Count runs a COUNT-like query on the cluster's database.
@@ -169,7 +169,7 @@ func (c *Cluster) AuditIntact(t *testing.T) {
 	if lo, hi := c.Count(t, `SELECT MIN(seq) FROM audit_events`), c.Count(t, `SELECT MAX(seq) FROM audit_events`); lo != 1 || hi != events {
 		t.Errorf("audit seqs: got %d..%d for %d events, want 1..%d without gaps", lo, hi, events, events)
 	}
-	out, errb, err := Run(t, "", "audit", "verify", "--data", t.TempDir(), "--db", c.PG)
+	out, errb, err := Run(t, "", "audit", "verify", "--data", t.TempDir(), "--db", c.pg)
 	if want := fmt.Sprintf("audit chain intact: %d events", events); err != nil || !strings.HasPrefix(out, want) {
 		t.Errorf("audit verify: got %v %q %s, want %q", err, out, errb, want)
 	}

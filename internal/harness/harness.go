@@ -102,7 +102,7 @@ func StartServerBinary(tb testing.TB, bin string, args ...string) *Proc {
 		// Never the shared ./data: each server gets its own records.
 		args = append([]string{"--data", tb.TempDir()}, args...)
 	}
-	args = append(args, PostgresFor(tb, args)...)
+	args = append(args, postgresFor(tb, args)...)
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--demo"}, args...)...)
 	// bcrypt's minimum: at the default cost the six demo users and the
 	// logins cost each server start a second or more of CPU (a build of
@@ -155,12 +155,12 @@ func StartServerBinary(tb testing.TB, bin string, args ...string) *Proc {
 // (a restart, a kill) finds them.
 var pgForData sync.Map
 
-// PostgresFor is the --db argument a server started with args gets when
+// postgresFor is the --db argument a server started with args gets when
 // the run selects PostgreSQL (SITEINSPECT_TEST_DB=postgres, inside
 // scripts/with-postgres.sh): a fresh database per --data folder, kept for
 // the run (subtests may share a folder). It is nil on SQLite or when args
 // name a --db.
-func PostgresFor(tb testing.TB, args []string) []string {
+func postgresFor(tb testing.TB, args []string) []string {
 	tb.Helper()
 	if !testenv.OnPostgres() || slices.Contains(args, "--db") {
 		return nil
@@ -226,10 +226,14 @@ type Client struct {
 	HTTP  *http.Client
 }
 
-// Anonymous is a Client of base that has not logged in.
-func Anonymous(tb testing.TB, base string) *Client {
-	return &Client{TB: tb, Base: base, HTTP: &http.Client{}}
+// WithToken is a Client of base that sends token: a login's, or a
+// phone's publish token.
+func WithToken(tb testing.TB, base, token string) *Client {
+	return &Client{TB: tb, Base: base, Token: token, HTTP: &http.Client{}}
 }
+
+// Anonymous is a Client of base that has not logged in.
+func Anonymous(tb testing.TB, base string) *Client { return WithToken(tb, base, "") }
 
 // Login logs in as username and returns the Client holding its token.
 func Login(tb testing.TB, base, username, password string) *Client {
