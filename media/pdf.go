@@ -199,7 +199,7 @@ func (r Runner) renderBatch(ctx context.Context, in, dir, thumbs string, first, 
 		}
 		encoded <- err
 	}()
-	cmdErr := r.stream(bctx, pw, "pdftoppm", "-scale-to", strconv.Itoa(pageMaxSide),
+	cmdErr := r.stream(bctx, pw, r.limits(), "pdftoppm", "-scale-to", strconv.Itoa(pageMaxSide),
 		"-f", strconv.Itoa(first), "-l", strconv.Itoa(last), arg(in))
 	encoderFailed := bctx.Err() != nil && ctx.Err() == nil // it cancelled pdftoppm
 	pw.Close()                                             // the last writer gone: the encoder sees EOF

@@ -109,6 +109,43 @@ func (r Runner) zone() *time.Location {
 // the caller's context being cancelled.
 var errTimeout = errors.New("timed out")
 
+// errStalled is the cause given to a watched command's context when its
+// progress stops.
+var errStalled = errors.New("no progress")
+
+// progressLines reads what ffmpeg's -progress prints (key=value lines,
+// out_time_us among them) and calls advanced whenever the output time
+// grows. The lines are not kept.
+type progressLines struct {
+	partial  []byte
+	last     int64
+	advanced func()
+}
+
+func (p *progressLines) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(p.partial) < 256 { // a line is short; a longer one is not progress
+				p.partial = append(p.partial, b...)
+			}
+			break
+		}
+		line := append(p.partial, b[:i]...)
+		p.partial, b = p.partial[:0], b[i+1:]
+		if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("out_time_us=")); ok {
+			if us, err := strconv.ParseInt(string(v), 10, 64); err == nil && us > p.last {
+				p.last = us
+				if p.advanced != nil {
+					p.advanced()
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
 // cmdError is a command that ran but failed: a non-zero exit, a signal (often a
 // resource limit) or a timeout. Stderr holds the end of what it printed.
 type cmdError struct {
@@ -128,13 +165,54 @@ func (e *cmdError) Error() string {
 
 func (e *cmdError) Unwrap() error { return e.Err }
 
+// limits is how long one command may take: wall-clock time in all, and,
+// for an ffmpeg that prints its progress (-progress pipe:1) to be
+// watched, how long it may go without its output time advancing (0: not
+// watched).
+type limits struct {
+	wall, idle time.Duration
+}
+
+// passPace is how many times a video's length a pass over the whole of it
+// (its proxy, its filmstrip) may take beyond Timeout. A 1080p HLG clip,
+// an iPhone's default recording, becomes a proxy at about 1.1 times its
+// length on two idle cores, 4K HLG at 1.4 times (TestProxyOfLongVideo's
+// comment has the figures); under a fixed Timeout a 30-minute walk
+// through a site was killed at 30 minutes in each of its three attempts
+// and never became watchable.
+const passPace = 8
+
+// limits is the command limit of everything but a pass over a whole video.
+func (r Runner) limits() limits { return limits{wall: r.timeout()} }
+
+// passLimits bounds a pass over a whole video of durationMS: Timeout plus
+// passPace times its length in all; watched, it is also stopped once its
+// output has not moved on for Timeout, so a stuck tool is found as soon as
+// on a short clip.
+func (r Runner) passLimits(durationMS int64, watched bool) limits {
+	l := limits{wall: r.timeout() + time.Duration(max(durationMS, 0))*time.Millisecond*passPace}
+	if watched {
+		l.idle = r.timeout()
+	}
+	return l
+}
+
 // run runs name with args under the Runner's limits and returns its stdout. The
 // command gets its own process group; when ctx is done or the timeout passes, the whole
 // group is killed (SIGKILL to -pgid), so children it forked die with it. Cancellation
 // by ctx returns ctx.Err() wrapped; a timeout returns a *cmdError wrapping errTimeout.
 func (r Runner) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return r.runWithin(ctx, r.limits(), name, args...)
+}
+
+// runWithin is run under lim.
+func (r Runner) runWithin(ctx context.Context, lim limits, name string, args ...string) ([]byte, error) {
 	stdout := &limitedBuffer{max: maxStdout}
-	if err := r.stream(ctx, stdout, name, args...); err != nil {
+	var out io.Writer = stdout
+	if lim.idle > 0 {
+		out = &progressLines{}
+	}
+	if err := r.stream(ctx, out, lim, name, args...); err != nil {
 		return nil, err
 	}
 	if stdout.over {
@@ -144,15 +222,25 @@ func (r Runner) run(ctx context.Context, name string, args ...string) ([]byte, e
 }
 
 // stream is run with stdout going to w as the command writes it. If w fails, the
-// command is not stopped by that alone: the caller cancels ctx.
-func (r Runner) stream(ctx context.Context, stdout io.Writer, name string, args ...string) error {
+// command is not stopped by that alone: the caller cancels ctx. With
+// lim.idle set, stdout must be a *progressLines: the command is stopped
+// when the output time it reports has not advanced for lim.idle.
+func (r Runner) stream(ctx context.Context, stdout io.Writer, lim limits, name string, args ...string) error {
 	if r.Trace != nil {
 		r.Trace(name, args)
 	}
-	tctx, cancel := context.WithTimeout(ctx, r.timeout())
+	tctx, cancel := context.WithTimeout(ctx, lim.wall)
 	defer cancel()
+	cmdCtx := tctx
+	if lim.idle > 0 {
+		var stall context.CancelCauseFunc
+		cmdCtx, stall = context.WithCancelCause(tctx)
+		idle := time.AfterFunc(lim.idle, func() { stall(errStalled) })
+		defer idle.Stop()
+		stdout.(*progressLines).advanced = func() { idle.Reset(lim.idle) }
+	}
 
-	cpu := int64(math.Ceil(r.timeout().Seconds()))*int64(runtime.NumCPU()) + 1
+	cpu := int64(math.Ceil(lim.wall.Seconds()))*int64(runtime.NumCPU()) + 1
 	full := append([]string{
 		"--as=" + strconv.FormatInt(r.memory(), 10),
 		"--cpu=" + strconv.FormatInt(cpu, 10),
@@ -160,7 +248,7 @@ func (r Runner) stream(ctx context.Context, stdout io.Writer, name string, args 
 		// nice: media work yields the CPU to the API on a small machine.
 		"--", "nice", "-n", "10", name,
 	}, args...)
-	cmd := exec.CommandContext(tctx, "prlimit", full...)
+	cmd := exec.CommandContext(cmdCtx, "prlimit", full...)
 	// Pdeathsig: if this process is killed outright (SIGKILL, OOM), the tool
 	// dies with it instead of running on as an orphan. prlimit and nice exec
 	// the tool in place, so the signal reaches it.
@@ -190,7 +278,10 @@ func (r Runner) stream(ctx context.Context, stdout io.Writer, name string, args 
 		return fmt.Errorf("%s: %w", name, ctx.Err())
 	}
 	if tctx.Err() != nil {
-		return &cmdError{Name: name, Err: fmt.Errorf("%w after %v", errTimeout, r.timeout()), Stderr: stderr.String()}
+		return &cmdError{Name: name, Err: fmt.Errorf("%w after %v", errTimeout, lim.wall), Stderr: stderr.String()}
+	}
+	if errors.Is(context.Cause(cmdCtx), errStalled) {
+		return &cmdError{Name: name, Err: fmt.Errorf("%w: no progress for %v", errTimeout, lim.idle), Stderr: stderr.String()}
 	}
 	ce := &cmdError{Name: name, Err: err, Stderr: stderr.String()}
 	var ee *exec.ExitError

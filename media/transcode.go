@@ -82,7 +82,9 @@ func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Fil
 	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d",
 		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64), fs.TileWidth, fs.TileHeight)
 	sel = sdrAfter(sel, info.hdr()) + fmt.Sprintf(",setsar=1,tile=%dx%d", fs.Columns, fs.Rows)
-	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
+	// The tile is written at the end, so its output time says nothing of
+	// the pass's progress: limited by the video's length alone.
+	err = r.ffmpegWithin(ctx, r.passLimits(info.DurationMS, false), func(tmp ...string) []string {
 		return append(src.ffmpegArgs(), "-map", "0:v:0", "-an", "-sn", "-dn",
 			"-vf", sel, "-fps_mode", "passthrough", "-frames:v", "1",
 			"-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[0])
@@ -135,7 +137,7 @@ func (r Runner) Proxy(ctx context.Context, in, out string, info *Info) error {
 		vf = fmt.Sprintf("scale=%d:%d", w, h)
 	}
 	vf = sdrAfter(vf, info.hdr())
-	err = r.ffmpegTo(ctx, func(tmp ...string) []string {
+	err = r.ffmpegWithin(ctx, r.passLimits(info.durationMS(), true), func(tmp ...string) []string {
 		args := append(src.ffmpegArgs(), "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn",
 			"-vf", vf+",setsar=1")
 		return append(append(args, proxyRate(info)...), "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
@@ -195,6 +197,12 @@ func fitFilter(side int) string {
 // them into place on success, so an output never holds half a file; on failure the
 // temporaries are removed. args gets the temporary names in the order of outs.
 func (r Runner) ffmpegTo(ctx context.Context, args func(tmp ...string) []string, outs ...string) error {
+	return r.ffmpegWithin(ctx, r.limits(), args, outs...)
+}
+
+// ffmpegWithin is ffmpegTo under lim; a watched ffmpeg (lim.idle) prints
+// its progress for the watch.
+func (r Runner) ffmpegWithin(ctx context.Context, lim limits, args func(tmp ...string) []string, outs ...string) error {
 	tmps := make([]string, len(outs))
 	for i, out := range outs {
 		tmps[i] = arg(out) + ".part"
@@ -204,8 +212,12 @@ func (r Runner) ffmpegTo(ctx context.Context, args func(tmp ...string) []string,
 			os.Remove(t)
 		}
 	}()
-	full := append([]string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}, args(tmps...)...)
-	if _, err := r.run(ctx, "ffmpeg", full...); err != nil {
+	full := []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-y"}
+	if lim.idle > 0 {
+		full = append(full, "-progress", "pipe:1")
+	}
+	full = append(full, args(tmps...)...)
+	if _, err := r.runWithin(ctx, lim, "ffmpeg", full...); err != nil {
 		return err
 	}
 	for _, t := range tmps {

@@ -58,6 +58,14 @@ func (i *Info) hdr() string {
 	return i.HDR
 }
 
+// durationMS is i.DurationMS, or 0 when there is no Info.
+func (i *Info) durationMS() int64 {
+	if i == nil {
+		return 0
+	}
+	return i.DurationMS
+}
+
 // ffprobe's JSON, the parts we read.
 type probeOutput struct {
 	Streams []struct {

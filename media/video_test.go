@@ -332,3 +332,39 @@ func mustVideoStream(tb testing.TB, path, field string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// A video whose proxy takes longer than the Runner's Timeout still gets its
+// proxy and filmstrip: a pass over a whole video is stopped for making no
+// progress, or after passPace times the video's length, not at Timeout.
+// Measured for the real case on this machine's two cores (2026-12-07, 10 s
+// clips, the proxy's command as Proxy runs it): 1080p HLG HEVC took 10.8–11.5
+// s and 19–20 CPU-s, 4K HLG 14.4 s and 27 CPU-s, 1080p SDR 4.5–5.3 s; so a
+// 30-minute 1080p HLG walk-through, an iPhone's default recording, ran past
+// serve's 30-minute --media-timeout in each of its three attempts.
+func TestProxyOfLongVideo(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	in := mustFFmpeg(t, filepath.Join(dir, "walk.mov"), "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30",
+		"-t", "24", "-c:v", "mpeg4", "-q:v", "3")
+	ctx := context.Background()
+	r := Runner{Timeout: 2 * time.Second}
+	info, err := r.ProbeVideo(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.Proxy(ctx, in, filepath.Join(dir, "proxy.mp4"), info); err != nil {
+		t.Fatalf("proxy after %v: %v", time.Since(start), err)
+	}
+	took := time.Since(start)
+	if got := mustVideoStream(t, filepath.Join(dir, "proxy.mp4"), "nb_read_frames"); got != "720" {
+		t.Errorf("proxy: got %s frames, want 720", got)
+	}
+	if _, err := r.Filmstrip(ctx, in, filepath.Join(dir, "strip.jpg"), info); err != nil {
+		t.Fatalf("filmstrip: %v", err)
+	}
+	if took < r.Timeout {
+		t.Fatalf("the proxy took %v, under the timeout of %v: the clip is too short for the test to mean anything", took, r.Timeout)
+	}
+	t.Logf("proxy of 24 s of 720p: %v under a timeout of %v", took, r.Timeout)
+}
