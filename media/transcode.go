@@ -6,12 +6,16 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Filmstrip describes a sprite of video thumbnails laid out left to right, top to
-// bottom: tile i (0-based) shows the first frame at or after i*IntervalMS, at column
-// i%Columns, row i/Columns, each TileWidth×TileHeight pixels.
+// bottom: tile i (0-based) shows the first frame at or after i*IntervalMS (in a
+// video of two minutes or more, possibly the first keyframe, at most 2 s and a
+// quarter of the interval later), at column i%Columns, row i/Columns, each
+// TileWidth×TileHeight pixels.
 type Filmstrip struct {
 	IntervalMS int64 `json:"interval_ms"`
 	Columns    int   `json:"columns"`
@@ -70,6 +74,8 @@ func (r Runner) poster(ctx context.Context, in *input, out string, at float64, h
 // Filmstrip writes a JPEG sprite of thumbnails 160 px wide, one every IntervalMS
 // (2 s, or longer so that there are at most 100), in rows of 10, decoding the video
 // once: select the first frame at or after each multiple of the interval, scale, tile.
+// A video of keyframeStripMinMS or more whose keyframes each tile can take
+// (keyframesFit) has only its keyframes decoded.
 func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Filmstrip, error) {
 	if info == nil || info.DurationMS <= 0 || info.Width <= 0 || info.Height <= 0 {
 		return nil, fmt.Errorf("filmstrip: need the duration and size from ProbeVideo")
@@ -82,10 +88,16 @@ func (r Runner) Filmstrip(ctx context.Context, in, out string, info *Info) (*Fil
 	sel := fmt.Sprintf("setpts=PTS-STARTPTS,select='gte(t\\,selected_n*%s)',scale=%d:%d",
 		strconv.FormatFloat(float64(fs.IntervalMS)/1000, 'f', 3, 64), fs.TileWidth, fs.TileHeight)
 	sel = sdrAfter(sel, info.hdr()) + fmt.Sprintf(",setsar=1,tile=%dx%d", fs.Columns, fs.Rows)
+	var decode []string
+	if info.DurationMS >= keyframeStripMinMS {
+		if keys, err := r.keyframeTimes(ctx, src); err == nil && keyframesFit(keys, fs) {
+			decode = []string{"-skip_frame", "nokey"}
+		}
+	}
 	// The tile is written at the end, so its output time says nothing of
 	// the pass's progress: limited by the video's length alone.
 	err = r.ffmpegWithin(ctx, r.passLimits(info.DurationMS, false), func(tmp ...string) []string {
-		return append(src.ffmpegArgs(), "-map", "0:v:0", "-an", "-sn", "-dn",
+		return append(append(decode, src.ffmpegArgs()...), "-map", "0:v:0", "-an", "-sn", "-dn",
 			"-vf", sel, "-fps_mode", "passthrough", "-frames:v", "1",
 			"-c:v", "mjpeg", "-q:v", "4", "-f", "image2", "-update", "1", tmp[0])
 	}, out)
@@ -231,4 +243,67 @@ func (r Runner) ffmpegWithin(ctx context.Context, lim limits, args func(tmp ...s
 		}
 	}
 	return nil
+}
+
+// A long video's filmstrip decodes only keyframes when there is one close
+// enough after each tile's time: a pass that decodes every frame costs
+// what decoding the video costs (about 0.3 CPU-s a second of 1080p HEVC
+// and 0.8 of 4K on this machine's cores, BENCHMARKS.md), held between the
+// video becoming playable and ready, and ahead of the next upload's proxy.
+const (
+	// keyframeStripMinMS is the shortest video that is considered: a
+	// shorter one decodes in little time, and its tiles are 2 s apart.
+	keyframeStripMinMS = 120_000
+	// keyframeStripSlackMS bounds how late a tile's keyframe may be after
+	// its time: at most this, and at most a quarter of the interval.
+	keyframeStripSlackMS = 2000
+)
+
+// keyframeTimes lists the presentation times (ms, from the first frame's)
+// of the first video stream's keyframes, in order, reading packets only.
+func (r Runner) keyframeTimes(ctx context.Context, in *input) ([]int64, error) {
+	out, err := r.run(ctx, "ffprobe", append([]string{"-v", "error", "-select_streams", "v:0",
+		"-show_entries", "packet=pts_time,flags", "-of", "csv=p=0"}, in.probeArgs()...)...)
+	if err != nil {
+		return nil, err
+	}
+	var keys []int64
+	first := int64(math.MaxInt64)
+	for _, line := range strings.Split(string(out), "\n") {
+		ts, flags, ok := strings.Cut(strings.TrimSpace(line), ",")
+		if !ok {
+			continue
+		}
+		sec, err := strconv.ParseFloat(ts, 64)
+		if err != nil {
+			return nil, fmt.Errorf("keyframes: packet time %q", ts)
+		}
+		ms := int64(math.Round(sec * 1000))
+		first = min(first, ms)
+		if strings.HasPrefix(flags, "K") {
+			keys = append(keys, ms)
+		}
+	}
+	for i := range keys {
+		keys[i] -= first
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// keyframesFit says whether every tile of fs has a keyframe at or after its
+// time and within keyframeStripSlackMS and a quarter of the interval of it,
+// so that a strip of keyframes alone is the strip of all frames to within
+// that: the first keyframe at or after each multiple of the interval is
+// what the filter selects when only keyframes are decoded.
+func keyframesFit(keys []int64, fs *Filmstrip) bool {
+	slack := min(keyframeStripSlackMS, fs.IntervalMS/4)
+	for i := range int64(fs.Count) {
+		at := i * fs.IntervalMS
+		j, _ := slices.BinarySearch(keys, at)
+		if j == len(keys) || keys[j]-at > slack {
+			return false
+		}
+	}
+	return true
 }

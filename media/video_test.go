@@ -3,15 +3,20 @@ package media
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"image"
 	"image/jpeg"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"siteinspect/internal/testenv"
 )
 
 // mustFFmpeg makes a test clip at dir/name from lavfi sources; args go between the
@@ -367,4 +372,68 @@ func TestProxyOfLongVideo(t *testing.T) {
 		t.Fatalf("the proxy took %v, under the timeout of %v: the clip is too short for the test to mean anything", took, r.Timeout)
 	}
 	t.Logf("proxy of 24 s of 720p: %v under a timeout of %v", took, r.Timeout)
+}
+
+// A long video's filmstrip decodes its keyframes alone when each tile has
+// one soon after its time, and every frame when it has not; either way
+// each tile shows the frame at its time, to within the slack.
+func TestFilmstripOfLongVideo(t *testing.T) {
+	mustTools(t, "ffmpeg", "ffprobe")
+	dir := t.TempDir()
+	ctx := context.Background()
+	const fps = 30000.0 / 1001
+	for _, tc := range []struct {
+		name      string
+		gop       int
+		keyframes bool
+	}{
+		{"keyframe every 10 frames", 10, true},
+		{"keyframe every 300 frames", 300, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := testenv.NumberedClipGOP(t, filepath.Join(dir, fmt.Sprintf("walk-%d.mp4", tc.gop)), 130, tc.gop)
+			var calls [][]string
+			r := Runner{Trace: func(name string, args []string) { calls = append(calls, append([]string{name}, args...)) }}
+			info, err := r.ProbeVideo(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			strip := filepath.Join(dir, fmt.Sprintf("strip-%d.jpg", tc.gop))
+			fs, err := r.Filmstrip(ctx, in, strip, info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := calls[len(calls)-1]
+			if got := slices.Contains(last, "nokey"); got != tc.keyframes {
+				t.Fatalf("keyframes alone: got %v, want %v: %q", got, tc.keyframes, last)
+			}
+			if fs.Count != 65 || fs.IntervalMS != 2000 {
+				t.Fatalf("got %+v, want 65 tiles 2 s apart", *fs)
+			}
+			f, err := os.Open(strip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			img, err := jpeg.Decode(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slack := int64(0)
+			if tc.keyframes {
+				slack = int64(math.Ceil(500 * fps / 1000)) // a quarter of the interval
+			}
+			for i := range int64(fs.Count) {
+				col, row := int(i)%fs.Columns, int(i)/fs.Columns
+				tile := img.(interface {
+					SubImage(image.Rectangle) image.Image
+				}).SubImage(image.Rect(col*fs.TileWidth, row*fs.TileHeight, (col+1)*fs.TileWidth, (row+1)*fs.TileHeight))
+				want := int64(math.Ceil(float64(i*fs.IntervalMS) * fps / 1000))
+				got := testenv.FrameNumber(tile)
+				if late := (got - want%1024 + 1024) % 1024; late > slack {
+					t.Errorf("tile %d: got frame %d (mod 1024), want %d to %d", i, got, want%1024, (want+slack)%1024)
+				}
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,16 +25,24 @@ const (
 // .webm.
 func NumberedClip(tb testing.TB, path string, seconds int) string {
 	tb.Helper()
+	return NumberedClipGOP(tb, path, seconds, 48)
+}
+
+// NumberedClipGOP is NumberedClip with a keyframe every gop frames (for
+// .mp4; VP8 places its own). Frame numbers past 1023 wrap: a test reads
+// them modulo 1024.
+func NumberedClipGOP(tb testing.TB, path string, seconds, gop int) string {
+	tb.Helper()
 	boxes := make([]string, numberBits)
 	for k := range boxes {
 		boxes[k] = fmt.Sprintf("drawbox=x=%d:y=100:w=24:h=24:color=white:t=fill:enable='eq(mod(floor(n/%d),2),1)'", 8+k*30, 1<<k)
 	}
 	src := fmt.Sprintf("color=black:s=%dx%d:r=30000/1001:d=%d,%s", clipW, clipH, seconds, strings.Join(boxes, ","))
-	codec := []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2"}
+	codec := []string{"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-sc_threshold", "0"}
 	if filepath.Ext(path) == ".webm" {
 		codec = []string{"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1M"}
 	}
-	FFmpeg(tb, append(append([]string{"-f", "lavfi", "-i", src, "-g", "48", "-pix_fmt", "yuv420p"}, codec...), path)...)
+	FFmpeg(tb, append(append([]string{"-f", "lavfi", "-i", src, "-g", strconv.Itoa(gop), "-pix_fmt", "yuv420p"}, codec...), path)...)
 	return path
 }
 
