@@ -4,25 +4,32 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/png"
+	_ "image/png" // mustImage reads PNG frames
 	"os"
 	"path/filepath"
 	"siteinspect/internal/testenv"
 	"testing"
 )
 
-// readFrameNumber decodes the number testenv.NumberedClip drew on the PNG at path.
-func readFrameNumber(tb testing.TB, path string) int64 {
+// mustImage decodes the picture (PNG, JPEG) at path.
+func mustImage(tb testing.TB, path string) image.Image {
 	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	img, err := png.Decode(f)
+	img, _, err := image.Decode(f)
 	if err != nil {
 		tb.Fatalf("decode %s: %v", path, err)
 	}
+	return img
+}
+
+// readFrameNumber decodes the number testenv.NumberedClip drew on the PNG at path.
+func readFrameNumber(tb testing.TB, path string) int64 {
+	tb.Helper()
+	img := mustImage(tb, path)
 	if got, want := img.Bounds().Size(), (image.Point{320, 240}); got != want {
 		tb.Fatalf("frame size: got %v, want %v", got, want)
 	}

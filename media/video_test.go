@@ -410,15 +410,7 @@ func TestFilmstripOfLongVideo(t *testing.T) {
 			if fs.Count != 65 || fs.IntervalMS != 2000 {
 				t.Fatalf("got %+v, want 65 tiles 2 s apart", *fs)
 			}
-			f, err := os.Open(strip)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			img, err := jpeg.Decode(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := mustImage(t, strip)
 			slack := int64(0)
 			if tc.keyframes {
 				slack = int64(math.Ceil(500 * fps / 1000)) // a quarter of the interval
