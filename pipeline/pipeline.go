@@ -23,9 +23,9 @@ import (
 // WorkerRecords is what the worker needs from the records: the job queue
 // and the evidence items its jobs process.
 type WorkerRecords interface {
-	// ClaimJob leases the oldest runnable job for owner; ErrNotFound when
-	// there is none.
-	ClaimJob(ctx context.Context, owner string, lease time.Duration) (*domain.Job, error)
+	// ClaimJob leases the oldest runnable job of lane for owner;
+	// ErrNotFound when there is none.
+	ClaimJob(ctx context.Context, owner string, lease time.Duration, lane domain.JobLane) (*domain.Job, error)
 	// ExtendJob renews owner's lease on a running job; ErrConflict when
 	// the lease was lost.
 	ExtendJob(ctx context.Context, id, owner string, lease time.Duration) error
@@ -94,10 +94,16 @@ type Config struct {
 	NotifyRetry time.Duration
 }
 
-// Worker runs evidence-processing jobs.
+// requestJobs is how many time-stamp and delivery jobs run at once, in
+// their lane beside media work's (domain.JobLane): each is one request to
+// a TSA, a mail server or an SMS gateway.
+const requestJobs = 4
+
+// Worker runs evidence-processing jobs, and time-stamp and delivery jobs
+// in a lane of their own.
 type Worker struct {
 	cfg   Config
-	wake  chan struct{}
+	wake  [2]chan struct{} // by lane
 	owner string
 }
 
@@ -136,23 +142,26 @@ func New(cfg Config) (*Worker, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o750); err != nil {
 		return nil, fmt.Errorf("pipeline: work folder: %w", err)
 	}
-	return &Worker{cfg: cfg, wake: make(chan struct{}, 1), owner: domain.NewID()}, nil
+	return &Worker{cfg: cfg, wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}, owner: domain.NewID()}, nil
 }
 
 // Notify tells the worker a job may be waiting, so it need not wait for the
 // next poll.
 func (w *Worker) Notify() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	for _, c := range w.wake {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// Run claims and runs jobs, at most Concurrency at once, until ctx ends;
-// then it claims no more, lets the running jobs finish for up to
-// StopGrace, cancels those still running (killing their tools) and waits
-// for them. A cancelled job stays claimed and runs again after a restart,
-// or on another replica once its lease runs out.
+// Run claims and runs jobs, at most Concurrency media jobs and
+// requestJobs others at once, until ctx ends; then it claims no more, lets
+// the running jobs finish for up to StopGrace, cancels those still running
+// (killing their tools) and waits for them. A cancelled job stays claimed
+// and runs again after a restart, or on another replica once its lease
+// runs out.
 func (w *Worker) Run(ctx context.Context) {
 	// Jobs run on a context of their own, which ends StopGrace after ctx
 	// does (deferred after wg.Wait, so that waiting for the jobs comes
@@ -168,12 +177,19 @@ func (w *Worker) Run(ctx context.Context) {
 		context.AfterFunc(jobCtx, func() { t.Stop() })
 	})
 	defer stop()
-	slots := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if w.cfg.Timestamps != nil {
 		wg.Go(func() { w.stampHeads(ctx) })
 	}
+	wg.Go(func() { w.claim(ctx, jobCtx, &wg, domain.LaneRequests, requestJobs) })
+	w.claim(ctx, jobCtx, &wg, domain.LaneMedia, w.cfg.Concurrency)
+}
+
+// claim claims the jobs of lane and runs each on jobCtx in a goroutine of
+// wg, at most n at once, until ctx ends.
+func (w *Worker) claim(ctx, jobCtx context.Context, wg *sync.WaitGroup, lane domain.JobLane, n int) {
+	slots := make(chan struct{}, n)
 	tick := time.NewTicker(w.cfg.Poll)
 	defer tick.Stop()
 	for {
@@ -182,16 +198,16 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		job, err := w.cfg.DB.ClaimJob(ctx, w.owner, w.cfg.LeaseTTL)
+		job, err := w.cfg.DB.ClaimJob(ctx, w.owner, w.cfg.LeaseTTL, lane)
 		if err != nil {
 			<-slots
 			if !errors.Is(err, domain.ErrNotFound) && ctx.Err() == nil {
-				w.cfg.Logger.Error("claim job", "err", err)
+				w.cfg.Logger.Error("claim job", "lane", lane, "err", err)
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-w.wake:
+			case <-w.wake[lane]:
 			case <-tick.C:
 			}
 			continue

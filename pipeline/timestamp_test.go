@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"siteinspect/internal/pdftest"
 	"siteinspect/internal/testenv"
 	"siteinspect/internal/tsatest"
+	"siteinspect/media"
 	"siteinspect/pipeline"
 	"siteinspect/storage"
 	"siteinspect/storage/objects"
@@ -47,8 +50,19 @@ func TestTimestampJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// hold, when set, keeps the next media tool from starting until
+	// release is closed (the end of the test).
+	var hold atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	hook := func(name string, args []string) {
+		if hold.CompareAndSwap(true, false) {
+			held <- struct{}{}
+			<-release
+		}
+	}
 	w, err := pipeline.New(pipeline.Config{DB: db, Objects: store, WorkDir: filepath.Join(t.TempDir(), "work"),
-		Poll: 50 * time.Millisecond, Timestamps: tsc, TimestampRetry: 100 * time.Millisecond})
+		Poll: 50 * time.Millisecond, Timestamps: tsc, TimestampRetry: 100 * time.Millisecond,
+		Concurrency: 1, Media: media.Runner{Trace: hook}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +78,8 @@ func TestTimestampJobs(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(wctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 
 	upload := func(name string, body []byte) *domain.Evidence {
 		t.Helper()
@@ -134,6 +150,20 @@ func TestTimestampJobs(t *testing.T) {
 	if pending, err := db.TimestampPending(ctx, cs.ID); err != nil || pending {
 		t.Errorf("TimestampPending after the TSA returned: got %v, %v; want false", pending, err)
 	}
+
+	// A time-stamp does not wait for media work: with the one media slot
+	// taken by an item whose first tool is held back, the next item's
+	// time-stamp is obtained all the same (its own lane, domain.JobLane).
+	hold.Store(true)
+	upload("c.pdf", minimalPDF("held"))
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("c.pdf's media work did not start within 20s")
+	}
+	next := upload("d.pdf", minimalPDF("next"))
+	verify(waitFor(next, "done while the media slot is taken", isDone), next)
+	releaseOnce.Do(func() { close(release) })
 
 	// A live inspection's recording is time-stamped as a recording.
 	if cs, err = db.Case(ctx, cs.ID); err != nil {

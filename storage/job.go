@@ -18,21 +18,25 @@ func enqueueJob(ctx context.Context, tx *wtx, kind, evidenceID string, now time.
 	return nil
 }
 
-// ClaimJob leases the oldest runnable job for owner: a queued one whose
-// time has come, or a running one whose lease ran out because its worker
-// died. It returns ErrNotFound when there is none.
-func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*domain.Job, error) {
+// ClaimJob leases the oldest runnable job of lane for owner: a queued one
+// whose time has come, or a running one whose lease ran out because its
+// worker died. It returns ErrNotFound when there is none.
+func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration, lane domain.JobLane) (*domain.Job, error) {
 	now := d.now()
 	var j domain.Job
 	var evidenceID, timestampID, notificationID sql.NullString
+	kind := "kind = ?"
+	if lane != domain.LaneMedia {
+		kind = "kind <> ?"
+	}
 	q := `SELECT id, kind, evidence_id, timestamp_id, notification_id, attempts, max_attempts, last_error FROM jobs
-			WHERE (state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)
+			WHERE ((state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)) AND ` + kind + `
 			ORDER BY run_after, created_at LIMIT 1`
 	// Workers of other replicas pass over a job being claimed instead of
 	// waiting for it (on SQLite, with one writer, there is nothing to skip).
 	q += d.dialect.SkipLocked()
 	err := d.tx(ctx, func(tx *wtx) error {
-		err := tx.QueryRowContext(ctx, q, domain.JobQueued, ms(now), domain.JobRunning, ms(now)).
+		err := tx.QueryRowContext(ctx, q, domain.JobQueued, ms(now), domain.JobRunning, ms(now), domain.JobProcessEvidence).
 			Scan(&j.ID, &j.Kind, &evidenceID, &timestampID, &notificationID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {
 			return err

@@ -307,7 +307,7 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 			owner := fmt.Sprintf("worker-%d", w)
 			wg.Go(func() {
 				for {
-					j, err := db.ClaimJob(ctx, owner, time.Minute)
+					j, err := db.ClaimJob(ctx, owner, time.Minute, domain.LaneMedia)
 					if errors.Is(err, domain.ErrNotFound) {
 						return
 					}
@@ -347,7 +347,7 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 			t.Fatalf("job counts: got %v, want %d done", counts, n)
 		}
 		// A failed job that may retry is queued again; one that may not fails.
-		if _, err := a.ClaimJob(ctx, "late", time.Minute); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := a.ClaimJob(ctx, "late", time.Minute, domain.LaneMedia); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("claim on an empty queue: got %v, want ErrNotFound", err)
 		}
 		if a.Dialect() == "postgres" {
@@ -369,7 +369,7 @@ func TestDialectJobsClaimedOnce(t *testing.T) {
 				recorded <- err
 			}()
 			quick, cancel := context.WithTimeout(ctx, 5*time.Second)
-			j, err := b.ClaimJob(quick, "beside", time.Minute)
+			j, err := b.ClaimJob(quick, "beside", time.Minute, domain.LaneMedia)
 			cancel()
 			if err != nil || j.EvidenceID != more.ID {
 				tx.Rollback()

@@ -373,7 +373,7 @@ func (q *ours) start(ctx context.Context, started, done func(int)) func() {
 			case <-ctx.Done():
 				return
 			}
-			job, err := q.db.ClaimJob(ctx, owner, time.Minute)
+			job, err := q.db.ClaimJob(ctx, owner, time.Minute, domain.LaneMedia)
 			if err != nil {
 				<-slots
 				if !errors.Is(err, domain.ErrNotFound) && ctx.Err() == nil {
