@@ -14,22 +14,28 @@ const JobProcessEvidence = "process_evidence"
 // JobLane is which of the worker's lanes claims a job. Media work
 // (JobProcessEvidence: ffmpeg, PDF rendering, each using every core, a
 // long video's proxy for half an hour and more) has the lane --jobs sizes;
-// the rest (time-stamps, e-mail, SMS: one request each, mostly waiting on
-// the network) has a lane of its own, so that a live inspection's
-// invitation or a decision's notice never waits behind a transcode.
+// photos and small PDFs, a second or two each, may also be taken by a
+// lane of one of their own, so that a case's pictures and documents do
+// not wait for its video; the rest (time-stamps, e-mail, SMS: one request
+// each, mostly waiting on the network) has a lane of its own, so that a
+// live inspection's invitation or a decision's notice never waits behind
+// a transcode.
 type JobLane int
 
 const (
 	LaneMedia JobLane = iota
+	LaneQuickMedia
 	LaneRequests
+	Lanes int = iota
 )
+
+// QuickPDFBytes is the largest PDF the quick media lane takes: a few
+// scanned pages.
+const QuickPDFBytes = 4 << 20
 
 // String names the lane in logs.
 func (l JobLane) String() string {
-	if l == LaneMedia {
-		return "media"
-	}
-	return "requests"
+	return [...]string{"media", "quick media", "requests"}[l]
 }
 
 // Job is a unit of background work.

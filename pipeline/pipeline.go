@@ -103,7 +103,7 @@ const requestJobs = 4
 // in a lane of their own.
 type Worker struct {
 	cfg   Config
-	wake  [2]chan struct{} // by lane
+	wake  [domain.Lanes]chan struct{} // by lane
 	owner string
 }
 
@@ -142,7 +142,11 @@ func New(cfg Config) (*Worker, error) {
 	if err := os.MkdirAll(cfg.WorkDir, 0o750); err != nil {
 		return nil, fmt.Errorf("pipeline: work folder: %w", err)
 	}
-	return &Worker{cfg: cfg, wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}, owner: domain.NewID()}, nil
+	w := &Worker{cfg: cfg, owner: domain.NewID()}
+	for i := range w.wake {
+		w.wake[i] = make(chan struct{}, 1)
+	}
+	return w, nil
 }
 
 // Notify tells the worker a job may be waiting, so it need not wait for the
@@ -156,8 +160,9 @@ func (w *Worker) Notify() {
 	}
 }
 
-// Run claims and runs jobs, at most Concurrency media jobs and
-// requestJobs others at once, until ctx ends; then it claims no more, lets
+// Run claims and runs jobs, at most Concurrency media jobs, one more
+// photo's or small PDF's, and requestJobs others at once (domain.JobLane),
+// until ctx ends; then it claims no more, lets
 // the running jobs finish for up to StopGrace, cancels those still running
 // (killing their tools) and waits for them. A cancelled job stays claimed
 // and runs again after a restart, or on another replica once its lease
@@ -183,6 +188,7 @@ func (w *Worker) Run(ctx context.Context) {
 		wg.Go(func() { w.stampHeads(ctx) })
 	}
 	wg.Go(func() { w.claim(ctx, jobCtx, &wg, domain.LaneRequests, requestJobs) })
+	wg.Go(func() { w.claim(ctx, jobCtx, &wg, domain.LaneQuickMedia, 1) })
 	w.claim(ctx, jobCtx, &wg, domain.LaneMedia, w.cfg.Concurrency)
 }
 

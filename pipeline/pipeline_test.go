@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,6 +295,51 @@ func TestVideoIsPlayableBeforeItsPoster(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s when its poster began: got %+v, want %+v", filepath.Base(c.path), got, want)
 		}
+	}
+}
+
+// TestPhotoDoesNotWaitForVideo: with the one media slot taken by a video
+// whose first tool is held back, a photo and a small PDF uploaded after it
+// are made ready all the same, by the quick media lane (domain.JobLane).
+func TestPhotoDoesNotWaitForVideo(t *testing.T) {
+	var hold atomic.Bool
+	hold.Store(true)
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	e := newEnv(t, func(c *pipeline.Config) {
+		c.Concurrency = 1
+		c.Media.Trace = func(name string, args []string) {
+			if hold.CompareAndSwap(true, false) {
+				held <- struct{}{}
+				<-release
+			}
+		}
+	})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before the worker's stop
+	dir := t.TempDir()
+	video := e.upload(t, testenv.MakeMP4(t, dir, 2, "320x240"))
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the video's processing did not start within 20s")
+	}
+	photo := filepath.Join(dir, "site.jpg")
+	testenv.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=640x480", "-frames:v", "1", photo)
+	doc := filepath.Join(dir, "licence.pdf")
+	if err := os.WriteFile(doc, minimalPDF("licence"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{photo, doc} {
+		if ev := e.waitDone(t, e.upload(t, p).ID); ev.Status != domain.EvidenceReady {
+			t.Fatalf("%s: got %q (%s), want ready", filepath.Base(p), ev.Status, ev.StatusReason)
+		}
+	}
+	if ev, err := e.db.Evidence(context.Background(), video.ID); err != nil || ev.Status != domain.EvidenceProcessing {
+		t.Fatalf("the held video: got %+v, %v; want it still processing", ev, err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	if ev := e.waitDone(t, video.ID); ev.Status != domain.EvidenceReady {
+		t.Fatalf("the video once released: got %q (%s), want ready", ev.Status, ev.StatusReason)
 	}
 }
 

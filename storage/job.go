@@ -25,8 +25,15 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration, la
 	now := d.now()
 	var j domain.Job
 	var evidenceID, timestampID, notificationID sql.NullString
-	kind := "kind = ?"
-	if lane != domain.LaneMedia {
+	args := []any{domain.JobQueued, ms(now), domain.JobRunning, ms(now), domain.JobProcessEvidence}
+	var kind string
+	switch lane {
+	case domain.LaneMedia:
+		kind = "kind = ?"
+	case domain.LaneQuickMedia:
+		kind = `kind = ? AND evidence_id IN (SELECT id FROM evidence WHERE kind = ? OR (kind = ? AND size <= ?))`
+		args = append(args, string(domain.KindImage), string(domain.KindPDF), domain.QuickPDFBytes)
+	default:
 		kind = "kind <> ?"
 	}
 	q := `SELECT id, kind, evidence_id, timestamp_id, notification_id, attempts, max_attempts, last_error FROM jobs
@@ -36,7 +43,7 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration, la
 	// waiting for it (on SQLite, with one writer, there is nothing to skip).
 	q += d.dialect.SkipLocked()
 	err := d.tx(ctx, func(tx *wtx) error {
-		err := tx.QueryRowContext(ctx, q, domain.JobQueued, ms(now), domain.JobRunning, ms(now), domain.JobProcessEvidence).
+		err := tx.QueryRowContext(ctx, q, args...).
 			Scan(&j.ID, &j.Kind, &evidenceID, &timestampID, &notificationID, &j.Attempts, &j.MaxAttempts, &j.LastError)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,27 +45,49 @@ func TestEnqueueJob(t *testing.T) {
 	})
 }
 
-// Media work and the rest (here an evidence item's time-stamp) are claimed
-// by lanes of their own: neither lane takes the other's job.
+// Each lane claims its own jobs: media work takes every item's processing,
+// the quick media lane only photos' and small PDFs', the requests lane the
+// time-stamps; none takes another's.
 func TestClaimJobByLane(t *testing.T) {
 	forDialects(t, func(t *testing.T, dsn string, db *storage.DB) {
 		ctx := context.Background()
 		f := newInReview(t, db)
 		db.EnableTimestamps()
-		ev := f.addEvidence(t, db, 1, f.inspector)[0]
-		req, err := db.ClaimJob(ctx, "w", time.Minute, domain.LaneRequests)
-		if err != nil || req.Kind != domain.JobTimestamp {
-			t.Fatalf("requests lane: got %+v, %v; want the time-stamp job", req, err)
+		add := func(kind domain.Kind, size int64) *domain.Evidence {
+			t.Helper()
+			ev, err := db.AddObjectEvidence(ctx, domain.NewObjectEvidence{CaseID: f.cs.ID, Filename: "f-" + domain.NewID(),
+				ContentType: "application/octet-stream", ObjectKey: "k/" + domain.NewID(), SHA256: fmt.Sprintf("%064x", size),
+				Kind: kind, Size: size, By: f.inspector.ID})
+			if err != nil {
+				t.Fatalf("add %s evidence: %v", kind, err)
+			}
+			return ev
 		}
-		if j, err := db.ClaimJob(ctx, "w", time.Minute, domain.LaneRequests); !errors.Is(err, domain.ErrNotFound) {
-			t.Fatalf("requests lane again: got %+v, %v; want ErrNotFound (the media job is not its)", j, err)
+		video, photo := add(domain.KindVideo, 1000), add(domain.KindImage, 1000)
+		bigPDF, smallPDF := add(domain.KindPDF, domain.QuickPDFBytes+1), add(domain.KindPDF, domain.QuickPDFBytes)
+		claims := func(lane domain.JobLane, want ...*domain.Evidence) {
+			t.Helper()
+			for _, ev := range want {
+				j, err := db.ClaimJob(ctx, "w", time.Minute, lane)
+				if err != nil {
+					t.Fatalf("%s lane: %v; want a job of %s", lane, err, ev.Kind)
+				}
+				if lane == domain.LaneRequests {
+					if j.Kind != domain.JobTimestamp {
+						t.Fatalf("%s lane: got %+v, want a time-stamp", lane, j)
+					}
+					continue
+				}
+				if j.Kind != domain.JobProcessEvidence || j.EvidenceID != ev.ID {
+					t.Fatalf("%s lane: got %+v, want the processing of %s evidence %s (%d bytes)", lane, j, ev.Kind, ev.ID, ev.Size)
+				}
+			}
+			if j, err := db.ClaimJob(ctx, "w", time.Minute, lane); !errors.Is(err, domain.ErrNotFound) {
+				t.Fatalf("%s lane, once its jobs are claimed: got %+v, %v; want ErrNotFound", lane, j, err)
+			}
 		}
-		med, err := db.ClaimJob(ctx, "w", time.Minute, domain.LaneMedia)
-		if err != nil || med.Kind != domain.JobProcessEvidence || med.EvidenceID != ev.ID {
-			t.Fatalf("media lane: got %+v, %v; want evidence %s's processing", med, err, ev.ID)
-		}
-		if j, err := db.ClaimJob(ctx, "w", time.Minute, domain.LaneMedia); !errors.Is(err, domain.ErrNotFound) {
-			t.Fatalf("media lane again: got %+v, %v; want ErrNotFound", j, err)
-		}
+		claims(domain.LaneRequests, video, photo, bigPDF, smallPDF)
+		claims(domain.LaneQuickMedia, photo, smallPDF)
+		claims(domain.LaneMedia, video, bigPDF)
 	})
 }
