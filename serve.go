@@ -46,7 +46,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For")
 	publicURL := fs.String("public-url", "", "the address the public reaches this service at (https://permits.example.gov), printed on reports for /verify; empty takes the request's host")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
-	jobs := fs.Int("jobs", 1, "media jobs (ffmpeg, PDF rendering) at once; each uses every core (one more for a photo or a PDF up to 4 MiB; time-stamps, e-mail and SMS run in a lane of their own, four at once). 0 runs none: jobs wait in the queue for another process")
+	jobs := fs.Int("jobs", 1, "media jobs (ffmpeg, PDF rendering) at once; each uses every core (one more for a photo or a PDF up to 4 MiB; time-stamps, e-mail and SMS run in a lane of their own, one at a time in order). 0 runs none: jobs wait in the queue for another process")
 	mediaTimeout := fs.String("media-timeout", "30m", "longest one media tool may run; a pass over a whole video (proxy, filmstrip) may take it plus 8× the video's length, the proxy stopped after this long without progress")
 	mediaMemMiB := fs.Int64("media-memory-mib", 2048, "address-space limit of each media tool, in MiB")
 	videoWork := fs.Float64("video-work-gpx", media.DefaultVideoWork/1e9, "billions of pixels decoded for one video at most (width × height × frame rate × seconds; video_too_long past it): 1000 is about 4.5 hours of 1080p or 1.1 hours of 4K at 30 fps")

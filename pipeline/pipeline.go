@@ -96,8 +96,11 @@ type Config struct {
 
 // requestJobs is how many time-stamp and delivery jobs run at once, in
 // their lane beside media work's (domain.JobLane): each is one request to
-// a TSA, a mail server or an SMS gateway.
-const requestJobs = 4
+// a TSA, a mail server or an SMS gateway, and one at a time they go in the
+// order they were queued, so a recipient's messages arrive in the order of
+// their events (a decision's notice before the countersignature's; with
+// four at once TestNotificationDelivery saw them swapped).
+const requestJobs = 1
 
 // Worker runs evidence-processing jobs, and time-stamp and delivery jobs
 // in a lane of their own.
@@ -161,7 +164,7 @@ func (w *Worker) Notify() {
 }
 
 // Run claims and runs jobs, at most Concurrency media jobs, one more
-// photo's or small PDF's, and requestJobs others at once (domain.JobLane),
+// photo's or small PDF's, and requestJobs others (domain.JobLane),
 // until ctx ends; then it claims no more, lets
 // the running jobs finish for up to StopGrace, cancels those still running
 // (killing their tools) and waits for them. A cancelled job stays claimed
