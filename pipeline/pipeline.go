@@ -102,8 +102,8 @@ type Config struct {
 // four at once TestNotificationDelivery saw them swapped).
 const requestJobs = 1
 
-// Worker runs evidence-processing jobs, and time-stamp and delivery jobs
-// in a lane of their own.
+// Worker runs evidence-processing jobs, and time-stamp and delivery jobs,
+// each in its lanes (domain.JobLane).
 type Worker struct {
 	cfg   Config
 	wake  [domain.Lanes]chan struct{} // by lane
@@ -164,12 +164,11 @@ func (w *Worker) Notify() {
 }
 
 // Run claims and runs jobs, at most Concurrency media jobs, one more
-// photo's or small PDF's, and requestJobs others (domain.JobLane),
-// until ctx ends; then it claims no more, lets
-// the running jobs finish for up to StopGrace, cancels those still running
-// (killing their tools) and waits for them. A cancelled job stays claimed
-// and runs again after a restart, or on another replica once its lease
-// runs out.
+// photo's or small PDF's, and requestJobs others (domain.JobLane), until
+// ctx ends; then it claims no more, lets the running jobs finish for up
+// to StopGrace, cancels those still running (killing their tools) and
+// waits for them. A cancelled job stays claimed and runs again after a
+// restart, or on another replica once its lease runs out.
 func (w *Worker) Run(ctx context.Context) {
 	// Jobs run on a context of their own, which ends StopGrace after ctx
 	// does (deferred after wg.Wait, so that waiting for the jobs comes
