@@ -88,39 +88,51 @@ func TestOfferWithoutMediaRefused(t *testing.T) {
 	}
 }
 
+// openLiveSession opens a live session, by the inspector, on a case of its
+// own in review, and returns it with its publish token.
+func openLiveSession(m *matrix) (*domain.LiveSession, string) {
+	ls, token, err := m.db.CreateLiveSession(context.Background(), m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
+	m.must(err)
+	return ls, token
+}
+
+// takeOffers sends n offers that are not SDP from who to path and fails
+// unless each is answered want: taken by the rate limit and refused after.
+func takeOffers(t *testing.T, m *matrix, who, path string, n, want int) {
+	t.Helper()
+	for i := range n {
+		if status, code, w := m.send(who, "POST", path, []byte("v=0\r\n"), map[string]string{"Content-Type": "application/sdp"}); status != want {
+			t.Fatalf("%s offer %d of %d: got %d %s %s, want %d", path, i+1, n, status, code, w.Body, want)
+		}
+	}
+}
+
+// mustRateLimit sends one more offer from who to path and fails unless it
+// is answered 429 rate_limited with a Retry-After of a second or more.
+func mustRateLimit(t *testing.T, m *matrix, who, path string) {
+	t.Helper()
+	status, code, w := m.send(who, "POST", path, []byte("v=0\r\n"), map[string]string{"Content-Type": "application/sdp"})
+	if retry, _ := strconv.Atoi(w.Header().Get("Retry-After")); status != http.StatusTooManyRequests || code != "rate_limited" || retry < 1 {
+		t.Fatalf("%s past the burst: got %d %s, Retry-After %q, want 429 rate_limited with Retry-After ≥ 1", path, status, code, w.Header().Get("Retry-After"))
+	}
+}
+
 // TestLiveOffersRateLimited: a session takes offerBurst WHIP offers at
 // once, then answers 429 rate_limited with a Retry-After of a second or
 // more, whatever the offer holds; another session's offers are counted
 // apart, and a wrong token spends none of a session's.
 func TestLiveOffersRateLimited(t *testing.T) {
 	m := newMatrix(t)
-	ctx := context.Background()
-	sdpHeader := map[string]string{"Content-Type": "application/sdp"}
-	bad := []byte("v=0\r\n")
-	a, tokenA, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
-	m.must(err)
-	b, tokenB, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
-	m.must(err)
+	a, tokenA := openLiveSession(m)
+	b, tokenB := openLiveSession(m)
 
-	for i := range offerBurst {
-		if status, code, w := m.send("token:"+tokenA, "POST", "/api/v1/live/"+a.ID+"/whip", bad, sdpHeader); status != http.StatusBadRequest {
-			t.Fatalf("offer %d of %d: got %d %s %s, want 400 (the offer is not SDP)", i+1, offerBurst, status, code, w.Body)
-		}
-	}
-	status, code, w := m.send("token:"+tokenA, "POST", "/api/v1/live/"+a.ID+"/whip", bad, sdpHeader)
-	if retry, _ := strconv.Atoi(w.Header().Get("Retry-After")); status != http.StatusTooManyRequests || code != "rate_limited" || retry < 1 {
-		t.Fatalf("offer %d: got %d %s, Retry-After %q, want 429 rate_limited with Retry-After ≥ 1", offerBurst+1, status, code, w.Header().Get("Retry-After"))
-	}
+	// 400: the offer is not SDP.
+	takeOffers(t, m, "token:"+tokenA, "/api/v1/live/"+a.ID+"/whip", offerBurst, http.StatusBadRequest)
+	mustRateLimit(t, m, "token:"+tokenA, "/api/v1/live/"+a.ID+"/whip")
 
 	// Session b: refused tokens spend nothing; its own offers count apart.
-	for range 2 * offerBurst {
-		if status, _, _ := m.send("token:wrong", "POST", "/api/v1/live/"+b.ID+"/whip", bad, sdpHeader); status != http.StatusUnauthorized {
-			t.Fatalf("wrong token: got %d, want 401", status)
-		}
-	}
-	if status, code, w := m.send("token:"+tokenB, "POST", "/api/v1/live/"+b.ID+"/whip", bad, sdpHeader); status != http.StatusBadRequest {
-		t.Fatalf("session b's first offer: got %d %s %s, want 400", status, code, w.Body)
-	}
+	takeOffers(t, m, "token:wrong", "/api/v1/live/"+b.ID+"/whip", 2*offerBurst, http.StatusUnauthorized)
+	takeOffers(t, m, "token:"+tokenB, "/api/v1/live/"+b.ID+"/whip", 1, http.StatusBadRequest)
 }
 
 // TestLiveViewerOffersRateLimited: one officer's WHEP offers to a session
@@ -129,24 +141,11 @@ func TestLiveOffersRateLimited(t *testing.T) {
 // officer's offers to another session count apart.
 func TestLiveViewerOffersRateLimited(t *testing.T) {
 	m := newMatrix(t)
-	ctx := context.Background()
-	sdpHeader := map[string]string{"Content-Type": "application/sdp"}
-	bad := []byte("v=0\r\n")
-	a, _, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
-	m.must(err)
-	b, _, err := m.db.CreateLiveSession(ctx, m.build(domain.StatusInReview).cs, m.users["insp"], nil, time.Hour)
-	m.must(err)
+	a, _ := openLiveSession(m)
+	b, _ := openLiveSession(m)
 
-	for i := range viewerOfferBurst {
-		if status, code, w := m.send("insp", "POST", "/api/v1/live/"+a.ID+"/whep", bad, sdpHeader); status == http.StatusTooManyRequests {
-			t.Fatalf("offer %d of %d: got %d %s %s, want it taken", i+1, viewerOfferBurst, status, code, w.Body)
-		}
-	}
-	status, code, w := m.send("insp", "POST", "/api/v1/live/"+a.ID+"/whep", bad, sdpHeader)
-	if retry, _ := strconv.Atoi(w.Header().Get("Retry-After")); status != http.StatusTooManyRequests || code != "rate_limited" || retry < 1 {
-		t.Fatalf("offer %d: got %d %s, Retry-After %q, want 429 rate_limited with Retry-After ≥ 1", viewerOfferBurst+1, status, code, w.Header().Get("Retry-After"))
-	}
-	if status, code, w := m.send("insp", "POST", "/api/v1/live/"+b.ID+"/whep", bad, sdpHeader); status == http.StatusTooManyRequests {
-		t.Fatalf("session b's first offer: got %d %s %s, want it taken", status, code, w.Body)
-	}
+	// 409 no_publisher: nobody publishes to either session.
+	takeOffers(t, m, "insp", "/api/v1/live/"+a.ID+"/whep", viewerOfferBurst, http.StatusConflict)
+	mustRateLimit(t, m, "insp", "/api/v1/live/"+a.ID+"/whep")
+	takeOffers(t, m, "insp", "/api/v1/live/"+b.ID+"/whep", 1, http.StatusConflict)
 }
