@@ -26,18 +26,18 @@ func (d *DB) ClaimJob(ctx context.Context, owner string, lease time.Duration, la
 	var j domain.Job
 	var evidenceID, timestampID, notificationID sql.NullString
 	args := []any{domain.JobQueued, ms(now), domain.JobRunning, ms(now), domain.JobProcessEvidence}
-	var kind string
+	var inLane string // the lane's condition on the job
 	switch lane {
 	case domain.LaneMedia:
-		kind = "kind = ?"
+		inLane = "kind = ?"
 	case domain.LaneQuickMedia:
-		kind = `kind = ? AND evidence_id IN (SELECT id FROM evidence WHERE kind = ? OR (kind = ? AND size <= ?))`
+		inLane = `kind = ? AND evidence_id IN (SELECT id FROM evidence WHERE kind = ? OR (kind = ? AND size <= ?))`
 		args = append(args, string(domain.KindImage), string(domain.KindPDF), domain.QuickPDFBytes)
 	default:
-		kind = "kind <> ?"
+		inLane = "kind <> ?"
 	}
 	q := `SELECT id, kind, evidence_id, timestamp_id, notification_id, attempts, max_attempts, last_error FROM jobs
-			WHERE ((state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)) AND ` + kind + `
+			WHERE ((state = ? AND run_after <= ?) OR (state = ? AND lease_until < ?)) AND ` + inLane + `
 			ORDER BY run_after, created_at LIMIT 1`
 	// Workers of other replicas pass over a job being claimed instead of
 	// waiting for it (on SQLite, with one writer, there is nothing to skip).
